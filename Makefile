@@ -1,0 +1,38 @@
+# The two set-up commands of the README: `make demo` and `make test`. Both work on a fresh Debian machine
+# with only Python 3.11+: they create .venv themselves and, as root, install the Debian packages the tests
+# and the demo need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEBS := age ffmpeg chromium iproute2
+
+.PHONY: demo test bench venv debs clean
+
+$(BIN)/kluis: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(BIN)/kluis
+
+# Debian packages for the real parts the tests use (age CLI, ffmpeg, Chromium, ip netns).
+debs:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "note: missing Debian packages ($$missing); run 'sudo make debs' for the full suite"; fi; \
+	fi
+
+demo: venv
+	$(BIN)/kluis demo
+
+test: venv debs
+	$(BIN)/python -m pytest -q
+
+bench: venv debs
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,207 @@
+"""The catalog: one SQLite file (WAL) with what the box knows about recordings, users and keys.
+
+Wrapped file keys (the container headers) live here, not in the blob store, so that deleting a row with
+`secure_delete` on destroys the only copies of a recording's key: crypto-shredding.
+
+The schema moves forward only: MIGRATIONS is an ordered list, `PRAGMA user_version` says how many have
+run, and every open runs the ones not yet applied. Append; never edit a migration that has shipped.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlite_utils
+
+from .errors import KluisError, NotFound
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "vault",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL,
+            team TEXT,
+            slot TEXT NOT NULL,            -- JSON key slot (keys.new_slot)
+            created_at TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE recordings (
+            id TEXT PRIMARY KEY,
+            camera_serial TEXT NOT NULL,
+            officer TEXT,
+            team TEXT,
+            start_time TEXT NOT NULL,      -- UTC ISO 8601, on the box's clock (corrected)
+            end_time TEXT NOT NULL,
+            camera_start_time TEXT,        -- UTC ISO 8601 as the camera's clock said
+            clock_offset_s REAL,           -- box clock minus camera clock, measured at dock
+            pre_record_s INTEGER,
+            post_record_s INTEGER,
+            size INTEGER NOT NULL,         -- plaintext bytes
+            blob_size INTEGER NOT NULL,    -- container bytes, header included
+            sha256 TEXT NOT NULL UNIQUE,   -- of the whole container: the recording's ciphertext identity
+            stored_path TEXT NOT NULL,     -- payload blob, relative to the data dir
+            chunk_size INTEGER NOT NULL,
+            ingested_at TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'stored',
+            source TEXT NOT NULL,          -- 'import' or 'dock'
+            source_ref TEXT,               -- file name, or the camera's own recording id
+            fingerprint TEXT               -- keyed sample fingerprint, to notice a file imported twice
+        );
+        CREATE INDEX recordings_start ON recordings(start_time);
+        CREATE INDEX recordings_camera ON recordings(camera_serial, start_time);
+        CREATE INDEX recordings_fingerprint ON recordings(fingerprint);
+        CREATE TABLE file_keys (
+            recording_id TEXT PRIMARY KEY REFERENCES recordings(id),
+            header BLOB NOT NULL           -- container header: the sealed file keys
+        );
+        """,
+    ),
+]
+
+RECORDING_COLUMNS = (
+    "id", "camera_serial", "officer", "team", "start_time", "end_time", "camera_start_time",
+    "clock_offset_s", "pre_record_s", "post_record_s", "size", "blob_size", "sha256", "stored_path",
+    "chunk_size", "ingested_at", "state", "source", "source_ref",
+)
+
+
+def connect(path: Path) -> sqlite_utils.Database:
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    db = sqlite_utils.Database(conn)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")  # a committed row survives power loss
+    db.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten: needed for crypto-shredding
+    db.execute("PRAGMA foreign_keys=ON")
+    return db
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Run the migrations not yet applied; returns the schema version now in force."""
+    current = db.execute("PRAGMA user_version").fetchone()[0]
+    if current > len(MIGRATIONS):
+        raise KluisError(
+            f"catalog schema version {current} is newer than this Kluis ({len(MIGRATIONS)}): upgrade Kluis"
+        )
+    for version, (_, sql) in enumerate(MIGRATIONS[current:], start=current + 1):
+        with transaction(db):
+            for statement in _statements(sql):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version={version}")
+    return len(MIGRATIONS)
+
+
+def _statements(sql: str) -> Iterable[str]:
+    buf = ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf
+            buf = ""
+    if buf.strip():
+        yield buf
+
+
+class transaction:
+    """BEGIN IMMEDIATE ... COMMIT (or ROLLBACK on error); nests by doing nothing inside another."""
+
+    def __init__(self, db: sqlite_utils.Database):
+        self.conn = db.conn
+        self.outer = False
+
+    def __enter__(self):
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.outer = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.outer:
+            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False
+
+
+class Catalog:
+    def __init__(self, path: Path):
+        self.path = path
+        self.db = connect(path)
+        self.version = migrate(self.db)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def transaction(self) -> transaction:
+        return transaction(self.db)
+
+    # meta -------------------------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, value])
+
+    # users ------------------------------------------------------------------------------------------
+    def add_user(self, name: str, role: str, slot: dict, created_at: str, team: str | None = None) -> None:
+        if self.db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
+            raise KluisError(f"user {name!r} exists already")
+        self.db["users"].insert(
+            {"name": name, "role": role, "team": team, "slot": json.dumps(slot), "created_at": created_at}
+        )
+
+    def get_user(self, name: str) -> dict:
+        rows = list(self.db.query("SELECT * FROM users WHERE name = ?", [name]))
+        if not rows:
+            raise NotFound(f"no user {name!r}")
+        user = rows[0]
+        user["slot"] = json.loads(user["slot"])
+        return user
+
+    def set_user_slot(self, name: str, slot: dict) -> None:
+        self.db.execute("UPDATE users SET slot = ? WHERE name = ?", [json.dumps(slot), name])
+
+    def list_users(self) -> list[dict]:
+        return list(self.db.query("SELECT name, role, team, created_at, disabled FROM users ORDER BY name"))
+
+    # recordings -------------------------------------------------------------------------------------
+    def add_recording(self, row: dict[str, Any], header: bytes) -> None:
+        """The row and its wrapped keys in one transaction: a recording is visible complete or not at all."""
+        with self.transaction():
+            self.db["recordings"].insert(row)
+            self.db["file_keys"].insert({"recording_id": row["id"], "header": header})
+
+    def get_recording(self, recording_id: str) -> dict:
+        rows = list(self.db.query("SELECT * FROM recordings WHERE id = ?", [recording_id]))
+        if not rows:
+            raise NotFound(f"no recording {recording_id!r}")
+        return rows[0]
+
+    def header_of(self, recording_id: str) -> bytes:
+        row = self.db.execute("SELECT header FROM file_keys WHERE recording_id = ?", [recording_id]).fetchone()
+        if not row:
+            raise NotFound(f"no key for recording {recording_id!r} (deleted?)")
+        return row[0]
+
+    def find_by_sha256(self, sha256: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM recordings WHERE sha256 = ?", [sha256]))
+        return rows[0] if rows else None
+
+    def find_by_fingerprint(self, fingerprint: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM recordings WHERE fingerprint = ?", [fingerprint]))
+        return rows[0] if rows else None
+
+    def list_recordings(self, limit: int | None = None, offset: int = 0) -> list[dict]:
+        sql = f"SELECT {', '.join(RECORDING_COLUMNS)} FROM recordings ORDER BY start_time, id"
+        params: list[Any] = []
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params = [limit, offset]
+        return list(self.db.query(sql, params))
+
+    def stored_paths(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT stored_path FROM recordings")}

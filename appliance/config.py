@@ -1,0 +1,70 @@
+"""The box's configuration: `kluis.toml` in the data directory, written at init with commented defaults.
+
+Reading merges the file over DEFAULTS, so a setting missing from an older file takes its default.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .errors import KluisError
+
+FILENAME = "kluis.toml"
+
+DEFAULTS: dict[str, Any] = {
+    "box": {"name": "Kluis", "timezone": "Europe/Amsterdam"},
+    "security": {"kdf_profile": "moderate"},
+    "storage": {"chunk_size": 1024 * 1024, "reserve_mb": 512},
+}
+
+TEMPLATE = """\
+# Kluis configuration. Every setting shows its default; remove the '#' to change one.
+
+[box]
+# name = "Kluis"                  # the district office, shown in the web UI and on forms
+# timezone = "Europe/Amsterdam"   # how times without a zone (on the command line) are read
+
+[security]
+# kdf_profile = "moderate"        # Argon2id cost of the key slots: "moderate" or "interactive"
+
+[storage]
+# chunk_size = 1048576            # container chunk size in bytes for imports (65536 to 4194304)
+# reserve_mb = 512                # ingest stops before free space drops below this
+"""
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load(data_dir: Path) -> dict[str, Any]:
+    path = data_dir / FILENAME
+    try:
+        with open(path, "rb") as f:
+            values = tomllib.load(f)
+    except FileNotFoundError:
+        values = {}
+    except tomllib.TOMLDecodeError as exc:
+        raise KluisError(f"{path}: not valid TOML ({exc})") from None
+    return _merge(DEFAULTS, values)
+
+
+def write_template(data_dir: Path, settings: dict[str, dict[str, Any]] | None = None) -> None:
+    """Write the commented template; `settings` that differ from the default are written uncommented."""
+    text = TEMPLATE
+    for section, values in (settings or {}).items():
+        for key, value in values.items():
+            if DEFAULTS.get(section, {}).get(key) != value:
+                literal = f'"{value}"' if isinstance(value, str) else str(value).lower()
+                line = next(l for l in text.splitlines() if l.startswith(f"# {key} = "))
+                text = text.replace(line, f"{key} = {literal}", 1)
+    (data_dir / FILENAME).write_text(text)

@@ -1,0 +1,1 @@
+"""Everything about cameras: the dock protocol, discovery, offload and the camera simulator."""

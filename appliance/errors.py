@@ -1,0 +1,25 @@
+"""Errors a user or a device can cause. The CLI and the web layer show their message, never a traceback."""
+
+
+class KluisError(Exception):
+    """Base for every expected failure: bad input, wrong secret, damaged data, missing things."""
+
+
+class ContainerError(KluisError):
+    """A recording container is malformed, truncated or fails authentication."""
+
+
+class WrongSecret(KluisError):
+    """A password or recovery key does not open the key slot."""
+
+
+class NotFound(KluisError):
+    """An id (recording, user, device) that the catalog does not know."""
+
+
+class NotInitialized(KluisError):
+    """The data directory is missing or was never set up with `kluis init`."""
+
+
+class StorageFull(KluisError):
+    """The data directory has no room left; nothing stored was harmed."""

@@ -1,0 +1,231 @@
+"""Recordings in and out of the box: import a plain file, store a camera's container, read, verify.
+
+These functions join the container format, the vault and the catalog; they know nothing of HTTP or of
+the command line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from nacl.public import PrivateKey
+
+from .box import Box
+from .clock import to_iso
+from .container import ContainerError, Decryptor, Encryptor, parse_header, plaintext_size
+from .errors import KluisError, StorageFull
+from .vault import Stored
+
+FINGERPRINT_SAMPLES = 16
+FINGERPRINT_BLOCK = 64 * 1024
+
+
+def new_recording_id() -> str:
+    return secrets.token_hex(8)
+
+
+def fingerprint_file(path: Path, key: bytes) -> str:
+    """A keyed digest of a file's size and 18 samples of 64 KiB (start, end, evenly between). It tells a
+    file imported twice without reading it twice, and reveals nothing without the box's key."""
+    size = path.stat().st_size
+    digest = hashlib.blake2b(key=key, digest_size=32, person=b"kluis-dup")
+    digest.update(size.to_bytes(8, "big"))
+    offsets = {0, max(size - FINGERPRINT_BLOCK, 0)}
+    offsets.update(size * i // (FINGERPRINT_SAMPLES + 1) for i in range(1, FINGERPRINT_SAMPLES + 1))
+    with open(path, "rb") as f:
+        for offset in sorted(offsets):
+            f.seek(offset)
+            digest.update(f.read(FINGERPRINT_BLOCK))
+    return digest.hexdigest()
+
+
+def probe_duration(path: Path) -> float | None:
+    """Seconds of media in a video file, or None when it is not one PyAV can read."""
+    try:
+        import av
+    except ImportError:  # PyAV is a dependency; this keeps import working if a build lacks it
+        return None
+    try:
+        with av.open(str(path)) as media:
+            if media.duration is not None:
+                return media.duration / 1_000_000
+    except (av.error.FFmpegError, OSError, ValueError):
+        return None
+    return None
+
+
+@dataclass(frozen=True)
+class Imported:
+    path: Path
+    recording_id: str
+    duplicate: bool  # True: the file was stored before, recording_id is the earlier one
+
+
+def catalog_stored(box: Box, stored: Stored, fields: dict) -> str:
+    """Commit the catalog row for a blob the vault holds durably; returns the recording id.
+    `fields` gives the descriptive columns (camera_serial, officer, start_time, end_time, ...)."""
+    existing = box.catalog.find_by_sha256(stored.sha256)
+    if existing:
+        return existing["id"]
+    payload = stored.container_size - stored.header.size
+    row = {
+        "id": new_recording_id(),
+        "size": plaintext_size(payload, stored.header.chunk_size),
+        "blob_size": stored.container_size,
+        "sha256": stored.sha256,
+        "stored_path": stored.stored_path,
+        "chunk_size": stored.header.chunk_size,
+        "ingested_at": box.now_iso(),
+        "state": "stored",
+        **fields,
+    }
+    box.catalog.add_recording(row, stored.header.raw)
+    return row["id"]
+
+
+def import_file(
+    box: Box,
+    path: Path,
+    *,
+    camera: str,
+    officer: str,
+    start: datetime,
+    end: datetime | None = None,
+    pre_record_s: int | None = None,
+    post_record_s: int | None = None,
+    allow_duplicate: bool = False,
+) -> Imported:
+    """Encrypt a plain file into the vault while reading it (no plaintext copy) and catalog it."""
+    path = Path(path)
+    if not path.is_file():
+        raise KluisError(f"{path}: not a file")
+    fingerprint = fingerprint_file(path, bytes.fromhex(box.catalog.get_meta("fingerprint_key")))
+    earlier = box.catalog.find_by_fingerprint(fingerprint)
+    if earlier and not allow_duplicate:
+        return Imported(path, earlier["id"], duplicate=True)
+    if end is None:
+        duration = probe_duration(path)
+        if duration is None:
+            raise KluisError(f"{path}: not a video whose length can be read; give --end")
+        end = start + timedelta(seconds=duration)
+    if end < start:
+        raise KluisError(f"{path}: ends before it starts")
+    _check_space(box, path.stat().st_size)
+    encryptor = Encryptor(box.recipients(), chunk_size=int(box.config["storage"]["chunk_size"]))
+    writer = box.vault.writer()
+    try:
+        writer.write(encryptor.header.raw)
+        with open(path, "rb") as src:
+            for sealed in encryptor.chunks(src):
+                writer.write(sealed)
+    except BaseException:
+        writer.abort()
+        raise
+    stored = writer.commit()
+    recording_id = catalog_stored(
+        box,
+        stored,
+        {
+            "camera_serial": camera,
+            "officer": officer,
+            "start_time": to_iso(start),
+            "end_time": to_iso(end),
+            "camera_start_time": to_iso(start),
+            "clock_offset_s": 0.0,
+            "pre_record_s": pre_record_s,
+            "post_record_s": post_record_s,
+            "source": "import",
+            "source_ref": path.name,
+            "fingerprint": fingerprint,
+        },
+    )
+    return Imported(path, recording_id, duplicate=False)
+
+
+def _check_space(box: Box, incoming: int) -> None:
+    free = shutil.disk_usage(box.data_dir).free
+    reserve = int(box.config["storage"]["reserve_mb"]) * 1024 * 1024
+    if free - incoming < reserve:
+        raise StorageFull(
+            f"not enough room: {free // 2**20} MiB free, {incoming // 2**20} MiB needed "
+            f"plus a reserve of {reserve // 2**20} MiB"
+        )
+
+
+def decryptor_for(box: Box, identity: PrivateKey, recording_id: str) -> tuple[dict, Decryptor]:
+    recording = box.catalog.get_recording(recording_id)
+    header = parse_header(box.catalog.header_of(recording_id))
+    return recording, Decryptor(header, header.unwrap(identity))
+
+
+def read_range(
+    box: Box, identity: PrivateKey, recording_id: str, start: int = 0, end: int | None = None
+) -> Iterator[bytes]:
+    """Plaintext bytes [start, end) of a recording, reading only the chunks that cover them.
+    Callers record who reads and why (the audit log) before they pass a byte on."""
+    recording, decryptor = decryptor_for(box, identity, recording_id)
+    with box.vault.open_payload(recording["stored_path"]) as payload:
+        payload_len = box.vault.payload_size(recording["stored_path"])
+        yield from decryptor.read_range(payload, payload_len, start, recording["size"] if end is None else end)
+
+
+@dataclass(frozen=True)
+class Problem:
+    recording_id: str
+    what: str
+
+
+def verify(box: Box, identity: PrivateKey | None = None) -> list[Problem]:
+    """Check every stored recording: blob present and its hash right; with the private key also every
+    chunk's authentication tag. Like `restic check`: lists what is wrong, changes nothing."""
+    problems = []
+    for recording in box.catalog.list_recordings():
+        try:
+            header_raw = box.catalog.header_of(recording["id"])
+        except KluisError:
+            problems.append(Problem(recording["id"], "wrapped file key missing"))
+            continue
+        if identity is None:
+            what = box.vault.check(recording["stored_path"], header_raw, recording["sha256"])
+        else:
+            what = _verify_deep(box, identity, recording, header_raw)
+        if what:
+            problems.append(Problem(recording["id"], what))
+    return problems
+
+
+def _verify_deep(box: Box, identity: PrivateKey, recording: dict, header_raw: bytes) -> str | None:
+    """Hash and authenticate every chunk in one pass over the blob."""
+    try:
+        header = parse_header(header_raw)
+        decryptor = Decryptor(header, header.unwrap(identity))
+        digest = hashlib.sha256(header_raw)
+        with box.vault.open_payload(recording["stored_path"]) as payload:
+            for _ in decryptor.stream(_Hashing(payload, digest)):
+                pass
+    except FileNotFoundError:
+        return "blob missing"
+    except ContainerError as exc:
+        return str(exc)
+    if digest.hexdigest() != recording["sha256"]:
+        return "blob damaged (hash mismatch)"
+    return None
+
+
+class _Hashing:
+    """A reader that feeds what passes through it into a hash."""
+
+    def __init__(self, src: BinaryIO, digest):
+        self.src, self.digest = src, digest
+
+    def read(self, n: int) -> bytes:
+        data = self.src.read(n)
+        self.digest.update(data)
+        return data
+

@@ -1,0 +1,20 @@
+"""The issue-2 path end to end through the real CLI: init, import, list, cat, verify."""
+
+import json
+
+
+def test_import_list_cat_verify(tmp_path, kluis, password_file):
+    data = tmp_path / "data"
+    out = kluis("init", "--data", data, "--password-file", password_file, "--kdf-profile", "interactive")
+    assert b"KLUIS-" in out.stdout
+    clip = tmp_path / "clip.bin"
+    clip.write_bytes(bytes(range(256)) * 9000)
+    new_id = kluis("import", "--data", data, clip, "--camera", "CAM001", "--officer", "J. Jansen",
+                   "--start", "2026-11-20T14:05:00+01:00", "--end", "2026-11-20T14:07:00+01:00"
+                   ).stdout.decode().strip()
+    rows = json.loads(kluis("list", "--data", data, "--json").stdout)
+    assert [r["id"] for r in rows] == [new_id]
+    assert rows[0]["start_time"] == "2026-11-20T13:05:00.000Z"
+    plain = kluis("cat", "--data", data, new_id, "--password-file", password_file).stdout
+    assert plain == clip.read_bytes()
+    assert b"ok: 1 recording" in kluis("verify", "--data", data, "--password-file", password_file).stdout
