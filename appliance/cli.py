@@ -1,12 +1,15 @@
-"""The `kluis` command. Subcommands live in appliance/commands/, one module per area; each calls domain
-functions and prints, nothing more. A user error is one line on stderr and a non-zero exit."""
+"""The `kluis` command. Subcommands live in appliance/commands/, one module per area, each exporting a
+COMMANDS list; every such module is registered here, so adding an area touches no shared file. Commands
+call domain functions and print, nothing more. A user error is one line on stderr and a non-zero exit."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import click
 
-from .commands import box as box_commands
-from .commands.demo import demo
+from . import commands
 from .errors import KluisError
 
 
@@ -28,5 +31,6 @@ def main() -> None:
     """Kluis: the evidence box for enforcement officers' bodycams."""
 
 
-for command in [*box_commands.COMMANDS, demo]:
-    main.add_command(command)
+for _info in pkgutil.iter_modules(commands.__path__):
+    for _command in getattr(importlib.import_module(f"{commands.__name__}.{_info.name}"), "COMMANDS", []):
+        main.add_command(_command)

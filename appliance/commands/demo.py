@@ -43,3 +43,5 @@ def demo(data_dir: Path | None) -> None:
         click.echo("Verify: " + ("every chunk authentic" if not problems else f"{len(problems)} problem(s)"))
     click.echo(f"Try: kluis list --data {data_dir}")
     click.echo(f"     kluis cat --data {data_dir} ID --password-file <(echo {password}) > clip.mp4")
+
+COMMANDS = [demo]
