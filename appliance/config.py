@@ -18,6 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "box": {"name": "Kluis", "timezone": "Europe/Amsterdam"},
     "security": {"kdf_profile": "moderate"},
     "storage": {"chunk_size": 1024 * 1024, "reserve_mb": 512},
+    "dock": {"interfaces": [], "concurrency": 3, "probe_interval_s": 10, "retry_s": 5},
 }
 
 TEMPLATE = """\
@@ -33,6 +34,12 @@ TEMPLATE = """\
 [storage]
 # chunk_size = 1048576            # container chunk size in bytes for imports (65536 to 4194304)
 # reserve_mb = 512                # ingest stops before free space drops below this
+
+[dock]
+# interfaces = []                 # mDNS on these interfaces (names or IPv4 addresses); [] = all with IPv4
+# concurrency = 3                 # cameras offloading at the same time
+# probe_interval_s = 10           # how often paired cameras are asked whether they are still docked
+# retry_s = 5                     # wait before retrying an offload that failed (cut link, full disk)
 """
 
 
