@@ -124,6 +124,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX recordings_source ON recordings(camera_serial, source_ref);
         """,
     ),
+    (
+        "webui",
+        """
+        ALTER TABLE users ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE users ADD COLUMN locked_until TEXT;   -- lock-out after repeated wrong passwords
+        ALTER TABLE recordings ADD COLUMN reason TEXT;    -- why the officer started recording (after the shift)
+        ALTER TABLE recordings ADD COLUMN warning_given INTEGER;
+        -- filters and sorts of the web UI stay fast at 100 000 recordings
+        CREATE INDEX recordings_officer ON recordings(officer, start_time);
+        CREATE INDEX recordings_team ON recordings(team, start_time);
+        CREATE INDEX recordings_state ON recordings(state, start_time);
+        """,
+    ),
 ]
 
 RECORDING_COLUMNS = (
