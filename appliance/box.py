@@ -20,7 +20,7 @@ from nacl.public import PrivateKey, PublicKey
 from nacl.signing import SigningKey
 
 from . import config as config_mod
-from . import keys
+from . import keys, tls
 from .catalog import Catalog
 from .clock import Clock, system_clock, to_iso
 from .errors import KluisError, NotInitialized
@@ -115,6 +115,7 @@ def init_box(
     os.chmod(data_dir, 0o700)
     config_mod.write_template(data_dir, {"security": {"kdf_profile": kdf_profile}})
     Vault(data_dir).create()
+    tls.create_certificate(data_dir)  # the web UI's HTTPS certificate; `kluis status` shows its fingerprint
     identity = keys.new_box_identity()
     signing = keys.write_signing_key(data_dir / SIGNING_KEY)
     recovery_key = keys.new_recovery_key()

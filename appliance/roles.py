@@ -1,0 +1,112 @@
+"""Who may do what: the one role -> permission table that both the CLI and the web UI check.
+
+Roles (Dutch name in the UI):
+- keeper (beheerder): users and roles, cameras and pairing, settings, storage. Views no footage: the
+  role keeps the keeper from it, not the absence of a key slot (the keeper needs one to enrol others).
+- team_leader (teamleider): recordings of the own team: list, view with a purpose, holds.
+- privacy_officer (privacybeheerder, FG): all recordings, exports, the audit log, the deletion report.
+- officer (handhaver): own recordings; may view one for training at own request.
+- auditor: the audit log and the deletion report only.
+"""
+
+from __future__ import annotations
+
+from .errors import KluisError
+
+KEEPER = "keeper"
+TEAM_LEADER = "team_leader"
+PRIVACY_OFFICER = "privacy_officer"
+OFFICER = "officer"
+AUDITOR = "auditor"
+ROLES = (KEEPER, TEAM_LEADER, PRIVACY_OFFICER, OFFICER, AUDITOR)
+
+# Permissions. A page or command names exactly one; "overview" is what every logged-in user may see.
+OVERVIEW = "overview"
+RECORDINGS_LIST = "recordings.list"      # list and open the metadata page (within the role's scope)
+RECORDINGS_VIEW = "recordings.view"      # play footage, with a purpose the role may use
+RECORDINGS_ANNOTATE = "recordings.annotate"  # set the reason for recording, warning given
+HOLDS_MANAGE = "holds.manage"            # place and release holds
+RECORDINGS_EXPORT = "recordings.export"
+CAMERAS_MANAGE = "cameras.manage"
+USERS_MANAGE = "users.manage"
+AUDIT_READ = "audit.read"
+DELETION_REPORT = "deletion_report.read"
+STATS_READ = "stats.read"
+SETTINGS_MANAGE = "settings.manage"
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    KEEPER: frozenset({OVERVIEW, CAMERAS_MANAGE, USERS_MANAGE, SETTINGS_MANAGE, STATS_READ}),
+    TEAM_LEADER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, RECORDINGS_ANNOTATE, HOLDS_MANAGE,
+                            STATS_READ}),
+    PRIVACY_OFFICER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, HOLDS_MANAGE, RECORDINGS_EXPORT,
+                                AUDIT_READ, DELETION_REPORT, STATS_READ}),
+    OFFICER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, RECORDINGS_ANNOTATE}),
+    AUDITOR: frozenset({OVERVIEW, AUDIT_READ, DELETION_REPORT}),
+}
+
+# Which recordings a role sees: every one, those of the user's team, or the user's own.
+SCOPE_ALL, SCOPE_TEAM, SCOPE_OWN = "all", "team", "own"
+SCOPES: dict[str, str | None] = {
+    KEEPER: None, TEAM_LEADER: SCOPE_TEAM, PRIVACY_OFFICER: SCOPE_ALL, OFFICER: SCOPE_OWN, AUDITOR: None,
+}
+
+# The purposes (appliance.purposes codes) a role may name to view footage; None: every purpose.
+VIEW_PURPOSES: dict[str, frozenset[str] | None] = {
+    TEAM_LEADER: None,
+    PRIVACY_OFFICER: None,
+    OFFICER: frozenset({"training"}),
+}
+
+# Roles whose users hold a key slot (the box's private key wrapped under their password): those who
+# read footage, and the keeper, who wraps the key for users they enrol.
+SLOT_ROLES = frozenset({KEEPER, TEAM_LEADER, PRIVACY_OFFICER, OFFICER})
+
+
+class Forbidden(KluisError):
+    """The acting user's role does not allow this."""
+
+
+def check_role(role: str) -> str:
+    if role not in PERMISSIONS:
+        raise KluisError(f"unknown role {role!r} (choose {', '.join(ROLES)})")
+    return role
+
+
+def allowed(role: str, permission: str) -> bool:
+    return permission in PERMISSIONS.get(role, frozenset())
+
+
+def require(role: str, permission: str, who: str = "this user") -> None:
+    if not allowed(role, permission):
+        raise Forbidden(f"{who} (role {role}) may not do this ({permission})")
+
+
+def may_view_purpose(role: str, purpose: str) -> bool:
+    if not allowed(role, RECORDINGS_VIEW):
+        return False
+    purposes = VIEW_PURPOSES.get(role)
+    return purposes is None or purpose in purposes
+
+
+def in_scope(user: dict, recording: dict) -> bool:
+    """Whether a user (row with role, name, team) may see this recording at all."""
+    scope = SCOPES.get(user["role"])
+    if scope == SCOPE_ALL:
+        return True
+    if scope == SCOPE_TEAM:
+        return bool(user.get("team")) and recording.get("team") == user["team"]
+    if scope == SCOPE_OWN:
+        return recording.get("officer") == user["name"]
+    return False
+
+
+def scope_sql(user: dict) -> tuple[str, list]:
+    """A WHERE fragment (over table alias r) limiting recordings to a user's scope."""
+    scope = SCOPES.get(user["role"])
+    if scope == SCOPE_ALL:
+        return "1", []
+    if scope == SCOPE_TEAM and user.get("team"):
+        return "r.team = ?", [user["team"]]
+    if scope == SCOPE_OWN:
+        return "r.officer = ?", [user["name"]]
+    return "0", []
