@@ -1,0 +1,276 @@
+"""The audit log (logboek): every event that touches footage or its governance, append-only and
+tamper-evident.
+
+Each entry carries the SHA-256 of the previous one (a hash chain) and its own hash over a canonical
+encoding of all its fields, so editing, deleting, inserting or reordering entries breaks the chain at
+the first bad entry. The chain alone cannot show a cut-off tail, nor a log rewritten and re-hashed as a
+whole: for that the box signs checkpoints (entry count, head hash, time) with its Ed25519 key at a fixed
+interval and on shutdown. Checkpoints are kept in their own table and exported to files, so that an
+outside party (later the central archive) can hold the box to them.
+
+Appending takes the chain head inside a BEGIN IMMEDIATE transaction, so that several processes (the
+service and a CLI command) append without forking the chain; call `record` inside the same transaction
+as the change it records, so that the change and its entry commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import nacl.exceptions
+from nacl.signing import SigningKey, VerifyKey
+
+from .clock import system_clock, to_iso
+from .errors import KluisError
+
+GENESIS = "0" * 64  # the prev_hash of entry 1
+CHECKPOINT_TYPE = "kluis-audit-checkpoint"
+ACTION_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+COLUMNS = ("seq", "time", "actor", "action", "recording_id", "purpose", "case_ref", "client", "details",
+           "prev_hash", "hash")
+
+def canonical(value: Any) -> bytes:
+    """Canonical JSON (sorted keys, compact, UTF-8): the one encoding that is hashed or signed."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def entry_hash(entry: dict) -> str:
+    """SHA-256 over every field of an entry but its own hash, prev_hash included."""
+    body = {name: entry.get(name) for name in COLUMNS if name != "hash"}
+    return hashlib.sha256(b"kluis-audit-v1\n" + canonical(body)).hexdigest()
+
+
+def _now(catalog, clock=None) -> str:
+    # The box hands its clock to its catalog (Box.__init__), so tests that control time control this.
+    return to_iso((clock or getattr(catalog, "clock", None) or system_clock)())
+
+
+def record(catalog, *, actor: str, action: str, recording_id: str | None = None, purpose: str | None = None,
+           case_ref: str | None = None, client: str | None = None, details: dict | None = None,
+           clock=None) -> int:
+    """Append one entry; returns its sequence number."""
+    if not actor:
+        raise ValueError("an audit entry needs an actor")
+    if not ACTION_RE.match(action or ""):
+        raise ValueError(f"audit action must be a short snake_case word, not {action!r}")
+    entry = {
+        "time": _now(catalog, clock),
+        "actor": str(actor),
+        "action": action,
+        "recording_id": recording_id,
+        "purpose": purpose,
+        "case_ref": case_ref,
+        "client": client,
+        "details": canonical(details).decode("utf-8") if details is not None else None,
+    }
+    db = catalog.db
+    with catalog.transaction():
+        head = db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        entry["seq"], entry["prev_hash"] = (head[0] + 1, head[1]) if head else (1, GENESIS)
+        entry["hash"] = entry_hash(entry)
+        db.execute(
+            f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+            [entry[name] for name in COLUMNS],
+        )
+    return entry["seq"]
+
+
+def head(catalog) -> tuple[int, str]:
+    """(number of entries, hash of the last one)."""
+    row = catalog.db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else (0, GENESIS)
+
+
+# Reading ----------------------------------------------------------------------------------------------
+
+def entries(catalog, *, recording_id: str | None = None, since: str | None = None, until: str | None = None,
+            actor: str | None = None, action: str | None = None, limit: int | None = None,
+            newest_first: bool = False) -> list[dict]:
+    """Entries matching every filter given (times as stored ISO strings), oldest first by default."""
+    where, params = [], []
+    for column, op, value in (("recording_id", "=", recording_id), ("time", ">=", since), ("time", "<", until),
+                              ("actor", "=", actor), ("action", "=", action)):
+        if value is not None:
+            where.append(f"{column} {op} ?")
+            params.append(value)
+    sql = f"SELECT {', '.join(COLUMNS)} FROM audit_log"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY seq DESC" if newest_first else " ORDER BY seq"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    rows = list(catalog.db.query(sql, params))
+    for row in rows:
+        row["details"] = json.loads(row["details"]) if row["details"] else None
+    return rows
+
+
+def write_csv(rows: Iterable[dict], out: io.TextIOBase) -> None:
+    """The log as CSV for the privacy officer (spreadsheet-friendly; details as JSON text)."""
+    writer = csv.writer(out)
+    writer.writerow(COLUMNS)
+    for row in rows:
+        details = row.get("details")
+        if details is not None and not isinstance(details, str):
+            details = json.dumps(details, sort_keys=True, ensure_ascii=False)
+        writer.writerow([details if name == "details" else row.get(name) for name in COLUMNS])
+
+
+# Checkpoints ------------------------------------------------------------------------------------------
+
+def _body(count: int, head_hash: str, time: str, signer: str) -> dict:
+    return {"type": CHECKPOINT_TYPE, "v": 1, "signer": signer, "count": count, "head": head_hash, "time": time}
+
+
+def checkpoint(catalog, signing_key: SigningKey, *, clock=None, force: bool = False) -> dict | None:
+    """Sign (count, head hash, time) and store it; returns the checkpoint as exported. Without `force`,
+    nothing is written when the log has not grown since the last checkpoint (returns None)."""
+    signer = bytes(signing_key.verify_key).hex()
+    with catalog.transaction():
+        count, head_hash = head(catalog)
+        last = catalog.db.execute("SELECT count FROM audit_checkpoints ORDER BY id DESC LIMIT 1").fetchone()
+        if last and last[0] == count and not force:
+            return None
+        body = _body(count, head_hash, _now(catalog, clock), signer)
+        signature = signing_key.sign(canonical(body)).signature.hex()
+        catalog.db.execute(
+            "INSERT INTO audit_checkpoints (count, head, time, signer, signature) VALUES (?, ?, ?, ?, ?)",
+            [count, head_hash, body["time"], signer, signature],
+        )
+    return {**body, "signature": signature}
+
+
+def stored_checkpoints(catalog) -> list[dict]:
+    rows = catalog.db.query("SELECT count, head, time, signer, signature FROM audit_checkpoints ORDER BY id")
+    return [{**_body(r["count"], r["head"], r["time"], r["signer"]), "signature": r["signature"]} for r in rows]
+
+
+def latest_checkpoint(catalog) -> dict | None:
+    found = stored_checkpoints(catalog)
+    return found[-1] if found else None
+
+
+def export_checkpoints(checkpoints: Iterable[dict], path: Path) -> int:
+    """Write checkpoints as JSON Lines (one canonical object per line); returns how many."""
+    lines = [canonical(cp).decode("utf-8") for cp in checkpoints]
+    Path(path).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return len(lines)
+
+
+def load_checkpoints(path: Path) -> list[dict]:
+    """Checkpoints from a file written by export_checkpoints (a single JSON object works too)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise KluisError(f"cannot read {path}: {exc.strerror}") from None
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            raise KluisError(f"{path}:{number}: not a checkpoint (invalid JSON)") from None
+        if not isinstance(item, dict) or item.get("type") != CHECKPOINT_TYPE:
+            raise KluisError(f"{path}:{number}: not a Kluis audit checkpoint")
+        found.append(item)
+    return found
+
+
+def check_signature(cp: dict, verify_key: VerifyKey) -> str | None:
+    """None if `cp` is a checkpoint signed by `verify_key`; else what is wrong."""
+    try:
+        body = _body(int(cp["count"]), str(cp["head"]), str(cp["time"]), str(cp["signer"]))
+        signature = bytes.fromhex(cp["signature"])
+    except (KeyError, TypeError, ValueError):
+        return "malformed checkpoint"
+    if cp["signer"] != bytes(verify_key).hex():
+        return "signed by another key than this box's"
+    try:
+        verify_key.verify(canonical(body), signature)
+    except (nacl.exceptions.BadSignatureError, ValueError):
+        return "signature does not match"
+    return None
+
+
+# Verification -----------------------------------------------------------------------------------------
+
+@dataclass
+class Report:
+    count: int = 0                      # entries read
+    checkpoints: int = 0                # valid checkpoints checked against the log
+    anchored: int = 0                   # entries covered by the newest valid checkpoint
+    first_bad: int | None = None        # sequence number of the first bad (or missing) entry
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def _bad(self, seq: int, what: str) -> None:
+        if self.first_bad is None or seq < self.first_bad:
+            self.first_bad = seq
+        if len(self.problems) < 50:
+            self.problems.append(what)
+
+
+def _rows(catalog) -> Iterator[dict]:
+    cursor = catalog.db.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_log ORDER BY seq")
+    while batch := cursor.fetchmany(2000):
+        for values in batch:
+            yield dict(zip(COLUMNS, values))
+
+
+def verify(catalog, verify_key: VerifyKey, extra_checkpoints: Iterable[dict] = ()) -> Report:
+    """Walk the chain and hold it to every checkpoint (stored ones and `extra_checkpoints`, e.g. from an
+    exported file). Names the first bad entry; changes nothing."""
+    report = Report()
+    anchors: dict[int, tuple[str, str]] = {}  # count -> (head, time) of valid checkpoints
+    for origin, cps in (("stored", stored_checkpoints(catalog)), ("exported", list(extra_checkpoints))):
+        for cp in cps:
+            wrong = check_signature(cp, verify_key)
+            where = f"{origin} checkpoint of {cp.get('time')} (count {cp.get('count')})"
+            if wrong:
+                report.problems.append(f"{where}: {wrong}")
+                continue
+            count, cp_head = int(cp["count"]), cp["head"]
+            if count in anchors and anchors[count][0] != cp_head:
+                report._bad(1, f"{where}: two signed checkpoints disagree on entry {count}")
+            anchors.setdefault(count, (cp_head, cp["time"]))
+    report.checkpoints = len(anchors)
+    ordered = sorted(anchors)
+
+    prev_hash, expected = GENESIS, 1
+    matched = 0  # highest checkpoint count the log matched so far
+    for row in _rows(catalog):
+        seq = row["seq"]
+        if seq != expected:
+            report._bad(expected, f"entry {expected}: missing (deleted); the log goes on at entry {seq}")
+        elif row["prev_hash"] != prev_hash:
+            report._bad(seq, f"entry {seq}: does not follow entry {seq - 1} (entries deleted, inserted or reordered)")
+        if entry_hash(row) != row["hash"]:
+            report._bad(seq, f"entry {seq}: contents changed (hash does not match)")
+        if seq in anchors:
+            if anchors[seq][0] == row["hash"]:
+                matched = seq
+            else:
+                report._bad(matched + 1, f"entry {seq}: differs from the checkpoint signed at {anchors[seq][1]} "
+                                         f"(the log was rewritten after entry {matched})")
+        prev_hash, expected = row["hash"], seq + 1
+        report.count += 1
+    last = expected - 1
+    if 0 in anchors and anchors[0][0] != GENESIS:
+        report._bad(1, "checkpoint for an empty log has a head hash")
+    if ordered and ordered[-1] > last:
+        report._bad(last + 1, f"entries {last + 1}..{ordered[-1]}: missing (the log ends at entry {last}, but "
+                              f"the checkpoint signed at {anchors[ordered[-1]][1]} covers {ordered[-1]})")
+    report.anchored = max((c for c in ordered if c <= last), default=0)
+    return report
