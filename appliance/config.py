@@ -19,6 +19,8 @@ DEFAULTS: dict[str, Any] = {
     "security": {"kdf_profile": "moderate"},
     "storage": {"chunk_size": 1024 * 1024, "reserve_mb": 512},
     "dock": {"interfaces": [], "concurrency": 3, "probe_interval_s": 10, "retry_s": 5},
+    "sync": {"archive_url": "", "central_purposes": ["police_report", "requisition", "complaint"],
+             "window": "", "bandwidth_kbps": 0, "interval_s": 300, "retry_max_s": 900, "pass_retry_s": 120},
 }
 
 TEMPLATE = """\
@@ -40,6 +42,15 @@ TEMPLATE = """\
 # concurrency = 3                 # cameras offloading at the same time
 # probe_interval_s = 10           # how often paired cameras are asked whether they are still docked
 # retry_s = 5                     # wait before retrying an offload that failed (cut link, full disk)
+
+[sync]
+# archive_url = ""                # the central archive (set by `kluis sync enroll`; set here if it moves)
+# central_purposes = ["police_report", "requisition", "complaint"]   # holds that send footage centrally
+# window = ""                     # send only between these local times, e.g. "22:00-06:00"; "" = always
+# bandwidth_kbps = 0              # upload limit in KiB/s; 0 = no limit
+# interval_s = 300                # how often `kluis serve` syncs
+# retry_max_s = 900               # longest wait between attempts when the archive is unreachable
+# pass_retry_s = 120              # how long one pass keeps retrying a cut upload before it gives up
 """
 
 
