@@ -1,0 +1,163 @@
+"""Finding cameras on the LAN: zeroconf (mDNS/DNS-SD) browsing for `_bodycam._tcp.local.` with the
+asyncio API, on interfaces chosen explicitly.
+
+Why explicit interfaces: zeroconf's default choice fails with ENODEV on a host without a default route
+(a network namespace, an isolated camera LAN). The box listens on the interfaces named in the config
+(`[dock] interfaces`, names or IPv4 addresses), by default on every interface with an IPv4 address, and
+restarts zeroconf when that set changes (a cable plugged in, DHCP).
+
+Why QM questions: on loopback the first unicast-reply (QU) query is lost; QM finds a camera in ~0.1 s.
+
+mDNS only says a device is there; it is slow to say one left (python-zeroconf keeps a PTR at least
+1125 s). So the service probes paired devices itself (offload.py); here a removal is taken as a hint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from typing import Callable
+
+import ifaddr
+from zeroconf import DNSQuestionType, IPVersion, ServiceStateChange
+from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+
+from ..box import Box
+from ..errors import KluisError
+from . import devices, protocol
+from .devices import Advert
+
+log = logging.getLogger("kluis.dock")
+
+SERVICE_TYPE = protocol.SERVICE_TYPE
+
+
+def interface_addresses(wanted: list[str] | None = None) -> list[str]:
+    """IPv4 addresses to run mDNS on: those of the named interfaces (or the addresses given), or of
+    every interface that has one."""
+    found: dict[str, list[str]] = {}
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if isinstance(ip.ip, str):
+                found.setdefault(adapter.nice_name, []).append(ip.ip)
+    if not wanted:
+        return sorted({a for addrs in found.values() for a in addrs})
+    chosen = set()
+    for item in wanted:
+        try:
+            ipaddress.IPv4Address(item)
+            chosen.add(item)
+        except ValueError:
+            chosen.update(found.get(item, []))
+    return sorted(chosen)
+
+
+def parse_advert(name: str, info: AsyncServiceInfo) -> Advert:
+    """Check an advertisement (protocol.parse_txt: sizes, forms); raises KluisError saying what is wrong."""
+    txt = protocol.parse_txt(info.properties or {}, raw_size=len(info.text or b""))
+    addresses = info.parsed_addresses(IPVersion.V4Only)
+    if not addresses or not info.port:
+        raise KluisError("no IPv4 address or port")
+    return Advert(
+        serial=txt.serial, address=addresses[0], port=int(info.port), model=txt.model, firmware=txt.fw,
+        proto=str(txt.proto), fp=txt.fp, paired=txt.paired, service_name=name, txt=txt.properties(),
+    )
+
+
+class Discovery:
+    """Browses for cameras and keeps the devices table current. `on_device(row)` is called (in the
+    loop) for every accepted advertisement: the offload manager decides what to do with it."""
+
+    def __init__(self, box: Box, on_device: Callable[[dict], None] | None = None,
+                 interfaces: list[str] | None = None, rescan_s: float = 5.0):
+        self.box = box
+        self.on_device = on_device or (lambda row: None)
+        self.wanted = interfaces if interfaces is not None else list(box.config["dock"]["interfaces"])
+        self.rescan_s = rescan_s
+        self.addresses: list[str] = []
+        self._azc: AsyncZeroconf | None = None
+        self._browser: AsyncServiceBrowser | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._watch: asyncio.Task | None = None
+        self._names: dict[str, str] = {}  # mDNS instance name -> serial
+        self._refused: dict[str, str] = {}  # mDNS name -> why, logged once per distinct reason
+
+    async def start(self) -> None:
+        await self._open(interface_addresses(self.wanted))
+        self._watch = asyncio.create_task(self._follow_interfaces())
+
+    async def stop(self) -> None:
+        if self._watch:
+            self._watch.cancel()
+        await self._close()
+
+    async def _open(self, addresses: list[str]) -> None:
+        self.addresses = addresses
+        if not addresses:
+            log.warning("mDNS: no interface with an IPv4 address (config [dock] interfaces = %s); waiting",
+                        self.wanted or "all")
+            return
+        try:
+            self._azc = AsyncZeroconf(interfaces=addresses, ip_version=IPVersion.V4Only)
+        except OSError as exc:
+            log.warning("mDNS: cannot listen on %s: %s; retrying", ", ".join(addresses), exc)
+            self.addresses = []
+            return
+        self._browser = AsyncServiceBrowser(self._azc.zeroconf, SERVICE_TYPE, handlers=[self._on_change],
+                                            question_type=DNSQuestionType.QM)
+        log.info("mDNS: browsing for %s on %s", SERVICE_TYPE, ", ".join(addresses))
+
+    async def _close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._browser:
+            await self._browser.async_cancel()
+            self._browser = None
+        if self._azc:
+            await self._azc.async_close()
+            self._azc = None
+
+    async def _follow_interfaces(self) -> None:
+        while True:
+            await asyncio.sleep(self.rescan_s)
+            now = interface_addresses(self.wanted)
+            if now != self.addresses:
+                log.info("mDNS: interfaces changed (%s -> %s)", ", ".join(self.addresses) or "none",
+                         ", ".join(now) or "none")
+                await self._close()
+                await self._open(now)
+
+    def _on_change(self, zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
+        if state_change is ServiceStateChange.Removed:
+            serial = self._names.pop(name, None)
+            if serial:
+                devices.gone(self.box, serial, "said goodbye on mDNS")
+            return
+        task = asyncio.ensure_future(self._resolve(name))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resolve(self, name: str) -> None:
+        if self._azc is None:
+            return
+        info = AsyncServiceInfo(SERVICE_TYPE, name)
+        if not await info.async_request(self._azc.zeroconf, 3000, question_type=DNSQuestionType.QM):
+            log.debug("mDNS: %s did not resolve", name)
+            return
+        try:
+            advert = parse_advert(name, info)
+        except KluisError as exc:
+            why = str(exc)
+            if self._refused.get(name) != why:
+                self._refused[name] = why
+                address = (info.parsed_addresses(IPVersion.V4Only) or [None])[0]
+                devices.alert(self.box, "bad_advert", f"{name[:80]!r} from {address}: {why}; ignored",
+                              address=address)
+            return
+        self._refused.pop(name, None)
+        row = devices.seen(self.box, advert)
+        if row is None:
+            return
+        self._names[name] = advert.serial
+        self.on_device(row)
