@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 
@@ -38,12 +39,14 @@ def _draw_text(plane: bytearray, width: int, text: str, x0: int, y0: int, scale:
                         plane[start : start + scale] = b"\xeb" * scale
 
 
-def make_mp4(path: Path, seconds: float, started_at: datetime, label: str = "",
-             width: int = 320, height: int = 240, fps: int = 10) -> Path:
-    """Write an MP4 of `seconds` whose frames show `label` and the camera clock from `started_at`."""
-    path = Path(path)
+def make_mp4(path: Path | BinaryIO, seconds: float, started_at: datetime, label: str = "",
+             width: int = 320, height: int = 240, fps: int = 10) -> Path | BinaryIO:
+    """Write an MP4 of `seconds` whose frames show `label` and the camera clock from `started_at`.
+    `path` may be a seekable binary file object (e.g. io.BytesIO): the camera simulator keeps its
+    plaintext footage in memory only."""
+    target = path if hasattr(path, "write") else Path(path)
     frames = max(1, round(seconds * fps))
-    with av.open(str(path), "w", format="mp4") as out:
+    with av.open(target if hasattr(target, "write") else str(target), "w", format="mp4") as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"preset": "ultrafast", "g": str(fps)}  # a keyframe every second: quick seeking
@@ -62,4 +65,4 @@ def make_mp4(path: Path, seconds: float, started_at: datetime, label: str = "",
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
-    return path
+    return target
