@@ -1,0 +1,257 @@
+"""The archive's HTTPS API (aiohttp), thin over store.Archive. Described in docs/archive-openapi.yaml.
+
+Every route except `info` and `enroll` takes a request signed by an enrolled box (sync/protocol.py).
+Order of refusal: unsigned 401, unknown box 403, body altered 422, bad signature or stale time 401,
+replay 409. Bodies are read with a cap (413 past it) before anything is checked or stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from pathlib import Path
+
+from aiohttp import web
+
+from appliance import tls
+from appliance.errors import KluisError, NotFound
+
+from ..protocol import API, H_BOX, MAX_CHUNK, MAX_JSON, ProtocolError, check_request, sha256_hex
+from .store import Archive
+
+log = logging.getLogger("kluis.archive")
+
+ARCHIVE = web.AppKey("archive", Archive)
+LOCK = web.AppKey("lock", asyncio.Lock)
+
+
+def _error(status: int, message: str, **extra) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+@web.middleware
+async def errors(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except ProtocolError as exc:
+        if exc.status >= 500 or exc.status in (401, 403, 409, 413, 422):
+            log.warning("%s %s refused: %s %s", request.method, request.path, exc.status, exc.message)
+        return _error(exc.status, exc.message)
+    except NotFound as exc:
+        return _error(404, str(exc))
+    except KluisError as exc:
+        return _error(400, str(exc))
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return _error(exc.status, exc.reason)
+        raise
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return _error(500, "internal error (see the archive's log)")
+
+
+async def _read_capped(request: web.Request, limit: int) -> bytes:
+    """The whole body, refusing it as soon as it passes `limit` (so an oversized body is never kept)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise ProtocolError(413, f"body of {request.content_length} bytes exceeds the limit of {limit}")
+    parts, total = [], 0
+    while True:
+        block = await request.content.read(256 * 1024)
+        if not block:
+            break
+        total += len(block)
+        if total > limit:
+            raise ProtocolError(413, f"body exceeds the limit of {limit} bytes")
+        parts.append(block)
+    return b"".join(parts)
+
+
+async def _run(request: web.Request, func, *args):
+    """Store calls run in a thread, one at a time: SQLite and fsync must not stall the event loop."""
+    async with request.app[LOCK]:
+        return await asyncio.to_thread(func, *args)
+
+
+def signed(limit: int):
+    """Route decorator: read the body (capped), verify the box's signature, refuse replays."""
+
+    def decorate(handler):
+        async def wrapper(request: web.Request) -> web.Response:
+            archive = request.app[ARCHIVE]
+            body = await _read_capped(request, limit)
+            box_id = request.headers.get(H_BOX, "")
+            key = archive.box_key(box_id) if box_id else None
+            if box_id and key is None:
+                raise ProtocolError(403, f"box {box_id} is not enrolled at this archive")
+            signed_req = check_request(request.headers, request.method, request.path_qs, sha256_hex(body),
+                                       key or bytes(32), archive.clock())
+            await _run(request, archive.remember_nonce, box_id, signed_req.nonce)
+            return await handler(request, box_id, body)
+
+        wrapper.__name__ = handler.__name__
+        return wrapper
+
+    return decorate
+
+
+def _json(body: bytes) -> dict:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raise ProtocolError(400, "body is not JSON") from None
+    if not isinstance(value, dict):
+        raise ProtocolError(400, "body is not a JSON object")
+    return value
+
+
+async def info(request: web.Request) -> web.Response:
+    return web.json_response(request.app[ARCHIVE].info())
+
+
+async def enroll(request: web.Request) -> web.Response:
+    """The one signed request from a box not yet known: signed by the key it asks to enroll."""
+    archive = request.app[ARCHIVE]
+    body = await _read_capped(request, MAX_JSON)
+    data = _json(body)
+    try:
+        signing_key = bytes.fromhex(data["signing_key"])
+        public_key = bytes.fromhex(data["public_key"])
+        token, name = str(data["token"]), str(data.get("name") or "Kluis")[:100]
+    except (KeyError, ValueError, TypeError):
+        raise ProtocolError(400, "enroll needs token, name, signing_key and public_key (hex)") from None
+    check_request(request.headers, request.method, request.path_qs, sha256_hex(body), signing_key,
+                  archive.clock())
+    return web.json_response(await _run(request, archive.enroll, token, name, signing_key, public_key))
+
+
+@signed(MAX_JSON)
+async def requisitions(request: web.Request, box_id: str, body: bytes) -> web.Response:
+    archive = request.app[ARCHIVE]
+    return web.json_response({"requisitions": await _run(request, archive.open_requisitions_for, box_id)})
+
+
+@signed(MAX_JSON)
+async def report_requisition(request: web.Request, box_id: str, body: bytes) -> web.Response:
+    archive = request.app[ARCHIVE]
+    try:
+        req_id = int(request.match_info["req_id"])
+    except ValueError:
+        raise ProtocolError(400, "requisition id is a number") from None
+    await _run(request, archive.report_requisition, box_id, req_id, _json(body).get("matched"))
+    return web.json_response({"ok": True})
+
+
+def _upload_state(state) -> dict:
+    if state.complete:
+        return {"state": "complete", "offset": state.offset, "receipt": state.receipt}
+    return {"state": "open", "offset": state.offset, "chunk_size": MAX_CHUNK}
+
+
+@signed(MAX_JSON)
+async def start_upload(request: web.Request, box_id: str, body: bytes) -> web.Response:
+    archive = request.app[ARCHIVE]
+    data = _json(body)
+    metadata = data.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise ProtocolError(400, "metadata must be an object")
+    state = await _run(request, archive.start_upload, box_id, data.get("recording_id"), data.get("sha256"),
+                       data.get("size"), metadata)
+    return web.json_response(_upload_state(state))
+
+
+@signed(MAX_CHUNK)
+async def put_part(request: web.Request, box_id: str, body: bytes) -> web.Response:
+    archive = request.app[ARCHIVE]
+    try:
+        offset = int(request.query["offset"])
+    except (KeyError, ValueError):
+        raise ProtocolError(400, "offset query parameter missing") from None
+    if not body:
+        raise ProtocolError(400, "empty part")
+    committed = await _run(request, archive.write_part, box_id, request.match_info["sha256"], offset, body)
+    return web.json_response({"state": "open", "offset": committed})
+
+
+@signed(MAX_JSON)
+async def complete_upload(request: web.Request, box_id: str, body: bytes) -> web.Response:
+    archive = request.app[ARCHIVE]
+    receipt = await _run(request, archive.complete_upload, box_id, request.match_info["sha256"])
+    return web.json_response({"state": "complete", "offset": receipt["size"], "receipt": receipt})
+
+
+@signed(MAX_JSON)
+async def update_metadata(request: web.Request, box_id: str, body: bytes) -> web.Response:
+    archive = request.app[ARCHIVE]
+    metadata = _json(body).get("metadata")
+    if not isinstance(metadata, dict):
+        raise ProtocolError(400, "metadata must be an object")
+    await _run(request, archive.update_metadata, box_id, request.match_info["sha256"], metadata)
+    return web.json_response({"ok": True})
+
+
+@signed(MAX_JSON)
+async def last_checkpoint(request: web.Request, box_id: str, body: bytes) -> web.Response:
+    archive = request.app[ARCHIVE]
+    return web.json_response(await _run(request, archive.last_checkpoint, box_id))
+
+
+@signed(MAX_JSON)
+async def post_checkpoint(request: web.Request, box_id: str, body: bytes) -> web.Response:
+    archive = request.app[ARCHIVE]
+    data = _json(body)
+    return web.json_response(await _run(request, archive.receive_checkpoint, box_id, data.get("checkpoint"),
+                                        data.get("prior")))
+
+
+ROUTES = [
+    ("GET", f"{API}/info", info),
+    ("POST", f"{API}/enroll", enroll),
+    ("GET", f"{API}/requisitions", requisitions),
+    ("POST", f"{API}/requisitions/{{req_id}}/report", report_requisition),
+    ("POST", f"{API}/uploads", start_upload),
+    ("PUT", f"{API}/uploads/{{sha256}}", put_part),
+    ("POST", f"{API}/uploads/{{sha256}}/complete", complete_upload),
+    ("POST", f"{API}/recordings/{{sha256}}/metadata", update_metadata),
+    ("GET", f"{API}/checkpoints/last", last_checkpoint),
+    ("POST", f"{API}/checkpoints", post_checkpoint),
+]
+
+
+def make_app(archive: Archive) -> web.Application:
+    # The cap is enforced per route in _read_capped; this only stops aiohttp's own reader earlier.
+    app = web.Application(middlewares=[errors], client_max_size=MAX_CHUNK + 1024 * 1024)
+    app[ARCHIVE] = archive
+    app[LOCK] = asyncio.Lock()
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+    return app
+
+
+async def start(archive: Archive, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve HTTPS on host:port (0 picks a free port); returns the runner and the port bound."""
+    runner = web.AppRunner(make_app(archive), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=tls.server_context(archive.data_dir, archive.meta["name"]))
+    await site.start()
+    return runner, runner.addresses[0][1]
+
+
+async def _serve(archive: Archive, host: str, port: int) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    runner, bound = await start(archive, host, port)
+    print(f"archive {archive.archive_id} listening on https://{host}:{bound}", flush=True)
+    try:
+        await stopping.wait()
+    finally:
+        await runner.cleanup()
+
+
+def serve(data_dir: Path, host: str, port: int) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    with Archive(data_dir) as archive:
+        asyncio.run(_serve(archive, host, port))

@@ -1,0 +1,632 @@
+"""The box's side of archive sync: enrollment, the outbox, chunked resumable upload, requisitions, audit
+checkpoints, status. The box always dials out; a pass never blocks the box on the network.
+
+Flow of one pass (`run_pass`): send the latest signed audit checkpoint; fetch open requisitions, hold
+what matches (a "requisition" hold, audited by appliance.retention) and report; fill the outbox from
+holds whose purpose needs central custody; upload each queued recording in parts, resuming from the
+offset the archive has committed; store and audit the signed receipt; send metadata updates (holds
+released, case references) for recordings the archive has.
+
+Recordings sealed before enrollment do not name the archive as a recipient. Re-wrapping their header
+needs the box's private key, so they wait in state 'needs_rewrap' until someone with a key slot is
+logged in (`rewrap_pending`, called by the web UI with the unlocked identity, or `kluis sync rewrap`).
+The re-wrapped header is sealed to the archive only, so it does not keep a recording readable on the box
+after retention shreds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, time as dtime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from nacl.public import PrivateKey
+
+from appliance import audit
+from appliance.box import Box
+from appliance.clock import to_iso
+from appliance.container import parse_header
+from appliance.errors import KluisError
+
+from .protocol import API, CHUNK_SIZE, ProtocolError, box_id_of, sign_request, sha256_hex, verify_receipt
+from appliance.audit import canonical
+
+log = logging.getLogger("kluis.sync")
+
+META_ARCHIVE = "sync_archive"
+META_LAST_PASS = "sync_last_pass"
+PIECE = 64 * 1024  # pacing granularity of the bandwidth limit
+STATES = ("needs_rewrap", "queued", "sending", "failing", "sent")
+
+
+class SyncError(KluisError):
+    """Something the archive or the network did that a pass cannot get past now."""
+
+
+class Refused(SyncError):
+    """The archive refused a request (4xx): retrying the same request will not help."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(f"archive refused ({status}): {message}")
+        self.status = status
+
+
+class Unreachable(SyncError):
+    """Connection refused or cut, timeout, 5xx: worth retrying later."""
+
+
+# Enrollment ---------------------------------------------------------------------------------------------
+
+def enrollment(box: Box) -> dict | None:
+    text = box.catalog.get_meta(META_ARCHIVE)
+    return json.loads(text) if text else None
+
+
+def _url(box: Box, enrolled: dict) -> str:
+    return (box.config["sync"].get("archive_url") or enrolled["url"]).rstrip("/")
+
+
+def _session(fingerprint_hex: str, timeout_s: float = 60) -> aiohttp.ClientSession:
+    """HTTPS pinned to the archive's certificate: no CA, the fingerprint from the token is the trust."""
+    connector = aiohttp.TCPConnector(ssl=aiohttp.Fingerprint(bytes.fromhex(fingerprint_hex)), limit=4)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=timeout_s)
+    return aiohttp.ClientSession(connector=connector, timeout=timeout)
+
+
+async def _request(session: aiohttp.ClientSession, box: Box, box_id: str, base: str, method: str, path: str,
+                   body: bytes = b"", data=None, content_type: str = "application/json") -> dict:
+    """One signed request. `data` (an async iterable) streams the body whose bytes are `body`."""
+    headers = sign_request(box.signing_key(), box_id, method, path, sha256_hex(body), box.clock())
+    headers["Content-Type"] = content_type
+    try:
+        async with session.request(method, base + path, data=data if data is not None else body,
+                                   headers=headers) as resp:
+            text = await resp.text()
+            try:
+                payload = json.loads(text) if text else {}
+            except ValueError:
+                payload = {"error": text[:200]}
+            if resp.status >= 500:
+                raise Unreachable(f"archive error {resp.status}: {payload.get('error', '')}")
+            if resp.status >= 400:
+                raise Refused(resp.status, payload.get("error", resp.reason or ""))
+            return payload
+    except aiohttp.ServerFingerprintMismatch:
+        raise Refused(495, "the archive's certificate does not match the pinned fingerprint") from None
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        raise Unreachable(f"archive unreachable: {exc.__class__.__name__}: {exc}") from None
+
+
+def parse_token(token: str) -> tuple[str, str]:
+    secret, _, fingerprint = token.strip().rpartition(".")
+    fingerprint = fingerprint.replace(":", "").lower()
+    if not secret or len(fingerprint) != 64 or any(c not in "0123456789abcdef" for c in fingerprint):
+        raise KluisError("that is not an enrollment token (from `kluis archive token`)")
+    return secret, fingerprint
+
+
+async def enroll(box: Box, url: str, token: str, actor: str = "system") -> dict:
+    """Enroll at the archive: pin its certificate and keys, and make the archive a recipient of every
+    recording sealed from now on (cameras paired after this provision it too)."""
+    secret, fingerprint = parse_token(token)
+    if not url.startswith("https://"):
+        raise KluisError("the archive URL must start with https://")
+    base = url.rstrip("/")
+    signing = box.signing_key()
+    box_id = box_id_of(bytes(signing.verify_key))
+    body = canonical({"token": secret, "name": box.config["box"]["name"],
+                      "signing_key": bytes(signing.verify_key).hex(), "public_key": bytes(box.public_key).hex()})
+    async with _session(fingerprint) as session:
+        try:
+            info = await _request(session, box, box_id, base, "POST", f"{API}/enroll", body)
+        except Unreachable as exc:
+            raise KluisError(f"enrollment failed: {exc}") from None
+        except Refused as exc:
+            raise KluisError(f"enrollment failed: {exc}") from None
+    if info.get("box_id") != box_id:
+        raise KluisError("the archive answered for another box")
+    enrolled = {"url": base, "cert_sha256": fingerprint, "box_id": box_id, "archive_id": info["archive_id"],
+                "archive_name": info["name"], "public_key": info["public_key"], "signing_key": info["signing_key"],
+                "enrolled_at": box.now_iso()}
+    with box.catalog.transaction():
+        box.catalog.set_meta(META_ARCHIVE, json.dumps(enrolled))
+        extra = json.loads(box.catalog.get_meta("extra_recipients", "[]"))
+        if info["public_key"] not in extra:
+            box.catalog.set_meta("extra_recipients", json.dumps(extra + [info["public_key"]]))
+        audit.record(box.catalog, actor=actor, action="settings_change", clock=box.clock,
+                     details={"sync": "enrolled", "archive": info["archive_id"], "url": base,
+                              "cert_sha256": fingerprint})
+    return enrolled
+
+
+# The outbox ---------------------------------------------------------------------------------------------
+
+def _has_table(box: Box, name: str) -> bool:
+    return box.catalog.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                  [name]).fetchone() is not None
+
+
+def queue(box: Box, recording_id: str, reason: str) -> str | None:
+    """Put a recording in the outbox (once); returns its state, or None if it was there already."""
+    enrolled = enrollment(box)
+    if enrolled is None:
+        raise KluisError("this box is not enrolled at an archive (kluis sync enroll)")
+    recording = box.catalog.get_recording(recording_id)
+    header = parse_header(box.catalog.header_of(recording_id))
+    named = bytes.fromhex(enrolled["public_key"]) in header.recipients
+    state = "queued" if named else "needs_rewrap"
+    cursor = box.catalog.db.execute(
+        "INSERT OR IGNORE INTO sync_outbox (recording_id, reason, queued_at, state, sha256, size) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [recording_id, reason, box.now_iso(), state, recording["sha256"] if named else None,
+         recording["blob_size"] if named else None])
+    return state if cursor.rowcount else None
+
+
+def fill_outbox(box: Box) -> int:
+    """Queue every recording with an active hold whose purpose needs central custody; returns how many."""
+    if enrollment(box) is None or not _has_table(box, "holds"):
+        return 0
+    central = list(box.config["sync"]["central_purposes"])
+    if not central:
+        return 0
+    rows = box.catalog.db.execute(
+        f"SELECT h.recording_id, MIN(h.purpose) FROM holds h JOIN recordings r ON r.id = h.recording_id "
+        f"WHERE h.released_at IS NULL AND r.state = 'stored' AND h.purpose IN ({', '.join('?' * len(central))}) "
+        f"AND h.recording_id NOT IN (SELECT recording_id FROM sync_outbox) GROUP BY h.recording_id",
+        central).fetchall()
+    return sum(1 for rid, purpose in rows if queue(box, rid, f"hold:{purpose}"))
+
+
+def pending_rewrap(box: Box) -> list[str]:
+    return [r[0] for r in box.catalog.db.execute(
+        "SELECT recording_id FROM sync_outbox WHERE state = 'needs_rewrap' ORDER BY queued_at, recording_id")]
+
+
+def rewrap_pending(box: Box, identity: PrivateKey, actor: str) -> int:
+    """Re-wrap, for the archive, the queued recordings sealed before enrollment. Needs the unlocked box
+    key (web UI: the logged-in user's; CLI: `kluis sync rewrap --password-file`). Returns how many."""
+    enrolled = enrollment(box)
+    if enrolled is None:
+        return 0
+    archive_key = bytes.fromhex(enrolled["public_key"])
+    done = 0
+    for recording_id in pending_rewrap(box):
+        recording = box.catalog.get_recording(recording_id)
+        header = parse_header(box.catalog.header_of(recording_id))
+        new = header.rewrap(header.unwrap(identity), [archive_key])
+        digest = hashlib.sha256(new.raw)
+        with box.vault.open_payload(recording["stored_path"]) as payload:
+            while block := payload.read(1024 * 1024):
+                digest.update(block)
+        size = new.size + box.vault.payload_size(recording["stored_path"])
+        with box.catalog.transaction():
+            box.catalog.db.execute(
+                "UPDATE sync_outbox SET header = ?, sha256 = ?, size = ?, state = 'queued' "
+                "WHERE recording_id = ? AND state = 'needs_rewrap'", [new.raw, digest.hexdigest(), size, recording_id])
+            audit.record(box.catalog, actor=actor, action="sync_rewrap", recording_id=recording_id, clock=box.clock,
+                         details={"archive": enrolled["archive_id"], "sha256": digest.hexdigest()})
+        done += 1
+    return done
+
+
+def metadata_for(box: Box, recording_id: str) -> dict:
+    """What the archive keeps beside the ciphertext: descriptive fields and the holds with case refs."""
+    rec = box.catalog.get_recording(recording_id)
+    holds = []
+    if _has_table(box, "holds"):
+        holds = list(box.catalog.db.query(
+            "SELECT purpose, case_ref, placed_at, until, released_at, release_reason FROM holds "
+            "WHERE recording_id = ? ORDER BY placed_at, id", [recording_id]))
+    fields = ("camera_serial", "officer", "team", "start_time", "end_time", "pre_record_s", "post_record_s",
+              "source")
+    return {"recording_id": recording_id, "box_name": box.config["box"]["name"],
+            **{name: rec.get(name) for name in fields}, "holds": holds}
+
+
+def receipt_for(box: Box, recording_id: str) -> dict | None:
+    """The archive's signed receipt for a recording (shown on the recording's page), or None."""
+    rows = list(box.catalog.db.query("SELECT * FROM sync_receipts WHERE recording_id = ?", [recording_id]))
+    if not rows:
+        return None
+    return {**rows[0], "receipt": json.loads(rows[0]["receipt"])}
+
+
+def status(box: Box) -> dict:
+    """Sync state for the web UI and `kluis sync status`."""
+    enrolled = enrollment(box)
+    rows = list(box.catalog.db.query(
+        "SELECT o.recording_id, o.reason, o.state, o.queued_at, o.sent_bytes, o.size, o.attempts, o.last_error, "
+        "o.last_attempt_at, r.received_at, r.sha256 AS receipt_sha256 FROM sync_outbox o "
+        "LEFT JOIN sync_receipts r ON r.recording_id = o.recording_id ORDER BY o.queued_at, o.recording_id"))
+    for row in rows:
+        row["progress"] = round(row["sent_bytes"] / row["size"], 4) if row["size"] else 0.0
+    counts = {state: sum(1 for r in rows if r["state"] == state) for state in STATES}
+    last = box.catalog.get_meta(META_LAST_PASS)
+    cfg = box.config["sync"]
+    return {
+        "enrolled": enrolled is not None,
+        "archive": None if enrolled is None else {
+            "url": _url(box, enrolled), "archive_id": enrolled["archive_id"], "name": enrolled["archive_name"],
+            "box_id": enrolled["box_id"], "cert_sha256": enrolled["cert_sha256"],
+            "enrolled_at": enrolled["enrolled_at"]},
+        "window": cfg["window"] or None,
+        "bandwidth_kbps": cfg["bandwidth_kbps"] or None,
+        "counts": counts,
+        "outbox": rows,
+        "last_pass": json.loads(last) if last else None,
+    }
+
+
+# Pacing, windows, backoff ---------------------------------------------------------------------------------
+
+class Pacer:
+    """Holds the upload to `rate` bytes per second on average (0: no limit)."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self.start = 0.0
+        self.sent = 0
+
+    async def take(self, n: int) -> None:
+        if not self.rate:
+            return
+        now = time.monotonic()
+        if now > self.start + self.sent / self.rate + 1.0:  # idle for a while: no burst credit
+            self.start, self.sent = now, 0
+        self.sent += n
+        due = self.start + self.sent / self.rate
+        if due > now:
+            await asyncio.sleep(due - now)
+
+
+def in_window(window: str, moment: datetime, tz_name: str) -> bool:
+    """Is `moment` inside a daily window "HH:MM-HH:MM" (local time; may wrap past midnight)?"""
+    if not window:
+        return True
+    try:
+        first, last = (dtime.fromisoformat(part.strip()) for part in window.split("-"))
+    except ValueError:
+        raise KluisError(f"sync window {window!r}: use HH:MM-HH:MM, e.g. 22:00-06:00") from None
+    now = moment.astimezone(ZoneInfo(tz_name)).time()
+    return first <= now < last if first <= last else (now >= first or now < last)
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with full jitter: boxes behind one flaky uplink do not retry in step."""
+    return random.uniform(0, min(cap, base * 2 ** attempt))
+
+
+# One pass -------------------------------------------------------------------------------------------------
+
+@dataclass
+class PassResult:
+    started_at: str
+    finished_at: str = ""
+    sent: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    needs_rewrap: int = 0
+    queued: int = 0
+    requisitions: dict[str, list[str]] = field(default_factory=dict)
+    checkpoint: dict | None = None
+    errors: list[str] = field(default_factory=list)
+    bytes_sent: int = 0  # part bytes handed to the network, re-sent ones included
+    skipped: str | None = None  # why nothing was attempted (not enrolled, outside the window)
+
+    @property
+    def ok(self) -> bool:
+        """Everything that should have been sent was sent, and the archive was reached."""
+        return not (self.failed or self.errors or self.needs_rewrap or self.queued or self.skipped)
+
+    def as_dict(self) -> dict:
+        return {"started_at": self.started_at, "finished_at": self.finished_at, "ok": self.ok, "sent": self.sent,
+                "failed": self.failed, "needs_rewrap": self.needs_rewrap, "queued": self.queued,
+                "requisitions": self.requisitions, "checkpoint": self.checkpoint, "errors": self.errors,
+                "bytes_sent": self.bytes_sent, "skipped": self.skipped}
+
+
+class Syncer:
+    """One pass against the archive. Tests and the bench set `chunk_size` and the retry timings."""
+
+    def __init__(self, box: Box, *, chunk_size: int = CHUNK_SIZE, retry_base_s: float = 0.5,
+                 pass_retry_s: float | None = None, bandwidth_kbps: float | None = None):
+        self.box = box
+        cfg = box.config["sync"]
+        self.chunk_size = chunk_size
+        self.retry_base_s = retry_base_s
+        self.retry_max_s = float(cfg["retry_max_s"])
+        self.pass_retry_s = float(cfg["pass_retry_s"] if pass_retry_s is None else pass_retry_s)
+        kbps = cfg["bandwidth_kbps"] if bandwidth_kbps is None else bandwidth_kbps
+        self.pacer = Pacer(float(kbps) * 1024)
+        self.enrolled = enrollment(box)
+        self.box_id = self.enrolled["box_id"] if self.enrolled else ""
+        self.base = _url(box, self.enrolled) if self.enrolled else ""
+        self.session: aiohttp.ClientSession | None = None
+        self.result: PassResult | None = None
+
+    async def call(self, method: str, path: str, value: Any = None) -> dict:
+        body = canonical(value) if value is not None else b""
+        return await _request(self.session, self.box, self.box_id, self.base, method, path, body)
+
+    async def run(self, ignore_window: bool = False) -> PassResult:
+        box = self.box
+        result = self.result = PassResult(started_at=box.now_iso())
+        try:
+            if self.enrolled is None:
+                result.skipped = "not enrolled (kluis sync enroll)"
+                return result
+            if not ignore_window and not in_window(box.config["sync"]["window"], box.clock(),
+                                                   box.config["box"]["timezone"]):
+                result.skipped = f"outside the sync window {box.config['sync']['window']}"
+                return result
+            async with _session(self.enrolled["cert_sha256"]) as self.session:
+                for step in (self.send_checkpoint, self.requisitions):
+                    try:
+                        await step()
+                    except SyncError as exc:
+                        result.errors.append(f"{step.__name__}: {exc}")
+                fill_outbox(box)
+                await self.upload_all()
+                await self.update_metadata()
+        finally:
+            self.session = None
+            counts = dict(box.catalog.db.execute("SELECT state, COUNT(*) FROM sync_outbox GROUP BY state").fetchall())
+            result.needs_rewrap = counts.get("needs_rewrap", 0)
+            result.queued = sum(counts.get(s, 0) for s in ("queued", "sending", "failing"))
+            result.finished_at = box.now_iso()
+            box.catalog.set_meta(META_LAST_PASS, json.dumps(result.as_dict()))
+        return result
+
+    # audit checkpoints ---------------------------------------------------------------------------------
+    async def send_checkpoint(self) -> None:
+        """The box's newest signed checkpoint, with the hash of the entry the archive saw last, so that
+        the archive notices a log that went backwards or was rewritten."""
+        catalog = self.box.catalog
+        cp = audit.checkpoint(catalog, self.box.signing_key(), clock=self.box.clock) or audit.latest_checkpoint(catalog)
+        if cp is None:
+            return
+        last = await self.call("GET", f"{API}/checkpoints/last")
+        prior = None
+        if last.get("count") is not None:
+            seen = int(last["count"])
+            row = catalog.db.execute("SELECT hash FROM audit_log WHERE seq = ?", [seen]).fetchone()
+            prior = {"count": seen, "hash": audit.GENESIS if seen == 0 else (row[0] if row else None)}
+        answer = await self.call("POST", f"{API}/checkpoints", {"checkpoint": cp, "prior": prior})
+        self.result.checkpoint = {"count": cp["count"], "accepted": answer.get("accepted"),
+                                  "alert": answer.get("alert")}
+
+    # requisitions --------------------------------------------------------------------------------------
+    async def requisitions(self) -> None:
+        answer = await self.call("GET", f"{API}/requisitions")
+        for req in answer.get("requisitions", []):
+            matched = match_requisition(self.box, req)
+            place_requisition_holds(self.box, req, matched)
+            await self.call("POST", f"{API}/requisitions/{int(req['id'])}/report", {"matched": matched})
+            with self.box.catalog.transaction():
+                self.box.catalog.db.execute("UPDATE sync_requisitions SET reported_at = ? WHERE id = ?",
+                                            [self.box.now_iso(), int(req["id"])])
+                audit.record(self.box.catalog, actor="system", action="requisition_report", clock=self.box.clock,
+                             case_ref=req.get("case_ref"),
+                             details={"requisition": req["id"], "matched": matched,
+                                      "legal_basis": req.get("legal_basis")})
+            self.result.requisitions[str(req["id"])] = matched
+
+    # uploads -------------------------------------------------------------------------------------------
+    async def upload_all(self) -> None:
+        rows = list(self.box.catalog.db.query(
+            "SELECT * FROM sync_outbox WHERE state IN ('queued', 'sending', 'failing') ORDER BY queued_at, recording_id"))
+        deadline = time.monotonic() + self.pass_retry_s
+        for row in rows:
+            try:
+                await self.upload(row, deadline)
+                self.result.sent.append(row["recording_id"])
+            except SyncError as exc:
+                self._set(row["recording_id"], state="failing", last_error=str(exc))
+                self.result.failed[row["recording_id"]] = str(exc)
+                log.warning("sync of %s failed: %s", row["recording_id"], exc)
+                if isinstance(exc, Unreachable):
+                    break  # the archive is gone for now: the next pass tries the rest
+
+    def _set(self, recording_id: str, **values) -> None:
+        sets = ", ".join(f"{k} = ?" for k in values)
+        self.box.catalog.db.execute(f"UPDATE sync_outbox SET {sets} WHERE recording_id = ?",
+                                    [*values.values(), recording_id])
+
+    async def upload(self, row: dict, deadline: float) -> None:
+        box, rid = self.box, row["recording_id"]
+        recording = box.catalog.get_recording(rid)
+        header = row["header"] or box.catalog.header_of(rid)
+        metadata = metadata_for(box, rid)
+        start = {"recording_id": rid, "sha256": row["sha256"], "size": row["size"], "metadata": metadata}
+        self._set(rid, state="sending", last_attempt_at=box.now_iso(), attempts=row["attempts"] + 1)
+        audit.record(box.catalog, actor="system", action="sync_send", recording_id=rid, clock=box.clock,
+                     details={"archive": self.enrolled["archive_id"], "sha256": row["sha256"], "size": row["size"],
+                              "reason": row["reason"]})
+        attempt = 0
+        while True:
+            try:
+                answer = await self.call("POST", f"{API}/uploads", start)
+                offset = int(answer["offset"])
+                if answer["state"] != "complete":
+                    await self._send_parts(rid, row, header, recording["stored_path"], offset)
+                    answer = await self.call("POST", f"{API}/uploads/{row['sha256']}/complete", {})
+                break
+            except Unreachable as exc:
+                wait = backoff(attempt, self.retry_base_s, self.retry_max_s)
+                if time.monotonic() + wait > deadline:
+                    raise
+                log.info("upload of %s interrupted (%s); retrying in %.1f s", rid, exc, wait)
+                attempt += 1
+                await asyncio.sleep(wait)
+            except Refused as exc:
+                if exc.status == 409 and "offset" in str(exc):  # raced with ourselves: ask for the offset
+                    continue
+                raise
+        self._keep_receipt(rid, row, answer.get("receipt"), metadata)
+
+    async def _send_parts(self, rid: str, row: dict, header: bytes, stored_path: str, offset: int) -> None:
+        size, sha = row["size"], row["sha256"]
+        with self.box.vault.open_payload(stored_path) as payload:
+            while offset < size:
+                data = _read_container(header, payload, offset, min(self.chunk_size, size - offset))
+                answer = await _request(self.session, self.box, self.box_id, self.base, "PUT",
+                                        f"{API}/uploads/{sha}?offset={offset}", data,
+                                        data=self._paced(data), content_type="application/octet-stream")
+                offset = int(answer["offset"])
+                self._set(rid, sent_bytes=offset)
+
+    async def _paced(self, data: bytes):
+        view = memoryview(data)
+        step = PIECE if self.pacer.rate else 1024 * 1024
+        for pos in range(0, len(view), step):
+            piece = view[pos:pos + step]
+            await self.pacer.take(len(piece))
+            self.result.bytes_sent += len(piece)
+            yield bytes(piece)
+
+    def _keep_receipt(self, rid: str, row: dict, receipt: dict | None, metadata: dict) -> None:
+        try:
+            fields = verify_receipt(receipt or {}, bytes.fromhex(self.enrolled["signing_key"]))
+        except ProtocolError as exc:
+            raise SyncError(str(exc)) from None
+        expected = {"archive": self.enrolled["archive_id"], "box": self.box_id, "recording_id": rid,
+                    "sha256": row["sha256"], "size": row["size"]}
+        wrong = [k for k, v in expected.items() if fields[k] != v]
+        if wrong:
+            raise SyncError(f"receipt names another {', '.join(wrong)}")
+        box = self.box
+        with box.catalog.transaction():
+            box.catalog.db.execute(
+                "INSERT OR REPLACE INTO sync_receipts (recording_id, archive, sha256, size, received_at, receipt, "
+                "stored_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [rid, fields["archive"], fields["sha256"], fields["size"], fields["received_at"],
+                 json.dumps(receipt), box.now_iso()])
+            self._set(rid, state="sent", sent_bytes=row["size"], last_error=None,
+                      metadata_sent=sha256_hex(canonical(metadata)))
+            audit.record(box.catalog, actor="system", action="sync_receipt", recording_id=rid, clock=box.clock,
+                         details={"archive": fields["archive"], "sha256": fields["sha256"],
+                                  "received_at": fields["received_at"]})
+
+    async def update_metadata(self) -> None:
+        """Hold releases and new case references follow a recording the archive already has."""
+        for row in list(self.box.catalog.db.query(
+                "SELECT recording_id, sha256, metadata_sent FROM sync_outbox WHERE state = 'sent'")):
+            try:
+                metadata = metadata_for(self.box, row["recording_id"])
+            except KluisError:  # deleted on the box since: the archive keeps what it had
+                continue
+            digest = sha256_hex(canonical(metadata))
+            if digest == row["metadata_sent"]:
+                continue
+            try:
+                await self.call("POST", f"{API}/recordings/{row['sha256']}/metadata", {"metadata": metadata})
+            except SyncError as exc:
+                self.result.errors.append(f"metadata of {row['recording_id']}: {exc}")
+                continue
+            self._set(row["recording_id"], metadata_sent=digest)
+
+
+def _read_container(header: bytes, payload, offset: int, n: int) -> bytes:
+    """Bytes [offset, offset+n) of the container header + payload, without building it whole."""
+    out = bytearray()
+    if offset < len(header):
+        out += header[offset:offset + n]
+    if len(out) < n:
+        payload.seek(max(offset - len(header), 0))
+        out += payload.read(n - len(out))
+    if len(out) != n:
+        raise KluisError("the stored recording is shorter than its catalog says (run kluis verify)")
+    return bytes(out)
+
+
+# Requisitions ---------------------------------------------------------------------------------------------
+
+def match_requisition(box: Box, req: dict) -> list[str]:
+    """The box's recordings a requisition names: by recording id, or by camera/officer and time overlap."""
+    sql, params = "SELECT id FROM recordings WHERE state = 'stored'", []
+    if req.get("recording_id"):
+        sql += " AND id = ?"
+        params.append(req["recording_id"])
+    else:
+        if req.get("camera_serial"):
+            sql += " AND camera_serial = ?"
+            params.append(req["camera_serial"])
+        if req.get("officer"):
+            sql += " AND officer = ?"
+            params.append(req["officer"])
+        if not params:
+            return []  # a requisition naming nothing matches nothing, never everything
+        if req.get("start_time"):
+            sql += " AND end_time > ?"
+            params.append(req["start_time"])
+        if req.get("end_time"):
+            sql += " AND start_time < ?"
+            params.append(req["end_time"])
+    matched = [r[0] for r in box.catalog.db.execute(sql + " ORDER BY start_time, id", params)]
+    box.catalog.db.execute(
+        "INSERT OR REPLACE INTO sync_requisitions (id, fetched_at, details, matched) VALUES (?, ?, ?, ?)",
+        [int(req["id"]), box.now_iso(), json.dumps(req), json.dumps(matched)])
+    return matched
+
+
+def place_requisition_holds(box: Box, req: dict, matched: list[str]) -> None:
+    """A "requisition" hold (vordering OM, audited by retention) on each match, and into the outbox."""
+    from appliance import retention
+
+    for recording_id in matched:
+        held = [h for h in retention.active_holds(box.catalog, recording_id)
+                if h["purpose"] == "requisition" and h["case_ref"] == req["case_ref"]]
+        if not held:
+            retention.add_hold(box, recording_id, "requisition", req["case_ref"], actor="system")
+        queue(box, recording_id, f"requisition:{int(req['id'])}")
+
+
+# The service ----------------------------------------------------------------------------------------------
+
+class SyncTask:
+    """`kluis serve`'s sync loop: a pass every interval_s inside the window; backoff with jitter while
+    the archive cannot be reached."""
+
+    def __init__(self, box: Box):
+        self.box = box
+        self.task = asyncio.create_task(self._loop(), name="kluis-sync")
+
+    async def _loop(self) -> None:
+        failures = 0
+        while True:
+            interval = float(self.box.config["sync"]["interval_s"])
+            try:
+                result = await Syncer(self.box).run()
+                unreachable = bool(result.errors) or any("unreachable" in e for e in result.failed.values())
+                failures = failures + 1 if unreachable else 0
+            except Exception:  # a bug in one pass must not end the box's sync for good
+                log.exception("sync pass failed")
+                failures += 1
+            retry_max = float(self.box.config["sync"]["retry_max_s"])
+            wait = interval if failures == 0 else 1 + backoff(failures, 5.0, retry_max)
+            await asyncio.sleep(wait)
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass
+
+
+def start_sync(box: Box) -> SyncTask:
+    return SyncTask(box)
+
+
+def run_pass(box: Box, ignore_window: bool = True, **options) -> PassResult:
+    """One pass now, from synchronous code (the CLI)."""
+    return asyncio.run(Syncer(box, **options).run(ignore_window=ignore_window))
