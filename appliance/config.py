@@ -21,6 +21,8 @@ DEFAULTS: dict[str, Any] = {
     "dock": {"interfaces": [], "concurrency": 3, "probe_interval_s": 10, "retry_s": 5},
     "sync": {"archive_url": "", "central_purposes": ["police_report", "requisition", "complaint"],
              "window": "", "bandwidth_kbps": 0, "interval_s": 300, "retry_max_s": 900, "pass_retry_s": 120},
+    "retention": {"default_days": 28, "review_days": 90, "grace_days": 7, "sweep_minutes": 15, "categories": {}},
+    "audit": {"checkpoint_minutes": 60},
 }
 
 TEMPLATE = """\
@@ -42,6 +44,18 @@ TEMPLATE = """\
 # concurrency = 3                 # cameras offloading at the same time
 # probe_interval_s = 10           # how often paired cameras are asked whether they are still docked
 # retry_s = 5                     # wait before retrying an offload that failed (cut link, full disk)
+
+[retention]
+# default_days = 28               # bewaartermijn: days a recording is kept, counted from its end
+# review_days = 90                # a hold without an end date comes up for review this often
+# grace_days = 7                  # after the last hold ends, kept at least this long
+# sweep_minutes = 15              # how often expired recordings are deleted (and at start)
+
+[retention.categories]            # a term per category of recording, in days; e.g.
+# incident = 90
+
+[audit]
+# checkpoint_minutes = 60         # how often the box signs the audit log's head (and at shutdown)
 
 [sync]
 # archive_url = ""                # the central archive (set by `kluis sync enroll`; set here if it moves)

@@ -16,6 +16,7 @@ from typing import BinaryIO, Iterator
 
 from nacl.public import PrivateKey
 
+from . import audit
 from .box import Box
 from .clock import to_iso
 from .container import ContainerError, Decryptor, Encryptor, parse_header, plaintext_size
@@ -67,12 +68,23 @@ class Imported:
     duplicate: bool  # True: the file was stored before, recording_id is the earlier one
 
 
-def catalog_stored(box: Box, stored: Stored, fields: dict) -> str:
-    """Commit the catalog row for a blob the vault holds durably; returns the recording id.
-    `fields` gives the descriptive columns (camera_serial, officer, start_time, end_time, ...)."""
-    existing = box.catalog.find_by_sha256(stored.sha256)
-    if existing:
-        return existing["id"]
+def catalog_stored(box: Box, stored: Stored, fields: dict, actor: str = "system", client: str | None = None) -> str:
+    """Commit the catalog row for a blob the vault holds durably, with its 'ingest' audit entry in the
+    same transaction; returns the recording id. `fields` gives the descriptive columns (camera_serial,
+    officer, start_time, end_time, ...). `actor`: "system" for camera offload, the user for an import."""
+    with box.catalog.transaction():
+        existing = box.catalog.find_by_sha256(stored.sha256)
+        if existing:
+            return existing["id"]
+        recording_id = _add_row(box, stored, fields)
+        audit.record(box.catalog, actor=actor, action="ingest", recording_id=recording_id, client=client,
+                     clock=box.clock, details={"sha256": stored.sha256, "source": fields.get("source"),
+                                               "camera": fields.get("camera_serial"),
+                                               "source_ref": fields.get("source_ref")})
+    return recording_id
+
+
+def _add_row(box: Box, stored: Stored, fields: dict) -> str:
     payload = stored.container_size - stored.header.size
     row = {
         "id": new_recording_id(),
@@ -100,6 +112,7 @@ def import_file(
     pre_record_s: int | None = None,
     post_record_s: int | None = None,
     allow_duplicate: bool = False,
+    actor: str = "system",
 ) -> Imported:
     """Encrypt a plain file into the vault while reading it (no plaintext copy) and catalog it."""
     path = Path(path)
@@ -144,6 +157,7 @@ def import_file(
             "source_ref": path.name,
             "fingerprint": fingerprint,
         },
+        actor=actor,
     )
     return Imported(path, recording_id, duplicate=False)
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
-from .. import recordings
+from .. import audit, recordings
 from ..box import Box, init_box
 from ..clock import parse_time
 from ..errors import KluisError
+from ..purposes import PURPOSES, parse_purpose
 from ..keys import KDF_PROFILES
 from .common import (
     ask_password, data_option, emit_json, print_table, secret_options, unlock, with_box,
@@ -44,8 +45,9 @@ def init(data_dir: Path, admin: str, password_file: Path | None, kdf_profile: st
 @click.option("--pre-record", "pre_record_s", type=int, help="Seconds of pre-record buffer in the file.")
 @click.option("--post-record", "post_record_s", type=int, help="Seconds recorded on after stop.")
 @click.option("--allow-duplicate", is_flag=True, help="Store a file again even if it was imported before.")
+@click.option("--user", help="Who imports (for the audit log; default: the user made at init).")
 def import_(data_dir: Path, files: tuple[Path, ...], camera: str, officer: str, start: str, end: str | None,
-            pre_record_s: int | None, post_record_s: int | None, allow_duplicate: bool) -> None:
+            pre_record_s: int | None, post_record_s: int | None, allow_duplicate: bool, user: str | None) -> None:
     """Import video files from a camera's USB storage, encrypting while reading.
 
     Prints each new recording's id, one line per file. A file imported before is reported on stderr
@@ -61,6 +63,7 @@ def import_(data_dir: Path, files: tuple[Path, ...], camera: str, officer: str, 
             result = recordings.import_file(
                 box, path, camera=camera, officer=officer, start=start_t, end=end_t,
                 pre_record_s=pre_record_s, post_record_s=post_record_s, allow_duplicate=allow_duplicate,
+                actor=user or box.default_user,
             )
             if result.duplicate:
                 click.echo(f"{path}: imported before as {result.recording_id}; skipped "
@@ -99,6 +102,8 @@ def verify(box: Box, user: str | None, password_file: Path | None, recovery_key_
         click.echo(f"removed {removed} leftover(s) of interrupted writes")
     problems = recordings.verify(box, identity)
     count = len(box.catalog.list_recordings())
+    audit.record(box.catalog, actor=user or box.default_user, action="verify", client="cli", clock=box.clock,
+                 details={"recordings": count, "problems": len(problems), "deep": deep})
     for problem in problems:
         click.echo(f"{problem.recording_id}: {problem.what}")
     what = "hashes and every chunk's tag" if deep else "hashes"
@@ -130,14 +135,21 @@ def parse_range(text: str | None, size: int) -> tuple[int, int]:
 @with_box
 @click.argument("recording_id")
 @click.option("--range", "byte_range", help="Bytes START-END (inclusive), START- or -LAST.")
-@click.option("--purpose", help="Why the recording is opened.")
+@click.option("--purpose", required=True,
+              help=f"Why the recording is opened (recorded in the audit log): {', '.join(PURPOSES)}.")
+@click.option("--case", "case_ref", help="Case reference (zaaknummer) the purpose belongs to.")
 @secret_options
-def cat(box: Box, recording_id: str, byte_range: str | None, purpose: str | None, user: str | None,
-        password_file: Path | None, recovery_key_file: Path | None) -> None:
+def cat(box: Box, recording_id: str, byte_range: str | None, purpose: str, case_ref: str | None,
+        user: str | None, password_file: Path | None, recovery_key_file: Path | None) -> None:
     """Decrypt a recording (or a byte range of it) to stdout."""
+    code = parse_purpose(purpose)
     recording = box.catalog.get_recording(recording_id)
     start, end = parse_range(byte_range, recording["size"])
-    _, identity = unlock(box, user, password_file, recovery_key_file)
+    actor, identity = unlock(box, user, password_file, recovery_key_file)
+    # The purpose is on record before the first byte leaves the box.
+    audit.record(box.catalog, actor=actor, action="range_read" if byte_range else "view",
+                 recording_id=recording_id, purpose=code, case_ref=case_ref, client="cli", clock=box.clock,
+                 details={"start": start, "end": end, "recovery_key": recovery_key_file is not None})
     out = sys.stdout.buffer
     for block in recordings.read_range(box, identity, recording_id, start, end):
         out.write(block)

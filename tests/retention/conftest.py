@@ -1,0 +1,21 @@
+"""Fixtures of the retention tests: a box on a real catalog file whose clock the test moves."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.box import Box
+from retention_helpers import Clock
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def rbox(box_dir, clock) -> Box:
+    with Box(box_dir[0], clock=clock) as opened:
+        yield opened
+
+
