@@ -1,0 +1,233 @@
+"""Users of the box: enrol, change role, reset password (re-wrapping the key slot), log in with lock-out.
+
+No HTTP here: the CLI (`kluis users`) and the web UI (`/gebruikers`, `/login`) both call these functions.
+Every change is checked against appliance.roles and lands in the audit log in the same transaction.
+
+What a key slot protects: the box's private key rests on disk only wrapped under a password (or the
+recovery key), so a box stolen while switched off reveals no footage. What it does not protect: a root
+user on the running box can read the memory of the service, where a logged-in user's unwrapped key lives.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from nacl.public import PrivateKey
+
+from . import audit, keys, roles
+from .box import Box
+from .clock import from_iso, to_iso
+from .errors import KluisError, NotFound, WrongSecret
+
+MAX_FAILURES = 5          # wrong passwords in a row before the account locks
+LOCK_MINUTES = 15
+MIN_PASSWORD = 10
+
+
+class LockedOut(KluisError):
+    """Too many wrong passwords: the account is locked for a while."""
+
+
+@dataclass
+class Login:
+    user: dict                      # the users row (name, role, team, ...), slot removed
+    identity: PrivateKey | None     # the box's private key, for roles that read footage or enrol
+
+
+def _profile(box: Box) -> str:
+    return box.config["security"]["kdf_profile"]
+
+
+def _public(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k != "slot"}
+
+
+def get(box: Box, name: str) -> dict:
+    return _public(box.catalog.get_user(name))
+
+
+def list_users(box: Box) -> list[dict]:
+    rows = box.catalog.db.query(
+        "SELECT name, role, team, created_at, disabled, failed_logins, locked_until, "
+        "json_extract(slot, '$.sealed') IS NOT NULL AS has_key FROM users ORDER BY name")
+    return [dict(r, has_key=bool(r["has_key"])) for r in rows]
+
+
+def _actor_row(box: Box, actor: str, permission: str) -> dict:
+    row = box.catalog.get_user(actor)
+    if row["disabled"]:
+        raise roles.Forbidden(f"user {actor!r} is disabled")
+    roles.require(row["role"], permission, actor)
+    return row
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise KluisError(f"a password needs at least {MIN_PASSWORD} characters")
+
+
+def _check_name(name: str) -> None:
+    if not name or len(name) > 64 or not name.isprintable() or name != name.strip():
+        raise KluisError("a user name is 1 to 64 printable characters without spaces around it")
+
+
+def _new_slot(box: Box, role: str, password: str, identity: PrivateKey | None) -> dict:
+    if role in roles.SLOT_ROLES:
+        if identity is None:
+            raise KluisError(f"role {role} holds a key slot: the acting user must unlock the box key")
+        if bytes(identity.public_key) != bytes(box.public_key):
+            raise KluisError("that key belongs to another box")
+        return keys.new_slot(password, bytes(identity), _profile(box))
+    return keys.new_slot(password, None, _profile(box))
+
+
+def add_user(box: Box, actor: str, name: str, role: str, password: str, *, team: str | None = None,
+             identity: PrivateKey | None = None, client: str | None = None) -> dict:
+    """Enrol a user. Roles that read footage get a key slot, which needs the actor's unlocked key."""
+    _actor_row(box, actor, roles.USERS_MANAGE)
+    _check_name(name)
+    roles.check_role(role)
+    check_password(password)
+    team = (team or "").strip() or None
+    if role == roles.TEAM_LEADER and not team:
+        raise KluisError("a team leader needs a team")
+    slot = _new_slot(box, role, password, identity)
+    with box.catalog.transaction():
+        box.catalog.add_user(name, role, slot, box.now_iso(), team=team)
+        audit.record(box.catalog, actor=actor, action="user_add", client=client,
+                     details={"user": name, "role": role, "team": team, "key_slot": slot["sealed"] is not None})
+    return get(box, name)
+
+
+def change_role(box: Box, actor: str, name: str, role: str, *, team: str | None = None,
+                client: str | None = None) -> dict:
+    """A new role (and team). Dropping to a role without footage removes the wrapped key from the slot;
+    moving up to one needs a password reset, because only the user's password can wrap the key."""
+    _actor_row(box, actor, roles.USERS_MANAGE)
+    roles.check_role(role)
+    row = box.catalog.get_user(name)
+    team = (team or "").strip() or None
+    if role == roles.TEAM_LEADER and not team:
+        raise KluisError("a team leader needs a team")
+    slot = row["slot"]
+    if role in roles.SLOT_ROLES and slot.get("sealed") is None:
+        raise KluisError(f"role {role} needs a key slot: reset {name}'s password together with the role change")
+    if name == actor and role != row["role"]:
+        raise KluisError("you cannot change your own role")
+    if role not in roles.SLOT_ROLES and slot.get("sealed") is not None:
+        slot = {**slot, "sealed": None}  # the verifier still checks the password; the key is gone
+    with box.catalog.transaction():
+        box.catalog.db.execute("UPDATE users SET role = ?, team = ?, slot = ? WHERE name = ?",
+                               [role, team, _dumps(slot), name])
+        audit.record(box.catalog, actor=actor, action="role_change", client=client,
+                     details={"user": name, "from": row["role"], "to": role, "team": team})
+    return get(box, name)
+
+
+def reset_password(box: Box, actor: str, name: str, new_password: str, *, role: str | None = None,
+                   team: str | None = None, identity: PrivateKey | None = None,
+                   client: str | None = None) -> dict:
+    """A new password for a user (their key slot is re-wrapped under it). A user may change their own;
+    otherwise the keeper does it. `role` changes the role in the same step (needed to move a user to a
+    role that reads footage)."""
+    if actor != name:
+        _actor_row(box, actor, roles.USERS_MANAGE)
+    row = box.catalog.get_user(name)
+    check_password(new_password)
+    new_role = roles.check_role(role) if role else row["role"]
+    if role and name == actor and role != row["role"]:
+        raise KluisError("you cannot change your own role")
+    new_team = row["team"] if team is None else ((team or "").strip() or None)
+    slot = _new_slot(box, new_role, new_password, identity)
+    with box.catalog.transaction():
+        box.catalog.db.execute(
+            "UPDATE users SET slot = ?, role = ?, team = ?, failed_logins = 0, locked_until = NULL "
+            "WHERE name = ?", [_dumps(slot), new_role, new_team, name])
+        audit.record(box.catalog, actor=actor, action="key_slot_change", client=client,
+                     details={"user": name, "key_slot": slot["sealed"] is not None})
+        if new_role != row["role"]:
+            audit.record(box.catalog, actor=actor, action="role_change", client=client,
+                         details={"user": name, "from": row["role"], "to": new_role, "team": new_team})
+    return get(box, name)
+
+
+def set_disabled(box: Box, actor: str, name: str, disabled: bool, client: str | None = None) -> None:
+    _actor_row(box, actor, roles.USERS_MANAGE)
+    if name == actor:
+        raise KluisError("you cannot disable yourself")
+    box.catalog.get_user(name)
+    with box.catalog.transaction():
+        box.catalog.db.execute("UPDATE users SET disabled = ?, failed_logins = 0, locked_until = NULL "
+                               "WHERE name = ?", [int(disabled), name])
+        audit.record(box.catalog, actor=actor, action="user_change", client=client,
+                     details={"user": name, "disabled": disabled})
+
+
+def _dumps(slot: dict) -> str:
+    return json.dumps(slot)
+
+
+def login(box: Box, name: str, password: str, client: str | None = None) -> Login:
+    """Check a password and unwrap the user's key slot (one Argon2id run). Counts failures and locks the
+    account for LOCK_MINUTES after MAX_FAILURES in a row. Raises WrongSecret (one message for an unknown
+    user and a wrong password) or LockedOut."""
+    now = box.clock()
+    try:
+        row = box.catalog.get_user(name)
+    except NotFound:
+        # The same Argon2id work as a real user, so the answer's timing does not tell who exists.
+        keys.new_slot(password or "x", None, _profile(box))
+        with box.catalog.transaction():
+            audit.record(box.catalog, actor=name[:64], action="login_failed", client=client,
+                         details={"reason": "unknown user"})
+        raise WrongSecret("wrong user name or password") from None
+    if row["locked_until"] and from_iso(row["locked_until"]) > now:
+        raise LockedOut(f"account locked until {row['locked_until']} after repeated wrong passwords")
+    if row["disabled"]:
+        with box.catalog.transaction():
+            audit.record(box.catalog, actor=name, action="login_failed", client=client,
+                         details={"reason": "disabled"})
+        raise WrongSecret("wrong user name or password")
+    try:
+        secret = keys.open_slot(row["slot"], password)
+    except WrongSecret:
+        with box.catalog.transaction():
+            failures = box.catalog.db.execute("SELECT failed_logins FROM users WHERE name = ?",
+                                              [name]).fetchone()[0] + 1
+            locked = to_iso(now + timedelta(minutes=LOCK_MINUTES)) if failures >= MAX_FAILURES else None
+            box.catalog.db.execute("UPDATE users SET failed_logins = ?, locked_until = ? WHERE name = ?",
+                                   [0 if locked else failures, locked, name])
+            audit.record(box.catalog, actor=name, action="login_failed", client=client,
+                         details={"reason": "wrong password", "failures": failures, "locked_until": locked})
+        if locked:
+            raise LockedOut(f"account locked until {locked} after {MAX_FAILURES} wrong passwords") from None
+        raise
+    identity = None
+    if secret is not None and row["role"] in roles.SLOT_ROLES:
+        identity = box._identity(secret)
+    with box.catalog.transaction():
+        box.catalog.db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE name = ?", [name])
+        audit.record(box.catalog, actor=name, action="login", client=client)
+    return Login(_public(box.catalog.get_user(name)), identity)
+
+
+def logout(box: Box, name: str, client: str | None = None, reason: str = "user") -> None:
+    with box.catalog.transaction():
+        audit.record(box.catalog, actor=name, action="logout", client=client, details={"reason": reason})
+
+
+def unlock_account(box: Box, actor: str, name: str, client: str | None = None) -> None:
+    _actor_row(box, actor, roles.USERS_MANAGE)
+    box.catalog.get_user(name)
+    with box.catalog.transaction():
+        box.catalog.db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE name = ?", [name])
+        audit.record(box.catalog, actor=actor, action="user_change", client=client,
+                     details={"user": name, "unlocked": True})
+
+
+def random_password() -> str:
+    return secrets.token_urlsafe(12)
+

@@ -1,0 +1,146 @@
+"""The whole route x role matrix, held against appliance.roles and against the running server.
+
+EXPECTED spells out, per route, which roles may use it (from the issue's "who does what"). A route that
+the application has but EXPECTED lacks fails the test: a new route cannot be added open.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance import roles
+from webui.app import PUBLIC
+from tests.webui.conftest import ROLE_USER
+
+ALL = set(roles.ROLES)
+K, TL, FG, OF, AU = roles.KEEPER, roles.TEAM_LEADER, roles.PRIVACY_OFFICER, roles.OFFICER, roles.AUDITOR
+
+# (method, path pattern) -> roles allowed; PUBLIC routes need no login.
+EXPECTED: dict[tuple[str, str], set[str] | str] = {
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("GET", "/taal/{lang}"): PUBLIC,
+    ("POST", "/logout"): ALL,
+    ("GET", "/"): ALL,
+    ("GET", "/opnames"): {TL, FG, OF},
+    ("GET", "/opnames/{id}"): {TL, FG, OF},
+    ("POST", "/opnames/{id}/bekijken"): {TL, FG, OF},
+    ("GET", "/opnames/{id}/video/{grant}"): {TL, FG, OF},
+    ("POST", "/opnames/{id}/reden"): {TL, OF},
+    ("GET", "/gebruikers"): {K},
+    ("POST", "/gebruikers"): {K},
+    ("POST", "/gebruikers/{name}/rol"): {K},
+    ("POST", "/gebruikers/{name}/wachtwoord"): {K},
+    ("POST", "/gebruikers/{name}/ontgrendelen"): {K},
+    ("POST", "/gebruikers/{name}/uitschakelen"): {K},
+    ("GET", "/logboek"): {FG, AU},
+    ("POST", "/logboek/controleer"): {FG, AU},
+    ("GET", "/logboek.csv"): {FG, AU},
+    ("GET", "/statistieken"): {K, TL, FG},
+    ("GET", "/statistieken.csv"): {K, TL, FG},
+}
+ROLE_REFUSAL = "Uw rol staat dit niet toe."
+
+
+def app_routes(app) -> dict[tuple[str, str], object]:
+    found = {}
+    for route in app.router.routes():
+        if route.method == "HEAD" or route.resource.canonical == "/static":
+            continue  # HEAD mirrors GET; static files are the stylesheet
+        found[(route.method, route.resource.canonical)] = route.handler
+    return found
+
+
+def test_every_route_is_in_the_matrix_and_matches_the_role_table(web_box):
+    from webui.app import create_app
+
+    routes = app_routes(create_app(web_box))
+    missing = set(routes) - set(EXPECTED)
+    assert not missing, f"routes without an entry in the role matrix: {sorted(missing)}"
+    stale = set(EXPECTED) - set(routes)
+    assert not stale, f"matrix names routes the app does not have: {sorted(stale)}"
+    for key, handler in routes.items():
+        permission = getattr(handler, "kluis_permission", None)
+        assert permission is not None, f"{key} declares no permission"
+        if EXPECTED[key] == PUBLIC:
+            assert permission == PUBLIC, key
+        else:
+            assert permission != PUBLIC, f"{key} is public but should need a login"
+            by_table = {role for role in roles.ROLES if roles.allowed(role, permission)}
+            assert by_table == EXPECTED[key], f"{key}: table allows {by_table}, matrix says {EXPECTED[key]}"
+
+
+def _path(pattern: str, rec_ids: dict) -> str:
+    return (pattern.replace("{id}", rec_ids["noord"]).replace("{grant}", "nogrant")
+            .replace("{name}", "nobody").replace("{lang}", "nl"))
+
+
+@pytest.mark.parametrize("role", roles.ROLES)
+async def test_server_enforces_the_matrix_for(role, web, rec_ids):
+    await web.as_role(role)
+    token = await web.csrf("/")
+    checked = 0
+    for (method, pattern), allowed in sorted(EXPECTED.items(), key=lambda kv: kv[0][1] == "/logout"):
+        if allowed == PUBLIC:
+            continue
+        path = _path(pattern, rec_ids)
+        if method == "GET":
+            response = await web.client.get(path, allow_redirects=False)
+        else:
+            response = await web.client.post(path, data={"csrf": token}, allow_redirects=False)
+        body = await response.text()
+        if role in allowed:
+            assert response.status < 500, (role, method, path, body[:300])
+            assert not (response.status == 403 and ROLE_REFUSAL in body), (role, method, path)
+            assert response.status != 401, (role, method, path)
+        else:
+            assert response.status == 403 and ROLE_REFUSAL in body, (role, method, path, response.status)
+        checked += 1
+    assert checked == sum(1 for v in EXPECTED.values() if v != PUBLIC)
+
+
+async def test_without_login_every_protected_route_refuses(web, rec_ids):
+    for (method, pattern), allowed in EXPECTED.items():
+        if allowed == PUBLIC:
+            continue
+        path = _path(pattern, rec_ids)
+        if method == "GET":
+            response = await web.client.get(path, allow_redirects=False, headers={"Accept": "text/html"})
+            assert response.status == 303 and response.headers["Location"].startswith("/login"), path
+        else:
+            response = await web.client.post(path, data={}, allow_redirects=False)
+            assert response.status == 401, path
+
+
+async def test_a_route_that_declares_no_permission_is_closed(web_box):
+    """Fail closed: the middleware refuses a handler without @needs/@public, even to the keeper."""
+    from aiohttp import web as aioweb
+
+    from webui.app import create_app
+
+    app = create_app(web_box)
+
+    async def forgotten(request):
+        return aioweb.Response(text="secret")
+
+    app.router.add_get("/vergeten", forgotten)
+    from aiohttp.test_utils import TestClient, TestServer
+    import aiohttp
+    from appliance import tls
+
+    server = TestServer(app)
+    await server.start_server(ssl=tls.server_context(web_box.data_dir))
+    client = TestClient(server, cookie_jar=aiohttp.CookieJar(unsafe=True), connector=aiohttp.TCPConnector(ssl=False))
+    await client.start_server()
+    try:
+        from tests.webui.conftest import Web
+
+        await Web(web_box, client, app).as_role(roles.KEEPER)
+        response = await client.get("/vergeten")
+        assert response.status == 403 and "secret" not in await response.text()
+    finally:
+        await client.close()
+
+
+def test_role_users_exist(web_box):
+    assert {u["role"] for u in web_box.catalog.list_users()} == set(ROLE_USER)

@@ -1,0 +1,279 @@
+"""The web UI's aiohttp application: middlewares for errors, sessions, roles and CSRF; Jinja2 rendering.
+
+Every route declares what it needs with `@needs(permission)` (a permission of appliance.roles) or
+`@public`. The auth middleware refuses any route that declares nothing, so a new route cannot be added
+open by accident; tests/webui/test_roles.py holds every route against the role table.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from pathlib import Path
+from typing import Awaitable, Callable
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import jinja2
+from aiohttp import web
+
+from appliance import roles, users
+from appliance.box import Box
+from appliance.clock import from_iso
+from appliance.errors import KluisError, NotFound
+
+from . import i18n
+from .i18n import N_
+from .sessions import Session, Sessions
+
+log = logging.getLogger("kluis.web")
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "kluis_session"
+LOGIN_CSRF_COOKIE = "kluis_login_csrf"
+LANG_COOKIE = "kluis_lang"
+PUBLIC = "public"
+
+BOX = web.AppKey("box", Box)
+SESSIONS = web.AppKey("sessions", Sessions)
+TEMPLATES = web.AppKey("templates", jinja2.Environment)
+SESSION = web.RequestKey("session", object)        # the Session, or None
+LANG = web.RequestKey("lang", str)
+GETTEXT = web.RequestKey("gettext", object)
+LOGIN_CSRF = web.RequestKey("login_csrf", str)
+
+# The navigation: (path, label, permission). Shown only to roles that may open the page.
+NAV = [
+    ("/", N_("Overview"), roles.OVERVIEW),
+    ("/opnames", N_("Recordings"), roles.RECORDINGS_LIST),
+    ("/cameras", N_("Cameras"), roles.CAMERAS_MANAGE),
+    ("/gebruikers", N_("Users"), roles.USERS_MANAGE),
+    ("/logboek", N_("Audit log"), roles.AUDIT_READ),
+    ("/statistieken", N_("Statistics"), roles.STATS_READ),
+    ("/instellingen", N_("Settings"), roles.SETTINGS_MANAGE),
+]
+
+ROLE_LABELS = {
+    roles.KEEPER: N_("keeper"),
+    roles.TEAM_LEADER: N_("team leader"),
+    roles.PRIVACY_OFFICER: N_("privacy officer"),
+    roles.OFFICER: N_("officer"),
+    roles.AUDITOR: N_("auditor"),
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def needs(permission: str) -> Callable[[Handler], Handler]:
+    """Declare the permission a route needs (checked by the auth middleware before the handler runs)."""
+    if permission not in {p for perms in roles.PERMISSIONS.values() for p in perms}:
+        raise ValueError(f"unknown permission {permission!r}")
+
+    def mark(handler: Handler) -> Handler:
+        handler.kluis_permission = permission
+        return handler
+
+    return mark
+
+
+def public(handler: Handler) -> Handler:
+    handler.kluis_permission = PUBLIC
+    return handler
+
+
+def permission_of(request: web.Request) -> str | None:
+    if request.match_info.http_exception is not None:
+        return PUBLIC  # no route matched: the 404/405 page
+    route = request.match_info.route
+    if isinstance(route.resource, web.StaticResource):
+        return PUBLIC  # the stylesheet: no data
+    return getattr(request.match_info.handler, "kluis_permission", None)
+
+
+class UserError(KluisError):
+    """A mistake the user can fix; shown on the page with status 400."""
+
+
+# Rendering -------------------------------------------------------------------------------------------
+
+def gettext_for(request: web.Request) -> Callable[[str], str]:
+    return request.get(GETTEXT, i18n.translations(i18n.DEFAULT).gettext)
+
+
+def render(request: web.Request, template: str, status: int = 200, **context) -> web.Response:
+    env = request.app[TEMPLATES]
+    session: Session | None = request.get(SESSION)
+    box = request.app[BOX]
+    tz = ZoneInfo(box.config["box"]["timezone"])
+    _ = gettext_for(request)
+
+    def fmt_time(value: str | None, seconds: bool = True) -> str:
+        if not value:
+            return ""
+        moment = from_iso(value).astimezone(tz)
+        return moment.strftime("%d-%m-%Y %H:%M:%S" if seconds else "%d-%m-%Y %H:%M")
+
+    def allowed(permission: str) -> bool:
+        return session is not None and roles.allowed(session.role, permission)
+
+    nav = [(path, _(label)) for path, label, perm in NAV if allowed(perm)]
+    html = env.get_template(template).render(
+        _=_,
+        lang=request.get(LANG, i18n.DEFAULT),
+        session=session,
+        csrf=session.csrf if session else request.get(LOGIN_CSRF, ""),
+        nav=nav,
+        path=request.path,
+        request_path=request.path_qs,
+        allowed=allowed,
+        fmt_time=fmt_time,
+        role_label=lambda role: _(ROLE_LABELS.get(role, role)),
+        box_name=box.config["box"]["name"],
+        roles=roles,
+        **context,
+    )
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+def error_page(request: web.Request, status: int, message: str) -> web.Response:
+    _ = gettext_for(request)
+    titles = {400: _("That did not work"), 401: _("Log in first"), 403: _("No access"), 404: _("Not found"),
+              405: _("Not allowed"), 413: _("Too large"), 500: _("Something went wrong")}
+    return render(request, "error.html", status=status, title=titles.get(status, _("Error")), message=message)
+
+
+# Middlewares -----------------------------------------------------------------------------------------
+
+@web.middleware
+async def language_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    lang = i18n.pick(request.cookies.get(LANG_COOKIE))
+    request[LANG] = lang
+    request[GETTEXT] = i18n.translations(lang).gettext
+    return await handler(request)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    _ = gettext_for(request)
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return error_page(request, 404, _("There is no page at this address."))
+    except web.HTTPMethodNotAllowed:
+        return error_page(request, 405, _("This page does not accept that kind of request."))
+    except web.HTTPRequestEntityTooLarge:
+        return error_page(request, 413, _("What was sent is too large."))
+    except web.HTTPException:
+        raise  # redirects and responses handlers made on purpose
+    except roles.Forbidden:
+        return error_page(request, 403, _("Your role does not allow this."))
+    except NotFound:
+        return error_page(request, 404, _("That does not exist (any more)."))
+    except KluisError as exc:
+        return error_page(request, 400, str(exc))
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error_page(request, 500, _("An unexpected error occurred. It has been logged."))
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    _ = gettext_for(request)
+    app = request.app
+    session, expired = app[SESSIONS].get(request.cookies.get(SESSION_COOKIE))
+    if expired is not None:
+        users.logout(app[BOX], expired.name, client=client_of(request), reason="idle")
+    request[SESSION] = session
+    permission = permission_of(request)
+    if permission == PUBLIC:
+        return await handler(request)
+    if permission is None:
+        # Fail closed: a route that declared nothing is open to nobody.
+        log.error("route %s declares no permission; refused", request.match_info.route)
+        return error_page(request, 403, _("Your role does not allow this."))
+    if session is None:
+        if request.method == "GET" and "text/html" in request.headers.get("Accept", "text/html"):
+            target = "/login"
+            if request.path != "/":
+                target += "?" + _query({"next": request.path_qs, "expired": "1" if expired else ""})
+            elif expired:
+                target += "?expired=1"
+            raise web.HTTPSeeOther(target)
+        return error_page(request, 401, _("Log in first."))
+    if not roles.allowed(session.role, permission):
+        return error_page(request, 403, _("Your role does not allow this."))
+    return await handler(request)
+
+
+def _query(params: dict) -> str:
+    return urlencode({k: v for k, v in params.items() if v})
+
+
+@web.middleware
+async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every state-changing request carries the session's token (the login form: a cookie's token)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return await handler(request)
+    session: Session | None = request.get(SESSION)
+    expected = session.csrf if session else request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    sent = request.headers.get("X-CSRF-Token")
+    if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        sent = (await request.post()).get("csrf")
+    if not expected or not isinstance(sent, str) or not hmac.compare_digest(sent, expected):
+        _ = gettext_for(request)
+        return error_page(request, 403, _("This form has expired or did not come from this box. "
+                                          "Go back, reload the page and try again."))
+    return await handler(request)
+
+
+@web.middleware
+async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    # No third-party anything: the page may load only what this box serves.
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.get(SESSION) is not None and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def client_of(request: web.Request) -> str:
+    return f"web {request.remote or '?'}"
+
+
+def set_cookie(response: web.StreamResponse, name: str, value: str, max_age: int | None = None) -> None:
+    response.set_cookie(name, value, secure=True, httponly=True, samesite="Strict", path="/", max_age=max_age)
+
+
+def new_login_csrf() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def create_app(box: Box, *, idle_minutes: float | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[headers_middleware, language_middleware, error_middleware, auth_middleware, csrf_middleware],
+        client_max_size=1024 * 1024,
+    )
+    web_config = box.config.get("web", {})
+    app[BOX] = box
+    app[SESSIONS] = Sessions(box.clock, idle_minutes if idle_minutes is not None
+                             else float(web_config.get("idle_minutes", 15)))
+    app[TEMPLATES] = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,  # every template, whatever its name: hostile serials and names stay text
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    from .routes import ROUTE_TABLES
+
+    for table in ROUTE_TABLES:
+        app.add_routes(table)
+    app.router.add_static("/static", HERE / "static", name="static", append_version=True)
+    return app
+

@@ -1,0 +1,135 @@
+"""Catalog queries behind the pages: the recordings search and the statistics. No HTTP here.
+
+Every value from a filter is a bound parameter and every column name comes from a fixed list, so SQL
+metacharacters in a filter are just text that matches nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from appliance import roles
+from appliance.clock import from_iso, to_iso
+
+PAGE_SIZE = 50
+SORTS = {  # what the user may sort by -> SQL; id breaks ties so paging is stable
+    "start": "r.start_time", "camera": "r.camera_serial", "officer": "r.officer", "team": "r.team",
+    "size": "r.size", "state": "r.state",
+}
+HELD = "held"  # the state filter's extra value: has an active hold
+
+REASONS = ("aggression", "insult", "threat", "unsafe_feeling", "other")
+
+
+def has_table(catalog, name: str) -> bool:
+    return catalog.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                              [name]).fetchone() is not None
+
+
+@dataclass
+class Filters:
+    start: datetime | None = None      # recordings that overlap [start, end]
+    end: datetime | None = None
+    camera: str = ""
+    officer: str = ""
+    team: str = ""
+    purpose: str = ""                  # of an active hold
+    state: str = ""
+    sort: str = "start"
+    descending: bool = True
+    page: int = 1
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Page:
+    rows: list[dict]
+    total: int
+    page: int
+    pages: int
+
+
+def search(catalog, user: dict, f: Filters, page_size: int = PAGE_SIZE) -> Page:
+    where, params = _where(catalog, user, f)
+    holds = has_table(catalog, "holds")
+    total = catalog.db.execute(f"SELECT count(*) FROM recordings r WHERE {where}", params).fetchone()[0]
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, f.page), pages)
+    order = SORTS.get(f.sort, SORTS["start"])
+    direction = "DESC" if f.descending else "ASC"
+    held = ("(SELECT group_concat(DISTINCT h.purpose) FROM holds h WHERE h.recording_id = r.id "
+            "AND h.released_at IS NULL)") if holds else "NULL"
+    rows = list(catalog.db.query(
+        f"SELECT r.id, r.camera_serial, r.officer, r.team, r.start_time, r.end_time, r.size, r.state, "
+        f"r.reason, {held} AS hold_purposes FROM recordings r WHERE {where} "
+        f"ORDER BY {order} {direction}, r.id {direction} LIMIT ? OFFSET ?",
+        params + [page_size, (page - 1) * page_size]))
+    for row in rows:
+        row["hold_purposes"] = sorted((row["hold_purposes"] or "").split(",")) if row["hold_purposes"] else []
+        seconds = int((from_iso(row["end_time"]) - from_iso(row["start_time"])).total_seconds())
+        row["duration"] = f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    return Page(rows, total, page, pages)
+
+
+def _where(catalog, user: dict, f: Filters) -> tuple[str, list]:
+    scope, params = roles.scope_sql(user)
+    clauses = [scope]
+    if f.end is not None:
+        clauses.append("r.start_time <= ?")
+        params.append(to_iso(f.end))
+    if f.start is not None:
+        clauses.append("r.end_time >= ?")
+        params.append(to_iso(f.start))
+    for column, value in (("r.camera_serial", f.camera), ("r.officer", f.officer), ("r.team", f.team)):
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    holds = has_table(catalog, "holds")
+    if f.state == HELD:
+        clauses.append("EXISTS (SELECT 1 FROM holds h WHERE h.recording_id = r.id AND h.released_at IS NULL)"
+                       if holds else "0")
+    elif f.state:
+        clauses.append("r.state = ?")
+        params.append(f.state)
+    if f.purpose:
+        if holds:
+            clauses.append("EXISTS (SELECT 1 FROM holds h WHERE h.recording_id = r.id "
+                           "AND h.released_at IS NULL AND h.purpose = ?)")
+            params.append(f.purpose)
+        else:
+            clauses.append("0")
+    return " AND ".join(clauses), params
+
+
+def choices(catalog, user: dict) -> dict[str, list[str]]:
+    """Known cameras, officers, teams and states within the user's scope, for the filter form's lists."""
+    scope, params = roles.scope_sql(user)
+    out = {}
+    for key, column in (("cameras", "camera_serial"), ("officers", "officer"), ("teams", "team"),
+                        ("states", "state")):
+        out[key] = [r[0] for r in catalog.db.execute(
+            f"SELECT DISTINCT r.{column} FROM recordings r WHERE {scope} AND r.{column} IS NOT NULL "
+            f"ORDER BY 1 LIMIT 500", params)]
+    return out
+
+
+# Statistics ------------------------------------------------------------------------------------------
+
+def statistics(catalog) -> dict[str, list[tuple[str, int]]]:
+    """Counts for the pilot evaluation: recordings per month, per team, per reason; holds per purpose.
+    Months are UTC months (a recording near midnight on the last day may count in the next month)."""
+    db = catalog.db
+    stats = {
+        "per_month": [tuple(r) for r in db.execute(
+            "SELECT substr(start_time, 1, 7), count(*) FROM recordings GROUP BY 1 ORDER BY 1")],
+        "per_team": [tuple(r) for r in db.execute(
+            "SELECT coalesce(team, ''), count(*) FROM recordings GROUP BY 1 ORDER BY 2 DESC, 1")],
+        "per_reason": [tuple(r) for r in db.execute(
+            "SELECT coalesce(reason, ''), count(*) FROM recordings GROUP BY 1 ORDER BY 2 DESC, 1")],
+        "holds_per_purpose": [],
+    }
+    if has_table(catalog, "holds"):
+        stats["holds_per_purpose"] = [tuple(r) for r in db.execute(
+            "SELECT purpose, count(*) FROM holds GROUP BY 1 ORDER BY 2 DESC, 1")]
+    return stats

@@ -1,0 +1,74 @@
+"""/logboek: the audit log with filters, chain verification ("Controleer keten") and CSV export."""
+
+from __future__ import annotations
+
+import io
+
+from aiohttp import web
+from nacl.signing import VerifyKey
+
+from appliance import audit, roles
+from appliance.clock import parse_time, to_iso
+from appliance.errors import KluisError
+
+from ..app import BOX, SESSION, client_of, gettext_for, needs, render
+
+routes = web.RouteTableDef()
+LIMIT = 500
+
+
+def _filters(request: web.Request) -> tuple[dict, list[str]]:
+    q = request.query
+    _ = gettext_for(request)
+    tz = request.app[BOX].config["box"]["timezone"]
+    kw: dict = {}
+    errors = []
+    for key in ("actor", "action", "recording_id"):
+        if q.get(key, "").strip():
+            kw[key] = q[key].strip()[:100]
+    for key, arg in (("from", "since"), ("to", "until")):
+        text = q.get(key, "").strip()[:40]
+        if text:
+            try:
+                kw[arg] = to_iso(parse_time(text, tz))
+            except KluisError:
+                errors.append(_("Not a date and time: %(value)s (for example 2026-11-20T14:30)") % {"value": text})
+    return kw, errors
+
+
+@routes.get("/logboek")
+@needs(roles.AUDIT_READ)
+async def log_page(request: web.Request) -> web.StreamResponse:
+    box = request.app[BOX]
+    kw, errors = _filters(request)
+    rows = audit.entries(box.catalog, newest_first=True, limit=LIMIT, **kw)
+    count, _head = audit.head(box.catalog)
+    return render(request, "logboek.html", rows=rows, errors=errors, query=request.query, total=count,
+                  limit=LIMIT, report=None, csv_query=request.query_string)
+
+
+@routes.post("/logboek/controleer")
+@needs(roles.AUDIT_READ)
+async def verify(request: web.Request) -> web.StreamResponse:
+    box = request.app[BOX]
+    session = request[SESSION]
+    key = VerifyKey(bytes.fromhex(box.catalog.get_meta("signing_public_key")))
+    report = audit.verify(box.catalog, key)
+    with box.catalog.transaction():
+        audit.record(box.catalog, actor=session.name, action="verify", client=client_of(request),
+                     details={"what": "audit_chain", "ok": report.ok, "count": report.count,
+                              "first_bad": report.first_bad})
+    rows = audit.entries(box.catalog, newest_first=True, limit=LIMIT)
+    return render(request, "logboek.html", rows=rows, errors=[], query={}, total=report.count, limit=LIMIT,
+                  report=report, csv_query="")
+
+
+@routes.get("/logboek.csv")
+@needs(roles.AUDIT_READ)
+async def log_csv(request: web.Request) -> web.StreamResponse:
+    box = request.app[BOX]
+    kw, errors = _filters(request)
+    out = io.StringIO()
+    audit.write_csv(audit.entries(box.catalog, **kw), out)
+    return web.Response(body=out.getvalue().encode("utf-8"), content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="logboek.csv"'})

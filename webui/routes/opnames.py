@@ -1,0 +1,234 @@
+"""/opnames (the recordings table), /opnames/<id> (one recording) and viewing with a purpose.
+
+Viewing is two steps: POST /opnames/<id>/bekijken names the purpose and commits the 'view' audit entry;
+only then does the session get a grant, and GET /opnames/<id>/video/<grant> streams decrypted bytes
+(HTTP Range, reading only the chunks that cover the range). No grant, no byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from appliance import audit, purposes, roles
+from appliance.clock import parse_time
+from appliance.errors import KluisError, NotFound
+from appliance.recordings import decryptor_for
+
+from ..app import BOX, LANG, SESSION, client_of, error_page, gettext_for, needs, render
+from ..queries import HELD, REASONS, SORTS, Filters, choices, has_table, search
+from ..sessions import Grant
+
+routes = web.RouteTableDef()
+
+REASON_LABELS = {
+    "aggression": ("agressie", "aggression"), "insult": ("belediging", "insult"),
+    "threat": ("bedreiging", "threat"), "unsafe_feeling": ("onveilig gevoel", "feeling unsafe"),
+    "other": ("anders", "other"),
+}
+
+
+def reason_label(code: str | None, lang: str) -> str:
+    if not code:
+        return ""
+    nl, en = REASON_LABELS.get(code, (code, code))
+    return nl if lang == "nl" else en
+
+
+def purpose_options(role: str, lang: str) -> list[tuple[str, str]]:
+    return [(code, purposes.label(code, lang)) for code in purposes.PURPOSES if roles.may_view_purpose(role, code)]
+
+
+def _filters(request: web.Request) -> Filters:
+    q = request.query
+    _ = gettext_for(request)
+    tz = request.app[BOX].config["box"]["timezone"]
+    f = Filters(camera=q.get("camera", "").strip()[:100], officer=q.get("officer", "").strip()[:100],
+                team=q.get("team", "").strip()[:100], purpose=q.get("purpose", "").strip()[:40],
+                state=q.get("state", "").strip()[:40])
+    for attr, key in (("start", "from"), ("end", "to")):
+        text = q.get(key, "").strip()
+        if text:
+            try:
+                setattr(f, attr, parse_time(text[:40], tz))
+            except KluisError:
+                f.errors.append(_("Not a date and time: %(value)s (for example 2026-11-20T14:30)") % {"value": text[:40]})
+    f.sort = q.get("sort", "start") if q.get("sort") in SORTS else "start"
+    f.descending = q.get("dir", "desc") != "asc"
+    try:
+        f.page = max(1, int(q.get("page", "1")))
+    except ValueError:
+        f.page = 1
+    return f
+
+
+def _query_with(request: web.Request, **changes) -> str:
+    """The current filters with some changed: for sort links and paging."""
+    params = {k: v for k, v in request.query.items() if v}
+    params.update({k: str(v) for k, v in changes.items()})
+    return "?" + urlencode(params)
+
+
+@routes.get("/opnames")
+@needs(roles.RECORDINGS_LIST)
+async def recordings_list(request: web.Request) -> web.StreamResponse:
+    box = request.app[BOX]
+    session = request[SESSION]
+    f = _filters(request)
+    page = search(box.catalog, session.user, f)
+    lang = request[LANG]
+    return render(request, "opnames.html", page=page, filters=f, query=request.query, choices=choices(box.catalog, session.user),
+                  purposes=[(c, purposes.label(c, lang)) for c in purposes.PURPOSES], held=HELD,
+                  query_with=lambda **kw: _query_with(request, **kw), reason_label=lambda c: reason_label(c, lang),
+                  purpose_label=lambda c: purposes.label(c, lang))
+
+
+def _recording_for(request: web.Request) -> dict:
+    """The recording in the path, if the user's role and scope allow it (404 otherwise: not even whether
+    it exists is told to someone outside the scope)."""
+    box = request.app[BOX]
+    recording = box.catalog.get_recording(request.match_info["id"])
+    if not roles.in_scope(request[SESSION].user, recording):
+        raise NotFound("not in scope")
+    return recording
+
+
+def _detail(request: web.Request, recording: dict, status: int = 200, error: str | None = None,
+            grant: str | None = None, form: dict | None = None) -> web.Response:
+    box = request.app[BOX]
+    session = request[SESSION]
+    lang = request[LANG]
+    trail = audit.entries(box.catalog, recording_id=recording["id"], newest_first=True, limit=200)
+    holds = []
+    if has_table(box.catalog, "holds"):
+        holds = list(box.catalog.db.query("SELECT * FROM holds WHERE recording_id = ? ORDER BY placed_at DESC",
+                                          [recording["id"]]))
+    viewable = True
+    try:
+        box.catalog.header_of(recording["id"])
+    except NotFound:
+        viewable = False  # deleted: the key is gone
+    return render(request, "opname.html", status=status, r=recording, trail=trail, holds=holds, error=error,
+                  grant=grant, form=form or {}, viewable=viewable,
+                  purpose_options=purpose_options(session.role, lang),
+                  all_purposes=[(c, purposes.label(c, lang)) for c in purposes.PURPOSES],
+                  purpose_label=lambda c: purposes.label(c, lang), reasons=REASONS,
+                  reason_label=lambda c: reason_label(c, lang))
+
+
+@routes.get("/opnames/{id}")
+@needs(roles.RECORDINGS_LIST)
+async def recording_detail(request: web.Request) -> web.StreamResponse:
+    recording = _recording_for(request)
+    grant = request.query.get("bekijk")
+    if grant and request[SESSION].grants.get(grant, None) is None:
+        grant = None
+    return _detail(request, recording, grant=grant)
+
+
+@routes.post("/opnames/{id}/bekijken")
+@needs(roles.RECORDINGS_VIEW)
+async def view(request: web.Request) -> web.StreamResponse:
+    """Name the purpose; the audit entry is committed before any byte can be streamed."""
+    _ = gettext_for(request)
+    box = request.app[BOX]
+    session = request[SESSION]
+    recording = _recording_for(request)
+    form = await request.post()
+    purpose = str(form.get("purpose", ""))
+    case_ref = str(form.get("case_ref", "")).strip()[:100]
+    error = None
+    if purpose not in purposes.PURPOSES:
+        error = _("Choose the purpose for which you view this recording.")
+    elif not roles.may_view_purpose(session.role, purpose):
+        error = _("Your role may not view recordings for this purpose.")
+    elif purpose != "training" and not case_ref:
+        error = _("Give the case reference (for example the number of the police report or complaint).")
+    elif session.identity is None:
+        error = _("Your account holds no key to open recordings.")
+    if error is None:
+        try:
+            box.catalog.header_of(recording["id"])
+        except NotFound:
+            error = _("This recording has been deleted; it can no longer be viewed.")
+    if error:
+        return _detail(request, recording, 400, error=error, form={"purpose": purpose, "case_ref": case_ref})
+    with box.catalog.transaction():
+        seq = audit.record(box.catalog, actor=session.name, action="view", recording_id=recording["id"],
+                           purpose=purpose, case_ref=case_ref or None, client=client_of(request))
+    grant_id = secrets.token_urlsafe(16)
+    session.grants[grant_id] = Grant(recording["id"], purpose, case_ref or None, seq)
+    raise web.HTTPSeeOther(f"/opnames/{recording['id']}?bekijk={grant_id}#speler")
+
+
+@routes.get("/opnames/{id}/video/{grant}")
+@needs(roles.RECORDINGS_VIEW)
+async def video(request: web.Request) -> web.StreamResponse:
+    _ = gettext_for(request)
+    box = request.app[BOX]
+    session = request[SESSION]
+    grant = session.grants.get(request.match_info["grant"])
+    if grant is None or grant.recording_id != request.match_info["id"] or session.identity is None:
+        return error_page(request, 403, _("Name the purpose on the recording's page first."))
+    recording, decryptor = decryptor_for(box, session.identity, grant.recording_id)
+    size = recording["size"]
+    try:
+        wanted = request.http_range
+        start = wanted.start or 0
+        stop = size if wanted.stop is None else min(wanted.stop, size)
+        if wanted.start is not None and wanted.start < 0:  # bytes=-N: the last N bytes
+            start, stop = max(0, size + wanted.start), size
+    except ValueError:
+        start, stop = -1, -1
+    if "Range" in request.headers and not (0 <= start < stop <= size):
+        return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
+    partial = "Range" in request.headers
+    response = web.StreamResponse(status=206 if partial else 200, headers={
+        "Content-Type": "video/mp4", "Accept-Ranges": "bytes", "Cache-Control": "no-store",
+        "Content-Length": str(stop - start),
+    })
+    if partial:
+        response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    await response.prepare(request)
+    if request.method == "HEAD":
+        return response
+    loop = asyncio.get_running_loop()
+    payload = box.vault.open_payload(recording["stored_path"])
+    try:
+        payload_len = box.vault.payload_size(recording["stored_path"])
+        chunks = decryptor.read_range(payload, payload_len, start, stop)
+        while (data := await loop.run_in_executor(None, next, chunks, None)) is not None:
+            await response.write(data)
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise  # the browser moved on (it seeks by dropping one request and starting another)
+    finally:
+        payload.close()
+    await response.write_eof()
+    return response
+
+
+@routes.post("/opnames/{id}/reden")
+@needs(roles.RECORDINGS_ANNOTATE)
+async def set_reason(request: web.Request) -> web.StreamResponse:
+    """Why the officer started recording and whether a warning was given (set after the shift)."""
+    _ = gettext_for(request)
+    box = request.app[BOX]
+    session = request[SESSION]
+    recording = _recording_for(request)
+    form = await request.post()
+    reason = str(form.get("reason", ""))
+    warning = str(form.get("warning_given", ""))
+    if reason not in REASONS:
+        return _detail(request, recording, 400, error=_("Choose a reason for recording."))
+    warning_value = {"yes": 1, "no": 0}.get(warning)
+    with box.catalog.transaction():
+        box.catalog.db.execute("UPDATE recordings SET reason = ?, warning_given = ? WHERE id = ?",
+                               [reason, warning_value, recording["id"]])
+        audit.record(box.catalog, actor=session.name, action="reason_set", recording_id=recording["id"],
+                     client=client_of(request), details={"reason": reason, "warning_given": warning_value,
+                                                         "before": recording.get("reason")})
+    raise web.HTTPSeeOther(f"/opnames/{recording['id']}")
+

@@ -1,0 +1,59 @@
+"""/ (overzicht): what needs attention today."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+
+from aiohttp import web
+
+from appliance import roles
+from appliance.clock import to_iso
+
+from ..app import BOX, SESSION, needs, render
+from ..queries import has_table
+
+routes = web.RouteTableDef()
+
+DISK_ALERT = 0.90  # used fraction at which the overview warns
+
+
+def storage(box) -> dict:
+    disk = shutil.disk_usage(box.data_dir)
+    stored, count = box.catalog.db.execute(
+        "SELECT coalesce(sum(blob_size), 0), count(*) FROM recordings").fetchone()
+    since = to_iso(box.clock() - timedelta(days=7))
+    recent = box.catalog.db.execute(
+        "SELECT coalesce(sum(blob_size), 0) FROM recordings WHERE ingested_at >= ?", [since]).fetchone()[0]
+    per_day = recent / 7
+    return {
+        "stored": stored, "count": count, "free": disk.free, "total": disk.total,
+        "used_fraction": (disk.total - disk.free) / disk.total if disk.total else 0,
+        "per_day": per_day, "days_left": int(disk.free / per_day) if per_day else None,
+    }
+
+
+@routes.get("/")
+@needs(roles.OVERVIEW)
+async def overview(request: web.Request) -> web.StreamResponse:
+    box = request.app[BOX]
+    store = storage(box)
+    alerts = []
+    if store["used_fraction"] >= DISK_ALERT:
+        alerts.append(("disk", None))
+    cameras = []
+    if has_table(box.catalog, "devices"):
+        cameras = list(box.catalog.db.query(
+            "SELECT serial, model, online, paired, last_seen, status FROM devices ORDER BY serial LIMIT 200"))
+    device_alerts = []
+    if has_table(box.catalog, "device_alerts") and roles.allowed(request[SESSION].role, roles.CAMERAS_MANAGE):
+        device_alerts = list(box.catalog.db.query(
+            "SELECT at, serial, address, kind, message FROM device_alerts ORDER BY at DESC LIMIT 10"))
+    reviews = []
+    if has_table(box.catalog, "holds"):
+        reviews = list(box.catalog.db.query(
+            "SELECT recording_id, purpose, case_ref, review_at FROM holds WHERE released_at IS NULL "
+            "AND review_at IS NOT NULL AND review_at <= ? ORDER BY review_at LIMIT 50",
+            [to_iso(box.clock() + timedelta(days=7))]))
+    return render(request, "overview.html", store=store, alerts=alerts, cameras=cameras,
+                  device_alerts=device_alerts, reviews=reviews)

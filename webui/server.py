@@ -1,0 +1,46 @@
+"""Serving the web UI over HTTPS: `start_web` is what `kluis serve` (appliance/service.py) calls."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from appliance import roles, tls, users
+from appliance.box import Box
+
+from .app import create_app
+
+
+async def start_web(box: Box, host: str = "127.0.0.1", port: int = 8443, *, idle_minutes: float | None = None,
+                    ssl: bool = True) -> web.AppRunner:
+    """Start the web UI on host:port (HTTPS with the box's self-signed certificate, made now if the box
+    predates it). Returns the runner; `await runner.cleanup()` stops it. The bound port (for port 0) is
+    in `runner.addresses`."""
+    app = create_app(box, idle_minutes=idle_minutes)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    context = tls.server_context(box.data_dir, box.config["box"]["name"]) if ssl else None
+    site = web.TCPSite(runner, host, port, ssl_context=context, reuse_address=True)
+    await site.start()
+    return runner
+
+
+DEMO_TEAM = "Centrum"
+
+
+def demo_users(box: Box, actor: str | None = None, actor_password: str | None = None,
+               identity=None) -> list[tuple[str, str, str]]:
+    """One user per role (besides the keeper made at init) with a generated password, for `kluis demo`.
+    The keeper's unlocked key (`identity`, or `actor_password` to unlock it) wraps the slots.
+    Returns (name, role, password) for each user made."""
+    actor = actor or box.default_user
+    if identity is None:
+        identity = box.unlock(actor, actor_password)
+    made = []
+    for name, role, team in (("teamleider", roles.TEAM_LEADER, DEMO_TEAM),
+                             ("privacy", roles.PRIVACY_OFFICER, None),
+                             ("handhaver", roles.OFFICER, DEMO_TEAM),
+                             ("auditor", roles.AUDITOR, None)):
+        password = users.random_password()
+        users.add_user(box, actor, name, role, password, team=team, identity=identity, client="demo")
+        made.append((name, role, password))
+    return made

@@ -1,0 +1,81 @@
+"""Logged-in sessions, kept only in the server's memory.
+
+A session holds the user's row and, for roles that read footage or enrol users, the box's private key
+unwrapped from their key slot at login. It is never written to disk: a restart logs everybody out,
+which is the point. Idle sessions end after the configured number of minutes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from nacl.public import PrivateKey
+
+from appliance.clock import Clock
+
+
+@dataclass
+class Grant:
+    """Permission to stream one recording, made only after its 'view' audit entry was committed."""
+    recording_id: str
+    purpose: str
+    case_ref: str | None
+    audit_seq: int
+
+
+@dataclass
+class Session:
+    id: str
+    user: dict
+    identity: PrivateKey | None
+    csrf: str
+    last_seen: datetime
+    grants: dict[str, Grant] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.user["name"]
+
+    @property
+    def role(self) -> str:
+        return self.user["role"]
+
+
+class Sessions:
+    def __init__(self, clock: Clock, idle_minutes: float):
+        self.clock = clock
+        self.idle = timedelta(minutes=idle_minutes)
+        self._by_id: dict[str, Session] = {}
+
+    def new(self, user: dict, identity: PrivateKey | None) -> Session:
+        session = Session(secrets.token_urlsafe(32), user, identity, secrets.token_urlsafe(32), self.clock())
+        self._by_id[session.id] = session
+        return session
+
+    def get(self, session_id: str | None) -> tuple[Session | None, Session | None]:
+        """(the live session, or None; the session that just expired for idleness, or None)."""
+        session = self._by_id.get(session_id or "")
+        if session is None:
+            return None, None
+        now = self.clock()
+        if now - session.last_seen > self.idle:
+            self.drop(session.id)
+            return None, session
+        session.last_seen = now
+        return session, None
+
+    def drop(self, session_id: str) -> None:
+        session = self._by_id.pop(session_id, None)
+        if session is not None:
+            session.identity = None
+            session.grants.clear()
+
+    def drop_user(self, name: str) -> None:
+        """End every session of a user (after a role change, password reset or disabling)."""
+        for session in [s for s in self._by_id.values() if s.name == name]:
+            self.drop(session.id)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
