@@ -86,11 +86,12 @@ class CuttingProxy:
     """A TCP proxy on 127.0.0.1 whose link the test cuts: after `cut_after` bytes from the box, both
     sides of the connection are aborted (as a dropped uplink would); later connections pass again."""
 
-    def __init__(self, target_port: int):
+    def __init__(self, target_port: int, cuts: list[int] | None = None):
         self.target_port = target_port
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
-        self.cut_after: int | None = None
+        self.plan = list(cuts or [])  # cut after this many bytes, then after that many more, ...
+        self.cut_after: int | None = self.plan.pop(0) if self.plan else None
         self.forwarded = 0  # bytes box -> archive, all connections
         self.cuts = 0
         self.first_byte_at: float | None = None
@@ -122,7 +123,7 @@ class CuttingProxy:
                         if self.cut_after is not None:
                             self.cut_after -= len(data)
                             if self.cut_after <= 0:
-                                self.cut_after = None
+                                self.cut_after = self.plan.pop(0) if self.plan else None
                                 self.cuts += 1
                                 break
                     dst.write(data)

@@ -1,0 +1,200 @@
+"""What the archive refuses, with a clear status, storing nothing: an unenrolled box, a replayed request,
+a tampered part, a wrong hash, an oversized body, a stale or forged signature, a container it cannot open."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import timedelta
+
+import aiohttp
+import pytest
+from nacl.signing import SigningKey
+
+from appliance.box import Box
+from appliance.container import Encryptor
+from sync import client
+from sync.archive import server
+from sync.archive.store import Archive
+from sync.protocol import API, H_BODY, MAX_CHUNK, box_id_of, sha256_hex, sign_request
+from appliance.audit import canonical
+
+
+@pytest.fixture
+async def live(archive_dir, box):
+    """An archive served in-process on a real socket, and the `box` fixture enrolled at it."""
+    archive = Archive(archive_dir)
+    runner, port = await server.start(archive, "127.0.0.1", 0)
+    url = f"https://127.0.0.1:{port}"
+    await client.enroll(box, url, archive.new_token())
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(
+        ssl=aiohttp.Fingerprint(bytes.fromhex(archive.cert_fingerprint))))
+    yield archive, box, url, session
+    await session.close()
+    await runner.cleanup()
+    archive.close()
+
+
+async def send(session, url, key: SigningKey, method: str, path: str, body: bytes = b"", *, box_id=None,
+               headers=None, now=None, wire_body: bytes | None = None):
+    """A request signed like the box's client does; `wire_body` sends other bytes than were signed."""
+    box_id = box_id or box_id_of(bytes(key.verify_key))
+    from appliance.clock import system_clock
+    signed = headers or sign_request(key, box_id, method, path, sha256_hex(body), now or system_clock())
+    async with session.request(method, url + path, data=body if wire_body is None else wire_body,
+                               headers=signed) as resp:
+        return resp.status, await resp.json(), signed
+
+
+def _container(recipients, size=300_000) -> bytes:
+    import io
+    enc = Encryptor(recipients, chunk_size=65536)
+    return b"".join(bytes(c) for c in enc.stream(io.BytesIO(os.urandom(size))))
+
+
+def _stored(archive: Archive) -> tuple[int, list, list]:
+    rows = archive.db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0]
+    return rows, list((archive.data_dir / "blobs").glob("*/*")), list((archive.data_dir / "tmp").glob("*.part"))
+
+
+def _start_body(blob: bytes, size: int | None = None) -> bytes:
+    return canonical({"recording_id": "r1", "sha256": hashlib.sha256(blob).hexdigest(),
+                      "size": len(blob) if size is None else size, "metadata": {"camera_serial": "CAM1"}})
+
+
+async def test_unenrolled_box_is_refused(live):
+    archive, box, url, session = live
+    stranger = SigningKey.generate()
+    status, answer, _ = await send(session, url, stranger, "POST", f"{API}/uploads", _start_body(b"x" * 100))
+    assert status == 403 and "not enrolled" in answer["error"]
+    async with session.post(url + f"{API}/uploads", data=b"{}") as resp:  # not signed at all
+        assert resp.status == 401 and "unsigned" in (await resp.json())["error"]
+    assert _stored(archive) == (0, [], [])
+
+
+async def test_replayed_request_is_refused(live):
+    archive, box, url, session = live
+    key = box.signing_key()
+    blob = _container(box.recipients())
+    status, answer, headers = await send(session, url, key, "POST", f"{API}/uploads", _start_body(blob))
+    assert status == 200 and answer["offset"] == 0
+    part_path = f"{API}/uploads/{hashlib.sha256(blob).hexdigest()}?offset=0"
+    status, answer, part_headers = await send(session, url, key, "PUT", part_path, blob[:100_000])
+    assert status == 200 and answer["offset"] == 100_000
+    # The same signed part again, byte for byte: refused, and nothing appended twice.
+    status, answer, _ = await send(session, url, key, "PUT", part_path, blob[:100_000], headers=part_headers)
+    assert status == 409 and "replayed" in answer["error"]
+    status, answer, _ = await send(session, url, key, "POST", f"{API}/uploads", _start_body(blob), headers=headers)
+    assert status == 409 and "replayed" in answer["error"]
+    assert (archive.data_dir / "tmp").glob("*.part").__next__().stat().st_size == 100_000
+
+
+async def test_stale_or_forged_signature_is_refused(live):
+    archive, box, url, session = live
+    key = box.signing_key()
+    body = _start_body(_container(box.recipients()))
+    from appliance.clock import system_clock
+    status, answer, _ = await send(session, url, key, "POST", f"{API}/uploads", body,
+                                   now=system_clock() - timedelta(minutes=20))
+    assert status == 401 and "too far" in answer["error"]
+    impostor = SigningKey.generate()  # claims to be the enrolled box
+    status, answer, _ = await send(session, url, impostor, "POST", f"{API}/uploads", body,
+                                   box_id=box_id_of(bytes(key.verify_key)))
+    assert status == 401 and "signature" in answer["error"]
+    assert _stored(archive) == (0, [], [])
+
+
+async def test_tampered_part_is_refused(live):
+    archive, box, url, session = live
+    key = box.signing_key()
+    blob = _container(box.recipients())
+    sha = hashlib.sha256(blob).hexdigest()
+    assert (await send(session, url, key, "POST", f"{API}/uploads", _start_body(blob)))[0] == 200
+    tampered = bytearray(blob[:200_000])
+    tampered[150_000] ^= 1
+    status, answer, _ = await send(session, url, key, "PUT", f"{API}/uploads/{sha}?offset=0", blob[:200_000],
+                                   wire_body=bytes(tampered))
+    assert status == 422 and "altered" in answer["error"]
+    # Even a part whose signed hash matches the tampered bytes fails at the end: the container hash.
+    status, answer, _ = await send(session, url, key, "PUT", f"{API}/uploads/{sha}?offset=0", bytes(tampered))
+    assert status == 200
+    status, answer, _ = await send(session, url, key, "PUT", f"{API}/uploads/{sha}?offset=200000", blob[200_000:])
+    assert status == 200
+    status, answer, _ = await send(session, url, key, "POST", f"{API}/uploads/{sha}/complete", b"{}")
+    assert status == 422 and "hash mismatch" in answer["error"]
+    assert _stored(archive) == (0, [], [])
+
+
+async def test_wrong_hash_is_refused_and_nothing_stored(live):
+    archive, box, url, session = live
+    key = box.signing_key()
+    blob = _container(box.recipients())
+    declared = hashlib.sha256(b"something else").hexdigest()
+    body = canonical({"recording_id": "r1", "sha256": declared, "size": len(blob), "metadata": {}})
+    assert (await send(session, url, key, "POST", f"{API}/uploads", body))[0] == 200
+    status, answer, _ = await send(session, url, key, "PUT", f"{API}/uploads/{declared}?offset=0", blob)
+    assert status == 200 and answer["offset"] == len(blob)
+    status, answer, _ = await send(session, url, key, "POST", f"{API}/uploads/{declared}/complete", b"{}")
+    assert status == 422 and "hash mismatch" in answer["error"]
+    assert _stored(archive) == (0, [], [])
+    # Parts that do not start at the committed offset are refused too.
+    assert (await send(session, url, key, "POST", f"{API}/uploads", _start_body(blob)))[0] == 200
+    sha = hashlib.sha256(blob).hexdigest()
+    status, answer, _ = await send(session, url, key, "PUT", f"{API}/uploads/{sha}?offset=5", blob[5:100])
+    assert status == 409 and "committed offset 0" in answer["error"]
+
+
+async def test_oversized_body_is_refused(live):
+    archive, box, url, session = live
+    key = box.signing_key()
+    blob = _container(box.recipients(), size=MAX_CHUNK + 200_000)
+    sha = hashlib.sha256(blob).hexdigest()
+    assert (await send(session, url, key, "POST", f"{API}/uploads", _start_body(blob)))[0] == 200
+    status, answer, _ = await send(session, url, key, "PUT", f"{API}/uploads/{sha}?offset=0", blob[:MAX_CHUNK + 1])
+    assert status == 413 and "exceeds" in answer["error"]
+    status, answer, _ = await send(session, url, key, "POST", f"{API}/uploads", _start_body(blob, size=2**50))
+    assert status == 413
+    # A part past the declared size.
+    small = _container(box.recipients(), size=70_000)
+    assert (await send(session, url, key, "POST", f"{API}/uploads", _start_body(small, size=1000)))[0] == 200
+    status, answer, _ = await send(session, url, key, "PUT",
+                                   f"{API}/uploads/{hashlib.sha256(small).hexdigest()}?offset=0", small)
+    assert status == 413 and "declared size" in answer["error"]
+    assert _stored(archive)[:2] == (0, [])
+    assert all(p.stat().st_size == 0 for p in _stored(archive)[2])
+
+
+async def test_container_the_archive_cannot_open_is_refused(live):
+    archive, box, url, session = live
+    key = box.signing_key()
+    blob = _container([box.public_key])  # sealed to the box only
+    sha = hashlib.sha256(blob).hexdigest()
+    assert (await send(session, url, key, "POST", f"{API}/uploads", _start_body(blob)))[0] == 200
+    status, answer, _ = await send(session, url, key, "PUT", f"{API}/uploads/{sha}?offset=0", blob)
+    assert status == 422 and "not a recipient" in answer["error"]
+    junk = os.urandom(5000)
+    assert (await send(session, url, key, "POST", f"{API}/uploads", _start_body(junk)))[0] == 200
+    status, answer, _ = await send(session, url, key, "PUT",
+                                   f"{API}/uploads/{hashlib.sha256(junk).hexdigest()}?offset=0", junk)
+    assert status == 422 and "not a Kluis container" in answer["error"]
+    assert _stored(archive) == (0, [], [])
+
+
+async def test_enrollment_token_is_single_use_and_pins_the_certificate(live, tmp_path):
+    archive, box, url, session = live
+    from appliance.box import init_box
+    other, _ = init_box(tmp_path / "other", "admin", "pw", kdf_profile="interactive")
+    with other:
+        token = archive.new_token()
+        secret, fp = token.split(".")
+        wrong_fp = f"{secret}.{'0' * 64}"
+        with pytest.raises(Exception, match="certificate does not match"):
+            await client.enroll(other, url, wrong_fp)
+        await client.enroll(other, url, token)
+        third, _ = init_box(tmp_path / "third", "admin", "pw", kdf_profile="interactive")
+        with third:
+            with pytest.raises(Exception, match="already used"):
+                await client.enroll(third, url, token)
+            assert client.enrollment(third) is None
+    assert len(archive.boxes()) == 2
