@@ -225,7 +225,7 @@ def _verify_deep(box: Box, identity: PrivateKey, recording: dict, header_raw: by
                 pass
     except FileNotFoundError:
         return "blob missing"
-    except ContainerError as exc:
+    except KluisError as exc:  # ContainerError; WrongSecret when a damaged stanza no longer names this box
         return str(exc)
     if digest.hexdigest() != recording["sha256"]:
         return "blob damaged (hash mismatch)"
