@@ -407,6 +407,7 @@ class Simulator:
         self._cuts = 0
         self._zc = None
         self._info = None
+        self._registered = False
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task] = []
 
@@ -465,34 +466,40 @@ class Simulator:
         with contextlib.suppress(FileNotFoundError):
             (self.state.dir / "sim.json").unlink()
 
-    async def _advertise(self) -> None:
-        from zeroconf import IPVersion, NonUniqueNameException
-        from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
+    def _service_info(self):
+        from zeroconf.asyncio import AsyncServiceInfo
 
-        self._info = AsyncServiceInfo(
+        return AsyncServiceInfo(
             p.SERVICE_TYPE, f"{self.state.serial}.{p.SERVICE_TYPE}", port=self.port,
             properties=txt_properties(self.state, self.faults),
             server=f"{self.state.serial.lower()}-camera.local.",
             addresses=[socket.inet_aton(a) for a in self.addresses],
         )
+
+    async def _advertise(self) -> None:
+        from zeroconf import IPVersion, NonUniqueNameException
+        from zeroconf.asyncio import AsyncZeroconf
+
+        self._info = self._service_info()
         self._zc = AsyncZeroconf(interfaces=self.addresses, ip_version=IPVersion.V4Only)
         try:
             await (await self._zc.async_register_service(self._info))
         except NonUniqueNameException:
             self._info = None
             raise KluisError(f"another device already advertises {self.state.serial} on this network") from None
+        self._registered = True
+        await self.readvertise()  # paired (or a fault set) while registration was still probing?
         log.info("advertising %s on %s", self._info.name, ", ".join(self.addresses))
 
     async def readvertise(self) -> None:
-        """TXT changed (paired flag, fault): publish the new record."""
-        if self._zc is None:
+        """The TXT record changed (paired flag, a fault): publish the new one. Before registration has
+        finished this does nothing; registration calls it again when done."""
+        if not self._registered:
             return
-        props = txt_properties(self.state, self.faults)
-        if isinstance(props, bytes):
-            self._info._set_text(props)  # raw (malformed) TXT: zeroconf has no public setter for bytes
-        else:
-            self._info._set_properties(props)
-        await (await self._zc.async_update_service(self._info))
+        info = self._service_info()
+        if info.text != self._info.text:
+            await (await self._zc.async_update_service(info))
+            self._info = info
 
     def new_code(self) -> None:
         self.code = p.new_pairing_code()
