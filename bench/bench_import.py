@@ -1,0 +1,238 @@
+"""kluis import vs. age and a plain copy: MB/s, peak memory, 1 MiB range reads, container chunk sizes.
+
+Targets (issue 2): import at least as fast as `age -r` on the same file (ratio >= 1.0), peak memory under
+100 MB whatever the file size (shown at two sizes), a 1 MiB range at 900 MiB decrypted in under 20 ms.
+
+Every tool runs as a fresh process on the same input, which is read once first so that it sits in the
+page cache (the runs measure the tools, not the disk). The tools take turns within each round, so that a
+busy moment on the shared machine hits all of them. `kluis import` goes into a fresh data dir each time,
+made with `kluis init --kdf-profile interactive` outside the timing; the time is the whole command, from
+exec to exit, including Python's start-up, reading the input, encrypting, hashing, writing, fsync,
+rename and the catalog commit. `age` and `dd` are timed the same way; age does not fsync, dd does
+(conv=fsync).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import benchlib
+from benchlib import MB, fmt_size, progress, ratio, result, run_child
+
+NAME = "import"
+PASSWORD = "bench horse battery staple"
+RANGE_OFFSET = 900 * 2**20
+RANGE_LENGTH = 2**20
+START, END = "2026-01-01T09:00:00", "2026-01-01T09:10:00"
+
+# recordings.import_file alone, timed inside a fresh process: the pipeline without the CLI's start-up.
+IN_PROCESS = """
+import sys, time
+from datetime import datetime, timezone
+from appliance import recordings
+from appliance.box import Box
+start = datetime(2026, 1, 1, 9, tzinfo=timezone.utc)
+end = datetime(2026, 1, 1, 9, 10, tzinfo=timezone.utc)
+with Box(sys.argv[1]) as box:
+    began = time.perf_counter()
+    recordings.import_file(box, sys.argv[2], camera="BENCH-1", officer="bench", start=start, end=end)
+    print(time.perf_counter() - began)
+"""
+
+
+def add_arguments(group) -> None:
+    group.add_argument("--chunk-sizes", type=lambda text: [benchlib.parse_size(s) for s in text.split(",")],
+                       metavar="LIST", help="import: also compare container chunk sizes, e.g. 64K,256K,1M,4M")
+    group.add_argument("--range-reads", type=int, default=20, help="import: timed 1 MiB range reads (median)")
+
+
+class Tools:
+    def __init__(self, work: Path, src: Path):
+        self.work, self.src = work, src
+        self.kluis = benchlib.kluis_command()
+        self.password_file = work / "password.txt"
+        self.password_file.write_text(PASSWORD + "\n")
+        self.serial = 0
+        self.recipient = None
+        if shutil.which("age") and shutil.which("age-keygen"):
+            key = work / "age-key.txt"
+            subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
+            self.recipient = subprocess.run(["age-keygen", "-y", str(key)], check=True, capture_output=True,
+                                            text=True).stdout.strip()
+
+    def fresh_box(self, chunk_size: int | None = None) -> Path:
+        """A new data dir (not timed)."""
+        self.serial += 1
+        data = self.work / f"data-{self.serial}"
+        run_child(self.kluis + ["init", "--data", str(data), "--password-file", str(self.password_file),
+                                "--kdf-profile", "interactive"])
+        if chunk_size is not None:
+            set_chunk_size(data, chunk_size)
+        return data
+
+    def kluis_import(self, src: Path, chunk_size: int | None = None, keep: bool = False):
+        data = self.fresh_box(chunk_size)
+        child = run_child(self.kluis + ["import", "--data", str(data), str(src), "--camera", "BENCH-1",
+                                        "--officer", "bench", "--start", START, "--end", END])
+        recording_id = child.stdout.decode().strip()
+        if not re.fullmatch(r"[0-9a-f]{16}", recording_id):
+            raise RuntimeError(f"kluis import printed {child.stdout!r}, not a recording id")
+        if not keep:
+            benchlib.remove(data)
+        return child, data, recording_id
+
+    def import_file(self, src: Path):
+        data = self.fresh_box()
+        child = run_child([sys.executable, "-c", IN_PROCESS, str(data), str(src)])
+        benchlib.remove(data)
+        return dataclasses.replace(child, seconds=float(child.stdout))
+
+    def age(self, src: Path):
+        out = self.work / "out.age"
+        child = run_child(["age", "-r", self.recipient, "-o", str(out), str(src)])
+        out.unlink()
+        return child
+
+    def copy(self, src: Path):
+        out = self.work / "out.copy"
+        child = run_child(["dd", f"if={src}", f"of={out}", "bs=1M", "conv=fsync", "status=none"])
+        out.unlink()
+        return child
+
+
+def set_chunk_size(data: Path, chunk_size: int) -> None:
+    config = data / "kluis.toml"
+    text, n = re.subn(r"(?m)^#?\s*chunk_size\s*=.*$", f"chunk_size = {chunk_size}", config.read_text(), count=1)
+    if n != 1:
+        raise RuntimeError(f"{config}: no chunk_size setting to change")
+    config.write_text(text)
+
+
+def rounds(tools: Tools, src: Path, repeats: int, contenders: dict) -> dict[str, list]:
+    """`repeats` rounds; in each, every contender runs once, starting with a different one each round."""
+    names = list(contenders)
+    children: dict[str, list] = {name: [] for name in names}
+    for r in range(repeats):
+        benchlib.warm(src)
+        for i in range(len(names)):
+            name = names[(r + i) % len(names)]
+            children[name].append(contenders[name]())
+        progress(f"round {r + 1}/{repeats}: " + ", ".join(
+            f"{name} {mbps(src, children[name][-1]):.0f} MB/s" for name in names))
+    return children
+
+
+def child_of(outcome):
+    return outcome[0] if isinstance(outcome, tuple) else outcome
+
+
+def mbps(src: Path, outcome) -> float:
+    return src.stat().st_size / child_of(outcome).seconds / MB
+
+
+def run(args) -> list[dict]:
+    work: Path = args.work
+    size = args.size
+    label = fmt_size(size)
+    progress(f"making a {label} random input file")
+    src = benchlib.make_input(work / "input.bin", size)
+    benchlib.warm(src)
+    tools = Tools(work, src)
+    rows: list[dict] = []
+
+    startup = [run_child(tools.kluis + ["--version"]).seconds * 1000 for _ in range(max(args.repeats, 3))]
+
+    contenders = {"kluis import": lambda: tools.kluis_import(src)}
+    if tools.recipient:
+        contenders["age -r"] = lambda: tools.age(src)
+    contenders["copy"] = lambda: tools.copy(src)
+    contenders["import_file()"] = lambda: tools.import_file(src)
+    children = rounds(tools, src, args.repeats, contenders)
+    speed = {name: result(NAME, f"{name} ({label})", [mbps(src, c) for c in got], "MB/s")
+             for name, got in children.items()}
+    speed["copy"]["note"] = "dd bs=1M conv=fsync; input in page cache for every tool"
+    rows += speed.values()
+    if "age -r" in speed:
+        rows.append(ratio(NAME, "import/age", speed["kluis import"], speed["age -r"], target=">= 1.0"))
+    else:
+        rows.append(result(NAME, "import/age", float("nan"), "x", note="age is not installed: no baseline"))
+    rows.append(ratio(NAME, "import/copy", speed["kluis import"], speed["copy"]))
+    speed["import_file()"]["note"] = "recordings.import_file timed inside the process: no start-up"
+    if "age -r" in speed:
+        rows.append(ratio(NAME, "import_file()/age", speed["import_file()"], speed["age -r"]))
+    rows.append(result(NAME, "kluis start-up (kluis --version)", startup, "ms",
+                       note="included in every `kluis import` above"))
+
+    # Peak memory at the main size and at an eighth of it: bounded means it does not grow with the file.
+    rows.append(result(NAME, f"peak RSS kluis import ({label})",
+                       [child_of(c).peak_rss_mb for c in children["kluis import"]], "MB", target="< 100"))
+    small = max(size // 8, 2**20)
+    small_src = benchlib.make_input(work / "input-small.bin", small)
+    benchlib.warm(small_src)
+    small_peaks = [tools.kluis_import(small_src)[0].peak_rss_mb for _ in range(min(args.repeats, 3))]
+    rows.append(result(NAME, f"peak RSS kluis import ({fmt_size(small)})", small_peaks, "MB", target="< 100"))
+    small_src.unlink()
+    for name in ("age -r", "copy"):
+        if name in children:
+            rows.append(result(NAME, f"peak RSS {name} ({label})", [c.peak_rss_mb for c in children[name]], "MB"))
+
+    rows += range_reads(tools, src, args.range_reads)
+    if args.chunk_sizes:
+        rows += chunk_sizes(tools, src, args.chunk_sizes, args.repeats)
+    return rows
+
+
+def range_reads(tools: Tools, src: Path, count: int) -> list[dict]:
+    """Decrypt 1 MiB at 900 MiB (or at the same fraction of a smaller file) through recordings.read_range
+    with an unlocked identity, as the web UI does for video seeking; checked against the input."""
+    from appliance import recordings
+    from appliance.box import Box
+
+    size = src.stat().st_size
+    if size >= RANGE_OFFSET + RANGE_LENGTH:
+        offset = RANGE_OFFSET
+    else:  # a small file: the same place relative to its size, as far as 1 MiB still fits
+        offset = max(min(size * 900 // 1024, size - RANGE_LENGTH), 0)
+    length = min(RANGE_LENGTH, size - offset)
+    with open(src, "rb") as f:
+        f.seek(offset)
+        expected = f.read(length)
+    _, data, recording_id = tools.kluis_import(src, keep=True)
+    samples = []
+    with Box(data) as box:
+        identity = box.unlock(box.default_user, PASSWORD)
+        for _ in range(count):
+            started = time.perf_counter()
+            got = b"".join(recordings.read_range(box, identity, recording_id, offset, offset + length))
+            samples.append((time.perf_counter() - started) * 1000)
+            if got != expected:
+                raise RuntimeError("range read returned the wrong bytes")
+    benchlib.remove(data)
+    return [result(NAME, f"read_range {fmt_size(length)} at {fmt_size(offset)}", samples, "ms", target="< 20",
+                   note=f"first read (blob not in page cache): {samples[0]:.1f} ms")]
+
+
+def chunk_sizes(tools: Tools, src: Path, sizes: list[int], repeats: int) -> list[dict]:
+    """Import at each container chunk size, with age in the same rounds as the yardstick."""
+    rows = []
+    for chunk in sizes:
+        progress(f"chunk size {fmt_size(chunk)}")
+        contenders = {"import": lambda: tools.kluis_import(src, chunk)}
+        if tools.recipient:
+            contenders["age"] = lambda: tools.age(src)
+        children = rounds(tools, src, repeats, contenders)
+        imp = result(NAME, f"import, chunk {fmt_size(chunk)}", [mbps(src, c) for c in children["import"]], "MB/s")
+        imp["chunk_size"] = chunk
+        rows.append(imp)
+        if "age" in children:
+            age = result(NAME, "age", [mbps(src, c) for c in children["age"]], "MB/s")
+            row = ratio(NAME, f"import/age, chunk {fmt_size(chunk)}", imp, age)
+            row["chunk_size"] = chunk
+            rows.append(row)
+    return rows

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Run Kluis's benchmarks: every bench/bench_*.py module, or the ones named with --only.
+
+    .venv/bin/python bench/run.py                          # everything, full size (`make bench`)
+    .venv/bin/python bench/run.py --only import --size 64M --repeats 3     # a quick look
+
+Each module measures our code and a baseline in the same run and reports ratios: the machines are shared
+and noisy, so absolute numbers wander while ratios hold. Results are printed (medians over repeats) and
+written as JSON to bench/out/. The module convention is in bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # `import benchlib` and the bench_* modules, however run.py is started
+
+import benchlib  # noqa: E402
+
+
+def discover() -> dict[str, object]:
+    """name -> module for every bench/bench_NAME.py."""
+    found = {}
+    for path in sorted(HERE.glob("bench_*.py")):
+        found[path.stem.removeprefix("bench_")] = importlib.import_module(path.stem)
+    return found
+
+
+def parser(modules: dict[str, object]) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Kluis benchmarks (see bench/README.md).")
+    p.add_argument("--only", action="append", metavar="NAME",
+                   help=f"run only this benchmark (repeatable): {', '.join(modules)}")
+    p.add_argument("--size", type=benchlib.parse_size, default=benchlib.parse_size("1G"),
+                   help="main data size, e.g. 8M, 256M, 1G (default 1G)")
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement (median is shown)")
+    p.add_argument("--workdir", type=Path, default=None,
+                   help="where inputs and data dirs go (default: a temp dir, removed afterwards)")
+    p.add_argument("--out", type=Path, default=HERE / "out", help="directory for the JSON results")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    for name, module in modules.items():
+        if hasattr(module, "add_arguments"):
+            module.add_arguments(p.add_argument_group(name))
+    return p
+
+
+def fmt_value(row: dict) -> str:
+    value, unit = row["value"], row["unit"]
+    if unit == "x":
+        return f"{value:.2f} x"
+    if abs(value) >= 100:
+        return f"{value:.0f} {unit}"
+    return f"{value:.3g} {unit}" if abs(value) < 10 else f"{value:.1f} {unit}"
+
+
+def print_rows(rows: list[dict]) -> None:
+    for row in rows:
+        samples = row.get("samples", [])
+        spread = ""
+        if len(samples) > 1:
+            spread = f"(median of {len(samples)}, {min(samples):.4g}..{max(samples):.4g})"
+        target = ""
+        if "target" in row:
+            target = f"target {row['target']}: {'ok' if row['ok'] else 'MISSED'}"
+        line = f"{row['bench']:<8} {row['name']:<38} {fmt_value(row):>14}  {spread:<34} {target}"
+        print(line.rstrip())
+        if row.get("note"):
+            print(f"{'':<8} {'':<38} {'':>14}  note: {row['note']}")
+    sys.stdout.flush()
+
+
+def machine() -> dict:
+    return {"host": platform.node(), "cpus": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "loadavg_at_start": os.getloadavg()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    modules = discover()
+    args = parser(modules).parse_args(argv)
+    if args.list:
+        for name, module in modules.items():
+            print(f"{name:<12} {(module.__doc__ or '').strip().splitlines()[0] if module.__doc__ else ''}")
+        return 0
+    selected = args.only or list(modules)
+    unknown = [name for name in selected if name not in modules]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; there are: {', '.join(modules)}", file=sys.stderr)
+        return 2
+    info = machine()
+    print(f"Kluis benchmarks: {info['cpus']} CPUs, load {info['loadavg_at_start'][0]:.2f}, "
+          f"size {benchlib.fmt_size(args.size)}, {args.repeats} repeats; medians, MB = 10^6 bytes")
+    all_rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="kluis-bench-", dir=args.workdir) as work:
+        for name in selected:
+            args.work = Path(work) / name
+            args.work.mkdir()
+            started = time.perf_counter()
+            print(f"== {name}", flush=True)
+            rows = modules[name].run(args)
+            print_rows(rows)
+            print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
+            all_rows += rows
+            benchlib.remove(args.work)
+    missed = [row for row in all_rows if row.get("ok") is False]
+    print(f"targets: {sum(1 for r in all_rows if r.get('ok'))} met, {len(missed)} missed"
+          + (f" ({', '.join(r['bench'] + ': ' + r['name'] for r in missed)})" if missed else ""))
+    save(args, selected, info, all_rows)
+    return 1 if missed and args.strict else 0
+
+
+def save(args, selected: list[str], info: dict, rows: list[dict]) -> None:
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    record = {
+        "time": stamp, "machine": info, "benchmarks": selected, "size": args.size, "repeats": args.repeats,
+        "argv": sys.argv[1:], "results": rows,
+    }
+    text = json.dumps(record, indent=1)
+    path = args.out / f"{stamp}-{'-'.join(selected)}.json"
+    path.write_text(text)
+    (args.out / "latest.json").write_text(text)
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

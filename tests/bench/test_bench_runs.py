@@ -1,0 +1,56 @@
+"""The benchmark harness runs end to end on a small file (untimed: speed targets live in bench/)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN = ROOT / "bench" / "run.py"
+
+
+def bench(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(RUN), "--workdir", str(tmp_path), "--out", str(tmp_path / "out"), *args],
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def value(stdout: str, name: str) -> float:
+    match = re.search(rf"^import +{re.escape(name)} +([0-9.]+) ", stdout, re.M)
+    assert match, f"no result line for {name!r} in:\n{stdout}"
+    return float(match.group(1))
+
+
+@pytest.mark.skipif(not Path("/usr/bin/age").exists(), reason="Debian package age (make debs)")
+def test_import_benchmark_prints_results_ratios_and_json(tmp_path):
+    done = bench("--only", "import", "--size", "8M", "--repeats", "1", "--range-reads", "3", tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for name in ("kluis import (8 MiB)", "age -r (8 MiB)", "copy (8 MiB)", "import_file() (8 MiB)"):
+        assert value(out, name) > 0
+    assert re.search(r"^import +import/age +[0-9.]+ x .*target >= 1.0: (ok|MISSED)$", out, re.M), out
+    assert re.search(r"^import +import/copy +[0-9.]+ x", out, re.M), out
+    for size in ("8 MiB", "1 MiB"):  # peak memory at two sizes
+        assert 1 < value(out, f"peak RSS kluis import ({size})") < 1000
+    assert re.search(r"^import +read_range 1 MiB at 7 MiB +[0-9.]+ ms .*target < 20: (ok|MISSED)$", out, re.M)
+    assert re.search(r"^targets: \d+ met, \d+ missed", out, re.M)
+
+    record = json.loads((tmp_path / "out" / "latest.json").read_text())
+    rows = {row["name"]: row for row in record["results"]}
+    assert record["size"] == 8 * 2**20 and record["benchmarks"] == ["import"]
+    imp, age = rows["kluis import (8 MiB)"], rows["age -r (8 MiB)"]
+    assert rows["import/age"]["value"] == pytest.approx(imp["value"] / age["value"])
+    assert rows["import/age"]["ok"] == (rows["import/age"]["value"] >= 1.0)
+    assert list(tmp_path.glob("kluis-bench-*")) == []  # the work dir (1 GiB inputs at full size) is removed
+
+
+def test_unknown_benchmark_is_refused(tmp_path):
+    done = bench("--only", "nosuch", tmp_path=tmp_path)
+    assert done.returncode == 2
+    assert "unknown benchmark(s): nosuch" in done.stderr and "import" in done.stderr
