@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from appliance import recordings, roles, tls, users
+from appliance import config, recordings, roles, tls, users
 from appliance.box import Box, init_box
 from appliance.dock.footage import make_mp4
 from webui.app import create_app
@@ -34,9 +34,14 @@ START = datetime(2026, 11, 20, 13, 5, 0, tzinfo=timezone.utc)  # 14:05 in Amster
 HOSTILE = '<script>alert("x")</script>'
 
 
+CHUNK = 65536  # small chunks, so that a range read covers several of them
+
+
 def _build(data: Path, workdir: Path) -> dict:
     box, _recovery = init_box(data, "admin", PASSWORD, kdf_profile="interactive")
-    with box:
+    box.close()
+    config.write_template(data, {"security": {"kdf_profile": "interactive"}, "storage": {"chunk_size": CHUNK}})
+    with Box(data) as box:
         identity = box.unlock("admin", PASSWORD)
         for name, (role, team) in USERS.items():
             if name != "admin":
@@ -44,7 +49,7 @@ def _build(data: Path, workdir: Path) -> dict:
         ids = {}
         # (key, camera, officer, team, start, seconds)
         clips = [
-            ("noord", "CAM001", "jansen", "Noord", START, 6),
+            ("noord", "CAM001", "jansen", "Noord", START, 20),
             ("zuid", "CAM002", "de Vries", "Zuid", START + timedelta(hours=3), 4),
             ("hostile", HOSTILE, HOSTILE, "Noord", START + timedelta(days=1), 2),
         ]
@@ -77,6 +82,12 @@ def web_box(web_template, tmp_path) -> Box:
 @pytest.fixture
 def rec_ids(web_template) -> dict:
     return web_template[1]
+
+
+@pytest.fixture
+def clip_bytes(web_template):
+    """The plaintext MP4 of a recording (kept beside the template box), by key."""
+    return lambda key: (web_template[0].parent / f"{key}.mp4").read_bytes()
 
 
 class Web:

@@ -27,6 +27,8 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/opnames/{id}/bekijken"): {TL, FG, OF},
     ("GET", "/opnames/{id}/video/{grant}"): {TL, FG, OF},
     ("POST", "/opnames/{id}/reden"): {TL, OF},
+    ("POST", "/opnames/{id}/bewaren"): {TL, FG},
+    ("POST", "/opnames/{id}/vrijgeven"): {TL, FG},
     ("GET", "/gebruikers"): {K},
     ("POST", "/gebruikers"): {K},
     ("POST", "/gebruikers/{name}/rol"): {K},
@@ -36,6 +38,8 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/logboek"): {FG, AU},
     ("POST", "/logboek/controleer"): {FG, AU},
     ("GET", "/logboek.csv"): {FG, AU},
+    ("GET", "/logboek/verwijderverslag"): {FG, AU},
+    ("GET", "/logboek/verwijderverslag.csv"): {FG, AU},
     ("GET", "/statistieken"): {K, TL, FG},
     ("GET", "/statistieken.csv"): {K, TL, FG},
 }

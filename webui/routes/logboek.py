@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import io
 
 from aiohttp import web
 from nacl.signing import VerifyKey
 
-from appliance import audit, roles
+from appliance import audit, retention, roles
 from appliance.clock import parse_time, to_iso
 from appliance.errors import KluisError
 
@@ -72,3 +73,42 @@ async def log_csv(request: web.Request) -> web.StreamResponse:
     audit.write_csv(audit.entries(box.catalog, **kw), out)
     return web.Response(body=out.getvalue().encode("utf-8"), content_type="text/csv", charset="utf-8",
                         headers={"Content-Disposition": 'attachment; filename="logboek.csv"'})
+
+
+def _report_range(request: web.Request) -> tuple[str | None, str | None, list[str]]:
+    _ = gettext_for(request)
+    tz = request.app[BOX].config["box"]["timezone"]
+    bounds, errors = [], []
+    for key in ("from", "to"):
+        text = request.query.get(key, "").strip()[:40]
+        value = None
+        if text:
+            try:
+                value = to_iso(parse_time(text, tz))
+            except KluisError:
+                errors.append(_("Not a date and time: %(value)s (for example 2026-11-20T14:30)") % {"value": text})
+        bounds.append(value)
+    return bounds[0], bounds[1], errors
+
+
+@routes.get("/logboek/verwijderverslag")
+@needs(roles.DELETION_REPORT)
+async def deletion_report(request: web.Request) -> web.StreamResponse:
+    """What was deleted, when and under which term (verwijderverslag), without any footage."""
+    start, end, errors = _report_range(request)
+    rows = retention.deletion_report(request.app[BOX].catalog, start, end)
+    return render(request, "verwijderverslag.html", rows=rows, errors=errors, query=request.query,
+                  csv_query=request.query_string)
+
+
+@routes.get("/logboek/verwijderverslag.csv")
+@needs(roles.DELETION_REPORT)
+async def deletion_report_csv(request: web.Request) -> web.StreamResponse:
+    start, end, _errors = _report_range(request)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(retention.REPORT_COLUMNS)
+    for row in retention.deletion_report(request.app[BOX].catalog, start, end):
+        writer.writerow([row[c] for c in retention.REPORT_COLUMNS])
+    return web.Response(body=out.getvalue().encode("utf-8"), content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="verwijderverslag.csv"'})

@@ -13,13 +13,13 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from appliance import audit, purposes, roles
-from appliance.clock import parse_time
+from appliance import audit, purposes, retention, roles
+from appliance.clock import parse_time, to_iso
 from appliance.errors import KluisError, NotFound
 from appliance.recordings import decryptor_for
 
 from ..app import BOX, LANG, SESSION, client_of, error_page, gettext_for, needs, render
-from ..queries import HELD, REASONS, SORTS, Filters, choices, has_table, search
+from ..queries import HELD, REASONS, SORTS, Filters, choices, search
 from ..sessions import Grant
 
 routes = web.RouteTableDef()
@@ -102,17 +102,19 @@ def _detail(request: web.Request, recording: dict, status: int = 200, error: str
     session = request[SESSION]
     lang = request[LANG]
     trail = audit.entries(box.catalog, recording_id=recording["id"], newest_first=True, limit=200)
-    holds = []
-    if has_table(box.catalog, "holds"):
-        holds = list(box.catalog.db.query("SELECT * FROM holds WHERE recording_id = ? ORDER BY placed_at DESC",
-                                          [recording["id"]]))
+    holds = retention.list_holds(box.catalog, recording["id"], include_released=True)
+    policy = retention.current_policy(box)
+    deletion = {"at": None, "term": policy.term_days(recording.get("category")), "held": False}
+    if recording["state"] == "stored":
+        moment = retention.delete_after(box, recording, policy)
+        deletion.update(at=to_iso(moment) if moment else None, held=moment is None)
     viewable = True
     try:
         box.catalog.header_of(recording["id"])
     except NotFound:
         viewable = False  # deleted: the key is gone
     return render(request, "opname.html", status=status, r=recording, trail=trail, holds=holds, error=error,
-                  grant=grant, form=form or {}, viewable=viewable,
+                  grant=grant, form=form or {}, viewable=viewable, deletion=deletion,
                   purpose_options=purpose_options(session.role, lang),
                   all_purposes=[(c, purposes.label(c, lang)) for c in purposes.PURPOSES],
                   purpose_label=lambda c: purposes.label(c, lang), reasons=REASONS,
@@ -232,3 +234,56 @@ async def set_reason(request: web.Request) -> web.StreamResponse:
                                                          "before": recording.get("reason")})
     raise web.HTTPSeeOther(f"/opnames/{recording['id']}")
 
+
+
+@routes.post("/opnames/{id}/bewaren")
+@needs(roles.HOLDS_MANAGE)
+async def add_hold(request: web.Request) -> web.StreamResponse:
+    """Place a hold: the recording is kept past its term for a purpose and a case."""
+    _ = gettext_for(request)
+    box = request.app[BOX]
+    recording = _recording_for(request)
+    form = await request.post()
+    purpose = str(form.get("purpose", ""))
+    case_ref = str(form.get("case_ref", "")).strip()[:100]
+    until_text = str(form.get("until", "")).strip()[:40]
+    kept = {"hold_purpose": purpose, "hold_case_ref": case_ref, "hold_until": until_text}
+    error = None
+    until = None
+    if purpose not in purposes.PURPOSES:
+        error = _("Choose the purpose for which the recording is kept.")
+    elif not case_ref:
+        error = _("A hold needs a case reference.")
+    elif until_text:
+        try:
+            until = parse_time(until_text, box.config["box"]["timezone"])
+        except KluisError:
+            error = _("Not a date and time: %(value)s (for example 2026-11-20T14:30)") % {"value": until_text}
+        else:
+            if until <= box.clock():
+                error = _("The end date of the hold has passed.")
+    if error:
+        return _detail(request, recording, 400, error=error, form=kept)
+    retention.add_hold(box, recording["id"], purpose, case_ref, request[SESSION].name, until=until,
+                       client=client_of(request))
+    raise web.HTTPSeeOther(f"/opnames/{recording['id']}#bewaringen")
+
+
+@routes.post("/opnames/{id}/vrijgeven")
+@needs(roles.HOLDS_MANAGE)
+async def release_hold(request: web.Request) -> web.StreamResponse:
+    """Release a hold, with a reason; the normal term applies again (never less than the grace period)."""
+    _ = gettext_for(request)
+    box = request.app[BOX]
+    recording = _recording_for(request)
+    form = await request.post()
+    reason = str(form.get("reason", "")).strip()[:500]
+    try:
+        hold_id = int(str(form.get("hold", "")))
+    except ValueError:
+        hold_id = None
+    if hold_id is None or not reason:
+        return _detail(request, recording, 400, error=_("Give the reason for releasing the hold."))
+    retention.release_hold(box, recording["id"], reason, request[SESSION].name, hold_id=hold_id,
+                           client=client_of(request))
+    raise web.HTTPSeeOther(f"/opnames/{recording['id']}#bewaringen")
