@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import os
+import queue
 import struct
+import threading
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator, Sequence
 
@@ -41,6 +44,8 @@ MAC_SIZE = 32
 MIN_CHUNK_SIZE = 64 * 1024
 MAX_CHUNK_SIZE = 4 * 1024 * 1024
 DEFAULT_CHUNK_SIZE = 1024 * 1024  # chosen by bench/: see docs/format.md
+READAHEAD = 2  # chunks Encryptor.chunks seals ahead of its consumer
+_END = object()
 MAX_RECIPIENTS = 16
 MAX_METADATA = 64 * 1024
 MIN_HEADER = PREFIX.size + FIXED.size + COUNT.size + STANZA_SIZE + MAC_SIZE
@@ -254,23 +259,76 @@ class Encryptor:
         self.header = seal_header(self.file_key, recipients, chunk_size, metadata, nonce)
         self._aead = ChaCha20Poly1305(_hkdf(self.file_key, self.header.nonce, _PAYLOAD_INFO))
 
-    def chunks(self, src: BinaryIO) -> Iterator[memoryview]:
+    def chunks(self, src: BinaryIO, *, readahead: bool = True) -> Iterator[memoryview]:
         """Yield the sealed chunks of `src` (not the header). Each view stays valid until the item after
-        the next one is requested: two output buffers alternate, so nothing is allocated per chunk."""
+        the next one is requested. Output buffers are reused, so nothing is allocated per chunk.
+
+        With `readahead`, a helper thread reads and seals up to READAHEAD chunks ahead of the consumer:
+        file reads and ChaCha20Poly1305 release the GIL, so they run on the second core while the
+        consumer hashes and writes (bench/bench_import.py). `src` is then read only by that thread until
+        the iterator ends or is closed."""
+        if not readahead:
+            outputs = [bytearray(self.header.chunk_size + TAG_SIZE) for _ in range(2)]
+            yield from self._seal(src, itertools.cycle(outputs).__next__)
+            return
+        yield from self._chunks_ahead(src)
+
+    def _seal(self, src: BinaryIO, next_output) -> Iterator[memoryview]:
+        """Seal chunk after chunk into buffers from `next_output()`; stops early if it returns None."""
         size = self.header.chunk_size
         inputs = [bytearray(size), bytearray(size)]
-        outputs = [bytearray(size + TAG_SIZE), bytearray(size + TAG_SIZE)]
         cur, index = 0, 0
         n = _fill(src, inputs[0])
         while True:
+            # The last-chunk flag needs to know whether more follows: read one chunk ahead.
             nxt = _fill(src, inputs[1 - cur]) if n == size else 0
             last = nxt == 0
-            out = memoryview(outputs[index % 2])[: n + TAG_SIZE]
+            output = next_output()
+            if output is None:
+                return
+            out = memoryview(output)[: n + TAG_SIZE]
             self._aead.encrypt_into(chunk_nonce(index, last), memoryview(inputs[cur])[:n], None, out)
             yield out
             if last:
                 return
             cur, n, index = 1 - cur, nxt, index + 1
+
+    def _chunks_ahead(self, src: BinaryIO) -> Iterator[memoryview]:
+        # A ring of READAHEAD + 2 output buffers: two held by the consumer (the current view and the one
+        # before it), the rest filled ahead by the producer. Memory stays at a few chunks.
+        free: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(READAHEAD + 2):
+            free.put(bytearray(self.header.chunk_size + TAG_SIZE))
+        ready: queue.SimpleQueue = queue.SimpleQueue()
+        stop = threading.Event()
+
+        def next_output():
+            output = free.get()
+            return None if stop.is_set() else output
+
+        def produce() -> None:
+            try:
+                for view in self._seal(src, next_output):
+                    ready.put(view)
+                ready.put(_END)
+            except BaseException as exc:  # handed to the consumer, raised there
+                ready.put(exc)
+
+        producer = threading.Thread(target=produce, name="kluis-seal", daemon=True)
+        producer.start()
+        held: list[bytearray] = []
+        try:
+            while (item := ready.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                held.append(item.obj)
+                yield item
+                if len(held) == 2:  # the consumer asks for the next view: the one before last is free
+                    free.put(held.pop(0))
+        finally:
+            stop.set()
+            free.put(None)  # wakes the producer if it waits for a buffer
+            producer.join()
 
     def stream(self, src: BinaryIO) -> Iterator[bytes | memoryview]:
         """The whole container: header, then chunks."""
