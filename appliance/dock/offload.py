@@ -1,0 +1,537 @@
+"""Pulling recordings from paired cameras: resumable, durable, verified, and only then deleted there.
+
+For one docked camera (a "dock session"):
+  1. GET info: the camera is there (a probe: mDNS is slow to notice a camera that left), its key is the
+     paired key, and its clock against ours (the offset, stored per dock and applied to its recordings).
+  2. GET manifest, box-signed; the camera's signature over it, and the echo of our nonce, are checked.
+  3. Per recording not yet held: download into a named vault writer, from the last durable byte after
+     a cut or a crash (`Range: bytes=N-`); as soon as the container header is in, check that the box is a
+     recipient and that the header metadata says what the signed manifest says; at the end the vault
+     checks the container's sha256 against the manifest's. Commit the blob, then the catalog row.
+  4. Only then DELETE on the camera, box-signed, naming the committed sha256; the camera's signed
+     confirmation is kept in the log.
+A recording already held (a crash between commit and delete) is just deleted on the camera: it is
+stored once. Several cameras offload at once, at most `[dock] concurrency`; memory per download is a
+read buffer of about a megabyte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+import aiohttp
+from nacl.signing import SigningKey
+
+from .. import recordings
+from ..box import Box
+from ..clock import from_iso, to_iso
+from ..errors import ContainerError, KluisError, StorageFull
+from . import devices, protocol
+from .protocol import API_PREFIX, ProtocolError
+
+log = logging.getLogger("kluis.offload")
+
+BUFFER = 1024 * 1024  # bytes gathered before one write to the vault
+SYNC_EVERY = 16 * 1024 * 1024  # make received bytes durable this often (the resume point after power loss)
+BAD_RECORDING_RETRY_S = 600  # a refused recording is tried again after this long, not on every probe
+
+
+class DockError(KluisError):
+    """The camera did not answer, or answered with an error: try again later."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class Offline(DockError):
+    """The camera does not answer its info: it left the dock (or the network)."""
+
+
+class Refused(KluisError):
+    """The camera (or what it sent) is not trusted: an alert has been recorded."""
+
+
+# --- progress (read by the demo and the web UI) --------------------------------------------------------
+@dataclass
+class CameraProgress:
+    serial: str
+    state: str = "waiting"  # waiting, checking, offloading, done, offline, error, refused, storage_full
+    message: str = ""
+    recordings_total: int = 0  # in this dock session's manifest
+    recordings_done: int = 0
+    bytes_total: int = 0
+    bytes_done: int = 0
+    current: str | None = None  # recording id being downloaded
+    stored: int = 0  # recordings stored since the service started
+    started: float = field(default_factory=time.monotonic)
+    updated: float = field(default_factory=time.monotonic)
+
+    def set(self, **values) -> None:
+        for key, value in values.items():
+            setattr(self, key, value)
+        self.updated = time.monotonic()
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# --- talking to one camera ---------------------------------------------------------------------------
+class CameraClient:
+    """The box's end of the dock protocol for one paired (or pairing) camera."""
+
+    def __init__(self, http: aiohttp.ClientSession, box: Box, serial: str, address: str, port: int,
+                 camera_key: str | None = None, signing_key: SigningKey | None = None):
+        self.http = http
+        self.box = box
+        self.serial = serial
+        self.base = f"http://{address}:{port}"
+        self.camera_key = camera_key
+        self.signing_key = signing_key or box.signing_key()
+
+    def _signed(self, method: str, path: str, body: bytes = b"") -> dict[str, str]:
+        return protocol.sign_request(self.signing_key, method, path, body, self.box.clock())
+
+    async def _json(self, method: str, path: str, *, body: bytes | None = None, signed: bool = False,
+                    limit: int = protocol.MAX_JSON_BODY, what: str = "response") -> tuple[dict, dict]:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if signed:
+            headers.update(self._signed(method, path, body or b""))
+        try:
+            async with self.http.request(method, self.base + path, data=body, headers=headers) as resp:
+                raw = await _read_limited(resp, limit, what)
+                if resp.status != 200:
+                    code, text = _error_of(raw)
+                    raise DockError(f"{self.serial}: {method} {path}: HTTP {resp.status}: {text}", resp.status, code)
+                return protocol.parse_json(raw, limit, what), headers
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise DockError(f"{self.serial} at {self.base}: {method} {path}: {_why(exc)}") from None
+
+    async def info(self) -> tuple[dict, datetime]:
+        """The camera's info and the box's clock at the middle of the exchange (for the offset)."""
+        t0 = time.monotonic()
+        before = self.box.clock()
+        obj, _ = await self._json("GET", f"{API_PREFIX}/info", what="info")
+        midpoint = before + timedelta(seconds=(time.monotonic() - t0) / 2)
+        return protocol.parse_info(obj), midpoint
+
+    async def manifest(self) -> dict:
+        path = f"{API_PREFIX}/manifest"
+        obj, sent = await self._json("GET", path, signed=True, limit=protocol.MAX_MANIFEST_BODY, what="manifest")
+        return protocol.verify_manifest(obj, self.camera_key, self.serial, sent[protocol.H_NONCE])
+
+    async def delete(self, recording_id: str, sha256: str) -> dict | None:
+        """The camera's signed confirmation; None if it no longer had the recording (a repeated delete)."""
+        path = f"{API_PREFIX}/recordings/{recording_id}"
+        body = protocol.build_delete(recording_id, sha256)
+        try:
+            obj, _ = await self._json("DELETE", path, body=body, signed=True, what="delete confirmation")
+        except DockError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return protocol.verify_deleted(obj, self.camera_key, self.serial, recording_id, sha256)
+
+    async def put_settings(self, settings: dict) -> dict:
+        body = protocol.canonical(settings)
+        obj, _ = await self._json("PUT", f"{API_PREFIX}/settings", body=body, signed=True, what="settings")
+        return obj
+
+    async def pair(self, request: dict) -> dict:
+        obj, _ = await self._json("POST", f"{API_PREFIX}/pair", body=protocol.canonical(request), what="pairing")
+        return obj
+
+    async def unpair(self) -> dict:
+        obj, _ = await self._json("DELETE", f"{API_PREFIX}/pair", body=b"", signed=True, what="unpair")
+        return obj
+
+    def recording(self, recording_id: str, start: int):
+        """The GET for a recording's bytes from `start` (an aiohttp request context manager)."""
+        path = f"{API_PREFIX}/recordings/{recording_id}"
+        headers = self._signed("GET", path)
+        if start:
+            headers["Range"] = f"bytes={start}-"
+        return self.http.get(self.base + path, headers=headers)
+
+
+async def _read_limited(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+    if resp.content_length is not None and resp.content_length > limit:
+        raise ProtocolError(f"{what} too large ({resp.content_length} bytes, limit {limit})", 413, "too_large")
+    data = bytearray()
+    async for block in resp.content.iter_any():
+        data += block
+        if len(data) > limit:
+            raise ProtocolError(f"{what} too large (over {limit} bytes)", 413, "too_large")
+    return bytes(data)
+
+
+def _error_of(raw: bytes) -> tuple[str | None, str]:
+    """(code, message) of a camera's error body; tolerant, since this is already the failure path."""
+    try:
+        error = protocol.parse_json(raw)["error"]
+        return str(error["code"])[:40], str(error["message"])[:200]
+    except (KluisError, KeyError, TypeError):
+        return None, raw[:200].decode("utf-8", "replace")
+
+
+def _error_text(raw: bytes) -> str:
+    return _error_of(raw)[1]
+
+
+# --- the offload of one camera -----------------------------------------------------------------------
+def held(box: Box, serial: str, entry: dict) -> dict | None:
+    """The catalog row of a camera recording the box holds already (by camera id, or by hash)."""
+    rows = list(box.catalog.db.query(
+        "SELECT * FROM recordings WHERE (camera_serial = ? AND source = 'dock' AND source_ref = ?) OR sha256 = ?",
+        [serial, entry["id"], entry["sha256"]]))
+    return rows[0] if rows else None
+
+
+def check_space(box: Box, incoming: int) -> None:
+    free = shutil.disk_usage(box.data_dir).free
+    reserve = int(box.config["storage"]["reserve_mb"]) * 1024 * 1024
+    if free - incoming < reserve:
+        raise StorageFull(f"data disk nearly full: {free // 2**20} MiB free, {incoming // 2**20} MiB to "
+                          f"receive, reserve {reserve // 2**20} MiB; offload paused, cameras keep their recordings")
+
+
+def catalog_fields(box: Box, serial: str, entry: dict, offset_s: float) -> dict:
+    """The catalog columns of a camera recording: camera times as the camera said, box times corrected
+    by this dock's clock offset, and the officer assigned at the (corrected) start."""
+    camera_start, camera_end = from_iso(entry["start"]), from_iso(entry["end"])
+    start = camera_start + timedelta(seconds=offset_s)
+    end = camera_end + timedelta(seconds=offset_s)
+    officer = devices.officer_at(box.catalog, serial, start) or entry.get("officer")
+    return {
+        "camera_serial": serial, "officer": officer, "start_time": to_iso(start), "end_time": to_iso(end),
+        "camera_start_time": entry["start"], "camera_end_time": entry["end"], "clock_offset_s": offset_s,
+        "pre_record_s": entry["pre_record_s"], "post_record_s": entry["post_record_s"],
+        "source": "dock", "source_ref": entry["id"],
+    }
+
+
+class Offload:
+    """One dock session with one camera."""
+
+    def __init__(self, box: Box, client: CameraClient, device: dict, progress: CameraProgress,
+                 semaphore: asyncio.Semaphore, skip: dict[tuple, float]):
+        self.box = box
+        self.client = client
+        self.device = device
+        self.serial = device["serial"]
+        self.progress = progress
+        self.semaphore = semaphore
+        self.skip = skip  # (serial, id, sha256) -> monotonic time until which it is not tried again
+
+    async def run(self) -> int:
+        """Returns how many recordings were stored. Raises DockError (camera gone), Refused, StorageFull."""
+        serial = self.serial
+        self.progress.set(state="checking", message="")
+        try:
+            info, box_now = await self.client.info()
+        except DockError as exc:
+            raise Offline(str(exc)) from None
+        devices.touch(self.box, serial)
+        if info["serial"] != serial or info["camera_key"] != self.device["public_key"]:
+            devices.alert(self.box, "key_mismatch",
+                          f"device at {self.client.base} answers as {info['serial']} with key {info['fp']}; "
+                          f"paired {serial} has key {self.device['fingerprint']}: refused",
+                          serial=serial, address=self.device["address"])
+            raise Refused(f"{serial}: key does not match its pairing")
+        offset_s = round((box_now - from_iso(info["camera_time"])).total_seconds(), 3)
+        devices.record_dock(self.box, serial, from_iso(info["camera_time"]), offset_s, self.device["address"])
+        await self._push_settings(info)
+        try:
+            manifest = await self.client.manifest()
+        except ProtocolError as exc:
+            devices.alert(self.box, "bad_manifest", f"{serial}: manifest refused: {exc}", serial=serial,
+                          address=self.device["address"])
+            raise Refused(f"{serial}: {exc}") from None
+        entries = sorted(manifest["recordings"], key=lambda e: (e["start"], e["id"]))
+        now = time.monotonic()
+        todo = [e for e in entries if self.skip.get((serial, e["id"], e["sha256"]), 0) <= now]
+        self.progress.set(recordings_total=len(todo), recordings_done=0, bytes_done=0,
+                          bytes_total=sum(e["size"] for e in todo))
+        if not todo:
+            self.progress.set(state="done", message="nothing to offload", current=None)
+            return 0
+        stored = 0
+        async with self.semaphore:
+            self.progress.set(state="offloading")
+            for entry in todo:
+                if await self._one(entry, offset_s):
+                    stored += 1
+                self.progress.set(recordings_done=self.progress.recordings_done + 1)
+        self.progress.set(state="done", current=None, message=f"{stored} stored")
+        return stored
+
+    async def _push_settings(self, info: dict) -> None:
+        """Hand the camera newer settings (pre/post-record, officer) if the box holds a newer version."""
+        version = int(self.device["settings_version"] or 0)
+        if version <= info["settings_version"]:
+            return
+        settings = device_settings(self.box, self.device)
+        try:
+            await self.client.put_settings(settings)
+            log.info("camera %s: settings version %d sent", self.serial, version)
+        except (DockError, ProtocolError) as exc:
+            log.warning("camera %s: settings not accepted: %s", self.serial, exc)
+
+    async def _one(self, entry: dict, offset_s: float) -> bool:
+        serial, rec_id = self.serial, entry["id"]
+        row = held(self.box, serial, entry)
+        if row is None:
+            row = await self._download(entry, offset_s)
+            if row is None:
+                return False
+            stored = True
+        else:
+            stored = False
+            self.progress.set(bytes_done=self.progress.bytes_done + entry["size"])
+        confirmation = await self.client.delete(rec_id, entry["sha256"])
+        if confirmation is None:
+            log.info("camera %s: recording %s was already deleted on the camera", serial, rec_id)
+        else:
+            log.info("camera %s: recording %s deleted on the camera (signed confirmation, camera time %s)",
+                     serial, rec_id, confirmation["camera_time"])
+        return stored
+
+    async def _download(self, entry: dict, offset_s: float) -> dict | None:
+        serial, rec_id, size = self.serial, entry["id"], entry["size"]
+        writer = self.box.vault.writer(name=f"{serial}-{rec_id}", resume=True)
+        if writer.received > size:
+            writer.abort()
+            writer = self.box.vault.writer(name=f"{serial}-{rec_id}")
+        start = writer.received
+        base_done = self.progress.bytes_done
+        self.progress.set(current=rec_id, bytes_done=base_done + start)
+        try:
+            check_space(self.box, size - start)
+            if start:
+                log.info("camera %s: resuming recording %s at byte %d of %d", serial, rec_id, start, size)
+            header_checked = False
+            if writer.header is not None:
+                self._check_header(writer, entry)
+                header_checked = True
+            if start < size:
+                async with self.client.recording(rec_id, start) as resp:
+                    if resp.status not in (200, 206):
+                        raise DockError(f"{serial}: GET recording {rec_id}: HTTP {resp.status}: "
+                                        f"{_error_text(await resp.content.read(4096))}")
+                    if start and resp.status != 206:
+                        raise DockError(f"{serial}: camera ignored the resume Range for {rec_id}")
+                    buf = bytearray()
+                    unsynced = 0
+                    async for block in resp.content.iter_chunked(256 * 1024):
+                        buf += block
+                        if writer.received + len(buf) > size:
+                            raise Refused(f"{serial}: recording {rec_id} is longer than the manifest says")
+                        if len(buf) >= BUFFER:
+                            await asyncio.to_thread(writer.write, bytes(buf))
+                            unsynced += len(buf)
+                            buf.clear()
+                            if not header_checked and writer.header is not None:
+                                self._check_header(writer, entry)
+                                header_checked = True
+                            if unsynced >= SYNC_EVERY:
+                                await asyncio.to_thread(writer.sync)
+                                unsynced = 0
+                            self.progress.set(bytes_done=base_done + writer.received)
+                    if buf:
+                        await asyncio.to_thread(writer.write, bytes(buf))
+                    self.progress.set(bytes_done=base_done + writer.received)
+            if writer.received != size:
+                raise DockError(f"{serial}: recording {rec_id} cut off at byte {writer.received} of {size}")
+            if not header_checked:
+                self._check_header(writer, entry)
+            stored = await asyncio.to_thread(writer.commit, entry["sha256"])
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            durable = await _keep(writer)
+            raise DockError(f"{serial}: download of {rec_id} interrupted at byte {durable} "
+                            f"({_why(exc)}); will resume") from None
+        except DockError:
+            await _keep(writer)
+            raise
+        except (asyncio.CancelledError, StorageFull):
+            await _keep(writer)
+            raise
+        except (ContainerError, Refused, ProtocolError) as exc:
+            writer.abort()
+            self._refuse(entry, str(exc))
+            return None
+        fields = catalog_fields(self.box, serial, entry, offset_s)
+        recording_id = recordings.catalog_stored(self.box, stored, fields)  # row + its 'ingest' audit entry
+        self.progress.set(stored=self.progress.stored + 1)
+        log.info("camera %s: recording %s stored as %s (%d bytes, %s, officer %s)", serial, rec_id,
+                 recording_id, size, fields["start_time"], fields["officer"] or "unassigned")
+        return self.box.catalog.get_recording(recording_id)
+
+    def _check_header(self, writer, entry: dict) -> None:
+        header = writer.header
+        if bytes(self.box.public_key) not in header.recipients:
+            raise Refused(f"recording {entry['id']} is not encrypted to this box")
+        protocol.check_recording_metadata(header.metadata_json(), self.serial, entry)
+
+    def _refuse(self, entry: dict, why: str) -> None:
+        self.skip[(self.serial, entry["id"], entry["sha256"])] = time.monotonic() + BAD_RECORDING_RETRY_S
+        devices.alert(self.box, "bad_recording", f"{self.serial}: recording {entry['id']} refused, nothing "
+                      f"stored, the camera keeps it: {why}", serial=self.serial, address=self.device["address"])
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+async def _keep(writer) -> int:
+    """After a failure: make what arrived durable for the resume, and close the file (the vault's
+    writer has no close of its own: commit and abort are its ends)."""
+    try:
+        durable = await asyncio.to_thread(writer.sync)
+        writer._file.close()
+        return durable
+    except (KluisError, OSError, ValueError):  # ValueError: the writer had already aborted (disk full)
+        writer.abort()
+        return 0
+
+
+def device_settings(box: Box, device: dict) -> dict:
+    """The settings message for a camera from its device row."""
+    return protocol.build_settings(
+        max(1, int(device["settings_version"] or 1)),
+        pre_record_s=int(device["pre_record_s"] if device["pre_record_s"] is not None else 30),
+        post_record_s=int(device["post_record_s"] if device["post_record_s"] is not None else 30),
+        officer=device["officer"] if device["mode"] == "personal" else None,
+        assignment=device["mode"],
+    )
+
+
+# --- the manager: every paired camera, all the time ----------------------------------------------------
+class OffloadManager:
+    """Starts a dock session for every paired camera that is (or may be) online: on an mDNS
+    advertisement, and every `probe_interval_s` (the probe that notices a camera left)."""
+
+    def __init__(self, box: Box, concurrency: int | None = None, probe_interval_s: float | None = None,
+                 retry_s: float | None = None):
+        dock = box.config["dock"]
+        self.box = box
+        self.semaphore = asyncio.Semaphore(int(concurrency or dock["concurrency"]))
+        self.probe_interval_s = float(probe_interval_s or dock["probe_interval_s"])
+        self.retry_s = float(retry_s or dock["retry_s"])
+        self.progress: dict[str, CameraProgress] = {}
+        self.skip: dict[tuple, float] = {}
+        self.storage_full = False
+        self._http: aiohttp.ClientSession | None = None
+        self._sessions: dict[str, asyncio.Task] = {}
+        self._not_before: dict[str, float] = {}
+        self._last_problem: dict[str, str] = {}
+        self._probe: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=None, connect=5, sock_connect=5, sock_read=30)
+        self._http = aiohttp.ClientSession(timeout=timeout, auto_decompress=False,
+                                           connector=aiohttp.TCPConnector(limit=64, force_close=True))
+        self._probe = asyncio.create_task(self._probe_loop())
+
+    async def stop(self) -> None:
+        tasks = [t for t in [self._probe, *self._sessions.values()] if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._http:
+            await self._http.close()
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        assert self._http is not None, "OffloadManager.start() first"
+        return self._http
+
+    def snapshot(self) -> dict[str, dict]:
+        return {serial: p.as_dict() for serial, p in sorted(self.progress.items())}
+
+    def on_device(self, row: dict) -> None:
+        if row["paired"]:
+            self.kick(row["serial"], now=True)
+
+    def kick(self, serial: str, now: bool = False) -> None:
+        running = self._sessions.get(serial)
+        if running and not running.done():
+            return
+        if not now and self._not_before.get(serial, 0) > time.monotonic():
+            return
+        self._sessions[serial] = asyncio.create_task(self._session(serial))
+
+    async def _probe_loop(self) -> None:
+        while True:
+            if self.storage_full:
+                try:
+                    check_space(self.box, 0)
+                    self.storage_full = False
+                    log.info("disk space is back: offload resumes")
+                    self._not_before.clear()
+                except StorageFull:
+                    pass
+            if not self.storage_full:
+                for device in devices.paired_devices(self.box.catalog):
+                    if device["address"] and device["port"]:
+                        self.kick(device["serial"])
+            await asyncio.sleep(self.probe_interval_s)
+
+    async def _session(self, serial: str) -> None:
+        device = devices.find_device(self.box.catalog, serial)
+        if not device or not device["paired"] or self.storage_full:
+            return
+        progress = self.progress.setdefault(serial, CameraProgress(serial))
+        client = CameraClient(self.http, self.box, serial, device["address"], device["port"],
+                              camera_key=device["public_key"])
+        backoff = self.retry_s
+        try:
+            offload = Offload(self.box, client, device, progress, self.semaphore, self.skip)
+            await offload.run()
+            self._problem(serial, None)
+            devices.set_status(self.box, serial, "idle")
+            backoff = 0
+        except Offline as exc:
+            progress.set(state="offline", message=str(exc), current=None)
+            devices.gone(self.box, serial, "does not answer")
+            self._problem(serial, str(exc))
+        except DockError as exc:
+            progress.set(state="error", message=str(exc))
+            self._problem(serial, str(exc))
+        except Refused as exc:
+            progress.set(state="refused", message=str(exc), current=None)
+            devices.set_status(self.box, serial, f"refused: {exc}")
+            backoff = max(self.retry_s, 60)
+        except StorageFull as exc:
+            progress.set(state="storage_full", message=str(exc), current=None)
+            if not self.storage_full:
+                self.storage_full = True
+                devices.alert(self.box, "storage_full", str(exc), serial=serial, action="offload_error")
+            devices.set_status(self.box, serial, "waiting for disk space")
+        except ProtocolError as exc:
+            progress.set(state="error", message=str(exc), current=None)
+            devices.alert(self.box, "protocol_error", f"{serial}: {exc}", serial=serial,
+                          address=device["address"], action="offload_error")
+            backoff = max(self.retry_s, 60)
+        except KluisError as exc:
+            progress.set(state="error", message=str(exc), current=None)
+            log.error("camera %s: offload failed: %s", serial, exc)
+            devices.set_status(self.box, serial, f"error: {exc}")
+        self._not_before[serial] = time.monotonic() + backoff
+
+    def _problem(self, serial: str, message: str | None) -> None:
+        """Log a failure once, not on every probe; and say when it is over."""
+        previous = self._last_problem.get(serial)
+        if message is None:
+            if previous:
+                log.info("camera %s: reachable again", serial)
+            self._last_problem.pop(serial, None)
+            return
+        if previous != message:
+            log.warning("camera %s: %s", serial, message)
+            self._last_problem[serial] = message

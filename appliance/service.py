@@ -1,0 +1,143 @@
+"""`kluis serve`: the box's one long-running process.
+
+One asyncio loop runs camera discovery and offload, the retention scheduler (when appliance.retention
+provides `schedule_jobs`), the web UI (when webui.server provides `start_web`) and the archive sync
+(when sync.client provides `start_sync`). Parts that are not there yet are skipped with a log line.
+SIGTERM and SIGINT stop everything cleanly: running downloads keep their durable bytes for resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+import signal
+from typing import Any
+
+from .box import Box
+from .dock.discovery import Discovery
+from .dock.offload import OffloadManager
+
+log = logging.getLogger("kluis.serve")
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format=LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S")
+    for noisy in ("zeroconf", "aiohttp.access", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _optional(module: str, attribute: str):
+    """An integration point another part of Kluis provides, or None while it does not exist."""
+    try:
+        return getattr(importlib.import_module(module), attribute, None)
+    except ImportError as exc:
+        if exc.name != module and not module.startswith(f"{exc.name}."):
+            raise  # the module exists but is broken: say so rather than run without it
+        return None
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+RUNNING: Service | None = None  # the service of this process, for the web UI (offload progress)
+
+
+def offload_progress() -> dict[str, dict]:
+    """Per camera: the state of its offload (see dock.offload.CameraProgress); {} when not serving."""
+    return RUNNING.offload.snapshot() if RUNNING else {}
+
+
+class Service:
+    def __init__(self, box: Box, listen: tuple[str, int] | None = None, interfaces: list[str] | None = None):
+        self.box = box
+        self.listen = listen
+        self.offload = OffloadManager(box)
+        self.discovery = Discovery(box, on_device=self.offload.on_device, interfaces=interfaces)
+        self._stoppers: list = []  # cleanup callables of the optional parts, run in reverse order
+        self.stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        global RUNNING
+        RUNNING = self
+        await self.offload.start()
+        await self.discovery.start()
+        await self._start_retention()
+        await self._start_web()
+        await self._start_sync()
+        log.info("Kluis is serving from %s", self.box.data_dir)
+
+    async def stop(self) -> None:
+        global RUNNING
+        log.info("stopping")
+        for stopper in reversed(self._stoppers):
+            try:
+                await _maybe_await(stopper())
+            except Exception:  # one part failing to stop must not keep the others running
+                log.exception("error while stopping")
+        await self.discovery.stop()
+        await self.offload.stop()
+        RUNNING = None
+        log.info("stopped")
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        await self.start()
+        try:
+            await self.stopping.wait()
+        finally:
+            await self.stop()
+
+    async def _start_retention(self) -> None:
+        schedule_jobs = _optional("appliance.retention", "schedule_jobs")
+        if schedule_jobs is None:
+            log.info("retention scheduler: not available in this build")
+            return
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        await _maybe_await(schedule_jobs(scheduler, self.box))
+        scheduler.start()
+        self._stoppers.append(lambda: scheduler.shutdown(wait=False))
+        log.info("retention scheduler: running")
+
+    async def _start_web(self) -> None:
+        start_web = _optional("webui.server", "start_web")
+        if start_web is None:
+            log.info("web UI: not available in this build")
+            return
+        args = (self.box, *self.listen) if self.listen else (self.box,)
+        runner = await _maybe_await(start_web(*args))
+        if runner is not None and hasattr(runner, "cleanup"):
+            self._stoppers.append(runner.cleanup)
+        where = ", ".join(f"{a[0]}:{a[1]}" for a in getattr(runner, "addresses", []) if isinstance(a, tuple))
+        log.info("web UI: listening on %s", where or "its default address")
+
+    async def _start_sync(self) -> None:
+        start_sync = _optional("sync.client", "start_sync")
+        if start_sync is None:
+            log.info("archive sync: not available in this build")
+            return
+        handle = await _maybe_await(start_sync(self.box))
+        for name in ("stop", "cancel", "close"):
+            if handle is not None and hasattr(handle, name):
+                self._stoppers.append(getattr(handle, name))
+                break
+        log.info("archive sync: running")
+
+
+def _takes(func, name: str) -> bool:
+    try:
+        return name in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def serve(box: Box, listen: tuple[str, int] | None = None) -> None:
+    asyncio.run(Service(box, listen).run())

@@ -1,0 +1,166 @@
+"""Real processes for the dock tests: `kluis camera-sim` cameras and a `kluis serve` box, talking over real
+sockets and real mDNS (on loopback, or across network namespaces: netns.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+KLUIS = [sys.executable, "-m", "appliance"]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def set_config(data_dir: Path, section: str, values: dict) -> None:
+    """Set keys under an existing [section] header of kluis.toml (the template has every section)."""
+    path = data_dir / "kluis.toml"
+    text = path.read_text()
+    lines = "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
+    assert f"[{section}]\n" in text, f"no [{section}] in the config template"
+    path.write_text(text.replace(f"[{section}]\n", f"[{section}]\n{lines}", 1))
+
+
+class Proc:
+    """A subprocess whose output lines are collected (and searchable) while it runs."""
+
+    def __init__(self, args: list[str], name: str, prefix: list[str] = (), env: dict | None = None):
+        self.name = name
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [*prefix, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, cwd=ROOT,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def find(self, pattern: str, timeout: float = 30.0) -> re.Match:
+        regex = re.compile(pattern)
+
+        def search():
+            for line in list(self.lines):
+                if match := regex.search(line):
+                    return match
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited ({self.proc.returncode}) before {pattern!r}:\n"
+                                     + self.output())
+            return None
+
+        return wait_for(search, timeout, what=f"{self.name}: {pattern!r}")
+
+    def output(self) -> str:
+        return "\n".join(self.lines[-200:])
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(5)
+        return self.proc.returncode
+
+
+class Camera(Proc):
+    """`kluis camera-sim` as a subprocess; its /sim/ endpoints for records, faults and stats."""
+
+    def __init__(self, state: Path, serial: str, *extra: str, prefix: list[str] = (), address: str = "127.0.0.1"):
+        self.serial, self.state, self.address = serial, state, address
+        super().__init__(KLUIS + ["camera-sim", "--serial", serial, "--state", str(state), "--bind", address,
+                                  "--address", address, *extra], f"camera {serial}", prefix)
+        self.port = int(self.find(r"listening on port (\d+)").group(1))
+
+    @property
+    def code(self) -> str:
+        return [m.group(1) for line in self.lines if (m := re.search(r"^pairing code: (\d{8})$", line))][-1]
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(f"http://{self.address}:{self.port}{path}", method=method,
+                                         data=json.dumps(body).encode() if body is not None else None)
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            return json.loads(resp.read())
+
+    def record(self, seconds: float = 1, filler_mb: float = 0) -> dict:
+        return self._call("POST", "/sim/record", {"seconds": seconds, "filler_mb": filler_mb})
+
+    def faults(self, **changes) -> dict:
+        return self._call("PUT", "/sim/faults", changes)
+
+    def stats(self) -> dict:
+        return self._call("GET", "/sim/stats")
+
+    def entries(self) -> list[dict]:
+        """The recordings the camera still holds (its manifest entries on disk)."""
+        out = []
+        for path in sorted((self.state / "recordings").glob("*.json")):
+            try:
+                out.append(json.loads(path.read_text()))
+            except (FileNotFoundError, ValueError):
+                pass
+        return out
+
+
+class BoxServer(Proc):
+    """`kluis serve` as a subprocess."""
+
+    def __init__(self, data_dir: Path, prefix: list[str] = ()):
+        self.data_dir = data_dir
+        super().__init__(KLUIS + ["serve", "--data", str(data_dir), "--listen", "127.0.0.1:0"], "kluis serve",
+                         prefix)
+        self.find(r"Kluis is serving")
+
+
+def configure_box(data_dir: Path, interfaces: list[str], **dock) -> None:
+    set_config(data_dir, "dock", {"interfaces": interfaces, "probe_interval_s": 0.5, "retry_s": 0.5, **dock})
+
+
+def run_kluis(*args, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    result = subprocess.run(KLUIS + [str(a) for a in args], capture_output=True, timeout=timeout, cwd=ROOT)
+    if check and result.returncode != 0:
+        raise AssertionError(f"kluis {' '.join(map(str, args))} failed ({result.returncode}):\n"
+                             f"{result.stderr.decode(errors='replace')}")
+    return result
+
+
+def box_recordings(data_dir: Path) -> list[dict]:
+    return json.loads(run_kluis("list", "--data", data_dir, "--json").stdout)
+
+
+def box_devices(data_dir: Path) -> list[dict]:
+    return json.loads(run_kluis("cameras", "list", "--data", data_dir, "--json").stdout)
+
+
+def box_alerts(data_dir: Path) -> list[dict]:
+    return json.loads(run_kluis("cameras", "alerts", "--data", data_dir, "--json").stdout)
+
+
+def pair(data_dir: Path, camera: Camera, *extra: str) -> str:
+    wait_for(lambda: any(d["serial"] == camera.serial for d in box_devices(data_dir)), 20,
+             what=f"{camera.serial} discovered")
+    return run_kluis("cameras", "pair", "--data", data_dir, camera.serial, camera.code, *extra).stdout.decode()
+
+
