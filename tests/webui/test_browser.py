@@ -1,0 +1,134 @@
+"""End to end in real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright): log in, find a
+recording by date and time, view it with a purpose (the video plays and seeks), place a hold, see it in
+the log. Screenshots of every page go to test-output/webui/ for a person to look at."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from appliance import audit
+from tests.webui.conftest import PASSWORD
+from webui.server import start_web
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "webui"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run",
+        "--autoplay-policy=no-user-gesture-required"]
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (make debs)")
+
+
+@pytest.fixture
+async def browser_page(web_box):
+    from playwright.async_api import async_playwright
+
+    runner = await start_web(web_box, "127.0.0.1", 0)
+    port = runner.addresses[0][1]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        context = await browser.new_context(ignore_https_errors=True, base_url=f"https://127.0.0.1:{port}",
+                                            viewport={"width": 1280, "height": 900})
+        page = await context.new_page()
+        try:
+            yield page
+        finally:
+            await context.close()
+            await browser.close()
+            await runner.cleanup()
+
+
+async def shot(page, name: str) -> None:
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def login(page, name: str) -> None:
+    await page.goto("/login")
+    await page.get_by_label("Gebruikersnaam").fill(name)
+    await page.get_by_label("Wachtwoord").fill(PASSWORD)
+    await page.get_by_role("button", name="Inloggen").click()
+    await page.wait_for_url("**/")
+
+
+async def logout(page) -> None:
+    await page.get_by_role("button", name="Uitloggen").click()
+    await page.wait_for_url("**/login")
+
+
+async def test_find_view_seek_hold_and_see_it_in_the_log(browser_page, web_box, rec_ids):
+    page = browser_page
+    await page.goto("/login")
+    await shot(page, "01-login")
+    await login(page, "tl")
+    await shot(page, "02-overzicht")
+
+    # Find the recording by the date and time a complaint names (14:05:12 local, within the 20 s recording).
+    await page.get_by_role("link", name="Opnames").click()
+    await page.get_by_label("Van (datum en tijd)").fill("2026-11-20T14:05:12")
+    await page.get_by_label("Tot (datum en tijd)").fill("2026-11-20T14:05:12")
+    await page.get_by_role("button", name="Zoeken").click()
+    await page.wait_for_url("**/opnames?*")
+    await shot(page, "03-opnames-gevonden")
+    assert "1 opnames gevonden" in await page.inner_text("main")
+    await page.get_by_role("link", name="20-11-2026 14:05:00").click()
+    await page.wait_for_url(f"**/opnames/{rec_ids['noord']}")
+
+    # View it: the purpose first.
+    await page.get_by_role("button", name="Bekijken").click()  # without a purpose: the browser asks
+    assert await page.locator("video").count() == 0
+    await page.get_by_label("Doel", exact=True).first.select_option("complaint")
+    await page.get_by_label("Zaaknummer").first.fill("KL-2026-042")
+    await page.get_by_role("button", name="Bekijken").click()
+    video = page.locator("video#video")
+    await video.wait_for()
+    assert await page.evaluate("document.createElement('video').canPlayType('video/mp4; codecs=\"avc1.42E01E\"')")
+    await page.wait_for_function("() => document.getElementById('video').readyState >= 1", timeout=15000)
+    duration = await page.evaluate("document.getElementById('video').duration")
+    assert 19 < duration < 21
+    await page.evaluate("document.getElementById('video').muted = true; document.getElementById('video').play()")
+    await page.wait_for_function("() => document.getElementById('video').currentTime > 1.0", timeout=15000)
+    # Seek near the end: the browser asks for a range, the box decrypts only the chunks covering it.
+    await page.evaluate("""() => new Promise(resolve => { const v = document.getElementById('video');
+        v.addEventListener('seeked', resolve, {once: true}); v.currentTime = 15; })""")
+    seeked = await page.evaluate("document.getElementById('video').currentTime")
+    assert 14.5 <= seeked <= 16
+    await page.wait_for_function("() => document.getElementById('video').currentTime > 15.5", timeout=15000)
+    await page.evaluate("document.getElementById('video').pause()")
+    await shot(page, "04-opname-bekijken")
+    view = audit.entries(web_box.catalog, action="view")[-1]
+    assert (view["actor"], view["purpose"], view["case_ref"]) == ("tl", "complaint", "KL-2026-042")
+
+    # Place a hold.
+    await page.get_by_label("Doel", exact=True).last.select_option("complaint")
+    await page.locator("#hold_case_ref").fill("KL-2026-042")
+    await page.get_by_role("button", name="Bewaren").click()
+    await page.wait_for_selector("text=niet zolang er een bewaring loopt")
+    await shot(page, "05-opname-bewaard")
+    await page.goto("/statistieken")
+    await shot(page, "06-statistieken")
+    await logout(page)
+
+    # The privacy officer sees the view and the hold in the log, and verifies the chain.
+    await login(page, "fg")
+    await page.get_by_role("link", name="Logboek").click()
+    log = await page.inner_text("main")
+    assert "hold_add" in log and "KL-2026-042" in log and "view" in log
+    await page.get_by_role("button", name="Controleer keten").click()
+    await page.wait_for_selector("text=De keten is intact")
+    await shot(page, "07-logboek")
+    await logout(page)
+
+    # The keeper's pages.
+    await login(page, "admin")
+    await page.get_by_role("link", name="Gebruikers").click()
+    await shot(page, "08-gebruikers")
+    await page.goto("/opnames")
+    assert "Geen toegang" in await page.inner_text("main")
+    await shot(page, "09-geen-toegang")
+    await page.goto("/taal/en?next=/gebruikers")
+    assert "Add a user" in await page.inner_text("main")
+    await shot(page, "10-users-english")
