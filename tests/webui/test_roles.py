@@ -22,6 +22,11 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/taal/{lang}"): PUBLIC,
     ("POST", "/logout"): ALL,
     ("GET", "/"): ALL,
+    ("GET", "/overzicht/voortgang"): ALL,
+    ("GET", "/cameras"): {K},
+    ("POST", "/cameras/koppelen"): {K},
+    ("POST", "/cameras/{serial}/toewijzen"): {K},
+    ("POST", "/cameras/{serial}/dienst"): {K},
     ("GET", "/opnames"): {TL, FG, OF},
     ("GET", "/opnames/{id}"): {TL, FG, OF},
     ("POST", "/opnames/{id}/bekijken"): {TL, FG, OF},
@@ -76,7 +81,8 @@ def test_every_route_is_in_the_matrix_and_matches_the_role_table(web_box):
 
 def _path(pattern: str, rec_ids: dict) -> str:
     return (pattern.replace("{id}", rec_ids["noord"]).replace("{grant}", "nogrant")
-            .replace("{name}", "nobody").replace("{lang}", "nl"))
+            .replace("{name}", "nobody").replace("{lang}", "nl").replace("{serial}", "NOCAM")
+            .replace("/voortgang", "/voortgang?once=1"))
 
 
 @pytest.mark.parametrize("role", roles.ROLES)

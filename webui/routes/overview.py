@@ -7,10 +7,12 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from appliance import roles
+from appliance import retention, roles
 from appliance.clock import to_iso
 
-from ..app import BOX, SESSION, needs, render
+from ..app import BOX, SESSION, gettext_for, needs, render
+from ..i18n import N_
+from .cameras import offload_progress
 from ..queries import has_table
 
 routes = web.RouteTableDef()
@@ -33,9 +35,16 @@ def storage(box) -> dict:
     }
 
 
+OFFLOAD_STATES = {
+    "waiting": N_("waiting"), "checking": N_("checking"), "offloading": N_("offloading"), "done": N_("done"),
+    "offline": N_("offline"), "error": N_("error"), "refused": N_("refused"), "storage_full": N_("storage full"),
+}
+
+
 @routes.get("/")
 @needs(roles.OVERVIEW)
 async def overview(request: web.Request) -> web.StreamResponse:
+    _ = gettext_for(request)
     box = request.app[BOX]
     store = storage(box)
     alerts = []
@@ -56,4 +65,13 @@ async def overview(request: web.Request) -> web.StreamResponse:
             "AND review_at IS NOT NULL AND review_at <= ? ORDER BY review_at LIMIT 50",
             [to_iso(box.clock() + timedelta(days=7))]))
     return render(request, "overview.html", store=store, alerts=alerts, cameras=cameras,
-                  device_alerts=device_alerts, reviews=reviews)
+                  device_alerts=device_alerts, reviews=reviews, progress=offload_progress(),
+                  state_labels={k: _(v) for k, v in OFFLOAD_STATES.items()}, deletions_due=deletions_due(box))
+
+
+def deletions_due(box, days: int = 7) -> int:
+    """Recordings the retention sweep will delete within `days` (if nothing is held meanwhile)."""
+    policy = retention.current_policy(box)
+    # The sweep's own eligibility rule, evaluated at a later moment: the same answer the sweep will give.
+    where, params = retention._eligible_sql(policy, box.clock() + timedelta(days=days))
+    return box.catalog.db.execute(f"SELECT count(*) FROM recordings r WHERE {where}", params).fetchone()[0]
