@@ -1,0 +1,161 @@
+"""Each kind of tampering with the audit log is detected by the real `kluis audit verify`, which names
+the first bad entry; a clean log passes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from nacl.signing import SigningKey
+
+from appliance import audit
+from appliance.box import Box
+
+ENTRIES = 10
+
+
+@pytest.fixture
+def logged(box_dir, kluis, tmp_path) -> tuple[Path, Path]:
+    """A box with ENTRIES audit entries, a signed checkpoint over them, and that checkpoint exported."""
+    data = box_dir[0]
+    with Box(data) as box:
+        for i in range(ENTRIES):
+            audit.record(box.catalog, actor=f"user{i % 3}", action="view", recording_id=f"r{i}",
+                         purpose="complaint", case_ref=f"K-{i}", client="10.0.0.7", details={"i": i})
+    exported = tmp_path / "checkpoints.jsonl"
+    kluis("audit", "checkpoint", "--data", data, "--export", exported)
+    return data, exported
+
+
+def sql(data: Path, *statements: str, params=()) -> None:
+    conn = sqlite3.connect(data / "catalog.db")
+    conn.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
+    conn.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
+    for statement in statements:
+        conn.execute(statement, params) if params else conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
+def verify(kluis, data: Path, *extra) -> tuple[int, str]:
+    result = kluis("audit", "verify", "--data", data, *extra, check=False)
+    return result.returncode, result.stdout.decode() + result.stderr.decode()
+
+
+def test_clean_log_verifies(logged, kluis):
+    data, exported = logged
+    code, out = verify(kluis, data, "--checkpoint", exported)
+    assert code == 0, out
+    assert f"ok: {ENTRIES} entries" in out and "2 signed checkpoint" not in out
+
+
+def test_edited_field(logged, kluis):
+    data, _ = logged
+    sql(data, "UPDATE audit_log SET actor = 'someone_else' WHERE seq = 4")
+    code, out = verify(kluis, data)
+    assert code == 1 and "first bad entry: 4" in out and "entry 4: contents changed" in out
+
+
+def test_deleted_row(logged, kluis):
+    data, _ = logged
+    sql(data, "DELETE FROM audit_log WHERE seq = 6")
+    code, out = verify(kluis, data)
+    assert code == 1 and "first bad entry: 6" in out and "entry 6: missing" in out
+
+
+def test_swapped_rows(logged, kluis):
+    data, _ = logged
+    # Exchange the contents of entries 3 and 7 (each keeps its own hash, as a careless forger would).
+    cols = "time, actor, action, recording_id, purpose, case_ref, client, details, prev_hash, hash"
+    sql(data, f"CREATE TABLE t AS SELECT seq, {cols} FROM audit_log WHERE seq IN (3, 7)",
+        "DELETE FROM audit_log WHERE seq IN (3, 7)",
+        f"INSERT INTO audit_log (seq, {cols}) SELECT CASE seq WHEN 3 THEN 7 ELSE 3 END, {cols} FROM t")
+    code, out = verify(kluis, data)
+    assert code == 1 and "first bad entry: 3" in out
+
+
+def test_truncated_tail(logged, kluis):
+    data, _ = logged
+    sql(data, f"DELETE FROM audit_log WHERE seq > {ENTRIES - 3}")
+    code, out = verify(kluis, data)
+    assert code == 1 and f"first bad entry: {ENTRIES - 2}" in out and "missing" in out
+
+
+def rehash_forgery(data: Path, drop: bool = False) -> None:
+    """Rewrite the log (user1's views become user0's, or with `drop` vanish) and recompute the whole
+    chain: no key is needed for that."""
+    conn = sqlite3.connect(data / "catalog.db")
+    conn.row_factory = sqlite3.Row
+    rows = [dict(r) for r in conn.execute(f"SELECT {', '.join(audit.COLUMNS)} FROM audit_log ORDER BY seq")]
+    conn.close()
+    forged, prev = [], audit.GENESIS
+    for row in rows:
+        if row["actor"] == "user1":
+            if drop:
+                continue
+            row["actor"] = "user0"
+        row.update(seq=len(forged) + 1, prev_hash=prev)
+        row["hash"] = prev = audit.entry_hash(row)
+        forged.append(row)
+    placeholders = ", ".join("?" * len(audit.COLUMNS))
+    conn = sqlite3.connect(data / "catalog.db")
+    conn.execute("DROP TRIGGER audit_log_no_delete")
+    conn.execute("DELETE FROM audit_log")
+    conn.executemany(f"INSERT INTO audit_log VALUES ({placeholders})",
+                     [[r[c] for c in audit.COLUMNS] for r in forged])
+    conn.commit()
+    conn.close()
+
+
+def test_rehashed_forgery_against_stored_checkpoint(logged, kluis):
+    data, _ = logged
+    rehash_forgery(data)
+    code, out = verify(kluis, data)
+    assert code == 1 and "first bad entry: 1" in out and "rewritten" in out
+
+
+def test_rehashed_shorter_forgery(logged, kluis):
+    data, _ = logged
+    rehash_forgery(data, drop=True)
+    code, out = verify(kluis, data)
+    assert code == 1 and "missing" in out
+
+
+def test_rehashed_forgery_with_checkpoints_removed_or_resigned(logged, kluis):
+    data, exported = logged
+    rehash_forgery(data)
+    # The forger also drops the stored checkpoints and signs a new one with a key of their own,
+    # putting that key in the catalog's meta table.
+    fake = SigningKey.generate()
+    with Box(data) as box:
+        count, head = audit.head(box.catalog)
+    body = {"type": audit.CHECKPOINT_TYPE, "v": 1, "signer": bytes(fake.verify_key).hex(), "count": count,
+            "head": head, "time": "2026-01-01T00:00:00.000Z"}
+    signature = fake.sign(audit.canonical(body)).signature.hex()
+    sql(data, "DELETE FROM audit_checkpoints",
+        f"INSERT INTO audit_checkpoints (count, head, time, signer, signature) VALUES "
+        f"({count}, '{head}', '{body['time']}', '{body['signer']}', '{signature}')",
+        f"UPDATE meta SET value = '{body['signer']}' WHERE key = 'signing_public_key'")
+    code, out = verify(kluis, data)
+    assert code == 1 and "signed by another key" in out
+    # Even with no checkpoint left on the box, the exported one (held outside) exposes the forgery.
+    sql(data, "DELETE FROM audit_checkpoints")
+    code, out = verify(kluis, data, "--checkpoint", exported)
+    assert code == 1 and "first bad entry: 1" in out
+
+
+def test_exported_checkpoint_detects_truncation_after_checkpoint_rows_dropped(logged, kluis):
+    data, exported = logged
+    sql(data, "DELETE FROM audit_checkpoints", f"DELETE FROM audit_log WHERE seq > {ENTRIES - 1}")
+    code, out = verify(kluis, data)
+    assert code == 0  # with nothing to compare the tail against, the chain alone looks fine...
+    code, out = verify(kluis, data, "--checkpoint", exported)
+    assert code == 1 and f"first bad entry: {ENTRIES}" in out  # ...the checkpoint kept outside does not
+
+
+def test_checkpoint_file_format(logged):
+    _, exported = logged
+    [cp] = [json.loads(line) for line in exported.read_text().splitlines()]
+    assert cp["type"] == "kluis-audit-checkpoint" and cp["count"] == ENTRIES and len(cp["signature"]) == 128
