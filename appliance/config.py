@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
              "window": "", "bandwidth_kbps": 0, "interval_s": 300, "retry_max_s": 900, "pass_retry_s": 120},
     "retention": {"default_days": 28, "review_days": 90, "grace_days": 7, "sweep_minutes": 15, "categories": {}},
     "audit": {"checkpoint_minutes": 60},
+    "web": {"idle_minutes": 15},
 }
 
 TEMPLATE = """\
@@ -56,6 +57,9 @@ TEMPLATE = """\
 
 [audit]
 # checkpoint_minutes = 60         # how often the box signs the audit log's head (and at shutdown)
+
+[web]
+# idle_minutes = 15               # a web UI session ends after this long without a request
 
 [sync]
 # archive_url = ""                # the central archive (set by `kluis sync enroll`; set here if it moves)
