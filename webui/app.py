@@ -259,10 +259,9 @@ def create_app(box: Box, *, idle_minutes: float | None = None) -> web.Applicatio
         middlewares=[headers_middleware, language_middleware, error_middleware, auth_middleware, csrf_middleware],
         client_max_size=1024 * 1024,
     )
-    web_config = box.config.get("web", {})
     app[BOX] = box
     app[SESSIONS] = Sessions(box.clock, idle_minutes if idle_minutes is not None
-                             else float(web_config.get("idle_minutes", 15)))
+                             else lambda: box.config["web"]["idle_minutes"])
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,  # every template, whatever its name: hostile serials and names stay text

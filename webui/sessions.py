@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Callable
 
 from nacl.public import PrivateKey
 
@@ -44,10 +45,14 @@ class Session:
 
 
 class Sessions:
-    def __init__(self, clock: Clock, idle_minutes: float):
+    def __init__(self, clock: Clock, idle_minutes: float | Callable[[], float]):
         self.clock = clock
-        self.idle = timedelta(minutes=idle_minutes)
+        self._idle = idle_minutes  # a callable reads the current setting, so a change applies at once
         self._by_id: dict[str, Session] = {}
+
+    @property
+    def idle(self) -> timedelta:
+        return timedelta(minutes=float(self._idle() if callable(self._idle) else self._idle))
 
     def new(self, user: dict, identity: PrivateKey | None) -> Session:
         session = Session(secrets.token_urlsafe(32), user, identity, secrets.token_urlsafe(32), self.clock())

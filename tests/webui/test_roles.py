@@ -45,6 +45,9 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/logboek.csv"): {FG, AU},
     ("GET", "/logboek/verwijderverslag"): {FG, AU},
     ("GET", "/logboek/verwijderverslag.csv"): {FG, AU},
+    ("GET", "/instellingen"): {K},
+    ("POST", "/instellingen"): {K},
+    ("POST", "/instellingen/herverpakken"): {K},
     ("GET", "/statistieken"): {K, TL, FG},
     ("GET", "/statistieken.csv"): {K, TL, FG},
 }

@@ -1,0 +1,48 @@
+"""Instellingen: the keeper changes the retention policy, sync window and idle logout in kluis.toml
+(comments kept), every change audited; bad values give clear messages and change nothing."""
+
+from __future__ import annotations
+
+import tomllib
+
+from appliance import audit, config, retention
+from tests.webui.conftest import csrf_of
+
+
+async def test_settings_are_saved_to_the_config_and_audited(web):
+    await web.as_role("keeper")
+    page = await (await web.client.get("/instellingen")).text()
+    assert 'value="28"' in page
+    form = {"csrf": csrf_of(page), "retention.default_days": "35", "retention.review_days": "90",
+            "retention.grace_days": "7", "sync.archive_url": "https://archief.gemeente.example",
+            "sync.window": "22:00-06:00", "sync.bandwidth_kbps": "500", "web.idle_minutes": "10"}
+    response = await web.client.post("/instellingen", data=form, allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/instellingen?ok=saved"
+    text = (web.box.data_dir / config.FILENAME).read_text()
+    assert "# Kluis configuration" in text, "the commented template is kept"
+    saved = tomllib.loads(text)
+    assert saved["retention"]["default_days"] == 35 and saved["sync"]["window"] == "22:00-06:00"
+    assert saved["web"]["idle_minutes"] == 10 and saved["sync"]["bandwidth_kbps"] == 500
+    assert web.box.config["sync"]["window"] == "22:00-06:00"  # the running service sees it
+    assert retention.current_policy(web.box).default_days == 35
+    policy = audit.entries(web.box.catalog, action="policy_change")[-1]
+    assert policy["actor"] == "admin" and policy["details"]["new"]["default_days"] == 35
+    change = audit.entries(web.box.catalog, action="settings_change")[-1]
+    assert change["details"]["sync.window"] == {"old": "", "new": "22:00-06:00"}
+    again = await web.client.post("/instellingen", data=form, allow_redirects=False)
+    assert again.headers["Location"] == "/instellingen?ok=nothing"
+
+
+async def test_bad_values_are_refused_with_a_message_and_nothing_changes(web):
+    await web.as_role("keeper")
+    before = (web.box.data_dir / config.FILENAME).read_text()
+    page = await (await web.client.get("/instellingen")).text()
+    for name, value in [("retention.default_days", "0"), ("retention.default_days", "veertig"),
+                        ("sync.window", "avond"), ("sync.archive_url", "http://plain.example"),
+                        ("web.idle_minutes", "-5"), ("sync.archive_url", "<script>x</script>")]:
+        response = await web.client.post("/instellingen", data={"csrf": csrf_of(page), name: value})
+        html = await response.text()
+        assert response.status == 400, (name, value)
+        assert "niet geldig" in html and 'aria-invalid="true"' in html and "<script>x" not in html
+    assert (web.box.data_dir / config.FILENAME).read_text() == before
+    assert audit.entries(web.box.catalog, action="settings_change") == []

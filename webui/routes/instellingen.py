@@ -1,0 +1,63 @@
+"""/instellingen: retention policy, archive address, sync window and bandwidth limit, idle logout; the
+sync state, and re-wrapping queued recordings for the archive with the keeper's unlocked key."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from appliance import retention, roles
+
+from .. import settings
+from ..app import BOX, SESSION, client_of, gettext_for, needs, render
+
+routes = web.RouteTableDef()
+
+
+def _sync_status(box) -> dict | None:
+    from sync import client  # the box's sync client (enrolment, outbox)
+
+    return client.status(box) if client._has_table(box, "sync_outbox") else None
+
+
+def _page(request: web.Request, status: int = 200, errors: dict | None = None, message: str | None = None,
+          values: dict | None = None) -> web.Response:
+    box = request.app[BOX]
+    shown = {**settings.current(box), **(values or {})}
+    return render(request, "instellingen.html", status=status, values=shown, errors=errors or {},
+                  message=message, policy=retention.current_policy(box), sync=_sync_status(box))
+
+
+@routes.get("/instellingen")
+@needs(roles.SETTINGS_MANAGE)
+async def settings_page(request: web.Request) -> web.StreamResponse:
+    _ = gettext_for(request)
+    message = {"saved": _("Settings saved."), "nothing": _("Nothing changed."),
+               "rewrapped": _("Queued recordings re-wrapped for the archive.")}.get(request.query.get("ok", ""))
+    return _page(request, message=message)
+
+
+@routes.post("/instellingen")
+@needs(roles.SETTINGS_MANAGE)
+async def save(request: web.Request) -> web.StreamResponse:
+    box = request.app[BOX]
+    form = {k: str(v) for k, v in (await request.post()).items()}
+    values, errors = settings.parse(form)
+    if errors:
+        return _page(request, 400, errors=errors, values={k: form[k] for k in errors})
+    changed = settings.update(box, request[SESSION].name, values, client=client_of(request))
+    raise web.HTTPSeeOther("/instellingen?ok=" + ("saved" if changed else "nothing"))
+
+
+@routes.post("/instellingen/herverpakken")
+@needs(roles.SETTINGS_MANAGE)
+async def rewrap(request: web.Request) -> web.StreamResponse:
+    """Recordings sealed before the box enrolled with the archive get a key for the archive too; that needs
+    the box's private key, which only a logged-in user's session holds."""
+    from sync import client
+
+    _ = gettext_for(request)
+    session = request[SESSION]
+    if session.identity is None:
+        return _page(request, 400, message=_("Your account holds no key to open recordings."))
+    client.rewrap_pending(request.app[BOX], session.identity, session.name)
+    raise web.HTTPSeeOther("/instellingen?ok=rewrapped")
