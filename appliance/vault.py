@@ -175,6 +175,7 @@ class BlobWriter:
                 os.fsync(f.fileno())
             os.replace(tmp, self.hdr)
         except OSError as exc:
+            tmp.unlink(missing_ok=True)  # a full disk must not leave a half-written sidecar behind
             self.abort()
             raise _storage_error(exc) from None
 

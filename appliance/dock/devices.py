@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -49,12 +50,14 @@ def alert(box: Box, kind: str, message: str, *, serial: str | None = None, addre
           action: str = "device_alert") -> None:
     """Record something a device did wrong: a log line, a row in device_alerts, an audit entry."""
     log.warning("ALERT %s%s: %s", kind, f" [{serial}]" if serial else "", message)
-    with box.catalog.transaction():
-        box.catalog.db["device_alerts"].insert(
-            {"at": box.now_iso(), "serial": serial, "address": address, "kind": kind, "message": message}
-        )
-        audit(box, action, details={"kind": kind, "serial": serial, "address": address,
-                                            "message": message})
+    try:
+        with box.catalog.transaction():
+            box.catalog.db["device_alerts"].insert(
+                {"at": box.now_iso(), "serial": serial, "address": address, "kind": kind, "message": message}
+            )
+            audit(box, action, details={"kind": kind, "serial": serial, "address": address, "message": message})
+    except sqlite3.OperationalError as exc:  # a full disk: the log line above is all we can do
+        log.error("alert not recorded in the catalog: %s", exc)
 
 
 def alerts(catalog: Catalog, serial: str | None = None, limit: int = 100) -> list[dict]:
@@ -154,7 +157,10 @@ def gone(box: Box, serial: str, why: str) -> None:
 
 
 def set_status(box: Box, serial: str, status: str) -> None:
-    box.catalog.db["devices"].update(serial, {"status": status, "status_at": box.now_iso()})
+    try:
+        box.catalog.db["devices"].update(serial, {"status": status, "status_at": box.now_iso()})
+    except sqlite3.OperationalError as exc:  # a full disk must not turn a clean stop into a crash
+        log.error("camera %s: status %r not recorded: %s", serial, status, exc)
 
 
 def record_dock(box: Box, serial: str, camera_time: datetime, offset_s: float, address: str | None) -> None:

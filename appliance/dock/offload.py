@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -228,6 +229,7 @@ class Offload:
         self.progress = progress
         self.semaphore = semaphore
         self.skip = skip  # (serial, id, sha256) -> monotonic time until which it is not tried again
+        self.needed = 0  # bytes the recording in hand still needs (to know when a full disk has room again)
 
     async def run(self) -> int:
         """Returns how many recordings were stored. Raises DockError (camera gone), Refused, StorageFull."""
@@ -309,6 +311,7 @@ class Offload:
             writer.abort()
             writer = self.box.vault.writer(name=f"{serial}-{rec_id}")
         start = writer.received
+        self.needed = size - start
         base_done = self.progress.bytes_done
         self.progress.set(current=rec_id, bytes_done=base_done + start)
         try:
@@ -426,6 +429,7 @@ class OffloadManager:
         self.progress: dict[str, CameraProgress] = {}
         self.skip: dict[tuple, float] = {}
         self.storage_full = False
+        self._needed = 0
         self._http: aiohttp.ClientSession | None = None
         self._sessions: dict[str, asyncio.Task] = {}
         self._not_before: dict[str, float] = {}
@@ -470,7 +474,7 @@ class OffloadManager:
         while True:
             if self.storage_full:
                 try:
-                    check_space(self.box, 0)
+                    check_space(self.box, self._needed)
                     self.storage_full = False
                     log.info("disk space is back: offload resumes")
                     self._not_before.clear()
@@ -490,8 +494,8 @@ class OffloadManager:
         client = CameraClient(self.http, self.box, serial, device["address"], device["port"],
                               camera_key=device["public_key"])
         backoff = self.retry_s
+        offload = Offload(self.box, client, device, progress, self.semaphore, self.skip)
         try:
-            offload = Offload(self.box, client, device, progress, self.semaphore, self.skip)
             await offload.run()
             self._problem(serial, None)
             devices.set_status(self.box, serial, "idle")
@@ -509,6 +513,7 @@ class OffloadManager:
             backoff = max(self.retry_s, 60)
         except StorageFull as exc:
             progress.set(state="storage_full", message=str(exc), current=None)
+            self._needed = offload.needed
             if not self.storage_full:
                 self.storage_full = True
                 devices.alert(self.box, "storage_full", str(exc), serial=serial, action="offload_error")
@@ -522,6 +527,11 @@ class OffloadManager:
             progress.set(state="error", message=str(exc), current=None)
             log.error("camera %s: offload failed: %s", serial, exc)
             devices.set_status(self.box, serial, f"error: {exc}")
+        except sqlite3.OperationalError as exc:  # "database or disk is full", or locked for too long
+            progress.set(state="error", message=f"catalog: {exc}", current=None)
+            log.error("camera %s: offload paused, the catalog cannot be written: %s", serial, exc)
+            if "full" in str(exc):
+                self.storage_full = True
         self._not_before[serial] = time.monotonic() + backoff
 
     def _problem(self, serial: str, message: str | None) -> None:

@@ -36,6 +36,8 @@ def set_config(data_dir: Path, section: str, values: dict) -> None:
     text = path.read_text()
     lines = "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
     assert f"[{section}]\n" in text, f"no [{section}] in the config template"
+    text = "".join(line for line in text.splitlines(keepends=True)
+                   if not any(line.startswith(f"{k} = ") for k in values))  # set before: replace
     path.write_text(text.replace(f"[{section}]\n", f"[{section}]\n{lines}", 1))
 
 
