@@ -245,7 +245,10 @@ class CameraState:
     def open_recording(self, recording_id: str) -> tuple[dict, bytes, Path]:
         """(entry, header bytes, payload path) of one recording."""
         entry = self.entry(recording_id)
-        return entry, self._path(recording_id, "header").read_bytes(), self._path(recording_id, "payload")
+        try:
+            return entry, self._path(recording_id, "header").read_bytes(), self._path(recording_id, "payload")
+        except FileNotFoundError:  # deleted in the meantime
+            raise p.ProtocolError(f"no recording {recording_id}", 404, "not_found") from None
 
     def make_recording(self, seconds: float, filler_mb: float = 0) -> dict:
         """An incident that just ended on the camera clock: `pre_record_s` before the button, `seconds`
@@ -633,7 +636,12 @@ class Simulator:
         flip = size // 2 if faults.corrupt else -1
         block = SERVE_BLOCK if not faults.rate else max(1, min(SERVE_BLOCK, faults.rate // 10))
         began = time.monotonic()
-        with open(payload_path, "rb") as payload:
+        try:
+            payload = open(payload_path, "rb")
+        except FileNotFoundError:  # deleted between the entry and here: the headers are already out
+            request.transport.abort()
+            return resp
+        with payload:
             pos = start
             while pos < end:
                 if pos < len(header):
