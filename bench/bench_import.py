@@ -40,9 +40,9 @@ from appliance.box import Box
 start = datetime(2026, 1, 1, 9, tzinfo=timezone.utc)
 end = datetime(2026, 1, 1, 9, 10, tzinfo=timezone.utc)
 with Box(sys.argv[1]) as box:
-    began = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     recordings.import_file(box, sys.argv[2], camera="BENCH-1", officer="bench", start=start, end=end)
-    print(time.perf_counter() - began)
+    print(time.perf_counter() - wall, time.process_time() - cpu)
 """
 
 
@@ -87,11 +87,12 @@ class Tools:
             benchlib.remove(data)
         return child, data, recording_id
 
-    def import_file(self, src: Path):
-        data = self.fresh_box()
+    def import_file(self, src: Path, chunk_size: int | None = None):
+        data = self.fresh_box(chunk_size)
         child = run_child([sys.executable, "-c", IN_PROCESS, str(data), str(src)])
         benchlib.remove(data)
-        return dataclasses.replace(child, seconds=float(child.stdout))
+        wall, cpu = map(float, child.stdout.split())
+        return dataclasses.replace(child, seconds=wall, cpu_seconds=cpu)
 
     def age(self, src: Path):
         out = self.work / "out.age"
@@ -132,6 +133,10 @@ def child_of(outcome):
     return outcome[0] if isinstance(outcome, tuple) else outcome
 
 
+def cpu_per_gb(src: Path, outcome) -> float:
+    return child_of(outcome).cpu_seconds / (src.stat().st_size / 1e9)
+
+
 def mbps(src: Path, outcome) -> float:
     return src.stat().st_size / child_of(outcome).seconds / MB
 
@@ -163,6 +168,10 @@ def run(args) -> list[dict]:
     else:
         rows.append(result(NAME, "import/age", float("nan"), "x", note="age is not installed: no baseline"))
     rows.append(ratio(NAME, "import/copy", speed["kluis import"], speed["copy"]))
+    # CPU time is what a loaded machine cannot hide: with no idle core, wall time tends to it.
+    cpu = {name: result(NAME, f"CPU {name}", [cpu_per_gb(src, c) for c in got], "s/GB")
+           for name, got in children.items()}
+    rows += cpu.values()
     speed["import_file()"]["note"] = "recordings.import_file timed inside the process: no start-up"
     if "age -r" in speed:
         rows.append(ratio(NAME, "import_file()/age", speed["import_file()"], speed["age -r"]))
@@ -184,26 +193,29 @@ def run(args) -> list[dict]:
 
     rows += range_reads(tools, src, args.range_reads)
     if args.chunk_sizes:
-        rows += chunk_sizes(tools, src, args.chunk_sizes, args.repeats)
+        rows += chunk_sizes(tools, src, args.chunk_sizes, args.repeats, args.range_reads)
     return rows
 
 
-def range_reads(tools: Tools, src: Path, count: int) -> list[dict]:
-    """Decrypt 1 MiB at 900 MiB (or at the same fraction of a smaller file) through recordings.read_range
-    with an unlocked identity, as the web UI does for video seeking; checked against the input."""
+def range_spot(size: int) -> tuple[int, int]:
+    """1 MiB at 900 MiB, or for a smaller file at the same place relative to its size, as far as it fits."""
+    if size >= RANGE_OFFSET + RANGE_LENGTH:
+        return RANGE_OFFSET, RANGE_LENGTH
+    offset = max(min(size * 900 // 1024, size - RANGE_LENGTH), 0)
+    return offset, min(RANGE_LENGTH, size - offset)
+
+
+def range_read_ms(tools: Tools, src: Path, count: int, chunk_size: int | None = None) -> list[float]:
+    """Decrypt the range_spot of an imported recording through recordings.read_range with an unlocked
+    identity, as the web UI does for video seeking, `count` times; checked against the input."""
     from appliance import recordings
     from appliance.box import Box
 
-    size = src.stat().st_size
-    if size >= RANGE_OFFSET + RANGE_LENGTH:
-        offset = RANGE_OFFSET
-    else:  # a small file: the same place relative to its size, as far as 1 MiB still fits
-        offset = max(min(size * 900 // 1024, size - RANGE_LENGTH), 0)
-    length = min(RANGE_LENGTH, size - offset)
+    offset, length = range_spot(src.stat().st_size)
     with open(src, "rb") as f:
         f.seek(offset)
         expected = f.read(length)
-    _, data, recording_id = tools.kluis_import(src, keep=True)
+    _, data, recording_id = tools.kluis_import(src, chunk_size, keep=True)
     samples = []
     with Box(data) as box:
         identity = box.unlock(box.default_user, PASSWORD)
@@ -214,25 +226,39 @@ def range_reads(tools: Tools, src: Path, count: int) -> list[dict]:
             if got != expected:
                 raise RuntimeError("range read returned the wrong bytes")
     benchlib.remove(data)
+    return samples
+
+
+def range_reads(tools: Tools, src: Path, count: int) -> list[dict]:
+    offset, length = range_spot(src.stat().st_size)
+    samples = range_read_ms(tools, src, count)
     return [result(NAME, f"read_range {fmt_size(length)} at {fmt_size(offset)}", samples, "ms", target="< 20",
                    note=f"first read (blob not in page cache): {samples[0]:.1f} ms")]
 
 
-def chunk_sizes(tools: Tools, src: Path, sizes: list[int], repeats: int) -> list[dict]:
-    """Import at each container chunk size, with age in the same rounds as the yardstick."""
+def chunk_sizes(tools: Tools, src: Path, sizes: list[int], repeats: int, range_count: int) -> list[dict]:
+    """Per container chunk size: import_file() speed (no start-up, which does not depend on the chunk
+    size) with age in the same rounds, CPU time, peak RSS of `kluis import`, and the range read."""
     rows = []
     for chunk in sizes:
         progress(f"chunk size {fmt_size(chunk)}")
-        contenders = {"import": lambda: tools.kluis_import(src, chunk)}
+        label = fmt_size(chunk)
+        contenders = {"import_file()": lambda: tools.import_file(src, chunk)}
         if tools.recipient:
             contenders["age"] = lambda: tools.age(src)
         children = rounds(tools, src, repeats, contenders)
-        imp = result(NAME, f"import, chunk {fmt_size(chunk)}", [mbps(src, c) for c in children["import"]], "MB/s")
-        imp["chunk_size"] = chunk
+        got = children["import_file()"]
+        imp = result(NAME, f"chunk {label}: import_file()", [mbps(src, c) for c in got], "MB/s")
         rows.append(imp)
         if "age" in children:
             age = result(NAME, "age", [mbps(src, c) for c in children["age"]], "MB/s")
-            row = ratio(NAME, f"import/age, chunk {fmt_size(chunk)}", imp, age)
+            rows.append(ratio(NAME, f"chunk {label}: import_file()/age", imp, age))
+        rows.append(result(NAME, f"chunk {label}: CPU import_file()", [cpu_per_gb(src, c) for c in got],
+                           "s/GB"))
+        peak = [tools.kluis_import(src, chunk)[0].peak_rss_mb for _ in range(2)]
+        rows.append(result(NAME, f"chunk {label}: peak RSS kluis import", peak, "MB"))
+        rows.append(result(NAME, f"chunk {label}: read_range 1 MiB", range_read_ms(tools, src, range_count, chunk),
+                           "ms"))
+        for row in rows[-5:]:
             row["chunk_size"] = chunk
-            rows.append(row)
     return rows

@@ -45,6 +45,7 @@ def median(values) -> float:
 class Child:
     seconds: float  # wall time from start to exit
     peak_rss_mb: float  # the child's own peak resident set size (wait4 rusage), MB
+    cpu_seconds: float  # user + system CPU time of the child (and of what it waited for)
     returncode: int
     stdout: bytes
     stderr: bytes
@@ -76,7 +77,8 @@ def run_child(cmd: list[str], *, check: bool = True, env: dict | None = None, cw
         if timed:
             lines = usage_file.read().split()
             peak_kib = int(lines[-1]) if lines and lines[-1].isdigit() else peak_kib
-    child = Child(seconds, peak_kib * 1024 / MB, proc.returncode, stdout, stderr)
+    cpu = usage.ru_utime + usage.ru_stime
+    child = Child(seconds, peak_kib * 1024 / MB, cpu, proc.returncode, stdout, stderr)
     if check and child.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({child.returncode}): "
                            f"{stderr.decode(errors='replace').strip()[-2000:]}")
