@@ -247,6 +247,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX recordings_expiry ON recordings(state, end_time);
         """,
     ),
+    (
+        "webui_duration",
+        """
+        -- the longest recording bounds a time-range search: start_time >= from - longest (an index range)
+        CREATE INDEX recordings_duration ON recordings((julianday(end_time) - julianday(start_time)));
+        """,
+    ),
 ]
 
 RECORDING_COLUMNS = (

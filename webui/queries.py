@@ -7,13 +7,13 @@ metacharacters in a filter are just text that matches nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from appliance import roles
 from appliance.clock import from_iso, to_iso
 
 PAGE_SIZE = 50
-SORTS = {  # what the user may sort by -> SQL; id breaks ties so paging is stable
+SORTS = {  # what the user may sort by -> SQL; rowid breaks ties so paging is stable
     "start": "r.start_time", "camera": "r.camera_serial", "officer": "r.officer", "team": "r.team",
     "size": "r.size", "state": "r.state",
 }
@@ -60,10 +60,13 @@ def search(catalog, user: dict, f: Filters, page_size: int = PAGE_SIZE) -> Page:
     direction = "DESC" if f.descending else "ASC"
     held = ("(SELECT group_concat(DISTINCT h.purpose) FROM holds h WHERE h.recording_id = r.id "
             "AND h.released_at IS NULL)") if holds else "NULL"
+    # Deferred join: find the page's rowids on an index alone (deep OFFSETs step over index entries, not
+    # rows), then read only those 50 rows. rowid breaks ties, so the order is the index order.
     rows = list(catalog.db.query(
         f"SELECT r.id, r.camera_serial, r.officer, r.team, r.start_time, r.end_time, r.size, r.state, "
-        f"r.reason, {held} AS hold_purposes FROM recordings r WHERE {where} "
-        f"ORDER BY {order} {direction}, r.id {direction} LIMIT ? OFFSET ?",
+        f"r.reason, {held} AS hold_purposes FROM (SELECT r.rowid AS page_rowid FROM recordings r WHERE {where} "
+        f"ORDER BY {order} {direction}, r.rowid {direction} LIMIT ? OFFSET ?) page "
+        f"JOIN recordings r ON r.rowid = page.page_rowid ORDER BY {order} {direction}, r.rowid {direction}",
         params + [page_size, (page - 1) * page_size]))
     for row in rows:
         row["hold_purposes"] = sorted((row["hold_purposes"] or "").split(",")) if row["hold_purposes"] else []
@@ -81,6 +84,13 @@ def _where(catalog, user: dict, f: Filters) -> tuple[str, list]:
     if f.start is not None:
         clauses.append("r.end_time >= ?")
         params.append(to_iso(f.start))
+        # Overlapping recordings started at most `longest` before the range: that bound turns the
+        # start_time index into a short range instead of everything older than the end.
+        longest = catalog.db.execute(
+            "SELECT max(julianday(end_time) - julianday(start_time)) FROM recordings").fetchone()[0]
+        if longest is not None:
+            clauses.append("r.start_time >= ?")
+            params.append(to_iso(f.start - timedelta(days=longest, seconds=1)))
     for column, value in (("r.camera_serial", f.camera), ("r.officer", f.officer), ("r.team", f.team)):
         if value:
             clauses.append(f"{column} = ?")
@@ -105,13 +115,20 @@ def _where(catalog, user: dict, f: Filters) -> tuple[str, list]:
 def choices(catalog, user: dict) -> dict[str, list[str]]:
     """Known cameras, officers, teams and states within the user's scope, for the filter form's lists."""
     scope, params = roles.scope_sql(user)
-    out = {}
-    for key, column in (("cameras", "camera_serial"), ("officers", "officer"), ("teams", "team"),
-                        ("states", "state")):
-        out[key] = [r[0] for r in catalog.db.execute(
+    columns = (("cameras", "camera_serial"), ("officers", "officer"), ("teams", "team"), ("states", "state"))
+    if scope in ("1", "0"):
+        # Every recording: each list is a walk over the distinct keys of that column's index.
+        return {key: [r[0] for r in catalog.db.execute(
             f"SELECT DISTINCT r.{column} FROM recordings r WHERE {scope} AND r.{column} IS NOT NULL "
-            f"ORDER BY 1 LIMIT 500", params)]
-    return out
+            f"ORDER BY 1 LIMIT 500")] for key, column in columns}
+    # A team's or an officer's recordings: read those rows once (through the scope's index) for all lists.
+    found: dict[str, set] = {key: set() for key, _ in columns}
+    for row in catalog.db.execute(
+            f"SELECT DISTINCT r.camera_serial, r.officer, r.team, r.state FROM recordings r WHERE {scope}", params):
+        for (key, _column), value in zip(columns, row):
+            if value is not None:
+                found[key].add(value)
+    return {key: sorted(values)[:500] for key, values in found.items()}
 
 
 # Statistics ------------------------------------------------------------------------------------------
