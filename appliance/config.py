@@ -18,7 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "box": {"name": "Kluis", "timezone": "Europe/Amsterdam"},
     "security": {"kdf_profile": "moderate"},
     "storage": {"chunk_size": 1024 * 1024, "reserve_mb": 512},
-    "dock": {"interfaces": [], "concurrency": 3, "probe_interval_s": 10, "retry_s": 5},
+    "dock": {"interfaces": [], "concurrency": 3, "probe_interval_s": 10, "retry_s": 5, "read_timeout_s": 30},
     "sync": {"archive_url": "", "central_purposes": ["police_report", "requisition", "complaint"],
              "window": "", "bandwidth_kbps": 0, "interval_s": 300, "retry_max_s": 900, "pass_retry_s": 120},
     "retention": {"default_days": 28, "review_days": 90, "grace_days": 7, "sweep_minutes": 15, "categories": {}},
@@ -45,6 +45,7 @@ TEMPLATE = """\
 # concurrency = 3                 # cameras offloading at the same time
 # probe_interval_s = 10           # how often paired cameras are asked whether they are still docked
 # retry_s = 5                     # wait before retrying an offload that failed (cut link, full disk)
+# read_timeout_s = 30            # a camera silent this long mid-transfer is taken as gone (resumes later)
 
 [retention]
 # default_days = 28               # bewaartermijn: days a recording is kept, counted from its end
