@@ -60,6 +60,7 @@ from nacl.signing import SigningKey
 from ..clock import Clock, system_clock, to_iso
 from ..container import Encryptor, parse_header
 from ..errors import KluisError
+from ..vault import fsync_dir
 from . import protocol as p
 from .footage import make_mp4
 
@@ -77,14 +78,6 @@ DEFAULT_SETTINGS = {"version": 0, "pre_record_s": 30, "post_record_s": 30, "offi
 # --- durable little files -------------------------------------------------------------------------------
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write, fsync, rename, fsync the directory: after a crash the file is either old or new."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
@@ -94,7 +87,7 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _read_json(path: Path) -> dict | None:
@@ -210,7 +203,7 @@ class CameraState:
     def unpair(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             (self.dir / "pairing.json").unlink()
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
         self.pairing = None
 
     def apply_settings(self, settings: dict) -> dict:
@@ -298,7 +291,7 @@ class CameraState:
         for ext in ("header", "payload"):
             with contextlib.suppress(FileNotFoundError):
                 self._path(recording_id, ext).unlink()
-        _fsync_dir(self.dir / "recordings")
+        fsync_dir(self.dir / "recordings")
         return entry
 
     def _rewrap_held(self) -> int:
