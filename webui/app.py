@@ -62,6 +62,8 @@ ROLE_LABELS = {
     roles.AUDITOR: N_("auditor"),
 }
 
+STATE_LABELS = {"stored": N_("stored"), "deleting": N_("being deleted"), "held": N_("held")}
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -129,6 +131,7 @@ def render(request: web.Request, template: str, status: int = 200, **context) ->
         allowed=allowed,
         fmt_time=fmt_time,
         role_label=lambda role: _(ROLE_LABELS.get(role, role)),
+        state_label=lambda state: _(STATE_LABELS[state]) if state in STATE_LABELS else state,
         box_name=box.config["box"]["name"],
         roles=roles,
         **context,

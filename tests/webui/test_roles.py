@@ -32,6 +32,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/opnames/{id}/bekijken"): {TL, FG, OF},
     ("GET", "/opnames/{id}/video/{grant}"): {TL, FG, OF},
     ("POST", "/opnames/{id}/reden"): {TL, OF},
+    ("POST", "/opnames/{id}/exporteren"): {FG},
     ("POST", "/opnames/{id}/bewaren"): {TL, FG},
     ("POST", "/opnames/{id}/vrijgeven"): {TL, FG},
     ("GET", "/gebruikers"): {K},

@@ -156,3 +156,17 @@ async def test_an_expired_recording_gives_a_clear_page(web, rec_ids):
     late = await web.client.post(f"/opnames/{rec_ids['zuid']}/bekijken",
                                  data={"purpose": "complaint", "case_ref": "K", "csrf": csrf_of(page)})
     assert late.status == 404 and "Traceback" not in await late.text()
+
+
+async def test_privacy_officer_exports_the_whole_file_after_the_audit_entry(web, rec_ids, clip_bytes):
+    await web.as_role("privacy_officer")
+    rid = rec_ids["zuid"]
+    token = csrf_of(await (await web.client.get(f"/opnames/{rid}")).text())
+    missing = await web.client.post(f"/opnames/{rid}/exporteren", data={"purpose": "access_request", "csrf": token})
+    assert missing.status == 400 and audit.entries(web.box.catalog, action="export") == []
+    response = await web.client.post(f"/opnames/{rid}/exporteren",
+                                     data={"purpose": "access_request", "case_ref": "IV-2026-3", "csrf": token})
+    assert response.status == 200 and "attachment" in response.headers["Content-Disposition"]
+    assert await response.read() == clip_bytes("zuid")
+    entry = audit.entries(web.box.catalog, action="export")[0]
+    assert (entry["actor"], entry["purpose"], entry["case_ref"]) == ("fg", "access_request", "IV-2026-3")

@@ -194,6 +194,14 @@ async def video(request: web.Request) -> web.StreamResponse:
     })
     if partial:
         response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    return await _stream(request, response, recording, decryptor, start, stop)
+
+
+async def _stream(request: web.Request, response: web.StreamResponse, recording: dict, decryptor,
+                  start: int, stop: int) -> web.StreamResponse:
+    """Decrypt bytes [start, stop) into the response, reading only the chunks that cover them; the file
+    reads and decryption run off the event loop."""
+    box = request.app[BOX]
     await response.prepare(request)
     if request.method == "HEAD":
         return response
@@ -210,6 +218,47 @@ async def video(request: web.Request) -> web.StreamResponse:
         payload.close()
     await response.write_eof()
     return response
+
+
+@routes.post("/opnames/{id}/exporteren")
+@needs(roles.RECORDINGS_EXPORT)
+async def export(request: web.Request) -> web.StreamResponse:
+    """Download the decrypted recording (for an access request, the prosecutor, a complaint): the purpose
+    and case reference are required and the 'export' entry is committed before the first byte."""
+    _ = gettext_for(request)
+    box = request.app[BOX]
+    session = request[SESSION]
+    recording = _recording_for(request)
+    form = await request.post()
+    purpose = str(form.get("purpose", ""))
+    case_ref = str(form.get("case_ref", "")).strip()[:100]
+    kept = {"export_purpose": purpose, "export_case_ref": case_ref}
+    error = None
+    if purpose not in purposes.PURPOSES:
+        error = _("Choose the purpose for which you export this recording.")
+    elif not case_ref:
+        error = _("Give the case reference (for example the number of the police report or complaint).")
+    elif session.identity is None:
+        error = _("Your account holds no key to open recordings.")
+    if error is None:
+        try:
+            box.catalog.header_of(recording["id"])
+        except NotFound:
+            error = _("This recording has been deleted; it can no longer be viewed.")
+    if error:
+        return _detail(request, recording, 400, error=error, form=kept)
+    recording, decryptor = decryptor_for(box, session.identity, recording["id"])
+    with box.catalog.transaction():
+        audit.record(box.catalog, actor=session.name, action="export", recording_id=recording["id"],
+                     purpose=purpose, case_ref=case_ref, client=client_of(request),
+                     details={"size": recording["size"]})
+    stamp = recording["start_time"][:19].replace(":", "").replace("-", "")
+    camera = "".join(ch for ch in recording["camera_serial"] if ch.isalnum())[:32] or "camera"
+    response = web.StreamResponse(headers={
+        "Content-Type": "video/mp4", "Cache-Control": "no-store", "Content-Length": str(recording["size"]),
+        "Content-Disposition": f'attachment; filename="kluis-{camera}-{stamp}-{recording["id"]}.mp4"',
+    })
+    return await _stream(request, response, recording, decryptor, 0, recording["size"])
 
 
 @routes.post("/opnames/{id}/reden")

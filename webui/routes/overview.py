@@ -18,6 +18,7 @@ from ..queries import has_table
 routes = web.RouteTableDef()
 
 DISK_ALERT = 0.90  # used fraction at which the overview warns
+NOT_DOCKED_DAYS = 3  # a paired camera not seen this long is named on the overview
 
 
 def storage(box) -> dict:
@@ -54,6 +55,10 @@ async def overview(request: web.Request) -> web.StreamResponse:
     if has_table(box.catalog, "devices"):
         cameras = list(box.catalog.db.query(
             "SELECT serial, model, online, paired, last_seen, status FROM devices ORDER BY serial LIMIT 200"))
+    stale = [c["serial"] for c in cameras if c["paired"] and c["last_seen"]
+             and c["last_seen"] < to_iso(box.clock() - timedelta(days=NOT_DOCKED_DAYS))]
+    if stale:
+        alerts.append(("not_docked", ", ".join(stale)))
     device_alerts = []
     if has_table(box.catalog, "device_alerts") and roles.allowed(request[SESSION].role, roles.CAMERAS_MANAGE):
         device_alerts = list(box.catalog.db.query(
@@ -66,7 +71,19 @@ async def overview(request: web.Request) -> web.StreamResponse:
             [to_iso(box.clock() + timedelta(days=7))]))
     return render(request, "overview.html", store=store, alerts=alerts, cameras=cameras,
                   device_alerts=device_alerts, reviews=reviews, progress=offload_progress(),
-                  state_labels={k: _(v) for k, v in OFFLOAD_STATES.items()}, deletions_due=deletions_due(box))
+                  state_labels={k: _(v) for k, v in OFFLOAD_STATES.items()}, deletions_due=deletions_due(box),
+                  sync=sync_state(box), not_docked_days=NOT_DOCKED_DAYS)
+
+
+def sync_state(box) -> dict | None:
+    from sync import client  # the archive sync's own status (outbox, last pass)
+
+    if not has_table(box.catalog, "sync_outbox"):
+        return None
+    status = client.status(box)
+    counts = status["counts"]
+    return {"enrolled": status["enrolled"], "waiting": sum(n for k, n in counts.items() if k != "sent"),
+            "sent": counts.get("sent", 0), "last_pass": status["last_pass"]}
 
 
 def deletions_due(box, days: int = 7) -> int:
