@@ -8,11 +8,11 @@ import io
 from aiohttp import web
 from nacl.signing import VerifyKey
 
-from appliance import audit, retention, roles
+from appliance import audit, purposes, retention, roles
 from appliance.clock import parse_time, to_iso
 from appliance.errors import KluisError
 
-from ..app import BOX, SESSION, client_of, gettext_for, needs, render
+from ..app import BOX, LANG, SESSION, client_of, gettext_for, needs, render
 
 routes = web.RouteTableDef()
 LIMIT = 500
@@ -45,7 +45,12 @@ async def log_page(request: web.Request) -> web.StreamResponse:
     rows = audit.entries(box.catalog, newest_first=True, limit=LIMIT, **kw)
     count, _head = audit.head(box.catalog)
     return render(request, "logboek.html", rows=rows, errors=errors, query=request.query, total=count,
-                  limit=LIMIT, report=None, csv_query=request.query_string)
+                  limit=LIMIT, report=None, csv_query=request.query_string, purpose_label=_purpose_label(request))
+
+
+def _purpose_label(request: web.Request):
+    lang = request[LANG]
+    return lambda code: purposes.label(code, lang)
 
 
 @routes.post("/logboek/controleer")
@@ -60,8 +65,8 @@ async def verify(request: web.Request) -> web.StreamResponse:
                      details={"what": "audit_chain", "ok": report.ok, "count": report.count,
                               "first_bad": report.first_bad})
     rows = audit.entries(box.catalog, newest_first=True, limit=LIMIT)
-    return render(request, "logboek.html", rows=rows, errors=[], query={}, total=report.count, limit=LIMIT,
-                  report=report, csv_query="")
+    return render(request, "logboek.html", rows=rows, errors=[], query={}, total=audit.head(box.catalog)[0],
+                  limit=LIMIT, report=report, csv_query="", purpose_label=_purpose_label(request))
 
 
 @routes.get("/logboek.csv")
