@@ -309,3 +309,67 @@ def test_bad_range(header):
     with pytest.raises(p.ProtocolError) as info:
         p.parse_range(header, 100)
     assert info.value.status == 416
+
+
+# --- whatever a rogue device sends, the answer is a ProtocolError, never another exception ------------
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=6),
+    max_leaves=8,
+)
+_FIELDS = ["id", "size", "sha256", "start", "end", "pre_record_s", "post_record_s", "officer", "serial",
+           "manifest", "signature", "recordings", "proto", "camera_time", "request_nonce", "pairing", "mac",
+           "version", "assignment", "box_key", "recipients", "settings", "nonce", "time", "box_name"]
+# Objects with the right field names and random values reach deeper than random objects.
+_shaped = st.dictionaries(st.sampled_from(_FIELDS), _json, max_size=8)
+_KEY = SigningKey(bytes(32))
+
+
+def _only_protocol_errors(call, *args) -> None:
+    try:
+        call(*args)
+    except p.ProtocolError:
+        pass
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.binary(max_size=12), st.none() | st.binary(max_size=80), max_size=20))
+def test_any_txt_is_parsed_or_refused(props):
+    _only_protocol_errors(p.parse_txt, props)
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | _json.map(lambda v: json.dumps(v).encode()))
+def test_any_bytes_are_parsed_or_refused(body):
+    _only_protocol_errors(p.parse_json, body)
+    _only_protocol_errors(p.verify_manifest, body, _KEY.verify_key, "CAM001")
+    _only_protocol_errors(p.parse_delete, body, "CAM001-000001")
+    _only_protocol_errors(p.verify_deleted, body, _KEY.verify_key, "CAM001", "CAM001-000001", "ab" * 32)
+
+
+_REQUEST = p.build_pair_request("12345678", "CAM001", _KEY, ["cd" * 32], p.build_settings(1), NOW)
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(_shaped | _json, _shaped)
+def test_any_object_is_checked_or_refused(obj, inner):
+    request = _REQUEST
+    for outer in (obj, {"manifest": {**inner, "recordings": [obj]}, "signature": "00" * 64},
+                  {"pairing": inner, "mac": "00" * 32}, {"pairing": inner, "mac": "00" * 32, "signature": "0"}):
+        _only_protocol_errors(p.verify_manifest, outer, _KEY.verify_key, "CAM001")
+        _only_protocol_errors(p.verify_pair_request, outer, "12345678", "CAM001")
+        _only_protocol_errors(p.verify_pair_response, outer, "12345678", request)
+        _only_protocol_errors(p.parse_settings, outer)
+        _only_protocol_errors(p.parse_info, outer)
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from([p.H_TIME, p.H_NONCE, p.H_SIGNATURE, "X"]), st.text(max_size=140)),
+       st.text(max_size=40))
+def test_any_request_headers_are_checked_or_refused(headers, range_header):
+    _only_protocol_errors(p.verify_request, _KEY.verify_key, "GET", "/dock/v1/manifest", headers, b"", NOW,
+                          p.ReplayCache())
+    _only_protocol_errors(p.parse_range, range_header, 100)
