@@ -331,21 +331,26 @@ class Offload:
                         raise DockError(f"{serial}: camera ignored the resume Range for {rec_id}")
                     buf = bytearray()
                     unsynced = 0
-                    async for block in resp.content.iter_chunked(256 * 1024):
-                        buf += block
-                        if writer.received + len(buf) > size:
-                            raise Refused(f"{serial}: recording {rec_id} is longer than the manifest says")
-                        if len(buf) >= BUFFER:
+                    try:
+                        async for block in resp.content.iter_chunked(256 * 1024):
+                            buf += block
+                            if writer.received + len(buf) > size:
+                                raise Refused(f"{serial}: recording {rec_id} is longer than the manifest says")
+                            if len(buf) >= BUFFER:
+                                await asyncio.to_thread(writer.write, bytes(buf))
+                                unsynced += len(buf)
+                                buf.clear()
+                                if not header_checked and writer.header is not None:
+                                    self._check_header(writer, entry)
+                                    header_checked = True
+                                if unsynced >= SYNC_EVERY:
+                                    await asyncio.to_thread(writer.sync)
+                                    unsynced = 0
+                                self.progress.set(bytes_done=base_done + writer.received)
+                    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                        if buf:  # what arrived before the cut is good: keep it, so the resume starts after it
                             await asyncio.to_thread(writer.write, bytes(buf))
-                            unsynced += len(buf)
-                            buf.clear()
-                            if not header_checked and writer.header is not None:
-                                self._check_header(writer, entry)
-                                header_checked = True
-                            if unsynced >= SYNC_EVERY:
-                                await asyncio.to_thread(writer.sync)
-                                unsynced = 0
-                            self.progress.set(bytes_done=base_done + writer.received)
+                        raise
                     if buf:
                         await asyncio.to_thread(writer.write, bytes(buf))
                     self.progress.set(bytes_done=base_done + writer.received)
@@ -437,7 +442,8 @@ class OffloadManager:
         self._probe: asyncio.Task | None = None
 
     async def start(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=None, connect=5, sock_connect=5, sock_read=30)
+        read_s = float(self.box.config["dock"]["read_timeout_s"])
+        timeout = aiohttp.ClientTimeout(total=None, connect=min(5.0, read_s), sock_read=read_s)
         self._http = aiohttp.ClientSession(timeout=timeout, auto_decompress=False,
                                            connector=aiohttp.TCPConnector(limit=64, force_close=True))
         self._probe = asyncio.create_task(self._probe_loop())

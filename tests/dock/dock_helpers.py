@@ -91,7 +91,7 @@ class Camera(Proc):
     """`kluis camera-sim` as a subprocess; its /sim/ endpoints for records, faults and stats."""
 
     def __init__(self, state: Path, serial: str, *extra: str, prefix: list[str] = (), address: str = "127.0.0.1"):
-        self.serial, self.state, self.address = serial, state, address
+        self.serial, self.state, self.address, self.prefix = serial, state, address, list(prefix)
         super().__init__(KLUIS + ["camera-sim", "--serial", serial, "--state", str(state), "--bind", address,
                                   "--address", address, *extra], f"camera {serial}", prefix)
         self.port = int(self.find(r"listening on port (\d+)").group(1))
@@ -101,6 +101,11 @@ class Camera(Proc):
         return [m.group(1) for line in self.lines if (m := re.search(r"^pairing code: (\d{8})$", line))][-1]
 
     def _call(self, method: str, path: str, body: dict | None = None) -> dict:
+        if self.prefix:  # in another network namespace: ask from inside it
+            cmd = [*self.prefix, "curl", "-sf", "-X", method, f"http://{self.address}:{self.port}{path}"]
+            if body is not None:
+                cmd += ["--data-binary", json.dumps(body)]
+            return json.loads(subprocess.run(cmd, check=True, capture_output=True, timeout=60).stdout)
         request = urllib.request.Request(f"http://{self.address}:{self.port}{path}", method=method,
                                          data=json.dumps(body).encode() if body is not None else None)
         with urllib.request.urlopen(request, timeout=60) as resp:
@@ -140,8 +145,8 @@ def configure_box(data_dir: Path, interfaces: list[str], **dock) -> None:
     set_config(data_dir, "dock", {"interfaces": interfaces, "probe_interval_s": 0.5, "retry_s": 0.5, **dock})
 
 
-def run_kluis(*args, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-    result = subprocess.run(KLUIS + [str(a) for a in args], capture_output=True, timeout=timeout, cwd=ROOT)
+def run_kluis(*args, check: bool = True, timeout: float = 120, prefix: list[str] = ()) -> subprocess.CompletedProcess:
+    result = subprocess.run([*prefix, *KLUIS, *map(str, args)], capture_output=True, timeout=timeout, cwd=ROOT)
     if check and result.returncode != 0:
         raise AssertionError(f"kluis {' '.join(map(str, args))} failed ({result.returncode}):\n"
                              f"{result.stderr.decode(errors='replace')}")
@@ -160,9 +165,10 @@ def box_alerts(data_dir: Path) -> list[dict]:
     return json.loads(run_kluis("cameras", "alerts", "--data", data_dir, "--json").stdout)
 
 
-def pair(data_dir: Path, camera: Camera, *extra: str) -> str:
+def pair(data_dir: Path, camera: Camera, *extra: str, prefix: list[str] = ()) -> str:
     wait_for(lambda: any(d["serial"] == camera.serial for d in box_devices(data_dir)), 20,
              what=f"{camera.serial} discovered")
-    return run_kluis("cameras", "pair", "--data", data_dir, camera.serial, camera.code, *extra).stdout.decode()
+    return run_kluis("cameras", "pair", "--data", data_dir, camera.serial, camera.code, *extra,
+                     prefix=prefix).stdout.decode()
 
 
