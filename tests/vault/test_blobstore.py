@@ -164,7 +164,7 @@ def test_cleanup_removes_only_old_leftovers(vault, sample):
     _, _, data = sample
     kept = vault.ingest(io.BytesIO(data))
     lost = vault.root / "blobs" / "ff" / ("f" * 64)
-    lost.parent.mkdir()
+    lost.parent.mkdir(exist_ok=True)
     lost.write_bytes(b"payload of a write whose catalog commit never happened")
     stale = vault.tmp / "w-1-dead.part"
     stale.write_bytes(b"partial")
