@@ -526,8 +526,9 @@ class Simulator:
                     wanted = json.loads(path.read_text())
                     entry = await self.record(float(wanted.get("seconds", 5)), float(wanted.get("filler_mb", 0)))
                     result = {"id": entry["id"]}
-                except (ValueError, TypeError, AttributeError) as exc:
-                    log.warning("ignoring record request %s: %s", path.name, exc)
+                except (ValueError, TypeError, AttributeError, KluisError, OSError) as exc:
+                    # A bad request or a full disk fails this recording, not the camera.
+                    log.warning("record request %s failed: %s", path.name, exc)
                     result = {"error": str(exc)}
                 write_atomic(path.with_suffix(".done"), p.canonical(result))
                 path.unlink()
@@ -536,7 +537,10 @@ class Simulator:
     async def _schedule(self) -> None:
         while True:
             await asyncio.sleep(self.record_every)
-            await self.record(self.record_seconds)
+            try:
+                await self.record(self.record_seconds)
+            except (KluisError, OSError) as exc:
+                log.warning("scheduled recording failed: %s", exc)
 
     # -- HTTP
 
