@@ -475,6 +475,7 @@ class Syncer:
 
     async def _send_parts(self, rid: str, row: dict, header: bytes, stored_path: str, offset: int) -> None:
         size, sha = row["size"], row["sha256"]
+        shown = time.monotonic()
         with self.box.vault.open_payload(stored_path) as payload:
             while offset < size:
                 data = _read_container(header, payload, offset, min(self.chunk_size, size - offset))
@@ -482,16 +483,21 @@ class Syncer:
                                         f"{API}/uploads/{sha}?offset={offset}", data,
                                         data=self._paced(data), content_type="application/octet-stream")
                 offset = int(answer["offset"])
-                self._set(rid, sent_bytes=offset)
+                if time.monotonic() - shown >= 1.0 or offset == size:  # progress for the UI, ~1/s
+                    self._set(rid, sent_bytes=offset)
+                    shown = time.monotonic()
 
     async def _paced(self, data: bytes):
+        """The part's bytes as the request body, in pieces (paced under a bandwidth limit). A generator
+        also keeps aiohttp from silently re-sending a cut request: every retry is this module's own,
+        counted and backed off."""
         view = memoryview(data)
         step = PIECE if self.pacer.rate else 1024 * 1024
         for pos in range(0, len(view), step):
             piece = view[pos:pos + step]
             await self.pacer.take(len(piece))
             self.result.bytes_sent += len(piece)
-            yield bytes(piece)
+            yield piece
 
     def _keep_receipt(self, rid: str, row: dict, receipt: dict | None, metadata: dict) -> None:
         try:

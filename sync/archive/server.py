@@ -82,7 +82,7 @@ def signed(limit: int):
             archive = request.app[ARCHIVE]
             body = await _read_capped(request, limit)
             box_id = request.headers.get(H_BOX, "")
-            key = archive.box_key(box_id) if box_id else None
+            key = await _run(request, archive.box_key, box_id) if box_id else None
             if box_id and key is None:
                 raise ProtocolError(403, f"box {box_id} is not enrolled at this archive")
             signed_req = check_request(request.headers, request.method, request.path_qs, sha256_hex(body),

@@ -53,8 +53,11 @@ async def test_link_cut_twice_mid_upload_resumes(enrolled, tmp_path):
     assert state == ("sent", 1)
     _one_copy(archive.data_dir, sha)
     resent = result.bytes_sent - size
-    print(f"link cut x{proxy.cuts}: {resent} bytes re-sent ({resent / CHUNK:.2f} parts of {CHUNK})")
+    wire = proxy.forwarded - size  # on the wire: re-sent bytes plus TLS, headers and the other requests
+    print(f"link cut x{proxy.cuts}: {resent} part bytes re-sent ({resent / CHUNK:.2f} parts of {CHUNK}); "
+          f"{wire} bytes on the wire beyond the container")
     assert 0 < resent < 2 * CHUNK * proxy.cuts
+    assert 0 < wire < 2 * CHUNK * proxy.cuts  # an upper bound on what was really sent twice
 
 
 async def test_archive_killed_and_restarted_mid_upload_resumes(enrolled, tmp_path):
