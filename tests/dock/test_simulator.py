@@ -192,6 +192,10 @@ async def test_camera_lifecycle(cameras, session):
         assert (status, error_code(body)) == (409, "stale_settings")
 
         made = run_kluis("camera-sim", "record", "--state", camera.state, "--seconds", "2").stdout.decode().strip()
+        for path in camera.state.rglob("*"):  # the footage exists only encrypted on the camera's storage
+            if path.is_file():
+                data = path.read_bytes()
+                assert data[4:8] != b"ftyp" and b"libx264" not in data and b"moov" not in data, path
         manifest = await box.manifest()
         entries = {e["id"]: e for e in manifest["recordings"]}
         assert set(entries) == {early, made}
