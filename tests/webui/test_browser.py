@@ -4,7 +4,6 @@ the log. Screenshots of every page go to test-output/webui/ for a person to look
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest

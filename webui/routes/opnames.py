@@ -131,6 +131,26 @@ async def recording_detail(request: web.Request) -> web.StreamResponse:
     return _detail(request, recording, grant=grant)
 
 
+def _reading_error(request: web.Request, recording: dict, purpose: str, case_ref: str, no_purpose: str,
+                   export: bool = False) -> str | None:
+    """Why this user may not read this recording's footage now (viewing or export), or None."""
+    _ = gettext_for(request)
+    session = request[SESSION]
+    if purpose not in purposes.PURPOSES:
+        return no_purpose
+    if not export and not roles.may_view_purpose(session.role, purpose):
+        return _("Your role may not view recordings for this purpose.")
+    if (export or purpose != "training") and not case_ref:
+        return _("Give the case reference (for example the number of the police report or complaint).")
+    if session.identity is None:
+        return _("Your account holds no key to open recordings.")
+    try:
+        request.app[BOX].catalog.header_of(recording["id"])
+    except NotFound:
+        return _("This recording has been deleted; it can no longer be viewed.")
+    return None
+
+
 @routes.post("/opnames/{id}/bekijken")
 @needs(roles.RECORDINGS_VIEW)
 async def view(request: web.Request) -> web.StreamResponse:
@@ -142,20 +162,8 @@ async def view(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     purpose = str(form.get("purpose", ""))
     case_ref = str(form.get("case_ref", "")).strip()[:100]
-    error = None
-    if purpose not in purposes.PURPOSES:
-        error = _("Choose the purpose for which you view this recording.")
-    elif not roles.may_view_purpose(session.role, purpose):
-        error = _("Your role may not view recordings for this purpose.")
-    elif purpose != "training" and not case_ref:
-        error = _("Give the case reference (for example the number of the police report or complaint).")
-    elif session.identity is None:
-        error = _("Your account holds no key to open recordings.")
-    if error is None:
-        try:
-            box.catalog.header_of(recording["id"])
-        except NotFound:
-            error = _("This recording has been deleted; it can no longer be viewed.")
+    error = _reading_error(request, recording, purpose, case_ref, _("Choose the purpose for which you view "
+                                                                    "this recording."))
     if error:
         return _detail(request, recording, 400, error=error, form={"purpose": purpose, "case_ref": case_ref})
     with box.catalog.transaction():
@@ -233,18 +241,8 @@ async def export(request: web.Request) -> web.StreamResponse:
     purpose = str(form.get("purpose", ""))
     case_ref = str(form.get("case_ref", "")).strip()[:100]
     kept = {"export_purpose": purpose, "export_case_ref": case_ref}
-    error = None
-    if purpose not in purposes.PURPOSES:
-        error = _("Choose the purpose for which you export this recording.")
-    elif not case_ref:
-        error = _("Give the case reference (for example the number of the police report or complaint).")
-    elif session.identity is None:
-        error = _("Your account holds no key to open recordings.")
-    if error is None:
-        try:
-            box.catalog.header_of(recording["id"])
-        except NotFound:
-            error = _("This recording has been deleted; it can no longer be viewed.")
+    error = _reading_error(request, recording, purpose, case_ref,
+                           _("Choose the purpose for which you export this recording."), export=True)
     if error:
         return _detail(request, recording, 400, error=error, form=kept)
     recording, decryptor = decryptor_for(box, session.identity, recording["id"])
@@ -282,7 +280,6 @@ async def set_reason(request: web.Request) -> web.StreamResponse:
                      client=client_of(request), details={"reason": reason, "warning_given": warning_value,
                                                          "before": recording.get("reason")})
     raise web.HTTPSeeOther(f"/opnames/{recording['id']}")
-
 
 
 @routes.post("/opnames/{id}/bewaren")

@@ -29,15 +29,14 @@ async def user_list(request: web.Request) -> web.StreamResponse:
     return _page(request, message=done)
 
 
-async def _act(request: web.Request, action) -> web.StreamResponse:
-    """Run a users.* change; a mistake (bad role, short password) is shown on the page."""
+async def _act(request: web.Request, action, ok: str = "changed") -> web.StreamResponse:
+    """Run a users.* change; a mistake (bad role, short password) is shown on the page, the form kept."""
     try:
         action()
     except KluisError as exc:
-        form = dict(await request.post())
-        form.pop("password", None)
-        return _page(request, 400, error=str(exc), form=form)
-    raise web.HTTPSeeOther("/gebruikers?ok=changed")
+        kept = {k: str(v) for k, v in (await request.post()).items() if k != "password"}
+        return _page(request, 400, error=str(exc), form=kept)
+    raise web.HTTPSeeOther(f"/gebruikers?ok={ok}")
 
 
 @routes.post("/gebruikers")
@@ -46,18 +45,10 @@ async def add(request: web.Request) -> web.StreamResponse:
     box = request.app[BOX]
     session = request[SESSION]
     form = await request.post()
-
-    def do():
-        users.add_user(box, session.name, str(form.get("name", "")).strip(), str(form.get("role", "")),
-                       str(form.get("password", "")), team=str(form.get("team", "")), identity=session.identity,
-                       client=client_of(request))
-
-    try:
-        do()
-    except KluisError as exc:
-        kept = {k: str(v) for k, v in form.items() if k != "password"}
-        return _page(request, 400, error=str(exc), form=kept)
-    raise web.HTTPSeeOther("/gebruikers?ok=added")
+    return await _act(request, lambda: users.add_user(
+        box, session.name, str(form.get("name", "")).strip(), str(form.get("role", "")),
+        str(form.get("password", "")), team=str(form.get("team", "")), identity=session.identity,
+        client=client_of(request)), ok="added")
 
 
 @routes.post("/gebruikers/{name}/rol")
