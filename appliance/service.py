@@ -58,6 +58,7 @@ class Service:
         self.listen = listen
         self.offload = OffloadManager(box)
         self.discovery = Discovery(box, on_device=self.offload.on_device, interfaces=interfaces)
+        self.web_address: str | None = None  # host:port of the web UI once it runs
         self._stoppers: list = []  # cleanup callables of the optional parts, run in reverse order
         self.stopping = asyncio.Event()
 
@@ -116,8 +117,9 @@ class Service:
         runner = await _maybe_await(start_web(*args))
         if runner is not None and hasattr(runner, "cleanup"):
             self._stoppers.append(runner.cleanup)
-        where = ", ".join(f"{a[0]}:{a[1]}" for a in getattr(runner, "addresses", []) if isinstance(a, tuple))
-        log.info("web UI: listening on %s", where or "its default address")
+        where = [f"{a[0]}:{a[1]}" for a in getattr(runner, "addresses", []) if isinstance(a, tuple)]
+        self.web_address = where[0] if where else None
+        log.info("web UI: listening on %s", ", ".join(where) or "its default address")
 
     async def _start_sync(self) -> None:
         start_sync = _optional("sync.client", "start_sync")

@@ -1,0 +1,16 @@
+"""`kluis demo` runs to the end of its offload: three cameras paired and emptied, every chunk verified."""
+
+from __future__ import annotations
+
+import re
+
+from dock_helpers import run_kluis
+
+
+def test_demo_offloads_three_cameras():
+    result = run_kluis("demo", "--exit-after-offload", timeout=240)
+    out = result.stdout.decode()
+    assert len(re.findall(r"^  paired CAM00[123] with code \d{8}", out, re.M)) == 3, out
+    assert "Offloaded 6 recordings" in out and "the cameras are empty" in out, out
+    assert "Verify: every chunk authentic" in out, out
+    assert re.search(r"CAM002 .*offset -42\.\d s", out) and re.search(r"CAM003 +P\. Bakker", out), out
