@@ -558,25 +558,16 @@ def _read_container(header: bytes, payload, offset: int, n: int) -> bytes:
 
 def match_requisition(box: Box, req: dict) -> list[str]:
     """The box's recordings a requisition names: by recording id, or by camera/officer and time overlap."""
-    sql, params = "SELECT id FROM recordings WHERE state = 'stored'", []
     if req.get("recording_id"):
-        sql += " AND id = ?"
-        params.append(req["recording_id"])
+        filters = [("id = ?", req["recording_id"])]
     else:
-        if req.get("camera_serial"):
-            sql += " AND camera_serial = ?"
-            params.append(req["camera_serial"])
-        if req.get("officer"):
-            sql += " AND officer = ?"
-            params.append(req["officer"])
-        if not params:
+        filters = [("camera_serial = ?", req.get("camera_serial")), ("officer = ?", req.get("officer"))]
+        if not any(value for _, value in filters):
             return []  # a requisition naming nothing matches nothing, never everything
-        if req.get("start_time"):
-            sql += " AND end_time > ?"
-            params.append(req["start_time"])
-        if req.get("end_time"):
-            sql += " AND start_time < ?"
-            params.append(req["end_time"])
+        filters += [("end_time > ?", req.get("start_time")), ("start_time < ?", req.get("end_time"))]
+    where = " AND ".join(["state = 'stored'"] + [cond for cond, value in filters if value])
+    params = [value for _, value in filters if value]
+    sql = f"SELECT id FROM recordings WHERE {where}"
     matched = [r[0] for r in box.catalog.db.execute(sql + " ORDER BY start_time, id", params)]
     box.catalog.db.execute(
         "INSERT OR REPLACE INTO sync_requisitions (id, fetched_at, details, matched) VALUES (?, ?, ?, ?)",

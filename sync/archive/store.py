@@ -369,16 +369,19 @@ class Archive:
                 os.fsync(f.fileno())
         return current + len(data)
 
-    def _check_header(self, box_id: str, sha256: str, head: bytes) -> None:
-        """Refuse early a container that is not one, or that the archive could never open."""
+    def _check_header(self, box_id: str, sha256: str, head: bytes, whole: bool = False):
+        """Refuse a container that is not one, or that the archive could never open: early, from the
+        first part (if it holds the whole header), and again on completion (`whole`)."""
         try:
-            if len(head) >= PREFIX.size and len(head) >= header_length(head):
+            if whole or (len(head) >= PREFIX.size and len(head) >= header_length(head)):
                 header = parse_header(head)
                 if self.public_key not in header.recipients:
                     raise ContainerError("the archive is not a recipient of this container")
+                return header
         except ContainerError as exc:
             self._discard(box_id, sha256)
             raise ProtocolError(422, f"refused: {exc}") from None
+        return None
 
     def complete_upload(self, box_id: str, sha256: str) -> dict:
         """Verify the whole container (size, hash, header, recipient), move it into place durably, and
@@ -405,13 +408,7 @@ class Archive:
             self._discard(box_id, sha256)
             raise ProtocolError(422, f"container hash mismatch: declared {sha256}, received {digest.hexdigest()}"
                                      "; discarded")
-        try:
-            header = parse_header(head)
-            if self.public_key not in header.recipients:
-                raise ContainerError("the archive is not a recipient of this container")
-        except ContainerError as exc:
-            self._discard(box_id, sha256)
-            raise ProtocolError(422, f"refused: {exc}") from None
+        header = self._check_header(box_id, sha256, head, whole=True)
         rel = f"blobs/{sha256[:2]}/{sha256}"
         final = self.data_dir / rel
         final.parent.mkdir(parents=True, exist_ok=True)
