@@ -235,6 +235,17 @@ def test_other_bad_import_input(kluis, data, clip):
     assert rows_of(data) == []
 
 
+def test_import_stops_before_the_disk_is_full(kluis, data, clip):
+    """The space check runs before a byte is written: one line, nothing stored, nothing left in tmp/."""
+    config = data / "kluis.toml"
+    text = config.read_text()
+    assert "# reserve_mb = 512" in text
+    config.write_text(text.replace("# reserve_mb = 512", "reserve_mb = 1000000000"))
+    refused(kluis(*import_args(data, clip), check=False), "not enough room")
+    assert rows_of(data) == []
+    assert list((data / "tmp").iterdir()) == [] and not any(p.is_file() for p in (data / "blobs").rglob("*"))
+
+
 def test_bad_range(kluis, data, imported, password_file):
     refused(kluis("cat", "--data", data, imported, *PURPOSE, "--password-file", password_file,
                   "--range", "10-5", check=False), "bad range")
