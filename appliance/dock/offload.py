@@ -337,7 +337,7 @@ class Offload:
                             if writer.received + len(buf) > size:
                                 raise Refused(f"{serial}: recording {rec_id} is longer than the manifest says")
                             if len(buf) >= BUFFER:
-                                await asyncio.to_thread(writer.write, bytes(buf))
+                                await asyncio.to_thread(writer.write, buf)  # done with buf on return
                                 unsynced += len(buf)
                                 buf.clear()
                                 if not header_checked and writer.header is not None:
