@@ -88,13 +88,16 @@ def may_view_purpose(role: str, purpose: str) -> bool:
     return purposes is None or purpose in purposes
 
 
-def in_scope(user: dict, recording: dict) -> bool:
-    """Whether a user (row with role, name, team) may see this recording at all."""
+def in_scope(user: dict, recording: dict, officer_team: str | None = None) -> bool:
+    """Whether a user (row with role, name, team) may see this recording at all. A recording without a
+    team of its own (a camera offload names only the officer) belongs to its officer's team:
+    `officer_team`, the team of the user named as its officer."""
     scope = SCOPES.get(user["role"])
     if scope == SCOPE_ALL:
         return True
     if scope == SCOPE_TEAM:
-        return bool(user.get("team")) and recording.get("team") == user["team"]
+        team = recording.get("team") or officer_team
+        return bool(user.get("team")) and team == user["team"]
     if scope == SCOPE_OWN:
         return recording.get("officer") == user["name"]
     return False
@@ -106,7 +109,11 @@ def scope_sql(user: dict) -> tuple[str, list]:
     if scope == SCOPE_ALL:
         return "1", []
     if scope == SCOPE_TEAM and user.get("team"):
-        return "r.team = ?", [user["team"]]
+        # The team's own rows, plus rows without a team (a camera offload names only the officer) whose
+        # officer is in the team. The unary + keeps the planner from answering the OR with two index
+        # lookups and a sort: walking the time index and testing each row is faster for a page.
+        return ("(+r.team = ? OR (+r.team IS NULL AND +r.officer IN (SELECT u.name FROM users u WHERE u.team = ?)))",
+                [user["team"], user["team"]])
     if scope == SCOPE_OWN:
         return "r.officer = ?", [user["name"]]
     return "0", []

@@ -1,7 +1,8 @@
 """Web UI recordings table (Opnames) at 100 000 recordings: filter, sort and page queries, with vs without indexes.
 
 Setup, outside the timing: a box whose catalog gets --opnames-recordings rows (inserted directly, 40
-cameras, 90 officers in 6 teams, 1 % under hold; no blobs: the queries never touch them). Each query is
+cameras, 90 officers (users) in 6 teams, half the rows without a team of their own as a camera offload
+makes them, 1 % under hold; no blobs: the queries never touch them). Each query is
 what one page load of /opnames runs (webui.queries.search: count + one page; choices: the filter lists),
 timed in this process over --repeats runs, for a privacy officer (all recordings) and a team leader (own
 team). The baseline is the same query on a copy of the catalog without the web UI's indexes (migration
@@ -44,7 +45,8 @@ def build(data: Path, total: int) -> None:
         start = now - timedelta(minutes=7 * i)
         rid = f"{i:016x}"
         officer = i % 90
-        rows.append((rid, "CAM%03d" % (i % 40), f"officer {officer}", f"team {officer % 6}", to_iso(start),
+        team = f"team {officer % 6}" if i % 2 else None  # docked recordings name only the officer
+        rows.append((rid, "CAM%03d" % (i % 40), f"officer {officer}", team, to_iso(start),
                      to_iso(start + timedelta(minutes=3)), 10_000_000, 10_000_200, os.urandom(32).hex(),
                      f"blobs/x/{rid}", 1 << 20, to_iso(start), "stored", "dock", ("threat", "insult", None)[i % 3]))
         if i % 100 == 0:
@@ -54,6 +56,8 @@ def build(data: Path, total: int) -> None:
         "INSERT INTO recordings (id, camera_serial, officer, team, start_time, end_time, size, blob_size, sha256, "
         "stored_path, chunk_size, ingested_at, state, source, reason) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany("INSERT INTO users (name, role, team, slot, created_at) VALUES (?, 'officer', ?, '{}', ?)",
+                     [(f"officer {n}", f"team {n % 6}", to_iso(now)) for n in range(90)])
     conn.executemany("INSERT INTO holds (recording_id, purpose, case_ref, placed_by, placed_at, review_at) "
                      "VALUES (?, ?, ?, ?, ?, ?)", holds)
     conn.execute("COMMIT")

@@ -121,10 +121,12 @@ def choices(catalog, user: dict) -> dict[str, list[str]]:
         return {key: [r[0] for r in catalog.db.execute(
             f"SELECT DISTINCT r.{column} FROM recordings r WHERE {scope} AND r.{column} IS NOT NULL "
             f"ORDER BY 1 LIMIT 500")] for key, column in columns}
-    # A team's or an officer's recordings: read those rows once (through the scope's index) for all lists.
+    # A team's or an officer's recordings: one pass over the table for all four lists (NOT INDEXED: walking
+    # an index and looking every row up costs ten times more).
     found: dict[str, set] = {key: set() for key, _ in columns}
     for row in catalog.db.execute(
-            f"SELECT DISTINCT r.camera_serial, r.officer, r.team, r.state FROM recordings r WHERE {scope}", params):
+            f"SELECT DISTINCT r.camera_serial, r.officer, r.team, r.state FROM recordings r NOT INDEXED "
+            f"WHERE {scope}", params):
         for (key, _column), value in zip(columns, row):
             if value is not None:
                 found[key].add(value)

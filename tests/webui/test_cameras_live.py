@@ -93,6 +93,13 @@ async def test_pair_in_the_web_ui_then_offload_shows_progress_and_the_recording(
         await web.login("fg")
         _, listing = await web.get("/opnames", params={"camera": SERIAL})
         assert "1 opnames gevonden" in listing and "jansen" in listing
+        # The offload names the officer only; the team leader of jansen's team sees it all the same.
+        await web.login("tl")
+        _, listing = await web.get("/opnames", params={"camera": SERIAL})
+        assert "1 opnames gevonden" in listing
+        rid = re.search(r'href="/opnames/([0-9a-f]+)"', listing).group(1)
+        status, _page = await web.get(f"/opnames/{rid}")
+        assert status == 200
         await web.login("audit")
         _, log = await web.get("/logboek", params={"action": "pair"})
         assert "admin" in log and SERIAL in log

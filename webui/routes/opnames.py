@@ -91,7 +91,11 @@ def _recording_for(request: web.Request) -> dict:
     it exists is told to someone outside the scope)."""
     box = request.app[BOX]
     recording = box.catalog.get_recording(request.match_info["id"])
-    if not roles.in_scope(request[SESSION].user, recording):
+    officer_team = None
+    if recording.get("team") is None and recording.get("officer"):
+        row = box.catalog.db.execute("SELECT team FROM users WHERE name = ?", [recording["officer"]]).fetchone()
+        officer_team = row[0] if row else None
+    if not roles.in_scope(request[SESSION].user, recording, officer_team):
         raise NotFound("not in scope")
     return recording
 
