@@ -116,6 +116,12 @@ def render(request: web.Request, template: str, status: int = 200, **context) ->
         moment = from_iso(value).astimezone(tz)
         return moment.strftime("%d-%m-%Y %H:%M:%S" if seconds else "%d-%m-%Y %H:%M")
 
+    def fmt_size(n: int) -> str:
+        for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+            if n >= scale:
+                return f"{n / scale:.1f} {unit}".replace(".", "," if request.get(LANG) == "nl" else ".")
+        return f"{n} B"
+
     def allowed(permission: str) -> bool:
         return session is not None and roles.allowed(session.role, permission)
 
@@ -130,6 +136,7 @@ def render(request: web.Request, template: str, status: int = 200, **context) ->
         request_path=request.path_qs,
         allowed=allowed,
         fmt_time=fmt_time,
+        fmt_size=fmt_size,
         role_label=lambda role: _(ROLE_LABELS.get(role, role)),
         state_label=lambda state: _(STATE_LABELS[state]) if state in STATE_LABELS else state,
         box_name=box.config["box"]["name"],

@@ -23,7 +23,7 @@ async def test_overview_shows_what_needs_attention(web, rec_ids):
     assert "Bewaringen die herzien moeten worden" in page and "KL-5" in page
     assert "3 dagen of langer niet in het dock zijn geweest: CAM-OLD." in page
     assert 'data-serial="CAM-NEW"' in page and "<progress" in page
-    assert "GiB gebruikt" in page
+    assert "GiB gebruikt" in page and "De afgelopen week is niets opgeslagen." in page  # ingested in November
     events = await web.client.get("/overzicht/voortgang?once=1")
     assert events.headers["Content-Type"].startswith("text/event-stream")
     assert (await events.text()).startswith("data: {}")  # no `kluis serve` here: no offload running
