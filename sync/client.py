@@ -85,7 +85,7 @@ def _session(fingerprint_hex: str, timeout_s: float = 60) -> aiohttp.ClientSessi
 async def _request(session: aiohttp.ClientSession, box: Box, box_id: str, base: str, method: str, path: str,
                    body: bytes = b"", data=None, content_type: str = "application/json") -> dict:
     """One signed request. `data` (an async iterable) streams the body whose bytes are `body`."""
-    headers = sign_request(box.signing_key(), box_id, method, path, sha256_hex(body), box.clock())
+    headers = sign_request(_signing_key(box), box_id, method, path, sha256_hex(body), box.clock())
     headers["Content-Type"] = content_type
     try:
         async with session.request(method, base + path, data=data if data is not None else body,
@@ -104,6 +104,14 @@ async def _request(session: aiohttp.ClientSession, box: Box, box_id: str, base: 
         raise Refused(495, "the archive's certificate does not match the pinned fingerprint") from None
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
         raise Unreachable(f"archive unreachable: {exc.__class__.__name__}: {exc}") from None
+
+
+def _signing_key(box: Box):
+    """The box's signing key, read once per Box (not once per 4 MiB part)."""
+    key = getattr(box, "_sync_signing_key", None)
+    if key is None:
+        key = box._sync_signing_key = box.signing_key()
+    return key
 
 
 def parse_token(token: str) -> tuple[str, str]:
