@@ -5,11 +5,11 @@ Targets (issue 2): import at least as fast as `age -r` on the same file (ratio >
 
 Every tool runs as a fresh process on the same input, which is read once first so that it sits in the
 page cache (the runs measure the tools, not the disk). The tools take turns within each round, so that a
-busy moment on the shared machine hits all of them. `kluis import` goes into a fresh data dir each time,
-made with `kluis init --kdf-profile interactive` outside the timing; the time is the whole command, from
-exec to exit, including Python's start-up, reading the input, encrypting, hashing, writing, fsync,
-rename and the catalog commit. `age` and `dd` are timed the same way; age does not fsync, dd does
-(conv=fsync).
+busy moment on the shared machine hits all of them. `kluis import` goes into a fresh data dir each time
+(a copy of one made once with `kluis init --kdf-profile interactive`, outside the timing); the time is
+the whole command, from exec to exit, including Python's start-up, reading the input, encrypting,
+hashing, writing, fsync, rename and the catalog commit. `age` and `dd` are timed the same way; age does
+not fsync, dd does (conv=fsync).
 """
 
 from __future__ import annotations
@@ -67,11 +67,14 @@ class Tools:
                                             text=True).stdout.strip()
 
     def fresh_box(self, chunk_size: int | None = None) -> Path:
-        """A new data dir (not timed)."""
+        """A new, empty data dir (not timed): a copy of one made once by `kluis init`."""
+        template = self.work / "data-template"
+        if not template.exists():
+            run_child(self.kluis + ["init", "--data", str(template), "--password-file", str(self.password_file),
+                                    "--kdf-profile", "interactive"])
         self.serial += 1
         data = self.work / f"data-{self.serial}"
-        run_child(self.kluis + ["init", "--data", str(data), "--password-file", str(self.password_file),
-                                "--kdf-profile", "interactive"])
+        shutil.copytree(template, data)
         if chunk_size is not None:
             set_chunk_size(data, chunk_size)
         return data
@@ -151,7 +154,7 @@ def run(args) -> list[dict]:
     tools = Tools(work, src)
     rows: list[dict] = []
 
-    startup = [run_child(tools.kluis + ["--version"]).seconds * 1000 for _ in range(max(args.repeats, 3))]
+    startup = [run_child(tools.kluis + ["--version"]).seconds * 1000 for _ in range(args.repeats)]
 
     contenders = {"kluis import": lambda: tools.kluis_import(src)}
     if tools.recipient:
