@@ -115,7 +115,7 @@ async def test_find_view_seek_hold_and_see_it_in_the_log(browser_page, web_box, 
     await login(page, "fg")
     await page.get_by_role("link", name="Logboek").click()
     log = await page.inner_text("main")
-    assert "hold_add" in log and "KL-2026-042" in log and "view" in log
+    assert "bewaring geplaatst" in log and "KL-2026-042" in log and "bekeken" in log
     await page.get_by_role("button", name="Controleer keten").click()
     await page.wait_for_selector("text=De keten is intact")
     await shot(page, "07-logboek")
