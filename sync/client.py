@@ -195,6 +195,25 @@ def fill_outbox(box: Box) -> int:
     return sum(1 for rid, purpose in rows if queue(box, rid, f"hold:{purpose}"))
 
 
+def withdraw_stale(box: Box) -> list[str]:
+    """Take out of the outbox what no longer needs to go: recordings whose central holds were all released
+    (or that were deleted) before they were sent. Audited; returns their ids."""
+    if not _has_table(box, "holds"):
+        return []
+    wanted = sorted(set(box.config["sync"]["central_purposes"]) | {"requisition"})
+    rows = box.catalog.db.execute(
+        f"SELECT o.recording_id FROM sync_outbox o WHERE o.state != 'sent' AND NOT EXISTS ("
+        f"SELECT 1 FROM holds h JOIN recordings r ON r.id = h.recording_id WHERE h.recording_id = o.recording_id "
+        f"AND r.state = 'stored' AND h.released_at IS NULL AND h.purpose IN ({', '.join('?' * len(wanted))}))",
+        wanted).fetchall()
+    for (recording_id,) in rows:
+        with box.catalog.transaction():
+            box.catalog.db.execute("DELETE FROM sync_outbox WHERE recording_id = ?", [recording_id])
+            audit.record(box.catalog, actor="system", action="sync_withdrawn", recording_id=recording_id,
+                         clock=box.clock, details={"reason": "no hold that needs central custody is left"})
+    return [r[0] for r in rows]
+
+
 def pending_rewrap(box: Box) -> list[str]:
     return [r[0] for r in box.catalog.db.execute(
         "SELECT recording_id FROM sync_outbox WHERE state = 'needs_rewrap' ORDER BY queued_at, recording_id")]
@@ -383,6 +402,7 @@ class Syncer:
                     except SyncError as exc:
                         result.errors.append(f"{step.__name__}: {exc}")
                 fill_outbox(box)
+                withdraw_stale(box)
                 await self.upload_all()
                 await self.update_metadata()
         finally:

@@ -12,6 +12,7 @@ from nacl.public import PrivateKey
 from appliance import audit, retention
 from appliance.box import Box
 from appliance.container import parse_header
+from sync import client
 from sync.archive.store import Archive
 from sync.protocol import verify_receipt
 
@@ -162,3 +163,19 @@ def test_sync_run_fails_when_archive_is_down(enrolled, tmp_path, kluis):
     assert "unreachable" in result.stderr.decode()
     status = json.loads(kluis("sync", "status", "--data", data, "--json").stdout)
     assert status["counts"]["sent"] == 0 and not status["last_pass"]["ok"]
+
+
+def test_hold_released_before_sending_takes_it_out_of_the_outbox(enrolled, tmp_path, kluis):
+    data, archive = enrolled
+    with Box(data) as box:
+        early, _ = import_random(box, tmp_path, 100_000)
+    # Queued (as a pass would), then the hold is released before the pass that would send it.
+    with Box(data) as box:
+        retention.add_hold(box, early, "police_report", "PV-3", actor="admin")
+        assert client.fill_outbox(box) == 1
+        retention.release_hold(box, early, "no report after all", actor="admin")
+    kluis("sync", "run", "--data", data)
+    assert not _archive_rows(archive.data_dir)
+    with Box(data) as box:
+        assert box.catalog.db.execute("SELECT COUNT(*) FROM sync_outbox").fetchone()[0] == 0
+        assert "sync_withdrawn" in [e["action"] for e in audit.entries(box.catalog, recording_id=early)]
