@@ -25,20 +25,22 @@ async def start_web(box: Box, host: str = "127.0.0.1", port: int = 8443, *, idle
 
 
 DEMO_TEAM = "Centrum"
+DEMO_OFFICER = "J. Jansen"  # the officer of the demo's first camera: a handhaver sees their own recordings
 
 
 def demo_users(box: Box, actor: str | None = None, actor_password: str | None = None,
-               identity=None) -> list[tuple[str, str, str]]:
+               identity=None, officer: str = DEMO_OFFICER) -> list[tuple[str, str, str]]:
     """One user per role (besides the keeper made at init) with a generated password, for `kluis demo`.
-    The keeper's unlocked key (`identity`, or `actor_password` to unlock it) wraps the slots.
-    Returns (name, role, password) for each user made."""
+    The keeper's unlocked key (`identity`, or `actor_password` to unlock it) wraps the slots. The officer
+    user is named like the officer on the demo's recordings, in the team leader's team, so that both see
+    them. Returns (name, role, password) for each user made."""
     actor = actor or box.default_user
     if identity is None:
         identity = box.unlock(actor, actor_password)
     made = []
     for name, role, team in (("teamleider", roles.TEAM_LEADER, DEMO_TEAM),
                              ("privacy", roles.PRIVACY_OFFICER, None),
-                             ("handhaver", roles.OFFICER, DEMO_TEAM),
+                             (officer, roles.OFFICER, DEMO_TEAM),
                              ("auditor", roles.AUDITOR, None)):
         password = users.random_password()
         users.add_user(box, actor, name, role, password, team=team, identity=identity, client="demo")
