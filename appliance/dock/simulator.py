@@ -658,7 +658,9 @@ class Simulator:
                     record["sent"] += len(data)
                     self._cuts += 1
                     log.info("fault: cutting %s after %d bytes", entry["id"], record["sent"])
-                    request.transport.abort()  # no clean end: the box sees a broken transfer
+                    # close, not abort: the N bytes still in the send buffer go out, then FIN before
+                    # Content-Length is reached, so the box sees a broken transfer of exactly N bytes.
+                    request.transport.close()
                     return resp
                 await resp.write(data)
                 pos += len(data)
