@@ -7,10 +7,10 @@ change never shortens the life of a recording under hold: such a recording keeps
 date it had under the old policy (`recordings.keep_until`).
 
 The sweep deletes crypto-shredding first: in one transaction it removes the wrapped file keys (with
-`secure_delete` on, the only copies), marks the recording 'deleting', writes the deletion record and the
-audit entry. Only then the blob goes, then the row. A sweep killed at any point leaves either nothing
-done or a 'deleting' row whose key is already gone; the next sweep finishes it. Deleting needs no
-private key, so it runs while the box is locked.
+`secure_delete` on, the only copies) and the catalog row, and writes the deletion record and the audit
+entry. Only then the blob goes, and the deletion record notes it. A sweep killed at any point leaves
+either nothing done or deletion records whose blob removal is pending; the next sweep finishes them.
+Deleting needs no private key, so it runs while the box is locked.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from .vault import fsync_dir
 
 log = logging.getLogger("kluis.retention")
 
-BATCH = 500  # recordings per delete transaction: bounded memory, few fsyncs
+BATCH = 1000  # recordings per delete transaction: bounded memory, few commits
 POLICY_META = "retention_policy"
 LAST_SWEEP_META = "retention_last_sweep"
 FAR_FUTURE = "9999-12-31T23:59:59.999Z"
@@ -353,19 +353,19 @@ def sweep(box: Box, *, dry_run: bool = False, batch: int = BATCH,
     where, params = _eligible_sql(policy, now)
     select = f"{_SELECT} WHERE {where} ORDER BY r.end_time, r.id LIMIT {int(batch)}"
     policy_text = json.dumps(policy.as_dict(), sort_keys=True)
+    dirs: set[Path] = set()
     while True:
         # Selecting inside the write transaction: a hold placed meanwhile by another process is seen.
         with box.catalog.transaction():
             rows = list(box.catalog.db.query(select, params))
-            for row in rows:
-                _shred(box, row, policy, policy_text, result.at)
+            _shred(box, rows, policy, policy_text, result.at)
         if not rows:
             break
-        _remove_blobs(box, [row["stored_path"] for row in rows])
-        _drop_rows(box, [row["id"] for row in rows])
+        dirs |= _remove_blobs(box, [{"recording_id": r["id"], "sha256": r["sha256"]} for r in rows])
         result.deleted += [row["id"] for row in rows]
         if progress:
             progress(len(result.deleted))
+    _fsync_dirs(dirs)
     result.wal_truncated = _truncate_wal(box)
     box.catalog.set_meta(LAST_SWEEP_META, json.dumps(result.as_dict()))
     if result.deleted or result.finished:
@@ -374,57 +374,64 @@ def sweep(box: Box, *, dry_run: bool = False, batch: int = BATCH,
     return result
 
 
-def _shred(box: Box, row: dict, policy: Policy, policy_text: str, at: str) -> None:
-    """Step 1, the one that counts: destroy the wrapped file keys and record the deletion."""
-    db = box.catalog.db
-    term = policy.term_days(row["category"])
-    reason = "term expired after hold released" if row["hold_end"] else "term expired"
-    db.execute("DELETE FROM file_keys WHERE recording_id = ?", [row["id"]])
-    db.execute("UPDATE recordings SET state = 'deleting' WHERE id = ?", [row["id"]])
-    db.execute(
+def _shred(box: Box, rows: list[dict], policy: Policy, policy_text: str, at: str) -> None:
+    """Step 1, the one that counts, in one transaction: destroy the wrapped file keys (the only copies;
+    secure_delete overwrites them), drop the catalog row with its personal data, write the deletion
+    record (which also says the blob is still to be removed) and the audit entry."""
+    db = box.catalog.db.conn
+    ids = [(row["id"],) for row in rows]
+    db.executemany("DELETE FROM file_keys WHERE recording_id = ?", ids)
+    db.executemany("DELETE FROM recordings WHERE id = ?", ids)
+    records = []
+    for row in rows:
+        term = policy.term_days(row["category"])
+        reason = "term expired after hold released" if row["hold_end"] else "term expired"
+        records.append([row["id"], row["sha256"], row["start_time"], row["end_time"], row["ingested_at"],
+                        row["size"], row["category"], term, policy_text, reason, at])
+        audit.record(box.catalog, actor="system", action="delete", recording_id=row["id"], clock=box.clock,
+                     details={"sha256": row["sha256"], "reason": reason, "term_days": term,
+                              "category": row["category"]})
+    db.executemany(
         "INSERT INTO deletions (recording_id, sha256, start_time, end_time, ingested_at, size, category, "
-        "term_days, policy, reason, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [row["id"], row["sha256"], row["start_time"], row["end_time"], row["ingested_at"], row["size"],
-         row["category"], term, policy_text, reason, at],
-    )
-    audit.record(box.catalog, actor="system", action="delete", recording_id=row["id"], clock=box.clock,
-                 details={"sha256": row["sha256"], "reason": reason, "term_days": term,
-                          "category": row["category"]})
+        "term_days, policy, reason, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records)
 
 
-def _remove_blobs(box: Box, stored_paths: list[str]) -> None:
-    """Step 2: the ciphertext, now without a key. One directory fsync per directory, not per blob."""
+def _remove_blobs(box: Box, rows: list[dict]) -> set[Path]:
+    """Step 2: the ciphertext, now without a key, then the note that it is gone. Returns the directories
+    to fsync: that happens once per sweep, not per blob, since a removal lost to a power cut leaves only
+    keyless ciphertext that no catalog row names (`Vault.cleanup`, run by kluis verify, removes it)."""
     dirs = set()
-    for rel in stored_paths:
-        path = box.vault.root / rel
+    db = box.catalog.db
+    for row in rows:
+        if db.execute("SELECT 1 FROM recordings WHERE sha256 = ?", [row["sha256"]]).fetchone():
+            continue  # the same container was stored again meanwhile: the blob is that recording's now
+        path = box.vault.root / box.vault.relpath(row["sha256"])
         try:
             path.unlink()
         except FileNotFoundError:
             pass
         dirs.add(path.parent)
+    now = to_iso(box.clock())
+    with box.catalog.transaction():
+        box.catalog.db.conn.executemany("UPDATE deletions SET blob_removed_at = ? WHERE recording_id = ?",
+                                        [(now, row["recording_id"]) for row in rows])
+    return dirs
+
+
+def _fsync_dirs(dirs: set[Path]) -> None:
     for directory in dirs:
         if directory.exists():
             fsync_dir(directory)
 
 
-def _drop_rows(box: Box, ids: list[str]) -> None:
-    """Step 3: the catalog row, with its personal data (officer, times); the deletion record remains."""
-    now = to_iso(box.clock())
-    with box.catalog.transaction():
-        for recording_id in ids:
-            box.catalog.db.execute("DELETE FROM recordings WHERE id = ? AND state = 'deleting'", [recording_id])
-            box.catalog.db.execute("UPDATE deletions SET blob_removed_at = ? WHERE recording_id = ?",
-                                   [now, recording_id])
-
-
 def finish_pending(box: Box) -> int:
-    """Finish deletions an interrupted sweep left (key gone, blob or row still there)."""
-    rows = box.catalog.db.execute(
-        "SELECT id, stored_path FROM recordings WHERE state = 'deleting' ORDER BY id").fetchall()
+    """Finish deletions an interrupted sweep left: key and row are gone, the blob may still be there."""
+    rows = [{"recording_id": r[0], "sha256": r[1]} for r in box.catalog.db.execute(
+        "SELECT recording_id, sha256 FROM deletions WHERE blob_removed_at IS NULL ORDER BY recording_id")]
+    dirs: set[Path] = set()
     for start in range(0, len(rows), BATCH):
-        part = rows[start:start + BATCH]
-        _remove_blobs(box, [r[1] for r in part])
-        _drop_rows(box, [r[0] for r in part])
+        dirs |= _remove_blobs(box, rows[start:start + BATCH])
+    _fsync_dirs(dirs)
     return len(rows)
 
 
@@ -483,7 +490,7 @@ def status(box: Box) -> dict:
             nxt = moment if nxt is None or moment < nxt else nxt
     review_due = db.execute("SELECT COUNT(*) FROM holds WHERE released_at IS NULL AND review_at <= ?",
                             [to_iso(now)]).fetchone()[0]
-    pending = db.execute("SELECT COUNT(*) FROM recordings WHERE state = 'deleting'").fetchone()[0]
+    pending = db.execute("SELECT COUNT(*) FROM deletions WHERE blob_removed_at IS NULL").fetchone()[0]
     deleted = db.execute("SELECT COUNT(*) FROM deletions").fetchone()[0]
     last = box.catalog.get_meta(LAST_SWEEP_META)
     return {

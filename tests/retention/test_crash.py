@@ -90,7 +90,7 @@ def test_kill_9_during_sweep_then_resume(template, tmp_path):
         proc.wait()
         with Box(data) as box:
             done = box.catalog.db.execute("SELECT COUNT(*) FROM deletions").fetchone()[0]
-            pending = box.catalog.db.execute("SELECT COUNT(*) FROM recordings WHERE state = 'deleting'").fetchone()[0]
+            pending = box.catalog.db.execute("SELECT COUNT(*) FROM deletions WHERE blob_removed_at IS NULL").fetchone()[0]
             if 0 < done < OLD or pending:
                 interrupted += 1
             result = retention.sweep(box)
