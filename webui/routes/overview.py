@@ -39,6 +39,8 @@ def storage(box) -> dict:
 OFFLOAD_STATES = {
     "waiting": N_("waiting"), "checking": N_("checking"), "offloading": N_("offloading"), "done": N_("done"),
     "offline": N_("offline"), "error": N_("error"), "refused": N_("refused"), "storage_full": N_("storage full"),
+    # the device's own status when nothing is being offloaded
+    "discovered": N_("discovered"), "paired": N_("paired"), "unpaired": N_("unpaired"),
 }
 
 
