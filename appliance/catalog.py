@@ -254,6 +254,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX recordings_duration ON recordings((julianday(end_time) - julianday(start_time)));
         """,
     ),
+    (
+        "webui_totp",
+        """
+        ALTER TABLE users ADD COLUMN totp_secret TEXT;      -- base32 TOTP secret (RFC 6238); NULL: no second factor
+        ALTER TABLE users ADD COLUMN totp_last_step INTEGER; -- the last time step used, so a code works once
+        """,
+    ),
 ]
 
 RECORDING_COLUMNS = (

@@ -10,8 +10,12 @@ user on the running box can read the memory of the service, where a logged-in us
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import secrets
+import struct
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,6 +29,9 @@ from .errors import KluisError, NotFound, WrongSecret
 MAX_FAILURES = 5          # wrong passwords in a row before the account locks
 LOCK_MINUTES = 15
 MIN_PASSWORD = 10
+TOTP_STEP_S = 30          # RFC 6238 defaults, what every authenticator app uses
+TOTP_DIGITS = 6
+TOTP_WINDOW = 1           # steps either side accepted: clocks of phones drift
 
 
 class LockedOut(KluisError):
@@ -42,7 +49,9 @@ def _profile(box: Box) -> str:
 
 
 def _public(row: dict) -> dict:
-    return {k: v for k, v in row.items() if k != "slot"}
+    public = {k: v for k, v in row.items() if k not in ("slot", "totp_secret", "totp_last_step")}
+    public["totp"] = bool(row.get("totp_secret"))
+    return public
 
 
 def get(box: Box, name: str) -> dict:
@@ -52,8 +61,9 @@ def get(box: Box, name: str) -> dict:
 def list_users(box: Box) -> list[dict]:
     rows = box.catalog.db.query(
         "SELECT name, role, team, created_at, disabled, failed_logins, locked_until, "
-        "json_extract(slot, '$.sealed') IS NOT NULL AS has_key FROM users ORDER BY name")
-    return [dict(r, has_key=bool(r["has_key"])) for r in rows]
+        "json_extract(slot, '$.sealed') IS NOT NULL AS has_key, totp_secret IS NOT NULL AS totp "
+        "FROM users ORDER BY name")
+    return [dict(r, has_key=bool(r["has_key"]), totp=bool(r["totp"])) for r in rows]
 
 
 def _actor_row(box: Box, actor: str, permission: str) -> dict:
@@ -170,10 +180,10 @@ def _dumps(slot: dict) -> str:
     return json.dumps(slot)
 
 
-def login(box: Box, name: str, password: str, client: str | None = None) -> Login:
-    """Check a password and unwrap the user's key slot (one Argon2id run). Counts failures and locks the
-    account for LOCK_MINUTES after MAX_FAILURES in a row. Raises WrongSecret (one message for an unknown
-    user and a wrong password) or LockedOut."""
+def login(box: Box, name: str, password: str, client: str | None = None, code: str | None = None) -> Login:
+    """Check a password (and, for a user who set one up, the TOTP code) and unwrap the user's key slot
+    (one Argon2id run). Counts failures and locks the account for LOCK_MINUTES after MAX_FAILURES in a
+    row. Raises WrongSecret (one message for an unknown user, a wrong password or code) or LockedOut."""
     now = box.clock()
     try:
         row = box.catalog.get_user(name)
@@ -193,6 +203,11 @@ def login(box: Box, name: str, password: str, client: str | None = None) -> Logi
         raise WrongSecret("wrong user name or password")
     try:
         secret = keys.open_slot(row["slot"], password)
+        step = None
+        if row.get("totp_secret"):
+            step = totp_step(row["totp_secret"], code or "", now, after=row.get("totp_last_step"))
+            if step is None:
+                raise WrongSecret("wrong user name, password or code")
     except WrongSecret:
         with box.catalog.transaction():
             failures = box.catalog.db.execute("SELECT failed_logins FROM users WHERE name = ?",
@@ -209,8 +224,10 @@ def login(box: Box, name: str, password: str, client: str | None = None) -> Logi
     if secret is not None and row["role"] in roles.SLOT_ROLES:
         identity = box._identity(secret)
     with box.catalog.transaction():
-        box.catalog.db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE name = ?", [name])
-        audit.record(box.catalog, actor=name, action="login", client=client)
+        box.catalog.db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL, "
+                               "totp_last_step = coalesce(?, totp_last_step) WHERE name = ?", [step, name])
+        audit.record(box.catalog, actor=name, action="login", client=client,
+                     details={"second_factor": "totp"} if step is not None else None)
     return Login(_public(box.catalog.get_user(name)), identity)
 
 
@@ -231,3 +248,71 @@ def unlock_account(box: Box, actor: str, name: str, client: str | None = None) -
 def random_password() -> str:
     return secrets.token_urlsafe(12)
 
+
+
+# Second factor: TOTP (RFC 6238) ------------------------------------------------------------------------
+
+def new_totp_secret() -> str:
+    return base64.b32encode(secrets.token_bytes(20)).decode()
+
+
+def totp_code(secret: str, step: int) -> str:
+    key = base64.b32decode(secret)
+    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF
+    return str(value % 10 ** TOTP_DIGITS).zfill(TOTP_DIGITS)
+
+
+def totp_step(secret: str, code: str, moment, after: int | None = None) -> int | None:
+    """The time step whose code this is (within the window), or None. A step at or before `after` (the
+    last one used) does not count: a code seen over someone's shoulder cannot be used again."""
+    code = "".join(ch for ch in code if ch.isdigit())
+    if len(code) != TOTP_DIGITS:
+        return None
+    now = int(moment.timestamp()) // TOTP_STEP_S
+    for step in range(now - TOTP_WINDOW, now + TOTP_WINDOW + 1):
+        if (after is None or step > after) and hmac.compare_digest(totp_code(secret, step), code):
+            return step
+    return None
+
+
+def totp_uri(box: Box, name: str, secret: str) -> str:
+    """What an authenticator app reads (typed in, or as a QR code made elsewhere)."""
+    from urllib.parse import quote
+
+    issuer = str(box.config["box"]["name"])
+    return (f"otpauth://totp/{quote(issuer)}:{quote(name)}?secret={secret}&issuer={quote(issuer)}"
+            f"&digits={TOTP_DIGITS}&period={TOTP_STEP_S}")
+
+
+def enable_totp(box: Box, name: str, secret: str, code: str, client: str | None = None) -> None:
+    """A user turns on the second factor, proving with a code that their app has the secret."""
+    step = totp_step(secret, code, box.clock())
+    if step is None:
+        raise KluisError("that code does not match: check the phone's clock and type the current code")
+    with box.catalog.transaction():
+        box.catalog.db.execute("UPDATE users SET totp_secret = ?, totp_last_step = ? WHERE name = ?",
+                               [secret, step, name])
+        audit.record(box.catalog, actor=name, action="user_change", client=client,
+                     details={"user": name, "totp": True})
+
+
+def disable_totp(box: Box, actor: str, name: str, client: str | None = None) -> None:
+    """The keeper turns a user's second factor off (a lost phone); the user sets it up again."""
+    _actor_row(box, actor, roles.USERS_MANAGE)
+    box.catalog.get_user(name)
+    with box.catalog.transaction():
+        box.catalog.db.execute("UPDATE users SET totp_secret = NULL, totp_last_step = NULL WHERE name = ?", [name])
+        audit.record(box.catalog, actor=actor, action="user_change", client=client,
+                     details={"user": name, "totp": False})
+
+
+def change_own_password(box: Box, name: str, current: str, new: str, identity: PrivateKey | None,
+                        client: str | None = None) -> dict:
+    """A user changes their own password (the current one is checked; the key slot is re-wrapped)."""
+    try:
+        keys.open_slot(box.catalog.get_user(name)["slot"], current)
+    except WrongSecret:
+        raise WrongSecret("the current password is wrong") from None
+    return reset_password(box, name, name, new, identity=identity, client=client)

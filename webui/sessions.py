@@ -34,6 +34,7 @@ class Session:
     csrf: str
     last_seen: datetime
     grants: dict[str, Grant] = field(default_factory=dict)
+    pending_totp: str | None = None  # a second-factor secret shown to the user, not yet confirmed
 
     @property
     def name(self) -> str:

@@ -24,7 +24,7 @@ async def test_wrong_password_and_unknown_user_give_the_same_clear_message(web):
     unknown = await web.login("nobody-here", "not the password")
     for response in (wrong, unknown):
         assert response.status == 400
-        assert "Verkeerde gebruikersnaam of wachtwoord." in await response.text()
+        assert "Verkeerde gebruikersnaam, wachtwoord of code." in await response.text()
     actions = [(e["actor"], e["action"]) for e in audit.entries(web.box.catalog)]
     assert ("tl", "login_failed") in actions and ("nobody-here", "login_failed") in actions
 

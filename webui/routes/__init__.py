@@ -1,5 +1,5 @@
 """One module per page group; each exports `routes`, a web.RouteTableDef."""
 
-from . import auth, cameras, instellingen, logboek, opnames, overview, statistieken, users
+from . import account, auth, cameras, instellingen, logboek, opnames, overview, statistieken, users
 
-ROUTE_TABLES = [m.routes for m in (auth, overview, opnames, cameras, users, logboek, statistieken, instellingen)]
+ROUTE_TABLES = [m.routes for m in (auth, account, overview, opnames, cameras, users, logboek, statistieken, instellingen)]

@@ -60,12 +60,13 @@ async def login(request: web.Request) -> web.StreamResponse:
     try:
         # Argon2id takes a while and much memory: off the event loop, so other users are not held up.
         result = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: users.login(box, username, password, client=client_of(request)))
+            None, lambda: users.login(box, username, password, client=client_of(request),
+                                      code=str(form.get("code", "")).strip()[:12] or None))
     except users.LockedOut:
         return _login_page(request, 403, _("Too many wrong passwords: this account is locked for a while. "
                                            "Try again later or ask the keeper."), username)
     except WrongSecret:
-        return _login_page(request, 400, _("Wrong user name or password."), username)
+        return _login_page(request, 400, _("Wrong user name, password or code."), username)
     session = request.app[SESSIONS].new(result.user, result.identity)
     response = web.HTTPSeeOther(safe_next(str(form.get("next", "")) or None))
     set_cookie(response, SESSION_COOKIE, session.id)

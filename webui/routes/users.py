@@ -107,3 +107,12 @@ async def disable(request: web.Request) -> web.StreamResponse:
         request.app[SESSIONS].drop_user(name)
 
     return await _act(request, do)
+
+
+@routes.post("/gebruikers/{name}/tweestaps-uit")
+@needs(roles.USERS_MANAGE)
+async def totp_off(request: web.Request) -> web.StreamResponse:
+    box = request.app[BOX]
+    session = request[SESSION]
+    return await _act(request, lambda: users.disable_totp(box, session.name, request.match_info["name"],
+                                                           client=client_of(request)))

@@ -1,0 +1,76 @@
+"""/account: every user's own settings: change the password (re-wrapping their key slot) and the
+optional second factor (TOTP)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from appliance import roles, users
+from appliance.errors import KluisError
+
+from ..app import BOX, SESSION, SESSIONS, client_of, gettext_for, needs, render
+
+routes = web.RouteTableDef()
+
+
+def _page(request: web.Request, status: int = 200, error: str | None = None, message: str | None = None,
+          pending: str | None = None) -> web.Response:
+    box = request.app[BOX]
+    session = request[SESSION]
+    return render(request, "account.html", status=status, error=error, message=message,
+                  me=users.get(box, session.name), pending=pending,
+                  pending_uri=users.totp_uri(box, session.name, pending) if pending else None,
+                  min_password=users.MIN_PASSWORD)
+
+
+@routes.get("/account")
+@needs(roles.OVERVIEW)
+async def account(request: web.Request) -> web.StreamResponse:
+    _ = gettext_for(request)
+    message = _("The second factor is on.") if request.query.get("ok") == "totp_on" else None
+    return _page(request, message=message)
+
+
+@routes.post("/account/wachtwoord")
+@needs(roles.OVERVIEW)
+async def change_password(request: web.Request) -> web.StreamResponse:
+    _ = gettext_for(request)
+    session = request[SESSION]
+    form = await request.post()
+    new, again = str(form.get("new_password", "")), str(form.get("new_password_again", ""))
+    if new != again:
+        return _page(request, 400, error=_("The two new passwords differ."))
+    try:
+        users.change_own_password(request.app[BOX], session.name, str(form.get("password", "")), new,
+                                  session.identity, client=client_of(request))
+    except KluisError as exc:
+        return _page(request, 400, error=str(exc))
+    request.app[SESSIONS].drop_user(session.name)  # other sessions of this user end; this one too: log in anew
+    raise web.HTTPSeeOther("/login")
+
+
+@routes.post("/account/tweestaps")
+@needs(roles.OVERVIEW)
+async def totp_start(request: web.Request) -> web.StreamResponse:
+    """A new secret, kept in this session until the user confirms it with a code from their app."""
+    session = request[SESSION]
+    session.pending_totp = users.new_totp_secret()
+    return _page(request, pending=session.pending_totp)
+
+
+@routes.post("/account/tweestaps/bevestigen")
+@needs(roles.OVERVIEW)
+async def totp_confirm(request: web.Request) -> web.StreamResponse:
+    _ = gettext_for(request)
+    session = request[SESSION]
+    secret = session.pending_totp
+    if not secret:
+        return _page(request, 400, error=_("Start setting up the second factor first."))
+    form = await request.post()
+    try:
+        users.enable_totp(request.app[BOX], session.name, secret, str(form.get("code", "")),
+                          client=client_of(request))
+    except KluisError as exc:
+        return _page(request, 400, error=str(exc), pending=secret)
+    session.pending_totp = None
+    raise web.HTTPSeeOther("/account?ok=totp_on")
