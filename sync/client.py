@@ -457,7 +457,7 @@ class Syncer:
             try:
                 await self.upload(row, deadline)
                 self.result.sent.append(row["recording_id"])
-            except SyncError as exc:
+            except KluisError as exc:  # SyncError, or the recording went away meanwhile
                 self._set(row["recording_id"], state="failing", last_error=str(exc))
                 self.result.failed[row["recording_id"]] = str(exc)
                 log.warning("sync of %s failed: %s", row["recording_id"], exc)

@@ -3,10 +3,13 @@ and a box enrolled at it through the real CLI."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
+from appliance.box import Box
+from sync import client
 from sync.archive.store import init_archive
 from sync_helpers import ARCHIVE_PASSWORD, ArchiveProcess, free_port, new_token
 
@@ -35,8 +38,10 @@ def archive_proc(archive_dir: Path, tmp_path: Path):
 
 
 @pytest.fixture
-def enrolled(box_dir, archive_proc, kluis):
-    """(box data dir, archive process): the box enrolled through the real CLI."""
+def enrolled(box_dir, archive_proc):
+    """(box data dir, archive process): the box enrolled over HTTPS (in-process: `kluis sync enroll` has
+    its own test, and a CLI start-up per test adds up)."""
     data, _ = box_dir
-    kluis("sync", "enroll", "--data", data, archive_proc.url, new_token(archive_proc.data_dir))
+    with Box(data) as box:
+        asyncio.run(client.enroll(box, archive_proc.url, new_token(archive_proc.data_dir)))
     return data, archive_proc

@@ -179,3 +179,38 @@ def test_hold_released_before_sending_takes_it_out_of_the_outbox(enrolled, tmp_p
     with Box(data) as box:
         assert box.catalog.db.execute("SELECT COUNT(*) FROM sync_outbox").fetchone()[0] == 0
         assert "sync_withdrawn" in [e["action"] for e in audit.entries(box.catalog, recording_id=early)]
+
+
+def test_archive_cli_init_token_serve_and_human_output(box_dir, tmp_path, kluis, archive_password_file):
+    from sync_helpers import ArchiveProcess, free_port
+
+    archive_dir = tmp_path / "cli-archive"
+    out = kluis("archive", "init", "--data", archive_dir, "--password-file", archive_password_file,
+                "--kdf-profile", "interactive", "--name", "Archief Noord").stdout.decode()
+    assert "Recovery key" in out and "KLUIS-" in out
+    again = kluis("archive", "init", "--data", archive_dir, "--password-file", archive_password_file, check=False)
+    assert again.returncode == 1 and "already an archive" in again.stderr.decode()
+    token = kluis("archive", "token", "--data", archive_dir).stdout.decode().strip()
+    proc = ArchiveProcess(archive_dir, free_port(), tmp_path / "cli-archive.log")
+    proc.start()
+    try:
+        data, _ = box_dir
+        bad = kluis("sync", "enroll", "--data", data, proc.url, "not-a-token", check=False)
+        assert bad.returncode == 1 and "not an enrollment token" in bad.stderr.decode()
+        enrolled = kluis("sync", "enroll", "--data", data, proc.url, token).stdout.decode()
+        assert "Archief Noord" in enrolled
+        reused = kluis("sync", "enroll", "--data", data, proc.url, token)  # same box again: allowed
+        assert reused.returncode == 0
+        with Box(data) as box:
+            rid, _ = import_random(box, tmp_path, 50_000)
+            retention.add_hold(box, rid, "requisition", "OM-9", actor="admin")
+        kluis("sync", "run", "--data", data)
+        status = kluis("sync", "status", "--data", data).stdout.decode()
+        assert "Archief Noord" in status and rid in status and "sent" in status and "100%" in status
+        listed = kluis("archive", "list", "--data", archive_dir).stdout.decode()
+        assert rid in listed and "OM-9" in listed
+        assert kluis("archive", "list", "--data", archive_dir, "--case", "OTHER", "--json").stdout.strip() == b"[]"
+        assert rid in kluis("archive", "list", "--data", archive_dir, "--from", "2026-11-20T14:00:00Z",
+                            "--until", "2026-11-20T15:00:00Z").stdout.decode()
+    finally:
+        proc.stop()
