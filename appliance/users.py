@@ -18,6 +18,7 @@ import secrets
 import struct
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from nacl.public import PrivateKey
 
@@ -183,32 +184,59 @@ def _dumps(slot: dict) -> str:
 def login(box: Box, name: str, password: str, client: str | None = None, code: str | None = None) -> Login:
     """Check a password (and, for a user who set one up, the TOTP code) and unwrap the user's key slot
     (one Argon2id run). Counts failures and locks the account for LOCK_MINUTES after MAX_FAILURES in a
-    row. Raises WrongSecret (one message for an unknown user, a wrong password or code) or LockedOut."""
-    now = box.clock()
+    row. Raises WrongSecret (one message for an unknown user, a wrong password or code) or LockedOut.
+
+    Three steps, so that a server can run the slow middle one (Argon2id, no catalog) on a worker thread
+    and keep every catalog access on its own thread: login_start, open_user_slot, login_finish."""
+    row = login_start(box, name, client)
+    try:
+        secret = open_user_slot(box, row, password)
+    except WrongSecret:
+        secret = WRONG
+    return login_finish(box, name, row, secret, code, client)
+
+
+WRONG = object()  # open_user_slot's outcome for a wrong password, handed to login_finish
+
+
+def login_start(box: Box, name: str, client: str | None = None) -> dict | None:
+    """The user's row (None for an unknown name); LockedOut while locked; a disabled user is refused."""
     try:
         row = box.catalog.get_user(name)
     except NotFound:
-        # The same Argon2id work as a real user, so the answer's timing does not tell who exists.
-        keys.new_slot(password or "x", None, _profile(box))
-        with box.catalog.transaction():
-            audit.record(box.catalog, actor=name[:64], action="login_failed", client=client,
-                         details={"reason": "unknown user"})
-        raise WrongSecret("wrong user name or password") from None
-    if row["locked_until"] and from_iso(row["locked_until"]) > now:
+        return None
+    if row["locked_until"] and from_iso(row["locked_until"]) > box.clock():
         raise LockedOut(f"account locked until {row['locked_until']} after repeated wrong passwords")
     if row["disabled"]:
         with box.catalog.transaction():
             audit.record(box.catalog, actor=name, action="login_failed", client=client,
                          details={"reason": "disabled"})
         raise WrongSecret("wrong user name or password")
-    try:
-        secret = keys.open_slot(row["slot"], password)
-        step = None
-        if row.get("totp_secret"):
-            step = totp_step(row["totp_secret"], code or "", now, after=row.get("totp_last_step"))
-            if step is None:
-                raise WrongSecret("wrong user name, password or code")
-    except WrongSecret:
+    return row
+
+
+def open_user_slot(box: Box, row: dict | None, password: str) -> bytes | None:
+    """The Argon2id step (no catalog access): the slot's secret, or WrongSecret. For an unknown user the
+    same work is done, so that the answer's timing does not tell who exists."""
+    if row is None:
+        keys.new_slot(password or "x", None, _profile(box))
+        raise WrongSecret("wrong user name or password")
+    return keys.open_slot(row["slot"], password)
+
+
+def login_finish(box: Box, name: str, row: dict | None, secret: Any, code: str | None = None,
+                 client: str | None = None) -> Login:
+    """Count the outcome of open_user_slot (`secret`, or WRONG), check the TOTP code, audit."""
+    now = box.clock()
+    if row is None:
+        with box.catalog.transaction():
+            audit.record(box.catalog, actor=name[:64], action="login_failed", client=client,
+                         details={"reason": "unknown user"})
+        raise WrongSecret("wrong user name or password")
+    step = None
+    if secret is not WRONG and row.get("totp_secret"):
+        step = totp_step(row["totp_secret"], code or "", now, after=row.get("totp_last_step"))
+    if secret is WRONG or (row.get("totp_secret") and step is None):
         with box.catalog.transaction():
             failures = box.catalog.db.execute("SELECT failed_logins FROM users WHERE name = ?",
                                               [name]).fetchone()[0] + 1
@@ -216,10 +244,11 @@ def login(box: Box, name: str, password: str, client: str | None = None, code: s
             box.catalog.db.execute("UPDATE users SET failed_logins = ?, locked_until = ? WHERE name = ?",
                                    [0 if locked else failures, locked, name])
             audit.record(box.catalog, actor=name, action="login_failed", client=client,
-                         details={"reason": "wrong password", "failures": failures, "locked_until": locked})
+                         details={"reason": "wrong password" if secret is WRONG else "wrong code",
+                                  "failures": failures, "locked_until": locked})
         if locked:
-            raise LockedOut(f"account locked until {locked} after {MAX_FAILURES} wrong passwords") from None
-        raise
+            raise LockedOut(f"account locked until {locked} after {MAX_FAILURES} wrong passwords")
+        raise WrongSecret("wrong user name, password or code")
     identity = None
     if secret is not None and row["role"] in roles.SLOT_ROLES:
         identity = box._identity(secret)

@@ -57,11 +57,18 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not username or not password:
         return _login_page(request, 400, _("Fill in your user name and password."), username)
     box = request.app[BOX]
+    client = client_of(request)
+    code = str(form.get("code", "")).strip()[:12] or None
     try:
-        # Argon2id takes a while and much memory: off the event loop, so other users are not held up.
-        result = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: users.login(box, username, password, client=client_of(request),
-                                      code=str(form.get("code", "")).strip()[:12] or None))
+        row = users.login_start(box, username, client)
+        # Argon2id takes a while and much memory: off the event loop (it touches no catalog), so other
+        # users are not held up; the catalog is read and written on the loop's thread only.
+        try:
+            secret = await asyncio.get_running_loop().run_in_executor(
+                None, users.open_user_slot, box, row, password)
+        except WrongSecret:
+            secret = users.WRONG
+        result = users.login_finish(box, username, row, secret, code, client)
     except users.LockedOut:
         return _login_page(request, 403, _("Too many wrong passwords: this account is locked for a while. "
                                            "Try again later or ask the keeper."), username)
