@@ -62,3 +62,16 @@ async def test_path_traversal_in_paths_is_harmless(web, rec_ids):
         assert response.status in (403, 404), (path, response.status)
         assert b"kdf_profile" not in body and b"import" not in body, path
     assert (await web.client.get("/static/kluis.css")).status == 200
+
+
+async def test_hostile_device_fields_are_inert_on_camera_pages(web):
+    web.box.catalog.db["devices"].insert({"serial": HOSTILE, "paired": 1, "online": 1, "mode": "personal",
+                                          "officer": HOSTILE, "model": HOSTILE, "address": "<b>10.0.0.9</b>",
+                                          "last_seen": "2026-11-22T10:00:00.000Z", "status": HOSTILE})
+    web.box.catalog.db["device_alerts"].insert({"at": "2026-11-22T10:00:00.000Z", "serial": HOSTILE,
+                                                "kind": "spoofed_serial", "message": HOSTILE})
+    await web.as_role("keeper")
+    for path in ("/cameras", "/"):
+        html = await (await web.client.get(path)).text()
+        assert "<script" not in html and "<b>10.0.0.9" not in html, path
+        assert ESCAPED in html, path
