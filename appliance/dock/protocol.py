@@ -12,6 +12,7 @@ so a signature made for one kind of message can never be passed off as another.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -22,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 import nacl.exceptions
+import nacl.pwhash.argon2id as argon2id
 from nacl.signing import SigningKey, VerifyKey
 
 from ..clock import from_iso, to_iso
@@ -33,6 +35,7 @@ API_PREFIX = "/dock/v1"
 PROTOCOL_VERSION = 1
 
 PAIRING_CODE_DIGITS = 8
+PAIRING_KDF = (3, 16 * 1024 * 1024)  # Argon2id opslimit, memlimit: ~50 ms, once per side and pairing
 MAX_CLOCK_SKEW = timedelta(hours=24)  # a camera's clock may be a day off; the box records the offset
 MAX_JSON_BODY = 64 * 1024  # every request and response body except the manifest and recordings
 MAX_MANIFEST_BODY = 4 * 1024 * 1024
@@ -372,15 +375,29 @@ def normalize_code(code: str) -> str:
     return cleaned
 
 
-def pairing_mac(code: str, domain: str, payload: dict) -> str:
-    return hmac.new(normalize_code(code).encode(), domain.encode() + b"\n" + canonical(payload),
+@functools.lru_cache(maxsize=16)
+def _pairing_key(code: str, serial: str, nonce: str) -> bytes:
+    salt = hashlib.sha256(f"kluis-dock/1 pairing\n{serial}\n{nonce}".encode()).digest()[:16]
+    return argon2id.kdf(32, code.encode(), salt, opslimit=PAIRING_KDF[0], memlimit=PAIRING_KDF[1])
+
+
+def pairing_key(code: str, serial: str, nonce: str) -> bytes:
+    """The HMAC key of one pairing: Argon2id of the 8-digit code, salted with the serial and the box's
+    fresh nonce. Stretching makes an offline search of all 10^8 codes from a recorded exchange cost CPU
+    months instead of a minute, far beyond the seconds an attacker in the middle of a pairing has."""
+    return _pairing_key(normalize_code(code), serial, nonce)
+
+
+def pairing_mac(code: str, serial: str, nonce: str, domain: str, payload: dict) -> str:
+    """HMAC-SHA256 under `pairing_key` over the domain line and canonical JSON of `payload`."""
+    return hmac.new(pairing_key(code, serial, nonce), domain.encode() + b"\n" + canonical(payload),
                     hashlib.sha256).hexdigest()
 
 
-def _check_mac(code: str, domain: str, payload: dict, mac: Any) -> None:
+def _check_mac(code: str, serial: str, nonce: str, domain: str, payload: dict, mac: Any) -> None:
     if not isinstance(mac, str) or not SHA256_RE.match(mac):
         raise ProtocolError("pairing: malformed mac")
-    if not hmac.compare_digest(pairing_mac(code, domain, payload), mac):
+    if not hmac.compare_digest(pairing_mac(code, serial, nonce, domain, payload), mac):
         raise ProtocolError("pairing code does not match", 403, "wrong_code")
 
 
@@ -393,7 +410,7 @@ def build_pair_request(code: str, serial: str, box_key: SigningKey, recipients: 
         "settings": settings, "nonce": new_nonce(), "time": to_iso(now),
     }
     _check_pair_request_fields(pairing)
-    return {"pairing": pairing, "mac": pairing_mac(code, D_PAIR_REQUEST, pairing)}
+    return {"pairing": pairing, "mac": pairing_mac(code, serial, pairing["nonce"], D_PAIR_REQUEST, pairing)}
 
 
 def _check_pair_request_fields(pairing: Any) -> None:
@@ -417,7 +434,7 @@ def verify_pair_request(body: dict, code: str, serial: str) -> dict:
     _exact_keys(body, {"pairing", "mac"}, "pair request")
     pairing = body["pairing"]
     _check_pair_request_fields(pairing)
-    _check_mac(code, D_PAIR_REQUEST, pairing, body["mac"])
+    _check_mac(code, pairing["serial"], pairing["nonce"], D_PAIR_REQUEST, pairing, body["mac"])
     if pairing["serial"] != serial:
         raise ProtocolError(f"pair request is for {pairing['serial']}, not {serial}", 403, "wrong_device")
     return pairing
@@ -432,7 +449,8 @@ def build_pair_response(code: str, request: dict, serial: str, camera_key: Signi
         "nonce": request["nonce"], "camera_nonce": new_nonce(), "camera_time": to_iso(now),
         "model": model, "fw": fw,
     }
-    return {"pairing": pairing, "mac": pairing_mac(code, D_PAIR_RESPONSE, pairing),
+    return {"pairing": pairing, "mac": pairing_mac(code, request["serial"], request["nonce"], D_PAIR_RESPONSE,
+                                                   pairing),
             "signature": sign(camera_key, D_PAIR_RESPONSE, pairing)}
 
 
@@ -451,8 +469,8 @@ def verify_pair_response(body: dict, code: str, request: dict) -> dict:
     _time(pairing, "camera_time", what)
     _str(pairing, "model", what, PRINTABLE_RE, MAX_TXT_VALUE)
     _str(pairing, "fw", what, PRINTABLE_RE, MAX_TXT_VALUE)
-    _check_mac(code, D_PAIR_RESPONSE, pairing, body["mac"])
     sent = request["pairing"]
+    _check_mac(code, sent["serial"], sent["nonce"], D_PAIR_RESPONSE, pairing, body["mac"])
     if (pairing["serial"], pairing["box_key"], pairing["nonce"]) != (sent["serial"], sent["box_key"], sent["nonce"]):
         raise ProtocolError("pair response does not answer our request (serial, key or nonce differ)",
                             403, "wrong_device")

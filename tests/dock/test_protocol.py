@@ -373,3 +373,22 @@ def test_any_request_headers_are_checked_or_refused(headers, range_header):
     _only_protocol_errors(p.verify_request, _KEY.verify_key, "GET", "/dock/v1/manifest", headers, b"", NOW,
                           p.ReplayCache())
     _only_protocol_errors(p.parse_range, range_header, 100)
+
+
+def test_pairing_key_is_stretched_and_bound_to_the_exchange():
+    import hashlib
+    import hmac
+
+    import nacl.pwhash.argon2id as argon2id
+
+    key = p.pairing_key("1234 5678", "CAM001", "0f" * 16)
+    salt = hashlib.sha256(b"kluis-dock/1 pairing\nCAM001\n" + b"0f" * 16).digest()[:16]
+    assert key == argon2id.kdf(32, b"12345678", salt, opslimit=p.PAIRING_KDF[0], memlimit=p.PAIRING_KDF[1])
+    assert p.PAIRING_KDF[1] >= 16 * 1024 * 1024  # memory-hard: no cheap GPU search of the 10^8 codes
+    assert key != p.pairing_key("12345678", "CAM001", "1e" * 16) != p.pairing_key("12345678", "CAM002", "0f" * 16)
+    # A MAC keyed with the bare code (cheap to search offline) is not accepted.
+    request = pair_request(SigningKey.generate())
+    cheap = hmac.new(b"12345678", p.D_PAIR_REQUEST.encode() + b"\n" + p.canonical(request["pairing"]),
+                     hashlib.sha256).hexdigest()
+    with pytest.raises(p.ProtocolError, match="does not match"):
+        p.verify_pair_request({**request, "mac": cheap}, "12345678", "CAM001")
