@@ -577,7 +577,8 @@ class Simulator:
             if self.state.paired:
                 raise p.ProtocolError("this camera is already paired (unpair it first)", 409, "already_paired")
             try:
-                pairing = p.verify_pair_request(body, self.code, self.state.serial)
+                # In a thread: the pairing key is Argon2id (~50 ms); serving goes on meanwhile.
+                pairing = await asyncio.to_thread(p.verify_pair_request, body, self.code, self.state.serial)
             except p.ProtocolError as exc:
                 if exc.code == "wrong_code":
                     self.wrong_codes += 1
