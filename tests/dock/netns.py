@@ -58,6 +58,10 @@ class TwoHosts:
     def exec_prefix(self, ns: str) -> list[str]:
         return ["ip", "netns", "exec", ns]
 
+    def box_address(self, present: bool) -> None:
+        """Take the box's address away, or give it back (as DHCP would)."""
+        ip("addr", "add" if present else "del", f"{self.box_ip}/24", "dev", self.box_if, ns=self.box_ns)
+
     def link(self, up: bool) -> None:
         """Cut (or restore) the cable: the camera side's interface goes down."""
         ip("link", "set", self.cam_if, "up" if up else "down", ns=self.cam_ns)
