@@ -83,9 +83,11 @@ def _session(fingerprint_hex: str, timeout_s: float = 60) -> aiohttp.ClientSessi
 
 
 async def _request(session: aiohttp.ClientSession, box: Box, box_id: str, base: str, method: str, path: str,
-                   body: bytes = b"", data=None, content_type: str = "application/json") -> dict:
+                   body: bytes = b"", data=None, content_type: str = "application/json",
+                   body_sha256: str | None = None) -> dict:
     """One signed request. `data` (an async iterable) streams the body whose bytes are `body`."""
-    headers = sign_request(_signing_key(box), box_id, method, path, sha256_hex(body), box.clock())
+    digest = body_sha256 or sha256_hex(body)
+    headers = sign_request(_signing_key(box), box_id, method, path, digest, box.clock())
     headers["Content-Type"] = content_type
     try:
         async with session.request(method, base + path, data=data if data is not None else body,
@@ -352,7 +354,8 @@ class PassResult:
     @property
     def ok(self) -> bool:
         """Everything that should have been sent was sent, and the archive was reached."""
-        return not (self.failed or self.errors or self.needs_rewrap or self.queued or self.skipped)
+        unenrolled = self.skipped is not None and self.skipped.startswith("not enrolled")
+        return not (self.failed or self.errors or self.needs_rewrap or self.queued or unenrolled)
 
     def as_dict(self) -> dict:
         return {"started_at": self.started_at, "finished_at": self.finished_at, "ok": self.ok, "sent": self.sent,
@@ -391,6 +394,8 @@ class Syncer:
             if self.enrolled is None:
                 result.skipped = "not enrolled (kluis sync enroll)"
                 return result
+            fill_outbox(box)  # local work: what waits shows in the status even outside the window
+            withdraw_stale(box)
             if not ignore_window and not in_window(box.config["sync"]["window"], box.clock(),
                                                    box.config["box"]["timezone"]):
                 result.skipped = f"outside the sync window {box.config['sync']['window']}"
@@ -401,7 +406,7 @@ class Syncer:
                         await step()
                     except SyncError as exc:
                         result.errors.append(f"{step.__name__}: {exc}")
-                fill_outbox(box)
+                fill_outbox(box)  # again: requisitions may have placed holds
                 withdraw_stale(box)
                 await self.upload_all()
                 await self.update_metadata()
@@ -479,7 +484,7 @@ class Syncer:
         audit.record(box.catalog, actor="system", action="sync_send", recording_id=rid, clock=box.clock,
                      details={"archive": self.enrolled["archive_id"], "sha256": row["sha256"], "size": row["size"],
                               "reason": row["reason"]})
-        attempt = 0
+        attempt = conflicts = 0
         while True:
             try:
                 answer = await self.call("POST", f"{API}/uploads", start)
@@ -496,24 +501,41 @@ class Syncer:
                 attempt += 1
                 await asyncio.sleep(wait)
             except Refused as exc:
-                if exc.status == 409 and "offset" in str(exc):  # raced with ourselves: ask for the offset
+                conflicts += 1
+                if exc.status == 409 and "offset" in str(exc) and conflicts <= 3:  # ask for the offset again
                     continue
                 raise
         self._keep_receipt(rid, row, answer.get("receipt"), metadata)
 
     async def _send_parts(self, rid: str, row: dict, header: bytes, stored_path: str, offset: int) -> None:
+        """Parts from `offset` on, one request each. The next part is read and hashed in a thread while
+        the current one is on the wire: the event loop (web UI, offload) never waits on the disk."""
         size, sha = row["size"], row["sha256"]
         shown = time.monotonic()
+
+        def read(at: int) -> asyncio.Task:
+            n = min(self.chunk_size, size - at)
+            return asyncio.ensure_future(asyncio.to_thread(_read_part, header, payload, at, n))
+
         with self.box.vault.open_payload(stored_path) as payload:
-            while offset < size:
-                data = _read_container(header, payload, offset, min(self.chunk_size, size - offset))
-                answer = await _request(self.session, self.box, self.box_id, self.base, "PUT",
-                                        f"{API}/uploads/{sha}?offset={offset}", data,
-                                        data=self._paced(data), content_type="application/octet-stream")
-                offset = int(answer["offset"])
-                if time.monotonic() - shown >= 1.0 or offset == size:  # progress for the UI, ~1/s
-                    self._set(rid, sent_bytes=offset)
-                    shown = time.monotonic()
+            ahead = read(offset)
+            try:
+                while offset < size:
+                    data, digest = await ahead
+                    following = offset + len(data)
+                    ahead = read(following) if following < size else None
+                    answer = await _request(self.session, self.box, self.box_id, self.base, "PUT",
+                                            f"{API}/uploads/{sha}?offset={offset}", data, data=self._paced(data),
+                                            content_type="application/octet-stream", body_sha256=digest)
+                    offset = int(answer["offset"])
+                    if offset != following:  # the archive holds another offset: ask again
+                        raise Refused(409, f"archive is at offset {offset}, not {following}")
+                    if time.monotonic() - shown >= 1.0 or offset == size:  # progress for the UI, ~1/s
+                        self._set(rid, sent_bytes=offset)
+                        shown = time.monotonic()
+            finally:
+                if ahead is not None:  # let the read finish before its file closes
+                    await asyncio.gather(ahead, return_exceptions=True)
 
     async def _paced(self, data: bytes):
         """The part's bytes as the request body, in pieces (paced under a bandwidth limit). A generator
@@ -567,6 +589,11 @@ class Syncer:
                 self.result.errors.append(f"metadata of {row['recording_id']}: {exc}")
                 continue
             self._set(row["recording_id"], metadata_sent=digest)
+
+
+def _read_part(header: bytes, payload, offset: int, n: int) -> tuple[bytes, str]:
+    data = _read_container(header, payload, offset, n)
+    return data, sha256_hex(data)
 
 
 def _read_container(header: bytes, payload, offset: int, n: int) -> bytes:
