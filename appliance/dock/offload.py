@@ -329,31 +329,7 @@ class Offload:
                                         f"{_error_text(await resp.content.read(4096))}")
                     if start and resp.status != 206:
                         raise DockError(f"{serial}: camera ignored the resume Range for {rec_id}")
-                    buf = bytearray()
-                    unsynced = 0
-                    try:
-                        async for block in resp.content.iter_chunked(256 * 1024):
-                            buf += block
-                            if writer.received + len(buf) > size:
-                                raise Refused(f"{serial}: recording {rec_id} is longer than the manifest says")
-                            if len(buf) >= BUFFER:
-                                await asyncio.to_thread(writer.write, buf)  # done with buf on return
-                                unsynced += len(buf)
-                                buf.clear()
-                                if not header_checked and writer.header is not None:
-                                    self._check_header(writer, entry)
-                                    header_checked = True
-                                if unsynced >= SYNC_EVERY:
-                                    await asyncio.to_thread(writer.sync)
-                                    unsynced = 0
-                                self.progress.set(bytes_done=base_done + writer.received)
-                    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-                        if buf:  # what arrived before the cut is good: keep it, so the resume starts after it
-                            await asyncio.to_thread(writer.write, bytes(buf))
-                        raise
-                    if buf:
-                        await asyncio.to_thread(writer.write, bytes(buf))
-                    self.progress.set(bytes_done=base_done + writer.received)
+                    header_checked = await self._stream(resp, writer, entry, base_done, header_checked)
             if writer.received != size:
                 raise DockError(f"{serial}: recording {rec_id} cut off at byte {writer.received} of {size}")
             if not header_checked:
@@ -379,6 +355,53 @@ class Offload:
         log.info("camera %s: recording %s stored as %s (%d bytes, %s, officer %s)", serial, rec_id,
                  recording_id, size, fields["start_time"], fields["officer"] or "unassigned")
         return self.box.catalog.get_recording(recording_id)
+
+    async def _stream(self, resp: aiohttp.ClientResponse, writer, entry: dict, base_done: int,
+                      header_checked: bool) -> bool:
+        """Read the body into ~1 MiB buffers; while one is written and hashed on a thread, the next is
+        read from the socket. Returns whether the container header has been checked."""
+        size, got = entry["size"], writer.received
+        buf, pending, unsynced = bytearray(), None, 0
+
+        async def settle() -> None:
+            nonlocal pending, header_checked
+            if pending is not None:
+                done, pending = pending, None
+                await done
+            if not header_checked and writer.header is not None:
+                self._check_header(writer, entry)
+                header_checked = True
+            self.progress.set(bytes_done=base_done + writer.received)
+
+        try:
+            async for block in resp.content.iter_chunked(256 * 1024):
+                got += len(block)
+                if got > size:
+                    raise Refused(f"{self.serial}: recording {entry['id']} is longer than the manifest says")
+                buf += block
+                if len(buf) >= BUFFER:
+                    await settle()
+                    pending = asyncio.ensure_future(asyncio.to_thread(writer.write, buf))
+                    unsynced += len(buf)
+                    buf = bytearray()  # the writer owns the old one until it returns
+                    if unsynced >= SYNC_EVERY:
+                        await settle()
+                        await asyncio.to_thread(writer.sync)
+                        unsynced = 0
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            await settle()
+            if buf:  # what arrived before the cut is good: keep it, so the resume starts after it
+                await asyncio.to_thread(writer.write, buf)
+            raise
+        except BaseException:
+            if pending is not None:  # never leave a write running on a writer about to be closed
+                await asyncio.gather(pending, return_exceptions=True)
+            raise
+        await settle()
+        if buf:
+            await asyncio.to_thread(writer.write, buf)
+            await settle()
+        return header_checked
 
     def _check_header(self, writer, entry: dict) -> None:
         header = writer.header
@@ -444,7 +467,7 @@ class OffloadManager:
     async def start(self) -> None:
         read_s = float(self.box.config["dock"]["read_timeout_s"])
         timeout = aiohttp.ClientTimeout(total=None, connect=min(5.0, read_s), sock_read=read_s)
-        self._http = aiohttp.ClientSession(timeout=timeout, auto_decompress=False,
+        self._http = aiohttp.ClientSession(timeout=timeout, auto_decompress=False, read_bufsize=BUFFER,
                                            connector=aiohttp.TCPConnector(limit=64, force_close=True))
         self._probe = asyncio.create_task(self._probe_loop())
 

@@ -73,9 +73,10 @@ async def pair_camera(box: Box, serial: str, code: str, *, actor: str = "system"
                              "unpair it there first")
         settings = protocol.build_settings(1, pre_record_s, post_record_s, officer,
                                            "personal" if officer or device["mode"] == "personal" else "pooled")
-        request = protocol.build_pair_request(
-            code, serial, box.signing_key(), [bytes(k) for k in box.recipients()], settings, box.clock(),
-            box_name=str(box.config["box"]["name"])[:64],
+        # The pairing MAC key is stretched with Argon2id: off the event loop (the web UI shares it).
+        request = await asyncio.to_thread(
+            protocol.build_pair_request, code, serial, box.signing_key(), [bytes(k) for k in box.recipients()],
+            settings, box.clock(), box_name=str(box.config["box"]["name"])[:64],
         )
         try:
             response = await client.pair(request)
@@ -85,7 +86,7 @@ async def pair_camera(box: Box, serial: str, code: str, *, actor: str = "system"
                         "wrong tries)", alert_kind="wrong_code")
             raise
         try:
-            answer = protocol.verify_pair_response(response, code, request)
+            answer = await asyncio.to_thread(protocol.verify_pair_response, response, code, request)
         except protocol.ProtocolError as exc:
             _refuse(box, serial, address, f"its answer does not check out: {exc}")
         if answer["camera_key"] != info["camera_key"]:
