@@ -259,7 +259,7 @@ def chunk_sizes(tools: Tools, src: Path, sizes: list[int], repeats: int, range_c
             rows.append(ratio(NAME, f"chunk {label}: import_file()/age", imp, age))
         rows.append(result(NAME, f"chunk {label}: CPU import_file()", [cpu_per_gb(src, c) for c in got],
                            "s/GB"))
-        peak = [tools.kluis_import(src, chunk)[0].peak_rss_mb for _ in range(2)]
+        peak = [tools.kluis_import(src, chunk)[0].peak_rss_mb for _ in range(min(repeats, 2))]
         rows.append(result(NAME, f"chunk {label}: peak RSS kluis import", peak, "MB"))
         rows.append(result(NAME, f"chunk {label}: read_range 1 MiB", range_read_ms(tools, src, range_count, chunk),
                            "ms"))

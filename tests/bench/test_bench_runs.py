@@ -29,7 +29,8 @@ def value(stdout: str, name: str) -> float:
 
 @pytest.mark.skipif(not Path("/usr/bin/age").exists(), reason="Debian package age (make debs)")
 def test_import_benchmark_prints_results_ratios_and_json(tmp_path):
-    done = bench("--only", "import", "--size", "8M", "--repeats", "1", "--range-reads", "3", tmp_path=tmp_path)
+    done = bench("--only", "import", "--size", "8M", "--repeats", "1", "--range-reads", "3", "--chunk-sizes", "64K",
+                 tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr
     out = done.stdout
     for name in ("kluis import (8 MiB)", "age -r (8 MiB)", "copy (8 MiB)", "import_file() (8 MiB)"):
@@ -40,6 +41,10 @@ def test_import_benchmark_prints_results_ratios_and_json(tmp_path):
         assert 1 < value(out, f"peak RSS kluis import ({size})") < 1000
     assert re.search(r"^import +read_range 1 MiB at 7 MiB +[0-9.]+ ms .*target < 20: (ok|MISSED)$", out, re.M)
     assert re.search(r"^targets: \d+ met, \d+ missed", out, re.M)
+    assert value(out, "chunk 64 KiB: import_file()") > 0
+    assert re.search(r"^import +chunk 64 KiB: import_file\(\)/age +[0-9.]+ x", out, re.M), out
+    assert 1 < value(out, "chunk 64 KiB: peak RSS kluis import") < 1000
+    assert value(out, "chunk 64 KiB: read_range 1 MiB") > 0
 
     record = json.loads((tmp_path / "out" / "latest.json").read_text())
     rows = {row["name"]: row for row in record["results"]}
@@ -47,6 +52,7 @@ def test_import_benchmark_prints_results_ratios_and_json(tmp_path):
     imp, age = rows["kluis import (8 MiB)"], rows["age -r (8 MiB)"]
     assert rows["import/age"]["value"] == pytest.approx(imp["value"] / age["value"])
     assert rows["import/age"]["ok"] == (rows["import/age"]["value"] >= 1.0)
+    assert rows["chunk 64 KiB: import_file()"]["chunk_size"] == 65536
     assert list(tmp_path.glob("kluis-bench-*")) == []  # the work dir (1 GiB inputs at full size) is removed
 
 
