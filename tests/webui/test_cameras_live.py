@@ -87,6 +87,9 @@ async def test_pair_in_the_web_ui_then_offload_shows_progress_and_the_recording(
             return mine and mine["state"] == "done" and mine["recordings_done"] >= 1 and mine
         mine = await poll(offloaded, 60, "the offload to be reported done")
         assert mine["bytes_done"] >= entry["size"]
+        _, cameras_page = await web.get("/cameras")
+        row = re.search(re.escape(SERIAL) + r"<br>(.*?)</tr>", cameras_page, re.S).group(1)
+        assert re.search(r"<td>\d\d-\d\d-\d{4} \d\d:\d\d:\d\d</td>", row), "when it last docked"
         _, overview = await web.get("/")
         assert SERIAL in overview and "<progress" in overview and "voortgang.js" in overview
 

@@ -34,6 +34,8 @@ def _page(request: web.Request, status: int = 200, error: str | None = None, mes
     rows = devices.list_devices(box.catalog)
     for row in rows:
         row["assignments"] = devices.assignments(box.catalog, row["serial"])[-5:]
+        row["last_docked"] = box.catalog.db.execute("SELECT max(docked_at) FROM docks WHERE serial = ?",
+                                                    [row["serial"]]).fetchone()[0]
     return render(request, "cameras.html", status=status, cameras=rows, progress=offload_progress(),
                   alerts=devices.alerts(box.catalog, limit=20), error=error, message=message, form=form or {})
 
