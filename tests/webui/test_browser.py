@@ -111,14 +111,24 @@ async def test_find_view_seek_hold_and_see_it_in_the_log(browser_page, web_box, 
     await shot(page, "06-statistieken")
     await logout(page)
 
-    # The privacy officer sees the view and the hold in the log, and verifies the chain.
-    await login(page, "fg")
+    # The privacy officer logs in with the keyboard only (the name field has focus; Tab, Enter), sees the
+    # view and the hold in the log, and verifies the chain.
+    await page.goto("/login")
+    await page.keyboard.type("fg")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/")
     await page.get_by_role("link", name="Logboek").click()
     log = await page.inner_text("main")
     assert "bewaring geplaatst" in log and "KL-2026-042" in log and "bekeken" in log
     await page.get_by_role("button", name="Controleer keten").click()
     await page.wait_for_selector("text=De keten is intact")
     await shot(page, "07-logboek")
+    await page.get_by_role("link", name="fg (privacybeheerder)").click()
+    await page.get_by_role("button", name="Instellen").click()
+    assert "otpauth://totp/" in await page.inner_text("main")
+    await shot(page, "07b-account")
     await logout(page)
 
     # The keeper's pages.
