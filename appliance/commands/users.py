@@ -8,7 +8,9 @@ import click
 
 from .. import roles, users
 from ..box import Box
-from .common import ask_password, data_option, emit_json, print_table, secret_options, unlock, with_box
+from .common import (
+    acting_user, ask_password, data_option, emit_json, print_table, secret_options, unlock, with_box,
+)
 
 
 @click.group("users")
@@ -29,6 +31,8 @@ def add(data_dir: Path, name: str, role: str, team: str | None, new_password_fil
     """Enrol a user. The acting user (default: the one made at init) authenticates; for a role that
     reads footage their unlocked key is wrapped under the new user's password."""
     with Box(data_dir) as box:
+        actor = acting_user(box, user)
+        roles.require(box.catalog.get_user(actor)["role"], roles.USERS_MANAGE, actor)  # before any password
         actor, identity = unlock(box, user, password_file, recovery_key_file)
         password = ask_password(new_password_file, f"New password for {name}", confirm=True)
         row = users.add_user(box, actor, name, role, password, team=team, identity=identity, client="cli")

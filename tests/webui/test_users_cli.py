@@ -43,6 +43,11 @@ def test_users_add_needs_the_keeper_role_and_the_right_password(box_dir, kluis, 
     refused = kluis("users", "add", "--data", data, "x", "--role", "officer", "--new-password-file", new_pw,
                     "--user", "tl", "--password-file", new_pw, check=False)
     assert refused.returncode == 1 and "may not" in refused.stderr.decode()
+    kluis("users", "add", "--data", data, "au", "--role", "auditor", "--new-password-file", new_pw,
+          "--password-file", password_file)
+    no_slot = kluis("users", "add", "--data", data, "x", "--role", "auditor", "--new-password-file", new_pw,
+                    "--user", "au", "--password-file", new_pw, check=False)
+    assert no_slot.returncode == 1 and "may not" in no_slot.stderr.decode(), "the role is checked first"
     assert "Traceback" not in refused.stderr.decode()
     wrong = kluis("users", "add", "--data", data, "y", "--role", "officer", "--new-password-file", new_pw,
                   "--password-file", new_pw, check=False)
