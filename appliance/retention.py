@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -33,6 +34,7 @@ from .vault import fsync_dir
 log = logging.getLogger("kluis.retention")
 
 BATCH = 1000  # recordings per delete transaction: bounded memory, few commits
+UNLINK_THREADS = 8
 POLICY_META = "retention_policy"
 LAST_SWEEP_META = "retention_last_sweep"
 FAR_FUTURE = "9999-12-31T23:59:59.999Z"
@@ -400,28 +402,38 @@ def _remove_blobs(box: Box, rows: list[dict]) -> set[Path]:
     """Step 2: the ciphertext, now without a key, then the note that it is gone. Returns the directories
     to fsync: that happens once per sweep, not per blob, since a removal lost to a power cut leaves only
     keyless ciphertext that no catalog row names (`Vault.cleanup`, run by kluis verify, removes it)."""
-    dirs = set()
     db = box.catalog.db
-    for row in rows:
-        if db.execute("SELECT 1 FROM recordings WHERE sha256 = ?", [row["sha256"]]).fetchone():
-            continue  # the same container was stored again meanwhile: the blob is that recording's now
-        path = box.vault.root / box.vault.relpath(row["sha256"])
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-        dirs.add(path.parent)
+    paths = [box.vault.root / box.vault.relpath(row["sha256"]) for row in rows
+             # the same container stored again meanwhile: the blob is that recording's now
+             if not db.execute("SELECT 1 FROM recordings WHERE sha256 = ?", [row["sha256"]]).fetchone()]
+    # Unlinks in parallel: on a busy disk each waits on the file system journal, and waiting together
+    # is several times faster than one after the other (bench/bench_retention.py).
+    with ThreadPoolExecutor(max_workers=UNLINK_THREADS) as pool:
+        list(pool.map(_unlink, paths))
     now = to_iso(box.clock())
     with box.catalog.transaction():
         box.catalog.db.conn.executemany("UPDATE deletions SET blob_removed_at = ? WHERE recording_id = ?",
                                         [(now, row["recording_id"]) for row in rows])
-    return dirs
+    return {path.parent for path in paths}
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
 
 
 def _fsync_dirs(dirs: set[Path]) -> None:
-    for directory in dirs:
-        if directory.exists():
-            fsync_dir(directory)
+    with ThreadPoolExecutor(max_workers=UNLINK_THREADS) as pool:
+        list(pool.map(_fsync_dir, dirs))
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fsync_dir(directory)
+    except FileNotFoundError:
+        pass
 
 
 def finish_pending(box: Box) -> int:

@@ -71,3 +71,12 @@ def test_hold_retention_and_audit_commands(box_dir, kluis, password_file, tmp_pa
     assert [r["action"] for r in exported][:2] == ["ingest", "ingest"] and "hold_add" in [r["action"] for r in exported]
     assert kluis("audit", "show", "--data", data, "--action", "audit_export", "--json").stdout.count(b"audit_export") == 1
     assert b"ok:" in kluis("audit", "verify", "--data", data).stdout
+
+    # The purpose is on record before any byte is read: even a read that then fails is logged.
+    [row] = json.loads(kluis("list", "--data", data, "--json").stdout)
+    (data / row["stored_path"]).rename(tmp_path / "moved-away")
+    failed = kluis("cat", "--data", data, held, "--purpose", "objection", "--range", "0-9",
+                   "--password-file", password_file, check=False)
+    assert failed.returncode != 0 and failed.stdout == b""
+    [read] = json.loads(kluis("audit", "show", "--data", data, "--action", "range_read", "--json").stdout)
+    assert read["purpose"] == "objection" and read["details"] == {"start": 0, "end": 10, "recovery_key": False}
