@@ -37,7 +37,8 @@ def create_certificate(data_dir: Path, name: str = "Kluis", hostnames: list[str]
     cert_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     host = socket.gethostname()
-    names: list[x509.GeneralName] = [x509.DNSName(h) for h in dict.fromkeys([host, "localhost", *(hostnames or [])])]
+    wanted = [host, f"{host}.local", "localhost", *(hostnames or [])]  # .local: how mDNS names the box
+    names: list[x509.GeneralName] = [x509.DNSName(h) for h in dict.fromkeys(wanted) if _dns_name(h)]
     names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} ({host})"[:64]),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Kluis")])
@@ -59,6 +60,13 @@ def create_certificate(data_dir: Path, name: str = "Kluis", hostnames: list[str]
                                        serialization.NoEncryption()), 0o600)
     _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return cert_path
+
+
+def _dns_name(name: str) -> bool:
+    """A host name a certificate can carry (an odd machine name is left out rather than fail init)."""
+    return bool(name) and len(name) < 254 and all(
+        label and len(label) < 64 and label.isascii() and label.replace("-", "").isalnum()
+        for label in name.split("."))
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
