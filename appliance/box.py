@@ -39,6 +39,7 @@ class Box:
         self.clock = clock
         self.config = config_mod.load(self.data_dir)
         self.catalog = Catalog(self.data_dir / CATALOG)
+        self.catalog.clock = clock  # audit.record stamps entries with the box's (injectable) clock
         self.vault = Vault(self.data_dir)
         self.public_key = PublicKey(bytes.fromhex(self.catalog.get_meta("box_public_key")))
 

@@ -55,3 +55,13 @@ def test_purposes_contract():
     assert PURPOSES["requisition"].nl == "vordering OM"
     assert parse_purpose("Klacht") == "complaint"
     assert parse_purpose("police_report") == "police_report"
+
+
+def test_entries_take_the_box_clock(box_dir):
+    from datetime import datetime, timezone
+
+    fixed = datetime(2031, 5, 6, 7, 8, 9, 123000, tzinfo=timezone.utc)
+    with Box(box_dir[0], clock=lambda: fixed) as box:
+        audit.record(box.catalog, actor="admin", action="login", client="10.0.0.9")
+        [entry] = audit.entries(box.catalog)
+    assert entry["time"] == "2031-05-06T07:08:09.123Z"
