@@ -74,6 +74,17 @@ async def _run(request: web.Request, func, *args):
         return await asyncio.to_thread(func, *args)
 
 
+def _authenticate(archive: Archive, headers, method: str, path: str, body: bytes) -> None:
+    """Known box, body hash, signature, time, fresh nonce: in one call, off the event loop (a 4 MiB hash
+    and an SQLite write per request)."""
+    box_id = headers.get(H_BOX, "")
+    key = archive.box_key(box_id) if box_id else None
+    if box_id and key is None:
+        raise ProtocolError(403, f"box {box_id} is not enrolled at this archive")
+    signed_req = check_request(headers, method, path, sha256_hex(body), key or bytes(32), archive.clock())
+    archive.remember_nonce(box_id, signed_req.nonce)
+
+
 def signed(limit: int):
     """Route decorator: read the body (capped), verify the box's signature, refuse replays."""
 
@@ -82,12 +93,7 @@ def signed(limit: int):
             archive = request.app[ARCHIVE]
             body = await _read_capped(request, limit)
             box_id = request.headers.get(H_BOX, "")
-            key = await _run(request, archive.box_key, box_id) if box_id else None
-            if box_id and key is None:
-                raise ProtocolError(403, f"box {box_id} is not enrolled at this archive")
-            signed_req = check_request(request.headers, request.method, request.path_qs, sha256_hex(body),
-                                       key or bytes(32), archive.clock())
-            await _run(request, archive.remember_nonce, box_id, signed_req.nonce)
+            await _run(request, _authenticate, archive, request.headers, request.method, request.path_qs, body)
             return await handler(request, box_id, body)
 
         wrapper.__name__ = handler.__name__
@@ -161,17 +167,25 @@ async def start_upload(request: web.Request, box_id: str, body: bytes) -> web.Re
     return web.json_response(_upload_state(state))
 
 
-@signed(MAX_CHUNK)
-async def put_part(request: web.Request, box_id: str, body: bytes) -> web.Response:
+async def put_part(request: web.Request) -> web.Response:
+    """Not @signed: checking the request and writing the part happen in one call off the event loop, one
+    thread hop per 4 MiB instead of two (under load each hop costs milliseconds)."""
     archive = request.app[ARCHIVE]
+    body = await _read_capped(request, MAX_CHUNK)
     try:
         offset = int(request.query["offset"])
     except (KeyError, ValueError):
-        raise ProtocolError(400, "offset query parameter missing") from None
-    if not body:
-        raise ProtocolError(400, "empty part")
-    committed = await _run(request, archive.write_part, box_id, request.match_info["sha256"], offset, body)
-    return web.json_response({"state": "open", "offset": committed})
+        offset = None
+
+    def work() -> int:
+        _authenticate(archive, request.headers, request.method, request.path_qs, body)
+        if offset is None:
+            raise ProtocolError(400, "offset query parameter missing")
+        if not body:
+            raise ProtocolError(400, "empty part")
+        return archive.write_part(request.headers[H_BOX], request.match_info["sha256"], offset, body)
+
+    return web.json_response({"state": "open", "offset": await _run(request, work)})
 
 
 @signed(MAX_JSON)
