@@ -27,6 +27,19 @@ def N_(message: str) -> str:
     return message
 
 
+# Messages of the domain layer (appliance/users.py) that a user can cause on a form. The domain speaks
+# English to logs and the CLI; the web UI looks its fixed messages up here, and shows any other as it is.
+DOMAIN_MESSAGES = [
+    N_("a password needs at least 10 characters"),
+    N_("a user name is 1 to 64 printable characters without spaces around it"),
+    N_("a team leader needs a team"),
+    N_("you cannot change your own role"),
+    N_("you cannot disable yourself"),
+    N_("the current password is wrong"),
+    N_("that code does not match: check the phone's clock and type the current code"),
+]
+
+
 @functools.cache
 def translations(lang: str) -> gettext.NullTranslations:
     po = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"

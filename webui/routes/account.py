@@ -44,7 +44,7 @@ async def change_password(request: web.Request) -> web.StreamResponse:
         users.change_own_password(request.app[BOX], session.name, str(form.get("password", "")), new,
                                   session.identity, client=client_of(request))
     except KluisError as exc:
-        return _page(request, 400, error=str(exc))
+        return _page(request, 400, error=_(str(exc)))  # see i18n.DOMAIN_MESSAGES
     request.app[SESSIONS].drop_user(session.name)  # other sessions of this user end; this one too: log in anew
     raise web.HTTPSeeOther("/login")
 
@@ -71,6 +71,6 @@ async def totp_confirm(request: web.Request) -> web.StreamResponse:
         users.enable_totp(request.app[BOX], session.name, secret, str(form.get("code", "")),
                           client=client_of(request))
     except KluisError as exc:
-        return _page(request, 400, error=str(exc), pending=secret)
+        return _page(request, 400, error=_(str(exc)), pending=secret)
     session.pending_totp = None
     raise web.HTTPSeeOther("/account?ok=totp_on")

@@ -35,7 +35,7 @@ async def _act(request: web.Request, action, ok: str = "changed") -> web.StreamR
         action()
     except KluisError as exc:
         kept = {k: str(v) for k, v in (await request.post()).items() if k != "password"}
-        return _page(request, 400, error=str(exc), form=kept)
+        return _page(request, 400, error=gettext_for(request)(str(exc)), form=kept)  # see i18n.DOMAIN_MESSAGES
     raise web.HTTPSeeOther(f"/gebruikers?ok={ok}")
 
 
