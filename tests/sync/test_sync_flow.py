@@ -195,6 +195,8 @@ def test_archive_cli_init_token_serve_and_human_output(box_dir, tmp_path, kluis,
     proc.start()
     try:
         data, _ = box_dir
+        unenrolled = kluis("sync", "run", "--data", data, check=False)
+        assert unenrolled.returncode == 1 and "not enrolled" in unenrolled.stderr.decode()
         bad = kluis("sync", "enroll", "--data", data, proc.url, "not-a-token", check=False)
         assert bad.returncode == 1 and "not an enrollment token" in bad.stderr.decode()
         enrolled = kluis("sync", "enroll", "--data", data, proc.url, token).stdout.decode()
