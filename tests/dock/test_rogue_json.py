@@ -1,5 +1,6 @@
-"""A rogue device that pairs properly and then answers with malformed or oversized JSON: each answer is
-refused with a clear log line and an alert, nothing is stored, and a paired simulator is still served.
+"""A rogue device that pairs properly and then answers with malformed or oversized JSON, or with another
+key than it paired with: each is refused with a clear log line and an alert, nothing is stored, and a
+paired simulator is still served.
 
 The rogue is written here on purpose (with the protocol module, an aiohttp server and zeroconf): the
 camera simulator is a well-behaved camera and cannot send broken JSON."""
@@ -35,10 +36,13 @@ class Rogue:
         self.serial, self.key, self.code = serial, SigningKey.generate(), p.new_pairing_code()
         self.box_key: str | None = None
         self.mode = "huge"
-        self.bad_info = False
+        self.bad_info = False  # once paired: malformed info
+        self.swap_key = False
 
     async def info(self, request):
-        if self.bad_info:
+        if self.box_key and self.swap_key:  # once paired: the same serial, another key
+            self.key, self.swap_key = SigningKey.generate(), False
+        if self.bad_info and self.box_key:
             return web.Response(body=b'{"proto": 1, "serial": "' + self.serial.encode() + b'", "proto": 2}',
                                 content_type="application/json")
         return web.json_response(p.build_info(self.serial, "Rogue", "6.6.6", self.key, self.box_key is not None,
@@ -72,9 +76,11 @@ async def serve_rogue(rogue: Rogue, azc: AsyncZeroconf) -> tuple[web.AppRunner, 
 async def test_malformed_and_oversized_json_refused(box_dir, cameras):
     data = box_dir[0]
     configure_box(data, ["127.0.0.1"])
-    rogues = {mode: Rogue(f"ROGUE-{mode.upper()}-{RUN}") for mode in [*BAD_ANSWERS, "info"]}
+    rogues = {mode: Rogue(f"ROGUE-{mode.upper()}-{RUN}") for mode in [*BAD_ANSWERS, "info", "newkey"]}
     for mode, rogue in rogues.items():
         rogue.mode = mode if mode in BAD_ANSWERS else "huge"
+    rogues["info"].bad_info = True
+    rogues["newkey"].swap_key = True
     azc = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
     served = [await serve_rogue(rogue, azc) for rogue in rogues.values()]
     good = await asyncio.to_thread(cameras, f"FINE-{RUN}")
@@ -83,11 +89,11 @@ async def test_malformed_and_oversized_json_refused(box_dir, cameras):
         await asyncio.to_thread(pair, data, good)
         for rogue in rogues.values():
             await asyncio.to_thread(pair, data, rogue)  # a Rogue has the .serial and .code `pair` needs
-        rogues["info"].bad_info = True
         for mode, (_, says) in BAD_ANSWERS.items():
             await asyncio.to_thread(server.find, rf"ALERT bad_manifest \[{rogues[mode].serial}\].*{says}", 30)
         await asyncio.to_thread(server.find,
                                 rf"ALERT protocol_error \[{rogues['info'].serial}\].*duplicate JSON key", 30)
+        await asyncio.to_thread(server.find, rf"ALERT key_mismatch \[{rogues['newkey'].serial}\].*refused", 30)
 
         await asyncio.to_thread(good.record, 1)
         await asyncio.to_thread(wait_for, lambda: good.entries() == [] and len(box_recordings(data)) == 1, 30)
