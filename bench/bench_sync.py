@@ -11,6 +11,7 @@ Targets: sync/curl >= 0.8; the archive's peak RSS (VmHWM of its process over all
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -74,6 +75,7 @@ def run(args) -> list[dict]:
     from appliance.box import Box, init_box
     from datetime import datetime, timezone
     from sync.archive.store import Archive, init_archive
+    from sync.client import Syncer
 
     work: Path = args.work
     kluis = benchlib.kluis_command()
@@ -121,7 +123,18 @@ def run(args) -> list[dict]:
             return run_child(["curl", "-sS", "-k", "--fail", "--upload-file", container,
                               f"https://127.0.0.1:{base_port}/upload"])
 
-        contenders = {"kluis sync run": ours, "curl --upload-file": curl}
+        def in_process():
+            _reset(box_dir, archive_dir, row["sha256"])
+            benchlib.warm(box_dir / row["stored_path"])
+            with Box(box_dir) as box:
+                start = time.perf_counter()
+                passed = asyncio.run(Syncer(box).run())
+                seconds = time.perf_counter() - start
+            if not passed.ok:
+                raise RuntimeError(f"sync pass failed: {passed.as_dict()}")
+            return benchlib.Child(seconds, 0.0, 0.0, 0, b"", b"")
+
+        contenders = {"kluis sync run": ours, "curl --upload-file": curl, "Syncer.run()": in_process}
         samples: dict[str, list[float]] = {name: [] for name in contenders}
         for r in range(args.repeats):
             names = list(contenders)
@@ -142,9 +155,11 @@ def run(args) -> list[dict]:
     speed = {name: result(NAME, f"{name} ({label})", got, "MB/s") for name, got in samples.items()}
     speed["kluis sync run"]["note"] = "whole process over loopback HTTPS: start-up, a signed request per 4 MiB part, hashes both ends"
     speed["curl --upload-file"]["note"] = "one PUT to a trivial aiohttp handler (same TLS cert), one fsync"
+    speed["Syncer.run()"]["note"] = "the same pass timed inside this process: no start-up"
     return [
         *speed.values(),
         ratio(NAME, "sync/curl", speed["kluis sync run"], speed["curl --upload-file"], target=">= 0.8"),
+        ratio(NAME, "Syncer.run()/curl", speed["Syncer.run()"], speed["curl --upload-file"]),
         result(NAME, f"peak RSS archive ({label}, {args.repeats} rounds)", peak, "MB", target="< 200"),
     ]
 
