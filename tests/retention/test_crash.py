@@ -7,6 +7,7 @@ import os
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -64,19 +65,36 @@ def check_consistent(data: Path) -> None:
         assert recordings.verify(box) == []
 
 
+def deletions_so_far(data: Path) -> int:
+    conn = sqlite3.connect(data / "catalog.db", timeout=10)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM deletions").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def wait_for_first_deletion(proc: subprocess.Popen, data: Path, timeout: float = 30) -> float:
+    """Seconds until the sweep in `proc` has committed its first batch (polling, as a reader would)."""
+    started = time.monotonic()
+    while proc.poll() is None and time.monotonic() - started < timeout:
+        if deletions_so_far(data):
+            return time.monotonic() - started
+        time.sleep(0.002)
+    return time.monotonic() - started
+
+
 def test_kill_9_during_sweep_then_resume(template, tmp_path):
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
-    # How long the command takes to start and to finish here, to spread the kills over the sweep.
+    # Calibrate: how long the command runs here, and how long its sweep takes once it has begun.
     full = tmp_path / "full"
     shutil.copytree(template, full)
     started = time.monotonic()
-    subprocess.run(KLUIS + ["retention", "run", "--data", str(full), "--dry-run"], check=True,
-                   capture_output=True, timeout=60)
-    startup = time.monotonic() - started
-    started = time.monotonic()
-    subprocess.run(KLUIS + ["retention", "run", "--data", str(full), "--batch", BATCH], check=True,
-                   capture_output=True, timeout=60)
+    proc = subprocess.Popen(KLUIS + ["retention", "run", "--data", str(full), "--batch", BATCH],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = wait_for_first_deletion(proc, full)
+    assert proc.wait(60) == 0
     duration = time.monotonic() - started
+    span = max(duration - first, 0.05)
     check_consistent(full)
 
     interrupted = 0
@@ -85,17 +103,23 @@ def test_kill_9_during_sweep_then_resume(template, tmp_path):
         shutil.copytree(template, data)
         proc = subprocess.Popen(KLUIS + ["retention", "run", "--data", str(data), "--batch", BATCH],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(startup, duration))
+        if trial % 3 == 0:
+            time.sleep(rng.uniform(0, duration))  # any moment, start-up included
+        else:
+            wait_for_first_deletion(proc, data)  # a moment inside the sweep
+            time.sleep(rng.uniform(0, 0.5 * span))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         with Box(data) as box:
             done = box.catalog.db.execute("SELECT COUNT(*) FROM deletions").fetchone()[0]
-            pending = box.catalog.db.execute("SELECT COUNT(*) FROM deletions WHERE blob_removed_at IS NULL").fetchone()[0]
+            pending = box.catalog.db.execute(
+                "SELECT COUNT(*) FROM deletions WHERE blob_removed_at IS NULL").fetchone()[0]
             if 0 < done < OLD or pending:
                 interrupted += 1
             result = retention.sweep(box)
             assert len(result.deleted) + done == OLD
+            assert result.finished == pending
         check_consistent(data)
         shutil.rmtree(data)
     print(f"{interrupted} of {TRIALS} kills landed inside a sweep")
-    assert interrupted >= 1, "no kill landed inside a sweep"
+    assert interrupted >= TRIALS // 4, "too few kills landed inside a sweep to test resuming"
