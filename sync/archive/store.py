@@ -247,9 +247,12 @@ class Archive:
 
     def audit(self, actor: str, action: str, *, box_id: str | None = None, sha256: str | None = None,
               purpose: str | None = None, case_ref: str | None = None, details: dict | None = None) -> int:
-        """One entry in the archive's own hash-chained log (the box that caused it goes in `client`)."""
-        return audit_log.record(self, actor=actor, action=action, recording_id=sha256, purpose=purpose,
-                                case_ref=case_ref, client=box_id, details=details)
+        """One entry in the archive's own hash-chained log (the box that caused it goes in `client`), and a
+        checkpoint over it signed with the archive's receipt key: its log is held to the same standard."""
+        seq = audit_log.record(self, actor=actor, action=action, recording_id=sha256, purpose=purpose,
+                               case_ref=case_ref, client=box_id, details=details)
+        audit_log.checkpoint(self, self.signing_key, clock=self.clock)
+        return seq
 
     # enrollment -------------------------------------------------------------------------------------
     def new_token(self) -> str:

@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 
 from nacl.public import PrivateKey
+from nacl.signing import VerifyKey
 
 from appliance import audit, retention
 from appliance.box import Box
@@ -75,6 +76,9 @@ def test_held_recording_arrives_with_valid_receipt_and_unheld_never_leaves(enrol
     shown = json.loads(kluis("archive", "show", "--data", archive.data_dir, held, "--json").stdout)
     assert [e["action"] for e in shown["audit"]] == ["receive", "export"]
     assert shown["audit"][1]["purpose"] == "police_report" and shown["audit"][1]["actor"] == "officier"
+    with Archive(archive.data_dir) as arch:  # the archive's own log: chained and signed like a box's
+        report = audit.verify(arch, VerifyKey(arch.signing_public_key))
+        assert report.ok and report.count >= 3 and report.anchored == report.count
 
     # A second pass sends nothing again and still succeeds; the release follows as metadata.
     with Box(data) as box:
