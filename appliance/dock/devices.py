@@ -163,13 +163,15 @@ def set_status(box: Box, serial: str, status: str) -> None:
         log.error("camera %s: status %r not recorded: %s", serial, status, exc)
 
 
-def record_dock(box: Box, serial: str, camera_time: datetime, offset_s: float, address: str | None) -> None:
-    """The clock offset measured at this dock (box clock minus camera clock), kept per dock and on the
-    device, so every recording of this dock is corrected by it."""
+def record_dock(box: Box, serial: str, camera_time: datetime, offset_s: float, address: str | None,
+                new_dock: bool = True) -> None:
+    """The clock offset measured now (box clock minus camera clock): on the device at every session, and
+    as a row in `docks` when the camera has just arrived (not on every probe while it stays docked)."""
     now = box.now_iso()
     with box.catalog.transaction():
-        box.catalog.db["docks"].insert({"serial": serial, "docked_at": now, "camera_time": to_iso(camera_time),
-                                        "clock_offset_s": offset_s, "address": address})
+        if new_dock:
+            box.catalog.db["docks"].insert({"serial": serial, "docked_at": now, "camera_time": to_iso(camera_time),
+                                            "clock_offset_s": offset_s, "address": address})
         box.catalog.db["devices"].update(serial, {"clock_offset_s": offset_s, "clock_measured_at": now})
 
 

@@ -221,8 +221,9 @@ class Offload:
     """One dock session with one camera."""
 
     def __init__(self, box: Box, client: CameraClient, device: dict, progress: CameraProgress,
-                 semaphore: asyncio.Semaphore, skip: dict[tuple, float]):
+                 semaphore: asyncio.Semaphore, skip: dict[tuple, float], docked: set[str]):
         self.box = box
+        self.docked = docked  # serials seen docked since they last went away: a dock is recorded once
         self.client = client
         self.device = device
         self.serial = device["serial"]
@@ -247,7 +248,9 @@ class Offload:
                           serial=serial, address=self.device["address"])
             raise Refused(f"{serial}: key does not match its pairing")
         offset_s = round((box_now - from_iso(info["camera_time"])).total_seconds(), 3)
-        devices.record_dock(self.box, serial, from_iso(info["camera_time"]), offset_s, self.device["address"])
+        devices.record_dock(self.box, serial, from_iso(info["camera_time"]), offset_s, self.device["address"],
+                            new_dock=serial not in self.docked)
+        self.docked.add(serial)
         await self._push_settings(info)
         try:
             manifest = await self.client.manifest()
@@ -456,6 +459,7 @@ class OffloadManager:
         self.retry_s = float(retry_s or dock["retry_s"])
         self.progress: dict[str, CameraProgress] = {}
         self.skip: dict[tuple, float] = {}
+        self.docked: set[str] = set()
         self.storage_full = False
         self._needed = 0
         self._http: aiohttp.ClientSession | None = None
@@ -523,13 +527,14 @@ class OffloadManager:
         client = CameraClient(self.http, self.box, serial, device["address"], device["port"],
                               camera_key=device["public_key"])
         backoff = self.retry_s
-        offload = Offload(self.box, client, device, progress, self.semaphore, self.skip)
+        offload = Offload(self.box, client, device, progress, self.semaphore, self.skip, self.docked)
         try:
             await offload.run()
             self._problem(serial, None)
             devices.set_status(self.box, serial, "idle")
             backoff = 0
         except Offline as exc:
+            self.docked.discard(serial)
             progress.set(state="offline", message=str(exc), current=None)
             devices.gone(self.box, serial, "does not answer")
             self._problem(serial, str(exc))

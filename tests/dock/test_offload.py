@@ -74,8 +74,8 @@ def test_three_cameras_discovered_paired_offloaded_and_emptied(box_dir, cameras,
             assert from_iso(full["start_time"]) == from_iso(entry["start"]) + timedelta(seconds=offset)
             assert full["officer"] == {CAM1: "J. Jansen", CAM2: "P. Bakker", CAM3: "A. de Vries"}[
                 cam.serial]
-        docks = list(box.catalog.db.query("SELECT serial, clock_offset_s FROM docks"))
-        assert {d["serial"] for d in docks} == {CAM1, CAM2, CAM3}
+        docks = [d["serial"] for d in box.catalog.db.query("SELECT serial FROM docks")]
+        assert sorted(docks) == [CAM1, CAM2, CAM3]  # one dock each, however often the box probed since
         audit_actions = [r["action"] for r in box.catalog.db.query("SELECT action FROM audit_log")]
         assert audit_actions.count("ingest") == 7 and audit_actions.count("pair") == 3
     # Every chunk authentic, with the key (deep verify).
