@@ -57,7 +57,7 @@ class Service:
         self.box = box
         self.listen = listen
         self.offload = OffloadManager(box)
-        self.discovery = Discovery(box, on_device=self.offload.on_device, interfaces=interfaces)
+        self.discovery = Discovery(box, on_device=self.offload.on_device, interfaces=interfaces, owner=True)
         self.web_address: str | None = None  # host:port of the web UI once it runs
         self._stoppers: list = []  # cleanup callables of the optional parts, run in reverse order
         self.stopping = asyncio.Event()

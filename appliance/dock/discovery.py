@@ -70,8 +70,9 @@ class Discovery:
     loop) for every accepted advertisement: the offload manager decides what to do with it."""
 
     def __init__(self, box: Box, on_device: Callable[[dict], None] | None = None,
-                 interfaces: list[str] | None = None, rescan_s: float = 5.0):
+                 interfaces: list[str] | None = None, rescan_s: float = 5.0, owner: bool = False):
         self.box = box
+        self.owner = owner  # the service's discovery (not a short look-up by `kluis cameras pair`)
         self.on_device = on_device or (lambda row: None)
         self.wanted = interfaces if interfaces is not None else list(box.config["dock"]["interfaces"])
         self.rescan_s = rescan_s
@@ -84,6 +85,9 @@ class Discovery:
         self._refused: dict[str, str] = {}  # mDNS name -> why, logged once per distinct reason
 
     async def start(self) -> None:
+        if self.owner:  # what a previous run saw may be stale (it may have been killed): devices are
+            # online again when they answer (mDNS, or the offload's probe of a paired camera)
+            self.box.catalog.db.execute("UPDATE devices SET online = 0")
         await self._open(interface_addresses(self.wanted))
         self._watch = asyncio.create_task(self._follow_interfaces())
 
