@@ -184,7 +184,11 @@ def read_range(
     """Plaintext bytes [start, end) of a recording, reading only the chunks that cover them.
     Callers record who reads and why (the audit log) before they pass a byte on."""
     recording, decryptor = decryptor_for(box, identity, recording_id)
-    with box.vault.open_payload(recording["stored_path"]) as payload:
+    try:
+        payload = box.vault.open_payload(recording["stored_path"])
+    except FileNotFoundError:
+        raise KluisError(f"recording {recording_id}: its stored file is missing (run kluis verify)") from None
+    with payload:
         payload_len = box.vault.payload_size(recording["stored_path"])
         yield from decryptor.read_range(payload, payload_len, start, recording["size"] if end is None else end)
 

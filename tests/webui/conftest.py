@@ -31,6 +31,13 @@ USERS = {
 }
 ROLE_USER = {role: name for name, (role, _team) in USERS.items()}
 START = datetime(2026, 11, 20, 13, 5, 0, tzinfo=timezone.utc)  # 14:05 in Amsterdam
+# The boxes under test live at a fixed moment two days after the footage, so that no test depends on
+# the real date (after 28 days a sweep would delete the fixtures).
+NOW = START + timedelta(days=2)
+
+
+def fixed_clock() -> datetime:
+    return NOW
 HOSTILE = '<script>alert("x")</script>'
 
 
@@ -41,7 +48,7 @@ def _build(data: Path, workdir: Path) -> dict:
     box, _recovery = init_box(data, "admin", PASSWORD, kdf_profile="interactive")
     box.close()
     config.write_template(data, {"security": {"kdf_profile": "interactive"}, "storage": {"chunk_size": CHUNK}})
-    with Box(data) as box:
+    with Box(data, clock=fixed_clock) as box:
         identity = box.unlock("admin", PASSWORD)
         for name, (role, team) in USERS.items():
             if name != "admin":
@@ -75,7 +82,7 @@ def web_box(web_template, tmp_path) -> Box:
     template, _ids = web_template
     data = tmp_path / "data"
     shutil.copytree(template, data)
-    with Box(data) as opened:
+    with Box(data, clock=fixed_clock) as opened:
         yield opened
 
 
