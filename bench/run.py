@@ -19,6 +19,7 @@ import platform
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -99,13 +100,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Kluis benchmarks: {info['cpus']} CPUs, load {info['loadavg_at_start'][0]:.2f}, "
           f"size {benchlib.fmt_size(args.size)}, {args.repeats} repeats; medians, MB = 10^6 bytes")
     all_rows: list[dict] = []
+    failed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="kluis-bench-", dir=args.workdir) as work:
         for name in selected:
             args.work = Path(work) / name
             args.work.mkdir()
             started = time.perf_counter()
             print(f"== {name}", flush=True)
-            rows = modules[name].run(args)
+            try:
+                rows = modules[name].run(args)
+            except Exception as exc:  # one broken benchmark must not cost the others' results
+                traceback.print_exc()
+                print(f"{name:<8} FAILED: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+                failed.append(name)
+                rows = []
             print_rows(rows)
             print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
             all_rows += rows
@@ -113,16 +121,18 @@ def main(argv: list[str] | None = None) -> int:
     missed = [row for row in all_rows if row.get("ok") is False]
     print(f"targets: {sum(1 for r in all_rows if r.get('ok'))} met, {len(missed)} missed"
           + (f" ({', '.join(r['bench'] + ': ' + r['name'] for r in missed)})" if missed else ""))
-    save(args, selected, info, all_rows)
-    return 1 if missed and args.strict else 0
+    if failed:
+        print(f"failed: {', '.join(failed)} (traceback on stderr)")
+    save(args, selected, info, all_rows, failed)
+    return 1 if failed or (missed and args.strict) else 0
 
 
-def save(args, selected: list[str], info: dict, rows: list[dict]) -> None:
+def save(args, selected: list[str], info: dict, rows: list[dict], failed: list[str]) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     record = {
         "time": stamp, "machine": info, "benchmarks": selected, "size": args.size, "repeats": args.repeats,
-        "argv": sys.argv[1:], "results": rows,
+        "argv": sys.argv[1:], "results": rows, "failed": failed,
     }
     text = json.dumps(record, indent=1)
     path = args.out / f"{stamp}-{'-'.join(selected)}.json"
