@@ -16,6 +16,7 @@ import signal
 from typing import Any
 
 from .box import Box
+from .errors import KluisError
 from .dock.discovery import Discovery
 from .dock.offload import OffloadManager
 
@@ -89,8 +90,8 @@ class Service:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
-        await self.start()
         try:
+            await self.start()
             await self.stopping.wait()
         finally:
             await self.stop()
@@ -105,7 +106,17 @@ class Service:
         scheduler = AsyncIOScheduler(timezone="UTC")
         await _maybe_await(schedule_jobs(scheduler, self.box))
         scheduler.start()
-        self._stoppers.append(lambda: scheduler.shutdown(wait=False))
+
+        async def stop_scheduler() -> None:
+            # A job running now (a sweep) may finish, up to 10 s: shutting down cancels it, and
+            # APScheduler would log the cancellation as an error with a traceback.
+            executor = scheduler._executors.get("default")
+            running = [f for f in getattr(executor, "_pending_futures", ()) if not f.done()]
+            if running:
+                await asyncio.wait(running, timeout=10)
+            scheduler.shutdown(wait=False)
+
+        self._stoppers.append(stop_scheduler)
         log.info("retention scheduler: running")
 
     async def _start_web(self) -> None:
@@ -114,7 +125,11 @@ class Service:
             log.info("web UI: not available in this build")
             return
         args = (self.box, *self.listen) if self.listen else (self.box,)
-        runner = await _maybe_await(start_web(*args))
+        try:
+            runner = await _maybe_await(start_web(*args))
+        except OSError as exc:  # the port is taken, or the address is not ours: one line, not a traceback
+            where = ":".join(map(str, self.listen)) if self.listen else "its default address"
+            raise KluisError(f"web UI: cannot listen on {where}: {exc.strerror or exc}") from None
         if runner is not None and hasattr(runner, "cleanup"):
             self._stoppers.append(runner.cleanup)
         where = [f"{a[0]}:{a[1]}" for a in getattr(runner, "addresses", []) if isinstance(a, tuple)]
