@@ -270,6 +270,18 @@ def receipt_for(box: Box, recording_id: str) -> dict | None:
     return {**rows[0], "receipt": json.loads(rows[0]["receipt"])}
 
 
+def sync_of(box: Box, recording_id: str) -> dict | None:
+    """One recording's way to the archive for its page: outbox state and progress, and the receipt once
+    the archive signed one. None when the recording never had to leave the box."""
+    outbox = list(box.catalog.db.query(
+        "SELECT state, reason, sent_bytes, size, attempts, last_error FROM sync_outbox WHERE recording_id = ?",
+        [recording_id]))
+    receipt = receipt_for(box, recording_id)
+    if not outbox and receipt is None:
+        return None
+    return {"outbox": outbox[0] if outbox else None, "receipt": receipt}
+
+
 def status(box: Box) -> dict:
     """Sync state for the web UI and `kluis sync status`."""
     enrolled = enrollment(box)

@@ -17,12 +17,19 @@ from appliance import audit, purposes, retention, roles
 from appliance.clock import parse_time, to_iso
 from appliance.errors import KluisError, NotFound
 from appliance.recordings import decryptor_for
+from sync import client as sync_client
 
+from ..i18n import N_
 from ..app import BOX, LANG, SESSION, client_of, error_page, gettext_for, needs, render
 from ..queries import HELD, REASONS, SORTS, Filters, choices, search
 from ..sessions import Grant
 
 routes = web.RouteTableDef()
+
+ARCHIVE_STATES = {  # sync.client.STATES, as a team leader reads them
+    "needs_rewrap": N_("waiting until a user with a key logs in to seal it for the archive"),
+    "queued": N_("queued"), "sending": N_("sending"), "failing": N_("failing, will be retried"), "sent": N_("sent"),
+}
 
 REASON_LABELS = {
     "aggression": ("agressie", "aggression"), "insult": ("belediging", "insult"),
@@ -118,7 +125,7 @@ def _detail(request: web.Request, recording: dict, status: int = 200, error: str
     except NotFound:
         viewable = False  # deleted: the key is gone
     return render(request, "opname.html", status=status, r=recording, trail=trail, holds=holds, error=error,
-                  grant=grant, form=form or {}, viewable=viewable, deletion=deletion,
+                  archive=sync_client.sync_of(box, recording["id"]), archive_states=ARCHIVE_STATES, grant=grant, form=form or {}, viewable=viewable, deletion=deletion,
                   purpose_options=purpose_options(session.role, lang),
                   all_purposes=[(c, purposes.label(c, lang)) for c in purposes.PURPOSES],
                   purpose_label=lambda c: purposes.label(c, lang), reasons=REASONS,
