@@ -255,9 +255,10 @@ def demo(data_dir: Path | None, exit_after_offload: bool, verbose: bool) -> None
         asyncio.run(_demo(data_dir, workdir, exit_after_offload))
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
+    finally:
+        if exit_after_offload:  # a test's run leaves nothing behind; a person's run keeps its files
+            shutil.rmtree(workdir, ignore_errors=True)
     click.echo("Stopped.")
-    if exit_after_offload:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 COMMANDS = [demo]
