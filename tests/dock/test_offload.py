@@ -152,3 +152,20 @@ def test_rogue_devices_refused_and_paired_cameras_still_served(box_dir, cameras,
     with Box(data) as box:
         assert not list(box.vault.tmp.glob("*"))  # nothing half-written left behind
         assert devices.get_device(box.catalog, GOOD)["fingerprint"] == listed[GOOD]["fingerprint"]
+
+
+def test_unpair_forgets_the_key_on_both_sides(box_dir, cameras, serve):
+    data = box_dir[0]
+    configure_box(data, ["127.0.0.1"])
+    cam = cameras(f"UNPAIR-{RUN}")
+    serve(data)
+    pair(data, cam)
+    assert cam._call("GET", "/dock/v1/info")["paired"] is True
+    run_kluis("cameras", "unpair", "--data", data, cam.serial)
+    info = cam._call("GET", "/dock/v1/info")
+    assert info["paired"] is False and info["box_fp"] is None
+    row = [d for d in box_devices(data) if d["serial"] == cam.serial][0]
+    assert row["paired"] == 0 and row["public_key"] is None
+    cam.record(1)  # no longer offloaded: the box holds no key for it
+    time.sleep(2)
+    assert len(cam.entries()) == 1 and box_recordings(data) == []
