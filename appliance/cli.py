@@ -1,6 +1,6 @@
 """The `kluis` command. Subcommands live in appliance/commands/, one module per area, each exporting a
-COMMANDS list; every such module is registered here, so adding an area touches no shared file. Commands
-call domain functions and print, nothing more. A user error is one line on stderr and a non-zero exit."""
+COMMANDS list. Commands call domain functions and print, nothing more. A user error is one line on
+stderr and a non-zero exit."""
 
 from __future__ import annotations
 
@@ -12,8 +12,44 @@ import click
 from . import commands
 from .errors import KluisError
 
+# Command name -> its module in appliance/commands. Running a command imports only its module, so that
+# `kluis import` does not pay for aiohttp, PyAV and the camera simulator at every start (start-up and
+# peak memory: bench/bench_import.py). A module not named here still works: an unknown name, `--help`
+# and the list of commands load every module. tests/test_cli.py keeps this table true.
+COMMAND_MODULES = {
+    "init": "box", "import": "box", "list": "box", "verify": "box", "cat": "box",
+    "demo": "demo", "camera-sim": "camera_sim", "cameras": "cameras", "serve": "serve",
+    "retention": "retention", "hold": "retention", "audit": "audit", "users": "users", "status": "status",
+    "sync": "sync", "archive": "archive",
+}
+_loaded: set[str] = set()
+
+
+def load_module(name: str) -> None:
+    if name not in _loaded:
+        _loaded.add(name)
+        for command in getattr(importlib.import_module(f"{commands.__name__}.{name}"), "COMMANDS", []):
+            main.add_command(command)
+
+
+def load_all() -> None:
+    for info in pkgutil.iter_modules(commands.__path__):
+        load_module(info.name)
+
 
 class KluisGroup(click.Group):
+    def get_command(self, ctx: click.Context, name: str):
+        if name in COMMAND_MODULES:
+            load_module(COMMAND_MODULES[name])
+        if (found := super().get_command(ctx, name)) is None:
+            load_all()
+            found = super().get_command(ctx, name)
+        return found
+
+    def list_commands(self, ctx: click.Context):
+        load_all()
+        return super().list_commands(ctx)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -29,8 +65,3 @@ class KluisGroup(click.Group):
 @click.version_option(package_name="kluis")
 def main() -> None:
     """Kluis: the evidence box for enforcement officers' bodycams."""
-
-
-for _info in pkgutil.iter_modules(commands.__path__):
-    for _command in getattr(importlib.import_module(f"{commands.__name__}.{_info.name}"), "COMMANDS", []):
-        main.add_command(_command)

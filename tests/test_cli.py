@@ -1,0 +1,31 @@
+"""The `kluis` entry point: the command -> module table stays true, and a command loads only its module."""
+
+import importlib
+import json
+import pkgutil
+import subprocess
+import sys
+
+from appliance import cli, commands
+
+
+def test_every_command_is_mapped_to_the_module_that_defines_it():
+    defined = {}
+    for info in pkgutil.iter_modules(commands.__path__):
+        for command in getattr(importlib.import_module(f"appliance.commands.{info.name}"), "COMMANDS", []):
+            defined[command.name] = info.name
+    assert defined == cli.COMMAND_MODULES
+
+
+def test_import_does_not_load_the_web_and_camera_stack():
+    probe = ("import sys, json; from appliance.cli import main\n"
+             "try:\n    main(['import', '--help'], standalone_mode=False)\nexcept SystemExit: pass\n"
+             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('aiohttp', 'av', 'zeroconf', 'webui', 'sync'))))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == []
+
+
+def test_help_lists_every_area(kluis):
+    listed = kluis("--help").stdout.decode()
+    for name in cli.COMMAND_MODULES:
+        assert name in listed
