@@ -103,6 +103,16 @@ def in_scope(user: dict, recording: dict, officer_team: str | None = None) -> bo
     return False
 
 
+def recording_in_scope(catalog, user: dict, recording: dict) -> bool:
+    """in_scope, with the officer's team looked up in the catalog (appliance.catalog.Catalog) for a
+    recording without a team of its own. The web UI and the CLI both ask this."""
+    officer_team = None
+    if recording.get("team") is None and recording.get("officer"):
+        row = catalog.db.execute("SELECT team FROM users WHERE name = ?", [recording["officer"]]).fetchone()
+        officer_team = row[0] if row else None
+    return in_scope(user, recording, officer_team)
+
+
 def scope_sql(user: dict) -> tuple[str, list]:
     """A WHERE fragment (over table alias r) limiting recordings to a user's scope."""
     scope = SCOPES.get(user["role"])

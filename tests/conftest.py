@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance import roles, users
 from appliance.box import Box, init_box
 
 PASSWORD = "correct horse battery staple"
@@ -29,6 +30,40 @@ def box_dir(tmp_path: Path) -> tuple[Path, str]:
     box, recovery = init_box(data, "admin", PASSWORD, kdf_profile="interactive")
     box.close()
     return data, recovery
+
+
+# Users the keeper 'admin' enrols for tests of commands that need a role (the CLI obeys the roles table
+# since issue 5): name -> (role, team). All have PASSWORD, so `password_file` serves them all.
+ROLE_USERS = {
+    "fg": (roles.PRIVACY_OFFICER, None),
+    "tl": (roles.TEAM_LEADER, "Noord"),
+    "hh": (roles.OFFICER, "Noord"),
+    "au": (roles.AUDITOR, None),
+}
+USER_OF_ROLE = {role: name for name, (role, _team) in ROLE_USERS.items()}
+
+
+def add_role_users(data: Path, *names: str) -> None:
+    """Enrol these ROLE_USERS (default: all) on the box in `data`, with the keeper's unlocked key."""
+    with Box(data) as opened:
+        identity = opened.unlock("admin", PASSWORD)
+        for name in names or ROLE_USERS:
+            role, team = ROLE_USERS[name]
+            users.add_user(opened, "admin", name, role, PASSWORD, team=team, identity=identity)
+
+
+@pytest.fixture
+def privacy_officer(box_dir, password_file) -> list:
+    """A privacy officer 'fg' on the box_dir box; the CLI arguments that act as them."""
+    add_role_users(box_dir[0], "fg")
+    return ["--user", "fg", "--password-file", password_file]
+
+
+@pytest.fixture
+def auditor(box_dir, password_file) -> list:
+    """An auditor 'au' on the box_dir box; the CLI arguments that act as them."""
+    add_role_users(box_dir[0], "au")
+    return ["--user", "au", "--password-file", password_file]
 
 
 @pytest.fixture

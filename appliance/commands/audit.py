@@ -1,4 +1,8 @@
-"""kluis audit verify|show|export|checkpoint: the audit log (logboek)."""
+"""kluis audit verify|show|export|checkpoint: the audit log (logboek).
+
+Reading the log needs roles.AUDIT_READ (privacy officer, auditor; see common.COMMAND_PERMISSIONS).
+`audit checkpoint` needs no login: signing a checkpoint is the unattended service's work, with the box's
+own signing key, and a checkpoint holds no entry's contents (count, head hash, time)."""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ import click
 
 from .. import audit
 from ..box import Box
-from .common import emit_json, print_table, with_box
-from .retention import time_arg, user_option
+from .common import act, emit_json, print_table, secret_options, with_box
+from .retention import time_arg
 
 
 @click.group("audit")
@@ -22,13 +26,18 @@ def audit_group() -> None:
 @with_box
 @click.option("--checkpoint", "checkpoint_files", multiple=True, type=click.Path(path_type=Path),
               help="Also hold the log to the checkpoints in this exported file (repeatable).")
-def audit_verify(box: Box, checkpoint_files: tuple[Path, ...]) -> None:
+@secret_options
+def audit_verify(box: Box, checkpoint_files: tuple[Path, ...], user: str | None, password_file: Path | None,
+                 recovery_key_file: Path | None) -> None:
     """Check the hash chain and the signed checkpoints; name the first bad entry and exit non-zero."""
+    # The log is checked as found, before the user's own login entry is appended (a truncated tail would
+    # otherwise be partly refilled by it); nothing is shown until they have logged in.
     extra = [cp for path in checkpoint_files for cp in audit.load_checkpoints(path)]
     report = audit.verify(box.catalog, box.signing_key().verify_key, extra)
     meta_key = box.catalog.get_meta("signing_public_key")
     if meta_key and meta_key != bytes(box.signing_key().verify_key).hex():
         report.problems.append("the signing key in the catalog is not the box's signing key")
+    act(box, "audit verify", user, password_file, recovery_key_file)
     for problem in report.problems:
         click.echo(problem)
     if not report.ok:
@@ -54,9 +63,12 @@ def _filters(func):
 @_filters
 @click.option("--limit", type=int, help="At most this many (the newest).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@secret_options
 def audit_show(box: Box, recording_id: str | None, since: str | None, until: str | None, actor: str | None,
-               action: str | None, limit: int | None, as_json: bool) -> None:
+               action: str | None, limit: int | None, as_json: bool, user: str | None, password_file: Path | None,
+               recovery_key_file: Path | None) -> None:
     """Show audit entries, oldest first."""
+    act(box, "audit show", user, password_file, recovery_key_file)
     rows = audit.entries(box.catalog, recording_id=recording_id, since=time_arg(box, since),
                          until=time_arg(box, until), actor=actor, action=action, limit=limit,
                          newest_first=limit is not None)
@@ -73,16 +85,18 @@ def audit_show(box: Box, recording_id: str | None, since: str | None, until: str
 @_filters
 @click.option("--csv", "as_csv", is_flag=True, help="As CSV (the only format for now; required).")
 @click.option("--out", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
-@user_option
+@secret_options
 def audit_export(box: Box, recording_id: str | None, since: str | None, until: str | None, actor: str | None,
-                 action: str | None, as_csv: bool, out: Path | None, user: str | None) -> None:
+                 action: str | None, as_csv: bool, out: Path | None, user: str | None, password_file: Path | None,
+                 recovery_key_file: Path | None) -> None:
     """Export audit entries as CSV for the privacy officer."""
     if not as_csv:
         raise click.UsageError("give --csv (the export format)")
+    reader = act(box, "audit export", user, password_file, recovery_key_file)
     rows = audit.entries(box.catalog, recording_id=recording_id, since=time_arg(box, since),
                          until=time_arg(box, until), actor=actor, action=action)
     # Reading the log out of the box is itself on record.
-    audit.record(box.catalog, actor=user or box.default_user, action="audit_export", recording_id=recording_id,
+    audit.record(box.catalog, actor=reader.name, action="audit_export", recording_id=recording_id,
                  client="cli", clock=box.clock, details={"entries": len(rows), "since": since, "until": until})
     if out is None:
         audit.write_csv(rows, sys.stdout)
@@ -112,8 +126,11 @@ def audit_checkpoint(box: Box, export_to: Path | None, all_checkpoints: bool) ->
 @audit_group.command("checkpoints")
 @with_box
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def audit_checkpoints(box: Box, as_json: bool) -> None:
+@secret_options
+def audit_checkpoints(box: Box, as_json: bool, user: str | None, password_file: Path | None,
+                      recovery_key_file: Path | None) -> None:
     """List the signed checkpoints stored on the box."""
+    act(box, "audit checkpoints", user, password_file, recovery_key_file)
     rows = audit.stored_checkpoints(box.catalog)
     if as_json:
         emit_json(rows)

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from .. import audit, recordings
+from .. import audit, recordings, roles
 from ..box import Box, init_box
 from ..clock import parse_time
 from ..errors import KluisError
 from ..purposes import PURPOSES, parse_purpose
 from ..keys import KDF_PROFILES
 from .common import (
-    ask_password, data_option, emit_json, print_table, secret_options, unlock, with_box,
+    act, acting_user, ask_password, data_option, emit_json, print_table, secret_options, with_box,
 )
 
 
@@ -96,13 +96,15 @@ def verify(box: Box, user: str | None, password_file: Path | None, recovery_key_
     """Check every recording; list the damaged or missing ones and exit non-zero if any (like restic check)."""
     if deep is None:
         deep = password_file is not None or recovery_key_file is not None
-    identity = unlock(box, user, password_file, recovery_key_file)[1] if deep else None
+    # Checking chunk tags needs the box key but shows no footage: any user whose slot opens it may.
+    identity = act(box, "verify --deep", user, password_file, recovery_key_file, need_key=True).identity \
+        if deep else None
     removed = box.vault.cleanup(box.catalog.stored_paths())
     if removed:
         click.echo(f"removed {removed} leftover(s) of interrupted writes")
     problems = recordings.verify(box, identity)
     count = len(box.catalog.list_recordings())
-    audit.record(box.catalog, actor=user or box.default_user, action="verify", client="cli", clock=box.clock,
+    audit.record(box.catalog, actor=acting_user(box, user), action="verify", client="cli", clock=box.clock,
                  details={"recordings": count, "problems": len(problems), "deep": deep})
     for problem in problems:
         click.echo(f"{problem.recording_id}: {problem.what}")
@@ -141,17 +143,29 @@ def parse_range(text: str | None, size: int) -> tuple[int, int]:
 @secret_options
 def cat(box: Box, recording_id: str, byte_range: str | None, purpose: str, case_ref: str | None,
         user: str | None, password_file: Path | None, recovery_key_file: Path | None) -> None:
-    """Decrypt a recording (or a byte range of it) to stdout."""
+    """Decrypt a recording (or a byte range of it) to stdout.
+
+    Needs a role that views footage (roles.RECORDINGS_VIEW), a purpose that role may name, and the
+    recording in the user's scope; all checked before the password is asked."""
     code = parse_purpose(purpose)
     recording = box.catalog.get_recording(recording_id)
     start, end = parse_range(byte_range, recording["size"])
-    actor, identity = unlock(box, user, password_file, recovery_key_file)
+
+    def may_view(row: dict) -> None:
+        who = f"{row['name']} (role {row['role']})"
+        if not roles.may_view_purpose(row["role"], code):
+            raise roles.Forbidden(f"{who} may not view footage for the purpose {code}")
+        if not roles.recording_in_scope(box.catalog, row, recording):
+            raise roles.Forbidden(f"{who} may not view recording {recording_id}: not in their scope")
+
+    actor = act(box, "cat", user, password_file, recovery_key_file, need_key=True, check=may_view,
+                recording_id=recording_id)
     # The purpose is on record before the first byte leaves the box.
-    audit.record(box.catalog, actor=actor, action="range_read" if byte_range else "view",
+    audit.record(box.catalog, actor=actor.name, action="range_read" if byte_range else "view",
                  recording_id=recording_id, purpose=code, case_ref=case_ref, client="cli", clock=box.clock,
-                 details={"start": start, "end": end, "recovery_key": recovery_key_file is not None})
+                 details={"start": start, "end": end, "recovery_key": actor.break_glass})
     out = sys.stdout.buffer
-    for block in recordings.read_range(box, identity, recording_id, start, end):
+    for block in recordings.read_range(box, actor.identity, recording_id, start, end):
         out.write(block)
     out.flush()
 

@@ -2,19 +2,25 @@
 
 Secrets never come from the command line: a prompt in a terminal, or --password-file /
 --recovery-key-file for scripts and tests.
+
+The CLI obeys the same roles as the web UI (appliance.roles): COMMAND_PERMISSIONS below is the one place
+that says which permission each command needs, and `act` is the one way a command checks it.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
+from typing import Callable
 
 import click
 from nacl.public import PrivateKey
 
+from .. import audit, roles, users
 from ..box import Box
-from ..errors import KluisError
+from ..errors import KluisError, WrongSecret
 
 data_option = click.option(
     "--data", "data_dir", required=True, envvar="KLUIS_DATA", type=click.Path(path_type=Path),
@@ -66,13 +72,111 @@ def acting_user(box: Box, user: str | None) -> str:
     return user or box.default_user
 
 
-def unlock(box: Box, user: str | None, password_file: Path | None, recovery_key_file: Path | None
-           ) -> tuple[str, PrivateKey]:
-    """(actor, the box's private key) through the actor's key slot, or the recovery key."""
-    actor = acting_user(box, user)
+# Command -> the permission it needs (roles.PERMISSIONS says which roles hold it). Read with roles.py's
+# docstring: the keeper runs users, cameras, settings and storage and sees no footage; the auditor reads
+# the audit log and the deletion report only.
+#
+#   cat                                  recordings.view      + a purpose the role may name + the user's scope
+#   hold add | release | review          holds.manage         + the recording in the user's scope
+#   hold list                            holds.manage         (shows only holds on recordings in scope)
+#   retention report                     deletion_report.read
+#   audit show | export | verify         audit.read
+#   audit checkpoints                    audit.read
+#   users add                            users.manage
+#   sync rewrap                          settings.manage      (storage/sync work: re-seals file keys, shows no footage)
+#   verify --deep                        none: any user whose key slot opens the box key (it only checks
+#                                        chunk tags and shows no footage); audited as 'verify'
+#
+# No login at all (not in this table): `retention status`, `retention run` and `audit checkpoint` are the
+# unattended service's own work (`kluis serve` runs the sweep and signs checkpoints as 'system' while nobody
+# is logged in) and must stay runnable from a timer without a stored password. They show no footage and
+# no personal data, and change nothing the policy does not already demand; whoever may run them is decided
+# by who may read the data directory, like `kluis serve` itself.
+#
+# Every command in the table also takes --recovery-key-file: the break-glass path (no role check; the
+# recovery key unlocks; a 'break_glass' audit entry is committed before the command does anything).
+COMMAND_PERMISSIONS: dict[str, str | None] = {
+    "cat": roles.RECORDINGS_VIEW,
+    "hold add": roles.HOLDS_MANAGE,
+    "hold release": roles.HOLDS_MANAGE,
+    "hold review": roles.HOLDS_MANAGE,
+    "hold list": roles.HOLDS_MANAGE,
+    "retention report": roles.DELETION_REPORT,
+    "audit show": roles.AUDIT_READ,
+    "audit export": roles.AUDIT_READ,
+    "audit verify": roles.AUDIT_READ,
+    "audit checkpoints": roles.AUDIT_READ,
+    "users add": roles.USERS_MANAGE,
+    "sync rewrap": roles.SETTINGS_MANAGE,
+    "verify --deep": None,
+}
+
+
+@dataclass
+class Actor:
+    """Who acts in a command, as `act` established it."""
+    name: str                       # for the audit log
+    user: dict | None               # their users row (slot removed); None on the break-glass path
+    identity: PrivateKey | None     # the box's private key, when the command needs it
+    break_glass: bool = False
+
+
+def act(box: Box, command: str, user: str | None, password_file: Path | None, recovery_key_file: Path | None,
+        *, need_key: bool = False, check: Callable[[dict], None] | None = None,
+        recording_id: str | None = None) -> Actor:
+    """Establish who runs `command` and that their role allows it (COMMAND_PERMISSIONS).
+
+    With a password: the role (and `check(user_row)`, e.g. purpose and scope) is checked before any
+    password is asked, then the user logs in through appliance.users (lock-out after repeated wrong
+    passwords; 'login' / 'login_failed' in the audit log, client 'cli').
+    With --recovery-key-file: break-glass. No role check; the recovery key unlocks, and a 'break_glass'
+    entry naming the command is committed before the command does anything. A wrong recovery key is on
+    record too ('login_failed')."""
+    permission = COMMAND_PERMISSIONS[command]
+    name = acting_user(box, user)
     if recovery_key_file is not None:
-        return actor, box.unlock_recovery(read_secret_file(recovery_key_file))
-    return actor, box.unlock(actor, ask_password(password_file, f"Password for {actor}"))
+        key = read_secret_file(recovery_key_file)
+        try:
+            identity = box.unlock_recovery(key)
+        except WrongSecret:
+            with box.catalog.transaction():
+                audit.record(box.catalog, actor=name, action="login_failed", client="cli",
+                             details={"reason": "wrong recovery key", "command": command})
+            raise
+        with box.catalog.transaction():
+            audit.record(box.catalog, actor=name, action="break_glass", recording_id=recording_id, client="cli",
+                         details={"command": command, "permission": permission})
+        return Actor(name, None, identity, break_glass=True)
+    row = box.catalog.get_user(name)
+    if row["disabled"]:
+        raise roles.Forbidden(f"user {name!r} is disabled")
+    if permission is not None:
+        roles.require(row["role"], permission, name)
+    if check is not None:
+        check(row)
+    if need_key and not (row["slot"] or {}).get("sealed"):
+        raise KluisError(f"user {name!r} holds no key slot and cannot open recordings")
+    row = users.login_start(box, name, "cli")  # refuses a locked account before a password is asked
+    password = ask_password(password_file, f"Password for {name}")
+    code = ask_code(name) if row.get("totp_secret") else None
+    try:
+        secret = users.open_user_slot(box, row, password)
+    except WrongSecret:
+        secret = users.WRONG
+    try:
+        login = users.login_finish(box, name, row, secret, code, "cli")
+    except WrongSecret:
+        left = users.MAX_FAILURES - box.catalog.get_user(name)["failed_logins"]
+        raise WrongSecret(f"wrong password{' or code' if code is not None else ''} for {name!r} "
+                          f"({left} more wrong attempt(s) lock the account)") from None
+    return Actor(name, login.user, login.identity)
+
+
+def ask_code(name: str) -> str:
+    """The second factor of a user who set one up (typed: a code is good for 30 seconds only)."""
+    if not sys.stdin.isatty():
+        raise KluisError(f"{name} has a second factor: run in a terminal to type the code")
+    return click.prompt(f"Code from the authenticator app for {name}")
 
 
 def emit_json(value) -> None:

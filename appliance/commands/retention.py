@@ -1,4 +1,7 @@
-"""kluis retention status|run|report and kluis hold add|release|list|review: the retention commands."""
+"""kluis retention status|run|report and kluis hold add|release|list|review: the retention commands.
+
+Who may run which: appliance/commands/common.py, COMMAND_PERMISSIONS. `retention status` and `retention
+run` need no login: they are the unattended service's work (see there why)."""
 
 from __future__ import annotations
 
@@ -9,11 +12,12 @@ from datetime import timedelta
 
 import click
 
-from .. import retention
+from .. import retention, roles
 from ..box import Box
 from ..clock import parse_time, to_iso
-from ..purposes import PURPOSES
-from .common import emit_json, print_table, with_box
+from ..errors import NotFound
+from ..purposes import PURPOSES, parse_purpose
+from .common import Actor, act, emit_json, print_table, secret_options, with_box
 
 
 def time_arg(box: Box, text: str | None) -> str | None:
@@ -28,11 +32,17 @@ def time_arg(box: Box, text: str | None) -> str | None:
     return to_iso(parse_time(text, box.config["box"]["timezone"]))
 
 
-def actor_of(box: Box, user: str | None) -> str:
-    return user or box.default_user
+def act_on(box: Box, command: str, recording_id: str, user: str | None, password_file, recovery_key_file
+           ) -> Actor:
+    """`act` for a command about one recording: it must exist and be in the acting user's scope."""
+    recording = box.catalog.get_recording(recording_id)
 
+    def in_scope(row: dict) -> None:
+        if not roles.recording_in_scope(box.catalog, row, recording):
+            raise roles.Forbidden(f"{row['name']} (role {row['role']}) may not act on recording {recording_id}: "
+                                  "not in their scope")
 
-user_option = click.option("--user", help="Who acts, for the audit log (default: the user made at init).")
+    return act(box, command, user, password_file, recovery_key_file, check=in_scope, recording_id=recording_id)
 
 
 @click.group("retention")
@@ -91,8 +101,11 @@ def retention_run(box: Box, dry_run: bool, as_json: bool, batch: int) -> None:
 @click.option("--to", "end", help="Up to (not including) this time.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV for a spreadsheet.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def retention_report(box: Box, start: str | None, end: str | None, as_csv: bool, as_json: bool) -> None:
+@secret_options
+def retention_report(box: Box, start: str | None, end: str | None, as_csv: bool, as_json: bool, user: str | None,
+                     password_file, recovery_key_file) -> None:
     """The deletion report (verwijderverslag): what was deleted in a period, and under which policy."""
+    act(box, "retention report", user, password_file, recovery_key_file)
     rows = retention.deletion_report(box.catalog, time_arg(box, start), time_arg(box, end))
     if as_json:
         emit_json(rows)
@@ -117,12 +130,14 @@ def hold_group() -> None:
 @click.option("--purpose", required=True, help=f"Why: {', '.join(PURPOSES)}.")
 @click.option("--case", "case_ref", required=True, help="Case reference (zaaknummer).")
 @click.option("--until", help="End date of the hold (ISO 8601); default: until released, reviewed periodically.")
-@user_option
-def hold_add(box: Box, recording_id: str, purpose: str, case_ref: str, until: str | None, user: str | None) -> None:
+@secret_options
+def hold_add(box: Box, recording_id: str, purpose: str, case_ref: str, until: str | None, user: str | None,
+             password_file, recovery_key_file) -> None:
     """Place a hold on a recording; prints the hold's id."""
     until_t = parse_time(until, box.config["box"]["timezone"]) if until else None
-    hold_id = retention.add_hold(box, recording_id, purpose, case_ref, actor_of(box, user), until=until_t,
-                                 client="cli")
+    parse_purpose(purpose)  # a typo is told before a password is asked
+    actor = act_on(box, "hold add", recording_id, user, password_file, recovery_key_file)
+    hold_id = retention.add_hold(box, recording_id, purpose, case_ref, actor.name, until=until_t, client="cli")
     click.echo(hold_id)
 
 
@@ -132,11 +147,12 @@ def hold_add(box: Box, recording_id: str, purpose: str, case_ref: str, until: st
 @click.option("--reason", required=True, help="Why the hold is no longer needed.")
 @click.option("--hold", "hold_id", type=int, help="Which hold, when the recording has several.")
 @click.option("--case", "case_ref", help="Which hold, by its case reference.")
-@user_option
+@secret_options
 def hold_release(box: Box, recording_id: str, reason: str, hold_id: int | None, case_ref: str | None,
-                 user: str | None) -> None:
+                 user: str | None, password_file, recovery_key_file) -> None:
     """Release a hold; the recording then follows the normal term again (at least the grace period)."""
-    released = retention.release_hold(box, recording_id, reason, actor_of(box, user), hold_id=hold_id,
+    actor = act_on(box, "hold release", recording_id, user, password_file, recovery_key_file)
+    released = retention.release_hold(box, recording_id, reason, actor.name, hold_id=hold_id,
                                       case_ref=case_ref, client="cli")
     after = retention.delete_after(box, recording_id)
     click.echo(f"released hold {', '.join(map(str, released))}; "
@@ -146,10 +162,14 @@ def hold_release(box: Box, recording_id: str, reason: str, hold_id: int | None, 
 @hold_group.command("review")
 @with_box
 @click.argument("hold_id", type=int)
-@user_option
-def hold_review(box: Box, hold_id: int, user: str | None) -> None:
+@secret_options
+def hold_review(box: Box, hold_id: int, user: str | None, password_file, recovery_key_file) -> None:
     """Confirm that a hold is still needed; it comes up for review again later."""
-    click.echo(f"next review: {retention.review_hold(box, hold_id, actor_of(box, user), client='cli')}")
+    row = box.catalog.db.execute("SELECT recording_id FROM holds WHERE id = ?", [hold_id]).fetchone()
+    if row is None:
+        raise NotFound(f"no hold {hold_id}")
+    actor = act_on(box, "hold review", row[0], user, password_file, recovery_key_file)
+    click.echo(f"next review: {retention.review_hold(box, hold_id, actor.name, client='cli')}")
 
 
 @hold_group.command("list")
@@ -157,9 +177,16 @@ def hold_review(box: Box, hold_id: int, user: str | None) -> None:
 @click.option("--recording", "recording_id", help="Only this recording's holds.")
 @click.option("--all", "include_released", is_flag=True, help="Released holds too.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def hold_list(box: Box, recording_id: str | None, include_released: bool, as_json: bool) -> None:
-    """List the holds in force (with --all also the released ones)."""
+@secret_options
+def hold_list(box: Box, recording_id: str | None, include_released: bool, as_json: bool, user: str | None,
+              password_file, recovery_key_file) -> None:
+    """List the holds in force (with --all also the released ones), on recordings in the user's scope."""
+    actor = act(box, "hold list", user, password_file, recovery_key_file)
     rows = retention.list_holds(box.catalog, recording_id, include_released=include_released)
+    if actor.user is not None and roles.SCOPES.get(actor.user["role"]) != roles.SCOPE_ALL:
+        where, params = roles.scope_sql(actor.user)
+        visible = {r[0] for r in box.catalog.db.execute(f"SELECT r.id FROM recordings r WHERE {where}", params)}
+        rows = [row for row in rows if row["recording_id"] in visible]
     if as_json:
         emit_json(rows)
         return

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..box import Box
-from .common import data_option, emit_json, print_table, secret_options, unlock, with_box
+from .common import act, data_option, emit_json, print_table, secret_options, with_box
 
 
 @click.group()
@@ -94,8 +94,9 @@ def rewrap(box: Box, user: str | None, password_file: Path | None, recovery_key_
     """Re-wrap recordings sealed before enrollment so the archive can open them (needs a key slot)."""
     from sync import client
 
-    actor, identity = unlock(box, user, password_file, recovery_key_file)
-    done = client.rewrap_pending(box, identity, actor)
+    # Storage work of the keeper: file keys are re-sealed, no footage is shown (common.COMMAND_PERMISSIONS).
+    actor = act(box, "sync rewrap", user, password_file, recovery_key_file, need_key=True)
+    done = client.rewrap_pending(box, actor.identity, actor.name)
     click.echo(f"re-wrapped {done} recording(s) for the archive")
 
 

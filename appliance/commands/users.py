@@ -9,7 +9,7 @@ import click
 from .. import roles, users
 from ..box import Box
 from .common import (
-    acting_user, ask_password, data_option, emit_json, print_table, secret_options, unlock, with_box,
+    act, ask_password, data_option, emit_json, print_table, secret_options, with_box,
 )
 
 
@@ -31,11 +31,10 @@ def add(data_dir: Path, name: str, role: str, team: str | None, new_password_fil
     """Enrol a user. The acting user (default: the one made at init) authenticates; for a role that
     reads footage their unlocked key is wrapped under the new user's password."""
     with Box(data_dir) as box:
-        actor = acting_user(box, user)
-        roles.require(box.catalog.get_user(actor)["role"], roles.USERS_MANAGE, actor)  # before any password
-        actor, identity = unlock(box, user, password_file, recovery_key_file)
+        actor = act(box, "users add", user, password_file, recovery_key_file, need_key=role in roles.SLOT_ROLES)
         password = ask_password(new_password_file, f"New password for {name}", confirm=True)
-        row = users.add_user(box, actor, name, role, password, team=team, identity=identity, client="cli")
+        row = users.add_user(box, actor.name, name, role, password, team=team, identity=actor.identity,
+                             client="cli")
     click.echo(f"Added {row['name']} ({row['role']}{', team ' + row['team'] if row['team'] else ''}).")
 
 

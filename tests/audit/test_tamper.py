@@ -17,11 +17,13 @@ ENTRIES = 10
 
 
 @pytest.fixture
-def logged(box_dir, kluis, tmp_path) -> tuple[Path, Path]:
-    """A box with ENTRIES audit entries, a signed checkpoint over them, and that checkpoint exported."""
+def logged(box_dir, kluis, tmp_path, auditor) -> tuple[Path, Path]:
+    """A box with ENTRIES audit entries, a signed checkpoint over them, and that checkpoint exported.
+    The first entry enrols the auditor who runs `kluis audit verify` (each run checks the log as found,
+    then appends the auditor's 'login' entry)."""
     data = box_dir[0]
     with Box(data) as box:
-        for i in range(ENTRIES):
+        for i in range(1, ENTRIES):
             audit.record(box.catalog, actor=f"user{i % 3}", action="view", recording_id=f"r{i}",
                          purpose="complaint", case_ref=f"K-{i}", client="10.0.0.7", details={"i": i})
     exported = tmp_path / "checkpoints.jsonl"
@@ -40,7 +42,9 @@ def sql(data: Path, *statements: str, params=()) -> None:
 
 
 def verify(kluis, data: Path, *extra) -> tuple[int, str]:
-    result = kluis("audit", "verify", "--data", data, *extra, check=False)
+    """`kluis audit verify` as the auditor (the shared password_file fixture sits next to the data dir)."""
+    result = kluis("audit", "verify", "--data", data, "--user", "au", "--password-file", data.parent / "password.txt",
+                   *extra, check=False)
     return result.returncode, result.stdout.decode() + result.stderr.decode()
 
 
@@ -149,10 +153,11 @@ def test_rehashed_forgery_with_checkpoints_removed_or_resigned(logged, kluis):
 def test_exported_checkpoint_detects_truncation_after_checkpoint_rows_dropped(logged, kluis):
     data, exported = logged
     sql(data, "DELETE FROM audit_checkpoints", f"DELETE FROM audit_log WHERE seq > {ENTRIES - 1}")
-    code, out = verify(kluis, data)
-    assert code == 0  # with nothing to compare the tail against, the chain alone looks fine...
+    # (The run with the outside checkpoint goes first: each run appends the auditor's login after its check.)
     code, out = verify(kluis, data, "--checkpoint", exported)
-    assert code == 1 and f"first bad entry: {ENTRIES}" in out  # ...the checkpoint kept outside does not
+    assert code == 1 and f"first bad entry: {ENTRIES}" in out  # the checkpoint kept outside exposes it...
+    code, out = verify(kluis, data)
+    assert code == 0  # ...while with nothing to compare the tail against, the chain alone looks fine
 
 
 def test_checkpoint_file_format(logged):

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from appliance.box import init_box
+from tests.conftest import add_role_users
 
 KLUIS = [sys.executable, "-m", "appliance"]  # as the shared `kluis` fixture runs it
 SIZE = 48 * 1024 * 1024
@@ -57,6 +58,7 @@ def test_kill_9_during_import(tmp_path, password_file):
     password = password_file.read_text().splitlines()[0]
     template = tmp_path / "template"
     init_box(template, "admin", password, kdf_profile="interactive")[0].close()
+    add_role_users(template, "fg")  # cat needs a role that views footage
     source = tmp_path / "recording.bin"
     source.write_bytes(os.urandom(SIZE))
     source_sha = hashlib.sha256(source.read_bytes()).hexdigest()
@@ -101,7 +103,7 @@ def test_kill_9_during_import(tmp_path, password_file):
                   "verify": background("verify", "--data", data, "--password-file", password_file)}
         if committed:
             checks["cat"] = background("cat", "--data", data, committed[0], "--purpose", "complaint",
-                                       "--password-file", password_file)
+                                       "--user", "fg", "--password-file", password_file)
         done = {name: (*proc.communicate(), proc.returncode) for name, proc in checks.items()}
         rows = json.loads(done["list"][0])
         context = (f"trial {trial}: kill {delay:.3f}s after {anchor}, killed={killed}, "

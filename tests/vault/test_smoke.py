@@ -1,4 +1,4 @@
-"""The issue-2 path end to end through the real CLI: init, import, list, cat, verify."""
+"""The issue-2 path end to end through the real CLI: init, import, list, users add, cat, verify."""
 
 import json
 
@@ -15,6 +15,10 @@ def test_import_list_cat_verify(tmp_path, kluis, password_file):
     rows = json.loads(kluis("list", "--data", data, "--json").stdout)
     assert [r["id"] for r in rows] == [new_id]
     assert rows[0]["start_time"] == "2026-11-20T13:05:00.000Z"
-    plain = kluis("cat", "--data", data, new_id, "--purpose", "complaint", "--password-file", password_file).stdout
+    # The keeper views no footage: a privacy officer, enrolled by the keeper, does.
+    kluis("users", "add", "--data", data, "fg", "--role", "privacy_officer", "--new-password-file", password_file,
+          "--password-file", password_file)
+    plain = kluis("cat", "--data", data, new_id, "--purpose", "complaint", "--user", "fg",
+                  "--password-file", password_file).stdout
     assert plain == clip.read_bytes()
     assert b"ok: 1 recording" in kluis("verify", "--data", data, "--password-file", password_file).stdout

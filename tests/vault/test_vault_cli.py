@@ -91,7 +91,7 @@ def leaks(blocks: set[bytes], data: bytes, width: int = 16) -> int | None:
     return None
 
 
-def test_no_plaintext_run_anywhere_under_the_data_dir(kluis, data, clip, password_file):
+def test_no_plaintext_run_anywhere_under_the_data_dir(kluis, data, clip, password_file, privacy_officer):
     imported = kluis(*import_args(data, clip)).stdout.decode().strip()
     plain = clip.read_bytes()
     blocks = aligned_blocks(plain)
@@ -102,7 +102,7 @@ def test_no_plaintext_run_anywhere_under_the_data_dir(kluis, data, clip, passwor
     for path in files:
         assert leaks(blocks, path.read_bytes()) is None, path
     # and the blob is what it should be: payload chunks only, opening to the clip
-    assert kluis("cat", "--data", data, imported, *PURPOSE, "--password-file", password_file).stdout == plain
+    assert kluis("cat", "--data", data, imported, *PURPOSE, *privacy_officer).stdout == plain
 
 
 def test_import_prints_one_id_per_file_and_lists_them(kluis, data, tmp_path):
@@ -153,13 +153,13 @@ def test_video_length_sets_the_end(kluis, data, tmp_path):
     assert row["id"] == rid and row["end_time"] == "2026-11-20T13:05:03.000Z"
 
 
-def test_cat_range_and_recovery_key(kluis, data, box_dir, clip, imported, tmp_path, password_file):
+def test_cat_range_and_recovery_key(kluis, data, box_dir, clip, imported, tmp_path, password_file, privacy_officer):
     plain = clip.read_bytes()
     recovery = tmp_path / "recovery.txt"
     recovery.write_text(box_dir[1] + "\n")
     assert kluis("cat", "--data", data, imported, *PURPOSE, "--recovery-key-file", recovery).stdout == plain
     mib = 1024 * 1024  # a range across the chunk boundary
-    assert kluis("cat", "--data", data, imported, *PURPOSE, "--password-file", password_file,
+    assert kluis("cat", "--data", data, imported, *PURPOSE, *privacy_officer,
                  "--range", f"{mib - 3}-{mib + 2}").stdout == plain[mib - 3 : mib + 3]
 
 
@@ -177,10 +177,10 @@ def test_parse_range():
 
 # bad input --------------------------------------------------------------------------------------------
 
-def test_wrong_password(kluis, data, imported, tmp_path):
+def test_wrong_password(kluis, data, imported, tmp_path, privacy_officer):
     wrong = tmp_path / "wrong.txt"
     wrong.write_text("not the password\n")
-    refused(kluis("cat", "--data", data, imported, *PURPOSE, "--password-file", wrong, check=False),
+    refused(kluis("cat", "--data", data, imported, *PURPOSE, "--user", "fg", "--password-file", wrong, check=False),
             "wrong password")
     refused(kluis("verify", "--data", data, "--password-file", wrong, check=False), "wrong password")
 
@@ -196,11 +196,11 @@ def test_bad_recovery_keys(kluis, data, imported, tmp_path):
             "typing errors")
 
 
-def test_secret_files_missing_or_empty(kluis, data, imported, tmp_path):
+def test_secret_files_missing_or_empty(kluis, data, imported, tmp_path, privacy_officer):
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    refused(kluis("cat", "--data", data, imported, *PURPOSE, "--password-file", empty, check=False), "empty")
-    refused(kluis("cat", "--data", data, imported, *PURPOSE, "--password-file", tmp_path / "nope",
+    refused(kluis("cat", "--data", data, imported, *PURPOSE, "--user", "fg", "--password-file", empty, check=False), "empty")
+    refused(kluis("cat", "--data", data, imported, *PURPOSE, "--user", "fg", "--password-file", tmp_path / "nope",
                   check=False), "cannot read")
 
 
@@ -211,8 +211,8 @@ def test_missing_data_dir(kluis, tmp_path, clip):
     assert not missing.exists()
 
 
-def test_unknown_id(kluis, data, password_file):
-    refused(kluis("cat", "--data", data, "feedfacecafebeef", *PURPOSE, "--password-file", password_file,
+def test_unknown_id(kluis, data, password_file, privacy_officer):
+    refused(kluis("cat", "--data", data, "feedfacecafebeef", *PURPOSE, *privacy_officer,
                   check=False), "feedfacecafebeef")
 
 
@@ -246,8 +246,8 @@ def test_import_stops_before_the_disk_is_full(kluis, data, clip):
     assert list((data / "tmp").iterdir()) == [] and not any(p.is_file() for p in (data / "blobs").rglob("*"))
 
 
-def test_bad_range(kluis, data, imported, password_file):
-    refused(kluis("cat", "--data", data, imported, *PURPOSE, "--password-file", password_file,
+def test_bad_range(kluis, data, imported, password_file, privacy_officer):
+    refused(kluis("cat", "--data", data, imported, *PURPOSE, *privacy_officer,
                   "--range", "10-5", check=False), "bad range")
 
 
@@ -293,7 +293,7 @@ def damage_blob(blob: Path, kind: str) -> None:
         blob.unlink()
 
 
-def test_verify_names_every_damaged_recording(kluis, data, tmp_path, password_file, password):
+def test_verify_names_every_damaged_recording(kluis, data, tmp_path, password_file, password, privacy_officer):
     """One recording per kind of damage (header bytes broken in the catalog with sqlite3, blobs broken on
     disk) and one intact: both verify modes name exactly the damaged ones and exit non-zero; cat refuses
     a damaged one in one line and still serves the intact one."""
@@ -326,7 +326,7 @@ def test_verify_names_every_damaged_recording(kluis, data, tmp_path, password_fi
         assert named == expected, (extra, out, line)
     assert f"{ids['blob missing']}: blob missing" in out
     for kind in ("sealed file key", "blob bit flip"):
-        refused(kluis("cat", "--data", data, ids[kind], *PURPOSE, "--password-file", password_file,
+        refused(kluis("cat", "--data", data, ids[kind], *PURPOSE, *privacy_officer,
                       check=False))
-    assert kluis("cat", "--data", data, ids["intact"], *PURPOSE, "--password-file", password_file
+    assert kluis("cat", "--data", data, ids["intact"], *PURPOSE, *privacy_officer
                  ).stdout == plain["intact"]
