@@ -1,0 +1,240 @@
+"""The CLI obeys the same roles as the web UI: through the real `kluis` CLI, every command in
+appliance.commands.common.COMMAND_PERMISSIONS against every role, checked against appliance.roles.
+
+A refusal is one clear line, a non-zero exit, no traceback, no footage on stdout, and comes before any
+password is asked (refused runs get no --password-file and no terminal: a prompt would fail otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from appliance import audit, recordings, roles
+from appliance.box import Box, init_box
+from appliance.commands.common import COMMAND_PERMISSIONS
+from appliance.keys import new_recovery_key
+from tests.conftest import KLUIS, PASSWORD, ROLE_USERS, USER_OF_ROLE, add_role_users
+
+KEEPER_NAME = "admin"
+NAME_OF = {**USER_OF_ROLE, roles.KEEPER: KEEPER_NAME}
+START = datetime(2026, 11, 20, 13, 5, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> tuple[Path, dict, str]:
+    """A box with one user per role (tests/conftest.py ROLE_USERS, all with PASSWORD) and three
+    recordings: the officer hh's own (no team of its own: Noord through hh), another Noord officer's,
+    and one of team Zuid. Returns (data dir, name -> recording id, recovery key)."""
+    root = tmp_path_factory.mktemp("rolesbox")
+    data = root / "data"
+    box, recovery = init_box(data, KEEPER_NAME, PASSWORD, kdf_profile="interactive")
+    box.close()
+    add_role_users(data)
+    ids = {}
+    with Box(data) as box:
+        for key, officer, team in (("own", "hh", None), ("noord", "P. Bakker", "Noord"), ("zuid", "de Vries", "Zuid")):
+            clip = root / f"{key}.bin"
+            clip.write_bytes(key.encode() * 5000)
+            ids[key] = recordings.import_file(box, clip, camera="CAM001", officer=officer, start=START,
+                                              end=START.replace(minute=7), actor=KEEPER_NAME).recording_id
+            if team:  # an import names no team; an offload takes it from the camera's assignment
+                box.catalog.db.execute("UPDATE recordings SET team = ? WHERE id = ?", [team, ids[key]])
+    return data, ids, recovery
+
+
+@pytest.fixture
+def data(template, tmp_path) -> Path:
+    shutil.copytree(template[0], tmp_path / "data")
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def pw(tmp_path) -> Path:
+    path = tmp_path / "pw.txt"
+    path.write_text(PASSWORD + "\n")
+    return path
+
+
+def start(*args) -> subprocess.Popen:
+    # stdin is not a terminal: a command that tried to prompt for a password would fail, not hang.
+    return subprocess.Popen(KLUIS + [str(a) for a in args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=os.environ)
+
+
+def finish(proc: subprocess.Popen) -> tuple[int, bytes, str]:
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, out, err.decode(errors="replace")
+
+
+def run(*args) -> tuple[int, bytes, str]:
+    return finish(start(*args))
+
+
+def assert_refused(result, *needles: str) -> str:
+    code, out, err = result
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code != 0 and out == b"", (code, out[:100], err)
+    assert "Traceback" not in err and len(lines) == 1, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def entries(data: Path, **filters) -> list[dict]:
+    with Box(data) as box:
+        return audit.entries(box.catalog, **filters)
+
+
+def matrix_args(command: str, ids: dict, holds: dict, role: str) -> list:
+    """The arguments that make `command` succeed for a role that may run it (holds: role -> hold id)."""
+    own = ids["own"]  # in scope of the officer, the team leader (Noord) and the privacy officer
+    return {
+        "cat": ["cat", own, "--purpose", "training"],
+        "hold add": ["hold", "add", own, "--purpose", "complaint", "--case", f"K-{role}"],
+        "hold review": ["hold", "review", holds.get(role, 1)],
+        "hold list": ["hold", "list", "--json"],
+        "hold release": ["hold", "release", own, "--hold", holds.get(role, 1), "--reason", "klacht afgehandeld"],
+        "retention report": ["retention", "report", "--json"],
+        "audit show": ["audit", "show", "--json"],
+        "audit export": ["audit", "export", "--csv"],
+        "audit verify": ["audit", "verify"],
+        "audit checkpoints": ["audit", "checkpoints", "--json"],
+    }[command]
+
+
+MATRIX = ["cat", "hold add", "hold review", "hold list", "hold release", "retention report", "audit show",
+          "audit export", "audit verify", "audit checkpoints"]
+
+
+def test_every_command_against_every_role(data, template, pw):
+    ids = template[1]
+    # The table under test is the one the CLI uses; every command with a role check is in the matrix
+    # (users add, sync rewrap and verify --deep have tests of their own).
+    assert set(COMMAND_PERMISSIONS) - set(MATRIX) == {"users add", "sync rewrap", "verify --deep"}
+    holds: dict[str, int] = {}
+    refused_runs = []
+    for command in MATRIX:
+        permission = COMMAND_PERMISSIONS[command]
+        for role in roles.ROLES:
+            name = NAME_OF[role]
+            args = matrix_args(command, ids, holds, role)
+            if not roles.allowed(role, permission):
+                # No password file: the refusal must come before a password is asked.
+                refused_runs.append((command, role, [*args[:2], "--data", data, *args[2:], "--user", name]))
+                continue
+            code, out, err = run(*args[:2], "--data", data, *args[2:], "--user", name, "--password-file", pw)
+            assert code == 0 and "Traceback" not in err, (command, role, err)
+            if command == "hold add":
+                holds[role] = int(out)
+            if command == "cat":
+                assert out == b"own" * 5000, (command, role)
+            if command == "hold list":
+                assert {h["case_ref"] for h in json.loads(out)} == {"K-team_leader", "K-privacy_officer"}
+    for i in range(0, len(refused_runs), 6):  # a few at a time: they are independent, start-up dominates
+        batch = [(command, role, start(*args)) for command, role, args in refused_runs[i:i + 6]]
+        for command, role, proc in batch:
+            line = assert_refused(finish(proc), NAME_OF[role], "may not", COMMAND_PERMISSIONS[command])
+            assert "password" not in line, (command, role, line)
+    assert len(refused_runs) == sum(not roles.allowed(r, COMMAND_PERMISSIONS[c]) for c in MATRIX for r in roles.ROLES)
+    # Who ran what, by the log: nobody who was refused logged in; every allowed run did.
+    logins = [e["actor"] for e in entries(data, action="login")]
+    for role in roles.ROLES:
+        expected = sum(roles.allowed(role, COMMAND_PERMISSIONS[c]) for c in MATRIX)
+        assert logins.count(NAME_OF[role]) == expected, (role, logins)
+    assert KEEPER_NAME not in logins and not entries(data, action="login_failed")
+    assert [e["actor"] for e in entries(data, action="hold_release")] == ["tl", "fg"]
+    assert {e["actor"] for e in entries(data, action="view")} == {"tl", "fg", "hh"}
+
+
+def test_purpose_and_scope(data, template, pw):
+    ids = template[1]
+
+    def cat(rid, purpose, user, *extra):
+        return run("cat", "--data", data, rid, "--purpose", purpose, "--case", "K-1", "--user", user, *extra)
+
+    # The officer: own recordings, for training only.
+    assert cat(ids["own"], "training", "hh", "--password-file", pw)[1] == b"own" * 5000
+    assert_refused(cat(ids["own"], "complaint", "hh"), "hh", "purpose complaint")
+    assert_refused(cat(ids["noord"], "training", "hh"), "hh", ids["noord"], "scope")
+    # The team leader: the own team, by the recording's team or (without one) its officer's team.
+    assert cat(ids["noord"], "complaint", "tl", "--password-file", pw)[1] == b"noord" * 5000
+    assert_refused(cat(ids["zuid"], "complaint", "tl"), "tl", ids["zuid"], "scope")
+    assert_refused(run("hold", "add", "--data", data, ids["zuid"], "--purpose", "complaint", "--case", "K",
+                       "--user", "tl"), "tl", "scope")
+    # The privacy officer: every recording; the keeper: none.
+    assert cat(ids["zuid"], "objection", "fg", "--password-file", pw)[1] == b"zuid" * 5000
+    assert_refused(cat(ids["own"], "complaint", KEEPER_NAME), "admin (role keeper) may not", "recordings.view")
+    # Holds listed are those in scope: the team leader does not see Zuid's.
+    for rid, user in ((ids["zuid"], "fg"), (ids["own"], "fg")):
+        assert run("hold", "add", "--data", data, rid, "--purpose", "complaint", "--case", "K-2", "--user", user,
+                   "--password-file", pw)[0] == 0
+    code, out, _ = run("hold", "list", "--data", data, "--json", "--user", "tl", "--password-file", pw)
+    assert code == 0 and [h["recording_id"] for h in json.loads(out)] == [ids["own"]]
+    # Refusals ask no password and leave no login entry; the views that happened are on record.
+    assert {e["actor"] for e in entries(data, action="login")} == {"hh", "tl", "fg"}
+    assert [(e["actor"], e["recording_id"]) for e in entries(data, action="view")] == \
+        [("hh", ids["own"]), ("tl", ids["noord"]), ("fg", ids["zuid"])]
+
+
+def test_break_glass_with_the_recovery_key(data, template, tmp_path):
+    ids, recovery = template[1], template[2]
+    key = tmp_path / "recovery.txt"
+    key.write_text(recovery + "\n")
+    # The keeper may not view, but the recovery key is the audited way past the roles.
+    code, out, err = run("cat", "--data", data, ids["zuid"], "--purpose", "requisition", "--case", "OM-7",
+                         "--recovery-key-file", key)
+    assert code == 0 and out == b"zuid" * 5000, err
+    trail = [(e["action"], e["actor"]) for e in entries(data, recording_id=ids["zuid"])]
+    assert trail[-2:] == [("break_glass", KEEPER_NAME), ("view", KEEPER_NAME)]
+    glass = entries(data, action="break_glass")[0]
+    assert glass["details"] == {"command": "cat", "permission": roles.RECORDINGS_VIEW}
+    assert entries(data, action="view")[0]["details"]["recovery_key"] is True
+    # The auditor's break-glass read of the log is on record too; a wrong recovery key is refused and logged.
+    assert run("audit", "show", "--data", data, "--json", "--user", "au", "--recovery-key-file", key)[0] == 0
+    other = tmp_path / "other.txt"
+    other.write_text(new_recovery_key() + "\n")
+    bad = run("cat", "--data", data, ids["zuid"], "--purpose", "requisition", "--recovery-key-file", other)
+    assert_refused(bad, "wrong recovery key")
+    assert entries(data, action="login_failed")[-1]["details"] == {"reason": "wrong recovery key", "command": "cat"}
+    assert [e["actor"] for e in entries(data, action="break_glass")] == [KEEPER_NAME, "au"]
+
+
+def test_wrong_passwords_lock_the_account(data, template, tmp_path, pw):
+    rid = template[1]["own"]
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("not the password\n")
+    args = ["cat", "--data", data, rid, "--purpose", "training", "--user", "hh"]
+    lines = [assert_refused(run(*args, "--password-file", wrong)) for _ in range(5)]
+    assert "wrong password for 'hh' (4 more" in lines[0]
+    assert "locked" in lines[4]
+    # Locked: even the right password is refused now, without being asked for.
+    assert "locked" in assert_refused(run(*args))
+    assert "locked" in assert_refused(run(*args, "--password-file", pw))
+    failed = entries(data, action="login_failed")
+    assert [e["actor"] for e in failed] == ["hh"] * 5 and failed[-1]["client"] == "cli"
+    assert failed[-1]["details"]["locked_until"]
+    assert not entries(data, action="view")
+
+
+def test_unattended_commands_need_no_login(data):
+    """retention status/run and audit checkpoint are the service's own work: no user, no password."""
+    for args in (["retention", "status", "--json"], ["retention", "run", "--dry-run"], ["audit", "checkpoint"]):
+        code, _out, err = run(*args[:2], "--data", data, *args[2:])
+        assert code == 0, (args, err)
+    assert not entries(data, action="login")
+
+
+def test_verify_deep_for_any_key_holder(data, pw):
+    """verify --deep shows no footage: any user whose slot opens the box key may run it; the auditor,
+    who holds no key, is told so before a password is asked."""
+    code, out, err = run("verify", "--data", data, "--user", "hh", "--password-file", pw)
+    assert code == 0 and b"ok: 3 recording(s), hashes and every chunk's tag checked" in out, err
+    assert_refused(run("verify", "--data", data, "--user", "au", "--deep"), "no key slot")
+    assert [e["actor"] for e in entries(data, action="verify")] == ["hh"]
