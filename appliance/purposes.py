@@ -38,6 +38,12 @@ def parse_purpose(text: str | None) -> str:
     raise KluisError(f"unknown purpose {text!r}: choose one of {choices}")
 
 
+def needs_case_ref(code: str, export: bool = False) -> bool:
+    """Whether reading footage for this purpose must name a case reference (zaaknummer): always, except
+    viewing for training, which the officer asks for themselves and which has no case. Web UI and CLI."""
+    return export or code != "training"
+
+
 def label(code: str | None, lang: str = "nl") -> str:
     """The label of a code for display; an unknown code (an old entry) is shown as it is."""
     if code in PURPOSES:

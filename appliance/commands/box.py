@@ -11,7 +11,7 @@ from .. import audit, recordings, roles
 from ..box import Box, init_box
 from ..clock import parse_time
 from ..errors import KluisError
-from ..purposes import PURPOSES, parse_purpose
+from ..purposes import PURPOSES, needs_case_ref, parse_purpose
 from ..keys import KDF_PROFILES
 from .common import (
     act, acting_user, ask_password, data_option, emit_json, print_table, secret_options, with_box,
@@ -150,6 +150,8 @@ def cat(box: Box, recording_id: str, byte_range: str | None, purpose: str, case_
     code = parse_purpose(purpose)
     recording = box.catalog.get_recording(recording_id)
     start, end = parse_range(byte_range, recording["size"])
+    if needs_case_ref(code) and not case_ref:
+        raise KluisError(f"viewing for {code} needs the case reference: --case REF (e.g. the report's number)")
 
     def may_view(row: dict) -> None:
         who = f"{row['name']} (role {row['role']})"

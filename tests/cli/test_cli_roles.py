@@ -168,6 +168,8 @@ def test_purpose_and_scope(data, template, pw):
     assert_refused(cat(ids["zuid"], "complaint", "tl"), "tl", ids["zuid"], "scope")
     assert_refused(run("hold", "add", "--data", data, ids["zuid"], "--purpose", "complaint", "--case", "K",
                        "--user", "tl"), "tl", "scope")
+    # As on the web, viewing for anything but training names the case.
+    assert_refused(run("cat", "--data", data, ids["own"], "--purpose", "complaint", "--user", "fg"), "--case")
     # The privacy officer: every recording; the keeper: none.
     assert cat(ids["zuid"], "objection", "fg", "--password-file", pw)[1] == b"zuid" * 5000
     assert_refused(cat(ids["own"], "complaint", KEEPER_NAME), "admin (role keeper) may not", "recordings.view")
@@ -200,7 +202,8 @@ def test_break_glass_with_the_recovery_key(data, template, tmp_path):
     assert run("audit", "show", "--data", data, "--json", "--user", "au", "--recovery-key-file", key)[0] == 0
     other = tmp_path / "other.txt"
     other.write_text(new_recovery_key() + "\n")
-    bad = run("cat", "--data", data, ids["zuid"], "--purpose", "requisition", "--recovery-key-file", other)
+    bad = run("cat", "--data", data, ids["zuid"], "--purpose", "requisition", "--case", "OM-7",
+              "--recovery-key-file", other)
     assert_refused(bad, "wrong recovery key")
     assert entries(data, action="login_failed")[-1]["details"] == {"reason": "wrong recovery key", "command": "cat"}
     assert [e["actor"] for e in entries(data, action="break_glass")] == [KEEPER_NAME, "au"]

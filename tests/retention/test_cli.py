@@ -77,7 +77,7 @@ def test_hold_retention_and_audit_commands(box_dir, kluis, password_file, tmp_pa
     # The purpose is on record before any byte is read: even a read that then fails is logged.
     [row] = json.loads(kluis("list", "--data", data, "--json").stdout)
     (data / row["stored_path"]).rename(tmp_path / "moved-away")
-    failed = kluis("cat", "--data", data, held, "--purpose", "objection", "--range", "0-9",
+    failed = kluis("cat", "--data", data, held, "--purpose", "objection", "--case", "KL-2020-4", "--range", "0-9",
                    *fg, check=False)
     assert failed.returncode != 0 and failed.stdout == b""
     [read] = json.loads(kluis("audit", "show", "--data", data, "--action", "range_read", "--json", *fg).stdout)

@@ -103,7 +103,7 @@ def test_kill_9_during_import(tmp_path, password_file):
                   "verify": background("verify", "--data", data, "--password-file", password_file)}
         if committed:
             checks["cat"] = background("cat", "--data", data, committed[0], "--purpose", "complaint",
-                                       "--user", "fg", "--password-file", password_file)
+                                       "--case", "KL-1", "--user", "fg", "--password-file", password_file)
         done = {name: (*proc.communicate(), proc.returncode) for name, proc in checks.items()}
         rows = json.loads(done["list"][0])
         context = (f"trial {trial}: kill {delay:.3f}s after {anchor}, killed={killed}, "

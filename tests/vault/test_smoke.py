@@ -18,7 +18,7 @@ def test_import_list_cat_verify(tmp_path, kluis, password_file):
     # The keeper views no footage: a privacy officer, enrolled by the keeper, does.
     kluis("users", "add", "--data", data, "fg", "--role", "privacy_officer", "--new-password-file", password_file,
           "--password-file", password_file)
-    plain = kluis("cat", "--data", data, new_id, "--purpose", "complaint", "--user", "fg",
+    plain = kluis("cat", "--data", data, new_id, "--purpose", "complaint", "--case", "KL-1", "--user", "fg",
                   "--password-file", password_file).stdout
     assert plain == clip.read_bytes()
     assert b"ok: 1 recording" in kluis("verify", "--data", data, "--password-file", password_file).stdout

@@ -20,7 +20,7 @@ from appliance.keys import new_recovery_key
 
 START = "2026-11-20T14:05:00+01:00"
 END = "2026-11-20T14:07:00+01:00"
-PURPOSE = ("--purpose", "complaint")
+PURPOSE = ("--purpose", "complaint", "--case", "KL-1")
 
 
 def import_args(data: Path, *files: Path) -> list:

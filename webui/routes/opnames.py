@@ -98,11 +98,7 @@ def _recording_for(request: web.Request) -> dict:
     it exists is told to someone outside the scope)."""
     box = request.app[BOX]
     recording = box.catalog.get_recording(request.match_info["id"])
-    officer_team = None
-    if recording.get("team") is None and recording.get("officer"):
-        row = box.catalog.db.execute("SELECT team FROM users WHERE name = ?", [recording["officer"]]).fetchone()
-        officer_team = row[0] if row else None
-    if not roles.in_scope(request[SESSION].user, recording, officer_team):
+    if not roles.recording_in_scope(box.catalog, request[SESSION].user, recording):
         raise NotFound("not in scope")
     return recording
 
@@ -151,7 +147,7 @@ def _reading_error(request: web.Request, recording: dict, purpose: str, case_ref
         return no_purpose
     if not export and not roles.may_view_purpose(session.role, purpose):
         return _("Your role may not view recordings for this purpose.")
-    if (export or purpose != "training") and not case_ref:
+    if purposes.needs_case_ref(purpose, export) and not case_ref:
         return _("Give the case reference (for example the number of the police report or complaint).")
     if session.identity is None:
         return _("Your account holds no key to open recordings.")
