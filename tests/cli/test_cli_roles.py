@@ -241,3 +241,23 @@ def test_verify_deep_for_any_key_holder(data, pw):
     assert code == 0 and b"ok: 3 recording(s), hashes and every chunk's tag checked" in out, err
     assert_refused(run("verify", "--data", data, "--user", "au", "--deep"), "no key slot")
     assert [e["actor"] for e in entries(data, action="verify")] == ["hh"]
+
+
+def test_users_add_and_sync_rewrap_are_the_keepers(data, pw, tmp_path):
+    """The other two commands of the table: enrolling users and re-sealing file keys for the archive."""
+    new_pw = tmp_path / "new.txt"
+    new_pw.write_text("a new long password\n")
+    for role in roles.ROLES:
+        name = NAME_OF[role]
+        add = ["users", "add", "--data", data, f"new-{role}", "--role", "auditor", "--new-password-file", new_pw,
+               "--user", name]
+        rewrap = ["sync", "rewrap", "--data", data, "--user", name]
+        if role == roles.KEEPER:
+            assert run(*add, "--password-file", pw)[0] == 0
+            code, out, err = run(*rewrap, "--password-file", pw)
+            assert code == 0 and b"re-wrapped 0 recording(s)" in out, err
+        else:
+            assert_refused(run(*add), name, roles.USERS_MANAGE)
+            assert_refused(run(*rewrap), name, roles.SETTINGS_MANAGE)
+    assert [e["details"]["user"] for e in entries(data, action="user_add")][-1] == "new-keeper"
+    assert {e["actor"] for e in entries(data, action="login")} == {KEEPER_NAME}
