@@ -1,9 +1,10 @@
 """kluis demo: the whole box on this machine, no arguments needed.
 
 A temporary data directory, the box (discovery, offload and, when present, the web UI, retention and sync,
-in this process), and three simulated cameras (`kluis camera-sim` subprocesses on 127.0.0.1) that record a
+in this process), the municipality's central archive (in this process too), and three simulated cameras (`kluis camera-sim` subprocesses on 127.0.0.1) that record a
 few incidents "in the field", are docked and paired, and offload while the terminal shows a progress bar
-per camera. Then it keeps serving until Ctrl-C.
+per camera. A privacy officer then holds one recording for a police report, and the box's sync sends
+it to the archive, which answers with a signed receipt. Then it keeps serving until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ from pathlib import Path
 import aiohttp
 import click
 
-from .. import recordings
+from sync import client as sync_client
+from sync.archive import server as archive_server
+from sync.archive.store import init_archive
+
+from .. import recordings, retention
 from ..box import Box, init_box
 from ..clock import to_iso
 from ..errors import KluisError
@@ -38,6 +43,7 @@ POOL_OFFICER = "P. Bakker"
 INCIDENTS = [(4, 24), (2, 8)]  # per camera: (seconds of incident, MiB of extra padding to show progress)
 DOCK_RATE = 24_000_000  # bytes/s a simulated dock serves: about USB 2.0, so the progress is visible
 WEB_PORT = 8443
+DEMO_HOLDER = "privacy"  # the privacy officer webui.server.demo_users makes
 
 
 def _port_free(port: int) -> bool:
@@ -143,8 +149,8 @@ async def _demo(data_dir: Path, workdir: Path, exit_after_offload: bool) -> None
     password = secrets.token_urlsafe(12)
     box, recovery_key = init_box(data_dir, "admin", password, kdf_profile="interactive")
     text = (data_dir / "kluis.toml").read_text()
-    (data_dir / "kluis.toml").write_text(text.replace(
-        "[dock]\n", '[dock]\ninterfaces = ["127.0.0.1"]\nprobe_interval_s = 1\nretry_s = 1\n', 1))
+    text = text.replace("[dock]\n", '[dock]\ninterfaces = ["127.0.0.1"]\nprobe_interval_s = 1\nretry_s = 1\n', 1)
+    (data_dir / "kluis.toml").write_text(text.replace("[sync]\n", "[sync]\ninterval_s = 2\n", 1))
     box.close()
     box = Box(data_dir)
     click.echo(f"Box created in {data_dir}")
@@ -155,6 +161,14 @@ async def _demo(data_dir: Path, workdir: Path, exit_after_offload: bool) -> None
 
         for name, role, pw in demo_users(box, "admin", password):
             click.echo(f"  {role}: {name} / {pw}")
+
+    # The municipality's central archive, here in this process; the box enrolls before its cameras are
+    # paired, so that the cameras seal every recording to the archive's key as well.
+    archive, _ = init_archive(workdir / "archive", secrets.token_urlsafe(12), kdf_profile="interactive")
+    archive_runner, archive_port = await archive_server.start(archive, "127.0.0.1", 0)
+    await sync_client.enroll(box, f"https://127.0.0.1:{archive_port}", archive.new_token(), actor="admin")
+    click.echo(f"Central archive at https://127.0.0.1:{archive_port} (data in {workdir / 'archive'}); "
+               "the box is enrolled: only held footage goes there.")
 
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
@@ -215,6 +229,7 @@ async def _demo(data_dir: Path, workdir: Path, exit_after_offload: bool) -> None
                        f"{row['clock_offset_s']:+.1f} s)")
         problems = recordings.verify(box, box.unlock("admin", password))
         click.echo("Verify: " + ("every chunk authentic" if not problems else f"{len(problems)} problem(s)"))
+        await _hold_and_sync(box, rows[0]["id"])
         if exit_after_offload:
             return
         click.echo(f"Serving until Ctrl-C. Try: kluis cameras list --data {data_dir}")
@@ -228,6 +243,23 @@ async def _demo(data_dir: Path, workdir: Path, exit_after_offload: bool) -> None
         for cam in cams:
             cam.stop()
         box.close()
+        await archive_runner.cleanup()
+        archive.close()
+
+
+async def _hold_and_sync(box: Box, recording_id: str, timeout: float = 120) -> None:
+    """A privacy officer holds one recording for a police report; the box's own sync loop sends it to
+    the archive, which answers with a signed receipt."""
+    retention.add_hold(box, recording_id, "police_report", "PV-DEMO-0001", actor=DEMO_HOLDER)
+    click.echo(f"{DEMO_HOLDER} holds {recording_id} for a police report (PV-DEMO-0001): "
+               "it goes to the central archive at the next sync...")
+    deadline = time.monotonic() + timeout
+    while (receipt := sync_client.receipt_for(box, recording_id)) is None:
+        if time.monotonic() > deadline:
+            raise KluisError(f"the archive did not confirm {recording_id} within {timeout:.0f} s")
+        await asyncio.sleep(0.5)
+    click.echo(f"  the archive received {recording_id} at {receipt['received_at']}: signed receipt for "
+               f"sha256 {receipt['sha256'][:16]}..., {receipt['size']} bytes")
 
 
 @click.command()

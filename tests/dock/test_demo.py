@@ -13,4 +13,6 @@ def test_demo_offloads_three_cameras():
     assert len(re.findall(r"^  paired CAM00[123] with code \d{8}", out, re.M)) == 3, out
     assert "Offloaded 6 recordings" in out and "the cameras are empty" in out, out
     assert "Verify: every chunk authentic" in out, out
+    assert "the box is enrolled" in out and "holds" in out, out
+    assert re.search(r"the archive received [0-9a-f]{16} at \S+: signed receipt for sha256 [0-9a-f]{16}", out), out
     assert re.search(r"CAM002 .*offset -42\.\d s", out) and re.search(r"CAM003 +P\. Bakker", out), out
