@@ -160,11 +160,7 @@ def act(box: Box, command: str, user: str | None, password_file: Path | None, re
     password = ask_password(password_file, f"Password for {name}")
     code = ask_code(name) if row.get("totp_secret") else None
     try:
-        secret = users.open_user_slot(box, row, password)
-    except WrongSecret:
-        secret = users.WRONG
-    try:
-        login = users.login_finish(box, name, row, secret, code, "cli")
+        login = users.login(box, name, password, client="cli", code=code)
     except WrongSecret:
         left = users.MAX_FAILURES - box.catalog.get_user(name)["failed_logins"]
         raise WrongSecret(f"wrong password{' or code' if code is not None else ''} for {name!r} "
