@@ -15,7 +15,7 @@ from .errors import KluisError
 # Command name -> its module in appliance/commands. Running a command imports only its module, so that
 # `kluis import` does not pay for aiohttp, PyAV and the camera simulator at every start (start-up and
 # peak memory: bench/bench_import.py). A module not named here still works: an unknown name, `--help`
-# and the list of commands load every module. tests/test_cli.py keeps this table true.
+# and the list of commands load every module. tests/test_entry_point.py keeps this table true.
 COMMAND_MODULES = {
     "init": "box", "import": "box", "list": "box", "verify": "box", "cat": "box",
     "demo": "demo", "camera-sim": "camera_sim", "cameras": "cameras", "serve": "serve",
