@@ -2,8 +2,9 @@
 
 Setup, outside the timing: an archive (`kluis archive init`, served by `kluis archive serve` in its own
 process), a box enrolled at it, and one held recording of --size random bytes. Each round times
-`kluis sync run` (a whole process: start-up, signed requests, 4 MiB parts, fsync every 64 MiB and at the end,
-the archive's full-hash check and rename, the receipt) and `curl -k --upload-file` of the same container
+`kluis sync run` (a whole process: start-up, signed requests, the container streamed in one request with
+the archive's written offset asked for alongside, fsync every 64 MiB and at the end, the archive's hash
+check and rename, the receipt) and `curl -k --upload-file` of the same container
 bytes over HTTPS to a trivial aiohttp PUT handler that writes them to a file and fsyncs once. Between
 rounds the archive's copy and the box's receipt are removed so that the next round sends it again.
 Targets: sync/curl >= 0.8; the archive's peak RSS (VmHWM of its process over all rounds) < 200 MB.
@@ -153,7 +154,7 @@ def run(args) -> list[dict]:
                 proc.kill()
         log.close()
     speed = {name: result(NAME, f"{name} ({label})", got, "MB/s") for name, got in samples.items()}
-    speed["kluis sync run"]["note"] = "whole process over loopback HTTPS: start-up, a signed request per 4 MiB part, hashes both ends"
+    speed["kluis sync run"]["note"] = "whole process over loopback HTTPS: start-up, one signed streamed request, the archive hashes once"
     speed["curl --upload-file"]["note"] = "one PUT to a trivial aiohttp handler (same TLS cert), one fsync"
     speed["Syncer.run()"]["note"] = "the same pass timed inside this process: no start-up"
     return [

@@ -1,11 +1,12 @@
-"""The box's side of archive sync: enrollment, the outbox, chunked resumable upload, requisitions, audit
-checkpoints, status. The box always dials out; a pass never blocks the box on the network.
+"""The box's side of archive sync: enrollment, the outbox, streamed resumable upload, requisitions,
+audit checkpoints, status. The box always dials out; a pass never blocks the box on the network.
 
 Flow of one pass (`run_pass`): send the latest signed audit checkpoint; fetch open requisitions, hold
 what matches (a "requisition" hold, audited by appliance.retention) and report; fill the outbox from
-holds whose purpose needs central custody; upload each queued recording in parts, resuming from the
-offset the archive has committed; store and audit the signed receipt; send metadata updates (holds
-released, case references) for recordings the archive has.
+holds whose purpose needs central custody; stream each queued recording in one request from the offset
+the archive has (sync/protocol.py; at most a chunk beyond what the archive wrote is in flight, so a cut
+link costs less than that); store and audit the signed receipt; send metadata updates (holds released,
+case references) for recordings the archive has.
 
 Recordings sealed before enrollment do not name the archive as a recipient. Re-wrapping their header
 needs the box's private key, so they wait in state 'needs_rewrap' until someone with a key slot is
@@ -45,6 +46,8 @@ log = logging.getLogger("kluis.sync")
 META_ARCHIVE = "sync_archive"
 META_LAST_PASS = "sync_last_pass"
 PIECE = 64 * 1024  # pacing granularity of the bandwidth limit
+READ_AHEAD = 4 * 1024 * 1024  # read from the vault per thread hop, one hop ahead of the network
+BLOCK = 1024 * 1024  # one read
 STATES = ("needs_rewrap", "queued", "sending", "failing", "sent")
 
 
@@ -84,11 +87,14 @@ def _session(fingerprint_hex: str, timeout_s: float = 60) -> aiohttp.ClientSessi
 
 async def _request(session: aiohttp.ClientSession, box: Box, box_id: str, base: str, method: str, path: str,
                    body: bytes = b"", data=None, content_type: str = "application/json",
-                   body_sha256: str | None = None) -> dict:
-    """One signed request. `data` (an async iterable) streams the body whose bytes are `body`."""
+                   body_sha256: str | None = None, length: int | None = None) -> dict:
+    """One signed request. `data` (an async iterable) streams a body of `length` bytes whose hash is
+    `body_sha256`."""
     digest = body_sha256 or sha256_hex(body)
     headers = sign_request(_signing_key(box), box_id, method, path, digest, box.clock())
     headers["Content-Type"] = content_type
+    if length is not None:
+        headers["Content-Length"] = str(length)
     try:
         async with session.request(method, base + path, data=data if data is not None else body,
                                    headers=headers) as resp:
@@ -377,13 +383,15 @@ class PassResult:
 
 
 class Syncer:
-    """One pass against the archive. Tests and the bench set `chunk_size` and the retry timings."""
+    """One pass against the archive. Tests and the bench set `chunk_size` (the most bytes in flight
+    beyond what the archive has written) and the retry timings."""
 
     def __init__(self, box: Box, *, chunk_size: int = CHUNK_SIZE, retry_base_s: float = 0.5,
                  pass_retry_s: float | None = None, bandwidth_kbps: float | None = None):
         self.box = box
         cfg = box.config["sync"]
         self.chunk_size = chunk_size
+        self.piece = min(BLOCK, chunk_size // 4)  # handed to the network at a time (the window is in these)
         self.retry_base_s = retry_base_s
         self.retry_max_s = float(cfg["retry_max_s"])
         self.pass_retry_s = float(cfg["pass_retry_s"] if pass_retry_s is None else pass_retry_s)
@@ -502,7 +510,7 @@ class Syncer:
                 answer = await self.call("POST", f"{API}/uploads", start)
                 offset = int(answer["offset"])
                 if answer["state"] != "complete":
-                    await self._send_parts(rid, row, header, recording["stored_path"], offset)
+                    await self._send_stream(rid, row, header, recording["stored_path"], offset)
                     answer = await self.call("POST", f"{API}/uploads/{row['sha256']}/complete", {})
                 break
             except Unreachable as exc:
@@ -519,47 +527,58 @@ class Syncer:
                 raise
         self._keep_receipt(rid, row, answer.get("receipt"), metadata)
 
-    async def _send_parts(self, rid: str, row: dict, header: bytes, stored_path: str, offset: int) -> None:
-        """Parts from `offset` on, one request each. The next part is read and hashed in a thread while
-        the current one is on the wire: the event loop (web UI, offload) never waits on the disk."""
+    async def _send_stream(self, rid: str, row: dict, header: bytes, stored_path: str, offset: int) -> None:
+        """The rest of the container from `offset` in one streamed request (sync/protocol.py). Reads run
+        in a thread, one block ahead of the network: the event loop (web UI, offload) never waits on the
+        disk. From offset 0 the signed hash of the range is the container's own, known from the catalog;
+        a resumed range is hashed first (one read of what is left)."""
         size, sha = row["size"], row["sha256"]
-        shown = time.monotonic()
-
-        def read(at: int) -> asyncio.Task:
-            n = min(self.chunk_size, size - at)
-            return asyncio.ensure_future(asyncio.to_thread(_read_part, header, payload, at, n))
-
         with self.box.vault.open_payload(stored_path) as payload:
-            ahead = read(offset)
-            try:
-                while offset < size:
-                    data, digest = await ahead
-                    following = offset + len(data)
-                    ahead = read(following) if following < size else None
-                    answer = await _request(self.session, self.box, self.box_id, self.base, "PUT",
-                                            f"{API}/uploads/{sha}?offset={offset}", data, data=self._paced(data),
-                                            content_type="application/octet-stream", body_sha256=digest)
-                    offset = int(answer["offset"])
-                    if offset != following:  # the archive holds another offset: ask again
-                        raise Refused(409, f"archive is at offset {offset}, not {following}")
-                    if time.monotonic() - shown >= 1.0 or offset == size:  # progress for the UI, ~1/s
-                        self._set(rid, sent_bytes=offset)
-                        shown = time.monotonic()
-            finally:
-                if ahead is not None:  # let the read finish before its file closes
-                    await asyncio.gather(ahead, return_exceptions=True)
+            claimed = sha if offset == 0 else await asyncio.to_thread(_hash_range, header, payload, offset, size)
+            answer = await _request(self.session, self.box, self.box_id, self.base, "PUT",
+                                    f"{API}/uploads/{sha}/stream?offset={offset}", data=self._stream(
+                                        rid, sha, header, payload, offset, size),
+                                    content_type="application/octet-stream", body_sha256=claimed,
+                                    length=size - offset)
+        if int(answer["offset"]) != size:  # the archive holds another offset: ask again
+            raise Refused(409, f"archive is at offset {answer['offset']}, not {size}")
+        self._set(rid, sent_bytes=size)
 
-    async def _paced(self, data: bytes):
-        """The part's bytes as the request body, in pieces (paced under a bandwidth limit). A generator
-        also keeps aiohttp from silently re-sending a cut request: every retry is this module's own,
-        counted and backed off."""
-        view = memoryview(data)
-        step = PIECE if self.pacer.rate else 1024 * 1024
-        for pos in range(0, len(view), step):
-            piece = view[pos:pos + step]
-            await self.pacer.take(len(piece))
-            self.result.bytes_sent += len(piece)
-            yield piece
+    async def _stream(self, rid: str, sha: str, header: bytes, payload, offset: int, size: int):
+        """The body: blocks of the container, paced under a bandwidth limit (in PIECEs) and counted. A
+        generator also keeps aiohttp from silently re-sending a cut request: every retry is this
+        module's own, counted and backed off."""
+        def read(at: int) -> asyncio.Future:
+            return asyncio.ensure_future(asyncio.to_thread(_read_blocks, header, payload, at,
+                                                           min(READ_AHEAD, size - at)))
+
+        step = PIECE if self.pacer.rate else self.piece
+        shown = time.monotonic()
+        acks = _Acks(self, f"{API}/uploads/{sha}", offset, self.chunk_size)
+        ahead = read(offset)
+        handed = offset
+        try:
+            while offset < size:
+                blocks = await ahead
+                following = offset + sum(map(len, blocks))
+                ahead = read(following) if following < size else None
+                for data in blocks:
+                    view = memoryview(data)
+                    for pos in range(0, len(view), step):
+                        piece = view[pos:pos + step]
+                        await acks.allow(handed + len(piece))
+                        await self.pacer.take(len(piece))
+                        self.result.bytes_sent += len(piece)
+                        handed += len(piece)
+                        yield piece
+                offset = following
+                if time.monotonic() - shown >= 1.0:  # progress for the UI, ~1/s (what the archive has)
+                    self._set(rid, sent_bytes=acks.acked)
+                    shown = time.monotonic()
+        finally:
+            await acks.close()
+            if ahead is not None:  # let the read finish before its file closes
+                await asyncio.gather(ahead, return_exceptions=True)
 
     def _keep_receipt(self, rid: str, row: dict, receipt: dict | None, metadata: dict) -> None:
         try:
@@ -603,22 +622,79 @@ class Syncer:
             self._set(row["recording_id"], metadata_sent=digest)
 
 
-def _read_part(header: bytes, payload, offset: int, n: int) -> tuple[bytes, str]:
-    data = _read_container(header, payload, offset, n)
-    return data, sha256_hex(data)
+class _Acks:
+    """How much of a stream the archive has written, asked for on a second connection while the stream
+    runs. The box keeps at most `window` bytes beyond that in flight: what a cut link loses (in socket
+    buffers on the way, which the kernel lets grow to many MiB) stays under one chunk, as with parts."""
+
+    def __init__(self, syncer: "Syncer", path: str, acked: int, window: int):
+        self.syncer, self.path, self.acked, self.window = syncer, path, acked, window
+        self.asking: asyncio.Task | None = None
+        self.error: SyncError | None = None
+
+    async def _ask(self) -> None:
+        try:
+            answer = await self.syncer.call("GET", self.path)
+            self.acked = max(self.acked, int(answer["offset"]))
+            self.error = None
+        except SyncError as exc:  # the stream itself will tell; re-raised below if we must wait on it
+            self.error = exc
+
+    def _start(self) -> asyncio.Task:
+        if self.asking is None or self.asking.done():
+            self.asking = asyncio.ensure_future(self._ask())
+        return self.asking
+
+    async def allow(self, end: int) -> None:
+        """Wait until handing over bytes up to `end` keeps the window; ask ahead at half of it."""
+        if end - self.acked > self.window // 2:
+            self._start()
+        pause = 0.002
+        while end - self.acked > self.window:
+            await self._start()
+            if self.error is not None:
+                raise self.error
+            if end - self.acked > self.window:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.1)
+
+    async def close(self) -> None:
+        if self.asking is not None and not self.asking.done():
+            self.asking.cancel()
+            await asyncio.gather(self.asking, return_exceptions=True)
+
+
+def _hash_range(header: bytes, payload, offset: int, size: int) -> str:
+    """SHA-256 of container bytes [offset, size): the signed hash of a resumed stream."""
+    digest = hashlib.sha256()
+    while offset < size:
+        block = _read_container(header, payload, offset, min(BLOCK, size - offset))
+        digest.update(block)
+        offset += len(block)
+    return digest.hexdigest()
+
+
+def _read_blocks(header: bytes, payload, offset: int, n: int) -> list[bytes]:
+    """Container bytes [offset, offset+n) as blocks of at most BLOCK: one thread hop for several reads,
+    and no buffer big enough to cost page faults on every use."""
+    blocks = []
+    while n > 0:
+        blocks.append(_read_container(header, payload, offset, min(BLOCK, n)))
+        offset, n = offset + len(blocks[-1]), n - len(blocks[-1])
+    return blocks
 
 
 def _read_container(header: bytes, payload, offset: int, n: int) -> bytes:
-    """Bytes [offset, offset+n) of the container header + payload, without building it whole."""
-    out = bytearray()
-    if offset < len(header):
-        out += header[offset:offset + n]
-    if len(out) < n:
-        payload.seek(max(offset - len(header), 0))
-        out += payload.read(n - len(out))
+    """Bytes [offset, offset+n) of the container header + payload, without building it whole. Past the
+    header this is one read and no copy (here buffers of several MiB cost page faults on every use)."""
+    head = header[offset:offset + n] if offset < len(header) else b""
+    payload.seek(max(offset - len(header), 0))
+    out = payload.read(n - len(head))
+    if head:
+        out = head + out
     if len(out) != n:
         raise KluisError("the stored recording is shorter than its catalog says (run kluis verify)")
-    return bytes(out)
+    return out
 
 
 # Requisitions ---------------------------------------------------------------------------------------------

@@ -5,6 +5,27 @@ key) over the canonical JSON of {box, method, path, time, nonce, body_sha256}, s
 body nor the moment can be changed, and the archive refuses a nonce it has seen (a replay) and a time
 outside MAX_SKEW (so that it need remember nonces only that long).
 
+Uploads stream. A box sends the rest of a container, bytes [offset, size), in one PUT of
+`uploads/{sha256}/stream?offset=N` (N: the offset the archive answered as committed). Its signed body
+hash is the SHA-256 of that range, as the box claims it. From offset 0 the range is the whole container,
+so the claimed hash must be the declared container hash, which the box has in its catalog (no hashing
+on the box) and the archive computes anyway (one hash per byte on the archive, for both checks). A
+resumed range is hashed by the box before it sends it, and by the archive besides the container hash.
+The signature (headers) is checked before a byte of the body is read, so nobody but the enrolled box
+can put bytes in its upload. The archive writes the body as it arrives, fsyncs every
+store.SYNC_EVERY bytes (durable offsets to resume from) and at the end checks the range against its
+signed hash before the range counts: a mismatch takes the request's bytes out again (422). A stream cut
+midway cannot be checked against its range hash: the archive keeps what arrived (it came from the
+signed request over the pinned TLS connection) as the offset to resume from, and the container hash,
+checked before the upload is stored and receipted, covers those bytes too; a mismatch there discards
+the whole upload, so no unverified byte is ever stored or receipted. Only the part file staged under
+tmp/ can hold bytes not yet verified. While streaming, the box asks `GET uploads/{sha256}` (signed, on a
+second connection) how much the archive has written and keeps at most CHUNK_SIZE beyond that in flight:
+without it the kernel's socket buffers on the way grow to many MiB, all lost and sent again on a cut. This replaces a request per 4 MiB part, whose hash on both ends
+(three SHA-256 passes per byte in all) and round trip held sync to a third of a plain upload's rate.
+Parts (`PUT uploads/{sha256}?offset=N`, at most MAX_CHUNK, each checked before it counts) remain in
+the API for a client that wants every request verified on its own.
+
 A receipt is the archive's signed statement that it holds a recording: {archive, box, recording_id,
 sha256, size, received_at}, signed with the archive's Ed25519 key, which the box pinned at enrollment.
 
@@ -25,8 +46,8 @@ from appliance.audit import canonical
 from appliance.clock import from_iso, to_iso
 
 API = "/api/v1"
-CHUNK_SIZE = 4 * 1024 * 1024  # upload part size: big enough for speed, small enough to re-send on a cut
-MAX_CHUNK = CHUNK_SIZE  # the archive refuses a larger part body
+CHUNK_SIZE = 16 * 1024 * 1024  # a streaming box keeps at most this much beyond what the archive wrote
+MAX_CHUNK = 4 * 1024 * 1024  # the archive refuses a larger part body (PUT uploads/{sha256}?offset=N)
 MAX_JSON = 256 * 1024  # the archive refuses a larger JSON body
 MAX_SKEW = timedelta(minutes=5)
 

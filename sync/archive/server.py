@@ -18,13 +18,16 @@ from aiohttp import web
 from appliance import tls
 from appliance.errors import KluisError, NotFound
 
-from ..protocol import API, H_BOX, MAX_CHUNK, MAX_JSON, ProtocolError, check_request, sha256_hex
+from ..protocol import API, H_BODY, H_BOX, MAX_CHUNK, MAX_JSON, ProtocolError, check_request, sha256_hex
 from .store import Archive
 
 log = logging.getLogger("kluis.archive")
 
 ARCHIVE = web.AppKey("archive", Archive)
 LOCK = web.AppKey("lock", asyncio.Lock)
+STREAMS = web.AppKey("streams", dict)  # (box, sha256) -> asyncio.Lock: one stream per upload at a time
+STREAM_BATCH = 4 * 1024 * 1024  # most bytes handed to the writing thread at a time
+STREAM_NUDGE = 256 * 1024  # fewest, while it is idle (a thread hop costs too)
 
 
 def _error(status: int, message: str, **extra) -> web.Response:
@@ -74,14 +77,16 @@ async def _run(request: web.Request, func, *args):
         return await asyncio.to_thread(func, *args)
 
 
-def _authenticate(archive: Archive, headers, method: str, path: str, body: bytes) -> None:
+def _authenticate(archive: Archive, headers, method: str, path: str, body: bytes | None) -> None:
     """Known box, body hash, signature, time, fresh nonce: in one call, off the event loop (a 4 MiB hash
-    and an SQLite write per request)."""
+    and an SQLite write per request). `body` None: a streamed body, whose signed hash the stream checks
+    at its end, before its bytes count (put_stream)."""
     box_id = headers.get(H_BOX, "")
     key = archive.box_key(box_id) if box_id else None
     if box_id and key is None:
         raise ProtocolError(403, f"box {box_id} is not enrolled at this archive")
-    signed_req = check_request(headers, method, path, sha256_hex(body), key or bytes(32), archive.clock())
+    digest = headers.get(H_BODY, "").lower() if body is None else sha256_hex(body)
+    signed_req = check_request(headers, method, path, digest, key or bytes(32), archive.clock())
     archive.remember_nonce(box_id, signed_req.nonce)
 
 
@@ -188,6 +193,96 @@ async def put_part(request: web.Request) -> web.Response:
     return web.json_response({"state": "open", "offset": await _run(request, work)})
 
 
+class _Feed:
+    """Blocks off the socket to the stream's writer thread. The writer takes whatever has arrived as soon
+    as it is free (after a moment to let a few blocks gather: each thread hop costs), so bytes do not
+    wait for more to come: the box holds back until they are written (GET uploads/{sha256})."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.blocks: list[bytes] = []
+        self.queued = 0
+        self.ended = False
+        self.arrived = asyncio.Event()
+        self.writer = asyncio.ensure_future(self._write())
+
+    async def put(self, block: bytes) -> None:
+        self.blocks.append(block)
+        self.queued += len(block)
+        self.arrived.set()
+        while self.queued >= STREAM_BATCH and not self.writer.done():  # the disk is behind: stop reading
+            await asyncio.sleep(0.001)
+
+    async def end(self) -> None:
+        """No more blocks: wait until the writer has written what came (raises what it raised)."""
+        self.ended = True
+        self.arrived.set()
+        await self.writer
+
+    async def _write(self) -> None:
+        while True:
+            await self.arrived.wait()
+            if self.queued < STREAM_NUDGE and not self.ended:
+                await asyncio.sleep(0.002)
+            batch, self.blocks, self.queued = self.blocks, [], 0
+            self.arrived.clear()
+            if batch:
+                await asyncio.to_thread(self.stream.write, batch)
+            if self.ended and not self.blocks:
+                return
+
+
+async def put_stream(request: web.Request) -> web.Response:
+    """The rest of a container, [offset, size), in one request. The headers are checked before a byte of
+    the body is read; the body is written as it arrives (in a thread, one batch while the next is read),
+    fsynced every store.SYNC_EVERY bytes and at its end, where its hash is checked against the signed one
+    before it counts (store.Stream). A cut stream keeps what arrived: the box resumes from there."""
+    archive = request.app[ARCHIVE]
+    sha = request.match_info["sha256"]
+    try:
+        offset = int(request.query["offset"])
+    except (KeyError, ValueError):
+        raise ProtocolError(400, "offset query parameter missing") from None
+    await _run(request, _authenticate, archive, request.headers, request.method, request.path_qs, None)
+    box_id = request.headers[H_BOX]
+    lock = request.app[STREAMS].setdefault((box_id, sha), asyncio.Lock())
+    try:  # a stream cut a moment ago may not have noticed yet: let it end first
+        await asyncio.wait_for(lock.acquire(), 30)
+    except asyncio.TimeoutError:
+        raise ProtocolError(409, "another stream of this upload is still open") from None
+    try:
+        stream = await _run(request, archive.open_stream, box_id, sha, offset,
+                            request.headers.get(H_BODY, "").lower(), request.content_length)
+        feed = _Feed(stream)
+        try:
+            while not feed.writer.done():  # a writer that failed ends the reading too
+                block = await request.content.readany()
+                if not block:
+                    break
+                await feed.put(block)
+            await feed.end()
+            committed = await asyncio.to_thread(stream.finish)
+        except ProtocolError as exc:
+            if exc.status == 422 and offset == 0 and "refused" in exc.message:  # not a container it can hold
+                await _run(request, archive._discard, box_id, sha)
+            raise
+        except BaseException:  # cut mid-stream: keep what arrived, durably (see store.Stream.close)
+            await asyncio.gather(feed.end(), return_exceptions=True)
+            await asyncio.to_thread(stream.close)
+            raise
+    finally:
+        lock.release()
+    return web.json_response({"state": "open", "offset": committed})
+
+
+@signed(MAX_JSON)
+async def upload_state(request: web.Request, box_id: str, body: bytes) -> web.Response:
+    """How far an upload is: a streaming box asks this to keep what a cut link loses under a chunk."""
+    archive = request.app[ARCHIVE]
+    return web.json_response(_upload_state(await _run(request, archive.upload_state, box_id,
+                                                      request.match_info["sha256"])))
+
+
 @signed(MAX_JSON)
 async def complete_upload(request: web.Request, box_id: str, body: bytes) -> web.Response:
     archive = request.app[ARCHIVE]
@@ -225,7 +320,9 @@ ROUTES = [
     ("GET", f"{API}/requisitions", requisitions),
     ("POST", f"{API}/requisitions/{{req_id}}/report", report_requisition),
     ("POST", f"{API}/uploads", start_upload),
+    ("GET", f"{API}/uploads/{{sha256}}", upload_state),
     ("PUT", f"{API}/uploads/{{sha256}}", put_part),
+    ("PUT", f"{API}/uploads/{{sha256}}/stream", put_stream),
     ("POST", f"{API}/uploads/{{sha256}}/complete", complete_upload),
     ("POST", f"{API}/recordings/{{sha256}}/metadata", update_metadata),
     ("GET", f"{API}/checkpoints/last", last_checkpoint),
@@ -238,6 +335,7 @@ def make_app(archive: Archive) -> web.Application:
     app = web.Application(middlewares=[errors], client_max_size=MAX_CHUNK + 1024 * 1024)
     app[ARCHIVE] = archive
     app[LOCK] = asyncio.Lock()
+    app[STREAMS] = {}
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
     return app

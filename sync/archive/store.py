@@ -340,6 +340,18 @@ class Archive:
         part = self._part(box_id, sha256)
         return UploadState(False, part.stat().st_size if part.exists() else 0)
 
+    def upload_state(self, box_id: str, sha256: str) -> UploadState:
+        """Where an upload stands: stored (with its receipt), or the bytes received so far, a stream in
+        progress included (what the box would resume from if the link dropped now)."""
+        if not _is_sha256(sha256):
+            raise ProtocolError(400, "sha256 must be 64 lowercase hex digits")
+        receipt = self._receipt_for(box_id, sha256)
+        if receipt is not None:
+            return UploadState(True, receipt["size"], receipt)
+        self._upload(box_id, sha256)
+        part = self._part(box_id, sha256)
+        return UploadState(False, part.stat().st_size if part.exists() else 0)
+
     def _upload(self, box_id: str, sha256: str) -> dict:
         row = self._one("SELECT * FROM uploads WHERE box_id = ? AND sha256 = ?", [box_id, sha256])
         if row is None:
@@ -387,18 +399,45 @@ class Archive:
                 os.fsync(f.fileno())
         return current + len(data)
 
+    def open_stream(self, box_id: str, sha256: str, offset: int, claimed: str, length: int | None) -> "Stream":
+        """Begin a streamed body: the rest of the container, [offset, size), in one request (see
+        sync/protocol.py for what is verified when). The caller allows one stream per upload at a time."""
+        row = self._upload(box_id, sha256)
+        part = self._part(box_id, sha256)
+        current = part.stat().st_size if part.exists() else 0
+        if offset != current:
+            raise ProtocolError(409, f"offset {offset} is not the committed offset {current}")
+        if length is not None and offset + length != row["size"]:
+            raise ProtocolError(413 if offset + length > row["size"] else 400,
+                                f"a stream carries the rest of the container: {row['size'] - offset} bytes, "
+                                f"not {length} (the declared size is {row['size']})")
+        if offset == 0 and claimed != sha256:
+            # From offset 0 the range is the whole container: its signed hash is the declared one.
+            raise ProtocolError(422, "body does not match its signed hash (altered in transit)")
+        running = self._running.pop((box_id, sha256), None)
+        if offset == 0:
+            running = [0, hashlib.sha256(), 0]
+        elif running is not None and running[0] != offset:
+            running = None
+        return Stream(self, box_id, sha256, part, offset, row["size"], claimed, running)
+
     def _check_header(self, box_id: str, sha256: str, head: bytes, whole: bool = False):
         """Refuse a container that is not one, or that the archive could never open: early, from the
         first part (if it holds the whole header), and again on completion (`whole`)."""
         try:
-            if whole or (len(head) >= PREFIX.size and len(head) >= header_length(head)):
-                header = parse_header(head)
-                if self.public_key not in header.recipients:
-                    raise ContainerError("the archive is not a recipient of this container")
-                return header
+            return self._header_of(head, whole)
         except ContainerError as exc:
             self._discard(box_id, sha256)
             raise ProtocolError(422, f"refused: {exc}") from None
+
+    def _header_of(self, head: bytes, whole: bool = False):
+        """The container's header once `head` holds all of it (else None); ContainerError if it is not a
+        container or does not name the archive as a recipient."""
+        if whole or (len(head) >= PREFIX.size and len(head) >= header_length(head)):
+            header = parse_header(head)
+            if self.public_key not in header.recipients:
+                raise ContainerError("the archive is not a recipient of this container")
+            return header
         return None
 
     def complete_upload(self, box_id: str, sha256: str) -> dict:
@@ -610,6 +649,93 @@ class Archive:
             header = parse_header(f.read(row["header_size"]))
             decryptor = Decryptor(header, header.unwrap(identity))
             yield from decryptor.stream(f)
+
+
+class Stream:
+    """One streamed body being appended to an upload's part file (blocking calls: run them in a thread).
+
+    From offset 0 the running container hash is also the range hash, so every byte is hashed once; a
+    stream resumed at a later offset hashes its range besides (and the container hash continues if this
+    process saw the bytes before, else completion reads the file again)."""
+
+    def __init__(self, archive: Archive, box_id: str, sha256: str, part: Path, offset: int, size: int,
+                 claimed: str, running: list | None):
+        self.archive, self.box_id, self.sha256 = archive, box_id, sha256
+        self.start, self.offset, self.size, self.claimed = offset, offset, size, claimed
+        self.running = running
+        self.range_hash = None if offset == 0 else hashlib.sha256()
+        self.unsynced = 0
+        self.file = open(part, "ab")
+        self.head = b""  # the first bytes of the container, until its header can be checked
+
+    def write(self, blocks: list[bytes]) -> None:
+        """Append blocks as they came off the socket (not joined: big buffers cost page faults here)."""
+        for data in blocks:
+            self._write(data)
+        if self.unsynced >= SYNC_EVERY:  # a durable offset to resume from, as the stream goes
+            self._sync()
+
+    def _write(self, data: bytes) -> None:
+        if self.offset + len(data) > self.size:
+            self._rollback()
+            raise ProtocolError(413, f"body runs past the declared size {self.size}")
+        if self.start == 0 and self.head is not None:  # refuse what the archive could never open, early
+            self.head += data[:READ_BLOCK - len(self.head)]
+            try:
+                checked = self.archive._header_of(self.head)
+            except ContainerError as exc:
+                self._rollback()
+                raise ProtocolError(422, f"refused: {exc}") from None
+            if checked is not None or len(self.head) >= READ_BLOCK:
+                self.head = None
+        self.file.write(data)
+        self.offset += len(data)
+        if self.running is not None:
+            self.running[0] += len(data)
+            self.running[1].update(data)
+        if self.range_hash is not None:
+            self.range_hash.update(data)
+        self.unsynced += len(data)
+
+    def _sync(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.unsynced = 0
+
+    def _rollback(self) -> None:
+        """Take this stream's bytes back out: they did not verify (or ran past the declared size)."""
+        self.file.flush()
+        os.ftruncate(self.file.fileno(), self.start)
+        os.fsync(self.file.fileno())
+        self.file.close()
+        self.archive._running.pop((self.box_id, self.sha256), None)
+
+    def finish(self) -> int:
+        """The whole range arrived: verify it against its signed hash before it counts, then make it
+        durable. Returns the committed offset (the declared size)."""
+        if self.offset != self.size:
+            self.close()
+            raise ProtocolError(400, f"the stream ended at {self.offset} of {self.size} bytes")
+        digest = (self.range_hash or self.running[1]).hexdigest()
+        if digest != self.claimed:
+            self._rollback()
+            raise ProtocolError(422, "body does not match its signed hash (altered in transit); discarded")
+        self._sync()
+        self.file.close()
+        if self.running is not None:
+            self.archive._running[(self.box_id, self.sha256)] = self.running
+        return self.offset
+
+    def close(self) -> None:
+        """The stream was cut: keep what arrived, durably, as the offset to resume from. Those bytes came
+        from the box's signed request over the pinned TLS connection; the container hash checks them
+        (with everything else) before the upload is stored, and a mismatch discards the whole upload."""
+        if self.file.closed:
+            return
+        self._sync()
+        self.file.close()
+        if self.running is not None:
+            self.archive._running[(self.box_id, self.sha256)] = self.running
 
 
 def _is_sha256(value) -> bool:

@@ -80,12 +80,13 @@ def test_held_recording_crosses_a_cut_link_and_an_archive_restart(namespaces, bo
         subprocess.run(in_ns(ns["box"], "sync", "enroll", "--data", data, url, new_token(archive_dir)), check=True,
                        capture_output=True)
         with Box(data) as box:
-            held, _ = import_random(box, tmp_path, 12 * 1024 * 1024)
+            held, _ = import_random(box, tmp_path, 3 * CHUNK_SIZE)
             unheld, _ = import_random(box, tmp_path, 300_000)
             retention.add_hold(box, held, "police_report", "PV-NS-1", actor="admin")
             row = box.catalog.get_recording(held)
-        toml = data / "kluis.toml"  # 4 MiB/s: about 3 s of upload, time enough for two interruptions
-        toml.write_text(toml.read_text().replace("# bandwidth_kbps = 0", "bandwidth_kbps = 4096"))
+        # A chunk a second: about 3 s of upload, time enough for two interruptions.
+        toml = data / "kluis.toml"
+        toml.write_text(toml.read_text().replace("# bandwidth_kbps = 0", f"bandwidth_kbps = {CHUNK_SIZE // 1024}"))
         run = subprocess.Popen(in_ns(ns["box"], "sync", "run", "--data", data), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
         part_dir = archive_dir / "tmp"

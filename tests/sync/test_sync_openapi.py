@@ -111,6 +111,14 @@ async def test_responses_of_a_real_run_match_the_document(doc, archive_dir, box,
             other = hashlib.sha256(b"x").hexdigest()
             await call("PUT", f"{API}/uploads/{other}?offset=0", b"x" * 10)  # 404: no such upload
             await call("PUT", f"{API}/uploads/{other}?offset=0", b"x" * (MAX_CHUNK + 1))  # 413
+            # The box streams; parts stay in the API: one (200), then a stream at a stale offset (409).
+            part_sha = hashlib.sha256(b"p" * 20).hexdigest()
+            await call("POST", f"{API}/uploads", json.dumps({"recording_id": "p", "sha256": part_sha,
+                                                              "size": 20}).encode())
+            await call("PUT", f"{API}/uploads/{part_sha}?offset=0", b"p" * 10)
+            await call("GET", f"{API}/uploads/{part_sha}")  # 200: 10 bytes so far
+            await call("GET", f"{API}/uploads/{other}")  # 404: no such upload
+            await call("PUT", f"{API}/uploads/{part_sha}/stream?offset=0", b"p" * 20)
             await call("POST", f"{API}/uploads", json.dumps({"recording_id": "x", "sha256": other,
                                                               "size": 2**50}).encode())  # 413
             await call("POST", f"{API}/recordings/{other}/metadata", b'{"metadata": {}}')  # 404

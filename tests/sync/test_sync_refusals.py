@@ -198,3 +198,44 @@ async def test_enrollment_token_is_single_use_and_pins_the_certificate(live, tmp
                 await client.enroll(third, url, token)
             assert client.enrollment(third) is None
     assert len(archive.boxes()) == 2
+
+
+async def test_streamed_body_is_checked_against_its_signed_hash_before_it_counts(live):
+    archive, box, url, session = live
+    key = box.signing_key()
+    blob = _container(box.recipients(), size=3 * 1024 * 1024)
+    sha = hashlib.sha256(blob).hexdigest()
+    stream = f"{API}/uploads/{sha}/stream?offset=0"
+    assert (await send(session, url, key, "POST", f"{API}/uploads", _start_body(blob)))[0] == 200
+    tampered = bytearray(blob)
+    tampered[len(blob) - 10] ^= 1  # near the end: most of it is written before the mismatch shows
+    status, answer, _ = await send(session, url, key, "PUT", stream, blob, wire_body=bytes(tampered))
+    assert status == 422 and "altered" in answer["error"]
+    parts = _stored(archive)[2]
+    assert [p.stat().st_size for p in parts] == [0]  # the request's bytes were taken out again
+    # Signing the tampered bytes does not help: from offset 0 the signed hash must be the declared one.
+    status, answer, _ = await send(session, url, key, "PUT", stream, bytes(tampered))
+    assert status == 422 and "altered" in answer["error"]
+    # A body longer than the rest of the container, or a stream at another than the committed offset.
+    status, answer, _ = await send(session, url, key, "PUT", stream, blob + b"x")
+    assert status == 413 and "rest of the container" in answer["error"]
+    status, answer, _ = await send(session, url, key, "PUT", f"{API}/uploads/{sha}/stream?offset=7", blob[7:])
+    assert status == 409 and "committed offset 0" in answer["error"]
+    assert _stored(archive)[:2] == (0, [])
+    # The true bytes: stored, with a receipt.
+    status, answer, _ = await send(session, url, key, "PUT", stream, blob)
+    assert status == 200 and answer["offset"] == len(blob)
+    status, answer, _ = await send(session, url, key, "POST", f"{API}/uploads/{sha}/complete", b"{}")
+    assert status == 200 and answer["receipt"]["sha256"] == sha
+    assert _stored(archive)[:2] == (1, [archive.data_dir / "blobs" / sha[:2] / sha])
+
+
+async def test_streamed_container_the_archive_cannot_open_is_refused(live):
+    archive, box, url, session = live
+    key = box.signing_key()
+    blob = _container([box.public_key])  # sealed to the box only
+    sha = hashlib.sha256(blob).hexdigest()
+    assert (await send(session, url, key, "POST", f"{API}/uploads", _start_body(blob)))[0] == 200
+    status, answer, _ = await send(session, url, key, "PUT", f"{API}/uploads/{sha}/stream?offset=0", blob)
+    assert status == 422 and "not a recipient" in answer["error"]
+    assert _stored(archive) == (0, [], [])
