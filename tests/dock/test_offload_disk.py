@@ -5,6 +5,8 @@ ENOSPC in the middle of one."""
 
 from __future__ import annotations
 
+import errno
+
 import os
 import secrets
 import shutil
@@ -36,8 +38,14 @@ def fill(path: Path, leave_bytes: int) -> Path:
     """A ballast file that leaves about `leave_bytes` free on path's filesystem."""
     ballast = path / "ballast"
     free = shutil.disk_usage(path).free
-    with open(ballast, "ab") as f:
-        f.write(b"\0" * max(0, free - leave_bytes))
+    try:
+        with open(ballast, "ab") as f:
+            f.write(b"\0" * max(0, free - leave_bytes))
+    except OSError as exc:
+        # The box may be writing at the same moment: then the disk is full before the ballast is
+        # written whole, which is the state this helper is for.
+        if exc.errno != errno.ENOSPC:
+            raise
     return ballast
 
 

@@ -114,6 +114,8 @@ async def test_find_view_seek_hold_and_see_it_in_the_log(browser_page, web_box, 
     # The privacy officer logs in with the keyboard only (the name field has focus; Tab, Enter), sees the
     # view and the hold in the log, and verifies the chain.
     await page.goto("/login")
+    # Type only once the name field has focus (autofocus), as a person would: under load it can come late.
+    await page.wait_for_function("() => document.activeElement && document.activeElement.name === 'username'")
     await page.keyboard.type("fg")
     await page.keyboard.press("Tab")
     await page.keyboard.type(PASSWORD)
