@@ -120,7 +120,7 @@ def one_round(args, kluis: list[str], work: Path, n: int) -> tuple[float, float,
         wait_log(log, "Kluis is serving")
         for sim in sims:
             benchlib.run_child([*kluis, "cameras", "pair", "--data", data, sim.serial, sim.code,
-                                "--pre-record", "0", "--post-record", "0"])
+                                "--pre-record", "0", "--post-record", "0", "--password-file", password])
         stop(serve)
         filler_mb = max(0.0, args.size / 2**20 - 0.2)  # the MP4 itself is ~0.2 MiB
         procs = [subprocess.Popen([*kluis, "camera-sim", "record", "--state", str(sim.state), "--seconds", "1",

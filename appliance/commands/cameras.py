@@ -1,4 +1,8 @@
-"""kluis cameras ...: list, pair and assign the cameras the box has found on the LAN."""
+"""kluis cameras ...: list, pair and assign the cameras the box has found on the LAN.
+
+Pairing, unpairing and assigning are the keeper's (roles.CAMERAS_MANAGE, checked by common.act before a
+password is asked). `list` and `alerts` need no login: they show what the overview shows every user, and
+what `kluis status` shows without one (no footage, no key)."""
 
 from __future__ import annotations
 
@@ -10,9 +14,7 @@ import click
 from ..box import Box
 from ..clock import parse_time
 from ..dock import devices
-from .common import acting_user, emit_json, print_table, with_box
-
-user_option = click.option("--user", "user", help="Who does this, for the audit log (default: the keeper).")
+from .common import act, emit_json, print_table, secret_options, with_box
 
 
 @click.group()
@@ -50,13 +52,14 @@ def list_(box: Box, as_json: bool) -> None:
 @click.option("--officer", help="Make it the personal camera of this officer (default: pooled).")
 @click.option("--pre-record", "pre_record_s", type=click.IntRange(0, 600), default=30, show_default=True)
 @click.option("--post-record", "post_record_s", type=click.IntRange(0, 600), default=30, show_default=True)
-@user_option
+@secret_options
 def pair(box: Box, serial: str, code: str, officer: str | None, pre_record_s: int, post_record_s: int,
-         user: str | None) -> None:
+         user: str | None, password_file, recovery_key_file) -> None:
     """Pair camera SERIAL with the CODE it shows on its screen."""
     from ..dock.pairing import pair_camera
 
-    row = asyncio.run(pair_camera(box, serial, code, actor=acting_user(box, user), officer=officer,
+    actor = act(box, "cameras pair", user, password_file, recovery_key_file)
+    row = asyncio.run(pair_camera(box, serial, code, actor=actor.name, officer=officer,
                                   pre_record_s=pre_record_s, post_record_s=post_record_s))
     click.echo(f"Paired {row['serial']} at {row['address']}:{row['port']}, key fingerprint {row['fingerprint']}.")
     click.echo("Compare it with the fingerprint the camera shows. Recordings are offloaded whenever it is docked.")
@@ -65,12 +68,13 @@ def pair(box: Box, serial: str, code: str, officer: str | None, pre_record_s: in
 @cameras.command()
 @with_box
 @click.argument("serial")
-@user_option
-def unpair(box: Box, serial: str, user: str | None) -> None:
+@secret_options
+def unpair(box: Box, serial: str, user: str | None, password_file, recovery_key_file) -> None:
     """Forget camera SERIAL's key (and tell the camera, if it is reachable)."""
     from ..dock.pairing import unpair_camera
 
-    asyncio.run(unpair_camera(box, serial, acting_user(box, user)))
+    actor = act(box, "cameras unpair", user, password_file, recovery_key_file)
+    asyncio.run(unpair_camera(box, serial, actor.name))
     click.echo(f"Unpaired {serial}.")
 
 
@@ -81,13 +85,13 @@ def unpair(box: Box, serial: str, user: str | None) -> None:
 @click.option("--pooled", is_flag=True, help="A pool camera: the officer comes from its shifts.")
 @click.option("--pre-record", "pre_record_s", type=click.IntRange(0, 600))
 @click.option("--post-record", "post_record_s", type=click.IntRange(0, 600))
-@user_option
+@secret_options
 def assign(box: Box, serial: str, officer: str | None, pooled: bool, pre_record_s: int | None,
-           post_record_s: int | None, user: str | None) -> None:
+           post_record_s: int | None, user: str | None, password_file, recovery_key_file) -> None:
     """Make SERIAL personal (--officer) or pooled (--pooled); set its pre/post-record seconds."""
-    actor = acting_user(box, user)
     if officer and pooled:
         raise click.UsageError("--officer or --pooled, not both")
+    actor = act(box, "cameras assign", user, password_file, recovery_key_file).name
     if officer:
         devices.set_personal(box, serial, officer, actor)
     elif pooled:
@@ -107,13 +111,15 @@ def assign(box: Box, serial: str, officer: str | None, pooled: bool, pre_record_
 @click.option("--officer", required=True, help="The officer who takes the pooled camera.")
 @click.option("--from", "starts", required=True, help="Start of the shift, ISO 8601 (no zone: the box's zone).")
 @click.option("--until", "ends", help="End of the shift (default: open-ended).")
-@user_option
-def shift(box: Box, serial: str, officer: str, starts: str, ends: str | None, user: str | None) -> None:
+@secret_options
+def shift(box: Box, serial: str, officer: str, starts: str, ends: str | None, user: str | None, password_file,
+          recovery_key_file) -> None:
     """Assign pooled camera SERIAL to an officer for a shift."""
     tz = box.config["box"]["timezone"]
     start_t: datetime = parse_time(starts, tz)
     end_t = parse_time(ends, tz) if ends else None
-    devices.assign_shift(box, serial, officer, start_t, end_t, acting_user(box, user))
+    actor = act(box, "cameras shift", user, password_file, recovery_key_file)
+    devices.assign_shift(box, serial, officer, start_t, end_t, actor.name)
     click.echo(f"{serial} assigned to {officer} from {start_t.isoformat()} to "
                f"{end_t.isoformat() if end_t else 'open end'}")
 

@@ -83,6 +83,7 @@ def acting_user(box: Box, user: str | None) -> str:
 #   audit show | export | verify         audit.read
 #   audit checkpoints                    audit.read
 #   users add                            users.manage
+#   cameras pair | unpair | assign | shift    cameras.manage  (`cameras list | alerts`: no login, as `kluis status`)
 #   sync rewrap                          settings.manage      (storage/sync work: re-seals file keys, shows no footage)
 #   verify --deep                        none: any user whose key slot opens the box key (it only checks
 #                                        chunk tags and shows no footage); audited as 'verify'
@@ -107,6 +108,10 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "audit verify": roles.AUDIT_READ,
     "audit checkpoints": roles.AUDIT_READ,
     "users add": roles.USERS_MANAGE,
+    "cameras pair": roles.CAMERAS_MANAGE,
+    "cameras unpair": roles.CAMERAS_MANAGE,
+    "cameras assign": roles.CAMERAS_MANAGE,
+    "cameras shift": roles.CAMERAS_MANAGE,
     "sync rewrap": roles.SETTINGS_MANAGE,
     "verify --deep": None,
 }

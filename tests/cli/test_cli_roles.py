@@ -117,7 +117,7 @@ def test_every_command_against_every_role(data, template, pw):
     ids = template[1]
     # The table under test is the one the CLI uses; every command with a role check is in the matrix
     # (users add, sync rewrap and verify --deep have tests of their own).
-    assert set(COMMAND_PERMISSIONS) - set(MATRIX) == {"users add", "sync rewrap", "verify --deep"}
+    assert set(COMMAND_PERMISSIONS) - set(MATRIX) == {"users add", "sync rewrap", "verify --deep"} | CAMERA_COMMANDS
     holds: dict[str, int] = {}
     refused_runs = []
     for command in MATRIX:
@@ -261,3 +261,23 @@ def test_users_add_and_sync_rewrap_are_the_keepers(data, pw, tmp_path):
             assert_refused(run(*rewrap), name, roles.SETTINGS_MANAGE)
     assert [e["details"]["user"] for e in entries(data, action="user_add")][-1] == "new-keeper"
     assert {e["actor"] for e in entries(data, action="login")} == {KEEPER_NAME}
+
+
+CAMERA_COMMANDS = {"cameras pair", "cameras unpair", "cameras assign", "cameras shift"}
+
+
+def test_camera_commands_are_the_keepers(data):
+    """Pairing and assigning cameras: roles.CAMERAS_MANAGE, the keeper's (who pairs for real in
+    tests/dock); every other role is refused before a password is asked or a camera is contacted."""
+    args = {"cameras pair": ["CAM001", "12345678"], "cameras unpair": ["CAM001"],
+            "cameras assign": ["CAM001", "--pooled"], "cameras shift": ["CAM001", "--officer", "hh", "--from", "2026-11-20T07:00"]}
+    assert set(args) == CAMERA_COMMANDS
+    runs = [(command, role, start(*command.split(), "--data", data, *extra, "--user", NAME_OF[role]))
+            for command, extra in args.items() for role in roles.ROLES if role != roles.KEEPER]
+    for command, role, proc in runs:
+        assert not roles.allowed(role, COMMAND_PERMISSIONS[command])
+        assert_refused(finish(proc), NAME_OF[role], "may not", roles.CAMERAS_MANAGE)
+    # The keeper gets past the role check to the camera itself (none is known on this box).
+    assert_refused(run("cameras", "assign", "--data", data, "CAM001", "--pooled", "--user", KEEPER_NAME),
+                   "no password given")
+    assert not entries(data, action="login")

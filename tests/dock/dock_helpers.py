@@ -165,10 +165,20 @@ def box_alerts(data_dir: Path) -> list[dict]:
     return json.loads(run_kluis("cameras", "alerts", "--data", data_dir, "--json").stdout)
 
 
+KEEPER_PASSWORD = "correct horse battery staple"  # the keeper 'admin' of the test boxes (tests/conftest.py)
+
+
+def keeper(data_dir: Path) -> list:
+    """CLI arguments acting as the keeper: pairing and assigning cameras is theirs (roles.CAMERAS_MANAGE)."""
+    path = data_dir.parent / f"{data_dir.name}-keeper-password.txt"
+    path.write_text(KEEPER_PASSWORD + "\n")
+    return ["--user", "admin", "--password-file", path]
+
+
 def pair(data_dir: Path, camera: Camera, *extra: str, prefix: list[str] = ()) -> str:
     wait_for(lambda: any(d["serial"] == camera.serial for d in box_devices(data_dir)), 20,
              what=f"{camera.serial} discovered")
-    return run_kluis("cameras", "pair", "--data", data_dir, camera.serial, camera.code, *extra,
+    return run_kluis("cameras", "pair", "--data", data_dir, camera.serial, camera.code, *extra, *keeper(data_dir),
                      prefix=prefix).stdout.decode()
 
 

@@ -16,7 +16,7 @@ from appliance.box import Box
 from appliance.clock import from_iso
 from appliance.dock import devices, protocol
 from dock_helpers import (
-    box_alerts, box_devices, box_recordings, configure_box, pair, run_kluis, wait_for,
+    box_alerts, box_devices, box_recordings, configure_box, keeper, pair, run_kluis, wait_for,
 )
 
 OFFLOAD_LIMIT_S = 60  # stated bound: seven recordings on three paired cameras, from recorded to emptied
@@ -42,8 +42,8 @@ def test_three_cameras_discovered_paired_offloaded_and_emptied(box_dir, cameras,
     assert len(cams[0].entries()) == 1
 
     expected = {e["id"]: (cams[0], e) for e in cams[0].entries()}
-    run_kluis("cameras", "assign", "--data", data, CAM2, "--pooled")
-    run_kluis("cameras", "shift", "--data", data, CAM2, "--officer", "P. Bakker",
+    run_kluis("cameras", "assign", "--data", data, CAM2, "--pooled", *keeper(data))
+    run_kluis("cameras", "shift", "--data", data, CAM2, "--officer", "P. Bakker", *keeper(data),
               "--from", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600)))
     out = pair(data, cams[0], "--officer", "J. Jansen")
     assert f"Paired {CAM1}" in out
@@ -88,7 +88,7 @@ def test_three_cameras_discovered_paired_offloaded_and_emptied(box_dir, cameras,
     assert all(c.stats()["refused"] == {} for c in cams)
 
     # New settings reach the camera at its next dock (box-signed PUT settings, version 2).
-    run_kluis("cameras", "assign", "--data", data, CAM1, "--pre-record", "10")
+    run_kluis("cameras", "assign", "--data", data, CAM1, "--pre-record", "10", *keeper(data))
     wait_for(lambda: cams[0]._call("GET", "/dock/v1/info")["settings_version"] == 2, 20, what="settings pushed")
     assert json.loads((cams[0].state / "pairing.json").read_text())["settings"]["pre_record_s"] == 10
     assert server.stop() == 0 and "stopped" in server.lines[-1]  # SIGTERM: a clean stop
@@ -108,7 +108,7 @@ def test_rogue_devices_refused_and_paired_cameras_still_served(box_dir, cameras,
     for cam in (good, badsig, corrupt):
         pair(data, cam)
     wrong = run_kluis("cameras", "pair", "--data", data, LONER, "1234-5678" if unpaired.code != "12345678"
-                      else "87654321", check=False)
+                      else "87654321", *keeper(data), check=False)
     assert wrong.returncode == 1 and "code is wrong" in wrong.stderr.decode()
     assert "Traceback" not in wrong.stderr.decode()
     unpaired.record(1)
@@ -161,7 +161,7 @@ def test_unpair_forgets_the_key_on_both_sides(box_dir, cameras, serve):
     serve(data)
     pair(data, cam)
     assert cam._call("GET", "/dock/v1/info")["paired"] is True
-    run_kluis("cameras", "unpair", "--data", data, cam.serial)
+    run_kluis("cameras", "unpair", "--data", data, cam.serial, *keeper(data))
     info = cam._call("GET", "/dock/v1/info")
     assert info["paired"] is False and info["box_fp"] is None
     row = [d for d in box_devices(data) if d["serial"] == cam.serial][0]
