@@ -82,7 +82,8 @@ class Tools:
     def kluis_import(self, src: Path, chunk_size: int | None = None, keep: bool = False):
         data = self.fresh_box(chunk_size)
         child = run_child(self.kluis + ["import", "--data", str(data), str(src), "--camera", "BENCH-1",
-                                        "--officer", "bench", "--start", START, "--end", END])
+                                        "--officer", "bench", "--start", START, "--end", END,
+                                        "--password-file", str(self.password_file)])  # the keeper logs in
         recording_id = child.stdout.decode().strip()
         if not re.fullmatch(r"[0-9a-f]{16}", recording_id):
             raise RuntimeError(f"kluis import printed {child.stdout!r}, not a recording id")

@@ -12,6 +12,7 @@ from ..box import Box, init_box
 from ..clock import parse_time
 from ..errors import KluisError
 from ..purposes import PURPOSES, needs_case_ref, parse_purpose
+from ..catalog import RECORDING_COLUMNS
 from ..keys import KDF_PROFILES
 from .common import (
     act, acting_user, ask_password, data_option, emit_json, print_table, secret_options, with_box,
@@ -45,10 +46,11 @@ def init(data_dir: Path, admin: str, password_file: Path | None, kdf_profile: st
 @click.option("--pre-record", "pre_record_s", type=int, help="Seconds of pre-record buffer in the file.")
 @click.option("--post-record", "post_record_s", type=int, help="Seconds recorded on after stop.")
 @click.option("--allow-duplicate", is_flag=True, help="Store a file again even if it was imported before.")
-@click.option("--user", help="Who imports (for the audit log; default: the user made at init).")
+@secret_options
 def import_(data_dir: Path, files: tuple[Path, ...], camera: str, officer: str, start: str, end: str | None,
-            pre_record_s: int | None, post_record_s: int | None, allow_duplicate: bool, user: str | None) -> None:
-    """Import video files from a camera's USB storage, encrypting while reading.
+            pre_record_s: int | None, post_record_s: int | None, allow_duplicate: bool, user: str | None,
+            password_file: Path | None, recovery_key_file: Path | None) -> None:
+    """Import video files from a camera's USB storage, encrypting while reading (the keeper's work).
 
     Prints each new recording's id, one line per file. A file imported before is reported on stderr
     and skipped."""
@@ -59,11 +61,12 @@ def import_(data_dir: Path, files: tuple[Path, ...], camera: str, officer: str, 
         for path in files:
             if not path.is_file():
                 raise KluisError(f"{path}: not a file")
+        actor = act(box, "import", user, password_file, recovery_key_file)
         for path in files:
             result = recordings.import_file(
                 box, path, camera=camera, officer=officer, start=start_t, end=end_t,
                 pre_record_s=pre_record_s, post_record_s=post_record_s, allow_duplicate=allow_duplicate,
-                actor=user or box.default_user,
+                actor=actor.name,
             )
             if result.duplicate:
                 click.echo(f"{path}: imported before as {result.recording_id}; skipped "
@@ -75,9 +78,15 @@ def import_(data_dir: Path, files: tuple[Path, ...], camera: str, officer: str, 
 @click.command("list")
 @with_box
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def list_(box: Box, as_json: bool) -> None:
-    """List the recordings on the box."""
-    rows = box.catalog.list_recordings()
+@secret_options
+def list_(box: Box, as_json: bool, user: str | None, password_file: Path | None,
+          recovery_key_file: Path | None) -> None:
+    """List the recordings the acting user may see (as on the web UI's Opnames page)."""
+    actor = act(box, "list", user, password_file, recovery_key_file)
+    where, params = roles.scope_sql(actor.user) if actor.user else ("1", [])
+    rows = list(box.catalog.db.query(
+        f"SELECT {', '.join('r.' + c for c in RECORDING_COLUMNS)} FROM recordings r WHERE {where} "
+        "ORDER BY r.start_time, r.id", params))
     if as_json:
         emit_json(rows)
         return

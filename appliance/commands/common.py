@@ -77,6 +77,9 @@ def acting_user(box: Box, user: str | None) -> str:
 # the audit log and the deletion report only.
 #
 #   cat                                  recordings.view      + a purpose the role may name + the user's scope
+#   list                                 recordings.list      (lists only recordings in the user's scope)
+#   import                               cameras.manage       (USB-storage cameras: the keeper's camera work)
+#   users list                           users.manage
 #   hold add | release | review          holds.manage         + the recording in the user's scope
 #   hold list                            holds.manage         (shows only holds on recordings in scope)
 #   retention report                     deletion_report.read
@@ -98,6 +101,9 @@ def acting_user(box: Box, user: str | None) -> str:
 # recovery key unlocks; a 'break_glass' audit entry is committed before the command does anything).
 COMMAND_PERMISSIONS: dict[str, str | None] = {
     "cat": roles.RECORDINGS_VIEW,
+    "list": roles.RECORDINGS_LIST,
+    "import": roles.CAMERAS_MANAGE,
+    "users list": roles.USERS_MANAGE,
     "hold add": roles.HOLDS_MANAGE,
     "hold release": roles.HOLDS_MANAGE,
     "hold review": roles.HOLDS_MANAGE,

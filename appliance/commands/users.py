@@ -41,8 +41,11 @@ def add(data_dir: Path, name: str, role: str, team: str | None, new_password_fil
 @users_group.command("list")
 @with_box
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def list_(box: Box, as_json: bool) -> None:
-    """List the users, their roles, teams and whether they hold a key slot."""
+@secret_options
+def list_(box: Box, as_json: bool, user: str | None, password_file: Path | None,
+          recovery_key_file: Path | None) -> None:
+    """List the users, their roles, teams and whether they hold a key slot (the keeper's view)."""
+    act(box, "users list", user, password_file, recovery_key_file)
     rows = users.list_users(box)
     if as_json:
         emit_json(rows)

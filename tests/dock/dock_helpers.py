@@ -14,6 +14,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from appliance.box import Box
+
 KLUIS = [sys.executable, "-m", "appliance"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,7 +156,9 @@ def run_kluis(*args, check: bool = True, timeout: float = 120, prefix: list[str]
 
 
 def box_recordings(data_dir: Path) -> list[dict]:
-    return json.loads(run_kluis("list", "--data", data_dir, "--json").stdout)
+    """What the box holds, read from its catalog (listing through the CLI needs a role that may see it)."""
+    with Box(data_dir) as box:
+        return box.catalog.list_recordings()
 
 
 def box_devices(data_dir: Path) -> list[dict]:

@@ -16,6 +16,7 @@ def test_hold_retention_and_audit_commands(box_dir, kluis, password_file, tmp_pa
         clip.write_bytes(bytes([n]) * 20_000 + bytes(range(256)))
         clips.append(clip)
     ids = [kluis("import", "--data", data, clip, "--camera", "CAM9", "--officer", "A. de Vries", "--user", "admin",
+                 "--password-file", password_file,
                  "--start", "2020-05-01T10:00:00", "--end", "2020-05-01T10:03:00").stdout.decode().strip()
            for clip in clips]
     held, free = ids
@@ -30,10 +31,10 @@ def test_hold_retention_and_audit_commands(box_dir, kluis, password_file, tmp_pa
         (held, "complaint", "KL-2020-4", "fg")
 
     assert kluis("retention", "run", "--data", data, "--dry-run").stdout.split() == [free.encode()]
-    assert len(json.loads(kluis("list", "--data", data, "--json").stdout)) == 2
+    assert len(json.loads(kluis("list", "--data", data, "--json", *fg).stdout)) == 2
     out = kluis("retention", "run", "--data", data).stdout
     assert b"deleted 1 recording" in out
-    assert [r["id"] for r in json.loads(kluis("list", "--data", data, "--json").stdout)] == [held]
+    assert [r["id"] for r in json.loads(kluis("list", "--data", data, "--json", *fg).stdout)] == [held]
     gone = kluis("cat", "--data", data, free, "--purpose", "complaint", *fg, check=False)
     assert gone.returncode == 1 and b"no recording" in gone.stderr
 
@@ -75,7 +76,7 @@ def test_hold_retention_and_audit_commands(box_dir, kluis, password_file, tmp_pa
     assert b"ok:" in kluis("audit", "verify", "--data", data, *fg).stdout
 
     # The purpose is on record before any byte is read: even a read that then fails is logged.
-    [row] = json.loads(kluis("list", "--data", data, "--json").stdout)
+    [row] = json.loads(kluis("list", "--data", data, "--json", *fg).stdout)
     (data / row["stored_path"]).rename(tmp_path / "moved-away")
     failed = kluis("cat", "--data", data, held, "--purpose", "objection", "--case", "KL-2020-4", "--range", "0-9",
                    *fg, check=False)

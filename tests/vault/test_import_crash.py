@@ -28,9 +28,10 @@ EARLY = 3  # trials killed during start-up, before anything is written
 SEED = 20261122
 
 
-def start_import(data: Path, source: Path) -> subprocess.Popen:
+def start_import(data: Path, source: Path, password_file: Path) -> subprocess.Popen:
     return background("import", "--data", data, source, "--camera", "CAM001", "--officer", "J. Jansen",
-                      "--start", "2026-11-20T13:05:00Z", "--end", "2026-11-20T13:35:00Z")
+                      "--start", "2026-11-20T13:05:00Z", "--end", "2026-11-20T13:35:00Z",
+                      "--password-file", password_file)
 
 
 def background(*args) -> subprocess.Popen:
@@ -67,7 +68,7 @@ def test_kill_9_during_import(tmp_path, password_file):
     # that stores (encrypt + write, fsync, rename, directory fsync, catalog commit) until it exits.
     probe = tmp_path / "probe"
     shutil.copytree(template, probe)
-    proc = start_import(probe, source)
+    proc = start_import(probe, source, password_file)
     startup = wait_until_writing(proc, probe)
     t0 = time.monotonic()
     assert proc.wait() == 0, proc.stderr.read()
@@ -86,7 +87,7 @@ def test_kill_9_during_import(tmp_path, password_file):
     for trial, (anchor, delay) in enumerate(plan):
         data = tmp_path / f"trial{trial}"
         shutil.copytree(template, data)
-        proc = start_import(data, source)
+        proc = start_import(data, source, password_file)
         if anchor == "writing":
             wait_until_writing(proc, data)
         time.sleep(delay)
@@ -99,7 +100,8 @@ def test_kill_9_during_import(tmp_path, password_file):
 
         # list, verify and cat side by side: they only read, and start-up dominates each of them
         committed = catalog_ids(data)
-        checks = {"list": background("list", "--data", data, "--json"),
+        checks = {"list": background("list", "--data", data, "--json", "--user", "fg", "--password-file",
+                                       password_file),
                   "verify": background("verify", "--data", data, "--password-file", password_file)}
         if committed:
             checks["cat"] = background("cat", "--data", data, committed[0], "--purpose", "complaint",
@@ -131,7 +133,7 @@ def test_kill_9_during_import(tmp_path, password_file):
             outcomes["killed: nothing"] += 1
         if not rows and (leftovers or blobs) and not reimported:
             # what a crash left behind does not block importing the same file again
-            again = start_import(data, source)
+            again = start_import(data, source, password_file)
             new_out, new_err = again.communicate()
             assert again.returncode == 0 and new_out.strip(), (context, new_err)
             assert catalog_ids(data) == [new_out.decode().strip()], context

@@ -10,14 +10,14 @@ def test_import_list_cat_verify(tmp_path, kluis, password_file):
     clip = tmp_path / "clip.bin"
     clip.write_bytes(bytes(range(256)) * 9000)
     new_id = kluis("import", "--data", data, clip, "--camera", "CAM001", "--officer", "J. Jansen",
-                   "--start", "2026-11-20T14:05:00+01:00", "--end", "2026-11-20T14:07:00+01:00"
-                   ).stdout.decode().strip()
-    rows = json.loads(kluis("list", "--data", data, "--json").stdout)
-    assert [r["id"] for r in rows] == [new_id]
-    assert rows[0]["start_time"] == "2026-11-20T13:05:00.000Z"
-    # The keeper views no footage: a privacy officer, enrolled by the keeper, does.
+                   "--start", "2026-11-20T14:05:00+01:00", "--end", "2026-11-20T14:07:00+01:00",
+                   "--password-file", password_file).stdout.decode().strip()
+    # The keeper imports but neither lists nor views footage: a privacy officer, enrolled by the keeper, does.
     kluis("users", "add", "--data", data, "fg", "--role", "privacy_officer", "--new-password-file", password_file,
           "--password-file", password_file)
+    rows = json.loads(kluis("list", "--data", data, "--json", "--user", "fg", "--password-file", password_file).stdout)
+    assert [r["id"] for r in rows] == [new_id]
+    assert rows[0]["start_time"] == "2026-11-20T13:05:00.000Z"
     plain = kluis("cat", "--data", data, new_id, "--purpose", "complaint", "--case", "KL-1", "--user", "fg",
                   "--password-file", password_file).stdout
     assert plain == clip.read_bytes()

@@ -17,6 +17,7 @@ from appliance.dock.footage import make_mp4
 from appliance.commands.box import parse_range
 from appliance.errors import KluisError
 from appliance.keys import new_recovery_key
+from tests.conftest import PASSWORD
 
 START = "2026-11-20T14:05:00+01:00"
 END = "2026-11-20T14:07:00+01:00"
@@ -25,7 +26,14 @@ PURPOSE = ("--purpose", "complaint", "--case", "KL-1")
 
 def import_args(data: Path, *files: Path) -> list:
     return ["import", "--data", data, *files, "--camera", "CAM001", "--officer", "J. Jansen",
-            "--start", START, "--end", END]
+            "--start", START, "--end", END, "--password-file", keeper_password(data)]
+
+
+def keeper_password(data: Path) -> Path:
+    """Importing is the keeper's work, with a login: the keeper's password in a file beside the data dir."""
+    path = Path(data).parent / "keeper-password.txt"
+    path.write_text(PASSWORD + "\n")
+    return path
 
 
 def refused(result, *needles: str) -> str:
@@ -105,7 +113,7 @@ def test_no_plaintext_run_anywhere_under_the_data_dir(kluis, data, clip, passwor
     assert kluis("cat", "--data", data, imported, *PURPOSE, *privacy_officer).stdout == plain
 
 
-def test_import_prints_one_id_per_file_and_lists_them(kluis, data, tmp_path):
+def test_import_prints_one_id_per_file_and_lists_them(kluis, data, tmp_path, privacy_officer):
     files = []
     for n, size in enumerate([0, 1, 70_000]):
         path = tmp_path / f"f{n}.bin"
@@ -113,17 +121,17 @@ def test_import_prints_one_id_per_file_and_lists_them(kluis, data, tmp_path):
         files.append(path)
     ids = kluis(*import_args(data, *files)).stdout.decode().split()
     assert len(ids) == 3 == len(set(ids))
-    rows = {r["id"]: r for r in json.loads(kluis("list", "--data", data, "--json").stdout)}
+    rows = {r["id"]: r for r in json.loads(kluis("list", "--data", data, "--json", *privacy_officer).stdout)}
     assert set(rows) == set(ids)
     assert [rows[i]["size"] for i in ids] == [0, 1, 70_000]
     row = rows[ids[2]]
     assert (row["camera_serial"], row["officer"], row["state"]) == ("CAM001", "J. Jansen", "stored")
     assert (row["start_time"], row["end_time"]) == ("2026-11-20T13:05:00.000Z", "2026-11-20T13:07:00.000Z")
-    table = kluis("list", "--data", data).stdout.decode()
+    table = kluis("list", "--data", data, *privacy_officer).stdout.decode()
     assert all(i in table for i in ids) and "J. Jansen" in table
 
 
-def test_same_file_twice_is_detected(kluis, data, clip, password):
+def test_same_file_twice_is_detected(kluis, data, clip, password, privacy_officer):
     imported = kluis(*import_args(data, clip)).stdout.decode().strip()
     again = kluis(*import_args(data, clip))
     assert again.returncode == 0 and again.stdout == b""
@@ -137,7 +145,7 @@ def test_same_file_twice_is_detected(kluis, data, clip, password):
     # on purpose: stored again, as a recording of its own
     second = kluis(*import_args(data, clip), "--allow-duplicate").stdout.decode().strip()
     assert second and second != imported
-    rows = json.loads(kluis("list", "--data", data, "--json").stdout)
+    rows = json.loads(kluis("list", "--data", data, "--json", *privacy_officer).stdout)
     assert sorted(r["id"] for r in rows) == sorted([imported, second])
     assert rows[0]["sha256"] != rows[1]["sha256"]  # new file key: a different container
     for rid in (imported, second):
@@ -148,7 +156,7 @@ def test_video_length_sets_the_end(kluis, data, tmp_path):
     video = tmp_path / "clip.mp4"
     make_mp4(video, 3, datetime(2026, 11, 20, 13, 5, tzinfo=timezone.utc), "CAM001")
     rid = kluis("import", "--data", data, video, "--camera", "CAM001", "--officer", "A. de Vries",
-                "--start", "2026-11-20T13:05:00Z").stdout.decode().strip()
+                "--start", "2026-11-20T13:05:00Z", "--password-file", keeper_password(data)).stdout.decode().strip()
     row = rows_of(data)[0]
     assert row["id"] == rid and row["end_time"] == "2026-11-20T13:05:03.000Z"
 
@@ -228,10 +236,11 @@ def test_import_of_directory_or_missing_path(kluis, data, clip, tmp_path):
 def test_other_bad_import_input(kluis, data, clip):
     refused(kluis("import", "--data", data, clip, "--camera", "C", "--officer", "O", "--start", "gisteren",
                   check=False), "ISO 8601")
-    refused(kluis("import", "--data", data, clip, "--camera", "C", "--officer", "O", "--start", START,
+    keeper = ["--password-file", keeper_password(data)]
+    refused(kluis("import", "--data", data, clip, "--camera", "C", "--officer", "O", "--start", START, *keeper,
                   check=False), "--end")  # not a video: its length is unknown
     refused(kluis("import", "--data", data, clip, "--camera", "C", "--officer", "O", "--start", END,
-                  "--end", START, check=False), "ends before it starts")
+                  "--end", START, *keeper, check=False), "ends before it starts")
     assert rows_of(data) == []
 
 

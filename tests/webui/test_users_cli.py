@@ -21,7 +21,7 @@ def test_users_add_wraps_a_slot_for_footage_roles_only(box_dir, kluis, password_
     assert "tl" in out
     kluis("users", "add", "--data", data, "au", "--role", "auditor", "--new-password-file", new_pw,
           "--user", "admin", "--password-file", password_file)
-    listed = {u["name"]: u for u in json.loads(kluis("users", "list", "--data", data, "--json").stdout)}
+    listed = {u["name"]: u for u in json.loads(kluis("users", "list", "--data", data, "--json", "--password-file", password_file).stdout)}
     assert listed["tl"]["role"] == "team_leader" and listed["tl"]["team"] == "Noord" and listed["tl"]["has_key"]
     assert listed["au"]["role"] == "auditor" and not listed["au"]["has_key"]
     with Box(data) as box:
@@ -30,7 +30,7 @@ def test_users_add_wraps_a_slot_for_footage_roles_only(box_dir, kluis, password_
         with pytest.raises(KluisError):
             box.unlock("au", "another long password")
         assert [e["details"]["user"] for e in audit.entries(box.catalog, action="user_add")] == ["tl", "au"]
-    table = kluis("users", "list", "--data", data).stdout.decode()
+    table = kluis("users", "list", "--data", data, "--password-file", password_file).stdout.decode()
     assert "team_leader" in table and "auditor" in table
 
 
