@@ -25,7 +25,7 @@ log = logging.getLogger("kluis.archive")
 
 ARCHIVE = web.AppKey("archive", Archive)
 LOCK = web.AppKey("lock", asyncio.Lock)
-STREAMS = web.AppKey("streams", dict)  # (box, sha256) -> asyncio.Lock: one stream per upload at a time
+STREAMS = web.AppKey("streams", dict)  # (box, sha256) -> _StreamSlot: one stream per upload at a time
 STREAM_BATCH = 4 * 1024 * 1024  # most bytes handed to the writing thread at a time
 STREAM_NUDGE = 256 * 1024  # fewest, while it is idle (a thread hop costs too)
 
@@ -245,34 +245,54 @@ async def put_stream(request: web.Request) -> web.Response:
         raise ProtocolError(400, "offset query parameter missing") from None
     await _run(request, _authenticate, archive, request.headers, request.method, request.path_qs, None)
     box_id = request.headers[H_BOX]
-    lock = request.app[STREAMS].setdefault((box_id, sha), asyncio.Lock())
-    try:  # a stream cut a moment ago may not have noticed yet: let it end first
-        await asyncio.wait_for(lock.acquire(), 30)
-    except asyncio.TimeoutError:
-        raise ProtocolError(409, "another stream of this upload is still open") from None
+    key = (box_id, sha)
+    slot = request.app[STREAMS].setdefault(key, _StreamSlot())
+    slot.users += 1
     try:
-        stream = await _run(request, archive.open_stream, box_id, sha, offset,
-                            request.headers.get(H_BODY, "").lower(), request.content_length)
-        feed = _Feed(stream)
+        try:  # a stream cut a moment ago may not have noticed yet: let it end first
+            await asyncio.wait_for(slot.lock.acquire(), 30)
+        except asyncio.TimeoutError:
+            raise ProtocolError(409, "another stream of this upload is still open") from None
         try:
-            while not feed.writer.done():  # a writer that failed ends the reading too
-                block = await request.content.readany()
-                if not block:
-                    break
-                await feed.put(block)
-            await feed.end()
-            committed = await asyncio.to_thread(stream.finish)
-        except ProtocolError as exc:
-            if exc.status == 422 and offset == 0 and "refused" in exc.message:  # not a container it can hold
-                await _run(request, archive._discard, box_id, sha)
-            raise
-        except BaseException:  # cut mid-stream: keep what arrived, durably (see store.Stream.close)
-            await asyncio.gather(feed.end(), return_exceptions=True)
-            await asyncio.to_thread(stream.close)
-            raise
+            committed = await _receive(request, archive, box_id, sha, offset)
+        finally:
+            slot.lock.release()
     finally:
-        lock.release()
+        slot.users -= 1
+        if not slot.users:  # one slot per upload under way, not one per upload ever seen
+            del request.app[STREAMS][key]
     return web.json_response({"state": "open", "offset": committed})
+
+
+async def _receive(request: web.Request, archive, box_id: str, sha: str, offset: int) -> int:
+    """Write one stream's body into the upload; returns the offset committed."""
+    stream = await _run(request, archive.open_stream, box_id, sha, offset,
+                        request.headers.get(H_BODY, "").lower(), request.content_length)
+    feed = _Feed(stream)
+    try:
+        while not feed.writer.done():  # a writer that failed ends the reading too
+            block = await request.content.readany()
+            if not block:
+                break
+            await feed.put(block)
+        await feed.end()
+        return await asyncio.to_thread(stream.finish)
+    except ProtocolError as exc:
+        if exc.status == 422 and offset == 0 and "refused" in exc.message:  # not a container it can hold
+            await _run(request, archive._discard, box_id, sha)
+        raise
+    except BaseException:  # cut mid-stream: keep what arrived, durably (see store.Stream.close)
+        await asyncio.gather(feed.end(), return_exceptions=True)
+        await asyncio.to_thread(stream.close)
+        raise
+
+
+class _StreamSlot:
+    """One upload's stream lock, and how many requests hold or await it (to forget it when none do)."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
 
 
 @signed(MAX_JSON)
