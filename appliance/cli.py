@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sqlite3
 
 import click
 
@@ -57,6 +58,11 @@ class KluisGroup(click.Group):
             raise click.ClickException(str(exc)) from None
         except PermissionError as exc:
             raise click.ClickException(f"permission denied: {exc.filename}") from None
+        except sqlite3.DatabaseError as exc:  # a damaged or unreadable catalog: say so, change nothing
+            raise click.ClickException(f"the catalog cannot be read ({exc}); nothing was changed") from None
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from None
         except BrokenPipeError:  # `kluis cat ... | head`
             ctx.exit(0)
 

@@ -29,3 +29,14 @@ def test_help_lists_every_area(kluis):
     listed = kluis("--help").stdout.decode()
     for name in cli.COMMAND_MODULES:
         assert name in listed
+
+
+def test_a_damaged_catalog_is_one_line_not_a_traceback(box_dir, kluis):
+    data, _ = box_dir
+    (data / "catalog.db").write_bytes(b"\x00not sqlite" * 800)
+    for name in ("catalog.db-wal", "catalog.db-shm"):
+        (data / name).unlink(missing_ok=True)
+    result = kluis("list", "--data", data, check=False)
+    err = result.stderr.decode()
+    assert result.returncode == 1 and "Traceback" not in err
+    assert err.strip().splitlines() == ["Error: the catalog cannot be read (file is not a database); nothing was changed"]
