@@ -1,4 +1,7 @@
-"""Translations: gettext catalogs in webui/locale/<lang>/LC_MESSAGES/kluis.po, compiled when first used.
+"""Translations: gettext catalogs in webui/locale/<lang>/LC_MESSAGES/*.po, compiled when first used.
+
+A language's catalog is kluis.po merged with any other .po file beside it (one per feature area, e.g.
+handover.po), so that work on separate pages never edits the same file.
 
 Message ids are English (like the code); Dutch is the default language and its catalog must translate
 every id (tests/webui/test_i18n.py extracts the ids from the code and templates and checks). English
@@ -40,13 +43,31 @@ DOMAIN_MESSAGES = [
 ]
 
 
+def catalog_files(lang: str) -> list[Path]:
+    """kluis.po first, then the feature catalogs in name order."""
+    folder = LOCALE_DIR / lang / "LC_MESSAGES"
+    main = folder / f"{DOMAIN}.po"
+    return ([main] if main.exists() else []) + sorted(p for p in folder.glob("*.po") if p != main)
+
+
+def read_catalog(lang: str):
+    """The merged catalog of one language (a message in two files: the first file wins)."""
+    from babel.messages.catalog import Catalog
+
+    merged = Catalog(locale=lang, domain=DOMAIN)
+    for po in catalog_files(lang):
+        with po.open("rb") as f:
+            for message in read_po(f, locale=lang):
+                if message.id and message.id not in merged:
+                    merged[message.id] = message
+    return merged
+
+
 @functools.cache
 def translations(lang: str) -> gettext.NullTranslations:
-    po = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
-    if lang not in LANGUAGES or not po.exists():
+    if lang not in LANGUAGES or not catalog_files(lang):
         return gettext.NullTranslations()
-    with po.open("rb") as f:
-        catalog = read_po(f, locale=lang)
+    catalog = read_catalog(lang)
     buf = io.BytesIO()
     write_mo(buf, catalog)  # fuzzy entries are left out, as msgfmt does
     buf.seek(0)
@@ -71,28 +92,46 @@ def extract() -> dict[str, list[str]]:
     return found
 
 
-def update_catalogs() -> None:
-    """`python -m webui.i18n`: add new ids to every catalog (empty, to translate), drop unused ones."""
+def update_catalogs(into: str = DOMAIN) -> None:
+    """`python -m webui.i18n [NAME]`: ids in no catalog yet go into NAME.po (empty, to translate);
+    every catalog keeps the ids it has that are still used, and drops the rest."""
     from babel.messages.catalog import Catalog
     from babel.messages.pofile import write_po
 
     ids = extract()
+    places = {m: [(p.rsplit(":", 1)[0], int(p.rsplit(":", 1)[1])) for p in where] for m, where in ids.items()}
     for lang in LANGUAGES:
         if lang == "en":
             continue  # the ids are English
-        po = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
-        old = read_po(po.open("rb"), locale=lang) if po.exists() else Catalog(locale=lang)
-        new = Catalog(locale=lang, project="Kluis", domain=DOMAIN)
-        for msgid, places in sorted(ids.items()):
-            previous = old.get(msgid)
-            new.add(msgid, previous.string if previous else "",
-                    locations=[(p.rsplit(":", 1)[0], int(p.rsplit(":", 1)[1])) for p in places])
-        po.parent.mkdir(parents=True, exist_ok=True)
-        with po.open("wb") as f:
-            write_po(f, new, width=120, omit_header=False)
-        missing = [m for m in ids if not new.get(m).string]
-        print(f"{po}: {len(ids)} messages, {len(missing)} untranslated")
+        folder = LOCALE_DIR / lang / "LC_MESSAGES"
+        target = folder / f"{into}.po"
+        files = catalog_files(lang) + ([] if target in catalog_files(lang) else [target])
+        claimed: set[str] = set()
+        for po in files:
+            old = read_po(po.open("rb"), locale=lang) if po.exists() else Catalog(locale=lang)
+            new = Catalog(locale=lang, project="Kluis", domain=DOMAIN)
+            for msgid in sorted(ids):
+                previous = old.get(msgid)
+                if msgid in claimed or not (previous or po == target):
+                    continue
+                claimed.add(msgid)
+                new.add(msgid, previous.string if previous else "", locations=places[msgid])
+            unclaimed = [m for m in ids if m not in claimed]
+            if po == target:
+                for msgid in sorted(unclaimed):
+                    claimed.add(msgid)
+                    new.add(msgid, "", locations=places[msgid])
+            if not len(new) and po != folder / f"{DOMAIN}.po":
+                po.unlink(missing_ok=True)
+                continue
+            po.parent.mkdir(parents=True, exist_ok=True)
+            with po.open("wb") as f:
+                write_po(f, new, width=120, omit_header=False)
+            missing = [m.id for m in new if m.id and not m.string]
+            print(f"{po}: {len(new)} messages, {len(missing)} untranslated")
 
 
 if __name__ == "__main__":
-    update_catalogs()
+    import sys
+
+    update_catalogs(*sys.argv[1:2])
