@@ -261,6 +261,45 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE users ADD COLUMN totp_last_step INTEGER; -- the last time step used, so a code works once
         """,
     ),
+    (
+        "handover",
+        """
+        -- Handovers to police and prosecutor (appliance/handover.py): prepared by one person, approved by
+        -- a second before any byte is produced (four eyes), or refused / cancelled.
+        CREATE TABLE handovers (
+            id TEXT PRIMARY KEY,           -- 'OV-2026-0001': short enough for a form and a phone call
+            seq INTEGER NOT NULL UNIQUE,
+            state TEXT NOT NULL,           -- prepared, approved, refused, cancelled
+            receiver TEXT NOT NULL,        -- organisation, unit, name, official number
+            basis TEXT NOT NULL,           -- vordering (with its article) or vrijwillige verstrekking
+            case_ref TEXT NOT NULL,
+            purpose TEXT NOT NULL,         -- appliance.purposes code
+            protection TEXT NOT NULL,      -- age-recipient, passphrase, none
+            age_recipient TEXT,            -- the receiver's age public key (age1...)
+            prepared_by TEXT NOT NULL,
+            prepared_at TEXT NOT NULL,
+            approved_by TEXT,
+            approved_at TEXT,
+            single_approval INTEGER NOT NULL DEFAULT 0,  -- approved by the preparer ([handover] single_approval)
+            refused_by TEXT,               -- who refused or cancelled it
+            refused_at TEXT,
+            refuse_reason TEXT,
+            package_sha256 TEXT,           -- of the file written (encrypted, unless protection 'none')
+            package_size INTEGER,
+            manifest_sha256 TEXT
+        );
+        CREATE INDEX handovers_state ON handovers(state, prepared_at);
+        CREATE TABLE handover_items (
+            handover_id TEXT NOT NULL REFERENCES handovers(id),
+            position INTEGER NOT NULL,
+            recording_id TEXT NOT NULL,    -- no foreign key: the register outlives a deleted recording
+            clip_from_s REAL,              -- NULL: the whole recording
+            clip_to_s REAL,
+            PRIMARY KEY (handover_id, position)
+        );
+        CREATE INDEX handover_items_recording ON handover_items(recording_id);
+        """,
+    ),
 ]
 
 RECORDING_COLUMNS = (
