@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "retention": {"default_days": 28, "review_days": 90, "grace_days": 7, "sweep_minutes": 15, "categories": {}},
     "audit": {"checkpoint_minutes": 60},
     "web": {"idle_minutes": 15},
+    "handover": {"single_approval": False},
 }
 
 TEMPLATE = """\
@@ -61,6 +62,10 @@ TEMPLATE = """\
 
 [web]
 # idle_minutes = 15               # a web UI session ends after this long without a request
+
+[handover]
+# single_approval = false         # true: the preparer may approve a handover alone (small municipalities);
+                                  # the transfer form and the manifest then say so
 
 [sync]
 # archive_url = ""                # the central archive (set by `kluis sync enroll`; set here if it moves)

@@ -33,15 +33,23 @@ AUDIT_READ = "audit.read"
 DELETION_REPORT = "deletion_report.read"
 STATS_READ = "stats.read"
 SETTINGS_MANAGE = "settings.manage"
+# Handovers to police and prosecutor (appliance/handover.py), four eyes: one person prepares, a second
+# approves. A team leader may prepare a handover of the own team's recordings; only the privacy officer
+# approves (and so produces the package). The register is read by those and by the auditor.
+HANDOVER_PREPARE = "handover.prepare"
+HANDOVER_APPROVE = "handover.approve"
+HANDOVER_READ = "handover.read"
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     KEEPER: frozenset({OVERVIEW, CAMERAS_MANAGE, USERS_MANAGE, SETTINGS_MANAGE, STATS_READ}),
     TEAM_LEADER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, RECORDINGS_ANNOTATE, HOLDS_MANAGE,
-                            STATS_READ}),
+                            STATS_READ,
+                            HANDOVER_PREPARE, HANDOVER_READ}),
     PRIVACY_OFFICER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, HOLDS_MANAGE, RECORDINGS_EXPORT,
-                                AUDIT_READ, DELETION_REPORT, STATS_READ}),
+                                AUDIT_READ, DELETION_REPORT, STATS_READ,
+                                HANDOVER_PREPARE, HANDOVER_APPROVE, HANDOVER_READ}),
     OFFICER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, RECORDINGS_ANNOTATE}),
-    AUDITOR: frozenset({OVERVIEW, AUDIT_READ, DELETION_REPORT}),
+    AUDITOR: frozenset({OVERVIEW, AUDIT_READ, DELETION_REPORT, HANDOVER_READ}),
 }
 
 # Which recordings a role sees: every one, those of the user's team, or the user's own.

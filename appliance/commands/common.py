@@ -120,6 +120,13 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "cameras shift": roles.CAMERAS_MANAGE,
     "sync rewrap": roles.SETTINGS_MANAGE,
     "verify --deep": None,
+    # handovers (appliance/handover.py): approve also needs a second person unless [handover] single_approval
+    "export prepare": roles.HANDOVER_PREPARE,
+    "export approve": roles.HANDOVER_APPROVE,
+    "export refuse": roles.HANDOVER_APPROVE,
+    "export cancel": roles.HANDOVER_PREPARE,
+    "export list": roles.HANDOVER_READ,
+    "export register": roles.HANDOVER_READ,
 }
 
 
