@@ -376,23 +376,27 @@ def sweep(box: Box, *, dry_run: bool = False, batch: int = BATCH,
     return result
 
 
-def _shred(box: Box, rows: list[dict], policy: Policy, policy_text: str, at: str) -> None:
+def _shred(box: Box, rows: list[dict], policy: Policy, policy_text: str, at: str, *, actor: str = "system",
+           reason: str | None = None, audit_fields: dict | None = None) -> None:
     """Step 1, the one that counts, in one transaction: destroy the wrapped file keys (the only copies;
     secure_delete overwrites them), drop the catalog row with its personal data, write the deletion
-    record (which also says the blob is still to be removed) and the audit entry."""
+    record (which also says the blob is still to be removed) and the audit entry. `actor`, `reason` and
+    `audit_fields` are for a deletion ahead of its term (delete_early); the sweep leaves them alone."""
     db = box.catalog.db.conn
     ids = [(row["id"],) for row in rows]
     db.executemany("DELETE FROM file_keys WHERE recording_id = ?", ids)
     db.executemany("DELETE FROM recordings WHERE id = ?", ids)
     records = []
+    extra = audit_fields or {}
     for row in rows:
         term = policy.term_days(row["category"])
-        reason = "term expired after hold released" if row["hold_end"] else "term expired"
+        why = reason or ("term expired after hold released" if row["hold_end"] else "term expired")
         records.append([row["id"], row["sha256"], row["start_time"], row["end_time"], row["ingested_at"],
-                        row["size"], row["category"], term, policy_text, reason, at])
-        audit.record(box.catalog, actor="system", action="delete", recording_id=row["id"], clock=box.clock,
-                     details={"sha256": row["sha256"], "reason": reason, "term_days": term,
-                              "category": row["category"]})
+                        row["size"], row["category"], term, policy_text, why, at])
+        audit.record(box.catalog, actor=actor, action="delete", recording_id=row["id"], clock=box.clock,
+                     purpose=extra.get("purpose"), case_ref=extra.get("case_ref"), client=extra.get("client"),
+                     details={"sha256": row["sha256"], "reason": why, "term_days": term,
+                              "category": row["category"], **extra.get("details", {})})
     db.executemany(
         "INSERT INTO deletions (recording_id, sha256, start_time, end_time, ingested_at, size, category, "
         "term_days, policy, reason, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records)
@@ -434,6 +438,50 @@ def _fsync_dir(directory: Path) -> None:
         fsync_dir(directory)
     except FileNotFoundError:
         pass
+
+
+class Held(KluisError):
+    """An early deletion refused: active holds forbid it. `holds` names them (purpose, case reference)."""
+
+    def __init__(self, recording_id: str, holds: list[dict]):
+        self.recording_id = recording_id
+        self.holds = holds
+        which = ", ".join(f"{h['purpose']} {h['case_ref']} (hold {h['id']})" for h in holds)
+        super().__init__(f"recording {recording_id} is held and was not deleted: {which}")
+
+
+def blocking_holds(box: Box, recording_id: str, ignore_case_ref: str | None = None) -> list[dict]:
+    """The holds that forbid deleting a recording now: active ones whose end date has not passed,
+    except those with case reference `ignore_case_ref` (the caller's own, about to be released)."""
+    now = to_iso(box.clock())
+    return [h for h in active_holds(box.catalog, recording_id)
+            if not (h["until"] and h["until"] <= now) and h["case_ref"] != ignore_case_ref]
+
+
+def delete_early(box: Box, recording_id: str, *, actor: str, reason: str, decision_ref: str,
+                 purpose: str | None = None, client: str | None = None) -> None:
+    """Delete one recording ahead of its term (an objection upheld), through the sweep's own shredding:
+    keys and row gone with the deletion record and the audit entry (actor, decision reference) in one
+    transaction, then the blob. Refused with Held, naming the holds, while any hold forbids it; the
+    policy's keep_until does not (it only keeps a held recording from a shorter term)."""
+    reason = (reason or "").strip()
+    decision_ref = (decision_ref or "").strip()
+    if not reason or not decision_ref:
+        raise KluisError("deleting a recording ahead of its term needs a reason and a decision reference")
+    policy = current_policy(box)
+    at = to_iso(box.clock())
+    with box.catalog.transaction():
+        _recording(box, recording_id)
+        holds = blocking_holds(box, recording_id)
+        if holds:
+            raise Held(recording_id, holds)
+        rows = list(box.catalog.db.query(f"{_SELECT} WHERE r.id = ?", [recording_id]))
+        _shred(box, rows, policy, json.dumps(policy.as_dict(), sort_keys=True), at, actor=actor,
+               reason=f"deleted ahead of term: {reason}",
+               audit_fields={"purpose": purpose, "case_ref": decision_ref, "client": client,
+                             "details": {"early": True, "decision_ref": decision_ref}})
+    _fsync_dirs(_remove_blobs(box, [{"recording_id": recording_id, "sha256": rows[0]["sha256"]}]))
+    _truncate_wal(box)
 
 
 def finish_pending(box: Box) -> int:
