@@ -342,12 +342,22 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX request_recordings_recording ON request_recordings(recording_id);
         """,
     ),
+    (
+        "clock_synced",
+        """
+        -- issue 9: was the box's clock synchronised (appliance/timesync.py) when the recording was catalogued?
+        -- 1 yes; 0 no, or nobody could tell (its timestamps are not vouched for); NULL: catalogued before
+        -- Kluis recorded this.
+        ALTER TABLE recordings ADD COLUMN clock_synced INTEGER;
+        """,
+    ),
 ]
 
 RECORDING_COLUMNS = (
     "id", "camera_serial", "officer", "team", "start_time", "end_time", "camera_start_time",
     "clock_offset_s", "pre_record_s", "post_record_s", "size", "blob_size", "sha256", "stored_path",
     "chunk_size", "ingested_at", "state", "source", "source_ref",
+    "clock_synced",  # issue 9: NULL for recordings catalogued before this column existed
 )
 
 

@@ -16,7 +16,7 @@ from typing import BinaryIO, Iterator
 
 from nacl.public import PrivateKey
 
-from . import audit
+from . import audit, timesync
 from .box import Box
 from .clock import to_iso
 from .container import ContainerError, Decryptor, Encryptor, parse_header, plaintext_size
@@ -72,6 +72,7 @@ def catalog_stored(box: Box, stored: Stored, fields: dict, actor: str = "system"
     """Commit the catalog row for a blob the vault holds durably, with its 'ingest' audit entry in the
     same transaction; returns the recording id. `fields` gives the descriptive columns (camera_serial,
     officer, start_time, end_time, ...). `actor`: "system" for camera offload, the user for an import."""
+    fields = {"clock_synced": timesync.ingest_flag(), **fields}  # issue 9: asked before the write lock
     with box.catalog.transaction():
         existing = box.catalog.find_by_sha256(stored.sha256)
         if existing:
