@@ -6,7 +6,7 @@ import shutil
 
 import click
 
-from .. import tls
+from .. import platform, timesync, tls
 from ..box import Box
 from .common import emit_json, with_box
 
@@ -31,6 +31,10 @@ def status(box: Box, as_json: bool) -> None:
         "disk_free_bytes": disk.free,
         "disk_total_bytes": disk.total,
         "certificate_sha256": tls.fingerprint(box.data_dir),
+        "clock": timesync.status().as_dict(),             # issue 9: {synchronized, source, detail}
+        "at_rest": platform.at_rest(box.data_dir).as_dict(),  # issue 9: {encrypted, kind, tpm, tpm2, ...}
+        "recordings_clock_unsynced": box.catalog.db.execute(
+            "SELECT count(*) FROM recordings WHERE clock_synced = 0").fetchone()[0],
     }
     if as_json:
         emit_json(info)
@@ -40,6 +44,19 @@ def status(box: Box, as_json: bool) -> None:
     click.echo(f"  disk: {disk.free / 2**30:.1f} GiB free of {disk.total / 2**30:.1f} GiB")
     click.echo("  web UI certificate (SHA-256), compare with the browser on first visit:")
     click.echo(f"    {info['certificate_sha256']}")
+    clock = info["clock"]
+    synced = {True: "synchronised", False: "NOT synchronised", None: "NOT known to be synchronised"}
+    click.echo(f"  clock: {synced[clock['synchronized']]} ({clock['source']}: {clock['detail']})")
+    if info["recordings_clock_unsynced"]:
+        click.echo(f"    {info['recordings_clock_unsynced']} recording(s) were stored while the clock was not "
+                   "synchronised (marked in the catalog)")
+    rest = info["at_rest"]
+    tpm = f"TPM {rest['tpm']}" if rest["tpm"] else "no TPM"
+    if rest["encrypted"]:
+        click.echo(f"  data at rest: encrypted ({rest['kind']} on {rest['crypt_device']}), {tpm}")
+    else:
+        click.echo(f"  data at rest: NOT encrypted ({rest['detail']}), {tpm}")
+        click.echo(f"    {platform.NOT_ENCRYPTED_NL}")
 
 
 COMMANDS = [status]
