@@ -351,6 +351,45 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE recordings ADD COLUMN clock_synced INTEGER;
         """,
     ),
+    (
+        "redaction",
+        """
+        -- issue 8: redacted derivatives (appliance/redaction.py) and background jobs (appliance/jobs.py)
+        ALTER TABLE recordings ADD COLUMN derived_from TEXT;   -- the original of a redacted derivative
+        CREATE INDEX recordings_derived_from ON recordings(derived_from);
+        CREATE TABLE redactions (
+            recording_id TEXT PRIMARY KEY, -- the derivative; no foreign key: the log outlives a deletion
+            original_id TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            purpose TEXT NOT NULL,         -- appliance.purposes code; the derivative is held for it
+            case_ref TEXT NOT NULL,
+            reason TEXT,                   -- why, in the operator's words
+            request_id TEXT,               -- the request (register reference) it answers, if any
+            detector TEXT,                 -- face detector used, NULL: none
+            plan TEXT NOT NULL,            -- JSON: keep regions, operator boxes, muted ranges
+            counts TEXT NOT NULL           -- JSON: frames, faces found and kept, seconds muted
+        );
+        CREATE INDEX redactions_original ON redactions(original_id, created_at);
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,            -- 'redact'
+            state TEXT NOT NULL,           -- queued, running, done, failed
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            recording_id TEXT,             -- what the job works on
+            params TEXT,                   -- JSON, no secrets
+            done INTEGER NOT NULL DEFAULT 0,   -- progress: units done of total (frames)
+            total INTEGER NOT NULL DEFAULT 0,
+            result TEXT,                   -- JSON, e.g. {"recording_id": derivative}
+            error TEXT,
+            pid INTEGER                    -- process that runs it: a job of a process that died is failed
+        );
+        CREATE INDEX jobs_state ON jobs(state, created_at);
+        """,
+    ),
 ]
 
 RECORDING_COLUMNS = (
