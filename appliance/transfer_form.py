@@ -1,0 +1,376 @@
+"""The transfer form (overdrachtsformulier) of a handover, as a Dutch PDF filled in from its manifest.
+
+The police or the public prosecutor receives it with the footage; both parties sign it. It says who hands
+over what to whom, on which legal basis and for which case, who prepared and who approved the handover
+(or that single approval was used, as the municipality's setting allows), and every hash from the
+original encrypted recording to the exported file, so the receiver can check the files with sha256sum.
+
+Everything in the manifest is treated as hostile text: names and references may be long, hold markup or
+characters outside Latin-1. A Unicode TrueType font (DejaVu, Debian's fonts-dejavu-core) renders them;
+without it the form falls back to the PDF core fonts with unknown characters replaced, never a crash.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
+from fpdf.fonts import FontFace
+
+FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"),
+             Path("/usr/local/share/fonts/dejavu"))
+FONT_FILES = {("sans", ""): "DejaVuSans.ttf", ("sans", "B"): "DejaVuSans-Bold.ttf",
+              ("mono", ""): "DejaVuSansMono.ttf"}
+MAX_TEXT = 2000  # characters of any one field on the form: a hostile manifest cannot make it endless
+
+PROTECTION = {
+    "age": "Versleuteld voor de publieke sleutel van de ontvanger (age, X25519)",
+    "recipient": "Versleuteld voor de publieke sleutel van de ontvanger (age, X25519)",
+    "passphrase": "Versleuteld met een wachtwoordzin (age, scrypt); de wachtwoordzin is eenmalig getoond "
+                  "en apart doorgegeven",
+    "none": "Onversleuteld: een uitdrukkelijke keuze van de verstrekker, vastgelegd in het logboek",
+}
+RECEIVER_FIELDS = (("organisation", "Organisatie"), ("unit", "Eenheid / afdeling"), ("name", "Naam"),
+                   ("official_number", "Dienstnummer / ambtsnummer"))
+CHAIN_LABELS = {
+    "ciphertext_sha256": "Origineel versleuteld in de box (SHA-256 van de container)",
+    "plaintext_sha256": "Originele opname, ontsleuteld (SHA-256)",
+    "clip_sha256": "Uitgesneden fragment (SHA-256)",
+    "exported_sha256": "Geëxporteerd bestand (SHA-256)",
+    "sha256": "Geëxporteerd bestand (SHA-256)",
+}
+
+
+def _font_paths() -> dict | None:
+    for folder in FONT_DIRS:
+        paths = {key: folder / name for key, name in FONT_FILES.items()}
+        if all(p.is_file() for p in paths.values()):
+            return paths
+    return None
+
+
+def _clean(value, limit: int = MAX_TEXT) -> str:
+    """Any value as one printable string: control characters out, length bounded."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        value = "ja" if value else "nee"
+    text = str(value)
+    if len(text) > limit:
+        text = text[:limit] + " …"
+    return "".join(" " if unicodedata.category(ch)[0] == "C" and ch != "\n" else ch for ch in text)
+
+
+_ASCII = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "...",
+                        "€": "EUR", "Ø": "O", "ø": "o"})
+
+
+class _Form(FPDF):
+    def __init__(self, handover_id: str):
+        super().__init__(orientation="P", unit="mm", format="A4")
+        self.handover_id = handover_id
+        paths = _font_paths()
+        self.unicode = paths is not None
+        if paths:
+            self.add_font("kluis", "", str(paths[("sans", "")]))
+            self.add_font("kluis", "B", str(paths[("sans", "B")]))
+            self.add_font("kluismono", "", str(paths[("mono", "")]))
+            self.sans, self.mono = "kluis", "kluismono"
+        else:
+            self.sans, self.mono = "helvetica", "courier"
+        self.set_auto_page_break(True, margin=18)
+        self.set_margins(18, 16, 18)
+        self.alias_nb_pages()
+        self.set_title(f"Overdrachtsformulier {handover_id}")
+        self.set_creator("Kluis")
+
+    def t(self, value, limit: int = MAX_TEXT) -> str:
+        text = _clean(value, limit)
+        if not self.unicode:  # core fonts: Latin-1 only
+            text = text.translate(_ASCII).encode("latin-1", "replace").decode("latin-1")
+        return text
+
+    def header(self) -> None:
+        self.set_font(self.sans, "", 8)
+        self.set_text_color(90)
+        self.cell(0, 5, self.t(f"Overdrachtsformulier camerabeelden · overdracht {self.handover_id}", 200),
+                  align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.set_text_color(0)
+        self.ln(2)
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font(self.sans, "", 8)
+        self.set_text_color(90)
+        self.cell(0, 5, f"Pagina {self.page_no()} van {{nb}}", align="C")
+        self.set_text_color(0)
+
+    def heading(self, text: str) -> None:
+        if self.get_y() > self.h - 40:
+            self.add_page()
+        self.ln(3)
+        self.set_font(self.sans, "B", 12)
+        self.cell(0, 7, self.t(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.set_draw_color(150)
+        self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
+        self.ln(1.5)
+
+    def paragraph(self, text: str, size: float = 9.5, bold: bool = False) -> None:
+        self.set_font(self.sans, "B" if bold else "", size)
+        self.multi_cell(0, 4.8, self.t(text), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    def fields(self, rows: list[tuple[str, str, bool]]) -> None:
+        """A two-column table: label | value (mono for hashes and keys)."""
+        self.set_font(self.sans, "", 9)
+        mono = FontFace(family=self.mono, size_pt=8)
+        with self.table(col_widths=(52, 122), first_row_as_headings=False, text_align="LEFT",
+                        align="LEFT", width=self.epw, line_height=4.6, padding=1.2,
+                        borders_layout="HORIZONTAL_LINES", v_align="TOP") as table:
+            for label, value, is_code in rows:
+                row = table.row()
+                row.cell(self.t(label, 200), style=FontFace(emphasis="BOLD"))
+                row.cell(self.t(value) if value not in (None, "") else "—", style=mono if is_code else None)
+        self.ln(1)
+
+
+def _time(value, tz: ZoneInfo | None) -> str:
+    """An ISO time as dd-mm-jjjj hh:mm:ss with its zone; anything else as it came."""
+    if not value:
+        return ""
+    text = str(value)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        return moment.strftime("%d-%m-%Y %H:%M:%S")
+    if tz is not None:
+        moment = moment.astimezone(tz)
+        return moment.strftime("%d-%m-%Y %H:%M:%S ") + (moment.tzname() or "")
+    offset = moment.utcoffset()
+    return moment.strftime("%d-%m-%Y %H:%M:%S ") + ("UTC" if not offset else moment.strftime("UTC%z"))
+
+
+def _span(start, end, tz) -> str:
+    a, b = _time(start, tz), _time(end, tz)
+    return f"{a} – {b}" if a or b else ""
+
+
+def _seconds(value) -> str:
+    if value is None or value == "":
+        return "?"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return _clean(value, 40)
+    return (f"{number:.0f}" if number == int(number) else f"{number:.2f}".replace(".", ",")) + " s"
+
+
+def _receiver_rows(receiver) -> list[tuple[str, str, bool]]:
+    if isinstance(receiver, dict):
+        rows = [(label, receiver.get(key), False) for key, label in RECEIVER_FIELDS]
+        rows += [(str(key), value, False) for key, value in receiver.items()
+                 if key not in dict(RECEIVER_FIELDS) and value not in (None, "")]
+        return rows
+    return [("Ontvanger", receiver, False)]
+
+
+def receiver_text(receiver) -> str:
+    """The receiving party in one line (organisation, unit, name, number), as the form names it."""
+    if isinstance(receiver, dict):
+        return ", ".join(_clean(receiver.get(k), 300) for k, _l in RECEIVER_FIELDS if receiver.get(k))
+    return _clean(receiver, 600)
+
+
+def basis_text(basis) -> str:
+    """The legal basis in Dutch words: 'Vordering (artikel ...)' or 'Vrijwillige verstrekking'."""
+    if isinstance(basis, dict):
+        kind = str(basis.get("kind") or basis.get("type") or "")
+        article = _clean(basis.get("article"), 300)
+        if kind.lower().startswith("vordering"):
+            return f"Vordering (artikel {article})" if article else "Vordering"
+        if kind.lower().startswith(("vrijwillig", "voluntary")):
+            return "Vrijwillige verstrekking" + (f" ({article})" if article else "")
+        return " ".join(p for p in (_clean(kind, 300), article) if p)
+    text = _clean(basis, 600)
+    if text.lower() in ("vrijwillig", "vrijwillige verstrekking", "voluntary"):
+        return "Vrijwillige verstrekking"
+    return text
+
+
+def _basis_explanation(basis) -> str:
+    text = basis_text(basis).lower()
+    if text.startswith("vordering"):
+        return ("De beelden worden verstrekt op grond van een vordering van de politie of de officier van "
+                "justitie; het artikel staat hierboven.")
+    if text.startswith("vrijwillige"):
+        return ("De gemeente verstrekt de beelden vrijwillig (feit zonder voorlopige hechtenis); de gemeente "
+                "heeft daartoe besloten.")
+    return ""
+
+
+def _clip_text(clip) -> str:
+    if not clip:
+        return "Volledige opname"
+    if isinstance(clip, dict):
+        text = f"Fragment van {_seconds(clip.get('from_s'))} tot {_seconds(clip.get('to_s'))} na het begin"
+        if clip.get("requested_from_s") is not None or clip.get("requested_to_s") is not None:
+            text += (f" (gevraagd {_seconds(clip.get('requested_from_s'))} tot "
+                     f"{_seconds(clip.get('requested_to_s'))}; begint op het sleutelbeeld ervoor)")
+        return text
+    return _clean(clip, 300)
+
+
+def render_transfer_form(manifest: dict, timezone: str | None = None) -> bytes:
+    """The overdrachtsformulier for a handover's manifest (see docs of the package), as PDF bytes.
+    `timezone` (e.g. "Europe/Amsterdam", or manifest["box"]["timezone"]) shows times as local time;
+    without one they are shown in the zone they were written in. Missing optional keys are left blank."""
+    manifest = manifest if isinstance(manifest, dict) else {}
+    box = manifest.get("box") if isinstance(manifest.get("box"), dict) else {}
+    tz = None
+    for name in (timezone, box.get("timezone"), manifest.get("timezone")):
+        if name:
+            try:
+                tz = ZoneInfo(str(name))
+                break
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    handover_id = _clean(manifest.get("handover_id"), 100) or "?"
+    pdf = _Form(handover_id)
+    pdf.add_page()
+
+    pdf.set_font(pdf.sans, "B", 16)
+    pdf.multi_cell(0, 8, pdf.t("Overdrachtsformulier camerabeelden"), align="L",
+                   new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.paragraph("Verstrekking van beelden van bodycams van handhavers (boa's) aan de politie of het "
+                  "Openbaar Ministerie")
+    pdf.ln(1)
+
+    pdf.heading("1. Overdracht")
+    approval_rows = [
+        ("Kenmerk overdracht", handover_id, True),
+        ("Verstrekkende organisatie", box.get("name") or manifest.get("box_name"), False),
+        ("Voorbereid door", manifest.get("prepared_by"), False),
+        ("Voorbereid op", _time(manifest.get("prepared_at"), tz), False),
+        ("Goedgekeurd door", manifest.get("approved_by"), False),
+        ("Goedgekeurd op", _time(manifest.get("approved_at"), tz), False),
+    ]
+    pdf.fields(approval_rows)
+    if manifest.get("single_approval"):
+        pdf.set_fill_color(255, 244, 214)
+        pdf.set_font(pdf.sans, "B", 9.5)
+        pdf.multi_cell(0, 5, pdf.t(
+            "Enkelvoudige goedkeuring: deze overdracht is zonder tweede persoon (vier-ogenprincipe) "
+            "goedgekeurd, zoals de instelling van de gemeente voor kleine organisaties toestaat."),
+            align="L", fill=True, border=1, padding=1.5, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    else:
+        pdf.paragraph("Vier ogen: de overdracht is door de ene persoon voorbereid en door een tweede "
+                      "persoon goedgekeurd voordat er een bestand werd gemaakt.", size=8.5)
+
+    pdf.heading("2. Ontvangende partij")
+    pdf.fields(_receiver_rows(manifest.get("receiver")))
+
+    pdf.heading("3. Grondslag, zaak en doel")
+    pdf.fields([
+        ("Grondslag", basis_text(manifest.get("basis")), False),
+        ("Zaaknummer / proces-verbaal", manifest.get("case_ref"), False),
+        ("Doel", manifest.get("purpose"), False),
+        ("Bescherming tijdens transport", PROTECTION.get(str(manifest.get("protection")),
+                                                         _clean(manifest.get("protection"), 300)), False),
+    ])
+    explanation = _basis_explanation(manifest.get("basis"))
+    if explanation:
+        pdf.paragraph(explanation, size=8.5)
+
+    files = [f for f in (manifest.get("files") or []) if isinstance(f, dict)]
+    pdf.heading(f"4. Bestanden ({len(files)})")
+    pdf.paragraph("Tijden: cameratijd is de klok van de camera; gecorrigeerde tijd is die klok gecorrigeerd "
+                  "met de afwijking die de box bij het docken mat. Vooropname/naopname: seconden die de "
+                  "camera voor en na het indrukken van de knop vastlegt.", size=8.5)
+    for number, item in enumerate(files, 1):
+        pdf.ln(1)
+        pdf.paragraph(f"Bestand {number}: {_clean(item.get('name'), 300)}", size=10, bold=True)
+        pdf.fields([
+            ("Opname-id", item.get("recording_id"), True),
+            ("Camera", item.get("camera"), False),
+            ("Handhaver", item.get("officer"), False),
+            ("Cameratijd", _span(item.get("camera_start"), item.get("camera_end"), tz), False),
+            ("Gecorrigeerde tijd", _span(item.get("corrected_start"), item.get("corrected_end"), tz), False),
+            ("Vooropname / naopname", f"{_seconds(item.get('pre_record_s'))} / "
+                                      f"{_seconds(item.get('post_record_s'))}", False),
+            ("Omvang", _clip_text(item.get("clip")), False),
+            ("Grootte", f"{item['size']} bytes" if isinstance(item.get("size"), int) else item.get("size"), False),
+            ("SHA-256 van het bestand", item.get("sha256"), True),
+        ])
+
+    pdf.heading("5. Hashketen")
+    pdf.paragraph("Per bestand de keten van de versleutelde opname in de box tot het geleverde bestand. "
+                  "Controleer elk bestand met sha256sum (of kluis export verify): de uitkomst moet gelijk "
+                  "zijn aan de SHA-256 hierboven.", size=8.5)
+    for number, item in enumerate(files, 1):
+        chain = item.get("chain") if isinstance(item.get("chain"), dict) else {}
+        rows = [(f"Bestand {number}", item.get("name"), False)]
+        for key, value in chain.items():
+            if isinstance(value, (dict, list)):
+                continue
+            rows.append((CHAIN_LABELS.get(key, str(key)), value, _looks_like_code(value)))
+        if "sha256" not in chain and item.get("sha256"):
+            rows.append((CHAIN_LABELS["sha256"], item.get("sha256"), True))
+        pdf.fields(rows)
+    audit_excerpt = manifest.get("audit_excerpt") if isinstance(manifest.get("audit_excerpt"), dict) else {}
+    pdf.fields([
+        ("Uittreksel logboek", audit_excerpt.get("name"), False),
+        ("SHA-256 uittreksel", audit_excerpt.get("sha256"), True),
+        ("Ondertekeningssleutel box (Ed25519)", box.get("signing_key"), True),
+        ("Formaat", manifest.get("format"), False),
+    ])
+    pdf.paragraph("manifest.json is ondertekend met de Ed25519-sleutel van de box hierboven; kluis export "
+                  "verify controleert de handtekening en elke hash.", size=8.5)
+
+    pdf.heading("6. Ondertekening")
+    if pdf.get_y() > pdf.h - 95:
+        pdf.add_page()
+    _signatures(pdf, box.get("name"), receiver_text(manifest.get("receiver")))
+    return bytes(pdf.output())
+
+
+def _looks_like_code(value) -> bool:
+    text = str(value)
+    return len(text) >= 16 and " " not in text
+
+
+def _signatures(pdf: _Form, issuer: str | None, receiver: str) -> None:
+    """Two columns of signature fields: the issuing municipality and the receiving party."""
+    gap = 8
+    width = (pdf.epw - gap) / 2
+    top = pdf.get_y() + 1
+    columns = [("Namens de verstrekkende gemeente", _clean(issuer, 300)),
+               ("Namens de ontvangende partij", receiver)]
+    heads = []
+    for i, (title, who) in enumerate(columns):
+        x = pdf.l_margin + i * (width + gap)
+        pdf.set_xy(x, top)
+        pdf.set_font(pdf.sans, "B", 10)
+        pdf.multi_cell(width, 5.5, pdf.t(title), align="L", new_x=XPos.LEFT, new_y=YPos.NEXT)
+        pdf.set_font(pdf.sans, "", 8.5)
+        pdf.multi_cell(width, 4.5, pdf.t(who or " ", 300), align="L", new_x=XPos.LEFT, new_y=YPos.NEXT)
+        heads.append(pdf.get_y())
+    fields_top = max(heads) + 2  # both columns' fields side by side, whatever the names' lengths
+    bottoms = []
+    for i in range(len(columns)):
+        x = pdf.l_margin + i * (width + gap)
+        pdf.set_y(fields_top)
+        for label, height in (("Naam", 10), ("Functie", 10), ("Datum", 10), ("Handtekening", 24)):
+            pdf.set_x(x)
+            pdf.set_font(pdf.sans, "", 8.5)
+            pdf.cell(width, 4.5, pdf.t(label), new_x=XPos.LEFT, new_y=YPos.NEXT)
+            y = pdf.get_y()
+            pdf.set_draw_color(120)
+            pdf.rect(x, y, width, height)
+            pdf.set_y(y + height + 2)
+        bottoms.append(pdf.get_y())
+    pdf.set_xy(pdf.l_margin, max(bottoms) + 2)
