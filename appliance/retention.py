@@ -459,19 +459,26 @@ def blocking_holds(box: Box, recording_id: str, ignore_case_ref: str | None = No
 
 
 def delete_early(box: Box, recording_id: str, *, actor: str, reason: str, decision_ref: str,
-                 purpose: str | None = None, client: str | None = None) -> None:
+                 purpose: str | None = None, client: str | None = None,
+                 first: Callable[[], None] | None = None) -> None:
     """Delete one recording ahead of its term (an objection upheld), through the sweep's own shredding:
     keys and row gone with the deletion record and the audit entry (actor, decision reference) in one
     transaction, then the blob. Refused with Held, naming the holds, while any hold forbids it; the
-    policy's keep_until does not (it only keeps a held recording from a shorter term)."""
+    policy's keep_until does not (it only keeps a held recording from a shorter term). `first` runs inside
+    the same transaction before the check (a caller releasing its own hold: both commit, or neither).
+    Not inside another transaction: the blob goes only after the keys' destruction has committed."""
     reason = (reason or "").strip()
     decision_ref = (decision_ref or "").strip()
     if not reason or not decision_ref:
         raise KluisError("deleting a recording ahead of its term needs a reason and a decision reference")
+    if box.catalog.db.conn.in_transaction:
+        raise RuntimeError("delete_early must commit its own transaction before the blob is removed")
     policy = current_policy(box)
     at = to_iso(box.clock())
     with box.catalog.transaction():
         _recording(box, recording_id)
+        if first is not None:
+            first()
         holds = blocking_holds(box, recording_id)
         if holds:
             raise Held(recording_id, holds)
