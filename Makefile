@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBS := age ffmpeg chromium iproute2 time curl
+DEBS := age ffmpeg chromium iproute2 time curl fonts-dejavu-core
 
 .PHONY: demo test bench venv debs clean
 
@@ -17,7 +17,8 @@ $(BIN)/kluis: pyproject.toml
 venv: $(BIN)/kluis
 
 # Debian packages for the real parts the tests use (age CLI, ffmpeg, Chromium, ip netns) and GNU time
-# (peak memory of a child process in bench/), curl (the plain upload bench_sync compares with).
+# (peak memory of a child process in bench/), curl (the plain upload bench_sync compares with), fonts-dejavu-core
+# (the Unicode font of the handover's transfer form PDF).
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
