@@ -39,6 +39,8 @@ SETTINGS_MANAGE = "settings.manage"
 HANDOVER_PREPARE = "handover.prepare"
 HANDOVER_APPROVE = "handover.approve"
 HANDOVER_READ = "handover.read"
+# Requests of people who were filmed (appliance/access_requests.py): register, search-and-hold, close.
+REQUESTS_MANAGE = "requests.manage"
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     KEEPER: frozenset({OVERVIEW, CAMERAS_MANAGE, USERS_MANAGE, SETTINGS_MANAGE, STATS_READ}),
@@ -47,7 +49,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
                             HANDOVER_PREPARE, HANDOVER_READ}),
     PRIVACY_OFFICER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, HOLDS_MANAGE, RECORDINGS_EXPORT,
                                 AUDIT_READ, DELETION_REPORT, STATS_READ,
-                                HANDOVER_PREPARE, HANDOVER_APPROVE, HANDOVER_READ}),
+                                HANDOVER_PREPARE, HANDOVER_APPROVE, HANDOVER_READ,
+                                REQUESTS_MANAGE}),
     OFFICER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, RECORDINGS_ANNOTATE}),
     AUDITOR: frozenset({OVERVIEW, AUDIT_READ, DELETION_REPORT, HANDOVER_READ}),
 }
