@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "audit": {"checkpoint_minutes": 60},
     "web": {"idle_minutes": 15},
     "handover": {"single_approval": False},
+    "requests": {"deadline_months": 1, "window_minutes": 15, "warn_days": 7},
 }
 
 TEMPLATE = """\
@@ -62,6 +63,12 @@ TEMPLATE = """\
 
 [web]
 # idle_minutes = 15               # a web UI session ends after this long without a request
+
+[requests]
+# deadline_months = 1             # an access request or objection is answered within this many calendar months
+# window_minutes = 15             # search this long either side of the time a requester gives (widened per
+                                  # camera by the spread of the clock offsets its docks measured)
+# warn_days = 7                   # the overview lists open requests this close to their deadline, and late ones
 
 [handover]
 # single_approval = false         # true: the preparer may approve a handover alone (small municipalities);
