@@ -23,6 +23,7 @@ COMMAND_MODULES = {
     "retention": "retention", "hold": "retention", "audit": "audit", "users": "users", "status": "status",
     "sync": "sync", "archive": "archive",
     "export": "export",
+    "requests": "requests",
 }
 _loaded: set[str] = set()
 

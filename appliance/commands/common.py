@@ -127,6 +127,13 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "export cancel": roles.HANDOVER_PREPARE,
     "export list": roles.HANDOVER_READ,
     "export register": roles.HANDOVER_READ,
+    # requests of people who were filmed (appliance/access_requests.py): the privacy officer's register
+    "requests add": roles.REQUESTS_MANAGE,
+    "requests list": roles.REQUESTS_MANAGE,
+    "requests show": roles.REQUESTS_MANAGE,
+    "requests link": roles.REQUESTS_MANAGE,
+    "requests unlink": roles.REQUESTS_MANAGE,
+    "requests close": roles.REQUESTS_MANAGE,
 }
 
 

@@ -125,7 +125,8 @@ def test_every_command_against_every_role(data, template, pw):
     # (users add, sync rewrap and verify --deep have tests of their own).
     # (kluis export ... is tested against every role in tests/handover/test_handover_cli.py.)
     assert set(COMMAND_PERMISSIONS) - set(MATRIX) == {"users add", "sync rewrap", "verify --deep"} | CAMERA_COMMANDS \
-        | {c for c in COMMAND_PERMISSIONS if c.startswith("export ")}
+        | {c for c in COMMAND_PERMISSIONS if c.startswith("export ")} \
+        | {c for c in COMMAND_PERMISSIONS if c.startswith("requests ")}  # tests/requests/test_verzoeken_cli.py
     holds: dict[str, int] = {}
     refused_runs = []
     for command in MATRIX:
