@@ -12,7 +12,9 @@ import asyncio
 import importlib
 import inspect
 import logging
+import os
 import signal
+import socket
 from typing import Any
 
 from .box import Box
@@ -43,6 +45,38 @@ def _optional(module: str, attribute: str):
 
 async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
+
+
+def sd_notify(state: str) -> bool:
+    """Tell systemd about the service (READY=1, WATCHDOG=1, STOPPING=1, STATUS=...) over $NOTIFY_SOCKET,
+    the sd_notify(3) datagram protocol; a no-op (False) when not started by systemd with Type=notify."""
+    where = os.environ.get("NOTIFY_SOCKET")
+    if not where or where[0] not in "/@":
+        return False
+    address = "\0" + where[1:] if where[0] == "@" else where  # "@": an abstract socket
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.sendto(state.encode(), address)
+        return True
+    except OSError as exc:
+        log.warning("sd_notify(%s): %s", state.split("\n")[0], exc)
+        return False
+
+
+def watchdog_interval() -> float | None:
+    """Half of systemd's WatchdogSec (WATCHDOG_USEC), when the watchdog is meant for this process."""
+    usec, pid = os.environ.get("WATCHDOG_USEC"), os.environ.get("WATCHDOG_PID")
+    if not usec or not usec.isdigit() or int(usec) == 0 or (pid and pid != str(os.getpid())):
+        return None
+    return int(usec) / 2e6
+
+
+async def _watchdog(interval: float) -> None:
+    # The pings come from the event loop itself: a loop that hangs (a blocking call, a deadlock) stops
+    # them, and systemd restarts the service (Restart=on-failure).
+    while True:
+        sd_notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
 
 
 RUNNING: Service | None = None  # the service of this process, for the web UI (offload progress)
@@ -90,10 +124,18 @@ class Service:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
+        watchdog = None
         try:
             await self.start()
+            interval = watchdog_interval()
+            if interval:
+                watchdog = asyncio.create_task(_watchdog(interval))
+            sd_notify(f"READY=1\nSTATUS=serving {self.web_address or ''}".rstrip())
             await self.stopping.wait()
         finally:
+            sd_notify("STOPPING=1")
+            if watchdog:
+                watchdog.cancel()
             await self.stop()
 
     async def _start_retention(self) -> None:
