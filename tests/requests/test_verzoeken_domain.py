@@ -1,0 +1,197 @@
+"""The register of requests on a real catalog with a clock the test moves: search-and-hold, deadline,
+answering, the normal term afterwards, an upheld objection, linking and unlinking, all audited."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from appliance import access_requests as ar
+from appliance import audit, retention
+from appliance.box import Box
+from appliance.errors import KluisError, NotFound
+from verzoeken_helpers import INCIDENT, Clock, store
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(INCIDENT + timedelta(days=2))
+
+
+@pytest.fixture
+def qbox(box_dir, clock) -> Box:
+    with Box(box_dir[0], clock=clock) as opened:
+        yield opened
+
+
+def actions(box: Box, **filters) -> list[tuple]:
+    return [(e["action"], e["recording_id"], e["case_ref"]) for e in audit.entries(box.catalog, **filters)]
+
+
+@pytest.mark.parametrize("received, months, deadline", [
+    ("2027-01-31", 1, "2027-02-28"), ("2028-01-31", 1, "2028-02-29"), ("2026-03-31", 1, "2026-04-30"),
+    ("2026-12-15", 1, "2027-01-15"), ("2026-11-21", 2, "2027-01-21"), ("2026-08-31", 6, "2027-02-28"),
+])
+def test_deadline_is_calendar_months_later_clamped_to_the_months_last_day(received, months, deadline):
+    assert ar.add_months(date.fromisoformat(received), months) == date.fromisoformat(deadline)
+
+
+def test_answered_request_holds_then_releases_and_the_normal_term_applies(qbox, clock, tmp_path):
+    inside = store(qbox, tmp_path, INCIDENT - timedelta(seconds=30))             # spans 14:05
+    near = store(qbox, tmp_path, INCIDENT + timedelta(minutes=14))               # starts in the window
+    outside = store(qbox, tmp_path, INCIDENT + timedelta(minutes=16))            # starts after it
+    other_cam = store(qbox, tmp_path, INCIDENT, camera="CAM009", officer="de Vries")
+
+    done = ar.register(qbox, requester="P. de Boer", kind="inzage", received_on=date(2026, 11, 21),
+                       given_time=INCIDENT, actor="admin", place="Oudegracht bij de Bakkerbrug", camera="cam001")
+    req = done.request
+    assert req["ref"] == f"VZ-2026-{req['id']:04d}" and req["kind"] == "access_request"
+    assert {m["id"] for m in done.matches} == {inside, near}  # camera filter is case-insensitive; 16 min is out
+    assert "no location" in done.place_note
+    # Held for the request: purpose inzageverzoek, the request's reference as case reference.
+    for rid in (inside, near):
+        (hold,) = retention.active_holds(qbox.catalog, rid)
+        assert (hold["purpose"], hold["case_ref"], hold["placed_by"]) == ("access_request", req["ref"], "admin")
+        assert retention.delete_after(qbox, rid) is None
+    assert retention.active_holds(qbox.catalog, outside) == [] and retention.active_holds(qbox.catalog, other_cam) == []
+    # Deadline: a calendar month after receipt, days counted on the box's local date.
+    assert req["deadline"] == "2026-12-21" and ar.days_left(qbox, req) == 29
+    assert actions(qbox, action="request_add") == [("request_add", None, req["ref"])]
+    assert {a[1] for a in actions(qbox, action="request_link")} == {inside, near}
+
+    # 40 days on, the request is answered: the holds go, and the recordings (older than 28 days) with
+    # them at the first sweep after the grace period.
+    clock.advance(days=40)
+    assert set(retention.sweep(qbox).deleted) == {outside, other_cam}  # never held: gone at 28 days
+    assert qbox.catalog.get_recording(inside)["state"] == "stored"  # held: the sweep left it
+    closed = ar.close(qbox, req["ref"], "answered", "admin", decision_ref="AVG-2026-12")
+    assert sorted(closed.released) == sorted([inside, near]) and not closed.deleted
+    assert closed.request["status"] == "closed" and closed.request["outcome"] == "answered"
+    for rid in (inside, near):
+        assert retention.active_holds(qbox.catalog, rid) == []
+        released = [e for e in audit.entries(qbox.catalog, recording_id=rid, action="hold_release")]
+        assert released and released[-1]["case_ref"] == req["ref"] and "AVG-2026-12" in released[-1]["details"]["reason"]
+    assert actions(qbox, action="request_close") == [("request_close", None, req["ref"])]
+    grace = retention.current_policy(qbox).grace_days
+    clock.advance(days=grace - 1)
+    assert retention.sweep(qbox).deleted == []        # not before the grace period after the release
+    clock.advance(days=1, seconds=1)
+    assert sorted(retention.sweep(qbox).deleted) == sorted([inside, near])
+    for rid in (inside, near):
+        with pytest.raises(NotFound):
+            qbox.catalog.get_recording(rid)
+        (deleted,) = audit.entries(qbox.catalog, recording_id=rid, action="delete")
+        assert deleted["actor"] == "system" and deleted["details"]["reason"] == "term expired after hold released"
+    # The request remembers its recordings, now gone.
+    assert {item["recording_id"]: item["recording"] for item in ar.links(qbox, req["id"])} == {inside: None, near: None}
+    with pytest.raises(KluisError, match="closed"):
+        ar.close(qbox, req["id"], "answered", "admin", decision_ref="again")
+
+
+def test_upheld_objection_deletes_early_unless_an_aangifte_hold_keeps_it(qbox, clock, tmp_path):
+    free = store(qbox, tmp_path, INCIDENT - timedelta(minutes=2), seconds=180)
+    reported = store(qbox, tmp_path, INCIDENT + timedelta(minutes=5), camera="CAM002", officer="de Vries")
+    retention.add_hold(qbox, reported, "police_report", "PV-2026-118", "tl")
+    done = ar.register(qbox, requester="A. Bezwaarmaker", kind="bezwaar", received_on=date(2026, 11, 22),
+                       given_time=INCIDENT, actor="fg")
+    ref = done.request["ref"]
+    assert {m["id"] for m in done.matches} == {free, reported}
+    with pytest.raises(KluisError, match="cannot be closed as 'answered'"):
+        ar.close(qbox, ref, "answered", "fg", "B-1")
+    with pytest.raises(KluisError, match="decision reference"):
+        ar.close(qbox, ref, "upheld", "fg", "")
+    blob = qbox.data_dir / qbox.catalog.get_recording(free)["stored_path"]
+    assert blob.exists()
+
+    closed = ar.close(qbox, ref, "upheld", "fg", decision_ref="BZ-2026-0042")
+    # The free one is gone, ahead of its 28 days, through the shredding path: key, row and blob.
+    assert closed.deleted == [free]
+    with pytest.raises(NotFound):
+        qbox.catalog.get_recording(free)
+    assert qbox.catalog.db.execute("SELECT count(*) FROM file_keys WHERE recording_id = ?", [free]).fetchone()[0] == 0
+    assert not blob.exists()
+    (record,) = retention.deletion_report(qbox.catalog)
+    assert record["recording_id"] == free and "objection upheld" in record["reason"]
+    (deleted,) = audit.entries(qbox.catalog, recording_id=free, action="delete")
+    assert (deleted["actor"], deleted["case_ref"], deleted["purpose"]) == ("fg", "BZ-2026-0042", "objection")
+    assert deleted["details"]["early"] is True
+    # The aangifte keeps the other: not deleted, and the result says which hold (purpose, case reference).
+    assert qbox.catalog.get_recording(reported)["state"] == "stored"
+    assert [h["case_ref"] for h in retention.active_holds(qbox.catalog, reported)] == ["PV-2026-118"]
+    assert [(h["purpose"], h["case_ref"]) for h in closed.blocked[reported]] == [("police_report", "PV-2026-118")]
+    by_id = {item["recording_id"]: item for item in ar.links(qbox, done.request["id"])}
+    assert by_id[free]["result"] == "deleted" and by_id[reported]["result"] == "blocked"
+    assert by_id[reported]["result_detail"] == [{"hold": 1, "purpose": "police_report", "purpose_label": "aangifte",
+                                                 "case_ref": "PV-2026-118"}]
+    assert audit.entries(qbox.catalog, recording_id=reported, action="delete") == []
+    # The request's own hold on the kept recording is released (the aangifte governs it now).
+    assert actions(qbox, recording_id=reported, action="hold_release") == [("hold_release", reported, ref)]
+    assert audit.verify(qbox.catalog, qbox.signing_key().verify_key).ok
+
+
+def test_delete_early_names_the_holds_that_forbid_it(qbox, tmp_path):
+    rid = store(qbox, tmp_path, INCIDENT)
+    retention.add_hold(qbox, rid, "police_report", "PV-7", "tl")
+    retention.add_hold(qbox, rid, "complaint", "K-3", "tl")
+    with pytest.raises(retention.Held) as refused:
+        retention.delete_early(qbox, rid, actor="fg", reason="objection upheld", decision_ref="B-9")
+    assert "police_report PV-7" in str(refused.value) and "complaint K-3" in str(refused.value)
+    assert qbox.catalog.get_recording(rid)["state"] == "stored"
+    assert audit.entries(qbox.catalog, action="delete") == []
+
+
+def test_link_and_unlink_are_audited_and_move_the_hold(qbox, clock, tmp_path):
+    found = store(qbox, tmp_path, INCIDENT)
+    elsewhere = store(qbox, tmp_path, INCIDENT + timedelta(hours=3), camera="CAM003")
+    req = ar.register(qbox, requester="K. Klager", kind="klacht", received_on=date(2026, 11, 22),
+                      given_time=INCIDENT, actor="fg").request
+    ar.link(qbox, req["ref"], elsewhere, "fg")
+    with pytest.raises(KluisError, match="linked to .* already"):
+        ar.link(qbox, req["ref"], elsewhere, "fg")
+    assert [h["purpose"] for h in retention.active_holds(qbox.catalog, elsewhere)] == ["complaint"]
+    with pytest.raises(KluisError, match="reason"):
+        ar.unlink(qbox, req["id"], found, "fg", " ")
+    assert len(ar.unlink(qbox, req["id"], found, "fg", "andere persoon in beeld")) == 1
+    assert retention.active_holds(qbox.catalog, found) == []
+    assert actions(qbox, recording_id=found)[-4:] == [
+        ("request_link", found, req["ref"]), ("hold_add", found, req["ref"]),
+        ("request_unlink", found, req["ref"]), ("hold_release", found, req["ref"])]
+    manual = audit.entries(qbox.catalog, recording_id=elsewhere, action="request_link")
+    assert manual[-1]["details"] == {"request": req["id"], "how": "manual"}
+    closed = ar.close(qbox, req["id"], "rejected", "fg", "K-BESL-1")
+    assert closed.released == [elsewhere]  # the unlinked one is not the request's any more
+
+
+def test_clock_uncertainty_of_a_camera_widens_its_window(qbox, tmp_path):
+    # CAM001's docks measured offsets 10 minutes apart: its corrected times may be off by that much.
+    for offset in (-300.0, 300.0):
+        qbox.catalog.db["docks"].insert({"serial": "CAM001", "docked_at": qbox.now_iso(), "clock_offset_s": offset})
+    drifting = store(qbox, tmp_path, INCIDENT + timedelta(minutes=22))
+    steady = store(qbox, tmp_path, INCIDENT + timedelta(minutes=22), camera="CAM002")
+    assert ar.clock_uncertainty_s(qbox, "CAM001") == 600 and ar.clock_uncertainty_s(qbox, "CAM002") == 0
+    found = {m["id"]: m for m in ar.search(qbox, INCIDENT, 15)}
+    assert set(found) == {drifting} and found[drifting]["margin_s"] == 15 * 60 + 600
+
+
+def test_due_soon_lists_requests_near_and_past_their_deadline(qbox, clock):
+    old = ar.register(qbox, requester="X", kind="inzage", received_on=date(2026, 10, 20), given_time=INCIDENT,
+                      actor="fg").request
+    near = ar.register(qbox, requester="Y", kind="inzage", received_on=date(2026, 10, 27), given_time=INCIDENT,
+                       actor="fg").request
+    ar.register(qbox, requester="Z", kind="inzage", received_on=date(2026, 11, 21), given_time=INCIDENT, actor="fg")
+    due = ar.due_soon(qbox)
+    assert [(r["ref"], r["days_left"]) for r in due] == [(old["ref"], -2), (near["ref"], 5)]
+
+
+def test_bad_input_is_refused_before_anything_is_written(qbox):
+    for kwargs, message in (
+        ({"kind": "verzoek"}, "unknown kind"), ({"requester": " "}, "requester"),
+        ({"received_on": date(2027, 1, 1)}, "future"), ({"window_minutes": -1}, "window"),
+        ({"place": "a\x00b"}, "control characters"),
+    ):
+        args = {"requester": "R", "kind": "inzage", "received_on": date(2026, 11, 21), "given_time": INCIDENT,
+                "actor": "fg", **kwargs}
+        with pytest.raises(KluisError, match=message):
+            ar.register(qbox, **args)
+    assert qbox.catalog.db.execute("SELECT count(*) FROM requests").fetchone()[0] == 0
