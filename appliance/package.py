@@ -1,0 +1,478 @@
+"""The handover package (docs/handover-package.md): build it from the vault, and verify one.
+
+A ZIP holding the MP4 files, manifest.json, manifest.sig (Ed25519 over the exact bytes of manifest.json,
+by the box's signing key), the transfer form (overdrachtsformulier.pdf), an excerpt of the audit log for
+these recordings (logboek-uittreksel.csv) and SHA256SUMS (`sha256sum -c SHA256SUMS` in the unpacked
+folder). The ZIP is written age-encrypted (appliance.agecrypt) to the receiver's key or a passphrase; an
+unencrypted package only when both people chose it (appliance.handover).
+
+Building streams: a thread writes the ZIP into a pipe while the age encryptor reads the other end and
+writes the output; footage is decrypted from the vault chunk by chunk into the ZIP, its ciphertext hash
+checked against the catalog in the same pass. Plaintext footage is never written to disk; a cut clip is
+held in memory (it is short). Verifying an encrypted package decrypts it into memory (see verify).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import threading
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import nacl.exceptions
+from nacl.signing import VerifyKey
+
+from . import agecrypt, audit
+from .box import Box
+from .errors import KluisError
+from .purposes import label as purpose_label
+
+FORMAT = "kluis-handover/1"
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+SUMS = "SHA256SUMS"
+FORM = "overdrachtsformulier.pdf"
+EXCERPT = "logboek-uittreksel.csv"
+READ_BLOCK = 1024 * 1024
+
+
+class _HashingWriter:
+    """Passes writes on to `dst`, hashing and counting them (the package's own SHA-256)."""
+
+    def __init__(self, dst: BinaryIO):
+        self.dst, self.digest, self.size = dst, hashlib.sha256(), 0
+
+    def write(self, data) -> int:
+        self.dst.write(data)
+        self.digest.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.dst.flush()
+
+
+class _HashingReader:
+    def __init__(self, src: BinaryIO, digest):
+        self.src, self.digest = src, digest
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.src.read(n)
+        self.digest.update(data)
+        return data
+
+
+def _safe(text: str, limit: int = 24) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "", text or "")[:limit] or "x"
+
+
+def member_name(position: int, recording: dict, clipped: bool) -> str:
+    stamp = (recording["start_time"] or "")[:19].replace("-", "").replace(":", "")
+    return f"{position:02d}-{_safe(recording['camera_serial'])}-{stamp}-{recording['id']}" + \
+        ("-fragment" if clipped else "") + ".mp4"
+
+
+def _copy_recording(box: Box, identity, recording: dict, dst: BinaryIO | None) -> dict:
+    """Decrypt a stored recording into `dst` (or nowhere), hashing its ciphertext (header + payload, as
+    the catalog's sha256) and its plaintext in the same pass. A mismatch stops the handover."""
+    from .container import Decryptor, parse_header
+
+    header_raw = box.catalog.header_of(recording["id"])
+    header = parse_header(header_raw)
+    decryptor = Decryptor(header, header.unwrap(identity))
+    cipher = hashlib.sha256(header_raw)
+    plain = hashlib.sha256()
+    size = 0
+    try:
+        payload = box.vault.open_payload(recording["stored_path"])
+    except FileNotFoundError:
+        raise KluisError(f"recording {recording['id']}: its stored file is missing (run kluis verify)") from None
+    with payload:
+        for block in decryptor.stream(_HashingReader(payload, cipher)):
+            plain.update(block)
+            size += len(block)
+            if dst is not None:
+                dst.write(block)
+    if cipher.hexdigest() != recording["sha256"]:
+        raise KluisError(f"recording {recording['id']}: the stored ciphertext does not match its recorded hash; "
+                         "not handed over (run kluis verify)")
+    if size != recording["size"]:
+        raise KluisError(f"recording {recording['id']}: {size} bytes decrypted, the catalog says {recording['size']}")
+    return {"ciphertext_sha256": recording["sha256"], "ciphertext_size": recording["blob_size"],
+            "ciphertext_verified": True, "plaintext_sha256": plain.hexdigest(), "plaintext_size": size}
+
+
+def _clip_module():
+    try:
+        from . import clip
+    except ImportError:
+        return None
+    return clip
+
+
+def _form_module():
+    try:
+        from . import transfer_form
+    except ImportError:
+        return None
+    return transfer_form if hasattr(transfer_form, "render_transfer_form") else None
+
+
+def _zip_info(name: str, date_time: tuple, size: int = 0) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=date_time)
+    info.compress_type = zipfile.ZIP_STORED  # MP4 and PDF do not compress; stored keeps it simple to check
+    info.external_attr = 0o644 << 16
+    info.file_size = size  # lets zipfile choose ZIP64 for members over 2 GiB
+    return info
+
+
+def _write_entries(box: Box, handover: dict, identity, zf: zipfile.ZipFile) -> dict:
+    """Write every member into `zf`; returns the manifest and the members' hashes."""
+    date_time = box.clock().timetuple()[:6]
+    sums: dict[str, str] = {}
+    files = []
+
+    def add(name: str, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        with zf.open(_zip_info(name, date_time, len(data)), "w") as member:
+            member.write(data)
+        sums[name] = digest
+        return digest
+
+    for position, item in enumerate(handover["items"], start=1):
+        recording = box.catalog.get_recording(item["recording_id"])
+        clipped = item["clip_from_s"] is not None
+        name = member_name(position, recording, clipped)
+        cut = None
+        if clipped:
+            clip = _clip_module()
+            if clip is None:
+                raise KluisError("this Kluis cannot cut time windows (appliance.clip is missing)")
+            chain = _copy_recording(box, identity, recording, None)
+            buffer = io.BytesIO()  # a clip is short: held in memory, never on disk
+            cut = clip.cut_recording(box, identity, recording["id"], item["clip_from_s"], item["clip_to_s"], buffer)
+            data = buffer.getvalue()
+            digest, size = add(name, data), len(data)
+            chain["exported"] = "clip: remuxed from the keyframe at or before the start, not re-encoded"
+        else:
+            with zf.open(_zip_info(name, date_time, recording["size"]), "w") as member:
+                chain = _copy_recording(box, identity, recording, member)
+            digest, size = chain["plaintext_sha256"], chain["plaintext_size"]
+            sums[name] = digest
+            chain["exported"] = "whole recording: the decrypted plaintext, byte for byte"
+        chain["exported_sha256"] = digest
+        files.append({
+            "name": name, "recording_id": recording["id"], "camera": recording["camera_serial"],
+            "officer": recording["officer"], "team": recording.get("team"),
+            "camera_start": recording.get("camera_start_time"), "camera_end": recording.get("camera_end_time"),
+            "corrected_start": recording["start_time"], "corrected_end": recording["end_time"],
+            "clock_offset_s": recording.get("clock_offset_s"),
+            "pre_record_s": recording.get("pre_record_s"), "post_record_s": recording.get("post_record_s"),
+            "clip": None if cut is None else {
+                "from_s": cut["from_s"], "to_s": cut["to_s"], "duration_s": cut.get("duration_s"),
+                "requested_from_s": cut.get("requested_from_s", item["clip_from_s"]),
+                "requested_to_s": cut.get("requested_to_s", item["clip_to_s"])},
+            "size": size, "sha256": digest, "chain": chain,
+        })
+
+    # The audit log for these recordings, the approval included (it was committed before this started).
+    seen, rows = set(), []
+    for item in handover["items"]:
+        for row in audit.entries(box.catalog, recording_id=item["recording_id"]):
+            if row["seq"] not in seen:
+                seen.add(row["seq"])
+                rows.append(row)
+    rows.sort(key=lambda r: r["seq"])
+    text = io.StringIO()
+    audit.write_csv(rows, text)
+    count, head_hash = audit.head(box.catalog)
+    excerpt_sha = add(EXCERPT, text.getvalue().encode("utf-8"))
+
+    config = box.config
+    manifest = {
+        "format": FORMAT,
+        "handover_id": handover["id"],
+        "box": {"name": config["box"]["name"], "timezone": config["box"]["timezone"],
+                "signing_key": box.catalog.get_meta("signing_public_key")},
+        "prepared_by": handover["prepared_by"], "prepared_at": handover["prepared_at"],
+        "approved_by": handover["approved_by"], "approved_at": handover["approved_at"],
+        "single_approval": bool(handover["single_approval"]),
+        "receiver": handover["receiver"], "basis": handover["basis"], "case_ref": handover["case_ref"],
+        "purpose": handover["purpose"], "purpose_label": purpose_label(handover["purpose"], "nl"),
+        "protection": handover["protection"],
+        "age_recipient": handover.get("age_recipient"),
+        "files": files,
+        "audit_excerpt": {"name": EXCERPT, "sha256": excerpt_sha, "entries": len(rows),
+                          "log_count": count, "log_head": head_hash},
+    }
+    form = _form_module()
+    if form is not None:
+        manifest["transfer_form"] = {"name": FORM, "sha256": add(FORM, form.render_transfer_form(manifest))}
+    else:
+        manifest["transfer_form"] = None
+    manifest_bytes = json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
+    add(MANIFEST, manifest_bytes)
+    add(SIGNATURE, box.signing_key().sign(manifest_bytes).signature)
+    add(SUMS, "".join(f"{digest}  {name}\n" for name, digest in sums.items()).encode("utf-8"))
+    return {"manifest": manifest, "manifest_sha256": sums[MANIFEST], "files": files}
+
+
+def _zip_into(box: Box, handover: dict, identity, dst: BinaryIO) -> dict:
+    with zipfile.ZipFile(dst, "w", allowZip64=True) as zf:
+        return _write_entries(box, handover, identity, zf)
+
+
+def build(box: Box, handover: dict, identity, out: str | os.PathLike | BinaryIO) -> dict:
+    """Write the package for an approved handover (appliance.handover.approve calls this after the
+    approval is on record). Returns {'package_sha256', 'package_size', 'manifest_sha256', 'files',
+    'manifest', 'passphrase'}."""
+    protection = handover["protection"]
+    passphrase = agecrypt.generate_passphrase() if protection == "passphrase" else None
+    if isinstance(out, (str, os.PathLike)):
+        final = Path(out)
+        if final.exists():
+            raise KluisError(f"{final} exists already; choose another --out")
+        partial = final.with_name(final.name + ".part")
+        f = open(partial, "xb")
+    else:
+        final = partial = None
+        f = out
+    try:
+        sink = _HashingWriter(f)
+        if protection == "none":
+            result = _zip_into(box, handover, identity, sink)
+        else:
+            result = _encrypted(box, handover, identity, sink, protection, handover.get("age_recipient"), passphrase)
+        if final is not None:
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        if final is not None:
+            f.close()
+            partial.unlink(missing_ok=True)
+        raise
+    if final is not None:
+        f.close()
+        os.replace(partial, final)
+    return {**result, "package_sha256": sink.digest.hexdigest(), "package_size": sink.size, "passphrase": passphrase}
+
+
+def _encrypted(box: Box, handover: dict, identity, sink: BinaryIO, protection: str, recipient: str | None,
+               passphrase: str | None) -> dict:
+    """ZIP writer thread -> pipe -> age encryptor -> sink: nothing but ciphertext leaves the process."""
+    read_fd, write_fd = os.pipe()
+    reader = os.fdopen(read_fd, "rb", buffering=0)
+    outcome: dict = {}
+
+    def produce() -> None:
+        try:
+            with os.fdopen(write_fd, "wb", buffering=READ_BLOCK) as pipe:
+                outcome["result"] = _zip_into(box, handover, identity, pipe)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer's thread
+            outcome["error"] = exc
+
+    # The catalog connection is shared with the producer thread (check_same_thread=False); the main
+    # thread only encrypts meanwhile and touches no catalog.
+    thread = threading.Thread(target=produce, name="handover-zip", daemon=True)
+    thread.start()
+    try:
+        if protection == "age-recipient":
+            agecrypt.encrypt_to_recipient(reader, sink, recipient)
+        else:
+            agecrypt.encrypt_with_passphrase(reader, sink, passphrase)
+    finally:
+        reader.close()  # a failed encryptor: the producer's next write fails instead of blocking
+        thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+# Verification -----------------------------------------------------------------------------------------
+
+@dataclass
+class Verification:
+    ok_lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    manifest: dict | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class _Source:
+    """The package's members, from a directory or a ZIP."""
+
+    def __init__(self, root: Path | None = None, zf: zipfile.ZipFile | None = None):
+        self.root, self.zf = root, zf
+
+    def names(self) -> list[str]:
+        if self.zf is not None:
+            return [n for n in self.zf.namelist() if not n.endswith("/")]
+        return sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file())
+
+    def has(self, name: str) -> bool:
+        return name in self.names()
+
+    def read(self, name: str) -> bytes:
+        if self.zf is not None:
+            return self.zf.read(name)
+        return (self.root / name).read_bytes()
+
+    def digest(self, name: str) -> tuple[str, int]:
+        digest, size = hashlib.sha256(), 0
+        opener = self.zf.open(name) if self.zf is not None else open(self.root / name, "rb")
+        with opener as f:
+            while block := f.read(READ_BLOCK):
+                digest.update(block)
+                size += len(block)
+        return digest.hexdigest(), size
+
+
+def _open_source(path: Path, identities: list[str], passphrase: str | None, report: Verification) -> _Source:
+    if path.is_dir():
+        report.notes.append(f"checking the unpacked folder {path}")
+        return _Source(root=path)
+    try:
+        with open(path, "rb") as f:
+            prefix = f.read(64)
+    except OSError as exc:
+        raise KluisError(f"cannot read {path}: {exc.strerror}") from None
+    if agecrypt.is_age(prefix):
+        if not identities and passphrase is None:
+            raise KluisError(f"{path} is age-encrypted: give --identity AGE_KEY_FILE or --passphrase-file F")
+        plain = io.BytesIO()  # in memory: the verifier writes no plaintext to disk either
+        with open(path, "rb") as f:
+            agecrypt.decrypt(f, plain, identities, passphrase)
+        report.notes.append(f"decrypted {path} ({'passphrase' if passphrase is not None else 'age identity'})")
+        plain.seek(0)
+        data: BinaryIO = plain
+    else:
+        report.notes.append(f"{path} is not encrypted")
+        data = open(path, "rb")
+    try:
+        return _Source(zf=zipfile.ZipFile(data))
+    except zipfile.BadZipFile:
+        raise KluisError(f"{path} is not a handover package (neither age-encrypted nor a ZIP)") from None
+
+
+def verify(path: str | os.PathLike, identities: list[str] = (), passphrase: str | None = None,
+           box_key: str | None = None) -> Verification:
+    """Check a package (age-encrypted file, plain ZIP, or unpacked folder): the signature over
+    manifest.json, every file's SHA-256 and size against the manifest, SHA256SUMS, and that nothing is
+    missing or extra. `box_key`: the box's signing key (hex) as known from elsewhere; without it the
+    signature is checked against the key the manifest names, which proves only self-consistency."""
+    report = Verification()
+    source = _open_source(Path(path), list(identities), passphrase, report)
+    bad = report.problems.append
+    good = report.ok_lines.append
+    names = set(source.names())
+    for required in (MANIFEST, SIGNATURE, SUMS):
+        if required not in names:
+            bad(f"{required}: missing from the package")
+    if MANIFEST not in names:
+        return report
+    manifest_bytes = source.read(MANIFEST)
+    try:
+        manifest = json.loads(manifest_bytes)
+        if not isinstance(manifest, dict):
+            raise ValueError
+    except ValueError:
+        bad(f"{MANIFEST}: not valid JSON")
+        return report
+    report.manifest = manifest
+    if manifest.get("format") != FORMAT:
+        bad(f"{MANIFEST}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+
+    # The signature: over the exact bytes of manifest.json.
+    named_key = str((manifest.get("box") or {}).get("signing_key") or "")
+    key_hex = named_key
+    if box_key:
+        key_hex = box_key.strip().lower()
+        if named_key.lower() != key_hex:
+            bad(f"{MANIFEST}: names signing key {named_key[:16]}..., not the box key you gave ({key_hex[:16]}...)")
+    if SIGNATURE in names:
+        try:
+            VerifyKey(bytes.fromhex(key_hex)).verify(manifest_bytes, source.read(SIGNATURE))
+            pinned = "the key you gave (--box-key)" if box_key else \
+                "the key named in the manifest itself (give --box-key HEX to check it is the box's)"
+            good(f"{SIGNATURE}: valid Ed25519 signature over {MANIFEST} by {key_hex[:16]}..., {pinned}")
+            if not box_key:
+                report.notes.append("the signing key was not pinned: compare " + key_hex +
+                                    " with the box's key (kluis status) or pass --box-key")
+        except (ValueError, TypeError, nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError):
+            bad(f"{SIGNATURE}: the signature does not match {MANIFEST} and key {key_hex[:16]}... "
+                "(the manifest was changed, or signed by another key)")
+
+    # Every file the manifest names.
+    expected: dict[str, str] = {}
+    for entry in manifest.get("files") or []:
+        expected[entry.get("name", "")] = entry.get("sha256", "")
+        _check_member(source, names, entry.get("name", ""), entry.get("sha256", ""), entry.get("size"), report)
+        chain = entry.get("chain") or {}
+        if entry.get("clip") is None and chain.get("plaintext_sha256") not in (None, entry.get("sha256")):
+            bad(f"{entry.get('name')}: the manifest's chain says the decrypted recording had SHA-256 "
+                f"{chain.get('plaintext_sha256')}, but the file's recorded hash is {entry.get('sha256')}")
+    for key in ("audit_excerpt", "transfer_form"):
+        entry = manifest.get(key)
+        if entry:
+            expected[entry["name"]] = entry["sha256"]
+            _check_member(source, names, entry["name"], entry["sha256"], None, report)
+        elif key == "transfer_form":
+            report.notes.append("this package has no transfer form")
+
+    # SHA256SUMS: every line right, and every file in the package listed.
+    if SUMS in names:
+        listed = {}
+        for number, line in enumerate(source.read(SUMS).decode("utf-8", "replace").splitlines(), start=1):
+            match = re.fullmatch(r"([0-9a-f]{64}) [ *](.+)", line)
+            if not match:
+                bad(f"{SUMS}: line {number} is not 'SHA256  NAME'")
+                continue
+            listed[match.group(2)] = match.group(1)
+        for name, digest in listed.items():
+            if name in expected and expected[name] != digest:
+                bad(f"{SUMS}: {name} is listed with {digest}, the signed manifest says {expected[name]}")
+            if name not in names:
+                continue  # reported as missing below or above
+            actual, _ = source.digest(name)
+            if actual != digest:
+                bad(f"{SUMS}: {name} has SHA-256 {actual}, {SUMS} says {digest}")
+        for name in sorted(names - set(listed) - {SUMS}):
+            bad(f"{name}: in the package but not in {SUMS} (added afterwards?)")
+        for name in sorted(set(listed) - names):
+            bad(f"{name}: listed in {SUMS} but missing from the package")
+        for name in (MANIFEST, SIGNATURE):
+            if name in names and name not in listed:
+                bad(f"{SUMS}: does not list {name}")
+        if not any(p.startswith(SUMS) for p in report.problems):
+            good(f"{SUMS}: {len(listed)} file(s), every hash matches")
+    return report
+
+
+def _check_member(source: _Source, names: set[str], name: str, sha256: str, size, report: Verification) -> None:
+    if not name or "/" in name or name.startswith("."):
+        report.problems.append(f"{MANIFEST}: a file name {name!r} that is not a plain name")
+        return
+    if name not in names:
+        report.problems.append(f"{name}: named in the manifest, missing from the package")
+        return
+    try:
+        actual, actual_size = source.digest(name)
+    except zipfile.BadZipFile as exc:
+        report.problems.append(f"{name}: damaged inside the ZIP ({exc})")
+        return
+    if actual != sha256:
+        report.problems.append(f"{name}: SHA-256 is {actual}, the manifest says {sha256} (the file was changed)")
+    elif size is not None and actual_size != size:
+        report.problems.append(f"{name}: {actual_size} bytes, the manifest says {size}")
+    else:
+        report.ok_lines.append(f"{name}: SHA-256 {actual} matches the manifest")
