@@ -41,6 +41,8 @@ HANDOVER_APPROVE = "handover.approve"
 HANDOVER_READ = "handover.read"
 # Requests of people who were filmed (appliance/access_requests.py): register, search-and-hold, close.
 REQUESTS_MANAGE = "requests.manage"
+# Redacted derivatives (appliance/redaction.py): blur bystanders' faces, mute audio, for a request.
+RECORDINGS_REDACT = "recordings.redact"
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     KEEPER: frozenset({OVERVIEW, CAMERAS_MANAGE, USERS_MANAGE, SETTINGS_MANAGE, STATS_READ}),
@@ -50,7 +52,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     PRIVACY_OFFICER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, HOLDS_MANAGE, RECORDINGS_EXPORT,
                                 AUDIT_READ, DELETION_REPORT, STATS_READ,
                                 HANDOVER_PREPARE, HANDOVER_APPROVE, HANDOVER_READ,
-                                REQUESTS_MANAGE}),
+                                REQUESTS_MANAGE,
+                                RECORDINGS_REDACT}),
     OFFICER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, RECORDINGS_ANNOTATE}),
     AUDITOR: frozenset({OVERVIEW, AUDIT_READ, DELETION_REPORT, HANDOVER_READ}),
 }
