@@ -25,6 +25,7 @@ COMMAND_MODULES = {
     "backup": "backup", "restore": "backup",
     "export": "export",
     "requests": "requests",
+    "redact": "redact",
 }
 _loaded: set[str] = set()
 

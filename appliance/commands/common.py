@@ -120,6 +120,7 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "cameras shift": roles.CAMERAS_MANAGE,
     "sync rewrap": roles.SETTINGS_MANAGE,
     "verify --deep": None,
+    "redact": roles.RECORDINGS_REDACT,   # + the recording in scope; a redacted copy, held for the purpose
     # handovers (appliance/handover.py): approve also needs a second person unless [handover] single_approval
     "export prepare": roles.HANDOVER_PREPARE,
     "export approve": roles.HANDOVER_APPROVE,
