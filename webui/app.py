@@ -49,6 +49,7 @@ NAV = [
     ("/opnames", N_("Recordings"), roles.RECORDINGS_LIST),
     ("/cameras", N_("Cameras"), roles.CAMERAS_MANAGE),
     ("/gebruikers", N_("Users"), roles.USERS_MANAGE),
+    ("/verzoeken", N_("Requests"), roles.REQUESTS_MANAGE),
     ("/logboek", N_("Audit log"), roles.AUDIT_READ),
     ("/statistieken", N_("Statistics"), roles.STATS_READ),
     ("/instellingen", N_("Settings"), roles.SETTINGS_MANAGE),
@@ -72,6 +73,8 @@ ACTION_LABELS = {
     "pair": N_("camera paired"), "pair_refused": N_("pairing refused"), "settings_change": N_("settings changed"),
     "policy_change": N_("retention policy changed"), "verify": N_("verified"), "offload_error": N_("offload error"),
     "sync_send": N_("sent to the archive"), "sync_receipt": N_("receipt from the archive"),
+    "request_add": N_("request registered"), "request_link": N_("linked to a request"),
+    "request_unlink": N_("unlinked from a request"), "request_close": N_("request closed"),
 }
 
 STATE_LABELS = {"stored": N_("stored"), "deleting": N_("being deleted"), "held": N_("held")}

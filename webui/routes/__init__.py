@@ -3,3 +3,7 @@
 from . import account, auth, cameras, instellingen, logboek, opnames, overview, statistieken, users
 
 ROUTE_TABLES = [m.routes for m in (auth, account, overview, opnames, cameras, users, logboek, statistieken, instellingen)]
+
+from . import verzoeken  # noqa: E402  requests of people who were filmed (issue 8)
+
+ROUTE_TABLES.append(verzoeken.routes)
