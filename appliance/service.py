@@ -15,9 +15,10 @@ import logging
 import os
 import signal
 import socket
+from pathlib import Path
 from typing import Any
 
-from .box import Box
+from .box import CATALOG, Box
 from .errors import KluisError
 from .dock.discovery import Discovery
 from .dock.offload import OffloadManager
@@ -200,3 +201,29 @@ def _takes(func, name: str) -> bool:
 
 def serve(box: Box, listen: tuple[str, int] | None = None) -> None:
     asyncio.run(Service(box, listen).run())
+
+
+def serve_data_dir(data_dir, listen: tuple[str, int] | None = None) -> None:
+    """`kluis serve --data DIR`: the first-boot wizard while DIR is not initialised (issue 9,
+    webui/routes/setup.py), then the box, in the same process and on the same address."""
+    asyncio.run(_serve_data_dir(Path(data_dir), listen))
+
+
+async def _serve_data_dir(data_dir: Path, listen: tuple[str, int] | None) -> None:
+    if not (data_dir / CATALOG).exists():
+        run_setup = _optional("webui.routes.setup", "run_setup")
+        if run_setup is None:
+            raise KluisError(f"no Kluis data directory at {data_dir} (run: kluis init --data {data_dir})")
+        # systemd (Type=notify, WatchdogSec) must see a live service while the wizard waits for a person.
+        interval = watchdog_interval()
+        watchdog = asyncio.create_task(_watchdog(interval)) if interval else None
+        sd_notify("READY=1\nSTATUS=first boot: serving the setup wizard")
+        try:
+            listen = await run_setup(data_dir, listen)
+        finally:
+            if watchdog:
+                watchdog.cancel()
+        if listen is None:  # stopped (SIGTERM) before the box was made
+            return
+    with Box(data_dir) as box:
+        await Service(box, listen).run()

@@ -64,7 +64,7 @@ def search(catalog, user: dict, f: Filters, page_size: int = PAGE_SIZE) -> Page:
     # rows), then read only those 50 rows. rowid breaks ties, so the order is the index order.
     rows = list(catalog.db.query(
         f"SELECT r.id, r.camera_serial, r.officer, r.team, r.start_time, r.end_time, r.size, r.state, "
-        f"r.reason, {held} AS hold_purposes FROM (SELECT r.rowid AS page_rowid FROM recordings r WHERE {where} "
+        f"r.reason, r.clock_synced, {held} AS hold_purposes FROM (SELECT r.rowid AS page_rowid FROM recordings r WHERE {where} "
         f"ORDER BY {order} {direction}, r.rowid {direction} LIMIT ? OFFSET ?) page "
         f"JOIN recordings r ON r.rowid = page.page_rowid ORDER BY {order} {direction}, r.rowid {direction}",
         params + [page_size, (page - 1) * page_size]))

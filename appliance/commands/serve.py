@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from ..box import Box
 from ..errors import KluisError
 from .common import data_option
 
@@ -23,15 +22,17 @@ def parse_listen(text: str) -> tuple[str, int]:
 @click.option("--listen", help="Where the web UI listens, HOST:PORT (default 127.0.0.1:8080).")
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def serve(data_dir: Path, listen: str | None, verbose: bool) -> None:
-    """Run the box: find and offload cameras, enforce retention, serve the web UI. Stops on SIGTERM."""
+    """Run the box: find and offload cameras, enforce retention, serve the web UI. Stops on SIGTERM.
+
+    On a directory that is not initialised yet, the web UI serves only the first-boot wizard
+    (https://HOST:PORT/setup) until the box is made; then the box starts as usual."""
     import logging
 
-    from ..service import serve as run_service, setup_logging
+    from ..service import serve_data_dir, setup_logging
 
     address = parse_listen(listen) if listen else None
     setup_logging(logging.DEBUG if verbose else logging.INFO)
-    with Box(data_dir) as box:
-        run_service(box, address)
+    serve_data_dir(data_dir, address)  # an uninitialised DIR: the first-boot wizard first (issue 9)
 
 
 COMMANDS = [serve]

@@ -9,6 +9,7 @@ from appliance import retention, roles
 
 from .. import settings
 from ..app import BOX, SESSION, client_of, gettext_for, needs, render
+from .setup import box_health
 
 routes = web.RouteTableDef()
 
@@ -19,12 +20,13 @@ def _sync_status(box) -> dict | None:
     return client.status(box) if client._has_table(box, "sync_outbox") else None
 
 
-def _page(request: web.Request, status: int = 200, errors: dict | None = None, message: str | None = None,
+async def _page(request: web.Request, status: int = 200, errors: dict | None = None, message: str | None = None,
           values: dict | None = None) -> web.Response:
     box = request.app[BOX]
     shown = {**settings.current(box), **(values or {})}
     return render(request, "instellingen.html", status=status, values=shown, errors=errors or {},
-                  message=message, policy=retention.current_policy(box), sync=_sync_status(box))
+                  message=message, policy=retention.current_policy(box), sync=_sync_status(box),
+                  health=await box_health(box, request[SESSION].role))  # clock, data at rest (issue 9)
 
 
 @routes.get("/instellingen")
@@ -33,7 +35,7 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
     _ = gettext_for(request)
     message = {"saved": _("Settings saved."), "nothing": _("Nothing changed."),
                "rewrapped": _("Queued recordings re-wrapped for the archive.")}.get(request.query.get("ok", ""))
-    return _page(request, message=message)
+    return await _page(request, message=message)
 
 
 @routes.post("/instellingen")
@@ -43,7 +45,7 @@ async def save(request: web.Request) -> web.StreamResponse:
     form = {k: str(v) for k, v in (await request.post()).items()}
     values, errors = settings.parse(form)
     if errors:
-        return _page(request, 400, errors=errors, values={k: form[k] for k in errors})
+        return await _page(request, 400, errors=errors, values={k: form[k] for k in errors})
     changed = settings.update(box, request[SESSION].name, values, client=client_of(request))
     raise web.HTTPSeeOther("/instellingen?ok=" + ("saved" if changed else "nothing"))
 
@@ -58,6 +60,6 @@ async def rewrap(request: web.Request) -> web.StreamResponse:
     _ = gettext_for(request)
     session = request[SESSION]
     if session.identity is None:
-        return _page(request, 400, message=_("Your account holds no key to open recordings."))
+        return await _page(request, 400, message=_("Your account holds no key to open recordings."))
     client.rewrap_pending(request.app[BOX], session.identity, session.name)
     raise web.HTTPSeeOther("/instellingen?ok=rewrapped")

@@ -13,6 +13,7 @@ from appliance.clock import to_iso
 from ..app import BOX, SESSION, gettext_for, needs, render
 from ..i18n import N_
 from .cameras import offload_progress
+from .setup import box_health
 from ..queries import has_table
 
 routes = web.RouteTableDef()
@@ -74,7 +75,8 @@ async def overview(request: web.Request) -> web.StreamResponse:
     return render(request, "overview.html", store=store, alerts=alerts, cameras=cameras,
                   device_alerts=device_alerts, reviews=reviews, progress=offload_progress(),
                   state_labels={k: _(v) for k, v in OFFLOAD_STATES.items()}, deletions_due=deletions_due(box),
-                  sync=sync_state(box), not_docked_days=NOT_DOCKED_DAYS)
+                  sync=sync_state(box), not_docked_days=NOT_DOCKED_DAYS,
+                  health=await box_health(box, request[SESSION].role))  # clock, data at rest (issue 9)
 
 
 def sync_state(box) -> dict | None:
