@@ -12,6 +12,7 @@ without it the form falls back to the PDF core fonts with unknown characters rep
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ MAX_TEXT = 2000  # characters of any one field on the form: a hostile manifest c
 
 PROTECTION = {
     "age": "Versleuteld voor de publieke sleutel van de ontvanger (age, X25519)",
+    "age-recipient": "Versleuteld voor de publieke sleutel van de ontvanger (age, X25519)",
     "recipient": "Versleuteld voor de publieke sleutel van de ontvanger (age, X25519)",
     "passphrase": "Versleuteld met een wachtwoordzin (age, scrypt); de wachtwoordzin is eenmalig getoond "
                   "en apart doorgegeven",
@@ -42,6 +44,15 @@ CHAIN_LABELS = {
     "clip_sha256": "Uitgesneden fragment (SHA-256)",
     "exported_sha256": "Geëxporteerd bestand (SHA-256)",
     "sha256": "Geëxporteerd bestand (SHA-256)",
+    "ciphertext_size": "Grootte versleuteld (bytes)",
+    "ciphertext_verified": "Versleutelde opname tegen de box gecontroleerd",
+    "plaintext_size": "Grootte originele opname (bytes)",
+    "exported": "Geleverd als",
+}
+# appliance.package describes how a file was exported in English; the form says it in Dutch.
+EXPORTED_TEXT = {
+    "clip": "Fragment: geknipt vanaf het sleutelbeeld op of vóór het gevraagde begin, niet opnieuw gecodeerd",
+    "whole recording": "Volledige opname: de ontsleutelde opname, byte voor byte",
 }
 
 
@@ -133,7 +144,7 @@ class _Form(FPDF):
             for label, value, is_code in rows:
                 row = table.row()
                 row.cell(self.t(label, 200), style=FontFace(emphasis="BOLD"))
-                row.cell(self.t(value) if value not in (None, "") else "—", style=mono if is_code else None)
+                row.cell(self.t(value if value not in (None, "") else "—"), style=mono if is_code else None)
         self.ln(1)
 
 
@@ -167,6 +178,8 @@ def _seconds(value) -> str:
         number = float(value)
     except (TypeError, ValueError):
         return _clean(value, 40)
+    if not math.isfinite(number):
+        return "?"
     return (f"{number:.0f}" if number == int(number) else f"{number:.2f}".replace(".", ",")) + " s"
 
 
@@ -278,10 +291,11 @@ def render_transfer_form(manifest: dict, timezone: str | None = None) -> bytes:
     pdf.fields([
         ("Grondslag", basis_text(manifest.get("basis")), False),
         ("Zaaknummer / proces-verbaal", manifest.get("case_ref"), False),
-        ("Doel", manifest.get("purpose"), False),
+        ("Doel", manifest.get("purpose_label") or manifest.get("purpose"), False),
         ("Bescherming tijdens transport", PROTECTION.get(str(manifest.get("protection")),
                                                          _clean(manifest.get("protection"), 300)), False),
-    ])
+    ] + ([("Publieke sleutel ontvanger (age)", manifest["age_recipient"], True)]
+         if manifest.get("age_recipient") else []))
     explanation = _basis_explanation(manifest.get("basis"))
     if explanation:
         pdf.paragraph(explanation, size=8.5)
@@ -300,6 +314,8 @@ def render_transfer_form(manifest: dict, timezone: str | None = None) -> bytes:
             ("Handhaver", item.get("officer"), False),
             ("Cameratijd", _span(item.get("camera_start"), item.get("camera_end"), tz), False),
             ("Gecorrigeerde tijd", _span(item.get("corrected_start"), item.get("corrected_end"), tz), False),
+            ("Klokafwijking camera", _seconds(item.get("clock_offset_s")) if item.get("clock_offset_s") is not None
+             else None, False),
             ("Vooropname / naopname", f"{_seconds(item.get('pre_record_s'))} / "
                                       f"{_seconds(item.get('post_record_s'))}", False),
             ("Omvang", _clip_text(item.get("clip")), False),
@@ -317,6 +333,8 @@ def render_transfer_form(manifest: dict, timezone: str | None = None) -> bytes:
         for key, value in chain.items():
             if isinstance(value, (dict, list)):
                 continue
+            if key == "exported" and isinstance(value, str):
+                value = next((nl for en, nl in EXPORTED_TEXT.items() if value.startswith(en)), value)
             rows.append((CHAIN_LABELS.get(key, str(key)), value, _looks_like_code(value)))
         if "sha256" not in chain and item.get("sha256"):
             rows.append((CHAIN_LABELS["sha256"], item.get("sha256"), True))

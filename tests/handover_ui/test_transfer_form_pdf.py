@@ -39,7 +39,10 @@ MANIFEST = {
          "corrected_start": "2026-11-20T13:05:02Z", "corrected_end": "2026-11-20T13:05:22Z",
          "pre_record_s": 30, "post_record_s": 30, "clip": {"from_s": 5.0, "to_s": 12.0} if n == 1 else None,
          "size": 1000 + n, "sha256": sha(f"file {n}"),
-         "chain": {"ciphertext_sha256": sha(f"cipher {n}"), "plaintext_sha256": sha(f"plain {n}")}}
+         "chain": {"ciphertext_sha256": sha(f"cipher {n}"), "ciphertext_size": 2000 + n, "ciphertext_verified": True,
+                   "plaintext_sha256": sha(f"plain {n}"), "plaintext_size": 1500 + n,
+                   "exported": "clip: remuxed from the keyframe at or before the start, not re-encoded" if n == 1
+                   else "whole recording: the decrypted plaintext, byte for byte", "exported_sha256": sha(f"file {n}")}}
         for n in (1, 2, 3)
     ],
     "audit_excerpt": {"name": "logboek.jsonl", "sha256": sha("audit")},
@@ -58,7 +61,7 @@ def flat(text: str) -> str:
 def every_hash(manifest: dict) -> list[str]:
     hashes = [manifest["box"]["signing_key"], manifest["audit_excerpt"]["sha256"]]
     for f in manifest["files"]:
-        hashes += [f["sha256"], *f["chain"].values()]
+        hashes += [f["sha256"], *(v for k, v in f["chain"].items() if k.endswith("sha256"))]
     return hashes
 
 
@@ -78,6 +81,7 @@ def test_form_holds_case_parties_and_every_hash():
         assert f["recording_id"] in text and f["camera"] in text
     assert "Fragment van 5 s tot 12 s" in flat(text) and "Volledige opname" in text
     assert "30 s / 30 s" in text
+    assert "Fragment: geknipt vanaf het sleutelbeeld" in flat(text) and "byte voor byte" in text
     # Signature fields for both parties.
     assert text.count("Handtekening") >= 2 and "Namens de ontvangende partij" in text
     assert "Namens de verstrekkende gemeente" in text
@@ -109,7 +113,8 @@ def hostile_manifest() -> dict:
     manifest["case_ref"] = "PV-’26-Ø1"
     manifest["purpose"] = "x" * 20000
     manifest["files"][0]["officer"] = "<b>" + "ß" * 1000
-    manifest["files"][1]["clip"] = "weird"
+    manifest["files"][1]["clip"] = {"from_s": float("inf"), "to_s": "x"}
+    manifest["files"][1]["pre_record_s"] = float("nan")
     manifest["files"][2].pop("chain")
     return manifest
 
