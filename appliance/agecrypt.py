@@ -70,7 +70,7 @@ def _body_lines(body: bytes) -> bytes:
 
 
 def generate_passphrase() -> str:
-    """A passphrase to read out or print once: 160 random bits as 8 groups of 5 letters and digits
+    """A passphrase to read out or print once: 200 random bits as 8 groups of 5 letters and digits
     (base32, no padding), e.g. 'k3d7q-...'. scrypt on top; strength comes from the randomness."""
     text = base64.b32encode(secrets.token_bytes(25)).decode().lower()
     return "-".join(text[i:i + 5] for i in range(0, 40, 5))
