@@ -1,0 +1,193 @@
+"""/verzoeken over a real HTTPS server on a real box: register through the form (found, held, deadline with
+days left), close (holds released, swept later), an upheld objection that an aangifte hold blocks, the
+dashboard's near-deadline list, roles, hostile text, Dutch and English."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from appliance import audit, retention, roles, tls, users
+from appliance import access_requests as ar
+from appliance.box import Box, init_box
+from verzoeken_helpers import INCIDENT, Clock, store
+from webui.app import create_app
+
+PASSWORD = "correct horse battery staple"
+HOSTILE = '<script>alert("x")</script>'
+ESCAPED = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"
+USERS = {"fg": (roles.PRIVACY_OFFICER, None), "tl": (roles.TEAM_LEADER, "Noord"), "au": (roles.AUDITOR, None)}
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("verzoeken")
+    box, _ = init_box(root / "data", "admin", PASSWORD, kdf_profile="interactive", clock=Clock(INCIDENT))
+    identity = box.unlock("admin", PASSWORD)
+    for name, (role, team) in USERS.items():
+        users.add_user(box, "admin", name, role, PASSWORD, team=team, identity=identity)
+    ids = {
+        "a": store(box, root, INCIDENT - timedelta(seconds=30)),
+        "b": store(box, root, INCIDENT + timedelta(minutes=5), camera="CAM002", officer=HOSTILE),
+        "c": store(box, root, INCIDENT + timedelta(hours=3), camera="CAM003"),
+    }
+    box.close()
+    return root / "data", ids
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(INCIDENT + timedelta(days=2))
+
+
+class Web:
+    def __init__(self, box: Box, client: TestClient):
+        self.box, self.client = box, client
+
+    async def login(self, name: str) -> None:
+        self.client.session.cookie_jar.clear()
+        token = csrf_of(await (await self.client.get("/login")).text())
+        response = await self.client.post("/login", data={"username": name, "password": PASSWORD, "csrf": token},
+                                          allow_redirects=False)
+        assert response.status == 303
+
+    async def post(self, path: str, data: dict, token_from: str) -> aiohttp.ClientResponse:
+        token = csrf_of(await (await self.client.get(token_from)).text())
+        return await self.client.post(path, data={**data, "csrf": token}, allow_redirects=False)
+
+    async def page(self, path: str) -> str:
+        response = await self.client.get(path)
+        assert response.status == 200, (path, response.status)
+        return await response.text()
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+@pytest.fixture
+async def web(template, clock, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(template[0], data)
+    with Box(data, clock=clock) as box:
+        server = TestServer(create_app(box))
+        await server.start_server(ssl=tls.server_context(box.data_dir))
+        client = TestClient(server, cookie_jar=aiohttp.CookieJar(unsafe=True),
+                            connector=aiohttp.TCPConnector(ssl=False))
+        await client.start_server()
+        yield Web(box, client)
+        await client.close()
+
+
+FORM = {"requester": "P. de Boer", "kind": "access_request", "received_on": "2026-11-21",
+        "given_time": "2026-11-20T14:05", "place": "Oudegracht", "camera": "", "officer": "", "window": "15",
+        "contact": "", "notes": ""}
+
+
+async def register(web: Web, **changes) -> str:
+    response = await web.post("/verzoeken", {**FORM, **changes}, "/verzoeken/nieuw")
+    assert response.status == 303, await response.text()
+    return response.headers["Location"].split("?")[0]
+
+
+async def test_register_answer_release_and_the_normal_term(web, template, clock):
+    ids = template[1]
+    await web.login("fg")
+    assert 'href="/verzoeken"' in await web.page("/")  # in the menu of the privacy officer
+    path = await register(web, requester=HOSTILE, place=HOSTILE, notes=HOSTILE)
+    html = await web.page(path + "?nieuw=1")
+    assert "Geregistreerd. 2 opnames gevonden en bewaard voor dit verzoek." in html
+    assert "21-12-2026 (nog 29 dagen)" in html
+    assert "opnames hebben geen locatie" in html
+    assert f'href="/opnames/{ids["a"]}"' in html and f'href="/opnames/{ids["b"]}"' in html and ids["c"] not in html
+    assert "<script" not in html and html.count(ESCAPED) >= 4  # requester, place, notes, officer of b
+    req = ar.list_requests(web.box)[0]
+    for key in ("a", "b"):
+        (hold,) = retention.active_holds(web.box.catalog, ids[key])
+        assert (hold["purpose"], hold["case_ref"], hold["placed_by"]) == ("access_request", req["ref"], "fg")
+    register_page = await web.page("/verzoeken")
+    assert req["ref"] in register_page and "nog 29 dagen" in register_page and "<script" not in register_page
+    entries = audit.entries(web.box.catalog)
+    assert [e["client"].startswith("web ") for e in entries if e["action"] == "request_add"] == [True]
+
+    # Answered: the holds are released, the page says so, and after the grace period the sweep deletes.
+    response = await web.post(f"{path}/afsluiten", {"outcome": "answered", "decision_ref": "AVG-12"}, path)
+    assert response.status == 303
+    html = await web.page(path)
+    assert "afgesloten: beantwoord (besluit AVG-12)" in html and "bewaring vrijgegeven" in html
+    assert all(retention.active_holds(web.box.catalog, ids[k]) == [] for k in ("a", "b"))
+    assert [e["case_ref"] for e in audit.entries(web.box.catalog, action="request_close")] == [req["ref"]]
+    clock.advance(days=40)
+    assert set(retention.sweep(web.box).deleted) == {ids["a"], ids["b"], ids["c"]}
+    await web.login("fg")  # 40 days idle: the session ended
+    html = await web.page(path)  # the request remembers its recordings, no longer to be opened
+    assert ids["a"] in html and f'href="/opnames/{ids["a"]}"' not in html
+
+
+async def test_upheld_objection_is_blocked_by_an_aangifte_hold_and_says_so(web, template):
+    ids = template[1]
+    retention.add_hold(web.box, ids["b"], "police_report", "PV-2026-118", "tl")
+    await web.login("fg")
+    path = await register(web, kind="objection", requester="B. Ezwaar")
+    html = await web.page(path)
+    assert "Een gegrond bezwaar verwijdert de opnames nu" in html
+    response = await web.post(f"{path}/afsluiten", {"outcome": "upheld", "decision_ref": ""}, path)
+    assert response.status == 400 and "Geef het kenmerk van het besluit." in await response.text()
+    response = await web.post(f"{path}/afsluiten", {"outcome": "upheld", "decision_ref": "BZ-42"}, path)
+    assert response.status == 303
+    html = await web.page(path)
+    assert "verwijderd vóór het einde van de termijn" in html
+    assert "niet verwijderd: een andere bewaring houdt haar vast" in html
+    assert "bewaard voor aangifte, zaak PV-2026-118" in html
+    assert web.box.catalog.db.execute("SELECT count(*) FROM recordings WHERE id = ?", [ids["a"]]).fetchone()[0] == 0
+    (deleted,) = audit.entries(web.box.catalog, recording_id=ids["a"], action="delete")
+    assert (deleted["actor"], deleted["case_ref"]) == ("fg", "BZ-42") and deleted["client"].startswith("web ")
+    assert web.box.catalog.get_recording(ids["b"])["state"] == "stored"
+
+
+async def test_link_unlink_and_form_errors(web, template):
+    ids = template[1]
+    await web.login("fg")
+    response = await web.post("/verzoeken", {**FORM, "requester": "", "kind": "x", "given_time": "gisteren",
+                                             "received_on": "2099-01-01"}, "/verzoeken/nieuw")
+    html = await response.text()
+    assert response.status == 400
+    for message in ("Geef de naam van de verzoeker.", "Kies het soort verzoek.", "Geen datum en tijd: gisteren",
+                    "De datum van ontvangst ligt in de toekomst."):
+        assert message in html, message
+    path = await register(web, kind="complaint", camera="CAM001")
+    assert ids["b"] not in await web.page(path)  # only CAM001
+    response = await web.post(f"{path}/koppelen", {"recording": ids["c"]}, path)
+    assert response.status == 303
+    assert [h["purpose"] for h in retention.active_holds(web.box.catalog, ids["c"])] == ["complaint"]
+    response = await web.post(f"{path}/koppelen", {"recording": "nope"}, path)
+    assert response.status == 400 and "Er is geen opname nope." in await response.text()
+    response = await web.post(f"{path}/ontkoppelen", {"recording": ids["c"], "reason": "andere persoon"}, path)
+    assert response.status == 303
+    assert retention.active_holds(web.box.catalog, ids["c"]) == []
+    assert [e["action"] for e in audit.entries(web.box.catalog, recording_id=ids["c"])][-4:] == [
+        "request_link", "hold_add", "request_unlink", "hold_release"]
+    assert "losgekoppeld" in await web.page(path)
+
+
+async def test_other_roles_get_no_register_and_english_works(web):
+    for name in ("tl", "au"):
+        await web.login(name)
+        assert 'href="/verzoeken"' not in await web.page("/")
+        for path in ("/verzoeken", "/verzoeken/nieuw", "/verzoeken/1"):
+            response = await web.client.get(path)
+            assert response.status == 403, (name, path)
+        response = await web.post("/verzoeken", FORM, "/")
+        assert response.status == 403
+    assert web.box.catalog.db.execute("SELECT count(*) FROM requests").fetchone()[0] == 0
+    await web.login("fg")
+    path = await register(web)
+    web.client.session.cookie_jar.update_cookies({"kluis_lang": "en"})
+    html = await web.page(path)
+    assert "21-12-2026 (29 days left)" in html and "Access request VZ-2026-0001" in html
