@@ -7,3 +7,7 @@ ROUTE_TABLES = [m.routes for m in (auth, account, overview, opnames, cameras, us
 from . import verzoeken  # noqa: E402  requests of people who were filmed (issue 8)
 
 ROUTE_TABLES.append(verzoeken.routes)
+
+from . import redactie  # noqa: E402  redacted derivatives and their jobs (issue 8)
+
+ROUTE_TABLES.append(redactie.routes)

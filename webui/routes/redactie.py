@@ -1,0 +1,132 @@
+"""Redaction in the web UI (issue 8): start a redacted derivative from a recording's page, follow its job.
+
+    GET  /opnames/<id>/redigeren     the form: purpose, case, keep regions, boxes at keyframe times, mutes
+    POST /opnames/<id>/redigeren     starts the background job (appliance.jobs) -> /redactie/<job>
+    GET  /redactie/<job>             progress (the page reloads itself while the job runs; no script needed)
+    GET  /redactie/<job>.json        the same for scripts and pollers
+
+The job runs on a worker thread with the session's unlocked key in memory; the event loop only reads the
+job's row. Only roles with recordings.redact (the privacy officer) see any of it.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from appliance import jobs, purposes, redaction, roles
+from appliance.errors import KluisError, NotFound
+
+from ..app import BOX, LANG, SESSION, client_of, gettext_for, needs, render
+
+routes = web.RouteTableDef()
+
+# The purposes a redacted derivative is made for (the request kinds, and the prosecutor's demand).
+REDACT_PURPOSES = ("access_request", "objection", "complaint", "requisition", "police_report")
+
+
+def _recording_for(request: web.Request) -> dict:
+    box = request.app[BOX]
+    recording = box.catalog.get_recording(request.match_info["id"])
+    if not roles.recording_in_scope(box.catalog, request[SESSION].user, recording):
+        raise NotFound("not in scope")
+    return recording
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").replace(";", "\n").splitlines() if line.strip()][:200]
+
+
+def _form_page(request: web.Request, recording: dict, status: int = 200, error: str | None = None,
+               form: dict | None = None) -> web.Response:
+    box = request.app[BOX]
+    lang = request[LANG]
+    return render(request, "redactie.html", status=status, r=recording, error=error, form=form or {"faces": "1"},
+                  purposes=[(c, purposes.label(c, lang)) for c in REDACT_PURPOSES],
+                  purpose_label=lambda c: purposes.label(c, lang),
+                  derivatives=redaction.derivatives_of(box.catalog, recording["id"]),
+                  jobs=jobs.list_jobs(box.catalog, kind="redact", recording_id=recording["id"], limit=10),
+                  original=_original(box, recording))
+
+
+def _original(box, recording: dict) -> dict | None:
+    if not recording.get("derived_from"):
+        return None
+    try:
+        return box.catalog.get_recording(recording["derived_from"])
+    except NotFound:
+        return {"id": recording["derived_from"], "deleted": True}
+
+
+@routes.get("/opnames/{id}/redigeren")
+@needs(roles.RECORDINGS_REDACT)
+async def redact_form(request: web.Request) -> web.StreamResponse:
+    return _form_page(request, _recording_for(request))
+
+
+@routes.post("/opnames/{id}/redigeren")
+@needs(roles.RECORDINGS_REDACT)
+async def redact_start(request: web.Request) -> web.StreamResponse:
+    _ = gettext_for(request)
+    box = request.app[BOX]
+    session = request[SESSION]
+    recording = _recording_for(request)
+    post = await request.post()
+    form = {key: str(post.get(key, ""))[:4000] for key in ("purpose", "case_ref", "request_ref", "reason", "keep",
+                                                            "boxes", "mute", "faces")}
+    purpose = form["purpose"]
+    error = None
+    plan = None
+    if purpose not in REDACT_PURPOSES:
+        error = _("Choose the purpose for which the redacted copy is made.")
+    elif session.identity is None:
+        error = _("Your account holds no key to open recordings.")
+    elif recording["state"] != "stored":
+        error = _("This recording has been deleted; it can no longer be viewed.")
+    else:
+        try:
+            plan = redaction.make_plan(_lines(form["keep"]), _lines(form["boxes"]), _lines(form["mute"]),
+                                       detect_faces=form["faces"] == "1")
+        except KluisError as exc:
+            error = _("Not understood: %(error)s") % {"error": str(exc)}
+    if error is None:
+        try:
+            job_id = redaction.start_job(box, session.identity, recording["id"], plan, actor=session.name,
+                                         purpose=purpose, case_ref=form["case_ref"].strip()[:100] or None,
+                                         reason=form["reason"].strip()[:500], client=client_of(request),
+                                         request_ref=form["request_ref"].strip()[:40] or None)
+        except KluisError as exc:
+            error = str(exc)
+    if error:
+        return _form_page(request, recording, 400, error=error, form=form)
+    raise web.HTTPSeeOther(f"/redactie/{job_id}")
+
+
+def _job_for(request: web.Request) -> dict:
+    box = request.app[BOX]
+    job = jobs.get(box.catalog, request.match_info["job"])
+    if job["kind"] != "redact":
+        raise NotFound("not a redaction")
+    if job.get("recording_id"):
+        recording = box.catalog.get_recording(job["recording_id"])
+        if not roles.recording_in_scope(box.catalog, request[SESSION].user, recording):
+            raise NotFound("not in scope")
+    return job
+
+
+@routes.get(r"/redactie/{job:[0-9a-f]{16}}.json")
+@needs(roles.RECORDINGS_REDACT)
+async def job_json(request: web.Request) -> web.StreamResponse:
+    return web.json_response(jobs.as_public(_job_for(request)), headers={"Cache-Control": "no-store"})
+
+
+@routes.get(r"/redactie/{job:[0-9a-f]{16}}")
+@needs(roles.RECORDINGS_REDACT)
+async def job_page(request: web.Request) -> web.StreamResponse:
+    job = _job_for(request)
+    lang = request[LANG]
+    running = job["state"] in (jobs.QUEUED, jobs.RUNNING)
+    response = render(request, "redactie_voortgang.html", job=job, running=running,
+                      percent=round(100 * job["fraction"]), purpose_label=lambda c: purposes.label(c, lang))
+    if running:
+        response.headers["Refresh"] = "2"  # the page polls by reloading: no script needed
+    return response
