@@ -191,3 +191,22 @@ async def test_other_roles_get_no_register_and_english_works(web):
     web.client.session.cookie_jar.update_cookies({"kluis_lang": "en"})
     html = await web.page(path)
     assert "21-12-2026 (29 days left)" in html and "Access request VZ-2026-0001" in html
+
+
+async def test_dashboard_lists_requests_near_and_past_their_deadline(web):
+    await web.login("fg")
+    late = await register(web, received_on="2026-10-20", requester="Laat")    # deadline 20-11: 2 days late
+    near = await register(web, received_on="2026-10-27", requester="Bijna")   # deadline 27-11: 5 days left
+    await register(web, received_on="2026-11-21", requester="Ruim")           # deadline 21-12: not yet
+    html = await web.page("/")
+    section = html[html.index('id="verzoeken-termijn"'):]
+    section = section[:section.index("</section>")]
+    assert "Verzoeken bij hun uiterste datum" in section
+    assert f'href="{late}"' in section and "20-11-2026 (2 dagen te laat)" in section
+    assert f'href="{near}"' in section and "27-11-2026 (nog 5 dagen)" in section
+    assert "VZ-2026-0003" not in section and "Laat" not in section  # no requester names on the dashboard
+    response = await web.post(f"{late}/afsluiten", {"outcome": "withdrawn", "decision_ref": ""}, late)
+    assert response.status == 303
+    assert f'href="{late}"' not in await web.page("/")
+    await web.login("tl")  # not the team leader's business
+    assert 'id="verzoeken-termijn"' not in await web.page("/")

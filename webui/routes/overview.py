@@ -76,7 +76,30 @@ async def overview(request: web.Request) -> web.StreamResponse:
                   device_alerts=device_alerts, reviews=reviews, progress=offload_progress(),
                   state_labels={k: _(v) for k, v in OFFLOAD_STATES.items()}, deletions_due=deletions_due(box),
                   sync=sync_state(box), not_docked_days=NOT_DOCKED_DAYS,
-                  health=await box_health(box, request[SESSION].role))  # clock, data at rest (issue 9)
+                  health=await box_health(box, request[SESSION].role),  # clock, data at rest (issue 9)
+                  requests_due=requests_due(request))  # requests near their deadline (issue 8)
+
+
+def requests_due(request: web.Request) -> list[dict]:
+    """Open requests of filmed people near or past their legal deadline, for whoever handles them."""
+    from datetime import date
+
+    from appliance import access_requests, purposes
+
+    from ..app import LANG
+
+    box = request.app[BOX]
+    if not roles.allowed(request[SESSION].role, roles.REQUESTS_MANAGE) or not has_table(box.catalog, "requests"):
+        return []
+    _ = gettext_for(request)
+    rows = access_requests.due_soon(box)
+    for row in rows:
+        left = row["days_left"]
+        row["kind_label"] = purposes.label(row["kind"], request[LANG])
+        row["deadline_text"] = date.fromisoformat(row["deadline"]).strftime("%d-%m-%Y")
+        row["left_text"] = (_("%(days)d days overdue") % {"days": -left} if left < 0 else
+                            _("due today") if left == 0 else _("%(days)d days left") % {"days": left})
+    return rows
 
 
 def sync_state(box) -> dict | None:
