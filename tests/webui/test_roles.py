@@ -56,6 +56,14 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/instellingen/herverpakken"): {K},
     ("GET", "/statistieken"): {K, TL, FG},
     ("GET", "/statistieken.csv"): {K, TL, FG},
+    # requests of people who were filmed (issue 8, webui/routes/verzoeken.py): the privacy officer only
+    ("GET", "/verzoeken"): {FG},
+    ("POST", "/verzoeken"): {FG},
+    ("GET", "/verzoeken/nieuw"): {FG},
+    ("GET", "/verzoeken/{id}"): {FG},
+    ("POST", "/verzoeken/{id}/koppelen"): {FG},
+    ("POST", "/verzoeken/{id}/ontkoppelen"): {FG},
+    ("POST", "/verzoeken/{id}/afsluiten"): {FG},
 }
 ROLE_REFUSAL = "Uw rol staat dit niet toe."
 
