@@ -165,6 +165,8 @@ def decrypt(src: BinaryIO, dst: BinaryIO, identities: list[str] = (), passphrase
         pyrage.decrypt_io(src, dst, keys)
     except pyrage.DecryptError as exc:
         raise AgeError(f"cannot decrypt the package with this identity: {exc}") from None
+    except OSError as exc:  # a damaged payload surfaces from rage's reader as an I/O error
+        raise AgeError(f"cannot decrypt the package: it is damaged or cut off ({exc})") from None
 
 
 def _read_line(src: BinaryIO, limit: int = 4096) -> bytes:
