@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBS := age ffmpeg chromium iproute2 time curl fonts-dejavu-core
+DEBS := age ffmpeg chromium iproute2 time curl fonts-dejavu-core nftables
 
 .PHONY: demo test bench venv debs clean
 
