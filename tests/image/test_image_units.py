@@ -1,0 +1,118 @@
+"""The appliance's systemd units (image/rootfs/usr/lib/systemd/system): `systemd-analyze verify` finds
+nothing to say about them, and `systemd-analyze security --offline=yes` rates kluis.service "OK" or
+better (exposure below 5.0 on its 0-10 scale), with the settings issue 9 names."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+IMAGE = Path(__file__).resolve().parents[2] / "image"
+UNITS = IMAGE / "rootfs/usr/lib/systemd/system"
+OUR_UNITS = ["kluis.service", "kluis-data.service", "kluis-ssh.service"]
+# The units' programs, as the image has them (an executable the unit names must exist in the root).
+PROGRAMS = {"opt/kluis/bin/kluis": None, "usr/lib/kluis/data-setup": "rootfs/usr/lib/kluis/data-setup",
+            "usr/local/sbin/kluis-ssh": "rootfs/usr/local/sbin/kluis-ssh"}
+GOOD_BANDS = ("OK", "SAFE", "PERFECT")  # systemd-analyze's bands below 5.0: OK < 5, SAFE < 1, PERFECT 0
+
+pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    """A root file system for `systemd-analyze verify --root`: the host's units (sysinit.target and the
+    like, which ours depend on), ours on top, and the programs our units run."""
+    root = tmp_path_factory.mktemp("root")
+    system = root / "usr/lib/systemd/system"
+    shutil.copytree("/usr/lib/systemd/system", system, symlinks=True)
+    for unit in UNITS.glob("*"):
+        shutil.copy2(unit, system / unit.name)
+    for target, source in PROGRAMS.items():
+        path = root / target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if source:
+            shutil.copy2(IMAGE / source, path)
+        else:
+            path.write_text("#!/bin/sh\n")
+            path.chmod(0o755)
+    return root
+
+
+def verify(root: Path, *units: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["systemd-analyze", "verify", "--man=no", f"--root={root}", *units],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_units_are_the_ones_the_image_enables():
+    assert sorted(p.name for p in UNITS.glob("*.service")) == sorted(OUR_UNITS)
+    for program in ("usr/lib/kluis/data-setup", "usr/local/sbin/kluis-ssh"):
+        assert (IMAGE / "rootfs" / program).stat().st_mode & 0o111, f"{program} is not executable"
+
+
+def test_systemd_analyze_verify_has_nothing_to_say(root):
+    result = verify(root, *OUR_UNITS)
+    assert result.returncode == 0 and (result.stdout + result.stderr).strip() == "", result.stdout + result.stderr
+
+
+def test_verify_would_notice_a_broken_unit(root):
+    # The check above means something: a misspelt setting or a missing program is reported.
+    unit = root / "usr/lib/systemd/system/kluis.service"
+    good = unit.read_text()
+    try:
+        unit.write_text(good.replace("ProtectSystem=strict", "ProtectSystem=strictly\nProtectSytem=yes"))
+        output = verify(root, "kluis.service")
+        text = output.stdout + output.stderr
+        assert "ProtectSytem" in text and "strictly" in text
+        unit.write_text(good.replace("/opt/kluis/bin/kluis", "/opt/kluis/bin/kluis-missing"))
+        assert verify(root, "kluis.service").returncode != 0
+    finally:
+        unit.write_text(good)
+
+
+def exposure(unit: Path) -> tuple[float, str, str]:
+    result = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", str(unit)],
+                            capture_output=True, text=True, timeout=60)
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d) (\w+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    return float(match.group(1)), match.group(2), result.stdout
+
+
+def test_kluis_service_is_rated_ok_or_better():
+    level, band, report = exposure(UNITS / "kluis.service")
+    assert band in GOOD_BANDS and level < 5.0, report
+
+
+def test_the_rating_would_drop_without_the_hardening(tmp_path):
+    # The same service without its sandbox is rated worse than OK: the rating above is the settings' doing.
+    lines = [line for line in (UNITS / "kluis.service").read_text().splitlines()
+             if not re.match(r"(Protect|Private|Restrict|SystemCall|Capability|NoNewPriv|Lock|Memory)", line)]
+    bare = tmp_path / "kluis.service"
+    bare.write_text("\n".join(lines) + "\n")
+    level, band, report = exposure(bare)
+    assert band not in GOOD_BANDS and level >= 5.0, report
+
+
+def settings(unit: Path) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in unit.read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            found.setdefault(key.strip(), []).append(value.strip())
+    return found
+
+
+def test_kluis_service_has_the_settings_the_issue_names():
+    s = settings(UNITS / "kluis.service")
+    one = {k: v[-1] for k, v in s.items()}
+    assert one["User"] == "kluis" and one["StateDirectory"] == "kluis"
+    assert one["ExecStart"].startswith("/opt/kluis/bin/kluis serve --data /var/lib/kluis --listen 0.0.0.0:443")
+    assert one["ProtectSystem"] == "strict" and one["PrivateTmp"] == "yes" and one["NoNewPrivileges"] == "yes"
+    assert s["SystemCallFilter"][0] == "@system-service"
+    assert set(one["RestrictAddressFamilies"].split()) == {"AF_INET", "AF_INET6", "AF_UNIX", "AF_NETLINK"}
+    assert one["AmbientCapabilities"] == one["CapabilityBoundingSet"] == "CAP_NET_BIND_SERVICE"
+    assert one["Type"] == "notify" and one["WatchdogSec"] and one["Restart"] == "on-failure"
+    assert one["TimeoutStopSec"] and one["KillMode"] == "mixed"
