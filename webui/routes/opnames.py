@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from appliance import audit, purposes, retention, roles
+from appliance import audit, purposes, redaction, retention, roles
 from appliance.clock import parse_time, to_iso
 from appliance.errors import KluisError, NotFound
 from appliance.recordings import decryptor_for
@@ -125,7 +125,8 @@ def _detail(request: web.Request, recording: dict, status: int = 200, error: str
                   purpose_options=purpose_options(session.role, lang),
                   all_purposes=[(c, purposes.label(c, lang)) for c in purposes.PURPOSES],
                   purpose_label=lambda c: purposes.label(c, lang), reasons=REASONS,
-                  reason_label=lambda c: reason_label(c, lang))
+                  reason_label=lambda c: reason_label(c, lang),
+                  derivatives=redaction.derivatives_of(box.catalog, recording["id"]))
 
 
 @routes.get("/opnames/{id}")
