@@ -64,6 +64,11 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/verzoeken/{id}/koppelen"): {FG},
     ("POST", "/verzoeken/{id}/ontkoppelen"): {FG},
     ("POST", "/verzoeken/{id}/afsluiten"): {FG},
+    # redacted derivatives (issue 8, webui/routes/redactie.py): the privacy officer only
+    ("GET", "/opnames/{id}/redigeren"): {FG},
+    ("POST", "/opnames/{id}/redigeren"): {FG},
+    ("GET", "/redactie/{job}"): {FG},
+    ("GET", "/redactie/{job}.json"): {FG},
 }
 ROLE_REFUSAL = "Uw rol staat dit niet toe."
 
@@ -98,7 +103,7 @@ def test_every_route_is_in_the_matrix_and_matches_the_role_table(web_box):
 
 def _path(pattern: str, rec_ids: dict) -> str:
     return (pattern.replace("{id}", rec_ids["noord"]).replace("{grant}", "nogrant")
-            .replace("{name}", "nobody").replace("{lang}", "nl").replace("{serial}", "NOCAM")
+            .replace("{name}", "nobody").replace("{job}", "0" * 16).replace("{lang}", "nl").replace("{serial}", "NOCAM")
             .replace("/voortgang", "/voortgang?once=1"))
 
 
