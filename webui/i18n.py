@@ -105,7 +105,9 @@ def update_catalogs(into: str = DOMAIN) -> None:
             continue  # the ids are English
         folder = LOCALE_DIR / lang / "LC_MESSAGES"
         target = folder / f"{into}.po"
-        files = catalog_files(lang) + ([] if target in catalog_files(lang) else [target])
+        # the target last: every other catalog first claims the ids it has (a target that sorts before
+        # another area's file would otherwise take that area's ids and leave its file empty)
+        files = [po for po in catalog_files(lang) if po != target] + [target]
         claimed: set[str] = set()
         for po in files:
             old = read_po(po.open("rb"), locale=lang) if po.exists() else Catalog(locale=lang)
