@@ -126,6 +126,8 @@ def search(box: Box, at: datetime, window_minutes: int, camera: str | None = Non
     widest = window + timedelta(seconds=max(drift.values(), default=0.0))
     where = ["state = 'stored'", "start_time <= ?", "end_time >= ?"]
     params: list = [to_iso(at + widest), to_iso(at - widest)]
+    if "derived_from" in {row[1] for row in db.execute("PRAGMA table_info(recordings)")}:
+        where.append("derived_from IS NULL")  # a redacted copy is not footage of its own
     if camera:
         where.append("camera_serial = ? COLLATE NOCASE")
         params.append(camera)
@@ -357,9 +359,15 @@ def close(box: Box, request: int | str, outcome: str, actor: str, decision_ref: 
                    "closed_at = ? WHERE id = ?", [outcome, decision_ref, actor, to_iso(box.clock()), rid])
         audit.record(box.catalog, actor=actor, action="request_close", purpose=found["kind"], case_ref=ref,
                      client=client, details={"request": rid, "outcome": outcome, "decision_ref": decision_ref})
-    for item in links(box, rid, include_unlinked=False):
-        recording_id = item["recording_id"]
-        if item["recording"] is None:
+    # The linked recordings, then any other recording held under the request's reference: a redacted
+    # derivative made for it (appliance.redaction holds it so) follows the request too.
+    todo = [(item["recording_id"], item["recording"] is not None) for item in links(box, rid, include_unlinked=False)]
+    seen = {recording_id for recording_id, _exists in todo}
+    todo += [(row[0], True) for row in db.execute(
+        "SELECT DISTINCT h.recording_id FROM holds h JOIN recordings r ON r.id = h.recording_id "
+        "WHERE h.released_at IS NULL AND h.case_ref = ? ORDER BY h.recording_id", [ref]) if row[0] not in seen]
+    for recording_id, exists in todo:
+        if not exists:
             _set_result(box, rid, recording_id, "gone", None)  # deleted meanwhile (a sweep after a release)
             continue
         blocking = retention.blocking_holds(box, recording_id, ignore_case_ref=ref)

@@ -195,3 +195,21 @@ def test_bad_input_is_refused_before_anything_is_written(qbox):
         with pytest.raises(KluisError, match=message):
             ar.register(qbox, **args)
     assert qbox.catalog.db.execute("SELECT count(*) FROM requests").fetchone()[0] == 0
+
+
+def test_a_derivative_held_for_the_request_follows_it(qbox, tmp_path):
+    """A redacted derivative (appliance.redaction stores it with derived_from and holds it under the
+    request's reference) is released with the request, or deleted with an upheld objection."""
+    original = store(qbox, tmp_path, INCIDENT)
+    for kind, outcome in (("inzage", "answered"), ("bezwaar", "upheld")):
+        req = ar.register(qbox, requester="R", kind=kind, received_on=date(2026, 11, 22), given_time=INCIDENT,
+                          actor="fg").request
+        derivative = store(qbox, tmp_path, INCIDENT, camera="CAM001-R")
+        qbox.catalog.db.execute("UPDATE recordings SET derived_from = ? WHERE id = ?", [original, derivative])
+        retention.add_hold(qbox, derivative, req["kind"], req["ref"], "fg")
+        closed = ar.close(qbox, req["id"], outcome, "fg", "B-1")
+        assert retention.active_holds(qbox.catalog, derivative) == []
+        if outcome == "upheld":
+            assert set(closed.deleted) == {original, derivative}
+        else:
+            assert set(closed.released) == {original, derivative}

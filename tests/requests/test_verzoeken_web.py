@@ -210,3 +210,24 @@ async def test_dashboard_lists_requests_near_and_past_their_deadline(web):
     assert f'href="{late}"' not in await web.page("/")
     await web.login("tl")  # not the team leader's business
     assert 'id="verzoeken-termijn"' not in await web.page("/")
+
+
+async def test_request_page_links_redacted_versions_and_the_handover(web, template):
+    ids = template[1]
+    await web.login("fg")
+    path = await register(web)
+    html = await web.page(path)
+    assert f'href="/opnames/{ids["a"]}/redigeren"' in html  # issue 8's redaction page, per recording
+    assert "Er is nog geen geblurde versie om over te dragen" in html and "/overdrachten/nieuw" not in html
+    # A redacted derivative of a (appliance.redaction stores it with derived_from).
+    web.box.catalog.db.execute("UPDATE recordings SET derived_from = ? WHERE id = ?", [ids["a"], ids["c"]])
+    html = await web.page(path)
+    row = html[html.index(f'href="/opnames/{ids["a"]}"'):]
+    row = row[:row.index("</tr>")]
+    assert f'href="/opnames/{ids["c"]}"' in row
+    ref = ar.list_requests(web.box)[0]["ref"]
+    assert (f'href="/overdrachten/nieuw?opname={ids["c"]}&amp;zaak={ref}&amp;doel=access_request'
+            f'&amp;beveiliging=passphrase"') in html
+    # The handover page takes the derivative from the link.
+    handover = await web.page(f"/overdrachten/nieuw?opname={ids['c']}&zaak={ref}")
+    assert ids["c"] in handover

@@ -6,6 +6,7 @@ audited view), any redacted derivative, the handover to the requester, and close
 from __future__ import annotations
 
 from datetime import date
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -140,12 +141,23 @@ def _derivatives(box, recording_ids: list[str]) -> dict[str, list[dict]]:
     return found
 
 
-def _handover_path(request: web.Request) -> str | None:
-    """The handover page (issue 7's /overdrachten), if this box has it."""
-    for resource in request.app.router.resources():
-        if resource.canonical.startswith("/overdrachten"):
-            return "/overdrachten"
-    return None
+def _route_exists(request: web.Request, canonical: str) -> bool:
+    return any(resource.canonical == canonical for resource in request.app.router.resources())
+
+
+def _handover_link(request: web.Request, req: dict, items: list[dict], derived: dict) -> str | None:
+    """The handover page (issue 7's /overdrachten/nieuw) with the redacted versions of the request's
+    recordings filled in, if this box has that page and there is a redacted version to hand over: a
+    requester gets everyone else blurred, never the original."""
+    if not _route_exists(request, "/overdrachten/nieuw"):
+        return None
+    ids = [d["id"] for item in items if item["recording"] and not item["unlinked_at"]
+           for d in derived.get(item["recording_id"], [])]
+    if not ids:
+        return ""
+    # zaak/doel/beveiliging: for the handover form to fill in, should it read them
+    return "/overdrachten/nieuw?" + urlencode([("opname", i) for i in ids] + [
+        ("zaak", req["ref"]), ("doel", req["kind"]), ("beveiliging", "passphrase")])
 
 
 def _detail(request: web.Request, req: dict, status: int = 200, error: str | None = None,
@@ -156,7 +168,9 @@ def _detail(request: web.Request, req: dict, status: int = 200, error: str | Non
         item["holds"] = retention.active_holds(box.catalog, item["recording_id"]) if item["recording"] else []
     derived = _derivatives(box, [i["recording_id"] for i in items])
     return render(request, "verzoek.html", status=status, req=req, items=items, derived=derived, error=error,
-                  form=form or {}, outcomes=ar.KIND_OUTCOMES[req["kind"]], handover=_handover_path(request),
+                  form=form or {}, outcomes=ar.KIND_OUTCOMES[req["kind"]],
+                  handover=_handover_link(request, req, items, derived),
+                  can_redact=_route_exists(request, "/opnames/{id}/redigeren"),
                   just_registered=request.query.get("nieuw") == "1" and status == 200,
                   **_helpers(request))
 
