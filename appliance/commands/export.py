@@ -32,7 +32,8 @@ def _act(box: Box, command: str, user: str | None, password_file, recovery_key_f
          case_ref: str | None = None, **kwargs):
     """common.act, with a refused role on record too (act itself refuses before any password)."""
     if recovery_key_file is not None:
-        raise KluisError("a handover is done by named people (four eyes), not with the recovery key")
+        raise handover._deny(box, acting_user(box, user), command, "a handover is done by named people (four "
+                             "eyes), not with the recovery key", recording_ids, case_ref=case_ref, client="cli")
     try:
         return act(box, command, user, password_file, recovery_key_file, **kwargs)
     except roles.Forbidden as exc:
@@ -208,7 +209,7 @@ def _visible(box: Box, actor, rows: list[dict]) -> list[dict]:
 def list_(box: Box, recording_id: str | None, state: str | None, as_json: bool, user, password_file,
           recovery_key_file) -> None:
     """The handover register: newest first."""
-    actor = act(box, "export list", user, password_file, recovery_key_file)
+    actor = _act(box, "export list", user, password_file, recovery_key_file, [])
     rows = _visible(box, actor, handover.list_handovers(box, recording_id=recording_id, state=state))
     if as_json:
         emit_json(rows)
@@ -225,10 +226,10 @@ def list_(box: Box, recording_id: str | None, state: str | None, as_json: bool, 
 @secret_options
 def register(box: Box, as_csv: bool, out: Path | None, user, password_file, recovery_key_file) -> None:
     """Export the handover register (overdrachtsregister) as CSV."""
-    actor = act(box, "export register", user, password_file, recovery_key_file)
+    actor = _act(box, "export register", user, password_file, recovery_key_file, [])
     if actor.user is not None and roles.SCOPES.get(actor.user["role"]) == roles.SCOPE_TEAM:
-        raise roles.Forbidden(f"{actor.name}: the whole register is for the privacy officer and the auditor; "
-                              "use kluis export list")
+        raise handover._deny(box, actor.name, "register", f"{actor.name}: the whole register is for the privacy "
+                             "officer and the auditor; use kluis export list", [], client="cli")
     count = handover.register_csv(box, out if out is not None else sys.stdout, actor=actor.name, client="cli")
     if out is not None:
         click.echo(f"{count} handover(s) written to {out}", err=True)

@@ -17,7 +17,7 @@ import av
 import pytest
 from nacl.signing import SigningKey, VerifyKey
 
-from appliance import audit, handover, package
+from appliance import audit, handover
 from tests.conftest import run_kluis
 from tests.handover.conftest import (
     BASIS, CASE, PASSWORD, RECEIVER, age_with_passphrase, needs_age,
