@@ -22,7 +22,7 @@ COMMAND_MODULES = {
     "demo": "demo", "camera-sim": "camera_sim", "cameras": "cameras", "serve": "serve",
     "retention": "retention", "hold": "retention", "audit": "audit", "users": "users", "status": "status",
     "sync": "sync", "archive": "archive",
-    "backup": "backup", "restore": "backup",
+    "backup": "backup", "restore": "backup", "update": "update",
     "export": "export",
     "requests": "requests",
     "redact": "redact",
