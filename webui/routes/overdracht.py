@@ -1,0 +1,492 @@
+"""/overdrachten: handovers of footage to police and prosecutor (the register, prepare, approve, download).
+
+The domain is appliance.handover (register, four eyes, holds, audit) and appliance.package (the signed,
+age-encrypted ZIP); these pages only collect what they need and show what they return.
+
+Approval asks the approver's password again (a handover produces footage for outside the municipality:
+the session alone is not enough). The package is built on a worker thread with its own catalog
+connection, so the server keeps serving meanwhile; an encrypted package is kept in a private directory
+until it is downloaded (ciphertext only), an unencrypted one only in memory. The page that offers the
+download shows the passphrase once; it is stored nowhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from appliance import audit, handover, purposes, roles, users
+from appliance.box import Box
+from appliance.clock import from_iso
+from appliance.errors import KluisError, NotFound, WrongSecret
+from appliance.transfer_form import basis_text
+
+from ..app import BOX, LANG, SESSION, client_of, gettext_for, needs, render
+from ..i18n import N_
+
+routes = web.RouteTableDef()
+
+# The permissions of appliance.roles (the same table the CLI checks).
+PREPARE = roles.HANDOVER_PREPARE
+APPROVE = roles.HANDOVER_APPROVE
+READ = roles.HANDOVER_READ
+
+STATE_LABELS = {
+    handover.PREPARED: N_("awaiting approval"), handover.APPROVED: N_("approved"),
+    handover.REFUSED: N_("refused"), handover.CANCELLED: N_("cancelled"),
+}
+PROTECTION_LABELS = {
+    "age-recipient": N_("encrypted to the receiver's age key"),
+    "passphrase": N_("encrypted with a passphrase (shown once at approval)"),
+    "none": N_("not encrypted"),
+}
+BASIS_KINDS = ("vordering", "vrijwillig")
+MAX_RECORDINGS = 50
+DOWNLOAD_TTL_S = 3600          # an approved package waits this long for its download
+DOWNLOAD_DIR = "handover-downloads"  # under the data dir: age-encrypted packages only
+
+
+@dataclass
+class Download:
+    session_id: str
+    handover_id: str
+    filename: str
+    path: Path | None       # an encrypted package on disk
+    data: bytes | None      # an unencrypted package, in memory only
+    created: float
+
+
+_downloads: dict[str, Download] = {}
+
+
+def _forget_old_downloads(data_dir: Path) -> None:
+    """Drop packages not fetched within the hour, and any left by an earlier run of the server (the list
+    of downloads lives in memory only)."""
+    now = time.monotonic()
+    for token, item in list(_downloads.items()):
+        if now - item.created > DOWNLOAD_TTL_S:
+            _drop(token)
+    known = {item.path for item in _downloads.values() if item.path}
+    folder = Path(data_dir) / DOWNLOAD_DIR
+    if folder.is_dir():
+        for leftover in folder.iterdir():
+            try:
+                if leftover not in known and time.time() - leftover.stat().st_mtime > DOWNLOAD_TTL_S:
+                    leftover.unlink()
+            except OSError:
+                pass
+
+
+def _drop(token: str) -> None:
+    item = _downloads.pop(token, None)
+    if item and item.path:
+        item.path.unlink(missing_ok=True)
+
+
+def _labels(request: web.Request) -> dict:
+    lang = request[LANG]
+    _ = gettext_for(request)
+    return dict(
+        state_name=lambda s: _(STATE_LABELS[s]) if s in STATE_LABELS else s,
+        protection_name=lambda p: _(PROTECTION_LABELS[p]) if p in PROTECTION_LABELS else p,
+        purpose_label=lambda c: purposes.label(c, lang),
+        basis_label=basis_text,
+        fmt_seconds=_fmt_seconds,
+    )
+
+
+def _fmt_seconds(value) -> str:
+    if value is None:
+        return ""
+    value = float(value)
+    minutes, seconds = divmod(value, 60)
+    text = f"{int(minutes)}:{seconds:04.1f}" if minutes else f"{seconds:.1f}"
+    return text.replace(".0", "") if text.endswith(".0") else text
+
+
+def _parse_offset(text: str) -> float | None:
+    """Seconds into a recording from '75', '75,5', '1:15' or '0:01:15'; None for empty; ValueError otherwise."""
+    text = text.strip().replace(",", ".")
+    if not text:
+        return None
+    if not re.fullmatch(r"\d+(\.\d+)?|(\d+:){1,2}\d+(\.\d+)?", text):
+        raise ValueError(text)
+    total = 0.0
+    for part in text.split(":"):
+        total = total * 60 + float(part)
+    return total
+
+
+def _duration_s(recording: dict) -> float | None:
+    try:
+        return (from_iso(recording["end_time"]) - from_iso(recording["start_time"])).total_seconds()
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def _recordings_in_scope(request: web.Request, ids: list[str]) -> tuple[list[dict], list[str]]:
+    """The recordings the user may hand over, and the ids that are not (unknown, out of scope, deleted):
+    out of scope is told as unknown, as on the recordings pages."""
+    box = request.app[BOX]
+    user = request[SESSION].user
+    found, unknown = [], []
+    for recording_id in ids:
+        try:
+            recording = box.catalog.get_recording(recording_id)
+        except NotFound:
+            unknown.append(recording_id)
+            continue
+        if not roles.recording_in_scope(box.catalog, user, recording) or recording["state"] != "stored":
+            unknown.append(recording_id)
+            continue
+        found.append({**recording, "duration_s": _duration_s(recording)})
+    return found, unknown
+
+
+def _ids_from(text: str) -> list[str]:
+    return list(dict.fromkeys(t for t in re.split(r"[\s,;]+", text) if t))[:MAX_RECORDINGS + 1]
+
+
+# The register ---------------------------------------------------------------------------------------
+
+def _visible(request: web.Request, h: dict) -> bool:
+    """A team leader sees the handovers of the own team's recordings (and those they prepared); the privacy
+    officer and the auditor see the whole register."""
+    session = request[SESSION]
+    if roles.SCOPES.get(session.role) in (roles.SCOPE_ALL, None) or h["prepared_by"] == session.name:
+        return True
+    catalog = request.app[BOX].catalog
+    for recording_id in h["recording_ids"]:
+        try:
+            if roles.recording_in_scope(catalog, session.user, catalog.get_recording(recording_id)):
+                return True
+        except NotFound:
+            continue
+    return False
+
+
+@routes.get("/overdrachten")
+@needs(READ)
+async def register(request: web.Request) -> web.StreamResponse:
+    box = request.app[BOX]
+    state = request.query.get("state", "")
+    rows = [h for h in handover.list_handovers(box, state=state if state in handover.STATES else None)
+            if _visible(request, h)]
+    return render(request, "overdrachten.html", rows=rows, state=state, states=handover.STATES,
+                  **_labels(request))
+
+
+@routes.get("/overdrachten.csv")
+@needs(READ)
+async def register_csv(request: web.Request) -> web.StreamResponse:
+    box = request.app[BOX]
+    visible = {h["id"] for h in handover.list_handovers(box) if _visible(request, h)}
+    rows = [row for row in handover.register_rows(box) if row["id"] in visible]
+    with box.catalog.transaction():
+        audit.record(box.catalog, actor=request[SESSION].name, action="handover_register",
+                     client=client_of(request), details={"rows": len(rows)})
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=handover.REGISTER_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    stamp = box.clock().strftime("%Y%m%d")
+    return web.Response(text=out.getvalue(), content_type="text/csv", charset="utf-8", headers={
+        "Content-Disposition": f'attachment; filename="overdrachtsregister-{stamp}.csv"',
+        "Cache-Control": "no-store"})
+
+
+# Prepare --------------------------------------------------------------------------------------------
+
+def _prepare_page(request: web.Request, form: dict, recordings: list[dict], status: int = 200,
+                  errors: list[str] | None = None) -> web.Response:
+    lang = request[LANG]
+    options = [(c, purposes.label(c, lang)) for c in purposes.PURPOSES if c != "training"]
+    return render(request, "overdracht_nieuw.html", status=status, form=form, recordings=recordings,
+                  errors=errors or [], purpose_options=options, **_labels(request))
+
+
+@routes.get("/overdrachten/nieuw")
+@needs(PREPARE)
+async def prepare_form(request: web.Request) -> web.StreamResponse:
+    _ = gettext_for(request)
+    ids = _ids_from(" ".join(request.query.getall("opname", [])))
+    recordings, unknown = _recordings_in_scope(request, ids)
+    errors = [_("Unknown recording: %(id)s") % {"id": u} for u in unknown]
+    form = {"recording_ids": "\n".join(r["id"] for r in recordings), "basis_kind": "", "protection": ""}
+    return _prepare_page(request, form, recordings, errors=errors)
+
+
+@routes.post("/overdrachten/nieuw")
+@needs(PREPARE)
+async def prepare(request: web.Request) -> web.StreamResponse:
+    _ = gettext_for(request)
+    box = request.app[BOX]
+    session = request[SESSION]
+    post = await request.post()
+    form = {k: str(v)[:2000] for k, v in post.items() if k != "csrf"}
+    ids = _ids_from(form.get("recording_ids", ""))
+    recordings, unknown = _recordings_in_scope(request, ids)
+    errors = [_("Unknown recording: %(id)s") % {"id": u} for u in unknown]
+    if form.get("action") == "refresh":
+        form["recording_ids"] = "\n".join(r["id"] for r in recordings)
+        return _prepare_page(request, form, recordings, errors=errors)
+    if not ids:
+        errors.append(_("Choose at least one recording."))
+    if len(ids) > MAX_RECORDINGS:
+        errors.append(_("At most %(n)d recordings in one handover.") % {"n": MAX_RECORDINGS})
+
+    receiver_parts = [form.get(k, "").strip() for k in ("receiver_org", "receiver_unit", "receiver_name",
+                                                       "receiver_number")]
+    if not receiver_parts[0] or not receiver_parts[2]:
+        errors.append(_("Name the receiving organisation and the person who receives the footage."))
+    receiver = ", ".join(p for p in receiver_parts[:3] if p)
+    if receiver_parts[3]:
+        receiver += ", " + _("official number %(number)s") % {"number": receiver_parts[3]}
+
+    kind = form.get("basis_kind", "")
+    article = form.get("basis_article", "").strip()
+    basis = ""
+    if kind == "vordering":
+        if not article:
+            errors.append(_("A requisition names its article (for example art. 126nd Sv)."))
+        basis = f"vordering ({article})"
+    elif kind == "vrijwillig":
+        basis = "vrijwillige verstrekking"
+    else:
+        errors.append(_("Choose the legal basis: a requisition, or voluntary provision."))
+
+    case_ref = form.get("case_ref", "").strip()
+    if not case_ref:
+        errors.append(_("Give the case reference (for example the number of the police report)."))
+    purpose = form.get("purpose", "")
+    if purpose not in purposes.PURPOSES or purpose == "training":
+        errors.append(_("Choose the purpose of the handover."))
+
+    protection = form.get("protection", "")
+    age_recipient = form.get("age_recipient", "").strip()
+    if protection not in handover.PROTECTIONS:
+        errors.append(_("Choose how the package is protected on its way."))
+    elif protection == "age-recipient" and not age_recipient.startswith("age1"):
+        errors.append(_("Give the receiver's age public key (it starts with age1)."))
+    elif protection == "none" and form.get("unencrypted_ok") != "yes":
+        errors.append(_("An unencrypted package needs your explicit confirmation."))
+
+    clip = {}
+    for recording in recordings:
+        try:
+            start = _parse_offset(form.get(f"from_{recording['id']}", ""))
+            end = _parse_offset(form.get(f"to_{recording['id']}", ""))
+        except ValueError:
+            errors.append(_("The time window of recording %(id)s is not a time (for example 75, or 1:15).")
+                          % {"id": recording["id"]})
+            continue
+        if start is None and end is None:
+            continue
+        start = start or 0.0
+        duration = recording["duration_s"]
+        if end is None:
+            end = duration
+        if end is None or end <= start:
+            errors.append(_("The time window of recording %(id)s must end after it starts.") % {"id": recording["id"]})
+        elif duration is not None and (start >= duration or end > duration + 0.05):
+            errors.append(_("The time window of recording %(id)s lies outside the recording (%(s)s s long).")
+                          % {"id": recording["id"], "s": _fmt_seconds(duration)})
+        else:
+            clip[recording["id"]] = (start, end)
+
+    if errors:
+        return _prepare_page(request, form, recordings, 400, errors)
+    try:
+        handover_id = handover.prepare(
+            box, session.name, [r["id"] for r in recordings], receiver, basis, case_ref, purpose, protection,
+            age_recipient=age_recipient if protection == "age-recipient" else None, clip=clip or None,
+            client=client_of(request))
+    except handover.Denied:
+        return _prepare_page(request, form, recordings, 403, [_("Your role or scope does not allow this handover.")])
+    except KluisError as exc:
+        return _prepare_page(request, form, recordings, 400, [_domain_message(request, exc)])
+    raise web.HTTPSeeOther(f"/overdrachten/{handover_id}?ok=prepared")
+
+
+def _domain_message(request: web.Request, exc: KluisError) -> str:
+    """The domain's English message for a mistake on the form, with a Dutch lead-in (its own words name
+    the field, e.g. an age key that does not parse)."""
+    _ = gettext_for(request)
+    return _("The handover could not be registered: %(reason)s") % {"reason": str(exc)}
+
+
+# One handover: details, approve, refuse, cancel ----------------------------------------------------
+
+def _handover_for(request: web.Request) -> dict:
+    h = handover.get(request.app[BOX], request.match_info["id"])
+    if not _visible(request, h):
+        raise NotFound("not in scope")
+    return h
+
+
+def _detail(request: web.Request, h: dict, status: int = 200, error: str | None = None,
+            message: str | None = None, result: dict | None = None, token: str | None = None) -> web.Response:
+    box = request.app[BOX]
+    session = request[SESSION]
+    items = []
+    for item in h["items"]:
+        try:
+            recording = box.catalog.get_recording(item["recording_id"])
+        except NotFound:
+            recording = None
+        visible = recording is not None and roles.recording_in_scope(box.catalog, session.user, recording)
+        items.append({**item, "recording": recording if visible else None})
+    single = handover.single_approval_allowed(box)
+    own = session.name == h["prepared_by"]
+    may_approve = roles.allowed(session.role, APPROVE) and h["state"] == handover.PREPARED and (not own or single)
+    return render(request, "overdracht.html", status=status, h=h, items=items, error=error, message=message,
+                  result=result, token=token, may_approve=may_approve, own=own, single=single,
+                  may_close=h["state"] == handover.PREPARED and (own or roles.allowed(session.role, APPROVE)),
+                  totp=bool(session.user.get("totp")), **_labels(request))
+
+
+@routes.get("/overdrachten/{id}")
+@needs(READ)
+async def detail(request: web.Request) -> web.StreamResponse:
+    _ = gettext_for(request)
+    h = _handover_for(request)
+    message = {"prepared": _("The handover is registered. A second person must now approve it."),
+               "refused": _("The handover was refused."),
+               "cancelled": _("The handover was cancelled.")}.get(request.query.get("ok", ""))
+    return _detail(request, h, message=message)
+
+
+def _approve_on_own_connection(data_dir: Path, box: Box, handover_id: str, actor: str, identity, out,
+                               unencrypted: bool, client: str) -> dict:
+    """handover.approve on a worker thread, with a catalog connection of its own (SQLite serialises the
+    two connections' transactions; one connection shared by two threads would mix them)."""
+    with Box(data_dir, clock=box.clock) as own:
+        own.config = box.config  # the settings as the running server has them
+        return handover.approve(own, handover_id, actor, identity, out, unencrypted=unencrypted, client=client)
+
+
+@routes.post("/overdrachten/{id}/goedkeuren")
+@needs(APPROVE)
+async def approve(request: web.Request) -> web.StreamResponse:
+    _ = gettext_for(request)
+    box = request.app[BOX]
+    session = request[SESSION]
+    h = _handover_for(request)
+    form = await request.post()
+    password = str(form.get("password", ""))
+    code = str(form.get("code", "")).strip()[:12] or None
+    unencrypted = form.get("unencrypted_ok") == "yes"
+    if h["state"] != handover.PREPARED:
+        return _detail(request, h, 400, error=_("This handover is no longer awaiting approval."))
+    if h["protection"] == "none" and not unencrypted:
+        return _detail(request, h, 400, error=_("Confirm that the package may leave unencrypted."))
+    if not password:
+        return _detail(request, h, 400, error=_("Give your password: it unlocks the key that opens the footage."))
+    # The password again: users.login counts failures and locks the account, as at the login page.
+    client = client_of(request)
+    loop = asyncio.get_running_loop()
+    try:
+        row = users.login_start(box, session.name, client)
+        try:
+            secret = await loop.run_in_executor(None, users.open_user_slot, box, row, password)
+        except WrongSecret:
+            secret = users.WRONG
+        login = users.login_finish(box, session.name, row, secret, code, client)
+    except users.LockedOut:
+        return _detail(request, h, 403, error=_("Too many wrong passwords: this account is locked for a while. "
+                                                "Try again later or ask the keeper."))
+    except WrongSecret:
+        return _detail(request, h, 400, error=_("Wrong password or code."))
+    if login.identity is None:
+        return _detail(request, h, 403, error=_("Your account holds no key to open recordings."))
+
+    _forget_old_downloads(box.data_dir)
+    encrypted = h["protection"] != "none"
+    token = secrets.token_urlsafe(24)
+    path = None
+    if encrypted:
+        folder = box.data_dir / DOWNLOAD_DIR
+        folder.mkdir(mode=0o700, exist_ok=True)
+        path = folder / f"{token}.age"
+        out = path
+    else:
+        out = io.BytesIO()
+    try:
+        result = await loop.run_in_executor(None, _approve_on_own_connection, box.data_dir, box, h["id"],
+                                            session.name, login.identity, out, unencrypted, client)
+    except handover.Denied:
+        if path:
+            path.unlink(missing_ok=True)
+        h = _handover_for(request)
+        if session.name == h["prepared_by"] and not handover.single_approval_allowed(box):
+            error = _("You prepared this handover yourself: a second person with the right role must approve "
+                      "it (four eyes). Your attempt is recorded in the audit log.")
+        else:
+            error = _("This handover cannot be approved by you now. Your attempt is recorded in the audit log.")
+        return _detail(request, h, 403, error=error)
+    except KluisError as exc:
+        if path:
+            path.unlink(missing_ok=True)
+        return _detail(request, _handover_for(request), 400,
+                       error=_("The package could not be made: %(reason)s") % {"reason": str(exc)})
+    except BaseException:
+        if path:
+            path.unlink(missing_ok=True)
+        raise
+    filename = f"{h['id']}.zip.age" if encrypted else f"{h['id']}.zip"
+    filename = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    _downloads[token] = Download(session.id, h["id"], filename, path, None if encrypted else out.getvalue(),
+                                 time.monotonic())
+    return _detail(request, _handover_for(request), result=result, token=token,
+                   message=_("Approved. Download the package now; it is kept for one hour."))
+
+
+@routes.get("/overdrachten/{id}/pakket/{grant}")
+@needs(APPROVE)
+async def download(request: web.Request) -> web.StreamResponse:
+    _forget_old_downloads(request.app[BOX].data_dir)
+    item = _downloads.get(request.match_info["grant"])
+    if item is None or item.session_id != request[SESSION].id or item.handover_id != request.match_info["id"]:
+        raise NotFound("no such download")
+    headers = {"Content-Disposition": f'attachment; filename="{item.filename}"', "Cache-Control": "no-store"}
+    if item.data is not None:
+        return web.Response(body=item.data, content_type="application/zip", headers=headers)
+    if item.path is None or not item.path.exists():
+        raise NotFound("download gone")
+    return web.FileResponse(item.path, headers={**headers, "Content-Type": "application/octet-stream"})
+
+
+@routes.post("/overdrachten/{id}/weigeren")
+@needs(APPROVE)
+async def refuse(request: web.Request) -> web.StreamResponse:
+    return await _close(request, handover.refuse, "refused")
+
+
+@routes.post("/overdrachten/{id}/intrekken")
+@needs(PREPARE)
+async def cancel(request: web.Request) -> web.StreamResponse:
+    return await _close(request, handover.cancel, "cancelled")
+
+
+async def _close(request: web.Request, action, ok: str) -> web.StreamResponse:
+    _ = gettext_for(request)
+    h = _handover_for(request)
+    form = await request.post()
+    reason = str(form.get("reason", "")).strip()[:500]
+    if not reason:
+        return _detail(request, h, 400, error=_("Give a reason."))
+    try:
+        action(request.app[BOX], h["id"], request[SESSION].name, reason, client=client_of(request))
+    except handover.Denied:
+        return _detail(request, _handover_for(request), 403,
+                       error=_("You may not do this with this handover now. Your attempt is recorded in the audit log."))
+    raise web.HTTPSeeOther(f"/overdrachten/{h['id']}?ok={ok}")
+
