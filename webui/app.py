@@ -50,6 +50,7 @@ NAV = [
     ("/cameras", N_("Cameras"), roles.CAMERAS_MANAGE),
     ("/gebruikers", N_("Users"), roles.USERS_MANAGE),
     ("/verzoeken", N_("Requests"), roles.REQUESTS_MANAGE),
+    ("/overdrachten", N_("Handovers"), roles.HANDOVER_READ),
     ("/logboek", N_("Audit log"), roles.AUDIT_READ),
     ("/statistieken", N_("Statistics"), roles.STATS_READ),
     ("/instellingen", N_("Settings"), roles.SETTINGS_MANAGE),
@@ -75,6 +76,10 @@ ACTION_LABELS = {
     "sync_send": N_("sent to the archive"), "sync_receipt": N_("receipt from the archive"),
     "request_add": N_("request registered"), "request_link": N_("linked to a request"),
     "request_unlink": N_("unlinked from a request"), "request_close": N_("request closed"),
+    "handover_prepare": N_("handover prepared"), "handover_approve": N_("handover approved"),
+    "handover_refuse": N_("handover refused"), "handover_cancel": N_("handover cancelled"),
+    "handover_denied": N_("handover step refused"), "handover_failed": N_("handover package failed"),
+    "handover_register": N_("handover register read"),
 }
 
 STATE_LABELS = {"stored": N_("stored"), "deleting": N_("being deleted"), "held": N_("held")}
@@ -295,6 +300,10 @@ def create_app(box: Box, *, idle_minutes: float | None = None) -> web.Applicatio
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # A recording's page lists its handovers (issue 7).
+    from appliance import handover
+
+    app[TEMPLATES].globals["handovers_of"] = lambda recording_id: handover.list_handovers(box, recording_id)
     from .routes import ROUTE_TABLES
 
     for table in ROUTE_TABLES:

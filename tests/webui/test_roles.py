@@ -56,6 +56,16 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/instellingen/herverpakken"): {K},
     ("GET", "/statistieken"): {K, TL, FG},
     ("GET", "/statistieken.csv"): {K, TL, FG},
+    # Handovers (issue 7): the team leader prepares for the own team, the privacy officer approves.
+    ("GET", "/overdrachten"): {TL, FG, AU},
+    ("GET", "/overdrachten.csv"): {TL, FG, AU},
+    ("GET", "/overdrachten/nieuw"): {TL, FG},
+    ("POST", "/overdrachten/nieuw"): {TL, FG},
+    ("GET", "/overdrachten/{id}"): {TL, FG, AU},
+    ("POST", "/overdrachten/{id}/goedkeuren"): {FG},
+    ("GET", "/overdrachten/{id}/pakket/{grant}"): {FG},
+    ("POST", "/overdrachten/{id}/weigeren"): {FG},
+    ("POST", "/overdrachten/{id}/intrekken"): {TL, FG},
     # requests of people who were filmed (issue 8, webui/routes/verzoeken.py): the privacy officer only
     ("GET", "/verzoeken"): {FG},
     ("POST", "/verzoeken"): {FG},

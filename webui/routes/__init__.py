@@ -11,3 +11,7 @@ ROUTE_TABLES.append(verzoeken.routes)
 from . import redactie  # noqa: E402  redacted derivatives and their jobs (issue 8)
 
 ROUTE_TABLES.append(redactie.routes)
+
+from . import overdracht  # noqa: E402  handovers to police and prosecutor (issue 7)
+
+ROUTE_TABLES.append(overdracht.routes)
