@@ -1,0 +1,111 @@
+"""A handover in real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright): one privacy
+officer prepares it from the recording's page with a time window and a passphrase; a second one approves
+it with the password, sees the passphrase once and downloads the package, which verifies (signature and
+every hash) with that passphrase. Screenshots go to test-output/handover_ui/ for a person to look at."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from appliance import audit, handover, package
+from tests.handover_ui.conftest import PASSWORD
+from webui.server import start_web
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "handover_ui"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (make debs)")
+
+
+@pytest.fixture
+async def browser_page(ui_box):
+    from playwright.async_api import async_playwright
+
+    runner = await start_web(ui_box, "127.0.0.1", 0)
+    port = runner.addresses[0][1]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        context = await browser.new_context(ignore_https_errors=True, base_url=f"https://127.0.0.1:{port}",
+                                            viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        page = await context.new_page()
+        try:
+            yield page
+        finally:
+            await context.close()
+            await browser.close()
+            await runner.cleanup()
+
+
+async def shot(page, name: str) -> None:
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def login(page, name: str) -> None:
+    await page.goto("/login")
+    await page.get_by_label("Gebruikersnaam").fill(name)
+    await page.get_by_label("Wachtwoord").fill(PASSWORD)
+    await page.get_by_role("button", name="Inloggen").click()
+    await page.wait_for_url("**/")
+
+
+async def test_prepare_and_approve_a_handover_in_chromium(browser_page, ui_box, ids, tmp_path):
+    page = browser_page
+    await login(page, "fg")
+    await page.goto(f"/opnames/{ids['noord']}")
+    await page.get_by_role("button", name="Overdracht voorbereiden").click()
+    await page.wait_for_url("**/overdrachten/nieuw?opname=*")
+    await page.get_by_label("Organisatie").fill("Politie Midden-Nederland")
+    await page.get_by_label("Eenheid").fill("District Utrecht-Stad")
+    await page.get_by_label("Naam", exact=True).fill("R. de Boer")
+    await page.get_by_label("Dienstnummer").fill("AB1234")
+    await page.get_by_label("Vordering", exact=True).check()
+    await page.get_by_label("Artikel").fill("art. 126nd Sv")
+    await page.get_by_label("Zaaknummer").fill("PV-2026-0815")
+    await page.get_by_label("Doel").select_option("police_report")
+    await page.locator(f"#from_{ids['noord']}").fill("3")
+    await page.locator(f"#to_{ids['noord']}").fill("0:08")
+    await page.get_by_label("Versleutelen met een wachtwoordzin", exact=False).check()
+    await shot(page, "01-voorbereiden")
+    await page.get_by_role("button", name="Overdracht voorbereiden").click()
+    await page.wait_for_url(re.compile(r".*/overdrachten/OV-\d{4}-\d{4}\?ok=prepared$"))
+    handover_id = re.search(r"OV-\d{4}-\d{4}", page.url).group(0)
+    main = await page.inner_text("main")
+    assert "tweede persoon" in main and "wacht op goedkeuring" in main
+    assert await page.get_by_role("button", name="Goedkeuren en pakket maken").count() == 0
+    await shot(page, "02-voorbereid")
+    await page.get_by_role("button", name="Uitloggen").click()
+    await page.wait_for_url("**/login")
+
+    await login(page, "fg2")
+    await page.get_by_role("link", name="Overdrachten").click()
+    await page.get_by_role("link", name=handover_id).click()
+    await page.get_by_label("Uw wachtwoord").fill(PASSWORD)
+    await shot(page, "03-goedkeuren")
+    await page.get_by_role("button", name="Goedkeuren en pakket maken").click()
+    passphrase = (await page.locator("#passphrase").inner_text(timeout=60000)).strip()
+    assert len(passphrase) >= 20
+    await shot(page, "04-goedgekeurd")
+    async with page.expect_download() as info:
+        await page.get_by_role("link", name="Download het pakket").click()
+    download = await info.value
+    assert download.suggested_filename == f"{handover_id}.zip.age"
+    saved = tmp_path / download.suggested_filename
+    await download.save_as(saved)
+
+    report = package.verify(saved, passphrase=passphrase)
+    assert report.ok, report.problems
+    assert report.manifest["case_ref"] == "PV-2026-0815" and report.manifest["approved_by"] == "fg2"
+    assert report.manifest["files"][0]["clip"]["from_s"] == 3.0
+    assert "Politie Midden-Nederland, District Utrecht-Stad, R. de Boer" in report.manifest["receiver"]
+    assert handover.get(ui_box, handover_id)["state"] == handover.APPROVED
+    assert [e["actor"] for e in audit.entries(ui_box.catalog, action="handover_approve")] == ["fg2"]
+    # The passphrase is shown once: the handover's page does not show it again.
+    await page.goto(f"/overdrachten/{handover_id}")
+    assert passphrase not in await page.content()
+    await shot(page, "05-overdracht")
