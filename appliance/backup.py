@@ -64,9 +64,11 @@ SLOTS_FILE = "keyslots.json"
 PREFIX = "kluis-"
 DEFAULT_KEEP = 7
 GENESIS = "0" * 64
-# Not part of the "files" payload: the catalog (snapshotted), the blobs (held ones copied apart), writes
-# in progress, and the updater's own working files.
-EXCLUDED_TOP = {CATALOG, CATALOG + "-wal", CATALOG + "-shm", "blobs", "tmp", "update"}
+# The "files" payload: the data directory's top-level files but the catalog (snapshotted apart), and the
+# key and certificate directories. Other directories are work in progress (tmp/, the updater's, staged
+# set-ups, handover downloads waiting to be fetched) or blobs (the held ones are copied apart).
+EXCLUDED_TOP = {CATALOG, CATALOG + "-wal", CATALOG + "-shm"}
+INCLUDED_DIRS = {"keys", "tls"}
 DELETION_FIELDS = ("recording_id", "sha256", "start_time", "end_time", "ingested_at", "size", "category",
                    "term_days", "policy", "reason", "deleted_at")
 NOT_IN_BACKUP = "not under hold when the backup was made (not restored)"
@@ -173,13 +175,19 @@ def expires_at(held: list[dict], policy: retention.Policy, now: datetime) -> str
     return to_iso(min(moments)) if moments else None
 
 
+def _in_files(rel: Path) -> bool:
+    if len(rel.parts) == 1:
+        return rel.parts[0] not in EXCLUDED_TOP
+    return rel.parts[0] in INCLUDED_DIRS
+
+
 def _files_tar(data_dir: Path) -> bytes:
     """The data directory's own files (configuration, keys, certificate), as an uncompressed tar."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted(data_dir.rglob("*")):
             rel = path.relative_to(data_dir)
-            if rel.parts[0] in EXCLUDED_TOP or not path.is_file() or path.is_symlink():
+            if not _in_files(rel) or not path.is_file() or path.is_symlink():
                 continue
             info = tar.gettarinfo(str(path), arcname=rel.as_posix())
             info.uid = info.gid = 0
@@ -630,7 +638,7 @@ def _extract_files(data: BinaryIO, dest: Path) -> None:
     with tarfile.open(fileobj=data, mode="r:") as tar:
         for member in tar.getmembers():
             rel = Path(member.name)
-            if not member.isfile() or rel.is_absolute() or ".." in rel.parts or rel.parts[0] in EXCLUDED_TOP:
+            if not member.isfile() or rel.is_absolute() or ".." in rel.parts or not _in_files(rel):
                 raise KluisError(f"the backup's files hold an unexpected entry {member.name!r}; nothing restored")
             out = dest / rel
             out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
