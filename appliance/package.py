@@ -406,8 +406,8 @@ def verify(path: str | os.PathLike, identities: list[str] = (), passphrase: str 
                 "the key named in the manifest itself (give --box-key HEX to check it is the box's)"
             good(f"{SIGNATURE}: valid Ed25519 signature over {MANIFEST} by {key_hex[:16]}..., {pinned}")
             if not box_key:
-                report.notes.append("the signing key was not pinned: compare " + key_hex +
-                                    " with the box's key (kluis status) or pass --box-key")
+                report.notes.append(f"the signing key was not pinned: compare {key_hex} with the box's key "
+                                    "(kluis export box-key on the box, or the transfer form), or pass --box-key")
         except (ValueError, TypeError, nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError):
             bad(f"{SIGNATURE}: the signature does not match {MANIFEST} and key {key_hex[:16]}... "
                 "(the manifest was changed, or signed by another key)")

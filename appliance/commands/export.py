@@ -235,6 +235,14 @@ def register(box: Box, as_csv: bool, out: Path | None, user, password_file, reco
         click.echo(f"{count} handover(s) written to {out}", err=True)
 
 
+@export.command("box-key")
+@with_box
+def box_key(box: Box) -> None:
+    """Print the box's Ed25519 signing key (hex), which signs every package's manifest: give it to the
+    receiver by another channel, for `kluis export verify --box-key`. Public: no login."""
+    click.echo(box.catalog.get_meta("signing_public_key"))
+
+
 @export.command("verify")
 @click.argument("package_path", metavar="FILE_OR_DIR", type=click.Path(exists=True, path_type=Path))
 @click.option("--identity", "identity_files", multiple=True, type=click.Path(path_type=Path),

@@ -205,8 +205,9 @@ def copy_of(folder: Path, name: str) -> Path:
     return Path(shutil.copytree(folder, folder.parent / name))
 
 
-def test_verify_passes_a_good_package_and_pins_the_box_key(package_dir, hbox, tmp_path):
-    key = hbox.catalog.get_meta("signing_public_key")
+def test_verify_passes_a_good_package_and_pins_the_box_key(package_dir, hbox, data, tmp_path):
+    key = run_kluis("export", "box-key", "--data", data).stdout.decode().strip()
+    assert key == hbox.catalog.get_meta("signing_public_key")
     code, said = verify_cli(package_dir, "--box-key", key)
     assert code == 0 and "the key you gave (--box-key)" in said and "BAD" not in said, said
     code, said = verify_cli(tmp_path / "p.zip")  # the ZIP itself works too
