@@ -203,3 +203,18 @@ async def test_team_leader_prepares_for_the_own_team_only_and_cannot_approve(web
     assert handover_id in register and other not in register
     status, _page = await web.get(f"/overdrachten/{other}")
     assert status == 404
+
+
+async def test_hostile_text_stays_text_and_the_auditor_reads_the_register(web, ids):
+    hostile = '<script>alert("x")</script>'
+    await web.login("fg")
+    handover_id = await prepare(web, [ids["zuid"]], receiver_name=hostile, case_ref="PV-’26-Ø1")
+    for path in (f"/overdrachten/{handover_id}", "/overdrachten", f"/opnames/{ids['zuid']}"):
+        status, page = await web.get(path)
+        assert status == 200 and hostile not in page and "&lt;script&gt;" in page, path
+    await web.login("audit")
+    status, register = await web.get("/overdrachten")
+    assert status == 200 and handover_id in register and "PV-’26-Ø1" in register
+    assert "/overdrachten/nieuw" not in register  # the auditor reads, and prepares nothing
+    status, _page = await web.get("/overdrachten/nieuw")
+    assert status == 403
