@@ -168,7 +168,7 @@ def test_clock_uncertainty_of_a_camera_widens_its_window(qbox, tmp_path):
     for offset in (-300.0, 300.0):
         qbox.catalog.db["docks"].insert({"serial": "CAM001", "docked_at": qbox.now_iso(), "clock_offset_s": offset})
     drifting = store(qbox, tmp_path, INCIDENT + timedelta(minutes=22))
-    steady = store(qbox, tmp_path, INCIDENT + timedelta(minutes=22), camera="CAM002")
+    store(qbox, tmp_path, INCIDENT + timedelta(minutes=22), camera="CAM002")  # steady clock: out
     assert ar.clock_uncertainty_s(qbox, "CAM001") == 600 and ar.clock_uncertainty_s(qbox, "CAM002") == 0
     found = {m["id"]: m for m in ar.search(qbox, INCIDENT, 15)}
     assert set(found) == {drifting} and found[drifting]["margin_s"] == 15 * 60 + 600

@@ -7,38 +7,18 @@ from __future__ import annotations
 import re
 import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from appliance import audit, retention, roles, tls, users
+from appliance import audit, retention, tls
 from appliance import access_requests as ar
-from appliance.box import Box, init_box
-from verzoeken_helpers import INCIDENT, Clock, store
+from appliance.box import Box
+from verzoeken_helpers import HOSTILE, INCIDENT, PASSWORD, Clock
 from webui.app import create_app
 
-PASSWORD = "correct horse battery staple"
-HOSTILE = '<script>alert("x")</script>'
 ESCAPED = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"
-USERS = {"fg": (roles.PRIVACY_OFFICER, None), "tl": (roles.TEAM_LEADER, "Noord"), "au": (roles.AUDITOR, None)}
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, dict]:
-    root = tmp_path_factory.mktemp("verzoeken")
-    box, _ = init_box(root / "data", "admin", PASSWORD, kdf_profile="interactive", clock=Clock(INCIDENT))
-    identity = box.unlock("admin", PASSWORD)
-    for name, (role, team) in USERS.items():
-        users.add_user(box, "admin", name, role, PASSWORD, team=team, identity=identity)
-    ids = {
-        "a": store(box, root, INCIDENT - timedelta(seconds=30)),
-        "b": store(box, root, INCIDENT + timedelta(minutes=5), camera="CAM002", officer=HOSTILE),
-        "c": store(box, root, INCIDENT + timedelta(hours=3), camera="CAM003"),
-    }
-    box.close()
-    return root / "data", ids
 
 
 @pytest.fixture

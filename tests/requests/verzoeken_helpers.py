@@ -9,6 +9,8 @@ from pathlib import Path
 from appliance import recordings
 from appliance.box import Box
 
+PASSWORD = "correct horse battery staple"
+HOSTILE = '<script>alert("x")</script>'
 # 20 November 2026, 14:05 in Amsterdam: the moment the requester names.
 INCIDENT = datetime(2026, 11, 20, 13, 5, tzinfo=timezone.utc)
 
