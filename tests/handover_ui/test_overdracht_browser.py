@@ -69,7 +69,7 @@ async def test_prepare_and_approve_a_handover_in_chromium(browser_page, ui_box, 
     await page.get_by_label("Zaaknummer").fill("PV-2026-0815")
     await page.get_by_label("Doel").select_option("police_report")
     await page.locator(f"#from_{ids['noord']}").fill("3")
-    await page.locator(f"#to_{ids['noord']}").fill("0:08")
+    await page.locator(f"#to_{ids['noord']}").fill("14:05:08")
     await page.get_by_label("Versleutelen met een wachtwoordzin", exact=False).check()
     await shot(page, "01-voorbereiden")
     await page.get_by_role("button", name="Overdracht voorbereiden").click()

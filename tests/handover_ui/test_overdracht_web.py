@@ -58,7 +58,7 @@ async def test_prepare_approve_download_and_open_with_age(web, ids, age_key, ori
     assert status == 200 and ids["noord"] in form_page and "CAM001" in form_page
 
     handover_id = await prepare(web, [ids["noord"], ids["zuid"]], protection="age-recipient",
-                                age_recipient=public_key, **{f"from_{ids['noord']}": "2,5", f"to_{ids['noord']}": "0:07"})
+                                age_recipient=public_key, **{f"from_{ids['noord']}": "2,5", f"to_{ids['noord']}": "14:05:07"})
     status, detail = await web.get(f"/overdrachten/{handover_id}")
     assert "wacht op goedkeuring" in detail and CASE in detail
     # The preparer sees that someone else must approve, and no approval form.

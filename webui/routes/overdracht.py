@@ -19,13 +19,16 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from appliance import audit, handover, purposes, roles, users
 from appliance.box import Box
-from appliance.clock import from_iso
+from appliance.clock import from_iso, parse_time
 from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.transfer_form import basis_text
 
@@ -112,17 +115,29 @@ def _fmt_seconds(value) -> str:
     return text.replace(".0", "") if text.endswith(".0") else text
 
 
-def _parse_offset(text: str) -> float | None:
-    """Seconds into a recording from '75', '75,5', '1:15' or '0:01:15'; None for empty; ValueError otherwise."""
-    text = text.strip().replace(",", ".")
+def _parse_offset(text: str, recording: dict, tz_name: str) -> float | None:
+    """Seconds into a recording, as `kluis export prepare --from/--to` reads them: a number of seconds
+    ('75', '75,5'), a time of day on the recording's date in the box's time zone ('14:05:30', the box's
+    corrected time, as the recording's page shows it), or a full date and time. None for empty;
+    ValueError when it is none of these."""
+    text = text.strip()[:40]
     if not text:
         return None
-    if not re.fullmatch(r"\d+(\.\d+)?|(\d+:){1,2}\d+(\.\d+)?", text):
-        raise ValueError(text)
-    total = 0.0
-    for part in text.split(":"):
-        total = total * 60 + float(part)
-    return total
+    if re.fullmatch(r"\d+([.,]\d+)?", text):
+        return float(text.replace(",", "."))
+    start = from_iso(recording["start_time"])
+    zone = ZoneInfo(tz_name)
+    if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?", text):
+        clock = dtime.fromisoformat(text.replace(",", ".").zfill(len(text) + (text.index(":") == 1)))
+        moment = datetime.combine(start.astimezone(zone).date(), clock, zone)
+        if moment < start - timedelta(hours=12):
+            moment += timedelta(days=1)  # a recording over midnight
+    else:
+        try:
+            moment = parse_time(text, tz_name)
+        except KluisError:
+            raise ValueError(text) from None
+    return (moment - start).total_seconds()
 
 
 def _duration_s(recording: dict) -> float | None:
@@ -280,21 +295,24 @@ async def prepare(request: web.Request) -> web.StreamResponse:
         errors.append(_("An unencrypted package needs your explicit confirmation."))
 
     clip = {}
+    tz_name = box.config["box"]["timezone"]
     for recording in recordings:
         try:
-            start = _parse_offset(form.get(f"from_{recording['id']}", ""))
-            end = _parse_offset(form.get(f"to_{recording['id']}", ""))
+            start = _parse_offset(form.get(f"from_{recording['id']}", ""), recording, tz_name)
+            end = _parse_offset(form.get(f"to_{recording['id']}", ""), recording, tz_name)
         except ValueError:
-            errors.append(_("The time window of recording %(id)s is not a time (for example 75, or 1:15).")
+            errors.append(_("The time window of recording %(id)s is not a time (for example 75 seconds, or 14:05:30).")
                           % {"id": recording["id"]})
             continue
         if start is None and end is None:
             continue
-        start = start or 0.0
+        start = 0.0 if start is None else start
         duration = recording["duration_s"]
         if end is None:
             end = duration
-        if end is None or end <= start:
+        if start < 0:
+            errors.append(_("The time window of recording %(id)s starts before the recording.") % {"id": recording["id"]})
+        elif end is None or end <= start:
             errors.append(_("The time window of recording %(id)s must end after it starts.") % {"id": recording["id"]})
         elif duration is not None and (start >= duration or end > duration + 0.05):
             errors.append(_("The time window of recording %(id)s lies outside the recording (%(s)s s long).")
