@@ -54,6 +54,7 @@ NAV = [
     ("/logboek", N_("Audit log"), roles.AUDIT_READ),
     ("/statistieken", N_("Statistics"), roles.STATS_READ),
     ("/instellingen", N_("Settings"), roles.SETTINGS_MANAGE),
+    ("/onderhoud", N_("Maintenance"), roles.SETTINGS_MANAGE),
 ]
 
 ROLE_LABELS = {
@@ -80,6 +81,9 @@ ACTION_LABELS = {
     "handover_refuse": N_("handover refused"), "handover_cancel": N_("handover cancelled"),
     "handover_denied": N_("handover step refused"), "handover_failed": N_("handover package failed"),
     "handover_register": N_("handover register read"),
+    "backup": N_("backup made"), "restore": N_("restored from a backup"), "update": N_("update installed"),
+    "update_start": N_("update started"), "update_refused": N_("update refused"),
+    "update_rolled_back": N_("update rolled back"), "update_staged": N_("update prepared"),
 }
 
 STATE_LABELS = {"stored": N_("stored"), "deleting": N_("being deleted"), "held": N_("held")}

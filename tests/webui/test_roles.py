@@ -79,6 +79,10 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/opnames/{id}/redigeren"): {FG},
     ("GET", "/redactie/{job}"): {FG},
     ("GET", "/redactie/{job}.json"): {FG},
+    # backups and signed updates (issue 9, webui/routes/onderhoud.py): the keeper
+    ("GET", "/onderhoud"): {K},
+    ("POST", "/onderhoud/backup"): {K},
+    ("POST", "/onderhoud/update"): {K},
 }
 ROLE_REFUSAL = "Uw rol staat dit niet toe."
 

@@ -15,3 +15,7 @@ ROUTE_TABLES.append(redactie.routes)
 from . import overdracht  # noqa: E402  handovers to police and prosecutor (issue 7)
 
 ROUTE_TABLES.append(overdracht.routes)
+
+from . import onderhoud  # noqa: E402  backups and signed updates, the keeper (issue 9)
+
+ROUTE_TABLES.append(onderhoud.routes)

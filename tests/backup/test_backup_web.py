@@ -1,0 +1,102 @@
+"""/onderhoud over real HTTPS: the keeper makes a backup to a directory and sees it listed; uploads a signed
+update bundle (staged when good; refused and audited when not). Other roles may not open the page."""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from nacl.signing import SigningKey
+
+from appliance import audit, backup, tls, update
+from appliance.box import Box
+from tests.conftest import PASSWORD, add_role_users
+from update_helpers import make_wheel, repo_files
+from webui.app import create_app
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+@pytest.fixture
+async def client(box_dir):
+    add_role_users(box_dir[0], "fg")
+    box = Box(box_dir[0])
+    app = create_app(box)
+    server = TestServer(app)
+    await server.start_server(ssl=tls.server_context(box.data_dir))
+    client = TestClient(server, cookie_jar=aiohttp.CookieJar(unsafe=True), connector=aiohttp.TCPConnector(ssl=False))
+    await client.start_server()
+    yield client, box
+    await client.close()
+    box.close()
+
+
+async def login(client, name: str) -> str:
+    client.session.cookie_jar.clear()
+    token = csrf_of(await (await client.get("/login")).text())
+    response = await client.post("/login", data={"username": name, "password": PASSWORD, "csrf": token},
+                                 allow_redirects=False)
+    assert response.status == 303
+    return csrf_of(await (await client.get("/onderhoud" if name == "admin" else "/")).text())
+
+
+async def test_the_keeper_makes_a_backup_and_sees_it(client, tmp_path):
+    client, box = client
+    token = await login(client, "admin")
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    response = await client.post("/onderhoud/backup", data={"csrf": token, "target": str(usb)})
+    html = await response.text()
+    assert response.status == 200 and "Back-up gemaakt." in html
+    made, = backup.list_backups(usb)
+    assert made.name in html and str(usb) in html
+    assert backup.verify_backup(made).ok
+    entry, = audit.entries(box.catalog, action="backup")
+    assert entry["actor"] == "admin"
+
+    for bad, says in ((str(tmp_path / "nope"), "Die map bestaat niet"), ("relative/dir", "volledige pad"),
+                      (str(box.data_dir / "blobs"), "eigen gegevensmap")):
+        response = await client.post("/onderhoud/backup", data={"csrf": token, "target": bad})
+        assert response.status == 400 and says in await response.text()
+
+
+async def test_an_uploaded_bundle_is_staged_only_when_signed_by_a_trusted_key(client, tmp_path, monkeypatch):
+    client, box = client
+    key = SigningKey.generate()
+    trusted = tmp_path / "release-keys"
+    trusted.write_text(bytes(key.verify_key).hex() + "\n")
+    monkeypatch.setenv(update.TRUSTED_KEYS_ENV, str(trusted))
+    wheel = make_wheel(tmp_path / "w", "0.2.0", repo_files())
+    good, stranger = tmp_path / "good.kluis-update", tmp_path / "stranger.kluis-update"
+    update.build(key, wheel, good)
+    update.build(SigningKey.generate(), wheel, stranger)
+    token = await login(client, "admin")
+
+    form = aiohttp.FormData()
+    form.add_field("csrf", token)
+    form.add_field("bundle", stranger.read_bytes(), filename=stranger.name)
+    response = await client.post("/onderhoud/update", data=form)
+    assert response.status == 400 and "geweigerd" in await response.text()
+    assert not (box.data_dir / "update" / "staged.kluis-update").exists()
+
+    form = aiohttp.FormData()
+    form.add_field("csrf", token)
+    form.add_field("bundle", good.read_bytes(), filename=good.name)
+    response = await client.post("/onderhoud/update", data=form)
+    html = await response.text()
+    assert response.status == 200 and "Versie 0.2.0 wacht op installatie" in html
+    assert (box.data_dir / "update" / "staged.kluis-update").read_bytes() == good.read_bytes()
+    assert [e["action"] for e in audit.entries(box.catalog) if e["action"].startswith("update")] == \
+        ["update_refused", "update_staged"]
+    assert list((box.data_dir / "update").iterdir()) == [box.data_dir / "update" / "staged.kluis-update"]
+
+
+async def test_only_the_keeper_may_open_it(client):
+    client, box = client
+    await login(client, "fg")
+    response = await client.get("/onderhoud")
+    assert response.status == 403
