@@ -9,7 +9,7 @@ unencrypted package only when both people chose it (appliance.handover).
 Building streams: a thread writes the ZIP into a pipe while the age encryptor reads the other end and
 writes the output; footage is decrypted from the vault chunk by chunk into the ZIP, its ciphertext hash
 checked against the catalog in the same pass. Plaintext footage is never written to disk; a cut clip is
-held in memory (it is short). Verifying an encrypted package decrypts it into memory (see verify).
+held in memory (it is short). Verifying an encrypted package decrypts it as a stream too.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ import io
 import json
 import os
 import re
+import struct
 import threading
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -337,7 +339,179 @@ class _Source:
         return digest.hexdigest(), size
 
 
-def _open_source(path: Path, identities: list[str], passphrase: str | None, report: Verification) -> _Source:
+class _StreamedSource:
+    """The members of a ZIP read once, front to back, from a stream: their hashes and sizes, and the
+    contents of the few small members verify reads (manifest, signature, SHA256SUMS)."""
+
+    KEEP = {MANIFEST, SIGNATURE, SUMS}
+    KEEP_LIMIT = 64 * 1024 * 1024
+
+    def __init__(self):
+        self.digests: dict[str, tuple[str, int]] = {}
+        self.kept: dict[str, bytes] = {}
+        self.damaged: list[str] = []
+
+    def names(self) -> list[str]:
+        return list(self.digests)
+
+    def read(self, name: str) -> bytes:
+        return self.kept[name]
+
+    def digest(self, name: str) -> tuple[str, int]:
+        return self.digests[name]
+
+
+_LOCAL, _CENTRAL, _DESCRIPTOR = b"PK\x03\x04", b"PK\x01\x02", b"PK\x07\x08"
+_ENDS = (_CENTRAL, b"PK\x05\x06", b"PK\x06\x06")
+
+
+class _Pushback:
+    """A byte stream with a look-ahead buffer."""
+
+    def __init__(self, src: BinaryIO):
+        self.src, self.buf = src, bytearray()
+
+    def fill(self) -> bool:
+        chunk = self.src.read(READ_BLOCK)
+        if chunk:
+            self.buf += chunk
+        return bool(chunk)
+
+    def take(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            if not self.fill():
+                raise KluisError("the package's ZIP is cut off")
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+
+def _scan_zip(stream: BinaryIO, source: _StreamedSource) -> None:
+    """Read a ZIP front to back without seeking (its central directory comes last): each member's local
+    header, then its data, whose end is given by the header or, for a member written as a stream, found
+    at the data descriptor whose CRC-32 and sizes match the bytes before it. Stored members only: that
+    is what appliance.package writes."""
+    src = _Pushback(stream)
+    while True:
+        signature = src.take(4)
+        if signature in _ENDS:
+            return
+        if signature != _LOCAL:
+            raise KluisError("the package is not a ZIP as Kluis writes it (unexpected bytes between members)")
+        (_version, flags, method, _time, _date, crc, csize, usize, name_len,
+         extra_len) = struct.unpack("<HHHHHLLLHH", src.take(26))
+        name = src.take(name_len).decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        extra = src.take(extra_len)
+        zip64 = False
+        pos = 0
+        while pos + 4 <= len(extra):
+            tag, length = struct.unpack("<HH", extra[pos:pos + 4])
+            if tag == 1:
+                zip64 = True
+                values = struct.unpack("<" + "Q" * (length // 8), extra[pos + 4:pos + 4 + length - length % 8])
+                if usize == 0xFFFFFFFF and values:
+                    usize, values = values[0], values[1:]
+                if csize == 0xFFFFFFFF and values:
+                    csize = values[0]
+            pos += 4 + length
+        if method != zipfile.ZIP_STORED:
+            raise KluisError(f"{name}: compressed in the ZIP; Kluis writes stored members only")
+        digest, state = hashlib.sha256(), {"crc": 0, "size": 0}
+        keep = bytearray() if name in source.KEEP else None
+
+        def consume(n: int) -> None:
+            view = memoryview(src.buf)[:n]
+            digest.update(view)
+            state["crc"] = zlib.crc32(view, state["crc"])
+            state["size"] += n
+            if keep is not None and len(keep) < source.KEEP_LIMIT:
+                keep.extend(view)
+            view.release()
+            del src.buf[:n]
+
+        if not flags & 0x08:
+            left = csize
+            while left:
+                if not src.buf and not src.fill():
+                    raise KluisError(f"{name}: cut off in the ZIP")
+                n = min(left, len(src.buf))
+                consume(n)
+                left -= n
+            expected_crc = crc
+        else:
+            fmt = "<4sLQQ" if zip64 else "<4sLLL"
+            length = struct.calcsize(fmt)
+            search = 0
+            while True:
+                at = src.buf.find(_DESCRIPTOR, search)
+                if at < 0:
+                    keep_back = min(len(src.buf), len(_DESCRIPTOR) - 1)  # a signature may straddle reads
+                    consume(len(src.buf) - keep_back)
+                    search = 0
+                    if not src.fill():
+                        raise KluisError(f"{name}: cut off in the ZIP (no end of the member found)")
+                    continue
+                if len(src.buf) < at + length:
+                    if not src.fill():
+                        raise KluisError(f"{name}: cut off in the ZIP")
+                    continue
+                _sig, d_crc, d_csize, d_usize = struct.unpack(fmt, bytes(src.buf[at:at + length]))
+                size = state["size"] + at
+                if d_csize == d_usize == size and d_crc == zlib.crc32(memoryview(src.buf)[:at], state["crc"]):
+                    consume(at)
+                    del src.buf[:length]
+                    expected_crc = d_crc
+                    break
+                search = at + 1  # those bytes were footage that happened to look like a descriptor
+        if state["crc"] != expected_crc:
+            source.damaged.append(name)
+        if name in source.digests:
+            raise KluisError(f"{name}: twice in the package")
+        source.digests[name] = (digest.hexdigest(), state["size"])
+        if keep is not None:
+            source.kept[name] = bytes(keep)
+
+
+def _scan_encrypted(path: Path, identities: list[str], passphrase: str | None) -> _StreamedSource:
+    """Decrypt in a thread into a pipe; read the ZIP from the other end. Memory: a few MiB, whatever the
+    size; nothing is written to disk. The whole age file is read, so its last chunk is authenticated."""
+    read_fd, write_fd = os.pipe()
+    reader = os.fdopen(read_fd, "rb")
+    outcome: dict = {}
+
+    def decrypt() -> None:
+        try:
+            with open(path, "rb") as f, os.fdopen(write_fd, "wb") as pipe:
+                agecrypt.decrypt(f, pipe, identities, passphrase)
+        except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=decrypt, name="handover-verify", daemon=True)
+    thread.start()
+    source = _StreamedSource()
+    try:
+        try:
+            _scan_zip(reader, source)
+            while reader.read(READ_BLOCK):  # the central directory: read to the end, age checks the last tag
+                pass
+        except KluisError as exc:
+            outcome.setdefault("parse_error", exc)
+    finally:
+        reader.close()
+        thread.join()
+    if "error" in outcome:  # damage or a wrong key explains any parse error too
+        error = outcome["error"]
+        if isinstance(error, KluisError):
+            raise error
+        if isinstance(error, BrokenPipeError) and "parse_error" in outcome:
+            raise outcome["parse_error"]
+        raise KluisError(f"cannot decrypt the package: {error}")
+    if "parse_error" in outcome:
+        raise outcome["parse_error"]
+    return source
+
+
+def _open_source(path: Path, identities: list[str], passphrase: str | None, report: Verification):
     if path.is_dir():
         report.notes.append(f"checking the unpacked folder {path}")
         return _Source(root=path)
@@ -349,17 +523,15 @@ def _open_source(path: Path, identities: list[str], passphrase: str | None, repo
     if agecrypt.is_age(prefix):
         if not identities and passphrase is None:
             raise KluisError(f"{path} is age-encrypted: give --identity AGE_KEY_FILE or --passphrase-file F")
-        plain = io.BytesIO()  # in memory: the verifier writes no plaintext to disk either
-        with open(path, "rb") as f:
-            agecrypt.decrypt(f, plain, identities, passphrase)
-        report.notes.append(f"decrypted {path} ({'passphrase' if passphrase is not None else 'age identity'})")
-        plain.seek(0)
-        data: BinaryIO = plain
-    else:
-        report.notes.append(f"{path} is not encrypted")
-        data = open(path, "rb")
+        source = _scan_encrypted(path, identities, passphrase)
+        report.notes.append(f"decrypted {path} as a stream ({'passphrase' if passphrase is not None else 'age identity'}"
+                            "); nothing written to disk")
+        for name in source.damaged:
+            report.problems.append(f"{name}: its CRC-32 in the ZIP does not match its bytes")
+        return source
+    report.notes.append(f"{path} is not encrypted")
     try:
-        return _Source(zf=zipfile.ZipFile(data))
+        return _Source(zf=zipfile.ZipFile(path))
     except zipfile.BadZipFile:
         raise KluisError(f"{path} is not a handover package (neither age-encrypted nor a ZIP)") from None
 
