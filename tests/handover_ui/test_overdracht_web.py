@@ -137,6 +137,9 @@ async def test_same_person_approval_is_refused_and_audited(web, ids):
     assert handover.get(web.box, handover_id)["state"] == handover.PREPARED
     denied = audit.entries(web.box.catalog, action="handover_denied")
     assert denied and denied[-1]["actor"] == "fg" and denied[-1]["details"]["step"] == "approve"
+    # Refused before any password was asked: no second login on record.
+    assert [e["action"] for e in audit.entries(web.box.catalog, actor="fg") if e["action"].startswith("login")] \
+        == ["login"]
     assert not list((web.box.data_dir / "handover-downloads").glob("*"))
 
 

@@ -406,11 +406,21 @@ async def approve(request: web.Request) -> web.StreamResponse:
         return _detail(request, h, 400, error=_("This handover is no longer awaiting approval."))
     if h["protection"] == "none" and not unencrypted:
         return _detail(request, h, 400, error=_("Confirm that the package may leave unencrypted."))
+    loop = asyncio.get_running_loop()
+    client = client_of(request)
+    if session.name == h["prepared_by"] and not handover.single_approval_allowed(box):
+        # Four eyes: refused before any password is asked; the domain puts the attempt on record.
+        try:
+            await loop.run_in_executor(None, _approve_on_own_connection, box.data_dir, box, h["id"],
+                                       session.name, None, io.BytesIO(), unencrypted, client)
+        except handover.Denied:
+            pass
+        return _detail(request, _handover_for(request), 403,
+                       error=_("You prepared this handover yourself: a second person with the right role must "
+                               "approve it (four eyes). Your attempt is recorded in the audit log."))
     if not password:
         return _detail(request, h, 400, error=_("Give your password: it unlocks the key that opens the footage."))
     # The password again: users.login counts failures and locks the account, as at the login page.
-    client = client_of(request)
-    loop = asyncio.get_running_loop()
     try:
         row = users.login_start(box, session.name, client)
         try:
@@ -443,13 +453,8 @@ async def approve(request: web.Request) -> web.StreamResponse:
     except handover.Denied:
         if path:
             path.unlink(missing_ok=True)
-        h = _handover_for(request)
-        if session.name == h["prepared_by"] and not handover.single_approval_allowed(box):
-            error = _("You prepared this handover yourself: a second person with the right role must approve "
-                      "it (four eyes). Your attempt is recorded in the audit log.")
-        else:
-            error = _("This handover cannot be approved by you now. Your attempt is recorded in the audit log.")
-        return _detail(request, h, 403, error=error)
+        return _detail(request, _handover_for(request), 403, error=_(
+            "This handover cannot be approved by you now. Your attempt is recorded in the audit log."))
     except KluisError as exc:
         if path:
             path.unlink(missing_ok=True)
