@@ -51,6 +51,7 @@ MAX_MANIFEST = 64 * 1024
 MAX_WHEEL = 512 * 1024 * 1024
 WHEEL_RE = re.compile(r"^kluis-([0-9][A-Za-z0-9.+!_]*)-[^-/]+-[^-/]+-[^-/]+\.whl$")
 UPDATE_DIR = "update"
+STAGED = "staged.kluis-update"  # a bundle the web UI checked and staged for the updater
 
 _DIST_FILES = """
 import json, sysconfig

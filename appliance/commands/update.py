@@ -45,7 +45,7 @@ def verify(bundle: Path, trusted_keys: Path | None, as_json: bool) -> None:
 
 @update.command("apply")
 @data_option
-@click.argument("bundle", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("bundle", required=False, type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--venv", type=click.Path(path_type=Path), default=sys.prefix, show_default="this kluis's venv",
               help="The service's venv to install into.")
 @trusted_option
@@ -56,10 +56,20 @@ def verify(bundle: Path, trusted_keys: Path | None, as_json: bool) -> None:
 @click.option("--compile/--no-compile", "compile_bytecode", default=True, help="Byte-compile the new code.")
 def apply(data_dir: Path, bundle: Path, venv: Path, trusted_keys: Path | None, backup_to: Path | None,
           service: str | None, health_timeout: float, compile_bytecode: bool) -> None:
-    """Install a signed bundle: verify, back up, install, migrate, check health, roll back if unhealthy."""
-    result = update_mod.apply(data_dir, bundle, venv, trusted=update_mod.trusted_keys(trusted_keys),
-                              backup_to=backup_to, service=service, health_timeout=health_timeout,
-                              compile_bytecode=compile_bytecode)
+    """Install a signed bundle: verify, back up, install, migrate, check health, roll back if unhealthy.
+
+    Without BUNDLE: the one the keeper uploaded on the web UI's Onderhoud page (DATA/update/staged.kluis-update),
+    which is removed afterwards, installed or not (the appliance's updater runs this as root)."""
+    staged = data_dir / update_mod.UPDATE_DIR / update_mod.STAGED
+    if bundle is None and not staged.exists():
+        raise KluisError(f"no bundle given and none staged ({staged})")
+    try:
+        result = update_mod.apply(data_dir, bundle or staged, venv, trusted=update_mod.trusted_keys(trusted_keys),
+                                  backup_to=backup_to, service=service, health_timeout=health_timeout,
+                                  compile_bytecode=compile_bytecode)
+    finally:
+        if bundle is None:
+            staged.unlink(missing_ok=True)
     if result.backup:
         click.echo(f"backup {result.backup} written to {backup_to}")
     if result.healthy:

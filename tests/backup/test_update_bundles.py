@@ -98,8 +98,13 @@ def test_an_unhealthy_update_is_rolled_back(box_dir, kluis, tmp_path, venv, rele
     # The release migrates the catalog, then its entry point is broken: the health check fails.
     broken = bundle(tmp_path, key, "0.3.0", with_migration(repo_files(), "update_probe", PROBE),
                     entry_point="appliance.cli:no_such_main", schema=len(MIGRATIONS) + 1)
-    result = kluis("update", "apply", "--data", data, broken, "--venv", venv, "--trusted-keys", trusted,
+    # staged as the web UI's Onderhoud page does; the updater applies the staged bundle and removes it
+    (data / update.UPDATE_DIR).mkdir()
+    staged = data / update.UPDATE_DIR / update.STAGED
+    staged.write_bytes(broken.read_bytes())
+    result = kluis("update", "apply", "--data", data, "--venv", venv, "--trusted-keys", trusted,
                    "--no-compile", "--health-timeout", "3", check=False)
+    assert not staged.exists()
     err = result.stderr.decode()
     assert result.returncode == 1 and "update to 0.3.0 failed (not healthy" in err and "rolled back to 0.1.0" in err
     assert installed_version(venv) == "0.1.0"

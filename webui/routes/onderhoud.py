@@ -24,7 +24,7 @@ from ..app import BOX, SESSION, client_of, gettext_for, needs, render
 routes = web.RouteTableDef()
 
 PERMISSION = roles.SETTINGS_MANAGE  # the keeper's storage work (roles.py: settings, storage)
-STAGED = "staged.kluis-update"
+STAGED = update.STAGED
 HISTORY = 10
 
 
