@@ -354,11 +354,9 @@ def close(box: Box, request: int | str, outcome: str, actor: str, decision_ref: 
     result = Closed(found)
     why = f"{ref} closed: {outcome}" + (f" ({decision_ref})" if decision_ref else "")
     db = box.catalog.db
-    with box.catalog.transaction():
-        db.execute("UPDATE requests SET status = 'closed', outcome = ?, decision_ref = ?, closed_by = ?, "
-                   "closed_at = ? WHERE id = ?", [outcome, decision_ref, actor, to_iso(box.clock()), rid])
-        audit.record(box.catalog, actor=actor, action="request_close", purpose=found["kind"], case_ref=ref,
-                     client=client, details={"request": rid, "outcome": outcome, "decision_ref": decision_ref})
+    # Each recording is settled in its own transaction (an early deletion commits before its blob goes);
+    # the request is marked closed only after the last, so that a close cut short stays open and closing
+    # it again settles what is left.
     # The linked recordings, then any other recording held under the request's reference: a redacted
     # derivative made for it (appliance.redaction holds it so) follows the request too.
     todo = [(item["recording_id"], item["recording"] is not None) for item in links(box, rid, include_unlinked=False)]
@@ -368,7 +366,9 @@ def close(box: Box, request: int | str, outcome: str, actor: str, decision_ref: 
         "WHERE h.released_at IS NULL AND h.case_ref = ? ORDER BY h.recording_id", [ref]) if row[0] not in seen]
     for recording_id, exists in todo:
         if not exists:
-            _set_result(box, rid, recording_id, "gone", None)  # deleted meanwhile (a sweep after a release)
+            # deleted meanwhile (a sweep after an unlink), or by a close cut short: keep what that said
+            db.execute("UPDATE request_recordings SET result = 'gone' WHERE request_id = ? AND recording_id = ? "
+                       "AND result IS NULL", [rid, recording_id])
             continue
         blocking = retention.blocking_holds(box, recording_id, ignore_case_ref=ref)
         if delete and not blocking:
@@ -392,6 +392,13 @@ def close(box: Box, request: int | str, outcome: str, actor: str, decision_ref: 
             else:
                 _set_result(box, rid, recording_id, "released", None)
         result.released.append(recording_id)
+    with box.catalog.transaction():
+        db.execute("UPDATE requests SET status = 'closed', outcome = ?, decision_ref = ?, closed_by = ?, "
+                   "closed_at = ? WHERE id = ?", [outcome, decision_ref, actor, to_iso(box.clock()), rid])
+        audit.record(box.catalog, actor=actor, action="request_close", purpose=found["kind"], case_ref=ref,
+                     client=client, details={"request": rid, "outcome": outcome, "decision_ref": decision_ref,
+                                             "released": len(result.released), "deleted": len(result.deleted),
+                                             "kept_by_other_holds": sorted(result.blocked)})
     result.request = get(box, rid)
     return result
 
