@@ -213,3 +213,27 @@ def test_a_derivative_held_for_the_request_follows_it(qbox, tmp_path):
             assert set(closed.deleted) == {original, derivative}
         else:
             assert set(closed.released) == {original, derivative}
+
+
+def test_a_real_redacted_version_made_for_an_objection_goes_with_it(qbox, tmp_path):
+    """Through issue 8's redaction itself (appliance.redaction, no face detection to keep it quick): the
+    derivative is made for the request, linked to its original, and deleted with the upheld objection."""
+    from appliance import recordings, redaction
+    from appliance.dock.footage import make_mp4
+    from verzoeken_helpers import PASSWORD
+
+    clip = make_mp4(tmp_path / "clip.mp4", 1, INCIDENT, "CAM001", width=160, height=120)
+    original = recordings.import_file(qbox, clip, camera="CAM001", officer="jansen", start=INCIDENT,
+                                      actor="admin").recording_id
+    clip.unlink()
+    req = ar.register(qbox, requester="B", kind="bezwaar", received_on=date(2026, 11, 22), given_time=INCIDENT,
+                      actor="admin").request
+    made = redaction.redact(qbox, qbox.unlock("admin", PASSWORD), original, redaction.Plan(detect_faces=False),
+                            actor="admin", purpose="objection", case_ref=req["ref"], request_id=req["ref"])
+    assert qbox.catalog.get_recording(made.recording_id)["derived_from"] == original
+    assert [m["id"] for m in ar.search(qbox, INCIDENT, 15)] == [original]  # the copy is no footage of its own
+    closed = ar.close(qbox, req["ref"], "upheld", "admin", "BZ-7")
+    assert set(closed.deleted) == {original, made.recording_id}
+    for rid in (original, made.recording_id):
+        (entry,) = audit.entries(qbox.catalog, recording_id=rid, action="delete")
+        assert entry["case_ref"] == "BZ-7"
