@@ -212,6 +212,32 @@ def _write_sealed(box: Box, data: bytes, out: Path, kind: str) -> dict:
     return {"sha256": digest.hexdigest(), "size": size}
 
 
+def _link_earlier(earlier: list[Path], rel: str, header: bytes, sha256: str, dst: Path) -> dict | None:
+    """Hard-link a held recording's blob from an earlier backup on the target instead of copying it again
+    (seven nightly backups of the same held footage take its space once), when that copy is intact: the
+    recording's header and it hash to the recording's SHA-256. None where the file system has no hard links
+    (FAT, exFAT) or no intact earlier copy exists."""
+    for backup_dir in earlier:
+        candidate = backup_dir / rel
+        if not candidate.is_file():
+            continue
+        digest, content = hashlib.sha256(header), hashlib.sha256()
+        size = 0
+        with open(candidate, "rb") as f:
+            while block := f.read(READ_BLOCK):
+                digest.update(block)
+                content.update(block)
+                size += len(block)
+        if digest.hexdigest() != sha256:
+            continue
+        try:
+            os.link(candidate, dst)
+        except OSError:
+            return None
+        return {"sha256": content.hexdigest(), "size": size}
+    return None
+
+
 def _copy(src: Path, dst: Path) -> dict:
     digest = hashlib.sha256()
     size = 0
@@ -341,9 +367,10 @@ def key_slots(box: Box) -> dict:
             "keepers": {name: slot for name, slot in keepers.items() if slot.get("sealed")}}
 
 
-def make_backup(box: Box, target: Path, journal_entry: dict | None = None) -> tuple[str, dict]:
+def make_backup(box: Box, target: Path, journal_entry: dict | None = None, link: bool = False) -> tuple[str, dict]:
     """Write one backup into `target`; returns (name, manifest). Written under a temporary name and renamed
-    when complete, so a backup is there whole or not at all."""
+    when complete, so a backup is there whole or not at all. `link`: hard-link held blobs that an earlier
+    backup on the target holds intact, instead of copying them (space, at the price of one copy less)."""
     target = Path(target)
     now = box.clock()
     name = _new_name(target, now)
@@ -361,13 +388,19 @@ def make_backup(box: Box, target: Path, journal_entry: dict | None = None) -> tu
         files[SLOTS_FILE] = {"sha256": hashlib.sha256(slots).hexdigest(), "size": len(slots)}
         (work / "blobs").mkdir()
         carried = []
+        earlier = list(reversed(list_backups(target))) if link else []
         for rec in held:
-            # A damaged blob is not copied as if it were good: kluis verify names it.
-            problem = box.vault.check(rec["stored_path"], box.catalog.header_of(rec["id"]), rec["sha256"])
-            if problem:
-                raise KluisError(f"recording {rec['id']}: {problem}; run kluis verify (no backup was made)")
+            header = box.catalog.header_of(rec["id"])
             rel = f"blobs/{rec['sha256']}"
-            files[rel] = _copy(box.vault.root / rec["stored_path"], work / rel)
+            linked = _link_earlier(earlier, rel, header, rec["sha256"], work / rel)
+            if linked is not None:
+                files[rel] = linked
+            else:
+                # A damaged blob is not copied as if it were good: kluis verify names it.
+                problem = box.vault.check(rec["stored_path"], header, rec["sha256"])
+                if problem:
+                    raise KluisError(f"recording {rec['id']}: {problem}; run kluis verify (no backup was made)")
+                files[rel] = _copy(box.vault.root / rec["stored_path"], work / rel)
             carried.append({"id": rec["id"], "sha256": rec["sha256"], "blob": rel})
         fsync_dir(work / "blobs")
         count, head_hash = audit.head(box.catalog)
@@ -406,14 +439,14 @@ def _version() -> str:
         return "unknown"
 
 
-def run(box: Box, target: Path, keep: int = DEFAULT_KEEP, actor: str = "system") -> RunResult:
+def run(box: Box, target: Path, keep: int = DEFAULT_KEEP, actor: str = "system", link: bool = False) -> RunResult:
     """One `kluis backup`: journal entry, new backup, verify it, prune the older ones, audit."""
     if keep < 1:
         raise KluisError("--keep must be at least 1")
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     entry = append_journal(box, target)
-    name, manifest = make_backup(box, target, entry)
+    name, manifest = make_backup(box, target, entry, link=link)
     report = verify_backup(target / name, signer=manifest["signer"])
     if not report.ok:
         raise KluisError(f"the new backup {name} does not verify: {report.problems[0]}")

@@ -54,8 +54,10 @@ def resolve_signer(target: Path, text: str | None, box_dir: Path | None = None) 
 @target_option
 @click.option("--keep", type=int, default=backup_mod.DEFAULT_KEEP, show_default=True,
               help="Keep at most this many backups on the target (expired ones go sooner).")
+@click.option("--link", is_flag=True, help="Hard-link held recordings an earlier backup on the target holds intact "
+                                            "instead of copying them again (less space, one copy less).")
 @click.pass_context
-def backup(ctx: click.Context, data_dir: Path | None, target: Path | None, keep: int) -> None:
+def backup(ctx: click.Context, data_dir: Path | None, target: Path | None, keep: int, link: bool) -> None:
     """Write an encrypted, signed backup of the box to --to DIR, and rotate the older ones.
 
     Carries the catalog, the key slots, the configuration and keys, the audit log and the recordings under
@@ -65,7 +67,7 @@ def backup(ctx: click.Context, data_dir: Path | None, target: Path | None, keep:
     if data_dir is None or target is None:
         raise click.UsageError("kluis backup needs --data DIR and --to DIR")
     with Box(data_dir) as box:
-        result = backup_mod.run(box, target, keep=keep)
+        result = backup_mod.run(box, target, keep=keep, link=link)
     manifest = result.manifest
     click.echo(f"backup {result.name} written to {target}: {len(manifest['recordings'])} held recording(s), "
                f"audit log of {manifest['audit']['count']} entries")

@@ -156,3 +156,24 @@ def test_a_target_holds_one_box_only(cbox, tmp_path):
     other, _ = init_box(tmp_path / "other", "admin", PASSWORD, kdf_profile="interactive")
     with other, pytest.raises(KluisError, match="another box"):
         backup.run(other, target)
+
+
+def test_link_shares_an_intact_blob_with_the_earlier_backup_and_copies_a_damaged_one(cbox, clock, tmp_path):
+    target = tmp_path / "usb"
+    r_old, r_new, r_free = held_box(cbox, tmp_path)
+    first = backup.run(cbox, target)
+    clock.advance(hours=1)
+    second = backup.run(cbox, target, link=True)
+    sha_old = cbox.catalog.get_recording(r_old)["sha256"]
+    sha_new = cbox.catalog.get_recording(r_new)["sha256"]
+    assert (second.path / "blobs" / sha_old).stat().st_nlink == 2
+    # a damaged earlier copy is not linked: the new backup gets a good copy of its own
+    damaged = first.path / "blobs" / sha_new
+    damaged.write_bytes(b"x" + damaged.read_bytes()[1:])
+    (second.path / "blobs" / sha_new).unlink()  # (it was a link to the same damaged file)
+    backup.shred_backup(second.path)
+    clock.advance(hours=1)
+    third = backup.run(cbox, target, link=True)
+    assert (third.path / "blobs" / sha_old).stat().st_nlink == 2
+    assert (third.path / "blobs" / sha_new).stat().st_nlink == 1
+    assert backup.verify_backup(third.path).ok and not backup.verify_backup(first.path).ok
