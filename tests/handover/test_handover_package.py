@@ -144,9 +144,6 @@ def test_passphrase_package_through_the_cli(data, ids, original, pw, tmp_path):
     (tmp_path / "pp.txt").write_text(passphrase + "\n")
     checked = run_kluis("export", "verify", out, "--passphrase-file", tmp_path / "pp.txt")
     assert "the package verifies" in checked.stdout.decode()
-    (tmp_path / "wrong.txt").write_text("niet-de-juiste-wachtwoordzin\n")
-    wrong = run_kluis("export", "verify", out, "--passphrase-file", tmp_path / "wrong.txt", check=False)
-    assert wrong.returncode != 0 and "wrong passphrase" in wrong.stderr.decode()
 
 
 def test_a_cut_clip_plays_and_lasts_the_window_within_one_gop(hbox, ids, tmp_path):
