@@ -168,7 +168,9 @@ def _time(value, tz: ZoneInfo | None) -> str:
 
 def _span(start, end, tz) -> str:
     a, b = _time(start, tz), _time(end, tz)
-    return f"{a} – {b}" if a or b else ""
+    if a and b:
+        return f"{a} – {b}"
+    return f"vanaf {a}" if a else (f"tot {b}" if b else "")
 
 
 def _seconds(value) -> str:
@@ -336,7 +338,7 @@ def render_transfer_form(manifest: dict, timezone: str | None = None) -> bytes:
             if key == "exported" and isinstance(value, str):
                 value = next((nl for en, nl in EXPORTED_TEXT.items() if value.startswith(en)), value)
             rows.append((CHAIN_LABELS.get(key, str(key)), value, _looks_like_code(value)))
-        if "sha256" not in chain and item.get("sha256"):
+        if not {"sha256", "exported_sha256"} & set(chain) and item.get("sha256"):
             rows.append((CHAIN_LABELS["sha256"], item.get("sha256"), True))
         pdf.fields(rows)
     audit_excerpt = manifest.get("audit_excerpt") if isinstance(manifest.get("audit_excerpt"), dict) else {}

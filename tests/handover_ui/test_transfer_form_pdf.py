@@ -87,6 +87,14 @@ def test_form_holds_case_parties_and_every_hash():
     assert "Namens de verstrekkende gemeente" in text
     assert "Enkelvoudige goedkeuring" not in text
     assert "fg2" in text and "22-11-2026" in text
+    assert text.count(MANIFEST["files"][1]["sha256"]) == 2  # the file's table and its chain, once each
+
+
+def test_a_missing_end_time_is_not_a_dangling_dash():
+    manifest = copy.deepcopy(MANIFEST)
+    manifest["files"][0]["camera_end"] = None
+    text = flat(text_of(render_transfer_form(manifest)))
+    assert "Cameratijd vanaf 20-11-2026 13:05:00 UTC" in text
 
 
 def test_single_approval_is_stated_and_voluntary_basis_named():
