@@ -34,6 +34,7 @@ import signal
 import time
 from pathlib import Path
 
+import aiohttp
 import jinja2
 from aiohttp import web
 
@@ -152,7 +153,7 @@ class Wizard:
     # who is asking ------------------------------------------------------------------------------------
     def is_owner(self, request: web.Request) -> bool:
         sent = request.cookies.get(OWNER_COOKIE, "")
-        return self.owner is not None and hmac.compare_digest(sent, self.owner)
+        return self.owner is not None and _same(sent, self.owner)
 
     def expire(self) -> None:
         if (self.owner and self.step in ("recovery", "confirm")
@@ -186,7 +187,12 @@ def check_office(name: str) -> str:
 def groups_match(recovery_key: str, wanted: list[int], typed: list[str]) -> bool:
     parts = recovery_key.split("-")  # parts[0] is the prefix KLUIS; group n is parts[n]
     return len(typed) == len(wanted) and all(
-        hmac.compare_digest(_base32(t), parts[n]) for n, t in zip(wanted, typed))
+        _same(_base32(t), parts[n]) for n, t in zip(wanted, typed))
+
+
+def _same(a: str, b: str) -> bool:
+    # compare_digest takes only ASCII str: whatever a browser sends, compare bytes
+    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def _base32(typed: str) -> str:
@@ -224,7 +230,7 @@ async def _form(request: web.Request) -> dict:
     form = await request.post()
     expected = request.cookies.get(CSRF_COOKIE, "")
     sent = form.get("csrf")
-    if not expected or not isinstance(sent, str) or not hmac.compare_digest(sent, expected):
+    if not expected or not isinstance(sent, str) or not _same(sent, expected):
         _ = gettext_for(request)
         raise web.HTTPForbidden(text=_("This form has expired or did not come from this box. "
                                        "Go back, reload the page and try again."))
@@ -284,6 +290,9 @@ async def begin(request: web.Request) -> web.StreamResponse:
     wizard.office, wizard.keeper = office, keeper
     try:
         await asyncio.get_running_loop().run_in_executor(None, wizard.make, office, keeper, password)
+    except KluisError as exc:  # e.g. the disk is full or read-only
+        wizard.discard()
+        return _render(request, 500, step="start", error=str(exc), values=values)
     except BaseException:
         wizard.discard()
         raise
@@ -341,19 +350,20 @@ async def archive(request: web.Request) -> web.StreamResponse:
 
         try:
             enrolled = await client.enroll(wizard.box, url, token, actor=wizard.keeper)
-        except KluisError as exc:
+        except (KluisError, ValueError, OSError, aiohttp.ClientError) as exc:  # a mistyped URL or token
             return _render(request, 400, error=_("Enrolling with the archive failed: %(why)s")
                            % {"why": str(exc)}, values={"url": url})
         log.info("setup: enrolled at %s as box %s", enrolled["url"], enrolled["box_id"])
         wizard.enrolled = enrolled
     finish(wizard)
-    raise _see()
+    # The last page comes with this answer: a redirect could reach a server that has just stopped.
+    return _render(request)
 
 
 def finish(wizard: Wizard) -> None:
     wizard.step = "done"
     # The page saying so goes out first; then run_setup stops this server and starts the box.
-    asyncio.get_running_loop().call_later(0.3, wizard.done.set)
+    asyncio.get_running_loop().call_later(0.5, wizard.done.set)
 
 
 @routes.get("/taal/{lang}")
