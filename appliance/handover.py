@@ -129,6 +129,8 @@ def prepare(box: Box, actor: str, recording_ids: list[str], receiver: str, basis
             duration = _duration_s(recording)
             if duration is not None and clip[recording_id][0] >= duration:
                 raise KluisError(f"time window of {recording_id} starts after its end ({duration:.1f} s)")
+            if duration is not None and clip[recording_id][1] > duration + 1:
+                raise KluisError(f"time window of {recording_id} ends after the recording ({duration:.1f} s)")
         recordings[recording_id] = recording
 
     now = box.now_iso()
@@ -264,11 +266,24 @@ def approve(box: Box, handover_id: str, actor: str, identity, out: str | os.Path
                                                        "error": str(exc)[:300] or type(exc).__name__})
         raise
     with box.catalog.transaction():
-        box.catalog.db.execute(
+        changed = box.catalog.db.execute(
             "UPDATE handovers SET state = ?, approved_by = ?, approved_at = ?, single_approval = ?, "
             "package_sha256 = ?, package_size = ?, manifest_sha256 = ? WHERE id = ? AND state = ?",
             [APPROVED, actor, now, int(single), result["package_sha256"], result["package_size"],
-             result["manifest_sha256"], handover_id, PREPARED])
+             result["manifest_sha256"], handover_id, PREPARED]).rowcount
+        if not changed:  # approved (or refused) by someone else while this package was written
+            state = get(box, handover_id)["state"]
+            for item in handover["items"]:
+                audit.record(box.catalog, actor=actor, action="handover_failed", recording_id=item["recording_id"],
+                             purpose=handover["purpose"], case_ref=handover["case_ref"], client=client,
+                             clock=box.clock, details={"handover": handover_id,
+                                                       "error": f"{state} meanwhile; this package is void"})
+    if not changed:
+        if isinstance(out, (str, os.PathLike)):
+            Path(out).unlink(missing_ok=True)
+        raise KluisError(f"handover {handover_id} was {state} by someone else meanwhile; this package was void "
+                         "and is removed")
+    with box.catalog.transaction():
         for file in result["files"]:
             audit.record(box.catalog, actor=actor, action="export", recording_id=file["recording_id"],
                          purpose=handover["purpose"], case_ref=handover["case_ref"], client=client, clock=box.clock,

@@ -157,3 +157,23 @@ def test_the_register_lists_and_exports_as_csv(hbox, ids, tmp_path):
     assert rows[1]["state"] == "cancelled" and rows[1]["refuse_reason"] == "dubbel"
     assert rows[1]["case_ref"] == "PV-2026-300" and rows[1]["protection"] == "passphrase"
     assert audit.entries(hbox.catalog, action="handover_register")[-1]["actor"] == "au"
+
+
+def test_a_handover_refused_while_its_package_is_written_voids_the_package(hbox, ids):
+    hid = prep(hbox, ids=ids)
+
+    class Sink(io.BytesIO):
+        """The package's destination; the first byte arrives after the checks, and then fg refuses it."""
+
+        def write(self, data):
+            if not self.tell():
+                handover.refuse(hbox, hid, "fg", "vordering ingetrokken")
+            return super().write(data)
+
+    with pytest.raises(KluisError, match="refused by someone else meanwhile"):
+        handover.approve(hbox, hid, "fg2", hbox.unlock("fg2", PASSWORD), Sink(), unencrypted=True)
+    row = handover.get(hbox, hid)
+    assert (row["state"], row["approved_by"], row["package_sha256"]) == ("refused", None, None)
+    failed = audit.entries(hbox.catalog, action="handover_failed")
+    assert [e["recording_id"] for e in failed] == [ids["noord"]] and "void" in failed[0]["details"]["error"]
+    assert not audit.entries(hbox.catalog, action="export")
