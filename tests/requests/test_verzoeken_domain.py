@@ -237,3 +237,36 @@ def test_a_real_redacted_version_made_for_an_objection_goes_with_it(qbox, tmp_pa
     for rid in (original, made.recording_id):
         (entry,) = audit.entries(qbox.catalog, recording_id=rid, action="delete")
         assert entry["case_ref"] == "BZ-7"
+
+
+def test_an_access_request_answered_with_a_passphrase_package_of_the_redacted_version(qbox, tmp_path):
+    """The whole way through the other parts of issues 7 and 8: found and held -> redacted version made
+    for the request -> handover package with an age passphrase (prepared by one privacy officer, approved
+    by another) that opens with that passphrase -> answered -> every hold of the request released."""
+    from appliance import handover, package, recordings, redaction, users
+    from appliance.dock.footage import make_mp4
+    from verzoeken_helpers import PASSWORD
+
+    admin = qbox.unlock("admin", PASSWORD)
+    for name in ("fg", "fg2"):
+        users.add_user(qbox, "admin", name, "privacy_officer", PASSWORD, identity=admin)
+    clip = make_mp4(tmp_path / "clip.mp4", 1, INCIDENT, "CAM001", width=160, height=120)
+    original = recordings.import_file(qbox, clip, camera="CAM001", officer="jansen", start=INCIDENT,
+                                      actor="admin").recording_id
+    clip.unlink()
+    ref = ar.register(qbox, requester="P. de Boer", kind="inzage", received_on=date(2026, 11, 22),
+                      given_time=INCIDENT, actor="fg").request["ref"]
+    derivative = redaction.redact(qbox, qbox.unlock("fg", PASSWORD), original, redaction.Plan(detect_faces=False),
+                                  actor="fg", purpose="access_request", case_ref=ref, request_id=ref).recording_id
+    handover_id = handover.prepare(qbox, "fg", [derivative], receiver="P. de Boer (verzoeker)",
+                                   basis="AVG art. 15 (inzageverzoek)", case_ref=ref, purpose="access_request",
+                                   protection="passphrase")
+    out = tmp_path / "pakket.age"
+    made = handover.approve(qbox, handover_id, "fg2", qbox.unlock("fg2", PASSWORD), out)
+    assert made["protection"] == "passphrase" and made["passphrase"]
+    assert [f["recording_id"] for f in made["files"]] == [derivative]  # the redacted version, not the original
+    assert package.verify(out, passphrase=made["passphrase"]).ok
+    closed = ar.close(qbox, ref, "answered", "fg", "AVG-2026-3")
+    assert set(closed.released) == {original, derivative}
+    for rid in (original, derivative):
+        assert [h for h in retention.active_holds(qbox.catalog, rid) if h["case_ref"] == ref] == []
