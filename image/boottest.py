@@ -1,0 +1,428 @@
+"""The slow appliance check (run by image/test, inside the network namespace image/test made).
+
+Boots a copy of image/out/kluis.raw in qemu (UEFI: OVMF; software emulation unless KLUIS_QEMU_ACCEL=kvm)
+with two NICs: "office" (qemu user-mode networking, isolated: restrict=on; port 443 forwarded to
+127.0.0.1:8443 of this namespace) and "cams" (a tap on this namespace's bridge: the test network, with a
+DHCP server, a simulated camera and the checks). A software TPM2 (swtpm) unless --no-tpm. Then, from
+outside the box, as a person on the LAN would:
+
+  https-office    HTTPS answers through the office NIC (the first-boot wizard: / -> /setup)
+  dhcp            the box took an address on the test network
+  mdns            kluis.local resolves over mDNS on the test network to that address; _https._tcp seen
+  https-lan       HTTPS answers on that address (through the box's firewall)
+  firewall        SSH (22) and other ports are dropped on that address
+  wizard          the first-boot wizard runs to the end (office, keeper, recovery key typed back)
+  camera          a simulated camera (kluis camera-sim) on the test network appears on /cameras
+  healthy         the keeper's overview answers; no unit failed; kluis.service ready, no watchdog kill
+  at-rest         the data partition is LUKS2 unlocked by the TPM2 (with swtpm), or plain and said so
+  stop            an ACPI power-off stops the box cleanly (kluis.serve: stopped) within 3 minutes
+
+Prints one line per check and a summary; exits 1 when any check failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+OFFICE_PORT = 8443
+CAM_MAC = "52:54:00:4b:4c:02"
+OFFICE = "Handhaving proefkantoor"
+KEEPER = "beheerder"
+PASSWORD = "een goed wachtwoord voor de kluis"
+KEY = re.compile(r"KLUIS(?:-[A-Z2-7]{1,5}){11}")
+CAMERA = "IMGCAM01"
+
+results: list[tuple[str, bool, str]] = []
+began = time.monotonic()
+
+
+def check(name: str, ok: bool, detail: str = "") -> bool:
+    results.append((name, ok, detail))
+    print(f"[{time.monotonic() - began:7.1f}s] {'PASS' if ok else 'FAIL'} {name}: {detail}", flush=True)
+    return ok
+
+
+def log(text: str) -> None:
+    print(f"[{time.monotonic() - began:7.1f}s] {text}", flush=True)
+
+
+class Console:
+    """The box's serial console (the kernel, systemd's status, and the journal: the test's copy of the
+    image has systemd.journald.forward_to_console=1 on its command line)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def text(self) -> str:
+        try:
+            raw = self.path.read_bytes().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return re.sub(r"\x1b\[[0-9;?=]*[A-Za-z]", "", raw).replace("\r", "")
+
+    def find(self, pattern: str) -> re.Match | None:
+        return re.search(pattern, self.text(), re.M)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def prepare_disk(image: Path, work: Path, size_gb: int) -> Path:
+    """A sparse copy of the image, grown to size_gb (room for the data partition systemd-repart makes), with
+    the journal forwarded to the serial console (for the checks and for diagnosis)."""
+    disk = work / "disk.raw"
+    subprocess.run(["cp", "--sparse=always", str(image), str(disk)], check=True)
+    os.truncate(disk, size_gb << 30)
+    esp = f"{disk}@@1M"
+    entry = subprocess.run(["mtype", "-i", esp, "::/loader/entries/kluis.conf"], check=True,
+                           capture_output=True, text=True).stdout
+    entry = re.sub(r"^(options .*)$", r"\1 systemd.journald.forward_to_console=1", entry, flags=re.M)
+    (work / "kluis.conf").write_text(entry)
+    subprocess.run(["mcopy", "-o", "-i", esp, str(work / "kluis.conf"), "::/loader/entries/kluis.conf"], check=True)
+    return disk
+
+
+def start_dnsmasq(work: Path, bridge: str, bridge_ip: str) -> subprocess.Popen:
+    net = bridge_ip.rsplit(".", 1)[0]
+    return subprocess.Popen([
+        "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0", f"--interface={bridge}",
+        "--bind-interfaces", f"--dhcp-range={net}.100,{net}.150,255.255.255.0,1h", "--user=root",
+        f"--dhcp-leasefile={work / 'leases'}", f"--pid-file={work / 'dnsmasq.pid'}", "--log-dhcp",
+        f"--log-facility={work / 'dnsmasq.log'}"])
+
+
+def start_swtpm(work: Path) -> subprocess.Popen:
+    state = work / "tpm"
+    state.mkdir()
+    return subprocess.Popen(["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={state}",
+                             "--ctrl", f"type=unixio,path={work / 'swtpm.sock'}", "--log", f"file={work / 'swtpm.log'}"])
+
+
+def start_qemu(work: Path, disk: Path, tap: str, tpm: bool, accel: str, memory_mb: int) -> subprocess.Popen:
+    shutil.copy(OVMF_VARS, work / "vars.fd")
+    cmd = [
+        "qemu-system-x86_64", "-machine", "q35", "-accel", accel, "-cpu", "max" if accel == "tcg" else "host",
+        "-smp", "2", "-m", str(memory_mb),
+        "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+        "-drive", f"if=pflash,format=raw,unit=1,file={work / 'vars.fd'}",
+        "-drive", f"file={disk},format=raw,if=none,id=disk0,cache=unsafe",
+        "-device", "virtio-blk-pci,drive=disk0,bootindex=1",
+        # NIC 1, "office": user-mode networking, isolated (restrict=on: no way out), HTTPS forwarded.
+        "-netdev", f"user,id=office,restrict=on,hostfwd=tcp:127.0.0.1:{OFFICE_PORT}-:443",
+        "-device", "virtio-net-pci,netdev=office,mac=52:54:00:4b:4c:01,romfile=",
+        # NIC 2, "cams": the test network (this namespace's bridge).
+        "-netdev", f"tap,id=cams,ifname={tap},script=no,downscript=no",
+        "-device", f"virtio-net-pci,netdev=cams,mac={CAM_MAC},romfile=",
+        "-object", "rng-random,filename=/dev/urandom,id=rng0", "-device", "virtio-rng-pci,rng=rng0",
+        "-serial", f"file:{work / 'console.log'}", "-display", "none",
+        "-monitor", f"unix:{work / 'monitor.sock'},server,nowait", "-no-reboot",
+    ]
+    if tpm:
+        cmd += ["-chardev", f"socket,id=chrtpm,path={work / 'swtpm.sock'}",
+                "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0"]
+    return subprocess.Popen(cmd, stdout=open(work / "qemu.log", "wb"), stderr=subprocess.STDOUT)
+
+
+def monitor(work: Path, command: str) -> None:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(work / "monitor.sock"))
+        s.sendall(command.encode() + b"\n")
+        time.sleep(0.5)
+
+
+def lease_address(work: Path) -> str | None:
+    try:
+        for line in (work / "leases").read_text().splitlines():
+            fields = line.split()
+            if len(fields) >= 3 and fields[1].lower() == CAM_MAC:
+                return fields[2]
+    except FileNotFoundError:
+        pass
+    return None
+
+
+def session() -> aiohttp.ClientSession:
+    # The box's certificate is self-signed (its fingerprint is what a keeper checks); cookies for IPs too.
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False), cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                 timeout=aiohttp.ClientTimeout(total=60))
+
+
+async def wait_https(url: str, deadline: float) -> tuple[int, str] | None:
+    async with session() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(url, allow_redirects=False) as response:
+                    return response.status, response.headers.get("Location", "")
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                await asyncio.sleep(3)
+    return None
+
+
+def mdns_lookup(bridge_ip: str, timeout_s: float) -> tuple[list[str], list[str]]:
+    """kluis.local's IPv4 addresses, and the _https._tcp instances (name, port) seen, over multicast on
+    the bridge."""
+    from zeroconf import AddressResolverIPv4, IPVersion, ServiceBrowser, Zeroconf
+
+    zc = Zeroconf(interfaces=[bridge_ip], ip_version=IPVersion.V4Only)
+    services: list[str] = []
+
+    class Listener:
+        def add_service(self, zc_, type_, name):
+            info = zc_.get_service_info(type_, name, timeout=3000)
+            services.append(f"{name} port {info.port if info else '?'}")
+
+        update_service = remove_service = lambda *a: None
+
+    try:
+        ServiceBrowser(zc, "_https._tcp.local.", Listener())
+        deadline = time.monotonic() + timeout_s
+        addresses: list[str] = []
+        while time.monotonic() < deadline and not (addresses and services):
+            resolver = AddressResolverIPv4("kluis.local.")
+            if resolver.request(zc, 3000):
+                addresses = resolver.parsed_addresses()
+            time.sleep(1)
+        return addresses, services
+    finally:
+        zc.close()
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    if not match:
+        raise AssertionError("no CSRF token on the page")
+    return match.group(1)
+
+
+async def walk_wizard(url: str) -> str:
+    """The first-boot wizard as the keeper would: returns what went wrong, or ''."""
+    async with session() as http:
+        page = await (await http.get(f"{url}/setup")).text()
+        form = {"csrf": csrf_of(page), "office": OFFICE, "keeper": KEEPER, "password": PASSWORD,
+                "password_again": PASSWORD}
+        response = await http.post(f"{url}/setup/begin", data=form, allow_redirects=False)
+        if response.status != 303:
+            return f"step 1 answered {response.status}"
+        page = await (await http.get(f"{url}/setup")).text()
+        key = KEY.search(page)
+        if not key:
+            return "no recovery key shown"
+        recovery = key.group(0)
+        response = await http.post(f"{url}/setup/opgeschreven", data={"csrf": csrf_of(page)}, allow_redirects=False)
+        page = await (await http.get(f"{url}/setup")).text()
+        groups = [int(n) for n in re.findall(r'name="group(\d+)"', page)]
+        parts = recovery.split("-")
+        typed = {f"group{n}": parts[n] for n in groups}
+        response = await http.post(f"{url}/setup/bevestigen", data={"csrf": csrf_of(page), **typed},
+                                   allow_redirects=False)
+        if response.status != 303:
+            return f"confirming the recovery key answered {response.status}"
+        page = await (await http.get(f"{url}/setup")).text()
+        response = await http.post(f"{url}/setup/archief", data={"csrf": csrf_of(page), "skip": "1"},
+                                   allow_redirects=False)
+        if response.status != 303:
+            return f"skipping the archive answered {response.status}"
+        done = await (await http.get(f"{url}/setup")).text()
+        return "" if KEEPER in done else "the last page does not name the keeper"
+
+
+async def logged_in(url: str, deadline: float):
+    """A session of the keeper on the normal web UI (which comes up when the wizard has finished)."""
+    http = session()
+    while time.monotonic() < deadline:
+        try:
+            login = await http.get(f"{url}/login")
+            if login.status == 200:
+                html = await login.text()
+                response = await http.post(f"{url}/login", data={
+                    "csrf": csrf_of(html), "username": KEEPER, "password": PASSWORD}, allow_redirects=False)
+                if response.status == 303:
+                    return http
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, AssertionError):
+            pass
+        await asyncio.sleep(3)
+    await http.close()
+    return None
+
+
+def tcp_open(address: str, port: int) -> bool:
+    try:
+        socket.create_connection((address, port), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+async def checks(args, work: Path, console: Console, qemu: subprocess.Popen, qemu_started: float) -> None:
+    deadline = qemu_started + args.boot_timeout
+    office_url = f"https://127.0.0.1:{OFFICE_PORT}"
+
+    answer = await wait_https(office_url + "/", deadline)
+    boot_s = time.monotonic() - qemu_started
+    check("https-office", bool(answer) and answer[0] in (200, 303),
+          f"{answer} after {boot_s:.0f} s (qemu start to the first HTTPS answer)" if answer else "no answer")
+    if not answer:
+        return
+    startup = console.find(r"Startup finished in (.*)$")
+    log(f"boot: {startup.group(1) if startup else 'no Startup finished line yet'}")
+
+    box_ip = None
+    while time.monotonic() < deadline and not (box_ip := lease_address(work)):
+        await asyncio.sleep(2)
+    if not check("dhcp", bool(box_ip), f"box is {box_ip} on the test network" if box_ip else "no lease"):
+        return
+
+    addresses, services = await asyncio.get_running_loop().run_in_executor(
+        None, mdns_lookup, args.bridge_ip, 90)
+    check("mdns", addresses == [box_ip] and any("port 443" in s for s in services),
+          f"kluis.local -> {addresses}; _https._tcp: {services}")
+
+    answer = await wait_https(f"https://{box_ip}/", time.monotonic() + 60)
+    check("https-lan", bool(answer) and answer[0] in (200, 303), f"https://{box_ip}/ -> {answer}")
+    closed = {port: not tcp_open(box_ip, port) for port in (22, 80, 8080)}
+    check("firewall", all(closed.values()), f"dropped: {closed}")
+
+    camera = start_camera(work, args.bridge_ip)
+    try:
+        why = await walk_wizard(f"https://{box_ip}")
+        check("wizard", not why, why or "office, keeper, recovery key confirmed, archive skipped")
+        if why:
+            return
+        http = await logged_in(f"https://{box_ip}", time.monotonic() + 180)
+        if not check("login", http is not None, "the keeper logs in on the normal web UI" if http else "no login"):
+            return
+        async with http:
+            seen = ""
+            until = time.monotonic() + 180
+            while time.monotonic() < until:
+                page = await (await http.get(f"https://{box_ip}/cameras")).text()
+                if CAMERA in page:
+                    seen = CAMERA
+                    break
+                await asyncio.sleep(5)
+            check("camera", seen == CAMERA, f"{CAMERA} on /cameras" if seen else f"{CAMERA} not listed in 180 s")
+
+            overview = await http.get(f"https://{box_ip}/")
+            text = console.text()
+            failed = sorted(set(re.findall(r"Failed to start (.+?)\.?$", text, re.M)))
+            watchdog = re.findall(r"kluis\.service: Watchdog timeout", text)
+            ready = re.search(r"Started kluis\.service|Started Kluis evidence box", text)
+            check("healthy", overview.status == 200 and not failed and not watchdog and bool(ready),
+                  f"overview {overview.status}; failed units: {failed or 'none'}; watchdog kills: {len(watchdog)}; "
+                  f"kluis.service {'ready' if ready else 'not reported ready'}")
+            html = await overview.text()
+            from appliance.platform import NOT_ENCRYPTED_NL
+            mounted = console.find(r"kluis-data: mounted (\S+) on /var/lib/kluis \((\S+)\)")
+            warned = NOT_ENCRYPTED_NL in html
+            if args.tpm:
+                ok = bool(mounted) and mounted.group(2) == "crypto_LUKS" and not warned
+            else:
+                ok = bool(mounted) and mounted.group(2) == "ext4" and warned
+            check("at-rest", ok, f"{mounted.group(0) if mounted else 'no mount line'}; "
+                                 f"UI says not encrypted: {warned}")
+    finally:
+        camera.terminate()
+        camera.wait(10)
+
+    log("power-off (ACPI)")
+    monitor(work, "system_powerdown")
+    try:
+        qemu.wait(180)
+        stopped = console.find(r"kluis\.serve: stopped")
+        check("stop", qemu.returncode == 0 and bool(stopped),
+              f"qemu exited {qemu.returncode}; {'kluis.serve: stopped logged' if stopped else 'no stopped line'}")
+    except subprocess.TimeoutExpired:
+        check("stop", False, "still running 180 s after the power-off")
+
+
+def start_camera(work: Path, address: str) -> subprocess.Popen:
+    state = work / "camera"
+    return subprocess.Popen([sys.executable, "-m", "appliance", "camera-sim", "--serial", CAMERA, "--state",
+                             str(state), "--address", address], stdout=open(work / "camera.log", "wb"),
+                            stderr=subprocess.STDOUT)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--image", type=Path, default=HERE / "out" / "kluis.raw")
+    parser.add_argument("--bridge", required=True)
+    parser.add_argument("--bridge-ip", required=True)
+    parser.add_argument("--tap", required=True)
+    parser.add_argument("--no-tpm", dest="tpm", action="store_false", help="boot without a TPM2 (plain data partition)")
+    parser.add_argument("--boot-timeout", type=float, default=1500, help="seconds until the first HTTPS answer")
+    parser.add_argument("--memory", type=int, default=2048, help="MiB")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (console log, disk)")
+    args = parser.parse_args()
+
+    image = args.image.resolve()
+    recorded = (image.parent / (image.name + ".sha256")).read_text().split()[0]
+    actual = sha256(image)
+    if not check("image", actual == recorded, f"{image} sha256 {actual[:16]}… matches {image.name}.sha256"
+                 if actual == recorded else f"sha256 {actual} != recorded {recorded}"):
+        return 1
+    work = Path(tempfile.mkdtemp(prefix="test-", dir=image.parent))
+    procs: list[subprocess.Popen] = []
+    console = Console(work / "console.log")
+    try:
+        disk = prepare_disk(image, work, 4)
+        procs.append(start_dnsmasq(work, args.bridge, args.bridge_ip))
+        if args.tpm:
+            procs.append(start_swtpm(work))
+            for _ in range(50):
+                if (work / "swtpm.sock").exists():
+                    break
+                time.sleep(0.1)
+        accel = os.environ.get("KLUIS_QEMU_ACCEL", "tcg")
+        started = time.monotonic()
+        qemu = start_qemu(work, disk, args.tap, args.tpm, accel, args.memory)
+        procs.append(qemu)
+        log(f"qemu started ({accel}, {'swtpm TPM2' if args.tpm else 'no TPM'}); console: {work / 'console.log'}")
+        asyncio.run(checks(args, work, console, qemu, started))
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        failed = [name for name, ok, _ in results if not ok]
+        print("\nimage/test: " + ", ".join(f"{name} {'ok' if ok else 'FAILED'}" for name, ok, _ in results))
+        print(f"{sum(ok for _, ok, _ in results)} passed, {len(failed)} failed "
+              f"({time.monotonic() - began:.0f} s)")
+        if args.keep or failed:
+            (work / "disk.raw").unlink(missing_ok=True)
+            print(f"kept: {work} (console.log, qemu.log, dnsmasq.log, camera.log)")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 1 if failed or len(results) < 2 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
