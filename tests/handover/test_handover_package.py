@@ -107,8 +107,10 @@ def test_age_package_opens_with_age_and_every_hash_checks_out(hbox, data, ids, o
     for needle in (CASE, RECEIVER, hbox.config["box"]["name"], "fg2", hid):
         assert "".join(needle.split()) in text, needle
     for entry in manifest["files"]:
-        for digest in (entry["sha256"], entry["chain"]["ciphertext_sha256"]):
+        for digest in (entry["sha256"], entry["chain"]["ciphertext_sha256"], entry["chain"]["plaintext_sha256"]):
             assert digest in text, digest
+    assert manifest["audit_excerpt"]["sha256"] in text
+    assert manifest["box"]["signing_key"] in text  # the receiver can pin the key from the paper form
 
     # The box's disk holds no plaintext: not the footage, not the package's ZIP.
     on_disk = all_bytes_under(data)
