@@ -81,7 +81,8 @@ def catalog_stored(box: Box, stored: Stored, fields: dict, actor: str = "system"
         audit.record(box.catalog, actor=actor, action="ingest", recording_id=recording_id, client=client,
                      clock=box.clock, details={"sha256": stored.sha256, "source": fields.get("source"),
                                                "camera": fields.get("camera_serial"),
-                                               "source_ref": fields.get("source_ref")})
+                                               "source_ref": fields.get("source_ref"),
+                                               "clock_synced": fields["clock_synced"]})  # in the chained log too
     return recording_id
 
 

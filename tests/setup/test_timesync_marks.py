@@ -117,6 +117,9 @@ async def test_marks_through_the_real_cli_and_a_real_serve(box_dir, tmp_path, kl
 
     # A recording catalogued before the column existed stays unknown (NULL), not "synchronised".
     with Box(data) as box:
+        ingests = {row["recording_id"]: json.loads(row["details"])["clock_synced"] for row in box.catalog.db.query(
+            "SELECT recording_id, details FROM audit_log WHERE action = 'ingest'")}
+        assert ingests == {unsynced: 0, synced: 1}  # also in the hash-chained audit log
         box.catalog.db.execute("UPDATE recordings SET clock_synced = NULL WHERE id = ?", [synced])
 
     flag = tmp_path / "synced"
