@@ -96,6 +96,10 @@ def acting_user(box: Box, user: str | None) -> str:
 # is logged in) and must stay runnable from a timer without a stored password. They show no footage and
 # no personal data, and change nothing the policy does not already demand; whoever may run them is decided
 # by who may read the data directory, like `kluis serve` itself.
+# Likewise `backup` (and `backup journal | verify | list`), which uses public keys only and runs from a
+# timer, and `update apply`, authorised by the release key's signature and run by whoever may write the
+# service's venv (appliance/commands/backup.py, update.py). `restore` checks a keeper's password or the
+# recovery key against the key slots inside the backup: there is no box yet to log in to.
 #
 # Every command in the table also takes --recovery-key-file: the break-glass path (no role check; the
 # recovery key unlocks; a 'break_glass' audit entry is committed before the command does anything).
