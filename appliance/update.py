@@ -380,9 +380,13 @@ def _roll_back(box: Box, result: Applied, venv: Path, saved: Path, snapshot: sql
                health_timeout: float, health_command, schema_before: int, actor: str) -> None:
     if service:
         _run(["systemctl", "stop", service], 120)
-    put_back(venv, saved)
+    # The catalog first: it is the data; the code can be reinstalled by hand if putting it back fails.
     snapshot.backup(box.catalog.db.conn)  # the catalog as it was before the migrations
     box.catalog.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    try:
+        put_back(venv, saved)
+    except (KluisError, OSError, tarfile.TarError) as exc:
+        result.why += f"; putting the previous code back failed: {exc}"
     if service:
         _run(["systemctl", "start", service], 120)
     ok, why = health(venv, box.data_dir, schema_before, health_timeout, health_command)

@@ -103,7 +103,7 @@ def test_an_unhealthy_update_is_rolled_back(box_dir, kluis, tmp_path, venv, rele
     staged = data / update.UPDATE_DIR / update.STAGED
     staged.write_bytes(broken.read_bytes())
     result = kluis("update", "apply", "--data", data, "--venv", venv, "--trusted-keys", trusted,
-                   "--no-compile", "--health-timeout", "3", check=False)
+                   "--no-compile", "--health-timeout", "2", check=False)
     assert not staged.exists()
     err = result.stderr.decode()
     assert result.returncode == 1 and "update to 0.3.0 failed (not healthy" in err and "rolled back to 0.1.0" in err
