@@ -251,6 +251,21 @@ def links(box: Box, request_id: int, include_unlinked: bool = True) -> list[dict
     return rows
 
 
+def derivatives(box: Box, recording_ids: list[str]) -> dict[str, list[dict]]:
+    """Redacted versions of these recordings (issue 8's redaction stores them with recordings.derived_from);
+    {} on a catalog without that column."""
+    columns = {row[1] for row in box.catalog.db.execute("PRAGMA table_info(recordings)")}
+    if "derived_from" not in columns or not recording_ids:
+        return {}
+    found: dict[str, list[dict]] = {}
+    marks = ", ".join("?" * len(recording_ids))
+    for row in box.catalog.db.query(
+            f"SELECT id, derived_from, start_time, state FROM recordings WHERE derived_from IN ({marks}) "
+            "ORDER BY ingested_at, id", list(recording_ids)):
+        found.setdefault(row["derived_from"], []).append(row)
+    return found
+
+
 def _open(box: Box, request: int | str) -> dict:
     found = get(box, request)
     if found["status"] != "open":

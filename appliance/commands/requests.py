@@ -129,6 +129,7 @@ def requests_show(box: Box, request: str, as_json: bool, user, password_file, re
     status = req["status"] + (f": {req['outcome']} ({req['decision_ref'] or 'no decision reference'})"
                               if req["status"] == "closed" else "")
     click.echo(f"status {status}")
+    derived = ar.derivatives(box, [item["recording_id"] for item in linked])
     for item in linked:
         rec = item["recording"]
         what = recording_line(box, rec) if rec else f"{item['recording_id']}  (deleted)"
@@ -136,6 +137,15 @@ def requests_show(box: Box, request: str, as_json: bool, user, password_file, re
         click.echo(f"{state:9} {what}")
         for hold in (item["result_detail"] or []):
             click.echo(f"          not deleted: held for {hold['purpose_label']} {hold['case_ref']} (hold {hold['hold']})")
+        for copy in derived.get(item["recording_id"], []):
+            click.echo(f"          redacted version {copy['id']}")
+    if req["status"] == "open":
+        copies = [c["id"] for item in linked if not item["unlinked_at"] for c in derived.get(item["recording_id"], [])]
+        if copies:
+            click.echo(f"hand over: kluis export prepare {' '.join(copies)} --case {req['ref']} --purpose {req['kind']} "
+                       "--passphrase --receiver '<requester>' --basis 'AVG art. 15'")
+        else:
+            click.echo(f"no redacted version yet: kluis redact --data DIR ID --purpose {req['kind']} --request {req['ref']} ...")
 
 
 @requests_group.command("link")

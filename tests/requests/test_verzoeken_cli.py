@@ -48,6 +48,7 @@ def test_add_list_show_close_then_the_normal_term(box_dir, privacy_officer, klui
     assert ref in table and "day(s) left" in table
     shown = kluis("requests", "show", "--data", data, ref, *privacy_officer).stdout.decode()
     assert f"held      {hit}" in shown and "day(s) left" in shown and "Markt, bij de fontein" in shown
+    assert f"no redacted version yet: kluis redact --data DIR ID --purpose access_request --request {ref}" in shown
 
     closed = kluis("requests", "close", "--data", data, str(row["id"]), "--outcome", "answered",
                    "--decision", "AVG-2026-77", *privacy_officer).stdout.decode()

@@ -126,21 +126,6 @@ async def register(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/verzoeken/{done.request['id']}?nieuw=1")
 
 
-def _derivatives(box, recording_ids: list[str]) -> dict[str, list[dict]]:
-    """Redacted derivatives of these recordings, if the catalog links them (recordings.derived_from,
-    issue 8's redaction); {} on a catalog without that column."""
-    columns = {row[1] for row in box.catalog.db.execute("PRAGMA table_info(recordings)")}
-    if "derived_from" not in columns or not recording_ids:
-        return {}
-    found: dict[str, list[dict]] = {}
-    marks = ", ".join("?" * len(recording_ids))
-    for row in box.catalog.db.query(
-            f"SELECT id, derived_from, start_time, state FROM recordings WHERE derived_from IN ({marks}) "
-            "ORDER BY ingested_at, id", recording_ids):
-        found.setdefault(row["derived_from"], []).append(row)
-    return found
-
-
 def _route_exists(request: web.Request, canonical: str) -> bool:
     return any(resource.canonical == canonical for resource in request.app.router.resources())
 
@@ -166,7 +151,7 @@ def _detail(request: web.Request, req: dict, status: int = 200, error: str | Non
     items = ar.links(box, req["id"])
     for item in items:
         item["holds"] = retention.active_holds(box.catalog, item["recording_id"]) if item["recording"] else []
-    derived = _derivatives(box, [i["recording_id"] for i in items])
+    derived = ar.derivatives(box, [i["recording_id"] for i in items])
     return render(request, "verzoek.html", status=status, req=req, items=items, derived=derived, error=error,
                   form=form or {}, outcomes=ar.KIND_OUTCOMES[req["kind"]],
                   handover=_handover_link(request, req, items, derived),
