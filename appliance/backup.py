@@ -375,7 +375,7 @@ def make_backup(box: Box, target: Path, journal_entry: dict | None = None, link:
     now = box.clock()
     name = _new_name(target, now)
     work = target / f".{name}.tmp"
-    work.mkdir(parents=True)
+    work.mkdir(parents=True, mode=0o700)  # key slots inside: not for other users of a shared disk
     try:
         files: dict[str, dict] = {}
         catalog_bytes, held, expires = snapshot_catalog(box, now)
@@ -386,7 +386,7 @@ def make_backup(box: Box, target: Path, journal_entry: dict | None = None, link:
         (work / SLOTS_FILE).write_bytes(slots)
         _fsync_file(work / SLOTS_FILE)
         files[SLOTS_FILE] = {"sha256": hashlib.sha256(slots).hexdigest(), "size": len(slots)}
-        (work / "blobs").mkdir()
+        (work / "blobs").mkdir(mode=0o700)
         carried = []
         earlier = list(reversed(list_backups(target))) if link else []
         for rec in held:
