@@ -123,9 +123,10 @@ def held_ids(db, now: str) -> list[str]:
         "WHERE released_at IS NULL AND (until IS NULL OR until > ?)) ORDER BY id", [now])]
 
 
-def snapshot_catalog(box: Box, now: datetime) -> tuple[bytes, list[dict], str | None]:
+def snapshot_catalog(box: Box, now: datetime) -> tuple[bytes, list[dict], str | None, tuple[int, str]]:
     """A consistent copy of the catalog in memory, stripped of every recording not under hold and of its
-    wrapped file keys. Returns (SQLite file bytes, the held recordings, expires_at). In memory, not a temp
+    wrapped file keys. Returns (SQLite file bytes, the held recordings, expires_at, the audit log's head in
+    it). In memory, not a temp
     file: an unlinked temp file would leave the stripped keys in free disk blocks."""
     mem = sqlite3.connect(":memory:", isolation_level=None)
     try:
@@ -156,10 +157,11 @@ def snapshot_catalog(box: Box, now: datetime) -> tuple[bytes, list[dict], str | 
         held = [dict(zip(("id", "sha256", "stored_path", "end_time", "category", "keep_until", "blob_size"), r))
                 for r in mem.execute("SELECT id, sha256, stored_path, end_time, category, keep_until, blob_size "
                                      "FROM recordings ORDER BY id")]
+        head = mem.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
         data = mem.serialize()
     finally:
         mem.close()
-    return data, held, expires_at(held, policy, now)
+    return data, held, expires_at(held, policy, now), head or (0, audit.GENESIS)
 
 
 def expires_at(held: list[dict], policy: retention.Policy, now: datetime) -> str | None:
@@ -378,7 +380,7 @@ def make_backup(box: Box, target: Path, journal_entry: dict | None = None, link:
     work.mkdir(parents=True, mode=0o700)  # key slots inside: not for other users of a shared disk
     try:
         files: dict[str, dict] = {}
-        catalog_bytes, held, expires = snapshot_catalog(box, now)
+        catalog_bytes, held, expires, (count, head_hash) = snapshot_catalog(box, now)
         files[CATALOG_FILE] = _write_sealed(box, catalog_bytes, work / CATALOG_FILE, "catalog")
         del catalog_bytes
         files[FILES_FILE] = _write_sealed(box, _files_tar(box.data_dir), work / FILES_FILE, "files")
@@ -403,7 +405,6 @@ def make_backup(box: Box, target: Path, journal_entry: dict | None = None, link:
                 files[rel] = _copy(box.vault.root / rec["stored_path"], work / rel)
             carried.append({"id": rec["id"], "sha256": rec["sha256"], "blob": rel})
         fsync_dir(work / "blobs")
-        count, head_hash = audit.head(box.catalog)
         key = box.signing_key()
         body = {
             "type": BACKUP_TYPE, "v": 1, "name": name, "created_at": to_iso(now),

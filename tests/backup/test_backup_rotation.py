@@ -31,6 +31,10 @@ def test_expiry_is_the_earliest_lawful_deletion_of_any_recording_in_it(cbox, clo
     result = backup.run(cbox, target)
     manifest = result.manifest
     assert {r["id"] for r in manifest["recordings"]} == {r_old, r_new}
+    # the audit head in the snapshot: the entry before the run's own 'backup' entry
+    last = audit.entries(cbox.catalog, newest_first=True, limit=2)
+    assert last[0]["action"] == "backup"
+    assert manifest["audit"] == {"count": last[1]["seq"], "head": last[1]["hash"]}
     # r_old's term has passed: a release now lets it go grace_days (7) later; r_new lives to its term (28).
     assert manifest["expires_at"] == to_iso(T0 + timedelta(days=7))
     # No held recording: nothing in it has a key, so it never expires by this rule.
