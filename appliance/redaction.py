@@ -188,11 +188,13 @@ def make_plan(keep: list[str] = (), boxes: list[str] = (), mute: list[str] = (),
 # Faces ----------------------------------------------------------------------------------------------
 
 class FaceDetector:
-    """OpenCV's Haar cascades (bundled in the wheel's cv2/data): frontal faces (two cascades) and
-    profiles facing either way. Works on the luma plane, scaled down to DETECT_WIDTH."""
+    """OpenCV's Haar cascades (bundled in the wheel's cv2/data): frontal faces and profiles facing either
+    way. Works on the luma plane, scaled down to DETECT_WIDTH.
 
-    CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2.xml",
-                "haarcascade_profileface.xml")
+    frontalface_alt2 found the most faces with the fewest false positives on the test material, and
+    frontalface_default added nothing to it at twice the cost (bench/redact_detectors.py, docs/redaction.md)."""
+
+    CASCADES = ("haarcascade_frontalface_alt2.xml", "haarcascade_profileface.xml")
 
     def __init__(self, detect_width: int = DETECT_WIDTH):
         import cv2
