@@ -731,6 +731,10 @@ def restore(target: Path, data_dir: Path, *, user: str | None = None, password: 
         for meta, want in (("box_public_key", manifest["box_public_key"]), ("signing_public_key", manifest["signer"])):
             if box.catalog.get_meta(meta) != want:
                 raise KluisError(f"the restored catalog's {meta} is not the backup's")
+        want = manifest["audit"]
+        row = box.catalog.db.execute("SELECT hash FROM audit_log WHERE seq = ?", [want["count"]]).fetchone()
+        if (row[0] if row else audit.GENESIS) != want["head"] or audit.head(box.catalog)[0] != want["count"]:
+            raise KluisError("the restored audit log is not the one the manifest names")
         count = len(box.catalog.list_recordings())
         start = manifest["journal"]["seq"] if manifest.get("journal") else 0
         later = journal.entries[start:]
