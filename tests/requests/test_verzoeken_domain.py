@@ -270,3 +270,20 @@ def test_an_access_request_answered_with_a_passphrase_package_of_the_redacted_ve
     assert set(closed.released) == {original, derivative}
     for rid in (original, derivative):
         assert [h for h in retention.active_holds(qbox.catalog, rid) if h["case_ref"] == ref] == []
+
+
+def test_deadline_window_and_warning_come_from_kluis_toml(qbox, tmp_path):
+    from appliance import config
+
+    config.write_template(qbox.data_dir, {"requests": {"deadline_months": 2, "window_minutes": 30, "warn_days": 0}})
+    late = store(qbox, tmp_path, INCIDENT + timedelta(minutes=25))
+    req = ar.register(qbox, requester="R", kind="inzage", received_on=date(2026, 10, 31), given_time=INCIDENT,
+                      actor="fg")
+    assert req.request["deadline"] == "2026-12-31" and req.request["window_minutes"] == 30
+    assert [m["id"] for m in req.matches] == [late]
+    assert ar.due_soon(qbox) == []  # 39 days left, warned 0 days ahead
+    config.write_template(qbox.data_dir, {"requests": {"warn_days": 40}})
+    assert [r["ref"] for r in ar.due_soon(qbox)] == [req.request["ref"]]
+    (qbox.data_dir / "kluis.toml").write_text("[requests]\ndeadline_months = 0\n")
+    with pytest.raises(KluisError, match="deadline_months"):
+        ar.register(qbox, requester="R", kind="inzage", received_on=date(2026, 11, 1), given_time=INCIDENT, actor="fg")
