@@ -164,9 +164,13 @@ def test_link_and_unlink_are_audited_and_move_the_hold(qbox, clock, tmp_path):
 
 
 def test_clock_uncertainty_of_a_camera_widens_its_window(qbox, tmp_path):
-    # CAM001's docks measured offsets 10 minutes apart: its corrected times may be off by that much.
+    # CAM001's docks measured offsets 10 minutes apart (as the dock records them at each arrival): its
+    # corrected times may be off by that much.
+    from appliance.dock import devices
+
+    qbox.catalog.db["devices"].insert({"serial": "CAM001", "paired": 1})
     for offset in (-300.0, 300.0):
-        qbox.catalog.db["docks"].insert({"serial": "CAM001", "docked_at": qbox.now_iso(), "clock_offset_s": offset})
+        devices.record_dock(qbox, "CAM001", qbox.clock() - timedelta(seconds=offset), offset, "127.0.0.1")
     drifting = store(qbox, tmp_path, INCIDENT + timedelta(minutes=22))
     store(qbox, tmp_path, INCIDENT + timedelta(minutes=22), camera="CAM002")  # steady clock: out
     assert ar.clock_uncertainty_s(qbox, "CAM001") == 600 and ar.clock_uncertainty_s(qbox, "CAM002") == 0
