@@ -337,15 +337,17 @@ async def checks(args, work: Path, console: Console, qemu: subprocess.Popen, qem
                   f"overview {overview.status}; failed units: {failed or 'none'}; watchdog kills: {len(watchdog)}; "
                   f"kluis.service {'ready' if ready else 'not reported ready'}")
             html = await overview.text()
-            from appliance.platform import NOT_ENCRYPTED_NL
             mounted = console.find(r"kluis-data: mounted (\S+) on /var/lib/kluis \((\S+)\)")
-            warned = NOT_ENCRYPTED_NL in html
+            shown = re.search(r'<p([^>]*)id="at-rest-state">(.*?)</p>', html, re.S)
+            ui_encrypted = bool(shown) and 'class="error"' not in shown.group(1)
+            said = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", shown.group(2))).strip() if shown else "nothing"
+            clock = re.search(r'id="clock-state">(.*?)</p>', html, re.S)
+            log(f"the overview says about the clock: {clock.group(1).strip() if clock else 'nothing'}")
             if args.tpm:
-                ok = bool(mounted) and mounted.group(2) == "crypto_LUKS" and not warned
+                ok = bool(mounted) and mounted.group(2) == "crypto_LUKS" and ui_encrypted
             else:
-                ok = bool(mounted) and mounted.group(2) == "ext4" and warned
-            check("at-rest", ok, f"{mounted.group(0) if mounted else 'no mount line'}; "
-                                 f"UI says not encrypted: {warned}")
+                ok = bool(mounted) and mounted.group(2) == "ext4" and bool(shown) and not ui_encrypted
+            check("at-rest", ok, f"{mounted.group(0) if mounted else 'no mount line'}; the overview says: {said}")
     finally:
         camera.terminate()
         camera.wait(10)
