@@ -18,7 +18,9 @@ import os
 import secrets
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+import atexit
+import queue
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable
 
@@ -55,14 +57,20 @@ JobFunction = Callable[[Box, Progress], dict]
 
 
 class Runner:
-    """A small pool of worker threads for one data directory."""
+    """Worker threads for one data directory. They are daemon threads: stopping `kluis serve` does not
+    wait an hour for a redaction; at exit running jobs are asked to stop (they fail as 'cancelled', the
+    vault writer is aborted) and a job cut off anyway is failed at the next start (fail_orphans)."""
 
     def __init__(self, data_dir: Path, clock=None, workers: int = WORKERS):
         self.data_dir = Path(data_dir)
         self.clock = clock
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kluis-job")
         self.futures: dict[str, Future] = {}
         self.progress: dict[str, Progress] = {}
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._worker, name=f"kluis-job-{i}", daemon=True)
+                         for i in range(workers)]
+        for thread in self._threads:
+            thread.start()
 
     def _box(self) -> Box:
         return Box(self.data_dir, self.clock) if self.clock is not None else Box(self.data_dir)
@@ -76,8 +84,20 @@ class Runner:
                 "INSERT INTO jobs (id, kind, state, created_by, created_at, recording_id, params, pid) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [job_id, kind, QUEUED, actor, box.now_iso(), recording_id, json.dumps(params or {}), os.getpid()])
-        self.futures[job_id] = self.pool.submit(self._run, job_id, func)
+        future: Future = Future()
+        self.futures[job_id] = future
+        self._queue.put((job_id, func, future))
         return job_id
+
+    def _worker(self) -> None:
+        while (item := self._queue.get()) is not None:
+            job_id, func, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(self._run(job_id, func))
+            except BaseException as exc:  # _run records failures itself; this is for the waiter
+                future.set_exception(exc)
 
     def _run(self, job_id: str, func: JobFunction) -> dict | None:
         with self._box() as box:
@@ -112,10 +132,17 @@ class Runner:
         future = self.futures.get(job_id)
         return bool(future and future.cancel())
 
-    def shutdown(self, wait: bool = True) -> None:
+    def shutdown(self, timeout: float = 30) -> None:
+        """Cancel what is queued, ask running jobs to stop, and wait a little for them."""
+        for future in self.futures.values():
+            future.cancel()
         for progress in list(self.progress.values()):
             progress.cancel.set()
-        self.pool.shutdown(wait=wait, cancel_futures=True)
+        for _ in self._threads:
+            self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 _runners: dict[Path, Runner] = {}
@@ -130,6 +157,12 @@ def runner_for(box: Box) -> Runner:
             fail_orphans(box)
             _runners[key] = Runner(box.data_dir, box.clock)
         return _runners[key]
+
+
+@atexit.register
+def _shutdown_all() -> None:
+    for runner in list(_runners.values()):
+        runner.shutdown()
 
 
 def fail_orphans(box: Box) -> int:

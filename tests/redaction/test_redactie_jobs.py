@@ -121,3 +121,23 @@ def test_parsing_of_the_operator_texts():
     assert redaction.Plan.from_log(plan.as_log()) == plan
     with pytest.raises(KluisError):
         redaction.parse_rect("1,2,3,-4")
+
+
+def test_a_cancelled_job_stores_nothing(box_dir, tmp_path):
+    data, _ = box_dir
+    clip = media.make_footage(tmp_path / "c.mp4", seconds=4, audio=False)
+    with Box(data) as box:
+        rid = recordings.import_file(box, clip.path, camera="CAM001", officer="hh", start=START).recording_id
+        job_id = redaction.start_job(box, box.unlock("admin", PASSWORD), rid, redaction.make_plan(), actor="admin",
+                                     purpose="access_request", case_ref="VZ-2")
+        runner = jobs.runner_for(box)
+        deadline = time.monotonic() + 30
+        while jobs.get(box.catalog, job_id)["done"] == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert runner.cancel(job_id)
+        runner.wait(job_id, timeout=60)
+        job = jobs.get(box.catalog, job_id)
+        assert job["state"] == jobs.FAILED and "cancelled" in job["error"]
+        assert [r["id"] for r in box.catalog.list_recordings()] == [rid]
+        assert list((data / "tmp").iterdir()) == []
