@@ -86,6 +86,10 @@ async def test_an_idle_claim_lapses_and_the_next_browser_starts_afresh(tmp_path)
             "password_again": PASSWORD})
         assert response.status == 303 and wizard.step == "recovery" and wizard.staging.exists()
         assert (await second.get("/setup")).status == 409
+        # The English switch works in the wizard too (and leads back to it).
+        response = await second.get("/taal/en?next=/opnames", allow_redirects=False)
+        assert response.status == 303 and response.headers["Location"] == "/setup"
+        assert "This box is being set up in another browser" in await (await second.get("/setup")).text()
 
         wizard.active -= setup.CLAIM_IDLE_S + 1  # half an hour without a request from the first browser
         response = await second.get("/setup")

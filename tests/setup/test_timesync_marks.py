@@ -160,3 +160,24 @@ async def test_marks_through_the_real_cli_and_a_real_serve(box_dir, tmp_path, kl
         settings = await (await browser.get(box.url + "/instellingen")).text()
         assert "De klok is gesynchroniseerd (file)" in settings and 'id="at-rest-state"' in settings
     assert box.stop() == 0
+
+
+def test_a_camera_offload_is_marked_too(box, monkeypatch):
+    """The dock's offload catalogues through recordings.catalog_stored, as import does: a container the
+    vault holds, catalogued as source 'dock' while the clock is not synchronised, is marked."""
+    import io
+
+    from appliance import recordings
+    from appliance.container import Encryptor
+
+    monkeypatch.setenv(timesync.ENV, "no")
+    encryptor = Encryptor(box.recipients(), chunk_size=65536)
+    writer = box.vault.writer()
+    writer.write(encryptor.header.raw)
+    for sealed in encryptor.chunks(io.BytesIO(b"camera footage" * 1000)):
+        writer.write(sealed)
+    stored = writer.commit()
+    rid = recordings.catalog_stored(box, stored, {
+        "camera_serial": "CAM009", "officer": None, "start_time": "2026-11-20T13:05:00.000Z",
+        "end_time": "2026-11-20T13:06:00.000Z", "source": "dock", "source_ref": "REC-1"})
+    assert box.catalog.get_recording(rid)["clock_synced"] == 0
