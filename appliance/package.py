@@ -265,10 +265,23 @@ def build(box: Box, handover: dict, identity, out: str | os.PathLike | BinaryIO)
     return {**result, "package_sha256": sink.digest.hexdigest(), "package_size": sink.size, "passphrase": passphrase}
 
 
+def _pipe() -> tuple[int, int]:
+    """A pipe with a 1 MiB buffer where Linux allows it (the default 64 KiB makes the two threads take
+    turns sixteen times as often, each turn a context switch on a busy machine)."""
+    read_fd, write_fd = os.pipe()
+    try:
+        import fcntl
+
+        fcntl.fcntl(write_fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), READ_BLOCK)
+    except (ImportError, OSError):
+        pass  # a smaller pipe is slower, not wrong
+    return read_fd, write_fd
+
+
 def _encrypted(box: Box, handover: dict, identity, sink: BinaryIO, protection: str, recipient: str | None,
                passphrase: str | None) -> dict:
     """ZIP writer thread -> pipe -> age encryptor -> sink: nothing but ciphertext leaves the process."""
-    read_fd, write_fd = os.pipe()
+    read_fd, write_fd = _pipe()
     reader = os.fdopen(read_fd, "rb", buffering=0)
     outcome: dict = {}
 
@@ -475,7 +488,7 @@ def _scan_zip(stream: BinaryIO, source: _StreamedSource) -> None:
 def _scan_encrypted(path: Path, identities: list[str], passphrase: str | None) -> _StreamedSource:
     """Decrypt in a thread into a pipe; read the ZIP from the other end. Memory: a few MiB, whatever the
     size; nothing is written to disk. The whole age file is read, so its last chunk is authenticated."""
-    read_fd, write_fd = os.pipe()
+    read_fd, write_fd = _pipe()
     reader = os.fdopen(read_fd, "rb")
     outcome: dict = {}
 
