@@ -193,7 +193,16 @@ def get(catalog, job_id: str) -> dict:
     rows = list(catalog.db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
     if not rows:
         raise NotFound(f"no job {job_id!r}")
-    return decode(rows[0])
+    row = rows[0]
+    if row["state"] in (QUEUED, RUNNING) and row.get("pid") and row["pid"] != os.getpid() and not _alive(row["pid"]):
+        # its process ended (crash, restart): say so instead of showing it running for ever
+        from .clock import system_clock, to_iso
+
+        row.update(state=FAILED, error="interrupted: the process running it ended",
+                   finished_at=to_iso((getattr(catalog, "clock", None) or system_clock)()))
+        catalog.db.execute("UPDATE jobs SET state = ?, finished_at = ?, error = ? WHERE id = ? AND state IN (?, ?)",
+                           [FAILED, row["finished_at"], row["error"], job_id, QUEUED, RUNNING])
+    return decode(row)
 
 
 def decode(row: dict) -> dict:
