@@ -59,6 +59,7 @@ CLAIM_IDLE_S = 30 * 60
 OWNER_COOKIE = "kluis_setup"
 CSRF_COOKIE = "kluis_setup_csrf"
 CONFIRM_GROUPS = 2
+FINISH_S = 2.0  # the last page is served this long before the box takes over the address
 
 routes = web.RouteTableDef()
 WIZARD = web.AppKey("wizard", object)
@@ -356,14 +357,14 @@ async def archive(request: web.Request) -> web.StreamResponse:
         log.info("setup: enrolled at %s as box %s", enrolled["url"], enrolled["box_id"])
         wizard.enrolled = enrolled
     finish(wizard)
-    # The last page comes with this answer: a redirect could reach a server that has just stopped.
-    return _render(request)
+    raise _see()
 
 
 def finish(wizard: Wizard) -> None:
     wizard.step = "done"
-    # The page saying so goes out first; then run_setup stops this server and starts the box.
-    asyncio.get_running_loop().call_later(0.5, wizard.done.set)
+    # The browser follows the redirect to the last page first (FINISH_S is ample for that); then
+    # run_setup stops this server and starts the box on the same address.
+    asyncio.get_running_loop().call_later(FINISH_S, wizard.done.set)
 
 
 @routes.get("/taal/{lang}")
