@@ -101,16 +101,24 @@ def _text(value: str | None, name: str, required: bool = False, limit: int = MAX
 
 # The search ---------------------------------------------------------------------------------------------
 
-def clock_uncertainty_s(box: Box, serial: str) -> float:
-    """How far a camera's corrected times may be off: the spread of the clock offsets measured at its
-    docks (a clock that drifted 40 s between two docks makes every time in between uncertain by that
-    much). 0 for a camera never docked (imported footage carries the time it was given)."""
+def clock_uncertainty_s(box: Box, serial: str, at: datetime | None = None) -> float:
+    """How far a camera's corrected times around `at` may be off. A recording's time is corrected by the
+    offset measured when it was offloaded, but the clock drifted since the dock before: the difference
+    between the offsets of the docks on either side of `at` is the uncertainty. Without a dock on both
+    sides, the spread of the offsets measured within 30 days of `at`. 0 for a camera never docked
+    (imported footage carries the time it was given)."""
     db = box.catalog.db
+    moment = to_iso(at or box.clock())
+    before = db.execute("SELECT clock_offset_s FROM docks WHERE serial = ? AND clock_offset_s IS NOT NULL AND "
+                        "docked_at <= ? ORDER BY docked_at DESC LIMIT 1", [serial, moment]).fetchone()
+    after = db.execute("SELECT clock_offset_s FROM docks WHERE serial = ? AND clock_offset_s IS NOT NULL AND "
+                       "docked_at >= ? ORDER BY docked_at LIMIT 1", [serial, moment]).fetchone()
+    if before and after:
+        return abs(float(after[0]) - float(before[0]))
+    centre = from_iso(moment)
     offsets = [row[0] for row in db.execute(
-        "SELECT clock_offset_s FROM docks WHERE serial = ? AND clock_offset_s IS NOT NULL", [serial])]
-    offsets += [row[0] for row in db.execute(
-        "SELECT DISTINCT clock_offset_s FROM recordings WHERE camera_serial = ? AND clock_offset_s IS NOT NULL",
-        [serial])]
+        "SELECT clock_offset_s FROM docks WHERE serial = ? AND clock_offset_s IS NOT NULL AND docked_at BETWEEN ? AND ?",
+        [serial, to_iso(centre - timedelta(days=30)), to_iso(centre + timedelta(days=30))])]
     return float(max(offsets) - min(offsets)) if len(offsets) > 1 else 0.0
 
 
@@ -121,7 +129,7 @@ def search(box: Box, at: datetime, window_minutes: int, camera: str | None = Non
     carries `margin_s` (the margin applied) and `uncertainty_s`."""
     db = box.catalog.db
     serials = [row[0] for row in db.execute("SELECT DISTINCT camera_serial FROM recordings")]
-    drift = {serial: clock_uncertainty_s(box, serial) for serial in serials}
+    drift = {serial: clock_uncertainty_s(box, serial, at) for serial in serials}
     window = timedelta(minutes=window_minutes)
     widest = window + timedelta(seconds=max(drift.values(), default=0.0))
     where = ["state = 'stored'", "start_time <= ?", "end_time >= ?"]

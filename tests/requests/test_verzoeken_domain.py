@@ -163,19 +163,28 @@ def test_link_and_unlink_are_audited_and_move_the_hold(qbox, clock, tmp_path):
     assert closed.released == [elsewhere]  # the unlinked one is not the request's any more
 
 
-def test_clock_uncertainty_of_a_camera_widens_its_window(qbox, tmp_path):
-    # CAM001's docks measured offsets 10 minutes apart (as the dock records them at each arrival): its
-    # corrected times may be off by that much.
+def test_clock_uncertainty_of_a_camera_widens_its_window(qbox, clock, tmp_path):
+    # CAM001's docks before and after the incident measured offsets 10 minutes apart (as the dock records
+    # them at each arrival): its corrected times in between may be off by that much. A dock long ago
+    # with a wild clock does not count.
     from appliance.dock import devices
 
     qbox.catalog.db["devices"].insert({"serial": "CAM001", "paired": 1})
-    for offset in (-300.0, 300.0):
-        devices.record_dock(qbox, "CAM001", qbox.clock() - timedelta(seconds=offset), offset, "127.0.0.1")
+    now = clock.now
+    for at, offset in ((INCIDENT - timedelta(days=200), 5000.0), (INCIDENT - timedelta(days=1), -300.0),
+                       (INCIDENT + timedelta(days=1), 300.0)):
+        clock.now = at
+        devices.record_dock(qbox, "CAM001", at - timedelta(seconds=offset), offset, "127.0.0.1")
+    clock.now = now
     drifting = store(qbox, tmp_path, INCIDENT + timedelta(minutes=22))
-    store(qbox, tmp_path, INCIDENT + timedelta(minutes=22), camera="CAM002")  # steady clock: out
-    assert ar.clock_uncertainty_s(qbox, "CAM001") == 600 and ar.clock_uncertainty_s(qbox, "CAM002") == 0
+    store(qbox, tmp_path, INCIDENT + timedelta(minutes=22), camera="CAM002")  # a steady clock: outside
+    assert ar.clock_uncertainty_s(qbox, "CAM001", INCIDENT) == 600 and ar.clock_uncertainty_s(qbox, "CAM002") == 0
     found = {m["id"]: m for m in ar.search(qbox, INCIDENT, 15)}
     assert set(found) == {drifting} and found[drifting]["margin_s"] == 15 * 60 + 600
+    # Between the old dock and the one before the incident the clock moved 5300 s; before any dock, only
+    # docks within 30 days count (none here).
+    assert ar.clock_uncertainty_s(qbox, "CAM001", INCIDENT - timedelta(days=2)) == 5300
+    assert ar.clock_uncertainty_s(qbox, "CAM001", INCIDENT - timedelta(days=300)) == 0
 
 
 def test_due_soon_lists_requests_near_and_past_their_deadline(qbox, clock):
