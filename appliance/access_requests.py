@@ -2,8 +2,8 @@
 and klacht (complaint). The register, the search-and-hold, the legal deadline, and the outcome.
 
 Registering a request searches the recordings around the moment the requester named (a window of
-`[requests] window_minutes` either side, widened per camera by the spread of the clock offsets its docks
-measured: a recording's corrected time is only as good as that), and places a hold on each match with the
+`[requests] window_minutes` either side, widened per camera by how much its clock offset changed between
+the docks around that moment: a recording's corrected time is only as good as that), and places a hold on each match with the
 request's kind as purpose and its reference (VZ-2026-0001) as case reference, so nothing expires while
 the request is handled. Recordings carry no location: the place is kept as the requester said it, for
 the person who looks at the footage, and does not narrow the search.

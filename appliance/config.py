@@ -67,7 +67,7 @@ TEMPLATE = """\
 [requests]
 # deadline_months = 1             # an access request or objection is answered within this many calendar months
 # window_minutes = 15             # search this long either side of the time a requester gives (widened per
-                                  # camera by the spread of the clock offsets its docks measured)
+                                  # camera by how much its clock offset changed between the docks around it)
 # warn_days = 7                   # the overview lists open requests this close to their deadline, and late ones
 
 [handover]
