@@ -97,6 +97,9 @@ class Wizard:
         if strange:
             raise KluisError(f"{self.data_dir} is not a Kluis data directory and not empty "
                              f"({', '.join(strange[:5])}): give an empty or new directory")
+        blobs = self.data_dir / "blobs"
+        if blobs.exists() and any(p.is_file() for p in blobs.rglob("*")):
+            raise KluisError(f"{blobs} holds recordings but there is no catalog: restore from a backup")
         (self.data_dir / SETUP_DIR).mkdir(mode=0o700, exist_ok=True)
         fd = os.open(self.data_dir / SETUP_DIR / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -104,10 +107,10 @@ class Wizard:
         except BlockingIOError:
             os.close(fd)
             raise KluisError(f"{self.data_dir} is being set up by another kluis serve") from None
+        if (self.data_dir / CATALOG).exists():  # made by the kluis serve that held the lock until just now
+            os.close(fd)
+            raise KluisError(f"{self.data_dir} is already a Kluis data directory")
         self._lock_fd = fd
-        blobs = self.data_dir / "blobs"
-        if blobs.exists() and any(p.is_file() for p in blobs.rglob("*")):
-            raise KluisError(f"{blobs} holds recordings but there is no catalog: restore from a backup")
         for name in MADE_BY_INIT:  # moved before a power cut, without the catalog: not a box yet
             _remove(self.data_dir / name)
         _remove(self.staging)
