@@ -220,11 +220,18 @@ def get(box: Box, request: int | str) -> dict:
     return rows[0]
 
 
-def list_requests(box: Box, status: str | None = None) -> list[dict]:
-    """Requests, open ones first by deadline; each with `days_left` and the number of linked recordings."""
-    where, params = "", []
+def list_requests(box: Box, status: str | None = None, text: str | None = None) -> list[dict]:
+    """Requests, open ones first by deadline; each with `days_left` and the number of linked recordings.
+    `text`: only those whose reference or requester contains it (case-insensitive)."""
+    conditions, params = [], []
     if status:
-        where, params = "WHERE status = ?", [status]
+        conditions.append("status = ?")
+        params.append(status)
+    if text and text.strip():
+        pattern = "%" + text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append("(ref LIKE ? ESCAPE '\\' OR requester LIKE ? ESCAPE '\\')")
+        params += [pattern, pattern]
+    where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
     rows = list(box.catalog.db.query(
         "SELECT q.*, (SELECT count(*) FROM request_recordings l WHERE l.request_id = q.id AND l.unlinked_at IS NULL) "
         f"AS linked FROM requests q {where} ORDER BY q.status = 'closed', q.deadline, q.id", params))

@@ -211,3 +211,16 @@ async def test_request_page_links_redacted_versions_and_the_handover(web, templa
     # The handover page takes the derivative from the link.
     handover = await web.page(f"/overdrachten/nieuw?opname={ids['c']}&zaak={ref}")
     assert ids["c"] in handover
+
+
+async def test_register_search_by_reference_or_name(web):
+    await web.login("fg")
+    await register(web, requester="Anna de Wit")
+    await register(web, requester="Bram 100%_Zwart")
+    html = await web.page("/verzoeken?zoek=wit")
+    assert "Anna de Wit" in html and "Bram" not in html and "1 verzoeken." in html
+    html = await web.page("/verzoeken?zoek=VZ-2026-0002")
+    assert "Bram 100%_Zwart" in html and "Anna" not in html
+    # LIKE's wildcards are literal: '_' and '%' match only themselves
+    assert "1 verzoeken." in await web.page("/verzoeken?zoek=_") and "0 verzoeken." in await web.page("/verzoeken?zoek=%25x")
+    assert "1 verzoeken." in await web.page("/verzoeken?zoek=0%25_Z")

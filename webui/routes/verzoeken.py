@@ -59,9 +59,10 @@ def _helpers(request: web.Request) -> dict:
 async def register_page(request: web.Request) -> web.StreamResponse:
     box = request.app[BOX]
     show_all = request.query.get("alle") == "1"
-    rows = ar.list_requests(box, None if show_all else "open")
+    text = request.query.get("zoek", "").strip()[:100]
+    rows = ar.list_requests(box, None if show_all else "open", text)
     return render(request, "verzoeken.html", rows=rows, show_all=show_all, warn_days=ar.settings(box)["warn_days"],
-                  **_helpers(request))
+                  text=text, **_helpers(request))
 
 
 def _new_form(request: web.Request, status: int = 200, errors: list[str] | None = None,
