@@ -353,6 +353,23 @@ def apply(data_dir: Path, bundle_path: Path, venv: Path, *, trusted: list[str], 
         finally:
             snapshot.close()
             wheel.unlink(missing_ok=True)
+            _give_back(data_dir)
+
+
+def _give_back(data_dir: Path) -> None:
+    """The updater runs as root; what it made in the data directory (update/, the catalog's WAL files)
+    goes to the directory's owner, the service user, or the service could not open its catalog."""
+    if os.geteuid() != 0:
+        return
+    owner = data_dir.stat()
+    paths = [data_dir / UPDATE_DIR, *data_dir.glob(CATALOG + "*")]
+    for path in paths:
+        for item in [path, *(path.rglob("*") if path.is_dir() else [])]:
+            try:
+                if item.lstat().st_uid != owner.st_uid or item.lstat().st_gid != owner.st_gid:
+                    os.chown(item, owner.st_uid, owner.st_gid, follow_symlinks=False)
+            except FileNotFoundError:
+                pass
 
 
 def _install_and_check(result: Applied, venv: Path, wheel: Path, data_dir: Path, schema: int, service: str | None,

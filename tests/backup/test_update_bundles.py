@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sqlite3
 import subprocess
 import tarfile
@@ -71,10 +72,16 @@ def test_a_healthy_update_installs_the_wheel_and_runs_the_new_migrations(box_dir
     assert out.startswith("ok: Kluis 0.2.0") and f"schema 1..{len(MIGRATIONS) + 1}" in out
 
     usb = tmp_path / "usb"
+    if os.geteuid() == 0:  # the data directory belongs to the service user; the updater runs as root
+        for item in [data, *data.rglob("*")]:
+            os.chown(item, 4321, 4321)
     out = kluis("update", "apply", "--data", data, new, "--venv", venv, "--trusted-keys", trusted,
                 "--backup-to", usb, "--no-compile", "--health-timeout", "60").stdout.decode()
     assert f"updated Kluis 0.1.0 -> 0.2.0; catalog schema {len(MIGRATIONS)} -> {len(MIGRATIONS) + 1}; healthy" in out
     assert installed_version(venv) == "0.2.0"
+    if os.geteuid() == 0:
+        assert {item.stat().st_uid for item in [data, *data.rglob("*")]} == {4321}
+        assert (data / "update").exists()
     assert schema_of(data) == (len(MIGRATIONS) + 1, True)
     status = subprocess.run([venv / "bin" / "kluis", "status", "--data", data, "--json"], capture_output=True,
                             text=True, cwd="/", check=True)
