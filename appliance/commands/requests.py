@@ -93,12 +93,14 @@ def requests_add(box: Box, requester: str, kind: str, received: str, given_time:
 @requests_group.command("list")
 @with_box
 @click.option("--all", "show_all", is_flag=True, help="Closed requests too.")
+@click.option("--search", "text", help="Only requests whose reference or requester contains this.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @secret_options
-def requests_list(box: Box, show_all: bool, as_json: bool, user, password_file, recovery_key_file) -> None:
+def requests_list(box: Box, show_all: bool, text: str | None, as_json: bool, user, password_file,
+                  recovery_key_file) -> None:
     """The register: open requests by deadline (with --all, closed ones after them)."""
     act(box, "requests list", user, password_file, recovery_key_file)
-    rows = ar.list_requests(box, None if show_all else "open")
+    rows = ar.list_requests(box, None if show_all else "open", text)
     if as_json:
         emit_json(rows)
         return

@@ -46,6 +46,8 @@ def test_add_list_show_close_then_the_normal_term(box_dir, privacy_officer, klui
     ref = row["ref"]
     table = kluis("requests", "list", "--data", data, *privacy_officer).stdout.decode()
     assert ref in table and "day(s) left" in table
+    assert json.loads(kluis("requests", "list", "--data", data, "--search", "someone else", "--json",
+                            *privacy_officer).stdout) == []
     shown = kluis("requests", "show", "--data", data, ref, *privacy_officer).stdout.decode()
     assert f"held      {hit}" in shown and "day(s) left" in shown and "Markt, bij de fontein" in shown
     assert f"no redacted version yet: kluis redact --data DIR ID --purpose access_request --request {ref}" in shown
