@@ -539,8 +539,8 @@ def _open_source(path: Path, identities: list[str], passphrase: str | None, repo
         if not identities and passphrase is None:
             raise KluisError(f"{path} is age-encrypted: give --identity AGE_KEY_FILE or --passphrase-file F")
         source = _scan_encrypted(path, identities, passphrase)
-        report.notes.append(f"decrypted {path} as a stream ({'passphrase' if passphrase is not None else 'age identity'}"
-                            "); nothing written to disk")
+        how = "passphrase" if passphrase is not None else "age identity"
+        report.notes.append(f"decrypted {path} as a stream ({how}); nothing written to disk")
         for name in source.damaged:
             report.problems.append(f"{name}: its CRC-32 in the ZIP does not match its bytes")
         return source

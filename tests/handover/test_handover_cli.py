@@ -77,7 +77,8 @@ def test_every_export_command_is_refused_to_roles_without_it_before_a_password(d
             line = refused_line(run(*args, "--user", NAME_OF_ROLE[role]))  # no password file given
             assert "may not" in line and COMMAND_PERMISSIONS[command] in line, line
             refusals += 1
-    # prepare, cancel: keeper, officer, auditor; approve, refuse: all but the privacy officer; list, register: keeper, officer
+    # prepare, cancel: keeper, officer, auditor; approve, refuse: all but the privacy officer;
+    # list, register: keeper, officer
     assert refusals == 3 + 4 + 4 + 3 + 2 + 2
     entries = denials(data)
     assert len(entries) >= refusals
