@@ -75,6 +75,7 @@ ACTION_LABELS = {
     "pair": N_("camera paired"), "pair_refused": N_("pairing refused"), "settings_change": N_("settings changed"),
     "policy_change": N_("retention policy changed"), "verify": N_("verified"), "offload_error": N_("offload error"),
     "sync_send": N_("sent to the archive"), "sync_receipt": N_("receipt from the archive"),
+    "setup": N_("box set up"),  # issue 9: the first-boot wizard
     "request_add": N_("request registered"), "request_link": N_("linked to a request"),
     "request_unlink": N_("unlinked from a request"), "request_close": N_("request closed"),
     "handover_prepare": N_("handover prepared"), "handover_approve": N_("handover approved"),

@@ -141,5 +141,7 @@ async def test_wizard_over_https_then_normal_mode(serve, tmp_path):
         assert made.default_user == keeper
         assert made.catalog.get_user(keeper)["role"] == "keeper"
         assert len(made.recipients()) == 2  # the box and the archive
+        first = next(made.catalog.db.query("SELECT * FROM audit_log ORDER BY seq LIMIT 1"))
+        assert (first["action"], first["actor"], first["client"]) == ("setup", keeper, "web 127.0.0.1")
     assert tls.fingerprint(data) == setup_fingerprint
     assert not (data / ".kluis-setup").exists()

@@ -39,12 +39,12 @@ import jinja2
 from aiohttp import web
 
 from appliance import config as config_mod
-from appliance import keys, tls, users
+from appliance import audit, tls, users
 from appliance.box import CATALOG, Box, init_box
 from appliance.errors import KluisError
 
 from .. import i18n
-from ..app import (GETTEXT, HERE, LANG, LANG_COOKIE, TEMPLATES, gettext_for, headers_middleware,
+from ..app import (HERE, LANG, LANG_COOKIE, TEMPLATES, client_of, gettext_for, headers_middleware,
                    language_middleware, new_login_csrf, set_cookie)
 from ..i18n import N_
 
@@ -339,6 +339,10 @@ async def confirm(request: web.Request) -> web.StreamResponse:
         wizard.step = "confirm"
         raise
     wizard.recovery_key, wizard.step = None, "archive"  # the only copy in memory goes now
+    # The box's first audit entry: who became its keeper, from where.
+    audit.record(wizard.box.catalog, actor=wizard.keeper, action="setup", client=client_of(request),
+                 clock=wizard.box.clock, details={"office": wizard.office, "via": "first-boot wizard",
+                                                  "kdf_profile": wizard.kdf_profile})
     log.info("setup: recovery key confirmed; %s is a Kluis box", wizard.data_dir)
     raise _see()
 
