@@ -126,7 +126,8 @@ def test_every_command_against_every_role(data, template, pw):
     # (kluis export ... is tested against every role in tests/handover/test_handover_cli.py.)
     assert set(COMMAND_PERMISSIONS) - set(MATRIX) == {"users add", "sync rewrap", "verify --deep"} | CAMERA_COMMANDS \
         | {c for c in COMMAND_PERMISSIONS if c.startswith("export ")} \
-        | {c for c in COMMAND_PERMISSIONS if c.startswith("requests ")}  # tests/requests/test_verzoeken_cli.py
+        | {c for c in COMMAND_PERMISSIONS if c.startswith("requests ")} \
+        | {"redact"}  # requests: tests/requests/test_verzoeken_cli.py; redact: tests/redaction/test_redactie_jobs.py
     holds: dict[str, int] = {}
     refused_runs = []
     for command in MATRIX:
