@@ -134,6 +134,12 @@ def search(box: Box, at: datetime, window_minutes: int, camera: str | None = Non
     widest = window + timedelta(seconds=max(drift.values(), default=0.0))
     where = ["state = 'stored'", "start_time <= ?", "end_time >= ?"]
     params: list = [to_iso(at + widest), to_iso(at - widest)]
+    # An overlapping recording started at most the longest recording's length before the window: that
+    # bound makes the search an index range instead of a walk over everything older (as webui.queries).
+    longest = db.execute("SELECT max(julianday(end_time) - julianday(start_time)) FROM recordings").fetchone()[0]
+    if longest is not None:
+        where.append("start_time >= ?")
+        params.append(to_iso(at - widest - timedelta(days=longest, seconds=1)))
     if "derived_from" in {row[1] for row in db.execute("PRAGMA table_info(recordings)")}:
         where.append("derived_from IS NULL")  # a redacted copy is not footage of its own
     if camera:
