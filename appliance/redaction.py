@@ -777,3 +777,35 @@ def start_job(box: Box, identity, recording_id: str, plan: Plan, *, actor: str, 
                 "counts": asdict(done.counts)}
 
     return runner.submit("redact", work, actor=actor, recording_id=recording_id, params=params)
+
+
+def still_jpeg(box: Box, identity, recording_id: str, t: float, quality: int = 85) -> bytes:
+    """The frame at `t` seconds (or the last one before the end) as JPEG bytes, decoded in memory. For the
+    web form on which the operator draws regions; the caller audits the view first."""
+    import av
+    import cv2
+
+    from .clip import DecryptedReader
+
+    with DecryptedReader.open(box, identity, recording_id) as src:
+        try:
+            with av.open(src, mode="r") as media:
+                if not media.streams.video:
+                    raise KluisError("the recording holds no video stream")
+                video = media.streams.video[0]
+                origin = video.start_time or 0
+                media.seek(origin + int(max(0.0, t) / video.time_base), stream=video, backward=True, any_frame=False)
+                chosen = None
+                for frame in media.decode(video):
+                    if chosen is not None and float((frame.pts - origin) * video.time_base) > t + 1e-6:
+                        break
+                    chosen = frame
+                if chosen is None:
+                    raise KluisError("no frame at that time")
+                bgr = chosen.to_ndarray(format="bgr24")
+        except av.error.FFmpegError as exc:
+            raise KluisError(f"the recording cannot be read as video: {exc}") from None
+    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise KluisError("the frame could not be encoded")
+    return data.tobytes()

@@ -82,3 +82,24 @@ async def test_other_roles_cannot_redact(web, rec_ids, role):
     page = await web.client.get(f"/opnames/{rid}")
     if page.status == 200:
         assert "/redigeren" not in await page.text()
+
+
+async def test_a_still_frame_to_draw_on_is_audited_as_a_view(web, rec_ids):
+    await web.as_role("privacy_officer")
+    rid = rec_ids["zuid"]
+    refused = await web.client.get(f"/opnames/{rid}/redigeren/beeld?t=1")
+    assert refused.status == 400 and audit.entries(web.box.catalog, action="view") == []
+    page = await (await web.client.get(f"/opnames/{rid}/redigeren?t=1.5&purpose=access_request")).text()
+    assert f'src="/opnames/{rid}/redigeren/beeld?t=1.5&amp;purpose=access_request"' in page
+    assert "/static/redactie.js" in page
+    still = await web.client.get(f"/opnames/{rid}/redigeren/beeld?t=1.5&purpose=access_request")
+    assert still.status == 200 and still.content_type == "image/jpeg"
+    body = await still.read()
+    assert body[:3] == b"\xff\xd8\xff" and len(body) > 1000
+    import cv2
+    import numpy as np
+
+    image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape[:2] == (240, 320)
+    views = audit.entries(web.box.catalog, action="view", recording_id=rid)
+    assert len(views) == 1 and views[0]["purpose"] == "access_request" and views[0]["details"]["still_at_s"] == 1.5

@@ -76,6 +76,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/verzoeken/{id}/afsluiten"): {FG},
     # redacted derivatives (issue 8, webui/routes/redactie.py): the privacy officer only
     ("GET", "/opnames/{id}/redigeren"): {FG},
+    ("GET", "/opnames/{id}/redigeren/beeld"): {FG},
     ("POST", "/opnames/{id}/redigeren"): {FG},
     ("GET", "/redactie/{job}"): {FG},
     ("GET", "/redactie/{job}.json"): {FG},

@@ -4,6 +4,8 @@
     POST /opnames/<id>/redigeren     starts the background job (appliance.jobs) -> /redactie/<job>
     GET  /redactie/<job>             progress (the page reloads itself while the job runs; no script needed)
     GET  /redactie/<job>.json        the same for scripts and pollers
+    GET  /opnames/<id>/redigeren/beeld?t=S&purpose=P   one frame as JPEG, to draw regions on (audited
+                                     as a view with the purpose; decoded in memory, never stored)
 
 The job runs on a worker thread with the session's unlocked key in memory; the event loop only reads the
 job's row. Only roles with recordings.redact (the privacy officer) see any of it.
@@ -11,9 +13,11 @@ job's row. Only roles with recordings.redact (the privacy officer) see any of it
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
-from appliance import jobs, purposes, redaction, roles
+from appliance import audit, jobs, purposes, redaction, roles
 from appliance.errors import KluisError, NotFound
 
 from ..app import BOX, LANG, SESSION, client_of, gettext_for, needs, render
@@ -36,11 +40,23 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in (text or "").replace(";", "\n").splitlines() if line.strip()][:200]
 
 
+def _still_query(request: web.Request) -> tuple[float | None, str]:
+    try:
+        t = redaction.parse_seconds(request.query.get("t", "")[:20]) if request.query.get("t") else None
+    except KluisError:
+        t = None
+    purpose = request.query.get("purpose", "")
+    return t, purpose if purpose in REDACT_PURPOSES else ""
+
+
 def _form_page(request: web.Request, recording: dict, status: int = 200, error: str | None = None,
                form: dict | None = None) -> web.Response:
     box = request.app[BOX]
     lang = request[LANG]
-    return render(request, "redactie.html", status=status, r=recording, error=error, form=form or {"faces": "1"},
+    still_t, still_purpose = _still_query(request)
+    form = form or {"faces": "1", "purpose": still_purpose}
+    return render(request, "redactie.html", status=status, r=recording, error=error, form=form,
+                  still_t=still_t, still_purpose=still_purpose or form.get("purpose", ""),
                   purposes=[(c, purposes.label(c, lang)) for c in REDACT_PURPOSES],
                   purpose_label=lambda c: purposes.label(c, lang),
                   derivatives=redaction.derivatives_of(box.catalog, recording["id"]),
@@ -61,6 +77,29 @@ def _original(box, recording: dict) -> dict | None:
 @needs(roles.RECORDINGS_REDACT)
 async def redact_form(request: web.Request) -> web.StreamResponse:
     return _form_page(request, _recording_for(request))
+
+
+@routes.get("/opnames/{id}/redigeren/beeld")
+@needs(roles.RECORDINGS_REDACT)
+async def still(request: web.Request) -> web.StreamResponse:
+    """One frame of the original as JPEG, for drawing keep regions and boxes on. Showing it is viewing
+    footage: the 'view' entry (with the purpose) is committed before the frame is decoded."""
+    _ = gettext_for(request)
+    box = request.app[BOX]
+    session = request[SESSION]
+    recording = _recording_for(request)
+    t, purpose = _still_query(request)
+    if t is None or not purpose or session.identity is None or recording["state"] != "stored":
+        return web.Response(status=400, text=_("Choose the purpose for which the redacted copy is made."))
+    with box.catalog.transaction():
+        audit.record(box.catalog, actor=session.name, action="view", recording_id=recording["id"], purpose=purpose,
+                     client=client_of(request), clock=box.clock, details={"still_at_s": t, "for": "redaction"})
+    try:
+        jpeg = await asyncio.get_running_loop().run_in_executor(
+            None, redaction.still_jpeg, box, session.identity, recording["id"], t)
+    except KluisError as exc:
+        return web.Response(status=400, text=str(exc))
+    return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @routes.post("/opnames/{id}/redigeren")
