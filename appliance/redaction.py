@@ -498,6 +498,8 @@ def redact_stream(src, dst, plan: Plan, *, progress: Callable[[int, int], None] 
             vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
             vout.codec_context.time_base = video.time_base
             vout.options = {**X264, **(x264 or {}), "g": str(max(1, round(float(rate) * 2)))}
+            # x264's frame threads: with FFmpeg's default here (slice threads) encoding 1080p is ~3x slower
+            vout.codec_context.thread_type = "FRAME"
             aout = resampler = None
             if audio is not None:
                 aout = out.add_stream("aac", rate=audio.codec_context.sample_rate)
