@@ -116,3 +116,13 @@ def test_kluis_service_has_the_settings_the_issue_names():
     assert one["AmbientCapabilities"] == one["CapabilityBoundingSet"] == "CAP_NET_BIND_SERVICE"
     assert one["Type"] == "notify" and one["WatchdogSec"] and one["Restart"] == "on-failure"
     assert one["TimeoutStopSec"] and one["KillMode"] == "mixed"
+
+
+@pytest.mark.parametrize("script", ["build", "test", "lock", "rootfs/usr/lib/kluis/data-setup",
+                                    "rootfs/usr/local/sbin/kluis-ssh"])
+def test_image_scripts_parse(script):
+    # `bash -n`: the scripts the image is made and run with at least parse (they run only as root, slowly).
+    path = IMAGE / script
+    assert path.stat().st_mode & 0o111, f"{script} is not executable"
+    result = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
