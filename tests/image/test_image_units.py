@@ -13,7 +13,7 @@ import pytest
 
 IMAGE = Path(__file__).resolve().parents[2] / "image"
 UNITS = IMAGE / "rootfs/usr/lib/systemd/system"
-OUR_UNITS = ["kluis.service", "kluis-data.service", "kluis-ssh.service"]
+OUR_UNITS = ["kluis.service", "kluis-data.service", "kluis-ssh.service", "kluis-update.service", "kluis-update.path"]
 # The units' programs, as the image has them (an executable the unit names must exist in the root).
 PROGRAMS = {"opt/kluis/bin/kluis": None, "usr/lib/kluis/data-setup": "rootfs/usr/lib/kluis/data-setup",
             "usr/local/sbin/kluis-ssh": "rootfs/usr/local/sbin/kluis-ssh"}
@@ -48,7 +48,7 @@ def verify(root: Path, *units: str) -> subprocess.CompletedProcess:
 
 
 def test_units_are_the_ones_the_image_enables():
-    assert sorted(p.name for p in UNITS.glob("*.service")) == sorted(OUR_UNITS)
+    assert sorted(p.name for p in UNITS.glob("*")) == sorted(OUR_UNITS)
     for program in ("usr/lib/kluis/data-setup", "usr/local/sbin/kluis-ssh"):
         assert (IMAGE / "rootfs" / program).stat().st_mode & 0o111, f"{program} is not executable"
 
