@@ -126,3 +126,26 @@ def test_image_scripts_parse(script):
     assert path.stat().st_mode & 0o111, f"{script} is not executable"
     result = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_requirements_lock_covers_pyproject():
+    # image/build installs exactly image/requirements.lock: a dependency added to pyproject.toml without
+    # `image/lock` would only fail at the (slow) image build; here it fails in the quick suite.
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((IMAGE.parent / "pyproject.toml").read_text())["project"]
+    locked = {}
+    for line in (IMAGE / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith("#"):
+            spec, _, digest = line.partition(" --hash=sha256:")
+            name, _, version = spec.partition("==")
+            assert version and len(digest) == 64, line
+            locked[canonicalize_name(name)] = version
+    for text in project["dependencies"]:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in locked, f"{name} is in pyproject.toml but not in image/requirements.lock: run image/lock"
+        assert requirement.specifier.contains(locked[name], prereleases=True), (text, locked[name])
