@@ -48,16 +48,16 @@ def moving_at(n: int, frames: int, w: int, h: int) -> tuple[int, int, int, int]:
     return x, 40, w, h
 
 
-def make_footage(path: Path, seconds: float = SECONDS, audio: bool = True) -> Footage:
+def make_footage(path: Path, seconds: float = SECONDS, audio: bool = True, fps: int = FPS) -> Footage:
     face = face_crop()
     h, w = face.shape[:2]
-    frames = round(seconds * FPS)
+    frames = round(seconds * fps)
     bg = background()
     boxes = []
     with av.open(str(path), "w", format="mp4") as out:
-        vs = out.add_stream("libx264", rate=FPS)
+        vs = out.add_stream("libx264", rate=fps)
         vs.width, vs.height, vs.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        vs.options = {"preset": "ultrafast", "crf": "16", "g": str(FPS)}
+        vs.options = {"preset": "ultrafast", "crf": "16", "g": str(fps)}
         aus = None
         if audio:
             aus = out.add_stream("aac", rate=RATE)
@@ -72,12 +72,12 @@ def make_footage(path: Path, seconds: float = SECONDS, audio: bool = True) -> Fo
             boxes.append((x, y, w, h))
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
             frame.pts = n
-            frame.time_base = Fraction(1, FPS)
+            frame.time_base = Fraction(1, fps)
             for packet in vs.encode(frame):
                 out.mux(packet)
             if aus is not None:
                 # audio up to the end of this frame
-                until = round((n + 1) / FPS * RATE)
+                until = round((n + 1) / fps * RATE)
                 t = (np.arange(samples_done, until) / RATE).astype(np.float32)
                 chunk = (TONE * np.sin(2 * np.pi * 440 * t)).astype(np.float32).reshape(1, -1)
                 af = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")

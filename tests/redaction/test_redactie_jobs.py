@@ -141,3 +141,25 @@ def test_a_cancelled_job_stores_nothing(box_dir, tmp_path):
         assert job["state"] == jobs.FAILED and "cancelled" in job["error"]
         assert [r["id"] for r in box.catalog.list_recordings()] == [rid]
         assert list((data / "tmp").iterdir()) == []
+
+
+def test_at_25_fps_faces_between_searched_frames_are_blurred_too(tmp_path):
+    """At 25 frames/s faces are searched every 3rd frame; the frames between get the face's box moved
+    linearly between its two sightings: the moving face is blurred in every frame all the same."""
+    import io
+
+    import numpy as np
+
+    from appliance.redaction import laplacian_variance, redact_stream
+
+    footage = media.make_footage(tmp_path / "f25.mp4", seconds=2, audio=False, fps=25)
+    out = io.BytesIO()
+    counts = redact_stream(open(footage.path, "rb"), out, redaction.make_plan())
+    assert counts.frames == footage.frames == 50
+    assert counts.faces_detected + counts.faces_kept <= 2 * 18  # searched 17 of 50 frames, not all
+    before, after = media.decode(str(footage.path))[0], media.decode(io.BytesIO(out.getvalue()))[0]
+    for n, (x, y, w, h) in enumerate(footage.moving):
+        core = (slice(y + 14, y + 54), slice(x + 18, x + 54))
+        sharp, blurred = laplacian_variance(before[n][core]), laplacian_variance(after[n][core])
+        assert blurred < 0.15 * sharp, f"frame {n}: face not blurred ({blurred:.0f} vs {sharp:.0f})"
+        assert np.abs(after[n][core].astype(float) - before[n][core].astype(float)).mean() > 8
