@@ -15,6 +15,8 @@ outside the box, as a person on the LAN would:
   camera          a simulated camera (kluis camera-sim) on the test network appears on /cameras
   healthy         the keeper's overview answers; no unit failed; kluis.service ready, no watchdog kill
   at-rest         the data partition is LUKS2 unlocked by the TPM2 (with swtpm), or plain and said so
+  backup          a USB disk labelled KLUIS-BACKUP plugged in (hot-plugged) gets an encrypted backup,
+                  which `kluis backup verify` accepts here, read off the disk image after the power-off
   stop            an ACPI power-off stops the box cleanly (kluis.serve: stopped) within 3 minutes
 
 Prints one line per check and a summary; exits 1 when any check failed.
@@ -108,6 +110,39 @@ def prepare_disk(image: Path, work: Path, size_gb: int) -> Path:
     return disk
 
 
+def make_backup_disk(work: Path) -> Path:
+    """The keeper's backup disk: an empty ext4 file system labelled KLUIS-BACKUP."""
+    disk = work / "backup.img"
+    os.truncate(disk, 512 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "KLUIS-BACKUP", str(disk)], check=True)
+    return disk
+
+
+async def plug_backup_disk(work: Path, console: Console, deadline: float) -> str:
+    """Plug the disk in (USB), wait for the backup the box makes; what went wrong, or ''."""
+    monitor(work, f"drive_add 0 if=none,id=backup,format=raw,file={work / 'backup.img'}")
+    monitor(work, "device_add usb-storage,bus=usb.0,drive=backup,id=backupdisk")
+    while time.monotonic() < deadline:
+        if console.find(r"kluis-backup\.service: Failed|Failed to start kluis-backup"):
+            return "kluis-backup.service failed"
+        if console.find(r"backup \S+ written to /media/kluis-backup/kluis") and \
+                console.find(r"Finished kluis-backup\.service|kluis-backup\.service: Deactivated successfully"):
+            return ""
+        await asyncio.sleep(3)
+    return "no backup within the time"
+
+
+def verify_backup_disk(work: Path) -> tuple[bool, str]:
+    """Read the backup off the disk image (debugfs: no mount) and check it with `kluis backup verify`."""
+    out = work / "backup-copy"
+    out.mkdir()
+    subprocess.run(["debugfs", "-R", f"rdump /kluis {out}", str(work / "backup.img")], check=True,
+                   capture_output=True)
+    result = subprocess.run([sys.executable, "-m", "appliance", "backup", "verify", "--from", str(out / "kluis")],
+                            capture_output=True, text=True, timeout=300)
+    return result.returncode == 0, (result.stdout + result.stderr).strip().replace("\n", "; ")
+
+
 def start_dnsmasq(work: Path, bridge: str, bridge_ip: str) -> subprocess.Popen:
     net = bridge_ip.rsplit(".", 1)[0]
     return subprocess.Popen([
@@ -140,6 +175,7 @@ def start_qemu(work: Path, disk: Path, tap: str, tpm: bool, accel: str, memory_m
         "-netdev", f"tap,id=cams,ifname={tap},script=no,downscript=no",
         "-device", f"virtio-net-pci,netdev=cams,mac={CAM_MAC},romfile=",
         "-object", "rng-random,filename=/dev/urandom,id=rng0", "-device", "virtio-rng-pci,rng=rng0",
+        "-device", "qemu-xhci,id=usb",  # for the backup disk plugged in later
         "-serial", f"file:{work / 'console.log'}", "-display", "none",
         "-monitor", f"unix:{work / 'monitor.sock'},server,nowait", "-no-reboot",
     ]
@@ -309,6 +345,7 @@ async def checks(args, work: Path, console: Console, qemu: subprocess.Popen, qem
     check("firewall", all(closed.values()), f"dropped: {closed}")
 
     camera = start_camera(work, args.bridge_ip)
+    backup_made = False
     try:
         why = await walk_wizard(f"https://{box_ip}")
         check("wizard", not why, why or "office, keeper, recovery key confirmed, archive skipped")
@@ -348,6 +385,10 @@ async def checks(args, work: Path, console: Console, qemu: subprocess.Popen, qem
             else:
                 ok = bool(mounted) and mounted.group(2) == "ext4" and bool(shown) and not ui_encrypted
             check("at-rest", ok, f"{mounted.group(0) if mounted else 'no mount line'}; the overview says: {said}")
+            why = await plug_backup_disk(work, console, time.monotonic() + 600)
+            backup_made = not why
+            if why:
+                check("backup", False, why)
     finally:
         camera.terminate()
         camera.wait(10)
@@ -361,6 +402,10 @@ async def checks(args, work: Path, console: Console, qemu: subprocess.Popen, qem
               f"qemu exited {qemu.returncode}; {'kluis.serve: stopped logged' if stopped else 'no stopped line'}")
     except subprocess.TimeoutExpired:
         check("stop", False, "still running 180 s after the power-off")
+        return
+    if backup_made:
+        ok, said = verify_backup_disk(work)
+        check("backup", ok, f"written when the disk was plugged in; kluis backup verify: {said}")
 
 
 def start_camera(work: Path, address: str) -> subprocess.Popen:
@@ -393,6 +438,7 @@ def main() -> int:
     console = Console(work / "console.log")
     try:
         disk = prepare_disk(image, work, 4)
+        make_backup_disk(work)
         procs.append(start_dnsmasq(work, args.bridge, args.bridge_ip))
         if args.tpm:
             procs.append(start_swtpm(work))
@@ -420,6 +466,7 @@ def main() -> int:
               f"({time.monotonic() - began:.0f} s)")
         if args.keep or failed:
             (work / "disk.raw").unlink(missing_ok=True)
+            (work / "backup.img").unlink(missing_ok=True)
             print(f"kept: {work} (console.log, qemu.log, dnsmasq.log, camera.log)")
         else:
             shutil.rmtree(work, ignore_errors=True)
