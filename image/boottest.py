@@ -113,7 +113,8 @@ def prepare_disk(image: Path, work: Path, size_gb: int) -> Path:
 def make_backup_disk(work: Path) -> Path:
     """The keeper's backup disk: an empty ext4 file system labelled KLUIS-BACKUP."""
     disk = work / "backup.img"
-    os.truncate(disk, 512 << 20)
+    with open(disk, "wb") as f:
+        f.truncate(512 << 20)
     subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "KLUIS-BACKUP", str(disk)], check=True)
     return disk
 
