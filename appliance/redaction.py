@@ -48,6 +48,9 @@ SCALE_FACTOR = 1.15       # Haar pyramid step: 1.1 finds a few more faces at twi
 MARGIN = 0.25             # a face box grows by this fraction of its size on every side (hair, ears, chin)
 MOSAIC = 8                # a blurred region is reduced to about this many blocks across, then smoothed
 PIPE_BYTES = 8 * 1024 * 1024
+# The purposes a redacted copy is made for: the requests of people who were filmed, and showing footage
+# to others (police, prosecutor). Not training: that is the officer's own footage, unredacted.
+PURPOSES = ("access_request", "objection", "complaint", "requisition", "police_report")
 X264 = {"preset": "veryfast", "crf": "23"}
 
 
@@ -760,6 +763,8 @@ def start_job(box: Box, identity, recording_id: str, plan: Plan, *, actor: str, 
     from .purposes import parse_purpose
 
     code = parse_purpose(purpose)
+    if code not in PURPOSES:
+        raise KluisError(f"a redacted copy is not made for {code}: choose one of {', '.join(PURPOSES)}")
     box.catalog.get_recording(recording_id)
     if request_ref:
         request = request_case(box.catalog, request_ref)

@@ -11,7 +11,7 @@ import click
 from .. import jobs, redaction, roles
 from ..box import Box
 from ..errors import KluisError
-from ..purposes import PURPOSES, parse_purpose
+from ..purposes import parse_purpose
 from .common import act, secret_options, with_box
 
 
@@ -27,7 +27,7 @@ from .common import act, secret_options, with_box
                    "between them and followed by a tracker after the last; a box of size 0 ends a track. Repeatable.")
 @click.option("--no-faces", is_flag=True, help="Do not detect faces: blur only the --box regions.")
 @click.option("--purpose", required=True,
-              help=f"Why the derivative is made (its hold and the audit log): {', '.join(PURPOSES)}.")
+              help=f"Why the derivative is made (its hold and the audit log): {', '.join(redaction.PURPOSES)}.")
 @click.option("--case", "case_ref", help="Case reference the derivative is held for (default: the request's, "
                                          "or redactie-ID).")
 @click.option("--request", "request_ref", help="The request in the register this answers (e.g. VZ-2026-0001).")
@@ -43,6 +43,8 @@ def redact(box: Box, recording_id: str, keep: tuple[str, ...], mute: tuple[str, 
     The copy is a new recording (encrypted, linked to the original, held for the purpose and case);
     the redaction log is in the audit log. Needs recordings.redact (privacy officer)."""
     code = parse_purpose(purpose)
+    if code not in redaction.PURPOSES:
+        raise KluisError(f"a redacted copy is not made for {code}: choose one of {', '.join(redaction.PURPOSES)}")
     plan = redaction.make_plan(list(keep), list(boxes), list(mute), detect_faces=not no_faces)
     recording = box.catalog.get_recording(recording_id)
     if recording.get("state") != "stored":

@@ -98,6 +98,7 @@ def test_only_the_privacy_officer_may_redact(box_dir, password_file, tmp_path, n
     (["--mute", "5-2"], "ends before it starts"),
     (["--box", "nonsense"], "not a box"),
     (["--purpose", "curiosity"], "unknown purpose"),
+    (["--purpose", "training"], "not made for training"),
 ])
 def test_bad_options_are_one_line_errors(box_dir, password_file, args, message):
     data, _ = box_dir

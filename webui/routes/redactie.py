@@ -24,8 +24,7 @@ from ..app import BOX, LANG, SESSION, client_of, gettext_for, needs, render
 
 routes = web.RouteTableDef()
 
-# The purposes a redacted derivative is made for (the request kinds, and the prosecutor's demand).
-REDACT_PURPOSES = ("access_request", "objection", "complaint", "requisition", "police_report")
+REDACT_PURPOSES = redaction.PURPOSES  # the request kinds, and showing footage to police or prosecutor
 
 
 def _recording_for(request: web.Request) -> dict:
