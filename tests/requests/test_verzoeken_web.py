@@ -211,6 +211,18 @@ async def test_request_page_links_redacted_versions_and_the_handover(web, templa
     # The handover page takes the derivative from the link.
     handover = await web.page(f"/overdrachten/nieuw?opname={ids['c']}&zaak={ref}")
     assert ids["c"] in handover
+    # Or the request's own button: a handover of the redacted version to the requester, with a passphrase,
+    # awaiting a second person's approval.
+    response = await web.post(f"{path}/overdragen", {}, path)
+    assert response.status == 303 and response.headers["Location"].startswith("/overdrachten/OV-")
+    (row,) = web.box.catalog.db.query("SELECT * FROM handovers")
+    assert (row["case_ref"], row["purpose"], row["protection"], row["state"], row["prepared_by"]) == (
+        ref, "access_request", "passphrase", "prepared", "fg")
+    assert "P. de Boer" in row["receiver"] and "AVG art. 15" in row["basis"]
+    items = [r["recording_id"] for r in web.box.catalog.db.query("SELECT recording_id FROM handover_items")]
+    assert items == [ids["c"]]  # the redacted version only, never the original
+    (entry,) = audit.entries(web.box.catalog, action="handover_prepare")
+    assert (entry["actor"], entry["recording_id"], entry["case_ref"]) == ("fg", ids["c"], ref)
 
 
 async def test_register_search_by_reference_or_name(web):

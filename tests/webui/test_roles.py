@@ -74,6 +74,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/verzoeken/{id}/koppelen"): {FG},
     ("POST", "/verzoeken/{id}/ontkoppelen"): {FG},
     ("POST", "/verzoeken/{id}/afsluiten"): {FG},
+    ("POST", "/verzoeken/{id}/overdragen"): {FG},
     # redacted derivatives (issue 8, webui/routes/redactie.py): the privacy officer only
     ("GET", "/opnames/{id}/redigeren"): {FG},
     ("GET", "/opnames/{id}/redigeren/beeld"): {FG},

@@ -213,6 +213,40 @@ async def unlink(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#opnames")
 
 
+@routes.post("/verzoeken/{id}/overdragen")
+@needs(roles.REQUESTS_MANAGE)
+async def hand_over(request: web.Request) -> web.StreamResponse:
+    """Prepare the handover of the request's redacted versions to the requester (issue 7's handover,
+    appliance.handover): a package protected with an age passphrase, which a second person approves on
+    the handover's page (four eyes); the passphrase is shown once then, to pass on separately."""
+    _ = gettext_for(request)
+    box = request.app[BOX]
+    session = request[SESSION]
+    req = _request_for(request)
+    if req["status"] != "open":
+        return _detail(request, req, 400, error=_("This request is closed."))
+    if req["kind"] != "access_request" or not _route_exists(request, "/overdrachten/{id}"):
+        return _detail(request, req, 400, error=_("Only an access request is handed over to the requester."))
+    if not roles.allowed(session.role, roles.HANDOVER_PREPARE):
+        return _detail(request, req, 403, error=_("Your role may not prepare a handover."))
+    items = [i for i in ar.links(box, req["id"], include_unlinked=False) if i["recording"]]
+    copies = [d["id"] for rows in ar.derivatives(box, [i["recording_id"] for i in items]).values() for d in rows
+              if d["state"] == "stored"]
+    if not copies:
+        return _detail(request, req, 400, error=_("There is no redacted version to hand over yet: the requester "
+                                                  "gets everyone else blurred, never the original."))
+    from appliance import handover  # issue 7
+
+    try:
+        handover_id = handover.prepare(
+            box, session.name, copies, receiver=f"{req['requester']} ({req['ref']})",
+            basis="AVG art. 15 (inzageverzoek)", case_ref=req["ref"], purpose=req["kind"], protection="passphrase",
+            client=client_of(request))
+    except KluisError as exc:
+        return _detail(request, req, 400, error=str(exc))
+    raise web.HTTPSeeOther(f"/overdrachten/{handover_id}")
+
+
 @routes.post("/verzoeken/{id}/afsluiten")
 @needs(roles.REQUESTS_MANAGE)
 async def close(request: web.Request) -> web.StreamResponse:
