@@ -18,7 +18,7 @@ from appliance import audit, recordings, retention
 from appliance.box import Box
 from appliance.redaction import laplacian_variance, redaction_of
 
-from conftest import PASSWORD, add_role_users, run_kluis
+from tests.conftest import PASSWORD, add_role_users, run_kluis
 import redactie_media as media
 
 MUTE = (1.0, 1.5)

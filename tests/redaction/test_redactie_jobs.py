@@ -12,7 +12,7 @@ from appliance import jobs, recordings, redaction
 from appliance.box import Box
 from appliance.errors import KluisError
 
-from conftest import PASSWORD, add_role_users, run_kluis
+from tests.conftest import PASSWORD, add_role_users, run_kluis
 import redactie_media as media
 
 START = datetime(2026, 11, 20, 14, 5, tzinfo=timezone.utc)
