@@ -92,7 +92,11 @@ class Runner:
     def _worker(self) -> None:
         while (item := self._queue.get()) is not None:
             job_id, func, future = item
-            if not future.set_running_or_notify_cancel():
+            if not future.set_running_or_notify_cancel():  # cancelled while queued: the row says so
+                with self._box() as box:
+                    box.catalog.db.execute(
+                        "UPDATE jobs SET state = ?, finished_at = ?, error = ? WHERE id = ? AND state = ?",
+                        [FAILED, box.now_iso(), "cancelled before it started", job_id, QUEUED])
                 continue
             try:
                 future.set_result(self._run(job_id, func))

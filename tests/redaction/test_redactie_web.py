@@ -103,3 +103,19 @@ async def test_a_still_frame_to_draw_on_is_audited_as_a_view(web, rec_ids):
     assert image.shape[:2] == (240, 320)
     views = audit.entries(web.box.catalog, action="view", recording_id=rid)
     assert len(views) == 1 and views[0]["purpose"] == "access_request" and views[0]["details"]["still_at_s"] == 1.5
+
+
+async def test_the_progress_page_stops_a_running_job(web, rec_ids):
+    await web.as_role("privacy_officer")
+    rid = rec_ids["noord"]  # 20 s: long enough to still run when the stop arrives
+    token = csrf_of(await (await web.client.get(f"/opnames/{rid}/redigeren")).text())
+    started = await web.client.post(f"/opnames/{rid}/redigeren", allow_redirects=False, data={
+        "csrf": token, "purpose": "complaint", "case_ref": "KL-1", "faces": "1"})
+    job_path = started.headers["Location"]
+    page = await web.client.get(job_path)
+    assert page.headers.get("Refresh") == "2" and f'action="{job_path}/stoppen"' in await page.text()
+    stopped = await web.client.post(job_path + "/stoppen", data={"csrf": token}, allow_redirects=False)
+    assert stopped.status == 303
+    status = await wait_done(web, job_path)
+    assert status["state"] == "failed" and "cancelled" in status["error"]
+    assert web.box.catalog.db.execute("SELECT COUNT(*) FROM recordings WHERE derived_from = ?", [rid]).fetchone()[0] == 0

@@ -81,6 +81,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/opnames/{id}/redigeren"): {FG},
     ("GET", "/redactie/{job}"): {FG},
     ("GET", "/redactie/{job}.json"): {FG},
+    ("POST", "/redactie/{job}/stoppen"): {FG},
     # backups and signed updates (issue 9, webui/routes/onderhoud.py): the keeper
     ("GET", "/onderhoud"): {K},
     ("POST", "/onderhoud/backup"): {K},

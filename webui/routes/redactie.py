@@ -4,6 +4,7 @@
     POST /opnames/<id>/redigeren     starts the background job (appliance.jobs) -> /redactie/<job>
     GET  /redactie/<job>             progress (the page reloads itself while the job runs; no script needed)
     GET  /redactie/<job>.json        the same for scripts and pollers
+    POST /redactie/<job>/stoppen     cancel a job this server runs (it fails as 'cancelled', stores nothing)
     GET  /opnames/<id>/redigeren/beeld?t=S&purpose=P   one frame as JPEG, to draw regions on (audited
                                      as a view with the purpose; decoded in memory, never stored)
 
@@ -168,3 +169,12 @@ async def job_page(request: web.Request) -> web.StreamResponse:
     if running:
         response.headers["Refresh"] = "2"  # the page polls by reloading: no script needed
     return response
+
+
+@routes.post(r"/redactie/{job:[0-9a-f]{16}}/stoppen")
+@needs(roles.RECORDINGS_REDACT)
+async def job_cancel(request: web.Request) -> web.StreamResponse:
+    job = _job_for(request)
+    if job["state"] in (jobs.QUEUED, jobs.RUNNING):
+        jobs.runner_for(request.app[BOX]).cancel(job["id"])  # a job of another process (the CLI) is not ours
+    raise web.HTTPSeeOther(f"/redactie/{job['id']}")
