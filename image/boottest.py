@@ -10,7 +10,9 @@ outside the box, as a person on the LAN would:
   dhcp            the box took an address on the test network
   mdns            kluis.local resolves over mDNS on the test network to that address; _https._tcp seen
   https-lan       HTTPS answers on that address (through the box's firewall)
-  firewall        SSH (22) and other ports are dropped on that address
+  firewall        SSH (22) and other ports are dropped on that address (with --ssh: 22 is open)
+  ssh             (--ssh: a key put on the boot partition turns SSH on) root logs in with that key;
+                  the box says `systemctl is-system-running`: running, and rates kluis.service OK
   wizard          the first-boot wizard runs to the end (office, keeper, recovery key typed back)
   camera          a simulated camera (kluis camera-sim) on the test network appears on /cameras
   healthy         the keeper's overview answers; no unit failed; kluis.service ready, no watchdog kill
@@ -108,6 +110,20 @@ def prepare_disk(image: Path, work: Path, size_gb: int) -> Path:
     (work / "kluis.conf").write_text(entry)
     subprocess.run(["mcopy", "-o", "-i", esp, str(work / "kluis.conf"), "::/loader/entries/kluis.conf"], check=True)
     return disk
+
+
+def ssh_switch_on(work: Path, disk: Path) -> None:
+    """The documented switch: an authorized_keys file at kluis/ssh/ on the boot partition."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(work / "id")], check=True)
+    subprocess.run(["mcopy", "-o", "-i", f"{disk}@@1M", str(work / "id.pub"), "::/kluis/ssh/authorized_keys"],
+                   check=True)
+
+
+def ssh(work: Path, address: str, command: str) -> str:
+    result = subprocess.run(["ssh", "-i", str(work / "id"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                             "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR",
+                             f"root@{address}", command], capture_output=True, text=True, timeout=120)
+    return (result.stdout + result.stderr).strip()
 
 
 def make_backup_disk(work: Path) -> Path:
@@ -342,8 +358,10 @@ async def checks(args, work: Path, console: Console, qemu: subprocess.Popen, qem
 
     answer = await wait_https(f"https://{box_ip}/", time.monotonic() + 60)
     check("https-lan", bool(answer) and answer[0] in (200, 303), f"https://{box_ip}/ -> {answer}")
-    closed = {port: not tcp_open(box_ip, port) for port in (22, 80, 8080)}
-    check("firewall", all(closed.values()), f"dropped: {closed}")
+    closed = {port: not tcp_open(box_ip, port) for port in (80, 8080) + (() if args.ssh else (22,))}
+    ssh_open = tcp_open(box_ip, 22) if args.ssh else None
+    check("firewall", all(closed.values()) and ssh_open in (None, True),
+          f"dropped: {closed}" + (f"; 22 open (SSH switched on): {ssh_open}" if args.ssh else ""))
 
     camera = start_camera(work, args.bridge_ip)
     backup_made = False
@@ -371,6 +389,10 @@ async def checks(args, work: Path, console: Console, qemu: subprocess.Popen, qem
             failed = sorted(set(re.findall(r"Failed to start (.+?)\.?$", text, re.M)))
             watchdog = re.findall(r"kluis\.service: Watchdog timeout", text)
             ready = re.search(r"Started kluis\.service|Started Kluis evidence box", text)
+            if args.ssh:
+                said = ssh(work, box_ip, "systemctl is-system-running; systemctl --failed --no-legend; "
+                                         "systemd-analyze security kluis.service | tail -1")
+                check("ssh", said.startswith("running") and " OK" in said, said.replace("\n", " | "))
             check("healthy", overview.status == 200 and not failed and not watchdog and bool(ready),
                   f"overview {overview.status}; failed units: {failed or 'none'}; watchdog kills: {len(watchdog)}; "
                   f"kluis.service {'ready' if ready else 'not reported ready'}")
@@ -423,6 +445,7 @@ def main() -> int:
     parser.add_argument("--bridge-ip", required=True)
     parser.add_argument("--tap", required=True)
     parser.add_argument("--no-tpm", dest="tpm", action="store_false", help="boot without a TPM2 (plain data partition)")
+    parser.add_argument("--ssh", action="store_true", help="turn SSH on with a key on the boot partition, and log in")
     parser.add_argument("--boot-timeout", type=float, default=1500, help="seconds until the first HTTPS answer")
     parser.add_argument("--memory", type=int, default=2048, help="MiB")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (console log, disk)")
@@ -440,6 +463,8 @@ def main() -> int:
     try:
         disk = prepare_disk(image, work, 4)
         make_backup_disk(work)
+        if args.ssh:
+            ssh_switch_on(work, disk)
         procs.append(start_dnsmasq(work, args.bridge, args.bridge_ip))
         if args.tpm:
             procs.append(start_swtpm(work))
