@@ -56,6 +56,11 @@ async def test_prepare_approve_download_and_open_with_age(web, ids, age_key, ori
     assert status == 200 and "Overdracht voorbereiden" in page
     status, form_page = await web.get(f"/overdrachten/nieuw?opname={ids['noord']}")
     assert status == 200 and ids["noord"] in form_page and "CAM001" in form_page
+    # A link from a request's page fills in the case and the purpose.
+    status, prefilled = await web.get(f"/overdrachten/nieuw?opname={ids['noord']}&case_ref=VZ-2026-0001"
+                                      "&purpose=access_request")
+    assert status == 200 and 'value="VZ-2026-0001"' in prefilled
+    assert 'value="access_request" selected' in prefilled
 
     handover_id = await prepare(web, [ids["noord"], ids["zuid"]], protection="age-recipient",
                                 age_recipient=public_key, **{f"from_{ids['noord']}": "2,5", f"to_{ids['noord']}": "14:05:07"})

@@ -206,11 +206,13 @@ async def test_request_page_links_redacted_versions_and_the_handover(web, templa
     row = row[:row.index("</tr>")]
     assert f'href="/opnames/{ids["c"]}"' in row
     ref = ar.list_requests(web.box)[0]["ref"]
-    assert (f'href="/overdrachten/nieuw?opname={ids["c"]}&amp;zaak={ref}&amp;doel=access_request'
-            f'&amp;beveiliging=passphrase"') in html
-    # The handover page takes the derivative from the link.
-    handover = await web.page(f"/overdrachten/nieuw?opname={ids['c']}&zaak={ref}")
-    assert ids["c"] in handover
+    link = (f'/overdrachten/nieuw?opname={ids["c"]}&case_ref={ref}&purpose=access_request'
+            f'&protection=passphrase')
+    assert f'href="{link.replace("&", "&amp;")}"' in html
+    # The handover page takes the derivative, the case, the purpose and the protection from the link.
+    handover = await web.page(link)
+    assert ids["c"] in handover and f'value="{ref}"' in handover
+    assert 'value="access_request" selected' in handover and 'value="passphrase" checked' in handover
     # Or the request's own button: a handover of the redacted version to the requester, with a passphrase,
     # awaiting a second person's approval.
     response = await web.post(f"{path}/overdragen", {}, path)

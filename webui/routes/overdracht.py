@@ -236,6 +236,8 @@ async def prepare_form(request: web.Request) -> web.StreamResponse:
     recordings, unknown = _recordings_in_scope(request, ids)
     errors = [_("Unknown recording: %(id)s") % {"id": u} for u in unknown]
     form = {"recording_ids": "\n".join(r["id"] for r in recordings), "basis_kind": "", "protection": ""}
+    # A link from elsewhere (a request's page) may fill in case, purpose and protection; all stay editable.
+    form.update({k: request.query[k][:100] for k in ("case_ref", "purpose", "protection") if k in request.query})
     return _prepare_page(request, form, recordings, errors=errors)
 
 

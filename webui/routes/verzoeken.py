@@ -141,9 +141,10 @@ def _handover_link(request: web.Request, req: dict, items: list[dict], derived: 
            for d in derived.get(item["recording_id"], [])]
     if not ids:
         return ""
-    # zaak/doel/beveiliging: for the handover form to fill in, should it read them
+    # The form fills in the case (the request's reference), the purpose (its kind) and the protection
+    # (a passphrase: a requester has no age key); the privacy officer can still change them.
     return "/overdrachten/nieuw?" + urlencode([("opname", i) for i in ids] + [
-        ("zaak", req["ref"]), ("doel", req["kind"]), ("beveiliging", "passphrase")])
+        ("case_ref", req["ref"]), ("purpose", req["kind"]), ("protection", "passphrase")])
 
 
 def _detail(request: web.Request, req: dict, status: int = 200, error: str | None = None,
