@@ -6,57 +6,28 @@ every hash) with that passphrase. Screenshots go to test-output/handover_ui/ for
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from appliance import audit, handover, package
+from tests.browser_helpers import OUTPUT, login, needs_chromium, shot
+from tests.browser_helpers import browser_page as chromium_browser_page
 from tests.handover_ui.conftest import PASSWORD
-from webui.server import start_web
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "handover_ui"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = OUTPUT / "handover_ui"
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (make debs)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 async def browser_page(ui_box):
-    from playwright.async_api import async_playwright
-
-    runner = await start_web(ui_box, "127.0.0.1", 0)
-    port = runner.addresses[0][1]
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        context = await browser.new_context(ignore_https_errors=True, base_url=f"https://127.0.0.1:{port}",
-                                            viewport={"width": 1280, "height": 900}, accept_downloads=True)
-        page = await context.new_page()
-        try:
-            yield page
-        finally:
-            await context.close()
-            await browser.close()
-            await runner.cleanup()
-
-
-async def shot(page, name: str) -> None:
-    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-async def login(page, name: str) -> None:
-    await page.goto("/login")
-    await page.get_by_label("Gebruikersnaam").fill(name)
-    await page.get_by_label("Wachtwoord").fill(PASSWORD)
-    await page.get_by_role("button", name="Inloggen").click()
-    await page.wait_for_url("**/")
+    async with chromium_browser_page(ui_box, SHOTS, accept_downloads=True) as page:
+        yield page
 
 
 async def test_prepare_and_approve_a_handover_in_chromium(browser_page, ui_box, ids, tmp_path):
     page = browser_page
-    await login(page, "fg")
+    await login(page, "fg", PASSWORD)
     await page.goto(f"/opnames/{ids['noord']}")
     await page.get_by_role("button", name="Overdracht voorbereiden").click()
     await page.wait_for_url("**/overdrachten/nieuw?opname=*")
@@ -71,26 +42,26 @@ async def test_prepare_and_approve_a_handover_in_chromium(browser_page, ui_box, 
     await page.locator(f"#from_{ids['noord']}").fill("3")
     await page.locator(f"#to_{ids['noord']}").fill("14:05:08")
     await page.get_by_label("Versleutelen met een wachtwoordzin", exact=False).check()
-    await shot(page, "01-voorbereiden")
+    await shot(page, SHOTS, "01-voorbereiden")
     await page.get_by_role("button", name="Overdracht voorbereiden").click()
     await page.wait_for_url(re.compile(r".*/overdrachten/OV-\d{4}-\d{4}\?ok=prepared$"))
     handover_id = re.search(r"OV-\d{4}-\d{4}", page.url).group(0)
     main = await page.inner_text("main")
     assert "tweede persoon" in main and "wacht op goedkeuring" in main
     assert await page.get_by_role("button", name="Goedkeuren en pakket maken").count() == 0
-    await shot(page, "02-voorbereid")
+    await shot(page, SHOTS, "02-voorbereid")
     await page.get_by_role("button", name="Uitloggen").click()
     await page.wait_for_url("**/login")
 
-    await login(page, "fg2")
+    await login(page, "fg2", PASSWORD)
     await page.get_by_role("link", name="Overdrachten").click()
     await page.get_by_role("link", name=handover_id).click()
     await page.get_by_label("Uw wachtwoord").fill(PASSWORD)
-    await shot(page, "03-goedkeuren")
+    await shot(page, SHOTS, "03-goedkeuren")
     await page.get_by_role("button", name="Goedkeuren en pakket maken").click()
     passphrase = (await page.locator("#passphrase").inner_text(timeout=60000)).strip()
     assert len(passphrase) >= 20
-    await shot(page, "04-goedgekeurd")
+    await shot(page, SHOTS, "04-goedgekeurd")
     async with page.expect_download() as info:
         await page.get_by_role("link", name="Download het pakket").click()
     download = await info.value
@@ -108,4 +79,4 @@ async def test_prepare_and_approve_a_handover_in_chromium(browser_page, ui_box, 
     # The passphrase is shown once: the handover's page does not show it again.
     await page.goto(f"/overdrachten/{handover_id}")
     assert passphrase not in await page.content()
-    await shot(page, "05-overdracht")
+    await shot(page, SHOTS, "05-overdracht")

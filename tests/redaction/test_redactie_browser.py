@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import re
 
-import pytest
+from tests.browser_helpers import login, needs_chromium, shot
+from tests.webui.conftest import PASSWORD, web_box, web_template, rec_ids  # noqa: F401  (fixtures)
+from tests.webui.test_browser import SHOTS, browser_page  # noqa: F401  (the fixture; its screenshots go there)
 
-from pathlib import Path
-
-from tests.webui.conftest import web_box, web_template, rec_ids  # noqa: F401  (fixtures)
-from tests.webui.test_browser import CHROMIUM, browser_page, login, shot  # noqa: F401
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (make debs)")
+pytestmark = needs_chromium
 
 
 async def drag(page, x0: float, y0: float, x1: float, y1: float) -> None:
@@ -26,7 +23,7 @@ async def drag(page, x0: float, y0: float, x1: float, y1: float) -> None:
 async def test_draw_regions_on_a_frame_and_redact(browser_page, rec_ids):
     page = browser_page
     rid = rec_ids["zuid"]
-    await login(page, "fg")
+    await login(page, "fg", PASSWORD)
     await page.goto(f"/opnames/{rid}")
     await page.get_by_role("link", name="Redigeren").click()
     await page.wait_for_url(f"**/opnames/{rid}/redigeren")
@@ -47,11 +44,11 @@ async def test_draw_regions_on_a_frame_and_redact(browser_page, rec_ids):
     await page.locator("#purpose").select_option("access_request")
     await page.locator("#case_ref").fill("VZ-2026-0099")
     await page.locator("#mute").fill("0-1")
-    await shot(page, "redactie-form")
+    await shot(page, SHOTS, "redactie-form")
     await page.get_by_role("button", name="Redigeren starten").click()
     await page.wait_for_url("**/redactie/*")
     await page.wait_for_selector("#derivative", timeout=90_000)  # the page reloads itself until the job is done
-    await shot(page, "redactie-done")
+    await shot(page, SHOTS, "redactie-done")
     derivative = (await page.locator("#derivative").inner_text()).strip()
     await page.locator("#derivative").click()
     await page.wait_for_url(f"**/opnames/{derivative}")

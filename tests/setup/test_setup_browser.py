@@ -6,82 +6,66 @@ Screenshots go to test-output/setup/."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
-
-import pytest
 
 from appliance.box import Box
+from tests.browser_helpers import OUTPUT, chromium_page, needs_chromium, shot
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "setup"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = OUTPUT / "setup"
 PASSWORD = "een goed wachtwoord voor de kluis"
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (make debs)")
+pytestmark = needs_chromium
 
 
 async def test_keeper_sets_up_the_box_in_chromium_and_logs_in(serve, tmp_path):
-    from playwright.async_api import async_playwright
-
     data = tmp_path / "data"
     box = serve(data)
     box.find(r"setup wizard is at")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        context = await browser.new_context(ignore_https_errors=True, base_url=box.url,
-                                            viewport={"width": 1100, "height": 900})
-        page = await context.new_page()
-        try:
-            await page.goto("/")  # whatever the address, the wizard
-            await page.wait_for_url("**/setup")
-            await page.screenshot(path=str(SHOTS / "01-start.png"), full_page=True)
-            await page.get_by_label("Naam van de vestiging").fill("Handhaving Noord")
-            await page.get_by_label("Gebruikersnaam van de beheerder").fill("els")
-            await page.get_by_label("Wachtwoord", exact=True).fill(PASSWORD)
-            await page.get_by_label("Wachtwoord nogmaals").fill(PASSWORD)
-            await page.get_by_role("button", name="Volgende").click()
+    async with chromium_page(box.url, SHOTS, viewport={"width": 1100, "height": 900}) as page:
+        await page.goto("/")  # whatever the address, the wizard
+        await page.wait_for_url("**/setup")
+        await shot(page, SHOTS, "01-start")
+        await page.get_by_label("Naam van de vestiging").fill("Handhaving Noord")
+        await page.get_by_label("Gebruikersnaam van de beheerder").fill("els")
+        await page.get_by_label("Wachtwoord", exact=True).fill(PASSWORD)
+        await page.get_by_label("Wachtwoord nogmaals").fill(PASSWORD)
+        await page.get_by_role("button", name="Volgende").click()
 
-            key_text = page.locator("#recovery-key")
-            await key_text.wait_for()
-            recovery = (await key_text.inner_text()).strip()
-            assert re.fullmatch(r"KLUIS(-[A-Z2-7]{1,5}){11}", recovery)
-            await page.screenshot(path=str(SHOTS / "02-herstelsleutel.png"), full_page=True)
-            await page.get_by_role("button", name="Ik heb hem opgeschreven").click()
+        key_text = page.locator("#recovery-key")
+        await key_text.wait_for()
+        recovery = (await key_text.inner_text()).strip()
+        assert re.fullmatch(r"KLUIS(-[A-Z2-7]{1,5}){11}", recovery)
+        await shot(page, SHOTS, "02-herstelsleutel")
+        await page.get_by_role("button", name="Ik heb hem opgeschreven").click()
 
-            await page.get_by_role("button", name="Bevestigen").wait_for()
-            assert recovery not in await page.content()
-            await page.screenshot(path=str(SHOTS / "03-bevestigen.png"), full_page=True)
-            labels = await page.locator("label[for^=group]").all_inner_texts()
-            parts = recovery.split("-")
-            for label in labels:
-                number = int(label.split()[-1])
-                await page.get_by_label(label, exact=True).fill(parts[number])
-            await page.get_by_role("button", name="Bevestigen").click()
+        await page.get_by_role("button", name="Bevestigen").wait_for()
+        assert recovery not in await page.content()
+        await shot(page, SHOTS, "03-bevestigen")
+        labels = await page.locator("label[for^=group]").all_inner_texts()
+        parts = recovery.split("-")
+        for label in labels:
+            number = int(label.split()[-1])
+            await page.get_by_label(label, exact=True).fill(parts[number])
+        await page.get_by_role("button", name="Bevestigen").click()
 
-            await page.get_by_role("button", name="Overslaan").wait_for()
-            await page.screenshot(path=str(SHOTS / "04-archief.png"), full_page=True)
-            await page.get_by_role("button", name="Overslaan").click()
-            await page.get_by_text("Kluis is ingericht en start nu").wait_for()
-            await page.screenshot(path=str(SHOTS / "05-klaar.png"), full_page=True)
+        await page.get_by_role("button", name="Overslaan").wait_for()
+        await shot(page, SHOTS, "04-archief")
+        await page.get_by_role("button", name="Overslaan").click()
+        await page.get_by_text("Kluis is ingericht en start nu").wait_for()
+        await shot(page, SHOTS, "05-klaar")
 
-            box.find(r"Kluis is serving")  # the same process, now the box
-            await page.get_by_role("link", name="Naar de inlogpagina").click()
-            await page.get_by_label("Gebruikersnaam").fill("els")
-            await page.get_by_label("Wachtwoord").fill(PASSWORD)
-            await page.get_by_role("button", name="Inloggen").click()
-            await page.wait_for_url(box.url + "/")
-            main = await page.inner_text("main")
-            assert "Overzicht" in main and "Klok en gegevensbescherming" in main, "\n".join(box.lines)
-            assert "Handhaving Noord" in await page.inner_text("header")
-            await page.screenshot(path=str(SHOTS / "06-overzicht.png"), full_page=True)
+        box.find(r"Kluis is serving")  # the same process, now the box
+        await page.get_by_role("link", name="Naar de inlogpagina").click()
+        await page.get_by_label("Gebruikersnaam").fill("els")
+        await page.get_by_label("Wachtwoord").fill(PASSWORD)
+        await page.get_by_role("button", name="Inloggen").click()
+        await page.wait_for_url(box.url + "/")
+        main = await page.inner_text("main")
+        assert "Overzicht" in main and "Klok en gegevensbescherming" in main, "\n".join(box.lines)
+        assert "Handhaving Noord" in await page.inner_text("header")
+        await shot(page, SHOTS, "06-overzicht")
 
-            response = await page.goto("/setup")
-            assert response.status == 404
-        finally:
-            await context.close()
-            await browser.close()
+        response = await page.goto("/setup")
+        assert response.status == 404
     assert box.stop() == 0
     with Box(data) as made:
         assert bytes(made.unlock_recovery(recovery).public_key) == bytes(made.public_key)

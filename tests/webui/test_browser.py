@@ -4,53 +4,24 @@ the log. Screenshots of every page go to test-output/webui/ for a person to look
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from appliance import audit
+from tests.browser_helpers import ARGS, OUTPUT, login, needs_chromium, shot
+from tests.browser_helpers import browser_page as chromium_browser_page
 from tests.webui.conftest import PASSWORD
-from webui.server import start_web
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "webui"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--autoplay-policy=no-user-gesture-required"]
+SHOTS = OUTPUT / "webui"
+# the video plays without a click
+AUTOPLAY_ARGS = [*ARGS, "--autoplay-policy=no-user-gesture-required"]
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (make debs)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 async def browser_page(web_box):
-    from playwright.async_api import async_playwright
-
-    runner = await start_web(web_box, "127.0.0.1", 0)
-    port = runner.addresses[0][1]
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        context = await browser.new_context(ignore_https_errors=True, base_url=f"https://127.0.0.1:{port}",
-                                            viewport={"width": 1280, "height": 900})
-        page = await context.new_page()
-        try:
-            yield page
-        finally:
-            await context.close()
-            await browser.close()
-            await runner.cleanup()
-
-
-async def shot(page, name: str) -> None:
-    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-async def login(page, name: str) -> None:
-    await page.goto("/login")
-    await page.get_by_label("Gebruikersnaam").fill(name)
-    await page.get_by_label("Wachtwoord").fill(PASSWORD)
-    await page.get_by_role("button", name="Inloggen").click()
-    await page.wait_for_url("**/")
+    async with chromium_browser_page(web_box, SHOTS, AUTOPLAY_ARGS) as page:
+        yield page
 
 
 async def logout(page) -> None:
@@ -61,9 +32,9 @@ async def logout(page) -> None:
 async def test_find_view_seek_hold_and_see_it_in_the_log(browser_page, web_box, rec_ids):
     page = browser_page
     await page.goto("/login")
-    await shot(page, "01-login")
-    await login(page, "tl")
-    await shot(page, "02-overzicht")
+    await shot(page, SHOTS, "01-login")
+    await login(page, "tl", PASSWORD)
+    await shot(page, SHOTS, "02-overzicht")
 
     # Find the recording by the date and time a complaint names (14:05:12 local, within the 20 s recording).
     await page.get_by_role("link", name="Opnames").click()
@@ -71,7 +42,7 @@ async def test_find_view_seek_hold_and_see_it_in_the_log(browser_page, web_box, 
     await page.get_by_label("Tot (datum en tijd)").fill("2026-11-20T14:05:12")
     await page.get_by_role("button", name="Zoeken").click()
     await page.wait_for_url("**/opnames?*")
-    await shot(page, "03-opnames-gevonden")
+    await shot(page, SHOTS, "03-opnames-gevonden")
     assert "1 opnames gevonden" in await page.inner_text("main")
     await page.get_by_role("link", name="20-11-2026 14:05:00").click()
     await page.wait_for_url(f"**/opnames/{rec_ids['noord']}")
@@ -97,7 +68,7 @@ async def test_find_view_seek_hold_and_see_it_in_the_log(browser_page, web_box, 
     assert 14.5 <= seeked <= 16
     await page.wait_for_function("() => document.getElementById('video').currentTime > 15.5", timeout=15000)
     await page.evaluate("document.getElementById('video').pause()")
-    await shot(page, "04-opname-bekijken")
+    await shot(page, SHOTS, "04-opname-bekijken")
     view = audit.entries(web_box.catalog, action="view")[-1]
     assert (view["actor"], view["purpose"], view["case_ref"]) == ("tl", "complaint", "KL-2026-042")
 
@@ -106,9 +77,9 @@ async def test_find_view_seek_hold_and_see_it_in_the_log(browser_page, web_box, 
     await page.locator("#hold_case_ref").fill("KL-2026-042")
     await page.get_by_role("button", name="Bewaren").click()
     await page.wait_for_selector("text=niet zolang er een bewaring loopt")
-    await shot(page, "05-opname-bewaard")
+    await shot(page, SHOTS, "05-opname-bewaard")
     await page.goto("/statistieken")
-    await shot(page, "06-statistieken")
+    await shot(page, SHOTS, "06-statistieken")
     await logout(page)
 
     # The privacy officer logs in with the keyboard only (the name field has focus; Tab, Enter), sees the
@@ -126,29 +97,29 @@ async def test_find_view_seek_hold_and_see_it_in_the_log(browser_page, web_box, 
     assert "bewaring geplaatst" in log and "KL-2026-042" in log and "bekeken" in log
     await page.get_by_role("button", name="Controleer keten").click()
     await page.wait_for_selector("text=De keten is intact")
-    await shot(page, "07-logboek")
+    await shot(page, SHOTS, "07-logboek")
     await page.get_by_role("link", name="fg (privacybeheerder)").click()
     await page.get_by_role("button", name="Instellen").click()
     assert "otpauth://totp/" in await page.inner_text("main")
-    await shot(page, "07b-account")
+    await shot(page, SHOTS, "07b-account")
     await logout(page)
 
     # The keeper's pages.
-    await login(page, "admin")
+    await login(page, "admin", PASSWORD)
     await page.get_by_role("link", name="Gebruikers").click()
-    await shot(page, "08-gebruikers")
+    await shot(page, SHOTS, "08-gebruikers")
     await page.get_by_role("link", name="Camera's").click()
     assert "Camera koppelen" in await page.inner_text("main")
-    await shot(page, "11-cameras")
+    await shot(page, SHOTS, "11-cameras")
     await page.get_by_role("link", name="Instellingen").click()
     await page.get_by_label("Venster voor synchronisatie").fill("22:00-06:00")
     await page.get_by_role("button", name="Instellingen opslaan").click()
     await page.wait_for_selector("text=Instellingen opgeslagen.")
     assert web_box.config["sync"]["window"] == "22:00-06:00"
-    await shot(page, "12-instellingen")
+    await shot(page, SHOTS, "12-instellingen")
     await page.goto("/opnames")
     assert "Geen toegang" in await page.inner_text("main")
-    await shot(page, "09-geen-toegang")
+    await shot(page, SHOTS, "09-geen-toegang")
     await page.goto("/taal/en?next=/gebruikers")
     assert "Add a user" in await page.inner_text("main")
-    await shot(page, "10-users-english")
+    await shot(page, SHOTS, "10-users-english")

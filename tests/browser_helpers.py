@@ -1,0 +1,62 @@
+"""What the real-Chromium tests share: Debian's /usr/bin/chromium driven by Playwright (no browser download),
+the skip marker for a machine without it, a page on a box's web UI, screenshots and the login form.
+Imported as `tests.browser_helpers` (the tests import shared code through the `tests.` path)."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+OUTPUT = Path(__file__).resolve().parents[1] / "test-output"  # screenshots for a person to look at
+
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (make debs)")
+
+
+@asynccontextmanager
+async def chromium_page(base_url: str, shots: Path, args: list[str] = ARGS, **context_options):
+    """A page in headless Chromium on base_url; context_options (accept_downloads, viewport, ...) go to
+    new_context, whose viewport is 1280x900 unless given."""
+    from playwright.async_api import async_playwright
+
+    shots.mkdir(parents=True, exist_ok=True)
+    context_options.setdefault("viewport", {"width": 1280, "height": 900})
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+        context = await browser.new_context(ignore_https_errors=True, base_url=base_url, **context_options)
+        page = await context.new_page()
+        try:
+            yield page
+        finally:
+            await context.close()
+            await browser.close()
+
+
+@asynccontextmanager
+async def browser_page(box, shots: Path, args: list[str] = ARGS, **context_options):
+    """The box's web UI on a free local port, and a Chromium page on it (see chromium_page)."""
+    from webui.server import start_web
+
+    runner = await start_web(box, "127.0.0.1", 0)
+    port = runner.addresses[0][1]
+    try:
+        async with chromium_page(f"https://127.0.0.1:{port}", shots, args, **context_options) as page:
+            yield page
+    finally:
+        await runner.cleanup()
+
+
+async def shot(page, shots: Path, name: str) -> None:
+    await page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+
+async def login(page, name: str, password: str) -> None:
+    await page.goto("/login")
+    await page.get_by_label("Gebruikersnaam").fill(name)
+    await page.get_by_label("Wachtwoord").fill(password)
+    await page.get_by_role("button", name="Inloggen").click()
+    await page.wait_for_url("**/")
