@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance import config, recordings, roles, users
-from appliance.box import Box, init_box
-from appliance.dock.footage import make_mp4
+from appliance import roles
+from appliance.box import Box
+from tests.handover_box import build_template
 
 PASSWORD = "correct horse battery staple"
 # name -> (role, team)
@@ -30,7 +30,6 @@ USERS = {
 }
 START = datetime(2026, 11, 20, 13, 5, 0, tzinfo=timezone.utc)
 NOW = START + timedelta(days=2)
-FPS = 10  # footage.make_mp4 puts a keyframe every second (g = fps): one GOP is 1 s
 RECEIVER = "Politie Eenheid Amsterdam, District Centrum, J. de Boer (brigadier, 123456)"
 BASIS = "vordering art. 126nd Sv"
 CASE = "PV-2026-118"
@@ -45,26 +44,11 @@ def fixed_clock() -> datetime:
 
 @pytest.fixture(scope="session")
 def handover_template(tmp_path_factory) -> tuple[Path, dict]:
-    root = tmp_path_factory.mktemp("handoverbox")
-    data = root / "data"
-    box, _recovery = init_box(data, "admin", PASSWORD, kdf_profile="interactive")
-    box.close()
-    config.write_template(data, {"security": {"kdf_profile": "interactive"}, "storage": {"chunk_size": 65536}})
-    ids = {}
-    with Box(data, clock=fixed_clock) as box:
-        identity = box.unlock("admin", PASSWORD)
-        for name, (role, team) in USERS.items():
-            users.add_user(box, "admin", name, role, PASSWORD, team=team, identity=identity)
-        for key, camera, officer, team, start, seconds in (
-            ("noord", "CAM001", "hh", "Noord", START, 8),
-            ("zuid", "CAM002", "de Vries", "Zuid", START + timedelta(hours=2), 3),
-        ):
-            clip = make_mp4(root / f"{key}.mp4", seconds, start, camera, fps=FPS)
-            result = recordings.import_file(box, clip, camera=camera, officer=officer, start=start,
-                                            pre_record_s=30, post_record_s=15)
-            box.catalog.db.execute("UPDATE recordings SET team = ? WHERE id = ?", [team, result.recording_id])
-            ids[key] = result.recording_id
-    return data, ids
+    clips = (  # (key, camera, officer, team, start, seconds)
+        ("noord", "CAM001", "hh", "Noord", START, 8),
+        ("zuid", "CAM002", "de Vries", "Zuid", START + timedelta(hours=2), 3),
+    )
+    return build_template(tmp_path_factory.mktemp("handoverbox"), PASSWORD, USERS, clips, fixed_clock)
 
 
 @pytest.fixture

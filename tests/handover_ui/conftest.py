@@ -1,6 +1,7 @@
 """A box for the handover pages: one user per role plus a second privacy officer (four eyes), real H.264
 recordings, served over real HTTPS with real sessions (the tests/webui approach, copied so that these
-tests do not depend on that fixture's internals). Built once per session, copied per test."""
+tests do not depend on that fixture's internals). Built once per session (tests/handover_box.py, as for
+tests/handover), copied per test."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from appliance import config, recordings, roles, tls, users
-from appliance.box import Box, init_box
-from appliance.dock.footage import make_mp4
+from appliance import roles, tls
+from appliance.box import Box
+from tests.handover_box import build_template
 from webui.app import create_app
 
 PASSWORD = "correct horse battery staple"
@@ -29,7 +30,6 @@ USERS = {  # name -> (role, team); every one has PASSWORD
 }
 START = datetime(2026, 11, 20, 13, 5, 0, tzinfo=timezone.utc)  # 14:05 in Amsterdam
 NOW = START + timedelta(days=2)
-FPS = 10  # make_mp4: a keyframe every second
 
 
 def fixed_clock() -> datetime:
@@ -38,26 +38,11 @@ def fixed_clock() -> datetime:
 
 @pytest.fixture(scope="session")
 def ui_template(tmp_path_factory) -> tuple[Path, dict]:
-    root = tmp_path_factory.mktemp("handoverui")
-    data = root / "data"
-    box, _recovery = init_box(data, "admin", PASSWORD, kdf_profile="interactive")
-    box.close()
-    config.write_template(data, {"security": {"kdf_profile": "interactive"}, "storage": {"chunk_size": 65536}})
-    ids = {}
-    with Box(data, clock=fixed_clock) as box:
-        identity = box.unlock("admin", PASSWORD)
-        for name, (role, team) in USERS.items():
-            users.add_user(box, "admin", name, role, PASSWORD, team=team, identity=identity)
-        for key, camera, officer, team, start, seconds in (
-            ("noord", "CAM001", "jansen", "Noord", START, 10),
-            ("zuid", "CAM002", "de Vries", "Zuid", START + timedelta(hours=2), 3),
-        ):
-            clip = make_mp4(root / f"{key}.mp4", seconds, start, camera, fps=FPS)
-            result = recordings.import_file(box, clip, camera=camera, officer=officer, start=start,
-                                            pre_record_s=30, post_record_s=15)
-            box.catalog.db.execute("UPDATE recordings SET team = ? WHERE id = ?", [team, result.recording_id])
-            ids[key] = result.recording_id
-    return data, ids
+    clips = (  # (key, camera, officer, team, start, seconds)
+        ("noord", "CAM001", "jansen", "Noord", START, 10),
+        ("zuid", "CAM002", "de Vries", "Zuid", START + timedelta(hours=2), 3),
+    )
+    return build_template(tmp_path_factory.mktemp("handoverui"), PASSWORD, USERS, clips, fixed_clock)
 
 
 @pytest.fixture
