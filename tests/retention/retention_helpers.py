@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from appliance import recordings
 from appliance.box import Box
-
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
-
-
-class Clock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, now: datetime = T0):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def set(self, moment: datetime) -> None:
-        self.now = moment
-
-    def advance(self, **kw) -> None:
-        self.now += timedelta(**kw)
+from tests.moving_clock import T0, Clock  # noqa: F401  (the same clock as the backup tests')
 
 
 def store(box: Box, tmp_path: Path, end: datetime, size: int = 3000, seconds: int = 60) -> str:
