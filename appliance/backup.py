@@ -48,11 +48,10 @@ from nacl.signing import SigningKey, VerifyKey
 
 from . import audit, keys, recordings, retention
 from .box import CATALOG, SIGNING_KEY, Box
-from .catalog import Catalog
 from .clock import from_iso, to_iso
 from .container import Decryptor, Encryptor, read_header
 from .errors import KluisError, WrongSecret
-from .vault import READ_BLOCK, fsync_dir
+from .vault import READ_BLOCK, fsync_dir, fsync_path
 
 BACKUP_TYPE = "kluis-backup"
 JOURNAL_TYPE = "kluis-backup-journal"
@@ -96,14 +95,6 @@ def _check_signed(item: dict, signer: str | None = None) -> str | None:
 
 def signer_fingerprint(hex_key: str) -> str:
     return keys.fingerprint(bytes.fromhex(hex_key))
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sha256_file(path: Path) -> str:
@@ -386,7 +377,7 @@ def make_backup(box: Box, target: Path, journal_entry: dict | None = None, link:
         files[FILES_FILE] = _write_sealed(box, _files_tar(box.data_dir), work / FILES_FILE, "files")
         slots = canonical(key_slots(box))
         (work / SLOTS_FILE).write_bytes(slots)
-        _fsync_file(work / SLOTS_FILE)
+        fsync_path(work / SLOTS_FILE)
         files[SLOTS_FILE] = {"sha256": hashlib.sha256(slots).hexdigest(), "size": len(slots)}
         (work / "blobs").mkdir(mode=0o700)
         carried = []
@@ -421,7 +412,7 @@ def make_backup(box: Box, target: Path, journal_entry: dict | None = None, link:
         }
         manifest = _sign(body, key)
         (work / MANIFEST).write_bytes(canonical(manifest))
-        _fsync_file(work / MANIFEST)
+        fsync_path(work / MANIFEST)
         fsync_dir(work)
         os.rename(work, target / name)
         fsync_dir(target)

@@ -19,7 +19,7 @@ from nacl.public import PrivateKey
 from . import audit, timesync
 from .box import Box
 from .clock import to_iso
-from .container import ContainerError, Decryptor, Encryptor, parse_header, plaintext_size
+from .container import Decryptor, Encryptor, parse_header, plaintext_size
 from .errors import KluisError, StorageFull
 from .vault import Stored
 

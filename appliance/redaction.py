@@ -32,7 +32,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from fractions import Fraction
 from typing import Callable
 

@@ -25,7 +25,6 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, time as dtime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,7 +33,6 @@ from nacl.public import PrivateKey
 
 from appliance import audit
 from appliance.box import Box
-from appliance.clock import to_iso
 from appliance.container import parse_header
 from appliance.errors import KluisError
 

@@ -34,7 +34,6 @@ from sync.archive.store import init_archive
 
 from .. import recordings, retention
 from ..box import Box, init_box
-from ..clock import to_iso
 from ..errors import KluisError
 
 # (serial, officer or None for a pooled camera, camera clock drift in seconds)

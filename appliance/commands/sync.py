@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..box import Box
-from .common import act, data_option, emit_json, print_table, secret_options, with_box
+from .common import act, emit_json, print_table, secret_options, with_box
 
 
 @click.group()

@@ -48,8 +48,8 @@ import socket
 import struct
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timedelta
+from dataclasses import asdict, dataclass, fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 

@@ -20,11 +20,10 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
-from nacl.public import PrivateKey, PublicKey
+from nacl.public import PrivateKey
 from nacl.signing import SigningKey, VerifyKey
 
 from appliance import audit as audit_log
@@ -35,7 +34,7 @@ from appliance.container import Decryptor, header_length, parse_header, PREFIX
 from appliance.errors import ContainerError, KluisError, NotFound, NotInitialized, WrongSecret
 from appliance.vault import READ_BLOCK, fsync_dir
 
-from ..protocol import CHUNK_SIZE, MAX_SKEW, ProtocolError, box_id_of, sign_receipt
+from ..protocol import MAX_SKEW, ProtocolError, box_id_of, sign_receipt
 
 DB = "archive.db"
 SIGNING_KEY = "keys/signing.key"

@@ -42,6 +42,7 @@ from appliance import config as config_mod
 from appliance import audit, tls, users
 from appliance.box import CATALOG, Box, init_box
 from appliance.errors import KluisError
+from appliance.vault import fsync_dir
 
 from .. import i18n
 from ..app import (HERE, LANG, LANG_COOKIE, TEMPLATES, client_of, gettext_for, headers_middleware,
@@ -145,7 +146,7 @@ class Wizard:
         catalog_files = sorted((n for n in names if n.startswith(CATALOG)), key=lambda n: n == CATALOG)
         for name in [n for n in names if not n.startswith(CATALOG)] + catalog_files:
             os.replace(self.staging / name, self.data_dir / name)
-        _fsync_dir(self.data_dir)
+        fsync_dir(self.data_dir)
         self.staging.rmdir()
         self.box = Box(self.data_dir)
 
@@ -171,14 +172,6 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def check_office(name: str) -> str:
