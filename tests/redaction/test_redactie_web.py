@@ -5,10 +5,12 @@ pages; other roles cannot reach the pages."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 
 import pytest
 
-from appliance import audit, retention
+from appliance import audit, recordings, retention
+from appliance.dock.footage import make_mp4
 from tests.webui.conftest import csrf_of, web, web_box, web_template, rec_ids  # noqa: F401  (fixtures)
 
 
@@ -105,13 +107,22 @@ async def test_a_still_frame_to_draw_on_is_audited_as_a_view(web, rec_ids):
     assert len(views) == 1 and views[0]["purpose"] == "access_request" and views[0]["details"]["still_at_s"] == 1.5
 
 
-async def test_the_progress_page_stops_a_running_job(web, rec_ids):
+async def test_the_progress_page_stops_a_running_job(web, tmp_path):
+    # Two minutes of footage (1200 frames): the job is seen running and is still far from done when the stop
+    # arrives, also on a loaded machine (the fixtures' 20 s clip sometimes finished first).
+    clip = make_mp4(tmp_path / "long.mp4", 120, datetime(2026, 11, 20, 13, 0, tzinfo=timezone.utc), "LONG")
+    rid = recordings.import_file(web.box, clip, camera="CAM001", officer="jansen",
+                                 start=datetime(2026, 11, 20, 13, 0, tzinfo=timezone.utc)).recording_id
+    web.box.catalog.db.execute("UPDATE recordings SET team = 'Noord' WHERE id = ?", [rid])
     await web.as_role("privacy_officer")
-    rid = rec_ids["noord"]  # 20 s: long enough to still run when the stop arrives
     token = csrf_of(await (await web.client.get(f"/opnames/{rid}/redigeren")).text())
     started = await web.client.post(f"/opnames/{rid}/redigeren", allow_redirects=False, data={
         "csrf": token, "purpose": "complaint", "case_ref": "KL-1", "faces": "1"})
     job_path = started.headers["Location"]
+    for _ in range(300):  # until the worker has started it: this stops a running job, not a queued one
+        if (await (await web.client.get(job_path + ".json")).json())["state"] == "running":
+            break
+        await asyncio.sleep(0.05)
     page = await web.client.get(job_path)
     assert page.headers.get("Refresh") == "2" and f'action="{job_path}/stoppen"' in await page.text()
     stopped = await web.client.post(job_path + "/stoppen", data={"csrf": token}, allow_redirects=False)
