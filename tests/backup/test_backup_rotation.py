@@ -173,7 +173,8 @@ def test_link_shares_an_intact_blob_with_the_earlier_backup_and_copies_a_damaged
     assert (second.path / "blobs" / sha_old).stat().st_nlink == 2
     # a damaged earlier copy is not linked: the new backup gets a good copy of its own
     damaged = first.path / "blobs" / sha_new
-    damaged.write_bytes(b"x" + damaged.read_bytes()[1:])
+    data = damaged.read_bytes()  # flip the first byte (writing b"x" was no change when it was an "x" already)
+    damaged.write_bytes(bytes([data[0] ^ 0xFF]) + data[1:])
     (second.path / "blobs" / sha_new).unlink()  # (it was a link to the same damaged file)
     backup.shred_backup(second.path)
     clock.advance(hours=1)
