@@ -35,9 +35,9 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Callable
 
-from . import audit, retention
+from . import access_requests, audit, retention
 from .box import Box
-from .errors import KluisError
+from .errors import KluisError, NotFound
 
 DETECTOR = "opencv-haar"  # the name written into the redaction log
 DETECT_WIDTH = 640        # frames are scaled down to this width for detection (speed; faces stay >= 24 px)
@@ -744,15 +744,6 @@ def default_case_ref(recording_id: str) -> str:
     return f"redactie-{recording_id}"
 
 
-def request_case(catalog, request_ref: str) -> dict | None:
-    """The request (appliance/access_requests.py's register) with this reference, if the register has it."""
-    try:
-        rows = list(catalog.db.query("SELECT * FROM requests WHERE ref = ?", [request_ref]))
-    except Exception:  # an older catalog without the register
-        return None
-    return rows[0] if rows else None
-
-
 def start_job(box: Box, identity, recording_id: str, plan: Plan, *, actor: str, purpose: str,
               case_ref: str | None = None, reason: str = "", client: str | None = None,
               request_ref: str | None = None) -> str:
@@ -766,9 +757,10 @@ def start_job(box: Box, identity, recording_id: str, plan: Plan, *, actor: str, 
         raise KluisError(f"a redacted copy is not made for {code}: choose one of {', '.join(PURPOSES)}")
     box.catalog.get_recording(recording_id)
     if request_ref:
-        request = request_case(box.catalog, request_ref)
-        if request is None:
-            raise KluisError(f"no request {request_ref!r} in the register")
+        try:
+            request = access_requests.get(box, request_ref)
+        except NotFound:
+            raise KluisError(f"no request {request_ref!r} in the register") from None
         case_ref = case_ref or request["ref"]
     case_ref = (case_ref or "").strip() or default_case_ref(recording_id)
     params = {"plan": plan.as_log(), "purpose": code, "case_ref": case_ref, "reason": reason or None,

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from appliance import jobs, recordings, redaction
+from appliance import access_requests, jobs, recordings, redaction, retention
 from appliance.box import Box
 from appliance.errors import KluisError
 
@@ -164,3 +164,24 @@ def test_at_25_fps_faces_between_searched_frames_are_blurred_too(tmp_path):
         sharp, blurred = laplacian_variance(before[n][core]), laplacian_variance(after[n][core])
         assert blurred < 0.15 * sharp, f"frame {n}: face not blurred ({blurred:.0f} vs {sharp:.0f})"
         assert np.abs(after[n][core].astype(float) - before[n][core].astype(float)).mean() > 8
+
+
+def test_a_redaction_for_a_request_is_held_under_its_reference_and_an_unknown_request_is_refused(box_dir, tmp_path):
+    data, _ = box_dir
+    clip = media.make_footage(tmp_path / "c.mp4", seconds=0.5, audio=False)
+    with Box(data) as box:
+        rid = recordings.import_file(box, clip.path, camera="CAM001", officer="hh", start=START).recording_id
+        identity = box.unlock("admin", PASSWORD)
+        with pytest.raises(KluisError, match="no request 'VZ-2099-0001'"):
+            redaction.start_job(box, identity, rid, redaction.make_plan(), actor="admin",
+                                purpose="access_request", request_ref="VZ-2099-0001")
+        assert jobs.list_jobs(box.catalog) == []
+        ref = access_requests.register(box, requester="P. de Boer", kind="inzage", received_on=START.date(),
+                                       given_time=START, actor="admin").request["ref"]
+        job_id = redaction.start_job(box, identity, rid, redaction.make_plan(), actor="admin",
+                                     purpose="access_request", request_ref=ref)
+        jobs.runner_for(box).wait(job_id, timeout=120)
+        finished = jobs.get(box.catalog, job_id)
+        assert finished["state"] == jobs.DONE, finished["error"]
+        holds = retention.active_holds(box.catalog, finished["result"]["recording_id"])
+        assert [(h["purpose"], h["case_ref"]) for h in holds] == [("access_request", ref)]
