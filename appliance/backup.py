@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -52,6 +53,8 @@ from .clock import from_iso, to_iso
 from .container import Decryptor, Encryptor, read_header
 from .errors import KluisError, WrongSecret
 from .vault import READ_BLOCK, fsync_dir, fsync_path
+
+log = logging.getLogger(__name__)
 
 BACKUP_TYPE = "kluis-backup"
 JOURNAL_TYPE = "kluis-backup-journal"
@@ -576,8 +579,10 @@ def _overwrite(path: Path) -> None:
                 left -= n
             f.flush()
             os.fsync(f.fileno())
-    except OSError:
+    except FileNotFoundError:
         pass
+    except OSError as exc:  # the removal still follows; the keeper should know the overwrite did not happen
+        log.warning("could not overwrite %s before removing it: %s", path, exc)
 
 
 def shred_backup(path: Path) -> None:
