@@ -20,7 +20,7 @@ from nacl.public import PrivateKey, PublicKey
 from nacl.signing import SigningKey
 
 from . import config as config_mod
-from . import keys, tls
+from . import keys
 from .catalog import Catalog
 from .clock import Clock, system_clock, to_iso
 from .errors import KluisError, NotInitialized
@@ -116,6 +116,8 @@ def init_box(
     os.chmod(data_dir, 0o700)
     config_mod.write_template(data_dir, {"security": {"kdf_profile": kdf_profile}})
     Vault(data_dir).create()
+    from . import tls  # only init and serve need x509: every other command starts faster without it
+
     tls.create_certificate(data_dir)  # the web UI's HTTPS certificate; `kluis status` shows its fingerprint
     identity = keys.new_box_identity()
     signing = keys.write_signing_key(data_dir / SIGNING_KEY)

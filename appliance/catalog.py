@@ -11,12 +11,30 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-import sqlite_utils
-
 from .errors import KluisError, NotFound
+
+
+
+def _import_sqlite_utils():
+    """sqlite-utils imports numpy and pandas when they are installed, only to map their types in
+    `create()`; Kluis makes its tables with the SQL below. numpy (installed for redaction) would cost every
+    command ~60 ms and ~15 MB, so sqlite-utils is imported with both hidden; later imports of numpy work."""
+    hidden = [name for name in ("numpy", "pandas") if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # makes `import name` raise ImportError
+    try:
+        import sqlite_utils
+    finally:
+        for name in hidden:
+            del sys.modules[name]
+    return sqlite_utils
+
+
+sqlite_utils = _import_sqlite_utils()
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -402,7 +420,7 @@ RECORDING_COLUMNS = (
 
 def connect(path: Path) -> sqlite_utils.Database:
     conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-    db = sqlite_utils.Database(conn)
+    db = sqlite_utils.Database(conn, execute_plugins=False)  # no third-party code hooks into the catalog
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")  # a committed row survives power loss
     db.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten: needed for crypto-shredding

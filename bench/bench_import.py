@@ -15,6 +15,7 @@ not fsync, dd does (conv=fsync).
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import shutil
 import subprocess
@@ -127,6 +128,9 @@ def rounds(tools: Tools, src: Path, repeats: int, contenders: dict) -> dict[str,
         benchlib.warm(src)
         for i in range(len(names)):
             name = names[(r + i) % len(names)]
+            # Each tool starts on a quiet disk: the writeback (and, on a disk mounted with `discard`,
+            # the trims) of the files the previous one wrote and removed are finished first.
+            os.sync()
             children[name].append(contenders[name]())
         progress(f"round {r + 1}/{repeats}: " + ", ".join(
             f"{name} {mbps(src, children[name][-1]):.0f} MB/s" for name in names))

@@ -423,11 +423,10 @@ def _why(exc: BaseException) -> str:
 
 
 async def _keep(writer) -> int:
-    """After a failure: make what arrived durable for the resume, and close the file (the vault's
-    writer has no close of its own: commit and abort are its ends)."""
+    """After a failure: make what arrived durable for the resume, and close the file."""
     try:
         durable = await asyncio.to_thread(writer.sync)
-        writer._file.close()
+        writer.close()
         return durable
     except (KluisError, OSError, ValueError):  # ValueError: the writer had already aborted (disk full)
         writer.abort()

@@ -106,7 +106,7 @@ def test_resume_after_partial_writes(vault, sample, cut):
     write_in_pieces(first, data[:cut], rng)
     offset = first.sync()
     assert offset == cut == first.received
-    first._file.close()  # the process dies here: no commit, no abort
+    first.close()  # the process dies here: no commit, no abort
     second = vault.writer("CAM7-0042", resume=True)
     # before the header is complete nothing is kept: start over
     expected_resume = cut if cut >= h else 0
@@ -124,14 +124,14 @@ def test_resume_twice_and_fresh_start_discards(vault, sample):
     w = vault.writer("x")
     w.write(data[:1000])
     w.sync()
-    w._file.close()
+    w.close()
     w = vault.writer("x", resume=True)
     w.write(data[1000:CHUNK])
     w.sync()
-    w._file.close()
+    w.close()
     w = vault.writer("x", resume=True)
     assert w.received == CHUNK
-    w._file.close()
+    w.close()
     fresh = vault.writer("x")  # resume=False: the old partial is dropped
     assert fresh.received == 0
     fresh.write(data)

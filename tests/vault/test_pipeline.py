@@ -1,19 +1,25 @@
-"""The import pipeline's concurrency: Encryptor.chunks seals ahead on a helper thread, BlobWriter.write
-hashes on another while it writes and starts writeback every WRITEBACK_WINDOW bytes. The bytes, the hash
-and the buffer-reuse contract must be exactly those of the plain sequential code."""
+"""The import pipeline's concurrency: Encryptor.chunks seals ahead on a helper thread; BlobWriter.write
+copies into staging blocks that are hashed and written (O_DIRECT where the filesystem has it) on two more.
+The bytes, the hash, the resume offsets and the buffer-reuse contract must be exactly those of plain
+sequential code."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import shutil
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from appliance import container, vault as vault_mod
 from appliance.container import Encryptor
+from appliance.errors import StorageFull
 from appliance.vault import Vault
 
 CHUNK = container.MIN_CHUNK_SIZE
@@ -94,26 +100,51 @@ class SlowHash:
         return self.sha.hexdigest()
 
 
-def test_parallel_hashing_and_writeback_store_the_right_blob(tmp_path, identity, monkeypatch):
-    """Large writes are hashed on the helper thread, small ones inline, across several writeback
-    windows; the content address and the payload are those of the bytes given, and the caller may
-    reuse its buffer as soon as write() returns."""
-    monkeypatch.setattr(vault_mod, "WRITEBACK_WINDOW", 3 * CHUNK)
-    hints = []
-    real_fadvise = os.posix_fadvise
-    monkeypatch.setattr(os, "posix_fadvise", lambda fd, offset, length, advice: (
-        hints.append((offset, length, advice)), real_fadvise(fd, offset, length, advice)))
-    vault = Vault(tmp_path)
+def o_direct_works(directory: Path) -> bool:
+    try:
+        os.close(os.open(directory / "probe", os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o600))
+        return True
+    except OSError:
+        return False
+    finally:
+        (directory / "probe").unlink(missing_ok=True)
+
+
+@pytest.fixture(params=["disk", "tmpfs"])
+def store(request, tmp_path) -> Vault:
+    """A vault on the test's disk (O_DIRECT where it has it) and one on tmpfs (no O_DIRECT: writes go
+    through the page cache)."""
+    if request.param == "disk":
+        root = tmp_path / "vault"
+    else:
+        if not os.path.isdir("/dev/shm"):
+            pytest.skip("no /dev/shm tmpfs on this machine")
+        root = Path(tempfile.mkdtemp(dir="/dev/shm"))
+        request.addfinalizer(lambda: shutil.rmtree(root, ignore_errors=True))
+    vault = Vault(root)
     vault.create()
-    enc = encryptor(identity)
-    plain = os.urandom(23 * CHUNK + 11)
-    container_bytes = enc.header.raw + b"".join(bytes(v) for v in encryptor(identity).chunks(io.BytesIO(plain)))
-    writer = vault.writer()
-    writer._sha = SlowHash()  # a hash slower than the write: write() must still wait for it
-    buf = bytearray(vault_mod.PARALLEL_HASH_MIN + 4096)  # reused for every large write, like Encryptor
+    return vault
+
+
+def container_bytes(identity, chunks: float) -> bytes:
+    plain = os.urandom(int(chunks * CHUNK))
+    return encryptor(identity).header.raw + b"".join(
+        bytes(v) for v in encryptor(identity).chunks(io.BytesIO(plain)))
+
+
+def test_staged_writes_store_the_right_blob(store, identity):
+    """Writes of every size land in staging blocks that are hashed and written on helper threads; the
+    content address and the payload are those of the bytes given, and the caller may reuse its buffer
+    as soon as write() returns, even when hashing is slower than writing."""
+    data = container_bytes(identity, 70.3)  # several staging blocks and a tail
+    header_size = encryptor(identity).header.size
+    writer = store.writer()
+    assert writer.direct == o_direct_works(store.tmp)
+    writer._sha = SlowHash()
+    buf = bytearray(4 * CHUNK + 4096)  # reused for every write, like Encryptor's ring
     pos = 0
-    for step in [5, 100, len(buf), 999, len(buf), len(buf), 70_000] * 40:
-        piece = container_bytes[pos : pos + step]
+    for step in [5, 100, len(buf), 999, len(buf), len(buf), 70_000] * 200:
+        piece = data[pos : pos + step]
         if not piece:
             break
         view = memoryview(buf)[: len(piece)]
@@ -121,33 +152,55 @@ def test_parallel_hashing_and_writeback_store_the_right_blob(tmp_path, identity,
         writer.write(view)
         view[:] = bytes(len(piece))  # scribble: write() must be done with the buffer
         pos += len(piece)
-    writer.write(container_bytes[pos:])
+    writer.write(data[pos:])
     stored = writer.commit()
-    assert stored.sha256 == hashlib.sha256(container_bytes).hexdigest()
-    assert (tmp_path / stored.stored_path).read_bytes() == container_bytes[enc.header.size :]
-    assert stored.container_size == len(container_bytes)
-    # Writeback was started window by window, each hint covering the window before last and the last.
-    payload = len(container_bytes) - enc.header.size
-    assert len(hints) >= payload // (3 * CHUNK + len(buf))
-    assert all(advice == os.POSIX_FADV_DONTNEED for _, _, advice in hints)
-    assert hints[0][0] == 0
-    assert all(a[0] <= b[0] <= a[0] + a[1] < b[0] + b[1] for a, b in zip(hints, hints[1:]))  # no gaps
-    assert hints[-1][0] + hints[-1][1] > payload - 3 * CHUNK - len(buf)
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert (store.root / stored.stored_path).read_bytes() == data[header_size:]
+    assert stored.container_size == len(data)
+    assert list(store.tmp.iterdir()) == []
 
 
-def test_resume_after_writeback_windows(tmp_path, identity, monkeypatch):
-    """Writeback drops clean pages from the cache; a resumed writer re-reads them from disk to rebuild
-    the hash and continues from the durable offset."""
-    monkeypatch.setattr(vault_mod, "WRITEBACK_WINDOW", 2 * CHUNK)
-    vault = Vault(tmp_path)
-    vault.create()
-    data = encryptor(identity).header.raw + b"".join(
-        bytes(v) for v in encryptor(identity).chunks(io.BytesIO(os.urandom(12 * CHUNK))))
-    first = vault.writer("cam-1-rec-9")
-    first.write(data[: 7 * CHUNK])
+@pytest.mark.parametrize("cut", [0.5, 3.0, vault_mod.STAGE_BLOCK / CHUNK, 40.25])
+def test_resume_from_a_synced_offset(store, identity, cut):
+    """A writer synced mid-block (offsets not aligned for O_DIRECT) and closed, as when a download is cut
+    or the process dies; the next one rebuilds the hash from the disk and continues at the durable offset."""
+    data = container_bytes(identity, 45.5)
+    first = store.writer("cam-1-rec-9")
+    first.write(data[: int(cut * CHUNK)])
     offset = first.sync()
-    first._file.close()  # the process dies here
-    second = vault.writer("cam-1-rec-9", resume=True)
-    assert second.received == offset
+    first.close()  # the process dies here
+    second = store.writer("cam-1-rec-9", resume=True)
+    assert second.received == offset == int(cut * CHUNK)
     second.write(data[offset:])
     assert second.commit().sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_a_sync_in_the_middle_of_a_block_changes_nothing(store, identity):
+    """sync() writes the staged tail through the cache; the block is later written whole over it."""
+    data = container_bytes(identity, 10.7)
+    writer = store.writer()
+    for i in range(0, len(data), 300_001):
+        writer.write(data[i : i + 300_001])
+        writer.sync()
+    stored = writer.commit()
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert (store.root / stored.stored_path).stat().st_size == len(data) - encryptor(identity).header.size
+
+
+def test_a_write_error_on_the_disk_thread_reaches_the_caller(tmp_path, identity, monkeypatch):
+    """The disk is full while a block is written on the helper thread: the next write (or commit) says
+    so, and nothing is left behind."""
+    vault = Vault(tmp_path)
+    vault.create()
+    data = container_bytes(identity, 40)
+    writer = vault.writer()
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(writer, "_write_block", full)
+    with pytest.raises(StorageFull):
+        for i in range(0, len(data), CHUNK):
+            writer.write(data[i : i + CHUNK])
+        writer.commit()
+    assert list(vault.tmp.iterdir()) == []
