@@ -71,6 +71,12 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(args) -> list[dict]:
     from appliance import recordings, retention
     from appliance.box import Box, init_box
@@ -137,11 +143,19 @@ def run(args) -> list[dict]:
 
         contenders = {"kluis sync run": ours, "curl --upload-file": curl, "Syncer.run()": in_process}
         samples: dict[str, list[float]] = {name: [] for name in contenders}
+        # CPU per GB sent, of the sender and of the receiving server: where the time goes.
+        servers = {"kluis sync run": server, "curl --upload-file": baseline}
+        cpu: dict[str, list[float]] = {f"{who} {name}": [] for name in servers for who in ("sender", "server")}
         for r in range(args.repeats):
             names = list(contenders)
             for i in range(len(names)):
                 name = names[(r + i) % len(names)]
-                samples[name].append(sent / contenders[name]().seconds / benchlib.MB)
+                before = _cpu_seconds(servers[name].pid) if name in servers else 0.0
+                child = contenders[name]()
+                samples[name].append(sent / child.seconds / benchlib.MB)
+                if name in servers:
+                    cpu[f"sender {name}"].append(child.cpu_seconds / (sent / 1e9))
+                    cpu[f"server {name}"].append((_cpu_seconds(servers[name].pid) - before) / (sent / 1e9))
             progress(f"sync round {r + 1}/{args.repeats}: " + ", ".join(
                 f"{n} {samples[n][-1]:.0f} MB/s" for n in names))
         peak = _peak_rss_mb(server.pid)
@@ -161,6 +175,7 @@ def run(args) -> list[dict]:
         *speed.values(),
         ratio(NAME, "sync/curl", speed["kluis sync run"], speed["curl --upload-file"], target=">= 0.8"),
         ratio(NAME, "Syncer.run()/curl", speed["Syncer.run()"], speed["curl --upload-file"]),
+        *(result(NAME, f"CPU {name}", got, "s/GB") for name, got in cpu.items()),
         result(NAME, f"peak RSS archive ({label}, {args.repeats} rounds)", peak, "MB", target="< 200"),
     ]
 

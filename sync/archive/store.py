@@ -27,6 +27,7 @@ from nacl.public import PrivateKey
 from nacl.signing import SigningKey, VerifyKey
 
 from appliance import audit as audit_log
+from appliance.appendfile import AppendFile
 from appliance import keys, tls
 from appliance.catalog import MIGRATIONS, _statements, connect, transaction
 from appliance.clock import Clock, system_clock, to_iso
@@ -653,9 +654,11 @@ class Archive:
 class Stream:
     """One streamed body being appended to an upload's part file (blocking calls: run them in a thread).
 
-    From offset 0 the running container hash is also the range hash, so every byte is hashed once; a
-    stream resumed at a later offset hashes its range besides (and the container hash continues if this
-    process saw the bytes before, else completion reads the file again)."""
+    The bytes go through appliance.appendfile: hashed on a helper thread while this one writes them,
+    with writeback started as they go so that the periodic fsync is short. From offset 0 the running
+    container hash is also the range hash, so every byte is hashed once; a stream resumed at a later
+    offset hashes its range besides (and the container hash continues if this process saw the bytes
+    before, else completion reads the file again)."""
 
     def __init__(self, archive: Archive, box_id: str, sha256: str, part: Path, offset: int, size: int,
                  claimed: str, running: list | None):
@@ -664,48 +667,47 @@ class Stream:
         self.running = running
         self.range_hash = None if offset == 0 else hashlib.sha256()
         self.unsynced = 0
-        self.file = open(part, "ab")
+        hashes = [h for h in (running[1] if running else None, self.range_hash) if h is not None]
+        # Not staged: the part file's length is what the box paces its window by (upload_state).
+        self.file = AppendFile(part, hashes, staged=False)
         self.head = b""  # the first bytes of the container, until its header can be checked
 
     def write(self, blocks: list[bytes]) -> None:
         """Append blocks as they came off the socket (not joined: big buffers cost page faults here)."""
-        for data in blocks:
-            self._write(data)
+        total = sum(map(len, blocks))
+        if self.offset + total > self.size:
+            self._rollback()
+            raise ProtocolError(413, f"body runs past the declared size {self.size}")
+        if self.start == 0:  # refuse what the archive could never open, early
+            for data in blocks:
+                if self.head is None:
+                    break
+                self._check_head(data)
+        self.file.write_all(blocks)
+        self.offset += total
+        if self.running is not None:
+            self.running[0] += total
+        self.unsynced += total
         if self.unsynced >= SYNC_EVERY:  # a durable offset to resume from, as the stream goes
             self._sync()
 
-    def _write(self, data: bytes) -> None:
-        if self.offset + len(data) > self.size:
+    def _check_head(self, data: bytes) -> None:
+        self.head += data[:READ_BLOCK - len(self.head)]
+        try:
+            checked = self.archive._header_of(self.head)
+        except ContainerError as exc:
             self._rollback()
-            raise ProtocolError(413, f"body runs past the declared size {self.size}")
-        if self.start == 0 and self.head is not None:  # refuse what the archive could never open, early
-            self.head += data[:READ_BLOCK - len(self.head)]
-            try:
-                checked = self.archive._header_of(self.head)
-            except ContainerError as exc:
-                self._rollback()
-                raise ProtocolError(422, f"refused: {exc}") from None
-            if checked is not None or len(self.head) >= READ_BLOCK:
-                self.head = None
-        self.file.write(data)
-        self.offset += len(data)
-        if self.running is not None:
-            self.running[0] += len(data)
-            self.running[1].update(data)
-        if self.range_hash is not None:
-            self.range_hash.update(data)
-        self.unsynced += len(data)
+            raise ProtocolError(422, f"refused: {exc}") from None
+        if checked is not None or len(self.head) >= READ_BLOCK:
+            self.head = None
 
     def _sync(self) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
+        self.file.sync()  # also completes the hashes of everything written
         self.unsynced = 0
 
     def _rollback(self) -> None:
         """Take this stream's bytes back out: they did not verify (or ran past the declared size)."""
-        self.file.flush()
-        os.ftruncate(self.file.fileno(), self.start)
-        os.fsync(self.file.fileno())
+        self.file.truncate(self.start)
         self.file.close()
         self.archive._running.pop((self.box_id, self.sha256), None)
 
@@ -715,11 +717,11 @@ class Stream:
         if self.offset != self.size:
             self.close()
             raise ProtocolError(400, f"the stream ended at {self.offset} of {self.size} bytes")
+        self._sync()
         digest = (self.range_hash or self.running[1]).hexdigest()
         if digest != self.claimed:
             self._rollback()
             raise ProtocolError(422, "body does not match its signed hash (altered in transit); discarded")
-        self._sync()
         self.file.close()
         if self.running is not None:
             self.archive._running[(self.box_id, self.sha256)] = self.running

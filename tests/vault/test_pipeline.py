@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import container, vault as vault_mod
+from appliance import appendfile, container
 from appliance.container import Encryptor
 from appliance.errors import StorageFull
 from appliance.vault import Vault
@@ -140,7 +140,8 @@ def test_staged_writes_store_the_right_blob(store, identity):
     header_size = encryptor(identity).header.size
     writer = store.writer()
     assert writer.direct == o_direct_works(store.tmp)
-    writer._sha = SlowHash()
+    slow = SlowHash()  # nothing is hashed yet: swap it in for the writer's hash
+    writer._sha, writer._file.hashes = slow, (slow,)
     buf = bytearray(4 * CHUNK + 4096)  # reused for every write, like Encryptor's ring
     pos = 0
     for step in [5, 100, len(buf), 999, len(buf), len(buf), 70_000] * 200:
@@ -160,7 +161,7 @@ def test_staged_writes_store_the_right_blob(store, identity):
     assert list(store.tmp.iterdir()) == []
 
 
-@pytest.mark.parametrize("cut", [0.5, 3.0, vault_mod.STAGE_BLOCK / CHUNK, 40.25])
+@pytest.mark.parametrize("cut", [0.5, 3.0, appendfile.BLOCK / CHUNK, 40.25])
 def test_resume_from_a_synced_offset(store, identity, cut):
     """A writer synced mid-block (offsets not aligned for O_DIRECT) and closed, as when a download is cut
     or the process dies; the next one rebuilds the hash from the disk and continues at the durable offset."""
@@ -198,9 +199,35 @@ def test_a_write_error_on_the_disk_thread_reaches_the_caller(tmp_path, identity,
     def full(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(writer, "_write_block", full)
+    monkeypatch.setattr(writer._file, "_write_block", full)
     with pytest.raises(StorageFull):
         for i in range(0, len(data), CHUNK):
             writer.write(data[i : i + CHUNK])
         writer.commit()
     assert list(vault.tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("staged", [True, False])
+def test_appendfile_hashes_only_what_it_appends_and_takes_back_a_tail(store, staged):
+    """The archive resumes a part file at its length and rolls back a range that did not verify: the
+    hashes see the appended bytes only, and truncate() leaves the file as it was before them. Not
+    staged, the file's length is all that was appended as soon as write() returns."""
+    path = store.tmp / "upload.part"
+    before = os.urandom(3 * appendfile.ALIGN + 123)  # not aligned: the first block starts below it
+    path.write_bytes(before)
+    appended = os.urandom(2 * appendfile.BLOCK + 77_777)
+    digest = hashlib.sha256()
+    f = appendfile.AppendFile(path, [digest], staged=staged)
+    assert f.size == len(before)
+    f.write(appended[:1000])
+    assert path.stat().st_size == len(before) + (0 if staged else 1000)
+    assert f.sync() == len(before) + 1000
+    f.write(appended[1000:])
+    assert f.sync() == len(before) + len(appended)
+    assert digest.hexdigest() == hashlib.sha256(appended).hexdigest()
+    assert path.read_bytes() == before + appended
+    f.truncate(len(before) + 5000)
+    f.write(b"tail")
+    f.sync()
+    f.close()
+    assert path.read_bytes() == before + appended[:5000] + b"tail"
