@@ -239,3 +239,32 @@ async def test_streamed_container_the_archive_cannot_open_is_refused(live):
     status, answer, _ = await send(session, url, key, "PUT", f"{API}/uploads/{sha}/stream?offset=0", blob)
     assert status == 422 and "not a recipient" in answer["error"]
     assert _stored(archive) == (0, [], [])
+
+
+async def test_the_streamed_put_trusts_only_the_pinned_certificate(live):
+    """The box streams a body on a blocking socket of its own (client._BlockingPut), not through the
+    aiohttp session: it too checks the pinned fingerprint before a byte is sent, and an archive that
+    refuses the body halfway gets its reason through to the box."""
+    import asyncio
+
+    archive, box, url, _ = live
+    key = box.signing_key()
+    blob = _container(box.recipients())  # small: an unread body does not fill the socket buffers
+    sha = hashlib.sha256(blob).hexdigest()
+    loop = asyncio.get_running_loop()
+    path = f"{API}/uploads/{sha}/stream?offset=0"
+
+    def put(fingerprint: str, offset_path: str = path):
+        headers = sign_request(key, box_id_of(bytes(key.verify_key)), "PUT", offset_path, sha, box.clock())
+        return client._BlockingPut(url, fingerprint, loop).send(offset_path, headers, len(blob), [blob])
+
+    # A man in the middle with another certificate: refused before the request is sent.
+    with pytest.raises(client.Refused) as refused:
+        await asyncio.to_thread(put, "00" * 32)
+    assert refused.value.status == 495
+    assert _stored(archive) == (0, [], [])
+    # No upload started: the archive answers 404 as soon as it has the headers; the box hears why.
+    status, text = await asyncio.to_thread(put, archive.cert_fingerprint)
+    assert status == 404 and "no open upload" in json.loads(text)["error"]
+    with pytest.raises(client.Refused, match="no open upload"):
+        client._answer(status, text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 
 from appliance import retention
 from appliance.box import Box
@@ -87,3 +88,34 @@ async def test_archive_killed_and_restarted_mid_upload_resumes(enrolled, tmp_pat
     resent = result.bytes_sent - size
     print(f"archive killed at {committed} committed bytes: {resent} bytes re-sent ({resent / CHUNK:.2f} parts)")
     assert 0 <= resent < 2 * CHUNK
+
+
+async def test_a_pass_cancelled_mid_stream_stops_at_once_and_the_next_one_finishes(enrolled, tmp_path):
+    """The service stops while a recording streams (on the sending thread's blocking socket): the pass
+    ends within moments, nothing is left sending, and the next pass resumes and completes the upload."""
+    data, archive = enrolled
+    rid, sha, size = _held(data, tmp_path)
+    with Box(data) as box:
+        task = asyncio.create_task(Syncer(box, chunk_size=CHUNK, bandwidth_kbps=1024).run())
+        part = archive.data_dir / "tmp"
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            parts = list(part.glob("*.part"))
+            if parts and parts[0].stat().st_size >= CHUNK:
+                break
+        else:
+            raise AssertionError("upload did not get going")
+        started = time.monotonic()
+        task.cancel()
+        try:
+            await asyncio.wait_for(task, 10)
+        except asyncio.CancelledError:
+            pass
+        assert time.monotonic() - started < 3
+        await asyncio.sleep(0.3)
+        stopped_at = parts[0].stat().st_size
+        await asyncio.sleep(0.7)
+        assert parts[0].stat().st_size == stopped_at < size  # nothing is sending any more
+        result = await Syncer(box, chunk_size=CHUNK).run()
+    assert result.sent == [rid] and result.ok, result.as_dict()
+    _one_copy(archive.data_dir, sha)
