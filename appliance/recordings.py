@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -72,7 +73,8 @@ def catalog_stored(box: Box, stored: Stored, fields: dict, actor: str = "system"
     """Commit the catalog row for a blob the vault holds durably, with its 'ingest' audit entry in the
     same transaction; returns the recording id. `fields` gives the descriptive columns (camera_serial,
     officer, start_time, end_time, ...). `actor`: "system" for camera offload, the user for an import."""
-    fields = {"clock_synced": timesync.ingest_flag(), **fields}  # issue 9: asked before the write lock
+    if "clock_synced" not in fields:  # issue 9: asked before the write lock
+        fields = {"clock_synced": timesync.ingest_flag(), **fields}
     with box.catalog.transaction():
         existing = box.catalog.find_by_sha256(stored.sha256)
         if existing:
@@ -134,15 +136,17 @@ def import_file(
     _check_space(box, path.stat().st_size)
     encryptor = Encryptor(box.recipients(), chunk_size=int(box.config["storage"]["chunk_size"]))
     writer = box.vault.writer()
-    try:
-        writer.write(encryptor.header.raw)
-        with open(path, "rb") as src:
-            for sealed in encryptor.chunks(src):
-                writer.write(sealed)
-    except BaseException:
-        writer.abort()
-        raise
-    stored = writer.commit()
+    with ThreadPoolExecutor(max_workers=1) as asking:
+        clock_synced = asking.submit(timesync.ingest_flag)  # may run a command: asked while the file is sealed
+        try:
+            writer.write(encryptor.header.raw)
+            with open(path, "rb") as src:
+                for sealed in encryptor.chunks(src):
+                    writer.write(sealed)
+        except BaseException:
+            writer.abort()
+            raise
+        stored = writer.commit()
     recording_id = catalog_stored(
         box,
         stored,
@@ -158,6 +162,7 @@ def import_file(
             "source": "import",
             "source_ref": path.name,
             "fingerprint": fingerprint,
+            "clock_synced": clock_synced.result(),
         },
         actor=actor,
     )

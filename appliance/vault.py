@@ -60,8 +60,9 @@ class BlobWriter:
 
     Ends with commit() (stored), abort() (nothing left), or close() (the part file kept for a resume)."""
 
-    def __init__(self, vault: Vault, name: str, resume: bool = False):
+    def __init__(self, vault: Vault, name: str, resume: bool = False, resumable: bool = True):
         self.vault = vault
+        self.resumable = resumable  # keeps a header sidecar, so that a writer of the same name can go on
         self.part = vault.tmp / f"{name}.part"
         self.hdr = vault.tmp / f"{name}.hdr"
         self._sha = hashlib.sha256()
@@ -129,7 +130,8 @@ class BlobWriter:
         view = view[need:]
         if len(self._head) == self._header_len:
             self.header = parse_header(bytes(self._head))
-            self._write_sidecar()
+            if self.resumable:
+                self._write_sidecar()
         return view
 
     def _take(self, head: memoryview) -> None:
@@ -212,8 +214,11 @@ class Vault:
         return f"blobs/{sha256[:2]}/{sha256}"
 
     def writer(self, name: str | None = None, resume: bool = False) -> BlobWriter:
-        """A writer; give a stable `name` (e.g. camera serial + recording id) to resume later."""
-        return BlobWriter(self, name or f"w-{os.getpid()}-{os.urandom(6).hex()}", resume=resume)
+        """A writer; give a stable `name` (e.g. camera serial + recording id) to resume later. Without
+        one, nothing can resume it, and it keeps no header sidecar (one file and an fsync fewer)."""
+        if name is None:
+            return BlobWriter(self, f"w-{os.getpid()}-{os.urandom(6).hex()}", resumable=False)
+        return BlobWriter(self, name, resume=resume)
 
     def ingest(self, src: BinaryIO, expected_sha256: str | None = None) -> Stored:
         writer = self.writer()
