@@ -209,11 +209,11 @@ class AppendFile:
         if self._fd is None:
             raise ValueError("the file is closed")
         self._drain()
-        tail = memoryview(self._block())
-        if self._fill > self._hash_from:
-            _update_all(self.hashes, tail[self._hash_from : self._fill])
-            self._hash_from = self._fill
-        if self._fill:
+        if self._fill:  # only when staged: unstaged writes leave nothing behind
+            tail = memoryview(self._block())
+            if self._fill > self._hash_from:
+                _update_all(self.hashes, tail[self._hash_from : self._fill])
+                self._hash_from = self._fill
             _pwrite_all(self._fd, tail[: self._fill], self._base)
         os.fsync(self._fd)
         return self.size
