@@ -66,9 +66,13 @@ def test_across_namespaces_link_cut_mid_transfer(box_dir, hosts, serve, tmp_path
 
         resumed = [int(m.group(1)) for line in server.lines
                    if (m := re.search(rf"resuming recording {entry['id']} at byte (\d+)", line))]
-        # The camera records a request when it ends. The one the cut stranded may end last (its TCP
-        # retransmissions give up after the resumed request is done): order them by where they start.
-        served = sorted((s for s in cam.stats()["served"] if s["id"] == entry["id"]), key=lambda s: s["start"])
+        # The camera marks a request complete after its last write and its rate pacing: a moment after
+        # the box has what it needs, commits and deletes (sooner now that the vault's fsync is short).
+        def served_here() -> list[dict]:
+            return [s for s in cam.stats()["served"] if s["id"] == entry["id"]]
+
+        wait_for(lambda: any(s["complete"] for s in served_here()), 10, what="the camera's record of the last request")
+        served = served_here()
         assert resumed and resumed[0] > 2 * 2**20, server.output()
         assert served[0]["start"] == 0 and served[-1]["complete"]
         starts = [s["start"] for s in served]
