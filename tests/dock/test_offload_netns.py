@@ -66,13 +66,7 @@ def test_across_namespaces_link_cut_mid_transfer(box_dir, hosts, serve, tmp_path
 
         resumed = [int(m.group(1)) for line in server.lines
                    if (m := re.search(rf"resuming recording {entry['id']} at byte (\d+)", line))]
-        # The camera marks a request complete after its last write and its rate pacing: a moment after
-        # the box has what it needs, commits and deletes (sooner now that the vault's fsync is short).
-        def served_here() -> list[dict]:
-            return [s for s in cam.stats()["served"] if s["id"] == entry["id"]]
-
-        wait_for(lambda: any(s["complete"] for s in served_here()), 10, what="the camera's record of the last request")
-        served = served_here()
+        served = served_requests(cam, entry)
         assert resumed and resumed[0] > 2 * 2**20, server.output()
         assert served[0]["start"] == 0 and served[-1]["complete"]
         starts = [s["start"] for s in served]
@@ -90,6 +84,16 @@ def test_across_namespaces_link_cut_mid_transfer(box_dir, hosts, serve, tmp_path
         cam.stop()
 
 
+def served_requests(cam, entry: dict) -> list[dict]:
+    """The camera's requests for `entry`, once the last is marked complete. The simulator marks it after
+    its last write and its rate pacing: the box may have committed and deleted the recording by then."""
+    def served() -> list[dict]:
+        return [s for s in cam.stats()["served"] if s["id"] == entry["id"]]
+
+    wait_for(lambda: any(s["complete"] for s in served()), 10, what="the camera's record of the last request")
+    return served()
+
+
 def test_cut_knob_on_loopback_resumes_from_the_durable_byte(box_dir, cameras, serve):
     """The simulator cuts the connection twice after 1.5 MB. Each new request starts exactly at the byte
     the box had made durable (its logged resume point), later than the one before; what the camera sent
@@ -101,7 +105,7 @@ def test_cut_knob_on_loopback_resumes_from_the_durable_byte(box_dir, cameras, se
     pair(data, cam, "--pre-record", "0", "--post-record", "0")
     entry = cam.record(0.5, filler_mb=4)
     wait_for(lambda: cam.entries() == [] and len(box_recordings(data)) == 1, 30, what="offload after cuts")
-    served = [s for s in cam.stats()["served"] if s["id"] == entry["id"]]
+    served = served_requests(cam, entry)
     assert len(served) == 3 and served[-1]["complete"] and [s["sent"] for s in served[:2]] == [1500000] * 2
     starts = [s["start"] for s in served]
     resumed = [int(m.group(1)) for line in server.lines
