@@ -63,7 +63,9 @@ class AppendFile:
 
     `hashes` see every byte appended through this object, in order, and none that were in the file
     before; read them after sync(). Errors of the helper threads (OSError: a full disk) are raised by
-    the write(), sync() or truncate() that next waits for them. End with close()."""
+    the write(), sync() or truncate() that next waits for them. After an error the hashes may have seen
+    bytes the file lacks: callers drop them (BlobWriter aborts; the archive's stream forgets its running
+    hash, and completion reads the part file again). End with close()."""
 
     def __init__(self, path: Path, hashes=(), truncate: bool = False, staged: bool = True):
         self.path = Path(path)

@@ -18,7 +18,6 @@ from typing import Any, Iterable
 from .errors import KluisError, NotFound
 
 
-
 def _import_sqlite_utils():
     """sqlite-utils imports numpy and pandas when they are installed, only to map their types in
     `create()`; Kluis makes its tables with the SQL below. numpy (installed for redaction) would cost every

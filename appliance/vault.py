@@ -39,7 +39,7 @@ def fsync_dir(path: Path) -> None:
     fsync_path(path, os.O_DIRECTORY)
 
 
-def storage_error(exc: OSError) -> KluisError:
+def _storage_error(exc: OSError) -> KluisError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return StorageFull("the data disk is full: nothing was stored, and nothing stored was harmed")
     return KluisError(f"storage error: {exc.strerror or exc}")
@@ -77,12 +77,8 @@ class BlobWriter:
         try:
             self._file = AppendFile(self.part, [self._sha], truncate=self.header is None)
         except OSError as exc:
-            raise storage_error(exc) from None  # a partial file stays for a later resume
+            raise _storage_error(exc) from None  # a partial file stays for a later resume
         self.received = len(self._head) + self._file.size
-
-    @property
-    def direct(self) -> bool:
-        return self._file is not None and self._file.direct
 
     def _load_partial(self) -> None:
         head = self.hdr.read_bytes()
@@ -114,7 +110,7 @@ class BlobWriter:
                 self._file.write(view)
             except OSError as exc:
                 self.abort()
-                raise storage_error(exc) from None
+                raise _storage_error(exc) from None
 
     def _take_header(self, view: memoryview) -> memoryview:
         """Move header bytes from `view` into the header (hashed here: the payload comes after)."""
@@ -149,7 +145,7 @@ class BlobWriter:
         except OSError as exc:
             tmp.unlink(missing_ok=True)  # a full disk must not leave a half-written sidecar behind
             self.abort()
-            raise storage_error(exc) from None
+            raise _storage_error(exc) from None
 
     def sync(self) -> int:
         """Make what was received durable; returns the container offset to resume from."""
@@ -159,7 +155,7 @@ class BlobWriter:
             self._file.sync()
         except OSError as exc:
             self.abort()
-            raise storage_error(exc) from None
+            raise _storage_error(exc) from None
         return self.received
 
     def commit(self, expected_sha256: str | None = None) -> Stored:
@@ -185,7 +181,7 @@ class BlobWriter:
                 fsync_dir(final.parent)
         except OSError as exc:
             self.abort()
-            raise storage_error(exc) from None
+            raise _storage_error(exc) from None
         self.hdr.unlink(missing_ok=True)
         return Stored(sha, self.header, rel, self.received, existed)
 

@@ -649,16 +649,14 @@ class Syncer:
         event loop is asked to keep the window (at most a chunk beyond what the archive wrote) and the
         bandwidth limit, when either may hold it back."""
         step = PIECE if self.pacer.rate else self.piece
-        handed = offset
         while offset < size:
             block = memoryview(_read_container(header, payload, offset, min(BLOCK, size - offset)))
             for pos in range(0, len(block), step):
                 piece = block[pos:pos + step]
-                end = handed + len(piece)
+                end = offset + pos + len(piece)
                 if self.pacer.rate or end - acks.acked > acks.window // 2:
                     put.on_loop(self._admit(acks, end, len(piece)))
                 self.result.bytes_sent += len(piece)
-                handed = end
                 yield piece
             offset += len(block)
 

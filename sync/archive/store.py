@@ -683,7 +683,11 @@ class Stream:
                 if self.head is None:
                     break
                 self._check_head(data)
-        self.file.write_all(blocks)
+        try:
+            self.file.write_all(blocks)
+        except OSError:
+            self.running = None  # the hash saw bytes the file may lack: completion reads the file instead
+            raise
         self.offset += total
         if self.running is not None:
             self.running[0] += total
