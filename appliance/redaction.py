@@ -744,17 +744,24 @@ def default_case_ref(recording_id: str) -> str:
     return f"redactie-{recording_id}"
 
 
+def redaction_purpose(purpose: str) -> str:
+    """The purpose's code, if a redacted copy is made for it (PURPOSES); else a one-line error."""
+    from .purposes import parse_purpose
+
+    code = parse_purpose(purpose)
+    if code not in PURPOSES:
+        raise KluisError(f"a redacted copy is not made for {code}: choose one of {', '.join(PURPOSES)}")
+    return code
+
+
 def start_job(box: Box, identity, recording_id: str, plan: Plan, *, actor: str, purpose: str,
               case_ref: str | None = None, reason: str = "", client: str | None = None,
               request_ref: str | None = None) -> str:
     """Queue a redaction as a background job (appliance.jobs); returns the job id at once. The job's
     result is {"recording_id": the derivative, "counts": ...}. The identity stays in memory."""
     from . import jobs
-    from .purposes import parse_purpose
 
-    code = parse_purpose(purpose)
-    if code not in PURPOSES:
-        raise KluisError(f"a redacted copy is not made for {code}: choose one of {', '.join(PURPOSES)}")
+    code = redaction_purpose(purpose)
     box.catalog.get_recording(recording_id)
     if request_ref:
         try:

@@ -11,7 +11,6 @@ import click
 from .. import jobs, redaction, roles
 from ..box import Box
 from ..errors import KluisError
-from ..purposes import parse_purpose
 from .common import act, secret_options, with_box
 
 
@@ -42,9 +41,7 @@ def redact(box: Box, recording_id: str, keep: tuple[str, ...], mute: tuple[str, 
     Faces are blurred except in --keep regions, --box regions are blurred, --mute ranges are silenced.
     The copy is a new recording (encrypted, linked to the original, held for the purpose and case);
     the redaction log is in the audit log. Needs recordings.redact (privacy officer)."""
-    code = parse_purpose(purpose)
-    if code not in redaction.PURPOSES:
-        raise KluisError(f"a redacted copy is not made for {code}: choose one of {', '.join(redaction.PURPOSES)}")
+    code = redaction.redaction_purpose(purpose)  # before the password is asked
     plan = redaction.make_plan(list(keep), list(boxes), list(mute), detect_faces=not no_faces)
     recording = box.catalog.get_recording(recording_id)
     if recording.get("state") != "stored":
