@@ -123,6 +123,8 @@ async def test_the_progress_page_stops_a_running_job(web, tmp_path):
         if (await (await web.client.get(job_path + ".json")).json())["state"] == "running":
             break
         await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the redaction job did not start running")
     page = await web.client.get(job_path)
     assert page.headers.get("Refresh") == "2" and f'action="{job_path}/stoppen"' in await page.text()
     stopped = await web.client.post(job_path + "/stoppen", data={"csrf": token}, allow_redirects=False)
