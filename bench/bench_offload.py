@@ -18,7 +18,6 @@ so every repeat makes its recordings anew.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sqlite3
@@ -66,7 +65,7 @@ def set_dock_config(data: Path) -> None:
     path = data / "kluis.toml"
     path.write_text(path.read_text().replace(
         "[dock]\n", '[dock]\ninterfaces = ["127.0.0.1"]\nprobe_interval_s = 0.5\nretry_s = 0.5\n'
-                    f"concurrency = 16\n", 1))
+                    "concurrency = 16\n", 1))
 
 
 def catalogued(data: Path) -> int:

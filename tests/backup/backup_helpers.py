@@ -3,7 +3,6 @@ backup's sealed parts with the box's key."""
 
 from __future__ import annotations
 
-import io
 import os
 from datetime import datetime, timedelta
 from pathlib import Path

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from appliance import audit, backup, retention
 from appliance.box import Box
 from backup_helpers import store
-from tests.conftest import PASSWORD, add_role_users
+from tests.conftest import add_role_users
 
 
 def make_box(data, tmp_path):

@@ -20,7 +20,7 @@ from appliance import audit, recordings, roles
 from appliance.box import Box, init_box
 from appliance.commands.common import COMMAND_PERMISSIONS
 from appliance.keys import new_recovery_key
-from tests.conftest import KLUIS, PASSWORD, ROLE_USERS, USER_OF_ROLE, add_role_users
+from tests.conftest import KLUIS, PASSWORD, USER_OF_ROLE, add_role_users
 
 KEEPER_NAME = "admin"
 NAME_OF = {**USER_OF_ROLE, roles.KEEPER: KEEPER_NAME}

@@ -18,7 +18,7 @@ from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from appliance.clock import system_clock
 from appliance.dock import protocol as p
-from dock_helpers import BoxServer, Camera, box_alerts, box_recordings, configure_box, pair, run_kluis, wait_for
+from dock_helpers import BoxServer, box_alerts, box_recordings, configure_box, pair, wait_for
 
 RUN = secrets.token_hex(2).upper()
 BAD_ANSWERS = {  # mode -> (body, what the box's log line must say)

@@ -12,7 +12,6 @@ import zipfile
 from pathlib import Path
 
 import av
-import pytest
 
 from appliance import audit, handover, retention
 from tests.handover_ui.conftest import PASSWORD

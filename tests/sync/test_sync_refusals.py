@@ -12,12 +12,11 @@ import aiohttp
 import pytest
 from nacl.signing import SigningKey
 
-from appliance.box import Box
 from appliance.container import Encryptor
 from sync import client
 from sync.archive import server
 from sync.archive.store import Archive
-from sync.protocol import API, H_BODY, MAX_CHUNK, box_id_of, sha256_hex, sign_request
+from sync.protocol import API, MAX_CHUNK, box_id_of, sha256_hex, sign_request
 from appliance.audit import canonical
 
 
