@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import hashlib
 import http.client
 import json
@@ -88,18 +89,27 @@ def _session(fingerprint_hex: str, timeout_s: float = 60) -> aiohttp.ClientSessi
     return aiohttp.ClientSession(connector=connector, timeout=timeout)
 
 
-async def _request(session: aiohttp.ClientSession, box: Box, box_id: str, base: str, method: str, path: str,
-                   body: bytes = b"") -> dict:
-    """One signed request with a JSON body (a streamed body goes through _BlockingPut)."""
+@contextlib.asynccontextmanager
+async def _signed(session: aiohttp.ClientSession, box: Box, box_id: str, base: str, method: str, path: str,
+                  body: bytes = b""):
+    """One signed request with a JSON body (a streamed body goes through _BlockingPut), as a response
+    to read; network failures become Unreachable, a foreign certificate Refused."""
     headers = sign_request(_signing_key(box), box_id, method, path, sha256_hex(body), box.clock())
     headers["Content-Type"] = "application/json"
     try:
         async with session.request(method, base + path, data=body, headers=headers) as resp:
-            return _answer(resp.status, await resp.text(), resp.reason)
+            yield resp
     except aiohttp.ServerFingerprintMismatch:
         raise Refused(495, "the archive's certificate does not match the pinned fingerprint") from None
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
         raise Unreachable(f"archive unreachable: {exc.__class__.__name__}: {exc}") from None
+
+
+async def _request(session: aiohttp.ClientSession, box: Box, box_id: str, base: str, method: str, path: str,
+                   body: bytes = b"") -> dict:
+    """One signed request and its JSON answer."""
+    async with _signed(session, box, box_id, base, method, path, body) as resp:
+        return _answer(resp.status, await resp.text(), resp.reason)
 
 
 def _answer(status: int, text: str, reason: str | None = None) -> dict:
@@ -654,7 +664,7 @@ class Syncer:
             for pos in range(0, len(block), step):
                 piece = block[pos:pos + step]
                 end = offset + pos + len(piece)
-                if self.pacer.rate or end - acks.acked > acks.window // 2:
+                if self.pacer.rate or acks.must_allow(end):
                     put.on_loop(self._admit(acks, end, len(piece)))
                 self.result.bytes_sent += len(piece)
                 yield piece
@@ -707,47 +717,63 @@ class Syncer:
 
 
 class _Acks:
-    """How much of a stream the archive has written, asked for on a second connection while the stream
-    runs. The box keeps at most `window` bytes beyond that in flight: what a cut link loses (in socket
-    buffers on the way, which the kernel lets grow to many MiB) stays under one chunk, as with parts."""
+    """How much of a stream the archive has written, followed on a second connection while the stream
+    runs (GET uploads/{sha256}/progress: a line per MiB written). The box keeps at most `window` bytes
+    beyond that in flight: what a cut link loses (in socket buffers on the way, which the kernel lets
+    grow to many MiB) stays under one chunk, as with parts."""
 
     def __init__(self, syncer: "Syncer", path: str, acked: int, window: int):
         self.syncer, self.path, self.acked, self.window = syncer, path, acked, window
-        self.asking: asyncio.Task | None = None
+        self.following: asyncio.Task | None = None
         self.error: SyncError | None = None
+        self._moved = asyncio.Event()
 
-    async def _ask(self) -> None:
-        try:
-            answer = await self.syncer.call("GET", self.path)
-            self.acked = max(self.acked, int(answer["offset"]))
-            self.error = None
-        except SyncError as exc:  # the stream itself will tell; re-raised below if we must wait on it
-            self.error = exc
+    def _heard(self, answer: dict) -> None:
+        self.acked = max(self.acked, int(answer["offset"]))
+        self._wake(None)
 
-    def _start(self) -> asyncio.Task:
-        if self.asking is None or self.asking.done():
-            self.asking = asyncio.ensure_future(self._ask())
-        return self.asking
+    def _wake(self, error: SyncError | None) -> None:
+        self.error = error
+        self._moved.set()
+        self._moved = asyncio.Event()
+
+    async def _follow(self) -> None:
+        """Follow the feed; it ends with its stream (or answers once when the archive has not opened the
+        stream yet): follow it again, soon at first, then less often."""
+        syncer, pause = self.syncer, 0.005
+        while True:
+            try:
+                async with _signed(syncer.session, syncer.box, syncer.box_id, syncer.base, "GET",
+                                   self.path + "/progress") as resp:
+                    if resp.status != 200:
+                        _answer(resp.status, await resp.text(), resp.reason)
+                    async for line in resp.content:
+                        if line.strip():
+                            self._heard(_answer(200, line.decode()))
+            except SyncError as exc:  # the stream itself will tell; raised below if we must wait on it
+                self._wake(exc)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+    def must_allow(self, end: int) -> bool:
+        """Whether bytes up to `end` need allow() first (asked by the sending thread, to spare a hop
+        to the event loop per piece): the window is full, or it is time to start following."""
+        return end - self.acked > (self.window if self.following is not None else self.window // 2)
 
     async def allow(self, end: int) -> None:
-        """Wait until handing over bytes up to `end` keeps the window; ask ahead at half of it. Blocked,
-        ask again at once and then every few ms: an answer takes a round trip (~6 ms at loopback speed),
-        and a pause that doubled to 100 ms left the archive idle for tens of MB (bench_sync)."""
-        if end - self.acked > self.window // 2:
-            self._start()
-        pause = 0.002
+        """Wait until handing over bytes up to `end` keeps the window; start following the archive's
+        progress from half of it."""
+        if end - self.acked > self.window // 2 and self.following is None:
+            self.following = asyncio.ensure_future(self._follow())
         while end - self.acked > self.window:
-            await self._start()
             if self.error is not None:
                 raise self.error
-            if end - self.acked > self.window:
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 0.01)
+            await self._moved.wait()
 
     async def close(self) -> None:
-        if self.asking is not None and not self.asking.done():
-            self.asking.cancel()
-            await asyncio.gather(self.asking, return_exceptions=True)
+        if self.following is not None:
+            self.following.cancel()
+            await asyncio.gather(self.following, return_exceptions=True)
 
 
 def _hash_range(header: bytes, payload, offset: int, size: int) -> str:

@@ -668,7 +668,8 @@ class Stream:
         self.range_hash = None if offset == 0 else hashlib.sha256()
         self.unsynced = 0
         hashes = [h for h in (running[1] if running else None, self.range_hash) if h is not None]
-        # Not staged: the part file's length is what the box paces its window by (upload_state).
+        # Not staged: the offset the progress feed reports (what the box paces its window by) is then
+        # in the file, and survives this process being killed.
         self.file = AppendFile(part, hashes, staged=False)
         self.head = b""  # the first bytes of the container, until its header can be checked
 

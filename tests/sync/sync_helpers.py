@@ -84,10 +84,13 @@ def import_random(box: Box, tmp_path: Path, size: int, *, camera: str = "CAM001"
 
 class CuttingProxy:
     """A TCP proxy on 127.0.0.1 whose link the test cuts: after `cut_after` bytes from the box, both
-    sides of the connection are aborted (as a dropped uplink would); later connections pass again."""
+    sides of the connection are aborted (as a dropped uplink would); later connections pass again.
+    Clearing `flowing` stalls what the box sends (the archive's answers still pass)."""
 
     def __init__(self, target_port: int, cuts: list[int] | None = None):
         self.target_port = target_port
+        self.flowing = asyncio.Event()  # cleared: bytes from the box wait (a stalled uplink)
+        self.flowing.set()
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
         self.plan = list(cuts or [])  # cut after this many bytes, then after that many more, ...
@@ -126,6 +129,8 @@ class CuttingProxy:
                                 self.cut_after = self.plan.pop(0) if self.plan else None
                                 self.cuts += 1
                                 break
+                    if upstream:
+                        await self.flowing.wait()
                     dst.write(data)
                     await dst.drain()
             except (ConnectionError, OSError):

@@ -118,6 +118,7 @@ async def test_responses_of_a_real_run_match_the_document(doc, archive_dir, box,
             await call("PUT", f"{API}/uploads/{part_sha}?offset=0", b"p" * 10)
             await call("GET", f"{API}/uploads/{part_sha}")  # 200: 10 bytes so far
             await call("GET", f"{API}/uploads/{other}")  # 404: no such upload
+            await call("GET", f"{API}/uploads/{part_sha}/progress")  # 200: no stream runs, one state
             await call("PUT", f"{API}/uploads/{part_sha}/stream?offset=0", b"p" * 20)
             await call("POST", f"{API}/uploads", json.dumps({"recording_id": "x", "sha256": other,
                                                               "size": 2**50}).encode())  # 413

@@ -1,15 +1,28 @@
-"""The archive keeps a stream slot per upload only while a stream of it is open (no slot per upload ever
-seen): box and archive in one process, real HTTPS over loopback."""
+"""Streams of an upload on the archive: the slot kept per upload only while a stream of it is open, and
+the progress feed by which a streaming box keeps its window (at most a chunk beyond what the archive
+wrote in flight). Box and archive in one process, real HTTPS over loopback."""
 
 from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+
+import jsonschema
+import yaml
+from aiohttp import web
 
 from appliance import retention
 from appliance.box import Box
 from sync import client
 from sync.archive import server
 from sync.archive.store import init_archive
+from sync.protocol import API
 
-from sync_helpers import ARCHIVE_PASSWORD, import_random
+from sync_helpers import ARCHIVE_PASSWORD, CuttingProxy, import_random
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "archive-openapi.yaml"
 
 
 async def test_the_archive_forgets_an_upload_stream_once_it_ends(box_dir, tmp_path):
@@ -28,3 +41,69 @@ async def test_the_archive_forgets_an_upload_stream_once_it_ends(box_dir, tmp_pa
     finally:
         await runner.cleanup()
         archive.close()
+
+
+async def test_a_stalled_link_holds_the_box_to_its_window(box_dir, tmp_path, monkeypatch):
+    """The uplink stalls mid-stream: the box stops once it is a window ahead of what the archive wrote,
+    instead of filling the socket buffers on the way (several MiB, all lost on a cut). It learns the
+    archive's progress from the feed, one request per stream, not by asking again and again; every
+    line of the feed is an UploadState as documented."""
+    window = 1024 * 1024
+    data, _ = box_dir
+    archive, _ = init_archive(tmp_path / "archive", ARCHIVE_PASSWORD, kdf_profile="interactive")
+    requests: Counter = Counter()
+    feed_lines: list[dict] = []
+
+    @web.middleware
+    async def count(request, handler):
+        requests[request.method, request.match_info.route.resource.canonical] += 1
+        return await handler(request)
+
+    app = server.make_app(archive)
+    app.middlewares.insert(0, count)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server.tls.server_context(archive.data_dir))
+    await site.start()
+    proxy = CuttingProxy(runner.addresses[0][1])
+    await proxy.start()
+    try:
+        with Box(data) as box:
+            await client.enroll(box, f"https://127.0.0.1:{runner.addresses[0][1]}", archive.new_token())
+            box.config["sync"]["archive_url"] = f"https://127.0.0.1:{proxy.port}"
+            rid, _ = import_random(box, tmp_path, 24 * window)
+            retention.add_hold(box, rid, "police_report", "PV-1", actor="admin")
+            syncer = client.Syncer(box, chunk_size=window)
+            heard = client._Acks._heard
+
+            def spy(acks, answer):  # what the box read from the feed; it acts on it unchanged
+                feed_lines.append(answer)
+                heard(acks, answer)
+
+            monkeypatch.setattr(client._Acks, "_heard", spy)
+            passing = asyncio.create_task(syncer.run(ignore_window=True))
+            while not app[server.STREAMS] or (next(iter(app[server.STREAMS].values())).offset or 0) < 4 * window:
+                await asyncio.sleep(0.005)
+            proxy.flowing.clear()
+            await asyncio.sleep(1.0)
+            written = next(iter(app[server.STREAMS].values())).offset
+            ahead = syncer.result.bytes_sent - written
+            proxy.flowing.set()
+            result = await passing
+            assert result.ok and result.sent == [rid], result.as_dict()
+            assert client.receipt_for(box, rid)
+    finally:
+        await proxy.close()
+        await runner.cleanup()
+        archive.close()
+    print(f"stalled link: the box was {ahead} bytes ahead of the archive (window {window}); {requests}")
+    assert 0 <= ahead <= window
+    assert requests["GET", f"{API}/uploads/{{sha256}}/progress"] >= 1
+    assert requests["GET", f"{API}/uploads/{{sha256}}"] == 0  # no polling
+    assert len(feed_lines) >= 8  # one per MiB written, at least
+    offsets = [line["offset"] for line in feed_lines]
+    assert offsets == sorted(offsets)
+    doc = yaml.safe_load(DOC.read_text())
+    schema = {**doc["components"]["schemas"]["UploadState"], "components": doc["components"]}
+    for line in feed_lines:
+        jsonschema.validate(line, schema)
