@@ -17,7 +17,6 @@ Sources, in order (the first that answers wins):
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import shlex
 import shutil
@@ -96,7 +95,8 @@ class _Timex(ctypes.Structure):
 
 def from_adjtimex() -> ClockSync | None:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # The C library the interpreter is linked against (ctypes.util.find_library would run ldconfig).
+        libc = ctypes.CDLL(None, use_errno=True)
         timex = _Timex()  # modes 0: read only, needs no capability
         state = libc.adjtimex(ctypes.byref(timex))
     except (OSError, AttributeError):
