@@ -4,6 +4,7 @@ stderr and a non-zero exit."""
 
 from __future__ import annotations
 
+import gc
 import importlib
 import pkgutil
 import sqlite3
@@ -69,6 +70,10 @@ class KluisGroup(click.Group):
             raise click.ClickException(f"{exc.strerror or exc}{where}") from None
         except BrokenPipeError:  # `kluis cat ... | head`
             ctx.exit(0)
+        finally:
+            # The process ends with the command, and the exit frees everything at once. Freezing spares
+            # the interpreter's last full collection over every module's objects (~10 ms a command).
+            gc.freeze()
 
 
 @click.group(cls=KluisGroup, context_settings={"help_option_names": ["-h", "--help"]})
