@@ -18,24 +18,16 @@ after retention shreds it.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
 import hashlib
-import http.client
 import json
 import logging
 import random
-import socket
-import ssl
-import threading
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime, time as dtime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
 from nacl.public import PrivateKey
 
 from appliance import audit
@@ -43,6 +35,7 @@ from appliance.box import Box
 from appliance.container import parse_header
 from appliance.errors import KluisError
 
+from .link import Exchange, Link, Refused, SyncError, Unreachable
 from .protocol import API, CHUNK_SIZE, ProtocolError, box_id_of, sign_request, sha256_hex, verify_receipt
 from appliance.audit import canonical
 
@@ -53,22 +46,6 @@ META_LAST_PASS = "sync_last_pass"
 PIECE = 64 * 1024  # pacing granularity of the bandwidth limit
 BLOCK = 1024 * 1024  # one read
 STATES = ("needs_rewrap", "queued", "sending", "failing", "sent")
-
-
-class SyncError(KluisError):
-    """Something the archive or the network did that a pass cannot get past now."""
-
-
-class Refused(SyncError):
-    """The archive refused a request (4xx): retrying the same request will not help."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(f"archive refused ({status}): {message}")
-        self.status = status
-
-
-class Unreachable(SyncError):
-    """Connection refused or cut, timeout, 5xx: worth retrying later."""
 
 
 # Enrollment ---------------------------------------------------------------------------------------------
@@ -82,129 +59,10 @@ def _url(box: Box, enrolled: dict) -> str:
     return (box.config["sync"].get("archive_url") or enrolled["url"]).rstrip("/")
 
 
-def _session(fingerprint_hex: str, timeout_s: float = 60) -> aiohttp.ClientSession:
-    """HTTPS pinned to the archive's certificate: no CA, the fingerprint from the token is the trust."""
-    connector = aiohttp.TCPConnector(ssl=aiohttp.Fingerprint(bytes.fromhex(fingerprint_hex)), limit=4)
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=timeout_s)
-    return aiohttp.ClientSession(connector=connector, timeout=timeout)
-
-
-@contextlib.asynccontextmanager
-async def _signed(session: aiohttp.ClientSession, box: Box, box_id: str, base: str, method: str, path: str,
-                  body: bytes = b""):
-    """One signed request with a JSON body (a streamed body goes through _BlockingPut), as a response
-    to read; network failures become Unreachable, a foreign certificate Refused."""
+def _signed_headers(box: Box, box_id: str, method: str, path: str, body: bytes) -> dict:
     headers = sign_request(_signing_key(box), box_id, method, path, sha256_hex(body), box.clock())
     headers["Content-Type"] = "application/json"
-    try:
-        async with session.request(method, base + path, data=body, headers=headers) as resp:
-            yield resp
-    except aiohttp.ServerFingerprintMismatch:
-        raise Refused(495, "the archive's certificate does not match the pinned fingerprint") from None
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        raise Unreachable(f"archive unreachable: {exc.__class__.__name__}: {exc}") from None
-
-
-async def _request(session: aiohttp.ClientSession, box: Box, box_id: str, base: str, method: str, path: str,
-                   body: bytes = b"") -> dict:
-    """One signed request and its JSON answer."""
-    async with _signed(session, box, box_id, base, method, path, body) as resp:
-        return _answer(resp.status, await resp.text(), resp.reason)
-
-
-def _answer(status: int, text: str, reason: str | None = None) -> dict:
-    """The archive's JSON answer, or the error it stands for."""
-    try:
-        payload = json.loads(text) if text else {}
-    except ValueError:
-        payload = {"error": text[:200]}
-    if status >= 500:
-        raise Unreachable(f"archive error {status}: {payload.get('error', '')}")
-    if status >= 400:
-        raise Refused(status, payload.get("error", reason or ""))
-    return payload
-
-
-class _BlockingPut:
-    """One streamed PUT on a plain blocking TLS socket, for a worker thread. asyncio's TLS layer
-    encrypts into a memory BIO, copies the records out into Python bytes and buffers what the socket does
-    not take: at loopback speed that doubled the sender's CPU per GB (bench/bench_sync.py). Here OpenSSL
-    writes straight to the socket with the GIL released. Trust is the pinned certificate fingerprint,
-    checked before a byte is sent, as for every other request."""
-
-    def __init__(self, base: str, cert_sha256: str, loop: asyncio.AbstractEventLoop, timeout_s: float = 60):
-        self.url = urllib.parse.urlsplit(base)
-        self.cert_sha256 = cert_sha256.lower()
-        self.loop, self.timeout_s = loop, timeout_s
-        self.stopped = threading.Event()
-        self.conn: http.client.HTTPSConnection | None = None
-
-    def send(self, path: str, headers: dict, length: int, pieces) -> tuple[int, str]:
-        """Returns the archive's status and body; Unreachable when the connection fails."""
-        # Not create_default_context(): it loads the system's CA store (~20 ms), which a pinned
-        # fingerprint has no use for.
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE  # the pinned fingerprint below is the trust, not a CA
-        self.conn = http.client.HTTPSConnection(self.url.hostname, self.url.port or 443, timeout=self.timeout_s,
-                                                context=context)
-        try:
-            try:
-                self.conn.connect()
-                der = self.conn.sock.getpeercert(binary_form=True)
-                if hashlib.sha256(der).hexdigest() != self.cert_sha256:
-                    raise Refused(495, "the archive's certificate does not match the pinned fingerprint")
-                self.conn.putrequest("PUT", self.url.path.rstrip("/") + path, skip_accept_encoding=True)
-                for name, value in {**headers, "Content-Length": str(length)}.items():
-                    self.conn.putheader(name, value)
-                self.conn.endheaders()
-                for piece in pieces:
-                    if self.stopped.is_set():
-                        raise ConnectionAbortedError("the pass was stopped")
-                    self.conn.sock.sendall(piece)
-            except (OSError, http.client.HTTPException) as exc:
-                if self.stopped.is_set():
-                    raise Unreachable("the pass was stopped") from None
-                answer = self._early_answer()  # the archive may have refused the body and closed
-                if answer is None:
-                    raise Unreachable(f"archive unreachable: {exc.__class__.__name__}: {exc}") from None
-                return answer
-            try:
-                response = self.conn.getresponse()
-                return response.status, response.read().decode("utf-8", "replace")
-            except (OSError, http.client.HTTPException) as exc:
-                raise Unreachable(f"archive unreachable: {exc.__class__.__name__}: {exc}") from None
-        finally:
-            self.conn.close()
-
-    def _early_answer(self) -> tuple[int, str] | None:
-        try:
-            self.conn.sock.settimeout(1.0)
-            response = self.conn.getresponse()
-            return response.status, response.read().decode("utf-8", "replace")
-        except (OSError, http.client.HTTPException, AttributeError):
-            return None
-
-    def on_loop(self, coro) -> Any:
-        """Run `coro` on the event loop and wait for it (from the sending thread)."""
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        while True:
-            try:
-                return future.result(timeout=1.0)
-            except concurrent.futures.TimeoutError:
-                if self.stopped.is_set():
-                    future.cancel()
-                    raise ConnectionAbortedError("the pass was stopped") from None
-
-    def abort(self) -> None:
-        """From the event loop: make the sending thread stop (its blocked send fails at once)."""
-        self.stopped.set()
-        sock = self.conn.sock if self.conn is not None else None
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    return headers
 
 
 def _signing_key(box: Box):
@@ -234,13 +92,11 @@ async def enroll(box: Box, url: str, token: str, actor: str = "system") -> dict:
     box_id = box_id_of(bytes(signing.verify_key))
     body = canonical({"token": secret, "name": box.config["box"]["name"],
                       "signing_key": bytes(signing.verify_key).hex(), "public_key": bytes(box.public_key).hex()})
-    async with _session(fingerprint) as session:
-        try:
-            info = await _request(session, box, box_id, base, "POST", f"{API}/enroll", body)
-        except Unreachable as exc:
-            raise KluisError(f"enrollment failed: {exc}") from None
-        except Refused as exc:
-            raise KluisError(f"enrollment failed: {exc}") from None
+    try:
+        info = await Link(base, fingerprint).request("POST", f"{API}/enroll",
+                                                     _signed_headers(box, box_id, "POST", f"{API}/enroll", body), body)
+    except SyncError as exc:
+        raise KluisError(f"enrollment failed: {exc}") from None
     if info.get("box_id") != box_id:
         raise KluisError("the archive answered for another box")
     enrolled = {"url": base, "cert_sha256": fingerprint, "box_id": box_id, "archive_id": info["archive_id"],
@@ -493,12 +349,12 @@ class Syncer:
         self.enrolled = enrollment(box)
         self.box_id = self.enrolled["box_id"] if self.enrolled else ""
         self.base = _url(box, self.enrolled) if self.enrolled else ""
-        self.session: aiohttp.ClientSession | None = None
+        self.link = Link(self.base, self.enrolled["cert_sha256"]) if self.enrolled else None
         self.result: PassResult | None = None
 
     async def call(self, method: str, path: str, value: Any = None) -> dict:
         body = canonical(value) if value is not None else b""
-        return await _request(self.session, self.box, self.box_id, self.base, method, path, body)
+        return await self.link.request(method, path, _signed_headers(self.box, self.box_id, method, path, body), body)
 
     async def run(self, ignore_window: bool = False) -> PassResult:
         box = self.box
@@ -513,18 +369,16 @@ class Syncer:
                                                    box.config["box"]["timezone"]):
                 result.skipped = f"outside the sync window {box.config['sync']['window']}"
                 return result
-            async with _session(self.enrolled["cert_sha256"]) as self.session:
-                for step in (self.send_checkpoint, self.requisitions):
-                    try:
-                        await step()
-                    except SyncError as exc:
-                        result.errors.append(f"{step.__name__}: {exc}")
-                fill_outbox(box)  # again: requisitions may have placed holds
-                withdraw_stale(box)
-                await self.upload_all()
-                await self.update_metadata()
+            for step in (self.send_checkpoint, self.requisitions):
+                try:
+                    await step()
+                except SyncError as exc:
+                    result.errors.append(f"{step.__name__}: {exc}")
+            fill_outbox(box)  # again: requisitions may have placed holds
+            withdraw_stale(box)
+            await self.upload_all()
+            await self.update_metadata()
         finally:
-            self.session = None
             counts = dict(box.catalog.db.execute("SELECT state, COUNT(*) FROM sync_outbox GROUP BY state").fetchall())
             result.needs_rewrap = counts.get("needs_rewrap", 0)
             result.queued = sum(counts.get(s, 0) for s in ("queued", "sending", "failing"))
@@ -622,9 +476,9 @@ class Syncer:
 
     async def _send_stream(self, rid: str, row: dict, header: bytes, stored_path: str, offset: int) -> None:
         """The rest of the container from `offset` in one streamed request (sync/protocol.py), sent by a
-        worker thread on a blocking socket (_BlockingPut): the event loop (web UI, offload) never waits
-        on the disk or the network. From offset 0 the signed hash of the range is the container's own,
-        known from the catalog; a resumed range is hashed first (one read of what is left)."""
+        worker thread (sync/link.py): the event loop (web UI, offload) never waits on the disk or the
+        network. From offset 0 the signed hash of the range is the container's own, known from the
+        catalog; a resumed range is hashed first (one read of what is left)."""
         size, sha = row["size"], row["sha256"]
         with self.box.vault.open_payload(stored_path) as payload:
             claimed = sha if offset == 0 else await asyncio.to_thread(_hash_range, header, payload, offset, size)
@@ -632,22 +486,17 @@ class Syncer:
             headers = sign_request(_signing_key(self.box), self.box_id, "PUT", path, claimed, self.box.clock())
             headers["Content-Type"] = "application/octet-stream"
             acks = _Acks(self, f"{API}/uploads/{sha}", offset, self.chunk_size)
-            put = _BlockingPut(self.base, self.enrolled["cert_sha256"], asyncio.get_running_loop())
+
             progress = asyncio.ensure_future(self._progress(rid, acks))
-            sending = asyncio.ensure_future(asyncio.to_thread(
-                put.send, path, headers, size - offset, self._pieces(put, acks, header, payload, offset, size)))
             try:
-                status, text = await asyncio.shield(sending)
-            except asyncio.CancelledError:
-                put.abort()  # unblocks the thread's send; wait for it before the file closes
-                await asyncio.gather(sending, return_exceptions=True)
-                raise
+                answered = await self.link.stream(
+                    "PUT", path, headers, size - offset,
+                    lambda exchange: self._pieces(exchange, acks, header, payload, offset, size))
             finally:
                 progress.cancel()
                 await acks.close()
-        answer = _answer(status, text)
-        if int(answer["offset"]) != size:  # the archive holds another offset: ask again
-            raise Refused(409, f"archive is at offset {answer['offset']}, not {size}")
+        if int(answered["offset"]) != size:  # the archive holds another offset: ask again
+            raise Refused(409, f"archive is at offset {answered['offset']}, not {size}")
         self._set(rid, sent_bytes=size)
 
     async def _progress(self, rid: str, acks: "_Acks") -> None:
@@ -656,7 +505,7 @@ class Syncer:
             await asyncio.sleep(1.0)
             self._set(rid, sent_bytes=acks.acked)
 
-    def _pieces(self, put: "_BlockingPut", acks: "_Acks", header: bytes, payload, offset: int, size: int):
+    def _pieces(self, exchange: Exchange, acks: "_Acks", header: bytes, payload, offset: int, size: int):
         """The body, in the sending thread: blocks of the container cut into pieces. Before a piece the
         event loop is asked to keep the window (at most a chunk beyond what the archive wrote) and the
         bandwidth limit, when either may hold it back."""
@@ -667,7 +516,7 @@ class Syncer:
                 piece = block[pos:pos + step]
                 end = offset + pos + len(piece)
                 if self.pacer.rate or acks.must_allow(end):
-                    put.on_loop(self._admit(acks, end, len(piece)))
+                    exchange.on_loop(self._admit(acks, end, len(piece)))
                 self.result.bytes_sent += len(piece)
                 yield piece
             offset += len(block)
@@ -744,14 +593,10 @@ class _Acks:
         stream yet): follow it again, soon at first, then less often."""
         syncer, pause = self.syncer, 0.005
         while True:
+            path = self.path + "/progress"
             try:
-                async with _signed(syncer.session, syncer.box, syncer.box_id, syncer.base, "GET",
-                                   self.path + "/progress") as resp:
-                    if resp.status != 200:
-                        _answer(resp.status, await resp.text(), resp.reason)
-                    async for line in resp.content:
-                        if line.strip():
-                            self._heard(_answer(200, line.decode()))
+                await syncer.link.follow(path, _signed_headers(syncer.box, syncer.box_id, "GET", path, b""),
+                                         self._heard)
             except SyncError as exc:  # the stream itself will tell; raised below if we must wait on it
                 self._wake(exc)
             await asyncio.sleep(pause)

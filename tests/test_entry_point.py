@@ -17,12 +17,24 @@ def test_every_command_is_mapped_to_the_module_that_defines_it():
     assert defined == cli.COMMAND_MODULES
 
 
-def test_import_does_not_load_the_web_and_camera_stack():
-    probe = ("import sys, json; from appliance.cli import main\n"
-             "try:\n    main(['import', '--help'], standalone_mode=False)\nexcept SystemExit: pass\n"
-             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('aiohttp', 'av', 'zeroconf', 'webui', 'sync'))))")
+def _loaded(code: str, packages: tuple[str, ...]) -> list[str]:
+    """The modules of `packages` that a fresh interpreter has loaded after running `code`."""
+    probe = (f"import sys, json\n{code}\n"
+             f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {packages!r})))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    assert json.loads(out.strip().splitlines()[-1]) == []
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_import_does_not_load_the_web_and_camera_stack():
+    code = ("from appliance.cli import main\n"
+            "try:\n    main(['import', '--help'], standalone_mode=False)\nexcept SystemExit: pass")
+    assert _loaded(code, ("aiohttp", "av", "zeroconf", "webui", "sync")) == []
+
+
+def test_the_sync_client_does_not_load_aiohttp():
+    """`kluis sync run` talks to the archive through sync/link.py: aiohttp's client would cost every
+    run ~0.1 s of imports, the system CA store loaded twice among them."""
+    assert _loaded("from sync import client", ("aiohttp", "webui")) == []
 
 
 def test_help_lists_every_area(kluis):

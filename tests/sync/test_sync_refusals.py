@@ -4,7 +4,6 @@ a tampered part, a wrong hash, an oversized body, a stale or forged signature, a
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from datetime import timedelta
 
@@ -13,7 +12,7 @@ import pytest
 from nacl.signing import SigningKey
 
 from appliance.container import Encryptor
-from sync import client
+from sync import client, link
 from sync.archive import server
 from sync.archive.store import Archive
 from sync.protocol import API, MAX_CHUNK, box_id_of, sha256_hex, sign_request
@@ -240,30 +239,25 @@ async def test_streamed_container_the_archive_cannot_open_is_refused(live):
     assert _stored(archive) == (0, [], [])
 
 
-async def test_the_streamed_put_trusts_only_the_pinned_certificate(live):
-    """The box streams a body on a blocking socket of its own (client._BlockingPut), not through the
-    aiohttp session: it too checks the pinned fingerprint before a byte is sent, and an archive that
-    refuses the body halfway gets its reason through to the box."""
-    import asyncio
-
+async def test_the_link_trusts_only_the_pinned_certificate(live):
+    """The box talks to the archive on blocking sockets of its own (sync/link.py), not through an
+    aiohttp session: every request checks the pinned fingerprint before a byte is sent, and an archive
+    that refuses a streamed body halfway gets its reason through to the box."""
     archive, box, url, _ = live
     key = box.signing_key()
     blob = _container(box.recipients())  # small: an unread body does not fill the socket buffers
     sha = hashlib.sha256(blob).hexdigest()
-    loop = asyncio.get_running_loop()
     path = f"{API}/uploads/{sha}/stream?offset=0"
-
-    def put(fingerprint: str, offset_path: str = path):
-        headers = sign_request(key, box_id_of(bytes(key.verify_key)), "PUT", offset_path, sha, box.clock())
-        return client._BlockingPut(url, fingerprint, loop).send(offset_path, headers, len(blob), [blob])
+    headers = sign_request(key, box_id_of(bytes(key.verify_key)), "PUT", path, sha, box.clock())
 
     # A man in the middle with another certificate: refused before the request is sent.
-    with pytest.raises(client.Refused) as refused:
-        await asyncio.to_thread(put, "00" * 32)
-    assert refused.value.status == 495
+    for call in (lambda to: to.stream("PUT", path, headers, len(blob), lambda exchange: [blob]),
+                 lambda to: to.request("GET", f"{API}/requisitions", headers)):
+        with pytest.raises(link.Refused) as refused:
+            await call(link.Link(url, "00" * 32))
+        assert refused.value.status == 495
     assert _stored(archive) == (0, [], [])
     # No upload started: the archive answers 404 as soon as it has the headers; the box hears why.
-    status, text = await asyncio.to_thread(put, archive.cert_fingerprint)
-    assert status == 404 and "no open upload" in json.loads(text)["error"]
-    with pytest.raises(client.Refused, match="no open upload"):
-        client._answer(status, text)
+    with pytest.raises(link.Refused, match="no open upload") as refused:
+        await link.Link(url, archive.cert_fingerprint).stream("PUT", path, headers, len(blob), lambda exchange: [blob])
+    assert refused.value.status == 404
