@@ -23,6 +23,7 @@ import concurrent.futures
 import hashlib
 import http.client
 import json
+import select
 import socket
 import ssl
 import threading
@@ -201,15 +202,25 @@ class Exchange:
             return None
 
     def on_loop(self, coro) -> Any:
-        """Run `coro` on the event loop and wait for it (from the worker thread)."""
+        """Run `coro` on the event loop and wait for it (from the worker thread). While it waits, a
+        connection the archive ended (it answered early, or the link was cut and reset) ends the wait:
+        the stream would otherwise wait for a window that the archive, no longer reading, never opens."""
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         while True:
             try:
-                return future.result(timeout=1.0)
+                return future.result(timeout=0.2)
             except concurrent.futures.TimeoutError:
                 if self.stopped.is_set():
                     future.cancel()
                     raise ConnectionAbortedError("the pass was stopped") from None
+                if self._readable():
+                    future.cancel()
+                    raise ConnectionResetError("the archive ended the request before its body") from None
+
+    def _readable(self) -> bool:
+        """Whether the archive sent something (an answer, a close or a reset) while we send a body."""
+        sock = self.conn.sock if self.conn is not None else None
+        return sock is not None and bool(select.select([sock], [], [], 0)[0])
 
     def abort(self) -> None:
         self.stopped.set()

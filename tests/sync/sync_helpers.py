@@ -99,6 +99,13 @@ class CuttingProxy:
         self.cuts = 0
         self.first_byte_at: float | None = None
         self.last_byte_at: float | None = None
+        self._open: set[asyncio.Event] = set()  # one per connection: set it to cut that connection
+
+    def cut_now(self) -> None:
+        """Cut every open connection, both sides (as a dropped and reset uplink would)."""
+        for done in self._open:
+            done.set()
+        self.cuts += 1
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -138,7 +145,9 @@ class CuttingProxy:
             done.set()
 
         tasks = [asyncio.create_task(pump(reader, up_writer, True)), asyncio.create_task(pump(up_reader, writer, False))]
+        self._open.add(done)
         await done.wait()
+        self._open.discard(done)
         for w in (writer, up_writer):
             w.transport.abort()
         for task in tasks:

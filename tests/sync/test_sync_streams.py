@@ -5,7 +5,6 @@ wrote in flight). Box and archive in one process, real HTTPS over loopback."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -107,3 +106,43 @@ async def test_a_stalled_link_holds_the_box_to_its_window(box_dir, tmp_path, mon
     schema = {**doc["components"]["schemas"]["UploadState"], "components": doc["components"]}
     for line in feed_lines:
         jsonschema.validate(line, schema)
+
+
+async def test_a_box_waiting_on_its_window_notices_the_link_reset(box_dir, tmp_path):
+    """The uplink stalls while the box waits for the archive to catch up, then drops with a reset: the
+    archive stops where it was, so the window never opens again. The box notices its connection ended
+    (not only when it next sends) and resumes from what the archive wrote, instead of waiting forever."""
+    window = 1024 * 1024
+    data, _ = box_dir
+    archive, _ = init_archive(tmp_path / "archive", ARCHIVE_PASSWORD, kdf_profile="interactive")
+    app = server.make_app(archive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server.tls.server_context(archive.data_dir))
+    await site.start()
+    proxy = CuttingProxy(runner.addresses[0][1])
+    await proxy.start()
+    try:
+        with Box(data) as box:
+            await client.enroll(box, f"https://127.0.0.1:{runner.addresses[0][1]}", archive.new_token())
+            box.config["sync"]["archive_url"] = f"https://127.0.0.1:{proxy.port}"
+            rid, _ = import_random(box, tmp_path, 12 * window)
+            retention.add_hold(box, rid, "police_report", "PV-1", actor="admin")
+            syncer = client.Syncer(box, chunk_size=window, retry_base_s=0.05)
+            passing = asyncio.create_task(syncer.run(ignore_window=True))
+            while not app[server.STREAMS] or (next(iter(app[server.STREAMS].values())).offset or 0) < 4 * window:
+                await asyncio.sleep(0.005)
+            proxy.flowing.clear()
+            await asyncio.sleep(0.5)  # the box is a window ahead now, and waits
+            proxy.cut_now()
+            proxy.flowing.set()
+            result = await asyncio.wait_for(passing, 30)
+            assert result.ok and result.sent == [rid], result.as_dict()
+            assert client.receipt_for(box, rid)
+            size = box.catalog.get_recording(rid)["blob_size"]
+    finally:
+        await proxy.close()
+        await runner.cleanup()
+        archive.close()
+    assert proxy.cuts == 1
+    assert 0 < result.bytes_sent - size < 2 * window  # resumed from the archive's offset
