@@ -486,7 +486,6 @@ class Syncer:
             headers = sign_request(_signing_key(self.box), self.box_id, "PUT", path, claimed, self.box.clock())
             headers["Content-Type"] = "application/octet-stream"
             acks = _Acks(self, f"{API}/uploads/{sha}", offset, self.chunk_size)
-
             progress = asyncio.ensure_future(self._progress(rid, acks))
             try:
                 answered = await self.link.stream(
