@@ -5,6 +5,7 @@ wrote in flight). Box and archive in one process, real HTTPS over loopback."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from pathlib import Path
 
@@ -42,24 +43,17 @@ async def test_the_archive_forgets_an_upload_stream_once_it_ends(box_dir, tmp_pa
         archive.close()
 
 
-async def test_a_stalled_link_holds_the_box_to_its_window(box_dir, tmp_path, monkeypatch):
-    """The uplink stalls mid-stream: the box stops once it is a window ahead of what the archive wrote,
-    instead of filling the socket buffers on the way (several MiB, all lost on a cut). It learns the
-    archive's progress from the feed, one request per stream, not by asking again and again; every
-    line of the feed is an UploadState as documented."""
-    window = 1024 * 1024
-    data, _ = box_dir
+WINDOW = 1024 * 1024
+
+
+@contextlib.asynccontextmanager
+async def _behind_proxy(data, tmp_path, size: int, *middlewares):
+    """An archive served in this process (its app with `middlewares` first) behind a CuttingProxy, and
+    the box enrolled at it through the proxy with one held recording of `size` bytes:
+    yields (app, box, proxy, recording id)."""
     archive, _ = init_archive(tmp_path / "archive", ARCHIVE_PASSWORD, kdf_profile="interactive")
-    requests: Counter = Counter()
-    feed_lines: list[dict] = []
-
-    @web.middleware
-    async def count(request, handler):
-        requests[request.method, request.match_info.route.resource.canonical] += 1
-        return await handler(request)
-
     app = server.make_app(archive)
-    app.middlewares.insert(0, count)
+    app.middlewares[0:0] = middlewares
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server.tls.server_context(archive.data_dir))
@@ -70,33 +64,60 @@ async def test_a_stalled_link_holds_the_box_to_its_window(box_dir, tmp_path, mon
         with Box(data) as box:
             await client.enroll(box, f"https://127.0.0.1:{runner.addresses[0][1]}", archive.new_token())
             box.config["sync"]["archive_url"] = f"https://127.0.0.1:{proxy.port}"
-            rid, _ = import_random(box, tmp_path, 24 * window)
+            rid, _ = import_random(box, tmp_path, size)
             retention.add_hold(box, rid, "police_report", "PV-1", actor="admin")
-            syncer = client.Syncer(box, chunk_size=window)
-            heard = client._Acks._heard
-
-            def spy(acks, answer):  # what the box read from the feed; it acts on it unchanged
-                feed_lines.append(answer)
-                heard(acks, answer)
-
-            monkeypatch.setattr(client._Acks, "_heard", spy)
-            passing = asyncio.create_task(syncer.run(ignore_window=True))
-            while not app[server.STREAMS] or (next(iter(app[server.STREAMS].values())).offset or 0) < 4 * window:
-                await asyncio.sleep(0.005)
-            proxy.flowing.clear()
-            await asyncio.sleep(1.0)
-            written = next(iter(app[server.STREAMS].values())).offset
-            ahead = syncer.result.bytes_sent - written
-            proxy.flowing.set()
-            result = await passing
-            assert result.ok and result.sent == [rid], result.as_dict()
-            assert client.receipt_for(box, rid)
+            yield app, box, proxy, rid
     finally:
         await proxy.close()
         await runner.cleanup()
         archive.close()
-    print(f"stalled link: the box was {ahead} bytes ahead of the archive (window {window}); {requests}")
-    assert 0 <= ahead <= window
+
+
+def _written(app: web.Application) -> int:
+    """The offset the archive's running stream has written (0 before one runs)."""
+    slots = list(app[server.STREAMS].values())
+    return (slots[0].offset or 0) if slots else 0
+
+
+async def _until_written(app: web.Application, n: int) -> None:
+    while _written(app) < n:
+        await asyncio.sleep(0.005)
+
+
+async def test_a_stalled_link_holds_the_box_to_its_window(box_dir, tmp_path, monkeypatch):
+    """The uplink stalls mid-stream: the box stops once it is a window ahead of what the archive wrote,
+    instead of filling the socket buffers on the way (several MiB, all lost on a cut). It learns the
+    archive's progress from the feed, one request per stream, not by asking again and again; every
+    line of the feed is an UploadState as documented."""
+    requests: Counter = Counter()
+    feed_lines: list[dict] = []
+
+    @web.middleware
+    async def count(request, handler):
+        requests[request.method, request.match_info.route.resource.canonical] += 1
+        return await handler(request)
+
+    heard = client._Acks._heard
+
+    def spy(acks, answer):  # what the box read from the feed; it acts on it unchanged
+        feed_lines.append(answer)
+        heard(acks, answer)
+
+    monkeypatch.setattr(client._Acks, "_heard", spy)
+    async with _behind_proxy(box_dir[0], tmp_path, 24 * WINDOW, count) as (app, box, proxy, rid):
+        syncer = client.Syncer(box, chunk_size=WINDOW)
+        passing = asyncio.create_task(syncer.run(ignore_window=True))
+        await _until_written(app, 4 * WINDOW)
+        proxy.flowing.clear()
+        await asyncio.sleep(1.0)
+        written = _written(app)
+        ahead = syncer.result.bytes_sent - written
+        proxy.flowing.set()
+        result = await passing
+        assert result.ok and result.sent == [rid], result.as_dict()
+        assert client.receipt_for(box, rid)
+    print(f"stalled link: the box was {ahead} bytes ahead of the archive (window {WINDOW}); {requests}")
+    assert 0 <= ahead <= WINDOW
     assert requests["GET", f"{API}/uploads/{{sha256}}/progress"] >= 1
     assert requests["GET", f"{API}/uploads/{{sha256}}"] == 0  # no polling
     assert len(feed_lines) >= 8  # one per MiB written, at least
@@ -112,37 +133,17 @@ async def test_a_box_waiting_on_its_window_notices_the_link_reset(box_dir, tmp_p
     """The uplink stalls while the box waits for the archive to catch up, then drops with a reset: the
     archive stops where it was, so the window never opens again. The box notices its connection ended
     (not only when it next sends) and resumes from what the archive wrote, instead of waiting forever."""
-    window = 1024 * 1024
-    data, _ = box_dir
-    archive, _ = init_archive(tmp_path / "archive", ARCHIVE_PASSWORD, kdf_profile="interactive")
-    app = server.make_app(archive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server.tls.server_context(archive.data_dir))
-    await site.start()
-    proxy = CuttingProxy(runner.addresses[0][1])
-    await proxy.start()
-    try:
-        with Box(data) as box:
-            await client.enroll(box, f"https://127.0.0.1:{runner.addresses[0][1]}", archive.new_token())
-            box.config["sync"]["archive_url"] = f"https://127.0.0.1:{proxy.port}"
-            rid, _ = import_random(box, tmp_path, 12 * window)
-            retention.add_hold(box, rid, "police_report", "PV-1", actor="admin")
-            syncer = client.Syncer(box, chunk_size=window, retry_base_s=0.05)
-            passing = asyncio.create_task(syncer.run(ignore_window=True))
-            while not app[server.STREAMS] or (next(iter(app[server.STREAMS].values())).offset or 0) < 4 * window:
-                await asyncio.sleep(0.005)
-            proxy.flowing.clear()
-            await asyncio.sleep(0.5)  # the box is a window ahead now, and waits
-            proxy.cut_now()
-            proxy.flowing.set()
-            result = await asyncio.wait_for(passing, 30)
-            assert result.ok and result.sent == [rid], result.as_dict()
-            assert client.receipt_for(box, rid)
-            size = box.catalog.get_recording(rid)["blob_size"]
-    finally:
-        await proxy.close()
-        await runner.cleanup()
-        archive.close()
+    async with _behind_proxy(box_dir[0], tmp_path, 12 * WINDOW) as (app, box, proxy, rid):
+        syncer = client.Syncer(box, chunk_size=WINDOW, retry_base_s=0.05)
+        passing = asyncio.create_task(syncer.run(ignore_window=True))
+        await _until_written(app, 4 * WINDOW)
+        proxy.flowing.clear()
+        await asyncio.sleep(0.5)  # the box is a window ahead now, and waits
+        proxy.cut_now()
+        proxy.flowing.set()
+        result = await asyncio.wait_for(passing, 30)
+        assert result.ok and result.sent == [rid], result.as_dict()
+        assert client.receipt_for(box, rid)
+        size = box.catalog.get_recording(rid)["blob_size"]
     assert proxy.cuts == 1
-    assert 0 < result.bytes_sent - size < 2 * window  # resumed from the archive's offset
+    assert 0 < result.bytes_sent - size < 2 * WINDOW  # resumed from the archive's offset
