@@ -23,7 +23,6 @@ import concurrent.futures
 import hashlib
 import http.client
 import json
-import select
 import socket
 import ssl
 import threading
@@ -33,6 +32,7 @@ from typing import Any, Callable, Iterable, TypeVar
 from appliance.errors import KluisError
 
 CONNECT_TIMEOUT_S = 10.0
+_TCP_ESTABLISHED = 1  # tcpi_state of Linux's TCP_INFO
 T = TypeVar("T")
 
 
@@ -203,7 +203,7 @@ class Exchange:
 
     def on_loop(self, coro) -> Any:
         """Run `coro` on the event loop and wait for it (from the worker thread). While it waits, a
-        connection the archive ended (it answered early, or the link was cut and reset) ends the wait:
+        connection the archive closed or reset (it answered early, or the link was cut) ends the wait:
         the stream would otherwise wait for a window that the archive, no longer reading, never opens."""
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         while True:
@@ -213,14 +213,22 @@ class Exchange:
                 if self.stopped.is_set():
                     future.cancel()
                     raise ConnectionAbortedError("the pass was stopped") from None
-                if self._readable():
+                if self._ended():
                     future.cancel()
                     raise ConnectionResetError("the archive ended the request before its body") from None
 
-    def _readable(self) -> bool:
-        """Whether the archive sent something (an answer, a close or a reset) while we send a body."""
+    def _ended(self) -> bool:
+        """Whether the archive closed or reset the connection, from the kernel's TCP state. Not whether
+        the socket is readable: TLS 1.3 servers send session tickets after the handshake, which sit
+        unread until the answer is read, so a stalled but healthy stream would look ended."""
         sock = self.conn.sock if self.conn is not None else None
-        return sock is not None and bool(select.select([sock], [], [], 0)[0])
+        if sock is None or not hasattr(socket, "TCP_INFO"):
+            return False
+        try:
+            state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+        except OSError:
+            return True
+        return state != _TCP_ESTABLISHED
 
     def abort(self) -> None:
         self.stopped.set()

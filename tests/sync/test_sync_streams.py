@@ -120,6 +120,7 @@ async def test_a_stalled_link_holds_the_box_to_its_window(box_dir, tmp_path, mon
     assert 0 <= ahead <= WINDOW
     assert requests["GET", f"{API}/uploads/{{sha256}}/progress"] >= 1
     assert requests["GET", f"{API}/uploads/{{sha256}}"] == 0  # no polling
+    assert requests["PUT", f"{API}/uploads/{{sha256}}/stream"] == 1  # a stall is not a cut: no retry
     assert len(feed_lines) >= 8  # one per MiB written, at least
     offsets = [line["offset"] for line in feed_lines]
     assert offsets == sorted(offsets)
