@@ -28,7 +28,8 @@ LOCK = web.AppKey("lock", asyncio.Lock)
 STREAMS = web.AppKey("streams", dict)  # (box, sha256) -> _StreamSlot: one stream per upload at a time
 STREAM_BATCH = 4 * 1024 * 1024  # most bytes handed to the writing thread at a time
 STREAM_NUDGE = 256 * 1024  # fewest, while it is idle (a thread hop costs too)
-FEED_STEP = 1024 * 1024  # the progress feed sends a line once the written offset moved this far
+FEED_STEP = 1024 * 1024  # the progress feed sends a line once the written offset moved this far,
+FEED_QUIET_S = 0.01  # ... or once writes paused this long with some of it untold,
 FEED_IDLE_S = 5.0  # ... or after this long without one (the box's read timeout must not fire)
 
 
@@ -326,8 +327,8 @@ async def upload_state(request: web.Request, box_id: str, body: bytes) -> web.Re
 
 @signed(MAX_JSON)
 async def upload_progress(request: web.Request, box_id: str, body: bytes) -> web.Response:
-    """The written offset of an upload's running stream, as it grows: one JSON line per FEED_STEP bytes
-    (and at least every FEED_IDLE_S), ending when the stream ends; without a running stream, one line
+    """The written offset of an upload's running stream, as it grows: one JSON line per FEED_STEP bytes,
+    when writes pause, and at least every FEED_IDLE_S, ending when the stream ends; without a running stream, one line
     of the upload's state. A streaming box follows this instead of asking GET uploads/{sha256} again
     and again (at loopback speed that was ~200 signed requests per GiB, a third of both ends' CPU)."""
     archive, sha = request.app[ARCHIVE], request.match_info["sha256"]
@@ -336,13 +337,15 @@ async def upload_progress(request: web.Request, box_id: str, body: bytes) -> web
         return web.json_response(_upload_state(await _run(request, archive.upload_state, box_id, sha)))
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     await response.prepare(request)
-    sent, idle = None, False
+    sent, quiet = None, False
     try:
         while (offset := slot.offset) is not None:
-            if sent is None or offset - sent >= FEED_STEP or idle:
+            if sent is None or offset - sent >= FEED_STEP or quiet:
                 await response.write(json.dumps(_upload_state(UploadState(False, offset))).encode() + b"\n")
                 sent = offset
-            idle = not await slot.wait(FEED_IDLE_S)
+            # Writes that pause with news unsent (the box may wait for just that) are told after a
+            # moment; with nothing new, the line is repeated every FEED_IDLE_S.
+            quiet = not await slot.wait(FEED_QUIET_S if offset != sent else FEED_IDLE_S)
         await response.write_eof()
     except ConnectionError:  # the box went away (its stream ended or the link dropped)
         pass

@@ -89,6 +89,9 @@ async def test_a_stalled_link_holds_the_box_to_its_window(box_dir, tmp_path, mon
     instead of filling the socket buffers on the way (several MiB, all lost on a cut). It learns the
     archive's progress from the feed, one request per stream, not by asking again and again; every
     line of the feed is an UploadState as documented."""
+    # Under the feed's step (a line per MiB): the box then waits on lines that only a pause in the
+    # archive's writing can bring.
+    window = 768 * 1024
     requests: Counter = Counter()
     feed_lines: list[dict] = []
 
@@ -104,20 +107,22 @@ async def test_a_stalled_link_holds_the_box_to_its_window(box_dir, tmp_path, mon
         heard(acks, answer)
 
     monkeypatch.setattr(client._Acks, "_heard", spy)
-    async with _behind_proxy(box_dir[0], tmp_path, 24 * WINDOW, count) as (app, box, proxy, rid):
-        syncer = client.Syncer(box, chunk_size=WINDOW)
+    async with _behind_proxy(box_dir[0], tmp_path, 24 * window, count) as (app, box, proxy, rid):
+        syncer = client.Syncer(box, chunk_size=window)
         passing = asyncio.create_task(syncer.run(ignore_window=True))
-        await _until_written(app, 4 * WINDOW)
+        await _until_written(app, 4 * window)
         proxy.flowing.clear()
         await asyncio.sleep(1.0)
         written = _written(app)
         ahead = syncer.result.bytes_sent - written
+        told = feed_lines[-1]["offset"]  # the feed tells a pause in writing, not only each MiB
         proxy.flowing.set()
         result = await passing
         assert result.ok and result.sent == [rid], result.as_dict()
         assert client.receipt_for(box, rid)
-    print(f"stalled link: the box was {ahead} bytes ahead of the archive (window {WINDOW}); {requests}")
-    assert 0 <= ahead <= WINDOW
+    print(f"stalled link: the box was {ahead} bytes ahead of the archive (window {window}); {requests}")
+    assert 0 <= ahead <= window
+    assert told == written
     assert requests["GET", f"{API}/uploads/{{sha256}}/progress"] >= 1
     assert requests["GET", f"{API}/uploads/{{sha256}}"] == 0  # no polling
     assert requests["PUT", f"{API}/uploads/{{sha256}}/stream"] == 1  # a stall is not a cut: no retry
