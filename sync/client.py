@@ -568,9 +568,9 @@ class Syncer:
 
 class _Acks:
     """How much of a stream the archive has written, followed on a second connection while the stream
-    runs (GET uploads/{sha256}/progress: a line per MiB written). The box keeps at most `window` bytes
-    beyond that in flight: what a cut link loses (in socket buffers on the way, which the kernel lets
-    grow to many MiB) stays under one chunk, as with parts."""
+    runs (GET uploads/{sha256}/progress: a line per MiB written, and when writing pauses). The box keeps
+    at most `window` bytes beyond that in flight: what a cut link loses (in socket buffers on the way,
+    which the kernel lets grow to many MiB) stays under one chunk, as with parts."""
 
     def __init__(self, syncer: "Syncer", path: str, acked: int, window: int):
         self.syncer, self.path, self.acked, self.window = syncer, path, acked, window

@@ -20,9 +20,9 @@ signed request over the pinned TLS connection) as the offset to resume from, and
 checked before the upload is stored and receipted, covers those bytes too; a mismatch there discards
 the whole upload, so no unverified byte is ever stored or receipted. Only the part file staged under
 tmp/ can hold bytes not yet verified. While streaming, the box follows `GET uploads/{sha256}/progress`
-(signed, on a second connection; the archive answers a line per MiB it writes, for as long as the stream
-runs) and keeps at most CHUNK_SIZE beyond the last offset in flight: without it the kernel's socket
-buffers on the way grow to many MiB, all lost and sent again on a cut. (Asking `GET uploads/{sha256}`
+(signed, on a second connection; the archive answers a line per MiB it writes and when writing pauses,
+for as long as the stream runs) and keeps at most CHUNK_SIZE beyond the last offset in flight: without
+it the kernel's socket buffers on the way grow to many MiB, all lost and sent again on a cut. (Asking `GET uploads/{sha256}`
 again and again instead took ~200 signed requests per GiB at loopback speed, a third of both ends'
 CPU.) This replaces a request per 4 MiB part, whose hash on both ends
 (three SHA-256 passes per byte in all) and round trip held sync to a third of a plain upload's rate.
