@@ -27,6 +27,7 @@ COMMAND_MODULES = {
     "export": "export",
     "requests": "requests",
     "redact": "redact",
+    "axis": "axis",
 }
 _loaded: set[str] = set()
 

@@ -23,7 +23,9 @@ DEFAULTS: dict[str, Any] = {
              "window": "", "bandwidth_kbps": 0, "interval_s": 300, "retry_max_s": 900, "pass_retry_s": 120},
     "retention": {"default_days": 28, "review_days": 90, "grace_days": 7, "sweep_minutes": 15, "categories": {}},
     "audit": {"checkpoint_minutes": 60},
-    "web": {"idle_minutes": 15},
+    "web": {"idle_minutes": 15,
+            "map_url": "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"},
+    "axis": {"listen": "", "urls": [], "max_uploads": 4, "max_clip_mb": 8192},
     "handover": {"single_approval": False},
     "requests": {"deadline_months": 1, "window_minutes": 15, "warn_days": 7},
 }
@@ -63,6 +65,15 @@ TEMPLATE = """\
 
 [web]
 # idle_minutes = 15               # a web UI session ends after this long without a request
+# map_url = "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"
+                                  # where a recording's location links to ({lat}, {lon}); "" = no link
+
+[axis]
+# listen = ""                     # the Axis content destination (docs/axis.md), e.g. "0.0.0.0:8444"; "" = off
+# urls = []                       # its addresses for the connection file, e.g. ["https://kluis.local:8444/auth/v1.0"]
+                                  # ([] = this host's name and the listen port)
+# max_uploads = 4                 # clip uploads at once; more get "busy, retry soon" (503)
+# max_clip_mb = 8192              # a larger clip is refused as never storable (400)
 
 [requests]
 # deadline_months = 1             # an access request or objection is answered within this many calendar months

@@ -95,6 +95,7 @@ class Service:
         self.offload = OffloadManager(box)
         self.discovery = Discovery(box, on_device=self.offload.on_device, interfaces=interfaces, owner=True)
         self.web_address: str | None = None  # host:port of the web UI once it runs
+        self.axis_address: str | None = None  # host:port of the Axis content destination, when on
         self._stoppers: list = []  # cleanup callables of the optional parts, run in reverse order
         self.stopping = asyncio.Event()
 
@@ -106,6 +107,7 @@ class Service:
         await self._start_retention()
         await self._start_web()
         await self._start_sync()
+        await self._start_axis()
         log.info("Kluis is serving from %s", self.box.data_dir)
 
     async def stop(self) -> None:
@@ -190,6 +192,22 @@ class Service:
                 self._stoppers.append(getattr(handle, name))
                 break
         log.info("archive sync: running")
+
+
+    async def _start_axis(self) -> None:
+        listen = str(self.box.config.get("axis", {}).get("listen") or "")
+        if not listen:
+            return  # off by default: a box without an Axis system opens no port for it
+        from .axis.server import start_axis
+
+        host, _, port = listen.rpartition(":")
+        try:
+            runner = await start_axis(self.box, host or "0.0.0.0", int(port))
+        except (OSError, ValueError) as exc:
+            raise KluisError(f"[axis] listen = {listen!r}: cannot listen there: {getattr(exc, 'strerror', None) or exc}") from None
+        self._stoppers.append(runner.cleanup)
+        self.axis_address = next((f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple)), listen)
+        log.info("Axis content destination: listening on %s", self.axis_address)
 
 
 def _takes(func, name: str) -> bool:

@@ -122,6 +122,7 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "cameras unpair": roles.CAMERAS_MANAGE,
     "cameras assign": roles.CAMERAS_MANAGE,
     "cameras shift": roles.CAMERAS_MANAGE,
+    "axis connection-file": roles.CAMERAS_MANAGE,  # an Axis W800's account and connection file (issue 15)
     "sync rewrap": roles.SETTINGS_MANAGE,
     "verify --deep": None,
     "redact": roles.RECORDINGS_REDACT,   # + the recording in scope; a redacted copy, held for the purpose

@@ -1,0 +1,507 @@
+"""What a W800 stores: users, devices, recording containers and their objects; and the moment a
+container becomes catalogued recordings.
+
+The evidence rules are those of dock offload:
+- A clip is sealed into a Kluis container while it streams in (appliance.sealing: no plaintext on
+  disk, public keys only) and is durable (fsync, rename, directory fsync) before the W800 hears 201.
+- Nothing is visible before the container's Status is Complete. Then, in one catalog transaction, each
+  clip becomes a recording with its 'ingest' audit entry; a crash before that commit leaves sealed
+  blobs that a retried Complete catalogues, a crash after it leaves the recording complete.
+- The W800 keeps a recording until every request for it succeeded and retries what failed, so a
+  repeated PUT of the same clip is answered like the first (same MD5), and a repeated Complete too.
+
+A clip of an encrypted system (`WantEncryption`) is decrypted in memory while it is sealed, with the
+content key of its key object (transport.py). Should the clip come before its key object, its
+ciphertext is staged durably as it came (it is useless without the key object, which is never written
+to disk while a staged clip exists) and sealed the moment the key object arrives.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .. import recordings, retention
+from ..box import Box
+from ..clock import to_iso
+from ..container import parse_header
+from ..errors import StorageFull
+from ..sealing import PushSealer, Sealed
+from ..vault import Stored, fsync_dir
+from . import spec, transport
+from .spec import AxisError
+
+log = logging.getLogger("kluis.axis")
+
+STAGE_BLOCK = 1024 * 1024
+
+
+def officer_name(user: dict | None) -> str | None:
+    """How an Axis user is named on a recording: "Name (UserID)" (the spec's advice: Name is not unique)."""
+    if user is None:
+        return None
+    name, user_id = (user["name"] or "").strip(), (user["user_id"] or "").strip()
+    if name and user_id:
+        return f"{name} ({user_id})"
+    return name or user_id or None
+
+
+@dataclass
+class Limits:
+    max_uploads: int = 4            # clip uploads at once; more get 503 "busy, retry soon"
+    max_clip_bytes: int = 8 << 30   # a clip larger than this is never storable (400)
+    reserve_bytes: int = 512 << 20  # [storage] reserve_mb: 507 before free space would drop below it
+
+
+class Destination:
+    """The content destination of one box. Lives in the event loop's thread (the catalog is used
+    there only); clip bytes are sealed on worker threads."""
+
+    def __init__(self, box: Box, limits: Limits | None = None):
+        self.box = box
+        self.limits = limits or Limits(reserve_bytes=int(box.config["storage"]["reserve_mb"]) << 20)
+        self.uploads = 0
+        self.reserved = 0  # declared bytes of the clip uploads in flight
+        self.stage_dir = box.vault.tmp / "axis"
+
+    @property
+    def rsa(self):
+        return transport.transport_key(self.box.data_dir)
+
+    # --- rows ------------------------------------------------------------------------------------------
+    def _db(self):
+        return self.box.catalog.db
+
+    def recording(self, account: str, container: str) -> dict | None:
+        rows = list(self._db().query("SELECT * FROM axis_recordings WHERE account = ? AND container = ?",
+                                     [account, container]))
+        return rows[0] if rows else None
+
+    def object(self, account: str, container: str, name: str) -> dict | None:
+        rows = list(self._db().query("SELECT * FROM axis_objects WHERE account = ? AND container = ? AND name = ?",
+                                     [account, container, name]))
+        return rows[0] if rows else None
+
+    def objects(self, account: str, container: str, kind: str | None = None) -> list[dict]:
+        sql = "SELECT * FROM axis_objects WHERE account = ? AND container = ?"
+        params = [account, container]
+        if kind:
+            sql += " AND kind = ?"
+            params.append(kind)
+        return list(self._db().query(sql + " ORDER BY name", params))
+
+    # --- users and devices -----------------------------------------------------------------------------
+    def put_user(self, account: str, uuid: str, meta: dict) -> bool:
+        existed = self._db().execute("SELECT 1 FROM axis_users WHERE account = ? AND uuid = ?",
+                                     [account, uuid]).fetchone() is not None
+        with self.box.catalog.transaction():
+            self._db()["axis_users"].upsert({
+                "account": account, "uuid": uuid, "name": meta.get("name"), "user_id": meta.get("userid"),
+                "active": int(spec.parse_bool(meta.get("active")) is not False), "updated_at": self.box.now_iso(),
+            }, pk=("account", "uuid"))
+        log.info("axis %s: user %s %s (%s)", account, uuid, "updated" if existed else "registered",
+                 officer_name({"name": meta.get("name"), "user_id": meta.get("userid")}))
+        return not existed
+
+    def put_device(self, account: str, serial: str, meta: dict) -> bool:
+        existed = self._db().execute("SELECT 1 FROM axis_devices WHERE account = ? AND serial = ?",
+                                     [account, serial]).fetchone() is not None
+        with self.box.catalog.transaction():
+            self._db()["axis_devices"].upsert({
+                "account": account, "serial": serial, "name": meta.get("name"), "model": meta.get("model"),
+                "active": int(spec.parse_bool(meta.get("active")) is not False), "updated_at": self.box.now_iso(),
+            }, pk=("account", "serial"))
+        log.info("axis %s: device %s %s (%s)", account, serial, "updated" if existed else "registered",
+                 meta.get("model") or "?")
+        return not existed
+
+    def _user(self, account: str, uuid: str) -> dict | None:
+        rows = list(self._db().query("SELECT * FROM axis_users WHERE account = ? AND uuid = ?", [account, uuid]))
+        return rows[0] if rows else None
+
+    def _device(self, account: str, serial: str) -> dict | None:
+        rows = list(self._db().query("SELECT * FROM axis_devices WHERE account = ? AND serial = ?", [account, serial]))
+        return rows[0] if rows else None
+
+    # --- recording containers -----------------------------------------------------------------------------
+    def _check_known(self, account: str, container: str) -> None:
+        """A recording names a user and a device the W800 registered; otherwise 400 (the spec)."""
+        match = spec.RECORDING_RE.match(container)
+        if self._user(account, match.group("user")) is None:
+            raise AxisError(400, f"recording {container}: unknown user {match.group('user')}")
+        if self._device(account, match.group("serial")) is None:
+            raise AxisError(400, f"recording {container}: unknown device {match.group('serial')}")
+
+    def put_container(self, account: str, container: str) -> bool:
+        """Create a recording container; True when it is new (201), False when it existed (202)."""
+        self._check_known(account, container)
+        if self.recording(account, container):
+            return False
+        with self.box.catalog.transaction():
+            self._db()["axis_recordings"].insert({"account": account, "container": container,
+                                                  "status": "transferring", "created_at": self.box.now_iso()})
+        return True
+
+    def _open_recording(self, account: str, container: str) -> dict:
+        row = self.recording(account, container)
+        if row is None:
+            raise AxisError(404, f"no container {container}")
+        return row
+
+    def post_container(self, account: str, container: str, meta: dict) -> list[str]:
+        """Update a recording's metadata (non-empty values replace, as the spec's example server does).
+        Status Complete catalogues the recording; returns the recording ids it made (or already had)."""
+        row = self._open_recording(account, container)
+        merged = json.loads(row["meta"])
+        merged.update({k: v for k, v in meta.items() if v != ""})
+        for key in ("TriggerOnTime", "TriggerOffTime", "StartTime", "StopTime"):
+            spec.parse_epoch(merged, key, required=False)  # a malformed time is refused now, not at Complete
+        if row["status"] == "complete":
+            if (meta.get("status") or "").lower() == "complete":
+                return self._recording_ids(account, container)
+            raise AxisError(403, f"recording {container} is complete: no more updates")
+        with self.box.catalog.transaction():
+            self._db().execute("UPDATE axis_recordings SET meta = ? WHERE account = ? AND container = ?",
+                               [json.dumps(merged, sort_keys=True), account, container])
+        if (meta.get("status") or "").lower() == "complete":
+            return self.complete(account, container)
+        return []
+
+    def container_meta(self, account: str, container: str) -> dict:
+        row = self._open_recording(account, container)
+        return {**json.loads(row["meta"]), "status": "Complete" if row["status"] == "complete" else
+                json.loads(row["meta"]).get("status", "Transferring")}
+
+    def post_object(self, account: str, container: str, name: str, meta: dict) -> None:
+        """Replace an object's metadata (Swift POST). A complete recording's objects stay as they are."""
+        row = self.object(account, container, name)
+        if row is None:
+            raise AxisError(404, f"no object {container}/{name}")
+        if self._open_recording(account, container)["status"] == "complete":
+            if json.loads(row["meta"]) == meta:
+                return
+            raise AxisError(403, f"recording {container} is complete: stored evidence is not changed")
+        if row["kind"] == "clip":
+            for key in ("StartTime", "StopTime"):
+                spec.parse_epoch(meta, key)
+        kept = {k: v for k, v in json.loads(row["meta"]).items() if k.startswith("_")}
+        with self.box.catalog.transaction():
+            self._db().execute("UPDATE axis_objects SET meta = ? WHERE account = ? AND container = ? AND name = ?",
+                               [json.dumps({**meta, **kept}, sort_keys=True), account, container, name])
+
+    @staticmethod
+    def object_meta(row: dict) -> dict:
+        return json.loads(row["meta"])
+
+    def _recording_ids(self, account: str, container: str) -> list[str]:
+        return [r["recording_id"] for r in self.objects(account, container, "clip") if r["recording_id"]]
+
+    # --- small objects: key objects, bookmarks, GNSS tracks -------------------------------------------------
+    async def put_small(self, account: dict, container: str, name: str, kind: str, meta: dict, body: bytes) -> str:
+        """Store a key object, bookmark or GNSS track; returns the MD5 (ETag) of the body."""
+        import hashlib
+
+        row = self._open_recording(account["name"], container)
+        if row["status"] == "complete":
+            return self._same_or_refuse(account["name"], container, name, hashlib.md5(body).hexdigest())
+        record = {"account": account["name"], "container": container, "name": name, "kind": kind,
+                  "meta": json.dumps(meta, sort_keys=True), "size": len(body),
+                  "md5": hashlib.md5(body).hexdigest(), "created_at": self.box.now_iso()}
+        if kind == "key":
+            content_key = transport.unwrap_key_object(body, self.rsa)  # refuses one that does not unwrap
+            record["body"] = body
+            self._save(record)
+            await self._use_key(account["name"], container, name, content_key)
+        elif kind == "bookmark":
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise AxisError(400, "bookmark: its text is not UTF-8") from None
+            record["body"] = body
+            self._save(record)
+        elif kind == "gnss":
+            if account["encrypt"]:
+                key_row = self._key_for(account["name"], container, name)
+                if key_row is None:  # its key object comes later: keep the ciphertext (not footage) till then
+                    record["body"], record["meta"] = body, json.dumps({**meta, "_encrypted": "1"}, sort_keys=True)
+                    self._save(record)
+                    return record["md5"]
+                body = transport.decrypt_small(body, transport.unwrap_key_object(key_row["body"], self.rsa))
+            record["body"] = json.dumps(spec.parse_gnss(body)).encode()
+            self._save(record)
+        return record["md5"]
+
+    def _save(self, record: dict) -> None:
+        with self.box.catalog.transaction():
+            self._db()["axis_objects"].upsert(record, pk=("account", "container", "name"))
+
+    def _same_or_refuse(self, account: str, container: str, name: str, md5: str) -> str:
+        existing = self.object(account, container, name)
+        if existing is not None and existing["md5"] == md5:
+            return md5  # a retry of what was stored: the same answer
+        raise AxisError(403, f"recording {container} is complete: stored evidence is not changed")
+
+    def _key_for(self, account: str, container: str, name: str) -> dict | None:
+        """The key object of an object (`<name>.key` or `<stem>.key`), if it has come."""
+        stem = name.rsplit(".", 1)[0]
+        for key_name in (f"{name}.key", f"{stem}.key"):
+            row = self.object(account, container, key_name)
+            if row is not None and row["body"] is not None:
+                return row
+        return None
+
+    async def _use_key(self, account: str, container: str, key_name: str, content_key) -> None:
+        """A key object came: seal a clip staged before it, or read a GNSS track that waited for it."""
+        target = spec.KEY_RE.match(key_name).group("target")
+        for obj in self.objects(account, container):
+            if obj["kind"] == "key" or not (obj["name"] == target or obj["name"].rsplit(".", 1)[0] == target):
+                continue
+            if obj["kind"] == "clip" and obj["stored_sha256"] is None:
+                await self._seal_staged(obj, content_key)
+            elif obj["kind"] == "gnss" and json.loads(obj["meta"]).get("_encrypted"):
+                points = spec.parse_gnss(transport.decrypt_small(obj["body"], content_key))
+                meta = {k: v for k, v in json.loads(obj["meta"]).items() if k != "_encrypted"}
+                self._save({**obj, "meta": json.dumps(meta, sort_keys=True), "body": json.dumps(points).encode()})
+
+    # --- clips ----------------------------------------------------------------------------------------------
+    def begin_clip(self, account: dict, container: str, name: str, meta: dict, length: int | None) -> ClipUpload:
+        """Admit one clip upload: 503 when too many run, 507 when the disk has no room for it, 400 when it
+        can never be stored. The caller streams the body into the returned upload."""
+        row = self._open_recording(account["name"], container)
+        if length is not None and length > self.limits.max_clip_bytes:
+            raise AxisError(400, f"clip {name}: {length} bytes, more than this box takes "
+                                 f"({self.limits.max_clip_bytes}; [axis] max_clip_mb)")
+        for key in ("StartTime", "StopTime"):
+            spec.parse_epoch(meta, key)
+        if self.uploads >= self.limits.max_uploads:
+            raise AxisError(503, "busy: too many uploads at once, retry soon")
+        needed = length if length is not None else STAGE_BLOCK * 64
+        free = shutil.disk_usage(self.box.data_dir).free
+        if free - self.reserved - needed < self.limits.reserve_bytes:
+            log.warning("axis %s: clip %s refused: %d MiB free, %d MiB in flight, %d MiB needed, reserve %d MiB",
+                        account["name"], name, free >> 20, self.reserved >> 20, needed >> 20,
+                        self.limits.reserve_bytes >> 20)
+            raise AxisError(507, "out of space: the box keeps a reserve; the W800 keeps the recording")
+        complete = row["status"] == "complete"
+        key_row = self._key_for(account["name"], container, name) if account["encrypt"] else None
+        content_key = transport.unwrap_key_object(key_row["body"], self.rsa) if key_row else None
+        return ClipUpload(self, account["name"], container, name, meta, needed, account["encrypt"],
+                          content_key, complete)
+
+    def _clip_done(self, upload: ClipUpload, sealed: Sealed | None, staged: Path | None, md5: str,
+                   size: int) -> bool:
+        """Record a clip that is durable on disk; True when it is new (False: a retry of the same bytes)."""
+        existing = self.object(upload.account, upload.container, upload.name)
+        if existing is not None and existing["md5"] == md5 and (existing["stored_sha256"] or existing["recording_id"]):
+            _discard(self.box, sealed, staged)  # the same clip again: keep the first copy
+            return False
+        if upload.complete:
+            _discard(self.box, sealed, staged)
+            raise AxisError(403, f"recording {upload.container} is complete: stored evidence is not changed")
+        record = {"account": upload.account, "container": upload.container, "name": upload.name, "kind": "clip",
+                  "meta": json.dumps(upload.meta, sort_keys=True), "size": size, "md5": md5,
+                  "stored_sha256": sealed.stored.sha256 if sealed else None,
+                  "stored_path": sealed.stored.stored_path if sealed else str(staged.relative_to(self.box.data_dir)),
+                  "header": sealed.stored.header.raw if sealed else None, "body": None,
+                  "created_at": self.box.now_iso()}
+        self._save(record)
+        if existing is not None and existing["stored_path"] and existing["stored_path"] != record["stored_path"]:
+            _remove(self.box, existing["stored_path"])  # replaced before Complete (Swift PUT replaces)
+        log.info("axis %s: clip %s/%s %s (%d bytes)", upload.account, upload.container, upload.name,
+                 "sealed" if sealed else "staged until its key object comes", size)
+        return True
+
+    async def _seal_staged(self, obj: dict, content_key) -> None:
+        """Seal a staged ciphertext clip now that its key has come; then remove the staged file."""
+        staged = self.box.data_dir / obj["stored_path"]
+        cbc = transport.CbcStream(content_key)
+        sealer = PushSealer(self.box, transform=cbc.update, final=cbc.finish)
+        try:
+            with open(staged, "rb") as src:
+                while block := src.read(STAGE_BLOCK):
+                    await sealer.push(block)
+            sealed = await sealer.finish()
+        except BaseException:
+            await sealer.abort()
+            raise
+        self._save({**obj, "stored_sha256": sealed.stored.sha256, "stored_path": sealed.stored.stored_path,
+                    "header": sealed.stored.header.raw, "md5": sealed.md5, "size": sealed.size})
+        _remove(self.box, str(staged.relative_to(self.box.data_dir)))
+        log.info("axis %s: staged clip %s/%s sealed (%d bytes)", obj["account"], obj["container"], obj["name"],
+                 sealed.size)
+
+    # --- Complete ---------------------------------------------------------------------------------------------
+    def complete(self, account: str, container: str) -> list[str]:
+        """Catalogue a recording whose W800 says it is Complete: every clip a recording, in one transaction."""
+        row = self._open_recording(account, container)
+        meta = json.loads(row["meta"])
+        clips = self.objects(account, container, "clip")
+        if not clips:
+            raise AxisError(400, f"recording {container}: Complete before any clip")
+        waiting = [c["name"] for c in clips if c["stored_sha256"] is None]
+        if waiting:
+            raise AxisError(400, f"recording {container}: clip(s) {', '.join(waiting)} without their key object")
+        self._check_known(account, container)
+        match = spec.RECORDING_RE.match(container)
+        user = self._user(account, match.group("user"))
+        serial = match.group("serial")
+        trigger_on = spec.parse_epoch(meta, "TriggerOnTime", required=False)
+        trigger_off = spec.parse_epoch(meta, "TriggerOffTime", required=False)
+        start = spec.parse_epoch(meta, "StartTime", required=False)
+        stop = spec.parse_epoch(meta, "StopTime", required=False)
+        pre = round((trigger_on - start).total_seconds()) if trigger_on and start and trigger_on >= start else None
+        post = round((stop - trigger_off).total_seconds()) if trigger_off and stop and stop >= trigger_off else None
+        category = self._category(account, container)
+        made = []
+        with self.box.catalog.transaction():
+            for part, clip in enumerate(clips, start=1):
+                clip_meta = json.loads(clip["meta"])
+                clip_start = spec.parse_epoch(clip_meta, "StartTime")
+                clip_stop = spec.parse_epoch(clip_meta, "StopTime")
+                if clip_stop < clip_start:
+                    raise AxisError(400, f"clip {clip['name']}: stops before it starts")
+                stored = self._stored(clip)
+                fields = {
+                    "camera_serial": serial, "officer": officer_name(user),
+                    "start_time": to_iso(clip_start), "end_time": to_iso(clip_stop),
+                    "camera_start_time": to_iso(clip_start), "camera_end_time": to_iso(clip_stop),
+                    # The W800 keeps its cameras on NTP time; the API carries no clock of its own to measure.
+                    "clock_offset_s": 0.0,
+                    "pre_record_s": pre if part == 1 else None, "post_record_s": post if part == len(clips) else None,
+                    "source": "axis", "source_ref": f"{container}/{clip['name']}",
+                }
+                recording_id = recordings.catalog_stored(self.box, stored, fields)
+                if category:
+                    retention.set_category(self.box, recording_id, category, actor="system")
+                self._db().execute(
+                    "UPDATE axis_objects SET recording_id = ?, part = ?, header = NULL, stored_path = NULL "
+                    "WHERE account = ? AND container = ? AND name = ?",
+                    [recording_id, part, account, container, clip["name"]])
+                made.append(recording_id)
+            # key objects are not needed once every clip is sealed: none stays on the disk
+            self._db().execute("UPDATE axis_objects SET body = NULL WHERE account = ? AND container = ? AND kind = 'key'",
+                               [account, container])
+            now = self.box.now_iso()
+            self._db().execute("UPDATE axis_recordings SET status = 'complete', completed_at = ? "
+                               "WHERE account = ? AND container = ?", [now, account, container])
+            self._db().execute("UPDATE axis_devices SET last_recording = ? WHERE account = ? AND serial = ?",
+                               [now, account, serial])
+        log.info("axis %s: recording %s complete: %d clip(s) catalogued as %s", account, container, len(made),
+                 ", ".join(made))
+        return made
+
+    def _stored(self, clip: dict) -> Stored:
+        header = parse_header(clip["header"])
+        payload = self.box.vault.payload_size(clip["stored_path"])
+        return Stored(clip["stored_sha256"], header, clip["stored_path"], header.size + payload, True)
+
+    def _category(self, account: str, container: str) -> str | None:
+        """The retention category a bookmark names, when the box knows it ([retention.categories])."""
+        known = retention.current_policy(self.box).categories
+        for bookmark in self.objects(account, container, "bookmark"):
+            name = json.loads(bookmark["meta"]).get("categoryname")
+            if name in known:
+                return name
+        return None
+
+
+def _discard(box: Box, sealed: Sealed | None, staged: Path | None) -> None:
+    if sealed is not None and not sealed.stored.existed:
+        box.vault.remove(sealed.stored.stored_path)
+    if staged is not None:
+        staged.unlink(missing_ok=True)
+
+
+def _remove(box: Box, stored_path: str) -> None:
+    try:
+        box.vault.remove(stored_path)
+    except FileNotFoundError:
+        pass
+
+
+class ClipUpload:
+    """One clip streaming in: sealed (plain, or decrypted with its key), or staged as ciphertext."""
+
+    def __init__(self, destination: Destination, account: str, container: str, name: str, meta: dict,
+                 reserved: int, encrypted: bool, content_key, complete: bool):
+        self.destination, self.box = destination, destination.box
+        self.account, self.container, self.name, self.meta = account, container, name, meta
+        self.complete = complete
+        self.received = 0
+        self._reserved = reserved
+        destination.uploads += 1
+        destination.reserved += reserved
+        self._staged: Path | None = None
+        self._stage_file = None
+        self._sealer: PushSealer | None = None
+        if encrypted and content_key is None:
+            import hashlib
+
+            destination.stage_dir.mkdir(parents=True, exist_ok=True)
+            tag = hashlib.sha256(f"{account}/{container}/{name}/{os.urandom(8).hex()}".encode()).hexdigest()[:32]
+            self._staged = destination.stage_dir / f"{tag}.cbc"
+            self._stage_file = open(self._staged, "wb")
+            self._md5 = hashlib.md5()
+        elif encrypted:
+            cbc = transport.CbcStream(content_key)
+            self._sealer = PushSealer(self.box, transform=cbc.update, final=cbc.finish)
+        else:
+            self._sealer = PushSealer(self.box)
+
+    def _release(self) -> None:
+        if self._reserved is not None:
+            self.destination.uploads -= 1
+            self.destination.reserved -= self._reserved
+            self._reserved = None
+
+    async def push(self, data: bytes) -> None:
+        self.received += len(data)
+        if self.received > self.destination.limits.max_clip_bytes:
+            raise AxisError(400, f"clip {self.name}: larger than this box takes ([axis] max_clip_mb)")
+        if self._sealer is not None:
+            await self._sealer.push(data)
+        else:
+            try:
+                self._stage_file.write(data)
+            except OSError as exc:
+                raise StorageFull(f"staging clip {self.name}: {exc.strerror}") from None
+            self._md5.update(data)
+
+    async def finish(self, expected_md5: str | None = None) -> tuple[str, bool]:
+        """Make the clip durable and record it; returns (md5, new). A client's ETag that does not match
+        what arrived is 422, as in Swift."""
+        try:
+            if self._sealer is not None:
+                sealed = await self._sealer.finish()
+                self._sealer = None
+                md5, size, staged = sealed.md5, sealed.size, None
+            else:
+                self._stage_file.flush()
+                os.fsync(self._stage_file.fileno())
+                self._stage_file.close()
+                fsync_dir(self._staged.parent)
+                sealed, md5, size, staged = None, self._md5.hexdigest(), self.received, self._staged
+                self._staged = None
+            if expected_md5 and expected_md5.strip('"').lower() != md5:
+                _discard(self.box, sealed, staged)
+                raise AxisError(422, f"clip {self.name}: the body does not match its ETag")
+            new = self.destination._clip_done(self, sealed, staged, md5, size)
+            return md5, new
+        finally:
+            self._release()
+
+    async def abort(self) -> None:
+        try:
+            if self._sealer is not None:
+                await self._sealer.abort()
+            if self._stage_file is not None:
+                self._stage_file.close()
+            if self._staged is not None:
+                self._staged.unlink(missing_ok=True)
+        finally:
+            self._release()

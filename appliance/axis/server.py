@@ -1,0 +1,219 @@
+"""The Axis content destination over HTTPS: a thin aiohttp app over accounts.py and destination.py.
+
+`kluis serve` starts it on `[axis] listen` (off by default) with the box's TLS certificate, which the
+connection file hands to the W800. Every refusal is one status code (the spec's), one log line and,
+where it is about trust (credentials, System ID), an audit entry and an alert; no traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import quote
+
+from aiohttp import web
+
+from ..box import Box
+from ..errors import KluisError, StorageFull
+from . import accounts, spec
+from .destination import Destination, Limits
+from .spec import AxisError
+
+log = logging.getLogger("kluis.axis")
+
+READ_TIMEOUT_S = 60  # a W800 silent this long mid-body is taken as gone; it sends the clip again
+PIECE = 256 * 1024
+
+DESTINATION = web.AppKey("destination", Destination)
+THROTTLE = web.AppKey("throttle", accounts.Throttle)
+
+
+def _client(request: web.Request) -> str:
+    return request.remote or "?"
+
+
+def _meta_headers(meta: dict, kind: str) -> dict[str, str]:
+    return {f"X-{kind}-Meta-{key[:1].upper()}{key[1:]}": quote(str(value), safe="") for key, value in meta.items()
+            if not key.startswith("_")}
+
+
+@web.middleware
+async def _errors(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except AxisError as exc:
+        level = logging.INFO if exc.status in (404, 503) else logging.WARNING
+        log.log(level, "axis %s %s from %s: %d %s", request.method, request.path[:200], _client(request),
+                exc.status, exc)
+        return web.Response(status=exc.status, text=f"{exc}\n")
+    except StorageFull as exc:
+        log.warning("axis %s %s from %s: 507 %s", request.method, request.path[:200], _client(request), exc)
+        return web.Response(status=507, text="out of space\n")
+    except KluisError as exc:  # a refusal of the domain below (a storage error): the W800 retries later
+        log.warning("axis %s %s from %s: 500 %s", request.method, request.path[:200], _client(request), exc)
+        return web.Response(status=500, text="internal error\n")
+
+
+async def _body(request: web.Request, limit: int) -> bytes:
+    """A small body, at most `limit` bytes (400 beyond: it can never be stored)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise AxisError(400, f"body of {request.content_length} bytes: at most {limit} here")
+    data = bytearray()
+    while chunk := await asyncio.wait_for(request.content.read(PIECE), READ_TIMEOUT_S):
+        data += chunk
+        if len(data) > limit:
+            raise AxisError(400, f"body over {limit} bytes")
+    return bytes(data)
+
+
+async def auth(request: web.Request) -> web.Response:
+    destination = request.app[DESTINATION]
+    user = request.headers.get("X-Auth-User") or request.headers.get("X-Storage-User") or ""
+    key = request.headers.get("X-Auth-Key") or request.headers.get("X-Storage-Pass") or ""
+    token, account = accounts.authenticate(destination.box, user, key, _client(request), request.app[THROTTLE])
+    url = f"{request.scheme}://{request.host}/v1/AUTH_{account}"
+    return web.Response(status=200, headers={"X-Auth-Token": token, "X-Storage-Token": token, "X-Storage-Url": url,
+                                             "X-Auth-Token-Expires": str(accounts.TOKEN_TTL_S)})
+
+
+def _account(request: web.Request) -> dict:
+    match = spec.ACCOUNT_RE.match(request.match_info["account"])
+    if not match:
+        raise AxisError(404, "no such account")
+    token = request.headers.get("X-Auth-Token") or request.headers.get("X-Storage-Token")
+    return accounts.check_token(request.app[DESTINATION].box, token, match.group(1))
+
+
+async def account_root(request: web.Request) -> web.Response:
+    _account(request)
+    return web.Response(status=204)
+
+
+async def container(request: web.Request) -> web.Response:
+    account = _account(request)
+    destination = request.app[DESTINATION]
+    target = spec.parse_target(request.match_info["container"], None)
+    name = target.container
+    meta = spec.metadata(request.headers, "container")
+    if target.kind != "recording":  # System, Users, Devices exist by themselves
+        return web.Response(status=202 if request.method == "PUT" else 204)
+    if request.method == "PUT":
+        created = destination.put_container(account["name"], name)
+        if meta:
+            destination.post_container(account["name"], name, meta)
+        return web.Response(status=201 if created else 202)
+    if request.method == "POST":
+        destination.post_container(account["name"], name, meta)
+        return web.Response(status=204)
+    # HEAD
+    return web.Response(status=204, headers=_meta_headers(destination.container_meta(account["name"], name),
+                                                          "Container"))
+
+
+async def obj(request: web.Request) -> web.StreamResponse:
+    account = _account(request)
+    destination = request.app[DESTINATION]
+    box = destination.box
+    target = spec.parse_target(request.match_info["container"], request.match_info["object"])
+    meta = spec.metadata(request.headers, "object")
+    method = request.method
+    if target.kind == "system_doc":
+        if method != "GET" and method != "HEAD":
+            raise AxisError(403, "the System documents are the destination's own")
+        if target.name == "Categories.json":
+            body, etag = spec.json_document(spec.categories_document(box.config["retention"]["categories"]))
+        else:
+            body, etag = spec.json_document(spec.CAPABILITIES)
+        return web.Response(body=body if method == "GET" else None, content_type="application/json",
+                            headers={"Etag": etag})
+    if target.kind == "system_id":
+        if method == "PUT":
+            await _body(request, spec.MAX_SMALL_BODY)
+            accounts.bind_system(box, account, target.name, meta, _client(request))
+            return web.Response(status=201)
+        if method == "POST":
+            accounts.bind_system(box, account, target.name, meta, _client(request))
+            return web.Response(status=202)
+        if method in ("GET", "HEAD"):
+            return web.Response(status=200, headers=_meta_headers(accounts.system_object(account, target.name),
+                                                                  "Object"))
+    if target.kind in ("user", "device"):
+        if method in ("PUT", "POST"):
+            if method == "PUT":
+                await _body(request, spec.MAX_SMALL_BODY)
+            put = destination.put_user if target.kind == "user" else destination.put_device
+            put(account["name"], target.name, meta)
+            return web.Response(status=201 if method == "PUT" else 202)
+        raise AxisError(403, "users and devices are written by the W800, not read back")
+    if target.kind == "clip":
+        if method == "PUT":
+            return await _put_clip(request, destination, account, target, meta)
+    elif target.kind in ("key", "bookmark", "gnss"):
+        if method == "PUT":
+            limit = {"key": spec.MAX_SMALL_BODY, "bookmark": spec.MAX_BOOKMARK_BODY, "gnss": spec.MAX_GNSS_BODY}
+            body = await _body(request, limit[target.kind])
+            md5 = await destination.put_small(account, target.container, target.name, target.kind, meta, body)
+            return web.Response(status=201, headers={"Etag": md5})
+    if method == "POST":
+        destination.post_object(account["name"], target.container, target.name, meta)
+        return web.Response(status=202)
+    if method == "HEAD":
+        row = destination.object(account["name"], target.container, target.name)
+        if row is None:
+            raise AxisError(404, "no such object")
+        return web.Response(status=200, headers={"Etag": row["md5"] or "", **_meta_headers(
+            destination.object_meta(row), "Object")})
+    raise AxisError(403, f"{method} of a {target.kind} object is not part of this destination")
+
+
+async def _put_clip(request: web.Request, destination: Destination, account: dict, target: spec.Target,
+                    meta: dict) -> web.Response:
+    upload = destination.begin_clip(account, target.container, target.name, meta, request.content_length)
+    try:
+        while True:
+            data = await asyncio.wait_for(request.content.read(PIECE), READ_TIMEOUT_S)
+            if not data:
+                break
+            await upload.push(data)
+        if request.content_length is not None and upload.received != request.content_length:
+            raise AxisError(400, f"clip {target.name}: {upload.received} of {request.content_length} bytes came")
+    except asyncio.TimeoutError:
+        await upload.abort()
+        raise AxisError(408, f"clip {target.name}: nothing came for {READ_TIMEOUT_S} s") from None
+    except BaseException:  # a cut connection (the W800 sends it again), a refusal, a full disk
+        await upload.abort()
+        raise
+    md5, new = await upload.finish(request.headers.get("ETag"))
+    return web.Response(status=201, headers={"Etag": md5})
+
+
+def create_app(box: Box, limits: Limits | None = None) -> web.Application:
+    app = web.Application(middlewares=[_errors], client_max_size=spec.MAX_GNSS_BODY)
+    app[DESTINATION] = Destination(box, limits)
+    app[THROTTLE] = accounts.Throttle()
+    app.router.add_get("/auth/v1.0", auth)
+    app.router.add_get("/auth/v1.0/", auth)
+    app.router.add_route("*", "/v1/{account}", account_root)
+    app.router.add_route("*", "/v1/{account}/", account_root)
+    app.router.add_route("*", "/v1/{account}/{container}", container)
+    app.router.add_route("*", "/v1/{account}/{container}/{object:.+}", obj)
+    return app
+
+
+def limits_from_config(box: Box) -> Limits:
+    axis = box.config.get("axis", {})
+    return Limits(max_uploads=int(axis.get("max_uploads", 4)),
+                  max_clip_bytes=int(axis.get("max_clip_mb", 8192)) << 20,
+                  reserve_bytes=int(box.config["storage"]["reserve_mb"]) << 20)
+
+
+async def start_axis(box: Box, host: str, port: int, *, ssl: bool = True) -> web.AppRunner:
+    """Serve the content destination on host:port with the box's certificate; returns the runner."""
+    from .. import tls
+
+    app = create_app(box, limits_from_config(box))
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    await runner.setup()
+    context = tls.server_context(box.data_dir, box.config["box"]["name"]) if ssl else None
+    await web.TCPSite(runner, host, port, ssl_context=context, reuse_address=True).start()
+    return runner

@@ -1,0 +1,165 @@
+"""Sealing a stream that arrives in pieces (an HTTP request body) into the vault, off the event loop.
+
+The event loop pushes each piece as it arrives; a worker thread seals it into a Kluis container
+(appliance.container.Encryptor, public keys only) and writes it through a vault writer, so plaintext
+exists only in memory, a few chunks at a time. An optional transform (AES-CBC decryption of an Axis
+clip) runs on the worker side too, and so does the MD5 of the bytes as they came (what a Swift client
+checks as the object's ETag).
+
+Backpressure: `push` waits while more than PIPE_BYTES are queued, so a fast client cannot fill the
+box's memory with a slow disk. `finish` returns only after the blob is durable (fsync, rename,
+directory fsync) under its content address; `abort` leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+from .box import Box
+from .container import Encryptor
+from .vault import Stored
+
+PIPE_BYTES = 2 * 1024 * 1024  # queued between the loop and the worker, per stream
+
+
+class Aborted(Exception):
+    """The stream was given up before its end (the client went away, or a check failed)."""
+
+
+class _Pipe:
+    """A bounded byte queue: the loop puts pieces in, the worker thread reads them with readinto."""
+
+    def __init__(self, transform: Callable[[bytes], bytes] | None, final: Callable[[], bytes] | None):
+        self._pieces: deque[memoryview] = deque()
+        self._queued = 0
+        self._ended = False
+        self._failed = False
+        self._cond = threading.Condition()
+        self._space = asyncio.Event()
+        self._space.set()
+        self._loop = asyncio.get_running_loop()
+        self.transform, self.final = transform, final
+        self.md5 = hashlib.md5()
+        self.size = 0  # plaintext bytes handed to the sealer
+
+    # the loop's side
+    async def put(self, data: bytes) -> None:
+        while True:
+            with self._cond:
+                if self._queued < PIPE_BYTES:
+                    self._pieces.append(memoryview(data))
+                    self._queued += len(data)
+                    self._cond.notify()
+                    return
+                self._space.clear()
+            await self._space.wait()
+
+    def end(self, failed: bool = False) -> None:
+        with self._cond:
+            self._ended = True
+            self._failed = failed
+            self._cond.notify()
+
+    # the worker's side
+    def _plain(self, data: bytes | memoryview, received: bool = True) -> bytes | memoryview:
+        if received:  # the final tail of a transform is plaintext already
+            self.md5.update(data)  # of the bytes as they came: what the client computed its ETag over
+            if self.transform is not None:
+                data = self.transform(data)
+        self.size += len(data)
+        return data
+
+    def _next(self) -> memoryview | None:
+        with self._cond:
+            while not self._pieces and not self._ended:
+                self._cond.wait()
+            if self._failed:
+                raise Aborted("stream aborted")
+            if not self._pieces:
+                return None
+            piece = self._pieces.popleft()
+            self._queued -= len(piece)
+            if self._queued < PIPE_BYTES:
+                self._loop.call_soon_threadsafe(self._space.set)
+            return piece
+
+    def readinto(self, view: memoryview) -> int:
+        while True:
+            if self._pending:
+                n = min(len(view), len(self._pending))
+                view[:n] = self._pending[:n]
+                self._pending = self._pending[n:]
+                return n
+            piece = self._next()
+            if piece is None:
+                if self.final is not None:
+                    tail, self.final = self.final(), None
+                    self._pending = memoryview(self._plain(tail, received=False))
+                    continue
+                return 0
+            self._pending = memoryview(self._plain(piece))
+
+    _pending: memoryview = memoryview(b"")
+
+
+def _settle(future: asyncio.Future, result, exc: BaseException | None) -> None:
+    if not future.done():
+        future.set_exception(exc) if exc is not None else future.set_result(result)
+
+
+@dataclass(frozen=True)
+class Sealed:
+    stored: Stored
+    size: int  # plaintext bytes sealed
+    md5: str  # of the bytes as they were pushed
+
+
+class PushSealer:
+    """One stream into one vault blob. Use from the event loop: `await push(...)`, then `await finish()`
+    or `abort()`."""
+
+    def __init__(self, box: Box, *, transform: Callable[[bytes], bytes] | None = None,
+                 final: Callable[[], bytes] | None = None):
+        self._pipe = _Pipe(transform, final)
+        self._encryptor = Encryptor(box.recipients(), chunk_size=int(box.config["storage"]["chunk_size"]))
+        self._writer = box.vault.writer()  # unnamed: an HTTP PUT is not resumable, the client sends again
+        # A thread of its own, not the loop's default pool: a stream holds it for as long as the upload
+        # takes, and the pool is shared with short jobs.
+        loop = asyncio.get_running_loop()
+        self._worker: asyncio.Future = loop.create_future()
+        self._worker.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "never retrieved"
+        threading.Thread(target=self._run, args=(loop,), name="kluis-push-seal", daemon=True).start()
+
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            self._writer.write(self._encryptor.header.raw)
+            for sealed in self._encryptor.chunks(self._pipe):
+                self._writer.write(sealed)
+            result = self._writer.commit()
+        except BaseException as exc:
+            self._writer.abort()
+            loop.call_soon_threadsafe(_settle, self._worker, None, exc)
+        else:
+            loop.call_soon_threadsafe(_settle, self._worker, result, None)
+
+    async def push(self, data: bytes) -> None:
+        if self._worker.done():  # the worker failed (a full disk): stop taking bytes, say why
+            await self._worker
+        await self._pipe.put(data)
+
+    async def finish(self) -> Sealed:
+        self._pipe.end()
+        stored = await self._worker
+        return Sealed(stored, self._pipe.size, self._pipe.md5.hexdigest())
+
+    async def abort(self) -> None:
+        self._pipe.end(failed=True)
+        try:
+            await self._worker
+        except BaseException:  # the worker's own error, or Aborted: either way nothing was stored
+            pass
