@@ -21,6 +21,7 @@ from .errors import KluisError
 COMMAND_MODULES = {
     "init": "box", "import": "box", "list": "box", "verify": "box", "cat": "box",
     "demo": "demo", "camera-sim": "camera_sim", "cameras": "cameras", "serve": "serve",
+    "axis-sim": "axis_sim",
     "retention": "retention", "hold": "retention", "audit": "audit", "users": "users", "status": "status",
     "sync": "sync", "archive": "archive",
     "backup": "backup", "restore": "backup", "update": "update",

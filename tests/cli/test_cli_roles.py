@@ -110,11 +110,13 @@ def matrix_args(command: str, ids: dict, holds: dict, role: str) -> list:
         "users list": ["users", "list", "--json"],
         "import": ["import", ids["clip"], "--camera", "CAMX", "--officer", "X", "--start", "2026-11-20T10:00:00Z",
                    "--end", "2026-11-20T10:01:00Z"],
+        "axis connection-file": ["axis", "connection-file", "--site", f"W800 {role}",
+                                 "--url", "https://kluis.local:8444/auth/v1.0"],
     }[command]
 
 
 MATRIX = ["cat", "hold add", "hold review", "hold list", "hold release", "retention report", "audit show",
-          "audit export", "audit verify", "audit checkpoints", "list", "users list", "import"]
+          "audit export", "audit verify", "audit checkpoints", "list", "users list", "import", "axis connection-file"]
 
 
 def test_every_command_against_every_role(data, template, pw):
@@ -152,6 +154,8 @@ def test_every_command_against_every_role(data, template, pw):
                     assert {r["officer"] for r in listed} == {name}, listed
             if command == "hold list":
                 assert {h["case_ref"] for h in json.loads(out)} == {"K-team_leader", "K-privacy_officer"}
+            if command == "axis connection-file":  # the file holds the new account's key
+                assert json.loads(out)["BlobAPIUserName"] == f"w800-{role}".replace("_", "-"), out[:200]
     for i in range(0, len(refused_runs), 6):  # a few at a time: they are independent, start-up dominates
         batch = [(command, role, start(*args)) for command, role, args in refused_runs[i:i + 6]]
         for command, role, proc in batch:
