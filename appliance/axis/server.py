@@ -11,7 +11,7 @@ import asyncio
 import logging
 from urllib.parse import quote
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 
 from ..box import Box
 from ..errors import KluisError, StorageFull
@@ -49,6 +49,10 @@ async def _errors(request: web.Request, handler):
     except StorageFull as exc:
         log.warning("axis %s %s from %s: 507 %s", request.method, request.path[:200], _client(request), exc)
         return web.Response(status=507, text="out of space\n")
+    except (ConnectionError, ClientPayloadError) as exc:  # the W800 went away mid-request; it sends again
+        log.info("axis %s %s from %s: connection lost (%s); nothing of it was kept", request.method,
+                 request.path[:200], _client(request), exc)
+        return web.Response(status=400, text="connection lost\n")  # nobody reads it; aiohttp needs an answer
     except KluisError as exc:  # a refusal of the domain below (a storage error): the W800 retries later
         log.warning("axis %s %s from %s: 500 %s", request.method, request.path[:200], _client(request), exc)
         return web.Response(status=500, text="internal error\n")
@@ -212,8 +216,25 @@ async def start_axis(box: Box, host: str, port: int, *, ssl: bool = True) -> web
     from .. import tls
 
     app = create_app(box, limits_from_config(box))
+    app.cleanup_ctx.append(_janitor)
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
     await runner.setup()
     context = tls.server_context(box.data_dir, box.config["box"]["name"]) if ssl else None
     await web.TCPSite(runner, host, port, ssl_context=context, reuse_address=True).start()
     return runner
+
+
+async def _janitor(app: web.Application):
+    task = asyncio.create_task(_drop_abandoned(app[DESTINATION]))
+    yield
+    task.cancel()
+
+
+async def _drop_abandoned(destination: Destination, every_s: float = 3600) -> None:
+    """Hourly (and at start): recordings never completed within the retention term are given up."""
+    while True:
+        try:
+            destination.drop_abandoned()
+        except Exception:  # a bug must not stop the destination; it is logged with its traceback
+            log.exception("axis: dropping abandoned recordings failed")
+        await asyncio.sleep(every_s)
