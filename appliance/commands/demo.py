@@ -3,7 +3,9 @@
 A temporary data directory, the box (discovery, offload and, when present, the web UI, retention and sync,
 in this process), the municipality's central archive (in this process too), and three simulated cameras (`kluis camera-sim` subprocesses on 127.0.0.1) that record a
 few incidents "in the field", are docked and paired, and offload while the terminal shows a progress bar
-per camera. A privacy officer then holds one recording for a police report, and the box's sync sends
+per camera. Next to them an Axis body-worn system (a simulated W800 system controller, in this process)
+is connected with a connection file and delivers a recording of two encrypted clips with a bookmark and
+a GNSS track. A privacy officer then holds one recording for a police report, and the box's sync sends
 it to the archive, which answers with a signed receipt. Then it keeps serving until Ctrl-C.
 """
 
@@ -43,6 +45,12 @@ INCIDENTS = [(4, 24), (2, 8)]  # per camera: (seconds of incident, MiB of extra 
 DOCK_RATE = 24_000_000  # bytes/s a simulated dock serves: about USB 2.0, so the progress is visible
 WEB_PORT = 8443
 DEMO_HOLDER = "privacy"  # the privacy officer webui.server.demo_users makes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _port_free(port: int) -> bool:
@@ -149,6 +157,8 @@ async def _demo(data_dir: Path, workdir: Path, exit_after_offload: bool) -> None
     box, recovery_key = init_box(data_dir, "admin", password, kdf_profile="interactive")
     text = (data_dir / "kluis.toml").read_text()
     text = text.replace("[dock]\n", '[dock]\ninterfaces = ["127.0.0.1"]\nprobe_interval_s = 1\nretry_s = 1\n', 1)
+    text = text.replace("[axis]\n", f'[axis]\nlisten = "127.0.0.1:{_free_port()}"\n', 1)
+    text = text.replace("[retention.categories]", "[retention.categories]\nincident = 90", 1)
     (data_dir / "kluis.toml").write_text(text.replace("[sync]\n", "[sync]\ninterval_s = 2\n", 1))
     box.close()
     box = Box(data_dir)
@@ -226,6 +236,7 @@ async def _demo(data_dir: Path, workdir: Path, exit_after_offload: bool) -> None
             click.echo(f"  {row['id']}  {row['camera_serial']}  {row['officer'] or '-':<12} "
                        f"{row['start_time']} (camera clock {row['camera_start_time']}, offset "
                        f"{row['clock_offset_s']:+.1f} s)")
+        await _axis_system(box, service, workdir)
         problems = recordings.verify(box, box.unlock("admin", password))
         click.echo("Verify: " + ("every chunk authentic" if not problems else f"{len(problems)} problem(s)"))
         await _hold_and_sync(box, rows[0]["id"])
@@ -244,6 +255,37 @@ async def _demo(data_dir: Path, workdir: Path, exit_after_offload: bool) -> None
         box.close()
         await archive_runner.cleanup()
         archive.close()
+
+
+async def _axis_system(box: Box, service, workdir: Path) -> None:
+    """An Axis W800 (simulated) connected with a connection file delivers one recording of two clips."""
+    from ..axis import accounts
+    from ..axis.simulator import Bookmark, W800Simulator, make_clip
+
+    connection = accounts.connection_file(box, "Demo W800", [f"https://{service.axis_address}/auth/v1.0"],
+                                          encrypt=True, actor="admin", client="demo")
+    (workdir / "w800-connection.json").write_text(connection.text())
+    click.echo(f"An Axis body-worn system (a W800 system controller, simulated) is connected to the box's "
+               f"content destination at https://{service.axis_address} with a connection file "
+               f"({workdir / 'w800-connection.json'}, encrypted clips)...")
+    serial, on = "B8A44F00D3M0", box.clock() - timedelta(minutes=20)
+    async with W800Simulator(connection.document, workdir / "w800", system_name="W800 Demo") as w800:
+        user = await w800.register_user("M. Visser", "1002")
+        await w800.register_device(serial, "AXIS W101", "Bodycam 7")
+        clips = [make_clip(4, on - timedelta(seconds=2), label="AXIS 1"), make_clip(3, on + timedelta(seconds=2),
+                                                                                  label="AXIS 2")]
+        result = await w800.upload_recording(
+            user, serial, clips, on, pre_s=2, post_s=1, gnss=True,
+            bookmarks=[Bookmark("Man schreeuwt, dreigt te slaan", category_name="incident",
+                                start=on + timedelta(seconds=3))])
+    if not result.ok:
+        raise KluisError(f"the W800 could not deliver {result.container}: {result.error}")
+    rows = list(box.catalog.db.query("SELECT id, officer, start_time, category FROM recordings WHERE source = 'axis' "
+                                     "AND source_ref LIKE ? ORDER BY start_time", [f"{result.container}/%"]))
+    click.echo(f"  {serial} (AXIS W101, worn by M. Visser (1002)) delivered {result.container}: "
+               f"{len(rows)} clips, sealed while they streamed in")
+    for row in rows:
+        click.echo(f"  {row['id']}  {serial}  {row['officer']}  {row['start_time']}  category {row['category']}")
 
 
 async def _hold_and_sync(box: Box, recording_id: str, timeout: float = 120) -> None:
