@@ -1,4 +1,5 @@
-"""`kluis demo` runs to the end of its offload: three cameras paired and emptied, every chunk verified."""
+"""`kluis demo` runs to the end of its offload: three cameras paired and emptied, an Axis system's recording
+delivered, every chunk verified."""
 
 from __future__ import annotations
 
@@ -16,3 +17,6 @@ def test_demo_offloads_three_cameras():
     assert "the box is enrolled" in out and "holds" in out, out
     assert re.search(r"the archive received [0-9a-f]{16} at \S+: signed receipt for sha256 [0-9a-f]{16}", out), out
     assert re.search(r"CAM002 .*offset -42\.\d s", out) and re.search(r"CAM003 +P\. Bakker", out), out
+    # the Axis system next to the dock cameras: one recording of two clips, the bookmark's category
+    assert re.search(r"delivered \S+_B8A44F00D3M0_\d{8}T\d{6}Z: 2 clips", out), out
+    assert len(re.findall(r"^  [0-9a-f]{16}  B8A44F00D3M0  M\. Visser \(1002\) .* category incident$", out, re.M)) == 2, out
