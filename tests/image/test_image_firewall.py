@@ -1,7 +1,8 @@
 """The appliance's firewall (image/rootfs/etc/nftables.conf): valid for nft, and, loaded into a network
-namespace of its own, it lets in only HTTPS (443/tcp) and mDNS (5353/udp) from the LAN. Checked twice:
-by reading the loaded ruleset (every accept rule accounted for) and with real packets from a second
-namespace (443 and 5353 get through; 22, 8443 and another UDP port do not). The SSH switch's rule file
+namespace of its own, it lets in only HTTPS (443/tcp, and 8444/tcp for the Axis content destination) and
+mDNS (5353/udp) from the LAN. Checked twice: by reading the loaded ruleset (every accept rule accounted
+for) and with real packets from a second namespace (443, 8444 and 5353 get through; 22, 8443 and another
+UDP port do not). The SSH switch's rule file
 opens 22/tcp and nothing else."""
 
 from __future__ import annotations
@@ -217,10 +218,10 @@ def test_only_https_and_mdns_open_inbound(tmp_path):
     with Namespaces() as ns:
         policy, accepts = input_accepts(load(ns, ruleset_with(tmp_path, None)))
         assert policy == "drop"
-        assert inbound_services(accepts) == {("tcp", 443), ("udp", 5353)}
-        # Real packets from the LAN side: only 443/tcp and 5353/udp reach a listener.
-        got = listen_and_probe(ns, tcp_ports=[443, 22, 8443, 80], udp_ports=[5353, 9999])
-        assert got == {"tcp": {443}, "udp": {5353}}
+        assert inbound_services(accepts) == {("tcp", 443), ("tcp", 8444), ("udp", 5353)}
+        # Real packets from the LAN side: only 443/tcp, 8444/tcp (Axis) and 5353/udp reach a listener.
+        got = listen_and_probe(ns, tcp_ports=[443, 22, 8443, 8444, 80], udp_ports=[5353, 9999])
+        assert got == {"tcp": {443, 8444}, "udp": {5353}}
         forward = [i["chain"] for i in load(ns, ruleset_with(tmp_path, None))["nftables"]
                    if "chain" in i and i["chain"].get("hook") == "forward"]
         assert [c["policy"] for c in forward] == ["drop"]
@@ -233,6 +234,6 @@ def test_ssh_switch_opens_port_22_only(tmp_path):
     assert rules.count("dport 22") == 2  # the script writes both rules (IPv4 and IPv6)
     with Namespaces() as ns:
         _, accepts = input_accepts(load(ns, ruleset_with(tmp_path, rules)))
-        assert inbound_services(accepts) == {("tcp", 443), ("udp", 5353), ("tcp", 22)}
+        assert inbound_services(accepts) == {("tcp", 443), ("tcp", 8444), ("udp", 5353), ("tcp", 22)}
         got = listen_and_probe(ns, tcp_ports=[443, 22, 8443], udp_ports=[5353])
         assert got == {"tcp": {443, 22}, "udp": {5353}}
