@@ -395,6 +395,36 @@ class Destination:
                  ", ".join(made))
         return made
 
+    def drop_abandoned(self, older_than_days: int | None = None) -> int:
+        """Give up recordings that never became Complete within the retention term: their sealed clips
+        and the header copies that open them are destroyed (audited as 'axis_abandoned'). Keeping them
+        longer would keep footage past the term nobody decided on; a W800 still holding such a recording
+        sends it again in full."""
+        from datetime import timedelta
+
+        days = older_than_days if older_than_days is not None else int(self.box.config["retention"]["default_days"])
+        cutoff = to_iso(self.box.clock() - timedelta(days=days))
+        stale = list(self._db().query("SELECT account, container, created_at FROM axis_recordings "
+                                      "WHERE status = 'transferring' AND created_at < ?", [cutoff]))
+        for row in stale:
+            objs = self.objects(row["account"], row["container"])
+            paths = [o["stored_path"] for o in objs if o["kind"] == "clip" and o["stored_path"]]
+            with self.box.catalog.transaction():
+                self._db().execute("DELETE FROM axis_objects WHERE account = ? AND container = ?",
+                                   [row["account"], row["container"]])
+                self._db().execute("DELETE FROM axis_recordings WHERE account = ? AND container = ?",
+                                   [row["account"], row["container"]])
+                from .. import audit
+
+                audit.record(self.box.catalog, actor="system", action="axis_abandoned", clock=self.box.clock,
+                             details={"account": row["account"], "container": row["container"],
+                                      "created_at": row["created_at"], "clips": len(paths), "term_days": days})
+            for path in paths:  # after the commit: the header copies are gone, the blobs open with no key
+                _remove(self.box, path)
+            log.warning("axis %s: recording %s was never completed within %d days: its %d clip(s) destroyed",
+                        row["account"], row["container"], days, len(paths))
+        return len(stale)
+
     def _stored(self, clip: dict) -> Stored:
         header = parse_header(clip["header"])
         payload = self.box.vault.payload_size(clip["stored_path"])
