@@ -87,6 +87,9 @@ ACTION_LABELS = {
     "backup": N_("backup made"), "restore": N_("restored from a backup"), "update": N_("update installed"),
     "update_start": N_("update started"), "update_refused": N_("update refused"),
     "update_rolled_back": N_("update rolled back"), "update_staged": N_("update prepared"),
+    # issue 15: Axis body-worn systems (appliance/axis/)
+    "axis_connection_file": N_("Axis connection file made"), "axis_first_contact": N_("Axis system connected"),
+    "axis_auth_refused": N_("Axis credentials refused"), "axis_system_refused": N_("Axis system refused"),
 }
 
 STATE_LABELS = {"stored": N_("stored"), "deleting": N_("being deleted"), "held": N_("held")}

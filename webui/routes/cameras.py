@@ -1,20 +1,31 @@
 """/cameras: discovered and paired cameras, pairing with the code on the camera, assignment to officers,
 pre- and post-record settings (pushed to the camera at its next dock), alerts; and the live offload
-progress that the overview shows (server-sent events)."""
+progress that the overview shows (server-sent events).
+
+Axis body-worn systems (issue 15) have a section of their own: the W800 system controllers, their users
+and devices, recordings still arriving, and the connection file the keeper uploads into the Axis Body
+Worn Manager. That file holds the W800's key, so making it asks the keeper's password again (as approving
+a handover does: a wrong one counts towards the lock-out and is audited as at the login page).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 
 from aiohttp import web
 
-from appliance import roles
+from appliance import roles, users
+from appliance.axis import accounts as axis_accounts
+from appliance.axis import overview as axis_overview
+from appliance.axis import transport as axis_transport
+from appliance.axis.spec import AxisError
 from appliance.clock import parse_time
 from appliance.dock import devices
-from appliance.errors import KluisError, NotFound
+from appliance.errors import KluisError, NotFound, WrongSecret
 
-from ..app import BOX, SESSION, gettext_for, needs, render
+from ..app import BOX, SESSION, client_of, gettext_for, needs, render
 
 routes = web.RouteTableDef()
 PROGRESS_INTERVAL_S = 1.0
@@ -28,16 +39,35 @@ def offload_progress() -> dict[str, dict]:
     return service.offload_progress()
 
 
-def _page(request: web.Request, status: int = 200, error: str | None = None, message: str | None = None,
-          form: dict | None = None) -> web.Response:
+def _axis_view(request: web.Request) -> dict:
+    """The Axis section: what overview.snapshot gives, each row with its site; and the address a new
+    connection file names by default (None when [axis] listen is off and no [axis] urls are set)."""
     box = request.app[BOX]
+    view = axis_overview.snapshot(box)
+    sites = {row["account"]: row["site"] for row in view["systems"]}
+    for key in ("users", "devices", "transferring"):
+        for row in view[key]:
+            row["site"] = sites.get(row["account"], row["account"])
+    try:
+        view["default_urls"] = axis_accounts.default_urls(box)
+    except AxisError:
+        view["default_urls"] = None
+    return view
+
+
+def _page(request: web.Request, status: int = 200, error: str | None = None, message: str | None = None,
+          form: dict | None = None, axis_error: str | None = None, axis_form: dict | None = None) -> web.Response:
+    box = request.app[BOX]
+    session = request[SESSION]
     rows = devices.list_devices(box.catalog)
     for row in rows:
         row["assignments"] = devices.assignments(box.catalog, row["serial"])[-5:]
         row["last_docked"] = box.catalog.db.execute("SELECT max(docked_at) FROM docks WHERE serial = ?",
                                                     [row["serial"]]).fetchone()[0]
     return render(request, "cameras.html", status=status, cameras=rows, progress=offload_progress(),
-                  alerts=devices.alerts(box.catalog, limit=20), error=error, message=message, form=form or {})
+                  alerts=devices.alerts(box.catalog, limit=20), error=error, message=message, form=form or {},
+                  axis=_axis_view(request), axis_error=axis_error, axis_form=axis_form or {},
+                  totp=bool(session.user.get("totp")))
 
 
 @routes.get("/cameras")
@@ -121,6 +151,74 @@ async def shift(request: web.Request) -> web.StreamResponse:
     except KluisError as exc:
         return _page(request, 400, error=str(exc))
     raise web.HTTPSeeOther("/cameras?ok=saved")
+
+
+SITE_MAX_BYTES = 64  # SiteName in the connection file
+URL_MAX = 512
+
+
+@routes.post("/cameras/axis/verbindingsbestand")
+@needs(roles.CAMERAS_MANAGE)
+async def axis_connection_file(request: web.Request) -> web.StreamResponse:
+    """Make (or renew) a W800's account and hand its connection file over as a download. The keeper's
+    password again first: the file holds the key with which a W800 delivers footage to this box."""
+    _ = gettext_for(request)
+    box = request.app[BOX]
+    session = request[SESSION]
+    form = await request.post()
+    site = str(form.get("site", "")).strip()
+    encrypt = form.get("encrypt") == "yes"
+    url = str(form.get("url", "")).strip()
+    password = str(form.get("password", ""))
+    code = str(form.get("code", "")).strip()[:12] or None
+    kept = {"site": site[:200], "encrypt": encrypt, "url": url[:URL_MAX]}
+
+    def refuse(status: int, message: str) -> web.Response:
+        return _page(request, status, axis_error=message, axis_form=kept)
+
+    if not site or len(site.encode()) > SITE_MAX_BYTES:
+        return refuse(400, _("Give the site name: 1 to 64 bytes (about 64 letters)."))
+    if url:
+        if not url.startswith(("https://", "http://")) or len(url) > URL_MAX or any(c.isspace() for c in url):
+            return refuse(400, _("The address is of the form https://HOST:PORT/auth/v1.0."))
+        urls = [url]
+    else:
+        try:
+            urls = axis_accounts.default_urls(box)
+        except AxisError:
+            return refuse(400, _("The Axis connection is off on this box ([axis] listen in kluis.toml): "
+                                 "give the address at which the W800 reaches the box."))
+    existing = axis_accounts.get(box, axis_accounts.account_name(site))
+    if existing and existing["encrypt"] and not encrypt:
+        return refuse(400, _("This W800 was connected with encryption; a new connection file must keep it on."))
+    if not password:
+        return refuse(400, _("Give your password: the file holds a secret."))
+    # The password again: users.login counts failures and locks the account, as at the login page.
+    loop = asyncio.get_running_loop()
+    client = client_of(request)
+    try:
+        row = users.login_start(box, session.name, client)
+        try:
+            secret = await loop.run_in_executor(None, users.open_user_slot, box, row, password)
+        except WrongSecret:
+            secret = users.WRONG
+        users.login_finish(box, session.name, row, secret, code, client)
+    except users.LockedOut:
+        return refuse(403, _("Too many wrong passwords: this account is locked for a while. "
+                             "Try again later or ask the keeper."))
+    except WrongSecret:
+        return refuse(400, _("Wrong password or code."))
+    if encrypt:  # the box's RSA transport key, made off the event loop the first time (it touches no catalog)
+        await loop.run_in_executor(None, functools.partial(axis_transport.transport_key, box.data_dir, create=True))
+    try:
+        connection = axis_accounts.connection_file(box, site, urls, encrypt=encrypt, actor=session.name,
+                                                   client=client)
+    except AxisError as exc:
+        return refuse(400, _("The connection file could not be made: %(reason)s") % {"reason": str(exc)})
+    return web.Response(text=connection.text(), content_type="application/json", charset="utf-8", headers={
+        "Content-Disposition": f'attachment; filename="kluis-{connection.account}.json"',
+        "Cache-Control": "no-store",
+    })
 
 
 @routes.get("/overzicht/voortgang")

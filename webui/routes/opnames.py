@@ -3,18 +3,26 @@
 Viewing is two steps: POST /opnames/<id>/bekijken names the purpose and commits the 'view' audit entry;
 only then does the session get a grant, and GET /opnames/<id>/video/<grant> streams decrypted bytes
 (HTTP Range, reading only the chunks that cover the range). No grant, no byte.
+
+A recording from an Axis system (issue 15) is catalogued one recording per clip; its page shows what the
+W800 sent with it (trigger reasons, locations, GNSS track, bookmarks) and its other parts. Watching the
+parts one after another reuses the same two steps: the "next part" form names the same purpose and case
+reference again, so every part gets its own 'view' entry and grant before a byte of it is streamed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from aiohttp import web
 
 from appliance import audit, purposes, redaction, retention, roles
-from appliance.clock import parse_time, to_iso
+from appliance.axis import overview as axis_overview
+from appliance.axis.spec import parse_rfc3339
+from appliance.clock import from_iso, parse_time, to_iso
 from appliance.errors import KluisError, NotFound
 from appliance.recordings import decryptor_for
 from sync import client as sync_client
@@ -103,8 +111,93 @@ def _recording_for(request: web.Request) -> dict:
     return recording
 
 
+def _decimal(value: float, lang: str, places: int = 6, fixed: bool = False) -> str:
+    """A coordinate with `places` decimals (`fixed`: all of them, for a column; else at least 4), with a
+    decimal comma in Dutch."""
+    whole, _dot, fraction = f"{value:.{places}f}".partition(".")
+    if not fixed:
+        fraction = fraction.rstrip("0").ljust(4, "0")
+    return f"{whole}{',' if lang == 'nl' else '.'}{fraction}"
+
+
+def _coordinates(point, lang: str) -> str:
+    lat, lon = point
+    return f"{_decimal(lat, lang)}; {_decimal(lon, lang)}" if lang == "nl" else \
+        f"{_decimal(lat, lang)}, {_decimal(lon, lang)}"
+
+
+def map_link(template: str, point) -> str | None:
+    """The [web] map_url template with the point filled in ({lat}, {lon}; '' = no link). Only http(s):
+    the page links it, and a configured javascript: address must not become a link."""
+    if not point or not template or not template.startswith(("https://", "http://")):
+        return None
+    lat, lon = point
+    return template.replace("{lat}", f"{lat:.6f}").replace("{lon}", f"{lon:.6f}")
+
+
+def _iso_or_none(text) -> str | None:
+    """A time the W800 sent (RFC 3339 text, not trusted) as the catalog's ISO form, or None."""
+    moment = parse_rfc3339(text) if isinstance(text, str) else None
+    return to_iso(moment) if moment else None
+
+
+def axis_view(box, recording: dict, lang: str) -> dict | None:
+    """What the recording page shows of an Axis recording: appliance.axis.overview.recording_details,
+    with times made safe to show, coordinates and map links, the parts around this one, and where the
+    bookmarks fall on this part's timeline."""
+    if recording.get("source") != "axis":
+        return None
+    details = axis_overview.recording_details(box, recording["id"])
+    if details is None:
+        return None
+    map_url = str(box.config["web"].get("map_url") or "")
+    view = dict(details)
+    for key in ("trigger_on_time", "trigger_off_time"):
+        view[key] = _iso_or_none(details.get(key))
+    for key in ("location", "location_off"):
+        point = details.get(key)
+        view[key] = {"text": _coordinates(point, lang), "map": map_link(map_url, point),
+                     "lat": point[0], "lon": point[1]} if point else None
+    parts = details["parts"]
+    index = next((i for i, part in enumerate(parts) if part["id"] == recording["id"]), 0)
+    view["index"], view["count"] = index + 1, len(parts)
+    view["next"] = parts[index + 1] if index + 1 < len(parts) else None
+    start = from_iso(recording["start_time"])
+    end = from_iso(recording["end_time"]) if recording.get("end_time") else start
+    view["duration"] = max((end - start).total_seconds(), 0.0)
+    bookmarks = []
+    for bookmark in details["bookmarks"]:
+        moment = parse_rfc3339(bookmark.get("start"))
+        item = dict(bookmark, time=to_iso(moment) if moment else None, offset=None, part=None)
+        if moment is not None:
+            for number, part in enumerate(parts, start=1):
+                if from_iso(part["start_time"]) <= moment <= from_iso(part["end_time"]):
+                    item["part"] = {"number": number, "id": part["id"]}
+                    break
+            offset = (moment - start).total_seconds()
+            if 0 <= offset <= view["duration"]:
+                item["offset"] = round(offset, 3)
+        bookmarks.append(item)
+    view["bookmarks"] = bookmarks
+    view["markers"] = [b for b in bookmarks if b["offset"] is not None]
+    first = from_iso(parts[0]["start_time"]) if parts else start
+    track = []
+    for point in details["track"]:
+        moment = parse_rfc3339(point.get("time"))
+        if moment is None and isinstance(point.get("seconds"), (int, float)):
+            moment = first + timedelta(seconds=point["seconds"])
+        track.append({"time": to_iso(moment) if moment else None,
+                      "lat": _decimal(point["lat"], lang, fixed=True), "lon": _decimal(point["lon"], lang, fixed=True),
+                      "map": map_link(map_url, (point["lat"], point["lon"]))})
+    view["track"] = track
+    return view
+
+
+TRACK_OPEN_MAX = 10  # a longer GNSS track is shown folded (a details element)
+
+
 def _detail(request: web.Request, recording: dict, status: int = 200, error: str | None = None,
-            grant: str | None = None, form: dict | None = None) -> web.Response:
+            grant: str | None = None, form: dict | None = None, autoplay: bool = False) -> web.Response:
     box = request.app[BOX]
     session = request[SESSION]
     lang = request[LANG]
@@ -126,7 +219,9 @@ def _detail(request: web.Request, recording: dict, status: int = 200, error: str
                   all_purposes=[(c, purposes.label(c, lang)) for c in purposes.PURPOSES],
                   purpose_label=lambda c: purposes.label(c, lang), reasons=REASONS,
                   reason_label=lambda c: reason_label(c, lang),
-                  derivatives=redaction.derivatives_of(box.catalog, recording["id"]))
+                  derivatives=redaction.derivatives_of(box.catalog, recording["id"]),
+                  axis=axis_view(box, recording, lang), track_open_max=TRACK_OPEN_MAX,
+                  grant_info=session.grants.get(grant) if grant else None, autoplay=autoplay)
 
 
 @routes.get("/opnames/{id}")
@@ -136,7 +231,8 @@ async def recording_detail(request: web.Request) -> web.StreamResponse:
     grant = request.query.get("bekijk")
     if grant and request[SESSION].grants.get(grant, None) is None:
         grant = None
-    return _detail(request, recording, grant=grant)
+    # vervolg=1: the viewer asked to watch the following parts too; this part plays at once
+    return _detail(request, recording, grant=grant, autoplay=bool(grant) and request.query.get("vervolg") == "1")
 
 
 def _reading_error(request: web.Request, recording: dict, purpose: str, case_ref: str, no_purpose: str,
@@ -170,16 +266,18 @@ async def view(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     purpose = str(form.get("purpose", ""))
     case_ref = str(form.get("case_ref", "")).strip()[:100]
+    go_on = form.get("vervolg") == "1"  # a multi-part Axis recording: play the following parts as well
     error = _reading_error(request, recording, purpose, case_ref, _("Choose the purpose for which you view "
                                                                     "this recording."))
     if error:
-        return _detail(request, recording, 400, error=error, form={"purpose": purpose, "case_ref": case_ref})
+        return _detail(request, recording, 400, error=error,
+                       form={"purpose": purpose, "case_ref": case_ref, "vervolg": go_on})
     with box.catalog.transaction():
         seq = audit.record(box.catalog, actor=session.name, action="view", recording_id=recording["id"],
                            purpose=purpose, case_ref=case_ref or None, client=client_of(request))
     grant_id = secrets.token_urlsafe(16)
     session.grants[grant_id] = Grant(recording["id"], purpose, case_ref or None, seq)
-    raise web.HTTPSeeOther(f"/opnames/{recording['id']}?bekijk={grant_id}#speler")
+    raise web.HTTPSeeOther(f"/opnames/{recording['id']}?bekijk={grant_id}{'&vervolg=1' if go_on else ''}#speler")
 
 
 @routes.get("/opnames/{id}/video/{grant}")
