@@ -39,6 +39,7 @@ class _Pipe:
         self._queued = 0
         self._ended = False
         self._failed = False
+        self._waiting = False  # the loop waits for room: the worker wakes it (one wake-up, not one a piece)
         self._cond = threading.Condition()
         self._space = asyncio.Event()
         self._space.set()
@@ -57,6 +58,7 @@ class _Pipe:
                     self._cond.notify()
                     return
                 self._space.clear()
+                self._waiting = True
             await self._space.wait()
 
     def end(self, failed: bool = False) -> None:
@@ -84,7 +86,8 @@ class _Pipe:
                 return None
             piece = self._pieces.popleft()
             self._queued -= len(piece)
-            if self._queued < PIPE_BYTES:
+            if self._waiting and self._queued < PIPE_BYTES:  # wake the loop only when it waits for room
+                self._waiting = False
                 self._loop.call_soon_threadsafe(self._space.set)
             return piece
 

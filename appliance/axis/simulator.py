@@ -563,7 +563,7 @@ class W800Simulator:
     def __init__(self, connection: dict, state_dir: str | os.PathLike, *, serial_prefix: str = SERIAL_PREFIX,
                  system_name: str = "W800 simulator", time_zone: str = TIME_ZONE,
                  retry_budget_s: float = 120.0, max_backoff_s: float = 5.0, first_backoff_s: float = 0.2,
-                 timeout_s: float = 120.0, send_etag: bool = True,
+                 timeout_s: float = 120.0, send_etag: bool = True, check_etag: bool = True,
                  wrong_credentials: bool = False, wrong_system_id: bool = False,
                  malformed_metadata: bool = False, complete_before_clips: bool = False,
                  cut_mid_clip: int | bool = 0, key_after_clip: bool = False):
@@ -576,6 +576,7 @@ class W800Simulator:
         self.first_backoff_s = first_backoff_s
         self.timeout_s = timeout_s
         self.send_etag = send_etag  # False: no hashing pass; the reply's Etag is checked against the stream
+        self.check_etag = check_etag  # False (with send_etag False): no hashing at all, the reply is trusted
         self.wrong_credentials = wrong_credentials
         self.wrong_system_id = wrong_system_id
         self.malformed_metadata = malformed_metadata
@@ -908,7 +909,8 @@ class W800Simulator:
         fresh_token, last_status = False, None
         while True:
             token = self._token
-            md5 = hashlib.md5() if body is not None and body.md5 is None else None  # hashed while sent
+            # hashed while sent, unless the W800 is told not to check (a benchmark of the box alone)
+            md5 = hashlib.md5() if body is not None and body.md5 is None and self.check_etag else None
             try:
                 reply = await self._attempt(method, self._url(name), {**(headers or {}), "X-Auth-Token": token},
                                             body, md5, may_cut)
@@ -924,7 +926,8 @@ class W800Simulator:
                     if tally is not None:
                         tally.statuses.append((method, name, reply.status))
                     sent_md5 = md5.hexdigest() if md5 is not None else body.md5 if body is not None else None
-                    return self._judge(method, name, reply, ok, sent_md5, etag if body is not None else "no")
+                    checked = etag if body is not None and (sent_md5 is not None or self.check_etag) else "no"
+                    return self._judge(method, name, reply, ok, sent_md5, checked)
                 why, last_status = f"{reply.status} {'busy' if reply.status == 503 else 'out of space'}", reply.status
                 with contextlib.suppress(ValueError):  # Retry-After in seconds, if the server gives one
                     delay = max(delay, min(float(reply.headers.get("Retry-After", "")), self.max_backoff_s))

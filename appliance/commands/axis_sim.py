@@ -55,6 +55,9 @@ from ..axis import simulator as sim
 @click.option("--no-etag", is_flag=True,
               help="Send clips without an ETag header (skips the hashing pass; the reply's Etag is still "
                    "checked).")
+@click.option("--no-checksum", is_flag=True,
+              help="With --no-etag: do not hash clips at all and trust the reply's Etag (the W800's CPU out of "
+                   "a benchmark of the box; the box still answers the MD5 of what it received).")
 @click.option("--key-after-clip", is_flag=True, help="PUT each key object after its clip, not before.")
 @click.option("--cut-mid-clip", is_flag=True, help="Fault: drop the connection halfway through a clip, once.")
 @click.option("--wrong-credentials", is_flag=True, help="Fault: authenticate with a wrong key.")
@@ -69,7 +72,7 @@ def axis_sim(ctx: click.Context, connection_file: Path, state_dir: Path, recordi
              pre_buffer: float, post_buffer: float, user_name: str, user_id: str, serial: str, model: str,
              device_name: str | None, system_name: str, bookmark_texts: tuple[str, ...],
              bookmark_category: str | None, bookmark_category_id: str | None, gnss: bool, concurrency: int,
-             retry_budget: float, max_backoff: float, no_etag: bool, key_after_clip: bool, cut_mid_clip: bool,
+             retry_budget: float, max_backoff: float, no_etag: bool, no_checksum: bool, key_after_clip: bool, cut_mid_clip: bool,
              wrong_credentials: bool, wrong_system_id: bool, malformed_metadata: bool,
              complete_before_clips: bool, verbose: bool) -> None:
     """Play an Axis W800 body-worn system controller: authenticate, register the user and the camera, and
@@ -87,7 +90,7 @@ def axis_sim(ctx: click.Context, connection_file: Path, state_dir: Path, recordi
     bookmarks = [sim.Bookmark(text=text) for text in bookmark_texts]
     w800 = sim.W800Simulator(
         connection, state_dir, system_name=system_name, retry_budget_s=retry_budget, max_backoff_s=max_backoff,
-        send_etag=not no_etag, wrong_credentials=wrong_credentials, wrong_system_id=wrong_system_id,
+        send_etag=not no_etag, check_etag=not (no_etag and no_checksum), wrong_credentials=wrong_credentials, wrong_system_id=wrong_system_id,
         malformed_metadata=malformed_metadata, complete_before_clips=complete_before_clips,
         cut_mid_clip=cut_mid_clip, key_after_clip=key_after_clip)
 

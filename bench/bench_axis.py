@@ -1,0 +1,156 @@
+"""Axis uploads: a simulated W800 sending N recordings at once into `kluis serve`, MB/s vs. curl PUTs.
+
+Targets (issue 15): with 10 recordings of 512 MiB (or `--size`, when smaller) uploaded at once, the
+box's rate is at least 0.8 of ten parallel `curl -T` PUTs of the same bytes over HTTPS to a trivial
+aiohttp handler (ratio >= 0.8), and the box's peak memory stays under 200 MB.
+
+Per repeat (untimed set-up first): a fresh box (`kluis init --kdf-profile interactive`) with
+`[axis] listen` on a free loopback port, a connection file, and `kluis serve` started. One clip file of
+the size (random bytes: the destination does not decode video) is read by every upload. Timed, taking
+turns: the baseline, N curls in parallel to a trivial handler (a separate process, the box's own TLS
+certificate) that writes each body to a file and fsyncs it, as any server must before it answers 201;
+then the box: `kluis axis-sim --concurrency N` from its exec until it exits with every recording
+Complete (auth, capabilities, users, devices, containers, the clips sealed while they stream, fsync,
+catalog commit; the simulator retries what the box answers 503, "busy", beyond `[axis] max_uploads`).
+The peak RSS of the serve process is read from /proc (VmHWM).
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import benchlib
+from benchlib import MB, fmt_size, progress, ratio, result
+from bench_offload import peak_rss_mb, start_serve, stop, wait_log
+
+NAME = "axis"
+PASSWORD = "bench horse battery staple"
+DEFAULT_SIZE = 512 * 2**20
+
+# The baseline server: aiohttp over the same TLS certificate, each PUT body written to a file and fsynced.
+TRIVIAL = textwrap.dedent("""
+    import os, ssl, sys
+    from aiohttp import web
+    cert, key, out, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    async def put(request):
+        path = os.path.join(out, request.match_info["name"])
+        with open(path, "wb") as f:
+            while chunk := await request.content.read(256 * 1024):
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        return web.Response(status=201)
+    app = web.Application()
+    app.router.add_put("/{name}", put)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    print("ready", flush=True)
+    web.run_app(app, host="127.0.0.1", port=port, ssl_context=context, print=None, access_log=None)
+""")
+
+
+def add_arguments(group) -> None:
+    group.add_argument("--axis-recordings", type=int, default=10, help="axis: recordings uploaded at once (default 10)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def completed(data: Path) -> int:
+    conn = sqlite3.connect(f"file:{data / 'catalog.db'}?mode=ro", uri=True, timeout=5)
+    try:
+        return conn.execute("SELECT count(*) FROM recordings WHERE source = 'axis'").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def curl_all(data: Path, clip: Path, n: int, out: Path) -> float:
+    port = free_port()
+    out.mkdir(exist_ok=True)
+    server = subprocess.Popen([sys.executable, "-c", TRIVIAL, str(data / "tls" / "cert.pem"),
+                               str(data / "tls" / "key.pem"), str(out), str(port)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        if server.stdout.readline().strip() != "ready":
+            raise RuntimeError("the baseline server did not start")
+        time.sleep(0.2)
+        began = time.perf_counter()
+        procs = [subprocess.Popen(["curl", "-sf", "--cacert", str(data / "tls" / "cert.pem"), "-T", str(clip),
+                                   f"https://127.0.0.1:{port}/clip{i}"]) for i in range(n)]
+        if any(p.wait() != 0 for p in procs):
+            raise RuntimeError("curl failed")
+        seconds = time.perf_counter() - began
+    finally:
+        stop(server)
+    for i in range(n):
+        if (out / f"clip{i}").stat().st_size != clip.stat().st_size:
+            raise RuntimeError("the baseline stored a short body")
+        (out / f"clip{i}").unlink()
+    return seconds
+
+
+def one_round(kluis: list[str], work: Path, clip: Path, n: int) -> tuple[float, float, float]:
+    """(box seconds, curl seconds, box peak RSS MB)."""
+    data = work / "data"
+    password = work / "password.txt"
+    password.write_text(PASSWORD + "\n")
+    benchlib.run_child([*kluis, "init", "--data", data, "--password-file", password, "--kdf-profile", "interactive"])
+    port = free_port()
+    toml = data / "kluis.toml"
+    toml.write_text(toml.read_text().replace("[axis]\n", f'[axis]\nlisten = "127.0.0.1:{port}"\n', 1))
+    conn = work / "conn.json"
+    benchlib.run_child([*kluis, "axis", "connection-file", "--data", data, "--site", "Bench",
+                        "--url", f"https://127.0.0.1:{port}/auth/v1.0", "--out", conn, "--password-file", password])
+    log = work / "serve.log"
+    serve = start_serve(kluis, data, log)
+    try:
+        wait_log(log, "Axis content destination: listening")
+        curl_s = curl_all(data, clip, n, work / "curl")
+        began = time.perf_counter()
+        sim = benchlib.run_child([*kluis, "axis-sim", "--connection-file", conn, "--state", work / "w800",
+                                  "--recordings", str(n), "--concurrency", str(n), "--clip-file", clip,
+                                  "--no-gnss", "--no-etag", "--no-checksum", "--max-backoff", "0.5",
+                                  "--retry-budget", "600"], check=False)
+        box_s = time.perf_counter() - began
+        if sim.returncode != 0 or completed(data) != n:
+            raise RuntimeError(f"axis-sim exited {sim.returncode}, {completed(data)} of {n} recordings complete; "
+                               f"see {log}")
+        peak = peak_rss_mb(serve.pid)
+    finally:
+        stop(serve)
+    return box_s, curl_s, peak
+
+
+def run(args) -> list[dict]:
+    n = args.axis_recordings
+    size = min(args.size, DEFAULT_SIZE)
+    kluis = benchlib.kluis_command()
+    clip = benchlib.make_input(args.work / "clip.bin", size)
+    box_rates, curl_rates, peaks = [], [], []
+    for repeat in range(args.repeats):
+        work = args.work / f"round{repeat}"
+        work.mkdir()
+        progress(f"axis: round {repeat + 1}/{args.repeats}, {n} recordings x {fmt_size(size)}")
+        try:
+            box_s, curl_s, peak = one_round(kluis, work, clip, n)
+        finally:
+            benchlib.remove(work)
+        box_rates.append(n * size / box_s / MB)
+        curl_rates.append(n * size / curl_s / MB)
+        peaks.append(peak)
+    label = f"{n} x {fmt_size(size)}"
+    box = result(NAME, f"axis-sim into kluis serve ({label})", box_rates, "MB/s",
+                 note="simulator exec to the last Complete: TLS, sealing, MD5, SHA-256, fsync, catalog")
+    base = result(NAME, f"curl PUT in parallel ({label})", curl_rates, "MB/s",
+                  note="to a trivial aiohttp handler over the same TLS: write and fsync, no hashing or sealing")
+    return [box, base, ratio(NAME, "axis/curl", box, base, target=">= 0.8"),
+            result(NAME, f"peak RSS kluis serve ({label})", peaks, "MB", target="< 200")]
