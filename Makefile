@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBS := age ffmpeg chromium iproute2 time curl fonts-dejavu-core nftables
+DEBS := age ffmpeg chromium iproute2 time curl fonts-dejavu-core nftables dosfstools exfatprogs mtools fusefat exfat-fuse
 
 .PHONY: demo test bench venv debs clean
 

@@ -29,6 +29,7 @@ COMMAND_MODULES = {
     "requests": "requests",
     "redact": "redact",
     "axis": "axis",
+    "usb": "usb",
 }
 _loaded: set[str] = set()
 

@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "web": {"idle_minutes": 15,
             "map_url": "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"},
     "axis": {"listen": "", "urls": [], "max_uploads": 4, "max_clip_mb": 8192},
+    "usb": {"concurrency": 3},
     "handover": {"single_approval": False},
     "requests": {"deadline_months": 1, "window_minutes": 15, "warn_days": 7},
 }
@@ -74,6 +75,9 @@ TEMPLATE = """\
                                   # ([] = this host's name and the listen port)
 # max_uploads = 4                 # clip uploads at once; more get "busy, retry soon" (503)
 # max_clip_mb = 8192              # a larger clip is refused as never storable (400)
+
+[usb]
+# concurrency = 3                 # USB cameras read at the same time (a 10-port dock: the rest wait their turn)
 
 [requests]
 # deadline_months = 1             # an access request or objection is answered within this many calendar months

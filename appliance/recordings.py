@@ -133,7 +133,7 @@ def import_file(
         end = start + timedelta(seconds=duration)
     if end < start:
         raise KluisError(f"{path}: ends before it starts")
-    _check_space(box, path.stat().st_size)
+    check_space(box, path.stat().st_size)
     encryptor = Encryptor(box.recipients(), chunk_size=int(box.config["storage"]["chunk_size"]))
     writer = box.vault.writer()
     with ThreadPoolExecutor(max_workers=1) as asking:
@@ -169,7 +169,8 @@ def import_file(
     return Imported(path, recording_id, duplicate=False)
 
 
-def _check_space(box: Box, incoming: int) -> None:
+def check_space(box: Box, incoming: int) -> None:
+    """StorageFull unless `incoming` more bytes leave `[storage] reserve_mb` free."""
     free = shutil.disk_usage(box.data_dir).free
     reserve = int(box.config["storage"]["reserve_mb"]) * 1024 * 1024
     if free - incoming < reserve:

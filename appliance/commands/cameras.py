@@ -47,16 +47,35 @@ def list_(box: Box, as_json: bool) -> None:
 
 @cameras.command()
 @with_box
-@click.argument("serial")
-@click.argument("code")
+@click.argument("serial", required=False)
+@click.argument("code", required=False)
+@click.option("--usb", "usb_serial", metavar="SERIAL",
+              help="Register the USB camera SERIAL that was found when plugged in (no code).")
 @click.option("--officer", help="Make it the personal camera of this officer (default: pooled).")
+@click.option("--pooled", is_flag=True, help="With --usb: a pool camera, the officer comes from its shifts.")
 @click.option("--pre-record", "pre_record_s", type=click.IntRange(0, 600), default=30, show_default=True)
 @click.option("--post-record", "post_record_s", type=click.IntRange(0, 600), default=30, show_default=True)
 @secret_options
-def pair(box: Box, serial: str, code: str, officer: str | None, pre_record_s: int, post_record_s: int,
-         user: str | None, password_file, recovery_key_file) -> None:
-    """Pair camera SERIAL with the CODE it shows on its screen."""
+def pair(box: Box, serial: str | None, code: str | None, usb_serial: str | None, officer: str | None, pooled: bool,
+         pre_record_s: int, post_record_s: int, user: str | None, password_file, recovery_key_file) -> None:
+    """Pair camera SERIAL with the CODE it shows on its screen, or register a USB camera (--usb SERIAL)."""
     from ..dock.pairing import pair_camera
+
+    if usb_serial:
+        if serial or code:
+            raise click.UsageError("--usb SERIAL takes no SERIAL CODE arguments")
+        if officer and pooled:
+            raise click.UsageError("--officer or --pooled, not both")
+        from ..usb import ingest
+
+        actor = act(box, "cameras pair", user, password_file, recovery_key_file)
+        row = ingest.register(box, usb_serial, officer=officer, pooled=pooled, actor=actor.name)
+        who = row["officer"] if row["mode"] == "personal" and row["officer"] else "pooled (per shift)"
+        click.echo(f"Registered USB camera {row['serial']} ({row['model']}), {who}. Its recordings are "
+                   "ingested whenever it is plugged in.")
+        return
+    if not serial or not code:
+        raise click.UsageError("give SERIAL CODE (a dock camera) or --usb SERIAL")
 
     actor = act(box, "cameras pair", user, password_file, recovery_key_file)
     row = asyncio.run(pair_camera(box, serial, code, actor=actor.name, officer=officer,
