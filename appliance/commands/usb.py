@@ -25,13 +25,17 @@ def usb() -> None:
 @with_box
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("--device", help="The block device behind a mount point (for its label and USB serial).")
+@click.option("--label", envvar="KLUIS_USB_LABEL", help="The volume's label, when the device cannot be read "
+              "here ($KLUIS_USB_LABEL: the appliance's mount unit gives it).")
+@click.option("--usb-id", envvar="KLUIS_USB_ID", help="VENDOR:PRODUCT:SERIAL of the USB device ($KLUIS_USB_ID).")
 @click.option("--dry-run", is_flag=True, help="Show what would be read and stored; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
-def ingest_(box: Box, target: Path, device: str | None, dry_run: bool, as_json: bool) -> None:
+def ingest_(box: Box, target: Path, device: str | None, label: str | None, usb_id: str | None, dry_run: bool,
+            as_json: bool) -> None:
     """Ingest the camera at TARGET: a mount point, or a device or image file (mounted here; root only)."""
     from ..usb import ingest, volume
 
-    with volume.opened(target, device) as vol, ingest.slot(box):
+    with volume.opened(target, device, label, volume.parse_usb_id(usb_id)) as vol, ingest.slot(box):
         report = ingest.ingest(box, vol, dry_run=dry_run)
     if as_json:
         emit_json(report.as_dict())

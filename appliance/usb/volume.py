@@ -74,23 +74,34 @@ def _source_of(mountpoint: Path) -> str | None:
     return done.stdout.strip() or None
 
 
-def describe(root: Path, device: str | None) -> Volume:
+def parse_usb_id(text: str | None) -> dict[str, str]:
+    """'vendor:product:serial' (as the appliance's usb-mount writes it) as a dict; {} for none."""
+    parts = (text or "").split(":")
+    if len(parts) != 3 or not parts[0]:
+        return {}
+    return {k: v for k, v in zip(("vendor", "product", "serial"), parts) if v}
+
+
+def describe(root: Path, device: str | None, label: str | None = None, usb: dict | None = None) -> Volume:
+    """What identifies the volume at `root`: given (the appliance's mount unit hands it over, as the
+    sandboxed ingest sees no devices) or read from the device behind it."""
     device = device or _source_of(root)
-    volume = Volume(root=root, device=device)
+    volume = Volume(root=root, device=device, label=label or None, usb=dict(usb or {}))
     if device:
-        volume.label = _blkid(device, "LABEL")
+        volume.label = volume.label or _blkid(device, "LABEL")
         volume.fs_type = _blkid(device, "TYPE")
-        if device.startswith("/dev/"):
+        if device.startswith("/dev/") and not volume.usb:
             volume.usb = usb_identity(device)
     return volume
 
 
 @contextlib.contextmanager
-def opened(target: Path, device: str | None = None) -> Iterator[Volume]:
+def opened(target: Path, device: str | None = None, label: str | None = None,
+           usb: dict | None = None) -> Iterator[Volume]:
     """The volume at `target`: a mounted directory as it is, or a device / image file mounted here."""
     target = Path(target)
     if target.is_dir():
-        yield describe(target, device)
+        yield describe(target, device, label, usb)
         return
     try:
         mode = target.stat().st_mode
@@ -118,7 +129,7 @@ def opened(target: Path, device: str | None = None) -> Iterator[Volume]:
         mountpoint.rmdir()
         raise KluisError(f"{target}: cannot mount it ({done.stderr.strip() or done.returncode})")
     try:
-        yield describe(mountpoint, str(target))
+        yield describe(mountpoint, str(target), label, usb)
     finally:
         unmount(mountpoint, fuse)
         with contextlib.suppress(OSError):

@@ -14,9 +14,10 @@ import pytest
 IMAGE = Path(__file__).resolve().parents[2] / "image"
 UNITS = IMAGE / "rootfs/usr/lib/systemd/system"
 OUR_UNITS = ["kluis.service", "kluis-data.service", "kluis-ssh.service", "kluis-update.service", "kluis-update.path",
-             "kluis-backup.service", "kluis-backup.timer", "media-kluis\\x2dbackup.mount"]
+             "kluis-backup.service", "kluis-backup.timer", "media-kluis\\x2dbackup.mount", "kluis-usb@.service"]
 # The units' programs, as the image has them (an executable the unit names must exist in the root).
 PROGRAMS = {"opt/kluis/bin/kluis": None, "usr/lib/kluis/data-setup": "rootfs/usr/lib/kluis/data-setup",
+            "usr/lib/kluis/usb-mount": "rootfs/usr/lib/kluis/usb-mount",
             "usr/local/sbin/kluis-ssh": "rootfs/usr/local/sbin/kluis-ssh", "usr/bin/install": None}
 GOOD_BANDS = ("OK", "SAFE", "PERFECT")  # systemd-analyze's bands below 5.0: OK < 5, SAFE < 1, PERFECT 0
 
@@ -50,13 +51,31 @@ def verify(root: Path, *units: str) -> subprocess.CompletedProcess:
 
 def test_units_are_the_ones_the_image_enables():
     assert sorted(p.name for p in UNITS.glob("*")) == sorted(OUR_UNITS)
-    for program in ("usr/lib/kluis/data-setup", "usr/local/sbin/kluis-ssh"):
+    for program in ("usr/lib/kluis/data-setup", "usr/local/sbin/kluis-ssh", "usr/lib/kluis/usb-mount"):
         assert (IMAGE / "rootfs" / program).stat().st_mode & 0o111, f"{program} is not executable"
 
 
 def test_systemd_analyze_verify_has_nothing_to_say(root):
     result = verify(root, *OUR_UNITS)
     assert result.returncode == 0 and (result.stdout + result.stderr).strip() == "", result.stdout + result.stderr
+
+
+def test_usb_ingest_instance_verifies_and_is_sandboxed(root):
+    # The template runs once per plugged-in disk (90-kluis-usb.rules): an instance verifies, is rated
+    # SAFE, runs as the service's user without network, and only its mount step is privileged.
+    result = verify(root, "kluis-usb@sdb1.service")
+    assert result.returncode == 0 and (result.stdout + result.stderr).strip() == "", result.stdout + result.stderr
+    report = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", f"--root={root}",
+                             "kluis-usb@sdb1.service"], capture_output=True, text=True, timeout=60).stdout
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d) (\w+)", report)
+    assert match and match.group(2) in GOOD_BANDS, report
+    s = settings(UNITS / "kluis-usb@.service")
+    assert s["User"] == ["kluis"] and s["PrivateNetwork"] == ["yes"] and s["BindsTo"] == ["dev-%i.device"]
+    assert [v for v in s["ExecStartPre"] + s["ExecStopPost"] if v.startswith("+")] == \
+        ["+/usr/lib/kluis/usb-mount %I", "+/usr/lib/kluis/usb-mount %I stop"]
+    rule = (IMAGE / "rootfs/usr/lib/udev/rules.d/90-kluis-usb.rules").read_text()
+    assert 'ENV{ID_BUS}=="usb"' in rule and 'ENV{ID_FS_LABEL}!="KLUIS-BACKUP"' in rule
+    assert 'ENV{SYSTEMD_WANTS}+="kluis-usb@%k.service"' in rule
 
 
 def test_verify_would_notice_a_broken_unit(root):
@@ -121,7 +140,7 @@ def test_kluis_service_has_the_settings_the_issue_names():
 
 
 @pytest.mark.parametrize("script", ["build", "test", "lock", "rootfs/usr/lib/kluis/data-setup",
-                                    "rootfs/usr/local/sbin/kluis-ssh"])
+                                    "rootfs/usr/local/sbin/kluis-ssh", "rootfs/usr/lib/kluis/usb-mount"])
 def test_image_scripts_parse(script):
     # `bash -n`: the scripts the image is made and run with at least parse (they run only as root, slowly).
     path = IMAGE / script
