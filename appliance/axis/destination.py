@@ -158,7 +158,8 @@ class Destination:
         Status Complete catalogues the recording; returns the recording ids it made (or already had)."""
         row = self._open_recording(account, container)
         merged = json.loads(row["meta"])
-        merged.update({k: v for k, v in meta.items() if v != ""})
+        # Status is the row's: it says Complete only once complete() catalogued the recording.
+        merged.update({k: v for k, v in meta.items() if v != "" and k != "status"})
         for key in ("TriggerOnTime", "TriggerOffTime", "StartTime", "StopTime"):
             spec.parse_epoch(merged, key, required=False)  # a malformed time is refused now, not at Complete
         if row["status"] == "complete":
@@ -174,8 +175,7 @@ class Destination:
 
     def container_meta(self, account: str, container: str) -> dict:
         row = self._open_recording(account, container)
-        return {**json.loads(row["meta"]), "status": "Complete" if row["status"] == "complete" else
-                json.loads(row["meta"]).get("status", "Transferring")}
+        return {**json.loads(row["meta"]), "status": "Complete" if row["status"] == "complete" else "Transferring"}
 
     def post_object(self, account: str, container: str, name: str, meta: dict) -> None:
         """Replace an object's metadata (Swift POST). A complete recording's objects stay as they are."""
@@ -214,9 +214,18 @@ class Destination:
                   "md5": hashlib.md5(body).hexdigest(), "created_at": self.box.now_iso()}
         if kind == "key":
             content_key = transport.unwrap_key_object(body, self.rsa)  # refuses one that does not unwrap
+            previous = self.object(account["name"], container, name)
             record["body"] = body
             self._save(record)
-            await self._use_key(account["name"], container, name, content_key)
+            try:
+                await self._use_key(account["name"], container, name, content_key)
+            except AxisError:  # it unwrapped but does not open what it is for: refused, not kept
+                with self.box.catalog.transaction():
+                    self._db().execute("DELETE FROM axis_objects WHERE account = ? AND container = ? AND name = ?",
+                                       [account["name"], container, name])
+                    if previous is not None:
+                        self._db()["axis_objects"].insert(previous)
+                raise
         elif kind == "bookmark":
             try:
                 body.decode("utf-8")
@@ -272,6 +281,7 @@ class Destination:
     def begin_clip(self, account: dict, container: str, name: str, meta: dict, length: int | None) -> ClipUpload:
         """Admit one clip upload: 503 when too many run, 507 when the disk has no room for it, 400 when it
         can never be stored. The caller streams the body into the returned upload."""
+        self._check_known(account["name"], container)  # the spec's 400, before Swift's 404 for the container
         row = self._open_recording(account["name"], container)
         if length is not None and length > self.limits.max_clip_bytes:
             raise AxisError(400, f"clip {name}: {length} bytes, more than this box takes "
@@ -283,10 +293,9 @@ class Destination:
         needed = length if length is not None else STAGE_BLOCK * 64
         free = shutil.disk_usage(self.box.data_dir).free
         if free - self.reserved - needed < self.limits.reserve_bytes:
-            log.warning("axis %s: clip %s refused: %d MiB free, %d MiB in flight, %d MiB needed, reserve %d MiB",
-                        account["name"], name, free >> 20, self.reserved >> 20, needed >> 20,
-                        self.limits.reserve_bytes >> 20)
-            raise AxisError(507, "out of space: the box keeps a reserve; the W800 keeps the recording")
+            raise AxisError(507, f"out of space: {free >> 20} MiB free, {self.reserved >> 20} MiB in flight, "
+                                 f"{needed >> 20} MiB needed, reserve {self.limits.reserve_bytes >> 20} MiB; "
+                                 "the W800 keeps the recording")
         complete = row["status"] == "complete"
         key_row = self._key_for(account["name"], container, name) if account["encrypt"] else None
         content_key = transport.unwrap_key_object(key_row["body"], self.rsa) if key_row else None

@@ -191,6 +191,19 @@ async def _put_clip(request: web.Request, destination: Destination, account: dic
     return web.Response(status=201, headers={"Etag": md5})
 
 
+class _OneLine:
+    """aiohttp's request-handler logger: a request it cannot parse (a line over its limit, a malformed
+    header) is one warning line of ours, not an ERROR with a traceback that anyone on the LAN can repeat."""
+
+    def exception(self, msg, *args, exc_info=None, **kwargs) -> None:
+        exc = exc_info if isinstance(exc_info, BaseException) else None
+        log.warning("axis: a request was refused before it reached Kluis: %s", exc or (msg % args if args else msg))
+
+    def __getattr__(self, name):  # debug/info/warning/error as the standard logger, without tracebacks
+        return lambda msg, *args, **kwargs: log.log(logging.WARNING if name in ("warning", "error") else
+                                                    logging.DEBUG, msg, *args)
+
+
 def create_app(box: Box, limits: Limits | None = None) -> web.Application:
     app = web.Application(middlewares=[_errors], client_max_size=spec.MAX_GNSS_BODY)
     app[DESTINATION] = Destination(box, limits)
@@ -217,7 +230,7 @@ async def start_axis(box: Box, host: str, port: int, *, ssl: bool = True) -> web
 
     app = create_app(box, limits_from_config(box))
     app.cleanup_ctx.append(_janitor)
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, logger=_OneLine())
     await runner.setup()
     context = tls.server_context(box.data_dir, box.config["box"]["name"]) if ssl else None
     await web.TCPSite(runner, host, port, ssl_context=context, reuse_address=True).start()
