@@ -18,7 +18,8 @@ venv: $(BIN)/kluis
 
 # Debian packages for the real parts the tests use (age CLI, ffmpeg, Chromium, ip netns) and GNU time
 # (peak memory of a child process in bench/), curl (the plain upload bench_sync compares with), fonts-dejavu-core
-# (the Unicode font of the handover's transfer form PDF).
+# (the Unicode font of the handover's transfer form PDF), dosfstools, exfatprogs, mtools, fusefat and exfat-fuse
+# (FAT32 and exFAT camera images for the USB ingest tests, mounted in user space where the kernel lacks them).
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
