@@ -18,7 +18,6 @@ The peak RSS of the serve process is read from /proc (VmHWM).
 from __future__ import annotations
 
 import socket
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import benchlib
 from benchlib import MB, fmt_size, progress, ratio, result
-from bench_offload import peak_rss_mb, start_serve, stop, wait_log
+from bench_offload import catalogued, peak_rss_mb, start_serve, stop, wait_log
 
 NAME = "axis"
 PASSWORD = "bench horse battery staple"
@@ -63,14 +62,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def completed(data: Path) -> int:
-    conn = sqlite3.connect(f"file:{data / 'catalog.db'}?mode=ro", uri=True, timeout=5)
-    try:
-        return conn.execute("SELECT count(*) FROM recordings WHERE source = 'axis'").fetchone()[0]
-    finally:
-        conn.close()
 
 
 def curl_all(data: Path, clip: Path, n: int, out: Path) -> float:
@@ -121,8 +112,8 @@ def one_round(kluis: list[str], work: Path, clip: Path, n: int) -> tuple[float, 
                                   "--no-gnss", "--no-etag", "--no-checksum", "--max-backoff", "0.5",
                                   "--retry-budget", "600"], check=False)
         box_s = time.perf_counter() - began
-        if sim.returncode != 0 or completed(data) != n:
-            raise RuntimeError(f"axis-sim exited {sim.returncode}, {completed(data)} of {n} recordings complete; "
+        if sim.returncode != 0 or catalogued(data, "axis") != n:
+            raise RuntimeError(f"axis-sim exited {sim.returncode}, {catalogued(data, 'axis')} of {n} recordings complete; "
                                f"see {log}")
         peak = peak_rss_mb(serve.pid)
     finally:

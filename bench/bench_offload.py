@@ -68,10 +68,11 @@ def set_dock_config(data: Path) -> None:
                     "concurrency = 16\n", 1))
 
 
-def catalogued(data: Path) -> int:
+def catalogued(data: Path, source: str = "dock") -> int:
+    """Recordings from `source` (dock, axis, usb) in the box's catalog, read without a lock."""
     conn = sqlite3.connect(f"file:{data / 'catalog.db'}?mode=ro", uri=True, timeout=5)
     try:
-        return conn.execute("SELECT count(*) FROM recordings WHERE source = 'dock'").fetchone()[0]
+        return conn.execute("SELECT count(*) FROM recordings WHERE source = ?", [source]).fetchone()[0]
     finally:
         conn.close()
 

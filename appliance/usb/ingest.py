@@ -109,7 +109,7 @@ def read_serial(profile: Profile, volume: Volume) -> str | None:
         elif source == "volume_label":
             raw = volume.label
         elif source == "file":
-            path = _find_nocase(volume.root, profile.serial_file)
+            path = profiles_mod.find_nocase(volume.root, profile.serial_file)
             if path is not None:
                 with contextlib.suppress(OSError, UnicodeDecodeError):
                     text = path.read_bytes()[:4096].decode("utf-8", "replace")
@@ -119,21 +119,6 @@ def read_serial(profile: Profile, volume: Volume) -> str | None:
         if serial:
             return serial
     return None
-
-
-def _find_nocase(root: Path, relative: str | None) -> Path | None:
-    if not relative:
-        return None
-    here = root
-    for part in Path(relative).parts:
-        try:
-            names = {child.name.lower(): child for child in here.iterdir()}
-        except OSError:
-            return None
-        here = names.get(part.lower())
-        if here is None:
-            return None
-    return here
 
 
 def recording_files(profile: Profile, root: Path) -> list[Path]:
@@ -196,7 +181,7 @@ def start_time(profile: Profile, path: Path) -> tuple[datetime, str]:
 def clock_offset(profile: Profile, volume: Volume, files: list[Path], now: datetime) -> float | None:
     """Box clock minus camera clock, as the profile can tell it; None when it cannot."""
     if profile.clock_source == "file":
-        path = _find_nocase(volume.root, profile.clock_file)
+        path = profiles_mod.find_nocase(volume.root, profile.clock_file)
         if path is None:
             return None
         with contextlib.suppress(OSError):

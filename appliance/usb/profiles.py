@@ -82,21 +82,24 @@ class Profile:
             return False
         if self.volume_label and not (label and self.volume_label.search(label)):
             return False
-        return all(_exists_nocase(root, p) for p in self.require_paths)
+        return all(find_nocase(root, p) is not None for p in self.require_paths)
 
 
-def _exists_nocase(root: Path, relative: str) -> bool:
-    """FAT names are case-insensitive; the mount may show them either way."""
+def find_nocase(root: Path, relative: str | None) -> Path | None:
+    """`relative` under `root`, whatever the case of its names (FAT is case-insensitive and a mount may
+    show names either way); None when it is not there."""
+    if not relative:
+        return None
     here = root
     for part in Path(relative).parts:
         try:
             names = {child.name.lower(): child for child in here.iterdir()}
         except OSError:
-            return False
+            return None
         here = names.get(part.lower())
         if here is None:
-            return False
-    return True
+            return None
+    return here
 
 
 def _regex(value: str, where: str, groups: set[str] | None = None) -> re.Pattern:
