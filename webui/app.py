@@ -90,6 +90,9 @@ ACTION_LABELS = {
     # issue 15: Axis body-worn systems (appliance/axis/)
     "axis_connection_file": N_("Axis connection file made"), "axis_first_contact": N_("Axis system connected"),
     "axis_auth_refused": N_("Axis credentials refused"), "axis_system_refused": N_("Axis system refused"),
+    # issue 16: USB mass-storage bodycams (appliance/usb/); registering one is 'pair'
+    "usb_found": N_("USB camera found"), "usb_unknown": N_("unknown USB device"),
+    "usb_error": N_("USB camera problem"),
 }
 
 STATE_LABELS = {"stored": N_("stored"), "deleting": N_("being deleted"), "held": N_("held")}

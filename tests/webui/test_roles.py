@@ -32,6 +32,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/cameras/{serial}/toewijzen"): {K},
     ("POST", "/cameras/{serial}/dienst"): {K},
     ("POST", "/cameras/axis/verbindingsbestand"): {K},  # issue 15: an Axis W800's connection file
+    ("POST", "/cameras/usb/{serial}/registreren"): {K},  # issue 16: the keeper registers a found USB camera
     ("GET", "/opnames"): {TL, FG, OF},
     ("GET", "/opnames/{id}"): {TL, FG, OF},
     ("POST", "/opnames/{id}/bekijken"): {TL, FG, OF},

@@ -6,6 +6,13 @@ Axis body-worn systems (issue 15) have a section of their own: the W800 system c
 and devices, recordings still arriving, and the connection file the keeper uploads into the Axis Body
 Worn Manager. That file holds the W800's key, so making it asks the keeper's password again (as approving
 a handover does: a wrong one counts towards the lock-out and is audited as at the login page).
+
+USB mass-storage bodycams (issue 16, appliance/usb/) are rows of `devices` with proto 'usb'. A camera that
+was plugged in but not registered is listed for the keeper with a form that registers it (personal or
+pooled; appliance.usb.ingest.register audits it as 'pair'); registered ones are listed with the dock
+cameras, marked USB (their pre/post-record seconds cannot be pushed to them). The files Kluis left on a
+camera and the USB volumes that matched no camera profile (sticks, phones) are listed, never registrable.
+The overview shows each USB camera's ingest from its usb_sessions row, as it shows a dock camera's offload.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+from datetime import timedelta
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -21,11 +30,14 @@ from appliance.axis import accounts as axis_accounts
 from appliance.axis import overview as axis_overview
 from appliance.axis import transport as axis_transport
 from appliance.axis.spec import AxisError
-from appliance.clock import parse_time
+from appliance.clock import parse_time, to_iso
 from appliance.dock import devices
 from appliance.errors import KluisError, NotFound, WrongSecret
+from appliance.usb import ingest as usb_ingest
 
 from ..app import BOX, SESSION, client_of, gettext_for, needs, render
+from ..i18n import N_
+from ..queries import has_table
 
 routes = web.RouteTableDef()
 PROGRESS_INTERVAL_S = 1.0
@@ -37,6 +49,58 @@ def offload_progress() -> dict[str, dict]:
     from appliance import service  # imported here: the service imports the web UI, not the other way round
 
     return service.offload_progress()
+
+
+# USB cameras (issue 16) -----------------------------------------------------------------------------------
+
+USB_RECENT = timedelta(hours=1)  # a usb_sessions row updated this recently is shown on the overview
+USB_STATES = {
+    "reading": N_("reading"), "done": N_("done, you can take the camera out"),
+    "gone": N_("camera taken out while being read"), "error": N_("error"), "storage_full": N_("storage full"),
+}
+# Why ingest left a file on the camera (appliance/usb/ingest.py speaks English): shown translated when known.
+USB_REASONS = {N_("not a video Kluis can read")}
+
+
+def usb_progress(box, _) -> dict[str, dict]:
+    """Per USB camera: its last plug-in's ingest (usb_sessions), when updated within the last hour; with
+    `text`, what the overview says about it in the user's language."""
+    if not has_table(box.catalog, "usb_sessions"):
+        return {}
+    since = to_iso(box.clock() - USB_RECENT)
+    found = {}
+    for row in box.catalog.db.query(
+            "SELECT serial, state, message, files_total, files_done, bytes_total, bytes_done, updated_at "
+            "FROM usb_sessions WHERE updated_at >= ? ORDER BY serial LIMIT 200", [since]):
+        state = row["state"]
+        label = _(USB_STATES[state]) if state in USB_STATES else state
+        if state == "done":
+            text = label
+        elif state == "reading":
+            text = f"{label} ({row['files_done']}/{row['files_total']})"
+        else:  # gone, error, storage_full: what went wrong, as the ingest said it
+            text = f"{label}: {row['message']}" if row["message"] else label
+        found[row["serial"]] = {**row, "message": row["message"] or "", "text": text}
+    return found
+
+
+def _usb_view(request: web.Request) -> dict:
+    """The USB section of /cameras: found cameras to register, files left on cameras, unknown volumes."""
+    box = request.app[BOX]
+    _ = gettext_for(request)
+    if not has_table(box.catalog, "usb_volumes"):
+        return {"found": [], "left": [], "unknown": []}
+    found = list(box.catalog.db.query(
+        "SELECT serial, model, first_seen, last_seen FROM devices WHERE proto = 'usb' AND paired = 0 "
+        "ORDER BY first_seen, serial LIMIT 200"))
+    left = usb_ingest.files_left(box)[:500]
+    for row in left:
+        reason = row["reason"] or ""
+        row["reason_text"] = _(reason) if reason in USB_REASONS else reason
+    unknown = list(box.catalog.db.query(
+        "SELECT identity, label, usb_vendor, usb_product, usb_serial, first_seen, last_seen FROM usb_volumes "
+        "WHERE profile IS NULL ORDER BY last_seen DESC LIMIT 200"))
+    return {"found": found, "left": left, "unknown": unknown}
 
 
 def _axis_view(request: web.Request) -> dict:
@@ -56,10 +120,12 @@ def _axis_view(request: web.Request) -> dict:
 
 
 def _page(request: web.Request, status: int = 200, error: str | None = None, message: str | None = None,
-          form: dict | None = None, axis_error: str | None = None, axis_form: dict | None = None) -> web.Response:
+          form: dict | None = None, axis_error: str | None = None, axis_form: dict | None = None,
+          usb_error: str | None = None, usb_form: dict | None = None) -> web.Response:
     box = request.app[BOX]
     session = request[SESSION]
-    rows = devices.list_devices(box.catalog)
+    # a USB camera that is only found (not registered) is listed in the USB section, with its form
+    rows = [row for row in devices.list_devices(box.catalog) if row["proto"] != "usb" or row["paired"]]
     for row in rows:
         row["assignments"] = devices.assignments(box.catalog, row["serial"])[-5:]
         row["last_docked"] = box.catalog.db.execute("SELECT max(docked_at) FROM docks WHERE serial = ?",
@@ -67,15 +133,24 @@ def _page(request: web.Request, status: int = 200, error: str | None = None, mes
     return render(request, "cameras.html", status=status, cameras=rows, progress=offload_progress(),
                   alerts=devices.alerts(box.catalog, limit=20), error=error, message=message, form=form or {},
                   axis=_axis_view(request), axis_error=axis_error, axis_form=axis_form or {},
-                  totp=bool(session.user.get("totp")))
+                  totp=bool(session.user.get("totp")), usb=_usb_view(request), usb_error=usb_error,
+                  usb_form=usb_form or {})
 
 
 @routes.get("/cameras")
 @needs(roles.CAMERAS_MANAGE)
 async def camera_list(request: web.Request) -> web.StreamResponse:
     _ = gettext_for(request)
-    message = {"paired": _("Camera paired."), "saved": _("Changes saved. The camera receives them at its next dock.")
+    box = request.app[BOX]
+    message = {"paired": _("Camera paired."), "saved": _("Changes saved. The camera receives them at its next dock."),
+               "saved_usb": _("Changes saved. A USB camera's own settings are not changed by the box."),
                }.get(request.query.get("ok", ""))
+    if request.query.get("ok") == "usb_registered":
+        # the serial is named only when it is a registered USB camera (no text from the address is shown)
+        device = devices.find_device(box.catalog, request.query.get("camera", "")[:64])
+        if device and device["proto"] == "usb" and device["paired"]:
+            message = _("USB camera %(serial)s registered. Its recordings are read the next time it is plugged "
+                        "in.") % {"serial": device["serial"]}
     return _page(request, message=message)
 
 
@@ -127,7 +202,42 @@ async def assign(request: web.Request) -> web.StreamResponse:
         raise
     except KluisError as exc:
         return _page(request, 400, error=str(exc))
-    raise web.HTTPSeeOther("/cameras?ok=saved")
+    usb = devices.get_device(box.catalog, serial)["proto"] == "usb"
+    raise web.HTTPSeeOther("/cameras?ok=saved_usb" if usb else "/cameras?ok=saved")
+
+
+@routes.post("/cameras/usb/{serial}/registreren")
+@needs(roles.CAMERAS_MANAGE)
+async def usb_register(request: web.Request) -> web.StreamResponse:
+    """The keeper registers a USB camera that was found when plugged in: personal (an officer) or pooled
+    (per shift). Only then does the box read it (appliance.usb.ingest.register audits it as 'pair')."""
+    _ = gettext_for(request)
+    box = request.app[BOX]
+    serial = request.match_info["serial"][:64]
+    form = await request.post()
+    mode = str(form.get("mode", ""))
+    officer = str(form.get("officer", "")).strip()
+    kept = {"serial": serial, "mode": mode, "officer": officer[:64]}
+
+    def refuse(message: str) -> web.Response:
+        return _page(request, 400, usb_error=message, usb_form=kept)
+
+    device = devices.find_device(box.catalog, serial)
+    if device is None or device["proto"] != "usb":
+        return refuse(_("No USB camera %(serial)s has been found: plug it in first.") % {"serial": serial})
+    if device["paired"]:
+        return refuse(_("USB camera %(serial)s is registered already.") % {"serial": serial})
+    if mode == "personal":
+        if not officer or len(officer) > 64:
+            return refuse(_("Give the officer's name (at most 64 characters) for a personal camera."))
+    elif mode != "pooled":
+        return refuse(_("Choose: the personal camera of one officer, or pooled (per shift)."))
+    try:
+        usb_ingest.register(box, serial, officer=officer if mode == "personal" else None, pooled=mode == "pooled",
+                            actor=request[SESSION].name)
+    except KluisError as exc:
+        return refuse(_("Registering failed: %(reason)s") % {"reason": exc})
+    raise web.HTTPSeeOther(f"/cameras?ok=usb_registered&camera={quote(device['serial'], safe='')}#usb")
 
 
 @routes.post("/cameras/{serial}/dienst")
@@ -224,7 +334,10 @@ async def axis_connection_file(request: web.Request) -> web.StreamResponse:
 @routes.get("/overzicht/voortgang")
 @needs(roles.OVERVIEW)
 async def progress_events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: the offload progress of every camera, once a second, while the page is open."""
+    """Server-sent events: the offload progress of every camera, once a second, while the page is open; a USB
+    camera's ingest in the same shape (its files as recordings) with `text`, what the overview shows for it."""
+    _ = gettext_for(request)
+    box = request.app[BOX]
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
     await response.prepare(request)
     last = None
@@ -233,6 +346,11 @@ async def progress_events(request: web.Request) -> web.StreamResponse:
             snapshot = {serial: {k: p[k] for k in ("state", "recordings_total", "recordings_done", "bytes_total",
                                                    "bytes_done", "message")}
                         for serial, p in offload_progress().items()}
+            for serial, u in usb_progress(box, _).items():
+                snapshot.setdefault(serial, {
+                    "state": u["state"], "recordings_total": u["files_total"], "recordings_done": u["files_done"],
+                    "bytes_total": u["bytes_total"], "bytes_done": u["bytes_done"], "message": u["message"],
+                    "text": u["text"]})
             if snapshot != last:
                 await response.write(f"data: {json.dumps(snapshot, sort_keys=True)}\n\n".encode())
                 last = snapshot

@@ -12,7 +12,7 @@ from appliance.clock import to_iso
 
 from ..app import BOX, SESSION, gettext_for, needs, render
 from ..i18n import N_
-from .cameras import offload_progress
+from .cameras import offload_progress, usb_progress
 from .setup import box_health
 from ..queries import has_table
 
@@ -42,6 +42,7 @@ OFFLOAD_STATES = {
     "offline": N_("offline"), "error": N_("error"), "refused": N_("refused"), "storage_full": N_("storage full"),
     # the device's own status when nothing is being offloaded
     "discovered": N_("discovered"), "paired": N_("paired"), "unpaired": N_("unpaired"),
+    "idle": N_("idle"), "found": N_("found, not registered"),  # a USB camera (issue 16) outside an ingest
 }
 
 
@@ -57,7 +58,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
     cameras = []
     if has_table(box.catalog, "devices"):
         cameras = list(box.catalog.db.query(
-            "SELECT serial, model, online, paired, last_seen, status FROM devices ORDER BY serial LIMIT 200"))
+            "SELECT serial, model, proto, online, paired, last_seen, status FROM devices ORDER BY serial LIMIT 200"))
     stale = [c["serial"] for c in cameras if c["paired"] and c["last_seen"]
              and c["last_seen"] < to_iso(box.clock() - timedelta(days=NOT_DOCKED_DAYS))]
     if stale:
@@ -74,6 +75,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
             [to_iso(box.clock() + timedelta(days=7))]))
     return render(request, "overview.html", store=store, alerts=alerts, cameras=cameras,
                   device_alerts=device_alerts, reviews=reviews, progress=offload_progress(),
+                  usb_progress=usb_progress(box, _),  # USB cameras' ingest, from usb_sessions (issue 16)
                   state_labels={k: _(v) for k, v in OFFLOAD_STATES.items()}, deletions_due=deletions_due(box),
                   sync=sync_state(box), not_docked_days=NOT_DOCKED_DAYS,
                   health=await box_health(box, request[SESSION].role),  # clock, data at rest (issue 9)

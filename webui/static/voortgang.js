@@ -14,7 +14,8 @@
       var bar = row.querySelector("progress");
       bar.max = Math.max(p.bytes_total, 1);
       bar.value = p.bytes_done;
-      row.querySelector(".state").textContent =
+      // a USB camera's ingest comes with its text (issue 16): "done, you can take the camera out", an error
+      row.querySelector(".state").textContent = p.text ||
         (labels[p.state] || p.state) + " (" + p.recordings_done + "/" + p.recordings_total + ")";
     });
   };
