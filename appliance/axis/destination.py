@@ -23,7 +23,6 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from .. import recordings, retention

@@ -7,7 +7,6 @@ left on the cameras; `profiles` the camera profiles the box knows (and checks th
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click

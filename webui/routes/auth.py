@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -12,7 +11,7 @@ from appliance.errors import WrongSecret
 
 from .. import i18n
 from ..app import (BOX, LANG_COOKIE, LOGIN_CSRF, LOGIN_CSRF_COOKIE, SESSION, SESSION_COOKIE, SESSIONS,
-                   client_of, gettext_for, needs, new_login_csrf, public, render, set_cookie)
+                   check_password, client_of, gettext_for, needs, new_login_csrf, public, render, set_cookie)
 
 routes = web.RouteTableDef()
 
@@ -60,15 +59,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     client = client_of(request)
     code = str(form.get("code", "")).strip()[:12] or None
     try:
-        row = users.login_start(box, username, client)
-        # Argon2id takes a while and much memory: off the event loop (it touches no catalog), so other
-        # users are not held up; the catalog is read and written on the loop's thread only.
-        try:
-            secret = await asyncio.get_running_loop().run_in_executor(
-                None, users.open_user_slot, box, row, password)
-        except WrongSecret:
-            secret = users.WRONG
-        result = users.login_finish(box, username, row, secret, code, client)
+        result = await check_password(box, username, password, code, client)
     except users.LockedOut:
         return _login_page(request, 403, _("Too many wrong passwords: this account is locked for a while. "
                                            "Try again later or ask the keeper."), username)

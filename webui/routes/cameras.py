@@ -35,7 +35,7 @@ from appliance.dock import devices
 from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.usb import ingest as usb_ingest
 
-from ..app import BOX, SESSION, client_of, gettext_for, needs, render
+from ..app import BOX, SESSION, check_password, client_of, gettext_for, needs, render
 from ..i18n import N_
 from ..queries import has_table
 
@@ -307,12 +307,7 @@ async def axis_connection_file(request: web.Request) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     client = client_of(request)
     try:
-        row = users.login_start(box, session.name, client)
-        try:
-            secret = await loop.run_in_executor(None, users.open_user_slot, box, row, password)
-        except WrongSecret:
-            secret = users.WRONG
-        users.login_finish(box, session.name, row, secret, code, client)
+        await check_password(box, session.name, password, code, client)
     except users.LockedOut:
         return refuse(403, _("Too many wrong passwords: this account is locked for a while. "
                              "Try again later or ask the keeper."))

@@ -32,7 +32,7 @@ from appliance.clock import from_iso, parse_time
 from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.transfer_form import basis_text
 
-from ..app import BOX, LANG, SESSION, client_of, gettext_for, needs, render
+from ..app import BOX, LANG, SESSION, check_password, client_of, gettext_for, needs, render
 from ..i18n import N_
 
 routes = web.RouteTableDef()
@@ -424,12 +424,7 @@ async def approve(request: web.Request) -> web.StreamResponse:
         return _detail(request, h, 400, error=_("Give your password: it unlocks the key that opens the footage."))
     # The password again: users.login counts failures and locks the account, as at the login page.
     try:
-        row = users.login_start(box, session.name, client)
-        try:
-            secret = await loop.run_in_executor(None, users.open_user_slot, box, row, password)
-        except WrongSecret:
-            secret = users.WRONG
-        login = users.login_finish(box, session.name, row, secret, code, client)
+        login = await check_password(box, session.name, password, code, client)
     except users.LockedOut:
         return _detail(request, h, 403, error=_("Too many wrong passwords: this account is locked for a while. "
                                                 "Try again later or ask the keeper."))
