@@ -19,6 +19,10 @@ outside the box, as a person on the LAN would:
   at-rest         the data partition is LUKS2 unlocked by the TPM2 (with swtpm), or plain and said so
   backup          a USB disk labelled KLUIS-BACKUP plugged in (hot-plugged) gets an encrypted backup,
                   which `kluis backup verify` accepts here, read off the disk image after the power-off
+  usb-stick       an unknown USB stick (FAT, no camera profile) hot-plugged is only listed (usb_unknown)
+  usb-camera      a USB camera (FAT32, novatek layout) hot-plugged is listed as found, the keeper registers
+                  it on /cameras, and plugged in again it is ingested without anyone logged in; after the
+                  power-off its disk image holds no recordings any more
   stop            an ACPI power-off stops the box cleanly (kluis.serve: stopped) within 3 minutes
 
 Prints one line per check and a summary; exits 1 when any check failed.
@@ -56,6 +60,7 @@ KEEPER = "beheerder"
 PASSWORD = "een goed wachtwoord voor de kluis"
 KEY = re.compile(r"KLUIS(?:-[A-Z2-7]{1,5}){11}")
 CAMERA = "IMGCAM01"
+USB_CAMERA = "IMGUSB01"  # the volume label: what the novatek profile reads as the serial without a USB serial
 
 results: list[tuple[str, bool, str]] = []
 began = time.monotonic()
@@ -147,6 +152,79 @@ async def plug_backup_disk(work: Path, console: Console, deadline: float) -> str
             return ""
         await asyncio.sleep(3)
     return "no backup within the time"
+
+
+def make_usb_disks(work: Path) -> None:
+    """A USB camera (FAT32, the novatek profile's layout, two real recordings) and an unknown stick."""
+    from datetime import datetime, timezone
+
+    from appliance.dock.footage import make_mp4
+
+    for name, label in (("usbcam.img", USB_CAMERA), ("stick.img", "VAKANTIE")):
+        with open(work / name, "wb") as f:
+            f.truncate(64 << 20)
+        subprocess.run(["mkfs.vfat", "-F", "32", "-n", label, str(work / name)], check=True, capture_output=True)
+    cam = str(work / "usbcam.img")
+    subprocess.run(["mmd", "-i", cam, "::DCIM", "::DCIM/MOVIE"], check=True)
+    for i, minute in enumerate((15, 22), start=1):
+        clip = work / f"usbclip{i}.mp4"
+        make_mp4(clip, 3, datetime(2026, 12, 7, 9, minute, 30, tzinfo=timezone.utc), label=f"USB {i}")
+        subprocess.run(["mcopy", "-i", cam, str(clip), f"::DCIM/MOVIE/2026_1207_10{minute}30_00{i}.MP4"], check=True)
+    stick = str(work / "stick.img")
+    subprocess.run(["mmd", "-i", stick, "::Fotos"], check=True)
+    subprocess.run(["mcopy", "-i", stick, str(work / "usbclip1.mp4"), "::Fotos/vakantie.mp4"], check=True)
+
+
+def plug(work: Path, drive: str, image: str) -> None:
+    monitor(work, f"drive_add 0 if=none,id={drive},format=raw,file={work / image}")
+    monitor(work, f"device_add usb-storage,bus=usb.0,drive={drive},id={drive}dev")
+
+
+async def console_says(console: Console, pattern: str, deadline: float, failed: str | None = None) -> str:
+    """'' once the console shows `pattern`; what went wrong otherwise."""
+    while time.monotonic() < deadline:
+        if console.find(pattern):
+            return ""
+        if failed and console.find(failed):
+            return f"the console says: {console.find(failed).group(0)}"
+        await asyncio.sleep(2)
+    return f"no {pattern!r} on the console within the time"
+
+
+async def usb_checks(work: Path, console: Console, http, box_url: str) -> bool:
+    """The unknown stick is only listed; the camera is found, registered by the keeper, then ingested
+    and emptied with nobody logged in. Returns whether the camera's image should be read at power-off."""
+    failed = r"kluis-usb@\S+: Failed|Failed to start kluis-usb@"
+    plug(work, "stick", "stick.img")
+    why = await console_says(console, r"ALERT usb_unknown", time.monotonic() + 180, failed)
+    check("usb-stick", not why, why or "listed once as an unknown USB volume (usb_unknown), not read")
+    plug(work, "usbcam", "usbcam.img")
+    why = await console_says(console, rf"USB camera {USB_CAMERA} \(novatek\) found", time.monotonic() + 180, failed)
+    if why:
+        return not check("usb-camera", False, why)
+    page = await (await http.get(f"{box_url}/cameras")).text()
+    answer = await http.post(f"{box_url}/cameras/usb/{USB_CAMERA}/registreren", allow_redirects=False,
+                             data={"csrf": csrf_of(page), "mode": "personal", "officer": "J. Jansen"})
+    if answer.status != 303:
+        return not check("usb-camera", False, f"registering on /cameras answered {answer.status}")
+    home = await (await http.get(f"{box_url}/")).text()
+    await http.post(f"{box_url}/logout", data={"csrf": csrf_of(home)})  # nobody is logged in when it comes back
+    monitor(work, "device_del usbcamdev")
+    await asyncio.sleep(5)
+    monitor(work, "drive_del usbcam")
+    plug(work, "usbcam2", "usbcam.img")
+    why = await console_says(console, rf"usb: camera {USB_CAMERA} \(novatek\): 2 stored, 2 deleted on the camera",
+                             time.monotonic() + 300, failed)
+    if why:
+        return not check("usb-camera", False, why)
+    return True
+
+
+def usb_camera_emptied(work: Path) -> tuple[bool, str]:
+    listing = subprocess.run(["mdir", "-b", "-i", str(work / "usbcam.img"), "::DCIM/MOVIE"], capture_output=True,
+                             text=True).stdout
+    left = [line for line in listing.splitlines() if line.upper().endswith(".MP4")]
+    return not left, f"after the power-off DCIM/MOVIE holds {left or 'no recordings'}"
 
 
 def verify_backup_disk(work: Path) -> tuple[bool, str]:
@@ -364,7 +442,7 @@ async def checks(args, work: Path, console: Console, qemu: subprocess.Popen, qem
           f"dropped: {closed}" + (f"; 22 open (SSH switched on): {ssh_open}" if args.ssh else ""))
 
     camera = start_camera(work, args.bridge_ip)
-    backup_made = False
+    backup_made = usb_ingested = False
     try:
         why = await walk_wizard(f"https://{box_ip}")
         check("wizard", not why, why or "office, keeper, recovery key confirmed, archive skipped")
@@ -412,6 +490,8 @@ async def checks(args, work: Path, console: Console, qemu: subprocess.Popen, qem
             backup_made = not why
             if why:
                 check("backup", False, why)
+            make_usb_disks(work)
+            usb_ingested = await usb_checks(work, console, http, f"https://{box_ip}")
     finally:
         camera.terminate()
         camera.wait(10)
@@ -429,6 +509,9 @@ async def checks(args, work: Path, console: Console, qemu: subprocess.Popen, qem
     if backup_made:
         ok, said = verify_backup_disk(work)
         check("backup", ok, f"written when the disk was plugged in; kluis backup verify: {said}")
+    if usb_ingested:
+        ok, said = usb_camera_emptied(work)
+        check("usb-camera", ok, f"found, registered on /cameras, ingested with nobody logged in; {said}")
 
 
 def start_camera(work: Path, address: str) -> subprocess.Popen:
