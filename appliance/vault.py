@@ -262,7 +262,9 @@ class Vault:
             candidates += [p for p in self.blobs.glob("*/*") if str(p.relative_to(self.root)) not in referenced]
         for path in candidates:
             try:
-                if path.stat().st_mtime < cutoff:
+                # Folders in tmp/ belong to writers that keep state there (Axis clips waiting for their key
+                # object, the USB ingest's slot locks); what in them is left over, their owners remove.
+                if path.is_file() and path.stat().st_mtime < cutoff:
                     path.unlink()
                     removed += 1
             except FileNotFoundError:

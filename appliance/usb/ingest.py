@@ -27,6 +27,7 @@ import hashlib
 import logging
 import os
 import re
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -247,7 +248,7 @@ class Session:
         if not force and time.monotonic() - self._written < PROGRESS_EVERY_S:
             return
         self._written = time.monotonic()
-        with contextlib.suppress(Exception):  # progress must never stop an ingest (a locked or full catalog)
+        with contextlib.suppress(sqlite3.Error):  # progress must never stop an ingest (a locked or full catalog)
             with self.box.catalog.transaction():
                 self.box.catalog.db["usb_sessions"].upsert({**self.values, "updated_at": self.box.now_iso()},
                                                            pk="serial")
