@@ -310,7 +310,16 @@ def _ingest_camera(box: Box, volume: Volume, profile: Profile, device: dict, *, 
             devices.record_dock(box, serial, camera_now, offset, None, new_dock=True)
         session.set(force=True, files_total=len(files), bytes_total=sum(p.stat().st_size for p in files))
         for path in files:
-            result = _one(box, volume, profile, device, path, offset or 0.0, session, dry_run)
+            try:
+                result = _one(box, volume, profile, device, path, offset or 0.0, session, dry_run)
+            except (Gone, OSError) as exc:
+                if not _reachable(volume.root):
+                    raise Gone(str(exc)) from None
+                # The camera is there but this file cannot be read (a broken FAT chain, a bad block): it
+                # stays on the camera, listed for the keeper, and the other files go on.
+                rel = path.relative_to(volume.root).as_posix()
+                why = f"unreadable: {getattr(exc, 'strerror', None) or exc}"
+                result = _refuse(box, serial, rel, _size_or_zero(path), None, why, dry_run)
             report.files.append(result)
             session.set(files_done=session.values["files_done"] + 1)
         if not dry_run and any(r.deleted for r in report.files):
@@ -335,6 +344,23 @@ def _ingest_camera(box: Box, volume: Volume, profile: Profile, device: dict, *, 
         session.set(force=True, state="error", message=report.message)
     log.info("usb: camera %s (%s): %s", serial, profile.name, report.message)
     return report
+
+
+def _reachable(root: Path) -> bool:
+    """Is the camera's file system still there (not pulled out, its driver alive)?"""
+    try:
+        os.stat(root)
+        os.listdir(root)
+    except OSError:
+        return False
+    return True
+
+
+def _size_or_zero(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _file_row(box: Box, serial: str, rel: str, size: int) -> dict | None:
@@ -376,16 +402,21 @@ def _one(box: Box, volume: Volume, profile: Profile, device: dict, path: Path, o
     progress = lambda n: session.set(bytes_done=session.values["bytes_done"] + n)  # noqa: E731
     with ThreadPoolExecutor(max_workers=1) as asking:
         clock_synced = asking.submit(timesync.ingest_flag)
+        f = None
         try:
-            with open(path, "rb", buffering=0) as f:
-                source_reader = _Hashing(f, progress)
-                writer.write(encryptor.header.raw)
-                for sealed in encryptor.chunks(source_reader):
-                    writer.write(sealed)
+            f = open(path, "rb", buffering=0)
+            source_reader = _Hashing(f, progress)
+            writer.write(encryptor.header.raw)
+            for sealed in encryptor.chunks(source_reader):
+                writer.write(sealed)
         except BaseException:
             writer.abort()
             session.set(bytes_done=done_before)
             raise
+        finally:
+            with contextlib.suppress(OSError):  # closing a file of a camera pulled out fails too: the
+                if f is not None:                # read error above is what counts
+                    f.close()
         stored = writer.commit()
     sealed_sha = source_reader.sha.hexdigest()
     if read_back(path) != sealed_sha:  # the camera gave other bytes the second time: trust neither
@@ -426,7 +457,7 @@ def _delete(box: Box, serial: str, rel: str, size: int, path: Path) -> None:
                                [box.now_iso(), serial, rel, size])
 
 
-def _refuse(box: Box, serial: str, rel: str, size: int, mtime: str, why: str, dry_run: bool) -> FileResult:
+def _refuse(box: Box, serial: str, rel: str, size: int, mtime: str | None, why: str, dry_run: bool) -> FileResult:
     if not dry_run and _file_row(box, serial, rel, size) is None:
         with box.catalog.transaction():
             box.catalog.db["usb_files"].insert({"serial": serial, "path": rel, "size": size, "mtime": mtime,

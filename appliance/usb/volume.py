@@ -116,8 +116,16 @@ def opened(target: Path, device: str | None = None, label: str | None = None,
         raise KluisError(f"{target}: no file system a camera uses ({fs_type or 'none found'})")
     mountpoint = Path(tempfile.mkdtemp(prefix="kluis-usb-"))
     fuse = _kernel_lacks(fs_type) and fs_type in FUSE_DRIVERS
+    loop_device = None
+    if fuse and fs_type == "exfat" and stat.S_ISREG(mode):  # exfat-fuse mounts block devices only
+        attached = subprocess.run(["losetup", "--find", "--show", str(target)], capture_output=True, text=True,
+                                  timeout=30)
+        if attached.returncode != 0:
+            mountpoint.rmdir()
+            raise KluisError(f"{target}: cannot attach it ({attached.stderr.strip() or attached.returncode})")
+        loop_device = attached.stdout.strip()
     if fuse:  # a kernel without the file system (a container): the same file system in user space
-        command = [*FUSE_DRIVERS[fs_type], str(target), str(mountpoint)]
+        command = [*FUSE_DRIVERS[fs_type], loop_device or str(target), str(mountpoint)]
     else:
         options = ["nodev", "nosuid", "noexec"] + (["loop"] if stat.S_ISREG(mode) else [])
         command = ["mount", "-t", fs_type, "-o", ",".join(options), str(target), str(mountpoint)]
@@ -127,13 +135,20 @@ def opened(target: Path, device: str | None = None, label: str | None = None,
         done = subprocess.CompletedProcess(command, 127, "", f"{command[0]} is not installed")
     if done.returncode != 0:
         mountpoint.rmdir()
+        _detach(loop_device)
         raise KluisError(f"{target}: cannot mount it ({done.stderr.strip() or done.returncode})")
     try:
         yield describe(mountpoint, str(target), label, usb)
     finally:
         unmount(mountpoint, fuse)
+        _detach(loop_device)
         with contextlib.suppress(OSError):
             mountpoint.rmdir()
+
+
+def _detach(loop_device: str | None) -> None:
+    if loop_device:
+        subprocess.run(["losetup", "--detach", loop_device], capture_output=True, timeout=30)
 
 
 # User-space drivers (Debian fusefat, exfat-fuse) for kernels without vfat or exfat.
