@@ -25,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "audit": {"checkpoint_minutes": 60},
     "web": {"idle_minutes": 15,
             "map_url": "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"},
-    "axis": {"listen": "", "urls": [], "max_uploads": 4, "max_clip_mb": 8192},
+    "axis": {"listen": "", "urls": [], "max_uploads": 4, "queue_wait_s": 10, "max_clip_mb": 8192},
     "usb": {"concurrency": 3},
     "handover": {"single_approval": False},
     "requests": {"deadline_months": 1, "window_minutes": 15, "warn_days": 7},
@@ -73,7 +73,8 @@ TEMPLATE = """\
 # listen = ""                     # the Axis content destination (docs/axis.md), e.g. "0.0.0.0:8444"; "" = off
 # urls = []                       # its addresses for the connection file, e.g. ["https://kluis.local:8444/auth/v1.0"]
                                   # ([] = this host's name and the listen port)
-# max_uploads = 4                 # clip uploads at once; more get "busy, retry soon" (503)
+# max_uploads = 4                 # clip uploads at once; more wait for a slot ...
+# queue_wait_s = 10               # ... this long, then get "busy, retry soon" (503)
 # max_clip_mb = 8192              # a larger clip is refused as never storable (400)
 
 [usb]

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import queue
 import threading
-from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
@@ -32,17 +32,21 @@ class Aborted(Exception):
 
 
 class _Pipe:
-    """A bounded byte queue: the loop puts pieces in, the worker thread reads them with readinto."""
+    """A bounded byte queue: the loop puts pieces in, the worker thread reads them with readinto.
+
+    The event loop's thread is the one a stream saturates (TLS, HTTP parsing), so its side is kept to a
+    C queue's put and two counters: `put_bytes` is written by the loop only, `taken_bytes` by the worker
+    only. The loop sets `_waiting` before it looks at the counters again, the worker counts what it took
+    before it looks at `_waiting`: one of them always sees the other, and no wake-up is lost."""
+
+    _END, _FAIL = object(), object()
 
     def __init__(self, transform: Callable[[bytes], bytes] | None, final: Callable[[], bytes] | None):
-        self._pieces: deque[memoryview] = deque()
-        self._queued = 0
-        self._ended = False
-        self._failed = False
+        self._pieces: queue.SimpleQueue = queue.SimpleQueue()
+        self._put_bytes = 0
+        self._taken_bytes = 0
         self._waiting = False  # the loop waits for room: the worker wakes it (one wake-up, not one a piece)
-        self._cond = threading.Condition()
         self._space = asyncio.Event()
-        self._space.set()
         self._loop = asyncio.get_running_loop()
         self.transform, self.final = transform, final
         self.md5 = hashlib.md5()
@@ -50,22 +54,18 @@ class _Pipe:
 
     # the loop's side
     async def put(self, data: bytes) -> None:
-        while True:
-            with self._cond:
-                if self._queued < PIPE_BYTES:
-                    self._pieces.append(memoryview(data))
-                    self._queued += len(data)
-                    self._cond.notify()
-                    return
-                self._space.clear()
-                self._waiting = True
+        while self._put_bytes - self._taken_bytes >= PIPE_BYTES:
+            self._space.clear()
+            self._waiting = True
+            if self._put_bytes - self._taken_bytes < PIPE_BYTES:  # the worker took some meanwhile
+                self._waiting = False
+                break
             await self._space.wait()
+        self._put_bytes += len(data)
+        self._pieces.put(data)
 
     def end(self, failed: bool = False) -> None:
-        with self._cond:
-            self._ended = True
-            self._failed = failed
-            self._cond.notify()
+        self._pieces.put(self._FAIL if failed else self._END)
 
     # the worker's side
     def _plain(self, data: bytes | memoryview, received: bool = True) -> bytes | memoryview:
@@ -77,19 +77,17 @@ class _Pipe:
         return data
 
     def _next(self) -> memoryview | None:
-        with self._cond:
-            while not self._pieces and not self._ended:
-                self._cond.wait()
-            if self._failed:
-                raise Aborted("stream aborted")
-            if not self._pieces:
-                return None
-            piece = self._pieces.popleft()
-            self._queued -= len(piece)
-            if self._waiting and self._queued < PIPE_BYTES:  # wake the loop only when it waits for room
-                self._waiting = False
-                self._loop.call_soon_threadsafe(self._space.set)
-            return piece
+        piece = self._pieces.get()
+        if piece is self._FAIL:
+            raise Aborted("stream aborted")
+        if piece is self._END:
+            self._pieces.put(piece)  # a later call sees the end too
+            return None
+        self._taken_bytes += len(piece)
+        if self._waiting and self._put_bytes - self._taken_bytes < PIPE_BYTES:  # only when the loop waits
+            self._waiting = False
+            self._loop.call_soon_threadsafe(self._space.set)
+        return memoryview(piece)
 
     def readinto(self, view: memoryview) -> int:
         while True:

@@ -18,6 +18,7 @@ to disk while a staged clip exists) and sealed the moment the key object arrives
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -52,7 +53,8 @@ def officer_name(user: dict | None) -> str | None:
 
 @dataclass
 class Limits:
-    max_uploads: int = 4            # clip uploads at once; more get 503 "busy, retry soon"
+    max_uploads: int = 4            # clip uploads at once; more wait for a slot, then get 503 "busy, retry soon"
+    queue_wait_s: float = 10.0      # how long a clip upload waits for a slot before that 503
     max_clip_bytes: int = 8 << 30   # a clip larger than this is never storable (400)
     reserve_bytes: int = 512 << 20  # [storage] reserve_mb: 507 before free space would drop below it
 
@@ -66,6 +68,7 @@ class Destination:
         self.limits = limits or Limits(reserve_bytes=int(box.config["storage"]["reserve_mb"]) << 20)
         self.uploads = 0
         self.reserved = 0  # declared bytes of the clip uploads in flight
+        self._freed: asyncio.Event | None = None  # set when an upload ends (made in the loop, on first use)
         self.stage_dir = box.vault.tmp / "axis"
 
     @property
@@ -277,6 +280,20 @@ class Destination:
                 self._save({**obj, "meta": json.dumps(meta, sort_keys=True), "body": json.dumps(points).encode()})
 
     # --- clips ----------------------------------------------------------------------------------------------
+    async def admit(self) -> None:
+        """Wait (up to `queue_wait_s`) for an upload slot: a W800 held a moment instead of told to come back
+        later keeps the disk busy when a slot frees. Still no slot: 503, the spec's "busy, retry soon"."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.limits.queue_wait_s
+        if self._freed is None:
+            self._freed = asyncio.Event()
+        while self.uploads >= self.limits.max_uploads:
+            self._freed.clear()
+            try:
+                await asyncio.wait_for(self._freed.wait(), max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                raise AxisError(503, "busy: too many uploads at once, retry soon") from None
+
     def begin_clip(self, account: dict, container: str, name: str, meta: dict, length: int | None) -> ClipUpload:
         """Admit one clip upload: 503 when too many run, 507 when the disk has no room for it, 400 when it
         can never be stored. The caller streams the body into the returned upload."""
@@ -496,6 +513,8 @@ class ClipUpload:
             self.destination.uploads -= 1
             self.destination.reserved -= self._reserved
             self._reserved = None
+            if self.destination._freed is not None:
+                self.destination._freed.set()
 
     async def push(self, data: bytes) -> None:
         self.received += len(data)

@@ -53,6 +53,10 @@ async def _errors(request: web.Request, handler):
         log.info("axis %s %s from %s: connection lost (%s); nothing of it was kept", request.method,
                  request.path[:200], _client(request), exc)
         return web.Response(status=400, text="connection lost\n")  # nobody reads it; aiohttp needs an answer
+    except asyncio.CancelledError:  # the same, noticed first by aiohttp (it cancels the handler), or a stop
+        log.info("axis %s %s from %s: connection lost or the box stops; nothing of it was kept", request.method,
+                 request.path[:200], _client(request))
+        raise
     except KluisError as exc:  # a refusal of the domain below (a storage error): the W800 retries later
         log.warning("axis %s %s from %s: 500 %s", request.method, request.path[:200], _client(request), exc)
         return web.Response(status=500, text="internal error\n")
@@ -172,13 +176,19 @@ async def obj(request: web.Request) -> web.StreamResponse:
 
 async def _put_clip(request: web.Request, destination: Destination, account: dict, target: spec.Target,
                     meta: dict) -> web.Response:
+    await destination.admit()
     upload = destination.begin_clip(account, target.container, target.name, meta, request.content_length)
+    loop = asyncio.get_running_loop()
     try:
-        while True:
-            data = await asyncio.wait_for(request.content.read(PIECE), READ_TIMEOUT_S)
-            if not data:
-                break
-            await upload.push(data)
+        # One deadline moved on after every piece, not a timer task per read (this loop is the hot path).
+        async with asyncio.timeout(READ_TIMEOUT_S) as silence:
+            while True:
+                # readany: the piece the TLS layer delivered, as it is (no join into a larger buffer)
+                data = await request.content.readany()
+                if not data:
+                    break
+                silence.reschedule(loop.time() + READ_TIMEOUT_S)
+                await upload.push(data)
         if request.content_length is not None and upload.received != request.content_length:
             raise AxisError(400, f"clip {target.name}: {upload.received} of {request.content_length} bytes came")
     except asyncio.TimeoutError:
@@ -219,7 +229,7 @@ def create_app(box: Box, limits: Limits | None = None) -> web.Application:
 
 def limits_from_config(box: Box) -> Limits:
     axis = box.config.get("axis", {})
-    return Limits(max_uploads=int(axis.get("max_uploads", 4)),
+    return Limits(max_uploads=int(axis.get("max_uploads", 4)), queue_wait_s=float(axis.get("queue_wait_s", 10)),
                   max_clip_bytes=int(axis.get("max_clip_mb", 8192)) << 20,
                   reserve_bytes=int(box.config["storage"]["reserve_mb"]) << 20)
 

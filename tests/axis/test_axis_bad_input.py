@@ -9,6 +9,7 @@ already stored as it was: a recording catalogued before the bad request still ve
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import hashlib
 import json
 import logging
@@ -591,7 +592,7 @@ def test_a_second_system_id_on_a_bound_account_is_403_and_alerted(scene):
 
 
 def test_too_many_uploads_at_once_is_503(make_scene):
-    scene = make_scene({"axis": {"max_uploads": 1}})
+    scene = make_scene({"axis": {"max_uploads": 1, "queue_wait_s": 0.5}})
     first = clip_bytes(200_000, new_marker())
     holder = RawClient(scene.srv.port)
     try:
@@ -612,6 +613,32 @@ def test_too_many_uploads_at_once_is_503(make_scene):
     scene.srv.wait_uploads(0)
     # The W800 tries again soon, and then it goes.
     assert scene.w800.clip(CONTAINER, CLIP_2, second, T0 + 10, T0 + 50) == md5(second)
+    scene.w800.complete()
+    assert len(recordings_of(scene.box, CONTAINER)) == 2
+    scene.unharmed()
+
+
+def test_an_upload_waits_for_a_slot_instead_of_503(make_scene):
+    # With a slot coming free within [axis] queue_wait_s, the second clip is held, not refused.
+    scene = make_scene({"axis": {"max_uploads": 1, "queue_wait_s": 30}})
+    first = clip_bytes(200_000, new_marker())
+    holder = RawClient(scene.srv.port)
+    try:
+        holder.head("PUT", scene.path(CONTAINER, CLIP), {
+            "X-Auth-Token": scene.token, "Content-Length": str(len(first)), **clip_headers(T0 - 30, T0 + 10)})
+        holder.send(first[:50_000])
+        scene.srv.wait_uploads(1)
+        second = clip_bytes(10_000, new_marker())
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(swift_status, scene.conn.put_object, CONTAINER, CLIP_2, second,
+                                  headers=clip_headers(T0 + 10, T0 + 50))
+            time.sleep(1.0)
+            assert not waiting.done()  # held while the first clip streams
+            holder.send(first[50_000:])
+            assert holder.response().status == 201
+            assert waiting.result(timeout=30) == 201
+    finally:
+        holder.close()
     scene.w800.complete()
     assert len(recordings_of(scene.box, CONTAINER)) == 2
     scene.unharmed()
