@@ -18,6 +18,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from .. import audit
 from ..box import Box
 from ..dock import devices
 from . import spec, transport
@@ -28,8 +29,6 @@ APPLICATION = "Kluis"
 
 
 def _audit(box: Box, action: str, actor: str, details: dict, client: str | None = None) -> None:
-    from .. import audit
-
     audit.record(box.catalog, actor=actor, action=action, client=client, details=details, clock=box.clock)
 
 

@@ -19,14 +19,16 @@ to disk while a staged clip exists) and sealed the moment the key object arrives
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
 import shutil
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
-from .. import recordings, retention
+from .. import audit, recordings, retention
 from ..box import Box
 from ..clock import to_iso
 from ..container import parse_header
@@ -206,8 +208,6 @@ class Destination:
     # --- small objects: key objects, bookmarks, GNSS tracks -------------------------------------------------
     async def put_small(self, account: dict, container: str, name: str, kind: str, meta: dict, body: bytes) -> str:
         """Store a key object, bookmark or GNSS track; returns the MD5 (ETag) of the body."""
-        import hashlib
-
         row = self._open_recording(account["name"], container)
         if row["status"] == "complete":
             return self._same_or_refuse(account["name"], container, name, hashlib.md5(body).hexdigest())
@@ -425,8 +425,6 @@ class Destination:
         and the header copies that open them are destroyed (audited as 'axis_abandoned'). Keeping them
         longer would keep footage past the term nobody decided on; a W800 still holding such a recording
         sends it again in full."""
-        from datetime import timedelta
-
         days = older_than_days if older_than_days is not None else int(self.box.config["retention"]["default_days"])
         cutoff = to_iso(self.box.clock() - timedelta(days=days))
         stale = list(self._db().query("SELECT account, container, created_at FROM axis_recordings "
@@ -439,8 +437,6 @@ class Destination:
                                    [row["account"], row["container"]])
                 self._db().execute("DELETE FROM axis_recordings WHERE account = ? AND container = ?",
                                    [row["account"], row["container"]])
-                from .. import audit
-
                 audit.record(self.box.catalog, actor="system", action="axis_abandoned", clock=self.box.clock,
                              details={"account": row["account"], "container": row["container"],
                                       "created_at": row["created_at"], "clips": len(paths), "term_days": days})
@@ -495,8 +491,6 @@ class ClipUpload:
         self._stage_file = None
         self._sealer: PushSealer | None = None
         if encrypted and content_key is None:
-            import hashlib
-
             destination.stage_dir.mkdir(parents=True, exist_ok=True)
             tag = hashlib.sha256(f"{account}/{container}/{name}/{os.urandom(8).hex()}".encode()).hexdigest()[:32]
             self._staged = destination.stage_dir / f"{tag}.cbc"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -61,8 +62,6 @@ def public_pem(key: rsa.RSAPrivateKey) -> bytes:
 
 def key_id(key: rsa.RSAPrivateKey) -> str:
     """A short, stable name of the public key: what PublicKeyId carries, so a rotated key can be told."""
-    import hashlib
-
     der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return "kluis-" + hashlib.sha256(der).hexdigest()[:16]
 
