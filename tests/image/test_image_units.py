@@ -71,8 +71,8 @@ def test_usb_ingest_instance_verifies_and_is_sandboxed(root):
     assert match and match.group(2) in GOOD_BANDS, report
     s = settings(UNITS / "kluis-usb@.service")
     assert s["User"] == ["kluis"] and s["PrivateNetwork"] == ["yes"] and s["BindsTo"] == ["dev-%i.device"]
-    assert [v for v in s["ExecStartPre"] + s["ExecStopPost"] if v.startswith("+")] == \
-        ["+/usr/lib/kluis/usb-mount %I", "+/usr/lib/kluis/usb-mount %I stop"]
+    assert [v for v in s["ExecCondition"] + s["ExecStartPre"] + s["ExecStopPost"] if v.startswith("+")] == \
+        ["+/usr/lib/kluis/usb-mount %I check", "+/usr/lib/kluis/usb-mount %I", "+/usr/lib/kluis/usb-mount %I stop"]
     rule = (IMAGE / "rootfs/usr/lib/udev/rules.d/90-kluis-usb.rules").read_text()
     assert 'ENV{ID_BUS}=="usb"' in rule and 'ENV{ID_FS_LABEL}!="KLUIS-BACKUP"' in rule
     assert 'ENV{SYSTEMD_WANTS}+="kluis-usb@%k.service"' in rule
