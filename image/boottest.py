@@ -60,7 +60,7 @@ KEEPER = "beheerder"
 PASSWORD = "een goed wachtwoord voor de kluis"
 KEY = re.compile(r"KLUIS(?:-[A-Z2-7]{1,5}){11}")
 CAMERA = "IMGCAM01"
-USB_CAMERA = "IMGUSB01"  # the volume label: what the novatek profile reads as the serial without a USB serial
+USB_CAMERA = "IMGUSB01"  # the camera's USB serial number (and its volume label): the serial its profile reads
 
 results: list[tuple[str, bool, str]] = []
 began = time.monotonic()
@@ -175,9 +175,10 @@ def make_usb_disks(work: Path) -> None:
     subprocess.run(["mcopy", "-i", stick, str(work / "usbclip1.mp4"), "::Fotos/vakantie.mp4"], check=True)
 
 
-def plug(work: Path, drive: str, image: str) -> None:
+def plug(work: Path, drive: str, image: str, serial: str | None = None) -> None:
+    """Hot-plug a disk image as a USB disk; `serial`: the USB serial number the device reports."""
     monitor(work, f"drive_add 0 if=none,id={drive},format=raw,file={work / image}")
-    monitor(work, f"device_add usb-storage,bus=usb.0,drive={drive},id={drive}dev")
+    monitor(work, f"device_add usb-storage,bus=usb.0,drive={drive},id={drive}dev" + (f",serial={serial}" if serial else ""))
 
 
 async def console_says(console: Console, pattern: str, deadline: float, failed: str | None = None) -> str:
@@ -198,7 +199,7 @@ async def usb_checks(work: Path, console: Console, http, box_url: str) -> bool:
     plug(work, "stick", "stick.img")
     why = await console_says(console, r"ALERT usb_unknown", time.monotonic() + 180, failed)
     check("usb-stick", not why, why or "listed once as an unknown USB volume (usb_unknown), not read")
-    plug(work, "usbcam", "usbcam.img")
+    plug(work, "usbcam", "usbcam.img", serial=USB_CAMERA)
     why = await console_says(console, rf"USB camera {USB_CAMERA} \(novatek\) found", time.monotonic() + 180, failed)
     if why:
         return not check("usb-camera", False, why)
@@ -212,7 +213,7 @@ async def usb_checks(work: Path, console: Console, http, box_url: str) -> bool:
     monitor(work, "device_del usbcamdev")
     await asyncio.sleep(5)
     monitor(work, "drive_del usbcam")
-    plug(work, "usbcam2", "usbcam.img")
+    plug(work, "usbcam2", "usbcam.img", serial=USB_CAMERA)
     why = await console_says(console, rf"usb: camera {USB_CAMERA} \(novatek\): 2 stored, 2 deleted on the camera",
                              time.monotonic() + 300, failed)
     if why:
