@@ -214,7 +214,7 @@ async def usb_checks(work: Path, console: Console, http, box_url: str) -> bool:
     await asyncio.sleep(5)
     monitor(work, "drive_del usbcam")
     plug(work, "usbcam2", "usbcam.img", serial=USB_CAMERA)
-    why = await console_says(console, rf"usb: camera {USB_CAMERA} \(novatek\): 2 stored, 2 deleted on the camera",
+    why = await console_says(console, rf"{USB_CAMERA} \(novatek\): done: 2 stored, 2 deleted on the camera",
                              time.monotonic() + 300, failed)
     if why:
         return not check("usb-camera", False, why)
