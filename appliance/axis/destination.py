@@ -101,27 +101,27 @@ class Destination:
 
     # --- users and devices -----------------------------------------------------------------------------
     def put_user(self, account: str, uuid: str, meta: dict) -> bool:
-        existed = self._db().execute("SELECT 1 FROM axis_users WHERE account = ? AND uuid = ?",
-                                     [account, uuid]).fetchone() is not None
-        with self.box.catalog.transaction():
-            self._db()["axis_users"].upsert({
-                "account": account, "uuid": uuid, "name": meta.get("name"), "user_id": meta.get("userid"),
-                "active": int(spec.parse_bool(meta.get("active")) is not False), "updated_at": self.box.now_iso(),
-            }, pk=("account", "uuid"))
-        log.info("axis %s: user %s %s (%s)", account, uuid, "updated" if existed else "registered",
-                 officer_name({"name": meta.get("name"), "user_id": meta.get("userid")}))
-        return not existed
+        """A W800 user (Users/<uuid>); True when new."""
+        return self._put_member("axis_users", "uuid", account, uuid,
+                                {"name": meta.get("name"), "user_id": meta.get("userid")}, meta,
+                                officer_name({"name": meta.get("name"), "user_id": meta.get("userid")}))
 
     def put_device(self, account: str, serial: str, meta: dict) -> bool:
-        existed = self._db().execute("SELECT 1 FROM axis_devices WHERE account = ? AND serial = ?",
-                                     [account, serial]).fetchone() is not None
+        """A camera (Devices/<BWCSerialNumber>); True when new."""
+        return self._put_member("axis_devices", "serial", account, serial,
+                                {"name": meta.get("name"), "model": meta.get("model")}, meta, meta.get("model") or "?")
+
+    def _put_member(self, table: str, key: str, account: str, value: str, fields: dict, meta: dict,
+                    shown: str | None) -> bool:
+        existed = self._db().execute(f"SELECT 1 FROM {table} WHERE account = ? AND {key} = ?",
+                                     [account, value]).fetchone() is not None
         with self.box.catalog.transaction():
-            self._db()["axis_devices"].upsert({
-                "account": account, "serial": serial, "name": meta.get("name"), "model": meta.get("model"),
+            self._db()[table].upsert({
+                "account": account, key: value, **fields,
                 "active": int(spec.parse_bool(meta.get("active")) is not False), "updated_at": self.box.now_iso(),
-            }, pk=("account", "serial"))
-        log.info("axis %s: device %s %s (%s)", account, serial, "updated" if existed else "registered",
-                 meta.get("model") or "?")
+            }, pk=("account", key))
+        log.info("axis %s: %s %s %s (%s)", account, table.removeprefix("axis_").rstrip("s"), value,
+                 "updated" if existed else "registered", shown)
         return not existed
 
     def _user(self, account: str, uuid: str) -> dict | None:

@@ -591,16 +591,21 @@ def test_a_second_system_id_on_a_bound_account_is_403_and_alerted(scene):
     scene.unharmed()
 
 
+def holding_the_slot(scene, first: bytes) -> RawClient:
+    """A raw client that starts uploading `first` and sends only its first 50 000 bytes (the rest later)."""
+    holder = RawClient(scene.srv.port)
+    holder.head("PUT", scene.path(CONTAINER, CLIP), {
+        "X-Auth-Token": scene.token, "Content-Length": str(len(first)), **clip_headers(T0 - 30, T0 + 10)})
+    holder.send(first[:50_000])
+    scene.srv.wait_uploads(1)
+    return holder
+
+
 def test_too_many_uploads_at_once_is_503(make_scene):
     scene = make_scene({"axis": {"max_uploads": 1, "queue_wait_s": 0.5}})
     first = clip_bytes(200_000, new_marker())
-    holder = RawClient(scene.srv.port)
+    holder = holding_the_slot(scene, first)
     try:
-        holder.head("PUT", scene.path(CONTAINER, CLIP), {
-            "X-Auth-Token": scene.token, "Content-Length": str(len(first)), **clip_headers(T0 - 30, T0 + 10)})
-        holder.send(first[:50_000])  # ... and the rest slowly, later
-        scene.srv.wait_uploads(1)
-
         second = clip_bytes(10_000, new_marker())
         attempt = scene.refused(503, swift_status, scene.conn.put_object, CONTAINER, CLIP_2, second,
                                 headers=clip_headers(T0 + 10, T0 + 50))
@@ -622,12 +627,8 @@ def test_an_upload_waits_for_a_slot_instead_of_503(make_scene):
     # With a slot coming free within [axis] queue_wait_s, the second clip is held, not refused.
     scene = make_scene({"axis": {"max_uploads": 1, "queue_wait_s": 30}})
     first = clip_bytes(200_000, new_marker())
-    holder = RawClient(scene.srv.port)
+    holder = holding_the_slot(scene, first)
     try:
-        holder.head("PUT", scene.path(CONTAINER, CLIP), {
-            "X-Auth-Token": scene.token, "Content-Length": str(len(first)), **clip_headers(T0 - 30, T0 + 10)})
-        holder.send(first[:50_000])
-        scene.srv.wait_uploads(1)
         second = clip_bytes(10_000, new_marker())
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             waiting = pool.submit(swift_status, scene.conn.put_object, CONTAINER, CLIP_2, second,
