@@ -46,6 +46,7 @@ class _Pipe:
         self._put_bytes = 0
         self._taken_bytes = 0
         self._waiting = False  # the loop waits for room: the worker wakes it (one wake-up, not one a piece)
+        self.closed = False  # the worker ended (a full disk): nothing takes pieces any more
         self._space = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self.transform, self.final = transform, final
@@ -54,7 +55,7 @@ class _Pipe:
 
     # the loop's side
     async def put(self, data: bytes) -> None:
-        while self._put_bytes - self._taken_bytes >= PIPE_BYTES:
+        while self._put_bytes - self._taken_bytes >= PIPE_BYTES and not self.closed:
             self._space.clear()
             self._waiting = True
             if self._put_bytes - self._taken_bytes < PIPE_BYTES:  # the worker took some meanwhile
@@ -66,6 +67,11 @@ class _Pipe:
 
     def end(self, failed: bool = False) -> None:
         self._pieces.put(self._FAIL if failed else self._END)
+
+    def worker_ended(self) -> None:
+        """In the loop, when the worker has ended: a put() waiting for room must not wait for ever."""
+        self.closed = True
+        self._space.set()
 
     # the worker's side
     def _plain(self, data: bytes | memoryview, received: bool = True) -> bytes | memoryview:
@@ -108,7 +114,8 @@ class _Pipe:
     _pending: memoryview = memoryview(b"")
 
 
-def _settle(future: asyncio.Future, result, exc: BaseException | None) -> None:
+def _settle(future: asyncio.Future, pipe: _Pipe, result, exc: BaseException | None) -> None:
+    pipe.worker_ended()
     if not future.done():
         future.set_exception(exc) if exc is not None else future.set_result(result)
 
@@ -144,9 +151,9 @@ class PushSealer:
             result = self._writer.commit()
         except BaseException as exc:
             self._writer.abort()
-            loop.call_soon_threadsafe(_settle, self._worker, None, exc)
+            loop.call_soon_threadsafe(_settle, self._worker, self._pipe, None, exc)
         else:
-            loop.call_soon_threadsafe(_settle, self._worker, result, None)
+            loop.call_soon_threadsafe(_settle, self._worker, self._pipe, result, None)
 
     async def push(self, data: bytes) -> None:
         if self._worker.done():  # the worker failed (a full disk): stop taking bytes, say why
