@@ -88,3 +88,23 @@ def run_kluis(*args: str, check: bool = True, input: bytes | None = None, timeou
 @pytest.fixture
 def kluis():
     return run_kluis
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """small_disk(size): a fresh tmpfs of that size (e.g. "40m"), for a full disk; unmounted afterwards.
+    Mounting needs root; CI runs as root, and without it the test says why it did not run."""
+    mounts: list[Path] = []
+
+    def make(size: str) -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+        mount = tmp_path / f"disk{len(mounts)}"
+        mount.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], check=True)
+        mounts.append(mount)
+        return mount
+
+    yield make
+    for mount in mounts:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -6,32 +6,14 @@ ENOSPC in the middle of one."""
 from __future__ import annotations
 
 import errno
-
-import os
 import secrets
 import shutil
-import subprocess
 from pathlib import Path
-
-import pytest
 
 from appliance.box import Box, init_box
 from dock_helpers import box_alerts, box_recordings, configure_box, pair, run_kluis, set_config, wait_for
 
 RUN = secrets.token_hex(2).upper()
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(mount)], check=True)
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def fill(path: Path, leave_bytes: int) -> Path:
@@ -50,6 +32,7 @@ def fill(path: Path, leave_bytes: int) -> Path:
 
 
 def test_full_disk_stops_cleanly_and_resumes(small_disk, cameras, serve, password_file):
+    small_disk = small_disk("40m")
     data = small_disk / "data"
     init_box(data, "admin", "correct horse battery staple", kdf_profile="interactive")[0].close()
     configure_box(data, ["127.0.0.1"])
