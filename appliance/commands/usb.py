@@ -55,9 +55,9 @@ def ingest_(box: Box, target: Path, device: str | None, label: str | None, usb_i
 @click.option("--json", "as_json", is_flag=True)
 def files(box: Box, serial: str | None, as_json: bool) -> None:
     """Files Kluis did not take from the cameras (not video, unreadable): they stay on the camera."""
-    from ..usb import ingest
+    from ..usb import overview
 
-    rows = ingest.files_left(box, serial)
+    rows = overview.files_left(box, serial)
     if as_json:
         emit_json(rows)
     else:

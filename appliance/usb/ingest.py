@@ -496,16 +496,6 @@ def slot(box: Box, wait_s: float = 3600) -> object:
         time.sleep(0.2)
 
 
-def files_left(box: Box, serial: str | None = None) -> list[dict]:
-    """Files Kluis did not take (refused), for the keeper."""
-    sql = "SELECT serial, path, size, mtime, reason, seen_at FROM usb_files WHERE state = 'refused'"
-    params = []
-    if serial:
-        sql += " AND serial = ?"
-        params.append(serial)
-    return list(box.catalog.db.query(sql + " ORDER BY serial, path", params))
-
-
 def register(box: Box, serial: str, *, officer: str | None, pooled: bool, actor: str) -> dict:
     """The keeper confirms a found USB camera and assigns it (personal or pooled); audited as 'pair'."""
     device = devices.find_device(box.catalog, serial)

@@ -30,14 +30,14 @@ from appliance.axis import accounts as axis_accounts
 from appliance.axis import overview as axis_overview
 from appliance.axis import transport as axis_transport
 from appliance.axis.spec import AxisError
-from appliance.clock import parse_time, to_iso
+from appliance.clock import parse_time
 from appliance.dock import devices
 from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.usb import ingest as usb_ingest
+from appliance.usb import overview as usb_overview
 
 from ..app import BOX, SESSION, check_password, client_of, gettext_for, needs, render
 from ..i18n import N_
-from ..queries import has_table
 
 routes = web.RouteTableDef()
 PROGRESS_INTERVAL_S = 1.0
@@ -65,13 +65,8 @@ USB_REASONS = {N_("not a video Kluis can read")}
 def usb_progress(box, _) -> dict[str, dict]:
     """Per USB camera: its last plug-in's ingest (usb_sessions), when updated within the last hour; with
     `text`, what the overview says about it in the user's language."""
-    if not has_table(box.catalog, "usb_sessions"):
-        return {}
-    since = to_iso(box.clock() - USB_RECENT)
     found = {}
-    for row in box.catalog.db.query(
-            "SELECT serial, state, message, files_total, files_done, bytes_total, bytes_done, updated_at "
-            "FROM usb_sessions WHERE updated_at >= ? ORDER BY serial LIMIT 200", [since]):
+    for row in usb_overview.sessions(box, box.clock() - USB_RECENT):
         state = row["state"]
         label = _(USB_STATES[state]) if state in USB_STATES else state
         if state == "done":
@@ -88,18 +83,12 @@ def _usb_view(request: web.Request) -> dict:
     """The USB section of /cameras: found cameras to register, files left on cameras, unknown volumes."""
     box = request.app[BOX]
     _ = gettext_for(request)
-    if not has_table(box.catalog, "usb_volumes"):
-        return {"found": [], "left": [], "unknown": []}
-    found = list(box.catalog.db.query(
-        "SELECT serial, model, first_seen, last_seen FROM devices WHERE proto = 'usb' AND paired = 0 "
-        "ORDER BY first_seen, serial LIMIT 200"))
-    left = usb_ingest.files_left(box)[:500]
+    found = usb_overview.found_cameras(box)
+    left = usb_overview.files_left(box)[:500]
     for row in left:
         reason = row["reason"] or ""
         row["reason_text"] = _(reason) if reason in USB_REASONS else reason
-    unknown = list(box.catalog.db.query(
-        "SELECT identity, label, usb_vendor, usb_product, usb_serial, first_seen, last_seen FROM usb_volumes "
-        "WHERE profile IS NULL ORDER BY last_seen DESC LIMIT 200"))
+    unknown = usb_overview.unknown_volumes(box)
     return {"found": found, "left": left, "unknown": unknown}
 
 
