@@ -31,7 +31,10 @@ debs:
 demo: venv
 	$(BIN)/kluis demo
 
+# Lint and type check first: they take seconds, the suite takes minutes.
 test: venv debs
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 # The README's permission table and docs/cli-reference.md, from the commands (tests/test_docs.py fails when stale).
