@@ -95,10 +95,10 @@ def unclassified() -> list[str]:
             problems.append(f"`kluis {name}` is in neither COMMAND_PERMISSIONS nor NO_LOGIN")
     for key in list(common.COMMAND_PERMISSIONS) + list(common.NO_LOGIN):
         name, _, option = key.partition(" --")
-        command = found.get(name)
-        if command is None or not runnable(command):
+        found_command = found.get(name)
+        if found_command is None or not runnable(found_command):
             problems.append(f"{key!r} is in a permission table but `kluis {name}` is no command")
-        elif option and not any(f"--{option}" in param.opts for param in command.params):
+        elif option and not any(f"--{option}" in param.opts for param in found_command.params):
             problems.append(f"{key!r} is in a permission table but `kluis {name}` has no option --{option}")
     for key in set(common.COMMAND_PERMISSIONS) & set(common.NO_LOGIN):
         problems.append(f"{key!r} is in both COMMAND_PERMISSIONS and NO_LOGIN")
