@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEBS := age ffmpeg chromium iproute2 time curl fonts-dejavu-core nftables dosfstools exfatprogs mtools fusefat exfat-fuse
 
-.PHONY: demo test bench venv debs clean
+.PHONY: demo test bench docs venv debs clean
 
 $(BIN)/kluis: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,15 @@ debs:
 demo: venv
 	$(BIN)/kluis demo
 
+# Lint and type check first: they take seconds, the suite takes minutes.
 test: venv debs
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+# The README's permission table and docs/cli-reference.md, from the commands (tests/test_docs.py fails when stale).
+docs: venv
+	$(BIN)/python docs/generate.py
 
 bench: venv debs
 	$(BIN)/python bench/run.py

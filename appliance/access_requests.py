@@ -23,6 +23,7 @@ import calendar
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
 from . import audit, retention
@@ -88,6 +89,10 @@ def ref_of(request_id: int, received_on: date) -> str:
     return f"VZ-{received_on.year}-{request_id:04d}"
 
 
+@overload
+def _text(value: str | None, name: str, required: Literal[True], limit: int = MAX_TEXT) -> str: ...
+@overload
+def _text(value: str | None, name: str, required: bool = False, limit: int = MAX_TEXT) -> str | None: ...
 def _text(value: str | None, name: str, required: bool = False, limit: int = MAX_TEXT) -> str | None:
     value = (value or "").strip()
     if required and not value:
@@ -273,7 +278,7 @@ def links(box: Box, request_id: int, include_unlinked: bool = True) -> list[dict
 
 
 def derivatives(box: Box, recording_ids: list[str]) -> dict[str, list[dict]]:
-    """Redacted versions of these recordings (issue 8's redaction stores them with recordings.derived_from);
+    """Redacted versions of these recordings (appliance.redaction stores them with recordings.derived_from);
     {} on a catalog without that column."""
     columns = {row[1] for row in box.catalog.db.execute("PRAGMA table_info(recordings)")}
     if "derived_from" not in columns or not recording_ids:
@@ -414,7 +419,7 @@ def close(box: Box, request: int | str, outcome: str, actor: str, decision_ref: 
 
             try:
                 retention.delete_early(box, recording_id, actor=actor, reason="objection upheld",
-                                       decision_ref=decision_ref, purpose="objection", client=client,
+                                       decision_ref=decision_ref or "", purpose="objection", client=client,
                                        first=release_and_note)
                 result.deleted.append(recording_id)
                 continue

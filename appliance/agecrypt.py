@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import os
 import secrets
-from typing import BinaryIO
+from typing import BinaryIO, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -148,7 +148,7 @@ def read_identities(path) -> list[str]:
     return found
 
 
-def decrypt(src: BinaryIO, dst: BinaryIO, identities: list[str] = (), passphrase: str | None = None) -> None:
+def decrypt(src: BinaryIO, dst: BinaryIO, identities: Sequence[str] = (), passphrase: str | None = None) -> None:
     """Decrypt an age file to `dst`, streaming: with X25519 identities (pyrage) or a passphrase."""
     if passphrase is not None:
         return decrypt_with_passphrase(src, dst, passphrase)

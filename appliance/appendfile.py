@@ -111,7 +111,12 @@ class AppendFile:
         self._fill = self._hash_from = length - self._base
         self._hinted = self._hint_mark = self._base
         if self._fill:
-            self._block()[: self._fill] = os.pread(self._fd, self._fill, self._base)
+            self._block()[: self._fill] = os.pread(self._open_fd(), self._fill, self._base)
+
+    def _open_fd(self) -> int:
+        if self._fd is None:
+            raise ValueError(f"{self.path} is closed")
+        return self._fd
 
     def _block(self) -> mmap.mmap:
         """The current staging block (page-aligned, as O_DIRECT needs), made on first use."""
@@ -157,11 +162,11 @@ class AppendFile:
         try:
             for start in range(0, len(views), _IOV_MAX):
                 group = views[start : start + _IOV_MAX]
-                written = os.pwritev(self._fd, group, self._base)
+                written = os.pwritev(self._open_fd(), group, self._base)
                 self._base += written
                 if written < sum(map(len, group)):  # short write (rare): finish it piece by piece
                     rest = b"".join(group)[written:]
-                    _pwrite_all(self._fd, memoryview(rest), self._base)
+                    _pwrite_all(self._open_fd(), memoryview(rest), self._base)
                     self._base += len(rest)
             self._hint()
         finally:
@@ -177,7 +182,7 @@ class AppendFile:
         waits only for the tail, and the stream does not fill memory with bytes nobody reads soon."""
         if hasattr(os, "posix_fadvise"):
             try:
-                os.posix_fadvise(self._fd, start, end - start, os.POSIX_FADV_DONTNEED)
+                os.posix_fadvise(self._open_fd(), start, end - start, os.POSIX_FADV_DONTNEED)
             except OSError:
                 pass  # only a hint; sync() is what makes the file durable
 
@@ -191,7 +196,7 @@ class AppendFile:
                     raise
                 os.close(self._direct_fd)  # O_DIRECT opened but refused here: go through the cache
                 self._direct_fd = None
-        _pwrite_all(self._fd, block, offset)
+        _pwrite_all(self._open_fd(), block, offset)
         self._writeback(max(offset - BLOCK, 0), offset + len(block))  # this block, and the one before
 
     def _wait(self, index: int) -> None:
@@ -224,8 +229,8 @@ class AppendFile:
         """Take back everything after `length` (bytes that did not verify), durably. The hashes are
         not rewound: they are no use to the caller any more."""
         self._drain()
-        os.ftruncate(self._fd, length)
-        os.fsync(self._fd)
+        os.ftruncate(self._open_fd(), length)
+        os.fsync(self._open_fd())
         self._restage(length)
 
     def close(self) -> None:

@@ -60,7 +60,7 @@ def record(catalog, *, actor: str, action: str, recording_id: str | None = None,
         raise ValueError("an audit entry needs an actor")
     if not ACTION_RE.match(action or ""):
         raise ValueError(f"audit action must be a short snake_case word, not {action!r}")
-    entry = {
+    entry: dict[str, Any] = {
         "time": _now(catalog, clock),
         "actor": str(actor),
         "action": action,
@@ -94,7 +94,8 @@ def entries(catalog, *, recording_id: str | None = None, since: str | None = Non
             actor: str | None = None, action: str | None = None, limit: int | None = None,
             newest_first: bool = False) -> list[dict]:
     """Entries matching every filter given (times as stored ISO strings), oldest first by default."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[str | int] = []
     for column, op, value in (("recording_id", "=", recording_id), ("time", ">=", since), ("time", "<", until),
                               ("actor", "=", actor), ("action", "=", action)):
         if value is not None:

@@ -243,7 +243,7 @@ def _fill(src: BinaryIO, buf: bytearray) -> int:
     view = memoryview(buf)
     got = 0
     while got < len(buf):
-        n = src.readinto(view[got:])
+        n = src.readinto(view[got:])  # type: ignore[attr-defined]  # typeshed's BinaryIO lacks it; files have it
         if not n:
             break
         got += n

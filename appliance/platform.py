@@ -18,7 +18,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-# What the UI and `kluis status` say when the data directory is not encrypted at rest (issue 9: in Dutch).
+# What the UI and `kluis status` say when the data directory is not encrypted at rest; in Dutch, because the
+# keeper reads it in the Dutch UI.
 NOT_ENCRYPTED_NL = ("Het beeldmateriaal is versleuteld, maar de metagegevens (de catalogus: namen, tijden, "
                     "het auditlogboek) zijn op deze kluis niet versleuteld opgeslagen.")
 NOT_ENCRYPTED_EN = ("The footage is encrypted, but metadata (the catalog: names, times, the audit log) is not "
@@ -62,7 +63,7 @@ def _unescape(text: str) -> str:
 def mount_of(path: Path, mountinfo: Path) -> dict | None:
     """The mountinfo entry that holds `path` (the last of the longest matching mount points)."""
     target = os.path.realpath(path)
-    best = None
+    best: dict | None = None
     for line in mountinfo.read_text().splitlines():
         fields = line.split()
         if "-" not in fields or len(fields) < 7:

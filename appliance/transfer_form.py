@@ -134,8 +134,8 @@ class _Form(FPDF):
         self.set_font(self.sans, "B" if bold else "", size)
         self.multi_cell(0, 4.8, self.t(text), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
-    def fields(self, rows: list[tuple[str, str, bool]]) -> None:
-        """A two-column table: label | value (mono for hashes and keys)."""
+    def fields(self, rows: list[tuple[str, object, bool]]) -> None:
+        """A two-column table: label | value (any value: cleaned to text; mono for hashes and keys)."""
         self.set_font(self.sans, "", 9)
         mono = FontFace(family=self.mono, size_pt=8)
         with self.table(col_widths=(52, 122), first_row_as_headings=False, text_align="LEFT",
@@ -185,7 +185,7 @@ def _seconds(value) -> str:
     return (f"{number:.0f}" if number == int(number) else f"{number:.2f}".replace(".", ",")) + " s"
 
 
-def _receiver_rows(receiver) -> list[tuple[str, str, bool]]:
+def _receiver_rows(receiver) -> list[tuple[str, object, bool]]:
     if isinstance(receiver, dict):
         rows = [(label, receiver.get(key), False) for key, label in RECEIVER_FIELDS]
         rows += [(str(key), value, False) for key, value in receiver.items()
@@ -240,12 +240,17 @@ def _clip_text(clip) -> str:
     return _clean(clip, 300)
 
 
+def _table(value) -> dict:
+    """A manifest's sub-table, or an empty one when it is missing or not a table."""
+    return value if isinstance(value, dict) else {}
+
+
 def render_transfer_form(manifest: dict, timezone: str | None = None) -> bytes:
     """The overdrachtsformulier for a handover's manifest (see docs of the package), as PDF bytes.
     `timezone` (e.g. "Europe/Amsterdam", or manifest["box"]["timezone"]) shows times as local time;
     without one they are shown in the zone they were written in. Missing optional keys are left blank."""
     manifest = manifest if isinstance(manifest, dict) else {}
-    box = manifest.get("box") if isinstance(manifest.get("box"), dict) else {}
+    box = _table(manifest.get("box"))
     tz = None
     for name in (timezone, box.get("timezone"), manifest.get("timezone")):
         if name:
@@ -266,7 +271,7 @@ def render_transfer_form(manifest: dict, timezone: str | None = None) -> bytes:
     pdf.ln(1)
 
     pdf.heading("1. Overdracht")
-    approval_rows = [
+    approval_rows: list[tuple[str, object, bool]] = [
         ("Kenmerk overdracht", handover_id, True),
         ("Verstrekkende organisatie", box.get("name") or manifest.get("box_name"), False),
         ("Voorbereid door", manifest.get("prepared_by"), False),
@@ -281,7 +286,8 @@ def render_transfer_form(manifest: dict, timezone: str | None = None) -> bytes:
         pdf.multi_cell(0, 5, pdf.t(
             "Enkelvoudige goedkeuring: deze overdracht is zonder tweede persoon (vier-ogenprincipe) "
             "goedgekeurd, zoals de instelling van de gemeente voor kleine organisaties toestaat."),
-            align="L", fill=True, border=1, padding=1.5, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            align="L", fill=True, border=1, padding=1.5,  # type: ignore[arg-type]  # fpdf2 takes mm as floats
+            new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     else:
         pdf.paragraph("Vier ogen: de overdracht is door de ene persoon voorbereid en door een tweede "
                       "persoon goedgekeurd voordat er een bestand werd gemaakt.", size=8.5)
@@ -330,8 +336,8 @@ def render_transfer_form(manifest: dict, timezone: str | None = None) -> bytes:
                   "Controleer elk bestand met sha256sum (of kluis export verify): de uitkomst moet gelijk "
                   "zijn aan de SHA-256 hierboven.", size=8.5)
     for number, item in enumerate(files, 1):
-        chain = item.get("chain") if isinstance(item.get("chain"), dict) else {}
-        rows = [(f"Bestand {number}", item.get("name"), False)]
+        chain = _table(item.get("chain"))
+        rows: list[tuple[str, object, bool]] = [(f"Bestand {number}", item.get("name"), False)]
         for key, value in chain.items():
             if isinstance(value, (dict, list)):
                 continue
@@ -341,7 +347,7 @@ def render_transfer_form(manifest: dict, timezone: str | None = None) -> bytes:
         if not {"sha256", "exported_sha256"} & set(chain) and item.get("sha256"):
             rows.append((CHAIN_LABELS["sha256"], item.get("sha256"), True))
         pdf.fields(rows)
-    audit_excerpt = manifest.get("audit_excerpt") if isinstance(manifest.get("audit_excerpt"), dict) else {}
+    audit_excerpt = _table(manifest.get("audit_excerpt"))
     pdf.fields([
         ("Uittreksel logboek", audit_excerpt.get("name"), False),
         ("SHA-256 uittreksel", audit_excerpt.get("sha256"), True),

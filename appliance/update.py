@@ -74,6 +74,13 @@ class UpdateRefused(KluisError):
     """A bundle that must not be installed: bad signature, untrusted key, wrong hash, wrong schema."""
 
 
+def _member_bytes(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    src = tar.extractfile(member)
+    if src is None:  # a link or a directory where a file was checked for
+        raise UpdateRefused(f"the bundle's {member.name} is not a file")
+    return src.read()
+
+
 def _canonical(value) -> bytes:
     return audit.canonical(value)
 
@@ -166,7 +173,7 @@ def verify(path: Path, trusted: list[str]) -> Bundle:
         if members[MANIFEST_NAME].size > MAX_MANIFEST:
             raise UpdateRefused("the bundle's manifest is too large")
         try:
-            manifest = json.loads(tar.extractfile(members[MANIFEST_NAME]).read())
+            manifest = json.loads(_member_bytes(tar, members[MANIFEST_NAME]))
             body = {k: v for k, v in manifest.items() if k != "signature"}
             signature = bytes.fromhex(manifest["signature"])
             signer = manifest["signer"]
@@ -182,14 +189,15 @@ def verify(path: Path, trusted: list[str]) -> Bundle:
         except (nacl.exceptions.BadSignatureError, ValueError):
             raise UpdateRefused("the bundle's signature does not match its manifest") from None
         name = manifest.get("wheel")
-        if not isinstance(name, str) or not WHEEL_RE.match(name) or name not in members:
+        wheel = WHEEL_RE.match(name) if isinstance(name, str) else None
+        if wheel is None or name not in members:
             raise UpdateRefused("the bundle does not hold the wheel its manifest names")
         if members[name].size != manifest.get("wheel_size") or members[name].size > MAX_WHEEL:
             raise UpdateRefused("the wheel's size is not the signed one")
-        data = tar.extractfile(members[name]).read()
+        data = _member_bytes(tar, members[name])
     if hashlib.sha256(data).hexdigest() != manifest.get("wheel_sha256"):
         raise UpdateRefused("the wheel is not the signed one (SHA-256 mismatch)")
-    if WHEEL_RE.match(name).group(1) != manifest.get("version"):
+    if wheel.group(1) != manifest.get("version"):
         raise UpdateRefused("the wheel's version is not the signed one")
     return Bundle(manifest, data)
 
@@ -258,8 +266,8 @@ def put_back(venv: Path, saved: Path) -> None:
                 continue
             dest = Path("/") / member.name
             dest.parent.mkdir(parents=True, exist_ok=True)
-            with tar.extractfile(member) as src, open(dest, "wb") as f:
-                f.write(src.read())
+            with open(dest, "wb") as f:
+                f.write(_member_bytes(tar, member))
             os.chmod(dest, member.mode & 0o777)
 
 
@@ -403,7 +411,7 @@ def _roll_back(box: Box, result: Applied, venv: Path, saved: Path, snapshot: sql
     try:
         put_back(venv, saved)
     except (KluisError, OSError, tarfile.TarError) as exc:
-        result.why += f"; putting the previous code back failed: {exc}"
+        result.why = (result.why or "") + f"; putting the previous code back failed: {exc}"
     if service:
         _run(["systemctl", "start", service], 120)
     ok, why = health(venv, box.data_dir, schema_before, health_timeout, health_command)
@@ -414,4 +422,4 @@ def _roll_back(box: Box, result: Applied, venv: Path, saved: Path, snapshot: sql
                      details={"version": result.version, "previous": result.previous, "why": result.why,
                               "previous_healthy": ok, "backup": result.backup})
     if not ok:
-        result.why += f"; after the rollback the previous version is not healthy either: {why}"
+        result.why = (result.why or "") + f"; after the rollback the previous version is not healthy either: {why}"

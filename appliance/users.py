@@ -189,6 +189,7 @@ def login(box: Box, name: str, password: str, client: str | None = None, code: s
     Three steps, so that a server can run the slow middle one (Argon2id, no catalog) on a worker thread
     and keep every catalog access on its own thread: login_start, open_user_slot, login_finish."""
     row = login_start(box, name, client)
+    secret: object
     try:
         secret = open_user_slot(box, row, password)
     except WrongSecret:

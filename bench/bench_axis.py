@@ -1,6 +1,6 @@
 """Axis uploads: a simulated W800 sending N recordings at once into `kluis serve`, MB/s vs. curl PUTs.
 
-Targets (issue 15): with 10 recordings of 512 MiB (or `--size`, when smaller) uploaded at once, the
+Targets: with 10 recordings of 512 MiB (or `--size`, when smaller) uploaded at once, the
 box's rate is at least 0.8 of ten parallel `curl -T` PUTs of the same bytes over HTTPS to a trivial
 aiohttp handler (ratio >= 0.8), and the box's peak memory stays under 200 MB.
 
@@ -70,6 +70,7 @@ def curl_all(data: Path, clip: Path, n: int, out: Path) -> float:
     server = subprocess.Popen([sys.executable, "-c", TRIVIAL, str(data / "tls" / "cert.pem"),
                                str(data / "tls" / "key.pem"), str(out), str(port)],
                               stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None  # stdout=PIPE
     try:
         if server.stdout.readline().strip() != "ready":
             raise RuntimeError("the baseline server did not start")

@@ -1,6 +1,6 @@
 """kluis export approve and verify (handover packages) vs. age: MB/s and peak memory, by protection.
 
-Targets (issue 7): writing a package decrypts the recording from the vault, hashes its ciphertext and
+Targets: writing a package decrypts the recording from the vault, hashes its ciphertext and
 plaintext, zips it, age-encrypts it and hashes the result, in one streamed pass: at least 0.1 of the
 speed of `age -r` encrypting the same plaintext and syncing its output (approve fsyncs the package too;
 three SHA-256 passes in hashlib, about 600 MB/s each on a CPU without SHA extensions, bound it),
@@ -66,8 +66,8 @@ def run(args) -> list[dict]:
     data, rid, key, public, src = _setup(work, size)
     pw = work / "pw.txt"
     pw.write_text(PASSWORD + "\n")
-    samples = {name: [] for name in ("age", "pass", "age -r", "verify", "age -d")}
-    rss = {name: [] for name in samples}
+    samples: dict[str, list[float]] = {name: [] for name in ("age", "pass", "age -r", "verify", "age -d")}
+    rss: dict[str, list[float]] = {name: [] for name in samples}
     for round_no in range(args.repeats):
         progress(f"handover: round {round_no + 1}/{args.repeats}")
         benchlib.warm(src)

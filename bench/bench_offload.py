@@ -1,6 +1,6 @@
 """Camera offload: N simulated cameras over loopback into `kluis serve`, MB/s vs. curl of the same bytes.
 
-Targets (issue 3): with 10 cameras holding one recording of `--size` each (default 1 GiB), the box's
+Targets: with 10 cameras holding one recording of `--size` each (default 1 GiB), the box's
 offload rate is at least 0.8 of ten parallel `curl`s fetching the same recordings from the same simulators
 to disk (ratio >= 0.8), and the box's peak memory stays under 200 MB.
 
@@ -44,6 +44,7 @@ class Sim:
                                       "127.0.0.1", "--address", "127.0.0.1"],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
         self.port, self.code = 0, ""
+        assert self.proc.stdout is not None  # stdout=PIPE
         while not (self.port and self.code):
             line = self.proc.stdout.readline()
             if not line:
@@ -93,7 +94,10 @@ def wait_log(log: Path, pattern: str, timeout: float = 60) -> None:
 
 def peak_rss_mb(pid: int) -> float:
     text = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+) kB", text).group(1)) * 1024 / MB
+    found = re.search(r"VmHWM:\s+(\d+) kB", text)
+    if found is None:
+        raise RuntimeError(f"process {pid}: no VmHWM in /proc/{pid}/status")
+    return int(found.group(1)) * 1024 / MB
 
 
 def stop(proc: subprocess.Popen) -> None:

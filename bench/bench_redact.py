@@ -1,6 +1,6 @@
 """kluis redact of a 10-minute 1080p recording: frames per second and peak memory, against ffmpeg.
 
-Target (issue 8): a benchmark of redacting a 10-minute 1080p recording with frames per second and peak
+Target: a benchmark of redacting a 10-minute 1080p recording with frames per second and peak
 memory. The input is synthetic but real H.264 + AAC: a textured scene with real faces (scikit-image's
 bundled astronaut photo; without scikit-image a faceless scene) moving across it, 25 frames/s, a tone.
 It is imported into a fresh box outside the timing.
@@ -86,7 +86,7 @@ def make_input(path: Path, seconds: float, width: int, height: int) -> dict:
                 x = x if x < span else 2 * span - x   # back and forth
                 y = min(height - fh, height // 10 + i * height // 3)
                 img[y:y + fh, x:x + fw] = face
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame = av.VideoFrame.from_ndarray(img.astype(np.uint8, copy=False), format="rgb24")
             frame.pts, frame.time_base = n, Fraction(1, FPS)
             for packet in vs.encode(frame):
                 out.mux(packet)
@@ -169,7 +169,7 @@ def run(args) -> list[dict]:
                 counts = _counts(data, outcome[1])
         progress(f"round {r + 1}: " + ", ".join(f"{n} {frames / got[n][-1].seconds:.1f} fps" for n in names))
 
-    rows = []
+    rows: list[dict] = []
     fps = {name: result(NAME, f"{name} ({label})", [frames / c.seconds for c in got[name]], "frames/s")
            for name in names}
     note = f"{frames} frames; {made['faces']} faces moving"

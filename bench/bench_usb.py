@@ -1,6 +1,6 @@
 """USB camera ingest: `kluis usb ingest` of one recording from a FAT32 image, MB/s vs. `cp` + fsync.
 
-Targets (issue 16): ingest of one 1 GiB recording (`--size`) from a FAT32 file system is at least 0.8 of
+Targets: ingest of one 1 GiB recording (`--size`) from a FAT32 file system is at least 0.8 of
 `cp` of the same file from the same mounted image to the same disk followed by an fsync of the copy
 (ratio >= 0.8), and its peak memory stays under 150 MB.
 
@@ -87,7 +87,7 @@ def one_round(kluis: list[str], work: Path, mountpoint: Path, source: Path) -> t
     password = work / "password.txt"
     password.write_text(PASSWORD + "\n")
     benchlib.run_child([*kluis, "init", "--data", data, "--password-file", password, "--kdf-profile", "interactive"])
-    ingest = [*kluis, "usb", "ingest", "--data", data, mountpoint, "--label", LABEL]
+    ingest: list[str | os.PathLike[str]] = [*kluis, "usb", "ingest", "--data", data, mountpoint, "--label", LABEL]
     benchlib.run_child(ingest)  # found
     benchlib.run_child([*kluis, "cameras", "pair", "--data", data, "--usb", LABEL, "--officer", "J. Jansen",
                         "--password-file", password])

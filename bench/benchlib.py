@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +55,8 @@ class Child:
 GNU_TIME = "/usr/bin/time"  # Debian package `time` (Makefile DEBS)
 
 
-def run_child(cmd: list[str], *, check: bool = True, env: dict | None = None, cwd: Path | None = None) -> Child:
+def run_child(cmd: Sequence[str | os.PathLike[str]], *, check: bool = True, env: dict | None = None,
+              cwd: Path | None = None) -> Child:
     """Run one command in a fresh process: its wall time and its own peak RSS.
 
     The peak comes from GNU time (`%M`, from wait4 of a child forked by that small C program). Measuring
@@ -126,10 +128,11 @@ def result(bench: str, name: str, samples: list[float] | float, unit: str, *, ta
            note: str | None = None, lower_is_better: bool | None = None) -> dict:
     """One measured quantity: its median over `samples` (a number is one sample)."""
     samples = [float(s) for s in (samples if isinstance(samples, (list, tuple)) else [samples])]
-    row = {"bench": bench, "name": name, "value": median(samples), "unit": unit, "samples": samples}
+    value = median(samples)
+    row = {"bench": bench, "name": name, "value": value, "unit": unit, "samples": samples}
     if target:
         row["target"] = target
-        row["ok"] = meets(row["value"], target)
+        row["ok"] = meets(value, target)
     if note:
         row["note"] = note
     return row

@@ -144,11 +144,12 @@ def haar_detectors() -> dict:
                                               max_size=small.shape, min_neighbor_number=4)
         return [(int(d["c"] / scale), int(d["r"] / scale), int(d["width"] / scale), int(d["height"] / scale))
                 for d in hits]
+    haar = cv2.data.haarcascades  # type: ignore[attr-defined]  # cv2's stubs omit cv2.data
     return {
         f"kluis FaceDetector ({product.name})": lambda g: [(r.x, r.y, r.w, r.h) for r in product.detect(g)],
-        "haar frontalface_default": cascade(cv2.data.haarcascades + "haarcascade_frontalface_default.xml"),
-        "haar frontalface_alt2": cascade(cv2.data.haarcascades + "haarcascade_frontalface_alt2.xml"),
-        "haar frontalface_default, scale 1.1": cascade(cv2.data.haarcascades + "haarcascade_frontalface_default.xml", 1.1),
+        "haar frontalface_default": cascade(haar + "haarcascade_frontalface_default.xml"),
+        "haar frontalface_alt2": cascade(haar + "haarcascade_frontalface_alt2.xml"),
+        "haar frontalface_default, scale 1.1": cascade(haar + "haarcascade_frontalface_default.xml", 1.1),
         "lbp frontalface (scikit-image's copy and code)": lbp,
     }
 

@@ -22,6 +22,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+from types import ModuleType
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # `import benchlib` and the bench_* modules, however run.py is started
@@ -29,7 +30,7 @@ sys.path.insert(0, str(HERE))  # `import benchlib` and the bench_* modules, howe
 import benchlib  # noqa: E402
 
 
-def discover() -> dict[str, object]:
+def discover() -> dict[str, ModuleType]:
     """name -> module for every bench/bench_NAME.py."""
     found = {}
     for path in sorted(HERE.glob("bench_*.py")):
@@ -37,7 +38,7 @@ def discover() -> dict[str, object]:
     return found
 
 
-def parser(modules: dict[str, object]) -> argparse.ArgumentParser:
+def parser(modules: dict[str, ModuleType]) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Kluis benchmarks (see bench/README.md).")
     p.add_argument("--only", action="append", metavar="NAME",
                    help=f"run only this benchmark (repeatable): {', '.join(modules)}")

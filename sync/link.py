@@ -71,6 +71,8 @@ class Link:
 
     def __init__(self, base: str, cert_sha256: str, timeout_s: float = 60):
         url = urllib.parse.urlsplit(base)
+        if not url.hostname:
+            raise ValueError(f"no host in the archive's address {base!r}")
         self.host, self.port, self.prefix = url.hostname, url.port or 443, url.path.rstrip("/")
         self.cert_sha256 = cert_sha256.lower()
         self.timeout_s = timeout_s
@@ -165,29 +167,34 @@ class Exchange:
         """Connect, check the pinned fingerprint, send the request with a body of `length` bytes that
         `pieces` yields (read as they are sent)."""
         link = self.link
-        self.conn = http.client.HTTPSConnection(link.host, link.port, timeout=CONNECT_TIMEOUT_S,
-                                                context=link.context)
+        conn = self.conn = http.client.HTTPSConnection(link.host, link.port, timeout=CONNECT_TIMEOUT_S,
+                                                       context=link.context)
         if self.stopped.is_set():
             raise ConnectionAbortedError("the pass was stopped")
-        self.conn.connect()
-        self.conn.sock.settimeout(link.timeout_s)
-        der = self.conn.sock.getpeercert(binary_form=True)
+        conn.connect()
+        conn.sock.settimeout(link.timeout_s)
+        der = conn.sock.getpeercert(binary_form=True) or b""
         if hashlib.sha256(der).hexdigest() != link.cert_sha256:
             raise Refused(495, "the archive's certificate does not match the pinned fingerprint")
-        self.conn.putrequest(method, link.prefix + path, skip_accept_encoding=True)
+        conn.putrequest(method, link.prefix + path, skip_accept_encoding=True)
         for name, value in headers.items():
-            self.conn.putheader(name, value)
+            conn.putheader(name, value)
         if length or method in ("POST", "PUT"):
-            self.conn.putheader("Content-Length", str(length))
-        self.conn.endheaders()
+            conn.putheader("Content-Length", str(length))
+        conn.endheaders()
         for piece in pieces:
             if self.stopped.is_set():
                 raise ConnectionAbortedError("the pass was stopped")
             if piece:
-                self.conn.sock.sendall(piece)
+                conn.sock.sendall(piece)
+
+    def _connected(self) -> http.client.HTTPSConnection:
+        if self.conn is None:
+            raise ConnectionError("no request was sent")
+        return self.conn
 
     def response(self) -> http.client.HTTPResponse:
-        return self.conn.getresponse()
+        return self._connected().getresponse()
 
     def response_text(self) -> tuple[int, str, str]:
         response = self.response()
@@ -196,7 +203,7 @@ class Exchange:
     def early_answer(self) -> tuple[int, str, str] | None:
         """After a failed send: the answer, if the archive refused the body early and closed."""
         try:
-            self.conn.sock.settimeout(1.0)
+            self._connected().sock.settimeout(1.0)
             return self.response_text()
         except (OSError, http.client.HTTPException, AttributeError):
             return None

@@ -32,8 +32,8 @@ def box_dir(tmp_path: Path) -> tuple[Path, str]:
     return data, recovery
 
 
-# Users the keeper 'admin' enrols for tests of commands that need a role (the CLI obeys the roles table
-# since issue 5): name -> (role, team). All have PASSWORD, so `password_file` serves them all.
+# Users the keeper 'admin' enrols for tests of commands that need a role (the CLI obeys the roles table,
+# appliance/roles.py): name -> (role, team). All have PASSWORD, so `password_file` serves them all.
 ROLE_USERS = {
     "fg": (roles.PRIVACY_OFFICER, None),
     "tl": (roles.TEAM_LEADER, "Noord"),

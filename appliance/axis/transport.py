@@ -21,6 +21,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, overload
 
 from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -45,6 +46,10 @@ def _write_private(path: Path, key: rsa.RSAPrivateKey) -> None:
     os.rename(tmp, path)
 
 
+@overload
+def transport_key(data_dir: Path, create: Literal[True]) -> rsa.RSAPrivateKey: ...
+@overload
+def transport_key(data_dir: Path, create: bool = False) -> rsa.RSAPrivateKey | None: ...
 def transport_key(data_dir: Path, create: bool = False) -> rsa.RSAPrivateKey | None:
     """The box's RSA transport key; made on first use when `create`."""
     path = Path(data_dir) / KEY_FILE
@@ -52,7 +57,10 @@ def transport_key(data_dir: Path, create: bool = False) -> rsa.RSAPrivateKey | N
         if not create:
             return None
         _write_private(path, rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS))
-    return serialization.load_pem_private_key(path.read_bytes(), password=None)
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise AxisError(500, f"{path} holds no RSA key")
+    return key
 
 
 def public_pem(key: rsa.RSAPrivateKey) -> bytes:

@@ -74,35 +74,13 @@ def acting_user(box: Box, user: str | None) -> str:
 
 # Command -> the permission it needs (roles.PERMISSIONS says which roles hold it). Read with roles.py's
 # docstring: the keeper runs users, cameras, settings and storage and sees no footage; the auditor reads
-# the audit log and the deletion report only.
+# the audit log and the deletion report only. COMMAND_CONDITIONS says what a command checks beyond the
+# permission; NO_LOGIN names the commands that deliberately take no login, and why. Every command is in
+# COMMAND_PERMISSIONS or NO_LOGIN: tests/test_docs.py checks it, and docs/generate.py writes the README's
+# table and docs/cli-reference.md from these three tables.
 #
-#   cat                                  recordings.view      + a purpose the role may name + the user's scope
-#   list                                 recordings.list      (lists only recordings in the user's scope)
-#   import                               cameras.manage       (USB-storage cameras: the keeper's camera work)
-#   users list                           users.manage
-#   hold add | release | review          holds.manage         + the recording in the user's scope
-#   hold list                            holds.manage         (shows only holds on recordings in scope)
-#   retention report                     deletion_report.read
-#   audit show | export | verify         audit.read
-#   audit checkpoints                    audit.read
-#   users add                            users.manage
-#   cameras pair | unpair | assign | shift    cameras.manage  (`cameras list | alerts`: no login, as `kluis status`)
-#   sync rewrap                          settings.manage      (storage/sync work: re-seals file keys, shows no footage)
-#   verify --deep                        none: any user whose key slot opens the box key (it only checks
-#                                        chunk tags and shows no footage); audited as 'verify'
-#
-# No login at all (not in this table): `retention status`, `retention run` and `audit checkpoint` are the
-# unattended service's own work (`kluis serve` runs the sweep and signs checkpoints as 'system' while nobody
-# is logged in) and must stay runnable from a timer without a stored password. They show no footage and
-# no personal data, and change nothing the policy does not already demand; whoever may run them is decided
-# by who may read the data directory, like `kluis serve` itself.
-# Likewise `backup` (and `backup journal | verify | list`), which uses public keys only and runs from a
-# timer, and `update apply`, authorised by the release key's signature and run by whoever may write the
-# service's venv (appliance/commands/backup.py, update.py). `restore` checks a keeper's password or the
-# recovery key against the key slots inside the backup: there is no box yet to log in to.
-#
-# Every command in the table also takes --recovery-key-file: the break-glass path (no role check; the
-# recovery key unlocks; a 'break_glass' audit entry is committed before the command does anything).
+# Every command in COMMAND_PERMISSIONS also takes --recovery-key-file: the break-glass path (no role check;
+# the recovery key unlocks; a 'break_glass' audit entry is committed before the command does anything).
 COMMAND_PERMISSIONS: dict[str, str | None] = {
     "cat": roles.RECORDINGS_VIEW,
     "list": roles.RECORDINGS_LIST,
@@ -122,15 +100,15 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "cameras unpair": roles.CAMERAS_MANAGE,
     "cameras assign": roles.CAMERAS_MANAGE,
     "cameras shift": roles.CAMERAS_MANAGE,
-    "axis connection-file": roles.CAMERAS_MANAGE,  # an Axis W800's account and connection file (issue 15)
+    "axis connection-file": roles.CAMERAS_MANAGE,  # an Axis W800's account and connection file
     "sync rewrap": roles.SETTINGS_MANAGE,
     "verify --deep": None,
     "redact": roles.RECORDINGS_REDACT,   # + the recording in scope; a redacted copy, held for the purpose
     # handovers (appliance/handover.py): approve also needs a second person unless [handover] single_approval
     "export prepare": roles.HANDOVER_PREPARE,
+    "export cancel": roles.HANDOVER_PREPARE,
     "export approve": roles.HANDOVER_APPROVE,
     "export refuse": roles.HANDOVER_APPROVE,
-    "export cancel": roles.HANDOVER_PREPARE,
     "export list": roles.HANDOVER_READ,
     "export register": roles.HANDOVER_READ,
     # requests of people who were filmed (appliance/access_requests.py): the privacy officer's register
@@ -140,6 +118,83 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "requests link": roles.REQUESTS_MANAGE,
     "requests unlink": roles.REQUESTS_MANAGE,
     "requests close": roles.REQUESTS_MANAGE,
+}
+
+# What a command checks beyond its permission (the act() call's `check`, or the domain call it makes).
+COMMAND_CONDITIONS: dict[str, str] = {
+    "cat": "a purpose the role may name (and --case unless `training`); the recording in the user's scope",
+    "list": "lists only the recordings in the user's scope",
+    "import": "for cameras that offer only USB storage",
+    "hold add": "the recording in the user's scope",
+    "hold release": "the recording in the user's scope",
+    "hold review": "the recording in the user's scope",
+    "hold list": "lists only holds on recordings in the user's scope",
+    "sync rewrap": "storage work: re-seals file keys, shows no footage",
+    "verify --deep": "a key slot that opens the box key (it checks chunk tags and shows no footage); "
+                     "audited as 'verify'",
+    "redact": "the recording in the user's scope",
+    "export prepare": "the recordings in the user's scope",
+    "export cancel": "the recordings in the user's scope",
+    "export approve": "not the one who prepared it (unless `[handover] single_approval`)",
+    "export refuse": "not the one who prepared it (unless `[handover] single_approval`)",
+    "export list": "a team leader sees the own team's handovers only",
+    "export register": "a team leader sees the own team's handovers only",
+}
+
+# Commands that take no login, and why. The unattended service's own work must stay runnable from a timer
+# without a stored password; it shows no footage and no personal data and changes nothing the policy does
+# not already demand. Whoever may run these is decided by who may read (or write) the data directory, like
+# `kluis serve` itself.
+_UNATTENDED = "the unattended service's own work, runnable from a timer"
+_OVERVIEW = "what the overview shows every user, like `kluis status`"
+_BACKUP = "public keys only: runs from a timer or when a USB disk is plugged in"
+_SIMULATOR = "test and demo equipment: a simulated camera, not the box"
+_ARCHIVE = "the central archive's own data directory, not a box"
+NO_LOGIN: dict[str, str] = {
+    "init": "creates the box and its first user: there is nobody to log in yet",
+    "serve": "the service itself (discovery, offload, retention, web UI, sync)",
+    "status": "what the overview shows every user, and the web UI certificate's fingerprint",
+    "cameras list": _OVERVIEW,
+    "cameras alerts": _OVERVIEW,
+    "axis list": _OVERVIEW,
+    "sync status": _OVERVIEW,
+    "verify": "checks every recording's files without the box key and shows no footage (`--deep` needs a "
+              "login)",
+    "retention status": _UNATTENDED,
+    "retention run": _UNATTENDED,
+    "sync run": _UNATTENDED,
+    "audit checkpoint": _UNATTENDED + " (signs checkpoints as 'system')",
+    "sync enroll": "the archive's one-time token authorises it",
+    "backup": _BACKUP,
+    "backup journal": _BACKUP,
+    "backup verify": _BACKUP,
+    "backup list": _BACKUP,
+    "restore": "checks a keeper's password or the recovery key against the key slots inside the backup: "
+               "there is no box yet to log in to",
+    "update verify": "checks a bundle's signature against the release key; reads no footage",
+    "update apply": "the release key's signature authorises it; run by whoever may write the service's venv "
+                    "(root); the web UI only stages a checked bundle",
+    "update build": "the maintainer's side: the release key never goes onto a box",
+    "update keygen": "the maintainer's side: the release key never goes onto a box",
+    "export verify": "what the receiver of a handover package runs",
+    "export box-key": "prints the box's public signing key, for the receiver",
+    "demo": "test and demo equipment: a temporary box and simulated cameras",
+    "camera-sim": _SIMULATOR,
+    "camera-sim record": _SIMULATOR,
+    "axis-sim": _SIMULATOR,
+    "usb ingest": "public keys only: runs from the udev unit when a registered camera is plugged in",
+    "usb files": "lists what was left on the cameras; shows no footage",
+    "usb profiles": "the camera profiles the box knows; no personal data",
+    "archive init": _ARCHIVE,
+    "archive token": _ARCHIVE,
+    "archive serve": _ARCHIVE,
+    "archive list": _ARCHIVE,
+    "archive show": _ARCHIVE,
+    "archive export": _ARCHIVE,
+    "archive alerts": _ARCHIVE,
+    "archive requisition add": _ARCHIVE,
+    "archive requisition list": _ARCHIVE,
+    "archive requisition close": _ARCHIVE,
 }
 
 

@@ -36,7 +36,7 @@ SERIAL_SOURCES = ("usb_serial", "volume_label", "file")
 TIME_SOURCES = ("filename", "container", "file")
 CLOCK_SOURCES = ("none", "file", "newest_file")
 
-_SCHEMA: dict[str, dict[str, type | tuple]] = {
+_SCHEMA: dict[str, dict[str, type]] = {
     "profile": {"name": str, "description": str, "priority": int},
     "match": {"require_paths": list, "usb_vendor": str, "usb_product": str, "volume_label": str},
     "serial": {"sources": list, "file": str, "file_pattern": str},
@@ -96,9 +96,9 @@ def find_nocase(root: Path, relative: str | None) -> Path | None:
             names = {child.name.lower(): child for child in here.iterdir()}
         except OSError:
             return None
-        here = names.get(part.lower())
-        if here is None:
+        if (found := names.get(part.lower())) is None:
             return None
+        here = found
     return here
 
 

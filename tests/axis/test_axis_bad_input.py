@@ -726,9 +726,9 @@ def test_a_complete_recording_takes_its_own_clip_again_but_no_other(scene):
 def test_the_w800_credentials_do_not_read_footage_back(scene):
     """A W800's key stores recordings; it opens none (nor removes one) through the API."""
     for method in ("GET", "DELETE"):
-        answer = {}
+        answer: dict = {}
 
-        def ask() -> int:
+        def ask(method: str = method, answer: dict = answer) -> int:  # this round's, not the loop's last
             answer["status"], answer["body"] = request(scene.srv.port, method, scene.path(STORED, STORED_CLIP),
                                                        {"X-Auth-Token": scene.token})
             return answer["status"]

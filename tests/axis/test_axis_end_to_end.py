@@ -1,4 +1,4 @@
-"""What a W800 delivers is afterwards a Kluis recording like any other (issue 15), end to end.
+"""What a W800 delivers is afterwards a Kluis recording like any other, end to end.
 
 The W800 simulator (appliance.axis.simulator, the client side of the Axis Body Worn Content Destination API)
 uploads real H.264 clips made with make_clip to the real content destination (tests/axis/conftest.py:

@@ -51,7 +51,7 @@ def test_a_backup_from_an_older_schema_restores_and_migrates(cbox, clock, tmp_pa
     check = sqlite3.connect(":memory:")
     check.deserialize(open_part(made.path / backup.CATALOG_FILE, identity))
     assert check.execute("PRAGMA user_version").fetchone()[0] == OLD
-    assert not check.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_checkpoints'").fetchone() is None
+    assert check.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_checkpoints'").fetchone() is not None
     assert "totp_secret" not in {r[1] for r in check.execute("PRAGMA table_info(users)")}
 
     new = tmp_path / "restored"

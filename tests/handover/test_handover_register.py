@@ -4,6 +4,7 @@ the register as CSV."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 
 import pytest
@@ -95,7 +96,7 @@ def test_every_refusal_is_on_record(hbox, ids, tmp_path):
 
     # roles that may not prepare
     for name in ("hh", "au", "admin"):
-        entry = refused(lambda: prep(hbox, actor=name, ids=ids), "may not prepare")
+        entry = refused(functools.partial(prep, hbox, actor=name, ids=ids), "may not prepare")
         assert entry["actor"] == name and entry["details"]["step"] == "prepare"
     # a team leader outside the own team
     refused(lambda: prep(hbox, actor="tl", rids=[ids["zuid"]], ids=ids), "not in their scope")

@@ -1,6 +1,6 @@
 """The appliance's systemd units (image/rootfs/usr/lib/systemd/system): `systemd-analyze verify` finds
 nothing to say about them, and `systemd-analyze security --offline=yes` rates kluis.service "OK" or
-better (exposure below 5.0 on its 0-10 scale), with the settings issue 9 names."""
+better (exposure below 5.0 on its 0-10 scale), with the hardening settings the unit sets."""
 
 from __future__ import annotations
 

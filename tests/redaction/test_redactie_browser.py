@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 
 from tests.browser_helpers import login, needs_chromium, shot
-from tests.webui.conftest import PASSWORD, web_box, web_template, rec_ids  # noqa: F401  (fixtures)
-from tests.webui.test_browser import SHOTS, browser_page  # noqa: F401  (the fixture; its screenshots go there)
+from tests.webui.conftest import PASSWORD
+from tests.webui.test_browser import SHOTS
 
 pytestmark = needs_chromium
 

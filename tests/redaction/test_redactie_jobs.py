@@ -159,7 +159,7 @@ def test_at_25_fps_faces_between_searched_frames_are_blurred_too(tmp_path):
     assert counts.frames == footage.frames == 50
     assert counts.faces_detected + counts.faces_kept <= 2 * 18  # searched 17 of 50 frames, not all
     before, after = media.decode(str(footage.path))[0], media.decode(io.BytesIO(out.getvalue()))[0]
-    for n, (x, y, w, h) in enumerate(footage.moving):
+    for n, (x, y, _, _) in enumerate(footage.moving):
         core = (slice(y + 14, y + 54), slice(x + 18, x + 54))
         sharp, blurred = laplacian_variance(before[n][core]), laplacian_variance(after[n][core])
         assert blurred < 0.15 * sharp, f"frame {n}: face not blurred ({blurred:.0f} vs {sharp:.0f})"

@@ -11,7 +11,7 @@ import pytest
 
 from appliance import audit, recordings, retention
 from appliance.dock.footage import make_mp4
-from tests.webui.conftest import csrf_of, web, web_box, web_template, rec_ids  # noqa: F401  (fixtures)
+from tests.webui.conftest import csrf_of
 
 
 async def wait_done(web, job_path: str, timeout: float = 90) -> dict:

@@ -229,7 +229,7 @@ def test_a_derivative_held_for_the_request_follows_it(qbox, tmp_path):
 
 
 def test_a_real_redacted_version_made_for_an_objection_goes_with_it(qbox, tmp_path):
-    """Through issue 8's redaction itself (appliance.redaction, no face detection to keep it quick): the
+    """Through the redaction itself (appliance.redaction, no face detection to keep it quick): the
     derivative is made for the request, linked to its original, and deleted with the upheld objection."""
     from appliance import recordings, redaction
     from appliance.dock.footage import make_mp4

@@ -1,4 +1,4 @@
-"""Fixtures of the issue 9 box tests: `kluis serve` as a real subprocess (its log lines collected), and an
+"""Fixtures of the first-boot and maintenance tests: `kluis serve` as a real subprocess (its log lines collected), and an
 HTTPS client that keeps cookies like a browser."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fixtures and helpers of the USB camera tests (issue 16): real FAT32 and exFAT file system images, made
+"""Fixtures and helpers of the USB camera tests (appliance/usb/): real FAT32 and exFAT file system images, made
 in the test, filled with real MP4 footage, and ingested by the real `kluis usb ingest`.
 
 The kernel of the test machine has no vfat or exfat, so Kluis mounts images with the FUSE drivers
@@ -252,7 +252,7 @@ class ExfatImage:
         try:
             yield mountpoint
         finally:
-            for attempt in range(50):
+            for _ in range(50):
                 if run("fusermount", "-u", mountpoint, check=False).returncode == 0:
                     break
                 time.sleep(0.1)

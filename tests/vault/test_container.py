@@ -264,7 +264,7 @@ def test_reordered_swapped_and_duplicated_chunks(sample):
         "drop 1": [chunks[0], chunks[2], chunks[3]],
         "final moved earlier": [chunks[0], chunks[1], chunks[3], chunks[2]],
     }
-    for name, order in variants.items():
+    for order in variants.values():
         with pytest.raises(ContainerError):
             open_all(head + b"".join(order), ident)
 

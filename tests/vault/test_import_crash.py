@@ -1,6 +1,6 @@
 """Crash safety of `kluis import`: SIGKILL at random moments never leaves a visible partial recording,
-and `verify` stays clean (issue 2: 'a crash at any point leaves no half recording visible and nothing
-that verify would flag')."""
+and `verify` stays clean: a crash at any point leaves no half recording visible and nothing that verify
+would flag."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from appliance import audit, users
+from appliance.errors import WrongSecret
 from tests.webui.conftest import PASSWORD, csrf_of
 
 
@@ -70,5 +71,5 @@ async def test_own_password_change_rewraps_the_key_slot(web):
         "new_password_again": "a new long password"})
     assert done.status == 303 and done.headers["Location"] == "/login"
     assert bytes(web.box.unlock("jansen", "a new long password").public_key) == bytes(web.box.public_key)
-    with pytest.raises(Exception):
+    with pytest.raises(WrongSecret):
         web.box.unlock("jansen", PASSWORD)

@@ -1,4 +1,4 @@
-"""The web UI's side of Axis body-worn systems (issue 15): the Axis section of /cameras, the connection file
+"""The web UI's side of Axis body-worn systems (appliance/axis/): the Axis section of /cameras, the connection file
 (the keeper only, the password again, a download), and an Axis recording's page (trigger reasons, location
 and map link, GNSS track, bookmarks as list and as markers under the player, its parts one after another,
 each with its own 'view' entry).

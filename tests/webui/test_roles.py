@@ -31,8 +31,8 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/cameras/koppelen"): {K},
     ("POST", "/cameras/{serial}/toewijzen"): {K},
     ("POST", "/cameras/{serial}/dienst"): {K},
-    ("POST", "/cameras/axis/verbindingsbestand"): {K},  # issue 15: an Axis W800's connection file
-    ("POST", "/cameras/usb/{serial}/registreren"): {K},  # issue 16: the keeper registers a found USB camera
+    ("POST", "/cameras/axis/verbindingsbestand"): {K},  # an Axis W800's connection file
+    ("POST", "/cameras/usb/{serial}/registreren"): {K},  # the keeper registers a found USB camera
     ("GET", "/opnames"): {TL, FG, OF},
     ("GET", "/opnames/{id}"): {TL, FG, OF},
     ("POST", "/opnames/{id}/bekijken"): {TL, FG, OF},
@@ -58,7 +58,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/instellingen/herverpakken"): {K},
     ("GET", "/statistieken"): {K, TL, FG},
     ("GET", "/statistieken.csv"): {K, TL, FG},
-    # Handovers (issue 7): the team leader prepares for the own team, the privacy officer approves.
+    # Handovers: the team leader prepares for the own team, the privacy officer approves.
     ("GET", "/overdrachten"): {TL, FG, AU},
     ("GET", "/overdrachten.csv"): {TL, FG, AU},
     ("GET", "/overdrachten/nieuw"): {TL, FG},
@@ -68,7 +68,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/overdrachten/{id}/pakket/{grant}"): {FG},
     ("POST", "/overdrachten/{id}/weigeren"): {FG},
     ("POST", "/overdrachten/{id}/intrekken"): {TL, FG},
-    # requests of people who were filmed (issue 8, webui/routes/verzoeken.py): the privacy officer only
+    # requests of people who were filmed (webui/routes/verzoeken.py): the privacy officer only
     ("GET", "/verzoeken"): {FG},
     ("POST", "/verzoeken"): {FG},
     ("GET", "/verzoeken/nieuw"): {FG},
@@ -77,14 +77,14 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/verzoeken/{id}/ontkoppelen"): {FG},
     ("POST", "/verzoeken/{id}/afsluiten"): {FG},
     ("POST", "/verzoeken/{id}/overdragen"): {FG},
-    # redacted derivatives (issue 8, webui/routes/redactie.py): the privacy officer only
+    # redacted derivatives (webui/routes/redactie.py): the privacy officer only
     ("GET", "/opnames/{id}/redigeren"): {FG},
     ("GET", "/opnames/{id}/redigeren/beeld"): {FG},
     ("POST", "/opnames/{id}/redigeren"): {FG},
     ("GET", "/redactie/{job}"): {FG},
     ("GET", "/redactie/{job}.json"): {FG},
     ("POST", "/redactie/{job}/stoppen"): {FG},
-    # backups and signed updates (issue 9, webui/routes/onderhoud.py): the keeper
+    # backups and signed updates (webui/routes/onderhoud.py): the keeper
     ("GET", "/onderhoud"): {K},
     ("POST", "/onderhoud/backup"): {K},
     ("POST", "/onderhoud/update"): {K},

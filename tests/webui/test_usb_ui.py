@@ -1,4 +1,4 @@
-"""The web UI's side of USB mass-storage bodycams (issue 16): the keeper registers a found camera on /cameras
+"""The web UI's side of USB mass-storage bodycams (appliance/usb/): the keeper registers a found camera on /cameras
 (personal or pooled, audited as 'pair'), registered ones are listed with the dock cameras marked USB, files
 Kluis left on a camera and USB volumes that are no camera are listed; the overview shows each camera's
 ingest like a dock camera's offload.

@@ -1,0 +1,69 @@
+"""The documentation made from the code is current (docs/cli-reference.md, README.md's permission table),
+and the CLI's permission tables name exactly its commands.
+
+When a test here fails after a change to a command or a permission: run `.venv/bin/python docs/generate.py`
+and commit what it rewrote."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_generator():
+    # By path: docs/ is a folder of documents, not a package to install.
+    spec = importlib.util.spec_from_file_location("docs_generate", ROOT / "docs" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+generate = _load_generator()
+common = generate.common
+
+
+def test_every_command_has_a_permission_entry_and_every_entry_a_command():
+    assert generate.unclassified() == []
+
+
+def test_a_command_missing_from_the_tables_is_found(monkeypatch):
+    # New dicts rather than edits in place: the tables' order is the README's order.
+    monkeypatch.setattr(common, "NO_LOGIN", {k: v for k, v in common.NO_LOGIN.items() if k != "status"})
+    monkeypatch.setattr(common, "COMMAND_PERMISSIONS",
+                        {**common.COMMAND_PERMISSIONS, "statsu": None, "verify --shallow": None})
+    assert generate.unclassified() == [
+        "`kluis status` is in neither COMMAND_PERMISSIONS nor NO_LOGIN",
+        "'statsu' is in a permission table but `kluis statsu` is no command",
+        "'verify --shallow' is in a permission table but `kluis verify` has no option --shallow",
+    ]
+
+
+def test_every_role_check_in_a_command_names_a_table_entry():
+    """The names the commands pass to act() (directly or through their module's wrapper) are the keys of
+    COMMAND_PERMISSIONS, so the table is what runs."""
+    named = set()
+    for source in Path(common.__file__).parent.glob("*.py"):
+        named |= set(re.findall(r"\b(?:_?act|act_on|_close)\(box, \"([^\"]+)\"", source.read_text(encoding="utf-8")))
+    assert len(named) > 20
+    assert named == set(common.COMMAND_PERMISSIONS)
+
+
+@pytest.mark.parametrize("name", ["cli-reference.md", "README.md"])
+def test_generated_docs_are_current(name):
+    path = ROOT / ("docs/" if name == "cli-reference.md" else "") / name
+    expected = generate.generated()[path]
+    assert path.read_text(encoding="utf-8") == expected, \
+        f"{name} is stale: run `.venv/bin/python docs/generate.py` and commit the result"
+
+
+def test_the_reference_names_who_may_run_each_command():
+    text = generate.CLI_REFERENCE.read_text(encoding="utf-8")
+    assert "## kluis cameras pair\n\nWho may run it: `cameras.manage` (keeper)." in text
+    assert "## kluis verify\n\nWho may run it: no login:" in text
+    assert "With `--deep`: no permission of its own (keeper, team_leader, privacy_officer, officer)" in text
