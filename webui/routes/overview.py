@@ -112,5 +112,5 @@ def deletions_due(box, days: int = 7) -> int:
     """Recordings the retention sweep will delete within `days` (if nothing is held meanwhile)."""
     policy = retention.current_policy(box)
     # The sweep's own eligibility rule, evaluated at a later moment: the same answer the sweep will give.
-    where, params = retention._eligible_sql(policy, box.clock() + timedelta(days=days))
+    where, params = retention.eligible_sql(policy, box.clock() + timedelta(days=days))
     return box.catalog.db.execute(f"SELECT count(*) FROM recordings r WHERE {where}", params).fetchone()[0]
