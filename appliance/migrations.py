@@ -71,11 +71,12 @@ def migrate(db: sqlite_utils.Database, sets: Sequence[Migrations], *, what: str,
         raise KluisError(f"{what} schema version {version} is newer than this Kluis ({len(known)}): upgrade Kluis")
     if not _has_bookkeeping(db):
         with transaction(db):
-            had = adopt(db) if adopt is not None else []
-            db.execute(f"CREATE TABLE {TABLE} (migration_set TEXT NOT NULL, name TEXT NOT NULL, "
-                       "applied_at TEXT, PRIMARY KEY (migration_set, name))")  # applied_at NULL: adopted
-            db.conn.executemany(f"INSERT INTO {TABLE} (migration_set, name) VALUES (?, ?)", had)
-            db.execute(f"PRAGMA user_version={len(had)}")
+            if not _has_bookkeeping(db):  # (another process may have adopted it while this one waited)
+                had = adopt(db) if adopt is not None else []
+                db.execute(f"CREATE TABLE {TABLE} (migration_set TEXT NOT NULL, name TEXT NOT NULL, "
+                           "applied_at TEXT, PRIMARY KEY (migration_set, name))")  # applied_at NULL: adopted
+                db.conn.executemany(f"INSERT INTO {TABLE} (migration_set, name) VALUES (?, ?)", had)
+                db.execute(f"PRAGMA user_version={len(had)}")
     done = applied(db)
     unknown = sorted(done - set(known))
     if unknown:
@@ -86,6 +87,9 @@ def migrate(db: sqlite_utils.Database, sets: Sequence[Migrations], *, what: str,
             if (migration_set.name, step) in done:
                 continue
             with transaction(db):
+                if (migration_set.name, step) in applied(db):  # run by another process meanwhile
+                    done.add((migration_set.name, step))
+                    continue
                 for statement in statements(sql):
                     db.execute(statement)
                 db.execute(f"INSERT INTO {TABLE} (migration_set, name, applied_at) "

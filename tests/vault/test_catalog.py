@@ -136,3 +136,28 @@ def test_deleted_key_is_gone_from_disk(tmp_path):
         data = file.read_bytes()
         assert secret[:32] not in data and secret[-32:] not in data, file
     cat.close()
+
+
+def test_two_processes_opening_one_new_catalog_run_each_step_once(tmp_path):
+    """Every step re-checks the bookkeeping inside its own write transaction: a second opener that waited
+    for the lock finds the steps done and runs none of them again."""
+    import multiprocessing
+
+    path = tmp_path / "catalog.db"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_open_and_close, args=(str(path),)) for _ in range(4)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+    assert [proc.exitcode for proc in procs] == [0, 0, 0, 0]
+    conn = sqlite3.connect(path)
+    rows = conn.execute("SELECT migration_set, name FROM schema_migrations").fetchall()
+    conn.close()
+    assert sorted(rows) == sorted(steps_of(BOX)) and user_version(path) == SCHEMA_VERSION
+
+
+def _open_and_close(path: str) -> None:
+    from pathlib import Path
+
+    Catalog(Path(path)).close()
