@@ -5,7 +5,8 @@ that writes them). They sit apart from their owners and import nothing but `appl
 every owner works on a `Box`, whose opening runs these migrations, so a set declared inside its owner
 would make the catalog import the whole domain, and each owner import itself through it.
 
-A new table or column is a new step appended to its owner's set; a new feature is a new set appended
+A new table or column is a new step appended to its owner's set (a step that has shipped is never
+edited); a new feature is a new set appended
 to `BOX`. `legacy.py` maps the single numbered list of the releases before named sets onto these steps.
 """
 

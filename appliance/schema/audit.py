@@ -1,7 +1,5 @@
 """The tamper-evident audit log and its signed checkpoints. Owned by appliance/audit.py; the archive
-keeps an audit log of the same shape and runs this set on its own database too.
-
-Shipped steps are never edited: a change is a new step at the end."""
+keeps an audit log of the same shape and runs this set on its own database too."""
 
 from __future__ import annotations
 

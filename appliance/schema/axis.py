@@ -1,7 +1,5 @@
 """Axis W800 system controllers delivering as to a content destination. Owned by appliance/axis/
-(accounts.py and destination.py).
-
-Shipped steps are never edited: a change is a new step at the end."""
+(accounts.py and destination.py)."""
 
 from __future__ import annotations
 

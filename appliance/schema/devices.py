@@ -1,7 +1,5 @@
 """Cameras the box knows (docked, USB and Axis), their assignments, docks and alerts. Owned by
-appliance/dock/devices.py.
-
-Shipped steps are never edited: a change is a new step at the end."""
+appliance/dock/devices.py."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""Handovers to police and prosecutor and their items. Owned by appliance/handover.py.
-
-Shipped steps are never edited: a change is a new step at the end."""
+"""Handovers to police and prosecutor and their items. Owned by appliance/handover.py."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""Background jobs (redaction runs in one). Owned by appliance/jobs.py.
-
-Shipped steps are never edited: a change is a new step at the end."""
+"""Background jobs (redaction runs in one). Owned by appliance/jobs.py."""
 
 from __future__ import annotations
 

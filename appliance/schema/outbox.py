@@ -1,7 +1,5 @@
 """The box's side of the archive link: what waits to be sent, the receipts, the requisitions. Owned by
-sync/client.py; the tables are the box's, so every box has them whether or not it is enrolled.
-
-Shipped steps are never edited: a change is a new step at the end."""
+sync/client.py; the tables are the box's, so every box has them whether or not it is enrolled."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""The log of redacted derivatives. Owned by appliance/redaction.py.
-
-Shipped steps are never edited: a change is a new step at the end."""
+"""The log of redacted derivatives. Owned by appliance/redaction.py."""
 
 from __future__ import annotations
 

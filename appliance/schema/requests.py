@@ -1,7 +1,5 @@
 """Access requests, objections and complaints of people who were filmed. Owned by
-appliance/access_requests.py.
-
-Shipped steps are never edited: a change is a new step at the end."""
+appliance/access_requests.py."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""Holds and the deletion report (verwijderverslag). Owned by appliance/retention.py.
-
-Shipped steps are never edited: a change is a new step at the end."""
+"""Holds and the deletion report (verwijderverslag). Owned by appliance/retention.py."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
 """Bodycams that dock as USB mass storage: files read, volumes seen, the last session per camera.
-Owned by appliance/usb/ingest.py.
-
-Shipped steps are never edited: a change is a new step at the end."""
+Owned by appliance/usb/ingest.py."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""The box's users: roles, key slots, lock-out and the second factor. Owned by appliance/users.py.
-
-Shipped steps are never edited: a change is a new step at the end."""
+"""The box's users: roles, key slots, lock-out and the second factor. Owned by appliance/users.py."""
 
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
 """The vault's own tables: the box's key-value `meta`, the catalogued `recordings` and their wrapped
 file keys (`file_keys`). Owned by appliance/catalog.py (the `Catalog` class) and appliance/recordings.py.
 Columns other features keep on a recording (review, retention, redaction) are steps here, because a
-table has one owner and its columns keep one order however old the catalog it migrates.
-
-Shipped steps are never edited: a change is a new step at the end."""
+table has one owner and its columns keep one order however old the catalog it migrates."""
 
 from __future__ import annotations
 
