@@ -6,8 +6,8 @@ every owner works on a `Box`, whose opening runs these migrations, so a set decl
 would make the catalog import the whole domain, and each owner import itself through it.
 
 A new table or column is a new step appended to its owner's set (a step that has shipped is never
-edited); a new feature is a new set appended
-to `BOX`. `legacy.py` maps the single numbered list of the releases before named sets onto these steps.
+edited); a new feature is a new set appended to `BOX`. `legacy.py` maps the single numbered list of the
+releases before named sets onto these steps.
 """
 
 from __future__ import annotations
