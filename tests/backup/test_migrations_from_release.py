@@ -18,7 +18,7 @@ from appliance.migrations import steps_of
 from appliance.schema import BOX
 from numbered_schema import NUMBERED, RELEASE, schema_of
 from sync.archive.schema import ARCHIVE
-from sync.archive.store import Archive
+from sync.archive.store import Archive, init_archive
 from tests.conftest import PASSWORD, run_kluis
 
 ARCHIVE_PASSWORD = "archive password for tests"
@@ -87,7 +87,7 @@ def test_the_release_box_through_the_cli(release, password_file):
     run_kluis("verify", "--data", release / "box", "--password-file", password_file)
 
 
-def test_an_archive_of_the_release_opens_and_migrates(release):
+def test_an_archive_of_the_release_opens_and_migrates(release, tmp_path):
     with Archive(release / "archive") as archive:
         stored = archive.list_recordings()
         assert len(stored) == 2
@@ -99,6 +99,8 @@ def test_an_archive_of_the_release_opens_and_migrates(release):
         assert audit.verify(archive, archive.signing_key.verify_key).ok
     rows = bookkeeping(release / "archive" / "archive.db")
     assert sorted((s, n) for s, n, _ in rows) == sorted(steps_of(ARCHIVE)) and {at for *_, at in rows} == {None}
-    with Archive(release / "archive"):
-        pass
-    assert len(bookkeeping(release / "archive" / "archive.db")) == len(rows)  # nothing ran twice
+    with Archive(release / "archive") as again:
+        assert len(bookkeeping(release / "archive" / "archive.db")) == len(rows)  # nothing ran twice
+        fresh, _ = init_archive(tmp_path / "fresh", ARCHIVE_PASSWORD, kdf_profile="interactive")
+        with fresh:
+            assert schema_of(again.db.conn) == schema_of(fresh.db.conn)
