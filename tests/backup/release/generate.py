@@ -1,7 +1,10 @@
 """Make the data directories of a released Kluis that the migration tests open: run this with that
-release's code (a `git worktree add /tmp/rel <commit>` and its venv), not with the code under test.
+release's code, not with the code under test; any venv with Kluis's dependencies serves, the release's
+checkout goes first on the path:
 
-    /tmp/rel/.venv/bin/python tests/backup/release/generate.py tests/backup/release/f82f3c0.tar.xz
+    git worktree add /tmp/rel f82f3c0
+    cd /tmp/rel && PYTHONPATH=/tmp/rel $REPO/.venv/bin/python $REPO/tests/backup/release/generate.py \
+        $REPO/tests/backup/release/f82f3c0.tar.xz
 
 The box is made through the release's own CLI: init, users, imports, holds, a request, a handover, an
 Axis account, a USB camera's files and a sync pass to an archive, so every feature's tables hold rows.
