@@ -161,3 +161,15 @@ def _open_and_close(path: str) -> None:
     from pathlib import Path
 
     Catalog(Path(path)).close()
+
+
+def test_a_step_this_code_does_not_know_is_refused(tmp_path):
+    """A newer Kluis recorded a step of a set this one lacks: refused, even at the same step count."""
+    path = tmp_path / "catalog.db"
+    Catalog(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DELETE FROM schema_migrations WHERE migration_set = 'usb'")
+    conn.execute("INSERT INTO schema_migrations (migration_set, name) VALUES ('future_feature', 'create')")
+    conn.close()
+    with pytest.raises(KluisError, match="future_feature.create.*newer than this Kluis"):
+        Catalog(path)
