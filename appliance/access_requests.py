@@ -11,7 +11,7 @@ the person who looks at the footage, and does not narrow the search.
 The answer is due one calendar month (`deadline_months`) after the request came in (31 January ->
 28/29 February). Closing releases the request's holds, after which the normal term applies again (never
 less than retention's grace period). An objection upheld deletes its recordings ahead of their term
-(appliance.retention.delete_early, audited with the decision reference), except a recording another hold
+(appliance.sweep.delete_early, audited with the decision reference), except a recording another hold
 keeps (an aangifte, say): that one is not deleted, and the request records which holds kept it.
 
 Name: not `requests`, to keep clear of the HTTP library of that name.
@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
-from . import audit, retention
+from . import audit, retention, sweep
 from . import config as config_mod
 from .box import Box
 from .clock import from_iso, to_iso
@@ -411,19 +411,19 @@ def close(box: Box, request: int | str, outcome: str, actor: str, decision_ref: 
             db.execute("UPDATE request_recordings SET result = 'gone' WHERE request_id = ? AND recording_id = ? "
                        "AND result IS NULL", [rid, recording_id])
             continue
-        blocking = retention.blocking_holds(box, recording_id, ignore_case_ref=ref)
+        blocking = sweep.blocking_holds(box, recording_id, ignore_case_ref=ref)
         if delete and not blocking:
             def release_and_note(recording_id=recording_id) -> None:  # in the deletion's transaction
                 _release_own(box, found, recording_id, why, actor, client)
                 _set_result(box, rid, recording_id, "deleted", None)
 
             try:
-                retention.delete_early(box, recording_id, actor=actor, reason="objection upheld",
+                sweep.delete_early(box, recording_id, actor=actor, reason="objection upheld",
                                        decision_ref=decision_ref or "", purpose="objection", client=client,
                                        first=release_and_note)
                 result.deleted.append(recording_id)
                 continue
-            except retention.Held as held:  # a hold placed in between: keep the recording
+            except sweep.Held as held:  # a hold placed in between: keep the recording
                 blocking = held.holds
         with box.catalog.transaction():
             _release_own(box, found, recording_id, why, actor, client)

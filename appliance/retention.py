@@ -1,4 +1,4 @@
-"""Retention: the policy (bewaartermijn), holds (blokkering) and the sweep that deletes expired footage.
+"""Retention: the policy (bewaartermijn), holds (blokkering), when a recording goes, and the reports.
 
 A recording lives `term` days counted from its end (28 by default; a category may have its own term).
 A hold stops deletion for a purpose from appliance.purposes; releasing it needs a reason. When the last
@@ -6,22 +6,16 @@ hold ends, the normal term applies again, but never less than `grace_days` from 
 change never shortens the life of a recording under hold: such a recording keeps, at least, the deletion
 date it had under the old policy (`recordings.keep_until`).
 
-The sweep deletes crypto-shredding first: in one transaction it removes the wrapped file keys (with
-`secure_delete` on, the only copies) and the catalog row, and writes the deletion record and the audit
-entry. Only then the blob goes, and the deletion record notes it. A sweep killed at any point leaves
-either nothing done or deletion records whose blob removal is pending; the next sweep finishes them.
-Deleting needs no private key, so it runs while the box is locked.
+The sweep that deletes what is due, and deletion ahead of term, are appliance/sweep.py.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any, Callable
+from datetime import datetime, timedelta
+from typing import Any
 
 from . import audit
 from . import config as config_mod
@@ -29,12 +23,9 @@ from .box import Box
 from .clock import from_iso, to_iso
 from .errors import KluisError, NotFound
 from .purposes import parse_purpose
-from .vault import fsync_dir
 
 log = logging.getLogger("kluis.retention")
 
-BATCH = 1000  # recordings per delete transaction: bounded memory, few commits
-UNLINK_THREADS = 8
 POLICY_META = "retention_policy"
 LAST_SWEEP_META = "retention_last_sweep"
 FAR_FUTURE = "9999-12-31T23:59:59.999Z"
@@ -122,7 +113,8 @@ def _pin_held(box: Box, old: Policy, new: Policy) -> int:
 
 # Holds ------------------------------------------------------------------------------------------------
 
-def _recording(box: Box, recording_id: str) -> dict:
+def stored_recording(box: Box, recording_id: str) -> dict:
+    """The catalog row of a recording that is not being deleted (NotFound, or KluisError if it is)."""
     recording = box.catalog.get_recording(recording_id)
     if recording["state"] != "stored":
         raise KluisError(f"recording {recording_id} is being deleted")
@@ -145,7 +137,7 @@ def add_hold(box: Box, recording_id: str, purpose: str, case_ref: str, actor: st
     if until is not None:
         review = min(review, until)
     with box.catalog.transaction():
-        _recording(box, recording_id)
+        stored_recording(box, recording_id)
         hold_id = box.catalog.db.execute(
             "INSERT INTO holds (recording_id, purpose, case_ref, placed_by, placed_at, review_at, until) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -255,7 +247,7 @@ def set_category(box: Box, recording_id: str, category: str | None, actor: str, 
         known = ", ".join(sorted(policy.categories)) or "none configured"
         raise KluisError(f"unknown retention category {category!r} ({known})")
     with box.catalog.transaction():
-        old = _recording(box, recording_id).get("category")
+        old = stored_recording(box, recording_id).get("category")
         box.catalog.db.execute("UPDATE recordings SET category = ? WHERE id = ?", [category, recording_id])
         audit.record(box.catalog, actor=actor, action="category_change", recording_id=recording_id,
                      client=client, clock=box.clock, details={"old": old, "new": category})
@@ -284,7 +276,7 @@ def delete_after(box: Box, recording: dict | str, policy: Policy | None = None) 
     return moment
 
 
-def _eligible_sql(policy: Policy, now: datetime) -> tuple[str, list]:
+def eligible_sql(policy: Policy, now: datetime) -> tuple[str, list]:
     """WHERE clause (on recordings r) for what may be deleted at `now`; mirrors delete_after()."""
     terms, params = [], []
     cats = sorted(policy.categories)
@@ -308,7 +300,7 @@ def _eligible_sql(policy: Policy, now: datetime) -> tuple[str, list]:
     return sql, params
 
 
-_SELECT = (
+DUE_SELECT = (
     "SELECT r.id, r.sha256, r.start_time, r.end_time, r.ingested_at, r.size, r.blob_size, r.stored_path, "
     "r.category, r.keep_until, (SELECT MAX(COALESCE(h.released_at, h.until)) FROM holds h "
     "WHERE h.recording_id = r.id) AS hold_end FROM recordings r"
@@ -318,197 +310,11 @@ _SELECT = (
 def due(box: Box, policy: Policy | None = None, limit: int | None = None) -> list[dict]:
     """Recordings the sweep would delete now, oldest first."""
     policy = policy or current_policy(box)
-    where, params = _eligible_sql(policy, box.clock())
-    sql = f"{_SELECT} WHERE {where} ORDER BY r.end_time, r.id"
+    where, params = eligible_sql(policy, box.clock())
+    sql = f"{DUE_SELECT} WHERE {where} ORDER BY r.end_time, r.id"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return list(box.catalog.db.query(sql, params))
-
-
-# The sweep --------------------------------------------------------------------------------------------
-
-@dataclass
-class SweepResult:
-    at: str
-    dry_run: bool = False
-    deleted: list[str] = field(default_factory=list)    # ids (in a dry run: ids that would go)
-    finished: int = 0                                   # deletions of an interrupted sweep completed
-    holds_ended: int = 0
-    wal_truncated: bool | None = None
-
-    def as_dict(self) -> dict:
-        return {"at": self.at, "dry_run": self.dry_run, "deleted": len(self.deleted), "finished": self.finished,
-                "holds_ended": self.holds_ended, "wal_truncated": self.wal_truncated}
-
-
-def sweep(box: Box, *, dry_run: bool = False, batch: int = BATCH,
-          progress: Callable[[int], None] | None = None) -> SweepResult:
-    """Delete every expired, unheld recording. Safe to run in several processes at once and to kill."""
-    now = box.clock()
-    result = SweepResult(at=to_iso(now), dry_run=dry_run)
-    if dry_run:
-        result.deleted = [row["id"] for row in due(box)]
-        return result
-    policy = sync_policy(box)
-    result.finished = finish_pending(box)
-    result.holds_ended = end_lapsed_holds(box)
-    where, params = _eligible_sql(policy, now)
-    select = f"{_SELECT} WHERE {where} ORDER BY r.end_time, r.id LIMIT {int(batch)}"
-    policy_text = json.dumps(policy.as_dict(), sort_keys=True)
-    dirs: set[Path] = set()
-    while True:
-        # Selecting inside the write transaction: a hold placed meanwhile by another process is seen.
-        with box.catalog.transaction():
-            rows = list(box.catalog.db.query(select, params))
-            _shred(box, rows, policy, policy_text, result.at)
-        if not rows:
-            break
-        dirs |= _remove_blobs(box, [{"recording_id": r["id"], "sha256": r["sha256"]} for r in rows])
-        result.deleted += [row["id"] for row in rows]
-        if progress:
-            progress(len(result.deleted))
-    _fsync_dirs(dirs)
-    result.wal_truncated = _truncate_wal(box)
-    box.catalog.set_meta(LAST_SWEEP_META, json.dumps(result.as_dict()))
-    if result.deleted or result.finished:
-        log.info("retention sweep: %d recording(s) deleted, %d interrupted deletion(s) finished",
-                 len(result.deleted), result.finished)
-    return result
-
-
-def _shred(box: Box, rows: list[dict], policy: Policy, policy_text: str, at: str, *, actor: str = "system",
-           reason: str | None = None, audit_fields: dict | None = None) -> None:
-    """Step 1, the one that counts, in one transaction: destroy the wrapped file keys (the only copies;
-    secure_delete overwrites them), drop the catalog row with its personal data, write the deletion
-    record (which also says the blob is still to be removed) and the audit entry. `actor`, `reason` and
-    `audit_fields` are for a deletion ahead of its term (delete_early); the sweep leaves them alone."""
-    db = box.catalog.db.conn
-    ids = [(row["id"],) for row in rows]
-    db.executemany("DELETE FROM file_keys WHERE recording_id = ?", ids)
-    db.executemany("DELETE FROM recordings WHERE id = ?", ids)
-    records = []
-    extra = audit_fields or {}
-    for row in rows:
-        term = policy.term_days(row["category"])
-        why = reason or ("term expired after hold released" if row["hold_end"] else "term expired")
-        records.append([row["id"], row["sha256"], row["start_time"], row["end_time"], row["ingested_at"],
-                        row["size"], row["category"], term, policy_text, why, at])
-        audit.record(box.catalog, actor=actor, action="delete", recording_id=row["id"], clock=box.clock,
-                     purpose=extra.get("purpose"), case_ref=extra.get("case_ref"), client=extra.get("client"),
-                     details={"sha256": row["sha256"], "reason": why, "term_days": term,
-                              "category": row["category"], **extra.get("details", {})})
-    db.executemany(
-        "INSERT INTO deletions (recording_id, sha256, start_time, end_time, ingested_at, size, category, "
-        "term_days, policy, reason, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records)
-
-
-def _remove_blobs(box: Box, rows: list[dict]) -> set[Path]:
-    """Step 2: the ciphertext, now without a key, then the note that it is gone. Returns the directories
-    to fsync: that happens once per sweep, not per blob, since a removal lost to a power cut leaves only
-    keyless ciphertext that no catalog row names (`Vault.cleanup`, run by kluis verify, removes it)."""
-    db = box.catalog.db
-    paths = [box.vault.root / box.vault.relpath(row["sha256"]) for row in rows
-             # the same container stored again meanwhile: the blob is that recording's now
-             if not db.execute("SELECT 1 FROM recordings WHERE sha256 = ?", [row["sha256"]]).fetchone()]
-    # Unlinks in parallel: on a busy disk each waits on the file system journal, and waiting together
-    # is several times faster than one after the other (bench/bench_retention.py).
-    with ThreadPoolExecutor(max_workers=UNLINK_THREADS) as pool:
-        list(pool.map(_unlink, paths))
-    now = to_iso(box.clock())
-    with box.catalog.transaction():
-        box.catalog.db.conn.executemany("UPDATE deletions SET blob_removed_at = ? WHERE recording_id = ?",
-                                        [(now, row["recording_id"]) for row in rows])
-    return {path.parent for path in paths}
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-
-
-def _fsync_dirs(dirs: set[Path]) -> None:
-    with ThreadPoolExecutor(max_workers=UNLINK_THREADS) as pool:
-        list(pool.map(_fsync_dir, dirs))
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fsync_dir(directory)
-    except FileNotFoundError:
-        pass
-
-
-class Held(KluisError):
-    """An early deletion refused: active holds forbid it. `holds` names them (purpose, case reference)."""
-
-    def __init__(self, recording_id: str, holds: list[dict]):
-        self.recording_id = recording_id
-        self.holds = holds
-        which = ", ".join(f"{h['purpose']} {h['case_ref']} (hold {h['id']})" for h in holds)
-        super().__init__(f"recording {recording_id} is held and was not deleted: {which}")
-
-
-def blocking_holds(box: Box, recording_id: str, ignore_case_ref: str | None = None) -> list[dict]:
-    """The holds that forbid deleting a recording now: active ones whose end date has not passed,
-    except those with case reference `ignore_case_ref` (the caller's own, about to be released)."""
-    now = to_iso(box.clock())
-    return [h for h in active_holds(box.catalog, recording_id)
-            if not (h["until"] and h["until"] <= now) and h["case_ref"] != ignore_case_ref]
-
-
-def delete_early(box: Box, recording_id: str, *, actor: str, reason: str, decision_ref: str,
-                 purpose: str | None = None, client: str | None = None,
-                 first: Callable[[], None] | None = None) -> None:
-    """Delete one recording ahead of its term (an objection upheld), through the sweep's own shredding:
-    keys and row gone with the deletion record and the audit entry (actor, decision reference) in one
-    transaction, then the blob. Refused with Held, naming the holds, while any hold forbids it; the
-    policy's keep_until does not (it only keeps a held recording from a shorter term). `first` runs inside
-    the same transaction before the check (a caller releasing its own hold: both commit, or neither).
-    Not inside another transaction: the blob goes only after the keys' destruction has committed."""
-    reason = (reason or "").strip()
-    decision_ref = (decision_ref or "").strip()
-    if not reason or not decision_ref:
-        raise KluisError("deleting a recording ahead of its term needs a reason and a decision reference")
-    if box.catalog.db.conn.in_transaction:
-        raise RuntimeError("delete_early must commit its own transaction before the blob is removed")
-    policy = current_policy(box)
-    at = to_iso(box.clock())
-    with box.catalog.transaction():
-        _recording(box, recording_id)
-        if first is not None:
-            first()
-        holds = blocking_holds(box, recording_id)
-        if holds:
-            raise Held(recording_id, holds)
-        rows = list(box.catalog.db.query(f"{_SELECT} WHERE r.id = ?", [recording_id]))
-        _shred(box, rows, policy, json.dumps(policy.as_dict(), sort_keys=True), at, actor=actor,
-               reason=f"deleted ahead of term: {reason}",
-               audit_fields={"purpose": purpose, "case_ref": decision_ref, "client": client,
-                             "details": {"early": True, "decision_ref": decision_ref}})
-    _fsync_dirs(_remove_blobs(box, [{"recording_id": recording_id, "sha256": rows[0]["sha256"]}]))
-    _truncate_wal(box)
-
-
-def finish_pending(box: Box) -> int:
-    """Finish deletions an interrupted sweep left: key and row are gone, the blob may still be there."""
-    rows = [{"recording_id": r[0], "sha256": r[1]} for r in box.catalog.db.execute(
-        "SELECT recording_id, sha256 FROM deletions WHERE blob_removed_at IS NULL ORDER BY recording_id")]
-    dirs: set[Path] = set()
-    for start in range(0, len(rows), BATCH):
-        dirs |= _remove_blobs(box, rows[start:start + BATCH])
-    _fsync_dirs(dirs)
-    return len(rows)
-
-
-def _truncate_wal(box: Box) -> bool:
-    """Copy the WAL into the database and truncate it, so that page images holding shredded keys do not
-    linger in catalog.db-wal. False when a reader elsewhere kept it from completing (retried next sweep)."""
-    busy, _, _ = box.catalog.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    if busy:
-        log.warning("retention sweep: WAL checkpoint blocked by another connection; retried next sweep")
-    return not busy
 
 
 # Reports ----------------------------------------------------------------------------------------------
@@ -539,7 +345,7 @@ def status(box: Box) -> dict:
     db = box.catalog.db
     stored = db.execute("SELECT COUNT(*) FROM recordings WHERE state = 'stored'").fetchone()[0]
     held = db.execute("SELECT COUNT(DISTINCT recording_id) FROM holds WHERE released_at IS NULL").fetchone()[0]
-    where, params = _eligible_sql(policy, now)
+    where, params = eligible_sql(policy, now)
     due_now = db.execute(f"SELECT COUNT(*) FROM recordings r WHERE {where}", params).fetchone()[0]
     # The next expiry among recordings that never had a hold (others follow their holds).
     nxt = None
@@ -572,52 +378,3 @@ def status(box: Box) -> dict:
         "deleted_total": deleted,
         "last_sweep": json.loads(last) if last else None,
     }
-
-
-# The scheduler ----------------------------------------------------------------------------------------
-
-def run_sweep(data_dir: Path, clock=None) -> SweepResult | None:
-    """One scheduled sweep on its own connection (the job runs in a worker thread)."""
-    try:
-        with (Box(data_dir, clock) if clock else Box(data_dir)) as box:
-            return sweep(box)
-    except Exception:  # a failed sweep must not stop the scheduler; the next one retries
-        log.exception("retention sweep failed")
-        return None
-
-
-def run_checkpoint(data_dir: Path, clock=None, force: bool = False) -> dict | None:
-    """Sign an audit checkpoint on its own connection."""
-    try:
-        with (Box(data_dir, clock) if clock else Box(data_dir)) as box:
-            return audit.checkpoint(box.catalog, box.signing_key(), clock=box.clock, force=force)
-    except Exception:
-        log.exception("audit checkpoint failed")
-        return None
-
-
-def schedule_jobs(scheduler, box: Box) -> list:
-    """Add the retention sweep (every `sweep_minutes`, and at start) and the audit checkpoint (every
-    `checkpoint_minutes`, at start, and when the scheduler shuts down) to an APScheduler scheduler."""
-    from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
-
-    section = config_mod.load(box.data_dir)
-    sweep_minutes = float(section.get("retention", {}).get("sweep_minutes", 15))
-    checkpoint_minutes = float(section.get("audit", {}).get("checkpoint_minutes", 60))
-    data_dir, clock = box.data_dir, box.clock
-    start = datetime.now(timezone.utc)  # the scheduler runs on real time, whatever the box's clock says
-    jobs = [
-        scheduler.add_job(run_sweep, "interval", minutes=sweep_minutes, args=[data_dir, clock],
-                          id="retention_sweep", next_run_time=start, max_instances=1, coalesce=True,
-                          replace_existing=True),
-        scheduler.add_job(run_checkpoint, "interval", minutes=checkpoint_minutes, args=[data_dir, clock],
-                          id="audit_checkpoint", next_run_time=start, max_instances=1, coalesce=True,
-                          replace_existing=True),
-    ]
-
-    def on_shutdown(event) -> None:
-        run_checkpoint(data_dir, clock)
-
-    scheduler.add_listener(on_shutdown, EVENT_SCHEDULER_SHUTDOWN)
-    return jobs
-

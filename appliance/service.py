@@ -1,6 +1,6 @@
 """`kluis serve`: the box's one long-running process.
 
-One asyncio loop runs camera discovery and offload, the retention scheduler (when appliance.retention
+One asyncio loop runs camera discovery and offload, the retention scheduler (when appliance.sweep
 provides `schedule_jobs`), the web UI (when webui.server provides `start_web`) and the archive sync
 (when sync.client provides `start_sync`). Parts that are not there yet are skipped with a log line.
 SIGTERM and SIGINT stop everything cleanly: running downloads keep their durable bytes for resume.
@@ -142,7 +142,7 @@ class Service:
             await self.stop()
 
     async def _start_retention(self) -> None:
-        schedule_jobs = _optional("appliance.retention", "schedule_jobs")
+        schedule_jobs = _optional("appliance.sweep", "schedule_jobs")
         if schedule_jobs is None:
             log.info("retention scheduler: not available in this build")
             return

@@ -40,7 +40,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from . import audit, backup, keys
 from .box import CATALOG, Box
-from .catalog import MIGRATIONS
+from .catalog import SCHEMA_VERSION
 from .errors import KluisError
 
 BUNDLE_TYPE = "kluis-update"
@@ -138,7 +138,7 @@ def build(key: SigningKey, wheel: Path, out: Path, *, schema: int | None = None,
     data = wheel.read_bytes()
     body = {"type": BUNDLE_TYPE, "v": 1, "version": match.group(1), "wheel": wheel.name,
             "wheel_sha256": hashlib.sha256(data).hexdigest(), "wheel_size": len(data),
-            "schema": len(MIGRATIONS) if schema is None else schema, "min_schema": min_schema, "notes": notes,
+            "schema": SCHEMA_VERSION if schema is None else schema, "min_schema": min_schema, "notes": notes,
             "signer": bytes(key.verify_key).hex()}
     manifest = {**body, "signature": key.sign(_canonical(body)).signature.hex()}
     raw = _canonical(manifest)

@@ -115,11 +115,6 @@ async def enroll(box: Box, url: str, token: str, actor: str = "system") -> dict:
 
 # The outbox ---------------------------------------------------------------------------------------------
 
-def _has_table(box: Box, name: str) -> bool:
-    return box.catalog.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                                  [name]).fetchone() is not None
-
-
 def queue(box: Box, recording_id: str, reason: str) -> str | None:
     """Put a recording in the outbox (once); returns its state, or None if it was there already."""
     enrolled = enrollment(box)
@@ -139,7 +134,7 @@ def queue(box: Box, recording_id: str, reason: str) -> str | None:
 
 def fill_outbox(box: Box) -> int:
     """Queue every recording with an active hold whose purpose needs central custody; returns how many."""
-    if enrollment(box) is None or not _has_table(box, "holds"):
+    if enrollment(box) is None:
         return 0
     central = list(box.config["sync"]["central_purposes"])
     if not central:
@@ -155,8 +150,6 @@ def fill_outbox(box: Box) -> int:
 def withdraw_stale(box: Box) -> list[str]:
     """Take out of the outbox what no longer needs to go: recordings whose central holds were all released
     (or that were deleted) before they were sent. Audited; returns their ids."""
-    if not _has_table(box, "holds"):
-        return []
     wanted = sorted(set(box.config["sync"]["central_purposes"]) | {"requisition"})
     rows = box.catalog.db.execute(
         f"SELECT o.recording_id FROM sync_outbox o WHERE o.state != 'sent' AND NOT EXISTS ("
@@ -206,11 +199,9 @@ def rewrap_pending(box: Box, identity: PrivateKey, actor: str) -> int:
 def metadata_for(box: Box, recording_id: str) -> dict:
     """What the archive keeps beside the ciphertext: descriptive fields and the holds with case refs."""
     rec = box.catalog.get_recording(recording_id)
-    holds = []
-    if _has_table(box, "holds"):
-        holds = list(box.catalog.db.query(
-            "SELECT purpose, case_ref, placed_at, until, released_at, release_reason FROM holds "
-            "WHERE recording_id = ? ORDER BY placed_at, id", [recording_id]))
+    holds = list(box.catalog.db.query(
+        "SELECT purpose, case_ref, placed_at, until, released_at, release_reason FROM holds "
+        "WHERE recording_id = ? ORDER BY placed_at, id", [recording_id]))
     fields = ("camera_serial", "officer", "team", "start_time", "end_time", "pre_record_s", "post_record_s",
               "source")
     return {"recording_id": recording_id, "box_name": box.config["box"]["name"],

@@ -13,7 +13,7 @@ on the box) and the archive computes anyway (one hash per byte on the archive, f
 resumed range is hashed by the box before it sends it, and by the archive besides the container hash.
 The signature (headers) is checked before a byte of the body is read, so nobody but the enrolled box
 can put bytes in its upload. The archive writes the body as it arrives, fsyncs every
-store.SYNC_EVERY bytes (durable offsets to resume from) and at the end checks the range against its
+stream.SYNC_EVERY bytes (durable offsets to resume from) and at the end checks the range against its
 signed hash before the range counts: a mismatch takes the request's bytes out again (422). A stream cut
 midway cannot be checked against its range hash: the archive keeps what arrived (it came from the
 signed request over the pinned TLS connection) as the offset to resume from, and the container hash,

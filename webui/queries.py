@@ -22,11 +22,6 @@ HELD = "held"  # the state filter's extra value: has an active hold
 REASONS = ("aggression", "insult", "threat", "unsafe_feeling", "other")
 
 
-def has_table(catalog, name: str) -> bool:
-    return catalog.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                              [name]).fetchone() is not None
-
-
 @dataclass
 class Filters:
     start: datetime | None = None      # recordings that overlap [start, end]
@@ -52,14 +47,13 @@ class Page:
 
 def search(catalog, user: dict, f: Filters, page_size: int = PAGE_SIZE) -> Page:
     where, params = _where(catalog, user, f)
-    holds = has_table(catalog, "holds")
     total = catalog.db.execute(f"SELECT count(*) FROM recordings r WHERE {where}", params).fetchone()[0]
     pages = max(1, -(-total // page_size))
     page = min(max(1, f.page), pages)
     order = SORTS.get(f.sort, SORTS["start"])
     direction = "DESC" if f.descending else "ASC"
     held = ("(SELECT group_concat(DISTINCT h.purpose) FROM holds h WHERE h.recording_id = r.id "
-            "AND h.released_at IS NULL)") if holds else "NULL"
+            "AND h.released_at IS NULL)")
     # Deferred join: find the page's rowids on an index alone (deep OFFSETs step over index entries, not
     # rows), then read only those 50 rows. rowid breaks ties, so the order is the index order.
     rows = list(catalog.db.query(
@@ -95,20 +89,15 @@ def _where(catalog, user: dict, f: Filters) -> tuple[str, list]:
         if value:
             clauses.append(f"{column} = ?")
             params.append(value)
-    holds = has_table(catalog, "holds")
     if f.state == HELD:
-        clauses.append("EXISTS (SELECT 1 FROM holds h WHERE h.recording_id = r.id AND h.released_at IS NULL)"
-                       if holds else "0")
+        clauses.append("EXISTS (SELECT 1 FROM holds h WHERE h.recording_id = r.id AND h.released_at IS NULL)")
     elif f.state:
         clauses.append("r.state = ?")
         params.append(f.state)
     if f.purpose:
-        if holds:
-            clauses.append("EXISTS (SELECT 1 FROM holds h WHERE h.recording_id = r.id "
-                           "AND h.released_at IS NULL AND h.purpose = ?)")
-            params.append(f.purpose)
-        else:
-            clauses.append("0")
+        clauses.append("EXISTS (SELECT 1 FROM holds h WHERE h.recording_id = r.id "
+                       "AND h.released_at IS NULL AND h.purpose = ?)")
+        params.append(f.purpose)
     return " AND ".join(clauses), params
 
 
@@ -146,9 +135,7 @@ def statistics(catalog) -> dict[str, list[tuple[str, int]]]:
             "SELECT coalesce(team, ''), count(*) FROM recordings GROUP BY 1 ORDER BY 2 DESC, 1")],
         "per_reason": [tuple(r) for r in db.execute(
             "SELECT coalesce(reason, ''), count(*) FROM recordings GROUP BY 1 ORDER BY 2 DESC, 1")],
-        "holds_per_purpose": [],
+        "holds_per_purpose": [tuple(r) for r in db.execute(
+            "SELECT purpose, count(*) FROM holds GROUP BY 1 ORDER BY 2 DESC, 1")],
     }
-    if has_table(catalog, "holds"):
-        stats["holds_per_purpose"] = [tuple(r) for r in db.execute(
-            "SELECT purpose, count(*) FROM holds GROUP BY 1 ORDER BY 2 DESC, 1")]
     return stats

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import click
 
-from .. import retention, roles
+from .. import retention, roles, sweep
 from ..box import Box
 from ..clock import parse_time, to_iso
 from ..errors import NotFound
@@ -76,10 +76,10 @@ def retention_status(box: Box, as_json: bool) -> None:
 @with_box
 @click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--batch", type=click.IntRange(1, 10000), default=retention.BATCH, hidden=True)
+@click.option("--batch", type=click.IntRange(1, 10000), default=sweep.BATCH, hidden=True)
 def retention_run(box: Box, dry_run: bool, as_json: bool, batch: int) -> None:
     """Delete every expired recording that is not under hold, now (the service does this every 15 min)."""
-    result = retention.sweep(box, dry_run=dry_run, batch=batch)
+    result = sweep.sweep(box, dry_run=dry_run, batch=batch)
     if as_json:
         emit_json({**result.as_dict(), "ids": result.deleted})
         return

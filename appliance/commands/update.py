@@ -14,7 +14,7 @@ import click
 
 from .. import keys
 from .. import update as update_mod
-from ..catalog import MIGRATIONS
+from ..catalog import SCHEMA_VERSION
 from ..errors import KluisError
 from .common import data_option, emit_json
 
@@ -85,7 +85,7 @@ def apply(data_dir: Path, bundle: Path, venv: Path, trusted_keys: Path | None, b
               help="The release signing key (from `kluis update keygen`).")
 @click.option("--wheel", required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
-@click.option("--schema", type=int, default=len(MIGRATIONS), show_default=True,
+@click.option("--schema", type=int, default=SCHEMA_VERSION, show_default=True,
               help="Catalog schema version the new code brings.")
 @click.option("--min-schema", type=int, default=1, show_default=True,
               help="Oldest catalog schema the new code's migrations start from.")

@@ -239,8 +239,8 @@ class _Feed:
 async def put_stream(request: web.Request) -> web.Response:
     """The rest of a container, [offset, size), in one request. The headers are checked before a byte of
     the body is read; the body is written as it arrives (in a thread, one batch while the next is read),
-    fsynced every store.SYNC_EVERY bytes and at its end, where its hash is checked against the signed one
-    before it counts (store.Stream). A cut stream keeps what arrived: the box resumes from there."""
+    fsynced every stream.SYNC_EVERY bytes and at its end, where its hash is checked against the signed one
+    before it counts (stream.Stream). A cut stream keeps what arrived: the box resumes from there."""
     archive = request.app[ARCHIVE]
     sha = request.match_info["sha256"]
     try:
@@ -285,9 +285,9 @@ async def _receive(request: web.Request, archive, slot: "_StreamSlot", box_id: s
         return await asyncio.to_thread(stream.finish)
     except ProtocolError as exc:
         if exc.status == 422 and offset == 0 and "refused" in exc.message:  # not a container it can hold
-            await _run(request, archive._discard, box_id, sha)
+            await _run(request, archive.discard_upload, box_id, sha)
         raise
-    except BaseException:  # cut mid-stream: keep what arrived, durably (see store.Stream.close)
+    except BaseException:  # cut mid-stream: keep what arrived, durably (see stream.Stream.close)
         await asyncio.gather(feed.end(), return_exceptions=True)
         await asyncio.to_thread(stream.close)
         raise

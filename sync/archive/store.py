@@ -19,116 +19,31 @@ import hashlib
 import json
 import os
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from nacl.public import PrivateKey
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import SigningKey
 
 from appliance import audit as audit_log
-from appliance.appendfile import AppendFile
 from appliance import keys, tls
-from appliance.catalog import MIGRATIONS, _statements, connect, transaction
 from appliance.clock import Clock, system_clock, to_iso
-from appliance.container import Decryptor, header_length, parse_header, PREFIX
-from appliance.errors import ContainerError, KluisError, NotFound, NotInitialized, WrongSecret
-from appliance.vault import READ_BLOCK, fsync_dir
+from appliance.container import Decryptor, parse_header
+from appliance.database import connect, transaction
+from appliance.errors import KluisError, NotFound, NotInitialized, WrongSecret
+from appliance.migrations import migrate
 
-from ..protocol import MAX_SKEW, ProtocolError, box_id_of, sign_receipt
+from ..protocol import MAX_SKEW, ProtocolError, box_id_of
+from . import schema
+from .checkpoints import Checkpoints
+from .requisitions import Requisitions
+from .stream import SYNC_EVERY, Stream
+from .uploads import MAX_CONTAINER, Uploads, UploadState
+
+__all__ = ["Archive", "MAX_CONTAINER", "SYNC_EVERY", "Stream", "UploadState", "init_archive"]
 
 DB = "archive.db"
 SIGNING_KEY = "keys/signing.key"
-MAX_CONTAINER = 64 * 1024**3
-SYNC_EVERY = 64 * 1024 * 1024  # fsync a part file at least this often during an upload  # a declared size above this is refused before a byte is sent
-
-SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE tokens (
-    hash TEXT PRIMARY KEY,          -- sha256 of the token's secret: the token itself is never stored
-    created_at TEXT NOT NULL,
-    used_at TEXT,
-    box_id TEXT
-);
-CREATE TABLE boxes (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    signing_key TEXT NOT NULL,      -- Ed25519, hex: verifies the box's requests and checkpoints
-    public_key TEXT NOT NULL,       -- X25519, hex
-    enrolled_at TEXT NOT NULL,
-    last_seen TEXT
-);
-CREATE TABLE nonces (
-    box_id TEXT NOT NULL,
-    nonce TEXT NOT NULL,
-    seen_at TEXT NOT NULL,
-    PRIMARY KEY (box_id, nonce)
-);
-CREATE INDEX nonces_seen ON nonces(seen_at);
-CREATE TABLE uploads (
-    box_id TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    recording_id TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    metadata TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    PRIMARY KEY (box_id, sha256)
-);
-CREATE TABLE recordings (
-    sha256 TEXT PRIMARY KEY,        -- of the whole container, as on the box
-    box_id TEXT NOT NULL,
-    recording_id TEXT NOT NULL,     -- the box's id for it
-    size INTEGER NOT NULL,          -- container bytes
-    header_size INTEGER NOT NULL,
-    camera_serial TEXT,
-    officer TEXT,
-    start_time TEXT,
-    end_time TEXT,
-    case_refs TEXT NOT NULL DEFAULT '',   -- space-separated, for search
-    metadata TEXT NOT NULL,         -- JSON the box sent (holds, times, ...), updated as holds change
-    received_at TEXT NOT NULL,
-    receipt TEXT NOT NULL,          -- JSON, signed
-    stored_path TEXT NOT NULL
-);
-CREATE INDEX recordings_box ON recordings(box_id, start_time);
-CREATE INDEX recordings_time ON recordings(start_time);
-CREATE TABLE requisitions (
-    id INTEGER PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    created_by TEXT NOT NULL,
-    camera_serial TEXT,
-    officer TEXT,
-    start_time TEXT,
-    end_time TEXT,
-    recording_id TEXT,
-    legal_basis TEXT NOT NULL,
-    case_ref TEXT NOT NULL,
-    closed_at TEXT
-);
-CREATE TABLE requisition_reports (
-    requisition_id INTEGER NOT NULL REFERENCES requisitions(id),
-    box_id TEXT NOT NULL,
-    reported_at TEXT NOT NULL,
-    matched TEXT NOT NULL,          -- JSON list of the box's recording ids ([] = nothing matched)
-    PRIMARY KEY (requisition_id, box_id)
-);
-CREATE TABLE checkpoints (
-    id INTEGER PRIMARY KEY,
-    box_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    head TEXT NOT NULL,
-    signed TEXT NOT NULL,
-    received_at TEXT NOT NULL
-);
-CREATE INDEX checkpoints_box ON checkpoints(box_id, seq);
-CREATE TABLE alerts (
-    id INTEGER PRIMARY KEY,
-    box_id TEXT,
-    kind TEXT NOT NULL,
-    details TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-"""
 
 
 def init_archive(data_dir: Path, password: str, kdf_profile: str = "moderate", name: str = "Centraal archief",
@@ -147,10 +62,8 @@ def init_archive(data_dir: Path, password: str, kdf_profile: str = "moderate", n
     tls.create_certificate(data_dir, name)
     recovery_key = keys.new_recovery_key()
     db = connect(data_dir / DB)
+    migrate(db, schema.ARCHIVE, what="archive database", adopt=schema.adopt)
     with transaction(db):
-        # The archive's own audit log is the box's (appliance/audit.py), in the same table shapes.
-        for statement in [*_statements(SCHEMA), *_statements(dict(MIGRATIONS)["audit"])]:
-            db.execute(statement)
         meta = {
             "archive_id": secrets.token_hex(8),
             "name": name,
@@ -166,13 +79,6 @@ def init_archive(data_dir: Path, password: str, kdf_profile: str = "moderate", n
     return Archive(data_dir, clock), recovery_key
 
 
-@dataclass(frozen=True)
-class UploadState:
-    complete: bool
-    offset: int
-    receipt: dict | None = None
-
-
 class Archive:
     def __init__(self, data_dir: Path, clock: Clock = system_clock):
         self.data_dir = Path(data_dir)
@@ -180,6 +86,7 @@ class Archive:
             raise NotInitialized(f"no archive at {self.data_dir} (run: kluis archive init --data {self.data_dir})")
         self.clock = clock
         self.db = connect(self.data_dir / DB)
+        self.version = migrate(self.db, schema.ARCHIVE, what="archive database", adopt=schema.adopt)
         self._nonces = None
         self.meta = {k: v for k, v in self.db.execute("SELECT key, value FROM meta")}
         self.archive_id = self.meta["archive_id"]
@@ -187,8 +94,9 @@ class Archive:
         self.signing_public_key = bytes.fromhex(self.meta["signing_public_key"])
         self.tmp = self.data_dir / "tmp"
         self._signing: SigningKey | None = None
-        # (box, sha256) -> [offset, running sha256, bytes not yet fsynced] of uploads in progress
-        self._running: dict[tuple[str, str], list] = {}
+        self.uploads = Uploads(self)
+        self._requisitions = Requisitions(self)
+        self.checkpoints = Checkpoints(self)
 
     def close(self) -> None:
         if self._nonces is not None:
@@ -241,7 +149,7 @@ class Archive:
             raise WrongSecret("key slot holds a key of another archive")
         return identity
 
-    def _one(self, sql: str, params=()) -> dict | None:
+    def one(self, sql: str, params=()) -> dict | None:
         rows = list(self.db.query(sql, params))
         return rows[0] if rows else None
 
@@ -267,7 +175,7 @@ class Archive:
         box_id = box_id_of(signing_key)
         digest = hashlib.sha256(token_secret.encode()).hexdigest()
         with self.transaction():
-            row = self._one("SELECT * FROM tokens WHERE hash = ?", [digest])
+            row = self.one("SELECT * FROM tokens WHERE hash = ?", [digest])
             if row is None:
                 raise ProtocolError(403, "unknown enrollment token")
             if row["used_at"] is not None and row["box_id"] != box_id:
@@ -283,7 +191,7 @@ class Archive:
         return {"box_id": box_id, **self.info()}
 
     def box_key(self, box_id: str) -> bytes | None:
-        row = self._one("SELECT signing_key FROM boxes WHERE id = ?", [box_id])
+        row = self.one("SELECT signing_key FROM boxes WHERE id = ?", [box_id])
         return bytes.fromhex(row["signing_key"]) if row else None
 
     def remember_nonce(self, box_id: str, nonce: str) -> None:
@@ -305,310 +213,54 @@ class Archive:
     def boxes(self) -> list[dict]:
         return list(self.db.query("SELECT id, name, enrolled_at, last_seen FROM boxes ORDER BY name, id"))
 
-    # uploads ----------------------------------------------------------------------------------------
-    def _part(self, box_id: str, sha256: str) -> Path:
-        return self.tmp / f"{box_id}-{sha256}.part"
-
-    def _receipt_for(self, box_id: str, sha256: str) -> dict | None:
-        row = self._one("SELECT receipt, box_id FROM recordings WHERE sha256 = ?", [sha256])
-        if row is None:
-            return None
-        if row["box_id"] != box_id:
-            raise ProtocolError(409, "this container was sent by another box")
-        return json.loads(row["receipt"])
-
+    # what the HTTP layer and the CLI call: the work is done by the collaborators ----------------------
     def start_upload(self, box_id: str, recording_id: str, sha256: str, size: int, metadata: dict) -> UploadState:
-        """Open (or find) an upload. The offset is what the archive holds durably: resume from there."""
-        if not _is_sha256(sha256):
-            raise ProtocolError(400, "sha256 must be 64 lowercase hex digits")
-        if not isinstance(size, int) or not 0 < size <= MAX_CONTAINER:
-            raise ProtocolError(413, f"declared size {size} is not between 1 and {MAX_CONTAINER} bytes")
-        if not isinstance(recording_id, str) or not 0 < len(recording_id) <= 64:
-            raise ProtocolError(400, "recording_id missing")
-        receipt = self._receipt_for(box_id, sha256)
-        if receipt is not None:
-            return UploadState(True, size, receipt)
-        with self.transaction():
-            row = self._one("SELECT * FROM uploads WHERE box_id = ? AND sha256 = ?", [box_id, sha256])
-            if row is not None and row["size"] != size:
-                raise ProtocolError(409, f"an upload of this hash with size {row['size']} is open")
-            if row is None:
-                self.db.execute(
-                    "INSERT INTO uploads (box_id, sha256, recording_id, size, metadata, started_at) "
-                    "VALUES (?,?,?,?,?,?)", [box_id, sha256, recording_id, size, json.dumps(metadata),
-                                             self.now_iso()])
-        part = self._part(box_id, sha256)
-        return UploadState(False, part.stat().st_size if part.exists() else 0)
+        return self.uploads.start_upload(box_id, recording_id, sha256, size, metadata)
 
     def upload_state(self, box_id: str, sha256: str) -> UploadState:
-        """Where an upload stands: stored (with its receipt), or the bytes received so far, a stream in
-        progress included (what the box would resume from if the link dropped now)."""
-        if not _is_sha256(sha256):
-            raise ProtocolError(400, "sha256 must be 64 lowercase hex digits")
-        receipt = self._receipt_for(box_id, sha256)
-        if receipt is not None:
-            return UploadState(True, receipt["size"], receipt)
-        self._upload(box_id, sha256)
-        part = self._part(box_id, sha256)
-        return UploadState(False, part.stat().st_size if part.exists() else 0)
-
-    def _upload(self, box_id: str, sha256: str) -> dict:
-        row = self._one("SELECT * FROM uploads WHERE box_id = ? AND sha256 = ?", [box_id, sha256])
-        if row is None:
-            raise ProtocolError(404, "no open upload for this hash (start one first)")
-        return row
-
-    def _discard(self, box_id: str, sha256: str) -> None:
-        self._running.pop((box_id, sha256), None)
-        self._part(box_id, sha256).unlink(missing_ok=True)
-        self.db.execute("DELETE FROM uploads WHERE box_id = ? AND sha256 = ?", [box_id, sha256])
+        return self.uploads.upload_state(box_id, sha256)
 
     def write_part(self, box_id: str, sha256: str, offset: int, data: bytes) -> int:
-        """Append one part at `offset` (which must be the committed offset, the part file's length).
+        return self.uploads.write_part(box_id, sha256, offset, data)
 
-        The part is in the file before the answer, so a crash of the archive's process loses nothing.
-        The file is fsynced every SYNC_EVERY bytes and before it is renamed into place (not after every
-        part: that costs a third of the throughput). A power cut may lose the unsynced tail; the box then
-        learns the shorter offset and sends it again, and the full hash at completion catches the rest."""
-        row = self._upload(box_id, sha256)
-        part = self._part(box_id, sha256)
-        current = part.stat().st_size if part.exists() else 0
-        if offset != current:
-            raise ProtocolError(409, f"offset {offset} is not the committed offset {current}")
-        if current + len(data) > row["size"]:
-            raise ProtocolError(413, f"part runs past the declared size {row['size']}")
-        if offset == 0:
-            self._check_header(box_id, sha256, data)
-        key = (box_id, sha256)
-        running = self._running.pop(key, None)
-        if offset == 0:
-            running = [0, hashlib.sha256(), 0]
-        with open(part, "ab") as f:
-            f.write(data)
-            if running is not None and running[0] == offset:
-                running[0] += len(data)
-                running[1].update(data)
-                running[2] += len(data)
-                if running[2] >= SYNC_EVERY:
-                    f.flush()
-                    os.fsync(f.fileno())
-                    running[2] = 0
-                self._running[key] = running
-            else:  # resumed after a restart: no running hash; complete_upload reads the file again
-                f.flush()
-                os.fsync(f.fileno())
-        return current + len(data)
+    def open_stream(self, box_id: str, sha256: str, offset: int, claimed: str, length: int | None) -> Stream:
+        return self.uploads.open_stream(box_id, sha256, offset, claimed, length)
 
-    def open_stream(self, box_id: str, sha256: str, offset: int, claimed: str, length: int | None) -> "Stream":
-        """Begin a streamed body: the rest of the container, [offset, size), in one request (see
-        sync/protocol.py for what is verified when). The caller allows one stream per upload at a time."""
-        row = self._upload(box_id, sha256)
-        part = self._part(box_id, sha256)
-        current = part.stat().st_size if part.exists() else 0
-        if offset != current:
-            raise ProtocolError(409, f"offset {offset} is not the committed offset {current}")
-        if length is not None and offset + length != row["size"]:
-            raise ProtocolError(413 if offset + length > row["size"] else 400,
-                                f"a stream carries the rest of the container: {row['size'] - offset} bytes, "
-                                f"not {length} (the declared size is {row['size']})")
-        if offset == 0 and claimed != sha256:
-            # From offset 0 the range is the whole container: its signed hash is the declared one.
-            raise ProtocolError(422, "body does not match its signed hash (altered in transit)")
-        running = self._running.pop((box_id, sha256), None)
-        if offset == 0:
-            running = [0, hashlib.sha256(), 0]
-        elif running is not None and running[0] != offset:
-            running = None
-        return Stream(self, box_id, sha256, part, offset, row["size"], claimed, running)
-
-    def _check_header(self, box_id: str, sha256: str, head: bytes, whole: bool = False):
-        """Refuse a container that is not one, or that the archive could never open: early, from the
-        first part (if it holds the whole header), and again on completion (`whole`)."""
-        try:
-            return self._header_of(head, whole)
-        except ContainerError as exc:
-            self._discard(box_id, sha256)
-            raise ProtocolError(422, f"refused: {exc}") from None
-
-    def _header_of(self, head: bytes, whole: bool = False):
-        """The container's header once `head` holds all of it (else None); ContainerError if it is not a
-        container or does not name the archive as a recipient."""
-        if whole or (len(head) >= PREFIX.size and len(head) >= header_length(head)):
-            header = parse_header(head)
-            if self.public_key not in header.recipients:
-                raise ContainerError("the archive is not a recipient of this container")
-            return header
-        return None
+    def discard_upload(self, box_id: str, sha256: str) -> None:
+        self.uploads.discard(box_id, sha256)
 
     def complete_upload(self, box_id: str, sha256: str) -> dict:
-        """Verify the whole container (size, hash, header, recipient), move it into place durably, and
-        return the signed receipt. A repeat returns the same receipt; a bad upload is discarded."""
-        receipt = self._receipt_for(box_id, sha256)
-        if receipt is not None:
-            return receipt
-        row = self._upload(box_id, sha256)
-        part = self._part(box_id, sha256)
-        have = part.stat().st_size if part.exists() else 0
-        if have != row["size"]:
-            raise ProtocolError(409, f"incomplete: {have} of {row['size']} bytes received")
-        running = self._running.pop((box_id, sha256), None)
-        with open(part, "rb") as f:
-            os.fsync(f.fileno())
-            head = f.read(READ_BLOCK)
-            if running is not None and running[0] == have and running[1].hexdigest() == sha256:
-                digest = running[1]
-            else:  # after a restart (or a running hash that disagrees): the file is what counts
-                digest = hashlib.sha256(head)
-                while block := f.read(READ_BLOCK):
-                    digest.update(block)
-        if digest.hexdigest() != sha256:
-            self._discard(box_id, sha256)
-            raise ProtocolError(422, f"container hash mismatch: declared {sha256}, received {digest.hexdigest()}"
-                                     "; discarded")
-        header = self._check_header(box_id, sha256, head, whole=True)
-        rel = f"blobs/{sha256[:2]}/{sha256}"
-        final = self.data_dir / rel
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(part, final)
-        fsync_dir(final.parent)
-        metadata = json.loads(row["metadata"])
-        now = self.now_iso()
-        receipt = sign_receipt(self.signing_key, {"archive": self.archive_id, "box": box_id,
-                                                  "recording_id": row["recording_id"], "sha256": sha256,
-                                                  "size": row["size"], "received_at": now})
-        with self.transaction():
-            self.db["recordings"].insert({
-                "sha256": sha256, "box_id": box_id, "recording_id": row["recording_id"], "size": row["size"],
-                "header_size": header.size, "camera_serial": metadata.get("camera_serial"),
-                "officer": metadata.get("officer"), "start_time": metadata.get("start_time"),
-                "end_time": metadata.get("end_time"), "case_refs": _case_refs(metadata),
-                "metadata": json.dumps(metadata), "received_at": now, "receipt": json.dumps(receipt),
-                "stored_path": rel,
-            })
-            self.db.execute("DELETE FROM uploads WHERE box_id = ? AND sha256 = ?", [box_id, sha256])
-            self.audit("system", "receive", box_id=box_id, sha256=sha256,
-                       details={"recording_id": row["recording_id"], "size": row["size"]})
-        return receipt
+        return self.uploads.complete_upload(box_id, sha256)
 
     def update_metadata(self, box_id: str, sha256: str, metadata: dict) -> None:
-        """Holds released, case references added: the box's view of a recording it sent, kept current."""
-        row = self._one("SELECT box_id FROM recordings WHERE sha256 = ?", [sha256])
-        if row is None or row["box_id"] != box_id:
-            raise ProtocolError(404, "no recording with this hash from this box")
-        with self.transaction():
-            self.db.execute("UPDATE recordings SET metadata = ?, case_refs = ? WHERE sha256 = ?",
-                            [json.dumps(metadata), _case_refs(metadata), sha256])
-            self.audit("system", "metadata_update", box_id=box_id, sha256=sha256,
-                       details={"holds": metadata.get("holds", [])})
+        self.uploads.update_metadata(box_id, sha256, metadata)
 
-    # requisitions -----------------------------------------------------------------------------------
-    def add_requisition(self, actor: str, *, legal_basis: str, case_ref: str, camera_serial: str | None = None,
-                        officer: str | None = None, start_time: str | None = None, end_time: str | None = None,
-                        recording_id: str | None = None) -> int:
-        if not legal_basis.strip() or not case_ref.strip():
-            raise KluisError("a requisition needs a legal basis and a case reference")
-        if recording_id is None and not (camera_serial or officer):
-            raise KluisError("a requisition names a recording id, or a camera or an officer")
-        if recording_id is None and not (start_time and end_time):
-            raise KluisError("a requisition by camera or officer needs a time window (start and end)")
-        if start_time and end_time and end_time <= start_time:
-            raise KluisError("the time window ends before it starts")
-        with self.transaction():
-            cursor = self.db.execute(
-                "INSERT INTO requisitions (created_at, created_by, camera_serial, officer, start_time, end_time, "
-                "recording_id, legal_basis, case_ref) VALUES (?,?,?,?,?,?,?,?,?)",
-                [self.now_iso(), actor, camera_serial, officer, start_time, end_time, recording_id,
-                 legal_basis, case_ref])
-            req_id = cursor.lastrowid
-            self.audit(actor, "requisition_add", case_ref=case_ref,
-                       details={"requisition": req_id, "legal_basis": legal_basis})
-        return req_id
+    def add_requisition(self, actor: str, **what) -> int:
+        return self._requisitions.add(actor, **what)
 
     def close_requisition(self, actor: str, req_id: int) -> None:
-        with self.transaction():
-            if self._one("SELECT 1 AS x FROM requisitions WHERE id = ?", [req_id]) is None:
-                raise NotFound(f"no requisition {req_id}")
-            self.db.execute("UPDATE requisitions SET closed_at = ? WHERE id = ?", [self.now_iso(), req_id])
-            self.audit(actor, "requisition_close", details={"requisition": req_id})
+        self._requisitions.close(actor, req_id)
 
     def requisitions(self) -> list[dict]:
-        rows = list(self.db.query("SELECT * FROM requisitions ORDER BY id"))
-        for row in rows:
-            row["reports"] = [
-                {**r, "matched": json.loads(r["matched"])}
-                for r in self.db.query("SELECT box_id, reported_at, matched FROM requisition_reports "
-                                       "WHERE requisition_id = ? ORDER BY box_id", [row["id"]])]
-        return rows
+        return self._requisitions.all()
 
     def open_requisitions_for(self, box_id: str) -> list[dict]:
-        """Open requisitions this box has not answered yet."""
-        return list(self.db.query(
-            "SELECT id, camera_serial, officer, start_time, end_time, recording_id, legal_basis, case_ref "
-            "FROM requisitions WHERE closed_at IS NULL AND id NOT IN "
-            "(SELECT requisition_id FROM requisition_reports WHERE box_id = ?) ORDER BY id", [box_id]))
+        return self._requisitions.open_for(box_id)
 
     def report_requisition(self, box_id: str, req_id: int, matched: list[str]) -> None:
-        if not isinstance(matched, list) or not all(isinstance(m, str) for m in matched):
-            raise ProtocolError(400, "matched must be a list of recording ids")
-        with self.transaction():
-            if self._one("SELECT 1 AS x FROM requisitions WHERE id = ?", [req_id]) is None:
-                raise ProtocolError(404, f"no requisition {req_id}")
-            self.db.execute("INSERT OR REPLACE INTO requisition_reports (requisition_id, box_id, reported_at, "
-                            "matched) VALUES (?,?,?,?)", [req_id, box_id, self.now_iso(), json.dumps(matched)])
-            self.audit("system", "requisition_report", box_id=box_id,
-                       details={"requisition": req_id, "matched": matched})
+        self._requisitions.report(box_id, req_id, matched)
 
-    # audit checkpoints ------------------------------------------------------------------------------
     def last_checkpoint(self, box_id: str) -> dict:
-        row = self._one("SELECT seq, head, received_at FROM checkpoints WHERE box_id = ? ORDER BY id DESC LIMIT 1",
-                        [box_id])
-        return {"count": row["seq"], "head": row["head"], "received_at": row["received_at"]} if row else {
-            "count": None, "head": None, "received_at": None}
+        return self.checkpoints.last(box_id)
 
     def receive_checkpoint(self, box_id: str, cp: dict, prior: dict | None) -> dict:
-        """Keep a box's signed audit checkpoint and hold it to the last one: a log that went backwards,
-        or whose entry at the last count is not the one signed before (rewritten, forked), raises an
-        alert. The checkpoint is kept either way, as evidence."""
-        if not isinstance(cp, dict):
-            raise ProtocolError(400, "checkpoint missing")
-        wrong = audit_log.check_signature(cp, VerifyKey(self.box_key(box_id)))
-        if wrong:
-            with self.transaction():
-                self.alert(box_id, "bad_checkpoint", {"problem": wrong})
-                self.audit("system", "checkpoint_refused", box_id=box_id, details={"problem": wrong})
-            raise ProtocolError(422, f"checkpoint refused: {wrong}")
-        count, head = int(cp["count"]), str(cp["head"])
-        with self.transaction():
-            last = self.last_checkpoint(box_id)
-            alert = None
-            if last["count"] is not None:
-                seen, seen_head = last["count"], last["head"]
-                if count < seen:
-                    alert = ("audit_backwards", f"the box's audit log went back from {seen} to {count} entries")
-                elif count == seen and head != seen_head:
-                    alert = ("audit_fork", f"two different logs signed at {count} entries")
-                elif count > seen and (not isinstance(prior, dict) or prior.get("count") != seen
-                                       or prior.get("hash") != seen_head):
-                    alert = ("audit_fork", f"the box's log no longer contains entry {seen} as signed before "
-                                           f"(rewritten or truncated and re-signed)")
-            self.db.execute("INSERT INTO checkpoints (box_id, seq, head, signed, received_at) VALUES (?,?,?,?,?)",
-                            [box_id, count, head, json.dumps(cp, sort_keys=True), self.now_iso()])
-            if alert:
-                kind, text = alert
-                self.alert(box_id, kind, {"message": text, "count": count, "previous": last, "prior": prior})
-                self.audit("system", kind, box_id=box_id, details={"message": text})
-        return {"accepted": True, "alert": alert[0] if alert else None}
+        return self.checkpoints.receive(box_id, cp, prior)
 
-    # alerts -----------------------------------------------------------------------------------------
     def alert(self, box_id: str | None, kind: str, details: dict) -> None:
-        self.db.execute("INSERT INTO alerts (box_id, kind, details, created_at) VALUES (?,?,?,?)",
-                        [box_id, kind, json.dumps(details, sort_keys=True), self.now_iso()])
+        self.checkpoints.raise_alert(box_id, kind, details)
 
     def alerts(self, box_id: str | None = None) -> list[dict]:
-        sql, params = "SELECT * FROM alerts", []
-        if box_id:
-            sql, params = sql + " WHERE box_id = ?", [box_id]
-        return [{**r, "details": json.loads(r["details"])} for r in self.db.query(sql + " ORDER BY id", params)]
+        return self.checkpoints.alerts(box_id)
 
     # finding and reading evidence -------------------------------------------------------------------
     def list_recordings(self, box_id: str | None = None, case_ref: str | None = None, start: str | None = None,
@@ -650,104 +302,3 @@ class Archive:
             decryptor = Decryptor(header, header.unwrap(identity))
             yield from decryptor.stream(f)
 
-
-class Stream:
-    """One streamed body being appended to an upload's part file (blocking calls: run them in a thread).
-
-    The bytes go through appliance.appendfile: hashed on a helper thread while this one writes them,
-    with writeback started as they go so that the periodic fsync is short. From offset 0 the running
-    container hash is also the range hash, so every byte is hashed once; a stream resumed at a later
-    offset hashes its range besides (and the container hash continues if this process saw the bytes
-    before, else completion reads the file again)."""
-
-    def __init__(self, archive: Archive, box_id: str, sha256: str, part: Path, offset: int, size: int,
-                 claimed: str, running: list | None):
-        self.archive, self.box_id, self.sha256 = archive, box_id, sha256
-        self.start, self.offset, self.size, self.claimed = offset, offset, size, claimed
-        self.running = running
-        self.range_hash = None if offset == 0 else hashlib.sha256()
-        self.unsynced = 0
-        hashes = [h for h in (running[1] if running else None, self.range_hash) if h is not None]
-        # Not staged: the offset the progress feed reports (what the box paces its window by) is then
-        # in the file, and survives this process being killed.
-        self.file = AppendFile(part, hashes, staged=False)
-        self.head = b""  # the first bytes of the container, until its header can be checked
-
-    def write(self, blocks: list[bytes]) -> None:
-        """Append blocks as they came off the socket (not joined: big buffers cost page faults here)."""
-        total = sum(map(len, blocks))
-        if self.offset + total > self.size:
-            self._rollback()
-            raise ProtocolError(413, f"body runs past the declared size {self.size}")
-        if self.start == 0:  # refuse what the archive could never open, early
-            for data in blocks:
-                if self.head is None:
-                    break
-                self._check_head(data)
-        try:
-            self.file.write_all(blocks)
-        except OSError:
-            self.running = None  # the hash saw bytes the file may lack: completion reads the file instead
-            raise
-        self.offset += total
-        if self.running is not None:
-            self.running[0] += total
-        self.unsynced += total
-        if self.unsynced >= SYNC_EVERY:  # a durable offset to resume from, as the stream goes
-            self._sync()
-
-    def _check_head(self, data: bytes) -> None:
-        self.head += data[:READ_BLOCK - len(self.head)]
-        try:
-            checked = self.archive._header_of(self.head)
-        except ContainerError as exc:
-            self._rollback()
-            raise ProtocolError(422, f"refused: {exc}") from None
-        if checked is not None or len(self.head) >= READ_BLOCK:
-            self.head = None
-
-    def _sync(self) -> None:
-        self.file.sync()  # also completes the hashes of everything written
-        self.unsynced = 0
-
-    def _rollback(self) -> None:
-        """Take this stream's bytes back out: they did not verify (or ran past the declared size)."""
-        self.file.truncate(self.start)
-        self.file.close()
-        self.archive._running.pop((self.box_id, self.sha256), None)
-
-    def finish(self) -> int:
-        """The whole range arrived: verify it against its signed hash before it counts, then make it
-        durable. Returns the committed offset (the declared size)."""
-        if self.offset != self.size:
-            self.close()
-            raise ProtocolError(400, f"the stream ended at {self.offset} of {self.size} bytes")
-        self._sync()
-        digest = (self.range_hash or self.running[1]).hexdigest()
-        if digest != self.claimed:
-            self._rollback()
-            raise ProtocolError(422, "body does not match its signed hash (altered in transit); discarded")
-        self.file.close()
-        if self.running is not None:
-            self.archive._running[(self.box_id, self.sha256)] = self.running
-        return self.offset
-
-    def close(self) -> None:
-        """The stream was cut: keep what arrived, durably, as the offset to resume from. Those bytes came
-        from the box's signed request over the pinned TLS connection; the container hash checks them
-        (with everything else) before the upload is stored, and a mismatch discards the whole upload."""
-        if self.file.closed:
-            return
-        self._sync()
-        self.file.close()
-        if self.running is not None:
-            self.archive._running[(self.box_id, self.sha256)] = self.running
-
-
-def _is_sha256(value) -> bool:
-    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
-
-
-def _case_refs(metadata: dict) -> str:
-    refs = {h.get("case_ref") for h in metadata.get("holds", []) if isinstance(h, dict) and h.get("case_ref")}
-    return " ".join(sorted(str(r).replace(" ", "_") for r in refs))

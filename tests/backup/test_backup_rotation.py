@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from appliance import audit, backup, recordings, retention
+from appliance import audit, backup, recordings, retention, sweep
 from appliance.box import Box
 from appliance.clock import to_iso
 from appliance.errors import KluisError
@@ -66,7 +66,7 @@ def test_rotation_keeps_n_and_removes_expired_and_stale_backups(cbox, clock, tmp
     set_grace(cbox, 0)
     retention.release_hold(cbox, r_old, "case closed", "admin")
     clock.advance(hours=1)
-    assert r_old in retention.sweep(cbox).deleted
+    assert r_old in sweep.sweep(cbox).deleted
     clock.advance(hours=1)
     after = backup.run(cbox, target, keep=10)
     assert listing(target) == [after.name]
@@ -87,7 +87,7 @@ def test_a_recording_deleted_after_the_backup_stays_deleted_after_restore(cbox, 
     clock.advance(hours=1)
     retention.release_hold(cbox, r_old, "case closed", "admin")
     clock.advance(hours=1)
-    assert retention.sweep(cbox).deleted == [r_old]
+    assert sweep.sweep(cbox).deleted == [r_old]
     entry = backup.append_journal(cbox, target)
     assert [d["recording_id"] for d in entry["deletions"]] == [r_old] and entry["seq"] == 2
 
@@ -122,7 +122,7 @@ def test_an_expired_backup_is_restored_only_when_asked_and_then_with_the_journal
     clock.advance(days=1)
     retention.release_hold(cbox, r_old, "case closed", "admin")
     clock.advance(days=8)  # past the backup's expiry and r_old's grace
-    assert retention.sweep(cbox).deleted == [r_old]
+    assert sweep.sweep(cbox).deleted == [r_old]
     backup.append_journal(cbox, target)
     with pytest.raises(KluisError, match="expired"):
         backup.restore(target, tmp_path / "n1", password=PASSWORD, clock=clock)

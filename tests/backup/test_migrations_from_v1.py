@@ -1,5 +1,6 @@
-"""Migrations up from the first schema version: a catalog made by MIGRATIONS[:1] (the first release) and
-holding data opens with the current code; every later migration runs and the data survives."""
+"""Migrations up from the first schema version: a catalog made by the first numbered migrations of the
+releases before named sets, holding data, opens with the current code; every later step runs, the data
+survives, and the schema is the one a new catalog gets."""
 
 from __future__ import annotations
 
@@ -8,19 +9,15 @@ import sqlite3
 
 import pytest
 
-from appliance import audit, catalog
-from appliance.catalog import MIGRATIONS, Catalog
+from appliance import audit
+from appliance.catalog import SCHEMA_VERSION, Catalog
+from numbered_schema import NUMBERED, run_numbered, schema_of
 
 
 def build_old_catalog(path, version: int) -> None:
     """A catalog as Kluis at schema `version` left it, with a user, a recording and its key."""
     conn = sqlite3.connect(path, isolation_level=None)
-    for _, sql in MIGRATIONS[:version]:
-        conn.execute("BEGIN")
-        for statement in catalog._statements(sql):
-            conn.execute(statement)
-        conn.execute("COMMIT")
-    conn.execute(f"PRAGMA user_version={version}")
+    run_numbered(conn, version)
     conn.execute("INSERT INTO meta (key, value) VALUES ('box_public_key', ?)", ["ab" * 32])
     conn.execute("INSERT INTO users (name, role, slot, created_at) VALUES ('admin', 'keeper', ?, '2026-01-01T00:00:00.000Z')",
                  [json.dumps({"kdf": "argon2id", "salt": "00"})])
@@ -33,14 +30,15 @@ def build_old_catalog(path, version: int) -> None:
     conn.close()
 
 
-@pytest.mark.parametrize("version", range(1, len(MIGRATIONS)))
+@pytest.mark.parametrize("version", range(1, len(NUMBERED) + 1))
 def test_every_older_schema_migrates_to_the_current_one(tmp_path, version):
     path = tmp_path / "catalog.db"
     build_old_catalog(path, version)
     opened = Catalog(path)
     try:
-        assert opened.version == len(MIGRATIONS)
-        assert opened.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert opened.version == SCHEMA_VERSION
+        assert opened.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert schema_of(opened.db.conn) == fresh_schema(tmp_path)
         row = opened.get_recording("rec1")
         assert (row["camera_serial"], row["officer"], row["size"], row["sha256"]) == ("CAM001", "J. Jansen", 3000, "cd" * 32)
         assert opened.header_of("rec1") == b"KLUISv1\n" + bytes(range(200))
@@ -56,8 +54,16 @@ def test_every_older_schema_migrates_to_the_current_one(tmp_path, version):
         opened.close()
     # Opening again runs nothing more.
     reopened = Catalog(path)
-    assert reopened.version == len(MIGRATIONS)
+    assert reopened.version == SCHEMA_VERSION
     reopened.close()
+
+
+def fresh_schema(tmp_path) -> dict[str, str]:
+    new = Catalog(tmp_path / "fresh.db")
+    try:
+        return schema_of(new.db.conn)
+    finally:
+        new.close()
 
 
 def test_the_first_version_is_version_one(tmp_path):
@@ -71,8 +77,8 @@ def test_the_first_version_is_version_one(tmp_path):
 
 def test_a_catalog_newer_than_the_code_is_refused(tmp_path):
     path = tmp_path / "catalog.db"
-    build_old_catalog(path, len(MIGRATIONS))
-    sqlite3.connect(path, isolation_level=None).execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    build_old_catalog(path, len(NUMBERED))
+    sqlite3.connect(path, isolation_level=None).execute(f"PRAGMA user_version={len(NUMBERED) + 1}")
     from appliance.errors import KluisError
 
     with pytest.raises(KluisError, match="newer than this Kluis"):

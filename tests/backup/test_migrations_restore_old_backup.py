@@ -6,24 +6,23 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 
-from appliance import audit, backup, catalog, recordings, retention
+from appliance import audit, backup, recordings, retention
 from appliance.box import Box
-from appliance.catalog import MIGRATIONS
+from appliance.catalog import SCHEMA_VERSION
 from backup_helpers import T0, open_part, store
+from numbered_schema import run_numbered
 from tests.conftest import PASSWORD
 
 OLD = 6  # vault, devices, webui, audit, sync, retention: holds exist, TOTP and later tables do not
 
 
 def as_older_schema(snapshot: bytes, version: int) -> bytes:
-    """The same data in a catalog made by MIGRATIONS[:version] (the columns that version had)."""
+    """The same data in a catalog made by the first `version` numbered migrations (the columns that
+    release had)."""
     src = sqlite3.connect(":memory:")
     src.deserialize(snapshot)
     dst = sqlite3.connect(":memory:", isolation_level=None)
-    for _, sql in MIGRATIONS[:version]:
-        for statement in catalog._statements(sql):
-            dst.execute(statement)
-    dst.execute(f"PRAGMA user_version={version}")
+    run_numbered(dst, version)
     tables = [r[0] for r in dst.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
     for table in tables:
         have = {r[1] for r in src.execute(f"PRAGMA table_info({table})")}
@@ -58,7 +57,7 @@ def test_a_backup_from_an_older_schema_restores_and_migrates(cbox, clock, tmp_pa
     result = backup.restore(tmp_path / "usb", new, password=PASSWORD, clock=clock)
     assert result.recordings == 1
     with Box(new, clock) as box:
-        assert box.catalog.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert box.catalog.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert [r["id"] for r in box.catalog.list_recordings()] == [held]
         assert retention.active_holds(box.catalog, held)[0]["case_ref"] == "K-9"
         assert recordings.verify(box, box.unlock("admin", PASSWORD)) == []

@@ -17,7 +17,7 @@ from nacl.signing import SigningKey
 
 from appliance import audit, backup, update
 from appliance.box import Box
-from appliance.catalog import MIGRATIONS
+from appliance.catalog import SCHEMA_VERSION
 from update_helpers import installed_version, make_venv, make_wheel, pip_install, repo_files, with_migration
 
 PROBE = """
@@ -67,9 +67,9 @@ def schema_of(data):
 def test_a_healthy_update_installs_the_wheel_and_runs_the_new_migrations(box_dir, kluis, tmp_path, venv, release):
     data, _ = box_dir
     key, trusted = release
-    new = bundle(tmp_path, key, "0.2.0", with_migration(repo_files(), "update_probe", PROBE), schema=len(MIGRATIONS) + 1)
+    new = bundle(tmp_path, key, "0.2.0", with_migration(repo_files(), "update_probe", PROBE), schema=SCHEMA_VERSION + 1)
     out = kluis("update", "verify", new, "--trusted-keys", trusted).stdout.decode()
-    assert out.startswith("ok: Kluis 0.2.0") and f"schema 1..{len(MIGRATIONS) + 1}" in out
+    assert out.startswith("ok: Kluis 0.2.0") and f"schema 1..{SCHEMA_VERSION + 1}" in out
 
     usb = tmp_path / "usb"
     if os.geteuid() == 0:  # the data directory belongs to the service user; the updater runs as root
@@ -77,18 +77,18 @@ def test_a_healthy_update_installs_the_wheel_and_runs_the_new_migrations(box_dir
             os.chown(item, 4321, 4321)
     out = kluis("update", "apply", "--data", data, new, "--venv", venv, "--trusted-keys", trusted,
                 "--backup-to", usb, "--no-compile", "--health-timeout", "60").stdout.decode()
-    assert f"updated Kluis 0.1.0 -> 0.2.0; catalog schema {len(MIGRATIONS)} -> {len(MIGRATIONS) + 1}; healthy" in out
+    assert f"updated Kluis 0.1.0 -> 0.2.0; catalog schema {SCHEMA_VERSION} -> {SCHEMA_VERSION + 1}; healthy" in out
     assert installed_version(venv) == "0.2.0"
     if os.geteuid() == 0:
         assert {item.stat().st_uid for item in [data, *data.rglob("*")]} == {4321}
         assert (data / "update").exists()
-    assert schema_of(data) == (len(MIGRATIONS) + 1, True)
+    assert schema_of(data) == (SCHEMA_VERSION + 1, True)
     status = subprocess.run([venv / "bin" / "kluis", "status", "--data", data, "--json"], capture_output=True,
                             text=True, cwd="/", check=True)
-    assert json.loads(status.stdout)["schema_version"] == len(MIGRATIONS) + 1
+    assert json.loads(status.stdout)["schema_version"] == SCHEMA_VERSION + 1
     # a backup first, made before the migration
     made, = backup.list_backups(usb)
-    assert backup.read_manifest(made)["schema_version"] == len(MIGRATIONS)
+    assert backup.read_manifest(made)["schema_version"] == SCHEMA_VERSION
     # The current code (this test's) cannot open the newer catalog; read the log with plain SQLite.
     conn = sqlite3.connect(data / "catalog.db")
     actions = [r[0] for r in conn.execute("SELECT action FROM audit_log ORDER BY seq")]
@@ -104,7 +104,7 @@ def test_an_unhealthy_update_is_rolled_back(box_dir, kluis, tmp_path, venv, rele
     before = (venv / "bin" / "kluis").read_text()
     # The release migrates the catalog, then its entry point is broken: the health check fails.
     broken = bundle(tmp_path, key, "0.3.0", with_migration(repo_files(), "update_probe", PROBE),
-                    entry_point="appliance.cli:no_such_main", schema=len(MIGRATIONS) + 1)
+                    entry_point="appliance.cli:no_such_main", schema=SCHEMA_VERSION + 1)
     # staged as the web UI's Onderhoud page does; the updater applies the staged bundle and removes it
     (data / update.UPDATE_DIR).mkdir()
     staged = data / update.UPDATE_DIR / update.STAGED
@@ -116,7 +116,7 @@ def test_an_unhealthy_update_is_rolled_back(box_dir, kluis, tmp_path, venv, rele
     assert result.returncode == 1 and "update to 0.3.0 failed (not healthy" in err and "rolled back to 0.1.0" in err
     assert installed_version(venv) == "0.1.0"
     assert (venv / "bin" / "kluis").read_text() == before
-    assert schema_of(data) == (len(MIGRATIONS), False)  # the catalog as it was before the migration
+    assert schema_of(data) == (SCHEMA_VERSION, False)  # the catalog as it was before the migration
     subprocess.run([venv / "bin" / "kluis", "status", "--data", data], check=True, capture_output=True, cwd="/")
     with Box(data) as box:
         entries = audit.entries(box.catalog)
@@ -177,11 +177,11 @@ def test_a_bundle_for_another_schema_range_is_refused(box_dir, tmp_path, release
     data, _ = box_dir
     key, trusted = release
     venv = make_venv(tmp_path / "v")
-    old = bundle(tmp_path, key, "0.0.9", repo_files(), schema=len(MIGRATIONS) - 1)
+    old = bundle(tmp_path, key, "0.0.9", repo_files(), schema=SCHEMA_VERSION - 1)
     with pytest.raises(update.UpdateRefused, match="downgrade"):
         update.apply(data, old, venv, trusted=update.trusted_keys(trusted))
     wheel = make_wheel(tmp_path / "w", "9.0.0", repo_files())
-    update.build(key, wheel, tmp_path / "far.kluis-update", schema=40, min_schema=len(MIGRATIONS) + 1)
+    update.build(key, wheel, tmp_path / "far.kluis-update", schema=40, min_schema=SCHEMA_VERSION + 1)
     with pytest.raises(update.UpdateRefused, match="install an earlier update first"):
         update.apply(data, tmp_path / "far.kluis-update", venv, trusted=update.trusted_keys(trusted))
     assert audit_actions(data)[-2:] == ["update_refused", "update_refused"]

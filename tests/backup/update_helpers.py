@@ -25,12 +25,12 @@ def repo_files() -> dict[str, bytes]:
 
 
 def with_migration(files: dict[str, bytes], name: str, sql: str) -> dict[str, bytes]:
-    """The code with one more migration appended to catalog.MIGRATIONS (what a new release brings)."""
-    text = files["appliance/catalog.py"].decode()
-    marker = "\n]\n\nRECORDING_COLUMNS"
+    """The code with one more migration set appended to schema.BOX (what a new release brings)."""
+    text = files["appliance/schema/__init__.py"].decode()
+    marker = "    usb.MIGRATIONS,\n)\n"
     assert marker in text
-    text = text.replace(marker, f'\n    ("{name}", """{sql}"""),\n]\n\nRECORDING_COLUMNS', 1)
-    return {**files, "appliance/catalog.py": text.encode()}
+    text = text.replace(marker, f'    usb.MIGRATIONS,\n    Migrations("{name}", [("create", """{sql}""")]),\n)\n', 1)
+    return {**files, "appliance/schema/__init__.py": text.encode()}
 
 
 def _record_hash(data: bytes) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from appliance import access_requests as ar
-from appliance import audit, retention, roles
+from appliance import audit, retention, roles, sweep
 from appliance.box import Box
 from appliance.commands.common import COMMAND_PERMISSIONS
 from tests.conftest import ROLE_USERS, add_role_users
@@ -63,7 +63,7 @@ def test_add_list_show_close_then_the_normal_term(box_dir, privacy_officer, klui
     # The normal term applies again: after 28 days and the grace period, the sweep deletes it.
     later = Clock(datetime.now(timezone.utc) + timedelta(days=29 + 7))
     with Box(data, clock=later) as box:
-        assert hit in retention.sweep(box).deleted
+        assert hit in sweep.sweep(box).deleted
     listed = json.loads(kluis("requests", "list", "--data", data, "--all", "--json", *privacy_officer).stdout)
     assert listed[0]["outcome"] == "answered" and listed[0]["decision_ref"] == "AVG-2026-77"
     assert "(deleted)" in kluis("requests", "show", "--data", data, ref, *privacy_officer).stdout.decode()

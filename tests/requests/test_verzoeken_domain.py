@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from appliance import access_requests as ar
-from appliance import audit, retention
+from appliance import audit, retention, sweep
 from appliance.box import Box
 from appliance.errors import KluisError, NotFound
 from verzoeken_helpers import INCIDENT, Clock, store
@@ -63,7 +63,7 @@ def test_answered_request_holds_then_releases_and_the_normal_term_applies(qbox, 
     # 40 days on, the request is answered: the holds go, and the recordings (older than 28 days) with
     # them at the first sweep after the grace period.
     clock.advance(days=40)
-    assert set(retention.sweep(qbox).deleted) == {outside, other_cam}  # never held: gone at 28 days
+    assert set(sweep.sweep(qbox).deleted) == {outside, other_cam}  # never held: gone at 28 days
     assert qbox.catalog.get_recording(inside)["state"] == "stored"  # held: the sweep left it
     closed = ar.close(qbox, req["ref"], "answered", "admin", decision_ref="AVG-2026-12")
     assert sorted(closed.released) == sorted([inside, near]) and not closed.deleted
@@ -75,9 +75,9 @@ def test_answered_request_holds_then_releases_and_the_normal_term_applies(qbox, 
     assert actions(qbox, action="request_close") == [("request_close", None, req["ref"])]
     grace = retention.current_policy(qbox).grace_days
     clock.advance(days=grace - 1)
-    assert retention.sweep(qbox).deleted == []        # not before the grace period after the release
+    assert sweep.sweep(qbox).deleted == []        # not before the grace period after the release
     clock.advance(days=1, seconds=1)
-    assert sorted(retention.sweep(qbox).deleted) == sorted([inside, near])
+    assert sorted(sweep.sweep(qbox).deleted) == sorted([inside, near])
     for rid in (inside, near):
         with pytest.raises(NotFound):
             qbox.catalog.get_recording(rid)
@@ -134,8 +134,8 @@ def test_delete_early_names_the_holds_that_forbid_it(qbox, tmp_path):
     rid = store(qbox, tmp_path, INCIDENT)
     retention.add_hold(qbox, rid, "police_report", "PV-7", "tl")
     retention.add_hold(qbox, rid, "complaint", "K-3", "tl")
-    with pytest.raises(retention.Held) as refused:
-        retention.delete_early(qbox, rid, actor="fg", reason="objection upheld", decision_ref="B-9")
+    with pytest.raises(sweep.Held) as refused:
+        sweep.delete_early(qbox, rid, actor="fg", reason="objection upheld", decision_ref="B-9")
     assert "police_report PV-7" in str(refused.value) and "complaint K-3" in str(refused.value)
     assert qbox.catalog.get_recording(rid)["state"] == "stored"
     assert audit.entries(qbox.catalog, action="delete") == []

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from appliance import audit, retention, tls
+from appliance import audit, retention, sweep, tls
 from appliance import access_requests as ar
 from appliance.box import Box
 from verzoeken_helpers import HOSTILE, INCIDENT, PASSWORD, Clock
@@ -104,7 +104,7 @@ async def test_register_answer_release_and_the_normal_term(web, template, clock)
     assert all(retention.active_holds(web.box.catalog, ids[k]) == [] for k in ("a", "b"))
     assert [e["case_ref"] for e in audit.entries(web.box.catalog, action="request_close")] == [req["ref"]]
     clock.advance(days=40)
-    assert set(retention.sweep(web.box).deleted) == {ids["a"], ids["b"], ids["c"]}
+    assert set(sweep.sweep(web.box).deleted) == {ids["a"], ids["b"], ids["c"]}
     await web.login("fg")  # 40 days idle: the session ended
     html = await web.page(path)  # the request remembers its recordings, no longer to be opened
     assert ids["a"] in html and f'href="/opnames/{ids["a"]}"' not in html

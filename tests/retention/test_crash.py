@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import audit, recordings, retention
+from appliance import audit, recordings, sweep
 from appliance.box import Box
 
 from retention_helpers import store
@@ -116,7 +116,7 @@ def test_kill_9_during_sweep_then_resume(template, tmp_path):
                 "SELECT COUNT(*) FROM deletions WHERE blob_removed_at IS NULL").fetchone()[0]
             if 0 < done < OLD or pending:
                 interrupted += 1
-            result = retention.sweep(box)
+            result = sweep.sweep(box)
             assert len(result.deleted) + done == OLD
             assert result.finished == pending
         check_consistent(data)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from appliance import audit, retention
+from appliance import audit, retention, sweep
 from appliance.clock import from_iso, to_iso
 from appliance.errors import KluisError, NotFound
 
@@ -26,13 +26,13 @@ def test_expires_at_exactly_the_term_not_before(rbox, clock, tmp_path):
     assert retention.delete_after(rbox, rec) == end + timedelta(days=28)
 
     clock.set(end + timedelta(days=28) - MS)
-    assert retention.sweep(rbox).deleted == []
+    assert sweep.sweep(rbox).deleted == []
     assert exists(rbox, rec)
 
     clock.set(end + timedelta(days=28))
-    assert retention.sweep(rbox, dry_run=True).deleted == [rec]
+    assert sweep.sweep(rbox, dry_run=True).deleted == [rec]
     assert exists(rbox, rec)  # a dry run changes nothing
-    result = retention.sweep(rbox)
+    result = sweep.sweep(rbox)
     assert result.deleted == [rec]
     assert not exists(rbox, rec) and exists(rbox, keep)
     sha = rbox.catalog.db.execute("SELECT sha256 FROM deletions").fetchone()[0]
@@ -55,9 +55,9 @@ def test_category_term(rbox, clock, tmp_path):
         retention.set_category(rbox, rec, "nonsense", actor="admin")
     assert retention.delete_after(rbox, rec) == end + timedelta(days=90)
     clock.set(end + timedelta(days=89))
-    assert retention.sweep(rbox).deleted == []
+    assert sweep.sweep(rbox).deleted == []
     clock.set(end + timedelta(days=90))
-    assert retention.sweep(rbox).deleted == [rec]
+    assert sweep.sweep(rbox).deleted == [rec]
 
 
 def test_hold_prevents_deletion_then_release_and_grace(rbox, clock, tmp_path):
@@ -66,7 +66,7 @@ def test_hold_prevents_deletion_then_release_and_grace(rbox, clock, tmp_path):
     hold = retention.add_hold(rbox, rec, "aangifte", "PV-2026-001", actor="teamleider")
     assert retention.delete_after(rbox, rec) is None
     clock.set(end + timedelta(days=200))
-    assert retention.sweep(rbox).deleted == []
+    assert sweep.sweep(rbox).deleted == []
     assert exists(rbox, rec)
 
     with pytest.raises(KluisError, match="reason"):
@@ -76,9 +76,9 @@ def test_hold_prevents_deletion_then_release_and_grace(rbox, clock, tmp_path):
     # The term passed long ago: the grace period applies from the release.
     assert retention.delete_after(rbox, rec) == released_at + timedelta(days=7)
     clock.set(released_at + timedelta(days=7) - MS)
-    assert retention.sweep(rbox).deleted == []
+    assert sweep.sweep(rbox).deleted == []
     clock.set(released_at + timedelta(days=7))
-    assert retention.sweep(rbox).deleted == [rec]
+    assert sweep.sweep(rbox).deleted == [rec]
     [record] = retention.deletion_report(rbox.catalog)
     assert record["reason"] == "term expired after hold released"
     actions = [(e["action"], e["purpose"], e["case_ref"]) for e in audit.entries(rbox.catalog, recording_id=rec)]
@@ -105,14 +105,14 @@ def test_every_hold_must_end(rbox, clock, tmp_path):
     with pytest.raises(KluisError, match="2 active holds"):
         retention.release_hold(rbox, rec, "klaar", actor="a")
     assert retention.release_hold(rbox, rec, "klaar", actor="a", case_ref="K-1") == [first]
-    assert retention.sweep(rbox).deleted == []  # the other hold still stands
+    assert sweep.sweep(rbox).deleted == []  # the other hold still stands
     clock.advance(days=30)
-    assert retention.sweep(rbox).deleted == []
+    assert sweep.sweep(rbox).deleted == []
     assert retention.release_hold(rbox, rec, "verstrekt", actor="a", hold_id=second) == [second]
     with pytest.raises(NotFound):
         retention.release_hold(rbox, rec, "again", actor="a")
     clock.advance(days=7)
-    assert retention.sweep(rbox).deleted == [rec]
+    assert sweep.sweep(rbox).deleted == [rec]
 
 
 def test_hold_with_end_date_lapses_then_grace(rbox, clock, tmp_path):
@@ -120,27 +120,27 @@ def test_hold_with_end_date_lapses_then_grace(rbox, clock, tmp_path):
     until = T0 + timedelta(days=40)
     retention.add_hold(rbox, rec, "requisition", "OM-12", actor="a", until=until)
     clock.set(until - MS)
-    assert retention.sweep(rbox).deleted == []
+    assert sweep.sweep(rbox).deleted == []
     clock.set(until + timedelta(days=1))
-    result = retention.sweep(rbox)
+    result = sweep.sweep(rbox)
     assert result.holds_ended == 1 and result.deleted == []
     [hold] = retention.list_holds(rbox.catalog, rec, include_released=True)
     assert hold["released_at"] == to_iso(until) and hold["released_by"] == "system"
     assert retention.delete_after(rbox, rec) == until + timedelta(days=7)
     clock.set(until + timedelta(days=7))
-    assert retention.sweep(rbox).deleted == [rec]
+    assert sweep.sweep(rbox).deleted == [rec]
 
 
 def test_policy_change_never_shortens_a_held_life(rbox, clock, tmp_path):
     end = T0
     held = store(rbox, tmp_path, end)
     free = store(rbox, tmp_path, end)
-    retention.sweep(rbox)  # adopts the 28-day policy
+    sweep.sweep(rbox)  # adopts the 28-day policy
     retention.add_hold(rbox, held, "objection", "B-3", actor="a")
 
     set_retention(rbox, default_days=7, grace_days=7)
     clock.set(end + timedelta(days=10))
-    assert retention.sweep(rbox).deleted == [free]  # a shorter term applies to what is not held
+    assert sweep.sweep(rbox).deleted == [free]  # a shorter term applies to what is not held
     [change] = audit.entries(rbox.catalog, action="policy_change")[-1:]
     assert change["details"]["old"]["default_days"] == 28 and change["details"]["new"]["default_days"] == 7
     assert change["details"]["held_recordings_kept"] == 1
@@ -149,20 +149,20 @@ def test_policy_change_never_shortens_a_held_life(rbox, clock, tmp_path):
     # Under the old policy it lived until end + 28 days: the change may not take that away.
     assert retention.delete_after(rbox, held) == end + timedelta(days=28)
     clock.set(end + timedelta(days=28) - MS)
-    assert retention.sweep(rbox).deleted == []
+    assert sweep.sweep(rbox).deleted == []
     clock.set(end + timedelta(days=28))
-    assert retention.sweep(rbox).deleted == [held]
+    assert sweep.sweep(rbox).deleted == [held]
 
 
 def test_policy_longer_term_applies_and_bad_policy_refused(rbox, clock, tmp_path):
     rec = store(rbox, tmp_path, T0)
     set_retention(rbox, default_days=60)
     clock.set(T0 + timedelta(days=59))
-    assert retention.sweep(rbox).deleted == []
+    assert sweep.sweep(rbox).deleted == []
     assert retention.delete_after(rbox, rec) == T0 + timedelta(days=60)
     set_retention(rbox, default_days=0)
     with pytest.raises(KluisError, match="default_days"):
-        retention.sweep(rbox)
+        sweep.sweep(rbox)
     assert len(audit.entries(rbox.catalog, action="policy_change")) == 1
 
 
@@ -190,7 +190,7 @@ def test_status_and_review(rbox, clock, tmp_path):
     assert info["holds_due_for_review"] == 1 and info["due"] == 1
     retention.review_hold(rbox, hold, actor="a")
     assert retention.status(rbox)["holds_due_for_review"] == 0
-    assert retention.sweep(rbox).deleted == [other]
+    assert sweep.sweep(rbox).deleted == [other]
     info = retention.status(rbox)
     assert info["deleted_total"] == 1 and info["last_sweep"]["deleted"] == 1
     assert retention.delete_after(rbox, rec) is None

@@ -8,7 +8,7 @@ from datetime import timedelta
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from appliance import audit, retention
+from appliance import audit, retention, sweep
 
 from retention_helpers import T0, store
 
@@ -27,7 +27,7 @@ def test_sweep_and_checkpoints_scheduled(rbox, clock, tmp_path):
         done[event.job_id].set()
 
     scheduler.add_listener(listener, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
-    jobs = retention.schedule_jobs(scheduler, rbox)
+    jobs = sweep.schedule_jobs(scheduler, rbox)
     assert {job.id for job in jobs} == {"retention_sweep", "audit_checkpoint"}
     assert jobs[0].trigger.interval == timedelta(minutes=15)
     scheduler.start()

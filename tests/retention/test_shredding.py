@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from appliance import retention
+from appliance import sweep
 from appliance.container import MAGIC, ContainerError, Decryptor, parse_header
 from appliance.errors import KluisError, NotFound
 
@@ -46,7 +46,7 @@ def test_deleted_recording_cannot_be_decrypted_with_recovery_key_and_old_blob(bo
     shutil.copytree(rbox.data_dir / "blobs", copy)
 
     clock.set(T0 + timedelta(days=28))
-    result = retention.sweep(rbox)
+    result = sweep.sweep(rbox)
     assert result.deleted == [gone] and result.wal_truncated
 
     with pytest.raises(NotFound):

@@ -6,7 +6,7 @@ import csv
 import io
 from datetime import timedelta
 
-from appliance import audit, retention
+from appliance import audit, sweep
 from tests.webui.conftest import csrf_of
 
 
@@ -33,7 +33,7 @@ async def test_log_filters_csv_and_chain_verification(web, rec_ids):
 async def test_deletion_report_lists_what_the_sweep_shredded(web, rec_ids):
     later = web.box.clock() + timedelta(days=400)
     web.box.clock = lambda: later
-    retention.sweep(web.box)
+    sweep.sweep(web.box)
     await web.as_role("privacy_officer")
     page = await (await web.client.get("/logboek/verwijderverslag")).text()
     assert all(rid in page for rid in rec_ids.values())

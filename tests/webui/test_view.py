@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from appliance import audit, retention
+from appliance import audit, retention, sweep
 from tests.webui.conftest import CHUNK, csrf_of
 
 
@@ -150,7 +150,7 @@ async def test_an_expired_recording_gives_a_clear_page(web, rec_ids):
     page = await (await web.client.get(f"/opnames/{rec_ids['zuid']}")).text()
     later = web.box.clock() + timedelta(days=400)
     web.box.clock = lambda: later
-    retention.sweep(web.box)
+    sweep.sweep(web.box)
     gone = await web.client.get(f"/opnames/{rec_ids['zuid']}")
     assert gone.status == 404 and "Dat bestaat niet (meer)." in await gone.text()
     late = await web.client.post(f"/opnames/{rec_ids['zuid']}/bekijken",

@@ -17,7 +17,7 @@ routes = web.RouteTableDef()
 def _sync_status(box) -> dict | None:
     from sync import client  # the box's sync client (enrolment, outbox)
 
-    return client.status(box) if client._has_table(box, "sync_outbox") else None
+    return client.status(box)
 
 
 async def _page(request: web.Request, status: int = 200, errors: dict | None = None, message: str | None = None,

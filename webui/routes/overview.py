@@ -14,7 +14,6 @@ from ..app import BOX, SESSION, gettext_for, needs, render
 from ..i18n import N_
 from .cameras import offload_progress, usb_progress
 from .setup import box_health
-from ..queries import has_table
 
 routes = web.RouteTableDef()
 
@@ -55,24 +54,20 @@ async def overview(request: web.Request) -> web.StreamResponse:
     alerts = []
     if store["used_fraction"] >= DISK_ALERT:
         alerts.append(("disk", None))
-    cameras = []
-    if has_table(box.catalog, "devices"):
-        cameras = list(box.catalog.db.query(
-            "SELECT serial, model, proto, online, paired, last_seen, status FROM devices ORDER BY serial LIMIT 200"))
+    cameras = list(box.catalog.db.query(
+        "SELECT serial, model, proto, online, paired, last_seen, status FROM devices ORDER BY serial LIMIT 200"))
     stale = [c["serial"] for c in cameras if c["paired"] and c["last_seen"]
              and c["last_seen"] < to_iso(box.clock() - timedelta(days=NOT_DOCKED_DAYS))]
     if stale:
         alerts.append(("not_docked", ", ".join(stale)))
     device_alerts = []
-    if has_table(box.catalog, "device_alerts") and roles.allowed(request[SESSION].role, roles.CAMERAS_MANAGE):
+    if roles.allowed(request[SESSION].role, roles.CAMERAS_MANAGE):
         device_alerts = list(box.catalog.db.query(
             "SELECT at, serial, address, kind, message FROM device_alerts ORDER BY at DESC LIMIT 10"))
-    reviews = []
-    if has_table(box.catalog, "holds"):
-        reviews = list(box.catalog.db.query(
-            "SELECT recording_id, purpose, case_ref, review_at FROM holds WHERE released_at IS NULL "
-            "AND review_at IS NOT NULL AND review_at <= ? ORDER BY review_at LIMIT 50",
-            [to_iso(box.clock() + timedelta(days=7))]))
+    reviews = list(box.catalog.db.query(
+        "SELECT recording_id, purpose, case_ref, review_at FROM holds WHERE released_at IS NULL "
+        "AND review_at IS NOT NULL AND review_at <= ? ORDER BY review_at LIMIT 50",
+        [to_iso(box.clock() + timedelta(days=7))]))
     return render(request, "overview.html", store=store, alerts=alerts, cameras=cameras,
                   device_alerts=device_alerts, reviews=reviews, progress=offload_progress(),
                   usb_progress=usb_progress(box, _),  # USB cameras' ingest, from usb_sessions (issue 16)
@@ -91,7 +86,7 @@ def requests_due(request: web.Request) -> list[dict]:
     from ..app import LANG
 
     box = request.app[BOX]
-    if not roles.allowed(request[SESSION].role, roles.REQUESTS_MANAGE) or not has_table(box.catalog, "requests"):
+    if not roles.allowed(request[SESSION].role, roles.REQUESTS_MANAGE):
         return []
     _ = gettext_for(request)
     rows = access_requests.due_soon(box)
@@ -107,8 +102,6 @@ def requests_due(request: web.Request) -> list[dict]:
 def sync_state(box) -> dict | None:
     from sync import client  # the archive sync's own status (outbox, last pass)
 
-    if not has_table(box.catalog, "sync_outbox"):
-        return None
     status = client.status(box)
     counts = status["counts"]
     return {"enrolled": status["enrolled"], "waiting": sum(n for k, n in counts.items() if k != "sent"),
@@ -119,5 +112,5 @@ def deletions_due(box, days: int = 7) -> int:
     """Recordings the retention sweep will delete within `days` (if nothing is held meanwhile)."""
     policy = retention.current_policy(box)
     # The sweep's own eligibility rule, evaluated at a later moment: the same answer the sweep will give.
-    where, params = retention._eligible_sql(policy, box.clock() + timedelta(days=days))
+    where, params = retention.eligible_sql(policy, box.clock() + timedelta(days=days))
     return box.catalog.db.execute(f"SELECT count(*) FROM recordings r WHERE {where}", params).fetchone()[0]

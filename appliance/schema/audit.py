@@ -1,0 +1,43 @@
+"""The tamper-evident audit log and its signed checkpoints. Owned by appliance/audit.py; the archive
+keeps an audit log of the same shape and runs this set on its own database too."""
+
+from __future__ import annotations
+
+from ..migrations import Migrations
+
+MIGRATIONS = Migrations("audit", [
+    (
+        "create",
+        """
+        CREATE TABLE audit_log (
+            seq INTEGER PRIMARY KEY,       -- 1, 2, 3, ... without gaps
+            time TEXT NOT NULL,
+            actor TEXT NOT NULL,           -- user name, 'system' for unattended work
+            action TEXT NOT NULL,
+            recording_id TEXT,
+            purpose TEXT,                  -- appliance.purposes code where one applies
+            case_ref TEXT,
+            client TEXT,                   -- address of the client (web UI), 'cli' or NULL
+            details TEXT,                  -- canonical JSON or NULL
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE INDEX audit_log_recording ON audit_log(recording_id, seq);
+        CREATE INDEX audit_log_time ON audit_log(time);
+        -- Append-only: these stop mistakes, not an attacker with the file; the hash chain and the signed
+        -- checkpoints are what detect that.
+        CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TABLE audit_checkpoints (
+            id INTEGER PRIMARY KEY,
+            count INTEGER NOT NULL,        -- entries covered: seq 1..count
+            head TEXT NOT NULL,            -- hash of entry `count` (GENESIS for an empty log)
+            time TEXT NOT NULL,
+            signer TEXT NOT NULL,          -- hex Ed25519 public key of the box
+            signature TEXT NOT NULL        -- hex, over canonical(body)
+        );
+        """,
+    ),
+])

@@ -1,0 +1,69 @@
+"""Cameras the box knows (docked, USB and Axis), their assignments, docks and alerts. Owned by
+appliance/dock/devices.py."""
+
+from __future__ import annotations
+
+from ..migrations import Migrations
+
+MIGRATIONS = Migrations("devices", [
+    (
+        "create",
+        """
+        CREATE TABLE devices (
+            serial TEXT PRIMARY KEY,
+            service_name TEXT,             -- mDNS instance name
+            address TEXT,                  -- last address seen (mDNS or probe)
+            port INTEGER,
+            model TEXT,
+            firmware TEXT,
+            proto TEXT,
+            txt TEXT,                      -- JSON: the TXT properties as last advertised
+            advertised_fp TEXT,            -- key fingerprint the device advertises
+            public_key TEXT,               -- hex Ed25519 key stored at pairing
+            fingerprint TEXT,              -- fingerprint of that key
+            paired INTEGER NOT NULL DEFAULT 0,
+            paired_at TEXT,
+            paired_by TEXT,
+            online INTEGER NOT NULL DEFAULT 0,
+            first_seen TEXT,
+            last_seen TEXT,
+            clock_offset_s REAL,           -- box clock minus camera clock, at the last dock
+            clock_measured_at TEXT,
+            mode TEXT NOT NULL DEFAULT 'personal',   -- 'personal' (one officer) or 'pooled' (per shift)
+            officer TEXT,                  -- a personal camera's officer
+            pre_record_s INTEGER,
+            post_record_s INTEGER,
+            settings_version INTEGER NOT NULL DEFAULT 0,
+            status TEXT,                   -- what the box last did or saw: 'idle', 'offloading', an error
+            status_at TEXT
+        );
+        CREATE TABLE camera_assignments (
+            id INTEGER PRIMARY KEY,
+            serial TEXT NOT NULL,
+            officer TEXT NOT NULL,
+            starts_at TEXT NOT NULL,       -- UTC ISO 8601 (box clock)
+            ends_at TEXT,                  -- NULL: open-ended
+            created_by TEXT,
+            created_at TEXT
+        );
+        CREATE INDEX camera_assignments_serial ON camera_assignments(serial, starts_at);
+        CREATE TABLE docks (
+            id INTEGER PRIMARY KEY,
+            serial TEXT NOT NULL,
+            docked_at TEXT NOT NULL,       -- box clock
+            camera_time TEXT,              -- camera clock at the same moment
+            clock_offset_s REAL,
+            address TEXT
+        );
+        CREATE TABLE device_alerts (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            serial TEXT,
+            address TEXT,
+            kind TEXT NOT NULL,            -- pair_refused, key_mismatch, spoofed_serial, bad_manifest, ...
+            message TEXT NOT NULL
+        );
+        CREATE INDEX device_alerts_at ON device_alerts(at);
+        """,
+    ),
+])
