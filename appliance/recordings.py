@@ -1,7 +1,7 @@
-"""Recordings in and out of the box: import a plain file, store a camera's container, read, verify.
+"""Recordings into the box: import a plain file, store a camera's container, annotate, verify.
 
 These functions join the container format, the vault and the catalog; they know nothing of HTTP or of
-the command line.
+the command line. Reading footage out is the gate's (appliance.footage): it audits first.
 """
 
 from __future__ import annotations

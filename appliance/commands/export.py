@@ -1,4 +1,5 @@
-"""kluis export: handovers to police and prosecutor (appliance/handover.py, appliance/package.py).
+"""kluis export: handovers to police and prosecutor (appliance/handover.py, appliance/package.py,
+appliance/package_verify.py).
 
 prepare and approve are two people (four eyes); both checks (role, scope, same person, state) come
 before a password is asked, and a refused attempt is in the audit log. verify needs no box at all: it is
