@@ -110,7 +110,7 @@ def _write_entries(box: Box, handover: dict, readers: dict, zf: zipfile.ZipFile)
         files.append({
             "name": name, "recording_id": recording["id"], "camera": recording["camera_serial"],
             "officer": recording["officer"], "team": recording.get("team"),
-            # a redacted version (issue 8) names the recording it was made from
+            # a redacted version names the recording it was made from
             "derived_from": recording.get("derived_from"),
             "camera_start": recording.get("camera_start_time"), "camera_end": recording.get("camera_end_time"),
             "corrected_start": recording["start_time"], "corrected_end": recording["end_time"],

@@ -72,7 +72,7 @@ def catalog_stored(box: Box, stored: Stored, fields: dict, actor: str = "system"
     """Commit the catalog row for a blob the vault holds durably, with its 'ingest' audit entry in the
     same transaction; returns the recording id. `fields` gives the descriptive columns (camera_serial,
     officer, start_time, end_time, ...). `actor`: "system" for camera offload, the user for an import."""
-    if "clock_synced" not in fields:  # issue 9: asked before the write lock
+    if "clock_synced" not in fields:  # asked before the write lock: it may run a command
         fields = {"clock_synced": timesync.ingest_flag(), **fields}
     with box.catalog.transaction():
         existing = box.catalog.find_by_sha256(stored.sha256)

@@ -1,4 +1,4 @@
-"""Redaction: a copy of a recording in which bystanders cannot be recognised (issue 8).
+"""Redaction: a copy of a recording in which bystanders cannot be recognised.
 
     original (vault) -> the gate (appliance.footage) -> PyAV decode -> detect faces, follow operator boxes, blur
                      -> libx264 + AAC (muted ranges zeroed) -> fragmented MP4 -> pipe in memory

@@ -4,7 +4,7 @@ Viewing is two steps: POST /opnames/<id>/bekijken names the purpose and the gate
 commits the 'view' audit entry; only then does the session get a grant holding the gate's reader, and GET /opnames/<id>/video/<grant> streams decrypted bytes
 (HTTP Range, reading only the chunks that cover the range). No grant, no byte.
 
-A recording from an Axis system (issue 15) is catalogued one recording per clip; its page shows what the
+A recording from an Axis system is catalogued one recording per clip; its page shows what the
 W800 sent with it (trigger reasons, locations, GNSS track, bookmarks) and its other parts. Watching the
 parts one after another reuses the same two steps: the "next part" form names the same purpose and case
 reference again, so every part gets its own 'view' entry and grant before a byte of it is streamed.

@@ -1,4 +1,4 @@
-"""Redaction in the web UI (issue 8): start a redacted derivative from a recording's page, follow its job.
+"""Redaction in the web UI: start a redacted derivative from a recording's page, follow its job.
 
     GET  /opnames/<id>/redigeren     the form: purpose, case, keep regions, boxes at keyframe times, mutes
     POST /opnames/<id>/redigeren     starts the background job (appliance.jobs) -> /redactie/<job>
