@@ -101,7 +101,8 @@ def _decryptor(box: Box, identity: PrivateKey | None, recording: dict) -> Decryp
 def _record(box: Box, entries: list[dict]) -> list[int]:
     """Commit the audit entries; a gate inside someone else's open transaction could not promise that."""
     if box.catalog.db.conn.in_transaction:
-        raise KluisError("footage is opened outside any transaction: its audit entry must be committed first")
+        raise KluisError("footage is opened only outside an open transaction: its audit entry must be committed "
+                         "first")
     with box.catalog.transaction():
         seqs = [audit.record(box.catalog, clock=box.clock, **entry) for entry in entries]
     return seqs
@@ -159,19 +160,19 @@ def open_for_handover(box: Box, handover: dict, actor: str, identity: PrivateKey
         raise Refused(ROLE, f"{actor!r} is no user of this box") from None
     _check_known(handover["purpose"])
     check_case_ref(handover["purpose"], handover["case_ref"], export=True)
-    found = {}
+    found = []
     for item in handover["items"]:
         recording = box.catalog.get_recording(item["recording_id"])
         check_reader(box, user, recording, handover["purpose"], roles.HANDOVER_APPROVE)
-        found[recording["id"]] = (recording, _decryptor(box, identity, recording))
+        found.append((recording, _decryptor(box, identity, recording)))
     details = {"handover": handover["id"], "prepared_by": handover["prepared_by"],
                "single_approval": actor == handover["prepared_by"], "protection": handover["protection"],
                "receiver": handover["receiver"]}
     seqs = _record(box, [dict(actor=actor, action="handover_approve", recording_id=item["recording_id"],
                               purpose=handover["purpose"], case_ref=handover["case_ref"], client=client,
                               details=details) for item in handover["items"]])
-    return {rid: Footage(box, recording, decryptor, seq)
-            for (rid, (recording, decryptor)), seq in zip(found.items(), seqs)}
+    return {recording["id"]: Footage(box, recording, decryptor, seq)
+            for (recording, decryptor), seq in zip(found, seqs)}
 
 
 def check_chunks(box: Box, identity: PrivateKey, recording: dict, header_raw: bytes) -> str | None:
