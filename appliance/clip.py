@@ -5,14 +5,13 @@ would not play until the next one) and ends at the requested end; audio streams 
 timestamps are shifted to start near zero. Nothing is re-encoded, so every frame in the clip is the
 camera's own bytes.
 
-Plaintext never touches the disk: `DecryptedReader` is a seekable file-like object over the vault's
-encrypted payload that decrypts only the chunks PyAV asks for, and the clip is written to whatever `dst`
-the caller gives (memory, or the encrypted package's writer).
+Plaintext never touches the disk: the gate's reader (appliance.footage, `Footage.open`) is a seekable
+file-like object over the vault's encrypted payload that decrypts only the chunks PyAV asks for, and the
+clip is written to whatever `dst` the caller gives (memory, or the encrypted package's writer).
 """
 
 from __future__ import annotations
 
-import io
 from typing import BinaryIO
 
 import av
@@ -21,86 +20,6 @@ from .errors import KluisError
 
 # A window may end this much past the recording's length (rounding of a typed-in end time).
 END_TOLERANCE_S = 0.05
-
-
-class DecryptedReader(io.RawIOBase):
-    """Plaintext of one recording as a seekable, read-only file, decrypted chunk by chunk on demand.
-
-    Only the chunk under the current position is held in memory (PyAV reads an MP4 in small pieces and
-    jumps between the index and the samples: one cached chunk saves most re-decryption)."""
-
-    def __init__(self, decryptor, payload: BinaryIO, payload_len: int, size: int):
-        super().__init__()
-        self._decryptor, self._payload, self._payload_len, self._size = decryptor, payload, payload_len, size
-        self._pos = 0
-        self._chunk_index = -1
-        self._chunk = b""
-
-    @classmethod
-    def open(cls, box, identity, recording_id: str) -> "DecryptedReader":
-        """A reader over a stored recording (appliance.box.Box, the user's unlocked X25519 identity).
-        Callers audit the read before they pass a byte on, as with recordings.read_range."""
-        from .recordings import decryptor_for
-
-        recording, decryptor = decryptor_for(box, identity, recording_id)
-        try:
-            payload = box.vault.open_payload(recording["stored_path"])
-        except FileNotFoundError:
-            raise KluisError(f"recording {recording_id}: its stored file is missing (run kluis verify)") from None
-        return cls(decryptor, payload, box.vault.payload_size(recording["stored_path"]), recording["size"])
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            pos = offset
-        elif whence == io.SEEK_CUR:
-            pos = self._pos + offset
-        elif whence == io.SEEK_END:
-            pos = self._size + offset
-        else:
-            raise ValueError(f"bad whence {whence}")
-        if pos < 0:
-            raise ValueError("negative seek position")
-        self._pos = pos
-        return pos
-
-    def _load(self, index: int) -> bytes:
-        if index != self._chunk_index:
-            chunk_size = self._decryptor.chunk_size
-            start = index * chunk_size
-            self._chunk = b"".join(self._decryptor.read_range(
-                self._payload, self._payload_len, start, min(start + chunk_size, self._size)))
-            self._chunk_index = index
-        return self._chunk
-
-    def readinto(self, buffer) -> int:
-        view = memoryview(buffer).cast("B")
-        done = 0
-        while done < len(view) and self._pos < self._size:
-            chunk_size = self._decryptor.chunk_size
-            index, within = divmod(self._pos, chunk_size)
-            chunk = self._load(index)
-            piece = chunk[within: within + len(view) - done]
-            if not piece:
-                break
-            view[done: done + len(piece)] = piece
-            done += len(piece)
-            self._pos += len(piece)
-        return done
-
-    def close(self) -> None:
-        if not self.closed:
-            self._payload.close()
-            self._chunk = b""
-        super().close()
 
 
 def _seconds(value, time_base) -> float:
@@ -220,7 +139,7 @@ def _first_shift(packet, origin_abs_s: float, tb) -> int:
     return min(origin_ts, earliest)
 
 
-def cut_recording(box, identity, recording_id: str, start_s: float, end_s: float, dst: BinaryIO) -> dict:
-    """cut_clip over a stored recording, decrypting in memory only."""
-    with DecryptedReader.open(box, identity, recording_id) as reader:
+def cut_footage(footage, start_s: float, end_s: float, dst: BinaryIO) -> dict:
+    """cut_clip over a recording the gate opened (appliance.footage.Footage), decrypting in memory only."""
+    with footage.open() as reader:
         return cut_clip(reader, start_s, end_s, dst)

@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
-from . import audit, retention, roles
+from . import audit, footage, retention, roles
 from .box import Box
 from .errors import KluisError, NotFound
 from .purposes import parse_purpose
@@ -246,17 +246,11 @@ def approve(box: Box, handover_id: str, actor: str, identity, out: str | os.Path
         raise KluisError(f"{actor} holds no key to open recordings")
     single = actor == handover["prepared_by"]
     now = box.now_iso()
-    # The approval is on record, and committed, before the first byte of footage is produced.
-    with box.catalog.transaction():
-        for item in handover["items"]:
-            audit.record(box.catalog, actor=actor, action="handover_approve", recording_id=item["recording_id"],
-                         purpose=handover["purpose"], case_ref=handover["case_ref"], client=client, clock=box.clock,
-                         details={"handover": handover_id, "prepared_by": handover["prepared_by"],
-                                  "single_approval": single, "protection": handover["protection"],
-                                  "receiver": handover["receiver"]})
+    # The gate commits the approval (one entry per recording) before the first byte of footage is produced.
+    readers = footage.open_for_handover(box, handover, actor, identity, client=client)
     handover.update(approved_by=actor, approved_at=now, single_approval=single)
     try:
-        result = package.build(box, handover, identity, out)
+        result = package.build(box, handover, readers, out)
     except BaseException as exc:
         with box.catalog.transaction():
             for item in handover["items"]:

@@ -1,7 +1,7 @@
-"""Recordings in and out of the box: import a plain file, store a camera's container, read, verify.
+"""Recordings into the box: import a plain file, store a camera's container, annotate, verify.
 
 These functions join the container format, the vault and the catalog; they know nothing of HTTP or of
-the command line.
+the command line. Reading footage out is the gate's (appliance.footage): it audits first.
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO, Iterator
 
 from nacl.public import PrivateKey
 
-from . import audit, timesync
+from . import audit, footage, timesync
 from .box import Box
 from .clock import to_iso
-from .container import Decryptor, Encryptor, parse_header, plaintext_size
+from .container import Encryptor, plaintext_size
 from .errors import KluisError, StorageFull
 from .vault import Stored
 
@@ -73,7 +72,7 @@ def catalog_stored(box: Box, stored: Stored, fields: dict, actor: str = "system"
     """Commit the catalog row for a blob the vault holds durably, with its 'ingest' audit entry in the
     same transaction; returns the recording id. `fields` gives the descriptive columns (camera_serial,
     officer, start_time, end_time, ...). `actor`: "system" for camera offload, the user for an import."""
-    if "clock_synced" not in fields:  # issue 9: asked before the write lock
+    if "clock_synced" not in fields:  # asked before the write lock: it may run a command
         fields = {"clock_synced": timesync.ingest_flag(), **fields}
     with box.catalog.transaction():
         existing = box.catalog.find_by_sha256(stored.sha256)
@@ -180,25 +179,16 @@ def check_space(box: Box, incoming: int) -> None:
         )
 
 
-def decryptor_for(box: Box, identity: PrivateKey, recording_id: str) -> tuple[dict, Decryptor]:
-    recording = box.catalog.get_recording(recording_id)
-    header = parse_header(box.catalog.header_of(recording_id))
-    return recording, Decryptor(header, header.unwrap(identity))
-
-
-def read_range(
-    box: Box, identity: PrivateKey, recording_id: str, start: int = 0, end: int | None = None
-) -> Iterator[bytes]:
-    """Plaintext bytes [start, end) of a recording, reading only the chunks that cover them.
-    Callers record who reads and why (the audit log) before they pass a byte on."""
-    recording, decryptor = decryptor_for(box, identity, recording_id)
-    try:
-        payload = box.vault.open_payload(recording["stored_path"])
-    except FileNotFoundError:
-        raise KluisError(f"recording {recording_id}: its stored file is missing (run kluis verify)") from None
-    with payload:
-        payload_len = box.vault.payload_size(recording["stored_path"])
-        yield from decryptor.read_range(payload, payload_len, start, recording["size"] if end is None else end)
+def set_reason(box: Box, recording: dict, reason: str, warning_given: bool | None, *, actor: str,
+               client: str | None = None) -> None:
+    """Why the officer started recording and whether a warning was given (set after the shift), with its
+    'reason_set' entry (and the reason before) in the same transaction."""
+    warning_value = None if warning_given is None else int(warning_given)
+    with box.catalog.transaction():
+        box.catalog.db.execute("UPDATE recordings SET reason = ?, warning_given = ? WHERE id = ?",
+                               [reason, warning_value, recording["id"]])
+        audit.record(box.catalog, actor=actor, action="reason_set", recording_id=recording["id"], client=client,
+                     details={"reason": reason, "warning_given": warning_value, "before": recording.get("reason")})
 
 
 @dataclass(frozen=True)
@@ -220,38 +210,7 @@ def verify(box: Box, identity: PrivateKey | None = None) -> list[Problem]:
         if identity is None:
             what = box.vault.check(recording["stored_path"], header_raw, recording["sha256"])
         else:
-            what = _verify_deep(box, identity, recording, header_raw)
+            what = footage.check_chunks(box, identity, recording, header_raw)
         if what:
             problems.append(Problem(recording["id"], what))
     return problems
-
-
-def _verify_deep(box: Box, identity: PrivateKey, recording: dict, header_raw: bytes) -> str | None:
-    """Hash and authenticate every chunk in one pass over the blob."""
-    try:
-        header = parse_header(header_raw)
-        decryptor = Decryptor(header, header.unwrap(identity))
-        digest = hashlib.sha256(header_raw)
-        with box.vault.open_payload(recording["stored_path"]) as payload:
-            for _ in decryptor.stream(_Hashing(payload, digest)):
-                pass
-    except FileNotFoundError:
-        return "blob missing"
-    except KluisError as exc:  # ContainerError; WrongSecret when a damaged stanza no longer names this box
-        return str(exc)
-    if digest.hexdigest() != recording["sha256"]:
-        return "blob damaged (hash mismatch)"
-    return None
-
-
-class _Hashing:
-    """A reader that feeds what passes through it into a hash."""
-
-    def __init__(self, src: BinaryIO, digest):
-        self.src, self.digest = src, digest
-
-    def read(self, n: int) -> bytes:
-        data = self.src.read(n)
-        self.digest.update(data)
-        return data
-

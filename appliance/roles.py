@@ -41,7 +41,7 @@ HANDOVER_APPROVE = "handover.approve"
 HANDOVER_READ = "handover.read"
 # Requests of people who were filmed (appliance/access_requests.py): register, search-and-hold, close.
 REQUESTS_MANAGE = "requests.manage"
-# Redacted derivatives (appliance/redaction.py): blur bystanders' faces, mute audio, for a request.
+# Redacted derivatives (appliance/redaction/): blur bystanders' faces, mute audio, for a request.
 RECORDINGS_REDACT = "recordings.redact"
 
 PERMISSIONS: dict[str, frozenset[str]] = {

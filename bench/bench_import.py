@@ -219,9 +219,10 @@ def range_spot(size: int) -> tuple[int, int]:
 
 
 def range_read_ms(tools: Tools, src: Path, count: int, chunk_size: int | None = None) -> list[float]:
-    """Decrypt the range_spot of an imported recording through recordings.read_range with an unlocked
-    identity, as the web UI does for video seeking, `count` times; checked against the input."""
-    from appliance import recordings
+    """Decrypt the range_spot of an imported recording through the gate's reader (appliance.footage, opened
+    once with the recovery-key path's rules), as the web UI does for video seeking, `count` times; checked
+    against the input."""
+    from appliance import footage
     from appliance.box import Box
 
     offset, length = range_spot(src.stat().st_size)
@@ -232,9 +233,11 @@ def range_read_ms(tools: Tools, src: Path, count: int, chunk_size: int | None = 
     samples = []
     with Box(data) as box:
         identity = box.unlock(box.default_user, PASSWORD)
+        opened = footage.open_for_viewing(box, None, recording_id, "requisition", "bench", identity=identity,
+                                          actor=box.default_user, client="bench", break_glass=True)
         for _ in range(count):
             started = time.perf_counter()
-            got = b"".join(recordings.read_range(box, identity, recording_id, offset, offset + length))
+            got = b"".join(opened.read_range(offset, offset + length))
             samples.append((time.perf_counter() - started) * 1000)
             if got != expected:
                 raise RuntimeError("range read returned the wrong bytes")

@@ -108,3 +108,21 @@ def small_disk(tmp_path: Path):
     yield make
     for mount in mounts:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def plaintext(box: Box, identity, recording_id: str, start: int = 0, stop: int | None = None) -> bytes:
+    """A recording's plaintext for a test's assertions, past the gate's checks and audit entry (the
+    audit log of the test stays as the code under test wrote it). Only tests may do this."""
+    from appliance import footage
+
+    recording = box.catalog.get_recording(recording_id)
+    opened = footage.Footage(box, recording, footage._decryptor(box, identity, recording), 0)
+    return b"".join(opened.read_range(start, stop))
+
+
+def footage_of(box: Box, identity, recording_id: str):
+    """The gate's reader of a recording, for tests of what reads it (clips, redaction), without an audit entry."""
+    from appliance import footage
+
+    recording = box.catalog.get_recording(recording_id)
+    return footage.Footage(box, recording, footage._decryptor(box, identity, recording), 0)

@@ -15,15 +15,18 @@ from typing import Callable
 from nacl.public import PrivateKey
 
 from appliance.clock import Clock
+from appliance.footage import Footage
 
 
 @dataclass
 class Grant:
-    """Permission to stream one recording, made only after its 'view' audit entry was committed."""
+    """Permission to stream one recording: the gate's reader (appliance.footage), handed out only after
+    its 'view' audit entry was committed."""
     recording_id: str
     purpose: str
     case_ref: str | None
     audit_seq: int
+    footage: Footage
 
 
 @dataclass

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from .. import audit, recordings, roles
+from .. import audit, byte_ranges, footage, recordings, roles
 from ..box import Box, init_box
 from ..clock import parse_time
 from ..errors import KluisError
-from ..purposes import PURPOSES, needs_case_ref, parse_purpose
+from ..purposes import PURPOSES, parse_purpose
 from ..catalog import RECORDING_COLUMNS
 from ..keys import KDF_PROFILES
 from .common import (
@@ -124,22 +124,8 @@ def verify(box: Box, user: str | None, password_file: Path | None, recovery_key_
 
 
 def parse_range(text: str | None, size: int) -> tuple[int, int]:
-    """'START-END' (inclusive, as in HTTP), 'START-' or '-SUFFIX' to a half-open [start, end)."""
-    if not text:
-        return 0, size
-    try:
-        first, _, last = text.partition("-")
-        if not _:
-            raise ValueError
-        if first == "":
-            return max(size - int(last), 0), size
-        start = int(first)
-        end = int(last) + 1 if last else size
-    except ValueError:
-        raise KluisError(f"bad range {text!r}: use START-END (bytes, inclusive), START- or -LAST") from None
-    if start < 0 or end <= start:
-        raise KluisError(f"bad range {text!r}: empty")
-    return start, min(end, size)
+    """--range as the web player's Range header is read (appliance.byte_ranges): a half-open [start, end)."""
+    return byte_ranges.parse(text, size)
 
 
 @click.command()
@@ -159,24 +145,26 @@ def cat(box: Box, recording_id: str, byte_range: str | None, purpose: str, case_
     code = parse_purpose(purpose)
     recording = box.catalog.get_recording(recording_id)
     start, end = parse_range(byte_range, recording["size"])
-    if needs_case_ref(code) and not case_ref:
-        raise KluisError(f"viewing for {code} needs the case reference: --case REF (e.g. the report's number)")
+    try:
+        footage.check_viewing(box, None, recording, code, case_ref)  # the case reference, before any password
+    except footage.Refused as refused:
+        if refused.why != footage.CASE_REF:
+            raise
+        raise KluisError(f"viewing for {code} needs the case reference: --case REF (e.g. the report's number)") \
+            from None
 
     def may_view(row: dict) -> None:
-        who = f"{row['name']} (role {row['role']})"
-        if not roles.may_view_purpose(row["role"], code):
-            raise roles.Forbidden(f"{who} may not view footage for the purpose {code}")
-        if not roles.recording_in_scope(box.catalog, row, recording):
-            raise roles.Forbidden(f"{who} may not view recording {recording_id}: not in their scope")
+        footage.check_viewing(box, row, recording, code, case_ref)
 
     actor = act(box, "cat", user, password_file, recovery_key_file, need_key=True, check=may_view,
                 recording_id=recording_id)
-    # The purpose is on record before the first byte leaves the box.
-    audit.record(box.catalog, actor=actor.name, action="range_read" if byte_range else "view",
-                 recording_id=recording_id, purpose=code, case_ref=case_ref, client="cli", clock=box.clock,
-                 details={"start": start, "end": end, "recovery_key": actor.break_glass})
+    # The gate puts the purpose on record before the first byte leaves the box.
+    opened = footage.open_for_viewing(box, actor.user, recording_id, code, case_ref, identity=actor.identity,
+                                      action="range_read" if byte_range else "view", client="cli",
+                                      actor=actor.name, break_glass=actor.break_glass,
+                                      details={"start": start, "end": end, "recovery_key": actor.break_glass})
     out = sys.stdout.buffer
-    for block in recordings.read_range(box, actor.identity, recording_id, start, end):
+    for block in opened.read_range(start, end):
         out.write(block)
     out.flush()
 

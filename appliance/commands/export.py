@@ -1,4 +1,5 @@
-"""kluis export: handovers to police and prosecutor (appliance/handover.py, appliance/package.py).
+"""kluis export: handovers to police and prosecutor (appliance/handover.py, appliance/package.py,
+appliance/package_verify.py).
 
 prepare and approve are two people (four eyes); both checks (role, scope, same person, state) come
 before a password is asked, and a refused attempt is in the audit log. verify needs no box at all: it is
@@ -7,19 +8,17 @@ what the receiver runs.
 
 from __future__ import annotations
 
-import re
 import sys
-from datetime import datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import click
 
 from .. import audit, handover, roles
 from ..box import Box
-from ..clock import from_iso, parse_time
+from ..clock import from_iso
 from ..errors import KluisError
 from ..purposes import PURPOSES
+from ..time_offsets import parse_offset
 from .common import act, acting_user, data_option, emit_json, print_table, read_secret_file, secret_options, with_box
 
 
@@ -44,24 +43,6 @@ def _act(box: Box, command: str, user: str | None, password_file, recovery_key_f
                                  recording_id=recording_id, case_ref=case_ref, client="cli", clock=box.clock,
                                  details={"step": command, "reason": str(exc)})
         raise
-
-
-def _offset(text: str, recording: dict, tz_name: str) -> float:
-    """--from/--to: seconds into the recording ('12.5'), a time of day on the recording's date in the box's
-    time zone ('14:05:30'), or a full ISO time; the box's corrected time."""
-    text = text.strip()
-    start = from_iso(recording["start_time"])
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?", text):
-        zone = ZoneInfo(tz_name)
-        day = start.astimezone(zone).date()
-        moment = datetime.combine(day, time.fromisoformat(text if text.index(":") == 2 else "0" + text), zone)
-        if moment < start - timedelta(hours=12):
-            moment += timedelta(days=1)  # a recording over midnight
-    else:
-        moment = parse_time(text, tz_name)
-    return (moment - start).total_seconds()
 
 
 @export.command("prepare")
@@ -98,7 +79,8 @@ def prepare(data_dir: Path, recording_ids: tuple[str, ...], receiver: str, basis
                 raise KluisError("--from/--to cut one recording: name exactly one")
             recording = box.catalog.get_recording(ids[0])
             tz = box.config["box"]["timezone"]
-            clip = {ids[0]: (_offset(from_t, recording, tz), _offset(to_t, recording, tz))}
+            start = from_iso(recording["start_time"])
+            clip = {ids[0]: (parse_offset(from_t, start, tz), parse_offset(to_t, start, tz))}
 
         def may_prepare(row: dict) -> None:
             for recording_id in ids:
@@ -256,11 +238,11 @@ def verify(package_path: Path, identity_files: tuple[Path, ...], passphrase_file
            box_key: str | None, as_json: bool) -> None:
     """Check a handover package (age-encrypted file, ZIP or unpacked folder): the signature over the
     manifest and every file's SHA-256. Exits non-zero and says what is wrong if anything is."""
-    from .. import agecrypt, package
+    from .. import agecrypt, package_verify
 
     identities = [line for path in identity_files for line in agecrypt.read_identities(path)]
     passphrase = read_secret_file(passphrase_file) if passphrase_file is not None else None
-    report = package.verify(package_path, identities, passphrase, box_key)
+    report = package_verify.verify(package_path, identities, passphrase, box_key)
     if as_json:
         emit_json({"ok": report.ok, "problems": report.problems, "checked": report.ok_lines, "notes": report.notes,
                    "handover_id": (report.manifest or {}).get("handover_id")})

@@ -55,7 +55,8 @@ def redact(box: Box, recording_id: str, keep: tuple[str, ...], mute: tuple[str, 
     actor = act(box, "redact", user, password_file, recovery_key_file, need_key=True, check=in_scope,
                 recording_id=recording_id)
     job_id = redaction.start_job(box, actor.identity, recording_id, plan, actor=actor.name, purpose=code,
-                                 case_ref=case_ref, reason=reason, client="cli", request_ref=request_ref)
+                                 case_ref=case_ref, reason=reason, client="cli", request_ref=request_ref,
+                                 break_glass=actor.break_glass)
     if not quiet:
         click.echo(f"job {job_id}: redacting {recording_id}", err=True)
     runner = jobs.runner_for(box)

@@ -1,4 +1,4 @@
-"""Verifying an encrypted package reads its ZIP as a stream (appliance.package._scan_zip): members written
+"""Verifying an encrypted package reads its ZIP as a stream (appliance.package_verify._scan_zip): members written
 as a stream end at a data descriptor that must be told apart from footage bytes that look like one."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import zlib
 
 import pytest
 
-from appliance import package
+from appliance import package, package_verify
 from appliance.errors import KluisError
 
 
@@ -52,8 +52,8 @@ def test_scan_finds_every_member_and_its_hash():
             info.file_size = len(data)
             with zf.open(info, "w", force_zip64=name == "02-b.mp4") as f:
                 f.write(data)
-    source = package._StreamedSource()
-    package._scan_zip(io.BytesIO(bytes(sink.data)), source)
+    source = package_verify._StreamedSource()
+    package_verify._scan_zip(io.BytesIO(bytes(sink.data)), source)
     assert source.digests == {n: (hashlib.sha256(d).hexdigest(), len(d)) for n, d in members.items()}
     assert source.kept == {"manifest.json": members["manifest.json"], "SHA256SUMS": members["SHA256SUMS"]}
     assert source.damaged == []
@@ -65,4 +65,4 @@ def test_a_cut_off_zip_is_an_error():
         with zf.open("a.mp4", "w") as f:
             f.write(os.urandom(50_000))
     with pytest.raises(KluisError, match="cut off"):
-        package._scan_zip(io.BytesIO(bytes(sink.data[:30_000])), package._StreamedSource())
+        package_verify._scan_zip(io.BytesIO(bytes(sink.data[:30_000])), package_verify._StreamedSource())

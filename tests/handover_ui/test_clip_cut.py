@@ -15,10 +15,10 @@ import av
 import pytest
 
 from appliance import recordings
-from appliance.clip import DecryptedReader, cut_clip, cut_recording
+from appliance.clip import cut_clip, cut_footage
 from appliance.dock.footage import make_mp4
 from appliance.errors import KluisError
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, footage_of
 
 START = datetime(2026, 11, 20, 13, 5, tzinfo=timezone.utc)
 GOP_S = 1.0  # make_mp4: fps 10, g 10
@@ -115,7 +115,7 @@ def test_not_a_video_is_a_kluis_error():
 
 
 def test_cut_from_the_vault_without_a_plaintext_copy(box, tmp_path, footage):
-    """DecryptedReader decrypts chunks on demand: the clip cut from the encrypted recording equals the clip
+    """The gate's reader decrypts chunks on demand: the clip cut from the encrypted recording equals the clip
     cut from the plaintext, and reading it whole gives the original bytes."""
     src = tmp_path / "in.mp4"
     src.write_bytes(footage)
@@ -124,14 +124,14 @@ def test_cut_from_the_vault_without_a_plaintext_copy(box, tmp_path, footage):
     recording_id = recordings.import_file(box, src, camera="CAM001", officer="jansen", start=START).recording_id
     src.unlink()
     identity = box.unlock("admin", PASSWORD)
-    with DecryptedReader.open(box, identity, recording_id) as reader:
+    with footage_of(box, identity, recording_id).open() as reader:
         assert reader.read() == footage
         reader.seek(-10, io.SEEK_END)
         assert reader.read(100) == footage[-10:]
         reader.seek(65530)
         assert reader.read(10) == footage[65530:65540]
     from_vault, from_plain = io.BytesIO(), io.BytesIO()
-    result = cut_recording(box, identity, recording_id, 2.5, 6.0, from_vault)
+    result = cut_footage(footage_of(box, identity, recording_id), 2.5, 6.0, from_vault)
     assert result == cut_clip(io.BytesIO(footage), 2.5, 6.0, from_plain)
     assert from_vault.getvalue() == from_plain.getvalue()
     # No plaintext anywhere under the test's directory (the box's data dir included).

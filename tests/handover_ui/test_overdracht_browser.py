@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from appliance import audit, handover, package
+from appliance import audit, handover, package_verify
 from tests.browser_helpers import OUTPUT, login, needs_chromium, shot
 from tests.browser_helpers import browser_page as chromium_browser_page
 from tests.handover_ui.conftest import PASSWORD
@@ -69,7 +69,7 @@ async def test_prepare_and_approve_a_handover_in_chromium(browser_page, ui_box, 
     saved = tmp_path / download.suggested_filename
     await download.save_as(saved)
 
-    report = package.verify(saved, passphrase=passphrase)
+    report = package_verify.verify(saved, passphrase=passphrase)
     assert report.ok, report.problems
     assert report.manifest["case_ref"] == "PV-2026-0815" and report.manifest["approved_by"] == "fg2"
     assert report.manifest["files"][0]["clip"]["from_s"] == 3.0

@@ -18,7 +18,7 @@ from appliance import audit, recordings, retention
 from appliance.box import Box
 from appliance.redaction import laplacian_variance, redaction_of
 
-from tests.conftest import PASSWORD, add_role_users, run_kluis
+from tests.conftest import PASSWORD, add_role_users, plaintext, run_kluis
 import redactie_media as media
 
 MUTE = (1.0, 1.5)
@@ -62,8 +62,8 @@ def redacted(tmp_path_factory):
     derivative = done.stdout.decode().strip()
     with Box(data) as box:
         identity = box.unlock("admin", PASSWORD)
-        plain_in = b"".join(recordings.read_range(box, identity, original))
-        plain_out = b"".join(recordings.read_range(box, identity, derivative))
+        plain_in = plaintext(box, identity, original)
+        plain_out = plaintext(box, identity, derivative)
     before = media.decode(io.BytesIO(plain_in))
     after = media.decode(io.BytesIO(plain_out))
     return {"data": data, "original": original, "derivative": derivative, "footage": footage,

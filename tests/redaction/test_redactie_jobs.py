@@ -20,12 +20,13 @@ START = datetime(2026, 11, 20, 14, 5, tzinfo=timezone.utc)
 
 def test_ingest_completes_while_a_redaction_job_runs(box_dir, tmp_path):
     data, _ = box_dir
+    add_role_users(data, "fg")  # redaction is the privacy officer's (recordings.redact)
     long = media.make_footage(tmp_path / "long.mp4", seconds=4, audio=False)
     other = media.make_footage(tmp_path / "other.mp4", seconds=1, audio=False)
     with Box(data) as box:
         original = recordings.import_file(box, long.path, camera="CAM001", officer="hh", start=START).recording_id
-        identity = box.unlock("admin", PASSWORD)
-        job_id = redaction.start_job(box, identity, original, redaction.make_plan(), actor="admin",
+        identity = box.unlock("fg", PASSWORD)
+        job_id = redaction.start_job(box, identity, original, redaction.make_plan(), actor="fg",
                                      purpose="access_request", case_ref="VZ-1")
         # wait until the job is really working (frames done), then ingest beside it
         deadline = time.monotonic() + 30
@@ -51,14 +52,15 @@ def test_ingest_completes_while_a_redaction_job_runs(box_dir, tmp_path):
 
 def test_a_failed_job_says_why_and_leaves_nothing(box_dir, tmp_path):
     data, _ = box_dir
+    add_role_users(data, "fg")  # redaction is the privacy officer's (recordings.redact)
     not_video = tmp_path / "notes.mp4"
     not_video.write_bytes(b"not a video at all" * 1000)
     with Box(data) as box:
         rid = recordings.import_file(box, not_video, camera="CAM001", officer="hh", start=START,
                                      end=datetime(2026, 11, 20, 14, 6, tzinfo=timezone.utc)).recording_id
-        identity = box.unlock("admin", PASSWORD)
+        identity = box.unlock("fg", PASSWORD)
         before = len(box.catalog.list_recordings())
-        job_id = redaction.start_job(box, identity, rid, redaction.make_plan(), actor="admin",
+        job_id = redaction.start_job(box, identity, rid, redaction.make_plan(), actor="fg",
                                      purpose="objection", case_ref="BZ-1")
         jobs.runner_for(box).wait(job_id, timeout=60)
         job = jobs.get(box.catalog, job_id)
@@ -126,10 +128,11 @@ def test_parsing_of_the_operator_texts():
 
 def test_a_cancelled_job_stores_nothing(box_dir, tmp_path):
     data, _ = box_dir
+    add_role_users(data, "fg")  # redaction is the privacy officer's (recordings.redact)
     clip = media.make_footage(tmp_path / "c.mp4", seconds=4, audio=False)
     with Box(data) as box:
         rid = recordings.import_file(box, clip.path, camera="CAM001", officer="hh", start=START).recording_id
-        job_id = redaction.start_job(box, box.unlock("admin", PASSWORD), rid, redaction.make_plan(), actor="admin",
+        job_id = redaction.start_job(box, box.unlock("fg", PASSWORD), rid, redaction.make_plan(), actor="fg",
                                      purpose="access_request", case_ref="VZ-2")
         runner = jobs.runner_for(box)
         deadline = time.monotonic() + 30
@@ -168,17 +171,18 @@ def test_at_25_fps_faces_between_searched_frames_are_blurred_too(tmp_path):
 
 def test_a_redaction_for_a_request_is_held_under_its_reference_and_an_unknown_request_is_refused(box_dir, tmp_path):
     data, _ = box_dir
+    add_role_users(data, "fg")  # redaction is the privacy officer's (recordings.redact)
     clip = media.make_footage(tmp_path / "c.mp4", seconds=0.5, audio=False)
     with Box(data) as box:
         rid = recordings.import_file(box, clip.path, camera="CAM001", officer="hh", start=START).recording_id
-        identity = box.unlock("admin", PASSWORD)
+        identity = box.unlock("fg", PASSWORD)
         with pytest.raises(KluisError, match="no request 'VZ-2099-0001'"):
-            redaction.start_job(box, identity, rid, redaction.make_plan(), actor="admin",
+            redaction.start_job(box, identity, rid, redaction.make_plan(), actor="fg",
                                 purpose="access_request", request_ref="VZ-2099-0001")
         assert jobs.list_jobs(box.catalog) == []
         ref = access_requests.register(box, requester="P. de Boer", kind="inzage", received_on=START.date(),
                                        given_time=START, actor="admin").request["ref"]
-        job_id = redaction.start_job(box, identity, rid, redaction.make_plan(), actor="admin",
+        job_id = redaction.start_job(box, identity, rid, redaction.make_plan(), actor="fg",
                                      purpose="access_request", request_ref=ref)
         jobs.runner_for(box).wait(job_id, timeout=120)
         finished = jobs.get(box.catalog, job_id)

@@ -231,7 +231,7 @@ def test_a_derivative_held_for_the_request_follows_it(qbox, tmp_path):
 def test_a_real_redacted_version_made_for_an_objection_goes_with_it(qbox, tmp_path):
     """Through the redaction itself (appliance.redaction, no face detection to keep it quick): the
     derivative is made for the request, linked to its original, and deleted with the upheld objection."""
-    from appliance import recordings, redaction
+    from appliance import recordings, redaction, users
     from appliance.dock.footage import make_mp4
     from verzoeken_helpers import PASSWORD
 
@@ -241,8 +241,9 @@ def test_a_real_redacted_version_made_for_an_objection_goes_with_it(qbox, tmp_pa
     clip.unlink()
     req = ar.register(qbox, requester="B", kind="bezwaar", received_on=date(2026, 11, 22), given_time=INCIDENT,
                       actor="admin").request
-    made = redaction.redact(qbox, qbox.unlock("admin", PASSWORD), original, redaction.Plan(detect_faces=False),
-                            actor="admin", purpose="objection", case_ref=req["ref"], request_id=req["ref"])
+    users.add_user(qbox, "admin", "fg", "privacy_officer", PASSWORD, identity=qbox.unlock("admin", PASSWORD))
+    made = redaction.redact(qbox, qbox.unlock("fg", PASSWORD), original, redaction.Plan(detect_faces=False),
+                            actor="fg", purpose="objection", case_ref=req["ref"], request_id=req["ref"])
     assert qbox.catalog.get_recording(made.recording_id)["derived_from"] == original
     assert [m["id"] for m in ar.search(qbox, INCIDENT, 15)] == [original]  # the copy is no footage of its own
     closed = ar.close(qbox, req["ref"], "upheld", "admin", "BZ-7")
@@ -256,7 +257,7 @@ def test_an_access_request_answered_with_a_passphrase_package_of_the_redacted_ve
     """The whole way through the other parts of issues 7 and 8: found and held -> redacted version made
     for the request -> handover package with an age passphrase (prepared by one privacy officer, approved
     by another) that opens with that passphrase -> answered -> every hold of the request released."""
-    from appliance import handover, package, recordings, redaction, users
+    from appliance import handover, package_verify, recordings, redaction, users
     from appliance.dock.footage import make_mp4
     from verzoeken_helpers import PASSWORD
 
@@ -278,7 +279,7 @@ def test_an_access_request_answered_with_a_passphrase_package_of_the_redacted_ve
     made = handover.approve(qbox, handover_id, "fg2", qbox.unlock("fg2", PASSWORD), out)
     assert made["protection"] == "passphrase" and made["passphrase"]
     assert [f["recording_id"] for f in made["files"]] == [derivative]  # the redacted version, not the original
-    assert package.verify(out, passphrase=made["passphrase"]).ok
+    assert package_verify.verify(out, passphrase=made["passphrase"]).ok
     closed = ar.close(qbox, ref, "answered", "fg", "AVG-2026-3")
     assert set(closed.released) == {original, derivative}
     for rid in (original, derivative):

@@ -80,6 +80,6 @@ def test_deleted_recording_cannot_be_decrypted_with_recovery_key_and_old_blob(bo
 
 
 def retention_free_read(box, identity, recording_id):
-    from appliance import recordings
+    from tests.conftest import footage_of
 
-    return recordings.read_range(box, identity, recording_id)
+    return footage_of(box, identity, recording_id).read_range()

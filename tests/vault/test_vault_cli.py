@@ -17,7 +17,7 @@ from appliance.dock.footage import make_mp4
 from appliance.commands.box import parse_range
 from appliance.errors import KluisError
 from appliance.keys import new_recovery_key
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, plaintext
 
 START = "2026-11-20T14:05:00+01:00"
 END = "2026-11-20T14:07:00+01:00"
@@ -76,7 +76,7 @@ def rows_of(data: Path) -> list[dict]:
 
 def decrypt_here(data: Path, rid: str, password: str) -> bytes:
     with Box(data) as box:
-        return b"".join(recordings.read_range(box, box.unlock("admin", password), rid))
+        return plaintext(box, box.unlock("admin", password), rid)
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
 """/opnames (the recordings table), /opnames/<id> (one recording) and viewing with a purpose.
 
-Viewing is two steps: POST /opnames/<id>/bekijken names the purpose and commits the 'view' audit entry;
-only then does the session get a grant, and GET /opnames/<id>/video/<grant> streams decrypted bytes
+Viewing is two steps: POST /opnames/<id>/bekijken names the purpose and the gate (appliance.footage)
+commits the 'view' audit entry; only then does the session get a grant holding the gate's reader, and GET /opnames/<id>/video/<grant> streams decrypted bytes
 (HTTP Range, reading only the chunks that cover the range). No grant, no byte.
 
-A recording from an Axis system (issue 15) is catalogued one recording per clip; its page shows what the
+A recording from an Axis system is catalogued one recording per clip; its page shows what the
 W800 sent with it (trigger reasons, locations, GNSS track, bookmarks) and its other parts. Watching the
 parts one after another reuses the same two steps: the "next part" form names the same purpose and case
 reference again, so every part gets its own 'view' entry and grant before a byte of it is streamed.
@@ -19,12 +19,11 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from appliance import audit, purposes, redaction, retention, roles
+from appliance import audit, byte_ranges, footage, purposes, recordings, redaction, retention, roles
 from appliance.axis import overview as axis_overview
 from appliance.axis.spec import parse_rfc3339
 from appliance.clock import from_iso, parse_time, to_iso
 from appliance.errors import KluisError, NotFound
-from appliance.recordings import decryptor_for
 from sync import client as sync_client
 
 from ..i18n import N_
@@ -208,11 +207,7 @@ def _detail(request: web.Request, recording: dict, status: int = 200, error: str
     if recording["state"] == "stored":
         moment = retention.delete_after(box, recording, policy)
         deletion.update(at=to_iso(moment) if moment else None, held=moment is None)
-    viewable = True
-    try:
-        box.catalog.header_of(recording["id"])
-    except NotFound:
-        viewable = False  # deleted: the key is gone
+    viewable = footage.viewable(box, recording["id"])  # deleted: the key is gone
     return render(request, "opname.html", status=status, r=recording, trail=trail, holds=holds, error=error,
                   archive=sync_client.sync_of(box, recording["id"]), archive_states=ARCHIVE_STATES, grant=grant, form=form or {}, viewable=viewable, deletion=deletion,
                   purpose_options=purpose_options(session.role, lang),
@@ -235,30 +230,23 @@ async def recording_detail(request: web.Request) -> web.StreamResponse:
     return _detail(request, recording, grant=grant, autoplay=bool(grant) and request.query.get("vervolg") == "1")
 
 
-def _reading_error(request: web.Request, recording: dict, purpose: str, case_ref: str, no_purpose: str,
-                   export: bool = False) -> str | None:
-    """Why this user may not read this recording's footage now (viewing or export), or None."""
+def _refusal(request: web.Request, refused: footage.Refused, no_purpose: str) -> str:
+    """The gate's refusal in the user's words."""
     _ = gettext_for(request)
-    session = request[SESSION]
-    if purpose not in purposes.PURPOSES:
-        return no_purpose
-    if not export and not roles.may_view_purpose(session.role, purpose):
-        return _("Your role may not view recordings for this purpose.")
-    if purposes.needs_case_ref(purpose, export) and not case_ref:
-        return _("Give the case reference (for example the number of the police report or complaint).")
-    if session.identity is None:
-        return _("Your account holds no key to open recordings.")
-    try:
-        request.app[BOX].catalog.header_of(recording["id"])
-    except NotFound:
-        return _("This recording has been deleted; it can no longer be viewed.")
-    return None
+    return {
+        footage.UNKNOWN_PURPOSE: no_purpose,
+        footage.ROLE: _("Your role may not view recordings for this purpose."),
+        footage.ROLE_PURPOSE: _("Your role may not view recordings for this purpose."),
+        footage.CASE_REF: _("Give the case reference (for example the number of the police report or complaint)."),
+        footage.NO_KEY: _("Your account holds no key to open recordings."),
+        footage.DELETED: _("This recording has been deleted; it can no longer be viewed."),
+    }.get(refused.why, str(refused))
 
 
 @routes.post("/opnames/{id}/bekijken")
 @needs(roles.RECORDINGS_VIEW)
 async def view(request: web.Request) -> web.StreamResponse:
-    """Name the purpose; the audit entry is committed before any byte can be streamed."""
+    """Name the purpose; the gate commits the audit entry before any byte can be streamed."""
     _ = gettext_for(request)
     box = request.app[BOX]
     session = request[SESSION]
@@ -267,16 +255,15 @@ async def view(request: web.Request) -> web.StreamResponse:
     purpose = str(form.get("purpose", ""))
     case_ref = str(form.get("case_ref", "")).strip()[:100]
     go_on = form.get("vervolg") == "1"  # a multi-part Axis recording: play the following parts as well
-    error = _reading_error(request, recording, purpose, case_ref, _("Choose the purpose for which you view "
-                                                                    "this recording."))
-    if error:
+    try:
+        opened = footage.open_for_viewing(box, session.user, recording["id"], purpose, case_ref,
+                                          identity=session.identity, client=client_of(request))
+    except footage.Refused as refused:
+        error = _refusal(request, refused, _("Choose the purpose for which you view this recording."))
         return _detail(request, recording, 400, error=error,
                        form={"purpose": purpose, "case_ref": case_ref, "vervolg": go_on})
-    with box.catalog.transaction():
-        seq = audit.record(box.catalog, actor=session.name, action="view", recording_id=recording["id"],
-                           purpose=purpose, case_ref=case_ref or None, client=client_of(request))
     grant_id = secrets.token_urlsafe(16)
-    session.grants[grant_id] = Grant(recording["id"], purpose, case_ref or None, seq)
+    session.grants[grant_id] = Grant(recording["id"], purpose, case_ref or None, opened.audit_seq, opened)
     raise web.HTTPSeeOther(f"/opnames/{recording['id']}?bekijk={grant_id}{'&vervolg=1' if go_on else ''}#speler")
 
 
@@ -284,52 +271,41 @@ async def view(request: web.Request) -> web.StreamResponse:
 @needs(roles.RECORDINGS_VIEW)
 async def video(request: web.Request) -> web.StreamResponse:
     _ = gettext_for(request)
-    box = request.app[BOX]
     session = request[SESSION]
     grant = session.grants.get(request.match_info["grant"])
     if grant is None or grant.recording_id != request.match_info["id"] or session.identity is None:
         return error_page(request, 403, _("Name the purpose on the recording's page first."))
-    recording, decryptor = decryptor_for(box, session.identity, grant.recording_id)
-    size = recording["size"]
-    try:
-        wanted = request.http_range
-        start = wanted.start or 0
-        stop = size if wanted.stop is None else min(wanted.stop, size)
-        if wanted.start is not None and wanted.start < 0:  # bytes=-N: the last N bytes
-            start, stop = max(0, size + wanted.start), size
-    except ValueError:
-        start, stop = -1, -1
-    if "Range" in request.headers and not (0 <= start < stop <= size):
-        return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
+    size = grant.footage.size
     partial = "Range" in request.headers
+    try:
+        start, stop = byte_ranges.parse(request.headers.get("Range"), size)
+    except byte_ranges.Unsatisfiable:
+        return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
     response = web.StreamResponse(status=206 if partial else 200, headers={
         "Content-Type": "video/mp4", "Accept-Ranges": "bytes", "Cache-Control": "no-store",
         "Content-Length": str(stop - start),
     })
     if partial:
-        response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
-    return await _stream(request, response, recording, decryptor, start, stop)
+        response.headers["Content-Range"] = byte_ranges.content_range(start, stop, size)
+    return await _stream(request, response, grant.footage, start, stop)
 
 
-async def _stream(request: web.Request, response: web.StreamResponse, recording: dict, decryptor,
+async def _stream(request: web.Request, response: web.StreamResponse, opened: footage.Footage,
                   start: int, stop: int) -> web.StreamResponse:
     """Decrypt bytes [start, stop) into the response, reading only the chunks that cover them; the file
     reads and decryption run off the event loop."""
-    box = request.app[BOX]
     await response.prepare(request)
     if request.method == "HEAD":
         return response
     loop = asyncio.get_running_loop()
-    payload = box.vault.open_payload(recording["stored_path"])
+    chunks = opened.read_range(start, stop)
     try:
-        payload_len = box.vault.payload_size(recording["stored_path"])
-        chunks = decryptor.read_range(payload, payload_len, start, stop)
         while (data := await loop.run_in_executor(None, next, chunks, None)) is not None:
             await response.write(data)
     except (ConnectionResetError, asyncio.CancelledError):
         raise  # the browser moved on (it seeks by dropping one request and starting another)
     finally:
-        payload.close()
+        chunks.close()  # closes the stored file
     await response.write_eof()
     return response
 
@@ -338,7 +314,7 @@ async def _stream(request: web.Request, response: web.StreamResponse, recording:
 @needs(roles.RECORDINGS_EXPORT)
 async def export(request: web.Request) -> web.StreamResponse:
     """Download the decrypted recording (for an access request, the prosecutor, a complaint): the purpose
-    and case reference are required and the 'export' entry is committed before the first byte."""
+    and case reference are required and the gate commits the 'export' entry before the first byte."""
     _ = gettext_for(request)
     box = request.app[BOX]
     session = request[SESSION]
@@ -346,23 +322,22 @@ async def export(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     purpose = str(form.get("purpose", ""))
     case_ref = str(form.get("case_ref", "")).strip()[:100]
-    kept = {"export_purpose": purpose, "export_case_ref": case_ref}
-    error = _reading_error(request, recording, purpose, case_ref,
-                           _("Choose the purpose for which you export this recording."), export=True)
-    if error:
-        return _detail(request, recording, 400, error=error, form=kept)
-    recording, decryptor = decryptor_for(box, session.identity, recording["id"])
-    with box.catalog.transaction():
-        audit.record(box.catalog, actor=session.name, action="export", recording_id=recording["id"],
-                     purpose=purpose, case_ref=case_ref, client=client_of(request),
-                     details={"size": recording["size"]})
+    try:
+        opened = footage.open_for_viewing(box, session.user, recording["id"], purpose, case_ref,
+                                          identity=session.identity, export=True, client=client_of(request),
+                                          details={"size": recording["size"]})
+    except footage.Refused as refused:
+        error = _refusal(request, refused, _("Choose the purpose for which you export this recording."))
+        return _detail(request, recording, 400, error=error,
+                       form={"export_purpose": purpose, "export_case_ref": case_ref})
+    recording = opened.recording
     stamp = recording["start_time"][:19].replace(":", "").replace("-", "")
     camera = "".join(ch for ch in recording["camera_serial"] if ch.isalnum())[:32] or "camera"
     response = web.StreamResponse(headers={
         "Content-Type": "video/mp4", "Cache-Control": "no-store", "Content-Length": str(recording["size"]),
         "Content-Disposition": f'attachment; filename="kluis-{camera}-{stamp}-{recording["id"]}.mp4"',
     })
-    return await _stream(request, response, recording, decryptor, 0, recording["size"])
+    return await _stream(request, response, opened, 0, recording["size"])
 
 
 @routes.post("/opnames/{id}/reden")
@@ -378,13 +353,8 @@ async def set_reason(request: web.Request) -> web.StreamResponse:
     warning = str(form.get("warning_given", ""))
     if reason not in REASONS:
         return _detail(request, recording, 400, error=_("Choose a reason for recording."))
-    warning_value = {"yes": 1, "no": 0}.get(warning)
-    with box.catalog.transaction():
-        box.catalog.db.execute("UPDATE recordings SET reason = ?, warning_given = ? WHERE id = ?",
-                               [reason, warning_value, recording["id"]])
-        audit.record(box.catalog, actor=session.name, action="reason_set", recording_id=recording["id"],
-                     client=client_of(request), details={"reason": reason, "warning_given": warning_value,
-                                                         "before": recording.get("reason")})
+    recordings.set_reason(box, recording, reason, {"yes": True, "no": False}.get(warning), actor=session.name,
+                          client=client_of(request))
     raise web.HTTPSeeOther(f"/opnames/{recording['id']}")
 
 

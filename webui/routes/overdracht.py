@@ -19,17 +19,15 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from datetime import time as dtime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from appliance import audit, handover, purposes, roles, users
 from appliance.box import Box
-from appliance.clock import from_iso, parse_time
+from appliance.clock import from_iso
 from appliance.errors import KluisError, NotFound, WrongSecret
+from appliance.time_offsets import parse_offset
 from appliance.transfer_form import basis_text
 
 from ..app import BOX, LANG, SESSION, check_password, client_of, gettext_for, needs, render
@@ -116,28 +114,14 @@ def _fmt_seconds(value) -> str:
 
 
 def _parse_offset(text: str, recording: dict, tz_name: str) -> float | None:
-    """Seconds into a recording, as `kluis export prepare --from/--to` reads them: a number of seconds
-    ('75', '75,5'), a time of day on the recording's date in the box's time zone ('14:05:30', the box's
-    corrected time, as the recording's page shows it), or a full date and time. None for empty;
-    ValueError when it is none of these."""
-    text = text.strip()[:40]
-    if not text:
+    """Seconds into a recording, as `kluis export prepare --from/--to` reads them (appliance.time_offsets);
+    None for empty, ValueError when it is not a time."""
+    if not text.strip():
         return None
-    if re.fullmatch(r"\d+([.,]\d+)?", text):
-        return float(text.replace(",", "."))
-    start = from_iso(recording["start_time"])
-    zone = ZoneInfo(tz_name)
-    if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?", text):
-        clock = dtime.fromisoformat(text.replace(",", ".").zfill(len(text) + (text.index(":") == 1)))
-        moment = datetime.combine(start.astimezone(zone).date(), clock, zone)
-        if moment < start - timedelta(hours=12):
-            moment += timedelta(days=1)  # a recording over midnight
-    else:
-        try:
-            moment = parse_time(text, tz_name)
-        except KluisError:
-            raise ValueError(text) from None
-    return (moment - start).total_seconds()
+    try:
+        return parse_offset(text, from_iso(recording["start_time"]), tz_name)
+    except KluisError:
+        raise ValueError(text) from None
 
 
 def _duration_s(recording: dict) -> float | None:

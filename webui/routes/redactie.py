@@ -1,4 +1,4 @@
-"""Redaction in the web UI (issue 8): start a redacted derivative from a recording's page, follow its job.
+"""Redaction in the web UI: start a redacted derivative from a recording's page, follow its job.
 
     GET  /opnames/<id>/redigeren     the form: purpose, case, keep regions, boxes at keyframe times, mutes
     POST /opnames/<id>/redigeren     starts the background job (appliance.jobs) -> /redactie/<job>
@@ -18,7 +18,7 @@ import asyncio
 
 from aiohttp import web
 
-from appliance import audit, jobs, purposes, redaction, roles
+from appliance import footage, jobs, purposes, redaction, roles, time_offsets
 from appliance.errors import KluisError, NotFound
 
 from ..app import BOX, LANG, SESSION, client_of, gettext_for, needs, render
@@ -42,7 +42,7 @@ def _lines(text: str) -> list[str]:
 
 def _still_query(request: web.Request) -> tuple[float | None, str]:
     try:
-        t = redaction.parse_seconds(request.query.get("t", "")[:20]) if request.query.get("t") else None
+        t = time_offsets.parse_seconds(request.query.get("t", "")[:20]) if request.query.get("t") else None
     except KluisError:
         t = None
     purpose = request.query.get("purpose", "")
@@ -83,20 +83,22 @@ async def redact_form(request: web.Request) -> web.StreamResponse:
 @needs(roles.RECORDINGS_REDACT)
 async def still(request: web.Request) -> web.StreamResponse:
     """One frame of the original as JPEG, for drawing keep regions and boxes on. Showing it is viewing
-    footage: the 'view' entry (with the purpose) is committed before the frame is decoded."""
+    footage: the gate commits the 'view' entry (with the purpose) before the frame is decoded."""
     _ = gettext_for(request)
     box = request.app[BOX]
     session = request[SESSION]
     recording = _recording_for(request)
     t, purpose = _still_query(request)
-    if t is None or not purpose or session.identity is None or recording["state"] != "stored":
+    if t is None or not purpose:
         return web.Response(status=400, text=_("Choose the purpose for which the redacted copy is made."))
-    with box.catalog.transaction():
-        audit.record(box.catalog, actor=session.name, action="view", recording_id=recording["id"], purpose=purpose,
-                     client=client_of(request), clock=box.clock, details={"still_at_s": t, "for": "redaction"})
     try:
-        jpeg = await asyncio.get_running_loop().run_in_executor(
-            None, redaction.still_jpeg, box, session.identity, recording["id"], t)
+        source = footage.open_for_redaction(box, session.name, recording["id"], purpose, None,
+                                            identity=session.identity, allowed=REDACT_PURPOSES, action="view",
+                                            client=client_of(request), details={"still_at_s": t, "for": "redaction"})
+    except footage.Refused:
+        return web.Response(status=400, text=_("Choose the purpose for which the redacted copy is made."))
+    try:
+        jpeg = await asyncio.get_running_loop().run_in_executor(None, redaction.still_jpeg, source, t)
     except KluisError as exc:
         return web.Response(status=400, text=str(exc))
     return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
