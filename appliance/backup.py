@@ -43,16 +43,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-import nacl.exceptions
 from nacl.public import PrivateKey
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import SigningKey
 
-from . import audit, keys, recordings, retention
+from . import audit, keys, recordings, retention, signing
+from .canonical import canonical
 from .box import CATALOG, SIGNING_KEY, Box
 from .clock import from_iso, to_iso
 from .container import Decryptor, Encryptor, read_header
 from .errors import KluisError, WrongSecret
-from .vault import READ_BLOCK, fsync_dir, fsync_path
+from .durable import fsync_dir, fsync_path
+from .vault import READ_BLOCK
 
 log = logging.getLogger(__name__)
 
@@ -76,20 +77,15 @@ DELETION_FIELDS = ("recording_id", "sha256", "start_time", "end_time", "ingested
 NOT_IN_BACKUP = "not under hold when the backup was made (not restored)"
 
 
-def canonical(value) -> bytes:
-    return audit.canonical(value)
+def _sign(body: dict, key: SigningKey, kind: signing.Kind) -> dict:
+    return {**body, "signature": signing.sign(key, kind, body)}
 
 
-def _sign(body: dict, key: SigningKey) -> dict:
-    return {**body, "signature": key.sign(canonical(body)).signature.hex()}
-
-
-def _check_signed(item: dict, signer: str | None = None) -> str | None:
-    """None if `item` carries a good signature by its own `signer` (and that is `signer`, if given)."""
-    try:
-        body = {k: v for k, v in item.items() if k != "signature"}
-        VerifyKey(bytes.fromhex(item["signer"])).verify(canonical(body), bytes.fromhex(item["signature"]))
-    except (KeyError, TypeError, ValueError, nacl.exceptions.BadSignatureError):
+def _check_signed(item: dict, kind: signing.Kind, signer: str | None = None) -> str | None:
+    """None if `item` carries a good signature of `kind` by its own `signer` (and that is `signer`, if
+    given)."""
+    body = {k: v for k, v in item.items() if k != "signature"}
+    if not signing.is_valid(str(item.get("signer")), kind, body, str(item.get("signature"))):
         return "signature does not match"
     if signer is not None and item["signer"] != signer:
         return f"signed by {keys.fingerprint(bytes.fromhex(item['signer']))}, not by the expected box"
@@ -292,7 +288,7 @@ def read_journal(target: Path, signer: str | None = None) -> Journal:
         if not isinstance(entry, dict) or entry.get("type") != JOURNAL_TYPE:
             journal.problems.append(f"{JOURNAL} line {number}: not a journal entry")
             break
-        wrong = _check_signed(entry, signer or journal.signer)
+        wrong = _check_signed(entry, signing.BACKUP_JOURNAL, signer or journal.signer)
         if wrong:
             journal.problems.append(f"{JOURNAL} entry {entry.get('seq')}: {wrong}")
             break
@@ -324,7 +320,7 @@ def append_journal(box: Box, target: Path, backup_name: str | None = None) -> di
     deletions = [dict(zip(DELETION_FIELDS, row)) for row in rows if row[0] not in known]
     seq, prev = journal.head
     entry = _sign({"type": JOURNAL_TYPE, "v": 1, "seq": seq + 1, "prev": prev, "signer": signer,
-                   "time": box.now_iso(), "backup": backup_name, "deletions": deletions}, key)
+                   "time": box.now_iso(), "backup": backup_name, "deletions": deletions}, key, signing.BACKUP_JOURNAL)
     path = target / JOURNAL
     with open(path, "a", encoding="utf-8") as f:
         f.write(canonical(entry).decode("utf-8") + "\n")
@@ -413,7 +409,7 @@ def make_backup(box: Box, target: Path, journal_entry: dict | None = None, link:
             "journal": {"seq": journal_entry["seq"], "hash": entry_hash(journal_entry)} if journal_entry else None,
             "files": dict(sorted(files.items())),
         }
-        manifest = _sign(body, key)
+        manifest = _sign(body, key, signing.BACKUP_MANIFEST)
         (work / MANIFEST).write_bytes(canonical(manifest))
         fsync_path(work / MANIFEST)
         fsync_dir(work)
@@ -493,7 +489,7 @@ def verify_backup(path: Path, signer: str | None = None, journal: Journal | None
         check.problems.append(str(exc))
         return check
     check.manifest = manifest
-    wrong = _check_signed(manifest, signer)
+    wrong = _check_signed(manifest, signing.BACKUP_MANIFEST, signer)
     if wrong:
         check.problems.append(f"manifest: {wrong}")
         return check

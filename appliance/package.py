@@ -1,8 +1,9 @@
 """The handover package (docs/handover-package.md): build it from the vault, and verify one.
 
-A ZIP holding the MP4 files, manifest.json, manifest.sig (Ed25519 over the exact bytes of manifest.json,
-by the box's signing key), the transfer form (overdrachtsformulier.pdf), an excerpt of the audit log for
-these recordings (logboek-uittreksel.csv) and SHA256SUMS (`sha256sum -c SHA256SUMS` in the unpacked
+A ZIP holding the MP4 files, manifest.json, manifest.sig (Ed25519 by the box's signing key over the label
+`kluis/v1/handover-manifest`, a newline and the exact bytes of manifest.json), the transfer form
+(overdrachtsformulier.pdf), an excerpt of the audit log for these recordings (logboek-uittreksel.csv) and
+SHA256SUMS (`sha256sum -c SHA256SUMS` in the unpacked
 folder). The ZIP is written age-encrypted (appliance.agecrypt) to the receiver's key or a passphrase; an
 unencrypted package only when both people chose it (appliance.handover).
 
@@ -27,10 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-import nacl.exceptions
-from nacl.signing import VerifyKey
-
-from . import agecrypt, audit
+from . import agecrypt, audit, durable, signing
 from .box import Box
 from .errors import KluisError
 from .purposes import label as purpose_label
@@ -222,7 +220,7 @@ def _write_entries(box: Box, handover: dict, identity, zf: zipfile.ZipFile) -> d
         manifest["transfer_form"] = None
     manifest_bytes = json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
     add(MANIFEST, manifest_bytes)
-    add(SIGNATURE, box.signing_key().sign(manifest_bytes).signature)
+    add(SIGNATURE, signing.sign_raw(box.signing_key(), signing.HANDOVER_MANIFEST, manifest_bytes))
     add(SUMS, "".join(f"{digest}  {name}\n" for name, digest in sums.items()).encode("utf-8"))
     return {"manifest": manifest, "manifest_sha256": sums[MANIFEST], "files": files}
 
@@ -263,7 +261,7 @@ def build(box: Box, handover: dict, identity, out: str | os.PathLike | BinaryIO)
         raise
     if final is not None:
         f.close()
-        os.replace(partial, final)
+        durable.replace(partial, final)
     return {**result, "package_sha256": sink.digest.hexdigest(), "package_size": sink.size, "passphrase": passphrase}
 
 
@@ -587,15 +585,14 @@ def verify(path: str | os.PathLike, identities: list[str] = (), passphrase: str 
         if named_key.lower() != key_hex:
             bad(f"{MANIFEST}: names signing key {named_key[:16]}..., not the box key you gave ({key_hex[:16]}...)")
     if SIGNATURE in names:
-        try:
-            VerifyKey(bytes.fromhex(key_hex)).verify(manifest_bytes, source.read(SIGNATURE))
+        if signing.is_valid(key_hex, signing.HANDOVER_MANIFEST, manifest_bytes, source.read(SIGNATURE)):
             pinned = "the key you gave (--box-key)" if box_key else \
                 "the key named in the manifest itself (give --box-key HEX to check it is the box's)"
             good(f"{SIGNATURE}: valid Ed25519 signature over {MANIFEST} by {key_hex[:16]}..., {pinned}")
             if not box_key:
                 report.notes.append(f"the signing key was not pinned: compare {key_hex} with the box's key "
                                     "(kluis export box-key on the box, or the transfer form), or pass --box-key")
-        except (ValueError, TypeError, nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError):
+        else:
             bad(f"{SIGNATURE}: the signature does not match {MANIFEST} and key {key_hex[:16]}... "
                 "(the manifest was changed, or signed by another key)")
 

@@ -35,10 +35,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nacl.exceptions
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import SigningKey
 
-from . import audit, backup, keys
+from . import audit, backup, keys, signing
+from .canonical import canonical
 from .box import CATALOG, Box
 from .catalog import MIGRATIONS
 from .errors import KluisError
@@ -72,10 +72,6 @@ catalog.close()
 
 class UpdateRefused(KluisError):
     """A bundle that must not be installed: bad signature, untrusted key, wrong hash, wrong schema."""
-
-
-def _canonical(value) -> bytes:
-    return audit.canonical(value)
 
 
 # Keys ---------------------------------------------------------------------------------------------------
@@ -133,8 +129,8 @@ def build(key: SigningKey, wheel: Path, out: Path, *, schema: int | None = None,
             "wheel_sha256": hashlib.sha256(data).hexdigest(), "wheel_size": len(data),
             "schema": len(MIGRATIONS) if schema is None else schema, "min_schema": min_schema, "notes": notes,
             "signer": bytes(key.verify_key).hex()}
-    manifest = {**body, "signature": key.sign(_canonical(body)).signature.hex()}
-    raw = _canonical(manifest)
+    manifest = {**body, "signature": signing.sign(key, signing.UPDATE_MANIFEST, body)}
+    raw = canonical(manifest)
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
         for name, content in ((MANIFEST_NAME, raw), (wheel.name, data)):
             info = tarfile.TarInfo(name)
@@ -168,7 +164,7 @@ def verify(path: Path, trusted: list[str]) -> Bundle:
         try:
             manifest = json.loads(tar.extractfile(members[MANIFEST_NAME]).read())
             body = {k: v for k, v in manifest.items() if k != "signature"}
-            signature = bytes.fromhex(manifest["signature"])
+            signature = manifest["signature"]
             signer = manifest["signer"]
         except (ValueError, KeyError, TypeError, AttributeError):
             raise UpdateRefused("the bundle's manifest is malformed") from None
@@ -177,10 +173,8 @@ def verify(path: Path, trusted: list[str]) -> Bundle:
         if signer not in trusted:
             raise UpdateRefused(f"signed by {keys.fingerprint(bytes.fromhex(signer)) if len(signer) == 64 else signer!r}, "
                                 "which is not a trusted release key")
-        try:
-            VerifyKey(bytes.fromhex(signer)).verify(_canonical(body), signature)
-        except (nacl.exceptions.BadSignatureError, ValueError):
-            raise UpdateRefused("the bundle's signature does not match its manifest") from None
+        if not signing.is_valid(signer, signing.UPDATE_MANIFEST, body, signature):
+            raise UpdateRefused("the bundle's signature does not match its manifest")
         name = manifest.get("wheel")
         if not isinstance(name, str) or not WHEEL_RE.match(name) or name not in members:
             raise UpdateRefused("the bundle does not hold the wheel its manifest names")

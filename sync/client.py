@@ -37,7 +37,7 @@ from appliance.errors import KluisError
 
 from .link import Exchange, Link, Refused, SyncError, Unreachable
 from .protocol import API, CHUNK_SIZE, ProtocolError, box_id_of, sign_request, sha256_hex, verify_receipt
-from appliance.audit import canonical
+from appliance.canonical import canonical
 
 log = logging.getLogger("kluis.sync")
 

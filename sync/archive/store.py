@@ -33,7 +33,8 @@ from appliance.catalog import MIGRATIONS, _statements, connect, transaction
 from appliance.clock import Clock, system_clock, to_iso
 from appliance.container import Decryptor, header_length, parse_header, PREFIX
 from appliance.errors import ContainerError, KluisError, NotFound, NotInitialized, WrongSecret
-from appliance.vault import READ_BLOCK, fsync_dir
+from appliance.durable import fsync_dir
+from appliance.vault import READ_BLOCK
 
 from ..protocol import MAX_SKEW, ProtocolError, box_id_of, sign_receipt
 
@@ -269,11 +270,11 @@ class Archive:
         with self.transaction():
             row = self._one("SELECT * FROM tokens WHERE hash = ?", [digest])
             if row is None:
-                raise ProtocolError(403, "unknown enrollment token")
+                raise ProtocolError("unknown enrollment token", 403)
             if row["used_at"] is not None and row["box_id"] != box_id:
-                raise ProtocolError(403, "enrollment token already used")
+                raise ProtocolError("enrollment token already used", 403)
             if len(signing_key) != 32 or len(public_key) != 32:
-                raise ProtocolError(400, "keys must be 32 bytes")
+                raise ProtocolError("keys must be 32 bytes", 400)
             now = self.now_iso()
             self.db.execute("UPDATE tokens SET used_at = ?, box_id = ? WHERE hash = ?", [now, box_id, digest])
             self.db.execute(
@@ -298,7 +299,7 @@ class Archive:
         with transaction(db):
             db.execute("DELETE FROM nonces WHERE seen_at < ?", [to_iso(now - 2 * MAX_SKEW)])
             if db.execute("SELECT 1 FROM nonces WHERE box_id = ? AND nonce = ?", [box_id, nonce]).fetchone():
-                raise ProtocolError(409, "replayed request (nonce seen before): refused")
+                raise ProtocolError("replayed request (nonce seen before): refused", 409)
             db.execute("INSERT INTO nonces (box_id, nonce, seen_at) VALUES (?, ?, ?)", [box_id, nonce, to_iso(now)])
             db.execute("UPDATE boxes SET last_seen = ? WHERE id = ?", [to_iso(now), box_id])
 
@@ -314,24 +315,24 @@ class Archive:
         if row is None:
             return None
         if row["box_id"] != box_id:
-            raise ProtocolError(409, "this container was sent by another box")
+            raise ProtocolError("this container was sent by another box", 409)
         return json.loads(row["receipt"])
 
     def start_upload(self, box_id: str, recording_id: str, sha256: str, size: int, metadata: dict) -> UploadState:
         """Open (or find) an upload. The offset is what the archive holds durably: resume from there."""
         if not _is_sha256(sha256):
-            raise ProtocolError(400, "sha256 must be 64 lowercase hex digits")
+            raise ProtocolError("sha256 must be 64 lowercase hex digits", 400)
         if not isinstance(size, int) or not 0 < size <= MAX_CONTAINER:
-            raise ProtocolError(413, f"declared size {size} is not between 1 and {MAX_CONTAINER} bytes")
+            raise ProtocolError(f"declared size {size} is not between 1 and {MAX_CONTAINER} bytes", 413)
         if not isinstance(recording_id, str) or not 0 < len(recording_id) <= 64:
-            raise ProtocolError(400, "recording_id missing")
+            raise ProtocolError("recording_id missing", 400)
         receipt = self._receipt_for(box_id, sha256)
         if receipt is not None:
             return UploadState(True, size, receipt)
         with self.transaction():
             row = self._one("SELECT * FROM uploads WHERE box_id = ? AND sha256 = ?", [box_id, sha256])
             if row is not None and row["size"] != size:
-                raise ProtocolError(409, f"an upload of this hash with size {row['size']} is open")
+                raise ProtocolError(f"an upload of this hash with size {row['size']} is open", 409)
             if row is None:
                 self.db.execute(
                     "INSERT INTO uploads (box_id, sha256, recording_id, size, metadata, started_at) "
@@ -344,7 +345,7 @@ class Archive:
         """Where an upload stands: stored (with its receipt), or the bytes received so far, a stream in
         progress included (what the box would resume from if the link dropped now)."""
         if not _is_sha256(sha256):
-            raise ProtocolError(400, "sha256 must be 64 lowercase hex digits")
+            raise ProtocolError("sha256 must be 64 lowercase hex digits", 400)
         receipt = self._receipt_for(box_id, sha256)
         if receipt is not None:
             return UploadState(True, receipt["size"], receipt)
@@ -355,7 +356,7 @@ class Archive:
     def _upload(self, box_id: str, sha256: str) -> dict:
         row = self._one("SELECT * FROM uploads WHERE box_id = ? AND sha256 = ?", [box_id, sha256])
         if row is None:
-            raise ProtocolError(404, "no open upload for this hash (start one first)")
+            raise ProtocolError("no open upload for this hash (start one first)", 404)
         return row
 
     def _discard(self, box_id: str, sha256: str) -> None:
@@ -374,9 +375,9 @@ class Archive:
         part = self._part(box_id, sha256)
         current = part.stat().st_size if part.exists() else 0
         if offset != current:
-            raise ProtocolError(409, f"offset {offset} is not the committed offset {current}")
+            raise ProtocolError(f"offset {offset} is not the committed offset {current}", 409)
         if current + len(data) > row["size"]:
-            raise ProtocolError(413, f"part runs past the declared size {row['size']}")
+            raise ProtocolError(f"part runs past the declared size {row['size']}", 413)
         if offset == 0:
             self._check_header(box_id, sha256, data)
         key = (box_id, sha256)
@@ -406,14 +407,14 @@ class Archive:
         part = self._part(box_id, sha256)
         current = part.stat().st_size if part.exists() else 0
         if offset != current:
-            raise ProtocolError(409, f"offset {offset} is not the committed offset {current}")
+            raise ProtocolError(f"offset {offset} is not the committed offset {current}", 409)
         if length is not None and offset + length != row["size"]:
-            raise ProtocolError(413 if offset + length > row["size"] else 400,
-                                f"a stream carries the rest of the container: {row['size'] - offset} bytes, "
-                                f"not {length} (the declared size is {row['size']})")
+            raise ProtocolError(f"a stream carries the rest of the container: {row['size'] - offset} bytes, "
+                                f"not {length} (the declared size is {row['size']})",
+                                413 if offset + length > row["size"] else 400)
         if offset == 0 and claimed != sha256:
             # From offset 0 the range is the whole container: its signed hash is the declared one.
-            raise ProtocolError(422, "body does not match its signed hash (altered in transit)")
+            raise ProtocolError("body does not match its signed hash (altered in transit)", 422)
         running = self._running.pop((box_id, sha256), None)
         if offset == 0:
             running = [0, hashlib.sha256(), 0]
@@ -428,7 +429,7 @@ class Archive:
             return self._header_of(head, whole)
         except ContainerError as exc:
             self._discard(box_id, sha256)
-            raise ProtocolError(422, f"refused: {exc}") from None
+            raise ProtocolError(f"refused: {exc}", 422) from None
 
     def _header_of(self, head: bytes, whole: bool = False):
         """The container's header once `head` holds all of it (else None); ContainerError if it is not a
@@ -450,7 +451,7 @@ class Archive:
         part = self._part(box_id, sha256)
         have = part.stat().st_size if part.exists() else 0
         if have != row["size"]:
-            raise ProtocolError(409, f"incomplete: {have} of {row['size']} bytes received")
+            raise ProtocolError(f"incomplete: {have} of {row['size']} bytes received", 409)
         running = self._running.pop((box_id, sha256), None)
         with open(part, "rb") as f:
             os.fsync(f.fileno())
@@ -463,8 +464,8 @@ class Archive:
                     digest.update(block)
         if digest.hexdigest() != sha256:
             self._discard(box_id, sha256)
-            raise ProtocolError(422, f"container hash mismatch: declared {sha256}, received {digest.hexdigest()}"
-                                     "; discarded")
+            raise ProtocolError(f"container hash mismatch: declared {sha256}, received {digest.hexdigest()}"
+                                "; discarded", 422)
         header = self._check_header(box_id, sha256, head, whole=True)
         rel = f"blobs/{sha256[:2]}/{sha256}"
         final = self.data_dir / rel
@@ -494,7 +495,7 @@ class Archive:
         """Holds released, case references added: the box's view of a recording it sent, kept current."""
         row = self._one("SELECT box_id FROM recordings WHERE sha256 = ?", [sha256])
         if row is None or row["box_id"] != box_id:
-            raise ProtocolError(404, "no recording with this hash from this box")
+            raise ProtocolError("no recording with this hash from this box", 404)
         with self.transaction():
             self.db.execute("UPDATE recordings SET metadata = ?, case_refs = ? WHERE sha256 = ?",
                             [json.dumps(metadata), _case_refs(metadata), sha256])
@@ -549,10 +550,10 @@ class Archive:
 
     def report_requisition(self, box_id: str, req_id: int, matched: list[str]) -> None:
         if not isinstance(matched, list) or not all(isinstance(m, str) for m in matched):
-            raise ProtocolError(400, "matched must be a list of recording ids")
+            raise ProtocolError("matched must be a list of recording ids", 400)
         with self.transaction():
             if self._one("SELECT 1 AS x FROM requisitions WHERE id = ?", [req_id]) is None:
-                raise ProtocolError(404, f"no requisition {req_id}")
+                raise ProtocolError(f"no requisition {req_id}", 404)
             self.db.execute("INSERT OR REPLACE INTO requisition_reports (requisition_id, box_id, reported_at, "
                             "matched) VALUES (?,?,?,?)", [req_id, box_id, self.now_iso(), json.dumps(matched)])
             self.audit("system", "requisition_report", box_id=box_id,
@@ -570,13 +571,13 @@ class Archive:
         or whose entry at the last count is not the one signed before (rewritten, forked), raises an
         alert. The checkpoint is kept either way, as evidence."""
         if not isinstance(cp, dict):
-            raise ProtocolError(400, "checkpoint missing")
+            raise ProtocolError("checkpoint missing", 400)
         wrong = audit_log.check_signature(cp, VerifyKey(self.box_key(box_id)))
         if wrong:
             with self.transaction():
                 self.alert(box_id, "bad_checkpoint", {"problem": wrong})
                 self.audit("system", "checkpoint_refused", box_id=box_id, details={"problem": wrong})
-            raise ProtocolError(422, f"checkpoint refused: {wrong}")
+            raise ProtocolError(f"checkpoint refused: {wrong}", 422)
         count, head = int(cp["count"]), str(cp["head"])
         with self.transaction():
             last = self.last_checkpoint(box_id)
@@ -678,7 +679,7 @@ class Stream:
         total = sum(map(len, blocks))
         if self.offset + total > self.size:
             self._rollback()
-            raise ProtocolError(413, f"body runs past the declared size {self.size}")
+            raise ProtocolError(f"body runs past the declared size {self.size}", 413)
         if self.start == 0:  # refuse what the archive could never open, early
             for data in blocks:
                 if self.head is None:
@@ -702,7 +703,7 @@ class Stream:
             checked = self.archive._header_of(self.head)
         except ContainerError as exc:
             self._rollback()
-            raise ProtocolError(422, f"refused: {exc}") from None
+            raise ProtocolError(f"refused: {exc}", 422) from None
         if checked is not None or len(self.head) >= READ_BLOCK:
             self.head = None
 
@@ -721,12 +722,12 @@ class Stream:
         durable. Returns the committed offset (the declared size)."""
         if self.offset != self.size:
             self.close()
-            raise ProtocolError(400, f"the stream ended at {self.offset} of {self.size} bytes")
+            raise ProtocolError(f"the stream ended at {self.offset} of {self.size} bytes", 400)
         self._sync()
         digest = (self.range_hash or self.running[1]).hexdigest()
         if digest != self.claimed:
             self._rollback()
-            raise ProtocolError(422, "body does not match its signed hash (altered in transit); discarded")
+            raise ProtocolError("body does not match its signed hash (altered in transit); discarded", 422)
         self.file.close()
         if self.running is not None:
             self.archive._running[(self.box_id, self.sha256)] = self.running

@@ -46,7 +46,8 @@ def test_a_backup_from_an_older_schema_restores_and_migrates(cbox, clock, tmp_pa
     manifest = {k: v for k, v in made.manifest.items() if k != "signature"}
     manifest["files"] = {**manifest["files"], backup.CATALOG_FILE: entry}
     manifest["schema_version"] = OLD
-    (made.path / backup.MANIFEST).write_bytes(backup.canonical(backup._sign(manifest, cbox.signing_key())))
+    signature = cbox.signing_key().sign(backup.canonical(manifest)).signature.hex()  # unlabelled, as then
+    (made.path / backup.MANIFEST).write_bytes(backup.canonical({**manifest, "signature": signature}))
     assert backup.verify_backup(made.path, signer=manifest["signer"]).ok
     check = sqlite3.connect(":memory:")
     check.deserialize(open_part(made.path / backup.CATALOG_FILE, identity))

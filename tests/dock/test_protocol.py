@@ -9,6 +9,7 @@ import pytest
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
+from appliance import signing
 from appliance.dock import protocol as p
 from appliance.errors import KluisError
 
@@ -251,7 +252,7 @@ def test_pairing_tampered_or_misdirected_refused(box_key, camera_key):
         p.verify_pair_request(request, "12345678", "CAM002")
     response = p.build_pair_response("12345678", request["pairing"], "CAM001", camera_key, NOW, "Sim", "1.0")
     swapped = json.loads(p.canonical(response))
-    swapped["signature"] = p.sign(SigningKey.generate(), p.D_PAIR_RESPONSE, swapped["pairing"])
+    swapped["signature"] = p.sign(SigningKey.generate(), signing.DOCK_PAIR_RESPONSE, swapped["pairing"])
     with pytest.raises(p.ProtocolError, match="bad signature"):
         p.verify_pair_response(swapped, "12345678", request)
     with pytest.raises(p.ProtocolError, match="8 digits"):
