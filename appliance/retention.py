@@ -29,7 +29,7 @@ from .box import Box
 from .clock import from_iso, to_iso
 from .errors import KluisError, NotFound
 from .purposes import parse_purpose
-from .vault import fsync_dir
+from .durable import fsync_dir
 
 log = logging.getLogger("kluis.retention")
 

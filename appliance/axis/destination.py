@@ -34,7 +34,8 @@ from ..clock import to_iso
 from ..container import parse_header
 from ..errors import StorageFull
 from ..sealing import PushSealer, Sealed
-from ..vault import Stored, fsync_dir
+from ..durable import fsync_dir
+from ..vault import Stored
 from . import spec, transport
 from .spec import AxisError
 
