@@ -653,14 +653,15 @@ def redact(box: Box, identity, recording_id: str, plan: Plan, *, actor: str, pur
     from .clip import DecryptedReader
     from .container import Encryptor
     from .purposes import parse_purpose
-    from .recordings import catalog_stored, check_space
+    from . import space
+    from .recordings import catalog_stored
 
     code = parse_purpose(purpose)
     case_ref = (case_ref or "").strip()
     if not case_ref:
         raise KluisError("a redaction needs a case reference (zaaknummer): the derivative is held for it")
     original = box.catalog.get_recording(recording_id)
-    check_space(box, original["size"])
+    room = space.reserve(box, original["size"], "the redacted copy")  # noqa: F841 (held until return)
     # Reading footage is audited before the first byte is decrypted.
     with box.catalog.transaction():
         audit.record(box.catalog, actor=actor, action="redact_start", recording_id=recording_id, purpose=code,
