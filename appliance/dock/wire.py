@@ -7,6 +7,7 @@ Pure: no sockets, no files.
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets
 from datetime import timedelta
@@ -90,15 +91,37 @@ def _no_constant(name: str):
     raise ProtocolError(f"JSON constant {name} is not allowed")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: JSON allows it, but it reads as Infinity, which has no canonical form
+        raise ProtocolError(f"JSON number {text[:40]} is out of range")
+    return value
+
+
+def _scalar_values(value: Any) -> bool:
+    """Whether every string holds Unicode scalar values only (a lone surrogate escape, "\\ud800", does
+    not: it has no UTF-8 form, so what holds one can be neither signed nor echoed)."""
+    if isinstance(value, str):
+        return not any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, dict):
+        return all(_scalar_values(k) and _scalar_values(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_scalar_values(v) for v in value)
+    return True
+
+
 def parse_json(body: bytes | str, limit: int = MAX_JSON_BODY, what: str = "message") -> dict:
-    """A JSON object from a peer: size-limited, UTF-8, no duplicate keys, no NaN/Infinity."""
+    """A JSON object from a peer: size-limited, UTF-8, no duplicate keys, no NaN/Infinity, nothing out of
+    a float's range, no lone surrogates. What it accepts has a canonical form that parses back to it."""
     if isinstance(body, str):
-        body = body.encode("utf-8")
+        body = body.encode("utf-8", "surrogatepass")  # a lone surrogate is then refused as not UTF-8
     if len(body) > limit:
         raise ProtocolError(f"{what} too large ({len(body)} bytes, limit {limit})", 413, "too_large")
     try:
-        value = json.loads(body.decode("utf-8"), object_pairs_hook=_no_duplicates,
-                           parse_constant=_no_constant)
+        text = body.decode("utf-8")
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+                           parse_float=_finite)
+        surrogates = "\\u" in text and not _scalar_values(value)  # only an escape can make one
     except UnicodeDecodeError:
         raise ProtocolError(f"{what} is not UTF-8") from None
     except RecursionError:
@@ -107,6 +130,8 @@ def parse_json(body: bytes | str, limit: int = MAX_JSON_BODY, what: str = "messa
         raise ProtocolError(f"{what} is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ProtocolError(f"{what} is not a JSON object")
+    if surrogates:
+        raise ProtocolError(f"{what} holds a lone surrogate (not Unicode text)")
     return value
 
 
