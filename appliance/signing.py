@@ -28,6 +28,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from .canonical import canonical
 from .errors import KluisError
+from .keys import fingerprint
 
 PREFIX = "kluis/v1/"
 
@@ -126,3 +127,20 @@ def verify(public_key: VerifyKey | bytes | str, kind: Kind, payload: Any, signat
     """As is_valid, raising BadSignature when not."""
     if not is_valid(public_key, kind, payload, signature):
         raise BadSignature(f"the {kind.name} signature does not match")
+
+
+def signed(body: dict, key: SigningKey, kind: Kind) -> dict:
+    """`body` with a `signature` field: the hex signature of the rest as `kind` (backups, their journal,
+    update bundles, receipts carry their signature so)."""
+    return {**body, "signature": sign(key, kind, body)}
+
+
+def check_signed(item: dict, kind: Kind, signer: str | None = None) -> str | None:
+    """None when `item` carries a good `kind` signature by the key in its own `signer` field (and that is
+    `signer`, if given); else what is wrong."""
+    body = {k: v for k, v in item.items() if k != "signature"}
+    if not is_valid(str(item.get("signer")), kind, body, str(item.get("signature"))):
+        return "signature does not match"
+    if signer is not None and item["signer"] != signer:
+        return f"signed by {fingerprint(bytes.fromhex(item['signer']))}, not by the expected key"
+    return None

@@ -129,7 +129,7 @@ def build(key: SigningKey, wheel: Path, out: Path, *, schema: int | None = None,
             "wheel_sha256": hashlib.sha256(data).hexdigest(), "wheel_size": len(data),
             "schema": len(MIGRATIONS) if schema is None else schema, "min_schema": min_schema, "notes": notes,
             "signer": bytes(key.verify_key).hex()}
-    manifest = {**body, "signature": signing.sign(key, signing.UPDATE_MANIFEST, body)}
+    manifest = signing.signed(body, key, signing.UPDATE_MANIFEST)
     raw = canonical(manifest)
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
         for name, content in ((MANIFEST_NAME, raw), (wheel.name, data)):

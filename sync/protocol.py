@@ -123,7 +123,7 @@ def check_request(headers, method: str, path: str, body_sha256: str, verify_key:
 
 def sign_receipt(key: SigningKey, fields: dict) -> dict:
     body = {name: fields[name] for name in RECEIPT_FIELDS}
-    return {**body, "signature": signing.sign(key, signing.SYNC_RECEIPT, body)}
+    return signing.signed(body, key, signing.SYNC_RECEIPT)
 
 
 def verify_receipt(receipt: dict, archive_verify_key: bytes) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 
-from appliance import audit, backup, catalog, recordings, retention
+from appliance import audit, backup, catalog, recordings, restore, retention
 from appliance.box import Box
 from appliance.catalog import MIGRATIONS
 from backup_helpers import T0, open_part, store
@@ -56,7 +56,7 @@ def test_a_backup_from_an_older_schema_restores_and_migrates(cbox, clock, tmp_pa
     assert "totp_secret" not in {r[1] for r in check.execute("PRAGMA table_info(users)")}
 
     new = tmp_path / "restored"
-    result = backup.restore(tmp_path / "usb", new, password=PASSWORD, clock=clock)
+    result = restore.restore(tmp_path / "usb", new, password=PASSWORD, clock=clock)
     assert result.recordings == 1
     with Box(new, clock) as box:
         assert box.catalog.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
