@@ -89,7 +89,8 @@ def append_journal(box: Box, target: Path, backup_name: str | None = None) -> di
     signer = bytes(key.verify_key).hex()
     journal = read_journal(target)
     if journal.signer is not None and journal.signer != signer:
-        raise KluisError(f"{target} holds the backups of another box (signer {keys.fingerprint(bytes.fromhex(journal.signer))}); "
+        other = keys.fingerprint(bytes.fromhex(journal.signer))
+        raise KluisError(f"{target} holds the backups of another box (signer {other}); "
                          "use another directory")
     if not journal.ok:
         raise KluisError(f"the deletion journal on {target} is damaged: {journal.problems[0]}")

@@ -28,15 +28,17 @@ from nacl.signing import SigningKey, VerifyKey
 
 from .. import signing
 from ..clock import from_iso, to_iso
+
 # Re-exported: either end of the protocol needs only this module.
 from .txt import TxtRecord, build_txt, parse_txt  # noqa: F401
-from .wire import (API_PREFIX, ASSIGNMENTS, CODE_RE, D_DELETED, D_MANIFEST, D_PAIR_REQUEST, D_PAIR_RESPONSE,  # noqa: F401
-    D_REQUEST, FP_RE, H_NONCE, H_SIGNATURE, H_TIME, KEY_RE, MAX_CLOCK_SKEW, MAX_JSON_BODY, MAX_MANIFEST_BODY,  # noqa: F401
-    MAX_PRE_POST_S, MAX_RECIPIENTS, MAX_RECORDINGS, MAX_RECORDING_SIZE, MAX_TXT_KEYS, MAX_TXT_SIZE,  # noqa: F401
-    MAX_TXT_VALUE, NONCE_RE, PAIRING_CODE_DIGITS, PAIRING_KDF, PRINTABLE_RE, PROTOCOL_VERSION,  # noqa: F401
-    RECORDING_ID_RE, REPLAY_CACHE_SIZE, SERIAL_RE, SERVICE_TYPE, SHA256_RE, SIG_RE, TIME_RE, ProtocolError,  # noqa: F401
-    canonical, exact_keys, field, integer, key_fingerprint, key_hex, new_nonce, officer_field, parse_json,  # noqa: F401
-    sign, string, time_field, verify, verify_key_of)  # noqa: F401
+from .wire import (API_PREFIX, ASSIGNMENTS, CODE_RE, D_DELETED, D_MANIFEST, D_PAIR_REQUEST,  # noqa: F401
+    D_PAIR_RESPONSE, D_REQUEST, FP_RE, H_NONCE, H_SIGNATURE, H_TIME, KEY_RE, MAX_CLOCK_SKEW,  # noqa: F401
+    MAX_JSON_BODY, MAX_MANIFEST_BODY, MAX_PRE_POST_S, MAX_RECIPIENTS, MAX_RECORDINGS,  # noqa: F401
+    MAX_RECORDING_SIZE, MAX_TXT_KEYS, MAX_TXT_SIZE, MAX_TXT_VALUE, NONCE_RE,  # noqa: F401
+    PAIRING_CODE_DIGITS, PAIRING_KDF, PRINTABLE_RE, PROTOCOL_VERSION, RECORDING_ID_RE,  # noqa: F401
+    REPLAY_CACHE_SIZE, SERIAL_RE, SERVICE_TYPE, SHA256_RE, SIG_RE, TIME_RE, ProtocolError,  # noqa: F401
+    canonical, exact_keys, field, integer, key_fingerprint, key_hex, new_nonce, officer_field,  # noqa: F401
+    parse_json, sign, string, time_field, verify, verify_key_of)  # noqa: F401
 
 
 # --- info -------------------------------------------------------------------------------------------
