@@ -55,7 +55,8 @@ KINDS: dict[str, Kind] = {}
 
 def _kind(name: str, signer: str, payload: str, *, legacy: bool = False, label: str | None = None) -> Kind:
     kind = Kind(name, label or PREFIX + name, signer, payload, legacy)
-    assert "\n" not in kind.label and kind.name not in KINDS
+    if "\n" in kind.label or name in KINDS:  # a label must end where the payload starts, and name one kind
+        raise ValueError(f"signature kind {name!r}: label with a newline, or registered twice")
     KINDS[name] = kind
     return kind
 
@@ -83,11 +84,6 @@ DOCK_MANIFEST = _kind("dock-manifest", "camera (device key)", "the `manifest` ob
                       label="kluis-dock/1 manifest")
 DOCK_DELETED = _kind("dock-deleted", "camera (device key)", "the `deleted` confirmation",
                      label="kluis-dock/1 deleted")
-
-
-def public_hex(key: SigningKey | VerifyKey) -> str:
-    """The hex of a public key (a SigningKey gives its verify key: never the seed)."""
-    return bytes(key.verify_key if isinstance(key, SigningKey) else key).hex()
 
 
 def sign_raw(key: SigningKey, kind: Kind, payload: Any) -> bytes:
