@@ -13,7 +13,7 @@ import pytest
 from appliance import recordings, space
 from appliance.box import Box, init_box
 from appliance.errors import StorageFull
-from conftest import PASSWORD
+from tests.conftest import PASSWORD
 
 MiB = 1 << 20
 
