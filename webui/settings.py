@@ -16,6 +16,7 @@ import tomlkit
 
 from appliance import audit, config, retention
 from appliance.box import Box
+from appliance.durable import write_atomic
 from appliance.errors import KluisError
 
 from .i18n import N_
