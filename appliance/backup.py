@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from . import audit, keys, recordings, retention, signing
+from . import audit, keys, retention, signing
 from .backup_journal import NOT_IN_BACKUP, Journal, append_journal, entry_hash, read_journal
 from .box import CATALOG, Box
 from .canonical import canonical
