@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-import nacl.exceptions
 from nacl.signing import SigningKey, VerifyKey
 
+from . import signing
+from .canonical import canonical
 from .clock import system_clock, to_iso
 from .errors import KluisError
 
@@ -36,9 +37,6 @@ ACTION_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 COLUMNS = ("seq", "time", "actor", "action", "recording_id", "purpose", "case_ref", "client", "details",
            "prev_hash", "hash")
 
-def canonical(value: Any) -> bytes:
-    """Canonical JSON (sorted keys, compact, UTF-8): the one encoding that is hashed or signed."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def entry_hash(entry: dict) -> str:
@@ -141,7 +139,7 @@ def checkpoint(catalog, signing_key: SigningKey, *, clock=None, force: bool = Fa
         if last and last[0] == count and not force:
             return None
         body = _body(count, head_hash, _now(catalog, clock), signer)
-        signature = signing_key.sign(canonical(body)).signature.hex()
+        signature = signing.sign(signing_key, signing.AUDIT_CHECKPOINT, body)
         catalog.db.execute(
             "INSERT INTO audit_checkpoints (count, head, time, signer, signature) VALUES (?, ?, ?, ?, ?)",
             [count, head_hash, body["time"], signer, signature],
@@ -195,9 +193,7 @@ def check_signature(cp: dict, verify_key: VerifyKey) -> str | None:
         return "malformed checkpoint"
     if cp["signer"] != bytes(verify_key).hex():
         return "signed by another key than this box's"
-    try:
-        verify_key.verify(canonical(body), signature)
-    except (nacl.exceptions.BadSignatureError, ValueError):
+    if not signing.is_valid(verify_key, signing.AUDIT_CHECKPOINT, body, signature):
         return "signature does not match"
     return None
 

@@ -1,6 +1,6 @@
 """Backups: an encrypted, signed, verifiable copy of a box on a target directory (a USB disk, a share),
 rotated so that no backup keeps a recording's key past its retention, and restored onto a fresh box with
-the deletions made since replayed. The format is on one page: docs/backup.md.
+the deletions made since replayed (appliance/restore.py). The format is on one page: docs/backup.md.
 
 A backup is made while nobody is logged in, so it uses public keys only: its payloads are Kluis containers
 (appliance/container.py) sealed to the box's X25519 key, and its manifest is signed with the box's Ed25519
@@ -21,11 +21,11 @@ policy change can make that happen before expires_at), or (c) is not among the n
 overwrites the parts that hold keys (catalog, key slots) before unlinking; the blobs are ciphertext whose
 keys were only in those parts.
 
-Deletion journal: each run first appends to `kluis-journal.jsonl` on the target one signed, hash-chained
-entry with every deletion record of the box not yet in the journal (no personal data: the verwijderverslag
-columns). `kluis backup journal` appends one without making a backup (cheap, e.g. after each sweep). A
-restore from a backup replays the deletions of every later entry, so a recording deleted after the backup
-stays deleted.
+Deletion journal (appliance/backup_journal.py): each run first appends to `kluis-journal.jsonl` on the
+target one signed, hash-chained entry with every deletion record of the box not yet in the journal (no
+personal data: the verwijderverslag columns). `kluis backup journal` appends one without making a backup
+(cheap, e.g. after each sweep). A restore from a backup replays the deletions of every later entry, so a
+recording deleted after the backup stays deleted.
 """
 
 from __future__ import annotations
@@ -41,59 +41,31 @@ import tarfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO, Iterator
 
-import nacl.exceptions
-from nacl.public import PrivateKey
-from nacl.signing import SigningKey, VerifyKey
-
-from . import audit, keys, recordings, retention
-from .box import CATALOG, SIGNING_KEY, Box
+from . import audit, keys, retention, signing
+from .backup_journal import NOT_IN_BACKUP, Journal, append_journal, entry_hash, read_journal
+from .box import CATALOG, Box
+from .canonical import canonical
 from .clock import from_iso, to_iso
-from .container import Decryptor, Encryptor, read_header
-from .errors import KluisError, WrongSecret
-from .vault import READ_BLOCK, fsync_dir, fsync_path
+from .container import Encryptor
+from .durable import fsync_dir, fsync_path
+from .errors import KluisError
+from .vault import READ_BLOCK
 
 log = logging.getLogger(__name__)
 
 BACKUP_TYPE = "kluis-backup"
-JOURNAL_TYPE = "kluis-backup-journal"
-JOURNAL = "kluis-journal.jsonl"
 MANIFEST = "manifest.json"
 CATALOG_FILE = "catalog.kluis"
 FILES_FILE = "files.kluis"
 SLOTS_FILE = "keyslots.json"
 PREFIX = "kluis-"
 DEFAULT_KEEP = 7
-GENESIS = "0" * 64
 # The "files" payload: the data directory's top-level files but the catalog (snapshotted apart), and the
 # key and certificate directories. Other directories are work in progress (tmp/, the updater's, staged
 # set-ups, handover downloads waiting to be fetched) or blobs (the held ones are copied apart).
 EXCLUDED_TOP = {CATALOG, CATALOG + "-wal", CATALOG + "-shm"}
 INCLUDED_DIRS = {"keys", "tls"}
-DELETION_FIELDS = ("recording_id", "sha256", "start_time", "end_time", "ingested_at", "size", "category",
-                   "term_days", "policy", "reason", "deleted_at")
-NOT_IN_BACKUP = "not under hold when the backup was made (not restored)"
-
-
-def canonical(value) -> bytes:
-    return audit.canonical(value)
-
-
-def _sign(body: dict, key: SigningKey) -> dict:
-    return {**body, "signature": key.sign(canonical(body)).signature.hex()}
-
-
-def _check_signed(item: dict, signer: str | None = None) -> str | None:
-    """None if `item` carries a good signature by its own `signer` (and that is `signer`, if given)."""
-    try:
-        body = {k: v for k, v in item.items() if k != "signature"}
-        VerifyKey(bytes.fromhex(item["signer"])).verify(canonical(body), bytes.fromhex(item["signature"]))
-    except (KeyError, TypeError, ValueError, nacl.exceptions.BadSignatureError):
-        return "signature does not match"
-    if signer is not None and item["signer"] != signer:
-        return f"signed by {keys.fingerprint(bytes.fromhex(item['signer']))}, not by the expected box"
-    return None
 
 
 def signer_fingerprint(hex_key: str) -> str:
@@ -171,7 +143,7 @@ def expires_at(held: list[dict], policy: retention.Policy, now: datetime) -> str
     return to_iso(min(moments)) if moments else None
 
 
-def _in_files(rel: Path) -> bool:
+def in_files(rel: Path) -> bool:
     if len(rel.parts) == 1:
         return rel.parts[0] not in EXCLUDED_TOP
     return rel.parts[0] in INCLUDED_DIRS
@@ -183,7 +155,7 @@ def _files_tar(data_dir: Path) -> bytes:
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted(data_dir.rglob("*")):
             rel = path.relative_to(data_dir)
-            if not _in_files(rel) or not path.is_file() or path.is_symlink():
+            if not in_files(rel) or not path.is_file() or path.is_symlink():
                 continue
             info = tar.gettarinfo(str(path), arcname=rel.as_posix())
             info.uid = info.gid = 0
@@ -234,7 +206,7 @@ def _link_earlier(earlier: list[Path], rel: str, header: bytes, sha256: str, dst
     return None
 
 
-def _copy(src: Path, dst: Path) -> dict:
+def copy_file(src: Path, dst: Path) -> dict:
     digest = hashlib.sha256()
     size = 0
     with open(src, "rb") as fin, open(dst, "wb") as fout:
@@ -245,93 +217,6 @@ def _copy(src: Path, dst: Path) -> dict:
         fout.flush()
         os.fsync(fout.fileno())
     return {"sha256": digest.hexdigest(), "size": size}
-
-
-# The journal --------------------------------------------------------------------------------------------
-
-def entry_hash(entry: dict) -> str:
-    return hashlib.sha256(b"kluis-backup-journal-v1\n" + canonical(entry)).hexdigest()
-
-
-@dataclass
-class Journal:
-    entries: list[dict] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    @property
-    def head(self) -> tuple[int, str]:
-        return (self.entries[-1]["seq"], entry_hash(self.entries[-1])) if self.entries else (0, GENESIS)
-
-    @property
-    def signer(self) -> str | None:
-        return self.entries[0]["signer"] if self.entries else None
-
-    def recorded_ids(self) -> set[str]:
-        return {d["recording_id"] for e in self.entries for d in e["deletions"]}
-
-
-def read_journal(target: Path, signer: str | None = None) -> Journal:
-    """Read and check the journal: every entry signed by one key, numbered 1, 2, ... and chained."""
-    journal = Journal()
-    path = Path(target) / JOURNAL
-    if not path.exists():
-        return journal
-    prev, expected = GENESIS, 1
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            journal.problems.append(f"{JOURNAL} line {number}: not JSON")
-            break
-        if not isinstance(entry, dict) or entry.get("type") != JOURNAL_TYPE:
-            journal.problems.append(f"{JOURNAL} line {number}: not a journal entry")
-            break
-        wrong = _check_signed(entry, signer or journal.signer)
-        if wrong:
-            journal.problems.append(f"{JOURNAL} entry {entry.get('seq')}: {wrong}")
-            break
-        if entry.get("seq") != expected or entry.get("prev") != prev:
-            journal.problems.append(f"{JOURNAL} entry {entry.get('seq')}: does not follow entry {expected - 1} "
-                                    "(entries removed, inserted or reordered)")
-            break
-        journal.entries.append(entry)
-        prev, expected = entry_hash(entry), expected + 1
-    return journal
-
-
-def append_journal(box: Box, target: Path, backup_name: str | None = None) -> dict:
-    """Append one signed entry with every deletion record of the box not yet in the journal."""
-    target = Path(target)
-    target.mkdir(parents=True, exist_ok=True)
-    key = box.signing_key()
-    signer = bytes(key.verify_key).hex()
-    journal = read_journal(target)
-    if journal.signer is not None and journal.signer != signer:
-        raise KluisError(f"{target} holds the backups of another box (signer {signer_fingerprint(journal.signer)}); "
-                         "use another directory")
-    if not journal.ok:
-        raise KluisError(f"the deletion journal on {target} is damaged: {journal.problems[0]}")
-    known = journal.recorded_ids()
-    rows = box.catalog.db.execute(
-        f"SELECT {', '.join(DELETION_FIELDS)} FROM deletions WHERE reason != ? ORDER BY deleted_at, recording_id",
-        [NOT_IN_BACKUP]).fetchall()
-    deletions = [dict(zip(DELETION_FIELDS, row)) for row in rows if row[0] not in known]
-    seq, prev = journal.head
-    entry = _sign({"type": JOURNAL_TYPE, "v": 1, "seq": seq + 1, "prev": prev, "signer": signer,
-                   "time": box.now_iso(), "backup": backup_name, "deletions": deletions}, key)
-    path = target / JOURNAL
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(canonical(entry).decode("utf-8") + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    fsync_dir(target)
-    return entry
 
 
 # Making a backup ----------------------------------------------------------------------------------------
@@ -396,7 +281,7 @@ def make_backup(box: Box, target: Path, journal_entry: dict | None = None, link:
                 problem = box.vault.check(rec["stored_path"], header, rec["sha256"])
                 if problem:
                     raise KluisError(f"recording {rec['id']}: {problem}; run kluis verify (no backup was made)")
-                files[rel] = _copy(box.vault.root / rec["stored_path"], work / rel)
+                files[rel] = copy_file(box.vault.root / rec["stored_path"], work / rel)
             carried.append({"id": rec["id"], "sha256": rec["sha256"], "blob": rel})
         fsync_dir(work / "blobs")
         key = box.signing_key()
@@ -413,7 +298,7 @@ def make_backup(box: Box, target: Path, journal_entry: dict | None = None, link:
             "journal": {"seq": journal_entry["seq"], "hash": entry_hash(journal_entry)} if journal_entry else None,
             "files": dict(sorted(files.items())),
         }
-        manifest = _sign(body, key)
+        manifest = signing.signed(body, key, signing.BACKUP_MANIFEST)
         (work / MANIFEST).write_bytes(canonical(manifest))
         fsync_path(work / MANIFEST)
         fsync_dir(work)
@@ -493,7 +378,7 @@ def verify_backup(path: Path, signer: str | None = None, journal: Journal | None
         check.problems.append(str(exc))
         return check
     check.manifest = manifest
-    wrong = _check_signed(manifest, signer)
+    wrong = signing.check_signed(manifest, signing.BACKUP_MANIFEST, signer)
     if wrong:
         check.problems.append(f"manifest: {wrong}")
         return check
@@ -600,194 +485,6 @@ def _remove_backup_dir(path: Path) -> None:
         fsync_dir(path.parent)
     except OSError:
         pass
-
-
-# Restoring ----------------------------------------------------------------------------------------------
-
-@dataclass
-class Restored:
-    name: str
-    data_dir: Path
-    recordings: int
-    replayed: int                  # recordings in the backup deleted since, removed again
-    recorded: int                  # deletion records added from the journal
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # newer backups passed over, and why
-
-
-def choose(target: Path, name: str | None = None, signer: str | None = None, include_expired: bool = False,
-           now: str | None = None) -> tuple[Check, Journal, list[tuple[str, str]]]:
-    """The backup to restore: `name`, or the newest one that verifies (and has not expired)."""
-    journal = read_journal(target, signer)
-    if not journal.ok:
-        raise KluisError(f"the deletion journal on {target} is damaged: {journal.problems[0]}; nothing restored")
-    signer = signer or journal.signer
-    backups = list_backups(target)
-    if name is not None:
-        backups = [p for p in backups if p.name == name]
-        if not backups:
-            raise KluisError(f"no backup {name!r} in {target}")
-    if not backups:
-        raise KluisError(f"no Kluis backup in {target}")
-    skipped = []
-    for path in reversed(backups):
-        check = verify_backup(path, signer, journal)
-        if not check.ok:
-            skipped.append((path.name, check.problems[0]))
-            continue
-        expires = check.manifest.get("expires_at")
-        if expires and now and expires <= now and not include_expired:
-            skipped.append((path.name, f"expired {expires} (--include-expired to restore it anyway)"))
-            continue
-        return check, journal, skipped
-    raise KluisError("no backup to restore: " + "; ".join(f"{n}: {why}" for n, why in skipped))
-
-
-def _unlock(slots: dict, user: str | None, password: str | None, recovery_key: str | None) -> PrivateKey:
-    if recovery_key is not None:
-        secret = keys.open_recovery_slot(slots["recovery_slot"], recovery_key)
-    else:
-        user = user or slots.get("init_user")
-        slot = slots.get("keepers", {}).get(user)
-        if slot is None:
-            raise KluisError(f"{user!r} is not a keeper in this backup (keepers: {', '.join(slots.get('keepers', {}))})")
-        secret = keys.open_slot(slot, password or "")
-    identity = PrivateKey(secret)
-    if bytes(identity.public_key).hex() != slots["box_public_key"]:
-        raise WrongSecret("the key slot holds another box's key")
-    return identity
-
-
-def _open_sealed(path: Path, identity: PrivateKey) -> Iterator[bytes]:
-    with open(path, "rb") as f:
-        header = read_header(f)
-        decryptor = Decryptor(header, header.unwrap(identity))
-        yield from decryptor.stream(f)
-
-
-def _extract_files(data: BinaryIO, dest: Path) -> None:
-    with tarfile.open(fileobj=data, mode="r:") as tar:
-        for member in tar.getmembers():
-            rel = Path(member.name)
-            if not member.isfile() or rel.is_absolute() or ".." in rel.parts or not _in_files(rel):
-                raise KluisError(f"the backup's files hold an unexpected entry {member.name!r}; nothing restored")
-            out = dest / rel
-            out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, member.mode & 0o700 or 0o600)
-            with os.fdopen(fd, "wb") as f:
-                shutil.copyfileobj(tar.extractfile(member), f)
-                f.flush()
-                os.fsync(f.fileno())
-
-
-def restore(target: Path, data_dir: Path, *, user: str | None = None, password: str | None = None,
-            recovery_key: str | None = None, name: str | None = None, signer: str | None = None,
-            include_expired: bool = False, clock=None) -> Restored:
-    """Restore onto a fresh data directory: verify first, unlock with a keeper's password or the recovery
-    key, write catalog, files and held blobs, replay the journal's later deletions, audit, verify."""
-    from .clock import system_clock
-
-    clock = clock or system_clock
-    data_dir = Path(data_dir)
-    if data_dir.exists() and any(data_dir.iterdir()):
-        raise KluisError(f"{data_dir} exists and is not empty: restore onto a fresh directory")
-    check, journal, skipped = choose(target, name, signer, include_expired, to_iso(clock()))
-    manifest, source = check.manifest, check.path
-    slots = json.loads((source / SLOTS_FILE).read_text(encoding="utf-8"))
-    if slots.get("box_public_key") != manifest["box_public_key"]:
-        raise KluisError("the key slots are not this backup's box's; nothing restored")
-    identity = _unlock(slots, user, password, recovery_key)
-
-    data_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(data_dir, 0o700)
-    try:
-        files = io.BytesIO(b"".join(_open_sealed(source / FILES_FILE, identity)))
-        _extract_files(files, data_dir)
-        signing = keys.read_signing_key(data_dir / SIGNING_KEY)
-        if bytes(signing.verify_key).hex() != manifest["signer"]:
-            raise KluisError("the backup's signing key is not the one that signed it; nothing restored")
-        fd = os.open(data_dir / CATALOG, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            for block in _open_sealed(source / CATALOG_FILE, identity):
-                f.write(block)
-            f.flush()
-            os.fsync(f.fileno())
-        for sub in ("blobs", "tmp"):
-            (data_dir / sub).mkdir(exist_ok=True)
-        for rec in manifest["recordings"]:
-            dst = data_dir / "blobs" / rec["sha256"][:2] / rec["sha256"]
-            dst.parent.mkdir(exist_ok=True)
-            _copy(source / rec["blob"], dst)
-            fsync_dir(dst.parent)
-        fsync_dir(data_dir)
-    except BaseException:
-        shutil.rmtree(data_dir, ignore_errors=True)
-        raise
-
-    with Box(data_dir, clock) as box:
-        for meta, want in (("box_public_key", manifest["box_public_key"]), ("signing_public_key", manifest["signer"])):
-            if box.catalog.get_meta(meta) != want:
-                raise KluisError(f"the restored catalog's {meta} is not the backup's")
-        want = manifest["audit"]
-        row = box.catalog.db.execute("SELECT hash FROM audit_log WHERE seq = ?", [want["count"]]).fetchone()
-        if (row[0] if row else audit.GENESIS) != want["head"] or audit.head(box.catalog)[0] != want["count"]:
-            raise KluisError("the restored audit log is not the one the manifest names")
-        count = len(box.catalog.list_recordings())
-        start = manifest["journal"]["seq"] if manifest.get("journal") else 0
-        later = journal.entries[start:]
-        replayed, recorded = replay(box, later)
-        via = "recovery key" if recovery_key is not None else (user or slots.get("init_user"))
-        with box.catalog.transaction():
-            audit.record(box.catalog, actor=via if recovery_key is None else "recovery", action="restore",
-                         client="cli", clock=box.clock,
-                         details={"backup": manifest["name"], "created_at": manifest["created_at"],
-                                  "expires_at": manifest["expires_at"], "recordings": count,
-                                  "journal_entries_replayed": len(later), "recordings_deleted_again": replayed,
-                                  "deletion_records_added": recorded, "unlocked_with": via,
-                                  "skipped": [{"name": n, "why": w} for n, w in skipped]})
-        audit.checkpoint(box.catalog, box.signing_key(), clock=box.clock)
-        problems = recordings.verify(box)
-        if problems:
-            raise KluisError(f"restored, but {len(problems)} recording(s) do not verify: "
-                             f"{problems[0].recording_id}: {problems[0].what}")
-        report = audit.verify(box.catalog, box.signing_key().verify_key)
-        if not report.ok:
-            raise KluisError(f"restored, but the audit log does not verify: {report.problems[0]}")
-    return Restored(manifest["name"], data_dir, count - replayed, replayed, recorded, skipped)
-
-
-def replay(box: Box, entries: list[dict]) -> tuple[int, int]:
-    """Apply the journal's deletions to a restored box: a recording still here is crypto-shredded again
-    (file keys, row, blob) with the original box's deletion record; for one that is not, its record is
-    added, so the deletion report is complete. Returns (recordings shredded, records added)."""
-    shredded = recorded = 0
-    db = box.catalog.db
-    blobs = []
-    with box.catalog.transaction():
-        for entry in entries:
-            for d in entry["deletions"]:
-                rid = d["recording_id"]
-                row = db.execute("SELECT sha256, stored_path FROM recordings WHERE id = ?", [rid]).fetchone()
-                if row is not None:
-                    db.execute("DELETE FROM file_keys WHERE recording_id = ?", [rid])
-                    db.execute("DELETE FROM sync_outbox WHERE recording_id = ?", [rid])
-                    db.execute("DELETE FROM recordings WHERE id = ?", [rid])
-                    blobs.append(row[1])
-                    audit.record(box.catalog, actor="system", action="delete", recording_id=rid, clock=box.clock,
-                                 details={"sha256": d["sha256"], "reason": d["reason"], "replayed": True,
-                                          "journal_seq": entry["seq"], "deleted_at": d["deleted_at"]})
-                    shredded += 1
-                existing = db.execute("SELECT reason FROM deletions WHERE recording_id = ?", [rid]).fetchone()
-                if existing is None or existing[0] == NOT_IN_BACKUP:
-                    db.execute(
-                        f"INSERT OR REPLACE INTO deletions ({', '.join(DELETION_FIELDS)}, blob_removed_at) "
-                        f"VALUES ({', '.join('?' * (len(DELETION_FIELDS) + 1))})",
-                        [d[k] for k in DELETION_FIELDS] + [box.now_iso()])
-                    recorded += existing is None
-    for rel in blobs:
-        if not db.execute("SELECT 1 FROM recordings WHERE stored_path = ?", [rel]).fetchone():
-            (box.vault.root / rel).unlink(missing_ok=True)
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return shredded, recorded
 
 
 def status(target: Path) -> dict:

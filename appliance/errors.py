@@ -23,3 +23,18 @@ class NotInitialized(KluisError):
 
 class StorageFull(KluisError):
     """The data directory has no room left; nothing stored was harmed."""
+
+
+class ProtocolError(KluisError):
+    """A peer sent what its protocol does not allow. The message first, as every KluisError; `status` is
+    the HTTP status to answer with, `code` a short machine-readable reason. Each protocol (the dock's,
+    the archive's) has its own subclass, so neither catches the other's."""
+
+    def __init__(self, message: str, status: int = 400, code: str = "malformed"):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self)

@@ -1,8 +1,9 @@
 """The handover package (docs/handover-package.md): build it from the vault, and verify one.
 
-A ZIP holding the MP4 files, manifest.json, manifest.sig (Ed25519 over the exact bytes of manifest.json,
-by the box's signing key), the transfer form (overdrachtsformulier.pdf), an excerpt of the audit log for
-these recordings (logboek-uittreksel.csv) and SHA256SUMS (`sha256sum -c SHA256SUMS` in the unpacked
+A ZIP holding the MP4 files, manifest.json, manifest.sig (Ed25519 by the box's signing key over the label
+`kluis/v1/handover-manifest`, a newline and the exact bytes of manifest.json), the transfer form
+(overdrachtsformulier.pdf), an excerpt of the audit log for these recordings (logboek-uittreksel.csv) and
+SHA256SUMS (`sha256sum -c SHA256SUMS` in the unpacked
 folder). The ZIP is written age-encrypted (appliance.agecrypt) to the receiver's key or a passphrase; an
 unencrypted package only when both people chose it (appliance.handover).
 
@@ -25,7 +26,7 @@ import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
-from . import agecrypt, audit, clip
+from . import agecrypt, audit, clip, durable, signing
 from .box import Box
 from .errors import KluisError
 from .purposes import label as purpose_label
@@ -156,7 +157,7 @@ def _write_entries(box: Box, handover: dict, readers: dict, zf: zipfile.ZipFile)
     manifest["transfer_form"] = {"name": FORM, "sha256": add(FORM, render_transfer_form(manifest))}
     manifest_bytes = json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
     add(MANIFEST, manifest_bytes)
-    add(SIGNATURE, box.signing_key().sign(manifest_bytes).signature)
+    add(SIGNATURE, signing.sign_raw(box.signing_key(), signing.HANDOVER_MANIFEST, manifest_bytes))
     add(SUMS, "".join(f"{digest}  {name}\n" for name, digest in sums.items()).encode("utf-8"))
     return {"manifest": manifest, "manifest_sha256": sums[MANIFEST], "files": files}
 
@@ -197,7 +198,7 @@ def build(box: Box, handover: dict, readers: dict, out: str | os.PathLike | Bina
         raise
     if final is not None:
         f.close()
-        os.replace(partial, final)
+        durable.replace(partial, final)
     return {**result, "package_sha256": sink.digest.hexdigest(), "package_size": sink.size, "passphrase": passphrase}
 
 

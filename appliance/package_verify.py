@@ -20,10 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-import nacl.exceptions
-from nacl.signing import VerifyKey
-
-from . import agecrypt
+from . import agecrypt, signing
 from .errors import KluisError
 from .package import FORMAT, MANIFEST, READ_BLOCK, SIGNATURE, SUMS, pipe
 
@@ -148,7 +145,7 @@ def _scan_zip(stream: BinaryIO, source: _StreamedSource) -> None:
         digest, state = hashlib.sha256(), {"crc": 0, "size": 0}
         keep = bytearray() if name in source.KEEP else None
 
-        def consume(n: int) -> None:
+        def consume(n: int, digest=digest, state=state, keep=keep) -> None:  # bound: defined anew per member
             view = memoryview(src.buf)[:n]
             digest.update(view)
             state["crc"] = zlib.crc32(view, state["crc"])
@@ -301,15 +298,14 @@ def verify(path: str | os.PathLike, identities: list[str] = (), passphrase: str 
         if named_key.lower() != key_hex:
             bad(f"{MANIFEST}: names signing key {named_key[:16]}..., not the box key you gave ({key_hex[:16]}...)")
     if SIGNATURE in names:
-        try:
-            VerifyKey(bytes.fromhex(key_hex)).verify(manifest_bytes, source.read(SIGNATURE))
+        if signing.is_valid(key_hex, signing.HANDOVER_MANIFEST, manifest_bytes, source.read(SIGNATURE)):
             pinned = "the key you gave (--box-key)" if box_key else \
                 "the key named in the manifest itself (give --box-key HEX to check it is the box's)"
             good(f"{SIGNATURE}: valid Ed25519 signature over {MANIFEST} by {key_hex[:16]}..., {pinned}")
             if not box_key:
                 report.notes.append(f"the signing key was not pinned: compare {key_hex} with the box's key "
                                     "(kluis export box-key on the box, or the transfer form), or pass --box-key")
-        except (ValueError, TypeError, nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError):
+        else:
             bad(f"{SIGNATURE}: the signature does not match {MANIFEST} and key {key_hex[:16]}... "
                 "(the manifest was changed, or signed by another key)")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,11 +15,11 @@ from pathlib import Path
 
 from nacl.public import PrivateKey
 
-from . import audit, footage, timesync
+from . import audit, footage, space, timesync
 from .box import Box
 from .clock import to_iso
 from .container import Encryptor, plaintext_size
-from .errors import KluisError, StorageFull
+from .errors import KluisError
 from .vault import Stored
 
 FINGERPRINT_SAMPLES = 16
@@ -132,7 +131,7 @@ def import_file(
         end = start + timedelta(seconds=duration)
     if end < start:
         raise KluisError(f"{path}: ends before it starts")
-    check_space(box, path.stat().st_size)
+    room = space.reserve(box, path.stat().st_size, path.name)
     encryptor = Encryptor(box.recipients(), chunk_size=int(box.config["storage"]["chunk_size"]))
     writer = box.vault.writer()
     with ThreadPoolExecutor(max_workers=1) as asking:
@@ -144,8 +143,12 @@ def import_file(
                     writer.write(sealed)
         except BaseException:
             writer.abort()
+            room.release()
             raise
-        stored = writer.commit()
+        try:
+            stored = writer.commit()
+        finally:
+            room.release()
     recording_id = catalog_stored(
         box,
         stored,
@@ -166,17 +169,6 @@ def import_file(
         actor=actor,
     )
     return Imported(path, recording_id, duplicate=False)
-
-
-def check_space(box: Box, incoming: int) -> None:
-    """StorageFull unless `incoming` more bytes leave `[storage] reserve_mb` free."""
-    free = shutil.disk_usage(box.data_dir).free
-    reserve = int(box.config["storage"]["reserve_mb"]) * 1024 * 1024
-    if free - incoming < reserve:
-        raise StorageFull(
-            f"not enough room: {free // 2**20} MiB free, {incoming // 2**20} MiB needed "
-            f"plus a reserve of {reserve // 2**20} MiB"
-        )
 
 
 def set_reason(box: Box, recording: dict, reason: str, warning_given: bool | None, *, actor: str,

@@ -25,7 +25,7 @@ from .clock import to_iso
 from .errors import KluisError
 from .retention import (DUE_SELECT, LAST_SWEEP_META, Policy, active_holds, current_policy, due, eligible_sql,
                         end_lapsed_holds, stored_recording, sync_policy)
-from .vault import fsync_dir
+from .durable import fsync_dir
 
 log = logging.getLogger("kluis.retention")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 import socket
 import ssl
 from pathlib import Path
@@ -21,6 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from .durable import write_atomic
 
 CERT = "tls/cert.pem"
 KEY = "tls/key.pem"
@@ -56,9 +57,9 @@ def create_certificate(data_dir: Path, name: str = "Kluis", hostnames: list[str]
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+    write_atomic(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                        serialization.NoEncryption()), 0o600)
-    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return cert_path
 
 
@@ -67,16 +68,6 @@ def _dns_name(name: str) -> bool:
     return bool(name) and len(name) < 254 and all(
         label and len(label) < 64 and label.isascii() and label.replace("-", "").isalnum()
         for label in name.split("."))
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def ensure_certificate(data_dir: Path, name: str = "Kluis") -> tuple[Path, Path]:

@@ -35,10 +35,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nacl.exceptions
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import SigningKey
 
-from . import audit, backup, keys
+from . import audit, backup, keys, signing
+from .canonical import canonical
 from .box import CATALOG, Box
 from .catalog import SCHEMA_VERSION
 from .errors import KluisError
@@ -79,10 +79,6 @@ def _member_bytes(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
     if src is None:  # a link or a directory where a file was checked for
         raise UpdateRefused(f"the bundle's {member.name} is not a file")
     return src.read()
-
-
-def _canonical(value) -> bytes:
-    return audit.canonical(value)
 
 
 # Keys ---------------------------------------------------------------------------------------------------
@@ -140,8 +136,8 @@ def build(key: SigningKey, wheel: Path, out: Path, *, schema: int | None = None,
             "wheel_sha256": hashlib.sha256(data).hexdigest(), "wheel_size": len(data),
             "schema": SCHEMA_VERSION if schema is None else schema, "min_schema": min_schema, "notes": notes,
             "signer": bytes(key.verify_key).hex()}
-    manifest = {**body, "signature": key.sign(_canonical(body)).signature.hex()}
-    raw = _canonical(manifest)
+    manifest = signing.signed(body, key, signing.UPDATE_MANIFEST)
+    raw = canonical(manifest)
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
         for name, content in ((MANIFEST_NAME, raw), (wheel.name, data)):
             info = tarfile.TarInfo(name)
@@ -175,7 +171,7 @@ def verify(path: Path, trusted: list[str]) -> Bundle:
         try:
             manifest = json.loads(_member_bytes(tar, members[MANIFEST_NAME]))
             body = {k: v for k, v in manifest.items() if k != "signature"}
-            signature = bytes.fromhex(manifest["signature"])
+            signature = manifest["signature"]
             signer = manifest["signer"]
         except (ValueError, KeyError, TypeError, AttributeError):
             raise UpdateRefused("the bundle's manifest is malformed") from None
@@ -184,10 +180,8 @@ def verify(path: Path, trusted: list[str]) -> Bundle:
         if signer not in trusted:
             raise UpdateRefused(f"signed by {keys.fingerprint(bytes.fromhex(signer)) if len(signer) == 64 else signer!r}, "
                                 "which is not a trusted release key")
-        try:
-            VerifyKey(bytes.fromhex(signer)).verify(_canonical(body), signature)
-        except (nacl.exceptions.BadSignatureError, ValueError):
-            raise UpdateRefused("the bundle's signature does not match its manifest") from None
+        if not signing.is_valid(signer, signing.UPDATE_MANIFEST, body, signature):
+            raise UpdateRefused("the bundle's signature does not match its manifest")
         name = manifest.get("wheel")
         wheel = WHEEL_RE.match(name) if isinstance(name, str) else None
         if wheel is None or name not in members:

@@ -19,24 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from . import durable
 from .appendfile import AppendFile
+from .durable import fsync_dir
 from .container import PREFIX, Header, header_length, parse_header
 from .errors import ContainerError, KluisError, StorageFull
 
 READ_BLOCK = 1024 * 1024
-
-
-def fsync_path(path: Path, flags: int = 0) -> None:
-    """Flush a file, or a directory's entries, to the disk."""
-    fd = os.open(path, os.O_RDONLY | flags)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    fsync_path(path, os.O_DIRECTORY)
 
 
 def _storage_error(exc: OSError) -> KluisError:
@@ -135,15 +124,9 @@ class BlobWriter:
         self._sha.update(head)
 
     def _write_sidecar(self) -> None:
-        tmp = self.hdr.with_suffix(".hdr.tmp")
         try:
-            with open(tmp, "wb") as f:
-                f.write(self._head)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.hdr)
+            durable.write_atomic(self.hdr, self._head)  # a full disk leaves no half-written sidecar behind
         except OSError as exc:
-            tmp.unlink(missing_ok=True)  # a full disk must not leave a half-written sidecar behind
             self.abort()
             raise _storage_error(exc) from None
 
@@ -177,8 +160,7 @@ class BlobWriter:
                 self.part.unlink()
             else:
                 final.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(self.part, final)
-                fsync_dir(final.parent)
+                durable.replace(self.part, final)
         except OSError as exc:
             self.abort()
             raise _storage_error(exc) from None

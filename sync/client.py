@@ -1,5 +1,7 @@
-"""The box's side of archive sync: enrollment, the outbox, streamed resumable upload, requisitions,
-audit checkpoints, status. The box always dials out; a pass never blocks the box on the network.
+"""The box's side of archive sync: one pass (the Syncer) and the service that runs passes. The box always
+dials out; a pass never blocks the box on the network. Its parts: enrollment (sync/enrollment.py), the
+outbox and status (sync/outbox.py), requisitions (sync/requisitions.py), the streamed upload of one
+container (sync/stream.py); this module re-exports their public names for the box's callers.
 
 Flow of one pass (`run_pass`): send the latest signed audit checkpoint; fetch open requisitions, hold
 what matches (a "requisition" hold, audited by appliance.retention) and report; fill the outbox from
@@ -18,7 +20,6 @@ after retention shreds it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import random
@@ -28,252 +29,25 @@ from datetime import datetime, time as dtime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from nacl.public import PrivateKey
-
 from appliance import audit
 from appliance.box import Box
-from appliance.container import parse_header
+from appliance.canonical import canonical
 from appliance.errors import KluisError
 
-from .link import Exchange, Link, Refused, SyncError, Unreachable
-from .protocol import API, CHUNK_SIZE, ProtocolError, box_id_of, sign_request, sha256_hex, verify_receipt
-from appliance.audit import canonical
+from .enrollment import archive_url, enrollment, signed_headers
+from .link import Link, Refused, SyncError, Unreachable
+from .outbox import META_LAST_PASS, fill_outbox, metadata_for, withdraw_stale
+from .protocol import API, CHUNK_SIZE, ProtocolError, sha256_hex, verify_receipt
+from .requisitions import match_requisition, place_requisition_holds
+from .stream import BLOCK, ContainerStream, Pacer
+
+# Re-exported: the box's callers (CLI, web UI, service) reach all of sync's box side through this module.
+from .enrollment import META_ARCHIVE, enroll, parse_token  # noqa: E402,F401
+from .outbox import (STATES, pending_rewrap, queue, receipt_for, rewrap_pending, status,  # noqa: E402,F401
+                     sync_of)
+from .stream import Acks  # noqa: E402,F401
 
 log = logging.getLogger("kluis.sync")
-
-META_ARCHIVE = "sync_archive"
-META_LAST_PASS = "sync_last_pass"
-PIECE = 64 * 1024  # pacing granularity of the bandwidth limit
-BLOCK = 1024 * 1024  # one read
-STATES = ("needs_rewrap", "queued", "sending", "failing", "sent")
-
-
-# Enrollment ---------------------------------------------------------------------------------------------
-
-def enrollment(box: Box) -> dict | None:
-    text = box.catalog.get_meta(META_ARCHIVE)
-    return json.loads(text) if text else None
-
-
-def _url(box: Box, enrolled: dict) -> str:
-    return (box.config["sync"].get("archive_url") or enrolled["url"]).rstrip("/")
-
-
-def _signed_headers(box: Box, box_id: str, method: str, path: str, body: bytes) -> dict:
-    headers = sign_request(_signing_key(box), box_id, method, path, sha256_hex(body), box.clock())
-    headers["Content-Type"] = "application/json"
-    return headers
-
-
-def _signing_key(box: Box):
-    """The box's signing key, read once per Box (not once per 4 MiB part)."""
-    key = getattr(box, "_sync_signing_key", None)
-    if key is None:
-        key = box._sync_signing_key = box.signing_key()
-    return key
-
-
-def parse_token(token: str) -> tuple[str, str]:
-    secret, _, fingerprint = token.strip().rpartition(".")
-    fingerprint = fingerprint.replace(":", "").lower()
-    if not secret or len(fingerprint) != 64 or any(c not in "0123456789abcdef" for c in fingerprint):
-        raise KluisError("that is not an enrollment token (from `kluis archive token`)")
-    return secret, fingerprint
-
-
-async def enroll(box: Box, url: str, token: str, actor: str = "system") -> dict:
-    """Enroll at the archive: pin its certificate and keys, and make the archive a recipient of every
-    recording sealed from now on (cameras paired after this provision it too)."""
-    secret, fingerprint = parse_token(token)
-    if not url.startswith("https://"):
-        raise KluisError("the archive URL must start with https://")
-    base = url.rstrip("/")
-    signing = box.signing_key()
-    box_id = box_id_of(bytes(signing.verify_key))
-    body = canonical({"token": secret, "name": box.config["box"]["name"],
-                      "signing_key": bytes(signing.verify_key).hex(), "public_key": bytes(box.public_key).hex()})
-    try:
-        info = await Link(base, fingerprint).request("POST", f"{API}/enroll",
-                                                     _signed_headers(box, box_id, "POST", f"{API}/enroll", body), body)
-    except SyncError as exc:
-        raise KluisError(f"enrollment failed: {exc}") from None
-    if info.get("box_id") != box_id:
-        raise KluisError("the archive answered for another box")
-    enrolled = {"url": base, "cert_sha256": fingerprint, "box_id": box_id, "archive_id": info["archive_id"],
-                "archive_name": info["name"], "public_key": info["public_key"], "signing_key": info["signing_key"],
-                "enrolled_at": box.now_iso()}
-    with box.catalog.transaction():
-        box.catalog.set_meta(META_ARCHIVE, json.dumps(enrolled))
-        extra = json.loads(box.catalog.get_meta("extra_recipients", "[]"))
-        if info["public_key"] not in extra:
-            box.catalog.set_meta("extra_recipients", json.dumps(extra + [info["public_key"]]))
-        audit.record(box.catalog, actor=actor, action="settings_change", clock=box.clock,
-                     details={"sync": "enrolled", "archive": info["archive_id"], "url": base,
-                              "cert_sha256": fingerprint})
-    return enrolled
-
-
-# The outbox ---------------------------------------------------------------------------------------------
-
-def queue(box: Box, recording_id: str, reason: str) -> str | None:
-    """Put a recording in the outbox (once); returns its state, or None if it was there already."""
-    enrolled = enrollment(box)
-    if enrolled is None:
-        raise KluisError("this box is not enrolled at an archive (kluis sync enroll)")
-    recording = box.catalog.get_recording(recording_id)
-    header = parse_header(box.catalog.header_of(recording_id))
-    named = bytes.fromhex(enrolled["public_key"]) in header.recipients
-    state = "queued" if named else "needs_rewrap"
-    cursor = box.catalog.db.execute(
-        "INSERT OR IGNORE INTO sync_outbox (recording_id, reason, queued_at, state, sha256, size) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [recording_id, reason, box.now_iso(), state, recording["sha256"] if named else None,
-         recording["blob_size"] if named else None])
-    return state if cursor.rowcount else None
-
-
-def fill_outbox(box: Box) -> int:
-    """Queue every recording with an active hold whose purpose needs central custody; returns how many."""
-    if enrollment(box) is None:
-        return 0
-    central = list(box.config["sync"]["central_purposes"])
-    if not central:
-        return 0
-    rows = box.catalog.db.execute(
-        f"SELECT h.recording_id, MIN(h.purpose) FROM holds h JOIN recordings r ON r.id = h.recording_id "
-        f"WHERE h.released_at IS NULL AND r.state = 'stored' AND h.purpose IN ({', '.join('?' * len(central))}) "
-        f"AND h.recording_id NOT IN (SELECT recording_id FROM sync_outbox) GROUP BY h.recording_id",
-        central).fetchall()
-    return sum(1 for rid, purpose in rows if queue(box, rid, f"hold:{purpose}"))
-
-
-def withdraw_stale(box: Box) -> list[str]:
-    """Take out of the outbox what no longer needs to go: recordings whose central holds were all released
-    (or that were deleted) before they were sent. Audited; returns their ids."""
-    wanted = sorted(set(box.config["sync"]["central_purposes"]) | {"requisition"})
-    rows = box.catalog.db.execute(
-        f"SELECT o.recording_id FROM sync_outbox o WHERE o.state != 'sent' AND NOT EXISTS ("
-        f"SELECT 1 FROM holds h JOIN recordings r ON r.id = h.recording_id WHERE h.recording_id = o.recording_id "
-        f"AND r.state = 'stored' AND h.released_at IS NULL AND h.purpose IN ({', '.join('?' * len(wanted))}))",
-        wanted).fetchall()
-    for (recording_id,) in rows:
-        with box.catalog.transaction():
-            box.catalog.db.execute("DELETE FROM sync_outbox WHERE recording_id = ?", [recording_id])
-            audit.record(box.catalog, actor="system", action="sync_withdrawn", recording_id=recording_id,
-                         clock=box.clock, details={"reason": "no hold that needs central custody is left"})
-    return [r[0] for r in rows]
-
-
-def pending_rewrap(box: Box) -> list[str]:
-    return [r[0] for r in box.catalog.db.execute(
-        "SELECT recording_id FROM sync_outbox WHERE state = 'needs_rewrap' ORDER BY queued_at, recording_id")]
-
-
-def rewrap_pending(box: Box, identity: PrivateKey, actor: str) -> int:
-    """Re-wrap, for the archive, the queued recordings sealed before enrollment. Needs the unlocked box
-    key (web UI: the logged-in user's; CLI: `kluis sync rewrap --password-file`). Returns how many."""
-    enrolled = enrollment(box)
-    if enrolled is None:
-        return 0
-    archive_key = bytes.fromhex(enrolled["public_key"])
-    done = 0
-    for recording_id in pending_rewrap(box):
-        recording = box.catalog.get_recording(recording_id)
-        header = parse_header(box.catalog.header_of(recording_id))
-        new = header.rewrap(header.unwrap(identity), [archive_key])
-        digest = hashlib.sha256(new.raw)
-        with box.vault.open_payload(recording["stored_path"]) as payload:
-            while block := payload.read(1024 * 1024):
-                digest.update(block)
-        size = new.size + box.vault.payload_size(recording["stored_path"])
-        with box.catalog.transaction():
-            box.catalog.db.execute(
-                "UPDATE sync_outbox SET header = ?, sha256 = ?, size = ?, state = 'queued' "
-                "WHERE recording_id = ? AND state = 'needs_rewrap'", [new.raw, digest.hexdigest(), size, recording_id])
-            audit.record(box.catalog, actor=actor, action="sync_rewrap", recording_id=recording_id, clock=box.clock,
-                         details={"archive": enrolled["archive_id"], "sha256": digest.hexdigest()})
-        done += 1
-    return done
-
-
-def metadata_for(box: Box, recording_id: str) -> dict:
-    """What the archive keeps beside the ciphertext: descriptive fields and the holds with case refs."""
-    rec = box.catalog.get_recording(recording_id)
-    holds = list(box.catalog.db.query(
-        "SELECT purpose, case_ref, placed_at, until, released_at, release_reason FROM holds "
-        "WHERE recording_id = ? ORDER BY placed_at, id", [recording_id]))
-    fields = ("camera_serial", "officer", "team", "start_time", "end_time", "pre_record_s", "post_record_s",
-              "source")
-    return {"recording_id": recording_id, "box_name": box.config["box"]["name"],
-            **{name: rec.get(name) for name in fields}, "holds": holds}
-
-
-def receipt_for(box: Box, recording_id: str) -> dict | None:
-    """The archive's signed receipt for a recording (shown on the recording's page), or None."""
-    rows = list(box.catalog.db.query("SELECT * FROM sync_receipts WHERE recording_id = ?", [recording_id]))
-    if not rows:
-        return None
-    return {**rows[0], "receipt": json.loads(rows[0]["receipt"])}
-
-
-def sync_of(box: Box, recording_id: str) -> dict | None:
-    """One recording's way to the archive for its page: outbox state and progress, and the receipt once
-    the archive signed one. None when the recording never had to leave the box."""
-    outbox = list(box.catalog.db.query(
-        "SELECT state, reason, sent_bytes, size, attempts, last_error FROM sync_outbox WHERE recording_id = ?",
-        [recording_id]))
-    receipt = receipt_for(box, recording_id)
-    if not outbox and receipt is None:
-        return None
-    return {"outbox": outbox[0] if outbox else None, "receipt": receipt}
-
-
-def status(box: Box) -> dict:
-    """Sync state for the web UI and `kluis sync status`."""
-    enrolled = enrollment(box)
-    rows = list(box.catalog.db.query(
-        "SELECT o.recording_id, o.reason, o.state, o.queued_at, o.sent_bytes, o.size, o.attempts, o.last_error, "
-        "o.last_attempt_at, r.received_at, r.sha256 AS receipt_sha256 FROM sync_outbox o "
-        "LEFT JOIN sync_receipts r ON r.recording_id = o.recording_id ORDER BY o.queued_at, o.recording_id"))
-    for row in rows:
-        row["progress"] = round(row["sent_bytes"] / row["size"], 4) if row["size"] else 0.0
-    counts = {state: sum(1 for r in rows if r["state"] == state) for state in STATES}
-    last = box.catalog.get_meta(META_LAST_PASS)
-    cfg = box.config["sync"]
-    return {
-        "enrolled": enrolled is not None,
-        "archive": None if enrolled is None else {
-            "url": _url(box, enrolled), "archive_id": enrolled["archive_id"], "name": enrolled["archive_name"],
-            "box_id": enrolled["box_id"], "cert_sha256": enrolled["cert_sha256"],
-            "enrolled_at": enrolled["enrolled_at"]},
-        "window": cfg["window"] or None,
-        "bandwidth_kbps": cfg["bandwidth_kbps"] or None,
-        "counts": counts,
-        "outbox": rows,
-        "last_pass": json.loads(last) if last else None,
-    }
-
-
-# Pacing, windows, backoff ---------------------------------------------------------------------------------
-
-class Pacer:
-    """Holds the upload to `rate` bytes per second on average (0: no limit)."""
-
-    def __init__(self, rate: float):
-        self.rate = rate
-        self.start = 0.0
-        self.sent = 0
-
-    async def take(self, n: int) -> None:
-        if not self.rate:
-            return
-        now = time.monotonic()
-        if now > self.start + self.sent / self.rate + 1.0:  # idle for a while: no burst credit
-            self.start, self.sent = now, 0
-        self.sent += n
-        due = self.start + self.sent / self.rate
-        if due > now:
-            await asyncio.sleep(due - now)
 
 
 def in_window(window: str, moment: datetime, tz_name: str) -> bool:
@@ -339,13 +113,13 @@ class Syncer:
         self.pacer = Pacer(float(kbps) * 1024)
         self.enrolled = enrollment(box)
         self.box_id = self.enrolled["box_id"] if self.enrolled else ""
-        self.base = _url(box, self.enrolled) if self.enrolled else ""
+        self.base = archive_url(box, self.enrolled) if self.enrolled else ""
         self.link = Link(self.base, self.enrolled["cert_sha256"]) if self.enrolled else None
         self.result: PassResult | None = None
 
     async def call(self, method: str, path: str, value: Any = None) -> dict:
         body = canonical(value) if value is not None else b""
-        return await self.link.request(method, path, _signed_headers(self.box, self.box_id, method, path, body), body)
+        return await self.link.request(method, path, signed_headers(self.box, self.box_id, method, path, body), body)
 
     async def run(self, ignore_window: bool = False) -> PassResult:
         box = self.box
@@ -421,13 +195,13 @@ class Syncer:
                 await self.upload(row, deadline)
                 self.result.sent.append(row["recording_id"])
             except KluisError as exc:  # SyncError, or the recording went away meanwhile
-                self._set(row["recording_id"], state="failing", last_error=str(exc))
+                self.update_outbox(row["recording_id"], state="failing", last_error=str(exc))
                 self.result.failed[row["recording_id"]] = str(exc)
                 log.warning("sync of %s failed: %s", row["recording_id"], exc)
                 if isinstance(exc, Unreachable):
                     break  # the archive is gone for now: the next pass tries the rest
 
-    def _set(self, recording_id: str, **values) -> None:
+    def update_outbox(self, recording_id: str, **values) -> None:
         sets = ", ".join(f"{k} = ?" for k in values)
         self.box.catalog.db.execute(f"UPDATE sync_outbox SET {sets} WHERE recording_id = ?",
                                     [*values.values(), recording_id])
@@ -438,7 +212,7 @@ class Syncer:
         header = row["header"] or box.catalog.header_of(rid)
         metadata = metadata_for(box, rid)
         start = {"recording_id": rid, "sha256": row["sha256"], "size": row["size"], "metadata": metadata}
-        self._set(rid, state="sending", last_attempt_at=box.now_iso(), attempts=row["attempts"] + 1)
+        self.update_outbox(rid, state="sending", last_attempt_at=box.now_iso(), attempts=row["attempts"] + 1)
         audit.record(box.catalog, actor="system", action="sync_send", recording_id=rid, clock=box.clock,
                      details={"archive": self.enrolled["archive_id"], "sha256": row["sha256"], "size": row["size"],
                               "reason": row["reason"]})
@@ -448,7 +222,7 @@ class Syncer:
                 answer = await self.call("POST", f"{API}/uploads", start)
                 offset = int(answer["offset"])
                 if answer["state"] != "complete":
-                    await self._send_stream(rid, row, header, recording["stored_path"], offset)
+                    await ContainerStream(self, row, header, recording["stored_path"], offset).send()
                     answer = await self.call("POST", f"{API}/uploads/{row['sha256']}/complete", {})
                 break
             except Unreachable as exc:
@@ -464,56 +238,6 @@ class Syncer:
                     continue
                 raise
         self._keep_receipt(rid, row, answer.get("receipt"), metadata)
-
-    async def _send_stream(self, rid: str, row: dict, header: bytes, stored_path: str, offset: int) -> None:
-        """The rest of the container from `offset` in one streamed request (sync/protocol.py), sent by a
-        worker thread (sync/link.py): the event loop (web UI, offload) never waits on the disk or the
-        network. From offset 0 the signed hash of the range is the container's own, known from the
-        catalog; a resumed range is hashed first (one read of what is left)."""
-        size, sha = row["size"], row["sha256"]
-        with self.box.vault.open_payload(stored_path) as payload:
-            claimed = sha if offset == 0 else await asyncio.to_thread(_hash_range, header, payload, offset, size)
-            path = f"{API}/uploads/{sha}/stream?offset={offset}"
-            headers = sign_request(_signing_key(self.box), self.box_id, "PUT", path, claimed, self.box.clock())
-            headers["Content-Type"] = "application/octet-stream"
-            acks = _Acks(self, f"{API}/uploads/{sha}", offset, self.chunk_size)
-            progress = asyncio.ensure_future(self._progress(rid, acks))
-            try:
-                answered = await self.link.stream(
-                    "PUT", path, headers, size - offset,
-                    lambda exchange: self._pieces(exchange, acks, header, payload, offset, size))
-            finally:
-                progress.cancel()
-                await acks.close()
-        if int(answered["offset"]) != size:  # the archive holds another offset: ask again
-            raise Refused(409, f"archive is at offset {answered['offset']}, not {size}")
-        self._set(rid, sent_bytes=size)
-
-    async def _progress(self, rid: str, acks: "_Acks") -> None:
-        """What the archive has, for the UI, about once a second while a stream runs."""
-        while True:
-            await asyncio.sleep(1.0)
-            self._set(rid, sent_bytes=acks.acked)
-
-    def _pieces(self, exchange: Exchange, acks: "_Acks", header: bytes, payload, offset: int, size: int):
-        """The body, in the sending thread: blocks of the container cut into pieces. Before a piece the
-        event loop is asked to keep the window (at most a chunk beyond what the archive wrote) and the
-        bandwidth limit, when either may hold it back."""
-        step = PIECE if self.pacer.rate else self.piece
-        while offset < size:
-            block = memoryview(_read_container(header, payload, offset, min(BLOCK, size - offset)))
-            for pos in range(0, len(block), step):
-                piece = block[pos:pos + step]
-                end = offset + pos + len(piece)
-                if self.pacer.rate or acks.must_allow(end):
-                    exchange.on_loop(self._admit(acks, end, len(piece)))
-                self.result.bytes_sent += len(piece)
-                yield piece
-            offset += len(block)
-
-    async def _admit(self, acks: "_Acks", end: int, n: int) -> None:
-        await acks.allow(end)
-        await self.pacer.take(n)
 
     def _keep_receipt(self, rid: str, row: dict, receipt: dict | None, metadata: dict) -> None:
         try:
@@ -532,7 +256,7 @@ class Syncer:
                 "stored_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [rid, fields["archive"], fields["sha256"], fields["size"], fields["received_at"],
                  json.dumps(receipt), box.now_iso()])
-            self._set(rid, state="sent", sent_bytes=row["size"], last_error=None,
+            self.update_outbox(rid, state="sent", sent_bytes=row["size"], last_error=None,
                       metadata_sent=sha256_hex(canonical(metadata)))
             audit.record(box.catalog, actor="system", action="sync_receipt", recording_id=rid, clock=box.clock,
                          details={"archive": fields["archive"], "sha256": fields["sha256"],
@@ -554,119 +278,7 @@ class Syncer:
             except SyncError as exc:
                 self.result.errors.append(f"metadata of {row['recording_id']}: {exc}")
                 continue
-            self._set(row["recording_id"], metadata_sent=digest)
-
-
-class _Acks:
-    """How much of a stream the archive has written, followed on a second connection while the stream
-    runs (GET uploads/{sha256}/progress: a line per MiB written, and when writing pauses). The box keeps
-    at most `window` bytes beyond that in flight: what a cut link loses (in socket buffers on the way,
-    which the kernel lets grow to many MiB) stays under one chunk, as with parts."""
-
-    def __init__(self, syncer: "Syncer", path: str, acked: int, window: int):
-        self.syncer, self.path, self.acked, self.window = syncer, path, acked, window
-        self.following: asyncio.Task | None = None
-        self.error: SyncError | None = None
-        self._moved = asyncio.Event()
-
-    def _heard(self, answer: dict) -> None:
-        self.acked = max(self.acked, int(answer["offset"]))
-        self._wake(None)
-
-    def _wake(self, error: SyncError | None) -> None:
-        self.error = error
-        self._moved.set()
-        self._moved = asyncio.Event()
-
-    async def _follow(self) -> None:
-        """Follow the feed; it ends with its stream (or answers once when the archive has not opened the
-        stream yet): follow it again, soon at first, then less often."""
-        syncer, pause = self.syncer, 0.005
-        while True:
-            path = self.path + "/progress"
-            try:
-                await syncer.link.follow(path, _signed_headers(syncer.box, syncer.box_id, "GET", path, b""),
-                                         self._heard)
-            except SyncError as exc:  # the stream itself will tell; raised below if we must wait on it
-                self._wake(exc)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.5)
-
-    def must_allow(self, end: int) -> bool:
-        """Whether bytes up to `end` need allow() first (asked by the sending thread, to spare a hop
-        to the event loop per piece): the window is full, or it is time to start following."""
-        return end - self.acked > (self.window if self.following is not None else self.window // 2)
-
-    async def allow(self, end: int) -> None:
-        """Wait until handing over bytes up to `end` keeps the window; start following the archive's
-        progress from half of it."""
-        if end - self.acked > self.window // 2 and self.following is None:
-            self.following = asyncio.ensure_future(self._follow())
-        while end - self.acked > self.window:
-            if self.error is not None:
-                raise self.error
-            await self._moved.wait()
-
-    async def close(self) -> None:
-        if self.following is not None:
-            self.following.cancel()
-            await asyncio.gather(self.following, return_exceptions=True)
-
-
-def _hash_range(header: bytes, payload, offset: int, size: int) -> str:
-    """SHA-256 of container bytes [offset, size): the signed hash of a resumed stream."""
-    digest = hashlib.sha256()
-    while offset < size:
-        block = _read_container(header, payload, offset, min(BLOCK, size - offset))
-        digest.update(block)
-        offset += len(block)
-    return digest.hexdigest()
-
-
-def _read_container(header: bytes, payload, offset: int, n: int) -> bytes:
-    """Bytes [offset, offset+n) of the container header + payload, without building it whole. Past the
-    header this is one read and no copy (here buffers of several MiB cost page faults on every use)."""
-    head = header[offset:offset + n] if offset < len(header) else b""
-    payload.seek(max(offset - len(header), 0))
-    out = payload.read(n - len(head))
-    if head:
-        out = head + out
-    if len(out) != n:
-        raise KluisError("the stored recording is shorter than its catalog says (run kluis verify)")
-    return out
-
-
-# Requisitions ---------------------------------------------------------------------------------------------
-
-def match_requisition(box: Box, req: dict) -> list[str]:
-    """The box's recordings a requisition names: by recording id, or by camera/officer and time overlap."""
-    if req.get("recording_id"):
-        filters = [("id = ?", req["recording_id"])]
-    else:
-        filters = [("camera_serial = ?", req.get("camera_serial")), ("officer = ?", req.get("officer"))]
-        if not any(value for _, value in filters):
-            return []  # a requisition naming nothing matches nothing, never everything
-        filters += [("end_time > ?", req.get("start_time")), ("start_time < ?", req.get("end_time"))]
-    where = " AND ".join(["state = 'stored'"] + [cond for cond, value in filters if value])
-    params = [value for _, value in filters if value]
-    sql = f"SELECT id FROM recordings WHERE {where}"
-    matched = [r[0] for r in box.catalog.db.execute(sql + " ORDER BY start_time, id", params)]
-    box.catalog.db.execute(
-        "INSERT OR REPLACE INTO sync_requisitions (id, fetched_at, details, matched) VALUES (?, ?, ?, ?)",
-        [int(req["id"]), box.now_iso(), json.dumps(req), json.dumps(matched)])
-    return matched
-
-
-def place_requisition_holds(box: Box, req: dict, matched: list[str]) -> None:
-    """A "requisition" hold (vordering OM, audited by retention) on each match, and into the outbox."""
-    from appliance import retention
-
-    for recording_id in matched:
-        held = [h for h in retention.active_holds(box.catalog, recording_id)
-                if h["purpose"] == "requisition" and h["case_ref"] == req["case_ref"]]
-        if not held:
-            retention.add_hold(box, recording_id, "requisition", req["case_ref"], actor="system")
-        queue(box, recording_id, f"requisition:{int(req['id'])}")
+            self.update_outbox(row["recording_id"], metadata_sent=digest)
 
 
 # The service ----------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The box-to-archive protocol: signed requests and signed receipts (shared by client and archive).
 
 Every request a box makes carries four headers. The signature is Ed25519 (the box's unattended signing
-key) over the canonical JSON of {box, method, path, time, nonce, body_sha256}, so neither the target, the
+key) of kind
+`kluis/v1/sync-request` over {box, method, path, time, nonce, body_sha256} (appliance/signing.py), so neither the target, the
 body nor the moment can be changed, and the archive refuses a nonce it has seen (a replay) and a time
 outside MAX_SKEW (so that it need remember nonces only that long).
 
@@ -30,7 +31,8 @@ Parts (`PUT uploads/{sha256}?offset=N`, at most MAX_CHUNK, each checked before i
 the API for a client that wants every request verified on its own.
 
 A receipt is the archive's signed statement that it holds a recording: {archive, box, recording_id,
-sha256, size, received_at}, signed with the archive's Ed25519 key, which the box pinned at enrollment.
+sha256, size, received_at}, signed (kind `kluis/v1/sync-receipt`) with the archive's Ed25519 key, which the
+box pinned at enrollment.
 
 Pure: no HTTP, no storage. Canonical JSON: sorted keys, compact, UTF-8.
 """
@@ -42,10 +44,9 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import nacl.exceptions
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import SigningKey
 
-from appliance.audit import canonical
+from appliance import errors, signing
 from appliance.clock import from_iso, to_iso
 
 API = "/api/v1"
@@ -64,13 +65,8 @@ SIGNED_HEADERS = (H_BOX, H_TIME, H_NONCE, H_BODY, H_SIG)
 RECEIPT_FIELDS = ("archive", "box", "recording_id", "sha256", "size", "received_at")
 
 
-class ProtocolError(Exception):
-    """A request or receipt that does not verify. `status` is the HTTP status the archive answers with."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
+class ProtocolError(errors.ProtocolError):
+    """A request or receipt the archive protocol does not allow (message, then the HTTP status)."""
 
 
 def sha256_hex(data: bytes | memoryview) -> str:
@@ -82,16 +78,16 @@ def box_id_of(verify_key: bytes) -> str:
     return hashlib.sha256(b"kluis-box\0" + bytes(verify_key)).hexdigest()[:20]
 
 
-def _request_message(box: str, method: str, path: str, time: str, nonce: str, body_sha256: str) -> bytes:
-    return canonical({"box": box, "method": method.upper(), "path": path, "time": time, "nonce": nonce,
-                      "body_sha256": body_sha256})
+def _request_payload(box: str, method: str, path: str, time: str, nonce: str, body_sha256: str) -> dict:
+    return {"box": box, "method": method.upper(), "path": path, "time": time, "nonce": nonce,
+            "body_sha256": body_sha256}
 
 
 def sign_request(key: SigningKey, box: str, method: str, path: str, body_sha256: str, now: datetime) -> dict:
     """Headers for one request. `path` includes the query string exactly as sent."""
     time, nonce = to_iso(now), os.urandom(16).hex()
-    signature = key.sign(_request_message(box, method, path, time, nonce, body_sha256)).signature
-    return {H_BOX: box, H_TIME: time, H_NONCE: nonce, H_BODY: body_sha256, H_SIG: signature.hex()}
+    signature = signing.sign(key, signing.SYNC_REQUEST, _request_payload(box, method, path, time, nonce, body_sha256))
+    return {H_BOX: box, H_TIME: time, H_NONCE: nonce, H_BODY: body_sha256, H_SIG: signature}
 
 
 @dataclass(frozen=True)
@@ -107,36 +103,36 @@ def check_request(headers, method: str, path: str, body_sha256: str, verify_key:
     Raises ProtocolError with the status to answer."""
     missing = [h for h in SIGNED_HEADERS if not headers.get(h)]
     if missing:
-        raise ProtocolError(401, f"unsigned request (missing {', '.join(missing)})")
+        raise ProtocolError(f"unsigned request (missing {', '.join(missing)})", 401)
     if headers[H_BODY].lower() != body_sha256:
-        raise ProtocolError(422, "body does not match its signed hash (altered in transit)")
+        raise ProtocolError("body does not match its signed hash (altered in transit)", 422)
     try:
         moment = from_iso(headers[H_TIME])
     except ValueError:
-        raise ProtocolError(401, "request time is not ISO 8601") from None
+        raise ProtocolError("request time is not ISO 8601", 401) from None
     if abs(moment - now) > MAX_SKEW:
-        raise ProtocolError(401, f"request time {headers[H_TIME]} too far from the archive's clock {to_iso(now)}")
+        raise ProtocolError(f"request time {headers[H_TIME]} too far from the archive's clock {to_iso(now)}", 401)
     nonce = headers[H_NONCE]
     if not 16 <= len(nonce) <= 64:
-        raise ProtocolError(401, "bad nonce")
-    message = _request_message(headers[H_BOX], method, path, headers[H_TIME], nonce, body_sha256)
-    try:
-        VerifyKey(verify_key).verify(message, bytes.fromhex(headers[H_SIG]))
-    except (nacl.exceptions.BadSignatureError, ValueError):
-        raise ProtocolError(401, "bad request signature") from None
+        raise ProtocolError("bad nonce", 401)
+    payload = _request_payload(headers[H_BOX], method, path, headers[H_TIME], nonce, body_sha256)
+    if not signing.is_valid(verify_key, signing.SYNC_REQUEST, payload, headers[H_SIG]):
+        raise ProtocolError("bad request signature", 401)
     return SignedRequest(headers[H_BOX], moment, nonce)
 
 
 def sign_receipt(key: SigningKey, fields: dict) -> dict:
     body = {name: fields[name] for name in RECEIPT_FIELDS}
-    return {**body, "signature": key.sign(canonical(body)).signature.hex()}
+    return signing.signed(body, key, signing.SYNC_RECEIPT)
 
 
 def verify_receipt(receipt: dict, archive_verify_key: bytes) -> dict:
     """The receipt's fields if the archive's signature holds; else ProtocolError."""
     try:
         body = {name: receipt[name] for name in RECEIPT_FIELDS}
-        VerifyKey(archive_verify_key).verify(canonical(body), bytes.fromhex(receipt["signature"]))
-    except (KeyError, TypeError, ValueError, nacl.exceptions.BadSignatureError):
-        raise ProtocolError(502, "receipt does not carry the archive's valid signature") from None
+        valid = signing.is_valid(archive_verify_key, signing.SYNC_RECEIPT, body, receipt["signature"])
+    except (KeyError, TypeError):
+        valid = False
+    if not valid:
+        raise ProtocolError("receipt does not carry the archive's valid signature", 502)
     return body

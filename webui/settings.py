@@ -8,7 +8,6 @@ shorter term), everything else as one settings_change entry with old and new val
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -17,6 +16,7 @@ import tomlkit
 
 from appliance import audit, config, retention
 from appliance.box import Box
+from appliance.durable import write_atomic
 from appliance.errors import KluisError
 
 from .i18n import N_
@@ -113,12 +113,7 @@ def update(box: Box, actor: str, values: dict[str, Any], client: str | None = No
         if section not in doc:
             doc[section] = tomlkit.table()
         doc[section][key] = value
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as f:
-        f.write(tomlkit.dumps(doc))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, tomlkit.dumps(doc))
     box.config = config.load(box.data_dir)
     others = {k: v for k, v in changed.items() if not k.startswith("retention.")}
     if others:

@@ -23,18 +23,18 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from .. import audit, recordings, retention
+from .. import audit, recordings, retention, space
 from ..box import Box
 from ..clock import to_iso
 from ..container import parse_header
 from ..errors import StorageFull
 from ..sealing import PushSealer, Sealed
-from ..vault import Stored, fsync_dir
+from ..durable import fsync_dir
+from ..vault import Stored
 from . import spec, transport
 from .spec import AxisError
 
@@ -69,7 +69,6 @@ class Destination:
         self.box = box
         self.limits = limits or Limits(reserve_bytes=int(box.config["storage"]["reserve_mb"]) << 20)
         self.uploads = 0
-        self.reserved = 0  # declared bytes of the clip uploads in flight
         self._freed: asyncio.Event | None = None  # set when an upload ends (made in the loop, on first use)
         self.stage_dir = box.vault.tmp / "axis"
 
@@ -307,15 +306,14 @@ class Destination:
         if self.uploads >= self.limits.max_uploads:
             raise AxisError(503, "busy: too many uploads at once, retry soon")
         needed = length if length is not None else STAGE_BLOCK * 64
-        free = shutil.disk_usage(self.box.data_dir).free
-        if free - self.reserved - needed < self.limits.reserve_bytes:
-            raise AxisError(507, f"out of space: {free >> 20} MiB free, {self.reserved >> 20} MiB in flight, "
-                                 f"{needed >> 20} MiB needed, reserve {self.limits.reserve_bytes >> 20} MiB; "
-                                 "the W800 keeps the recording")
         complete = row["status"] == "complete"
         key_row = self._key_for(account["name"], container, name) if account["encrypt"] else None
         content_key = transport.unwrap_key_object(key_row["body"], self.rsa) if key_row else None
-        return ClipUpload(self, account["name"], container, name, meta, needed, account["encrypt"],
+        try:  # the box's one account of free space, shared with every other ingest (appliance/space.py)
+            room = space.reserve(self.box, needed, f"clip {name}", reserve=self.limits.reserve_bytes)
+        except StorageFull as exc:
+            raise AxisError(507, f"out of space: {exc}; the W800 keeps the recording") from None
+        return ClipUpload(self, account["name"], container, name, meta, room, account["encrypt"],
                           content_key, complete)
 
     def _clip_done(self, upload: ClipUpload, sealed: Sealed | None, staged: Path | None, md5: str,
@@ -479,14 +477,13 @@ class ClipUpload:
     """One clip streaming in: sealed (plain, or decrypted with its key), or staged as ciphertext."""
 
     def __init__(self, destination: Destination, account: str, container: str, name: str, meta: dict,
-                 reserved: int, encrypted: bool, content_key, complete: bool):
+                 room: space.Reservation, encrypted: bool, content_key, complete: bool):
         self.destination, self.box = destination, destination.box
         self.account, self.container, self.name, self.meta = account, container, name, meta
         self.complete = complete
         self.received = 0
-        self._reserved = reserved
+        self._room: space.Reservation | None = room
         destination.uploads += 1
-        destination.reserved += reserved
         self._staged: Path | None = None
         self._stage_file = None
         self._sealer: PushSealer | None = None
@@ -503,10 +500,10 @@ class ClipUpload:
             self._sealer = PushSealer(self.box)
 
     def _release(self) -> None:
-        if self._reserved is not None:
+        if self._room is not None:
             self.destination.uploads -= 1
-            self.destination.reserved -= self._reserved
-            self._reserved = None
+            self._room.release()
+            self._room = None
             if self.destination._freed is not None:
                 self.destination._freed.set()
 

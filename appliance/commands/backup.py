@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from .. import backup as backup_mod
+from .. import restore as restore_mod
 from ..box import Box
 from ..errors import KluisError
 from .common import ask_password, data_option, emit_json, read_secret_file
@@ -145,7 +146,7 @@ def restore(data_dir: Path, source: Path, name: str | None, user: str | None, pa
     """Restore a backup onto a fresh box: verify, unlock, restore, replay later deletions, audit."""
     recovery = read_secret_file(recovery_key_file) if recovery_key_file is not None else None
     password = None if recovery is not None else ask_password(password_file, f"Password for {user or 'the keeper'}")
-    result = backup_mod.restore(source, data_dir, user=user, password=password, recovery_key=recovery, name=name,
+    result = restore_mod.restore(source, data_dir, user=user, password=password, recovery_key=recovery, name=name,
                                 signer=resolve_signer(source, signer), include_expired=include_expired)
     for skipped, why in result.skipped:
         click.echo(f"skipped {skipped}: {why}")

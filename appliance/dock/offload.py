@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,7 +27,7 @@ from datetime import datetime, timedelta
 import aiohttp
 from nacl.signing import SigningKey
 
-from .. import recordings
+from .. import recordings, space
 from ..box import Box
 from ..clock import from_iso, to_iso
 from ..errors import ContainerError, KluisError, StorageFull
@@ -194,12 +193,12 @@ def held(box: Box, serial: str, entry: dict) -> dict | None:
     return rows[0] if rows else None
 
 
-def check_space(box: Box, incoming: int) -> None:
-    free = shutil.disk_usage(box.data_dir).free
-    reserve = int(box.config["storage"]["reserve_mb"]) * 1024 * 1024
-    if free - incoming < reserve:
-        raise StorageFull(f"data disk nearly full: {free // 2**20} MiB free, {incoming // 2**20} MiB to "
-                          f"receive, reserve {reserve // 2**20} MiB; offload paused, cameras keep their recordings")
+def reserve_room(box: Box, incoming: int, what: str) -> space.Reservation:
+    """Room for a download from its declared size (appliance/space.py), or StorageFull: offload pauses."""
+    try:
+        return space.reserve(box, incoming, what)
+    except StorageFull as exc:
+        raise StorageFull(f"{exc}; offload paused, cameras keep their recordings") from None
 
 
 def catalog_fields(box: Box, serial: str, entry: dict, offset_s: float) -> dict:
@@ -317,8 +316,9 @@ class Offload:
         self.needed = size - start
         base_done = self.progress.bytes_done
         self.progress.set(current=rec_id, bytes_done=base_done + start)
+        room: space.Reservation | None = None
         try:
-            check_space(self.box, size - start)
+            room = reserve_room(self.box, size - start, f"recording {rec_id} of {serial}")
             if start:
                 log.info("camera %s: resuming recording %s at byte %d of %d", serial, rec_id, start, size)
             header_checked = False
@@ -352,6 +352,9 @@ class Offload:
             writer.abort()
             self._refuse(entry, str(exc))
             return None
+        finally:
+            if room is not None:
+                room.release()  # committed (its bytes are on the disk now) or given up
         fields = catalog_fields(self.box, serial, entry, offset_s)
         recording_id = recordings.catalog_stored(self.box, stored, fields)  # row + its 'ingest' audit entry
         self.progress.set(stored=self.progress.stored + 1)
@@ -506,7 +509,7 @@ class OffloadManager:
         while True:
             if self.storage_full:
                 try:
-                    check_space(self.box, self._needed)
+                    space.check(self.box, self._needed)
                     self.storage_full = False
                     log.info("disk space is back: offload resumes")
                     self._not_before.clear()

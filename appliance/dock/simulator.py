@@ -60,7 +60,7 @@ from nacl.signing import SigningKey
 from ..clock import Clock, system_clock, to_iso
 from ..container import Encryptor, parse_header
 from ..errors import KluisError
-from ..vault import fsync_dir
+from ..durable import fsync_dir
 from . import protocol as p
 from .footage import make_mp4
 

@@ -44,14 +44,15 @@ def redact(box: Box, identity, recording_id: str, plan: Plan, *, actor: str, pur
     `actor` must hold recordings.redact with the recording in scope (`break_glass`: the recovery key)."""
     from ..container import Encryptor
     from ..purposes import parse_purpose
-    from ..recordings import catalog_stored, check_space
+    from .. import space
+    from ..recordings import catalog_stored
 
     code = parse_purpose(purpose)
     case_ref = (case_ref or "").strip()
     if not case_ref:
         raise KluisError("a redaction needs a case reference (zaaknummer): the derivative is held for it")
     original = box.catalog.get_recording(recording_id)
-    check_space(box, original["size"])
+    room = space.reserve(box, original["size"], "the redacted copy")  # noqa: F841 (held until return)
     # The gate commits 'redact_start' before the first byte of the original is decrypted.
     source = footage.open_for_redaction(
         box, actor, recording_id, code, case_ref, identity=identity, allowed=PURPOSES, action="redact_start",

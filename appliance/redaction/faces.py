@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import KluisError
 from .plan import Keyframe, Rect
 
 DETECTOR = "opencv-haar"  # the name written into the redaction log

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta, timezone
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from .. import recordings, timesync
+from .. import recordings, space, timesync
 from ..box import Box
 from ..clock import to_iso
 from ..container import Encryptor
@@ -395,7 +395,7 @@ def _one(box: Box, volume: Volume, profile: Profile, device: dict, path: Path, o
     camera_start, source = start_time(profile, path)
     if dry_run:
         return FileResult(rel, size, "would_store", None, f"{to_iso(camera_start)} ({source}), {seconds:.1f} s")
-    recordings.check_space(box, size)
+    room = space.reserve(box, size, rel)  # given back once the file is committed, or on failure
     start = camera_start + timedelta(seconds=offset)
     encryptor = Encryptor(box.recipients(), chunk_size=int(box.config["storage"]["chunk_size"]))
     writer = box.vault.writer()
@@ -411,13 +411,17 @@ def _one(box: Box, volume: Volume, profile: Profile, device: dict, path: Path, o
                 writer.write(sealed)
         except BaseException:
             writer.abort()
+            room.release()
             session.set(bytes_done=done_before)
             raise
         finally:
             with contextlib.suppress(OSError):  # closing a file of a camera pulled out fails too: the
                 if f is not None:                # read error above is what counts
                     f.close()
-        stored = writer.commit()
+        try:
+            stored = writer.commit()
+        finally:
+            room.release()
     sealed_sha = source_reader.sha.hexdigest()
     if read_back(path) != sealed_sha:  # the camera gave other bytes the second time: trust neither
         if not stored.existed:

@@ -31,13 +31,13 @@ class Checkpoints:
         or whose entry at the last count is not the one signed before (rewritten, forked), raises an
         alert. The checkpoint is kept either way, as evidence."""
         if not isinstance(cp, dict):
-            raise ProtocolError(400, "checkpoint missing")
+            raise ProtocolError("checkpoint missing", 400)
         wrong = audit_log.check_signature(cp, VerifyKey(self.archive.box_key(box_id)))
         if wrong:
             with self.archive.transaction():
                 self.raise_alert(box_id, "bad_checkpoint", {"problem": wrong})
                 self.archive.audit("system", "checkpoint_refused", box_id=box_id, details={"problem": wrong})
-            raise ProtocolError(422, f"checkpoint refused: {wrong}")
+            raise ProtocolError(f"checkpoint refused: {wrong}", 422)
         count, head = int(cp["count"]), str(cp["head"])
         with self.archive.transaction():
             last = self.last(box_id)

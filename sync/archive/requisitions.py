@@ -64,10 +64,10 @@ class Requisitions:
 
     def report(self, box_id: str, req_id: int, matched: list[str]) -> None:
         if not isinstance(matched, list) or not all(isinstance(m, str) for m in matched):
-            raise ProtocolError(400, "matched must be a list of recording ids")
+            raise ProtocolError("matched must be a list of recording ids", 400)
         with self.archive.transaction():
             if self.archive.one("SELECT 1 AS x FROM requisitions WHERE id = ?", [req_id]) is None:
-                raise ProtocolError(404, f"no requisition {req_id}")
+                raise ProtocolError(f"no requisition {req_id}", 404)
             self.archive.db.execute("INSERT OR REPLACE INTO requisition_reports (requisition_id, box_id, reported_at, "
                             "matched) VALUES (?,?,?,?)", [req_id, box_id, self.archive.now_iso(), json.dumps(matched)])
             self.archive.audit("system", "requisition_report", box_id=box_id,

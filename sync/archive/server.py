@@ -61,7 +61,7 @@ async def errors(request: web.Request, handler):
 async def _read_capped(request: web.Request, limit: int) -> bytes:
     """The whole body, refusing it as soon as it passes `limit` (so an oversized body is never kept)."""
     if request.content_length is not None and request.content_length > limit:
-        raise ProtocolError(413, f"body of {request.content_length} bytes exceeds the limit of {limit}")
+        raise ProtocolError(f"body of {request.content_length} bytes exceeds the limit of {limit}", 413)
     parts, total = [], 0
     while True:
         block = await request.content.read(256 * 1024)
@@ -69,7 +69,7 @@ async def _read_capped(request: web.Request, limit: int) -> bytes:
             break
         total += len(block)
         if total > limit:
-            raise ProtocolError(413, f"body exceeds the limit of {limit} bytes")
+            raise ProtocolError(f"body exceeds the limit of {limit} bytes", 413)
         parts.append(block)
     return b"".join(parts)
 
@@ -87,7 +87,7 @@ def _authenticate(archive: Archive, headers, method: str, path: str, body: bytes
     box_id = headers.get(H_BOX, "")
     key = archive.box_key(box_id) if box_id else None
     if box_id and key is None:
-        raise ProtocolError(403, f"box {box_id} is not enrolled at this archive")
+        raise ProtocolError(f"box {box_id} is not enrolled at this archive", 403)
     digest = headers.get(H_BODY, "").lower() if body is None else sha256_hex(body)
     signed_req = check_request(headers, method, path, digest, key or bytes(32), archive.clock())
     archive.remember_nonce(box_id, signed_req.nonce)
@@ -114,9 +114,9 @@ def _json(body: bytes) -> dict:
     try:
         value = json.loads(body)
     except ValueError:
-        raise ProtocolError(400, "body is not JSON") from None
+        raise ProtocolError("body is not JSON", 400) from None
     if not isinstance(value, dict):
-        raise ProtocolError(400, "body is not a JSON object")
+        raise ProtocolError("body is not a JSON object", 400)
     return value
 
 
@@ -134,7 +134,7 @@ async def enroll(request: web.Request) -> web.Response:
         public_key = bytes.fromhex(data["public_key"])
         token, name = str(data["token"]), str(data.get("name") or "Kluis")[:100]
     except (KeyError, ValueError, TypeError):
-        raise ProtocolError(400, "enroll needs token, name, signing_key and public_key (hex)") from None
+        raise ProtocolError("enroll needs token, name, signing_key and public_key (hex)", 400) from None
     check_request(request.headers, request.method, request.path_qs, sha256_hex(body), signing_key,
                   archive.clock())
     return web.json_response(await _run(request, archive.enroll, token, name, signing_key, public_key))
@@ -152,7 +152,7 @@ async def report_requisition(request: web.Request, box_id: str, body: bytes) -> 
     try:
         req_id = int(request.match_info["req_id"])
     except ValueError:
-        raise ProtocolError(400, "requisition id is a number") from None
+        raise ProtocolError("requisition id is a number", 400) from None
     await _run(request, archive.report_requisition, box_id, req_id, _json(body).get("matched"))
     return web.json_response({"ok": True})
 
@@ -169,7 +169,7 @@ async def start_upload(request: web.Request, box_id: str, body: bytes) -> web.Re
     data = _json(body)
     metadata = data.get("metadata") or {}
     if not isinstance(metadata, dict):
-        raise ProtocolError(400, "metadata must be an object")
+        raise ProtocolError("metadata must be an object", 400)
     state = await _run(request, archive.start_upload, box_id, data.get("recording_id"), data.get("sha256"),
                        data.get("size"), metadata)
     return web.json_response(_upload_state(state))
@@ -188,9 +188,9 @@ async def put_part(request: web.Request) -> web.Response:
     def work() -> int:
         _authenticate(archive, request.headers, request.method, request.path_qs, body)
         if offset is None:
-            raise ProtocolError(400, "offset query parameter missing")
+            raise ProtocolError("offset query parameter missing", 400)
         if not body:
-            raise ProtocolError(400, "empty part")
+            raise ProtocolError("empty part", 400)
         return archive.write_part(request.headers[H_BOX], request.match_info["sha256"], offset, body)
 
     return web.json_response({"state": "open", "offset": await _run(request, work)})
@@ -246,7 +246,7 @@ async def put_stream(request: web.Request) -> web.Response:
     try:
         offset = int(request.query["offset"])
     except (KeyError, ValueError):
-        raise ProtocolError(400, "offset query parameter missing") from None
+        raise ProtocolError("offset query parameter missing", 400) from None
     await _run(request, _authenticate, archive, request.headers, request.method, request.path_qs, None)
     box_id = request.headers[H_BOX]
     key = (box_id, sha)
@@ -256,7 +256,7 @@ async def put_stream(request: web.Request) -> web.Response:
         try:  # a stream cut a moment ago may not have noticed yet: let it end first
             await asyncio.wait_for(slot.lock.acquire(), 30)
         except asyncio.TimeoutError:
-            raise ProtocolError(409, "another stream of this upload is still open") from None
+            raise ProtocolError("another stream of this upload is still open", 409) from None
         try:
             committed = await _receive(request, archive, slot, box_id, sha, offset)
         finally:
@@ -364,7 +364,7 @@ async def update_metadata(request: web.Request, box_id: str, body: bytes) -> web
     archive = request.app[ARCHIVE]
     metadata = _json(body).get("metadata")
     if not isinstance(metadata, dict):
-        raise ProtocolError(400, "metadata must be an object")
+        raise ProtocolError("metadata must be an object", 400)
     await _run(request, archive.update_metadata, box_id, request.match_info["sha256"], metadata)
     return web.json_response({"ok": True})
 

@@ -177,11 +177,11 @@ class Archive:
         with self.transaction():
             row = self.one("SELECT * FROM tokens WHERE hash = ?", [digest])
             if row is None:
-                raise ProtocolError(403, "unknown enrollment token")
+                raise ProtocolError("unknown enrollment token", 403)
             if row["used_at"] is not None and row["box_id"] != box_id:
-                raise ProtocolError(403, "enrollment token already used")
+                raise ProtocolError("enrollment token already used", 403)
             if len(signing_key) != 32 or len(public_key) != 32:
-                raise ProtocolError(400, "keys must be 32 bytes")
+                raise ProtocolError("keys must be 32 bytes", 400)
             now = self.now_iso()
             self.db.execute("UPDATE tokens SET used_at = ?, box_id = ? WHERE hash = ?", [now, box_id, digest])
             self.db.execute(
@@ -206,7 +206,7 @@ class Archive:
         with transaction(db):
             db.execute("DELETE FROM nonces WHERE seen_at < ?", [to_iso(now - 2 * MAX_SKEW)])
             if db.execute("SELECT 1 FROM nonces WHERE box_id = ? AND nonce = ?", [box_id, nonce]).fetchone():
-                raise ProtocolError(409, "replayed request (nonce seen before): refused")
+                raise ProtocolError("replayed request (nonce seen before): refused", 409)
             db.execute("INSERT INTO nonces (box_id, nonce, seen_at) VALUES (?, ?, ?)", [box_id, nonce, to_iso(now)])
             db.execute("UPDATE boxes SET last_seen = ? WHERE id = ?", [to_iso(now), box_id])
 

@@ -46,7 +46,7 @@ class Stream:
         total = sum(map(len, blocks))
         if self.offset + total > self.size:
             self._rollback()
-            raise ProtocolError(413, f"body runs past the declared size {self.size}")
+            raise ProtocolError(f"body runs past the declared size {self.size}", 413)
         if self.start == 0:  # refuse what the archive could never open, early
             for data in blocks:
                 if self.head is None:
@@ -70,7 +70,7 @@ class Stream:
             checked = self.uploads.header_of(self.head)
         except ContainerError as exc:
             self._rollback()
-            raise ProtocolError(422, f"refused: {exc}") from None
+            raise ProtocolError(f"refused: {exc}", 422) from None
         if checked is not None or len(self.head) >= READ_BLOCK:
             self.head = None
 
@@ -89,12 +89,12 @@ class Stream:
         durable. Returns the committed offset (the declared size)."""
         if self.offset != self.size:
             self.close()
-            raise ProtocolError(400, f"the stream ended at {self.offset} of {self.size} bytes")
+            raise ProtocolError(f"the stream ended at {self.offset} of {self.size} bytes", 400)
         self._sync()
         digest = (self.range_hash or self.running[1]).hexdigest()
         if digest != self.claimed:
             self._rollback()
-            raise ProtocolError(422, "body does not match its signed hash (altered in transit); discarded")
+            raise ProtocolError("body does not match its signed hash (altered in transit); discarded", 422)
         self.file.close()
         if self.running is not None:
             self.uploads.running[(self.box_id, self.sha256)] = self.running

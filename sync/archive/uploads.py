@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from appliance.container import ContainerError, PREFIX, header_length, parse_header
-from appliance.vault import READ_BLOCK, fsync_dir
+from appliance.durable import fsync_dir
+from appliance.vault import READ_BLOCK
 
 from ..protocol import ProtocolError, sign_receipt
 from .stream import SYNC_EVERY, Stream
@@ -46,24 +47,24 @@ class Uploads:
         if row is None:
             return None
         if row["box_id"] != box_id:
-            raise ProtocolError(409, "this container was sent by another box")
+            raise ProtocolError("this container was sent by another box", 409)
         return json.loads(row["receipt"])
 
     def start_upload(self, box_id: str, recording_id: str, sha256: str, size: int, metadata: dict) -> UploadState:
         """Open (or find) an upload. The offset is what the archive holds durably: resume from there."""
         if not _is_sha256(sha256):
-            raise ProtocolError(400, "sha256 must be 64 lowercase hex digits")
+            raise ProtocolError("sha256 must be 64 lowercase hex digits", 400)
         if not isinstance(size, int) or not 0 < size <= MAX_CONTAINER:
-            raise ProtocolError(413, f"declared size {size} is not between 1 and {MAX_CONTAINER} bytes")
+            raise ProtocolError(f"declared size {size} is not between 1 and {MAX_CONTAINER} bytes", 413)
         if not isinstance(recording_id, str) or not 0 < len(recording_id) <= 64:
-            raise ProtocolError(400, "recording_id missing")
+            raise ProtocolError("recording_id missing", 400)
         receipt = self._receipt_for(box_id, sha256)
         if receipt is not None:
             return UploadState(True, size, receipt)
         with self.archive.transaction():
             row = self.archive.one("SELECT * FROM uploads WHERE box_id = ? AND sha256 = ?", [box_id, sha256])
             if row is not None and row["size"] != size:
-                raise ProtocolError(409, f"an upload of this hash with size {row['size']} is open")
+                raise ProtocolError(f"an upload of this hash with size {row['size']} is open", 409)
             if row is None:
                 self.archive.db.execute(
                     "INSERT INTO uploads (box_id, sha256, recording_id, size, metadata, started_at) "
@@ -76,7 +77,7 @@ class Uploads:
         """Where an upload stands: stored (with its receipt), or the bytes received so far, a stream in
         progress included (what the box would resume from if the link dropped now)."""
         if not _is_sha256(sha256):
-            raise ProtocolError(400, "sha256 must be 64 lowercase hex digits")
+            raise ProtocolError("sha256 must be 64 lowercase hex digits", 400)
         receipt = self._receipt_for(box_id, sha256)
         if receipt is not None:
             return UploadState(True, receipt["size"], receipt)
@@ -87,7 +88,7 @@ class Uploads:
     def _upload(self, box_id: str, sha256: str) -> dict:
         row = self.archive.one("SELECT * FROM uploads WHERE box_id = ? AND sha256 = ?", [box_id, sha256])
         if row is None:
-            raise ProtocolError(404, "no open upload for this hash (start one first)")
+            raise ProtocolError("no open upload for this hash (start one first)", 404)
         return row
 
     def discard(self, box_id: str, sha256: str) -> None:
@@ -106,9 +107,9 @@ class Uploads:
         part = self._part(box_id, sha256)
         current = part.stat().st_size if part.exists() else 0
         if offset != current:
-            raise ProtocolError(409, f"offset {offset} is not the committed offset {current}")
+            raise ProtocolError(f"offset {offset} is not the committed offset {current}", 409)
         if current + len(data) > row["size"]:
-            raise ProtocolError(413, f"part runs past the declared size {row['size']}")
+            raise ProtocolError(f"part runs past the declared size {row['size']}", 413)
         if offset == 0:
             self._check_header(box_id, sha256, data)
         key = (box_id, sha256)
@@ -138,14 +139,14 @@ class Uploads:
         part = self._part(box_id, sha256)
         current = part.stat().st_size if part.exists() else 0
         if offset != current:
-            raise ProtocolError(409, f"offset {offset} is not the committed offset {current}")
+            raise ProtocolError(f"offset {offset} is not the committed offset {current}", 409)
         if length is not None and offset + length != row["size"]:
-            raise ProtocolError(413 if offset + length > row["size"] else 400,
-                                f"a stream carries the rest of the container: {row['size'] - offset} bytes, "
-                                f"not {length} (the declared size is {row['size']})")
+            raise ProtocolError(f"a stream carries the rest of the container: {row['size'] - offset} bytes, "
+                                f"not {length} (the declared size is {row['size']})",
+                                413 if offset + length > row["size"] else 400)
         if offset == 0 and claimed != sha256:
             # From offset 0 the range is the whole container: its signed hash is the declared one.
-            raise ProtocolError(422, "body does not match its signed hash (altered in transit)")
+            raise ProtocolError("body does not match its signed hash (altered in transit)", 422)
         running = self.running.pop((box_id, sha256), None)
         if offset == 0:
             running = [0, hashlib.sha256(), 0]
@@ -160,7 +161,7 @@ class Uploads:
             return self.header_of(head, whole)
         except ContainerError as exc:
             self.discard(box_id, sha256)
-            raise ProtocolError(422, f"refused: {exc}") from None
+            raise ProtocolError(f"refused: {exc}", 422) from None
 
     def header_of(self, head: bytes, whole: bool = False):
         """The container's header once `head` holds all of it (else None); ContainerError if it is not a
@@ -182,7 +183,7 @@ class Uploads:
         part = self._part(box_id, sha256)
         have = part.stat().st_size if part.exists() else 0
         if have != row["size"]:
-            raise ProtocolError(409, f"incomplete: {have} of {row['size']} bytes received")
+            raise ProtocolError(f"incomplete: {have} of {row['size']} bytes received", 409)
         running = self.running.pop((box_id, sha256), None)
         with open(part, "rb") as f:
             os.fsync(f.fileno())
@@ -195,8 +196,8 @@ class Uploads:
                     digest.update(block)
         if digest.hexdigest() != sha256:
             self.discard(box_id, sha256)
-            raise ProtocolError(422, f"container hash mismatch: declared {sha256}, received {digest.hexdigest()}"
-                                     "; discarded")
+            raise ProtocolError(f"container hash mismatch: declared {sha256}, received {digest.hexdigest()}"
+                                "; discarded", 422)
         header = self._check_header(box_id, sha256, head, whole=True)
         rel = f"blobs/{sha256[:2]}/{sha256}"
         final = self.archive.data_dir / rel
@@ -226,7 +227,7 @@ class Uploads:
         """Holds released, case references added: the box's view of a recording it sent, kept current."""
         row = self.archive.one("SELECT box_id FROM recordings WHERE sha256 = ?", [sha256])
         if row is None or row["box_id"] != box_id:
-            raise ProtocolError(404, "no recording with this hash from this box")
+            raise ProtocolError("no recording with this hash from this box", 404)
         with self.archive.transaction():
             self.archive.db.execute("UPDATE recordings SET metadata = ?, case_refs = ? WHERE sha256 = ?",
                             [json.dumps(metadata), _case_refs(metadata), sha256])

@@ -7,7 +7,7 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from appliance import backup, recordings
+from appliance import backup, recordings, restore
 from appliance.box import Box
 from tests.moving_clock import T0, Clock  # noqa: F401  (the same clock as the retention tests')
 
@@ -30,7 +30,7 @@ def set_grace(box: Box, days: int) -> None:
 
 def open_part(path: Path, identity) -> bytes:
     """The plaintext of a backup's sealed part (catalog.kluis, files.kluis)."""
-    return b"".join(backup._open_sealed(path, identity))
+    return b"".join(restore.open_sealed(path, identity))
 
 
 def catalog_of(path: Path, identity, tmp_path: Path):

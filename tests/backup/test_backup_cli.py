@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-from appliance import audit, backup, retention
+from appliance import audit, backup, backup_journal, retention
 from appliance.box import Box
 from backup_helpers import store
 from tests.conftest import add_role_users
@@ -101,12 +101,12 @@ def test_an_edited_journal_is_refused(box_dir, password_file, kluis, tmp_path):
     usb = tmp_path / "usb"
     kluis("backup", "--data", data, "--to", usb)
     kluis("backup", "--data", data, "--to", usb)
-    lines = (usb / backup.JOURNAL).read_text().splitlines()
-    (usb / backup.JOURNAL).write_text(lines[0] + "\n")  # the second entry cut off
+    lines = (usb / backup_journal.JOURNAL).read_text().splitlines()
+    (usb / backup_journal.JOURNAL).write_text(lines[0] + "\n")  # the second entry cut off
     result = kluis("backup", "verify", "--from", usb, check=False)
     assert result.returncode == 1 and "journal cut or replaced" in result.stdout.decode()
     entry = json.loads(lines[0])
     entry["deletions"] = [{"recording_id": "x"}]
-    (usb / backup.JOURNAL).write_text(json.dumps(entry) + "\n" + lines[1] + "\n")
+    (usb / backup_journal.JOURNAL).write_text(json.dumps(entry) + "\n" + lines[1] + "\n")
     result = kluis("restore", "--data", tmp_path / "n", "--from", usb, "--password-file", password_file, check=False)
     assert result.returncode == 1 and "journal" in result.stderr.decode() and "signature does not match" in result.stderr.decode()

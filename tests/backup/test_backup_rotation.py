@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from appliance import audit, backup, recordings, retention, sweep
+from appliance import audit, backup, recordings, restore, retention, sweep
 from appliance.box import Box
 from appliance.clock import to_iso
 from appliance.errors import KluisError
@@ -93,7 +93,7 @@ def test_a_recording_deleted_after_the_backup_stays_deleted_after_restore(cbox, 
 
     # The backup itself still has r_old (not expired): restore it and the journal deletes r_old again.
     new = tmp_path / "restored"
-    result = backup.restore(target, new, password=PASSWORD, name=made.name, clock=clock)
+    result = restore.restore(target, new, password=PASSWORD, name=made.name, clock=clock)
     assert (result.replayed, result.recordings) == (1, 1)
     with Box(new, clock) as restored:
         ids = [r["id"] for r in restored.catalog.list_recordings()]
@@ -125,9 +125,9 @@ def test_an_expired_backup_is_restored_only_when_asked_and_then_with_the_journal
     assert sweep.sweep(cbox).deleted == [r_old]
     backup.append_journal(cbox, target)
     with pytest.raises(KluisError, match="expired"):
-        backup.restore(target, tmp_path / "n1", password=PASSWORD, clock=clock)
+        restore.restore(target, tmp_path / "n1", password=PASSWORD, clock=clock)
     assert not (tmp_path / "n1").exists()
-    result = backup.restore(target, tmp_path / "n2", password=PASSWORD, include_expired=True, clock=clock)
+    result = restore.restore(target, tmp_path / "n2", password=PASSWORD, include_expired=True, clock=clock)
     assert result.name == made.name and result.replayed == 1
     with Box(tmp_path / "n2", clock) as restored:
         assert [r["id"] for r in restored.catalog.list_recordings()] == [r_new]

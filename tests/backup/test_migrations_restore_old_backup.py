@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 
-from appliance import audit, backup, recordings, retention
+from appliance import audit, backup, recordings, restore, retention
 from appliance.box import Box
 from appliance.catalog import SCHEMA_VERSION
 from backup_helpers import T0, open_part, store
@@ -45,7 +45,8 @@ def test_a_backup_from_an_older_schema_restores_and_migrates(cbox, clock, tmp_pa
     manifest = {k: v for k, v in made.manifest.items() if k != "signature"}
     manifest["files"] = {**manifest["files"], backup.CATALOG_FILE: entry}
     manifest["schema_version"] = OLD
-    (made.path / backup.MANIFEST).write_bytes(backup.canonical(backup._sign(manifest, cbox.signing_key())))
+    signature = cbox.signing_key().sign(backup.canonical(manifest)).signature.hex()  # unlabelled, as then
+    (made.path / backup.MANIFEST).write_bytes(backup.canonical({**manifest, "signature": signature}))
     assert backup.verify_backup(made.path, signer=manifest["signer"]).ok
     check = sqlite3.connect(":memory:")
     check.deserialize(open_part(made.path / backup.CATALOG_FILE, identity))
@@ -54,7 +55,7 @@ def test_a_backup_from_an_older_schema_restores_and_migrates(cbox, clock, tmp_pa
     assert "totp_secret" not in {r[1] for r in check.execute("PRAGMA table_info(users)")}
 
     new = tmp_path / "restored"
-    result = backup.restore(tmp_path / "usb", new, password=PASSWORD, clock=clock)
+    result = restore.restore(tmp_path / "usb", new, password=PASSWORD, clock=clock)
     assert result.recordings == 1
     with Box(new, clock) as box:
         assert box.catalog.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -9,6 +9,7 @@ import pytest
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
+from appliance import signing
 from appliance.dock import protocol as p
 from appliance.errors import KluisError
 
@@ -251,7 +252,7 @@ def test_pairing_tampered_or_misdirected_refused(box_key, camera_key):
         p.verify_pair_request(request, "12345678", "CAM002")
     response = p.build_pair_response("12345678", request["pairing"], "CAM001", camera_key, NOW, "Sim", "1.0")
     swapped = json.loads(p.canonical(response))
-    swapped["signature"] = p.sign(SigningKey.generate(), p.D_PAIR_RESPONSE, swapped["pairing"])
+    swapped["signature"] = p.sign(SigningKey.generate(), signing.DOCK_PAIR_RESPONSE, swapped["pairing"])
     with pytest.raises(p.ProtocolError, match="bad signature"):
         p.verify_pair_response(swapped, "12345678", request)
     with pytest.raises(p.ProtocolError, match="8 digits"):
@@ -311,9 +312,10 @@ def test_bad_range(header):
     assert info.value.status == 416
 
 
-# --- whatever a rogue device sends, the answer is a ProtocolError, never another exception ------------
+# --- whatever a rogue device sends, the answer is a ProtocolError, never another exception; and what is
+# --- accepted round-trips: its canonical form parses to the same value, and is accepted again ---------
 
-from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+from hypothesis import example, given, settings as hsettings, strategies as st  # noqa: E402
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -326,28 +328,55 @@ _FIELDS = ["id", "size", "sha256", "start", "end", "pre_record_s", "post_record_
 # Objects with the right field names and random values reach deeper than random objects.
 _shaped = st.dictionaries(st.sampled_from(_FIELDS), _json, max_size=8)
 _KEY = SigningKey(bytes(32))
+_ROOM = 16 * p.MAX_MANIFEST_BODY  # canonical form may be longer than what was sent ("1E5" -> "100000.0")
 
 
-def _only_protocol_errors(call, *args) -> None:
+def _accepted(call, *args):
+    """What `call` returns, or None when it refuses with a ProtocolError (any other exception fails)."""
     try:
-        call(*args)
+        return call(*args)
     except p.ProtocolError:
-        pass
+        return None
+
+
+def _same_again(value: dict) -> None:
+    """The round trip: canonical JSON of an accepted value parses to that value, and is a fixed point."""
+    encoded = p.canonical(value)
+    again = p.parse_json(encoded, limit=_ROOM)
+    assert again == value
+    assert p.canonical(again) == encoded
 
 
 @hsettings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.binary(max_size=12), st.none() | st.binary(max_size=80), max_size=20))
 def test_any_txt_is_parsed_or_refused(props):
-    _only_protocol_errors(p.parse_txt, props)
+    record = _accepted(p.parse_txt, props)
+    if record is not None:
+        assert p.parse_txt(record.properties()) == record
 
 
 @hsettings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300) | _json.map(lambda v: json.dumps(v).encode()))
+@example(b'{"a":1e400}')          # JSON, but reads as Infinity: refused
+@example(b'{"a":-1E999}')
+@example(b'{"a":"\\ud800"}')      # a lone surrogate: no UTF-8 form, refused
+@example('{"a":"\ud800"}')
+@example(b'{"a":"\\ud83d\\ude00","b":1E5,"c":-0.0}')  # a surrogate pair and odd numbers: accepted
 def test_any_bytes_are_parsed_or_refused(body):
-    _only_protocol_errors(p.parse_json, body)
-    _only_protocol_errors(p.verify_manifest, body, _KEY.verify_key, "CAM001")
-    _only_protocol_errors(p.parse_delete, body, "CAM001-000001")
-    _only_protocol_errors(p.verify_deleted, body, _KEY.verify_key, "CAM001", "CAM001-000001", "ab" * 32)
+    value = _accepted(p.parse_json, body)
+    if value is not None:
+        _same_again(value)
+    manifest = _accepted(p.verify_manifest, body, _KEY.verify_key, "CAM001")
+    assert manifest is None  # nothing random carries the camera's signature
+    _accepted(p.parse_delete, body, "CAM001-000001")
+    assert _accepted(p.verify_deleted, body, _KEY.verify_key, "CAM001", "CAM001-000001", "ab" * 32) is None
+
+
+def test_out_of_range_numbers_and_lone_surrogates_are_refused():
+    for body, reason in ((b'{"a":1e400}', "out of range"), (b'{"a":"\\udc00x"}', "surrogate"),
+                         ('{"a":"\ud800"}', "UTF-8")):
+        with pytest.raises(p.ProtocolError, match=reason):
+            p.parse_json(body)
 
 
 _REQUEST = p.build_pair_request("12345678", "CAM001", _KEY, ["cd" * 32], p.build_settings(1), NOW)
@@ -359,20 +388,104 @@ def test_any_object_is_checked_or_refused(obj, inner):
     request = _REQUEST
     for outer in (obj, {"manifest": {**inner, "recordings": [obj]}, "signature": "00" * 64},
                   {"pairing": inner, "mac": "00" * 32}, {"pairing": inner, "mac": "00" * 32, "signature": "0"}):
-        _only_protocol_errors(p.verify_manifest, outer, _KEY.verify_key, "CAM001")
-        _only_protocol_errors(p.verify_pair_request, outer, "12345678", "CAM001")
-        _only_protocol_errors(p.verify_pair_response, outer, "12345678", request)
-        _only_protocol_errors(p.parse_settings, outer)
-        _only_protocol_errors(p.parse_info, outer)
+        assert _accepted(p.verify_manifest, outer, _KEY.verify_key, "CAM001") is None
+        assert _accepted(p.verify_pair_request, outer, "12345678", "CAM001") is None
+        assert _accepted(p.verify_pair_response, outer, "12345678", request) is None
+        for parse in (p.parse_settings, p.parse_info):
+            accepted = _accepted(parse, outer)
+            if accepted is not None:  # accepted once: its canonical form is accepted as the same value
+                assert parse(p.parse_json(p.canonical(outer))) == accepted
 
 
 @hsettings(max_examples=200, deadline=None)
 @given(st.dictionaries(st.sampled_from([p.H_TIME, p.H_NONCE, p.H_SIGNATURE, "X"]), st.text(max_size=140)),
        st.text(max_size=40))
 def test_any_request_headers_are_checked_or_refused(headers, range_header):
-    _only_protocol_errors(p.verify_request, _KEY.verify_key, "GET", "/dock/v1/manifest", headers, b"", NOW,
-                          p.ReplayCache())
-    _only_protocol_errors(p.parse_range, range_header, 100)
+    assert _accepted(p.verify_request, _KEY.verify_key, "GET", "/dock/v1/manifest", headers, b"", NOW,
+                     p.ReplayCache()) is None
+    accepted = _accepted(p.parse_range, range_header, 100)
+    if accepted is not None:
+        start, end = accepted
+        assert 0 <= start < end <= 100
+        assert p.parse_range(f"bytes={start}-{end - 1}", 100) == accepted
+
+
+# --- what the encoders build, the parsers accept: the same value, after the wire ---------------------
+
+_times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1),
+                      timezones=st.just(timezone.utc)).map(lambda t: t.replace(microsecond=t.microsecond // 1000 * 1000))
+_officers = st.none() | st.text(st.characters(min_codepoint=32, exclude_categories=("Cs",)), min_size=1,
+                                max_size=64).filter(lambda s: s.strip() and "\x7f" not in s)
+_ids = st.from_regex(p.RECORDING_ID_RE, fullmatch=True)
+_serials = st.from_regex(p.SERIAL_RE, fullmatch=True)
+_hex64 = st.binary(min_size=32, max_size=32).map(bytes.hex)
+_pre_post = st.integers(0, p.MAX_PRE_POST_S)
+
+
+@st.composite
+def _entries(draw) -> list[dict]:
+    ids = draw(st.lists(_ids, max_size=5, unique=True))
+    entries = []
+    for recording_id in ids:
+        start = draw(_times)
+        entries.append(p.manifest_entry(recording_id, draw(st.integers(1, p.MAX_RECORDING_SIZE)), draw(_hex64),
+                                        start, start + timedelta(seconds=draw(st.integers(0, 86_400))),
+                                        draw(_pre_post), draw(_pre_post), draw(_officers)))
+    return entries
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(_serials, _entries(), _times, st.none() | st.binary(min_size=16, max_size=16).map(bytes.hex))
+def test_built_manifests_are_accepted_as_built(serial, entries, camera_time, nonce):
+    built = p.build_manifest(_KEY, serial, entries, camera_time, nonce)
+    wire = p.canonical(built)
+    assert p.verify_manifest(wire, _KEY.verify_key, serial, nonce) == built["manifest"]
+    for entry in entries:  # and the container metadata a camera writes matches its manifest entry
+        p.check_recording_metadata(p.parse_json(p.recording_metadata(serial, entry)), serial, entry)
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(st.integers(1, 2**53), _pre_post, _pre_post, _officers, st.sampled_from(p.ASSIGNMENTS))
+def test_built_settings_are_accepted_as_built(version, pre, post, officer, assignment):
+    built = p.build_settings(version, pre, post, officer, assignment)
+    assert p.parse_settings(p.parse_json(p.canonical(built))) == built
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(_serials, st.from_regex(r"[\x20-\x7e]{0,64}", fullmatch=True), st.booleans(), _times,
+       st.integers(0, 2**53))
+def test_built_info_and_txt_are_accepted_as_built(serial, model, paired, camera_time, version):
+    info = p.build_info(serial, model, model, _KEY, paired, "cd" * 32 if paired else None, camera_time, version)
+    assert p.parse_info(p.parse_json(p.canonical(info))) == info
+    txt = p.build_txt(serial, model, model, _KEY, paired)
+    wire = {k.encode(): v.encode() for k, v in txt.items()}
+    assert p.parse_txt(wire).properties() == txt
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(_serials, _ids, _hex64, _times, st.binary(min_size=16, max_size=16).map(bytes.hex))
+def test_built_deletes_and_confirmations_are_accepted_as_built(serial, recording_id, sha256, now, nonce):
+    assert p.parse_delete(p.build_delete(recording_id, sha256), recording_id) == sha256
+    built = p.build_deleted(_KEY, serial, recording_id, sha256, now, nonce)
+    assert p.verify_deleted(p.canonical(built), _KEY.verify_key, serial, recording_id, sha256) == built["deleted"]
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(st.sampled_from(["GET", "POST", "DELETE"]), st.from_regex(r"/dock/v1/[a-z0-9/._-]{0,40}", fullmatch=True),
+       st.binary(max_size=200))
+def test_built_requests_are_accepted_as_built(method, path, body):
+    headers = p.sign_request(_KEY, method, path, body, NOW)
+    assert p.verify_request(_KEY.verify_key, method, path, headers, body, NOW, p.ReplayCache()) == headers[p.H_NONCE]
+
+
+@hsettings(max_examples=5, deadline=None)  # two Argon2id derivations per example
+@given(_serials, st.lists(_hex64, min_size=1, max_size=3, unique=True), _officers)
+def test_built_pairings_are_accepted_as_built(serial, recipients, officer):
+    request = p.build_pair_request("12345678", serial, _KEY, recipients, p.build_settings(1, officer=officer), NOW)
+    assert p.verify_pair_request(p.parse_json(p.canonical(request)), "12345678", serial) == request["pairing"]
+    camera = SigningKey(bytes(range(32)))
+    response = p.build_pair_response("12345678", request["pairing"], serial, camera, NOW, "M", "1")
+    assert p.verify_pair_response(p.parse_json(p.canonical(response)), "12345678", request) == response["pairing"]
 
 
 def test_pairing_key_is_stretched_and_bound_to_the_exchange():

@@ -81,7 +81,8 @@ def test_age_package_opens_with_age_and_every_hash_checks_out(hbox, data, ids, o
     assert (manifest["receiver"], manifest["basis"], manifest["case_ref"], manifest["purpose"]) == \
         (RECEIVER, BASIS, CASE, "requisition")
     assert manifest["protection"] == "age-recipient"
-    VerifyKey(bytes.fromhex(manifest["box"]["signing_key"])).verify(manifest_bytes,
+    # docs/handover-package.md: the signature is over the kind's label, a newline and manifest.json.
+    VerifyKey(bytes.fromhex(manifest["box"]["signing_key"])).verify(b"kluis/v1/handover-manifest\n" + manifest_bytes,
                                                                     (folder / "manifest.sig").read_bytes())
     for key, entry in zip(("noord", "zuid"), manifest["files"]):
         recording = hbox.catalog.get_recording(ids[key])

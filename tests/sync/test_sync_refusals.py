@@ -16,7 +16,7 @@ from sync import client, link
 from sync.archive import server
 from sync.archive.store import Archive
 from sync.protocol import API, MAX_CHUNK, box_id_of, sha256_hex, sign_request
-from appliance.audit import canonical
+from appliance.canonical import canonical
 
 
 @pytest.fixture

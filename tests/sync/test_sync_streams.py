@@ -100,13 +100,13 @@ async def test_a_stalled_link_holds_the_box_to_its_window(box_dir, tmp_path, mon
         requests[request.method, request.match_info.route.resource.canonical] += 1
         return await handler(request)
 
-    heard = client._Acks._heard
+    heard = client.Acks._heard
 
     def spy(acks, answer):  # what the box read from the feed; it acts on it unchanged
         feed_lines.append(answer)
         heard(acks, answer)
 
-    monkeypatch.setattr(client._Acks, "_heard", spy)
+    monkeypatch.setattr(client.Acks, "_heard", spy)
     async with _behind_proxy(box_dir[0], tmp_path, 24 * window, count) as (app, box, proxy, rid):
         syncer = client.Syncer(box, chunk_size=window)
         passing = asyncio.create_task(syncer.run(ignore_window=True))

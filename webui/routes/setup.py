@@ -42,7 +42,7 @@ from appliance import config as config_mod
 from appliance import audit, tls, users
 from appliance.box import CATALOG, Box, init_box
 from appliance.errors import KluisError
-from appliance.vault import fsync_dir
+from appliance.durable import fsync_dir
 
 from .. import i18n
 from ..app import (HERE, LANG, LANG_COOKIE, TEMPLATES, client_of, gettext_for, headers_middleware,

@@ -1,0 +1,212 @@
+"""Restoring a backup (docs/backup.md) onto a fresh data directory: choose the newest backup that verifies,
+unlock it with a keeper's password or the recovery key, write the catalog, the files and the held blobs,
+then replay the deletion journal's later deletions, so that what the box deleted after the backup stays
+deleted."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from nacl.public import PrivateKey
+
+from . import audit, keys, recordings
+from .backup import CATALOG_FILE, FILES_FILE, SLOTS_FILE, Check, copy_file, in_files, list_backups, verify_backup
+from .backup_journal import DELETION_FIELDS, NOT_IN_BACKUP, Journal, read_journal
+from .box import CATALOG, SIGNING_KEY, Box
+from .clock import to_iso
+from .container import Decryptor, read_header
+from .durable import fsync_dir
+from .errors import KluisError, WrongSecret
+
+
+@dataclass
+class Restored:
+    name: str
+    data_dir: Path
+    recordings: int
+    replayed: int                  # recordings in the backup deleted since, removed again
+    recorded: int                  # deletion records added from the journal
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # newer backups passed over, and why
+
+
+def choose(target: Path, name: str | None = None, signer: str | None = None, include_expired: bool = False,
+           now: str | None = None) -> tuple[Check, Journal, list[tuple[str, str]]]:
+    """The backup to restore: `name`, or the newest one that verifies (and has not expired)."""
+    journal = read_journal(target, signer)
+    if not journal.ok:
+        raise KluisError(f"the deletion journal on {target} is damaged: {journal.problems[0]}; nothing restored")
+    signer = signer or journal.signer
+    backups = list_backups(target)
+    if name is not None:
+        backups = [p for p in backups if p.name == name]
+        if not backups:
+            raise KluisError(f"no backup {name!r} in {target}")
+    if not backups:
+        raise KluisError(f"no Kluis backup in {target}")
+    skipped = []
+    for path in reversed(backups):
+        check = verify_backup(path, signer, journal)
+        if not check.ok:
+            skipped.append((path.name, check.problems[0]))
+            continue
+        expires = check.manifest.get("expires_at")
+        if expires and now and expires <= now and not include_expired:
+            skipped.append((path.name, f"expired {expires} (--include-expired to restore it anyway)"))
+            continue
+        return check, journal, skipped
+    raise KluisError("no backup to restore: " + "; ".join(f"{n}: {why}" for n, why in skipped))
+
+
+def _unlock(slots: dict, user: str | None, password: str | None, recovery_key: str | None) -> PrivateKey:
+    if recovery_key is not None:
+        secret = keys.open_recovery_slot(slots["recovery_slot"], recovery_key)
+    else:
+        user = user or slots.get("init_user")
+        slot = slots.get("keepers", {}).get(user)
+        if slot is None:
+            raise KluisError(f"{user!r} is not a keeper in this backup (keepers: {', '.join(slots.get('keepers', {}))})")
+        secret = keys.open_slot(slot, password or "")
+    identity = PrivateKey(secret)
+    if bytes(identity.public_key).hex() != slots["box_public_key"]:
+        raise WrongSecret("the key slot holds another box's key")
+    return identity
+
+
+def open_sealed(path: Path, identity: PrivateKey) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        header = read_header(f)
+        decryptor = Decryptor(header, header.unwrap(identity))
+        yield from decryptor.stream(f)
+
+
+def _extract_files(data: BinaryIO, dest: Path) -> None:
+    with tarfile.open(fileobj=data, mode="r:") as tar:
+        for member in tar.getmembers():
+            rel = Path(member.name)
+            if not member.isfile() or rel.is_absolute() or ".." in rel.parts or not in_files(rel):
+                raise KluisError(f"the backup's files hold an unexpected entry {member.name!r}; nothing restored")
+            out = dest / rel
+            out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, member.mode & 0o700 or 0o600)
+            with os.fdopen(fd, "wb") as f:
+                shutil.copyfileobj(tar.extractfile(member), f)
+                f.flush()
+                os.fsync(f.fileno())
+
+
+def restore(target: Path, data_dir: Path, *, user: str | None = None, password: str | None = None,
+            recovery_key: str | None = None, name: str | None = None, signer: str | None = None,
+            include_expired: bool = False, clock=None) -> Restored:
+    """Restore onto a fresh data directory: verify first, unlock with a keeper's password or the recovery
+    key, write catalog, files and held blobs, replay the journal's later deletions, audit, verify."""
+    from .clock import system_clock
+
+    clock = clock or system_clock
+    data_dir = Path(data_dir)
+    if data_dir.exists() and any(data_dir.iterdir()):
+        raise KluisError(f"{data_dir} exists and is not empty: restore onto a fresh directory")
+    check, journal, skipped = choose(target, name, signer, include_expired, to_iso(clock()))
+    manifest, source = check.manifest, check.path
+    slots = json.loads((source / SLOTS_FILE).read_text(encoding="utf-8"))
+    if slots.get("box_public_key") != manifest["box_public_key"]:
+        raise KluisError("the key slots are not this backup's box's; nothing restored")
+    identity = _unlock(slots, user, password, recovery_key)
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    try:
+        files = io.BytesIO(b"".join(open_sealed(source / FILES_FILE, identity)))
+        _extract_files(files, data_dir)
+        signing = keys.read_signing_key(data_dir / SIGNING_KEY)
+        if bytes(signing.verify_key).hex() != manifest["signer"]:
+            raise KluisError("the backup's signing key is not the one that signed it; nothing restored")
+        fd = os.open(data_dir / CATALOG, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            for block in open_sealed(source / CATALOG_FILE, identity):
+                f.write(block)
+            f.flush()
+            os.fsync(f.fileno())
+        for sub in ("blobs", "tmp"):
+            (data_dir / sub).mkdir(exist_ok=True)
+        for rec in manifest["recordings"]:
+            dst = data_dir / "blobs" / rec["sha256"][:2] / rec["sha256"]
+            dst.parent.mkdir(exist_ok=True)
+            copy_file(source / rec["blob"], dst)
+            fsync_dir(dst.parent)
+        fsync_dir(data_dir)
+    except BaseException:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+
+    with Box(data_dir, clock) as box:
+        for meta, want in (("box_public_key", manifest["box_public_key"]), ("signing_public_key", manifest["signer"])):
+            if box.catalog.get_meta(meta) != want:
+                raise KluisError(f"the restored catalog's {meta} is not the backup's")
+        want = manifest["audit"]
+        row = box.catalog.db.execute("SELECT hash FROM audit_log WHERE seq = ?", [want["count"]]).fetchone()
+        if (row[0] if row else audit.GENESIS) != want["head"] or audit.head(box.catalog)[0] != want["count"]:
+            raise KluisError("the restored audit log is not the one the manifest names")
+        count = len(box.catalog.list_recordings())
+        start = manifest["journal"]["seq"] if manifest.get("journal") else 0
+        later = journal.entries[start:]
+        replayed, recorded = replay(box, later)
+        via = "recovery key" if recovery_key is not None else (user or slots.get("init_user"))
+        with box.catalog.transaction():
+            audit.record(box.catalog, actor=via if recovery_key is None else "recovery", action="restore",
+                         client="cli", clock=box.clock,
+                         details={"backup": manifest["name"], "created_at": manifest["created_at"],
+                                  "expires_at": manifest["expires_at"], "recordings": count,
+                                  "journal_entries_replayed": len(later), "recordings_deleted_again": replayed,
+                                  "deletion_records_added": recorded, "unlocked_with": via,
+                                  "skipped": [{"name": n, "why": w} for n, w in skipped]})
+        audit.checkpoint(box.catalog, box.signing_key(), clock=box.clock)
+        problems = recordings.verify(box)
+        if problems:
+            raise KluisError(f"restored, but {len(problems)} recording(s) do not verify: "
+                             f"{problems[0].recording_id}: {problems[0].what}")
+        report = audit.verify(box.catalog, box.signing_key().verify_key)
+        if not report.ok:
+            raise KluisError(f"restored, but the audit log does not verify: {report.problems[0]}")
+    return Restored(manifest["name"], data_dir, count - replayed, replayed, recorded, skipped)
+
+
+def replay(box: Box, entries: list[dict]) -> tuple[int, int]:
+    """Apply the journal's deletions to a restored box: a recording still here is crypto-shredded again
+    (file keys, row, blob) with the original box's deletion record; for one that is not, its record is
+    added, so the deletion report is complete. Returns (recordings shredded, records added)."""
+    shredded = recorded = 0
+    db = box.catalog.db
+    blobs = []
+    with box.catalog.transaction():
+        for entry in entries:
+            for d in entry["deletions"]:
+                rid = d["recording_id"]
+                row = db.execute("SELECT sha256, stored_path FROM recordings WHERE id = ?", [rid]).fetchone()
+                if row is not None:
+                    db.execute("DELETE FROM file_keys WHERE recording_id = ?", [rid])
+                    db.execute("DELETE FROM sync_outbox WHERE recording_id = ?", [rid])
+                    db.execute("DELETE FROM recordings WHERE id = ?", [rid])
+                    blobs.append(row[1])
+                    audit.record(box.catalog, actor="system", action="delete", recording_id=rid, clock=box.clock,
+                                 details={"sha256": d["sha256"], "reason": d["reason"], "replayed": True,
+                                          "journal_seq": entry["seq"], "deleted_at": d["deleted_at"]})
+                    shredded += 1
+                existing = db.execute("SELECT reason FROM deletions WHERE recording_id = ?", [rid]).fetchone()
+                if existing is None or existing[0] == NOT_IN_BACKUP:
+                    db.execute(
+                        f"INSERT OR REPLACE INTO deletions ({', '.join(DELETION_FIELDS)}, blob_removed_at) "
+                        f"VALUES ({', '.join('?' * (len(DELETION_FIELDS) + 1))})",
+                        [d[k] for k in DELETION_FIELDS] + [box.now_iso()])
+                    recorded += existing is None
+    for rel in blobs:
+        if not db.execute("SELECT 1 FROM recordings WHERE stored_path = ?", [rel]).fetchone():
+            (box.vault.root / rel).unlink(missing_ok=True)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return shredded, recorded
