@@ -1,4 +1,4 @@
-"""Serving the web UI over HTTPS: `start_web` is what `kluis serve` (appliance/service.py) calls."""
+"""Serving the web UI over HTTPS: `start_web` is what `kluis serve` (appliance/app/service.py) calls."""
 
 from __future__ import annotations
 

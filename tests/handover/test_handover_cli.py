@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from appliance import audit, cli, handover, roles
 from appliance.box import Box
-from appliance.commands.common import COMMAND_PERMISSIONS
+from appliance.app.commands.common import COMMAND_PERMISSIONS
 from tests.conftest import KLUIS
 from tests.handover.conftest import BASIS, CASE, RECEIVER
 

@@ -46,7 +46,7 @@ PAIR_WAIT_S = 8.0
 
 def offload_progress() -> dict[str, dict]:
     """The running service's offload progress per camera ({} when the UI runs without `kluis serve`)."""
-    from appliance import service  # imported here: the service imports the web UI, not the other way round
+    from appliance.app import service  # imported here: the service imports the web UI, not the other way round
 
     return service.offload_progress()
 

@@ -392,7 +392,7 @@ def create_setup_app(wizard: Wizard) -> web.Application:
 async def run_setup(data_dir: Path, listen: tuple[str, int] | None = None,
                     kdf_profile: str = "moderate") -> tuple[str, int] | None:
     """Serve the wizard until the box is made (returns the address it listened on, for the box to take
-    over) or SIGTERM/SIGINT (returns None). Called by appliance.service for an uninitialised DIR."""
+    over) or SIGTERM/SIGINT (returns None). Called by appliance.app.service for an uninitialised DIR."""
     wizard = Wizard(data_dir, kdf_profile)
     wizard.prepare()
     host, port = listen or ("127.0.0.1", 8443)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 
-from ..clock import parse_time, to_iso
-from ..errors import KluisError
-from ..keys import KDF_PROFILES
-from ..purposes import parse_purpose
+from appliance.clock import parse_time, to_iso
+from appliance.errors import KluisError
+from appliance.keys import KDF_PROFILES
+from appliance.purposes import parse_purpose
 from .common import ask_password, emit_json, print_table, read_secret_file
 
 TZ = "Europe/Amsterdam"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import KluisError
+from appliance.errors import KluisError
 from .common import data_option
 
 

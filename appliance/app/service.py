@@ -18,10 +18,10 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from .box import CATALOG, Box
-from .errors import KluisError
-from .dock.discovery import Discovery
-from .dock.offload import OffloadManager
+from appliance.box import CATALOG, Box
+from appliance.errors import KluisError
+from appliance.dock.discovery import Discovery
+from appliance.dock.offload import OffloadManager
 
 log = logging.getLogger("kluis.serve")
 
@@ -198,7 +198,7 @@ class Service:
         listen = str(self.box.config.get("axis", {}).get("listen") or "")
         if not listen:
             return  # off by default: a box without an Axis system opens no port for it
-        from .axis.server import start_axis
+        from appliance.axis.server import start_axis
 
         host, _, port = listen.rpartition(":")
         try:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from .. import roles, users
-from ..box import Box
+from appliance import roles, users
+from appliance.box import Box
 from .common import (
     act, ask_password, data_option, emit_json, print_table, secret_options, with_box,
 )

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from .. import access_requests as ar
-from ..box import Box
-from ..clock import from_iso, parse_time
-from ..errors import KluisError
-from ..purposes import label as purpose_label
+from appliance import access_requests as ar
+from appliance.box import Box
+from appliance.clock import from_iso, parse_time
+from appliance.errors import KluisError
+from appliance.purposes import label as purpose_label
 from .common import act, emit_json, print_table, secret_options, with_box
 
 KIND_CHOICES = ["inzage", "bezwaar", "klacht"]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from .. import jobs, redaction, roles
-from ..box import Box
-from ..errors import KluisError
+from appliance import jobs, redaction, roles
+from appliance.box import Box
+from appliance.errors import KluisError
 from .common import act, secret_options, with_box
 
 

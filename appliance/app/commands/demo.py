@@ -34,9 +34,9 @@ from sync import client as sync_client
 from sync.archive import server as archive_server
 from sync.archive.store import init_archive
 
-from .. import recordings, retention
-from ..box import Box, init_box
-from ..errors import KluisError
+from appliance import recordings, retention
+from appliance.box import Box, init_box
+from appliance.errors import KluisError
 
 # (serial, officer or None for a pooled camera, camera clock drift in seconds)
 CAMERAS = [("CAM001", "J. Jansen", 0.0), ("CAM002", "A. de Vries", 42.0), ("CAM003", None, -17.0)]
@@ -149,8 +149,8 @@ class Bars:
 
 
 async def _demo(data_dir: Path, workdir: Path, exit_after_offload: bool) -> None:
-    from ..dock import devices
-    from ..dock.pairing import pair_camera
+    from appliance.dock import devices
+    from appliance.dock.pairing import pair_camera
     from ..service import Service
 
     password = secrets.token_urlsafe(12)
@@ -259,8 +259,8 @@ async def _demo(data_dir: Path, workdir: Path, exit_after_offload: bool) -> None
 
 async def _axis_system(box: Box, service, workdir: Path) -> None:
     """An Axis W800 (simulated) connected with a connection file delivers one recording of two clips."""
-    from ..axis import accounts
-    from ..axis.simulator import Bookmark, W800Simulator, make_clip
+    from appliance.axis import accounts
+    from appliance.axis.simulator import Bookmark, W800Simulator, make_clip
 
     connection = accounts.connection_file(box, "Demo W800", [f"https://{service.axis_address}/auth/v1.0"],
                                           encrypt=True, actor="admin", client="demo")

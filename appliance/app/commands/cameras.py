@@ -11,9 +11,9 @@ from datetime import datetime
 
 import click
 
-from ..box import Box
-from ..clock import parse_time
-from ..dock import devices
+from appliance.box import Box
+from appliance.clock import parse_time
+from appliance.dock import devices
 from .common import act, emit_json, print_table, secret_options, with_box
 
 
@@ -59,14 +59,14 @@ def list_(box: Box, as_json: bool) -> None:
 def pair(box: Box, serial: str | None, code: str | None, usb_serial: str | None, officer: str | None, pooled: bool,
          pre_record_s: int, post_record_s: int, user: str | None, password_file, recovery_key_file) -> None:
     """Pair camera SERIAL with the CODE it shows on its screen, or register a USB camera (--usb SERIAL)."""
-    from ..dock.pairing import pair_camera
+    from appliance.dock.pairing import pair_camera
 
     if usb_serial:
         if serial or code:
             raise click.UsageError("--usb SERIAL takes no SERIAL CODE arguments")
         if officer and pooled:
             raise click.UsageError("--officer or --pooled, not both")
-        from ..usb import ingest
+        from appliance.usb import ingest
 
         actor = act(box, "cameras pair", user, password_file, recovery_key_file)
         row = ingest.register(box, usb_serial, officer=officer, pooled=pooled, actor=actor.name)
@@ -90,7 +90,7 @@ def pair(box: Box, serial: str | None, code: str | None, usb_serial: str | None,
 @secret_options
 def unpair(box: Box, serial: str, user: str | None, password_file, recovery_key_file) -> None:
     """Forget camera SERIAL's key (and tell the camera, if it is reachable)."""
-    from ..dock.pairing import unpair_camera
+    from appliance.dock.pairing import unpair_camera
 
     actor = act(box, "cameras unpair", user, password_file, recovery_key_file)
     asyncio.run(unpair_camera(box, serial, actor.name))

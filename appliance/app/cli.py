@@ -1,4 +1,4 @@
-"""The `kluis` command. Subcommands live in appliance/commands/, one module per area, each exporting a
+"""The `kluis` command. Subcommands live in appliance/app/commands/, one module per area, each exporting a
 COMMANDS list. Commands call domain functions and print, nothing more. A user error is one line on
 stderr and a non-zero exit."""
 
@@ -12,7 +12,7 @@ import sqlite3
 import click
 
 from . import commands
-from .errors import KluisError
+from appliance.errors import KluisError
 
 # Command name -> its module in appliance/commands. Running a command imports only its module, so that
 # `kluis import` does not pay for aiohttp, PyAV and the camera simulator at every start (start-up and

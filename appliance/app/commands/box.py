@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 
-from .. import audit, recordings, roles
-from ..box import Box, init_box
-from ..clock import parse_time
-from ..errors import KluisError
-from ..purposes import PURPOSES, needs_case_ref, parse_purpose
-from ..catalog import RECORDING_COLUMNS
-from ..keys import KDF_PROFILES
+from appliance import audit, recordings, roles
+from appliance.box import Box, init_box
+from appliance.clock import parse_time
+from appliance.errors import KluisError
+from appliance.purposes import PURPOSES, needs_case_ref, parse_purpose
+from appliance.catalog import RECORDING_COLUMNS
+from appliance.keys import KDF_PROFILES
 from .common import (
     act, acting_user, ask_password, data_option, emit_json, print_table, secret_options, with_box,
 )

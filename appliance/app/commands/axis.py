@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ..box import Box
+from appliance.box import Box
 from .common import act, emit_json, print_table, secret_options, with_box
 
 
@@ -33,7 +33,7 @@ def connection_file(box: Box, site: str, encrypt: bool, urls: tuple[str, ...], o
                     user: str | None, password_file, recovery_key_file) -> None:
     """Make (or renew) the W800 account of SITE and print its connection file. Renewing gives a new
     key: the previous file of that site stops working. The file holds a secret: keep it like a password."""
-    from ..axis import accounts
+    from appliance.axis import accounts
 
     who = act(box, "axis connection-file", user, password_file, recovery_key_file)
     connection = accounts.connection_file(box, site, list(urls) or accounts.default_urls(box), encrypt=encrypt,
@@ -55,7 +55,7 @@ def connection_file(box: Box, site: str, encrypt: bool, urls: tuple[str, ...], o
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_(box: Box, as_json: bool) -> None:
     """System controllers, their users and devices, and recordings still being transferred."""
-    from ..axis import overview
+    from appliance.axis import overview
 
     view = overview.snapshot(box)
     if as_json:

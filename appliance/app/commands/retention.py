@@ -1,6 +1,6 @@
 """kluis retention status|run|report and kluis hold add|release|list|review: the retention commands.
 
-Who may run which: appliance/commands/common.py, COMMAND_PERMISSIONS. `retention status` and `retention
+Who may run which: appliance/app/commands/common.py, COMMAND_PERMISSIONS. `retention status` and `retention
 run` need no login: they are the unattended service's work (see there why)."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from datetime import timedelta
 
 import click
 
-from .. import retention, roles
-from ..box import Box
-from ..clock import parse_time, to_iso
-from ..errors import NotFound
-from ..purposes import PURPOSES, parse_purpose
+from appliance import retention, roles
+from appliance.box import Box
+from appliance.clock import parse_time, to_iso
+from appliance.errors import NotFound
+from appliance.purposes import PURPOSES, parse_purpose
 from .common import Actor, act, emit_json, print_table, secret_options, with_box
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ..box import Box
+from appliance.box import Box
 from .common import emit_json, print_table, with_box
 
 
@@ -32,7 +32,7 @@ def usb() -> None:
 def ingest_(box: Box, target: Path, device: str | None, label: str | None, usb_id: str | None, dry_run: bool,
             as_json: bool) -> None:
     """Ingest the camera at TARGET: a mount point, or a device or image file (mounted here; root only)."""
-    from ..usb import ingest, volume
+    from appliance.usb import ingest, volume
 
     with volume.opened(target, device, label, volume.parse_usb_id(usb_id)) as vol, ingest.slot(box):
         report = ingest.ingest(box, vol, dry_run=dry_run)
@@ -55,7 +55,7 @@ def ingest_(box: Box, target: Path, device: str | None, label: str | None, usb_i
 @click.option("--json", "as_json", is_flag=True)
 def files(box: Box, serial: str | None, as_json: bool) -> None:
     """Files Kluis did not take from the cameras (not video, unreadable): they stay on the camera."""
-    from ..usb import overview
+    from appliance.usb import overview
 
     rows = overview.files_left(box, serial)
     if as_json:
@@ -69,7 +69,7 @@ def files(box: Box, serial: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def profiles_(box: Box, as_json: bool) -> None:
     """The camera profiles the box knows: shipped, and the keeper's in DATA/usb-profiles (checked)."""
-    from ..usb import profiles
+    from appliance.usb import profiles
 
     rows = [{"name": p.name, "priority": p.priority, "description": p.description, "delete": p.delete_after_ingest,
              "file": p.path} for p in profiles.load_all(box.data_dir)]

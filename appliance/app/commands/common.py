@@ -18,9 +18,9 @@ from typing import Callable
 import click
 from nacl.public import PrivateKey
 
-from .. import audit, roles, users
-from ..box import Box
-from ..errors import KluisError, WrongSecret
+from appliance import audit, roles, users
+from appliance.box import Box
+from appliance.errors import KluisError, WrongSecret
 
 data_option = click.option(
     "--data", "data_dir", required=True, envvar="KLUIS_DATA", type=click.Path(path_type=Path),
@@ -98,7 +98,7 @@ def acting_user(box: Box, user: str | None) -> str:
 # by who may read the data directory, like `kluis serve` itself.
 # Likewise `backup` (and `backup journal | verify | list`), which uses public keys only and runs from a
 # timer, and `update apply`, authorised by the release key's signature and run by whoever may write the
-# service's venv (appliance/commands/backup.py, update.py). `restore` checks a keeper's password or the
+# service's venv (appliance/app/commands/backup.py, update.py). `restore` checks a keeper's password or the
 # recovery key against the key slots inside the backup: there is no box yet to log in to.
 #
 # Every command in the table also takes --recovery-key-file: the break-glass path (no role check; the

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..dock import simulator as sim
-from ..errors import KluisError
+from appliance.dock import simulator as sim
+from appliance.errors import KluisError
 
 state_option = click.option("--state", "state_dir", required=True, type=click.Path(path_type=Path),
                             help="The camera's state directory (keys, pairing, recordings).")

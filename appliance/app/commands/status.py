@@ -6,8 +6,8 @@ import shutil
 
 import click
 
-from .. import platform, timesync, tls
-from ..box import Box
+from appliance import platform, timesync, tls
+from appliance.box import Box
 from .common import emit_json, with_box
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
-from .. import backup as backup_mod
-from ..box import Box
-from ..errors import KluisError
+from appliance import backup as backup_mod
+from appliance.box import Box
+from appliance.errors import KluisError
 from .common import ask_password, data_option, emit_json, read_secret_file
 
 target_option = click.option("--to", "target", type=click.Path(path_type=Path),

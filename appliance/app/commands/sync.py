@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..box import Box
+from appliance.box import Box
 from .common import act, emit_json, print_table, secret_options, with_box
 
 

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from .. import audit, handover, roles
-from ..box import Box
-from ..clock import from_iso, parse_time
-from ..errors import KluisError
-from ..purposes import PURPOSES
+from appliance import audit, handover, roles
+from appliance.box import Box
+from appliance.clock import from_iso, parse_time
+from appliance.errors import KluisError
+from appliance.purposes import PURPOSES
 from .common import act, acting_user, data_option, emit_json, print_table, read_secret_file, secret_options, with_box
 
 
@@ -256,7 +256,7 @@ def verify(package_path: Path, identity_files: tuple[Path, ...], passphrase_file
            box_key: str | None, as_json: bool) -> None:
     """Check a handover package (age-encrypted file, ZIP or unpacked folder): the signature over the
     manifest and every file's SHA-256. Exits non-zero and says what is wrong if anything is."""
-    from .. import agecrypt, package
+    from appliance import agecrypt, package
 
     identities = [line for path in identity_files for line in agecrypt.read_identities(path)]
     passphrase = read_secret_file(passphrase_file) if passphrase_file is not None else None

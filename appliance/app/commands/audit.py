@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from .. import audit
-from ..box import Box
+from appliance import audit
+from appliance.box import Box
 from .common import act, emit_json, print_table, secret_options, with_box
 from .retention import time_arg
 

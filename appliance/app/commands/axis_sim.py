@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ..axis import simulator as sim
+from appliance.axis import simulator as sim
 
 
 @click.command("axis-sim")

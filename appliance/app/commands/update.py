@@ -12,10 +12,10 @@ from pathlib import Path
 
 import click
 
-from .. import keys
-from .. import update as update_mod
-from ..catalog import MIGRATIONS
-from ..errors import KluisError
+from appliance import keys
+from appliance import update as update_mod
+from appliance.catalog import MIGRATIONS
+from appliance.errors import KluisError
 from .common import data_option, emit_json
 
 trusted_option = click.option(
