@@ -1,5 +1,5 @@
 """kluis axis-sim: a simulated Axis W800 system controller uploads recordings to a content destination
-(appliance/axis/simulator.py). Test and demo equipment."""
+(simulators/axis/). Test and demo equipment."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from appliance.axis import simulator as sim
+from simulators.axis import clips, protocol, recording
+from simulators.axis.w800 import W800Simulator, setup_logging
 
 
 @click.command("axis-sim")
@@ -36,7 +37,7 @@ from appliance.axis import simulator as sim
 @click.option("--user-name", default="J. Jansen", show_default=True, help="The officer's name.")
 @click.option("--user-id", default="1001", show_default=True, help="The officer's user supplied ID.")
 @click.option("--serial", default="B8A44F000001", show_default=True, help="The camera's serial number.")
-@click.option("--model", default=sim.MODEL, show_default=True, help="The camera's model.")
+@click.option("--model", default=protocol.MODEL, show_default=True, help="The camera's model.")
 @click.option("--device-name", help="The camera's nice name (default: its serial).")
 @click.option("--system-name", default="W800 simulator", show_default=True,
               help="The system's nice name (first run only: kept in the state directory).")
@@ -78,17 +79,17 @@ def axis_sim(ctx: click.Context, connection_file: Path, state_dir: Path, recordi
     """Play an Axis W800 body-worn system controller: authenticate, register the user and the camera, and
     upload recordings (clips, keys, GNSS track, bookmarks) to a content destination. Prints one line per
     recording: its container, its clips, and ok or the error. Exits 1 if any recording failed."""
-    sim.setup_logging(verbose)
-    connection = sim.load_connection(connection_file)
+    setup_logging(verbose)
+    connection = protocol.load_connection(connection_file)
     if clip_files:
-        lengths = [sim.probe_seconds(path) or seconds for path in clip_files]
+        lengths = [clips.probe_seconds(path) or seconds for path in clip_files]
     else:
         lengths = [seconds] * clips_per_recording
     total = sum(max(1, round(s)) for s in lengths)
     if pre_buffer + post_buffer > total:
         raise click.UsageError(f"--pre-buffer + --post-buffer exceed the recording's length ({total} s)")
-    bookmarks = [sim.Bookmark(text=text) for text in bookmark_texts]
-    w800 = sim.W800Simulator(
+    bookmarks = [recording.Bookmark(text=text) for text in bookmark_texts]
+    w800 = W800Simulator(
         connection, state_dir, system_name=system_name, retry_budget_s=retry_budget, max_backoff_s=max_backoff,
         send_etag=not no_etag, check_etag=not (no_etag and no_checksum), wrong_credentials=wrong_credentials, wrong_system_id=wrong_system_id,
         malformed_metadata=malformed_metadata, complete_before_clips=complete_before_clips,
@@ -107,7 +108,7 @@ def axis_sim(ctx: click.Context, connection_file: Path, state_dir: Path, recordi
         first = busy_until + timedelta(seconds=1)
     starts = [first + i * timedelta(seconds=total + gap) for i in range(recordings)]
 
-    async def one(start: datetime, user_uuid: str, gate: asyncio.Semaphore) -> sim.RecordingResult:
+    async def one(start: datetime, user_uuid: str, gate: asyncio.Semaphore) -> recording.RecordingResult:
         async with gate:
             if clip_files:
                 clips = list(clip_files)
@@ -115,7 +116,7 @@ def axis_sim(ctx: click.Context, connection_file: Path, state_dir: Path, recordi
                 clips, begin = [], start
                 for length in lengths:  # made just before the upload: only `concurrency` recordings in memory
                     clips.append(await asyncio.to_thread(
-                        sim.make_clip, length, begin, serial, w800.container_type, int(filler_mb * 1024 * 1024)))
+                        clips.make_clip, length, begin, serial, w800.container_type, int(filler_mb * 1024 * 1024)))
                     begin += timedelta(seconds=round(length))
             result = await w800.upload_recording(
                 user_uuid, serial, clips, start + timedelta(seconds=round(pre_buffer)), pre_buffer, post_buffer,
@@ -125,14 +126,14 @@ def axis_sim(ctx: click.Context, connection_file: Path, state_dir: Path, recordi
                    f"{outcome}")
         return result
 
-    async def run() -> list[sim.RecordingResult]:
+    async def run() -> list[recording.RecordingResult]:
         try:
             await w800.connect()
             user_uuid = await w800.register_user(user_name, user_id or None)
             await w800.register_device(serial, model, device_name)
             if bookmark_category:  # the categories are known once connected
                 category_id = bookmark_category_id or w800.category_id(bookmark_category) or "1"
-                bookmarks.append(sim.Bookmark(category_id=category_id, category_name=bookmark_category))
+                bookmarks.append(recording.Bookmark(category_id=category_id, category_name=bookmark_category))
             gate = asyncio.Semaphore(concurrency)
             return await asyncio.gather(*(one(start, user_uuid, gate) for start in starts))
         finally:

@@ -1,4 +1,4 @@
-"""kluis camera-sim: run a simulated bodycam in its dock, and make it record (appliance/dock/simulator.py)."""
+"""kluis camera-sim: run a simulated bodycam in its dock, and make it record (simulators/dock/)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from appliance.dock import simulator as sim
 from appliance.errors import KluisError
+from simulators.dock import camera as sim
+from simulators.dock import state as camera_state
 
 state_option = click.option("--state", "state_dir", required=True, type=click.Path(path_type=Path),
                             help="The camera's state directory (keys, pairing, recordings).")
@@ -29,8 +30,8 @@ state_option = click.option("--state", "state_dir", required=True, type=click.Pa
 @click.option("--record-every", type=float, help="Also record an incident every this many seconds.")
 @click.option("--record-seconds", type=float, default=10, show_default=True,
               help="Length of the scheduled incidents (plus pre- and post-record).")
-@click.option("--model", default=sim.MODEL, show_default=True, help="Model name (first start only).")
-@click.option("--fw", default=sim.FIRMWARE, show_default=True, help="Firmware version (first start only).")
+@click.option("--model", default=camera_state.MODEL, show_default=True, help="Model name (first start only).")
+@click.option("--fw", default=camera_state.FIRMWARE, show_default=True, help="Firmware version (first start only).")
 @click.option("--cut-after", type=int, help="Fault: cut the connection after N bytes of a recording.")
 @click.option("--cut-count", type=int, help="Fault: ... only this many times (default: every time).")
 @click.option("--rate", type=int, help="Fault: serve recordings at this many bytes per second.")
@@ -51,7 +52,7 @@ def camera_sim(ctx: click.Context, serial, state_dir, port, bind, interfaces, ad
         raise click.UsageError("--record-every must be positive")
     lock = sim.lock_state(state_dir)
     try:
-        state = sim.CameraState(state_dir, serial, model, fw, clock=sim.drifting_clock(clock_drift))
+        state = camera_state.CameraState(state_dir, serial, model, fw, clock=sim.drifting_clock(clock_drift))
         sim.setup_logging(state.serial)
         faults = sim.Faults(cut_after=cut_after, cut_count=cut_count, rate=rate, corrupt=corrupt,
                             wrong_manifest_key=wrong_manifest_key, bad_txt=bad_txt)

@@ -260,7 +260,9 @@ async def _demo(data_dir: Path, workdir: Path, exit_after_offload: bool) -> None
 async def _axis_system(box: Box, service, workdir: Path) -> None:
     """An Axis W800 (simulated) connected with a connection file delivers one recording of two clips."""
     from appliance.axis import accounts
-    from appliance.axis.simulator import Bookmark, W800Simulator, make_clip
+    from simulators.axis.clips import make_clip
+    from simulators.axis.recording import Bookmark
+    from simulators.axis.w800 import W800Simulator
 
     connection = accounts.connection_file(box, "Demo W800", [f"https://{service.axis_address}/auth/v1.0"],
                                           encrypt=True, actor="admin", client="demo")
