@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
 import pkgutil
+import signal
 import sqlite3
+import sys
 
 import click
 
@@ -46,6 +49,19 @@ def load_all() -> None:
         load_module(info.name)
 
 
+def stopped_reading(ctx: click.Context) -> None:
+    """The reader of our output went away: end quietly, with the status `cat` has when SIGPIPE ends it.
+
+    141 (128 + SIGPIPE) and not 0: a shell script with `set -o pipefail` must not take a cut-off stream
+    for the whole recording, and `cat` or `yes` in the same pipe say 141 too. No message: the reader
+    chose to stop (Python's own advice, docs.python.org "Note on SIGPIPE"). Standard output now points
+    at /dev/null, so that the interpreter's last flush of what is still buffered does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    ctx.exit(128 + signal.SIGPIPE)
+
+
 class KluisGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str):
         if name in COMMAND_MODULES:
@@ -68,11 +84,11 @@ class KluisGroup(click.Group):
             raise click.ClickException(f"permission denied: {exc.filename}") from None
         except sqlite3.DatabaseError as exc:  # a damaged or unreadable catalog: say so, change nothing
             raise click.ClickException(f"the catalog cannot be read ({exc}); nothing was changed") from None
+        except BrokenPipeError:  # an OSError too, so first: the reader stopped (`kluis cat ... | head`)
+            stopped_reading(ctx)
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""
             raise click.ClickException(f"{exc.strerror or exc}{where}") from None
-        except BrokenPipeError:  # `kluis cat ... | head`
-            ctx.exit(0)
         finally:
             # The process ends with the command, and the exit frees everything at once. Freezing spares
             # the interpreter's last full collection over every module's objects (~10 ms a command).
