@@ -1,27 +1,31 @@
-"""`kluis serve`: the box's one long-running process.
+"""`kluis serve`: the box's one long-running process, and the place that wires the parts together.
 
-One asyncio loop runs camera discovery and offload, the retention scheduler (when appliance.retention
-provides `schedule_jobs`), the web UI (when webui.server provides `start_web`) and the archive sync
-(when sync.client provides `start_sync`). Parts that are not there yet are skipped with a log line.
-SIGTERM and SIGINT stop everything cleanly: running downloads keep their durable bytes for resume.
+One asyncio loop runs camera discovery and offload, the retention scheduler, the web UI, the archive
+sync and, when configured, the Axis content destination. Every part is required: one that fails to
+import or start stops the service with its error, rather than leaving a quietly smaller box. The web UI
+gets what it shows from other parts as callables at construction (the offload's progress, the archive's
+enrolment), so it imports neither the service nor sync. SIGTERM and SIGINT stop everything cleanly:
+running downloads keep their durable bytes for resume.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import inspect
 import logging
 import os
 import signal
 import socket
 from pathlib import Path
-from typing import Any
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from appliance.box import CATALOG, Box
-from appliance.errors import KluisError
 from appliance.dock.discovery import Discovery
 from appliance.dock.offload import OffloadManager
+from appliance.errors import KluisError
+from appliance.retention import schedule_jobs
+from sync import client as sync_client
+from webui.server import start_web
+from webui.setup_server import run_setup
 
 log = logging.getLogger("kluis.serve")
 
@@ -32,20 +36,6 @@ def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format=LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S")
     for noisy in ("zeroconf", "aiohttp.access", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def _optional(module: str, attribute: str):
-    """An integration point another part of Kluis provides, or None while it does not exist."""
-    try:
-        return getattr(importlib.import_module(module), attribute, None)
-    except ImportError as exc:
-        if exc.name != module and not module.startswith(f"{exc.name}."):
-            raise  # the module exists but is broken: say so rather than run without it
-        return None
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
 
 
 def sd_notify(state: str) -> bool:
@@ -80,14 +70,6 @@ async def _watchdog(interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-RUNNING: Service | None = None  # the service of this process, for the web UI (offload progress)
-
-
-def offload_progress() -> dict[str, dict]:
-    """Per camera: the state of its offload (see dock.offload.CameraProgress); {} when not serving."""
-    return RUNNING.offload.snapshot() if RUNNING else {}
-
-
 class Service:
     def __init__(self, box: Box, listen: tuple[str, int] | None = None, interfaces: list[str] | None = None):
         self.box = box
@@ -96,12 +78,10 @@ class Service:
         self.discovery = Discovery(box, on_device=self.offload.on_device, interfaces=interfaces, owner=True)
         self.web_address: str | None = None  # host:port of the web UI once it runs
         self.axis_address: str | None = None  # host:port of the Axis content destination, when on
-        self._stoppers: list = []  # cleanup callables of the optional parts, run in reverse order
+        self._stoppers: list = []  # cleanup callables of the parts started, run in reverse order
         self.stopping = asyncio.Event()
 
     async def start(self) -> None:
-        global RUNNING
-        RUNNING = self
         await self.offload.start()
         await self.discovery.start()
         await self._start_retention()
@@ -111,16 +91,15 @@ class Service:
         log.info("Kluis is serving from %s", self.box.data_dir)
 
     async def stop(self) -> None:
-        global RUNNING
         log.info("stopping")
         for stopper in reversed(self._stoppers):
             try:
-                await _maybe_await(stopper())
+                if asyncio.iscoroutine(result := stopper()):
+                    await result
             except Exception:  # one part failing to stop must not keep the others running
                 log.exception("error while stopping")
         await self.discovery.stop()
         await self.offload.stop()
-        RUNNING = None
         log.info("stopped")
 
     async def run(self) -> None:
@@ -142,14 +121,8 @@ class Service:
             await self.stop()
 
     async def _start_retention(self) -> None:
-        schedule_jobs = _optional("appliance.retention", "schedule_jobs")
-        if schedule_jobs is None:
-            log.info("retention scheduler: not available in this build")
-            return
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
         scheduler = AsyncIOScheduler(timezone="UTC")
-        await _maybe_await(schedule_jobs(scheduler, self.box))
+        schedule_jobs(scheduler, self.box)
         scheduler.start()
 
         async def stop_scheduler() -> None:
@@ -165,34 +138,21 @@ class Service:
         log.info("retention scheduler: running")
 
     async def _start_web(self) -> None:
-        start_web = _optional("webui.server", "start_web")
-        if start_web is None:
-            log.info("web UI: not available in this build")
-            return
         args = (self.box, *self.listen) if self.listen else (self.box,)
         try:
-            runner = await _maybe_await(start_web(*args))
+            runner = await start_web(*args, offload_progress=self.offload.snapshot)
         except OSError as exc:  # the port is taken, or the address is not ours: one line, not a traceback
             where = ":".join(map(str, self.listen)) if self.listen else "its default address"
             raise KluisError(f"web UI: cannot listen on {where}: {exc.strerror or exc}") from None
-        if runner is not None and hasattr(runner, "cleanup"):
-            self._stoppers.append(runner.cleanup)
-        where = [f"{a[0]}:{a[1]}" for a in getattr(runner, "addresses", []) if isinstance(a, tuple)]
+        self._stoppers.append(runner.cleanup)
+        where = [f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple)]
         self.web_address = where[0] if where else None
         log.info("web UI: listening on %s", ", ".join(where) or "its default address")
 
     async def _start_sync(self) -> None:
-        start_sync = _optional("sync.client", "start_sync")
-        if start_sync is None:
-            log.info("archive sync: not available in this build")
-            return
-        handle = await _maybe_await(start_sync(self.box))
-        for name in ("stop", "cancel", "close"):
-            if handle is not None and hasattr(handle, name):
-                self._stoppers.append(getattr(handle, name))
-                break
+        task = sync_client.start_sync(self.box)
+        self._stoppers.append(task.stop)
         log.info("archive sync: running")
-
 
     async def _start_axis(self) -> None:
         listen = str(self.box.config.get("axis", {}).get("listen") or "")
@@ -210,34 +170,25 @@ class Service:
         log.info("Axis content destination: listening on %s", self.axis_address)
 
 
-def _takes(func, name: str) -> bool:
-    try:
-        return name in inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def serve(box: Box, listen: tuple[str, int] | None = None) -> None:
     asyncio.run(Service(box, listen).run())
 
 
 def serve_data_dir(data_dir, listen: tuple[str, int] | None = None) -> None:
-    """`kluis serve --data DIR`: the first-boot wizard while DIR is not initialised (issue 9,
-    webui/routes/setup.py), then the box, in the same process and on the same address."""
+    """`kluis serve --data DIR`: the first-boot wizard while DIR is not initialised
+    (appliance/provisioning.py, webui/setup_server.py), then the box, in the same process and on the
+    same address."""
     asyncio.run(_serve_data_dir(Path(data_dir), listen))
 
 
 async def _serve_data_dir(data_dir: Path, listen: tuple[str, int] | None) -> None:
     if not (data_dir / CATALOG).exists():
-        run_setup = _optional("webui.routes.setup", "run_setup")
-        if run_setup is None:
-            raise KluisError(f"no Kluis data directory at {data_dir} (run: kluis init --data {data_dir})")
         # systemd (Type=notify, WatchdogSec) must see a live service while the wizard waits for a person.
         interval = watchdog_interval()
         watchdog = asyncio.create_task(_watchdog(interval)) if interval else None
         sd_notify("READY=1\nSTATUS=first boot: serving the setup wizard")
         try:
-            listen = await run_setup(data_dir, listen)
+            listen = await run_setup(data_dir, listen, sync_client.enroll)
         finally:
             if watchdog:
                 watchdog.cancel()
