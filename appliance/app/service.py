@@ -78,7 +78,7 @@ class Service:
         self.discovery = Discovery(box, on_device=self.offload.on_device, interfaces=interfaces, owner=True)
         self.web_address: str | None = None  # host:port of the web UI once it runs
         self.axis_address: str | None = None  # host:port of the Axis content destination, when on
-        self._stoppers: list = []  # cleanup callables of the parts started, run in reverse order
+        self._stoppers: list = []  # async cleanups of the parts started, run in reverse order
         self.stopping = asyncio.Event()
 
     async def start(self) -> None:
@@ -94,8 +94,7 @@ class Service:
         log.info("stopping")
         for stopper in reversed(self._stoppers):
             try:
-                if asyncio.iscoroutine(result := stopper()):
-                    await result
+                await stopper()
             except Exception:  # one part failing to stop must not keep the others running
                 log.exception("error while stopping")
         await self.discovery.stop()
