@@ -1,4 +1,5 @@
-"""The web UI's aiohttp application: middlewares for errors, sessions, roles and CSRF; Jinja2 rendering.
+"""What every page of the web UI uses: middlewares for errors, sessions, roles and CSRF; the app's keys;
+Jinja2 rendering. The route modules import this module; webui/site.py assembles the app from both.
 
 Every route declares what it needs with `@needs(permission)` (a permission of appliance.roles) or
 `@public`. The auth middleware refuses any route that declares nothing, so a new route cannot be added
