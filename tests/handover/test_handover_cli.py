@@ -11,7 +11,8 @@ import subprocess
 
 from click.testing import CliRunner
 
-from appliance import audit, cli, handover, roles
+from appliance import audit, handover, roles
+from appliance.app import cli
 from appliance.box import Box
 from appliance.app.commands.common import COMMAND_PERMISSIONS
 from tests.conftest import KLUIS
