@@ -115,7 +115,7 @@ def imports_of(module: str) -> tuple[Import, ...]:
                     found.append(Import(module, full, node.lineno))
                     continue
                 target = _known(source) or source.split(".")[0]
-                private = alias.name if alias.name.startswith("_") and alias.name != "__future__" else None
+                private = alias.name if alias.name.startswith("_") else None
                 found.append(Import(module, target, node.lineno, private))
     found += _private_attributes(module, tree)
     return tuple(found)
