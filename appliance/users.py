@@ -80,7 +80,7 @@ def check_password(password: str) -> None:
         raise KluisError(f"a password needs at least {MIN_PASSWORD} characters")
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
     if not name or len(name) > 64 or not name.isprintable() or name != name.strip():
         raise KluisError("a user name is 1 to 64 printable characters without spaces around it")
 
@@ -99,7 +99,7 @@ def add_user(box: Box, actor: str, name: str, role: str, password: str, *, team:
              identity: PrivateKey | None = None, client: str | None = None) -> dict:
     """Enrol a user. Roles that read footage get a key slot, which needs the actor's unlocked key."""
     _actor_row(box, actor, roles.USERS_MANAGE)
-    _check_name(name)
+    check_name(name)
     roles.check_role(role)
     check_password(password)
     team = (team or "").strip() or None

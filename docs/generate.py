@@ -24,8 +24,8 @@ from pathlib import Path
 import click
 
 # The CLI and its permission tables: the only two lines to change when the CLI moves to another package.
-from appliance import cli
-from appliance.commands import common
+from appliance.app import cli
+from appliance.app.commands import common
 
 from appliance import roles
 

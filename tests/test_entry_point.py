@@ -6,13 +6,13 @@ import pkgutil
 import subprocess
 import sys
 
-from appliance import cli, commands
+from appliance.app import cli, commands
 
 
 def test_every_command_is_mapped_to_the_module_that_defines_it():
     defined = {}
     for info in pkgutil.iter_modules(commands.__path__):
-        for command in getattr(importlib.import_module(f"appliance.commands.{info.name}"), "COMMANDS", []):
+        for command in getattr(importlib.import_module(f"appliance.app.commands.{info.name}"), "COMMANDS", []):
             defined[command.name] = info.name
     assert defined == cli.COMMAND_MODULES
 
@@ -26,7 +26,7 @@ def _loaded(code: str, packages: tuple[str, ...]) -> list[str]:
 
 
 def test_import_does_not_load_the_web_and_camera_stack():
-    code = ("from appliance.cli import main\n"
+    code = ("from appliance.app.cli import main\n"
             "try:\n    main(['import', '--help'], standalone_mode=False)\nexcept SystemExit: pass")
     assert _loaded(code, ("aiohttp", "av", "zeroconf", "webui", "sync")) == []
 

@@ -197,7 +197,7 @@ def test_an_empty_recording_has_no_satisfiable_range():
 
 
 def test_web_and_cli_share_the_range_parser():
-    from appliance.commands import box as box_commands
+    from appliance.app.commands import box as box_commands
     from webui.routes import opnames
 
     assert box_commands.parse_range("10-19", 100) == byte_ranges.parse("bytes=10-19", 100)
@@ -226,7 +226,7 @@ def test_not_seconds(text):
     ("2026-11-20T14:06:15Z", 75.0),                              # a full date and time
 ])
 def test_a_handover_window_reads_the_same_on_the_web_and_the_command_line(text, seconds):
-    from appliance.commands import export
+    from appliance.app.commands import export
     from webui.routes import overdracht
 
     assert time_offsets.parse_offset(text, START, "Europe/Amsterdam") == seconds

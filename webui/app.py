@@ -1,4 +1,5 @@
-"""The web UI's aiohttp application: middlewares for errors, sessions, roles and CSRF; Jinja2 rendering.
+"""What every page of the web UI uses: middlewares for errors, sessions, roles and CSRF; the app's keys;
+Jinja2 rendering. The route modules import this module; webui/site.py assembles the app from both.
 
 Every route declares what it needs with `@needs(permission)` (a permission of appliance.roles) or
 `@public`. The auth middleware refuses any route that declares nothing, so a new route cannot be added
@@ -40,6 +41,9 @@ PUBLIC = "public"
 BOX = web.AppKey("box", Box)
 SESSIONS = web.AppKey("sessions", Sessions)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
+# Per camera, the state of its offload (appliance.dock.offload.CameraProgress): given by the process that
+# runs the offload (`kluis serve`), so the web UI reads it without knowing who runs it; {} without one.
+OFFLOAD_PROGRESS = web.AppKey("offload_progress", Callable[[], dict])
 SESSION = web.RequestKey("session", object)        # the Session, or None
 LANG = web.RequestKey("lang", str)
 GETTEXT = web.RequestKey("gettext", object)
@@ -310,31 +314,3 @@ def set_cookie(response: web.StreamResponse, name: str, value: str, max_age: int
 
 def new_login_csrf() -> str:
     return secrets.token_urlsafe(32)
-
-
-def create_app(box: Box, *, idle_minutes: float | None = None) -> web.Application:
-    app = web.Application(
-        middlewares=[headers_middleware, language_middleware, error_middleware, auth_middleware, csrf_middleware],
-        client_max_size=1024 * 1024,
-    )
-    app[BOX] = box
-    app[SESSIONS] = Sessions(box.clock, idle_minutes if idle_minutes is not None
-                             else lambda: box.config["web"]["idle_minutes"])
-    app[TEMPLATES] = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
-        autoescape=True,  # every template, whatever its name: hostile serials and names stay text
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    # A recording's page lists its handovers (issue 7).
-    from appliance import handover
-
-    app[TEMPLATES].globals["handovers_of"] = lambda recording_id: handover.list_handovers(box, recording_id)
-    from .routes import ROUTE_TABLES
-
-    for table in ROUTE_TABLES:
-        app.add_routes(table)
-    app.router.add_static("/static", HERE / "static", name="static", append_version=True)
-    return app
-

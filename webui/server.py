@@ -1,21 +1,23 @@
-"""Serving the web UI over HTTPS: `start_web` is what `kluis serve` (appliance/service.py) calls."""
+"""Serving the web UI over HTTPS: `start_web` is what `kluis serve` (appliance/app/service.py) calls."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 from aiohttp import web
 
 from appliance import roles, tls, users
 from appliance.box import Box
 
-from .app import create_app
+from .site import create_app
 
 
 async def start_web(box: Box, host: str = "127.0.0.1", port: int = 8443, *, idle_minutes: float | None = None,
-                    ssl: bool = True) -> web.AppRunner:
+                    ssl: bool = True, offload_progress: Callable[[], dict] | None = None) -> web.AppRunner:
     """Start the web UI on host:port (HTTPS with the box's self-signed certificate, made now if the box
     predates it). Returns the runner; `await runner.cleanup()` stops it. The bound port (for port 0) is
-    in `runner.addresses`."""
-    app = create_app(box, idle_minutes=idle_minutes)
+    in `runner.addresses`. `offload_progress`: see webui.site.create_app."""
+    app = create_app(box, idle_minutes=idle_minutes, offload_progress=offload_progress)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     context = tls.server_context(box.data_dir, box.config["box"]["name"]) if ssl else None

@@ -9,5 +9,6 @@ docs/axis.md). Each module here is one idea:
     destination.py  users, devices, recording containers and their objects; a Complete container
                     becomes catalogued recordings in one transaction
     server.py       the thin aiohttp app `kluis serve` runs on `[axis] listen`
-    simulator.py    a W800 for the demo and the tests (equipment, not part of the box)
+
+A W800 for the demo and the tests is test equipment, not part of the box: simulators/axis/.
 """

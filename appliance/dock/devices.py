@@ -6,13 +6,13 @@ no network here. Discovery and offload call them; so do the CLI (`kluis cameras 
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
+from .. import audit as audit_log
 from ..box import Box
 from ..catalog import Catalog
 from ..clock import from_iso, to_iso
@@ -30,20 +30,11 @@ def check_serial(serial: str) -> str:
     return serial
 
 
-def _audit_module():
-    """appliance.audit when it exists (it lands with the retention work); None before."""
-    try:
-        return importlib.import_module("appliance.audit")
-    except ImportError:
-        return None
-
-
 def audit(box: Box, action: str, *, actor: str = "system", recording_id: str | None = None,
           details: dict | None = None) -> None:
-    module = _audit_module()
-    if module is not None:
-        module.record(box.catalog, actor=actor, action=action, recording_id=recording_id, details=details,
-                      clock=box.clock)
+    """An audit entry for something a camera or a person did to one, on the box's clock."""
+    audit_log.record(box.catalog, actor=actor, action=action, recording_id=recording_id, details=details,
+                     clock=box.clock)
 
 
 def alert(box: Box, kind: str, message: str, *, serial: str | None = None, address: str | None = None,

@@ -1,6 +1,6 @@
 """What a W800 delivers is afterwards a Kluis recording like any other, end to end.
 
-The W800 simulator (appliance.axis.simulator, the client side of the Axis Body Worn Content Destination API)
+The W800 simulator (simulators/axis/, the client side of the Axis Body Worn Content Destination API)
 uploads real H.264 clips made with make_clip to the real content destination (tests/axis/conftest.py:
 appliance.axis.server.start_axis, HTTPS with the box's certificate, in a thread of its own), once in the
 clear inside TLS and once with the W800's end-to-end encryption (the clips as AES-256-CBC, their keys
@@ -32,7 +32,8 @@ from pathlib import Path
 import pytest
 
 from appliance import audit, handover, retention, roles, users
-from appliance.axis.simulator import W800Simulator, make_clip
+from simulators.axis.clips import make_clip
+from simulators.axis.w800 import W800Simulator
 from appliance.box import Box
 from appliance.container import parse_header
 from sync import client

@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.x509.oid import NameOID
 
-from appliance.axis import simulator as sim
+from simulators.axis import clips
+from simulators.axis import protocol as sim
 from appliance.errors import KluisError
 
 TRIGGER = dt.datetime(2026, 12, 1, 10, 0, 0, tzinfo=dt.timezone.utc)
@@ -55,16 +56,16 @@ def decrypt(key_object: bytes, body: bytes, private_key: rsa.RSAPrivateKey) -> b
 @pytest.mark.parametrize("sizes", [[0], [15], [16], [1, 2, 3], [1000, 16, 7, 4096], [sim.CHUNK + 5, 11]])
 def test_streamed_encryption_round_trips_through_the_key_object(rsa_key, sizes):
     plain = [bytes([n % 251]) * size for n, size in enumerate(sizes)]
-    content_key = sim.ContentKey.new()
+    content_key = clips.ContentKey.new()
     encrypted = b"".join(content_key.encrypt(iter(plain)))
-    assert len(encrypted) == sim.encrypted_size(sum(sizes))
+    assert len(encrypted) == clips.encrypted_size(sum(sizes))
     key_object = content_key.key_object(rsa_key.public_key(), "contentkey")
     assert json.loads(key_object)["PublicKeyId"] == "contentkey"
     assert decrypt(key_object, encrypted, rsa_key) == b"".join(plain)
 
 
 def test_every_object_gets_its_own_key_and_iv():
-    a, b = sim.ContentKey.new(), sim.ContentKey.new()
+    a, b = clips.ContentKey.new(), clips.ContentKey.new()
     assert len(a.key) == 32 and len(a.iv) == 16
     assert a.key != b.key and a.iv != b.iv
 
@@ -134,7 +135,7 @@ def test_locations_and_the_gnss_track():
 @pytest.mark.parametrize("container_type", ["mp4", "mkv"])
 def test_padded_clips_are_streamed_to_their_stated_size(container_type):
     head = b"\x00\x00\x00\x18ftypisom" + bytes(12)
-    clip = sim.padded_clip(head, sim.CHUNK * 2 + 3, container_type)
+    clip = clips.padded_clip(head, sim.CHUNK * 2 + 3, container_type)
     chunks = list(clip.open())
     assert max(len(c) for c in chunks) <= sim.CHUNK
     data = b"".join(chunks)

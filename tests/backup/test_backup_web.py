@@ -14,7 +14,7 @@ from appliance import audit, backup, tls, update
 from appliance.box import Box
 from tests.conftest import PASSWORD, add_role_users
 from update_helpers import make_wheel, repo_files
-from webui.app import create_app
+from webui.site import create_app
 
 
 def csrf_of(html: str) -> str:

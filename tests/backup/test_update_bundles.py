@@ -42,7 +42,7 @@ def venv(tmp_path):
     return path
 
 
-def bundle(tmp_path, key, version, files, entry_point="appliance.cli:main", schema=None):
+def bundle(tmp_path, key, version, files, entry_point="appliance.app.cli:main", schema=None):
     wheel = make_wheel(tmp_path / f"wheels-{version}", version, files, entry_point)
     out = tmp_path / f"kluis-{version}.kluis-update"
     update.build(key, wheel, out, schema=schema)
@@ -104,7 +104,7 @@ def test_an_unhealthy_update_is_rolled_back(box_dir, kluis, tmp_path, venv, rele
     before = (venv / "bin" / "kluis").read_text()
     # The release migrates the catalog, then its entry point is broken: the health check fails.
     broken = bundle(tmp_path, key, "0.3.0", with_migration(repo_files(), "update_probe", PROBE),
-                    entry_point="appliance.cli:no_such_main", schema=SCHEMA_VERSION + 1)
+                    entry_point="appliance.app.cli:no_such_main", schema=SCHEMA_VERSION + 1)
     # staged as the web UI's Onderhoud page does; the updater applies the staged bundle and removes it
     (data / update.UPDATE_DIR).mkdir()
     staged = data / update.UPDATE_DIR / update.STAGED

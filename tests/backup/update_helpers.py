@@ -37,7 +37,7 @@ def _record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
-def make_wheel(out_dir: Path, version: str, files: dict[str, bytes], entry_point: str = "appliance.cli:main") -> Path:
+def make_wheel(out_dir: Path, version: str, files: dict[str, bytes], entry_point: str = "appliance.app.cli:main") -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     dist = f"kluis-{version}.dist-info"
     meta = {

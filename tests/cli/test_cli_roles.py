@@ -1,5 +1,5 @@
 """The CLI obeys the same roles as the web UI: through the real `kluis` CLI, every command in
-appliance.commands.common.COMMAND_PERMISSIONS against every role, checked against appliance.roles.
+appliance.app.commands.common.COMMAND_PERMISSIONS against every role, checked against appliance.roles.
 
 A refusal is one clear line, a non-zero exit, no traceback, no footage on stdout, and comes before any
 password is asked (refused runs get no --password-file and no terminal: a prompt would fail otherwise).
@@ -18,7 +18,7 @@ import pytest
 
 from appliance import audit, recordings, roles
 from appliance.box import Box, init_box
-from appliance.commands.common import COMMAND_PERMISSIONS
+from appliance.app.commands.common import COMMAND_PERMISSIONS
 from appliance.keys import new_recovery_key
 from tests.conftest import KLUIS, PASSWORD, USER_OF_ROLE, add_role_users
 

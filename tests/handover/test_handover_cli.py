@@ -11,9 +11,10 @@ import subprocess
 
 from click.testing import CliRunner
 
-from appliance import audit, cli, handover, roles
+from appliance import audit, handover, roles
+from appliance.app import cli
 from appliance.box import Box
-from appliance.commands.common import COMMAND_PERMISSIONS
+from appliance.app.commands.common import COMMAND_PERMISSIONS
 from tests.conftest import KLUIS
 from tests.handover.conftest import BASIS, CASE, RECEIVER
 

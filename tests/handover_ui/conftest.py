@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from appliance import roles, tls
 from appliance.box import Box
 from tests.handover_box import build_template
-from webui.app import create_app
+from webui.site import create_app
 
 PASSWORD = "correct horse battery staple"
 USERS = {  # name -> (role, team); every one has PASSWORD

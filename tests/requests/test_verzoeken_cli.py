@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from appliance import access_requests as ar
 from appliance import audit, retention, roles, sweep
 from appliance.box import Box
-from appliance.commands.common import COMMAND_PERMISSIONS
+from appliance.app.commands.common import COMMAND_PERMISSIONS
 from tests.conftest import ROLE_USERS, add_role_users
 from verzoeken_helpers import Clock, store
 

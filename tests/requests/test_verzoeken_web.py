@@ -16,7 +16,7 @@ from appliance import audit, retention, sweep, tls
 from appliance import access_requests as ar
 from appliance.box import Box
 from verzoeken_helpers import HOSTILE, INCIDENT, PASSWORD, Clock
-from webui.app import create_app
+from webui.site import create_app
 
 ESCAPED = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"
 

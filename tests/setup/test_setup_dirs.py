@@ -12,7 +12,9 @@ from appliance import tls
 from appliance.errors import KluisError
 from tests.conftest import run_kluis
 from tests.setup.conftest import csrf_of
-from webui.routes import setup
+from appliance import provisioning
+from sync.client import enroll
+from webui.setup_server import create_setup_app
 
 PASSWORD = "een goed wachtwoord voor de kluis"
 
@@ -30,7 +32,7 @@ def test_a_foreign_directory_is_refused_in_one_line(tmp_path):
 
 def test_leftovers_of_an_interrupted_setup_are_cleared_and_the_certificate_kept(tmp_path):
     data = tmp_path / "data"
-    wizard = setup.Wizard(data)
+    wizard = provisioning.FirstBoot(data)
     wizard.prepare()
     fingerprint = tls.fingerprint(data)
     wizard.release()
@@ -41,21 +43,21 @@ def test_leftovers_of_an_interrupted_setup_are_cleared_and_the_certificate_kept(
     (data / "blobs").mkdir()
     (data / ".kluis-setup" / "box").mkdir(parents=True)
     (data / ".kluis-setup" / "box" / "catalog.db").write_bytes(b"half")
-    again = setup.Wizard(data)
+    again = provisioning.FirstBoot(data)
     again.prepare()
     try:
         assert sorted(p.name for p in data.iterdir()) == [".kluis-setup", "tls"]
         assert not again.staging.exists() and tls.fingerprint(data) == fingerprint
         # Two wizards on one directory: the second is refused by the lock.
         with pytest.raises(KluisError, match="being set up by another kluis serve"):
-            setup.Wizard(data).prepare()
+            provisioning.FirstBoot(data).prepare()
     finally:
         again.release()
 
     (data / "blobs" / "ab").mkdir(parents=True)
     (data / "blobs" / "ab" / "abcdef").write_bytes(b"ciphertext")  # recordings without a catalog: not ours to wipe
     with pytest.raises(KluisError, match="holds recordings but there is no catalog"):
-        setup.Wizard(data).prepare()
+        provisioning.FirstBoot(data).prepare()
 
 
 def test_sigterm_before_the_commit_leaves_no_box_and_frees_the_directory(serve, tmp_path):
@@ -65,16 +67,16 @@ def test_sigterm_before_the_commit_leaves_no_box_and_frees_the_directory(serve, 
     assert first.stop() == 0
     assert any("setup stopped before the box was made" in line for line in first.lines)
     assert not (data / "catalog.db").exists()
-    again = setup.Wizard(data)  # the lock was released: a new start may serve the wizard again
+    again = provisioning.FirstBoot(data)  # the lock was released: a new start may serve the wizard again
     again.prepare()
     again.release()
 
 
 async def test_an_idle_claim_lapses_and_the_next_browser_starts_afresh(tmp_path):
     data = tmp_path / "data"
-    wizard = setup.Wizard(data, kdf_profile="interactive")
+    wizard = provisioning.FirstBoot(data, kdf_profile="interactive")
     wizard.prepare()
-    server = TestServer(setup.create_setup_app(wizard))
+    server = TestServer(create_setup_app(wizard, enroll))
     await server.start_server(ssl=tls.server_context(data))
     clients = [TestClient(server, cookie_jar=aiohttp.CookieJar(unsafe=True),
                           connector=aiohttp.TCPConnector(ssl=False)) for _ in range(2)]
@@ -91,7 +93,7 @@ async def test_an_idle_claim_lapses_and_the_next_browser_starts_afresh(tmp_path)
         assert response.status == 303 and response.headers["Location"] == "/setup"
         assert "This box is being set up in another browser" in await (await second.get("/setup")).text()
 
-        wizard.active -= setup.CLAIM_IDLE_S + 1  # half an hour without a request from the first browser
+        wizard.active -= provisioning.CLAIM_IDLE_S + 1  # half an hour without a request from the first browser
         response = await second.get("/setup")
         assert response.status == 200 and 'action="/setup/begin"' in await response.text()
         assert wizard.step == "start" and wizard.owner is None and not wizard.staging.exists()

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from appliance import retention, roles, tls, users
 from appliance.box import Box
-from webui.app import create_app
+from webui.site import create_app
 
 from tests.conftest import PASSWORD
 from sync_helpers import import_random

@@ -14,7 +14,7 @@ import pytest
 from appliance import container, recordings
 from appliance.box import Box
 from appliance.dock.footage import make_mp4
-from appliance.commands.box import parse_range
+from appliance.app.commands.box import parse_range
 from appliance.errors import KluisError
 from appliance.keys import new_recovery_key
 from tests.conftest import PASSWORD, plaintext

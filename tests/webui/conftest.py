@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from appliance import config, recordings, roles, tls, users
 from appliance.box import Box, init_box
 from appliance.dock.footage import make_mp4
-from webui.app import create_app
+from webui.site import create_app
 
 PASSWORD = "correct horse battery staple"
 # name -> (role, team); every one has PASSWORD

@@ -102,7 +102,7 @@ def app_routes(app) -> dict[tuple[str, str], object]:
 
 
 def test_every_route_is_in_the_matrix_and_matches_the_role_table(web_box):
-    from webui.app import create_app
+    from webui.site import create_app
 
     routes = app_routes(create_app(web_box))
     missing = set(routes) - set(EXPECTED)
@@ -167,7 +167,7 @@ async def test_a_route_that_declares_no_permission_is_closed(web_box):
     """Fail closed: the middleware refuses a handler without @needs/@public, even to the keeper."""
     from aiohttp import web as aioweb
 
-    from webui.app import create_app
+    from webui.site import create_app
 
     app = create_app(web_box)
 

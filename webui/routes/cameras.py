@@ -36,7 +36,7 @@ from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.usb import ingest as usb_ingest
 from appliance.usb import overview as usb_overview
 
-from ..app import BOX, SESSION, check_password, client_of, gettext_for, needs, render
+from ..app import BOX, OFFLOAD_PROGRESS, SESSION, check_password, client_of, gettext_for, needs, render
 from ..i18n import N_
 
 routes = web.RouteTableDef()
@@ -44,11 +44,10 @@ PROGRESS_INTERVAL_S = 1.0
 PAIR_WAIT_S = 8.0
 
 
-def offload_progress() -> dict[str, dict]:
-    """The running service's offload progress per camera ({} when the UI runs without `kluis serve`)."""
-    from appliance import service  # imported here: the service imports the web UI, not the other way round
-
-    return service.offload_progress()
+def offload_progress(request: web.Request) -> dict[str, dict]:
+    """The running offload's progress per camera, as the process that serves the UI gave it to the app
+    ({} when the UI runs without `kluis serve`)."""
+    return request.app[OFFLOAD_PROGRESS]()
 
 
 # USB cameras (issue 16) -----------------------------------------------------------------------------------
@@ -119,7 +118,7 @@ def _page(request: web.Request, status: int = 200, error: str | None = None, mes
         row["assignments"] = devices.assignments(box.catalog, row["serial"])[-5:]
         row["last_docked"] = box.catalog.db.execute("SELECT max(docked_at) FROM docks WHERE serial = ?",
                                                     [row["serial"]]).fetchone()[0]
-    return render(request, "cameras.html", status=status, cameras=rows, progress=offload_progress(),
+    return render(request, "cameras.html", status=status, cameras=rows, progress=offload_progress(request),
                   alerts=devices.alerts(box.catalog, limit=20), error=error, message=message, form=form or {},
                   axis=_axis_view(request), axis_error=axis_error, axis_form=axis_form or {},
                   totp=bool(session.user.get("totp")), usb=_usb_view(request), usb_error=usb_error,
@@ -329,7 +328,7 @@ async def progress_events(request: web.Request) -> web.StreamResponse:
         while True:
             snapshot = {serial: {k: p[k] for k in ("state", "recordings_total", "recordings_done", "bytes_total",
                                                    "bytes_done", "message")}
-                        for serial, p in offload_progress().items()}
+                        for serial, p in offload_progress(request).items()}
             for serial, u in usb_progress(box, _).items():
                 snapshot.setdefault(serial, {
                     "state": u["state"], "recordings_total": u["files_total"], "recordings_done": u["files_done"],

@@ -6,10 +6,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance import retention, roles
+from appliance.health import box_health
 
 from .. import settings
 from ..app import BOX, SESSION, client_of, gettext_for, needs, render
-from .setup import box_health
 
 routes = web.RouteTableDef()
 

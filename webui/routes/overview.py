@@ -9,11 +9,11 @@ from aiohttp import web
 
 from appliance import retention, roles
 from appliance.clock import to_iso
+from appliance.health import box_health
 
 from ..app import BOX, SESSION, gettext_for, needs, render
 from ..i18n import N_
 from .cameras import offload_progress, usb_progress
-from .setup import box_health
 
 routes = web.RouteTableDef()
 
@@ -69,7 +69,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
         "AND review_at IS NOT NULL AND review_at <= ? ORDER BY review_at LIMIT 50",
         [to_iso(box.clock() + timedelta(days=7))]))
     return render(request, "overview.html", store=store, alerts=alerts, cameras=cameras,
-                  device_alerts=device_alerts, reviews=reviews, progress=offload_progress(),
+                  device_alerts=device_alerts, reviews=reviews, progress=offload_progress(request),
                   usb_progress=usb_progress(box, _),  # USB cameras' ingest, from usb_sessions (issue 16)
                   state_labels={k: _(v) for k, v in OFFLOAD_STATES.items()}, deletions_due=deletions_due(box),
                   sync=sync_state(box), not_docked_days=NOT_DOCKED_DAYS,

@@ -1,0 +1,157 @@
+"""kluis backup, kluis backup verify | journal | list, kluis restore (docs/backup.md).
+
+`kluis backup` needs no login: it runs from a timer or when the keeper plugs in a USB disk, with public
+keys only (like `kluis retention run`, whoever may read the data directory may run it). `kluis restore`
+needs a keeper's password or the recovery key, checked against the key slots in the backup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from appliance import backup as backup_mod
+from appliance import restore as restore_mod
+from appliance.box import Box
+from appliance.errors import KluisError
+from .common import ask_password, data_option, emit_json, read_secret_file
+
+target_option = click.option("--to", "target", type=click.Path(path_type=Path),
+                             help="The backup target: a directory on a USB disk or a share.")
+from_option = click.option("--from", "source", required=True, type=click.Path(path_type=Path),
+                           help="The backup target to read.")
+signer_option = click.option("--signer", help="The signing key fingerprint `kluis backup` printed (pins whose "
+                                              "backups these must be).")
+
+
+def resolve_signer(target: Path, text: str | None, box_dir: Path | None = None) -> str | None:
+    """The hex signing key to hold the backups to: the box's own (--data), or the one whose fingerprint
+    (or hex) was given; None: whatever key the journal was started with."""
+    if box_dir is not None:
+        with Box(box_dir) as box:
+            return box.catalog.get_meta("signing_public_key")
+    if not text:
+        return None
+    wanted = text.strip().lower()
+    candidates = set()
+    journal = backup_mod.read_journal(target)
+    if journal.signer:
+        candidates.add(journal.signer)
+    for path in backup_mod.list_backups(target):
+        try:
+            candidates.add(backup_mod.read_manifest(path)["signer"])
+        except (KluisError, KeyError):
+            pass
+    for hex_key in candidates:
+        if wanted in (hex_key, backup_mod.signer_fingerprint(hex_key)):
+            return hex_key
+    raise KluisError(f"nothing in {target} is signed by {text}")
+
+
+@click.group(invoke_without_command=True)
+@click.option("--data", "data_dir", envvar="KLUIS_DATA", type=click.Path(path_type=Path),
+              help="The box's data directory (or $KLUIS_DATA).")
+@target_option
+@click.option("--keep", type=int, default=backup_mod.DEFAULT_KEEP, show_default=True,
+              help="Keep at most this many backups on the target (expired ones go sooner).")
+@click.option("--link", is_flag=True, help="Hard-link held recordings an earlier backup on the target holds intact "
+                                            "instead of copying them again (less space, one copy less).")
+@click.pass_context
+def backup(ctx: click.Context, data_dir: Path | None, target: Path | None, keep: int, link: bool) -> None:
+    """Write an encrypted, signed backup of the box to --to DIR, and rotate the older ones.
+
+    Carries the catalog, the key slots, the configuration and keys, the audit log and the recordings under
+    hold; recordings not under hold and their keys are left out. Subcommands check and list backups."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if data_dir is None or target is None:
+        raise click.UsageError("kluis backup needs --data DIR and --to DIR")
+    with Box(data_dir) as box:
+        result = backup_mod.run(box, target, keep=keep, link=link)
+    manifest = result.manifest
+    click.echo(f"backup {result.name} written to {target}: {len(manifest['recordings'])} held recording(s), "
+               f"audit log of {manifest['audit']['count']} entries")
+    click.echo(f"  expires {manifest['expires_at'] or 'never (no recordings in it)'}; "
+               f"journal entry {result.journal_seq}")
+    click.echo(f"  signed by {backup_mod.signer_fingerprint(manifest['signer'])} "
+               "(write this down with the recovery key: kluis restore --signer checks it)")
+    for name, why in result.pruned:
+        click.echo(f"  removed {name}: {why}")
+
+
+@backup.command("verify")
+@from_option
+@signer_option
+@click.option("--data", "box_dir", type=click.Path(path_type=Path),
+              help="Hold the backups to this box's signing key.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def verify(source: Path, signer: str | None, box_dir: Path | None, as_json: bool) -> None:
+    """Check every backup on a target without any secret: signatures, hashes, the deletion journal."""
+    journal, checks = backup_mod.verify_target(source, resolve_signer(source, signer, box_dir))
+    if as_json:
+        emit_json({"journal": {"entries": len(journal.entries), "problems": journal.problems},
+                   "backups": [{"name": c.name, "ok": c.ok, "problems": c.problems} for c in checks]})
+    else:
+        click.echo(f"journal: {len(journal.entries)} entr{'y' if len(journal.entries) == 1 else 'ies'}, "
+                   + ("ok" if journal.ok else journal.problems[0]))
+        for check in checks:
+            click.echo(f"{check.name}: " + ("ok" if check.ok else "; ".join(check.problems)))
+    bad = [c for c in checks if not c.ok]
+    if not checks:
+        raise KluisError(f"no Kluis backup in {source}")
+    if bad or not journal.ok:
+        raise KluisError(f"{len(bad)} of {len(checks)} backup(s) damaged" + ("" if journal.ok else "; journal damaged"))
+
+
+@backup.command("list")
+@from_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_(source: Path, as_json: bool) -> None:
+    """The backups on a target, newest first, with when they expire."""
+    info = backup_mod.status(source)
+    if as_json:
+        emit_json(info)
+        return
+    for item in info["backups"]:
+        click.echo(f"{item['name']}  {item['created_at']}  expires {item['expires_at'] or '-'}  "
+                   f"{item['recordings']} recording(s)  {item['size']} bytes  {'ok' if item['ok'] else 'DAMAGED'}")
+
+
+@backup.command("journal")
+@data_option
+@target_option
+def journal(data_dir: Path, target: Path | None) -> None:
+    """Append the deletions made since the last entry to the target's signed journal (no backup)."""
+    if target is None:
+        raise click.UsageError("kluis backup journal needs --to DIR")
+    with Box(data_dir) as box:
+        entry = backup_mod.append_journal(box, target)
+    click.echo(f"journal entry {entry['seq']}: {len(entry['deletions'])} deletion(s)")
+
+
+@click.command()
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path),
+              help="The new, empty data directory to restore into.")
+@from_option
+@click.option("--backup", "name", help="Restore this backup (default: the newest one that verifies).")
+@click.option("--user", help="A keeper in the backup (default: the user made at init).")
+@click.option("--password-file", type=click.Path(path_type=Path), help="That keeper's password (first line).")
+@click.option("--recovery-key-file", type=click.Path(path_type=Path), help="Open with the recovery key instead.")
+@signer_option
+@click.option("--include-expired", is_flag=True,
+              help="Also restore a backup past its expiry date (deletions after it are replayed from the journal).")
+def restore(data_dir: Path, source: Path, name: str | None, user: str | None, password_file: Path | None,
+            recovery_key_file: Path | None, signer: str | None, include_expired: bool) -> None:
+    """Restore a backup onto a fresh box: verify, unlock, restore, replay later deletions, audit."""
+    recovery = read_secret_file(recovery_key_file) if recovery_key_file is not None else None
+    password = None if recovery is not None else ask_password(password_file, f"Password for {user or 'the keeper'}")
+    result = restore_mod.restore(source, data_dir, user=user, password=password, recovery_key=recovery, name=name,
+                                signer=resolve_signer(source, signer), include_expired=include_expired)
+    for skipped, why in result.skipped:
+        click.echo(f"skipped {skipped}: {why}")
+    click.echo(f"restored {result.name} into {data_dir}: {result.recordings} recording(s); "
+               f"{result.replayed} deleted again and {result.recorded} deletion record(s) added from the journal")
+
+
+COMMANDS = [backup, restore]

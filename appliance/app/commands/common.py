@@ -1,0 +1,275 @@
+"""What every subcommand shares: the --data option, opening the box, reading secrets safely.
+
+Secrets never come from the command line: a prompt in a terminal, or --password-file /
+--recovery-key-file for scripts and tests.
+
+The CLI obeys the same roles as the web UI (appliance.roles): COMMAND_PERMISSIONS below is the one place
+that says which permission each command needs, and `act` is the one way a command checks it.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from functools import wraps
+from pathlib import Path
+from typing import Callable
+
+import click
+from nacl.public import PrivateKey
+
+from appliance import audit, roles, users
+from appliance.box import Box
+from appliance.errors import KluisError, WrongSecret
+
+data_option = click.option(
+    "--data", "data_dir", required=True, envvar="KLUIS_DATA", type=click.Path(path_type=Path),
+    help="The box's data directory (or $KLUIS_DATA).",
+)
+
+
+def with_box(func):
+    """Open the box named by --data for the command and close it afterwards."""
+
+    @data_option
+    @wraps(func)
+    def wrapper(data_dir: Path, **kwargs):
+        with Box(data_dir) as box:
+            return func(box, **kwargs)
+
+    return wrapper
+
+
+def read_secret_file(path: Path) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise KluisError(f"cannot read {path}: {exc.strerror}") from None
+    if not text or not text[0]:
+        raise KluisError(f"{path} is empty")
+    return text[0]
+
+
+def ask_password(password_file: Path | None, prompt: str = "Password", confirm: bool = False) -> str:
+    if password_file is not None:
+        return read_secret_file(password_file)
+    if not sys.stdin.isatty():
+        raise KluisError("no password given: use --password-file F (or run in a terminal)")
+    return click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+
+
+def secret_options(func):
+    """--user, --password-file, --recovery-key-file for commands that act for a person."""
+    func = click.option("--recovery-key-file", type=click.Path(path_type=Path),
+                        help="Break-glass: open with the recovery key in this file.")(func)
+    func = click.option("--password-file", type=click.Path(path_type=Path),
+                        help="Read the password from this file (first line).")(func)
+    func = click.option("--user", "user", help="Who acts (default: the user made at init).")(func)
+    return func
+
+
+def acting_user(box: Box, user: str | None) -> str:
+    return user or box.default_user
+
+
+# Command -> the permission it needs (roles.PERMISSIONS says which roles hold it). Read with roles.py's
+# docstring: the keeper runs users, cameras, settings and storage and sees no footage; the auditor reads
+# the audit log and the deletion report only. COMMAND_CONDITIONS says what a command checks beyond the
+# permission; NO_LOGIN names the commands that deliberately take no login, and why. Every command is in
+# COMMAND_PERMISSIONS or NO_LOGIN: tests/test_docs.py checks it, and docs/generate.py writes the README's
+# table and docs/cli-reference.md from these three tables.
+#
+# Every command in COMMAND_PERMISSIONS also takes --recovery-key-file: the break-glass path (no role check;
+# the recovery key unlocks; a 'break_glass' audit entry is committed before the command does anything).
+COMMAND_PERMISSIONS: dict[str, str | None] = {
+    "cat": roles.RECORDINGS_VIEW,
+    "list": roles.RECORDINGS_LIST,
+    "import": roles.CAMERAS_MANAGE,
+    "users list": roles.USERS_MANAGE,
+    "hold add": roles.HOLDS_MANAGE,
+    "hold release": roles.HOLDS_MANAGE,
+    "hold review": roles.HOLDS_MANAGE,
+    "hold list": roles.HOLDS_MANAGE,
+    "retention report": roles.DELETION_REPORT,
+    "audit show": roles.AUDIT_READ,
+    "audit export": roles.AUDIT_READ,
+    "audit verify": roles.AUDIT_READ,
+    "audit checkpoints": roles.AUDIT_READ,
+    "users add": roles.USERS_MANAGE,
+    "cameras pair": roles.CAMERAS_MANAGE,
+    "cameras unpair": roles.CAMERAS_MANAGE,
+    "cameras assign": roles.CAMERAS_MANAGE,
+    "cameras shift": roles.CAMERAS_MANAGE,
+    "axis connection-file": roles.CAMERAS_MANAGE,  # an Axis W800's account and connection file
+    "sync rewrap": roles.SETTINGS_MANAGE,
+    "verify --deep": None,
+    "redact": roles.RECORDINGS_REDACT,   # + the recording in scope; a redacted copy, held for the purpose
+    # handovers (appliance/handover.py): approve also needs a second person unless [handover] single_approval
+    "export prepare": roles.HANDOVER_PREPARE,
+    "export cancel": roles.HANDOVER_PREPARE,
+    "export approve": roles.HANDOVER_APPROVE,
+    "export refuse": roles.HANDOVER_APPROVE,
+    "export list": roles.HANDOVER_READ,
+    "export register": roles.HANDOVER_READ,
+    # requests of people who were filmed (appliance/access_requests.py): the privacy officer's register
+    "requests add": roles.REQUESTS_MANAGE,
+    "requests list": roles.REQUESTS_MANAGE,
+    "requests show": roles.REQUESTS_MANAGE,
+    "requests link": roles.REQUESTS_MANAGE,
+    "requests unlink": roles.REQUESTS_MANAGE,
+    "requests close": roles.REQUESTS_MANAGE,
+}
+
+# What a command checks beyond its permission (the act() call's `check`, or the domain call it makes).
+COMMAND_CONDITIONS: dict[str, str] = {
+    "cat": "a purpose the role may name (and --case unless `training`); the recording in the user's scope",
+    "list": "lists only the recordings in the user's scope",
+    "import": "for cameras that offer only USB storage",
+    "hold add": "the recording in the user's scope",
+    "hold release": "the recording in the user's scope",
+    "hold review": "the recording in the user's scope",
+    "hold list": "lists only holds on recordings in the user's scope",
+    "sync rewrap": "storage work: re-seals file keys, shows no footage",
+    "verify --deep": "a key slot that opens the box key (it checks chunk tags and shows no footage); "
+                     "audited as 'verify'",
+    "redact": "the recording in the user's scope",
+    "export prepare": "the recordings in the user's scope",
+    "export cancel": "the recordings in the user's scope",
+    "export approve": "not the one who prepared it (unless `[handover] single_approval`)",
+    "export refuse": "not the one who prepared it (unless `[handover] single_approval`)",
+    "export list": "a team leader sees the own team's handovers only",
+    "export register": "a team leader sees the own team's handovers only",
+}
+
+# Commands that take no login, and why. The unattended service's own work must stay runnable from a timer
+# without a stored password; it shows no footage and no personal data and changes nothing the policy does
+# not already demand. Whoever may run these is decided by who may read (or write) the data directory, like
+# `kluis serve` itself.
+_UNATTENDED = "the unattended service's own work, runnable from a timer"
+_OVERVIEW = "what the overview shows every user, like `kluis status`"
+_BACKUP = "public keys only: runs from a timer or when a USB disk is plugged in"
+_SIMULATOR = "test and demo equipment: a simulated camera, not the box"
+_ARCHIVE = "the central archive's own data directory, not a box"
+NO_LOGIN: dict[str, str] = {
+    "init": "creates the box and its first user: there is nobody to log in yet",
+    "serve": "the service itself (discovery, offload, retention, web UI, sync)",
+    "status": "what the overview shows every user, and the web UI certificate's fingerprint",
+    "cameras list": _OVERVIEW,
+    "cameras alerts": _OVERVIEW,
+    "axis list": _OVERVIEW,
+    "sync status": _OVERVIEW,
+    "verify": "checks every recording's files without the box key and shows no footage (`--deep` needs a "
+              "login)",
+    "retention status": _UNATTENDED,
+    "retention run": _UNATTENDED,
+    "sync run": _UNATTENDED,
+    "audit checkpoint": _UNATTENDED + " (signs checkpoints as 'system')",
+    "sync enroll": "the archive's one-time token authorises it",
+    "backup": _BACKUP,
+    "backup journal": _BACKUP,
+    "backup verify": _BACKUP,
+    "backup list": _BACKUP,
+    "restore": "checks a keeper's password or the recovery key against the key slots inside the backup: "
+               "there is no box yet to log in to",
+    "update verify": "checks a bundle's signature against the release key; reads no footage",
+    "update apply": "the release key's signature authorises it; run by whoever may write the service's venv "
+                    "(root); the web UI only stages a checked bundle",
+    "update build": "the maintainer's side: the release key never goes onto a box",
+    "update keygen": "the maintainer's side: the release key never goes onto a box",
+    "export verify": "what the receiver of a handover package runs",
+    "export box-key": "prints the box's public signing key, for the receiver",
+    "demo": "test and demo equipment: a temporary box and simulated cameras",
+    "camera-sim": _SIMULATOR,
+    "camera-sim record": _SIMULATOR,
+    "axis-sim": _SIMULATOR,
+    "usb ingest": "public keys only: runs from the udev unit when a registered camera is plugged in",
+    "usb files": "lists what was left on the cameras; shows no footage",
+    "usb profiles": "the camera profiles the box knows; no personal data",
+    "archive init": _ARCHIVE,
+    "archive token": _ARCHIVE,
+    "archive serve": _ARCHIVE,
+    "archive list": _ARCHIVE,
+    "archive show": _ARCHIVE,
+    "archive export": _ARCHIVE,
+    "archive alerts": _ARCHIVE,
+    "archive requisition add": _ARCHIVE,
+    "archive requisition list": _ARCHIVE,
+    "archive requisition close": _ARCHIVE,
+}
+
+
+@dataclass
+class Actor:
+    """Who acts in a command, as `act` established it."""
+    name: str                       # for the audit log
+    user: dict | None               # their users row (slot removed); None on the break-glass path
+    identity: PrivateKey | None     # the box's private key, when the command needs it
+    break_glass: bool = False
+
+
+def act(box: Box, command: str, user: str | None, password_file: Path | None, recovery_key_file: Path | None,
+        *, need_key: bool = False, check: Callable[[dict], None] | None = None,
+        recording_id: str | None = None) -> Actor:
+    """Establish who runs `command` and that their role allows it (COMMAND_PERMISSIONS).
+
+    With a password: the role (and `check(user_row)`, e.g. purpose and scope) is checked before any
+    password is asked, then the user logs in through appliance.users (lock-out after repeated wrong
+    passwords; 'login' / 'login_failed' in the audit log, client 'cli').
+    With --recovery-key-file: break-glass. No role check; the recovery key unlocks, and a 'break_glass'
+    entry naming the command is committed before the command does anything. A wrong recovery key is on
+    record too ('login_failed')."""
+    permission = COMMAND_PERMISSIONS[command]
+    name = acting_user(box, user)
+    if recovery_key_file is not None:
+        key = read_secret_file(recovery_key_file)
+        try:
+            identity = box.unlock_recovery(key)
+        except WrongSecret:
+            with box.catalog.transaction():
+                audit.record(box.catalog, actor=name, action="login_failed", client="cli",
+                             details={"reason": "wrong recovery key", "command": command})
+            raise
+        with box.catalog.transaction():
+            audit.record(box.catalog, actor=name, action="break_glass", recording_id=recording_id, client="cli",
+                         details={"command": command, "permission": permission})
+        return Actor(name, None, identity, break_glass=True)
+    row = box.catalog.get_user(name)
+    if row["disabled"]:
+        raise roles.Forbidden(f"user {name!r} is disabled")
+    if permission is not None:
+        roles.require(row["role"], permission, name)
+    if check is not None:
+        check(row)
+    if need_key and not (row["slot"] or {}).get("sealed"):
+        raise KluisError(f"user {name!r} holds no key slot and cannot open recordings")
+    row = users.login_start(box, name, "cli")  # refuses a locked account before a password is asked
+    password = ask_password(password_file, f"Password for {name}")
+    code = ask_code(name) if row.get("totp_secret") else None
+    try:
+        login = users.login(box, name, password, client="cli", code=code)
+    except WrongSecret:
+        left = users.MAX_FAILURES - box.catalog.get_user(name)["failed_logins"]
+        raise WrongSecret(f"wrong password{' or code' if code is not None else ''} for {name!r} "
+                          f"({left} more wrong attempt(s) lock the account)") from None
+    return Actor(name, login.user, login.identity)
+
+
+def ask_code(name: str) -> str:
+    """The second factor of a user who set one up (typed: a code is good for 30 seconds only)."""
+    if not sys.stdin.isatty():
+        raise KluisError(f"{name} has a second factor: run in a terminal to type the code")
+    return click.prompt(f"Code from the authenticator app for {name}")
+
+
+def emit_json(value) -> None:
+    import json
+
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def print_table(rows: list[dict], columns: list[str]) -> None:
+    widths = {c: max([len(c)] + [len(str(r.get(c) if r.get(c) is not None else "")) for r in rows]) for c in columns}
+    click.echo("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        cells = [str(row.get(c) if row.get(c) is not None else "") for c in columns]
+        click.echo("  ".join(v.ljust(widths[c]) for v, c in zip(cells, columns)).rstrip())

@@ -1,0 +1,62 @@
+"""kluis status: what a keeper checks first, including the fingerprint of the web UI's certificate."""
+
+from __future__ import annotations
+
+import shutil
+
+import click
+
+from appliance import platform, timesync, tls
+from appliance.box import Box
+from .common import emit_json, with_box
+
+
+@click.command()
+@with_box
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(box: Box, as_json: bool) -> None:
+    """Show the box's state and the HTTPS certificate fingerprint to compare on first visit."""
+    tls.ensure_certificate(box.data_dir, box.config["box"]["name"])  # boxes made before certificates existed
+    count, stored = box.catalog.db.execute(
+        "SELECT count(*), coalesce(sum(blob_size), 0) FROM recordings").fetchone()
+    disk = shutil.disk_usage(box.data_dir)
+    info = {
+        "name": box.config["box"]["name"],
+        "data_dir": str(box.data_dir),
+        "created_at": box.catalog.get_meta("created_at"),
+        "schema_version": box.catalog.version,
+        "users": box.catalog.db.execute("SELECT count(*) FROM users").fetchone()[0],
+        "recordings": count,
+        "stored_bytes": stored,
+        "disk_free_bytes": disk.free,
+        "disk_total_bytes": disk.total,
+        "certificate_sha256": tls.fingerprint(box.data_dir),
+        "clock": timesync.status().as_dict(),             # issue 9: {synchronized, source, detail}
+        "at_rest": platform.at_rest(box.data_dir).as_dict(),  # issue 9: {encrypted, kind, tpm, tpm2, ...}
+        "recordings_clock_unsynced": box.catalog.db.execute(
+            "SELECT count(*) FROM recordings WHERE clock_synced = 0").fetchone()[0],
+    }
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(f"{info['name']} in {info['data_dir']} (created {info['created_at']}, schema {info['schema_version']})")
+    click.echo(f"  users: {info['users']}   recordings: {count} ({stored / 2**20:.1f} MiB)")
+    click.echo(f"  disk: {disk.free / 2**30:.1f} GiB free of {disk.total / 2**30:.1f} GiB")
+    click.echo("  web UI certificate (SHA-256), compare with the browser on first visit:")
+    click.echo(f"    {info['certificate_sha256']}")
+    clock = info["clock"]
+    synced = {True: "synchronised", False: "NOT synchronised", None: "NOT known to be synchronised"}
+    click.echo(f"  clock: {synced[clock['synchronized']]} ({clock['source']}: {clock['detail']})")
+    if info["recordings_clock_unsynced"]:
+        click.echo(f"    {info['recordings_clock_unsynced']} recording(s) were stored while the clock was not "
+                   "synchronised (marked in the catalog)")
+    rest = info["at_rest"]
+    tpm = f"TPM {rest['tpm']}" if rest["tpm"] else "no TPM"
+    if rest["encrypted"]:
+        click.echo(f"  data at rest: encrypted ({rest['kind']} on {rest['crypt_device']}), {tpm}")
+    else:
+        click.echo(f"  data at rest: NOT encrypted ({rest['detail']}), {tpm}")
+        click.echo(f"    {platform.NOT_ENCRYPTED_NL}")
+
+
+COMMANDS = [status]

@@ -1,0 +1,58 @@
+"""kluis users add / list: manage the people who use the box, under the same roles as the web UI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from appliance import roles, users
+from appliance.box import Box
+from .common import (
+    act, ask_password, data_option, emit_json, print_table, secret_options, with_box,
+)
+
+
+@click.group("users")
+def users_group() -> None:
+    """The box's users and their roles."""
+
+
+@users_group.command("add")
+@data_option
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(roles.ROLES), help="What the user may do.")
+@click.option("--team", help="The user's team (required for a team leader).")
+@click.option("--new-password-file", type=click.Path(path_type=Path),
+              help="The new user's first password (first line); else a prompt.")
+@secret_options
+def add(data_dir: Path, name: str, role: str, team: str | None, new_password_file: Path | None,
+        user: str | None, password_file: Path | None, recovery_key_file: Path | None) -> None:
+    """Enrol a user. The acting user (default: the one made at init) authenticates; for a role that
+    reads footage their unlocked key is wrapped under the new user's password."""
+    with Box(data_dir) as box:
+        actor = act(box, "users add", user, password_file, recovery_key_file, need_key=role in roles.SLOT_ROLES)
+        password = ask_password(new_password_file, f"New password for {name}", confirm=True)
+        row = users.add_user(box, actor.name, name, role, password, team=team, identity=actor.identity,
+                             client="cli")
+    click.echo(f"Added {row['name']} ({row['role']}{', team ' + row['team'] if row['team'] else ''}).")
+
+
+@users_group.command("list")
+@with_box
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@secret_options
+def list_(box: Box, as_json: bool, user: str | None, password_file: Path | None,
+          recovery_key_file: Path | None) -> None:
+    """List the users, their roles, teams and whether they hold a key slot (the keeper's view)."""
+    act(box, "users list", user, password_file, recovery_key_file)
+    rows = users.list_users(box)
+    if as_json:
+        emit_json(rows)
+        return
+    print_table([{**r, "key": "yes" if r["has_key"] else "no", "disabled": "yes" if r["disabled"] else "",
+                  "locked_until": r["locked_until"] or ""} for r in rows],
+                ["name", "role", "team", "key", "disabled", "locked_until", "created_at"])
+
+
+COMMANDS = [users_group]

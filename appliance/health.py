@@ -1,0 +1,21 @@
+"""The box's own health, as the overview and the settings page show it: is the clock synchronised, is the
+data at rest protected, how many recordings were made on an unsynchronised clock."""
+
+from __future__ import annotations
+
+import asyncio
+
+from . import platform, roles, timesync
+from .box import Box
+
+
+async def box_health(box: Box, role: str) -> dict:
+    """The clock's synchronisation (every role) and the data at rest (the keeper and the privacy officer,
+    who answer for the data): what webui/templates/setup_status.html shows."""
+    loop = asyncio.get_running_loop()
+    clock = await loop.run_in_executor(None, timesync.status)  # may run timedatectl: not on the loop
+    at_rest = None
+    if role in (roles.KEEPER, roles.PRIVACY_OFFICER):
+        at_rest = await loop.run_in_executor(None, platform.at_rest, box.data_dir)
+    unsynced = box.catalog.db.execute("SELECT count(*) FROM recordings WHERE clock_synced = 0").fetchone()[0]
+    return {"clock": clock, "at_rest": at_rest, "unsynced": unsynced}
