@@ -29,7 +29,7 @@ DECRYPTING = {"Decryptor", "open_container", "_payload_aead", "_decryptor", "_Se
 ALLOWED = {
     "appliance/footage.py": "the gate itself",
     "appliance/container.py": "the container format defines the decryptor",
-    "appliance/backup.py": "opens the box's own sealed backups (catalog and key slots), no footage",
+    "appliance/restore.py": "opens the box's own sealed backups (catalog and key slots), no footage",
     "sync/archive/store.py": "the archive's copy of a recording, read under the archive's own audit log",
 }
 

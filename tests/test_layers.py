@@ -33,21 +33,16 @@ AIOHTTP_ADAPTERS = {"appliance.axis.server", "appliance.dock.offload", "applianc
 # Delete an entry when its owner's branch has fixed it: test_the_allowlist_holds_only_live_violations then
 # fails until it is deleted, and the rule keeps it fixed. (importer, imported module or private name)
 ALLOWED: set[tuple[str, str]] = {
-    # owner "schema" (item 5): the archive takes the box's private SQL splitter and borrows its migration
-    ("sync.archive.store", "appliance.catalog._statements"),
     # The web UI reads the box's side of the archive sync (outbox state, receipts, re-wrapping) from
     # sync.client. Way out: those box-side functions (status, sync_of, pending_rewrap, rewrap_pending,
     # in_window) move to a domain module, e.g. appliance/outbox.py, and sync.client uses them from there.
     ("webui.routes.opnames", "sync.client"),        # owner "web" (item 4)
     ("webui.routes.overview", "sync.client"),       # owner "web" (item 4)
     ("webui.routes.instellingen", "sync.client"),   # owner "config" (item 2, the settings page)
-    ("webui.routes.instellingen", "sync.client._has_table"),  # owner "schema" (item 7, has_table guards)
     ("webui.settings", "sync.client"),              # owner "config" (item 2: the window rule in the models)
     # owner "gate" (item 1, export and handover): the CLI takes handover's private role checks
     ("appliance.app.commands.export", "appliance.handover._deny"),
     ("appliance.app.commands.export", "appliance.handover._check_approver"),
-    # owner "web" (item 4, the overview's queries move into the domain)
-    ("webui.routes.overview", "appliance.retention._eligible_sql"),
 }
 
 
@@ -57,6 +52,7 @@ class Import:
     target: str  # a module of PACKAGES, or the top-level name of a third-party package
     line: int
     private_name: str | None = None  # `from target import _x`: the private name taken
+    typing_only: bool = False  # under `if TYPE_CHECKING:`: a layer rule, but no edge of a runtime cycle
 
 
 def _module_name(path: Path) -> str:
@@ -102,23 +98,32 @@ def _known(name: str) -> str | None:
 @cache
 def imports_of(module: str) -> tuple[Import, ...]:
     tree = ast.parse(modules()[module].read_text(encoding="utf-8"))
+    typing_only = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.If) and _is_type_checking(node.test)
+                   for stmt in node.body for inner in ast.walk(stmt)}
     found = []
     for node in ast.walk(tree):
+        hint = id(node) in typing_only
         if isinstance(node, ast.Import):
             for alias in node.names:
-                found.append(Import(module, _known(alias.name) or alias.name.split(".")[0], node.lineno))
+                found.append(Import(module, _known(alias.name) or alias.name.split(".")[0], node.lineno,
+                                    typing_only=hint))
         elif isinstance(node, ast.ImportFrom):
             source = _resolve(module, node.level, node.module)
             for alias in node.names:
                 full = f"{source}.{alias.name}"
                 if full in modules():  # `from package import module`
-                    found.append(Import(module, full, node.lineno))
+                    found.append(Import(module, full, node.lineno, typing_only=hint))
                     continue
                 target = _known(source) or source.split(".")[0]
                 private = alias.name if alias.name.startswith("_") else None
-                found.append(Import(module, target, node.lineno, private))
+                found.append(Import(module, target, node.lineno, private, typing_only=hint))
     found += _private_attributes(module, tree)
     return tuple(found)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
+        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def _private_attributes(module: str, tree: ast.Module) -> list[Import]:
@@ -140,7 +145,9 @@ def _private_attributes(module: str, tree: ast.Module) -> list[Import]:
 
 
 def _internal_edges() -> dict[str, set[str]]:
-    return {m: {i.target for i in imports_of(m) if i.target in modules() and i.target != m} for m in modules()}
+    # Imports for type hints only (`if TYPE_CHECKING:`) run never, so they close no cycle at import time.
+    return {m: {i.target for i in imports_of(m) if i.target in modules() and i.target != m and not i.typing_only}
+            for m in modules()}
 
 
 def _layer(module: str) -> str:
