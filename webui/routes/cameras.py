@@ -117,8 +117,7 @@ def _page(request: web.Request, status: int = 200, error: str | None = None, mes
     rows = [row for row in devices.list_devices(box.catalog) if row["proto"] != "usb" or row["paired"]]
     for row in rows:
         row["assignments"] = devices.assignments(box.catalog, row["serial"])[-5:]
-        row["last_docked"] = box.catalog.db.execute("SELECT max(docked_at) FROM docks WHERE serial = ?",
-                                                    [row["serial"]]).fetchone()[0]
+        row["last_docked"] = devices.last_docked(box.catalog, row["serial"])
     return render(request, "cameras.html", status=status, cameras=rows, progress=offload_progress(),
                   alerts=devices.alerts(box.catalog, limit=20), error=error, message=message, form=form or {},
                   axis=_axis_view(request), axis_error=axis_error, axis_form=axis_form or {},

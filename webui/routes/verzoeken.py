@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from appliance import access_requests as ar
-from appliance import purposes, retention, roles
+from appliance import handover, purposes, retention, roles
 from appliance.clock import parse_time
 from appliance.errors import KluisError
 
@@ -127,16 +127,10 @@ async def register(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/verzoeken/{done.request['id']}?nieuw=1")
 
 
-def _route_exists(request: web.Request, canonical: str) -> bool:
-    return any(resource.canonical == canonical for resource in request.app.router.resources())
-
-
-def _handover_link(request: web.Request, req: dict, items: list[dict], derived: dict) -> str | None:
-    """The handover page (issue 7's /overdrachten/nieuw) with the redacted versions of the request's
-    recordings filled in, if this box has that page and there is a redacted version to hand over: a
-    requester gets everyone else blurred, never the original."""
-    if not _route_exists(request, "/overdrachten/nieuw"):
-        return None
+def _handover_link(req: dict, items: list[dict], derived: dict) -> str:
+    """The handover page (/overdrachten/nieuw) with the redacted versions of the request's recordings
+    filled in, if there is a redacted version to hand over ("" if not): a requester gets everyone else
+    blurred, never the original."""
     ids = [d["id"] for item in items if item["recording"] and not item["unlinked_at"]
            for d in derived.get(item["recording_id"], [])]
     if not ids:
@@ -156,8 +150,7 @@ def _detail(request: web.Request, req: dict, status: int = 200, error: str | Non
     derived = ar.derivatives(box, [i["recording_id"] for i in items])
     return render(request, "verzoek.html", status=status, req=req, items=items, derived=derived, error=error,
                   form=form or {}, outcomes=ar.KIND_OUTCOMES[req["kind"]],
-                  handover=_handover_link(request, req, items, derived),
-                  can_redact=_route_exists(request, "/opnames/{id}/redigeren"),
+                  handover=_handover_link(req, items, derived),
                   just_registered=request.query.get("nieuw") == "1" and status == 200,
                   **_helpers(request))
 
@@ -185,8 +178,7 @@ async def link(request: web.Request) -> web.StreamResponse:
         return _detail(request, req, 400, error=_("This request is closed."))
     if not recording_id:
         return _detail(request, req, 400, error=_("Give the id of the recording to link."))
-    if not box.catalog.db.execute("SELECT 1 FROM recordings WHERE id = ? AND state = 'stored'",
-                                  [recording_id]).fetchone():
+    if not ar.linkable(box, recording_id):
         return _detail(request, req, 400, error=_("There is no recording %(id)s.") % {"id": recording_id},
                        form={"recording": recording_id})
     try:
@@ -226,7 +218,7 @@ async def hand_over(request: web.Request) -> web.StreamResponse:
     req = _request_for(request)
     if req["status"] != "open":
         return _detail(request, req, 400, error=_("This request is closed."))
-    if req["kind"] != "access_request" or not _route_exists(request, "/overdrachten/{id}"):
+    if req["kind"] != "access_request":
         return _detail(request, req, 400, error=_("Only an access request is handed over to the requester."))
     if not roles.allowed(session.role, roles.HANDOVER_PREPARE):
         return _detail(request, req, 403, error=_("Your role may not prepare a handover."))
@@ -236,8 +228,6 @@ async def hand_over(request: web.Request) -> web.StreamResponse:
     if not copies:
         return _detail(request, req, 400, error=_("There is no redacted version to hand over yet: the requester "
                                                   "gets everyone else blurred, never the original."))
-    from appliance import handover  # issue 7
-
     try:
         handover_id = handover.prepare(
             box, session.name, copies, receiver=f"{req['requester']} ({req['ref']})",

@@ -1,4 +1,5 @@
-"""Catalog queries behind the pages: the recordings search and the statistics. No HTTP here.
+"""The recordings search behind the Opnames page and `bench/bench_opnames.py`: filters, sorting, paging
+within the user's scope.
 
 Every value from a filter is a bound parameter and every column name comes from a fixed list, so SQL
 metacharacters in a filter are just text that matches nothing.
@@ -9,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from appliance import roles
-from appliance.clock import from_iso, to_iso
+from . import roles
+from .clock import from_iso, to_iso
 
 PAGE_SIZE = 50
 SORTS = {  # what the user may sort by -> SQL; rowid breaks ties so paging is stable
@@ -20,11 +21,6 @@ SORTS = {  # what the user may sort by -> SQL; rowid breaks ties so paging is st
 HELD = "held"  # the state filter's extra value: has an active hold
 
 REASONS = ("aggression", "insult", "threat", "unsafe_feeling", "other")
-
-
-def has_table(catalog, name: str) -> bool:
-    return catalog.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                              [name]).fetchone() is not None
 
 
 @dataclass
@@ -52,14 +48,13 @@ class Page:
 
 def search(catalog, user: dict, f: Filters, page_size: int = PAGE_SIZE) -> Page:
     where, params = _where(catalog, user, f)
-    holds = has_table(catalog, "holds")
     total = catalog.db.execute(f"SELECT count(*) FROM recordings r WHERE {where}", params).fetchone()[0]
     pages = max(1, -(-total // page_size))
     page = min(max(1, f.page), pages)
     order = SORTS.get(f.sort, SORTS["start"])
     direction = "DESC" if f.descending else "ASC"
     held = ("(SELECT group_concat(DISTINCT h.purpose) FROM holds h WHERE h.recording_id = r.id "
-            "AND h.released_at IS NULL)") if holds else "NULL"
+            "AND h.released_at IS NULL)")
     # Deferred join: find the page's rowids on an index alone (deep OFFSETs step over index entries, not
     # rows), then read only those 50 rows. rowid breaks ties, so the order is the index order.
     rows = list(catalog.db.query(
@@ -95,20 +90,15 @@ def _where(catalog, user: dict, f: Filters) -> tuple[str, list]:
         if value:
             clauses.append(f"{column} = ?")
             params.append(value)
-    holds = has_table(catalog, "holds")
     if f.state == HELD:
-        clauses.append("EXISTS (SELECT 1 FROM holds h WHERE h.recording_id = r.id AND h.released_at IS NULL)"
-                       if holds else "0")
+        clauses.append("EXISTS (SELECT 1 FROM holds h WHERE h.recording_id = r.id AND h.released_at IS NULL)")
     elif f.state:
         clauses.append("r.state = ?")
         params.append(f.state)
     if f.purpose:
-        if holds:
-            clauses.append("EXISTS (SELECT 1 FROM holds h WHERE h.recording_id = r.id "
-                           "AND h.released_at IS NULL AND h.purpose = ?)")
-            params.append(f.purpose)
-        else:
-            clauses.append("0")
+        clauses.append("EXISTS (SELECT 1 FROM holds h WHERE h.recording_id = r.id "
+                       "AND h.released_at IS NULL AND h.purpose = ?)")
+        params.append(f.purpose)
     return " AND ".join(clauses), params
 
 
@@ -131,24 +121,3 @@ def choices(catalog, user: dict) -> dict[str, list[str]]:
             if value is not None:
                 found[key].add(value)
     return {key: sorted(values)[:500] for key, values in found.items()}
-
-
-# Statistics ------------------------------------------------------------------------------------------
-
-def statistics(catalog) -> dict[str, list[tuple[str, int]]]:
-    """Counts for the pilot evaluation: recordings per month, per team, per reason; holds per purpose.
-    Months are UTC months (a recording near midnight on the last day may count in the next month)."""
-    db = catalog.db
-    stats = {
-        "per_month": [tuple(r) for r in db.execute(
-            "SELECT substr(start_time, 1, 7), count(*) FROM recordings GROUP BY 1 ORDER BY 1")],
-        "per_team": [tuple(r) for r in db.execute(
-            "SELECT coalesce(team, ''), count(*) FROM recordings GROUP BY 1 ORDER BY 2 DESC, 1")],
-        "per_reason": [tuple(r) for r in db.execute(
-            "SELECT coalesce(reason, ''), count(*) FROM recordings GROUP BY 1 ORDER BY 2 DESC, 1")],
-        "holds_per_purpose": [],
-    }
-    if has_table(catalog, "holds"):
-        stats["holds_per_purpose"] = [tuple(r) for r in db.execute(
-            "SELECT purpose, count(*) FROM holds GROUP BY 1 ORDER BY 2 DESC, 1")]
-    return stats
