@@ -24,6 +24,7 @@ from appliance import roles, users
 from appliance.box import Box
 from appliance.clock import from_iso
 from appliance.errors import KluisError, NotFound, WrongSecret
+from appliance.handover_downloads import Downloads
 
 from . import i18n
 from .i18n import N_
@@ -40,6 +41,7 @@ PUBLIC = "public"
 BOX = web.AppKey("box", Box)
 SESSIONS = web.AppKey("sessions", Sessions)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
+DOWNLOADS = web.AppKey("downloads", Downloads)  # approved handover packages waiting for their download
 SESSION = web.RequestKey("session", object)        # the Session, or None
 LANG = web.RequestKey("lang", str)
 GETTEXT = web.RequestKey("gettext", object)
@@ -318,6 +320,7 @@ def create_app(box: Box, *, idle_minutes: float | None = None) -> web.Applicatio
         client_max_size=1024 * 1024,
     )
     app[BOX] = box
+    app[DOWNLOADS] = Downloads(box.data_dir)
     app[SESSIONS] = Sessions(box.clock, idle_minutes if idle_minutes is not None
                              else lambda: box.config["web"]["idle_minutes"])
     app[TEMPLATES] = jinja2.Environment(

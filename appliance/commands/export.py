@@ -7,17 +7,14 @@ what the receiver runs.
 
 from __future__ import annotations
 
-import re
 import sys
-from datetime import datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import click
 
 from .. import audit, handover, roles
 from ..box import Box
-from ..clock import from_iso, parse_time
+from ..clip_window import parse_offset
 from ..errors import KluisError
 from ..purposes import PURPOSES
 from .common import act, acting_user, data_option, emit_json, print_table, read_secret_file, secret_options, with_box
@@ -44,24 +41,6 @@ def _act(box: Box, command: str, user: str | None, password_file, recovery_key_f
                                  recording_id=recording_id, case_ref=case_ref, client="cli", clock=box.clock,
                                  details={"step": command, "reason": str(exc)})
         raise
-
-
-def _offset(text: str, recording: dict, tz_name: str) -> float:
-    """--from/--to: seconds into the recording ('12.5'), a time of day on the recording's date in the box's
-    time zone ('14:05:30'), or a full ISO time; the box's corrected time."""
-    text = text.strip()
-    start = from_iso(recording["start_time"])
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?", text):
-        zone = ZoneInfo(tz_name)
-        day = start.astimezone(zone).date()
-        moment = datetime.combine(day, time.fromisoformat(text if text.index(":") == 2 else "0" + text), zone)
-        if moment < start - timedelta(hours=12):
-            moment += timedelta(days=1)  # a recording over midnight
-    else:
-        moment = parse_time(text, tz_name)
-    return (moment - start).total_seconds()
 
 
 @export.command("prepare")
@@ -98,7 +77,10 @@ def prepare(data_dir: Path, recording_ids: tuple[str, ...], receiver: str, basis
                 raise KluisError("--from/--to cut one recording: name exactly one")
             recording = box.catalog.get_recording(ids[0])
             tz = box.config["box"]["timezone"]
-            clip = {ids[0]: (_offset(from_t, recording, tz), _offset(to_t, recording, tz))}
+            start, end = parse_offset(from_t, recording, tz), parse_offset(to_t, recording, tz)
+            if start is None or end is None:
+                raise KluisError("a time window needs both --from and --to")
+            clip = {ids[0]: (start, end)}
 
         def may_prepare(row: dict) -> None:
             for recording_id in ids:

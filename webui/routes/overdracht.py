@@ -16,23 +16,15 @@ import asyncio
 import csv
 import io
 import re
-import secrets
-import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from datetime import time as dtime
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from appliance import audit, handover, purposes, roles, users
-from appliance.box import Box
-from appliance.clock import from_iso, parse_time
+from appliance import audit, clip_window, handover, purposes, roles, users
 from appliance.errors import KluisError, NotFound, WrongSecret
+from appliance.handover_downloads import approve_on_own_connection
 from appliance.transfer_form import basis_text
 
-from ..app import BOX, LANG, SESSION, check_password, client_of, gettext_for, needs, render
+from ..app import BOX, DOWNLOADS, LANG, SESSION, check_password, client_of, gettext_for, needs, render
 from ..i18n import N_
 
 routes = web.RouteTableDef()
@@ -53,45 +45,6 @@ PROTECTION_LABELS = {
 }
 BASIS_KINDS = ("vordering", "vrijwillig")
 MAX_RECORDINGS = 50
-DOWNLOAD_TTL_S = 3600          # an approved package waits this long for its download
-DOWNLOAD_DIR = "handover-downloads"  # under the data dir: age-encrypted packages only
-
-
-@dataclass
-class Download:
-    session_id: str
-    handover_id: str
-    filename: str
-    path: Path | None       # an encrypted package on disk
-    data: bytes | None      # an unencrypted package, in memory only
-    created: float
-
-
-_downloads: dict[str, Download] = {}
-
-
-def _forget_old_downloads(data_dir: Path) -> None:
-    """Drop packages not fetched within the hour, and any left by an earlier run of the server (the list
-    of downloads lives in memory only)."""
-    now = time.monotonic()
-    for token, item in list(_downloads.items()):
-        if now - item.created > DOWNLOAD_TTL_S:
-            _drop(token)
-    known = {item.path for item in _downloads.values() if item.path}
-    folder = Path(data_dir) / DOWNLOAD_DIR
-    if folder.is_dir():
-        for leftover in folder.iterdir():
-            try:
-                if leftover not in known and time.time() - leftover.stat().st_mtime > DOWNLOAD_TTL_S:
-                    leftover.unlink()
-            except OSError:
-                pass
-
-
-def _drop(token: str) -> None:
-    item = _downloads.pop(token, None)
-    if item and item.path:
-        item.path.unlink(missing_ok=True)
 
 
 def _labels(request: web.Request) -> dict:
@@ -115,38 +68,6 @@ def _fmt_seconds(value) -> str:
     return text.replace(".0", "") if text.endswith(".0") else text
 
 
-def _parse_offset(text: str, recording: dict, tz_name: str) -> float | None:
-    """Seconds into a recording, as `kluis export prepare --from/--to` reads them: a number of seconds
-    ('75', '75,5'), a time of day on the recording's date in the box's time zone ('14:05:30', the box's
-    corrected time, as the recording's page shows it), or a full date and time. None for empty;
-    ValueError when it is none of these."""
-    text = text.strip()[:40]
-    if not text:
-        return None
-    if re.fullmatch(r"\d+([.,]\d+)?", text):
-        return float(text.replace(",", "."))
-    start = from_iso(recording["start_time"])
-    zone = ZoneInfo(tz_name)
-    if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?", text):
-        clock = dtime.fromisoformat(text.replace(",", ".").zfill(len(text) + (text.index(":") == 1)))
-        moment = datetime.combine(start.astimezone(zone).date(), clock, zone)
-        if moment < start - timedelta(hours=12):
-            moment += timedelta(days=1)  # a recording over midnight
-    else:
-        try:
-            moment = parse_time(text, tz_name)
-        except KluisError:
-            raise ValueError(text) from None
-    return (moment - start).total_seconds()
-
-
-def _duration_s(recording: dict) -> float | None:
-    try:
-        return (from_iso(recording["end_time"]) - from_iso(recording["start_time"])).total_seconds()
-    except (TypeError, ValueError, KeyError):
-        return None
-
-
 def _recordings_in_scope(request: web.Request, ids: list[str]) -> tuple[list[dict], list[str]]:
     """The recordings the user may hand over, and the ids that are not (unknown, out of scope, deleted):
     out of scope is told as unknown, as on the recordings pages."""
@@ -162,7 +83,7 @@ def _recordings_in_scope(request: web.Request, ids: list[str]) -> tuple[list[dic
         if not roles.recording_in_scope(box.catalog, user, recording) or recording["state"] != "stored":
             unknown.append(recording_id)
             continue
-        found.append({**recording, "duration_s": _duration_s(recording)})
+        found.append({**recording, "duration_s": clip_window.duration_s(recording)})
     return found, unknown
 
 
@@ -298,29 +219,27 @@ async def prepare(request: web.Request) -> web.StreamResponse:
 
     clip = {}
     tz_name = box.config["box"]["timezone"]
+    window_errors = {
+        "before": _("The time window of recording %(id)s starts before the recording."),
+        "order": _("The time window of recording %(id)s must end after it starts."),
+        "outside": _("The time window of recording %(id)s lies outside the recording (%(s)s s long)."),
+    }
     for recording in recordings:
+        rid = recording["id"]
         try:
-            start = _parse_offset(form.get(f"from_{recording['id']}", ""), recording, tz_name)
-            end = _parse_offset(form.get(f"to_{recording['id']}", ""), recording, tz_name)
-        except ValueError:
+            start = clip_window.parse_offset(form.get(f"from_{rid}", ""), recording, tz_name)
+            end = clip_window.parse_offset(form.get(f"to_{rid}", ""), recording, tz_name)
+        except KluisError:
             errors.append(_("The time window of recording %(id)s is not a time (for example 75 seconds, or 14:05:30).")
-                          % {"id": recording["id"]})
+                          % {"id": rid})
             continue
-        if start is None and end is None:
+        try:
+            cut = clip_window.window(start, end, recording["duration_s"])
+        except clip_window.BadWindow as exc:
+            errors.append(window_errors[exc.reason] % {"id": rid, "s": _fmt_seconds(recording["duration_s"])})
             continue
-        start = 0.0 if start is None else start
-        duration = recording["duration_s"]
-        if end is None:
-            end = duration
-        if start < 0:
-            errors.append(_("The time window of recording %(id)s starts before the recording.") % {"id": recording["id"]})
-        elif end is None or end <= start:
-            errors.append(_("The time window of recording %(id)s must end after it starts.") % {"id": recording["id"]})
-        elif duration is not None and (start >= duration or end > duration + 0.05):
-            errors.append(_("The time window of recording %(id)s lies outside the recording (%(s)s s long).")
-                          % {"id": recording["id"], "s": _fmt_seconds(duration)})
-        else:
-            clip[recording["id"]] = (start, end)
+        if cut is not None:
+            clip[rid] = cut
 
     if errors:
         return _prepare_page(request, form, recordings, 400, errors)
@@ -384,15 +303,6 @@ async def detail(request: web.Request) -> web.StreamResponse:
     return _detail(request, h, message=message)
 
 
-def _approve_on_own_connection(data_dir: Path, box: Box, handover_id: str, actor: str, identity, out,
-                               unencrypted: bool, client: str) -> dict:
-    """handover.approve on a worker thread, with a catalog connection of its own (SQLite serialises the
-    two connections' transactions; one connection shared by two threads would mix them)."""
-    with Box(data_dir, clock=box.clock) as own:
-        own.config = box.config  # the settings as the running server has them
-        return handover.approve(own, handover_id, actor, identity, out, unencrypted=unencrypted, client=client)
-
-
 @routes.post("/overdrachten/{id}/goedkeuren")
 @needs(APPROVE)
 async def approve(request: web.Request) -> web.StreamResponse:
@@ -413,8 +323,8 @@ async def approve(request: web.Request) -> web.StreamResponse:
     if session.name == h["prepared_by"] and not handover.single_approval_allowed(box):
         # Four eyes: refused before any password is asked; the domain puts the attempt on record.
         try:
-            await loop.run_in_executor(None, _approve_on_own_connection, box.data_dir, box, h["id"],
-                                       session.name, None, io.BytesIO(), unencrypted, client)
+            await loop.run_in_executor(None, approve_on_own_connection, box, h["id"], session.name, None,
+                                       io.BytesIO(), unencrypted, client)
         except handover.Denied:
             pass
         return _detail(request, _handover_for(request), 403,
@@ -433,38 +343,15 @@ async def approve(request: web.Request) -> web.StreamResponse:
     if login.identity is None:
         return _detail(request, h, 403, error=_("Your account holds no key to open recordings."))
 
-    _forget_old_downloads(box.data_dir)
-    encrypted = h["protection"] != "none"
-    token = secrets.token_urlsafe(24)
-    path = None
-    if encrypted:
-        folder = box.data_dir / DOWNLOAD_DIR
-        folder.mkdir(mode=0o700, exist_ok=True)
-        path = folder / f"{token}.age"
-        out = path
-    else:
-        out = io.BytesIO()
     try:
-        result = await loop.run_in_executor(None, _approve_on_own_connection, box.data_dir, box, h["id"],
-                                            session.name, login.identity, out, unencrypted, client)
+        result, token = await loop.run_in_executor(None, request.app[DOWNLOADS].approve, box, h, session.name,
+                                                   login.identity, session.id, unencrypted, client)
     except handover.Denied:
-        if path:
-            path.unlink(missing_ok=True)
         return _detail(request, _handover_for(request), 403, error=_(
             "This handover cannot be approved by you now. Your attempt is recorded in the audit log."))
     except KluisError as exc:
-        if path:
-            path.unlink(missing_ok=True)
         return _detail(request, _handover_for(request), 400,
                        error=_("The package could not be made: %(reason)s") % {"reason": str(exc)})
-    except BaseException:
-        if path:
-            path.unlink(missing_ok=True)
-        raise
-    filename = f"{h['id']}.zip.age" if encrypted else f"{h['id']}.zip"
-    filename = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
-    _downloads[token] = Download(session.id, h["id"], filename, path, None if encrypted else out.getvalue(),
-                                 time.monotonic())
     return _detail(request, _handover_for(request), result=result, token=token,
                    message=_("Approved. Download the package now; it is kept for one hour."))
 
@@ -472,15 +359,10 @@ async def approve(request: web.Request) -> web.StreamResponse:
 @routes.get("/overdrachten/{id}/pakket/{grant}")
 @needs(APPROVE)
 async def download(request: web.Request) -> web.StreamResponse:
-    _forget_old_downloads(request.app[BOX].data_dir)
-    item = _downloads.get(request.match_info["grant"])
-    if item is None or item.session_id != request[SESSION].id or item.handover_id != request.match_info["id"]:
-        raise NotFound("no such download")
+    item = request.app[DOWNLOADS].get(request.match_info["grant"], request[SESSION].id, request.match_info["id"])
     headers = {"Content-Disposition": f'attachment; filename="{item.filename}"', "Cache-Control": "no-store"}
     if item.data is not None:
         return web.Response(body=item.data, content_type="application/zip", headers=headers)
-    if item.path is None or not item.path.exists():
-        raise NotFound("download gone")
     return web.FileResponse(item.path, headers={**headers, "Content-Type": "application/octet-stream"})
 
 
