@@ -344,10 +344,11 @@ def register_rows(box: Box) -> list[dict]:
 
 
 def register_csv(box: Box, out: str | os.PathLike | io.TextIOBase, actor: str | None = None,
-                 client: str | None = None) -> int:
+                 client: str | None = None, only: set[str] | None = None) -> int:
     """The handover register (overdrachtsregister) as CSV, oldest first; returns the number of rows.
-    `out`: a path or a text file object. Reading it is on record when `actor` is given."""
-    rows = register_rows(box)
+    `out`: a path or a text file object. Reading it is on record when `actor` is given. `only`: just the
+    handovers with these ids (those the reader may see)."""
+    rows = [row for row in register_rows(box) if only is None or row["id"] in only]
     if actor is not None:
         with box.catalog.transaction():
             audit.record(box.catalog, actor=actor, action="handover_register", client=client, clock=box.clock,
@@ -369,3 +370,17 @@ def register_csv(box: Box, out: str | os.PathLike | io.TextIOBase, actor: str | 
 def summary(handover: dict) -> str:
     """One line for logs and the CLI."""
     return json.dumps({k: handover[k] for k in ("id", "state", "case_ref", "receiver")}, ensure_ascii=False)
+
+
+def visible_to(box: Box, user: dict, handover: dict) -> bool:
+    """Whether `user` sees `handover` in the web UI's register: a team leader the handovers with any of the
+    own team's recordings (and those they prepared); the privacy officer and the auditor all of them."""
+    if roles.SCOPES.get(user["role"]) in (roles.SCOPE_ALL, None) or handover["prepared_by"] == user["name"]:
+        return True
+    for recording_id in handover["recording_ids"]:
+        try:
+            if roles.recording_in_scope(box.catalog, user, box.catalog.get_recording(recording_id)):
+                return True
+        except NotFound:
+            continue
+    return False

@@ -13,13 +13,12 @@ download shows the passphrase once; it is stored nowhere.
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 import re
 
 from aiohttp import web
 
-from appliance import audit, clip_window, handover, purposes, roles, users
+from appliance import clip_window, handover, purposes, roles, users
 from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.handover_downloads import approve_on_own_connection
 from appliance.transfer_form import basis_text
@@ -94,19 +93,7 @@ def _ids_from(text: str) -> list[str]:
 # The register ---------------------------------------------------------------------------------------
 
 def _visible(request: web.Request, h: dict) -> bool:
-    """A team leader sees the handovers of the own team's recordings (and those they prepared); the privacy
-    officer and the auditor see the whole register."""
-    session = request[SESSION]
-    if roles.SCOPES.get(session.role) in (roles.SCOPE_ALL, None) or h["prepared_by"] == session.name:
-        return True
-    catalog = request.app[BOX].catalog
-    for recording_id in h["recording_ids"]:
-        try:
-            if roles.recording_in_scope(catalog, session.user, catalog.get_recording(recording_id)):
-                return True
-        except NotFound:
-            continue
-    return False
+    return handover.visible_to(request.app[BOX], request[SESSION].user, h)
 
 
 @routes.get("/overdrachten")
@@ -125,14 +112,8 @@ async def register(request: web.Request) -> web.StreamResponse:
 async def register_csv(request: web.Request) -> web.StreamResponse:
     box = request.app[BOX]
     visible = {h["id"] for h in handover.list_handovers(box) if _visible(request, h)}
-    rows = [row for row in handover.register_rows(box) if row["id"] in visible]
-    with box.catalog.transaction():
-        audit.record(box.catalog, actor=request[SESSION].name, action="handover_register",
-                     client=client_of(request), details={"rows": len(rows)})
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=handover.REGISTER_COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
+    handover.register_csv(box, out, actor=request[SESSION].name, client=client_of(request), only=visible)
     stamp = box.clock().strftime("%Y%m%d")
     return web.Response(text=out.getvalue(), content_type="text/csv", charset="utf-8", headers={
         "Content-Disposition": f'attachment; filename="overdrachtsregister-{stamp}.csv"',
