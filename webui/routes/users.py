@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from appliance import roles, users
+from appliance.box import Box
 from appliance.errors import KluisError
 
 from ..app import BOX, SESSION, SESSIONS, client_of, gettext_for, needs, render
+from ..sessions import Session
 
 routes = web.RouteTableDef()
 
@@ -29,90 +35,76 @@ async def user_list(request: web.Request) -> web.StreamResponse:
     return _page(request, message=done)
 
 
-async def _act(request: web.Request, action, ok: str = "changed") -> web.StreamResponse:
-    """Run a users.* change; a mistake (bad role, short password) is shown on the page, the form kept."""
+@dataclass
+class Change:
+    """What a change on this page needs: the box, who makes it (and from where), whose account (from the
+    path; None when adding one) and the posted form."""
+
+    box: Box
+    session: Session
+    name: str | None
+    form: MultiDictProxy
+    client: str
+
+    def field(self, key: str) -> str:
+        return str(self.form.get(key, ""))
+
+
+async def _act(request: web.Request, change: Callable[[Change], object], ok: str = "changed",
+               logs_out: Callable[[Change], bool] = lambda c: False) -> web.StreamResponse:
+    """Run a users.* change; a mistake (bad role, short password) is shown on the page, the form kept.
+    When `logs_out` says so, the account's sessions end (what changed applies from its next login)."""
+    c = Change(request.app[BOX], request[SESSION], request.match_info.get("name"), await request.post(),
+               client_of(request))
     try:
-        action()
+        change(c)
     except KluisError as exc:
-        kept = {k: str(v) for k, v in (await request.post()).items() if k != "password"}
+        kept = {k: str(v) for k, v in c.form.items() if k != "password"}
         return _page(request, 400, error=gettext_for(request)(str(exc)), form=kept)  # see i18n.DOMAIN_MESSAGES
+    if logs_out(c):
+        request.app[SESSIONS].drop_user(c.name)
     raise web.HTTPSeeOther(f"/gebruikers?ok={ok}")
 
 
 @routes.post("/gebruikers")
 @needs(roles.USERS_MANAGE)
 async def add(request: web.Request) -> web.StreamResponse:
-    box = request.app[BOX]
-    session = request[SESSION]
-    form = await request.post()
-    return await _act(request, lambda: users.add_user(
-        box, session.name, str(form.get("name", "")).strip(), str(form.get("role", "")),
-        str(form.get("password", "")), team=str(form.get("team", "")), identity=session.identity,
-        client=client_of(request)), ok="added")
+    return await _act(request, lambda c: users.add_user(
+        c.box, c.session.name, c.field("name").strip(), c.field("role"), c.field("password"), team=c.field("team"),
+        identity=c.session.identity, client=c.client), ok="added")
 
 
 @routes.post("/gebruikers/{name}/rol")
 @needs(roles.USERS_MANAGE)
 async def change_role(request: web.Request) -> web.StreamResponse:
-    box = request.app[BOX]
-    session = request[SESSION]
-    name = request.match_info["name"]
-    form = await request.post()
-
-    def do():
-        users.change_role(box, session.name, name, str(form.get("role", "")), team=str(form.get("team", "")),
-                          client=client_of(request))
-        request.app[SESSIONS].drop_user(name)  # the new role applies from the next login
-
-    return await _act(request, do)
+    return await _act(request, lambda c: users.change_role(
+        c.box, c.session.name, c.name, c.field("role"), team=c.field("team"), client=c.client),
+        logs_out=lambda c: True)
 
 
 @routes.post("/gebruikers/{name}/wachtwoord")
 @needs(roles.USERS_MANAGE)
 async def reset_password(request: web.Request) -> web.StreamResponse:
-    box = request.app[BOX]
-    session = request[SESSION]
-    name = request.match_info["name"]
-    form = await request.post()
-
-    def do():
-        users.reset_password(box, session.name, name, str(form.get("password", "")),
-                             role=str(form.get("role", "")) or None, identity=session.identity,
-                             client=client_of(request))
-        if name != session.name:
-            request.app[SESSIONS].drop_user(name)
-
-    return await _act(request, do)
+    return await _act(request, lambda c: users.reset_password(
+        c.box, c.session.name, c.name, c.field("password"), role=c.field("role") or None,
+        identity=c.session.identity, client=c.client),
+        logs_out=lambda c: c.name != c.session.name)
 
 
 @routes.post("/gebruikers/{name}/ontgrendelen")
 @needs(roles.USERS_MANAGE)
 async def unlock(request: web.Request) -> web.StreamResponse:
-    box = request.app[BOX]
-    session = request[SESSION]
-    return await _act(request, lambda: users.unlock_account(box, session.name, request.match_info["name"],
-                                                             client=client_of(request)))
+    return await _act(request, lambda c: users.unlock_account(c.box, c.session.name, c.name, client=c.client))
 
 
 @routes.post("/gebruikers/{name}/uitschakelen")
 @needs(roles.USERS_MANAGE)
 async def disable(request: web.Request) -> web.StreamResponse:
-    box = request.app[BOX]
-    session = request[SESSION]
-    name = request.match_info["name"]
-    form = await request.post()
-
-    def do():
-        users.set_disabled(box, session.name, name, form.get("disabled") == "1", client=client_of(request))
-        request.app[SESSIONS].drop_user(name)
-
-    return await _act(request, do)
+    return await _act(request, lambda c: users.set_disabled(
+        c.box, c.session.name, c.name, c.field("disabled") == "1", client=c.client), logs_out=lambda c: True)
 
 
 @routes.post("/gebruikers/{name}/tweestaps-uit")
 @needs(roles.USERS_MANAGE)
 async def totp_off(request: web.Request) -> web.StreamResponse:
-    box = request.app[BOX]
-    session = request[SESSION]
-    return await _act(request, lambda: users.disable_totp(box, session.name, request.match_info["name"],
-                                                           client=client_of(request)))
+    return await _act(request, lambda c: users.disable_totp(c.box, c.session.name, c.name, client=c.client))
