@@ -5,10 +5,13 @@ audited view), any redacted derivative, the handover to the requester, and close
 
 from __future__ import annotations
 
+import functools
 from datetime import date
+from typing import Awaitable, Callable
 from urllib.parse import urlencode
 
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from appliance import access_requests as ar
 from appliance import handover, purposes, retention, roles
@@ -165,17 +168,29 @@ async def detail(request: web.Request) -> web.StreamResponse:
     return _detail(request, _request_for(request))
 
 
+def _on_open_request(handler: Callable[[web.Request, dict, MultiDictProxy], Awaitable[web.StreamResponse]]):
+    """A change to the request in the path: the handler gets it and the posted form, only while the request
+    is open (a closed one is shown with that said)."""
+
+    @functools.wraps(handler)
+    async def changing(request: web.Request) -> web.StreamResponse:
+        req = _request_for(request)
+        form = await request.post()
+        if req["status"] != "open":
+            return _detail(request, req, 400, error=gettext_for(request)("This request is closed."))
+        return await handler(request, req, form)
+
+    return changing
+
+
 @routes.post("/verzoeken/{id}/koppelen")
 @needs(roles.REQUESTS_MANAGE)
-async def link(request: web.Request) -> web.StreamResponse:
+@_on_open_request
+async def link(request: web.Request, req: dict, form: MultiDictProxy) -> web.StreamResponse:
     """Link a recording the search missed; it is held for the request (audited)."""
     _ = gettext_for(request)
     box = request.app[BOX]
-    req = _request_for(request)
-    form = await request.post()
     recording_id = str(form.get("recording", "")).strip()[:64]
-    if req["status"] != "open":
-        return _detail(request, req, 400, error=_("This request is closed."))
     if not recording_id:
         return _detail(request, req, 400, error=_("Give the id of the recording to link."))
     if not ar.linkable(box, recording_id):
@@ -190,34 +205,27 @@ async def link(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/verzoeken/{id}/ontkoppelen")
 @needs(roles.REQUESTS_MANAGE)
-async def unlink(request: web.Request) -> web.StreamResponse:
+@_on_open_request
+async def unlink(request: web.Request, req: dict, form: MultiDictProxy) -> web.StreamResponse:
     """Unlink a recording that is not the requester's; the request's hold on it is released (audited)."""
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    req = _request_for(request)
-    form = await request.post()
     recording_id = str(form.get("recording", "")).strip()[:64]
     reason = str(form.get("reason", "")).strip()[:500]
-    if req["status"] != "open":
-        return _detail(request, req, 400, error=_("This request is closed."))
     if not recording_id or not reason:
-        return _detail(request, req, 400, error=_("Give the reason for unlinking the recording."))
-    ar.unlink(box, req["id"], recording_id, request[SESSION].name, reason, client=client_of(request))
+        return _detail(request, req, 400, error=gettext_for(request)("Give the reason for unlinking the recording."))
+    ar.unlink(request.app[BOX], req["id"], recording_id, request[SESSION].name, reason, client=client_of(request))
     raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#opnames")
 
 
 @routes.post("/verzoeken/{id}/overdragen")
 @needs(roles.REQUESTS_MANAGE)
-async def hand_over(request: web.Request) -> web.StreamResponse:
-    """Prepare the handover of the request's redacted versions to the requester (issue 7's handover,
-    appliance.handover): a package protected with an age passphrase, which a second person approves on
-    the handover's page (four eyes); the passphrase is shown once then, to pass on separately."""
+@_on_open_request
+async def hand_over(request: web.Request, req: dict, form: MultiDictProxy) -> web.StreamResponse:
+    """Prepare the handover of the request's redacted versions to the requester (appliance.handover): a
+    package protected with an age passphrase, which a second person approves on the handover's page (four
+    eyes); the passphrase is shown once then, to pass on separately."""
     _ = gettext_for(request)
     box = request.app[BOX]
     session = request[SESSION]
-    req = _request_for(request)
-    if req["status"] != "open":
-        return _detail(request, req, 400, error=_("This request is closed."))
     if req["kind"] != "access_request":
         return _detail(request, req, 400, error=_("Only an access request is handed over to the requester."))
     if not roles.allowed(session.role, roles.HANDOVER_PREPARE):
@@ -240,21 +248,18 @@ async def hand_over(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/verzoeken/{id}/afsluiten")
 @needs(roles.REQUESTS_MANAGE)
-async def close(request: web.Request) -> web.StreamResponse:
+@_on_open_request
+async def close(request: web.Request, req: dict, form: MultiDictProxy) -> web.StreamResponse:
     """Close with the outcome: holds released; an objection upheld deletes its recordings ahead of their
     term unless another hold keeps them (the page then says which)."""
     _ = gettext_for(request)
-    box = request.app[BOX]
-    req = _request_for(request)
-    form = await request.post()
     outcome = str(form.get("outcome", ""))
     decision_ref = str(form.get("decision_ref", "")).strip()[:100]
     kept = {"outcome": outcome, "decision_ref": decision_ref}
-    if req["status"] != "open":
-        return _detail(request, req, 400, error=_("This request is closed."))
     if outcome not in ar.KIND_OUTCOMES[req["kind"]]:
         return _detail(request, req, 400, error=_("Choose the outcome."), form=kept)
     if outcome != "withdrawn" and not decision_ref:
         return _detail(request, req, 400, error=_("Give the reference of the decision."), form=kept)
-    ar.close(box, req["id"], outcome, request[SESSION].name, decision_ref or None, client=client_of(request))
+    ar.close(request.app[BOX], req["id"], outcome, request[SESSION].name, decision_ref or None,
+             client=client_of(request))
     raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#opnames")
