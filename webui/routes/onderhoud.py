@@ -13,7 +13,9 @@ from aiohttp import web
 from appliance import maintenance, roles
 from appliance.errors import KluisError
 
-from ..app import BOX, SESSION, client_of, gettext_for, needs, render
+from ..app import BOX, SESSION, client_of, done_message, gettext_for, needs, render
+from ..i18n import N_
+from ..posted import posted
 
 routes = web.RouteTableDef()
 
@@ -33,19 +35,15 @@ async def _page(request: web.Request, status: int = 200, message: str | None = N
 @routes.get("/onderhoud")
 @needs(PERMISSION)
 async def page(request: web.Request) -> web.StreamResponse:
-    _ = gettext_for(request)
-    ok = request.query.get("ok", "")
-    message = {"backup": _("Backup made."), "staged": _("The update was checked and is ready to be installed.")}.get(ok)
-    return await _page(request, message=message)
+    return await _page(request, message=done_message(request, {
+        "backup": N_("Backup made."), "staged": N_("The update was checked and is ready to be installed.")}))
 
 
 @routes.post("/onderhoud/backup")
 @needs(PERMISSION)
 async def make_backup(request: web.Request) -> web.StreamResponse:
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    form = await request.post()
-    text = str(form.get("target", ""))
+    p = await posted(request)
+    _, box, text = p.gettext, p.box, p.raw("target")
     try:
         target = maintenance.check_target(box.data_dir, text)
     except maintenance.BadTarget as exc:
@@ -55,7 +53,7 @@ async def make_backup(request: web.Request) -> web.StreamResponse:
         return await _page(request, 400, error=why, target=text)
     loop = asyncio.get_running_loop()
     try:
-        await loop.run_in_executor(None, maintenance.run_backup, box.data_dir, box.clock, target, request[SESSION].name)
+        await loop.run_in_executor(None, maintenance.run_backup, box.data_dir, box.clock, target, p.session.name)
     except (KluisError, OSError) as exc:
         return await _page(request, 400, error=_("The backup failed: %(why)s") % {"why": str(exc)}, target=text)
     raise web.HTTPSeeOther("/onderhoud?ok=backup")

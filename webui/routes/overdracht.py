@@ -23,8 +23,9 @@ from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.handover_downloads import approve_on_own_connection
 from appliance.transfer_form import basis_text
 
-from ..app import BOX, DOWNLOADS, LANG, SESSION, check_password, client_of, gettext_for, needs, render
+from ..app import BOX, DOWNLOADS, LANG, SESSION, check_password, client_of, done_message, gettext_for, needs, render
 from ..i18n import N_
+from ..posted import posted
 
 routes = web.RouteTableDef()
 
@@ -146,11 +147,9 @@ async def prepare_form(request: web.Request) -> web.StreamResponse:
 @routes.post("/overdrachten/nieuw")
 @needs(PREPARE)
 async def prepare(request: web.Request) -> web.StreamResponse:
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    session = request[SESSION]
-    post = await request.post()
-    form = {k: str(v)[:2000] for k, v in post.items() if k != "csrf"}
+    p = await posted(request)
+    _, box, session = p.gettext, p.box, p.session
+    form = {k: str(v)[:2000] for k, v in p.form.items() if k != "csrf"}
     ids = _ids_from(form.get("recording_ids", ""))
     recordings, unknown = _recordings_in_scope(request, ids)
     errors = [_("Unknown recording: %(id)s") % {"id": u} for u in unknown]
@@ -276,31 +275,23 @@ def _detail(request: web.Request, h: dict, status: int = 200, error: str | None 
 @routes.get("/overdrachten/{id}")
 @needs(READ)
 async def detail(request: web.Request) -> web.StreamResponse:
-    _ = gettext_for(request)
-    h = _handover_for(request)
-    message = {"prepared": _("The handover is registered. A second person must now approve it."),
-               "refused": _("The handover was refused."),
-               "cancelled": _("The handover was cancelled.")}.get(request.query.get("ok", ""))
-    return _detail(request, h, message=message)
+    return _detail(request, _handover_for(request), message=done_message(request, {
+        "prepared": N_("The handover is registered. A second person must now approve it."),
+        "refused": N_("The handover was refused."), "cancelled": N_("The handover was cancelled.")}))
 
 
 @routes.post("/overdrachten/{id}/goedkeuren")
 @needs(APPROVE)
 async def approve(request: web.Request) -> web.StreamResponse:
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    session = request[SESSION]
     h = _handover_for(request)
-    form = await request.post()
-    password = str(form.get("password", ""))
-    code = str(form.get("code", "")).strip()[:12] or None
-    unencrypted = form.get("unencrypted_ok") == "yes"
+    p = await posted(request)
+    _, box, session, client = p.gettext, p.box, p.session, p.client
+    password, code, unencrypted = p.raw("password"), p.text("code", 12) or None, p.raw("unencrypted_ok") == "yes"
     if h["state"] != handover.PREPARED:
         return _detail(request, h, 400, error=_("This handover is no longer awaiting approval."))
     if h["protection"] == "none" and not unencrypted:
         return _detail(request, h, 400, error=_("Confirm that the package may leave unencrypted."))
     loop = asyncio.get_running_loop()
-    client = client_of(request)
     if session.name == h["prepared_by"] and not handover.single_approval_allowed(box):
         # Four eyes: refused before any password is asked; the domain puts the attempt on record.
         try:
@@ -360,16 +351,15 @@ async def cancel(request: web.Request) -> web.StreamResponse:
 
 
 async def _close(request: web.Request, action, ok: str) -> web.StreamResponse:
-    _ = gettext_for(request)
     h = _handover_for(request)
-    form = await request.post()
-    reason = str(form.get("reason", "")).strip()[:500]
+    p = await posted(request)
+    reason = p.text("reason", 500)
     if not reason:
-        return _detail(request, h, 400, error=_("Give a reason."))
+        return _detail(request, h, 400, error=p.gettext("Give a reason."))
     try:
-        action(request.app[BOX], h["id"], request[SESSION].name, reason, client=client_of(request))
+        action(p.box, h["id"], p.session.name, reason, client=p.client)
     except handover.Denied:
         return _detail(request, _handover_for(request), 403,
-                       error=_("You may not do this with this handover now. Your attempt is recorded in the audit log."))
+                       error=p.gettext("You may not do this with this handover now. Your attempt is recorded in the audit log."))
     raise web.HTTPSeeOther(f"/overdrachten/{h['id']}?ok={ok}")
 

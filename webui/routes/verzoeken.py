@@ -11,15 +11,15 @@ from typing import Awaitable, Callable
 from urllib.parse import urlencode
 
 from aiohttp import web
-from multidict import MultiDictProxy
 
 from appliance import access_requests as ar
 from appliance import handover, purposes, retention, roles
 from appliance.clock import parse_time
 from appliance.errors import KluisError
 
-from ..app import BOX, LANG, SESSION, client_of, gettext_for, needs, render
+from ..app import BOX, LANG, gettext_for, needs, render
 from ..i18n import N_
+from ..posted import Posted, posted
 
 routes = web.RouteTableDef()
 
@@ -90,10 +90,8 @@ FIELDS = ("requester", "kind", "received_on", "given_time", "place", "camera", "
 @needs(roles.REQUESTS_MANAGE)
 async def register(request: web.Request) -> web.StreamResponse:
     """Register: search around the time given and hold every match for the request."""
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    posted = await request.post()
-    form = {name: str(posted.get(name, "")).strip()[:4000] for name in FIELDS}
+    p = await posted(request)
+    _, box, form = p.gettext, p.box, p.fields(FIELDS)
     errors = []
     if not form["requester"]:
         errors.append(_("Give the requester's name."))
@@ -122,9 +120,9 @@ async def register(request: web.Request) -> web.StreamResponse:
         return _new_form(request, 400, errors, form)
     try:
         done = ar.register(box, requester=form["requester"], kind=form["kind"], received_on=received,
-                           given_time=given, actor=request[SESSION].name, place=form["place"],
+                           given_time=given, actor=p.session.name, place=form["place"],
                            camera=form["camera"], officer=form["officer"], contact=form["contact"],
-                           notes=form["notes"], window_minutes=window, client=client_of(request))
+                           notes=form["notes"], window_minutes=window, client=p.client)
     except KluisError as exc:
         return _new_form(request, 400, [str(exc)], form)
     raise web.HTTPSeeOther(f"/verzoeken/{done.request['id']}?nieuw=1")
@@ -168,17 +166,17 @@ async def detail(request: web.Request) -> web.StreamResponse:
     return _detail(request, _request_for(request))
 
 
-def _on_open_request(handler: Callable[[web.Request, dict, MultiDictProxy], Awaitable[web.StreamResponse]]):
+def _on_open_request(handler: Callable[[web.Request, dict, Posted], Awaitable[web.StreamResponse]]):
     """A change to the request in the path: the handler gets it and the posted form, only while the request
     is open (a closed one is shown with that said)."""
 
     @functools.wraps(handler)
     async def changing(request: web.Request) -> web.StreamResponse:
         req = _request_for(request)
-        form = await request.post()
+        p = await posted(request)
         if req["status"] != "open":
-            return _detail(request, req, 400, error=gettext_for(request)("This request is closed."))
-        return await handler(request, req, form)
+            return _detail(request, req, 400, error=p.gettext("This request is closed."))
+        return await handler(request, req, p)
 
     return changing
 
@@ -186,18 +184,16 @@ def _on_open_request(handler: Callable[[web.Request, dict, MultiDictProxy], Awai
 @routes.post("/verzoeken/{id}/koppelen")
 @needs(roles.REQUESTS_MANAGE)
 @_on_open_request
-async def link(request: web.Request, req: dict, form: MultiDictProxy) -> web.StreamResponse:
+async def link(request: web.Request, req: dict, p: Posted) -> web.StreamResponse:
     """Link a recording the search missed; it is held for the request (audited)."""
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    recording_id = str(form.get("recording", "")).strip()[:64]
+    _, box, recording_id = p.gettext, p.box, p.text("recording", 64)
     if not recording_id:
         return _detail(request, req, 400, error=_("Give the id of the recording to link."))
     if not ar.linkable(box, recording_id):
         return _detail(request, req, 400, error=_("There is no recording %(id)s.") % {"id": recording_id},
                        form={"recording": recording_id})
     try:
-        ar.link(box, req["id"], recording_id, request[SESSION].name, client=client_of(request))
+        ar.link(box, req["id"], recording_id, p.session.name, client=p.client)
     except KluisError:
         return _detail(request, req, 400, error=_("That recording is linked to this request already."))
     raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#opnames")
@@ -206,26 +202,23 @@ async def link(request: web.Request, req: dict, form: MultiDictProxy) -> web.Str
 @routes.post("/verzoeken/{id}/ontkoppelen")
 @needs(roles.REQUESTS_MANAGE)
 @_on_open_request
-async def unlink(request: web.Request, req: dict, form: MultiDictProxy) -> web.StreamResponse:
+async def unlink(request: web.Request, req: dict, p: Posted) -> web.StreamResponse:
     """Unlink a recording that is not the requester's; the request's hold on it is released (audited)."""
-    recording_id = str(form.get("recording", "")).strip()[:64]
-    reason = str(form.get("reason", "")).strip()[:500]
+    recording_id, reason = p.text("recording", 64), p.text("reason", 500)
     if not recording_id or not reason:
-        return _detail(request, req, 400, error=gettext_for(request)("Give the reason for unlinking the recording."))
-    ar.unlink(request.app[BOX], req["id"], recording_id, request[SESSION].name, reason, client=client_of(request))
+        return _detail(request, req, 400, error=p.gettext("Give the reason for unlinking the recording."))
+    ar.unlink(p.box, req["id"], recording_id, p.session.name, reason, client=p.client)
     raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#opnames")
 
 
 @routes.post("/verzoeken/{id}/overdragen")
 @needs(roles.REQUESTS_MANAGE)
 @_on_open_request
-async def hand_over(request: web.Request, req: dict, form: MultiDictProxy) -> web.StreamResponse:
+async def hand_over(request: web.Request, req: dict, p: Posted) -> web.StreamResponse:
     """Prepare the handover of the request's redacted versions to the requester (appliance.handover): a
     package protected with an age passphrase, which a second person approves on the handover's page (four
     eyes); the passphrase is shown once then, to pass on separately."""
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    session = request[SESSION]
+    _, box, session = p.gettext, p.box, p.session
     if req["kind"] != "access_request":
         return _detail(request, req, 400, error=_("Only an access request is handed over to the requester."))
     if not roles.allowed(session.role, roles.HANDOVER_PREPARE):
@@ -240,7 +233,7 @@ async def hand_over(request: web.Request, req: dict, form: MultiDictProxy) -> we
         handover_id = handover.prepare(
             box, session.name, copies, receiver=f"{req['requester']} ({req['ref']})",
             basis="AVG art. 15 (inzageverzoek)", case_ref=req["ref"], purpose=req["kind"], protection="passphrase",
-            client=client_of(request))
+            client=p.client)
     except KluisError as exc:
         return _detail(request, req, 400, error=str(exc))
     raise web.HTTPSeeOther(f"/overdrachten/{handover_id}")
@@ -249,17 +242,14 @@ async def hand_over(request: web.Request, req: dict, form: MultiDictProxy) -> we
 @routes.post("/verzoeken/{id}/afsluiten")
 @needs(roles.REQUESTS_MANAGE)
 @_on_open_request
-async def close(request: web.Request, req: dict, form: MultiDictProxy) -> web.StreamResponse:
+async def close(request: web.Request, req: dict, p: Posted) -> web.StreamResponse:
     """Close with the outcome: holds released; an objection upheld deletes its recordings ahead of their
     term unless another hold keeps them (the page then says which)."""
-    _ = gettext_for(request)
-    outcome = str(form.get("outcome", ""))
-    decision_ref = str(form.get("decision_ref", "")).strip()[:100]
+    _, outcome, decision_ref = p.gettext, p.raw("outcome"), p.text("decision_ref", 100)
     kept = {"outcome": outcome, "decision_ref": decision_ref}
     if outcome not in ar.KIND_OUTCOMES[req["kind"]]:
         return _detail(request, req, 400, error=_("Choose the outcome."), form=kept)
     if outcome != "withdrawn" and not decision_ref:
         return _detail(request, req, 400, error=_("Give the reference of the decision."), form=kept)
-    ar.close(request.app[BOX], req["id"], outcome, request[SESSION].name, decision_ref or None,
-             client=client_of(request))
+    ar.close(p.box, req["id"], outcome, p.session.name, decision_ref or None, client=p.client)
     raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#opnames")
