@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from aiohttp import web
 
+from appliance import access_requests, purposes, roles
 from appliance import overview as box_overview
-from appliance import roles
 
-from ..app import BOX, SESSION, gettext_for, needs, render
+from ..app import BOX, LANG, SESSION, gettext_for, needs, render
 from ..i18n import N_
 from .cameras import offload_progress, usb_progress
 from .setup import box_health
+from .verzoeken import days_left_text
 
 routes = web.RouteTableDef()
 
@@ -52,27 +55,19 @@ async def overview(request: web.Request) -> web.StreamResponse:
 
 def requests_due(request: web.Request) -> list[dict]:
     """Open requests of filmed people near or past their legal deadline, for whoever handles them."""
-    from datetime import date
-
-    from appliance import access_requests, purposes
-
-    from ..app import LANG
-
     box = request.app[BOX]
     if not roles.allowed(request[SESSION].role, roles.REQUESTS_MANAGE):
         return []
     _ = gettext_for(request)
     rows = access_requests.due_soon(box)
     for row in rows:
-        left = row["days_left"]
         row["kind_label"] = purposes.label(row["kind"], request[LANG])
         row["deadline_text"] = date.fromisoformat(row["deadline"]).strftime("%d-%m-%Y")
-        row["left_text"] = (_("%(days)d days overdue") % {"days": -left} if left < 0 else
-                            _("due today") if left == 0 else _("%(days)d days left") % {"days": left})
+        row["left_text"] = days_left_text(_, row["days_left"])
     return rows
 
 
-def sync_state(box) -> dict | None:
+def sync_state(box) -> dict:
     from sync import client  # the archive sync's own status (outbox, last pass)
 
     status = client.status(box)

@@ -31,20 +31,22 @@ RESULT_LABELS = {"released": N_("hold released"), "deleted": N_("deleted ahead o
 STATUS_LABELS = {"open": N_("open"), "closed": N_("closed")}
 
 
+def days_left_text(_, left: int) -> str:
+    """How a request's legal deadline stands, in days, in the user's language (`_`)."""
+    if left < 0:
+        return _("%(days)d days overdue") % {"days": -left}
+    if left == 0:
+        return _("due today")
+    return _("%(days)d days left") % {"days": left}
+
+
 def _helpers(request: web.Request) -> dict:
     _ = gettext_for(request)
     lang = request[LANG]
     box = request.app[BOX]
 
     def days_text(req: dict) -> str:
-        if req["status"] != "open":
-            return ""
-        left = ar.days_left(box, req)
-        if left < 0:
-            return _("%(days)d days overdue") % {"days": -left}
-        if left == 0:
-            return _("due today")
-        return _("%(days)d days left") % {"days": left}
+        return days_left_text(_, ar.days_left(box, req)) if req["status"] == "open" else ""
 
     return {
         "kind_label": lambda code: purposes.label(code, lang),
