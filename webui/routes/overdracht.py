@@ -4,10 +4,9 @@ The domain is appliance.handover (register, four eyes, holds, audit) and applian
 age-encrypted ZIP); these pages only collect what they need and show what they return.
 
 Approval asks the approver's password again (a handover produces footage for outside the municipality:
-the session alone is not enough). The package is built on a worker thread with its own catalog
-connection, so the server keeps serving meanwhile; an encrypted package is kept in a private directory
-until it is downloaded (ciphertext only), an unencrypted one only in memory. The page that offers the
-download shows the passphrase once; it is stored nowhere.
+the session alone is not enough). The package is built on a worker thread and waits for its download in
+the app's Downloads (appliance.handover_downloads). The page that offers the download shows the passphrase
+once; it is stored nowhere.
 """
 
 from __future__ import annotations
