@@ -140,7 +140,7 @@ def search(box: Box, at: datetime, window_minutes: int, camera: str | None = Non
     where = ["state = 'stored'", "start_time <= ?", "end_time >= ?"]
     params: list = [to_iso(at + widest), to_iso(at - widest)]
     # An overlapping recording started at most the longest recording's length before the window: that
-    # bound makes the search an index range instead of a walk over everything older (as webui.queries).
+    # bound makes the search an index range instead of a walk over everything older (as appliance.recording_search).
     longest = db.execute("SELECT max(julianday(end_time) - julianday(start_time)) FROM recordings").fetchone()[0]
     if longest is not None:
         where.append("start_time >= ?")
@@ -322,6 +322,12 @@ def _link(box: Box, request_id: int, ref: str, kind: str, recording_id: str, how
         if any(h["case_ref"] == ref for h in retention.active_holds(box.catalog, recording_id)):
             return None
         return retention.add_hold(box, recording_id, kind, ref, actor, client=client)
+
+
+def linkable(box: Box, recording_id: str) -> bool:
+    """Whether a recording can be linked to a request by hand: it exists and is stored (not deleted)."""
+    return box.catalog.db.execute("SELECT 1 FROM recordings WHERE id = ? AND state = 'stored'",
+                                  [recording_id]).fetchone() is not None
 
 
 def link(box: Box, request: int | str, recording_id: str, actor: str, client: str | None = None) -> int | None:

@@ -271,3 +271,13 @@ def verify(catalog, verify_key: VerifyKey, extra_checkpoints: Iterable[dict] = (
                               f"the checkpoint signed at {anchors[ordered[-1]][1]} covers {ordered[-1]})")
     report.anchored = max((c for c in ordered if c <= last), default=0)
     return report
+
+
+def verify_on_record(catalog, actor: str, client: str | None = None) -> Report:
+    """verify() against the catalog's own signing key, and put the check and its outcome on record (the
+    web UI's "check the chain": who checked, and what they were shown)."""
+    report = verify(catalog, VerifyKey(bytes.fromhex(catalog.get_meta("signing_public_key"))))
+    with catalog.transaction():
+        record(catalog, actor=actor, action="verify", client=client,
+               details={"what": "audit_chain", "ok": report.ok, "count": report.count, "first_bad": report.first_bad})
+    return report

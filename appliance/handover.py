@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
-from . import audit, footage, retention, roles
+from . import audit, clip_window, footage, retention, roles
 from .box import Box
 from .errors import KluisError, NotFound
 from .purposes import parse_purpose
@@ -126,7 +126,7 @@ def prepare(box: Box, actor: str, recording_ids: list[str], receiver: str, basis
             raise _deny(box, actor, "prepare", f"{actor} may not hand over recording {recording_id}: not in their "
                         "scope", ids, case_ref=case_ref, purpose=code, client=client)
         if recording_id in clip:
-            duration = _duration_s(recording)
+            duration = clip_window.duration_s(recording)
             if duration is not None and clip[recording_id][0] >= duration:
                 raise KluisError(f"time window of {recording_id} starts after its end ({duration:.1f} s)")
             if duration is not None and clip[recording_id][1] > duration + 1:
@@ -157,15 +157,6 @@ def prepare(box: Box, actor: str, recording_ids: list[str], receiver: str, basis
             if not any(h["case_ref"] == case_ref for h in retention.active_holds(box.catalog, recording_id)):
                 retention.add_hold(box, recording_id, code, case_ref, actor, client=client)
     return handover_id
-
-
-def _duration_s(recording: dict) -> float | None:
-    from .clock import from_iso
-
-    try:
-        return (from_iso(recording["end_time"]) - from_iso(recording["start_time"])).total_seconds()
-    except (TypeError, ValueError):
-        return None
 
 
 def get(box: Box, handover_id: str) -> dict:
@@ -338,10 +329,11 @@ def register_rows(box: Box) -> list[dict]:
 
 
 def register_csv(box: Box, out: str | os.PathLike | io.TextIOBase, actor: str | None = None,
-                 client: str | None = None) -> int:
+                 client: str | None = None, only: set[str] | None = None) -> int:
     """The handover register (overdrachtsregister) as CSV, oldest first; returns the number of rows.
-    `out`: a path or a text file object. Reading it is on record when `actor` is given."""
-    rows = register_rows(box)
+    `out`: a path or a text file object. Reading it is on record when `actor` is given. `only`: just the
+    handovers with these ids (those the reader may see)."""
+    rows = [row for row in register_rows(box) if only is None or row["id"] in only]
     if actor is not None:
         with box.catalog.transaction():
             audit.record(box.catalog, actor=actor, action="handover_register", client=client, clock=box.clock,
@@ -363,3 +355,17 @@ def register_csv(box: Box, out: str | os.PathLike | io.TextIOBase, actor: str | 
 def summary(handover: dict) -> str:
     """One line for logs and the CLI."""
     return json.dumps({k: handover[k] for k in ("id", "state", "case_ref", "receiver")}, ensure_ascii=False)
+
+
+def visible_to(box: Box, user: dict, handover: dict) -> bool:
+    """Whether `user` sees `handover` in the web UI's register: a team leader the handovers with any of the
+    own team's recordings (and those they prepared); the privacy officer and the auditor all of them."""
+    if roles.SCOPES.get(user["role"]) in (roles.SCOPE_ALL, None) or handover["prepared_by"] == user["name"]:
+        return True
+    for recording_id in handover["recording_ids"]:
+        try:
+            if roles.recording_in_scope(box.catalog, user, box.catalog.get_recording(recording_id)):
+                return True
+        except NotFound:
+            continue
+    return False

@@ -317,6 +317,13 @@ def due(box: Box, policy: Policy | None = None, limit: int | None = None) -> lis
     return list(box.catalog.db.query(sql, params))
 
 
+def count_due(box: Box, at: datetime, policy: Policy | None = None) -> int:
+    """How many recordings the sweep would delete if it ran at `at` (the sweep's own rule, at a later
+    moment: the answer the sweep will give, unless something is held meanwhile)."""
+    where, params = eligible_sql(policy or current_policy(box), at)
+    return box.catalog.db.execute(f"SELECT count(*) FROM recordings r WHERE {where}", params).fetchone()[0]
+
+
 # Reports ----------------------------------------------------------------------------------------------
 
 REPORT_COLUMNS = ("recording_id", "sha256", "start_time", "end_time", "ingested_at", "size", "category",

@@ -3,7 +3,7 @@
 Setup, outside the timing: a box whose catalog gets --opnames-recordings rows (inserted directly, 40
 cameras, 90 officers (users) in 6 teams, half the rows without a team of their own as a camera offload
 makes them, 1 % under hold; no blobs: the queries never touch them). Each query is
-what one page load of /opnames runs (webui.queries.search: count + one page; choices: the filter lists),
+what one page load of /opnames runs (appliance.recording_search.search: count + one page; choices: the filter lists),
 timed in this process over --repeats runs, for a privacy officer (all recordings) and a team leader (own
 team). The baseline is the same query on a copy of the catalog without the web UI's indexes (migration
 "webui"), to show what they buy. Targets: every page load < 100 ms with the indexes.
@@ -67,7 +67,7 @@ def build(data: Path, total: int) -> None:
 
 
 def cases():
-    from webui.queries import Filters
+    from appliance.recording_search import Filters
 
     pa = {"name": "fg", "role": "privacy_officer", "team": None}
     tl = {"name": "tl", "role": "team_leader", "team": "team 3"}
@@ -85,7 +85,7 @@ def cases():
 
 
 def page_load(catalog, user, filters) -> float:
-    from webui.queries import choices, search
+    from appliance.recording_search import choices, search
 
     began = time.perf_counter()
     search(catalog, user, filters)

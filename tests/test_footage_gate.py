@@ -226,13 +226,16 @@ def test_not_seconds(text):
     ("2026-11-20T14:06:15Z", 75.0),                              # a full date and time
 ])
 def test_a_handover_window_reads_the_same_on_the_web_and_the_command_line(text, seconds):
+    from appliance import clip_window
     from appliance.app.commands import export
     from webui.routes import overdracht
 
     assert time_offsets.parse_offset(text, START, "Europe/Amsterdam") == seconds
-    assert export.parse_offset is time_offsets.parse_offset
+    # The CLI and the web form both read a window's ends with clip_window, which reads by time_offsets.
+    assert export.parse_offset is clip_window.parse_offset
+    assert overdracht.clip_window is clip_window
     recording = {"start_time": "2026-11-20T14:05:00.000Z"}
-    assert overdracht._parse_offset(text, recording, "Europe/Amsterdam") == seconds
+    assert clip_window.parse_offset(text, recording, "Europe/Amsterdam") == seconds
 
 
 def test_a_recording_over_midnight_and_a_bad_window():

@@ -25,6 +25,7 @@ from appliance import roles, users
 from appliance.box import Box
 from appliance.clock import from_iso
 from appliance.errors import KluisError, NotFound, WrongSecret
+from appliance.handover_downloads import Downloads
 
 from . import i18n
 from .i18n import N_
@@ -44,6 +45,7 @@ TEMPLATES = web.AppKey("templates", jinja2.Environment)
 # Per camera, the state of its offload (appliance.dock.offload.CameraProgress): given by the process that
 # runs the offload (`kluis serve`), so the web UI reads it without knowing who runs it; {} without one.
 OFFLOAD_PROGRESS = web.AppKey("offload_progress", Callable[[], dict])
+DOWNLOADS = web.AppKey("downloads", Downloads)  # approved handover packages waiting for their download
 SESSION = web.RequestKey("session", object)        # the Session, or None
 LANG = web.RequestKey("lang", str)
 GETTEXT = web.RequestKey("gettext", object)
@@ -140,6 +142,13 @@ class UserError(KluisError):
 
 def gettext_for(request: web.Request) -> Callable[[str], str]:
     return request.get(GETTEXT, i18n.translations(i18n.DEFAULT).gettext)
+
+
+def done_message(request: web.Request, messages: dict[str, str]) -> str | None:
+    """What a page says after a change redirected to it with ?ok=KEY: `messages` maps each KEY to its
+    text (marked with N_), shown in the user's language; None for no or an unknown KEY."""
+    text = messages.get(request.query.get("ok", ""))
+    return gettext_for(request)(text) if text else None
 
 
 def render(request: web.Request, template: str, status: int = 200, **context) -> web.Response:

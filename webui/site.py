@@ -11,8 +11,9 @@ from aiohttp import web
 
 from appliance import handover
 from appliance.box import Box
+from appliance.handover_downloads import Downloads
 
-from .app import (BOX, HERE, OFFLOAD_PROGRESS, SESSIONS, TEMPLATES, auth_middleware, csrf_middleware,
+from .app import (BOX, DOWNLOADS, HERE, OFFLOAD_PROGRESS, SESSIONS, TEMPLATES, auth_middleware, csrf_middleware,
                   error_middleware, headers_middleware, language_middleware)
 from .routes import (account, auth, cameras, instellingen, logboek, onderhoud, opnames, overdracht, overview,
                      redactie, statistieken, users, verzoeken)
@@ -32,6 +33,7 @@ def create_app(box: Box, *, idle_minutes: float | None = None,
         client_max_size=1024 * 1024,
     )
     app[BOX] = box
+    app[DOWNLOADS] = Downloads(box.data_dir)
     app[SESSIONS] = Sessions(box.clock, idle_minutes if idle_minutes is not None
                              else lambda: box.config["web"]["idle_minutes"])
     app[OFFLOAD_PROGRESS] = offload_progress or dict

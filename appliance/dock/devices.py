@@ -95,6 +95,11 @@ def list_devices(catalog: Catalog) -> list[dict]:
     return list(catalog.db.query("SELECT * FROM devices ORDER BY serial"))
 
 
+def last_docked(catalog: Catalog, serial: str) -> str | None:
+    """When the camera was last in its dock (ISO time), or None if it never was."""
+    return catalog.db.execute("SELECT max(docked_at) FROM docks WHERE serial = ?", [serial]).fetchone()[0]
+
+
 def paired_devices(catalog: Catalog) -> list[dict]:
     return list(catalog.db.query("SELECT * FROM devices WHERE paired = 1 ORDER BY serial"))
 

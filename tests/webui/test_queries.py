@@ -8,7 +8,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from webui import queries
+from appliance import recording_search
 
 ROOT = Path(__file__).resolve().parents[2]
 FG = {"name": "fg", "role": "privacy_officer", "team": None}
@@ -32,7 +32,7 @@ def _fill(box, n: int) -> None:
 def test_time_range_finds_every_overlapping_recording_including_long_ones(box):
     _fill(box, 200)
     at = datetime(2026, 11, 1, 3, 0, tzinfo=timezone.utc)  # inside r00007 (01:10 to 06:10) only, and r00018 starts
-    page = queries.search(box.catalog, FG, queries.Filters(start=at, end=at + timedelta(seconds=1)))
+    page = recording_search.search(box.catalog, FG, recording_search.Filters(start=at, end=at + timedelta(seconds=1)))
     assert {r["id"] for r in page.rows} == {"r00007", "r00018"}
 
 
@@ -40,23 +40,23 @@ def test_paging_walks_every_row_once_in_order(box):
     _fill(box, 230)
     seen = []
     for number in range(1, 6):
-        page = queries.search(box.catalog, FG, queries.Filters(page=number, sort="officer", descending=False))
+        page = recording_search.search(box.catalog, FG, recording_search.Filters(page=number, sort="officer", descending=False))
         seen += [(r["officer"], r["id"]) for r in page.rows]
     assert len(seen) == 230 and len(set(seen)) == 230
     assert [o for o, _ in seen] == sorted(o for o, _ in seen)
-    team = queries.search(box.catalog, {"name": "x", "role": "team_leader", "team": "t1"}, queries.Filters())
+    team = recording_search.search(box.catalog, {"name": "x", "role": "team_leader", "team": "t1"}, recording_search.Filters())
     assert team.total == 115 and all(r["team"] == "t1" for r in team.rows)
-    assert queries.choices(box.catalog, {"name": "x", "role": "team_leader", "team": "t1"})["teams"] == ["t1"]
+    assert recording_search.choices(box.catalog, {"name": "x", "role": "team_leader", "team": "t1"})["teams"] == ["t1"]
 
 
 def test_filters_use_indexes(box):
     _fill(box, 50)
     box.catalog.db.execute("ANALYZE")
-    for filters, index in [(queries.Filters(officer="o1"), "recordings_officer"),
-                           (queries.Filters(team="t1"), "recordings_team"),
-                           (queries.Filters(start=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    for filters, index in [(recording_search.Filters(officer="o1"), "recordings_officer"),
+                           (recording_search.Filters(team="t1"), "recordings_team"),
+                           (recording_search.Filters(start=datetime(2026, 11, 1, tzinfo=timezone.utc),
                                             end=datetime(2026, 11, 1, 1, tzinfo=timezone.utc)), "recordings_start")]:
-        where, params = queries._where(box.catalog, FG, filters)
+        where, params = recording_search._where(box.catalog, FG, filters)
         plan = " ".join(row[3] for row in box.catalog.db.execute(
             f"EXPLAIN QUERY PLAN SELECT r.rowid FROM recordings r WHERE {where} "
             f"ORDER BY r.start_time DESC, r.rowid DESC LIMIT 50", params))

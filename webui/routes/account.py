@@ -8,7 +8,9 @@ from aiohttp import web
 from appliance import roles, users
 from appliance.errors import KluisError
 
-from ..app import BOX, SESSION, SESSIONS, client_of, gettext_for, needs, render
+from ..app import BOX, SESSION, SESSIONS, done_message, needs, render
+from ..i18n import N_
+from ..posted import posted
 
 routes = web.RouteTableDef()
 
@@ -26,23 +28,19 @@ def _page(request: web.Request, status: int = 200, error: str | None = None, mes
 @routes.get("/account")
 @needs(roles.OVERVIEW)
 async def account(request: web.Request) -> web.StreamResponse:
-    _ = gettext_for(request)
-    message = _("The second factor is on.") if request.query.get("ok") == "totp_on" else None
-    return _page(request, message=message)
+    return _page(request, message=done_message(request, {"totp_on": N_("The second factor is on.")}))
 
 
 @routes.post("/account/wachtwoord")
 @needs(roles.OVERVIEW)
 async def change_password(request: web.Request) -> web.StreamResponse:
-    _ = gettext_for(request)
-    session = request[SESSION]
-    form = await request.post()
-    new, again = str(form.get("new_password", "")), str(form.get("new_password_again", ""))
+    p = await posted(request)
+    _, session = p.gettext, p.session
+    new, again = p.raw("new_password"), p.raw("new_password_again")
     if new != again:
         return _page(request, 400, error=_("The two new passwords differ."))
     try:
-        users.change_own_password(request.app[BOX], session.name, str(form.get("password", "")), new,
-                                  session.identity, client=client_of(request))
+        users.change_own_password(p.box, session.name, p.raw("password"), new, session.identity, client=p.client)
     except KluisError as exc:
         return _page(request, 400, error=_(str(exc)))  # see i18n.DOMAIN_MESSAGES
     request.app[SESSIONS].drop_user(session.name)  # other sessions of this user end; this one too: log in anew
@@ -61,15 +59,13 @@ async def totp_start(request: web.Request) -> web.StreamResponse:
 @routes.post("/account/tweestaps/bevestigen")
 @needs(roles.OVERVIEW)
 async def totp_confirm(request: web.Request) -> web.StreamResponse:
-    _ = gettext_for(request)
-    session = request[SESSION]
+    p = await posted(request)
+    _, session = p.gettext, p.session
     secret = session.pending_totp
     if not secret:
         return _page(request, 400, error=_("Start setting up the second factor first."))
-    form = await request.post()
     try:
-        users.enable_totp(request.app[BOX], session.name, secret, str(form.get("code", "")),
-                          client=client_of(request))
+        users.enable_totp(p.box, session.name, secret, p.raw("code"), client=p.client)
     except KluisError as exc:
         return _page(request, 400, error=_(str(exc)), pending=secret)
     session.pending_totp = None

@@ -36,8 +36,9 @@ from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.usb import ingest as usb_ingest
 from appliance.usb import overview as usb_overview
 
-from ..app import BOX, OFFLOAD_PROGRESS, SESSION, check_password, client_of, gettext_for, needs, render
+from ..app import BOX, OFFLOAD_PROGRESS, SESSION, check_password, done_message, gettext_for, needs, render
 from ..i18n import N_
+from ..posted import posted
 
 routes = web.RouteTableDef()
 PROGRESS_INTERVAL_S = 1.0
@@ -116,8 +117,7 @@ def _page(request: web.Request, status: int = 200, error: str | None = None, mes
     rows = [row for row in devices.list_devices(box.catalog) if row["proto"] != "usb" or row["paired"]]
     for row in rows:
         row["assignments"] = devices.assignments(box.catalog, row["serial"])[-5:]
-        row["last_docked"] = box.catalog.db.execute("SELECT max(docked_at) FROM docks WHERE serial = ?",
-                                                    [row["serial"]]).fetchone()[0]
+        row["last_docked"] = devices.last_docked(box.catalog, row["serial"])
     return render(request, "cameras.html", status=status, cameras=rows, progress=offload_progress(request),
                   alerts=devices.alerts(box.catalog, limit=20), error=error, message=message, form=form or {},
                   axis=_axis_view(request), axis_error=axis_error, axis_form=axis_form or {},
@@ -128,12 +128,12 @@ def _page(request: web.Request, status: int = 200, error: str | None = None, mes
 @routes.get("/cameras")
 @needs(roles.CAMERAS_MANAGE)
 async def camera_list(request: web.Request) -> web.StreamResponse:
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    message = {"paired": _("Camera paired."), "saved": _("Changes saved. The camera receives them at its next dock."),
-               "saved_usb": _("Changes saved. A USB camera's own settings are not changed by the box."),
-               }.get(request.query.get("ok", ""))
+    message = done_message(request, {
+        "paired": N_("Camera paired."), "saved": N_("Changes saved. The camera receives them at its next dock."),
+        "saved_usb": N_("Changes saved. A USB camera's own settings are not changed by the box.")})
     if request.query.get("ok") == "usb_registered":
+        _ = gettext_for(request)
+        box = request.app[BOX]
         # the serial is named only when it is a registered USB camera (no text from the address is shown)
         device = devices.find_device(box.catalog, request.query.get("camera", "")[:64])
         if device and device["proto"] == "usb" and device["paired"]:
@@ -148,17 +148,14 @@ async def pair(request: web.Request) -> web.StreamResponse:
     """Pair a camera with the code on its screen (the exchange is authenticated both ways with it)."""
     from appliance.dock.pairing import pair_camera
 
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    form = await request.post()
-    serial = str(form.get("serial", "")).strip()[:64]
-    code = str(form.get("code", "")).strip()[:32]
-    officer = str(form.get("officer", "")).strip()[:64] or None
+    p = await posted(request)
+    _, box = p.gettext, p.box
+    serial, code, officer = p.text("serial", 64), p.text("code", 32), p.text("officer", 64) or None
     kept = {"serial": serial, "officer": officer or ""}
     if not serial or not code:
         return _page(request, 400, error=_("Give the camera's serial number and the code on its screen."), form=kept)
     try:
-        await pair_camera(box, serial, code, actor=request[SESSION].name, officer=officer, wait_s=PAIR_WAIT_S)
+        await pair_camera(box, serial, code, actor=p.session.name, officer=officer, wait_s=PAIR_WAIT_S)
     except KluisError as exc:
         return _page(request, 400, error=_("Pairing failed: %(reason)s") % {"reason": exc}, form=kept)
     raise web.HTTPSeeOther("/cameras?ok=paired")
@@ -168,23 +165,20 @@ async def pair(request: web.Request) -> web.StreamResponse:
 @needs(roles.CAMERAS_MANAGE)
 async def assign(request: web.Request) -> web.StreamResponse:
     """Personal camera of one officer, or pooled (per shift); pre- and post-record seconds."""
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    actor = request[SESSION].name
     serial = request.match_info["serial"]
-    form = await request.post()
-    mode = str(form.get("mode", ""))
+    p = await posted(request)
+    box, actor, form, mode = p.box, p.session.name, p.form, p.raw("mode")
     try:
         devices.get_device(box.catalog, serial)
         if mode == "personal":
-            devices.set_personal(box, serial, str(form.get("officer", "")).strip(), actor=actor)
+            devices.set_personal(box, serial, p.text("officer"), actor=actor)
         elif mode == "pooled":
             devices.set_pooled(box, serial, actor=actor)
         if form.get("pre_record_s") is not None or form.get("post_record_s") is not None:
             try:
-                pre, post = int(str(form.get("pre_record_s", ""))), int(str(form.get("post_record_s", "")))
+                pre, post = int(p.raw("pre_record_s")), int(p.raw("post_record_s"))
             except ValueError:
-                raise KluisError(_("Pre-record and post-record are whole seconds (0 to 600).")) from None
+                raise KluisError(p.gettext("Pre-record and post-record are whole seconds (0 to 600).")) from None
             devices.set_record_times(box, serial, pre, post, actor=actor)
     except NotFound:
         raise
@@ -199,12 +193,9 @@ async def assign(request: web.Request) -> web.StreamResponse:
 async def usb_register(request: web.Request) -> web.StreamResponse:
     """The keeper registers a USB camera that was found when plugged in: personal (an officer) or pooled
     (per shift). Only then does the box read it (appliance.usb.ingest.register audits it as 'pair')."""
-    _ = gettext_for(request)
-    box = request.app[BOX]
     serial = request.match_info["serial"][:64]
-    form = await request.post()
-    mode = str(form.get("mode", ""))
-    officer = str(form.get("officer", "")).strip()
+    p = await posted(request)
+    _, box, mode, officer = p.gettext, p.box, p.raw("mode"), p.text("officer")
     kept = {"serial": serial, "mode": mode, "officer": officer[:64]}
 
     def refuse(message: str) -> web.Response:
@@ -222,7 +213,7 @@ async def usb_register(request: web.Request) -> web.StreamResponse:
         return refuse(_("Choose: the personal camera of one officer, or pooled (per shift)."))
     try:
         usb_ingest.register(box, serial, officer=officer if mode == "personal" else None, pooled=mode == "pooled",
-                            actor=request[SESSION].name)
+                            actor=p.session.name)
     except KluisError as exc:
         return refuse(_("Registering failed: %(reason)s") % {"reason": exc})
     raise web.HTTPSeeOther(f"/cameras?ok=usb_registered&camera={quote(device['serial'], safe='')}#usb")
@@ -232,20 +223,18 @@ async def usb_register(request: web.Request) -> web.StreamResponse:
 @needs(roles.CAMERAS_MANAGE)
 async def shift(request: web.Request) -> web.StreamResponse:
     """A pooled camera goes to an officer for a shift."""
-    _ = gettext_for(request)
-    box = request.app[BOX]
     serial = request.match_info["serial"]
-    form = await request.post()
+    p = await posted(request)
+    _, box, officer = p.gettext, p.box, p.text("officer", 64)
     tz = box.config["box"]["timezone"]
-    officer = str(form.get("officer", "")).strip()[:64]
     devices.get_device(box.catalog, serial)
     try:
         if not officer:
             raise KluisError(_("Give the officer's name."))
-        starts = parse_time(str(form.get("starts", ""))[:40], tz)
-        ends_text = str(form.get("ends", "")).strip()[:40]
+        starts = parse_time(p.raw("starts")[:40], tz)
+        ends_text = p.text("ends", 40)
         devices.assign_shift(box, serial, officer, starts, parse_time(ends_text, tz) if ends_text else None,
-                             actor=request[SESSION].name)
+                             actor=p.session.name)
     except KluisError as exc:
         return _page(request, 400, error=str(exc))
     raise web.HTTPSeeOther("/cameras?ok=saved")
@@ -260,15 +249,10 @@ URL_MAX = 512
 async def axis_connection_file(request: web.Request) -> web.StreamResponse:
     """Make (or renew) a W800's account and hand its connection file over as a download. The keeper's
     password again first: the file holds the key with which a W800 delivers footage to this box."""
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    session = request[SESSION]
-    form = await request.post()
-    site = str(form.get("site", "")).strip()
-    encrypt = form.get("encrypt") == "yes"
-    url = str(form.get("url", "")).strip()
-    password = str(form.get("password", ""))
-    code = str(form.get("code", "")).strip()[:12] or None
+    p = await posted(request)
+    _, box, session, client = p.gettext, p.box, p.session, p.client
+    site, url, encrypt = p.text("site", 1000), p.text("url", 1000), p.raw("encrypt") == "yes"
+    password, code = p.raw("password"), p.text("code", 12) or None
     kept = {"site": site[:200], "encrypt": encrypt, "url": url[:URL_MAX]}
 
     def refuse(status: int, message: str) -> web.Response:
@@ -293,7 +277,6 @@ async def axis_connection_file(request: web.Request) -> web.StreamResponse:
         return refuse(400, _("Give your password: the file holds a secret."))
     # The password again: users.login counts failures and locks the account, as at the login page.
     loop = asyncio.get_running_loop()
-    client = client_of(request)
     try:
         await check_password(box, session.name, password, code, client)
     except users.LockedOut:

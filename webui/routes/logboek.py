@@ -6,7 +6,6 @@ import csv
 import io
 
 from aiohttp import web
-from nacl.signing import VerifyKey
 
 from appliance import audit, purposes, retention, roles
 from appliance.clock import parse_time, to_iso
@@ -20,21 +19,30 @@ LIMIT = 500
 
 def _filters(request: web.Request) -> tuple[dict, list[str]]:
     q = request.query
-    _ = gettext_for(request)
-    tz = request.app[BOX].config["box"]["timezone"]
     kw: dict = {}
-    errors = []
     for key in ("actor", "action", "recording_id"):
         if q.get(key, "").strip():
             kw[key] = q[key].strip()[:100]
-    for key, arg in (("from", "since"), ("to", "until")):
-        text = q.get(key, "").strip()[:40]
+    since, until, errors = _range(request)
+    kw.update({arg: value for arg, value in (("since", since), ("until", until)) if value})
+    return kw, errors
+
+
+def _range(request: web.Request) -> tuple[str | None, str | None, list[str]]:
+    """The query's from and to, as stored times (None when not given), and what could not be read."""
+    _ = gettext_for(request)
+    tz = request.app[BOX].config["box"]["timezone"]
+    bounds, errors = [], []
+    for key in ("from", "to"):
+        text = request.query.get(key, "").strip()[:40]
+        value = None
         if text:
             try:
-                kw[arg] = to_iso(parse_time(text, tz))
+                value = to_iso(parse_time(text, tz))
             except KluisError:
                 errors.append(_("Not a date and time: %(value)s (for example 2026-11-20T14:30)") % {"value": text})
-    return kw, errors
+        bounds.append(value)
+    return bounds[0], bounds[1], errors
 
 
 @routes.get("/logboek")
@@ -58,12 +66,7 @@ def _purpose_label(request: web.Request):
 async def verify(request: web.Request) -> web.StreamResponse:
     box = request.app[BOX]
     session = request[SESSION]
-    key = VerifyKey(bytes.fromhex(box.catalog.get_meta("signing_public_key")))
-    report = audit.verify(box.catalog, key)
-    with box.catalog.transaction():
-        audit.record(box.catalog, actor=session.name, action="verify", client=client_of(request),
-                     details={"what": "audit_chain", "ok": report.ok, "count": report.count,
-                              "first_bad": report.first_bad})
+    report = audit.verify_on_record(box.catalog, session.name, client=client_of(request))
     rows = audit.entries(box.catalog, newest_first=True, limit=LIMIT)
     return render(request, "logboek.html", rows=rows, errors=[], query={}, total=audit.head(box.catalog)[0],
                   limit=LIMIT, report=report, csv_query="", purpose_label=_purpose_label(request))
@@ -80,27 +83,11 @@ async def log_csv(request: web.Request) -> web.StreamResponse:
                         headers={"Content-Disposition": 'attachment; filename="logboek.csv"'})
 
 
-def _report_range(request: web.Request) -> tuple[str | None, str | None, list[str]]:
-    _ = gettext_for(request)
-    tz = request.app[BOX].config["box"]["timezone"]
-    bounds, errors = [], []
-    for key in ("from", "to"):
-        text = request.query.get(key, "").strip()[:40]
-        value = None
-        if text:
-            try:
-                value = to_iso(parse_time(text, tz))
-            except KluisError:
-                errors.append(_("Not a date and time: %(value)s (for example 2026-11-20T14:30)") % {"value": text})
-        bounds.append(value)
-    return bounds[0], bounds[1], errors
-
-
 @routes.get("/logboek/verwijderverslag")
 @needs(roles.DELETION_REPORT)
 async def deletion_report(request: web.Request) -> web.StreamResponse:
     """What was deleted, when and under which term (verwijderverslag), without any footage."""
-    start, end, errors = _report_range(request)
+    start, end, errors = _range(request)
     rows = retention.deletion_report(request.app[BOX].catalog, start, end)
     return render(request, "verwijderverslag.html", rows=rows, errors=errors, query=request.query,
                   csv_query=request.query_string)
@@ -109,7 +96,7 @@ async def deletion_report(request: web.Request) -> web.StreamResponse:
 @routes.get("/logboek/verwijderverslag.csv")
 @needs(roles.DELETION_REPORT)
 async def deletion_report_csv(request: web.Request) -> web.StreamResponse:
-    start, end, _errors = _report_range(request)
+    start, end, _errors = _range(request)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(retention.REPORT_COLUMNS)

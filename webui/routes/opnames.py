@@ -28,7 +28,7 @@ from sync import client as sync_client
 
 from ..i18n import N_
 from ..app import BOX, LANG, SESSION, client_of, error_page, gettext_for, needs, render
-from ..queries import HELD, REASONS, SORTS, Filters, choices, search
+from appliance.recording_search import HELD, REASONS, SORTS, Filters, choices, search
 from ..sessions import Grant
 
 routes = web.RouteTableDef()

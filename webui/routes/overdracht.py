@@ -4,34 +4,27 @@ The domain is appliance.handover (register, four eyes, holds, audit) and applian
 age-encrypted ZIP); these pages only collect what they need and show what they return.
 
 Approval asks the approver's password again (a handover produces footage for outside the municipality:
-the session alone is not enough). The package is built on a worker thread with its own catalog
-connection, so the server keeps serving meanwhile; an encrypted package is kept in a private directory
-until it is downloaded (ciphertext only), an unencrypted one only in memory. The page that offers the
-download shows the passphrase once; it is stored nowhere.
+the session alone is not enough). The package is built on a worker thread and waits for its download in
+the app's Downloads (appliance.handover_downloads). The page that offers the download shows the passphrase
+once; it is stored nowhere.
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 import re
-import secrets
-import time
-from dataclasses import dataclass
-from pathlib import Path
 
 from aiohttp import web
 
-from appliance import audit, handover, purposes, roles, users
-from appliance.box import Box
-from appliance.clock import from_iso
+from appliance import clip_window, handover, purposes, roles, users
 from appliance.errors import KluisError, NotFound, WrongSecret
-from appliance.time_offsets import parse_offset
+from appliance.handover_downloads import approve_on_own_connection
 from appliance.transfer_form import basis_text
 
-from ..app import BOX, LANG, SESSION, check_password, client_of, gettext_for, needs, render
+from ..app import BOX, DOWNLOADS, LANG, SESSION, check_password, client_of, done_message, gettext_for, needs, render
 from ..i18n import N_
+from ..posted import posted
 
 routes = web.RouteTableDef()
 
@@ -51,45 +44,6 @@ PROTECTION_LABELS = {
 }
 BASIS_KINDS = ("vordering", "vrijwillig")
 MAX_RECORDINGS = 50
-DOWNLOAD_TTL_S = 3600          # an approved package waits this long for its download
-DOWNLOAD_DIR = "handover-downloads"  # under the data dir: age-encrypted packages only
-
-
-@dataclass
-class Download:
-    session_id: str
-    handover_id: str
-    filename: str
-    path: Path | None       # an encrypted package on disk
-    data: bytes | None      # an unencrypted package, in memory only
-    created: float
-
-
-_downloads: dict[str, Download] = {}
-
-
-def _forget_old_downloads(data_dir: Path) -> None:
-    """Drop packages not fetched within the hour, and any left by an earlier run of the server (the list
-    of downloads lives in memory only)."""
-    now = time.monotonic()
-    for token, item in list(_downloads.items()):
-        if now - item.created > DOWNLOAD_TTL_S:
-            _drop(token)
-    known = {item.path for item in _downloads.values() if item.path}
-    folder = Path(data_dir) / DOWNLOAD_DIR
-    if folder.is_dir():
-        for leftover in folder.iterdir():
-            try:
-                if leftover not in known and time.time() - leftover.stat().st_mtime > DOWNLOAD_TTL_S:
-                    leftover.unlink()
-            except OSError:
-                pass
-
-
-def _drop(token: str) -> None:
-    item = _downloads.pop(token, None)
-    if item and item.path:
-        item.path.unlink(missing_ok=True)
 
 
 def _labels(request: web.Request) -> dict:
@@ -113,24 +67,6 @@ def _fmt_seconds(value) -> str:
     return text.replace(".0", "") if text.endswith(".0") else text
 
 
-def _parse_offset(text: str, recording: dict, tz_name: str) -> float | None:
-    """Seconds into a recording, as `kluis export prepare --from/--to` reads them (appliance.time_offsets);
-    None for empty, ValueError when it is not a time."""
-    if not text.strip():
-        return None
-    try:
-        return parse_offset(text, from_iso(recording["start_time"]), tz_name)
-    except KluisError:
-        raise ValueError(text) from None
-
-
-def _duration_s(recording: dict) -> float | None:
-    try:
-        return (from_iso(recording["end_time"]) - from_iso(recording["start_time"])).total_seconds()
-    except (TypeError, ValueError, KeyError):
-        return None
-
-
 def _recordings_in_scope(request: web.Request, ids: list[str]) -> tuple[list[dict], list[str]]:
     """The recordings the user may hand over, and the ids that are not (unknown, out of scope, deleted):
     out of scope is told as unknown, as on the recordings pages."""
@@ -146,7 +82,7 @@ def _recordings_in_scope(request: web.Request, ids: list[str]) -> tuple[list[dic
         if not roles.recording_in_scope(box.catalog, user, recording) or recording["state"] != "stored":
             unknown.append(recording_id)
             continue
-        found.append({**recording, "duration_s": _duration_s(recording)})
+        found.append({**recording, "duration_s": clip_window.duration_s(recording)})
     return found, unknown
 
 
@@ -157,19 +93,7 @@ def _ids_from(text: str) -> list[str]:
 # The register ---------------------------------------------------------------------------------------
 
 def _visible(request: web.Request, h: dict) -> bool:
-    """A team leader sees the handovers of the own team's recordings (and those they prepared); the privacy
-    officer and the auditor see the whole register."""
-    session = request[SESSION]
-    if roles.SCOPES.get(session.role) in (roles.SCOPE_ALL, None) or h["prepared_by"] == session.name:
-        return True
-    catalog = request.app[BOX].catalog
-    for recording_id in h["recording_ids"]:
-        try:
-            if roles.recording_in_scope(catalog, session.user, catalog.get_recording(recording_id)):
-                return True
-        except NotFound:
-            continue
-    return False
+    return handover.visible_to(request.app[BOX], request[SESSION].user, h)
 
 
 @routes.get("/overdrachten")
@@ -188,14 +112,8 @@ async def register(request: web.Request) -> web.StreamResponse:
 async def register_csv(request: web.Request) -> web.StreamResponse:
     box = request.app[BOX]
     visible = {h["id"] for h in handover.list_handovers(box) if _visible(request, h)}
-    rows = [row for row in handover.register_rows(box) if row["id"] in visible]
-    with box.catalog.transaction():
-        audit.record(box.catalog, actor=request[SESSION].name, action="handover_register",
-                     client=client_of(request), details={"rows": len(rows)})
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=handover.REGISTER_COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
+    handover.register_csv(box, out, actor=request[SESSION].name, client=client_of(request), only=visible)
     stamp = box.clock().strftime("%Y%m%d")
     return web.Response(text=out.getvalue(), content_type="text/csv", charset="utf-8", headers={
         "Content-Disposition": f'attachment; filename="overdrachtsregister-{stamp}.csv"',
@@ -228,11 +146,9 @@ async def prepare_form(request: web.Request) -> web.StreamResponse:
 @routes.post("/overdrachten/nieuw")
 @needs(PREPARE)
 async def prepare(request: web.Request) -> web.StreamResponse:
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    session = request[SESSION]
-    post = await request.post()
-    form = {k: str(v)[:2000] for k, v in post.items() if k != "csrf"}
+    p = await posted(request)
+    _, box, session = p.gettext, p.box, p.session
+    form = {k: str(v)[:2000] for k, v in p.form.items() if k != "csrf"}
     ids = _ids_from(form.get("recording_ids", ""))
     recordings, unknown = _recordings_in_scope(request, ids)
     errors = [_("Unknown recording: %(id)s") % {"id": u} for u in unknown]
@@ -282,29 +198,27 @@ async def prepare(request: web.Request) -> web.StreamResponse:
 
     clip = {}
     tz_name = box.config["box"]["timezone"]
+    window_errors = {
+        "before": _("The time window of recording %(id)s starts before the recording."),
+        "order": _("The time window of recording %(id)s must end after it starts."),
+        "outside": _("The time window of recording %(id)s lies outside the recording (%(s)s s long)."),
+    }
     for recording in recordings:
+        rid = recording["id"]
         try:
-            start = _parse_offset(form.get(f"from_{recording['id']}", ""), recording, tz_name)
-            end = _parse_offset(form.get(f"to_{recording['id']}", ""), recording, tz_name)
-        except ValueError:
+            start = clip_window.parse_offset(form.get(f"from_{rid}", ""), recording, tz_name)
+            end = clip_window.parse_offset(form.get(f"to_{rid}", ""), recording, tz_name)
+        except KluisError:
             errors.append(_("The time window of recording %(id)s is not a time (for example 75 seconds, or 14:05:30).")
-                          % {"id": recording["id"]})
+                          % {"id": rid})
             continue
-        if start is None and end is None:
+        try:
+            cut = clip_window.window(start, end, recording["duration_s"])
+        except clip_window.BadWindow as exc:
+            errors.append(window_errors[exc.reason] % {"id": rid, "s": _fmt_seconds(recording["duration_s"])})
             continue
-        start = 0.0 if start is None else start
-        duration = recording["duration_s"]
-        if end is None:
-            end = duration
-        if start < 0:
-            errors.append(_("The time window of recording %(id)s starts before the recording.") % {"id": recording["id"]})
-        elif end is None or end <= start:
-            errors.append(_("The time window of recording %(id)s must end after it starts.") % {"id": recording["id"]})
-        elif duration is not None and (start >= duration or end > duration + 0.05):
-            errors.append(_("The time window of recording %(id)s lies outside the recording (%(s)s s long).")
-                          % {"id": recording["id"], "s": _fmt_seconds(duration)})
-        else:
-            clip[recording["id"]] = (start, end)
+        if cut is not None:
+            clip[rid] = cut
 
     if errors:
         return _prepare_page(request, form, recordings, 400, errors)
@@ -360,45 +274,28 @@ def _detail(request: web.Request, h: dict, status: int = 200, error: str | None 
 @routes.get("/overdrachten/{id}")
 @needs(READ)
 async def detail(request: web.Request) -> web.StreamResponse:
-    _ = gettext_for(request)
-    h = _handover_for(request)
-    message = {"prepared": _("The handover is registered. A second person must now approve it."),
-               "refused": _("The handover was refused."),
-               "cancelled": _("The handover was cancelled.")}.get(request.query.get("ok", ""))
-    return _detail(request, h, message=message)
-
-
-def _approve_on_own_connection(data_dir: Path, box: Box, handover_id: str, actor: str, identity, out,
-                               unencrypted: bool, client: str) -> dict:
-    """handover.approve on a worker thread, with a catalog connection of its own (SQLite serialises the
-    two connections' transactions; one connection shared by two threads would mix them)."""
-    with Box(data_dir, clock=box.clock) as own:
-        own.config = box.config  # the settings as the running server has them
-        return handover.approve(own, handover_id, actor, identity, out, unencrypted=unencrypted, client=client)
+    return _detail(request, _handover_for(request), message=done_message(request, {
+        "prepared": N_("The handover is registered. A second person must now approve it."),
+        "refused": N_("The handover was refused."), "cancelled": N_("The handover was cancelled.")}))
 
 
 @routes.post("/overdrachten/{id}/goedkeuren")
 @needs(APPROVE)
 async def approve(request: web.Request) -> web.StreamResponse:
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    session = request[SESSION]
     h = _handover_for(request)
-    form = await request.post()
-    password = str(form.get("password", ""))
-    code = str(form.get("code", "")).strip()[:12] or None
-    unencrypted = form.get("unencrypted_ok") == "yes"
+    p = await posted(request)
+    _, box, session, client = p.gettext, p.box, p.session, p.client
+    password, code, unencrypted = p.raw("password"), p.text("code", 12) or None, p.raw("unencrypted_ok") == "yes"
     if h["state"] != handover.PREPARED:
         return _detail(request, h, 400, error=_("This handover is no longer awaiting approval."))
     if h["protection"] == "none" and not unencrypted:
         return _detail(request, h, 400, error=_("Confirm that the package may leave unencrypted."))
     loop = asyncio.get_running_loop()
-    client = client_of(request)
     if session.name == h["prepared_by"] and not handover.single_approval_allowed(box):
         # Four eyes: refused before any password is asked; the domain puts the attempt on record.
         try:
-            await loop.run_in_executor(None, _approve_on_own_connection, box.data_dir, box, h["id"],
-                                       session.name, None, io.BytesIO(), unencrypted, client)
+            await loop.run_in_executor(None, approve_on_own_connection, box, h["id"], session.name, None,
+                                       io.BytesIO(), unencrypted, client)
         except handover.Denied:
             pass
         return _detail(request, _handover_for(request), 403,
@@ -417,38 +314,15 @@ async def approve(request: web.Request) -> web.StreamResponse:
     if login.identity is None:
         return _detail(request, h, 403, error=_("Your account holds no key to open recordings."))
 
-    _forget_old_downloads(box.data_dir)
-    encrypted = h["protection"] != "none"
-    token = secrets.token_urlsafe(24)
-    path = None
-    if encrypted:
-        folder = box.data_dir / DOWNLOAD_DIR
-        folder.mkdir(mode=0o700, exist_ok=True)
-        path = folder / f"{token}.age"
-        out = path
-    else:
-        out = io.BytesIO()
     try:
-        result = await loop.run_in_executor(None, _approve_on_own_connection, box.data_dir, box, h["id"],
-                                            session.name, login.identity, out, unencrypted, client)
+        result, token = await loop.run_in_executor(None, request.app[DOWNLOADS].approve, box, h, session.name,
+                                                   login.identity, session.id, unencrypted, client)
     except handover.Denied:
-        if path:
-            path.unlink(missing_ok=True)
         return _detail(request, _handover_for(request), 403, error=_(
             "This handover cannot be approved by you now. Your attempt is recorded in the audit log."))
     except KluisError as exc:
-        if path:
-            path.unlink(missing_ok=True)
         return _detail(request, _handover_for(request), 400,
                        error=_("The package could not be made: %(reason)s") % {"reason": str(exc)})
-    except BaseException:
-        if path:
-            path.unlink(missing_ok=True)
-        raise
-    filename = f"{h['id']}.zip.age" if encrypted else f"{h['id']}.zip"
-    filename = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
-    _downloads[token] = Download(session.id, h["id"], filename, path, None if encrypted else out.getvalue(),
-                                 time.monotonic())
     return _detail(request, _handover_for(request), result=result, token=token,
                    message=_("Approved. Download the package now; it is kept for one hour."))
 
@@ -456,15 +330,10 @@ async def approve(request: web.Request) -> web.StreamResponse:
 @routes.get("/overdrachten/{id}/pakket/{grant}")
 @needs(APPROVE)
 async def download(request: web.Request) -> web.StreamResponse:
-    _forget_old_downloads(request.app[BOX].data_dir)
-    item = _downloads.get(request.match_info["grant"])
-    if item is None or item.session_id != request[SESSION].id or item.handover_id != request.match_info["id"]:
-        raise NotFound("no such download")
+    item = request.app[DOWNLOADS].get(request.match_info["grant"], request[SESSION].id, request.match_info["id"])
     headers = {"Content-Disposition": f'attachment; filename="{item.filename}"', "Cache-Control": "no-store"}
     if item.data is not None:
         return web.Response(body=item.data, content_type="application/zip", headers=headers)
-    if item.path is None or not item.path.exists():
-        raise NotFound("download gone")
     return web.FileResponse(item.path, headers={**headers, "Content-Type": "application/octet-stream"})
 
 
@@ -481,16 +350,15 @@ async def cancel(request: web.Request) -> web.StreamResponse:
 
 
 async def _close(request: web.Request, action, ok: str) -> web.StreamResponse:
-    _ = gettext_for(request)
     h = _handover_for(request)
-    form = await request.post()
-    reason = str(form.get("reason", "")).strip()[:500]
+    p = await posted(request)
+    reason = p.text("reason", 500)
     if not reason:
-        return _detail(request, h, 400, error=_("Give a reason."))
+        return _detail(request, h, 400, error=p.gettext("Give a reason."))
     try:
-        action(request.app[BOX], h["id"], request[SESSION].name, reason, client=client_of(request))
+        action(p.box, h["id"], p.session.name, reason, client=p.client)
     except handover.Denied:
         return _detail(request, _handover_for(request), 403,
-                       error=_("You may not do this with this handover now. Your attempt is recorded in the audit log."))
+                       error=p.gettext("You may not do this with this handover now. Your attempt is recorded in the audit log."))
     raise web.HTTPSeeOther(f"/overdrachten/{h['id']}?ok={ok}")
 

@@ -11,7 +11,7 @@ from appliance import purposes, roles
 
 from ..app import BOX, LANG, gettext_for, needs, render
 from ..i18n import N_
-from ..queries import statistics
+from appliance.statistics import statistics
 from .opnames import reason_label
 
 routes = web.RouteTableDef()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from aiohttp import web
 
 from appliance import roles, users
 from appliance.errors import KluisError
 
-from ..app import BOX, SESSION, SESSIONS, client_of, gettext_for, needs, render
+from ..app import BOX, SESSIONS, done_message, needs, render
+from ..i18n import N_
+from ..posted import Posted, posted
 
 routes = web.RouteTableDef()
 
@@ -24,95 +28,66 @@ def _page(request: web.Request, status: int = 200, error: str | None = None, mes
 @routes.get("/gebruikers")
 @needs(roles.USERS_MANAGE)
 async def user_list(request: web.Request) -> web.StreamResponse:
-    _ = gettext_for(request)
-    done = {"added": _("User added."), "changed": _("Changes saved.")}.get(request.query.get("ok", ""))
-    return _page(request, message=done)
+    return _page(request, message=done_message(request, {"added": N_("User added."),
+                                                           "changed": N_("Changes saved.")}))
 
 
-async def _act(request: web.Request, action, ok: str = "changed") -> web.StreamResponse:
-    """Run a users.* change; a mistake (bad role, short password) is shown on the page, the form kept."""
+async def _act(request: web.Request, change: Callable[[Posted, str], object], ok: str = "changed",
+               logs_out: Callable[[Posted, str], bool] = lambda p, name: False) -> web.StreamResponse:
+    """Run a users.* change on the account named in the path ('' when adding one); a mistake (bad role,
+    short password) is shown on the page, the form kept. When `logs_out` says so, the account's sessions
+    end (what changed applies from its next login)."""
+    p = await posted(request)
+    name = request.match_info.get("name", "")
     try:
-        action()
+        change(p, name)
     except KluisError as exc:
-        kept = {k: str(v) for k, v in (await request.post()).items() if k != "password"}
-        return _page(request, 400, error=gettext_for(request)(str(exc)), form=kept)  # see i18n.DOMAIN_MESSAGES
+        kept = {k: str(v) for k, v in p.form.items() if k != "password"}
+        return _page(request, 400, error=p.gettext(str(exc)), form=kept)  # see i18n.DOMAIN_MESSAGES
+    if logs_out(p, name):
+        request.app[SESSIONS].drop_user(name)
     raise web.HTTPSeeOther(f"/gebruikers?ok={ok}")
 
 
 @routes.post("/gebruikers")
 @needs(roles.USERS_MANAGE)
 async def add(request: web.Request) -> web.StreamResponse:
-    box = request.app[BOX]
-    session = request[SESSION]
-    form = await request.post()
-    return await _act(request, lambda: users.add_user(
-        box, session.name, str(form.get("name", "")).strip(), str(form.get("role", "")),
-        str(form.get("password", "")), team=str(form.get("team", "")), identity=session.identity,
-        client=client_of(request)), ok="added")
+    return await _act(request, lambda p, name: users.add_user(
+        p.box, p.session.name, p.text("name"), p.raw("role"), p.raw("password"), team=p.raw("team"),
+        identity=p.session.identity, client=p.client), ok="added")
 
 
 @routes.post("/gebruikers/{name}/rol")
 @needs(roles.USERS_MANAGE)
 async def change_role(request: web.Request) -> web.StreamResponse:
-    box = request.app[BOX]
-    session = request[SESSION]
-    name = request.match_info["name"]
-    form = await request.post()
-
-    def do():
-        users.change_role(box, session.name, name, str(form.get("role", "")), team=str(form.get("team", "")),
-                          client=client_of(request))
-        request.app[SESSIONS].drop_user(name)  # the new role applies from the next login
-
-    return await _act(request, do)
+    return await _act(request, lambda p, name: users.change_role(
+        p.box, p.session.name, name, p.raw("role"), team=p.raw("team"), client=p.client),
+        logs_out=lambda p, name: True)
 
 
 @routes.post("/gebruikers/{name}/wachtwoord")
 @needs(roles.USERS_MANAGE)
 async def reset_password(request: web.Request) -> web.StreamResponse:
-    box = request.app[BOX]
-    session = request[SESSION]
-    name = request.match_info["name"]
-    form = await request.post()
-
-    def do():
-        users.reset_password(box, session.name, name, str(form.get("password", "")),
-                             role=str(form.get("role", "")) or None, identity=session.identity,
-                             client=client_of(request))
-        if name != session.name:
-            request.app[SESSIONS].drop_user(name)
-
-    return await _act(request, do)
+    return await _act(request, lambda p, name: users.reset_password(
+        p.box, p.session.name, name, p.raw("password"), role=p.raw("role") or None,
+        identity=p.session.identity, client=p.client),
+        logs_out=lambda p, name: name != p.session.name)
 
 
 @routes.post("/gebruikers/{name}/ontgrendelen")
 @needs(roles.USERS_MANAGE)
 async def unlock(request: web.Request) -> web.StreamResponse:
-    box = request.app[BOX]
-    session = request[SESSION]
-    return await _act(request, lambda: users.unlock_account(box, session.name, request.match_info["name"],
-                                                             client=client_of(request)))
+    return await _act(request, lambda p, name: users.unlock_account(p.box, p.session.name, name, client=p.client))
 
 
 @routes.post("/gebruikers/{name}/uitschakelen")
 @needs(roles.USERS_MANAGE)
 async def disable(request: web.Request) -> web.StreamResponse:
-    box = request.app[BOX]
-    session = request[SESSION]
-    name = request.match_info["name"]
-    form = await request.post()
-
-    def do():
-        users.set_disabled(box, session.name, name, form.get("disabled") == "1", client=client_of(request))
-        request.app[SESSIONS].drop_user(name)
-
-    return await _act(request, do)
+    return await _act(request, lambda p, name: users.set_disabled(
+        p.box, p.session.name, name, p.raw("disabled") == "1", client=p.client), logs_out=lambda p, name: True)
 
 
 @routes.post("/gebruikers/{name}/tweestaps-uit")
 @needs(roles.USERS_MANAGE)
 async def totp_off(request: web.Request) -> web.StreamResponse:
-    box = request.app[BOX]
-    session = request[SESSION]
-    return await _act(request, lambda: users.disable_totp(box, session.name, request.match_info["name"],
-                                                           client=client_of(request)))
+    return await _act(request, lambda p, name: users.disable_totp(p.box, p.session.name, name, client=p.client))

@@ -5,18 +5,21 @@ audited view), any redacted derivative, the handover to the requester, and close
 
 from __future__ import annotations
 
+import functools
 from datetime import date
+from typing import Awaitable, Callable
 from urllib.parse import urlencode
 
 from aiohttp import web
 
 from appliance import access_requests as ar
-from appliance import purposes, retention, roles
+from appliance import handover, purposes, retention, roles
 from appliance.clock import parse_time
 from appliance.errors import KluisError
 
-from ..app import BOX, LANG, SESSION, client_of, gettext_for, needs, render
+from ..app import BOX, LANG, gettext_for, needs, render
 from ..i18n import N_
+from ..posted import Posted, posted
 
 routes = web.RouteTableDef()
 
@@ -28,20 +31,22 @@ RESULT_LABELS = {"released": N_("hold released"), "deleted": N_("deleted ahead o
 STATUS_LABELS = {"open": N_("open"), "closed": N_("closed")}
 
 
+def days_left_text(_, left: int) -> str:
+    """How a request's legal deadline stands, in days, in the user's language (`_`)."""
+    if left < 0:
+        return _("%(days)d days overdue") % {"days": -left}
+    if left == 0:
+        return _("due today")
+    return _("%(days)d days left") % {"days": left}
+
+
 def _helpers(request: web.Request) -> dict:
     _ = gettext_for(request)
     lang = request[LANG]
     box = request.app[BOX]
 
     def days_text(req: dict) -> str:
-        if req["status"] != "open":
-            return ""
-        left = ar.days_left(box, req)
-        if left < 0:
-            return _("%(days)d days overdue") % {"days": -left}
-        if left == 0:
-            return _("due today")
-        return _("%(days)d days left") % {"days": left}
+        return days_left_text(_, ar.days_left(box, req)) if req["status"] == "open" else ""
 
     return {
         "kind_label": lambda code: purposes.label(code, lang),
@@ -87,10 +92,8 @@ FIELDS = ("requester", "kind", "received_on", "given_time", "place", "camera", "
 @needs(roles.REQUESTS_MANAGE)
 async def register(request: web.Request) -> web.StreamResponse:
     """Register: search around the time given and hold every match for the request."""
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    posted = await request.post()
-    form = {name: str(posted.get(name, "")).strip()[:4000] for name in FIELDS}
+    p = await posted(request)
+    _, box, form = p.gettext, p.box, p.fields(FIELDS)
     errors = []
     if not form["requester"]:
         errors.append(_("Give the requester's name."))
@@ -119,24 +122,18 @@ async def register(request: web.Request) -> web.StreamResponse:
         return _new_form(request, 400, errors, form)
     try:
         done = ar.register(box, requester=form["requester"], kind=form["kind"], received_on=received,
-                           given_time=given, actor=request[SESSION].name, place=form["place"],
+                           given_time=given, actor=p.session.name, place=form["place"],
                            camera=form["camera"], officer=form["officer"], contact=form["contact"],
-                           notes=form["notes"], window_minutes=window, client=client_of(request))
+                           notes=form["notes"], window_minutes=window, client=p.client)
     except KluisError as exc:
         return _new_form(request, 400, [str(exc)], form)
     raise web.HTTPSeeOther(f"/verzoeken/{done.request['id']}?nieuw=1")
 
 
-def _route_exists(request: web.Request, canonical: str) -> bool:
-    return any(resource.canonical == canonical for resource in request.app.router.resources())
-
-
-def _handover_link(request: web.Request, req: dict, items: list[dict], derived: dict) -> str | None:
-    """The handover page (issue 7's /overdrachten/nieuw) with the redacted versions of the request's
-    recordings filled in, if this box has that page and there is a redacted version to hand over: a
-    requester gets everyone else blurred, never the original."""
-    if not _route_exists(request, "/overdrachten/nieuw"):
-        return None
+def _handover_link(req: dict, items: list[dict], derived: dict) -> str:
+    """The handover page (/overdrachten/nieuw) with the redacted versions of the request's recordings
+    filled in, if there is a redacted version to hand over ("" if not): a requester gets everyone else
+    blurred, never the original."""
     ids = [d["id"] for item in items if item["recording"] and not item["unlinked_at"]
            for d in derived.get(item["recording_id"], [])]
     if not ids:
@@ -156,8 +153,7 @@ def _detail(request: web.Request, req: dict, status: int = 200, error: str | Non
     derived = ar.derivatives(box, [i["recording_id"] for i in items])
     return render(request, "verzoek.html", status=status, req=req, items=items, derived=derived, error=error,
                   form=form or {}, outcomes=ar.KIND_OUTCOMES[req["kind"]],
-                  handover=_handover_link(request, req, items, derived),
-                  can_redact=_route_exists(request, "/opnames/{id}/redigeren"),
+                  handover=_handover_link(req, items, derived),
                   just_registered=request.query.get("nieuw") == "1" and status == 200,
                   **_helpers(request))
 
@@ -172,25 +168,34 @@ async def detail(request: web.Request) -> web.StreamResponse:
     return _detail(request, _request_for(request))
 
 
+def _on_open_request(handler: Callable[[web.Request, dict, Posted], Awaitable[web.StreamResponse]]):
+    """A change to the request in the path: the handler gets it and the posted form, only while the request
+    is open (a closed one is shown with that said)."""
+
+    @functools.wraps(handler)
+    async def changing(request: web.Request) -> web.StreamResponse:
+        req = _request_for(request)
+        p = await posted(request)
+        if req["status"] != "open":
+            return _detail(request, req, 400, error=p.gettext("This request is closed."))
+        return await handler(request, req, p)
+
+    return changing
+
+
 @routes.post("/verzoeken/{id}/koppelen")
 @needs(roles.REQUESTS_MANAGE)
-async def link(request: web.Request) -> web.StreamResponse:
+@_on_open_request
+async def link(request: web.Request, req: dict, p: Posted) -> web.StreamResponse:
     """Link a recording the search missed; it is held for the request (audited)."""
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    req = _request_for(request)
-    form = await request.post()
-    recording_id = str(form.get("recording", "")).strip()[:64]
-    if req["status"] != "open":
-        return _detail(request, req, 400, error=_("This request is closed."))
+    _, box, recording_id = p.gettext, p.box, p.text("recording", 64)
     if not recording_id:
         return _detail(request, req, 400, error=_("Give the id of the recording to link."))
-    if not box.catalog.db.execute("SELECT 1 FROM recordings WHERE id = ? AND state = 'stored'",
-                                  [recording_id]).fetchone():
+    if not ar.linkable(box, recording_id):
         return _detail(request, req, 400, error=_("There is no recording %(id)s.") % {"id": recording_id},
                        form={"recording": recording_id})
     try:
-        ar.link(box, req["id"], recording_id, request[SESSION].name, client=client_of(request))
+        ar.link(box, req["id"], recording_id, p.session.name, client=p.client)
     except KluisError:
         return _detail(request, req, 400, error=_("That recording is linked to this request already."))
     raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#opnames")
@@ -198,35 +203,25 @@ async def link(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/verzoeken/{id}/ontkoppelen")
 @needs(roles.REQUESTS_MANAGE)
-async def unlink(request: web.Request) -> web.StreamResponse:
+@_on_open_request
+async def unlink(request: web.Request, req: dict, p: Posted) -> web.StreamResponse:
     """Unlink a recording that is not the requester's; the request's hold on it is released (audited)."""
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    req = _request_for(request)
-    form = await request.post()
-    recording_id = str(form.get("recording", "")).strip()[:64]
-    reason = str(form.get("reason", "")).strip()[:500]
-    if req["status"] != "open":
-        return _detail(request, req, 400, error=_("This request is closed."))
+    recording_id, reason = p.text("recording", 64), p.text("reason", 500)
     if not recording_id or not reason:
-        return _detail(request, req, 400, error=_("Give the reason for unlinking the recording."))
-    ar.unlink(box, req["id"], recording_id, request[SESSION].name, reason, client=client_of(request))
+        return _detail(request, req, 400, error=p.gettext("Give the reason for unlinking the recording."))
+    ar.unlink(p.box, req["id"], recording_id, p.session.name, reason, client=p.client)
     raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#opnames")
 
 
 @routes.post("/verzoeken/{id}/overdragen")
 @needs(roles.REQUESTS_MANAGE)
-async def hand_over(request: web.Request) -> web.StreamResponse:
-    """Prepare the handover of the request's redacted versions to the requester (issue 7's handover,
-    appliance.handover): a package protected with an age passphrase, which a second person approves on
-    the handover's page (four eyes); the passphrase is shown once then, to pass on separately."""
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    session = request[SESSION]
-    req = _request_for(request)
-    if req["status"] != "open":
-        return _detail(request, req, 400, error=_("This request is closed."))
-    if req["kind"] != "access_request" or not _route_exists(request, "/overdrachten/{id}"):
+@_on_open_request
+async def hand_over(request: web.Request, req: dict, p: Posted) -> web.StreamResponse:
+    """Prepare the handover of the request's redacted versions to the requester (appliance.handover): a
+    package protected with an age passphrase, which a second person approves on the handover's page (four
+    eyes); the passphrase is shown once then, to pass on separately."""
+    _, box, session = p.gettext, p.box, p.session
+    if req["kind"] != "access_request":
         return _detail(request, req, 400, error=_("Only an access request is handed over to the requester."))
     if not roles.allowed(session.role, roles.HANDOVER_PREPARE):
         return _detail(request, req, 403, error=_("Your role may not prepare a handover."))
@@ -236,13 +231,11 @@ async def hand_over(request: web.Request) -> web.StreamResponse:
     if not copies:
         return _detail(request, req, 400, error=_("There is no redacted version to hand over yet: the requester "
                                                   "gets everyone else blurred, never the original."))
-    from appliance import handover  # issue 7
-
     try:
         handover_id = handover.prepare(
             box, session.name, copies, receiver=f"{req['requester']} ({req['ref']})",
             basis="AVG art. 15 (inzageverzoek)", case_ref=req["ref"], purpose=req["kind"], protection="passphrase",
-            client=client_of(request))
+            client=p.client)
     except KluisError as exc:
         return _detail(request, req, 400, error=str(exc))
     raise web.HTTPSeeOther(f"/overdrachten/{handover_id}")
@@ -250,21 +243,15 @@ async def hand_over(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/verzoeken/{id}/afsluiten")
 @needs(roles.REQUESTS_MANAGE)
-async def close(request: web.Request) -> web.StreamResponse:
+@_on_open_request
+async def close(request: web.Request, req: dict, p: Posted) -> web.StreamResponse:
     """Close with the outcome: holds released; an objection upheld deletes its recordings ahead of their
     term unless another hold keeps them (the page then says which)."""
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    req = _request_for(request)
-    form = await request.post()
-    outcome = str(form.get("outcome", ""))
-    decision_ref = str(form.get("decision_ref", "")).strip()[:100]
+    _, outcome, decision_ref = p.gettext, p.raw("outcome"), p.text("decision_ref", 100)
     kept = {"outcome": outcome, "decision_ref": decision_ref}
-    if req["status"] != "open":
-        return _detail(request, req, 400, error=_("This request is closed."))
     if outcome not in ar.KIND_OUTCOMES[req["kind"]]:
         return _detail(request, req, 400, error=_("Choose the outcome."), form=kept)
     if outcome != "withdrawn" and not decision_ref:
         return _detail(request, req, 400, error=_("Give the reference of the decision."), form=kept)
-    ar.close(box, req["id"], outcome, request[SESSION].name, decision_ref or None, client=client_of(request))
+    ar.close(p.box, req["id"], outcome, p.session.name, decision_ref or None, client=p.client)
     raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#opnames")

@@ -15,10 +15,9 @@ import click
 
 from appliance import audit, handover, roles
 from appliance.box import Box
-from appliance.clock import from_iso
+from appliance.clip_window import parse_offset
 from appliance.errors import KluisError
 from appliance.purposes import PURPOSES
-from appliance.time_offsets import parse_offset
 from .common import act, acting_user, data_option, emit_json, print_table, read_secret_file, secret_options, with_box
 
 
@@ -79,8 +78,10 @@ def prepare(data_dir: Path, recording_ids: tuple[str, ...], receiver: str, basis
                 raise KluisError("--from/--to cut one recording: name exactly one")
             recording = box.catalog.get_recording(ids[0])
             tz = box.config["box"]["timezone"]
-            start = from_iso(recording["start_time"])
-            clip = {ids[0]: (parse_offset(from_t, start, tz), parse_offset(to_t, start, tz))}
+            start, end = parse_offset(from_t, recording, tz), parse_offset(to_t, recording, tz)
+            if start is None or end is None:
+                raise KluisError("a time window needs both --from and --to")
+            clip = {ids[0]: (start, end)}
 
         def may_prepare(row: dict) -> None:
             for recording_id in ids:

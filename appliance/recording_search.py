@@ -1,4 +1,5 @@
-"""Catalog queries behind the pages: the recordings search and the statistics. No HTTP here.
+"""The recordings search behind the Opnames page and `bench/bench_opnames.py`: filters, sorting, paging
+within the user's scope.
 
 Every value from a filter is a bound parameter and every column name comes from a fixed list, so SQL
 metacharacters in a filter are just text that matches nothing.
@@ -9,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from appliance import roles
-from appliance.clock import from_iso, to_iso
+from . import roles
+from .clock import from_iso, to_iso
 
 PAGE_SIZE = 50
 SORTS = {  # what the user may sort by -> SQL; rowid breaks ties so paging is stable
@@ -120,22 +121,3 @@ def choices(catalog, user: dict) -> dict[str, list[str]]:
             if value is not None:
                 found[key].add(value)
     return {key: sorted(values)[:500] for key, values in found.items()}
-
-
-# Statistics ------------------------------------------------------------------------------------------
-
-def statistics(catalog) -> dict[str, list[tuple[str, int]]]:
-    """Counts for the pilot evaluation: recordings per month, per team, per reason; holds per purpose.
-    Months are UTC months (a recording near midnight on the last day may count in the next month)."""
-    db = catalog.db
-    stats = {
-        "per_month": [tuple(r) for r in db.execute(
-            "SELECT substr(start_time, 1, 7), count(*) FROM recordings GROUP BY 1 ORDER BY 1")],
-        "per_team": [tuple(r) for r in db.execute(
-            "SELECT coalesce(team, ''), count(*) FROM recordings GROUP BY 1 ORDER BY 2 DESC, 1")],
-        "per_reason": [tuple(r) for r in db.execute(
-            "SELECT coalesce(reason, ''), count(*) FROM recordings GROUP BY 1 ORDER BY 2 DESC, 1")],
-        "holds_per_purpose": [tuple(r) for r in db.execute(
-            "SELECT purpose, count(*) FROM holds GROUP BY 1 ORDER BY 2 DESC, 1")],
-    }
-    return stats
