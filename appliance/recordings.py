@@ -134,7 +134,7 @@ def import_file(
     if end < start:
         raise KluisError(f"{path}: ends before it starts")
     check_space(box, path.stat().st_size)
-    encryptor = Encryptor(box.recipients(), chunk_size=int(box.config["storage"]["chunk_size"]))
+    encryptor = Encryptor(box.recipients(), chunk_size=box.settings.storage.chunk_size)
     writer = box.vault.writer()
     with ThreadPoolExecutor(max_workers=1) as asking:
         clock_synced = asking.submit(timesync.ingest_flag)  # may run a command: asked while the file is sealed
@@ -172,7 +172,7 @@ def import_file(
 def check_space(box: Box, incoming: int) -> None:
     """StorageFull unless `incoming` more bytes leave `[storage] reserve_mb` free."""
     free = shutil.disk_usage(box.data_dir).free
-    reserve = int(box.config["storage"]["reserve_mb"]) * 1024 * 1024
+    reserve = box.settings.storage.reserve_mb * 1024 * 1024
     if free - incoming < reserve:
         raise StorageFull(
             f"not enough room: {free // 2**20} MiB free, {incoming // 2**20} MiB needed "

@@ -195,7 +195,7 @@ class Service:
 
 
     async def _start_axis(self) -> None:
-        listen = str(self.box.config.get("axis", {}).get("listen") or "")
+        listen = self.box.settings.axis.listen
         if not listen:
             return  # off by default: a box without an Axis system opens no port for it
         from .axis.server import start_axis

@@ -24,7 +24,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, time as dtime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,7 @@ from nacl.public import PrivateKey
 
 from appliance import audit
 from appliance.box import Box
+from appliance.config_models import parse_window
 from appliance.container import parse_header
 from appliance.errors import KluisError
 
@@ -56,7 +57,7 @@ def enrollment(box: Box) -> dict | None:
 
 
 def _url(box: Box, enrolled: dict) -> str:
-    return (box.config["sync"].get("archive_url") or enrolled["url"]).rstrip("/")
+    return (box.settings.sync.archive_url or enrolled["url"]).rstrip("/")
 
 
 def _signed_headers(box: Box, box_id: str, method: str, path: str, body: bytes) -> dict:
@@ -90,7 +91,7 @@ async def enroll(box: Box, url: str, token: str, actor: str = "system") -> dict:
     base = url.rstrip("/")
     signing = box.signing_key()
     box_id = box_id_of(bytes(signing.verify_key))
-    body = canonical({"token": secret, "name": box.config["box"]["name"],
+    body = canonical({"token": secret, "name": box.settings.box.name,
                       "signing_key": bytes(signing.verify_key).hex(), "public_key": bytes(box.public_key).hex()})
     try:
         info = await Link(base, fingerprint).request("POST", f"{API}/enroll",
@@ -141,7 +142,7 @@ def fill_outbox(box: Box) -> int:
     """Queue every recording with an active hold whose purpose needs central custody; returns how many."""
     if enrollment(box) is None or not _has_table(box, "holds"):
         return 0
-    central = list(box.config["sync"]["central_purposes"])
+    central = box.settings.sync.central_purposes
     if not central:
         return 0
     rows = box.catalog.db.execute(
@@ -157,7 +158,7 @@ def withdraw_stale(box: Box) -> list[str]:
     (or that were deleted) before they were sent. Audited; returns their ids."""
     if not _has_table(box, "holds"):
         return []
-    wanted = sorted(set(box.config["sync"]["central_purposes"]) | {"requisition"})
+    wanted = sorted(set(box.settings.sync.central_purposes) | {"requisition"})
     rows = box.catalog.db.execute(
         f"SELECT o.recording_id FROM sync_outbox o WHERE o.state != 'sent' AND NOT EXISTS ("
         f"SELECT 1 FROM holds h JOIN recordings r ON r.id = h.recording_id WHERE h.recording_id = o.recording_id "
@@ -213,7 +214,7 @@ def metadata_for(box: Box, recording_id: str) -> dict:
             "WHERE recording_id = ? ORDER BY placed_at, id", [recording_id]))
     fields = ("camera_serial", "officer", "team", "start_time", "end_time", "pre_record_s", "post_record_s",
               "source")
-    return {"recording_id": recording_id, "box_name": box.config["box"]["name"],
+    return {"recording_id": recording_id, "box_name": box.settings.box.name,
             **{name: rec.get(name) for name in fields}, "holds": holds}
 
 
@@ -248,15 +249,15 @@ def status(box: Box) -> dict:
         row["progress"] = round(row["sent_bytes"] / row["size"], 4) if row["size"] else 0.0
     counts = {state: sum(1 for r in rows if r["state"] == state) for state in STATES}
     last = box.catalog.get_meta(META_LAST_PASS)
-    cfg = box.config["sync"]
+    cfg = box.settings.sync
     return {
         "enrolled": enrolled is not None,
         "archive": None if enrolled is None else {
             "url": _url(box, enrolled), "archive_id": enrolled["archive_id"], "name": enrolled["archive_name"],
             "box_id": enrolled["box_id"], "cert_sha256": enrolled["cert_sha256"],
             "enrolled_at": enrolled["enrolled_at"]},
-        "window": cfg["window"] or None,
-        "bandwidth_kbps": cfg["bandwidth_kbps"] or None,
+        "window": cfg.window or None,
+        "bandwidth_kbps": cfg.bandwidth_kbps or None,
         "counts": counts,
         "outbox": rows,
         "last_pass": json.loads(last) if last else None,
@@ -287,12 +288,9 @@ class Pacer:
 
 def in_window(window: str, moment: datetime, tz_name: str) -> bool:
     """Is `moment` inside a daily window "HH:MM-HH:MM" (local time; may wrap past midnight)?"""
-    if not window:
+    if (span := parse_window(window)) is None:
         return True
-    try:
-        first, last = (dtime.fromisoformat(part.strip()) for part in window.split("-"))
-    except ValueError:
-        raise KluisError(f"sync window {window!r}: use HH:MM-HH:MM, e.g. 22:00-06:00") from None
+    first, last = span
     now = moment.astimezone(ZoneInfo(tz_name)).time()
     return first <= now < last if first <= last else (now >= first or now < last)
 
@@ -338,13 +336,13 @@ class Syncer:
     def __init__(self, box: Box, *, chunk_size: int = CHUNK_SIZE, retry_base_s: float = 0.5,
                  pass_retry_s: float | None = None, bandwidth_kbps: float | None = None):
         self.box = box
-        cfg = box.config["sync"]
+        cfg = box.settings.sync
         self.chunk_size = chunk_size
         self.piece = min(BLOCK, chunk_size // 4)  # handed to the network at a time (the window is in these)
         self.retry_base_s = retry_base_s
-        self.retry_max_s = float(cfg["retry_max_s"])
-        self.pass_retry_s = float(cfg["pass_retry_s"] if pass_retry_s is None else pass_retry_s)
-        kbps = cfg["bandwidth_kbps"] if bandwidth_kbps is None else bandwidth_kbps
+        self.retry_max_s = cfg.retry_max_s
+        self.pass_retry_s = cfg.pass_retry_s if pass_retry_s is None else pass_retry_s
+        kbps = cfg.bandwidth_kbps if bandwidth_kbps is None else bandwidth_kbps
         self.pacer = Pacer(float(kbps) * 1024)
         self.enrolled = enrollment(box)
         self.box_id = self.enrolled["box_id"] if self.enrolled else ""
@@ -365,9 +363,9 @@ class Syncer:
                 return result
             fill_outbox(box)  # local work: what waits shows in the status even outside the window
             withdraw_stale(box)
-            if not ignore_window and not in_window(box.config["sync"]["window"], box.clock(),
-                                                   box.config["box"]["timezone"]):
-                result.skipped = f"outside the sync window {box.config['sync']['window']}"
+            if not ignore_window and not in_window(box.settings.sync.window, box.clock(),
+                                                   box.settings.box.timezone):
+                result.skipped = f"outside the sync window {box.settings.sync.window}"
                 return result
             for step in (self.send_checkpoint, self.requisitions):
                 try:
@@ -691,7 +689,7 @@ class SyncTask:
     async def _loop(self) -> None:
         failures = 0
         while True:
-            interval = float(self.box.config["sync"]["interval_s"])
+            interval = self.box.settings.sync.interval_s
             try:
                 result = await Syncer(self.box).run()
                 unreachable = bool(result.errors) or any("unreachable" in e for e in result.failed.values())
@@ -699,7 +697,7 @@ class SyncTask:
             except Exception:  # a bug in one pass must not end the box's sync for good
                 log.exception("sync pass failed")
                 failures += 1
-            retry_max = float(self.box.config["sync"]["retry_max_s"])
+            retry_max = self.box.settings.sync.retry_max_s
             wait = interval if failures == 0 else 1 + backoff(failures, 5.0, retry_max)
             await asyncio.sleep(wait)
 

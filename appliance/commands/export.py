@@ -97,7 +97,7 @@ def prepare(data_dir: Path, recording_ids: tuple[str, ...], receiver: str, basis
             if len(ids) != 1:
                 raise KluisError("--from/--to cut one recording: name exactly one")
             recording = box.catalog.get_recording(ids[0])
-            tz = box.config["box"]["timezone"]
+            tz = box.settings.box.timezone
             clip = {ids[0]: (_offset(from_t, recording, tz), _offset(to_t, recording, tz))}
 
         def may_prepare(row: dict) -> None:

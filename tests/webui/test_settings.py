@@ -23,7 +23,7 @@ async def test_settings_are_saved_to_the_config_and_audited(web):
     saved = tomllib.loads(text)
     assert saved["retention"]["default_days"] == 35 and saved["sync"]["window"] == "22:00-06:00"
     assert saved["web"]["idle_minutes"] == 10 and saved["sync"]["bandwidth_kbps"] == 500
-    assert web.box.config["sync"]["window"] == "22:00-06:00"  # the running service sees it
+    assert web.box.settings.sync.window == "22:00-06:00"  # the running service sees it
     assert retention.current_policy(web.box).default_days == 35
     policy = audit.entries(web.box.catalog, action="policy_change")[-1]
     assert policy["actor"] == "admin" and policy["details"]["new"]["default_days"] == 35

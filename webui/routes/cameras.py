@@ -237,7 +237,7 @@ async def shift(request: web.Request) -> web.StreamResponse:
     box = request.app[BOX]
     serial = request.match_info["serial"]
     form = await request.post()
-    tz = box.config["box"]["timezone"]
+    tz = box.settings.box.timezone
     officer = str(form.get("officer", "")).strip()[:64]
     devices.get_device(box.catalog, serial)
     try:

@@ -21,7 +21,7 @@ LIMIT = 500
 def _filters(request: web.Request) -> tuple[dict, list[str]]:
     q = request.query
     _ = gettext_for(request)
-    tz = request.app[BOX].config["box"]["timezone"]
+    tz = request.app[BOX].settings.box.timezone
     kw: dict = {}
     errors = []
     for key in ("actor", "action", "recording_id"):
@@ -82,7 +82,7 @@ async def log_csv(request: web.Request) -> web.StreamResponse:
 
 def _report_range(request: web.Request) -> tuple[str | None, str | None, list[str]]:
     _ = gettext_for(request)
-    tz = request.app[BOX].config["box"]["timezone"]
+    tz = request.app[BOX].settings.box.timezone
     bounds, errors = [], []
     for key in ("from", "to"):
         text = request.query.get(key, "").strip()[:40]

@@ -297,7 +297,7 @@ async def prepare(request: web.Request) -> web.StreamResponse:
         errors.append(_("An unencrypted package needs your explicit confirmation."))
 
     clip = {}
-    tz_name = box.config["box"]["timezone"]
+    tz_name = box.settings.box.timezone
     for recording in recordings:
         try:
             start = _parse_offset(form.get(f"from_{recording['id']}", ""), recording, tz_name)
@@ -389,7 +389,7 @@ def _approve_on_own_connection(data_dir: Path, box: Box, handover_id: str, actor
     """handover.approve on a worker thread, with a catalog connection of its own (SQLite serialises the
     two connections' transactions; one connection shared by two threads would mix them)."""
     with Box(data_dir, clock=box.clock) as own:
-        own.config = box.config  # the settings as the running server has them
+        own.settings = box.settings  # the settings as the running server has them
         return handover.approve(own, handover_id, actor, identity, out, unencrypted=unencrypted, client=client)
 
 
