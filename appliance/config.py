@@ -9,12 +9,12 @@ stay, and refuses a change that would not load.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import tomllib
 from pathlib import Path
 from typing import Any
 
-import tomlkit
 from pydantic import ValidationError
 
 from .config_models import Settings
@@ -83,7 +83,7 @@ def problems(error: ValidationError, source: str) -> list[str]:
         else:
             rule = str(item["msg"]).removeprefix("Value error, ")
         value = item["input"]
-        shown = f" = {tomlkit.item(value).as_string()}" if isinstance(value, (str, int, float, list)) else ""
+        shown = f" = {json.dumps(value)}" if isinstance(value, (str, int, float, list)) else ""
         lines.append(f"{source}: {table} {key}{shown}: {rule}".replace(": :", ":").replace("  ", " "))
     return lines
 
@@ -130,6 +130,8 @@ def write_template(data_dir: Path, settings: dict[str, dict[str, Any]] | None = 
 def change(data_dir: Path, changes: dict[str, dict[str, Any]]) -> Settings:
     """Set {section: {key: value}} in kluis.toml, keeping its comments; the result must load (else
     ConfigError and the file is unchanged). Returns the new settings."""
+    import tomlkit  # only a change needs it: every command loads the settings, few change them
+
     path = Path(data_dir) / FILENAME
     doc = tomlkit.parse(path.read_text()) if path.exists() else tomlkit.document()
     for section, values in changes.items():

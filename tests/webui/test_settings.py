@@ -46,3 +46,21 @@ async def test_bad_values_are_refused_with_a_message_and_nothing_changes(web):
         assert "niet geldig" in html and 'aria-invalid="true"' in html and "<script>x" not in html
     assert (web.box.data_dir / config.FILENAME).read_text() == before
     assert audit.entries(web.box.catalog, action="settings_change") == []
+
+
+async def test_the_page_refuses_what_kluis_toml_refuses_with_the_models_bounds(web):
+    """The form is checked by appliance.config_models, the models that load kluis.toml: a value past a
+    model's bound is refused, and the message names that bound."""
+    from appliance.config_models import bounds
+
+    await web.as_role("keeper")
+    page = await (await web.client.get("/instellingen")).text()
+    low, high = bounds("web", "idle_minutes")
+    response = await web.client.post("/instellingen", data={"csrf": csrf_of(page), "web.idle_minutes": str(high + 1)})
+    assert response.status == 400
+    assert f"{low} tot en met {high}" in await response.text()
+    response = await web.client.post("/instellingen", data={"csrf": csrf_of(page), "retention.grace_days": "366"})
+    assert response.status == 400 and web.box.settings.retention.grace_days == 7
+    response = await web.client.post("/instellingen", data={"csrf": csrf_of(page), "web.idle_minutes": str(high)},
+                                     allow_redirects=False)
+    assert response.status == 303 and config.load(web.box.data_dir).web.idle_minutes == high
