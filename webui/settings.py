@@ -59,6 +59,11 @@ SETTINGS = [
 ]
 
 
+def limits() -> dict[str, tuple]:
+    """{name: (min, max)} of the number settings, for the form's input attributes."""
+    return {s.name: bounds(s.section, s.key) for s in SETTINGS if s.refusal == NUMBER}
+
+
 def current(box: Box) -> dict[str, Any]:
     return {s.name: getattr(getattr(box.settings, s.section), s.key) for s in SETTINGS}
 

@@ -64,3 +64,10 @@ async def test_the_page_refuses_what_kluis_toml_refuses_with_the_models_bounds(w
     response = await web.client.post("/instellingen", data={"csrf": csrf_of(page), "web.idle_minutes": str(high)},
                                      allow_redirects=False)
     assert response.status == 303 and config.load(web.box.data_dir).web.idle_minutes == high
+
+
+async def test_the_forms_number_bounds_are_the_models(web):
+    await web.as_role("keeper")
+    page = await (await web.client.get("/instellingen")).text()
+    assert 'name="web.idle_minutes" type="number" value="15" min="1" max="480"' in page
+    assert 'name="retention.grace_days" type="number" value="7" min="0" max="365"' in page

@@ -25,6 +25,7 @@ async def _page(request: web.Request, status: int = 200, errors: dict | None = N
     box = request.app[BOX]
     shown = {**settings.current(box), **(values or {})}
     return render(request, "instellingen.html", status=status, values=shown, errors=errors or {},
+                  limits=settings.limits(),
                   message=message, policy=retention.current_policy(box), sync=_sync_status(box),
                   health=await box_health(box, request[SESSION].role))  # clock, data at rest (issue 9)
 
