@@ -58,7 +58,7 @@ RULES = {
     "greater_than": "more than {gt}", "less_than": "less than {lt}",
     "int_type": "a whole number", "float_type": "a number", "string_type": "a text in quotes",
     "bool_type": "true or false", "list_type": "a list [...]", "dict_type": "a table",
-    "model_type": "a table [...]", "literal_error": "one of {expected}",
+    "model_type": "a [section] of settings, not a single value", "literal_error": "one of {expected}",
     "string_too_short": "at least {min_length} character(s)", "string_too_long": "at most {max_length} characters",
 }
 
@@ -70,12 +70,14 @@ def problems(error: ValidationError, source: str) -> list[str]:
     for item in error.errors():
         loc, kind = item["loc"], item["type"]
         table, key = _where(loc)
+        where = f"{table} {key}" if table else key
         if kind == "extra_forbidden":
-            if len(loc) == 1 and isinstance(item["input"], dict):
-                what = f"unknown section [{key}]"
+            if len(loc) > 1:
+                lines.append(f"{source}: unknown setting {where}{_suggest(loc)}")
+            elif isinstance(item["input"], dict):
+                lines.append(f"{source}: unknown section [{key}]{_suggest(loc)}")
             else:
-                what = f"unknown setting {table} {key}".replace("  ", " ").strip()
-            lines.append(f"{source}: {what}{_suggest(loc)}")
+                lines.append(f"{source}: unknown setting {key} outside any [section]")
             continue
         rule = RULES.get(kind)
         if rule is not None:
@@ -83,8 +85,8 @@ def problems(error: ValidationError, source: str) -> list[str]:
         else:
             rule = str(item["msg"]).removeprefix("Value error, ")
         value = item["input"]
-        shown = f" = {json.dumps(value)}" if isinstance(value, (str, int, float, list)) else ""
-        lines.append(f"{source}: {table} {key}{shown}: {rule}".replace(": :", ":").replace("  ", " "))
+        shown = f" = {json.dumps(value, ensure_ascii=False)}" if isinstance(value, (str, int, float, list)) else ""
+        lines.append(f"{source}: {where}{shown}: {rule}")
     return lines
 
 
