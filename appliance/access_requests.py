@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from . import audit, retention, sweep
 from . import config as config_mod
+from .config_models import RequestsSettings
 from .box import Box
 from .clock import from_iso, to_iso
 from .errors import KluisError, NotFound
@@ -47,18 +48,12 @@ KIND_OUTCOMES = {
     "objection": ("upheld", "rejected", "withdrawn"),
     "complaint": ("answered", "upheld", "rejected", "withdrawn"),
 }
-DEFAULTS = {"deadline_months": 1, "window_minutes": 15, "warn_days": 7}
 MAX_TEXT = 500
 
 
-def settings(box: Box) -> dict:
-    """[requests] of kluis.toml (re-read: an edit applies without a restart), checked."""
-    section = {**DEFAULTS, **config_mod.load(box.data_dir).get("requests", {})}
-    for name, minimum in (("deadline_months", 1), ("window_minutes", 0), ("warn_days", 0)):
-        value = section[name]
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise KluisError(f"kluis.toml [requests] {name}: a whole number, at least {minimum} (not {value!r})")
-    return section
+def settings(box: Box) -> RequestsSettings:
+    """[requests] of kluis.toml (re-read: an edit applies without a restart)."""
+    return config_mod.load(box.data_dir).requests
 
 
 def parse_kind(text: str | None) -> str:
@@ -78,7 +73,7 @@ def add_months(day: date, months: int) -> date:
 
 def today(box: Box) -> date:
     """The box's local date (the deadline is a date in the municipality's time zone)."""
-    return box.clock().astimezone(ZoneInfo(box.config["box"]["timezone"])).date()
+    return box.clock().astimezone(ZoneInfo(box.settings.box.timezone)).date()
 
 
 def days_left(box: Box, request: dict) -> int:
@@ -186,14 +181,14 @@ def register(box: Box, *, requester: str, kind: str, received_on: date, given_ti
     place, camera, officer = _text(place, "place"), _text(camera, "camera", limit=100), _text(officer, "officer", limit=200)
     contact, notes = _text(contact, "contact details"), _text(notes, "notes", limit=4000)
     conf = settings(box)
-    window = conf["window_minutes"] if window_minutes is None else window_minutes
+    window = conf.window_minutes if window_minutes is None else window_minutes
     if isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= 24 * 60:
         raise KluisError("the search window is a whole number of minutes, 0 to 1440")
     if received_on > today(box):
         raise KluisError(f"the received date {received_on.isoformat()} is in the future")
     if given_time > box.clock() + timedelta(days=1):
         raise KluisError(f"the time the requester gave ({to_iso(given_time)}) is in the future")
-    deadline = add_months(received_on, conf["deadline_months"])
+    deadline = add_months(received_on, conf.deadline_months)
     now = to_iso(box.clock())
     with box.catalog.transaction():
         db = box.catalog.db
@@ -253,7 +248,7 @@ def list_requests(box: Box, status: str | None = None, text: str | None = None) 
 
 def due_soon(box: Box) -> list[dict]:
     """Open requests within `warn_days` of their deadline, or past it (the dashboard's list)."""
-    limit = today(box) + timedelta(days=settings(box)["warn_days"])
+    limit = today(box) + timedelta(days=settings(box).warn_days)
     rows = list(box.catalog.db.query(
         "SELECT id, ref, kind, deadline FROM requests WHERE status = 'open' AND deadline <= ? ORDER BY deadline, id",
         [limit.isoformat()]))

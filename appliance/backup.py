@@ -287,7 +287,7 @@ def make_backup(box: Box, target: Path, journal_entry: dict | None = None, link:
         key = box.signing_key()
         body = {
             "type": BACKUP_TYPE, "v": 1, "name": name, "created_at": to_iso(now),
-            "box_name": box.config["box"]["name"],
+            "box_name": box.settings.box.name,
             "box_public_key": bytes(box.public_key).hex(),
             "signer": bytes(key.verify_key).hex(),
             "schema_version": box.catalog.version,

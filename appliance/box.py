@@ -37,11 +37,17 @@ class Box:
         if not (self.data_dir / CATALOG).exists():
             raise NotInitialized(f"no Kluis data directory at {self.data_dir} (run: kluis init --data {self.data_dir})")
         self.clock = clock
-        self.config = config_mod.load(self.data_dir)
+        self.settings = config_mod.load(self.data_dir)
         self.catalog = Catalog(self.data_dir / CATALOG)
         self.catalog.clock = clock  # audit.record stamps entries with the box's (injectable) clock
         self.vault = Vault(self.data_dir)
         self.public_key = PublicKey(bytes.fromhex(self.catalog.get_meta("box_public_key")))
+
+    @property
+    def config(self) -> dict:
+        """The settings as plain tables ({"retention": {"default_days": 28, ...}}), a copy: read
+        `self.settings` (typed, checked) in new code, and assign there to change a setting for this run."""
+        return self.settings.as_dict()
 
     def close(self) -> None:
         self.catalog.close()

@@ -1,135 +1,135 @@
-"""The box's configuration: `kluis.toml` in the data directory, written at init with commented defaults.
+"""The box's configuration: `kluis.toml` in the data directory, written at init as a commented template.
 
-Reading merges the file over DEFAULTS, so a setting missing from an older file takes its default.
+Reading validates the file against appliance.config_models: a setting missing from the file takes its
+default, an unknown key or a value out of bounds is refused with one line per problem naming the file, the
+key and the rule. Changing settings (the web UI's settings page) edits the file with tomlkit, so its comments
+stay, and refuses a change that would not load.
 """
 
 from __future__ import annotations
 
-import copy
+import difflib
+import json
 import tomllib
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from .config_models import Settings
 from .errors import KluisError
+from .durable import write_atomic
 
 FILENAME = "kluis.toml"
 
-DEFAULTS: dict[str, Any] = {
-    "box": {"name": "Kluis", "timezone": "Europe/Amsterdam"},
-    "security": {"kdf_profile": "moderate"},
-    "storage": {"chunk_size": 1024 * 1024, "reserve_mb": 512},
-    "dock": {"interfaces": [], "concurrency": 3, "probe_interval_s": 10, "retry_s": 5, "read_timeout_s": 30},
-    "sync": {"archive_url": "", "central_purposes": ["police_report", "requisition", "complaint"],
-             "window": "", "bandwidth_kbps": 0, "interval_s": 300, "retry_max_s": 900, "pass_retry_s": 120},
-    "retention": {"default_days": 28, "review_days": 90, "grace_days": 7, "sweep_minutes": 15, "categories": {}},
-    "audit": {"checkpoint_minutes": 60},
-    "web": {"idle_minutes": 15,
-            "map_url": "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"},
-    "axis": {"listen": "", "urls": [], "max_uploads": 4, "queue_wait_s": 10, "max_clip_mb": 8192},
-    "usb": {"concurrency": 3},
-    "handover": {"single_approval": False},
-    "requests": {"deadline_months": 1, "window_minutes": 15, "warn_days": 7},
+
+class ConfigError(KluisError):
+    """kluis.toml does not load; `problems` holds one self-contained line per problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _where(loc: tuple) -> tuple[str, str]:
+    """('retention', 'categories', 'incident') -> ('[retention.categories]', 'incident')."""
+    if len(loc) == 1:
+        return "", str(loc[0])
+    section, key, *rest = loc
+    if rest and isinstance(rest[0], str):
+        return f"[{section}.{key}]", str(rest[0])
+    return f"[{section}]", f"{key}[{rest[0]}]" if rest else str(key)
+
+
+def _suggest(loc: tuple) -> str:
+    """" (did you mean default_days?)" for a key close to a known one in the same table."""
+    if len(loc) == 1:
+        known = [f"[{name}]" for name in Settings.model_fields]
+        wanted = f"[{loc[0]}]"
+    else:
+        known, wanted = list(Settings.model_fields[loc[0]].annotation.model_fields), str(loc[-1])
+    close = difflib.get_close_matches(wanted, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+RULES = {
+    "greater_than_equal": "at least {ge}", "less_than_equal": "at most {le}",
+    "greater_than": "more than {gt}", "less_than": "less than {lt}",
+    "int_type": "a whole number", "float_type": "a number", "string_type": "a text in quotes",
+    "bool_type": "true or false", "list_type": "a list [...]", "dict_type": "a table",
+    "model_type": "a [section] of settings, not a single value", "literal_error": "one of {expected}",
+    "string_too_short": "at least {min_length} character(s)", "string_too_long": "at most {max_length} characters",
 }
 
-TEMPLATE = """\
-# Kluis configuration. Every setting shows its default; remove the '#' to change one.
 
-[box]
-# name = "Kluis"                  # the district office, shown in the web UI and on forms
-# timezone = "Europe/Amsterdam"   # how times without a zone (on the command line) are read
-
-[security]
-# kdf_profile = "moderate"        # Argon2id cost of the key slots: "moderate" or "interactive"
-
-[storage]
-# chunk_size = 1048576            # container chunk size in bytes for imports (65536 to 4194304)
-# reserve_mb = 512                # ingest stops before free space drops below this
-
-[dock]
-# interfaces = []                 # mDNS on these interfaces (names or IPv4 addresses); [] = all with IPv4
-# concurrency = 3                 # cameras offloading at the same time
-# probe_interval_s = 10           # how often paired cameras are asked whether they are still docked
-# retry_s = 5                     # wait before retrying an offload that failed (cut link, full disk)
-# read_timeout_s = 30            # a camera silent this long mid-transfer is taken as gone (resumes later)
-
-[retention]
-# default_days = 28               # bewaartermijn: days a recording is kept, counted from its end
-# review_days = 90                # a hold without an end date comes up for review this often
-# grace_days = 7                  # after the last hold ends, kept at least this long
-# sweep_minutes = 15              # how often expired recordings are deleted (and at start)
-
-[retention.categories]            # a term per category of recording, in days; e.g.
-# incident = 90
-
-[audit]
-# checkpoint_minutes = 60         # how often the box signs the audit log's head (and at shutdown)
-
-[web]
-# idle_minutes = 15               # a web UI session ends after this long without a request
-# map_url = "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"
-                                  # where a recording's location links to ({lat}, {lon}); "" = no link
-
-[axis]
-# listen = ""                     # the Axis content destination (docs/axis.md), e.g. "0.0.0.0:8444"; "" = off
-# urls = []                       # its addresses for the connection file, e.g. ["https://kluis.local:8444/auth/v1.0"]
-                                  # ([] = this host's name and the listen port)
-# max_uploads = 4                 # clip uploads at once; more wait for a slot ...
-# queue_wait_s = 10               # ... this long, then get "busy, retry soon" (503)
-# max_clip_mb = 8192              # a larger clip is refused as never storable (400)
-
-[usb]
-# concurrency = 3                 # USB cameras read at the same time (a 10-port dock: the rest wait their turn)
-
-[requests]
-# deadline_months = 1             # an access request or objection is answered within this many calendar months
-# window_minutes = 15             # search this long either side of the time a requester gives (widened per
-                                  # camera by how much its clock offset changed between the docks around it)
-# warn_days = 7                   # the overview lists open requests this close to their deadline, and late ones
-
-[handover]
-# single_approval = false         # true: the preparer may approve a handover alone (small municipalities);
-                                  # the transfer form and the manifest then say so
-
-[sync]
-# archive_url = ""                # the central archive (set by `kluis sync enroll`; set here if it moves)
-# central_purposes = ["police_report", "requisition", "complaint"]   # holds that send footage centrally
-# window = ""                     # send only between these local times, e.g. "22:00-06:00"; "" = always
-# bandwidth_kbps = 0              # upload limit in KiB/s; 0 = no limit
-# interval_s = 300                # how often `kluis serve` syncs
-# retry_max_s = 900               # longest wait between attempts when the archive is unreachable
-# pass_retry_s = 120              # how long one pass keeps retrying a cut upload before it gives up
-"""
-
-
-def _merge(base: dict, override: dict) -> dict:
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+def problems(error: ValidationError, source: str) -> list[str]:
+    """One line per problem, e.g. `kluis.toml: unknown setting [retention] default_day (did you mean
+    default_days?)` or `kluis.toml: [retention] default_days = 0: at least 1`."""
+    lines = []
+    for item in error.errors():
+        loc, kind = item["loc"], item["type"]
+        table, key = _where(loc)
+        where = f"{table} {key}" if table else key
+        if kind == "extra_forbidden":
+            if len(loc) > 1:
+                lines.append(f"{source}: unknown setting {where}{_suggest(loc)}")
+            elif isinstance(item["input"], dict):
+                lines.append(f"{source}: unknown section [{key}]{_suggest(loc)}")
+            else:
+                lines.append(f"{source}: unknown setting {key} outside any [section]")
+            continue
+        rule = RULES.get(kind)
+        if rule is not None:
+            rule = rule.format(**{k: v for k, v in (item.get("ctx") or {}).items()})
         else:
-            merged[key] = value
-    return merged
+            rule = str(item["msg"]).removeprefix("Value error, ")
+        value = item["input"]
+        shown = f" = {json.dumps(value, ensure_ascii=False)}" if isinstance(value, (str, int, float, list)) else ""
+        lines.append(f"{source}: {where}{shown}: {rule}")
+    return lines
 
 
-def load(data_dir: Path) -> dict[str, Any]:
-    path = data_dir / FILENAME
+def validate(values: dict[str, Any], source: str = FILENAME) -> Settings:
+    """The settings in `values` (tables as TOML gives them), or ConfigError."""
+    try:
+        return Settings.model_validate(values, strict=True)
+    except ValidationError as exc:
+        raise ConfigError(problems(exc, source)) from None
+
+
+def load(data_dir: Path) -> Settings:
+    path = Path(data_dir) / FILENAME
     try:
         with open(path, "rb") as f:
             values = tomllib.load(f)
     except FileNotFoundError:
         values = {}
     except tomllib.TOMLDecodeError as exc:
-        raise KluisError(f"{path}: not valid TOML ({exc})") from None
-    return _merge(DEFAULTS, values)
+        raise ConfigError([f"{path}: not valid TOML ({exc})"]) from None
+    return validate(values, str(path))
 
 
 def write_template(data_dir: Path, settings: dict[str, dict[str, Any]] | None = None) -> None:
-    """Write the commented template; `settings` that differ from the default are written uncommented."""
-    text = TEMPLATE
-    for section, values in (settings or {}).items():
+    """Write the commented template; `settings` ({section: {key: value}}) are written uncommented."""
+    from .config_docs import template
+
+    validate(settings or {}, FILENAME)
+    write_atomic(Path(data_dir) / FILENAME, template(settings))  # old settings or new, never half
+
+
+def change(data_dir: Path, changes: dict[str, dict[str, Any]]) -> Settings:
+    """Set {section: {key: value}} in kluis.toml, keeping its comments; the result must load (else
+    ConfigError and the file is unchanged). Returns the new settings."""
+    import tomlkit  # only a change needs it: every command loads the settings, few change them
+
+    path = Path(data_dir) / FILENAME
+    doc = tomlkit.parse(path.read_text()) if path.exists() else tomlkit.document()
+    for section, values in changes.items():
+        if section not in doc:
+            doc[section] = tomlkit.table()
         for key, value in values.items():
-            if DEFAULTS.get(section, {}).get(key) != value:
-                literal = f'"{value}"' if isinstance(value, str) else str(value).lower()
-                line = next(l for l in text.splitlines() if l.startswith(f"# {key} = "))
-                text = text.replace(line, f"{key} = {literal}", 1)
-    (data_dir / FILENAME).write_text(text)
+            doc[section][key] = value
+    text = tomlkit.dumps(doc)
+    settings = validate(tomllib.loads(text), str(path))
+    write_atomic(path, text)
+    return settings

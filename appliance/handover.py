@@ -41,7 +41,7 @@ class Denied(roles.Forbidden):
 
 
 def single_approval_allowed(box: Box) -> bool:
-    return bool(box.config.get("handover", {}).get("single_approval", False))
+    return box.settings.handover.single_approval
 
 
 def _user(box: Box, actor: str) -> dict | None:

@@ -39,7 +39,7 @@ def approve_on_own_connection(box: Box, handover_id: str, actor: str, identity, 
     """handover.approve on a worker thread, with a catalog connection of its own (SQLite serialises the
     two connections' transactions; one connection shared by two threads would mix them)."""
     with Box(box.data_dir, clock=box.clock) as own:
-        own.config = box.config  # the settings as the running server has them
+        own.settings = box.settings  # the settings as the running server has them
         return handover.approve(own, handover_id, actor, identity, out, unencrypted=unencrypted, client=client)
 
 

@@ -137,11 +137,11 @@ def _write_entries(box: Box, handover: dict, readers: dict, zf: zipfile.ZipFile)
     count, head_hash = audit.head(box.catalog)
     excerpt_sha = add(EXCERPT, text.getvalue().encode("utf-8"))
 
-    config = box.config
+    config = box.settings.box
     manifest = {
         "format": FORMAT,
         "handover_id": handover["id"],
-        "box": {"name": config["box"]["name"], "timezone": config["box"]["timezone"],
+        "box": {"name": config.name, "timezone": config.timezone,
                 "signing_key": box.catalog.get_meta("signing_public_key")},
         "prepared_by": handover["prepared_by"], "prepared_at": handover["prepared_at"],
         "approved_by": handover["approved_by"], "approved_at": handover["approved_at"],

@@ -132,7 +132,7 @@ def import_file(
     if end < start:
         raise KluisError(f"{path}: ends before it starts")
     room = space.reserve(box, path.stat().st_size, path.name)
-    encryptor = Encryptor(box.recipients(), chunk_size=int(box.config["storage"]["chunk_size"]))
+    encryptor = Encryptor(box.recipients(), chunk_size=box.settings.storage.chunk_size)
     writer = box.vault.writer()
     with ThreadPoolExecutor(max_workers=1) as asking:
         clock_synced = asking.submit(timesync.ingest_flag)  # may run a command: asked while the file is sealed

@@ -19,6 +19,7 @@ from typing import Any
 
 from . import audit
 from . import config as config_mod
+from .config_models import RetentionSettings
 from .box import Box
 from .clock import from_iso, to_iso
 from .errors import KluisError, NotFound
@@ -35,9 +36,10 @@ FAR_FUTURE = "9999-12-31T23:59:59.999Z"
 
 @dataclass(frozen=True)
 class Policy:
-    default_days: int = 28
-    review_days: int = 90
-    grace_days: int = 7
+    """The terms in force (their defaults and bounds: [retention] in appliance.config_models)."""
+    default_days: int
+    review_days: int
+    grace_days: int
     categories: dict[str, int] = field(default_factory=dict)
 
     def term_days(self, category: str | None) -> int:
@@ -48,29 +50,14 @@ class Policy:
                 "grace_days": self.grace_days, "categories": dict(sorted(self.categories.items()))}
 
 
-def _days(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise KluisError(f"kluis.toml [retention] {name}: a whole number of days, at least {minimum} "
-                         f"(not {value!r})")
-    return value
-
-
-def policy_from_config(config: dict) -> Policy:
-    section = config.get("retention", {})
-    categories = section.get("categories") or {}
-    if not isinstance(categories, dict):
-        raise KluisError("kluis.toml [retention.categories]: a table of category = days")
-    return Policy(
-        default_days=_days(section.get("default_days", 28), "default_days"),
-        review_days=_days(section.get("review_days", 90), "review_days"),
-        grace_days=_days(section.get("grace_days", 7), "grace_days", minimum=0),
-        categories={str(k): _days(v, f"categories.{k}") for k, v in categories.items()},
-    )
+def policy_from_settings(section: RetentionSettings) -> Policy:
+    return Policy(default_days=section.default_days, review_days=section.review_days,
+                  grace_days=section.grace_days, categories=dict(section.categories))
 
 
 def current_policy(box: Box) -> Policy:
     """The policy in kluis.toml now (re-read, so that an edit takes effect without a restart)."""
-    return policy_from_config(config_mod.load(box.data_dir))
+    return policy_from_settings(config_mod.load(box.data_dir).retention)
 
 
 def sync_policy(box: Box, actor: str = "system") -> Policy:

@@ -134,7 +134,7 @@ class PushSealer:
     def __init__(self, box: Box, *, transform: Callable[[bytes], bytes] | None = None,
                  final: Callable[[], bytes] | None = None):
         self._pipe = _Pipe(transform, final)
-        self._encryptor = Encryptor(box.recipients(), chunk_size=int(box.config["storage"]["chunk_size"]))
+        self._encryptor = Encryptor(box.recipients(), chunk_size=box.settings.storage.chunk_size)
         self._writer = box.vault.writer()  # unnamed: an HTTP PUT is not resumable, the client sends again
         # A thread of its own, not the loop's default pool: a stream holds it for as long as the upload
         # takes, and the pool is shared with short jobs.

@@ -48,7 +48,7 @@ def _ledger(data_dir: Path) -> _Ledger:
 
 def reserve_bytes(box) -> int:
     """`[storage] reserve_mb` in bytes: what no ingest may eat into."""
-    return int(box.config["storage"]["reserve_mb"]) * MiB
+    return box.settings.storage.reserve_mb * MiB
 
 
 def in_flight(box) -> int:

@@ -46,7 +46,7 @@ class Login:
 
 
 def _profile(box: Box) -> str:
-    return box.config["security"]["kdf_profile"]
+    return box.settings.security.kdf_profile
 
 
 def _public(row: dict) -> dict:
@@ -311,7 +311,7 @@ def totp_uri(box: Box, name: str, secret: str) -> str:
     """What an authenticator app reads (typed in, or as a QR code made elsewhere)."""
     from urllib.parse import quote
 
-    issuer = str(box.config["box"]["name"])
+    issuer = box.settings.box.name
     return (f"otpauth://totp/{quote(issuer)}:{quote(name)}?secret={secret}&issuer={quote(issuer)}"
             f"&digits={TOTP_DIGITS}&period={TOTP_STEP_S}")
 

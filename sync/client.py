@@ -25,13 +25,14 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, time as dtime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from appliance import audit
 from appliance.box import Box
 from appliance.canonical import canonical
+from appliance.config_models import parse_window
 from appliance.errors import KluisError
 
 from .enrollment import archive_url, enrollment, signed_headers
@@ -52,12 +53,9 @@ log = logging.getLogger("kluis.sync")
 
 def in_window(window: str, moment: datetime, tz_name: str) -> bool:
     """Is `moment` inside a daily window "HH:MM-HH:MM" (local time; may wrap past midnight)?"""
-    if not window:
+    if (span := parse_window(window)) is None:
         return True
-    try:
-        first, last = (dtime.fromisoformat(part.strip()) for part in window.split("-"))
-    except ValueError:
-        raise KluisError(f"sync window {window!r}: use HH:MM-HH:MM, e.g. 22:00-06:00") from None
+    first, last = span
     now = moment.astimezone(ZoneInfo(tz_name)).time()
     return first <= now < last if first <= last else (now >= first or now < last)
 
@@ -103,13 +101,13 @@ class Syncer:
     def __init__(self, box: Box, *, chunk_size: int = CHUNK_SIZE, retry_base_s: float = 0.5,
                  pass_retry_s: float | None = None, bandwidth_kbps: float | None = None):
         self.box = box
-        cfg = box.config["sync"]
+        cfg = box.settings.sync
         self.chunk_size = chunk_size
         self.piece = min(BLOCK, chunk_size // 4)  # handed to the network at a time (the window is in these)
         self.retry_base_s = retry_base_s
-        self.retry_max_s = float(cfg["retry_max_s"])
-        self.pass_retry_s = float(cfg["pass_retry_s"] if pass_retry_s is None else pass_retry_s)
-        kbps = cfg["bandwidth_kbps"] if bandwidth_kbps is None else bandwidth_kbps
+        self.retry_max_s = cfg.retry_max_s
+        self.pass_retry_s = cfg.pass_retry_s if pass_retry_s is None else pass_retry_s
+        kbps = cfg.bandwidth_kbps if bandwidth_kbps is None else bandwidth_kbps
         self.pacer = Pacer(float(kbps) * 1024)
         self.enrolled = enrollment(box)
         self.box_id = self.enrolled["box_id"] if self.enrolled else ""
@@ -130,9 +128,9 @@ class Syncer:
                 return result
             fill_outbox(box)  # local work: what waits shows in the status even outside the window
             withdraw_stale(box)
-            if not ignore_window and not in_window(box.config["sync"]["window"], box.clock(),
-                                                   box.config["box"]["timezone"]):
-                result.skipped = f"outside the sync window {box.config['sync']['window']}"
+            if not ignore_window and not in_window(box.settings.sync.window, box.clock(),
+                                                   box.settings.box.timezone):
+                result.skipped = f"outside the sync window {box.settings.sync.window}"
                 return result
             for step in (self.send_checkpoint, self.requisitions):
                 try:
@@ -294,7 +292,7 @@ class SyncTask:
     async def _loop(self) -> None:
         failures = 0
         while True:
-            interval = float(self.box.config["sync"]["interval_s"])
+            interval = self.box.settings.sync.interval_s
             try:
                 result = await Syncer(self.box).run()
                 unreachable = bool(result.errors) or any("unreachable" in e for e in result.failed.values())
@@ -302,7 +300,7 @@ class SyncTask:
             except Exception:  # a bug in one pass must not end the box's sync for good
                 log.exception("sync pass failed")
                 failures += 1
-            retry_max = float(self.box.config["sync"]["retry_max_s"])
+            retry_max = self.box.settings.sync.retry_max_s
             wait = interval if failures == 0 else 1 + backoff(failures, 5.0, retry_max)
             await asyncio.sleep(wait)
 

@@ -22,7 +22,7 @@ def enrollment(box: Box) -> dict | None:
 
 
 def archive_url(box: Box, enrolled: dict) -> str:
-    return (box.config["sync"].get("archive_url") or enrolled["url"]).rstrip("/")
+    return (box.settings.sync.archive_url or enrolled["url"]).rstrip("/")
 
 
 def signed_headers(box: Box, box_id: str, method: str, path: str, body: bytes) -> dict:
@@ -56,7 +56,7 @@ async def enroll(box: Box, url: str, token: str, actor: str = "system") -> dict:
     base = url.rstrip("/")
     signing = box.signing_key()
     box_id = box_id_of(bytes(signing.verify_key))
-    body = canonical({"token": secret, "name": box.config["box"]["name"],
+    body = canonical({"token": secret, "name": box.settings.box.name,
                       "signing_key": bytes(signing.verify_key).hex(), "public_key": bytes(box.public_key).hex()})
     try:
         info = await Link(base, fingerprint).request("POST", f"{API}/enroll",

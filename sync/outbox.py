@@ -41,7 +41,7 @@ def fill_outbox(box: Box) -> int:
     """Queue every recording with an active hold whose purpose needs central custody; returns how many."""
     if enrollment(box) is None:
         return 0
-    central = list(box.config["sync"]["central_purposes"])
+    central = list(box.settings.sync.central_purposes)
     if not central:
         return 0
     rows = box.catalog.db.execute(
@@ -55,7 +55,7 @@ def fill_outbox(box: Box) -> int:
 def withdraw_stale(box: Box) -> list[str]:
     """Take out of the outbox what no longer needs to go: recordings whose central holds were all released
     (or that were deleted) before they were sent. Audited; returns their ids."""
-    wanted = sorted(set(box.config["sync"]["central_purposes"]) | {"requisition"})
+    wanted = sorted(set(box.settings.sync.central_purposes) | {"requisition"})
     rows = box.catalog.db.execute(
         f"SELECT o.recording_id FROM sync_outbox o WHERE o.state != 'sent' AND NOT EXISTS ("
         f"SELECT 1 FROM holds h JOIN recordings r ON r.id = h.recording_id WHERE h.recording_id = o.recording_id "
@@ -109,7 +109,7 @@ def metadata_for(box: Box, recording_id: str) -> dict:
         "WHERE recording_id = ? ORDER BY placed_at, id", [recording_id]))
     fields = ("camera_serial", "officer", "team", "start_time", "end_time", "pre_record_s", "post_record_s",
               "source")
-    return {"recording_id": recording_id, "box_name": box.config["box"]["name"],
+    return {"recording_id": recording_id, "box_name": box.settings.box.name,
             **{name: rec.get(name) for name in fields}, "holds": holds}
 
 
@@ -144,15 +144,15 @@ def status(box: Box) -> dict:
         row["progress"] = round(row["sent_bytes"] / row["size"], 4) if row["size"] else 0.0
     counts = {state: sum(1 for r in rows if r["state"] == state) for state in STATES}
     last = box.catalog.get_meta(META_LAST_PASS)
-    cfg = box.config["sync"]
+    cfg = box.settings.sync
     return {
         "enrolled": enrolled is not None,
         "archive": None if enrolled is None else {
             "url": archive_url(box, enrolled), "archive_id": enrolled["archive_id"], "name": enrolled["archive_name"],
             "box_id": enrolled["box_id"], "cert_sha256": enrolled["cert_sha256"],
             "enrolled_at": enrolled["enrolled_at"]},
-        "window": cfg["window"] or None,
-        "bandwidth_kbps": cfg["bandwidth_kbps"] or None,
+        "window": cfg.window or None,
+        "bandwidth_kbps": cfg.bandwidth_kbps or None,
         "counts": counts,
         "outbox": rows,
         "last_pass": json.loads(last) if last else None,

@@ -12,6 +12,7 @@ import pytest
 
 from appliance import recordings, space
 from appliance.box import Box, init_box
+from appliance.config_models import Settings, StorageSettings
 from appliance.errors import StorageFull
 from tests.conftest import PASSWORD
 
@@ -23,7 +24,7 @@ class DiskBox:
 
     def __init__(self, data_dir: Path, reserve_mb: int):
         self.data_dir = data_dir
-        self.config = {"storage": {"reserve_mb": reserve_mb}}
+        self.settings = Settings(storage=StorageSettings(reserve_mb=reserve_mb))
 
 
 @pytest.fixture

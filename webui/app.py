@@ -155,7 +155,7 @@ def render(request: web.Request, template: str, status: int = 200, **context) ->
     env = request.app[TEMPLATES]
     session: Session | None = request.get(SESSION)
     box = request.app[BOX]
-    tz = ZoneInfo(box.config["box"]["timezone"])
+    tz = ZoneInfo(box.settings.box.timezone)
     _ = gettext_for(request)
 
     def fmt_time(value: str | None, seconds: bool = True) -> str:
@@ -188,7 +188,7 @@ def render(request: web.Request, template: str, status: int = 200, **context) ->
         role_label=lambda role: _(ROLE_LABELS.get(role, role)),
         action_label=lambda action: _(ACTION_LABELS[action]) if action in ACTION_LABELS else action,
         state_label=lambda state: _(STATE_LABELS[state]) if state in STATE_LABELS else state,
-        box_name=box.config["box"]["name"],
+        box_name=box.settings.box.name,
         roles=roles,
         **context,
     )

@@ -20,7 +20,7 @@ async def start_web(box: Box, host: str = "127.0.0.1", port: int = 8443, *, idle
     app = create_app(box, idle_minutes=idle_minutes, offload_progress=offload_progress)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    context = tls.server_context(box.data_dir, box.config["box"]["name"]) if ssl else None
+    context = tls.server_context(box.data_dir, box.settings.box.name) if ssl else None
     site = web.TCPSite(runner, host, port, ssl_context=context, reuse_address=True)
     await site.start()
     return runner

@@ -1,22 +1,19 @@
-"""The settings the Instellingen page may change, written into kluis.toml (comments kept, with tomlkit).
+"""The settings the Instellingen page shows and may change, and how a form's text becomes their values.
 
-No HTTP here. A change is validated, written atomically, re-read into `box.config` (the running service
-reads its settings from there, so sync window and bandwidth apply at the next pass), and audited: the
-retention policy through appliance.retention.sync_policy (which also protects held recordings from a
-shorter term), everything else as one settings_change entry with old and new values.
+No HTTP here, and no rules of its own: a value is checked by the same models that load kluis.toml
+(appliance.config_models); this module only turns the model's refusal into a message the page can show
+in Dutch. Writing and auditing a change is the domain's: appliance.config_change.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
-import tomlkit
+from pydantic import ValidationError
 
-from appliance import audit, config, retention
 from appliance.box import Box
-from appliance.durable import write_atomic
+from appliance.config_models import bounds
 from appliance.errors import KluisError
 
 from .i18n import N_
@@ -34,92 +31,61 @@ class Invalid(KluisError):
         self.message, self.params = message, params
 
 
-def _int(minimum: int, maximum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise Invalid(NUMBER, min=minimum, max=maximum) from None
-        if not minimum <= value <= maximum:
-            raise Invalid(NUMBER, min=minimum, max=maximum)
-        return value
-    return parse
-
-
-def _url(text: str) -> str:
-    text = text.strip()
-    if text and not (text.startswith("https://") and len(text) < 300 and " " not in text):
-        raise Invalid(URL)
-    return text
-
-
-def _window(text: str) -> str:
-    from sync.client import in_window  # the sync client's own rule for a window
-
-    text = text.strip()
-    if text:
-        try:
-            in_window(text, datetime.now(timezone.utc), "UTC")  # the sync client's own check
-        except KluisError:
-            raise Invalid(WINDOW) from None
-    return text
-
-
 @dataclass(frozen=True)
 class Setting:
     section: str
     key: str
-    parse: Callable[[str], Any]
+    refusal: str  # the msgid shown when the model refuses a value
+
+    @property
+    def name(self) -> str:
+        return f"{self.section}.{self.key}"
+
+    def invalid(self) -> Invalid:
+        if self.refusal == NUMBER:
+            low, high = bounds(self.section, self.key)
+            return Invalid(NUMBER, min=low, max=high)
+        return Invalid(self.refusal)
 
 
 SETTINGS = [
-    Setting("retention", "default_days", _int(1, 3650)),
-    Setting("retention", "review_days", _int(1, 3650)),
-    Setting("retention", "grace_days", _int(0, 365)),
-    Setting("sync", "archive_url", _url),
-    Setting("sync", "window", _window),
-    Setting("sync", "bandwidth_kbps", _int(0, 10_000_000)),
-    Setting("web", "idle_minutes", _int(1, 480)),
+    Setting("retention", "default_days", NUMBER),
+    Setting("retention", "review_days", NUMBER),
+    Setting("retention", "grace_days", NUMBER),
+    Setting("sync", "archive_url", URL),
+    Setting("sync", "window", WINDOW),
+    Setting("sync", "bandwidth_kbps", NUMBER),
+    Setting("web", "idle_minutes", NUMBER),
 ]
 
 
+def limits() -> dict[str, tuple]:
+    """{name: (min, max)} of the number settings, for the form's input attributes."""
+    return {s.name: bounds(s.section, s.key) for s in SETTINGS if s.refusal == NUMBER}
+
+
 def current(box: Box) -> dict[str, Any]:
-    return {f"{s.section}.{s.key}": box.config[s.section][s.key] for s in SETTINGS}
+    return {s.name: getattr(getattr(box.settings, s.section), s.key) for s in SETTINGS}
 
 
-def parse(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, Invalid]]:
+def check(box: Box, setting: Setting, text: str) -> Any:
+    """The value `text` gives `setting`, as the model converts it, or Invalid."""
+    section = getattr(box.settings, setting.section)
+    try:
+        checked = type(section).model_validate({**section.model_dump(), setting.key: text.strip()})
+    except ValidationError:
+        raise setting.invalid() from None
+    return getattr(checked, setting.key)
+
+
+def parse(box: Box, form: dict[str, str]) -> tuple[dict[str, Any], dict[str, Invalid]]:
     """(values, errors) from a form whose fields are named section.key."""
     values, errors = {}, {}
     for s in SETTINGS:
-        name = f"{s.section}.{s.key}"
-        if name in form:
+        if s.name in form:
             try:
-                values[name] = s.parse(str(form[name])[:400])
+                values[s.name] = check(box, s, str(form[s.name])[:400])
             except Invalid as exc:
-                errors[name] = exc
+                errors[s.name] = exc
     return values, errors
 
-
-def update(box: Box, actor: str, values: dict[str, Any], client: str | None = None) -> dict[str, tuple]:
-    """Write the values that differ; returns {name: (old, new)} of what changed."""
-    old = current(box)
-    changed = {name: (old[name], value) for name, value in values.items() if old.get(name) != value}
-    if not changed:
-        return {}
-    path = box.data_dir / config.FILENAME
-    doc = tomlkit.parse(path.read_text()) if path.exists() else tomlkit.document()
-    for name, (_old, value) in changed.items():
-        section, key = name.split(".")
-        if section not in doc:
-            doc[section] = tomlkit.table()
-        doc[section][key] = value
-    write_atomic(path, tomlkit.dumps(doc))
-    box.config = config.load(box.data_dir)
-    others = {k: v for k, v in changed.items() if not k.startswith("retention.")}
-    if others:
-        with box.catalog.transaction():
-            audit.record(box.catalog, actor=actor, action="settings_change", client=client,
-                         details={k: {"old": o, "new": n} for k, (o, n) in others.items()})
-    if len(others) < len(changed):
-        retention.sync_policy(box, actor=actor)  # audits policy_change, keeps held recordings' dates
-    return changed

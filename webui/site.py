@@ -35,7 +35,7 @@ def create_app(box: Box, *, idle_minutes: float | None = None,
     app[BOX] = box
     app[DOWNLOADS] = Downloads(box.data_dir)
     app[SESSIONS] = Sessions(box.clock, idle_minutes if idle_minutes is not None
-                             else lambda: box.config["web"]["idle_minutes"])
+                             else lambda: box.settings.web.idle_minutes)
     app[OFFLOAD_PROGRESS] = offload_progress or dict
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),

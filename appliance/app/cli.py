@@ -33,6 +33,7 @@ COMMAND_MODULES = {
     "redact": "redact",
     "axis": "axis",
     "usb": "usb",
+    "config": "config",
 }
 _loaded: set[str] = set()
 

@@ -154,7 +154,7 @@ class Service:
         log.info("archive sync: running")
 
     async def _start_axis(self) -> None:
-        listen = str(self.box.config.get("axis", {}).get("listen") or "")
+        listen = self.box.settings.axis.listen
         if not listen:
             return  # off by default: a box without an Axis system opens no port for it
         from appliance.axis.server import start_axis

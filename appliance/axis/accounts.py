@@ -117,10 +117,10 @@ def default_urls(box: Box) -> list[str]:
     """The addresses a connection file names: `[axis] urls`, else this host's mDNS name and the listen port."""
     import socket
 
-    axis = box.config["axis"]
-    if axis.get("urls"):
-        return list(axis["urls"])
-    listen = str(axis.get("listen") or "")
+    axis = box.settings.axis
+    if axis.urls:
+        return list(axis.urls)
+    listen = axis.listen
     if not listen:
         raise AxisError(400, "the Axis content destination is off: set [axis] listen (e.g. \"0.0.0.0:8444\") "
                              "in kluis.toml, or give --url")

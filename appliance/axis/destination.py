@@ -67,7 +67,7 @@ class Destination:
 
     def __init__(self, box: Box, limits: Limits | None = None):
         self.box = box
-        self.limits = limits or Limits(reserve_bytes=int(box.config["storage"]["reserve_mb"]) << 20)
+        self.limits = limits or Limits(reserve_bytes=box.settings.storage.reserve_mb << 20)
         self.uploads = 0
         self._freed: asyncio.Event | None = None  # set when an upload ends (made in the loop, on first use)
         self.stage_dir = box.vault.tmp / "axis"
@@ -423,7 +423,7 @@ class Destination:
         and the header copies that open them are destroyed (audited as 'axis_abandoned'). Keeping them
         longer would keep footage past the term nobody decided on; a W800 still holding such a recording
         sends it again in full."""
-        days = older_than_days if older_than_days is not None else int(self.box.config["retention"]["default_days"])
+        days = older_than_days if older_than_days is not None else self.box.settings.retention.default_days
         cutoff = to_iso(self.box.clock() - timedelta(days=days))
         stale = list(self._db().query("SELECT account, container, created_at FROM axis_recordings "
                                       "WHERE status = 'transferring' AND created_at < ?", [cutoff]))

@@ -129,7 +129,7 @@ async def obj(request: web.Request) -> web.StreamResponse:
         if method != "GET" and method != "HEAD":
             raise AxisError(403, "the System documents are the destination's own")
         if target.name == "Categories.json":
-            body, etag = spec.json_document(spec.categories_document(box.config["retention"]["categories"]))
+            body, etag = spec.json_document(spec.categories_document(box.settings.retention.categories))
         else:
             body, etag = spec.json_document(spec.CAPABILITIES)
         return web.Response(body=body if method == "GET" else None, content_type="application/json",
@@ -228,10 +228,10 @@ def create_app(box: Box, limits: Limits | None = None) -> web.Application:
 
 
 def limits_from_config(box: Box) -> Limits:
-    axis = box.config.get("axis", {})
-    return Limits(max_uploads=int(axis.get("max_uploads", 4)), queue_wait_s=float(axis.get("queue_wait_s", 10)),
-                  max_clip_bytes=int(axis.get("max_clip_mb", 8192)) << 20,
-                  reserve_bytes=int(box.config["storage"]["reserve_mb"]) << 20)
+    axis = box.settings.axis
+    return Limits(max_uploads=axis.max_uploads, queue_wait_s=axis.queue_wait_s,
+                  max_clip_bytes=axis.max_clip_mb << 20,
+                  reserve_bytes=box.settings.storage.reserve_mb << 20)
 
 
 async def start_axis(box: Box, host: str, port: int, *, ssl: bool = True) -> web.AppRunner:
@@ -242,7 +242,7 @@ async def start_axis(box: Box, host: str, port: int, *, ssl: bool = True) -> web
     app.cleanup_ctx.append(_janitor)
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True, logger=_OneLine())
     await runner.setup()
-    context = tls.server_context(box.data_dir, box.config["box"]["name"]) if ssl else None
+    context = tls.server_context(box.data_dir, box.settings.box.name) if ssl else None
     await web.TCPSite(runner, host, port, ssl_context=context, reuse_address=True).start()
     return runner
 

@@ -74,7 +74,7 @@ class Discovery:
         self.box = box
         self.owner = owner  # the service's discovery (not a short look-up by `kluis cameras pair`)
         self.on_device = on_device or (lambda row: None)
-        self.wanted = interfaces if interfaces is not None else list(box.config["dock"]["interfaces"])
+        self.wanted = interfaces if interfaces is not None else box.settings.dock.interfaces
         self.rescan_s = rescan_s
         self.addresses: list[str] = []
         self._azc: AsyncZeroconf | None = None

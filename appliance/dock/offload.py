@@ -454,11 +454,11 @@ class OffloadManager:
 
     def __init__(self, box: Box, concurrency: int | None = None, probe_interval_s: float | None = None,
                  retry_s: float | None = None):
-        dock = box.config["dock"]
+        dock = box.settings.dock
         self.box = box
-        self.semaphore = asyncio.Semaphore(int(concurrency or dock["concurrency"]))
-        self.probe_interval_s = float(probe_interval_s or dock["probe_interval_s"])
-        self.retry_s = float(retry_s or dock["retry_s"])
+        self.semaphore = asyncio.Semaphore(concurrency or dock.concurrency)
+        self.probe_interval_s = probe_interval_s or dock.probe_interval_s
+        self.retry_s = retry_s or dock.retry_s
         self.progress: dict[str, CameraProgress] = {}
         self.skip: dict[tuple, float] = {}
         self.docked: set[str] = set()
@@ -471,7 +471,7 @@ class OffloadManager:
         self._probe: asyncio.Task | None = None
 
     async def start(self) -> None:
-        read_s = float(self.box.config["dock"]["read_timeout_s"])
+        read_s = self.box.settings.dock.read_timeout_s
         timeout = aiohttp.ClientTimeout(total=None, connect=min(5.0, read_s), sock_read=read_s)
         self._http = aiohttp.ClientSession(timeout=timeout, auto_decompress=False, read_bufsize=BUFFER,
                                            connector=aiohttp.TCPConnector(limit=64, force_close=True))

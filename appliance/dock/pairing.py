@@ -76,7 +76,7 @@ async def pair_camera(box: Box, serial: str, code: str, *, actor: str = "system"
         # The pairing MAC key is stretched with Argon2id: off the event loop (the web UI shares it).
         request = await asyncio.to_thread(
             protocol.build_pair_request, code, serial, box.signing_key(), [bytes(k) for k in box.recipients()],
-            settings, box.clock(), box_name=str(box.config["box"]["name"])[:64],
+            settings, box.clock(), box_name=box.settings.box.name[:64],
         )
         try:
             response = await client.pair(request)

@@ -59,7 +59,7 @@ def redact(box: Box, identity, recording_id: str, plan: Plan, *, actor: str, pur
         client=client, break_glass=break_glass,
         details={"job": job_id, "request": request_id, "plan": plan.as_log(), "reason": reason or None})
     detector = FaceDetector() if plan.detect_faces else None
-    encryptor = Encryptor(box.recipients(), chunk_size=int(box.config["storage"]["chunk_size"]))
+    encryptor = Encryptor(box.recipients(), chunk_size=box.settings.storage.chunk_size)
     writer = box.vault.writer()
     pipe = Pipe()
     outcome: dict = {}

@@ -397,7 +397,7 @@ def _one(box: Box, volume: Volume, profile: Profile, device: dict, path: Path, o
         return FileResult(rel, size, "would_store", None, f"{to_iso(camera_start)} ({source}), {seconds:.1f} s")
     room = space.reserve(box, size, rel)  # given back once the file is committed, or on failure
     start = camera_start + timedelta(seconds=offset)
-    encryptor = Encryptor(box.recipients(), chunk_size=int(box.config["storage"]["chunk_size"]))
+    encryptor = Encryptor(box.recipients(), chunk_size=box.settings.storage.chunk_size)
     writer = box.vault.writer()
     progress = lambda n: session.set(bytes_done=session.values["bytes_done"] + n)  # noqa: E731
     with ThreadPoolExecutor(max_workers=1) as asking:
@@ -475,7 +475,7 @@ def _refuse(box: Box, serial: str, rel: str, size: int, mtime: str | None, why: 
 def slot(box: Box, wait_s: float = 3600) -> object:
     """One of `[usb] concurrency` ingest slots (a lock file each): several cameras of a 10-port dock are
     read at once, but not more than the disk and the box's memory take."""
-    count = max(1, int(box.config.get("usb", {}).get("concurrency", 3)))
+    count = box.settings.usb.concurrency
     directory = box.data_dir / "tmp" / "usb-slots"
     directory.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_s

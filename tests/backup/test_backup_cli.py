@@ -51,7 +51,7 @@ def test_backup_verify_and_restore_onto_a_fresh_box(box_dir, password_file, klui
         assert audit.verify(box.catalog, box.signing_key().verify_key).ok
         restore_entry, = audit.entries(box.catalog, action="restore")
         assert restore_entry["actor"] == "admin" and restore_entry["details"]["recordings"] == 1
-        assert box.config == Box(data).config
+        assert box.settings == Box(data).settings
         assert (new / "keys" / "signing.key").read_bytes() == (data / "keys" / "signing.key").read_bytes()
         assert (new / "tls" / "key.pem").stat().st_mode & 0o077 == 0
 

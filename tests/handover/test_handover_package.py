@@ -105,7 +105,7 @@ def test_age_package_opens_with_age_and_every_hash_checks_out(hbox, data, ids, o
 
     # The transfer form: the case, both parties, every hash.
     text = pdf_text(folder / "overdrachtsformulier.pdf")
-    for needle in (CASE, RECEIVER, hbox.config["box"]["name"], "fg2", hid):
+    for needle in (CASE, RECEIVER, hbox.settings.box.name, "fg2", hid):
         assert "".join(needle.split()) in text, needle
     for entry in manifest["files"]:
         for digest in (entry["sha256"], entry["chain"]["ciphertext_sha256"], entry["chain"]["plaintext_sha256"]):

@@ -120,7 +120,7 @@ def test_cut_from_the_vault_without_a_plaintext_copy(box, tmp_path, footage):
     src = tmp_path / "in.mp4"
     src.write_bytes(footage)
     assert len(footage) > 2 * 65536
-    box.config["storage"]["chunk_size"] = 65536  # the smallest: several chunks, PyAV's reads cross their borders
+    box.settings.storage.chunk_size = 65536  # the smallest: several chunks, PyAV's reads cross their borders
     recording_id = recordings.import_file(box, src, camera="CAM001", officer="jansen", start=START).recording_id
     src.unlink()
     identity = box.unlock("admin", PASSWORD)

@@ -148,7 +148,7 @@ async def test_same_person_approval_is_refused_and_audited(web, ids):
 
 
 async def test_single_approval_setting_lets_the_preparer_approve_and_the_form_says_so(web, ids, tmp_path):
-    web.box.config["handover"]["single_approval"] = True
+    web.box.settings.handover.single_approval = True
     await web.login("fg")
     handover_id = await prepare(web, [ids["zuid"]], protection="none", unencrypted_ok="yes")
     status, detail = await web.get(f"/overdrachten/{handover_id}")

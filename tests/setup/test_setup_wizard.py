@@ -137,7 +137,7 @@ async def test_wizard_over_https_then_normal_mode(serve, tmp_path):
     with Box(data) as made:
         identity = made.unlock_recovery(recovery)
         assert bytes(identity.public_key) == bytes(made.public_key)
-        assert made.config["box"]["name"] == OFFICE
+        assert made.settings.box.name == OFFICE
         assert made.default_user == keeper
         assert made.catalog.get_user(keeper)["role"] == "keeper"
         assert len(made.recipients()) == 2  # the box and the archive

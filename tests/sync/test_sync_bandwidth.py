@@ -22,8 +22,8 @@ async def test_bandwidth_limit_holds_within_ten_percent(enrolled, tmp_path):
     await proxy.start()
     try:
         with Box(data) as box:
-            box.config["sync"]["archive_url"] = f"https://127.0.0.1:{proxy.port}"
-            box.config["sync"]["bandwidth_kbps"] = LIMIT_KBPS
+            box.settings.sync.archive_url = f"https://127.0.0.1:{proxy.port}"
+            box.settings.sync.bandwidth_kbps = LIMIT_KBPS
             result = await Syncer(box).run()
     finally:
         await proxy.close()

@@ -44,7 +44,7 @@ async def test_link_cut_twice_mid_upload_resumes(enrolled, tmp_path):
     await proxy.start()
     try:
         with Box(data) as box:
-            box.config["sync"]["archive_url"] = f"https://127.0.0.1:{proxy.port}"
+            box.settings.sync.archive_url = f"https://127.0.0.1:{proxy.port}"
             result = await Syncer(box, chunk_size=CHUNK, retry_base_s=0.05, pass_retry_s=30).run()
             state = box.catalog.db.execute("SELECT state, attempts FROM sync_outbox").fetchone()
     finally:

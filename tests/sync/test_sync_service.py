@@ -18,7 +18,7 @@ from sync_helpers import import_random
 async def test_service_loop_sends_held_footage_and_stops_cleanly(enrolled, tmp_path):
     data, archive = enrolled
     with Box(data) as box:
-        box.config["sync"]["interval_s"] = 0.2
+        box.settings.sync.interval_s = 0.2
         task = client.start_sync(box)
         try:
             await asyncio.sleep(0.5)  # a pass with nothing to send
@@ -40,13 +40,13 @@ async def test_outside_the_window_nothing_is_sent(enrolled, tmp_path):
     data, archive = enrolled
     hour = datetime.now(ZoneInfo("Europe/Amsterdam")).hour  # the archive checks request times: real clock
     with Box(data) as box:
-        box.config["sync"]["window"] = f"{(hour + 2) % 24:02d}:00-{(hour + 3) % 24:02d}:00"
+        box.settings.sync.window = f"{(hour + 2) % 24:02d}:00-{(hour + 3) % 24:02d}:00"
         rid, _ = import_random(box, tmp_path, 100_000)
         retention.add_hold(box, rid, "complaint", "K-1", actor="admin")
         result = await client.Syncer(box).run()
         assert result.skipped and "window" in result.skipped and not result.ok
         assert client.receipt_for(box, rid) is None
-        box.config["sync"]["window"] = f"{(hour - 1) % 24:02d}:00-{(hour + 2) % 24:02d}:00"
+        box.settings.sync.window = f"{(hour - 1) % 24:02d}:00-{(hour + 2) % 24:02d}:00"
         result = await client.Syncer(box).run()
     assert result.sent == [rid]
 

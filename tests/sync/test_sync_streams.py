@@ -63,7 +63,7 @@ async def _behind_proxy(data, tmp_path, size: int, *middlewares):
     try:
         with Box(data) as box:
             await client.enroll(box, f"https://127.0.0.1:{runner.addresses[0][1]}", archive.new_token())
-            box.config["sync"]["archive_url"] = f"https://127.0.0.1:{proxy.port}"
+            box.settings.sync.archive_url = f"https://127.0.0.1:{proxy.port}"
             rid, _ = import_random(box, tmp_path, size)
             retention.add_hold(box, rid, "police_report", "PV-1", actor="admin")
             yield app, box, proxy, rid

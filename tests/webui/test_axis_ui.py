@@ -74,7 +74,7 @@ async def axis_port(web):
     connection file's default address is this server)."""
     runner = await start_axis(web.box, "127.0.0.1", 0)
     port = runner.addresses[0][1]
-    web.box.config["axis"]["listen"] = f"127.0.0.1:{port}"
+    web.box.settings.axis.listen = f"127.0.0.1:{port}"
     yield port
     await runner.cleanup()
 
@@ -297,13 +297,13 @@ async def test_recording_page_shows_triggers_location_track_bookmarks_and_parts(
 async def test_map_link_follows_the_setting_and_never_becomes_script(web, axis_port, clips, tmp_path):
     _doc, (first, _second) = await _axis_recording(web, clips, tmp_path)
     await web.as_role("privacy_officer")
-    web.box.config["web"]["map_url"] = ""
+    web.box.settings.web.map_url = ""
     page = await (await web.client.get(f"/opnames/{first}")).text()
     assert "op de kaart" not in page and "52,0907; 5,1214" in page
-    web.box.config["web"]["map_url"] = "javascript:alert(1)//{lat}"
+    web.box.settings.web.map_url = "javascript:alert(1)//{lat}"
     page = await (await web.client.get(f"/opnames/{first}")).text()
     assert "javascript:" not in page and "op de kaart" not in page
-    web.box.config["web"]["map_url"] = 'https://kaart.example/?q={lat},{lon}&x="><b>'
+    web.box.settings.web.map_url = 'https://kaart.example/?q={lat},{lon}&x="><b>'
     page = await (await web.client.get(f"/opnames/{first}")).text()
     assert 'href="https://kaart.example/?q=52.090700,5.121400&amp;x=&#34;&gt;&lt;b&gt;"' in page
     assert '"><b>' not in page

@@ -115,7 +115,7 @@ async def test_find_view_seek_hold_and_see_it_in_the_log(browser_page, web_box, 
     await page.get_by_label("Venster voor synchronisatie").fill("22:00-06:00")
     await page.get_by_role("button", name="Instellingen opslaan").click()
     await page.wait_for_selector("text=Instellingen opgeslagen.")
-    assert web_box.config["sync"]["window"] == "22:00-06:00"
+    assert web_box.settings.sync.window == "22:00-06:00"
     await shot(page, SHOTS, "12-instellingen")
     await page.goto("/opnames")
     assert "Geen toegang" in await page.inner_text("main")

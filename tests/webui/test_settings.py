@@ -23,7 +23,7 @@ async def test_settings_are_saved_to_the_config_and_audited(web):
     saved = tomllib.loads(text)
     assert saved["retention"]["default_days"] == 35 and saved["sync"]["window"] == "22:00-06:00"
     assert saved["web"]["idle_minutes"] == 10 and saved["sync"]["bandwidth_kbps"] == 500
-    assert web.box.config["sync"]["window"] == "22:00-06:00"  # the running service sees it
+    assert web.box.settings.sync.window == "22:00-06:00"  # the running service sees it
     assert retention.current_policy(web.box).default_days == 35
     policy = audit.entries(web.box.catalog, action="policy_change")[-1]
     assert policy["actor"] == "admin" and policy["details"]["new"]["default_days"] == 35
@@ -46,3 +46,28 @@ async def test_bad_values_are_refused_with_a_message_and_nothing_changes(web):
         assert "niet geldig" in html and 'aria-invalid="true"' in html and "<script>x" not in html
     assert (web.box.data_dir / config.FILENAME).read_text() == before
     assert audit.entries(web.box.catalog, action="settings_change") == []
+
+
+async def test_the_page_refuses_what_kluis_toml_refuses_with_the_models_bounds(web):
+    """The form is checked by appliance.config_models, the models that load kluis.toml: a value past a
+    model's bound is refused, and the message names that bound."""
+    from appliance.config_models import bounds
+
+    await web.as_role("keeper")
+    page = await (await web.client.get("/instellingen")).text()
+    low, high = bounds("web", "idle_minutes")
+    response = await web.client.post("/instellingen", data={"csrf": csrf_of(page), "web.idle_minutes": str(high + 1)})
+    assert response.status == 400
+    assert f"{low} tot en met {high}" in await response.text()
+    response = await web.client.post("/instellingen", data={"csrf": csrf_of(page), "retention.grace_days": "366"})
+    assert response.status == 400 and web.box.settings.retention.grace_days == 7
+    response = await web.client.post("/instellingen", data={"csrf": csrf_of(page), "web.idle_minutes": str(high)},
+                                     allow_redirects=False)
+    assert response.status == 303 and config.load(web.box.data_dir).web.idle_minutes == high
+
+
+async def test_the_forms_number_bounds_are_the_models(web):
+    await web.as_role("keeper")
+    page = await (await web.client.get("/instellingen")).text()
+    assert 'name="web.idle_minutes" type="number" value="15" min="1" max="480"' in page
+    assert 'name="retention.grace_days" type="number" value="7" min="0" max="365"' in page

@@ -215,7 +215,7 @@ async def test_a_full_disk_shows_its_state_and_message(web, camera):
     _found(web, camera)
     await web.login("admin")
     assert (await _register(web, mode="pooled")).status == 303
-    web.box.config["storage"]["reserve_mb"] = 10**9  # no disk has this room: the ingest stops, keeps the files
+    web.box.settings.storage.reserve_mb = 10**9  # no disk has this room: the ingest stops, keeps the files
     report = ingest.ingest(web.box, camera)
     assert report.state == "storage_full", report
     assert (camera.root / CLIP).exists()

@@ -226,7 +226,7 @@ async def shift(request: web.Request) -> web.StreamResponse:
     serial = request.match_info["serial"]
     p = await posted(request)
     _, box, officer = p.gettext, p.box, p.text("officer", 64)
-    tz = box.config["box"]["timezone"]
+    tz = box.settings.box.timezone
     devices.get_device(box.catalog, serial)
     try:
         if not officer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from appliance import retention, roles
+from appliance import config, config_change, retention, roles
 from appliance.health import box_health
 
 from .. import settings
@@ -25,6 +25,7 @@ async def _page(request: web.Request, status: int = 200, errors: dict | None = N
     box = request.app[BOX]
     shown = {**settings.current(box), **(values or {})}
     return render(request, "instellingen.html", status=status, values=shown, errors=errors or {},
+                  limits=settings.limits(),
                   message=message, policy=retention.current_policy(box), sync=_sync_status(box),
                   health=await box_health(box, request[SESSION].role))  # clock, data at rest (issue 9)
 
@@ -43,10 +44,13 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
 async def save(request: web.Request) -> web.StreamResponse:
     box = request.app[BOX]
     form = {k: str(v) for k, v in (await request.post()).items()}
-    values, errors = settings.parse(form)
+    values, errors = settings.parse(box, form)
     if errors:
         return await _page(request, 400, errors=errors, values={k: form[k] for k in errors})
-    changed = settings.update(box, request[SESSION].name, values, client=client_of(request))
+    try:
+        changed = config_change.change_settings(box, request[SESSION].name, values, client=client_of(request))
+    except config.ConfigError as exc:  # kluis.toml itself was edited into a state that does not load
+        return await _page(request, 400, message=str(exc))
     raise web.HTTPSeeOther("/instellingen?ok=" + ("saved" if changed else "nothing"))
 
 

@@ -31,7 +31,7 @@ def _filters(request: web.Request) -> tuple[dict, list[str]]:
 def _range(request: web.Request) -> tuple[str | None, str | None, list[str]]:
     """The query's from and to, as stored times (None when not given), and what could not be read."""
     _ = gettext_for(request)
-    tz = request.app[BOX].config["box"]["timezone"]
+    tz = request.app[BOX].settings.box.timezone
     bounds, errors = [], []
     for key in ("from", "to"):
         text = request.query.get(key, "").strip()[:40]

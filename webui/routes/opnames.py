@@ -59,7 +59,7 @@ def purpose_options(role: str, lang: str) -> list[tuple[str, str]]:
 def _filters(request: web.Request) -> Filters:
     q = request.query
     _ = gettext_for(request)
-    tz = request.app[BOX].config["box"]["timezone"]
+    tz = request.app[BOX].settings.box.timezone
     f = Filters(camera=q.get("camera", "").strip()[:100], officer=q.get("officer", "").strip()[:100],
                 team=q.get("team", "").strip()[:100], purpose=q.get("purpose", "").strip()[:40],
                 state=q.get("state", "").strip()[:40])
@@ -149,7 +149,7 @@ def axis_view(box, recording: dict, lang: str) -> dict | None:
     details = axis_overview.recording_details(box, recording["id"])
     if details is None:
         return None
-    map_url = str(box.config["web"].get("map_url") or "")
+    map_url = box.settings.web.map_url
     view = dict(details)
     for key in ("trigger_on_time", "trigger_off_time"):
         view[key] = _iso_or_none(details.get(key))
@@ -378,7 +378,7 @@ async def add_hold(request: web.Request) -> web.StreamResponse:
         error = _("A hold needs a case reference.")
     elif until_text:
         try:
-            until = parse_time(until_text, box.config["box"]["timezone"])
+            until = parse_time(until_text, box.settings.box.timezone)
         except KluisError:
             error = _("Not a date and time: %(value)s (for example 2026-11-20T14:30)") % {"value": until_text}
         else:

@@ -197,7 +197,7 @@ async def prepare(request: web.Request) -> web.StreamResponse:
         errors.append(_("An unencrypted package needs your explicit confirmation."))
 
     clip = {}
-    tz_name = box.config["box"]["timezone"]
+    tz_name = box.settings.box.timezone
     window_errors = {
         "before": _("The time window of recording %(id)s starts before the recording."),
         "order": _("The time window of recording %(id)s must end after it starts."),

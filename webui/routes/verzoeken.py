@@ -66,7 +66,7 @@ async def register_page(request: web.Request) -> web.StreamResponse:
     show_all = request.query.get("alle") == "1"
     text = request.query.get("zoek", "").strip()[:100]
     rows = ar.list_requests(box, None if show_all else "open", text)
-    return render(request, "verzoeken.html", rows=rows, show_all=show_all, warn_days=ar.settings(box)["warn_days"],
+    return render(request, "verzoeken.html", rows=rows, show_all=show_all, warn_days=ar.settings(box).warn_days,
                   text=text, **_helpers(request))
 
 
@@ -75,7 +75,7 @@ def _new_form(request: web.Request, status: int = 200, errors: list[str] | None 
     box = request.app[BOX]
     return render(request, "verzoek_nieuw.html", status=status, errors=errors or [],
                   form=form or {"received_on": ar.today(box).isoformat()}, kinds=KIND_CODES,
-                  window=ar.settings(box)["window_minutes"], **_helpers(request))
+                  window=ar.settings(box).window_minutes, **_helpers(request))
 
 
 @routes.get("/verzoeken/nieuw")
@@ -108,7 +108,7 @@ async def register(request: web.Request) -> web.StreamResponse:
         if received > ar.today(box):
             errors.append(_("The date the request came in lies in the future."))
     try:
-        given = parse_time(form["given_time"][:40], box.config["box"]["timezone"])
+        given = parse_time(form["given_time"][:40], box.settings.box.timezone)
     except KluisError:
         errors.append(_("Not a date and time: %(value)s (for example 2026-11-20T14:30)") % {"value": form["given_time"][:40]})
     if form["window"]:

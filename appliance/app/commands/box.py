@@ -55,7 +55,7 @@ def import_(data_dir: Path, files: tuple[Path, ...], camera: str, officer: str, 
     Prints each new recording's id, one line per file. A file imported before is reported on stderr
     and skipped."""
     with Box(data_dir) as box:
-        tz = box.config["box"]["timezone"]
+        tz = box.settings.box.timezone
         start_t = parse_time(start, tz)
         end_t = parse_time(end, tz) if end else None
         for path in files:

@@ -134,7 +134,7 @@ def assign(box: Box, serial: str, officer: str | None, pooled: bool, pre_record_
 def shift(box: Box, serial: str, officer: str, starts: str, ends: str | None, user: str | None, password_file,
           recovery_key_file) -> None:
     """Assign pooled camera SERIAL to an officer for a shift."""
-    tz = box.config["box"]["timezone"]
+    tz = box.settings.box.timezone
     start_t: datetime = parse_time(starts, tz)
     end_t = parse_time(ends, tz) if ends else None
     actor = act(box, "cameras shift", user, password_file, recovery_key_file)

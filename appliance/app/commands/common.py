@@ -154,6 +154,7 @@ NO_LOGIN: dict[str, str] = {
     "init": "creates the box and its first user: there is nobody to log in yet",
     "serve": "the service itself (discovery, offload, retention, web UI, sync)",
     "status": "what the overview shows every user, and the web UI certificate's fingerprint",
+    "config check": "reads kluis.toml only, changes nothing, and must work when a bad setting stops the box",
     "cameras list": _OVERVIEW,
     "cameras alerts": _OVERVIEW,
     "axis list": _OVERVIEW,

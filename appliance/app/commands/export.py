@@ -77,7 +77,7 @@ def prepare(data_dir: Path, recording_ids: tuple[str, ...], receiver: str, basis
             if len(ids) != 1:
                 raise KluisError("--from/--to cut one recording: name exactly one")
             recording = box.catalog.get_recording(ids[0])
-            tz = box.config["box"]["timezone"]
+            tz = box.settings.box.timezone
             start, end = parse_offset(from_t, recording, tz), parse_offset(to_t, recording, tz)
             if start is None or end is None:
                 raise KluisError("a time window needs both --from and --to")

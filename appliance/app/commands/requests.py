@@ -22,7 +22,7 @@ KIND_CHOICES = ["inzage", "bezwaar", "klacht"]
 def local(box: Box, value: str | None) -> str:
     if not value:
         return ""
-    return from_iso(value).astimezone(ZoneInfo(box.config["box"]["timezone"])).strftime("%Y-%m-%d %H:%M:%S")
+    return from_iso(value).astimezone(ZoneInfo(box.settings.box.timezone)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def left(days: int) -> str:
@@ -68,7 +68,7 @@ def requests_add(box: Box, requester: str, kind: str, received: str, given_time:
                  window, contact, notes, as_json: bool, user, password_file, recovery_key_file) -> None:
     """Register a request, find the recordings around the time given and hold them for it."""
     received_on = parse_date(received)
-    moment = parse_time(given_time, box.config["box"]["timezone"])
+    moment = parse_time(given_time, box.settings.box.timezone)
     actor = act(box, "requests add", user, password_file, recovery_key_file)
     done = ar.register(box, requester=requester, kind=kind, received_on=received_on, given_time=moment,
                        actor=actor.name, place=place, camera=camera, officer=officer, contact=contact, notes=notes,

@@ -29,7 +29,7 @@ def time_arg(box: Box, text: str | None) -> str | None:
         amount = int(match.group(1))
         delta = timedelta(days=amount) if match.group(2) == "d" else timedelta(hours=amount)
         return to_iso(box.clock() - delta)
-    return to_iso(parse_time(text, box.config["box"]["timezone"]))
+    return to_iso(parse_time(text, box.settings.box.timezone))
 
 
 def act_on(box: Box, command: str, recording_id: str, user: str | None, password_file, recovery_key_file
@@ -134,7 +134,7 @@ def hold_group() -> None:
 def hold_add(box: Box, recording_id: str, purpose: str, case_ref: str, until: str | None, user: str | None,
              password_file, recovery_key_file) -> None:
     """Place a hold on a recording; prints the hold's id."""
-    until_t = parse_time(until, box.config["box"]["timezone"]) if until else None
+    until_t = parse_time(until, box.settings.box.timezone) if until else None
     parse_purpose(purpose)  # a typo is told before a password is asked
     actor = act_on(box, "hold add", recording_id, user, password_file, recovery_key_file)
     hold_id = retention.add_hold(box, recording_id, purpose, case_ref, actor.name, until=until_t, client="cli")

@@ -16,12 +16,12 @@ from .common import emit_json, with_box
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(box: Box, as_json: bool) -> None:
     """Show the box's state and the HTTPS certificate fingerprint to compare on first visit."""
-    tls.ensure_certificate(box.data_dir, box.config["box"]["name"])  # boxes made before certificates existed
+    tls.ensure_certificate(box.data_dir, box.settings.box.name)  # boxes made before certificates existed
     count, stored = box.catalog.db.execute(
         "SELECT count(*), coalesce(sum(blob_size), 0) FROM recordings").fetchone()
     disk = shutil.disk_usage(box.data_dir)
     info = {
-        "name": box.config["box"]["name"],
+        "name": box.settings.box.name,
         "data_dir": str(box.data_dir),
         "created_at": box.catalog.get_meta("created_at"),
         "schema_version": box.catalog.version,

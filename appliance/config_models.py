@@ -1,0 +1,199 @@
+"""What kluis.toml may hold: one model per [table], each setting with its type, default, bounds and meaning.
+
+These models are the single source of the settings: appliance.config loads the file through them (an unknown
+key or a value out of bounds is refused, never ignored), appliance.config_docs writes the commented template
+and docs/settings.md from them, and the web UI's settings page validates with them. Field order is the order
+in which the template and the reference list them.
+"""
+
+from __future__ import annotations
+
+from datetime import time as dtime
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .errors import KluisError
+
+Days = Annotated[int, Field(ge=1, le=3650)]  # a retention term
+
+
+def parse_window(window: str) -> tuple[dtime, dtime] | None:
+    """A daily window "HH:MM-HH:MM" (local time; may wrap past midnight) as (first, last); "" is None."""
+    if not window:
+        return None
+    try:
+        first, last = (dtime.fromisoformat(part.strip()) for part in window.split("-"))
+    except ValueError:
+        raise KluisError(f"sync window {window!r}: use HH:MM-HH:MM, e.g. 22:00-06:00") from None
+    return first, last
+
+
+class Section(BaseModel):
+    # A typo in kluis.toml must be an error, not a setting silently left at its default.
+    model_config = ConfigDict(extra="forbid")
+
+
+class BoxSettings(Section):
+    name: str = Field("Kluis", min_length=1, max_length=200,
+                      description="the district office, shown in the web UI and on forms")
+    timezone: str = Field("Europe/Amsterdam",
+                          description="how times without a zone (on the command line) are read")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Amsterdam)") from None
+        return value
+
+
+class SecuritySettings(Section):
+    kdf_profile: Literal["moderate", "interactive"] = Field(
+        "moderate", description='Argon2id cost of the key slots: "moderate" or "interactive"')
+
+
+class StorageSettings(Section):
+    chunk_size: int = Field(1024 * 1024, ge=64 * 1024, le=4 * 1024 * 1024,
+                            description="container chunk size in bytes for imports")
+    reserve_mb: int = Field(512, ge=0, description="ingest stops before free space drops below this")
+
+
+class DockSettings(Section):
+    interfaces: list[str] = Field(
+        [], description="mDNS on these interfaces (names or IPv4 addresses); [] = all with IPv4")
+    concurrency: int = Field(3, ge=1, le=64, description="cameras offloading at the same time")
+    probe_interval_s: float = Field(
+        10, gt=0, le=3600, description="how often paired cameras are asked whether they are still docked")
+    retry_s: float = Field(5, gt=0, le=3600,
+                           description="wait before retrying an offload that failed (cut link, full disk)")
+    read_timeout_s: float = Field(
+        30, gt=0, le=3600, description="a camera silent this long mid-transfer is taken as gone (resumes later)")
+
+
+class RetentionSettings(Section):
+    default_days: int = Field(28, ge=1, le=3650,
+                               description="bewaartermijn: days a recording is kept, counted from its end")
+    review_days: int = Field(90, ge=1, le=3650,
+                              description="a hold without an end date comes up for review this often")
+    grace_days: int = Field(7, ge=0, le=365, description="after the last hold ends, kept at least this long")
+    sweep_minutes: float = Field(
+        15, gt=0, le=1440, description="how often expired recordings are deleted (and at start)")
+    categories: dict[str, Days] = Field(
+        {}, description="a term per category of recording, in days",
+        json_schema_extra={"example": {"incident": 90}})
+
+
+class AuditSettings(Section):
+    checkpoint_minutes: float = Field(
+        60, gt=0, le=1440, description="how often the box signs the audit log's head (and at shutdown)")
+
+
+class WebSettings(Section):
+    idle_minutes: int = Field(15, ge=1, le=480,
+                              description="a web UI session ends after this long without a request")
+    map_url: str = Field("https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}",
+                         max_length=500,
+                         description='where a recording\'s location links to ({lat}, {lon}); "" = no link')
+
+
+class AxisSettings(Section):
+    listen: str = Field("", description='the Axis content destination (docs/axis.md), e.g. "0.0.0.0:8444"; '
+                                        '"" = off')
+    urls: list[str] = Field([], description='its addresses for the connection file, e.g. '
+                                            '["https://kluis.local:8444/auth/v1.0"] '
+                                            "([] = this host's name and the listen port)")
+    max_uploads: int = Field(4, ge=1, le=256, description="clip uploads at once; more wait for a slot ...")
+    queue_wait_s: float = Field(10, ge=0, le=600,
+                                description='... this long, then get "busy, retry soon" (503)')
+    max_clip_mb: int = Field(8192, ge=1, description="a larger clip is refused as never storable (400)")
+
+
+class UsbSettings(Section):
+    concurrency: int = Field(3, ge=1, le=64, description="USB cameras read at the same time "
+                                                         "(a 10-port dock: the rest wait their turn)")
+
+
+class RequestsSettings(Section):
+    deadline_months: int = Field(
+        1, ge=1, le=24, description="an access request or objection is answered within this many calendar months")
+    window_minutes: int = Field(
+        15, ge=0, le=1440, description="search this long either side of the time a requester gives (widened per "
+                                       "camera by how much its clock offset changed between the docks around it)")
+    warn_days: int = Field(
+        7, ge=0, le=365, description="the overview lists open requests this close to their deadline, and late ones")
+
+
+class HandoverSettings(Section):
+    single_approval: bool = Field(
+        False, description="true: the preparer may approve a handover alone (small municipalities); "
+                           "the transfer form and the manifest then say so")
+
+
+class SyncSettings(Section):
+    archive_url: str = Field("", max_length=299, description="the central archive (set by `kluis sync enroll`; "
+                                                             "set here if it moves)")
+    central_purposes: list[str] = Field(["police_report", "requisition", "complaint"],
+                                        description="holds that send footage centrally")
+    window: str = Field("", description='send only between these local times, e.g. "22:00-06:00"; "" = always')
+    bandwidth_kbps: int = Field(0, ge=0, le=10_000_000, description="upload limit in KiB/s; 0 = no limit")
+    interval_s: float = Field(300, gt=0, le=86400, description="how often `kluis serve` syncs")
+    retry_max_s: float = Field(900, gt=0, le=86400,
+                               description="longest wait between attempts when the archive is unreachable")
+    pass_retry_s: float = Field(120, ge=0, le=86400,
+                                description="how long one pass keeps retrying a cut upload before it gives up")
+
+    @field_validator("archive_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if value and not (value.startswith("https://") and " " not in value):
+            raise ValueError('an https:// address, or ""')
+        return value
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        try:
+            parse_window(value)
+        except KluisError:
+            raise ValueError('two local times like "22:00-06:00", or ""') from None
+        return value
+
+
+class Settings(BaseModel):
+    """All of kluis.toml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    box: BoxSettings = Field(default_factory=BoxSettings, description="The box itself.")
+    security: SecuritySettings = Field(default_factory=SecuritySettings, description="Key slots.")
+    storage: StorageSettings = Field(default_factory=StorageSettings, description="The vault on disk.")
+    dock: DockSettings = Field(default_factory=DockSettings, description="Docking stations (mDNS, offload).")
+    retention: RetentionSettings = Field(default_factory=RetentionSettings,
+                                         description="Retention (bewaartermijn) and the sweep.")
+    audit: AuditSettings = Field(default_factory=AuditSettings, description="The audit log.")
+    web: WebSettings = Field(default_factory=WebSettings, description="The local web UI.")
+    axis: AxisSettings = Field(default_factory=AxisSettings, description="Axis body-worn content destination.")
+    usb: UsbSettings = Field(default_factory=UsbSettings, description="USB cameras.")
+    requests: RequestsSettings = Field(default_factory=RequestsSettings,
+                                       description="Requests of people who were filmed (inzage, bezwaar, klacht).")
+    handover: HandoverSettings = Field(default_factory=HandoverSettings,
+                                       description="Handovers of footage (overdracht).")
+    sync: SyncSettings = Field(default_factory=SyncSettings, description="Sync to the central archive.")
+
+    def as_dict(self) -> dict:
+        """The settings as plain tables, as the TOML file spells them."""
+        return self.model_dump()
+
+
+def bounds(section: str, key: str) -> tuple[float | None, float | None]:
+    """The (lowest, highest) value a number setting allows; None where it has no bound. A bound that
+    excludes its own value (gt, lt) is returned as it stands: the docs say "more than" for those."""
+    low = high = None
+    for rule in Settings.model_fields[section].annotation.model_fields[key].metadata:
+        low = getattr(rule, "ge", getattr(rule, "gt", low))
+        high = getattr(rule, "le", getattr(rule, "lt", high))
+    return low, high
