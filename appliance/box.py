@@ -43,12 +43,6 @@ class Box:
         self.vault = Vault(self.data_dir)
         self.public_key = PublicKey(bytes.fromhex(self.catalog.get_meta("box_public_key")))
 
-    @property
-    def config(self) -> dict:
-        """The settings as plain tables ({"retention": {"default_days": 28, ...}}), a copy: read
-        `self.settings` (typed, checked) in new code, and assign there to change a setting for this run."""
-        return self.settings.as_dict()
-
     def close(self) -> None:
         self.catalog.close()
 
