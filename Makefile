@@ -40,6 +40,7 @@ test: venv debs
 # The README's permission table and docs/cli-reference.md, from the commands (tests/test_docs.py fails when stale).
 docs: venv
 	$(BIN)/python docs/generate.py
+	$(BIN)/python -m appliance.config_docs
 
 bench: venv debs
 	$(BIN)/python bench/run.py
