@@ -146,24 +146,24 @@ def _close(box: Box, command: str, handover_id: str, reason: str, user, password
     return actor.name
 
 
-def _closing_command(step: str, done: str, why: str, doc: str):
-    """`kluis export refuse` and `kluis export cancel`: the same form, each with its own step (see _close)."""
+def _closing_command(command: str, done: str, why: str, doc: str):
+    """`kluis export refuse` and `kluis export cancel`: the same form, each its own step (see _close)."""
 
-    @export.command(step, help=doc)
+    @export.command(command.split()[1], help=doc)
     @with_box
     @click.argument("handover_id")
     @click.option("--reason", required=True, help=why)
     @secret_options
     def close(box: Box, handover_id: str, reason: str, user, password_file, recovery_key_file) -> None:
-        name = _close(box, f"export {step}", handover_id, reason, user, password_file, recovery_key_file)
+        name = _close(box, command, handover_id, reason, user, password_file, recovery_key_file)
         click.echo(f"handover {handover_id} {done} by {name}")
 
     return close
 
 
-refuse = _closing_command("refuse", "refused", "Why the handover is refused (on record).",
+refuse = _closing_command("export refuse", "refused", "Why the handover is refused (on record).",
                           "Refuse a prepared handover (the approver declines it).")
-cancel = _closing_command("cancel", "cancelled", "Why the handover is withdrawn (on record).",
+cancel = _closing_command("export cancel", "cancelled", "Why the handover is withdrawn (on record).",
                           "Withdraw a handover that was not approved yet (the preparer, or an approver).")
 
 
