@@ -31,6 +31,7 @@ from . import config as config_mod
 from .config_models import RequestsSettings
 from .box import Box
 from .clock import from_iso, to_iso
+from .database import Where
 from .errors import KluisError, NotFound
 from .purposes import label as purpose_label
 
@@ -132,25 +133,20 @@ def search(box: Box, at: datetime, window_minutes: int, camera: str | None = Non
     drift = {serial: clock_uncertainty_s(box, serial, at) for serial in serials}
     window = timedelta(minutes=window_minutes)
     widest = window + timedelta(seconds=max(drift.values(), default=0.0))
-    where = ["state = 'stored'", "start_time <= ?", "end_time >= ?"]
-    params: list = [to_iso(at + widest), to_iso(at - widest)]
+    where = Where("state = 'stored'", "start_time <= ?", "end_time >= ?",
+                  params=[to_iso(at + widest), to_iso(at - widest)])
     # An overlapping recording started at most the longest recording's length before the window: that
     # bound makes the search an index range instead of a walk over everything older (as appliance.recording_search).
     longest = db.execute("SELECT max(julianday(end_time) - julianday(start_time)) FROM recordings").fetchone()[0]
     if longest is not None:
-        where.append("start_time >= ?")
-        params.append(to_iso(at - widest - timedelta(days=longest, seconds=1)))
+        where.add("start_time >= ?", to_iso(at - widest - timedelta(days=longest, seconds=1)))
     if "derived_from" in {row[1] for row in db.execute("PRAGMA table_info(recordings)")}:
-        where.append("derived_from IS NULL")  # a redacted copy is not footage of its own
-    if camera:
-        where.append("camera_serial = ? COLLATE NOCASE")
-        params.append(camera)
-    if officer:
-        where.append("officer = ? COLLATE NOCASE")
-        params.append(officer)
+        where.add("derived_from IS NULL")  # a redacted copy is not footage of its own
+    where.when(camera, "camera_serial = ? COLLATE NOCASE")
+    where.when(officer, "officer = ? COLLATE NOCASE")
     rows = db.query(
-        "SELECT id, camera_serial, officer, team, start_time, end_time, clock_offset_s, source FROM recordings "
-        f"WHERE {' AND '.join(where)} ORDER BY start_time, id", params)
+        "SELECT id, camera_serial, officer, team, start_time, end_time, clock_offset_s, source FROM recordings"
+        f"{where.sql()} ORDER BY start_time, id", where.params)
     found = []
     for row in rows:
         margin = window + timedelta(seconds=drift.get(row["camera_serial"], 0.0))

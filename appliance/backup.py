@@ -38,6 +38,7 @@ import os
 import shutil
 import sqlite3
 import tarfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -168,13 +169,18 @@ def _files_tar(data_dir: Path) -> bytes:
 def _write_sealed(box: Box, data: bytes, out: Path, kind: str) -> dict:
     """`data` as a Kluis container sealed to the box's key; returns its manifest entry."""
     encryptor = Encryptor([box.public_key], metadata=canonical({"kluis-backup": kind}))
+    return _write_hashed(encryptor.stream(io.BytesIO(data)), out)
+
+
+def _write_hashed(blocks: Iterable[bytes], out: Path) -> dict:
+    """Write blocks to out, synced to disk; its manifest entry."""
     digest = hashlib.sha256()
     size = 0
     with open(out, "wb") as f:
-        for part in encryptor.stream(io.BytesIO(data)):
-            f.write(part)
-            digest.update(part)
-            size += len(part)
+        for block in blocks:
+            f.write(block)
+            digest.update(block)
+            size += len(block)
         f.flush()
         os.fsync(f.fileno())
     return {"sha256": digest.hexdigest(), "size": size}
@@ -207,16 +213,8 @@ def _link_earlier(earlier: list[Path], rel: str, header: bytes, sha256: str, dst
 
 
 def copy_file(src: Path, dst: Path) -> dict:
-    digest = hashlib.sha256()
-    size = 0
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
-        while block := fin.read(READ_BLOCK):
-            digest.update(block)
-            fout.write(block)
-            size += len(block)
-        fout.flush()
-        os.fsync(fout.fileno())
-    return {"sha256": digest.hexdigest(), "size": size}
+    with open(src, "rb") as fin:
+        return _write_hashed(iter(lambda: fin.read(READ_BLOCK), b""), dst)
 
 
 # Making a backup ----------------------------------------------------------------------------------------

@@ -33,9 +33,7 @@ KEEPER = "keeper"
 
 class Box:
     def __init__(self, data_dir: Path, clock: Clock = system_clock):
-        self.data_dir = Path(data_dir)
-        if not (self.data_dir / CATALOG).exists():
-            raise NotInitialized(f"no Kluis data directory at {self.data_dir} (run: kluis init --data {self.data_dir})")
+        self.data_dir = NotInitialized.unless(data_dir, CATALOG, "Kluis data directory", "kluis init")
         self.clock = clock
         self.settings = config_mod.load(self.data_dir)
         self.catalog = Catalog(self.data_dir / CATALOG)

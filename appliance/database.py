@@ -1,6 +1,6 @@
 """Opening an SQLite file the way Kluis keeps its databases (the box's catalog, the archive's database):
-WAL, every commit durable, deleted rows overwritten; and `transaction`, the one way to write several rows
-at once."""
+WAL, every commit durable, deleted rows overwritten; `transaction`, the one way to write several rows
+at once; and `Where`, a query's conditions collected from optional filters."""
 
 from __future__ import annotations
 
@@ -35,6 +35,27 @@ def connect(path: Path) -> sqlite_utils.Database:
     db.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten: needed for crypto-shredding
     db.execute("PRAGMA foreign_keys=ON")
     return db
+
+
+class Where:
+    """The conditions of a query's WHERE clause and their parameters, collected one at a time."""
+
+    def __init__(self, *conditions: str, params: list | None = None):
+        self.conditions = list(conditions)
+        self.params: list = list(params or [])
+
+    def add(self, condition: str, *params) -> None:
+        self.conditions.append(condition)
+        self.params.extend(params)
+
+    def when(self, value, condition: str) -> None:
+        """condition with value as its parameter, if a value is given (a filter the caller may leave out)."""
+        if value:
+            self.add(condition, value)
+
+    def sql(self) -> str:
+        """" WHERE a AND b ...", or "" without conditions."""
+        return " WHERE " + " AND ".join(self.conditions) if self.conditions else ""
 
 
 class transaction:

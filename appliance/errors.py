@@ -20,6 +20,16 @@ class NotFound(KluisError):
 class NotInitialized(KluisError):
     """The data directory is missing or was never set up with `kluis init`."""
 
+    @classmethod
+    def unless(cls, data_dir, database: str, what: str, init: str):
+        """data_dir as a Path, if it holds its database file; else this error, naming the command that makes one."""
+        from pathlib import Path
+
+        path = Path(data_dir)
+        if not (path / database).exists():
+            raise cls(f"no {what} at {path} (run: {init} --data {path})")
+        return path
+
 
 class StorageFull(KluisError):
     """The data directory has no room left; nothing stored was harmed."""

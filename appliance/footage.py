@@ -201,14 +201,8 @@ class Footage:
     def __init__(self, box: Box, recording: dict, decryptor: Decryptor, audit_seq: int):
         self._box, self._decryptor = box, decryptor
         self.recording, self.audit_seq = recording, audit_seq
-
-    @property
-    def recording_id(self) -> str:
-        return self.recording["id"]
-
-    @property
-    def size(self) -> int:
-        return self.recording["size"]
+        self.recording_id: str = recording["id"]
+        self.size: int = recording["size"]
 
     def _payload(self) -> BinaryIO:
         try:

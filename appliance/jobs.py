@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .box import Box
+from .database import Where
 from .errors import KluisError, NotFound
 
 log = logging.getLogger("kluis.jobs")
@@ -218,15 +219,11 @@ def decode(row: dict) -> dict:
 
 
 def list_jobs(catalog, *, kind: str | None = None, recording_id: str | None = None, limit: int = 50) -> list[dict]:
-    where, params = [], []
-    if kind:
-        where.append("kind = ?")
-        params.append(kind)
-    if recording_id:
-        where.append("recording_id = ?")
-        params.append(recording_id)
-    sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_at DESC, id LIMIT ?"
-    return [decode(r) for r in catalog.db.query(sql, params + [limit])]
+    where = Where()
+    where.when(kind, "kind = ?")
+    where.when(recording_id, "recording_id = ?")
+    sql = "SELECT * FROM jobs" + where.sql() + " ORDER BY created_at DESC, id LIMIT ?"
+    return [decode(r) for r in catalog.db.query(sql, where.params + [limit])]
 
 
 def as_public(job: dict) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from . import config as config_mod
 from .config_models import RetentionSettings
 from .box import Box
 from .clock import from_iso, to_iso
+from .database import Where
 from .errors import KluisError, NotFound
 from .purposes import parse_purpose
 
@@ -319,17 +320,11 @@ REPORT_COLUMNS = ("recording_id", "sha256", "start_time", "end_time", "ingested_
 
 def deletion_report(catalog, start: str | None = None, end: str | None = None) -> list[dict]:
     """Deletion records (verwijderverslag) with deleted_at in [start, end), oldest first."""
-    where, params = [], []
-    if start:
-        where.append("deleted_at >= ?")
-        params.append(start)
-    if end:
-        where.append("deleted_at < ?")
-        params.append(end)
-    sql = f"SELECT {', '.join(REPORT_COLUMNS)} FROM deletions"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    return list(catalog.db.query(sql + " ORDER BY deleted_at, recording_id", params))
+    where = Where()
+    where.when(start, "deleted_at >= ?")
+    where.when(end, "deleted_at < ?")
+    sql = f"SELECT {', '.join(REPORT_COLUMNS)} FROM deletions{where.sql()} ORDER BY deleted_at, recording_id"
+    return list(catalog.db.query(sql, where.params))
 
 
 def status(box: Box) -> dict:

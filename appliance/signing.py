@@ -61,29 +61,27 @@ def _kind(name: str, signer: str, payload: str, *, legacy: bool = False, label: 
     return kind
 
 
-AUDIT_CHECKPOINT = _kind("audit-checkpoint", "box (signing key)",
-                         "the checkpoint {type, v, signer, count, head, time}", legacy=True)
-BACKUP_MANIFEST = _kind("backup-manifest", "box (signing key)",
-                        "a backup's manifest.json without its signature field", legacy=True)
-BACKUP_JOURNAL = _kind("backup-journal", "box (signing key)",
-                       "one kluis-journal.jsonl entry without its signature field", legacy=True)
-UPDATE_MANIFEST = _kind("update-manifest", "release maintainer (release key)",
-                        "an update bundle's manifest without its signature field", legacy=True)
-HANDOVER_MANIFEST = _kind("handover-manifest", "box (signing key)",
-                          "the exact bytes of a handover package's manifest.json", legacy=True)
-SYNC_REQUEST = _kind("sync-request", "box (signing key)",
-                     "{box, method, path, time, nonce, body_sha256} of a request to the archive", legacy=True)
-SYNC_RECEIPT = _kind("sync-receipt", "archive (archive key)",
-                     "{archive, box, recording_id, sha256, size, received_at}", legacy=True)
-DOCK_REQUEST = _kind("dock-request", "box (signing key)",
-                     "{method, path, time, nonce, body_sha256} of a request to a camera",
-                     label="kluis-dock/1 request")
-DOCK_PAIR_RESPONSE = _kind("dock-pair-response", "camera (device key)", "the camera's `pairing` answer",
-                           label="kluis-dock/1 pair-response")
-DOCK_MANIFEST = _kind("dock-manifest", "camera (device key)", "the `manifest` object",
-                      label="kluis-dock/1 manifest")
-DOCK_DELETED = _kind("dock-deleted", "camera (device key)", "the `deleted` confirmation",
-                     label="kluis-dock/1 deleted")
+_BOX = "box (signing key)"
+_CAMERA = "camera (device key)"
+# The kinds from before this module sign under PREFIX + name; the dock's under its protocol's own labels.
+(AUDIT_CHECKPOINT, BACKUP_MANIFEST, BACKUP_JOURNAL, UPDATE_MANIFEST, HANDOVER_MANIFEST, SYNC_REQUEST,
+ SYNC_RECEIPT) = (_kind(name, signer, payload, legacy=True) for name, signer, payload in (
+    ("audit-checkpoint", _BOX, "the checkpoint {type, v, signer, count, head, time}"),
+    ("backup-manifest", _BOX, "a backup's manifest.json without its signature field"),
+    ("backup-journal", _BOX, "one kluis-journal.jsonl entry without its signature field"),
+    ("update-manifest", "release maintainer (release key)", "an update bundle's manifest without its signature field"),
+    ("handover-manifest", _BOX, "the exact bytes of a handover package's manifest.json"),
+    ("sync-request", _BOX, "{box, method, path, time, nonce, body_sha256} of a request to the archive"),
+    ("sync-receipt", "archive (archive key)", "{archive, box, recording_id, sha256, size, received_at}"),
+))
+DOCK_REQUEST, DOCK_PAIR_RESPONSE, DOCK_MANIFEST, DOCK_DELETED = (
+    _kind(name, signer, payload, label=label) for name, signer, payload, label in (
+        ("dock-request", _BOX, "{method, path, time, nonce, body_sha256} of a request to a camera",
+         "kluis-dock/1 request"),
+        ("dock-pair-response", _CAMERA, "the camera's `pairing` answer", "kluis-dock/1 pair-response"),
+        ("dock-manifest", _CAMERA, "the `manifest` object", "kluis-dock/1 manifest"),
+        ("dock-deleted", _CAMERA, "the `deleted` confirmation", "kluis-dock/1 deleted"),
+    ))
 
 
 def sign_raw(key: SigningKey, kind: Kind, payload: Any) -> bytes:

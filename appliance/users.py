@@ -169,12 +169,18 @@ def set_disabled(box: Box, actor: str, name: str, disabled: bool, client: str | 
     _actor_row(box, actor, roles.USERS_MANAGE)
     if name == actor:
         raise KluisError("you cannot disable yourself")
-    box.catalog.get_user(name)
+    _keeper_sets(box, actor, name, "disabled = ?, failed_logins = 0, locked_until = NULL", [int(disabled)],
+                 {"disabled": disabled}, client)
+
+
+def _keeper_sets(box: Box, actor: str, name: str, assignments: str, params: list, change: dict,
+                 client: str | None) -> None:
+    """The keeper (checked by the caller) sets columns of user name's row: the UPDATE's assignments (a
+    constant of the caller's) with their params; a 'user_change' entry names the change."""
+    box.catalog.get_user(name)  # an unknown user is refused
     with box.catalog.transaction():
-        box.catalog.db.execute("UPDATE users SET disabled = ?, failed_logins = 0, locked_until = NULL "
-                               "WHERE name = ?", [int(disabled), name])
-        audit.record(box.catalog, actor=actor, action="user_change", client=client,
-                     details={"user": name, "disabled": disabled})
+        box.catalog.db.execute(f"UPDATE users SET {assignments} WHERE name = ?", [*params, name])
+        audit.record(box.catalog, actor=actor, action="user_change", client=client, details={"user": name, **change})
 
 
 def _dumps(slot: dict) -> str:
@@ -268,11 +274,7 @@ def logout(box: Box, name: str, client: str | None = None, reason: str = "user")
 
 def unlock_account(box: Box, actor: str, name: str, client: str | None = None) -> None:
     _actor_row(box, actor, roles.USERS_MANAGE)
-    box.catalog.get_user(name)
-    with box.catalog.transaction():
-        box.catalog.db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE name = ?", [name])
-        audit.record(box.catalog, actor=actor, action="user_change", client=client,
-                     details={"user": name, "unlocked": True})
+    _keeper_sets(box, actor, name, "failed_logins = 0, locked_until = NULL", [], {"unlocked": True}, client)
 
 
 def random_password() -> str:
@@ -331,11 +333,7 @@ def enable_totp(box: Box, name: str, secret: str, code: str, client: str | None 
 def disable_totp(box: Box, actor: str, name: str, client: str | None = None) -> None:
     """The keeper turns a user's second factor off (a lost phone); the user sets it up again."""
     _actor_row(box, actor, roles.USERS_MANAGE)
-    box.catalog.get_user(name)
-    with box.catalog.transaction():
-        box.catalog.db.execute("UPDATE users SET totp_secret = NULL, totp_last_step = NULL WHERE name = ?", [name])
-        audit.record(box.catalog, actor=actor, action="user_change", client=client,
-                     details={"user": name, "totp": False})
+    _keeper_sets(box, actor, name, "totp_secret = NULL, totp_last_step = NULL", [], {"totp": False}, client)
 
 
 def change_own_password(box: Box, name: str, current: str, new: str, identity: PrivateKey | None,

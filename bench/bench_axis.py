@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 import benchlib
-from benchlib import MB, fmt_size, progress, ratio, result
-from bench_offload import catalogued, peak_rss_mb, start_serve, stop, wait_log
+from benchlib import MB, fmt_size, peak_rss_mb, result, stop
+from bench_offload import catalogued, start_serve, wait_log
 
 NAME = "axis"
 PASSWORD = "bench horse battery staple"
@@ -127,22 +127,12 @@ def run(args) -> list[dict]:
     size = min(args.size, DEFAULT_SIZE)
     kluis = benchlib.kluis_command()
     clip = benchlib.make_input(args.work / "clip.bin", size)
-    box_rates, curl_rates, peaks = [], [], []
-    for repeat in range(args.repeats):
-        work = args.work / f"round{repeat}"
-        work.mkdir()
-        progress(f"axis: round {repeat + 1}/{args.repeats}, {n} recordings x {fmt_size(size)}")
-        try:
-            box_s, curl_s, peak = one_round(kluis, work, clip, n)
-        finally:
-            benchlib.remove(work)
-        box_rates.append(n * size / box_s / MB)
-        curl_rates.append(n * size / curl_s / MB)
-        peaks.append(peak)
+    # (box seconds, curl seconds, box peak RSS MB) of each round
+    measured = [one_round(kluis, work, clip, n)
+                for work in benchlib.rounds(args, "axis", f"{n} recordings x {fmt_size(size)}")]
     label = f"{n} x {fmt_size(size)}"
-    box = result(NAME, f"axis-sim into kluis serve ({label})", box_rates, "MB/s",
+    box = result(NAME, f"axis-sim into kluis serve ({label})", [n * size / m[0] / MB for m in measured], "MB/s",
                  note="simulator exec to the last Complete: TLS, sealing, MD5, SHA-256, fsync, catalog")
-    base = result(NAME, f"curl PUT in parallel ({label})", curl_rates, "MB/s",
+    base = result(NAME, f"curl PUT in parallel ({label})", [n * size / m[1] / MB for m in measured], "MB/s",
                   note="to a trivial aiohttp handler over the same TLS: write and fsync, no hashing or sealing")
-    return [box, base, ratio(NAME, "axis/curl", box, base, target=">= 0.8"),
-            result(NAME, f"peak RSS kluis serve ({label})", peaks, "MB", target="< 200")]
+    return benchlib.versus(NAME, box, base, "axis/curl", "kluis serve", label, [m[2] for m in measured], "< 200")

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import benchlib
-from benchlib import MB, fmt_size, progress, ratio, result
+from benchlib import MB, fmt_size, peak_rss_mb, result, stop
 
 NAME = "offload"
 PASSWORD = "bench horse battery staple"
@@ -90,23 +90,6 @@ def wait_log(log: Path, pattern: str, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"kluis serve: no {pattern!r} within {timeout} s; see {log}")
         time.sleep(0.1)
-
-
-def peak_rss_mb(pid: int) -> float:
-    text = Path(f"/proc/{pid}/status").read_text()
-    found = re.search(r"VmHWM:\s+(\d+) kB", text)
-    if found is None:
-        raise RuntimeError(f"process {pid}: no VmHWM in /proc/{pid}/status")
-    return int(found.group(1)) * 1024 / MB
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def one_round(args, kluis: list[str], work: Path, n: int) -> tuple[float, float, float, float, int]:
@@ -191,24 +174,19 @@ def curl_all(data: Path, sims: list[Sim], entries: list[dict], out: Path) -> flo
 def run(args) -> list[dict]:
     n = args.offload_cameras
     kluis = benchlib.kluis_command()
-    box_rates, wall_rates, curl_rates, peaks = [], [], [], []
-    for repeat in range(args.repeats):
-        work = args.work / f"round{repeat}"
-        work.mkdir()
-        progress(f"offload: round {repeat + 1}/{args.repeats}, {n} cameras x {fmt_size(args.size)}")
-        try:
-            box_s, wall_s, curl_s, peak, total = one_round(args, kluis, work, n)
-        finally:
-            benchlib.remove(work)
-        box_rates.append(total / box_s / MB)
-        wall_rates.append(total / wall_s / MB)
-        curl_rates.append(total / curl_s / MB)
-        peaks.append(peak)
+    # (box seconds from "serving", from exec, curl seconds, box peak RSS MB, total bytes) of each round
+    measured = [one_round(args, kluis, work, n)
+                for work in benchlib.rounds(args, "offload", f"{n} cameras x {fmt_size(args.size)}")]
+
+    def rates(column: int) -> list[float]:
+        return [m[4] / m[column] / MB for m in measured]
+
     label = f"{n} x {fmt_size(args.size)}"
-    box = result(NAME, f"kluis serve offload ({label})", box_rates, "MB/s",
+    box = result(NAME, f"kluis serve offload ({label})", rates(0), "MB/s",
                  note="from 'Kluis is serving' to the last catalog commit: manifests, download, hash, fsync, commit")
-    wall = result(NAME, f"kluis serve from exec ({label})", wall_rates, "MB/s",
+    wall = result(NAME, f"kluis serve from exec ({label})", rates(1), "MB/s",
                   note="the same, with the process start-up (imports, catalog, web UI)")
-    base = result(NAME, f"curl in parallel ({label})", curl_rates, "MB/s", note="no fsync, no hashing")
-    return [box, wall, base, ratio(NAME, "offload/curl", box, base, target=">= 0.8"),
-            result(NAME, f"peak RSS kluis serve ({label})", peaks, "MB", target="< 200")]
+    base = result(NAME, f"curl in parallel ({label})", rates(2), "MB/s", note="no fsync, no hashing")
+    rows = benchlib.versus(NAME, box, base, "offload/curl", "kluis serve", label, [m[3] for m in measured], "< 200")
+    rows.insert(1, wall)
+    return rows

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -62,13 +61,6 @@ def _wait_listening(port: int, proc: subprocess.Popen) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("server did not start")
-
-
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024 / benchlib.MB
-    return float("nan")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -158,14 +150,10 @@ def run(args) -> list[dict]:
                     cpu[f"server {name}"].append((_cpu_seconds(servers[name].pid) - before) / (sent / 1e9))
             progress(f"sync round {r + 1}/{args.repeats}: " + ", ".join(
                 f"{n} {samples[n][-1]:.0f} MB/s" for n in names))
-        peak = _peak_rss_mb(server.pid)
+        peak = benchlib.peak_rss_mb(server.pid)
     finally:
         for proc in (server, baseline):
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            benchlib.stop(proc, timeout=10)
         log.close()
     speed = {name: result(NAME, f"{name} ({label})", got, "MB/s") for name, got in samples.items()}
     speed["kluis sync run"]["note"] = "whole process over loopback HTTPS: start-up, one signed streamed request, the archive hashes once"

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import benchlib
-from benchlib import MB, fmt_size, progress, ratio, result
+from benchlib import MB, fmt_size, result
 
 NAME = "usb"
 PASSWORD = "bench horse battery staple"
@@ -109,14 +109,8 @@ def run(args) -> list[dict]:
         source = mountpoint / "DCIM" / "100MEDIA" / "CLIP0001.MP4"
         if not source.exists():
             source = next(p for p in (mountpoint / "DCIM").rglob("*") if p.name.upper() == "CLIP0001.MP4")
-        for repeat in range(args.repeats):
-            work = args.work / f"round{repeat}"
-            work.mkdir()
-            progress(f"usb: round {repeat + 1}/{args.repeats}, {fmt_size(size)} from FAT32")
-            try:
-                ingest_s, cp_s, peak = one_round(kluis, work, mountpoint, source)
-            finally:
-                benchlib.remove(work)
+        for work in benchlib.rounds(args, "usb", f"{fmt_size(size)} from FAT32"):
+            ingest_s, cp_s, peak = one_round(kluis, work, mountpoint, source)
             ours.append(size / ingest_s / MB)
             base.append(size / cp_s / MB)
             peaks.append(peak)
@@ -128,5 +122,4 @@ def run(args) -> list[dict]:
     a = result(NAME, f"kluis usb ingest ({label}, FAT32)", ours, "MB/s",
                note="process start to exit: probe, seal while reading, fsync, read back from the camera, commit")
     b = result(NAME, f"cp + sync ({label}, FAT32)", base, "MB/s", note="the same file from the same mount")
-    return [a, b, ratio(NAME, "usb/cp", a, b, target=">= 0.8"),
-            result(NAME, f"peak RSS kluis usb ingest ({label})", peaks, "MB", target="< 150")]
+    return benchlib.versus(NAME, a, b, "usb/cp", "kluis usb ingest", label, peaks, "< 150")

@@ -10,12 +10,13 @@ import operator
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,6 +123,40 @@ def remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def rounds(args, bench: str, what: str) -> Iterator[Path]:
+    """The args.repeats rounds of a bench, each announced (what: what a round does) with a fresh work
+    directory under args.work, removed when the round is over."""
+    for repeat in range(args.repeats):
+        work = args.work / f"round{repeat}"
+        work.mkdir()
+        progress(f"{bench}: round {repeat + 1}/{args.repeats}, {what}")
+        try:
+            yield work
+        finally:
+            remove(work)
+
+
+# --- processes the bench starts itself -------------------------------------------------------------------
+
+def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM, and SIGKILL when it has not ended within timeout seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """A running process's peak resident memory so far (VmHWM), in MB."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    found = re.search(r"VmHWM:\s+(\d+) kB", text)
+    if found is None:
+        raise RuntimeError(f"process {pid}: no VmHWM in /proc/{pid}/status")
+    return int(found.group(1)) * 1024 / MB
+
+
 # --- results -------------------------------------------------------------------------------------------
 
 def result(bench: str, name: str, samples: list[float] | float, unit: str, *, target: str | None = None,
@@ -143,6 +178,14 @@ def ratio(bench: str, name: str, numerator: dict, denominator: dict, *, target: 
     """The ratio of two results' medians (both measured in the same run, so both saw the same machine)."""
     value = numerator["value"] / denominator["value"] if denominator["value"] else float("nan")
     return result(bench, name, value, "x", target=target, note=note)
+
+
+def versus(bench: str, ours: dict, baseline: dict, name: str, process: str, label: str, peaks: list[float],
+           rss_target: str) -> list[dict]:
+    """Our rate, the baseline's, their ratio (name; the target every rate bench holds: >= 0.8), and the
+    peak RSS of our process over the rounds."""
+    return [ours, baseline, ratio(bench, name, ours, baseline, target=">= 0.8"),
+            result(bench, f"peak RSS {process} ({label})", peaks, "MB", target=rss_target)]
 
 
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}

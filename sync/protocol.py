@@ -55,12 +55,8 @@ MAX_CHUNK = 4 * 1024 * 1024  # the archive refuses a larger part body (PUT uploa
 MAX_JSON = 256 * 1024  # the archive refuses a larger JSON body
 MAX_SKEW = timedelta(minutes=5)
 
-H_BOX = "X-Kluis-Box"
-H_TIME = "X-Kluis-Time"
-H_NONCE = "X-Kluis-Nonce"
-H_BODY = "X-Kluis-Body-SHA256"
-H_SIG = "X-Kluis-Signature"
-SIGNED_HEADERS = (H_BOX, H_TIME, H_NONCE, H_BODY, H_SIG)
+SIGNED_HEADERS = H_BOX, H_TIME, H_NONCE, H_BODY, H_SIG = (
+    "X-Kluis-Box", "X-Kluis-Time", "X-Kluis-Nonce", "X-Kluis-Body-SHA256", "X-Kluis-Signature")
 
 RECEIPT_FIELDS = ("archive", "box", "recording_id", "sha256", "size", "received_at")
 

@@ -54,9 +54,14 @@ async def shot(page, shots: Path, name: str) -> None:
     await page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
 
+async def press(page, button: str, then) -> None:
+    """Press the button with this text and wait for the page it leads to (then: a URL glob or pattern)."""
+    await page.get_by_role("button", name=button).click()
+    await page.wait_for_url(then)
+
+
 async def login(page, name: str, password: str) -> None:
     await page.goto("/login")
     await page.get_by_label("Gebruikersnaam").fill(name)
     await page.get_by_label("Wachtwoord").fill(password)
-    await page.get_by_role("button", name="Inloggen").click()
-    await page.wait_for_url("**/")
+    await press(page, "Inloggen", "**/")

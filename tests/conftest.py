@@ -16,11 +16,15 @@ PASSWORD = "correct horse battery staple"
 KLUIS = [sys.executable, "-m", "appliance"]
 
 
+def secret_file(path: Path, secret: str = PASSWORD) -> Path:
+    """path, holding secret on a line of its own: a file for the CLI's --password-file."""
+    path.write_text(secret + "\n")
+    return path
+
+
 @pytest.fixture
 def password_file(tmp_path: Path) -> Path:
-    path = tmp_path / "password.txt"
-    path.write_text(PASSWORD + "\n")
-    return path
+    return secret_file(tmp_path / "password.txt")
 
 
 @pytest.fixture

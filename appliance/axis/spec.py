@@ -30,12 +30,12 @@ MAX_GNSS_BODY = 8 * 1024 * 1024
 MAX_META_TOTAL = 16 * 1024  # all metadata headers of one request together
 
 _UUIDISH = r"[A-Za-z0-9][A-Za-z0-9-]{0,63}"
-ACCOUNT_RE = re.compile(r"^AUTH_([a-z0-9][a-z0-9-]{0,47})$")
-SYSTEM_ID_RE = re.compile(rf"^{_UUIDISH}$")
-USER_RE = re.compile(rf"^{_UUIDISH}$")
-SERIAL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
-RECORDING_RE = re.compile(rf"^(?P<user>{_UUIDISH})_(?P<serial>[A-Za-z0-9][A-Za-z0-9-]{{0,31}})_(?P<on>\d{{8}}T\d{{6}}Z)$")
+_SERIAL = r"[A-Za-z0-9][A-Za-z0-9-]{0,31}"
 _STEM = r"\d{8}_\d{6}_[A-Za-z0-9]{1,16}"
+ACCOUNT_RE = re.compile(r"^AUTH_([a-z0-9][a-z0-9-]{0,47})$")
+SYSTEM_ID_RE = USER_RE = re.compile(rf"^{_UUIDISH}$")
+SERIAL_RE = re.compile(rf"^{_SERIAL}$")
+RECORDING_RE = re.compile(rf"^(?P<user>{_UUIDISH})_(?P<serial>{_SERIAL})_(?P<on>\d{{8}}T\d{{6}}Z)$")
 CLIP_RE = re.compile(rf"^(?P<stem>{_STEM})\.(?P<ext>mkv|mp4)$")
 GNSS_RE = re.compile(rf"^(?P<stem>{_STEM}_[A-Za-z0-9-]{{1,32}}_gpstrail)\.json$")
 KEY_RE = re.compile(rf"^(?P<target>{_STEM}(_[A-Za-z0-9-]{{1,32}}_gpstrail)?(\.(mkv|mp4|json))?)\.key$")

@@ -81,9 +81,7 @@ def init_archive(data_dir: Path, password: str, kdf_profile: str = "moderate", n
 
 class Archive:
     def __init__(self, data_dir: Path, clock: Clock = system_clock):
-        self.data_dir = Path(data_dir)
-        if not (self.data_dir / DB).exists():
-            raise NotInitialized(f"no archive at {self.data_dir} (run: kluis archive init --data {self.data_dir})")
+        self.data_dir = NotInitialized.unless(data_dir, DB, "archive", "kluis archive init")
         self.clock = clock
         self.db = connect(self.data_dir / DB)
         self.version = migrate(self.db, schema.ARCHIVE, what="archive database", adopt=schema.adopt)

@@ -35,6 +35,7 @@ from swiftclient import client as swift
 from appliance.axis import accounts, server
 from appliance.box import Box
 from appliance.clock import system_clock
+from tests.processes import stopped_at_end
 
 T0 = 1796637600  # 2026-12-07T10:00:00Z: when the trigger was pressed in the recordings of these tests
 SYSTEM_ID = "f81d4fae-7dec-11d0-a765-00a0c91e6bf6"
@@ -106,18 +107,12 @@ def axis_data(box_dir) -> Path:
 @pytest.fixture
 def start_axis_server(axis_data):
     """start_axis_server(settings=None, clock=system_clock): set kluis.toml values, then serve the destination."""
-    started: list[AxisServer] = []
-
     def start(settings: dict | None = None, clock=system_clock) -> AxisServer:
         if settings:
             configure(axis_data, settings)
-        srv = AxisServer(axis_data, clock)
-        started.append(srv)
-        return srv
+        return AxisServer(axis_data, clock)
 
-    yield start
-    for srv in started:
-        srv.close()
+    yield from stopped_at_end(start, stop=AxisServer.close)
 
 
 @pytest.fixture
@@ -146,6 +141,10 @@ def swift_connection(document: dict, directory: Path, key: str | None = None) ->
                             key=document["BlobAPIKey"] if key is None else key,
                             cacert=str(cacert_from(document, directory)), auth_version="1", retries=0,
                             timeout=30)
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
 
 
 def pct(text: str) -> str:

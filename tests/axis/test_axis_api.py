@@ -25,22 +25,8 @@ from swiftclient import client as swift
 from appliance import audit
 from appliance.axis import accounts, transport
 from tests.axis.conftest import (
-    CONTAINER,
-    SERIAL,
-    SYSTEM_ID,
-    T0,
-    USER_UUID,
-    W800,
-    clip_bytes,
-    configure,
-    connection_document,
-    container_meta,
-    encrypt_for,
-    files_containing,
-    new_marker,
-    pct,
-    recordings_of,
-    swift_connection,
+    CONTAINER, SERIAL, SYSTEM_ID, T0, USER_UUID, W800, clip_bytes, configure, connection_document,
+    container_meta, encrypt_for, files_containing, md5, new_marker, pct, recordings_of, swift_connection,
     unnamed_blobs,
 )
 
@@ -52,10 +38,6 @@ TRACK = {"CoordinateEntries": [
     {"LocationWKT": "POINT(5.1214 52.0907)", "SecondsFromStart": 0.0, "Timestamp": "2026-12-07T09:59:30Z"},
     {"LocationWKT": "POINT(5.1220 52.0911)", "SecondsFromStart": 30.0, "Timestamp": "2026-12-07T10:00:00Z"},
 ]}
-
-
-def md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
 
 
 def status(call, *args, **kwargs) -> int:

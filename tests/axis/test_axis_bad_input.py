@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import logging
@@ -31,26 +32,9 @@ from appliance.box import Box
 from appliance.clock import system_clock
 from appliance.dock import devices
 from tests.axis.conftest import (
-    CONTAINER,
-    SERIAL,
-    SYSTEM_ID,
-    T0,
-    USER_UUID,
-    W800,
-    AxisServer,
-    RawClient,
-    clip_bytes,
-    clip_headers,
-    configure,
-    connection_document,
-    encrypt_for,
-    files_containing,
-    new_marker,
-    pct,
-    recordings_of,
-    request,
-    swift_connection,
-    unnamed_blobs,
+    CONTAINER, SERIAL, SYSTEM_ID, T0, USER_UUID, W800, AxisServer, RawClient, clip_bytes, clip_headers,
+    configure, connection_document, encrypt_for, files_containing, md5, new_marker, pct, recordings_of,
+    request, swift_connection, unnamed_blobs,
 )
 from tests.conftest import PASSWORD, plaintext
 from tests.moving_clock import Clock
@@ -59,10 +43,6 @@ STORED = f"{USER_UUID}_{SERIAL}_20261207T090000Z"  # the recording stored before
 STORED_CLIP = "20261207_085930_st01.mp4"
 CLIP = "20261207_095930_ab12.mp4"
 CLIP_2 = "20261207_100010_ab12.mp4"
-
-
-def md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
 
 
 def swift_status(call, *args, **kwargs) -> int:
@@ -591,21 +571,26 @@ def test_a_second_system_id_on_a_bound_account_is_403_and_alerted(scene):
     scene.unharmed()
 
 
-def holding_the_slot(scene, first: bytes) -> RawClient:
-    """A raw client that starts uploading `first` and sends only its first 50 000 bytes (the rest later)."""
+@contextlib.contextmanager
+def one_slot_held(make_scene, queue_wait_s: float):
+    """A scene with one upload slot ([axis] max_uploads = 1, queue_wait_s), taken by a raw client that starts
+    uploading a 200 000-byte clip and sends only its first 50 000 bytes (the rest later). Yields (scene,
+    the clip, the client); closes the client at the end."""
+    scene = make_scene({"axis": {"max_uploads": 1, "queue_wait_s": queue_wait_s}})
+    first = clip_bytes(200_000, new_marker())
     holder = RawClient(scene.srv.port)
-    holder.head("PUT", scene.path(CONTAINER, CLIP), {
-        "X-Auth-Token": scene.token, "Content-Length": str(len(first)), **clip_headers(T0 - 30, T0 + 10)})
-    holder.send(first[:50_000])
-    scene.srv.wait_uploads(1)
-    return holder
+    try:
+        holder.head("PUT", scene.path(CONTAINER, CLIP), {
+            "X-Auth-Token": scene.token, "Content-Length": str(len(first)), **clip_headers(T0 - 30, T0 + 10)})
+        holder.send(first[:50_000])
+        scene.srv.wait_uploads(1)
+        yield scene, first, holder
+    finally:
+        holder.close()
 
 
 def test_too_many_uploads_at_once_is_503(make_scene):
-    scene = make_scene({"axis": {"max_uploads": 1, "queue_wait_s": 0.5}})
-    first = clip_bytes(200_000, new_marker())
-    holder = holding_the_slot(scene, first)
-    try:
+    with one_slot_held(make_scene, queue_wait_s=0.5) as (scene, first, holder):
         second = clip_bytes(10_000, new_marker())
         attempt = scene.refused(503, swift_status, scene.conn.put_object, CONTAINER, CLIP_2, second,
                                 headers=clip_headers(T0 + 10, T0 + 50))
@@ -613,8 +598,6 @@ def test_too_many_uploads_at_once_is_503(make_scene):
         holder.send(first[50_000:])
         response = holder.response()
         assert response.status == 201 and response.getheader("Etag").strip('"') == md5(first)
-    finally:
-        holder.close()
     scene.srv.wait_uploads(0)
     # The W800 tries again soon, and then it goes.
     assert scene.w800.clip(CONTAINER, CLIP_2, second, T0 + 10, T0 + 50) == md5(second)
@@ -625,10 +608,7 @@ def test_too_many_uploads_at_once_is_503(make_scene):
 
 def test_an_upload_waits_for_a_slot_instead_of_503(make_scene):
     # With a slot coming free within [axis] queue_wait_s, the second clip is held, not refused.
-    scene = make_scene({"axis": {"max_uploads": 1, "queue_wait_s": 30}})
-    first = clip_bytes(200_000, new_marker())
-    holder = holding_the_slot(scene, first)
-    try:
+    with one_slot_held(make_scene, queue_wait_s=30) as (scene, first, holder):
         second = clip_bytes(10_000, new_marker())
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             waiting = pool.submit(swift_status, scene.conn.put_object, CONTAINER, CLIP_2, second,
@@ -638,8 +618,6 @@ def test_an_upload_waits_for_a_slot_instead_of_503(make_scene):
             holder.send(first[50_000:])
             assert holder.response().status == 201
             assert waiting.result(timeout=30) == 201
-    finally:
-        holder.close()
     scene.w800.complete()
     assert len(recordings_of(scene.box, CONTAINER)) == 2
     scene.unharmed()

@@ -40,7 +40,7 @@ from sync import client
 from sync.archive.store import Archive, init_archive
 from sync.protocol import verify_receipt
 from tests.axis.conftest import connection_document
-from tests.browser_helpers import ARGS, OUTPUT, needs_chromium, shot
+from tests.browser_helpers import ARGS, OUTPUT, needs_chromium, press, shot
 from tests.conftest import PASSWORD, add_role_users, run_kluis
 from tests.handover.conftest import BASIS, CASE, RECEIVER, age_key, needs_age  # noqa: F401 (age_key: a fixture)
 from tests.sync.sync_helpers import ARCHIVE_PASSWORD, ArchiveProcess, free_port, new_token
@@ -141,8 +141,7 @@ async def test_an_axis_clip_plays_and_seeks_in_chromium(box, start_axis_server, 
         await page.goto(f"/opnames/{rid}")
         await page.get_by_label("Doel", exact=True).first.select_option("complaint")
         await page.get_by_label("Zaaknummer").first.fill("KL-2026-077")
-        await page.get_by_role("button", name="Bekijken").click()
-        await page.wait_for_url(f"**/opnames/{rid}?bekijk=*")
+        await press(page, "Bekijken", f"**/opnames/{rid}?bekijk=*")
         await page.locator("video#video").wait_for()
         await page.wait_for_function("() => document.getElementById('video').readyState >= 1", timeout=15000)
         duration = await page.evaluate("document.getElementById('video').duration")

@@ -3,44 +3,29 @@ update bundle (staged when good; refused and audited when not). Other roles may 
 
 from __future__ import annotations
 
-import re
-
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from nacl.signing import SigningKey
 
-from appliance import audit, backup, tls, update
+from appliance import audit, backup, update
 from appliance.box import Box
-from tests.conftest import PASSWORD, add_role_users
+from tests.conftest import add_role_users
+from tests.web_helpers import csrf_of, https_client, log_in
 from update_helpers import make_wheel, repo_files
 from webui.site import create_app
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
 
 
 @pytest.fixture
 async def client(box_dir):
     add_role_users(box_dir[0], "fg")
-    box = Box(box_dir[0])
-    app = create_app(box)
-    server = TestServer(app)
-    await server.start_server(ssl=tls.server_context(box.data_dir))
-    client = TestClient(server, cookie_jar=aiohttp.CookieJar(unsafe=True), connector=aiohttp.TCPConnector(ssl=False))
-    await client.start_server()
-    yield client, box
-    await client.close()
-    box.close()
+    with Box(box_dir[0]) as box:
+        async with https_client(box, create_app(box)) as client:
+            yield client, box
 
 
 async def login(client, name: str) -> str:
-    client.session.cookie_jar.clear()
-    token = csrf_of(await (await client.get("/login")).text())
-    response = await client.post("/login", data={"username": name, "password": PASSWORD, "csrf": token},
-                                 allow_redirects=False)
-    assert response.status == 303
+    """Log in as name; the CSRF token of the maintenance page (the keeper) or of the overview."""
+    assert (await log_in(client, name)).status == 303
     return csrf_of(await (await client.get("/onderhoud" if name == "admin" else "/")).text())
 
 

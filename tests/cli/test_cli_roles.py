@@ -20,7 +20,7 @@ from appliance import audit, recordings, roles
 from appliance.box import Box, init_box
 from appliance.app.commands.common import COMMAND_PERMISSIONS
 from appliance.keys import new_recovery_key
-from tests.conftest import KLUIS, PASSWORD, USER_OF_ROLE, add_role_users
+from tests.conftest import KLUIS, PASSWORD, USER_OF_ROLE, add_role_users, secret_file
 
 KEEPER_NAME = "admin"
 NAME_OF = {**USER_OF_ROLE, roles.KEEPER: KEEPER_NAME}
@@ -57,9 +57,7 @@ def data(template, tmp_path) -> Path:
 
 @pytest.fixture
 def pw(tmp_path) -> Path:
-    path = tmp_path / "pw.txt"
-    path.write_text(PASSWORD + "\n")
-    return path
+    return secret_file(tmp_path / "pw.txt")
 
 
 def start(*args) -> subprocess.Popen:

@@ -7,31 +7,16 @@ from pathlib import Path
 import pytest
 
 from dock_helpers import BoxServer, Camera
+from tests.processes import stopped_at_end
 
 
 @pytest.fixture
 def cameras(tmp_path: Path):
-    started: list[Camera] = []
-
-    def start(serial: str, *extra: str, **kwargs) -> Camera:
-        camera = Camera(tmp_path / f"cam-{serial}", serial, *extra, **kwargs)
-        started.append(camera)
-        return camera
-
-    yield start
-    for camera in started:
-        camera.stop()
+    """cameras(serial, *extra, **kwargs): a started Camera with its state under tmp_path."""
+    yield from stopped_at_end(lambda serial, *extra, **kwargs: Camera(tmp_path / f"cam-{serial}", serial, *extra,
+                                                                      **kwargs))
 
 
 @pytest.fixture
 def serve():
-    started: list[BoxServer] = []
-
-    def start(data_dir: Path, **kwargs) -> BoxServer:
-        server = BoxServer(data_dir, **kwargs)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from stopped_at_end(BoxServer)

@@ -4,32 +4,16 @@ sockets and real mDNS (on loopback, or across network namespaces: netns.py)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from pathlib import Path
 
 from appliance.box import Box
+from tests.processes import ROOT, Proc, wait_for  # noqa: F401  (wait_for: the dock tests import it here)
 
 KLUIS = [sys.executable, "-m", "appliance"]
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
 
 
 def set_config(data_dir: Path, section: str, values: dict) -> None:
@@ -41,52 +25,6 @@ def set_config(data_dir: Path, section: str, values: dict) -> None:
     text = "".join(line for line in text.splitlines(keepends=True)
                    if not any(line.startswith(f"{k} = ") for k in values))  # set before: replace
     path.write_text(text.replace(f"[{section}]\n", f"[{section}]\n{lines}", 1))
-
-
-class Proc:
-    """A subprocess whose output lines are collected (and searchable) while it runs."""
-
-    def __init__(self, args: list[str], name: str, prefix: list[str] = (), env: dict | None = None):
-        self.name = name
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            [*prefix, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, cwd=ROOT,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def find(self, pattern: str, timeout: float = 30.0) -> re.Match:
-        regex = re.compile(pattern)
-
-        def search():
-            for line in list(self.lines):
-                if match := regex.search(line):
-                    return match
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited ({self.proc.returncode}) before {pattern!r}:\n"
-                                     + self.output())
-            return None
-
-        return wait_for(search, timeout, what=f"{self.name}: {pattern!r}")
-
-    def output(self) -> str:
-        return "\n".join(self.lines[-200:])
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._reader.join(5)
-        return self.proc.returncode
 
 
 class Camera(Proc):

@@ -19,9 +19,8 @@ from nacl.signing import SigningKey, VerifyKey
 
 from appliance import audit, handover
 from tests.conftest import run_kluis
-from tests.handover.conftest import (
-    BASIS, CASE, PASSWORD, RECEIVER, age_with_passphrase, needs_age,
-)
+from tests.conftest import PASSWORD
+from tests.handover.conftest import BASIS, CASE, RECEIVER, age_with_passphrase, needs_age
 
 pytestmark = pytest.mark.skipif(shutil.which("sha256sum") is None, reason="sha256sum (coreutils) missing")
 

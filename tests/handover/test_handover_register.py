@@ -12,7 +12,9 @@ import pytest
 from appliance import audit, config, handover, retention
 from appliance.box import Box
 from appliance.errors import KluisError
-from tests.handover.conftest import BASIS, CASE, PASSWORD, RECEIVER, fixed_clock
+from tests.conftest import PASSWORD
+from tests.handover.conftest import BASIS, CASE, RECEIVER
+from tests.handover_box import fixed_clock
 
 
 def prep(box, actor="fg", rids=None, ids=None, **kw):

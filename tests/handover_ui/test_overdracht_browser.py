@@ -10,9 +10,9 @@ import re
 import pytest
 
 from appliance import audit, handover, package_verify
-from tests.browser_helpers import OUTPUT, login, needs_chromium, shot
+from tests.browser_helpers import OUTPUT, login, needs_chromium, press, shot
 from tests.browser_helpers import browser_page as chromium_browser_page
-from tests.handover_ui.conftest import PASSWORD
+from tests.conftest import PASSWORD
 
 SHOTS = OUTPUT / "handover_ui"
 
@@ -20,17 +20,16 @@ pytestmark = needs_chromium
 
 
 @pytest.fixture
-async def browser_page(ui_box):
-    async with chromium_browser_page(ui_box, SHOTS, accept_downloads=True) as page:
+async def browser_page(hbox):
+    async with chromium_browser_page(hbox, SHOTS, accept_downloads=True) as page:
         yield page
 
 
-async def test_prepare_and_approve_a_handover_in_chromium(browser_page, ui_box, ids, tmp_path):
+async def test_prepare_and_approve_a_handover_in_chromium(browser_page, hbox, ids, tmp_path):
     page = browser_page
     await login(page, "fg", PASSWORD)
     await page.goto(f"/opnames/{ids['noord']}")
-    await page.get_by_role("button", name="Overdracht voorbereiden").click()
-    await page.wait_for_url("**/overdrachten/nieuw?opname=*")
+    await press(page, "Overdracht voorbereiden", "**/overdrachten/nieuw?opname=*")
     await page.get_by_label("Organisatie").fill("Politie Midden-Nederland")
     await page.get_by_label("Eenheid").fill("District Utrecht-Stad")
     await page.get_by_label("Naam", exact=True).fill("R. de Boer")
@@ -43,15 +42,13 @@ async def test_prepare_and_approve_a_handover_in_chromium(browser_page, ui_box, 
     await page.locator(f"#to_{ids['noord']}").fill("14:05:08")
     await page.get_by_label("Versleutelen met een wachtwoordzin", exact=False).check()
     await shot(page, SHOTS, "01-voorbereiden")
-    await page.get_by_role("button", name="Overdracht voorbereiden").click()
-    await page.wait_for_url(re.compile(r".*/overdrachten/OV-\d{4}-\d{4}\?ok=prepared$"))
+    await press(page, "Overdracht voorbereiden", re.compile(r".*/overdrachten/OV-\d{4}-\d{4}\?ok=prepared$"))
     handover_id = re.search(r"OV-\d{4}-\d{4}", page.url).group(0)
     main = await page.inner_text("main")
     assert "tweede persoon" in main and "wacht op goedkeuring" in main
     assert await page.get_by_role("button", name="Goedkeuren en pakket maken").count() == 0
     await shot(page, SHOTS, "02-voorbereid")
-    await page.get_by_role("button", name="Uitloggen").click()
-    await page.wait_for_url("**/login")
+    await press(page, "Uitloggen", "**/login")
 
     await login(page, "fg2", PASSWORD)
     await page.get_by_role("link", name="Overdrachten").click()
@@ -74,8 +71,8 @@ async def test_prepare_and_approve_a_handover_in_chromium(browser_page, ui_box, 
     assert report.manifest["case_ref"] == "PV-2026-0815" and report.manifest["approved_by"] == "fg2"
     assert report.manifest["files"][0]["clip"]["from_s"] == 3.0
     assert "Politie Midden-Nederland, District Utrecht-Stad, R. de Boer" in report.manifest["receiver"]
-    assert handover.get(ui_box, handover_id)["state"] == handover.APPROVED
-    assert [e["actor"] for e in audit.entries(ui_box.catalog, action="handover_approve")] == ["fg2"]
+    assert handover.get(hbox, handover_id)["state"] == handover.APPROVED
+    assert [e["actor"] for e in audit.entries(hbox.catalog, action="handover_approve")] == ["fg2"]
     # The passphrase is shown once: the handover's page does not show it again.
     await page.goto(f"/overdrachten/{handover_id}")
     assert passphrase not in await page.content()

@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 
 from appliance import audit, handover, retention
-from tests.handover_ui.conftest import PASSWORD
+from tests.conftest import PASSWORD
 
 CASE = "PV-2026-4711"
 
@@ -219,7 +219,7 @@ async def test_hostile_text_stays_text_and_the_auditor_reads_the_register(web, i
     for path in (f"/overdrachten/{handover_id}", "/overdrachten", f"/opnames/{ids['zuid']}"):
         status, page = await web.get(path)
         assert status == 200 and hostile not in page and "&lt;script&gt;" in page, path
-    await web.login("audit")
+    await web.login("au")
     status, register = await web.get("/overdrachten")
     assert status == 200 and handover_id in register and "PV-’26-Ø1" in register
     assert "/overdrachten/nieuw" not in register  # the auditor reads, and prepares nothing

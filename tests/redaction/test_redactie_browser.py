@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.browser_helpers import login, needs_chromium, shot
+from tests.browser_helpers import login, needs_chromium, press, shot
 from tests.webui.conftest import PASSWORD
 from tests.webui.test_browser import SHOTS
 
@@ -45,8 +45,7 @@ async def test_draw_regions_on_a_frame_and_redact(browser_page, rec_ids):
     await page.locator("#case_ref").fill("VZ-2026-0099")
     await page.locator("#mute").fill("0-1")
     await shot(page, SHOTS, "redactie-form")
-    await page.get_by_role("button", name="Redigeren starten").click()
-    await page.wait_for_url("**/redactie/*")
+    await press(page, "Redigeren starten", "**/redactie/*")
     await page.wait_for_selector("#derivative", timeout=90_000)  # the page reloads itself until the job is done
     await shot(page, SHOTS, "redactie-done")
     derivative = (await page.locator("#derivative").inner_text()).strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -18,21 +19,35 @@ import redactie_media as media
 START = datetime(2026, 11, 20, 14, 5, tzinfo=timezone.utc)
 
 
-def test_ingest_completes_while_a_redaction_job_runs(box_dir, tmp_path):
-    data, _ = box_dir
-    add_role_users(data, "fg")  # redaction is the privacy officer's (recordings.redact)
+@pytest.fixture
+def data(box_dir) -> Path:
+    """The box_dir box, with the privacy officer 'fg': redaction is theirs (recordings.redact)."""
+    add_role_users(box_dir[0], "fg")
+    return box_dir[0]
+
+
+def import_footage(box: Box, path: Path, camera: str = "CAM001") -> str:
+    """Import a file of made footage as officer hh's recording from START; its id."""
+    return recordings.import_file(box, path, camera=camera, officer="hh", start=START).recording_id
+
+
+def wait_for_progress(box: Box, job_id: str) -> None:
+    """Until the job has done some frames: it is really working."""
+    deadline = time.monotonic() + 30
+    while jobs.get(box.catalog, job_id)["done"] == 0:
+        assert time.monotonic() < deadline, "the job never reported progress"
+        time.sleep(0.05)
+
+
+def test_ingest_completes_while_a_redaction_job_runs(data, tmp_path):
     long = media.make_footage(tmp_path / "long.mp4", seconds=4, audio=False)
     other = media.make_footage(tmp_path / "other.mp4", seconds=1, audio=False)
     with Box(data) as box:
-        original = recordings.import_file(box, long.path, camera="CAM001", officer="hh", start=START).recording_id
+        original = import_footage(box, long.path)
         identity = box.unlock("fg", PASSWORD)
         job_id = redaction.start_job(box, identity, original, redaction.make_plan(), actor="fg",
                                      purpose="access_request", case_ref="VZ-1")
-        # wait until the job is really working (frames done), then ingest beside it
-        deadline = time.monotonic() + 30
-        while jobs.get(box.catalog, job_id)["done"] == 0:
-            assert time.monotonic() < deadline, "the job never reported progress"
-            time.sleep(0.05)
+        wait_for_progress(box, job_id)  # then ingest beside it
         running = jobs.get(box.catalog, job_id)
         assert running["state"] == jobs.RUNNING and 0 < running["done"] < running["total"] == long.frames
         started = time.monotonic()
@@ -50,9 +65,7 @@ def test_ingest_completes_while_a_redaction_job_runs(box_dir, tmp_path):
         assert box.catalog.get_recording(derivative)["derived_from"] == original
 
 
-def test_a_failed_job_says_why_and_leaves_nothing(box_dir, tmp_path):
-    data, _ = box_dir
-    add_role_users(data, "fg")  # redaction is the privacy officer's (recordings.redact)
+def test_a_failed_job_says_why_and_leaves_nothing(data, tmp_path):
     not_video = tmp_path / "notes.mp4"
     not_video.write_bytes(b"not a video at all" * 1000)
     with Box(data) as box:
@@ -86,7 +99,7 @@ def test_only_the_privacy_officer_may_redact(box_dir, password_file, tmp_path, n
     add_role_users(data, name)
     clip = media.make_footage(tmp_path / "c.mp4", seconds=0.5, audio=False)
     with Box(data) as box:
-        rid = recordings.import_file(box, clip.path, camera="CAM001", officer="hh", start=START).recording_id
+        rid = import_footage(box, clip.path)
     done = run_kluis("redact", "--data", data, rid, "--purpose", "access_request", "--user", name,
                      "--password-file", password_file, check=False)
     assert done.returncode != 0
@@ -126,19 +139,14 @@ def test_parsing_of_the_operator_texts():
         redaction.parse_rect("1,2,3,-4")
 
 
-def test_a_cancelled_job_stores_nothing(box_dir, tmp_path):
-    data, _ = box_dir
-    add_role_users(data, "fg")  # redaction is the privacy officer's (recordings.redact)
+def test_a_cancelled_job_stores_nothing(data, tmp_path):
     clip = media.make_footage(tmp_path / "c.mp4", seconds=4, audio=False)
     with Box(data) as box:
-        rid = recordings.import_file(box, clip.path, camera="CAM001", officer="hh", start=START).recording_id
+        rid = import_footage(box, clip.path)
         job_id = redaction.start_job(box, box.unlock("fg", PASSWORD), rid, redaction.make_plan(), actor="fg",
                                      purpose="access_request", case_ref="VZ-2")
         runner = jobs.runner_for(box)
-        deadline = time.monotonic() + 30
-        while jobs.get(box.catalog, job_id)["done"] == 0:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for_progress(box, job_id)
         assert runner.cancel(job_id)
         runner.wait(job_id, timeout=60)
         job = jobs.get(box.catalog, job_id)
@@ -169,12 +177,10 @@ def test_at_25_fps_faces_between_searched_frames_are_blurred_too(tmp_path):
         assert np.abs(after[n][core].astype(float) - before[n][core].astype(float)).mean() > 8
 
 
-def test_a_redaction_for_a_request_is_held_under_its_reference_and_an_unknown_request_is_refused(box_dir, tmp_path):
-    data, _ = box_dir
-    add_role_users(data, "fg")  # redaction is the privacy officer's (recordings.redact)
+def test_a_redaction_for_a_request_is_held_under_its_reference_and_an_unknown_request_is_refused(data, tmp_path):
     clip = media.make_footage(tmp_path / "c.mp4", seconds=0.5, audio=False)
     with Box(data) as box:
-        rid = recordings.import_file(box, clip.path, camera="CAM001", officer="hh", start=START).recording_id
+        rid = import_footage(box, clip.path)
         identity = box.unlock("fg", PASSWORD)
         with pytest.raises(KluisError, match="no request 'VZ-2099-0001'"):
             redaction.start_job(box, identity, rid, redaction.make_plan(), actor="fg",

@@ -11,7 +11,7 @@ import pytest
 
 from appliance import audit, recordings, retention
 from appliance.dock.footage import make_mp4
-from tests.webui.conftest import csrf_of
+from tests.web_helpers import csrf_of
 
 
 async def wait_done(web, job_path: str, timeout: float = 90) -> dict:

@@ -1,15 +1,16 @@
 """Fixtures of the request tests: a box with a privacy officer, a team leader and an auditor and three
-small recordings around the incident, built once and copied per test."""
+small recordings around the incident, built once and copied per test; a clock the test moves."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from appliance import roles, users
-from appliance.box import init_box
+from appliance.box import Box, init_box
 from verzoeken_helpers import HOSTILE, INCIDENT, PASSWORD, Clock, store
 
 USERS = {"fg": (roles.PRIVACY_OFFICER, None), "tl": (roles.TEAM_LEADER, "Noord"), "au": (roles.AUDITOR, None)}
@@ -29,3 +30,18 @@ def template(tmp_path_factory) -> tuple[Path, dict]:
     }
     box.close()
     return root / "data", ids
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """Two days after the incident; the test moves it."""
+    return Clock(INCIDENT + timedelta(days=2))
+
+
+@pytest.fixture
+def copied_box(template, clock, tmp_path) -> Box:
+    """A copy of the template box for one test, on the test's clock."""
+    data = tmp_path / "data"
+    shutil.copytree(template[0], data)
+    with Box(data, clock=clock) as box:
+        yield box

@@ -4,15 +4,11 @@ closes it. Screenshots go to test-output/requests/."""
 
 from __future__ import annotations
 
-import shutil
-from datetime import timedelta
-
 import pytest
 
 from appliance import retention
-from appliance.box import Box
-from tests.browser_helpers import OUTPUT, browser_page, login, needs_chromium, shot
-from verzoeken_helpers import INCIDENT, PASSWORD, Clock
+from tests.browser_helpers import OUTPUT, browser_page, login, needs_chromium, press, shot
+from verzoeken_helpers import PASSWORD
 
 SHOTS = OUTPUT / "requests"
 
@@ -20,12 +16,9 @@ pytestmark = needs_chromium
 
 
 @pytest.fixture
-async def browser(template, tmp_path):
-    data = tmp_path / "data"
-    shutil.copytree(template[0], data)
-    with Box(data, clock=Clock(INCIDENT + timedelta(days=2))) as box:
-        async with browser_page(box, SHOTS) as page:
-            yield page, box
+async def browser(copied_box):
+    async with browser_page(copied_box, SHOTS) as page:
+        yield page, copied_box
 
 
 async def test_register_an_access_request_through_the_form(browser, template):
@@ -42,8 +35,7 @@ async def test_register_an_access_request_through_the_form(browser, template):
     await page.get_by_label("Plaats die de verzoeker noemt").fill("Oudegracht, bij de Bakkerbrug")
     await page.get_by_label("Camera (optioneel)").fill("CAM001")
     await shot(page, SHOTS, "01-verzoek-nieuw")
-    await page.get_by_role("button", name="Registreren en zoeken").click()
-    await page.wait_for_url("**/verzoeken/1?nieuw=1")
+    await press(page, "Registreren en zoeken", "**/verzoeken/1?nieuw=1")
     await shot(page, SHOTS, "02-verzoek")
     main = await page.inner_text("main")
     assert "Geregistreerd. 1 opnames gevonden en bewaard voor dit verzoek." in main
@@ -54,8 +46,7 @@ async def test_register_an_access_request_through_the_form(browser, template):
 
     await page.get_by_label("Uitkomst", exact=True).select_option(label="beantwoord")
     await page.get_by_label("Kenmerk van het besluit").fill("AVG-2026-12")
-    await page.get_by_role("button", name="Verzoek afsluiten").click()
-    await page.wait_for_url("**/verzoeken/1#opnames")
+    await press(page, "Verzoek afsluiten", "**/verzoeken/1#opnames")
     assert "afgesloten: beantwoord (besluit AVG-2026-12)" in await page.inner_text("#status")
     await shot(page, SHOTS, "03-verzoek-afgesloten")
     assert retention.active_holds(box.catalog, ids["a"]) == []

@@ -11,12 +11,7 @@ from appliance import access_requests as ar
 from appliance import audit, retention, sweep
 from appliance.box import Box
 from appliance.errors import KluisError, NotFound
-from verzoeken_helpers import INCIDENT, Clock, store
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(INCIDENT + timedelta(days=2))
+from verzoeken_helpers import INCIDENT, store
 
 
 @pytest.fixture

@@ -4,65 +4,21 @@ dashboard's near-deadline list, roles, hostile text, Dutch and English."""
 
 from __future__ import annotations
 
-import re
-import shutil
-from datetime import timedelta
-
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from appliance import audit, retention, sweep, tls
+from appliance import audit, retention, sweep
 from appliance import access_requests as ar
-from appliance.box import Box
-from verzoeken_helpers import HOSTILE, INCIDENT, PASSWORD, Clock
+from verzoeken_helpers import HOSTILE
+from tests.web_helpers import WebClient, https_client
 from webui.site import create_app
 
 ESCAPED = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(INCIDENT + timedelta(days=2))
-
-
-class Web:
-    def __init__(self, box: Box, client: TestClient):
-        self.box, self.client = box, client
-
-    async def login(self, name: str) -> None:
-        self.client.session.cookie_jar.clear()
-        token = csrf_of(await (await self.client.get("/login")).text())
-        response = await self.client.post("/login", data={"username": name, "password": PASSWORD, "csrf": token},
-                                          allow_redirects=False)
-        assert response.status == 303
-
-    async def post(self, path: str, data: dict, token_from: str) -> aiohttp.ClientResponse:
-        token = csrf_of(await (await self.client.get(token_from)).text())
-        return await self.client.post(path, data={**data, "csrf": token}, allow_redirects=False)
-
-    async def page(self, path: str) -> str:
-        response = await self.client.get(path)
-        assert response.status == 200, (path, response.status)
-        return await response.text()
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
-
-
-@pytest.fixture
-async def web(template, clock, tmp_path):
-    data = tmp_path / "data"
-    shutil.copytree(template[0], data)
-    with Box(data, clock=clock) as box:
-        server = TestServer(create_app(box))
-        await server.start_server(ssl=tls.server_context(box.data_dir))
-        client = TestClient(server, cookie_jar=aiohttp.CookieJar(unsafe=True),
-                            connector=aiohttp.TCPConnector(ssl=False))
-        await client.start_server()
-        yield Web(box, client)
-        await client.close()
+async def web(copied_box) -> WebClient:
+    async with https_client(copied_box, create_app(copied_box)) as client:
+        yield WebClient(copied_box, client)
 
 
 FORM = {"requester": "P. de Boer", "kind": "access_request", "received_on": "2026-11-21",
@@ -70,7 +26,7 @@ FORM = {"requester": "P. de Boer", "kind": "access_request", "received_on": "202
         "contact": "", "notes": ""}
 
 
-async def register(web: Web, **changes) -> str:
+async def register(web: WebClient, **changes) -> str:
     response = await web.post("/verzoeken", {**FORM, **changes}, "/verzoeken/nieuw")
     assert response.status == 303, await response.text()
     return response.headers["Location"].split("?")[0]

@@ -8,24 +8,12 @@ from pathlib import Path
 
 from appliance import recordings
 from appliance.box import Box
+from tests.moving_clock import Clock  # noqa: F401  (the tests' clock: started at INCIDENT, moved by hand)
 
 PASSWORD = "correct horse battery staple"
 HOSTILE = '<script>alert("x")</script>'
 # 20 November 2026, 14:05 in Amsterdam: the moment the requester names.
 INCIDENT = datetime(2026, 11, 20, 13, 5, tzinfo=timezone.utc)
-
-
-class Clock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw) -> None:
-        self.now += timedelta(**kw)
 
 
 def store(box: Box, tmp_path: Path, start: datetime, seconds: int = 60, camera: str = "CAM001",

@@ -3,21 +3,18 @@ HTTPS client that keeps cookies like a browser."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from tests.processes import Proc, stopped_at_end
+
 KLUIS = [sys.executable, "-m", "appliance"]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -26,60 +23,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Serve:
+class Serve(Proc):
     """`kluis serve --data DIR --listen 127.0.0.1:PORT`, output collected line by line."""
 
     def __init__(self, data_dir: Path, port: int | None = None, env: dict | None = None):
         self.data_dir = data_dir
         self.port = port or free_port()
         self.url = f"https://127.0.0.1:{self.port}"
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            KLUIS + ["serve", "--data", str(data_dir), "--listen", f"127.0.0.1:{self.port}"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-            env={**os.environ, **(env or {})})
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        super().__init__(KLUIS + ["serve", "--data", str(data_dir), "--listen", f"127.0.0.1:{self.port}"],
+                         "kluis serve", env=env)
 
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def find(self, pattern: str, timeout: float = 30) -> re.Match:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if match := re.search(pattern, line):
-                    return match
-            if self.proc.poll() is not None and not self._reader.is_alive():
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"no {pattern!r} in kluis serve's output:\n" + "\n".join(self.lines))
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._reader.join(5)
-        return self.proc.returncode
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        return super().stop(sig, timeout)
 
 
 @pytest.fixture
 def serve():
-    started: list[Serve] = []
-
-    def start(data_dir: Path, **kwargs) -> Serve:
-        server = Serve(data_dir, **kwargs)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    """serve(data_dir, port=None, env=None): a started Serve."""
+    yield from stopped_at_end(Serve)
 
 
 def client() -> aiohttp.ClientSession:

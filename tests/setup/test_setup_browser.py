@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from appliance.box import Box
-from tests.browser_helpers import OUTPUT, chromium_page, needs_chromium, shot
+from tests.browser_helpers import OUTPUT, chromium_page, needs_chromium, press, shot
 
 SHOTS = OUTPUT / "setup"
 PASSWORD = "een goed wachtwoord voor de kluis"
@@ -57,8 +57,7 @@ async def test_keeper_sets_up_the_box_in_chromium_and_logs_in(serve, tmp_path):
         await page.get_by_role("link", name="Naar de inlogpagina").click()
         await page.get_by_label("Gebruikersnaam").fill("els")
         await page.get_by_label("Wachtwoord").fill(PASSWORD)
-        await page.get_by_role("button", name="Inloggen").click()
-        await page.wait_for_url(box.url + "/")
+        await press(page, "Inloggen", box.url + "/")
         main = await page.inner_text("main")
         assert "Overzicht" in main and "Klok en gegevensbescherming" in main, "\n".join(box.lines)
         assert "Handhaving Noord" in await page.inner_text("header")

@@ -11,14 +11,13 @@ import pytest
 from appliance.box import Box
 from sync import client
 from sync.archive.store import init_archive
+from tests.conftest import secret_file
 from sync_helpers import ARCHIVE_PASSWORD, ArchiveProcess, free_port, new_token
 
 
 @pytest.fixture
 def archive_password_file(tmp_path: Path) -> Path:
-    path = tmp_path / "archive-password.txt"
-    path.write_text(ARCHIVE_PASSWORD + "\n")
-    return path
+    return secret_file(tmp_path / "archive-password.txt", ARCHIVE_PASSWORD)
 
 
 @pytest.fixture

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import re
 
-import aiohttp
-from aiohttp.test_utils import TestClient, TestServer
-
-from appliance import retention, roles, tls, users
+from appliance import retention, roles, users
 from appliance.box import Box
 from webui.site import create_app
 
 from tests.conftest import PASSWORD
+from tests.web_helpers import https_client, log_in
 from sync_helpers import import_random
-
-
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
 
 
 async def test_receipt_is_shown_on_the_recording_page(enrolled, tmp_path, kluis):
@@ -30,19 +24,9 @@ async def test_receipt_is_shown_on_the_recording_page(enrolled, tmp_path, kluis)
     kluis("sync", "run", "--data", data)
 
     with Box(data) as box:
-        server = TestServer(create_app(box))
-        await server.start_server(ssl=tls.server_context(box.data_dir))
-        client = TestClient(server, cookie_jar=aiohttp.CookieJar(unsafe=True),
-                            connector=aiohttp.TCPConnector(ssl=False))
-        await client.start_server()
-        try:
-            token = _csrf(await (await client.get("/login")).text())
-            login = await client.post("/login", data={"username": "fg", "password": PASSWORD, "csrf": token},
-                                      allow_redirects=False)
-            assert login.status == 303
+        async with https_client(box, create_app(box)) as client:
+            assert (await log_in(client, "fg")).status == 303
             page = await (await client.get(f"/opnames/{held}")).text()
-        finally:
-            await client.close()
     section = page[page.index('id="archief"'):]
     assert "Centraal archief" in page
     assert sha in section and "ondertekend ontvangstbewijs" in section

@@ -17,7 +17,7 @@ from appliance.dock.footage import make_mp4
 from appliance.app.commands.box import parse_range
 from appliance.errors import KluisError
 from appliance.keys import new_recovery_key
-from tests.conftest import PASSWORD, plaintext
+from tests.conftest import plaintext, secret_file
 
 START = "2026-11-20T14:05:00+01:00"
 END = "2026-11-20T14:07:00+01:00"
@@ -31,9 +31,7 @@ def import_args(data: Path, *files: Path) -> list:
 
 def keeper_password(data: Path) -> Path:
     """Importing is the keeper's work, with a login: the keeper's password in a file beside the data dir."""
-    path = Path(data).parent / "keeper-password.txt"
-    path.write_text(PASSWORD + "\n")
-    return path
+    return secret_file(Path(data).parent / "keeper-password.txt")
 
 
 def refused(result, *needles: str) -> str:

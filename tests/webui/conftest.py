@@ -6,21 +6,20 @@ that tests do not see each other's lock-outs or audit entries.
 
 from __future__ import annotations
 
-import re
-import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from appliance import config, recordings, roles, tls, users
+from appliance import config, recordings, roles, users
 from appliance.box import Box, init_box
 from appliance.dock.footage import make_mp4
+from tests.conftest import PASSWORD
+from tests.template_fixtures import ids as rec_ids, original as clip_bytes, template_copy  # noqa: F401  (fixtures)
+from tests.web_helpers import WebClient, https_client, log_in
 from webui.site import create_app
 
-PASSWORD = "correct horse battery staple"
 # name -> (role, team); every one has PASSWORD
 USERS = {
     "admin": (roles.KEEPER, None),
@@ -38,6 +37,8 @@ NOW = START + timedelta(days=2)
 
 def fixed_clock() -> datetime:
     return NOW
+
+
 HOSTILE = '<script>alert("x")</script>'
 
 
@@ -71,66 +72,31 @@ def _build(data: Path, workdir: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def web_template(tmp_path_factory) -> tuple[Path, dict]:
+def box_template(tmp_path_factory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("webbox")
     ids = _build(root / "data", root)
     return root / "data", ids
 
 
 @pytest.fixture
-def web_box(web_template, tmp_path) -> Box:
-    template, _ids = web_template
-    data = tmp_path / "data"
-    shutil.copytree(template, data)
+def web_box(data) -> Box:
     with Box(data, clock=fixed_clock) as opened:
         yield opened
 
 
-@pytest.fixture
-def rec_ids(web_template) -> dict:
-    return web_template[1]
-
-
-@pytest.fixture
-def clip_bytes(web_template):
-    """The plaintext MP4 of a recording (kept beside the template box), by key."""
-    return lambda key: (web_template[0].parent / f"{key}.mp4").read_bytes()
-
-
-class Web:
-    """A real HTTPS server on the box and a client that logs in like a browser."""
-
-    def __init__(self, box: Box, client: TestClient, app):
-        self.box, self.client, self.app = box, client, app
+class Web(WebClient):
+    """The web UI's client, with a login that returns the answer (tests/web_helpers.py)."""
 
     async def login(self, name: str, password: str = PASSWORD) -> aiohttp.ClientResponse:
-        self.client.session.cookie_jar.clear()
-        page = await self.client.get("/login")
-        token = csrf_of(await page.text())
-        return await self.client.post("/login", data={"username": name, "password": password, "csrf": token},
-                                      allow_redirects=False)
+        return await log_in(self.client, name, password)
 
     async def as_role(self, role: str) -> None:
         response = await self.login(ROLE_USER[role])
         assert response.status == 303, await response.text()
 
-    async def csrf(self, path: str = "/") -> str:
-        return csrf_of(await (await self.client.get(path)).text())
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
-
 
 @pytest.fixture
 async def web(web_box) -> Web:
     app = create_app(web_box)
-    server = TestServer(app)
-    await server.start_server(ssl=tls.server_context(web_box.data_dir))
-    connector = aiohttp.TCPConnector(ssl=False)  # self-signed: tests check the fingerprint elsewhere
-    client = TestClient(server, cookie_jar=aiohttp.CookieJar(unsafe=True), connector=connector)
-    await client.start_server()
-    yield Web(web_box, client, app)
-    await client.close()
+    async with https_client(web_box, app) as client:
+        yield Web(web_box, client, app)

@@ -10,7 +10,8 @@ import pytest
 
 from appliance import audit, users
 from appliance.errors import WrongSecret
-from tests.webui.conftest import PASSWORD, csrf_of
+from tests.web_helpers import csrf_of
+from tests.webui.conftest import PASSWORD
 
 
 def test_totp_codes_match_rfc_6238():

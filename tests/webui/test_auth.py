@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from appliance import audit, users
-from tests.webui.conftest import PASSWORD, csrf_of
+from tests.web_helpers import csrf_of
+from tests.webui.conftest import PASSWORD
 
 
 async def test_login_sets_strict_cookie_and_records_audit(web):

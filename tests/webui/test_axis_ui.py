@@ -26,8 +26,9 @@ from appliance import audit
 from appliance.axis import overview
 from appliance.axis.server import start_axis
 from appliance.dock.footage import make_mp4
-from tests.browser_helpers import ARGS, OUTPUT, needs_chromium, shot
-from tests.webui.conftest import PASSWORD, START, csrf_of
+from tests.browser_helpers import ARGS, OUTPUT, needs_chromium, press, shot
+from tests.web_helpers import csrf_of
+from tests.webui.conftest import PASSWORD, START
 
 ROLE_REFUSAL = "Uw rol staat dit niet toe."
 SITE = "Stadhuis Utrecht"
@@ -386,8 +387,7 @@ async def test_in_chromium_markers_seek_and_the_next_part_follows(web, axis_port
         await page.get_by_label("Doel", exact=True).first.select_option("complaint")
         await page.get_by_label("Zaaknummer").first.fill("KL-2026-031")
         await page.get_by_label("Speel daarna ook de volgende delen af", exact=False).check()
-        await page.get_by_role("button", name="Bekijken").click()
-        await page.wait_for_url(f"**/opnames/{first}?bekijk=*")
+        await press(page, "Bekijken", f"**/opnames/{first}?bekijk=*")
         marker = page.locator("#bladwijzers button")
         await marker.wait_for(state="visible")
         left = await marker.evaluate("m => m.style.left")
@@ -402,8 +402,7 @@ async def test_in_chromium_markers_seek_and_the_next_part_follows(web, axis_port
         await shot(page, shots, "03-deel-2")
         await page.wait_for_function("() => document.getElementById('video').currentTime > 0", timeout=10000)
         # the keeper's view of the same W800 on /cameras (a screenshot for a person to look at)
-        await page.get_by_role("button", name="Uitloggen").click()
-        await page.wait_for_url("**/login")
+        await press(page, "Uitloggen", "**/login")
         await login(page, "admin", PASSWORD)
         await page.goto("/cameras#axis")
         assert SYSTEM_NAME in await page.inner_text("#axis")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from appliance import audit
-from tests.browser_helpers import ARGS, OUTPUT, login, needs_chromium, shot
+from tests.browser_helpers import ARGS, OUTPUT, login, needs_chromium, press, shot
 from tests.browser_helpers import browser_page as chromium_browser_page
 from tests.webui.conftest import PASSWORD
 
@@ -25,8 +25,7 @@ async def browser_page(web_box):
 
 
 async def logout(page) -> None:
-    await page.get_by_role("button", name="Uitloggen").click()
-    await page.wait_for_url("**/login")
+    await press(page, "Uitloggen", "**/login")
 
 
 async def test_find_view_seek_hold_and_see_it_in_the_log(browser_page, web_box, rec_ids):
@@ -40,8 +39,7 @@ async def test_find_view_seek_hold_and_see_it_in_the_log(browser_page, web_box, 
     await page.get_by_role("link", name="Opnames").click()
     await page.get_by_label("Van (datum en tijd)").fill("2026-11-20T14:05:12")
     await page.get_by_label("Tot (datum en tijd)").fill("2026-11-20T14:05:12")
-    await page.get_by_role("button", name="Zoeken").click()
-    await page.wait_for_url("**/opnames?*")
+    await press(page, "Zoeken", "**/opnames?*")
     await shot(page, SHOTS, "03-opnames-gevonden")
     assert "1 opnames gevonden" in await page.inner_text("main")
     await page.get_by_role("link", name="20-11-2026 14:05:00").click()

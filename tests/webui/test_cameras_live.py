@@ -14,7 +14,8 @@ import shutil
 import aiohttp
 
 from tests.dock.dock_helpers import BoxServer, Camera, configure_box
-from tests.webui.conftest import PASSWORD, csrf_of
+from tests.web_helpers import csrf_of
+from tests.webui.conftest import PASSWORD
 
 SERIAL = f"WEBCAM-{secrets.token_hex(2).upper()}"  # loopback mDNS is shared with other test runs
 
@@ -52,9 +53,9 @@ async def poll(check, timeout: float, what: str):
         await asyncio.sleep(0.3)
 
 
-async def test_pair_in_the_web_ui_then_offload_shows_progress_and_the_recording(web_template, tmp_path):
+async def test_pair_in_the_web_ui_then_offload_shows_progress_and_the_recording(box_template, tmp_path):
     data = tmp_path / "data"
-    shutil.copytree(web_template[0], data)
+    shutil.copytree(box_template[0], data)
     configure_box(data, ["127.0.0.1"])
     camera = Camera(tmp_path / "cam", SERIAL)
     server = BoxServer(data)

@@ -4,7 +4,7 @@ and disables accounts; mistakes get a clear Dutch message; a changed user's sess
 from __future__ import annotations
 
 from appliance import audit
-from tests.webui.conftest import csrf_of
+from tests.web_helpers import csrf_of
 
 
 async def test_keeper_manages_users_through_the_page(web, rec_ids):

@@ -7,7 +7,7 @@ import io
 from datetime import timedelta
 
 from appliance import audit, sweep
-from tests.webui.conftest import csrf_of
+from tests.web_helpers import csrf_of
 
 
 async def test_log_filters_csv_and_chain_verification(web, rec_ids):

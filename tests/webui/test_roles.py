@@ -175,22 +175,13 @@ async def test_a_route_that_declares_no_permission_is_closed(web_box):
         return aioweb.Response(text="secret")
 
     app.router.add_get("/vergeten", forgotten)
-    from aiohttp.test_utils import TestClient, TestServer
-    import aiohttp
-    from appliance import tls
+    from tests.web_helpers import https_client
+    from tests.webui.conftest import Web
 
-    server = TestServer(app)
-    await server.start_server(ssl=tls.server_context(web_box.data_dir))
-    client = TestClient(server, cookie_jar=aiohttp.CookieJar(unsafe=True), connector=aiohttp.TCPConnector(ssl=False))
-    await client.start_server()
-    try:
-        from tests.webui.conftest import Web
-
+    async with https_client(web_box, app) as client:
         await Web(web_box, client, app).as_role(roles.KEEPER)
         response = await client.get("/vergeten")
         assert response.status == 403 and "secret" not in await response.text()
-    finally:
-        await client.close()
 
 
 def test_role_users_exist(web_box):

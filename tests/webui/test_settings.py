@@ -6,7 +6,7 @@ from __future__ import annotations
 import tomllib
 
 from appliance import audit, config, retention
-from tests.webui.conftest import csrf_of
+from tests.web_helpers import csrf_of
 
 
 async def test_settings_are_saved_to_the_config_and_audited(web):

@@ -18,7 +18,8 @@ from appliance import audit
 from appliance.dock.footage import make_mp4
 from appliance.usb import ingest
 from appliance.usb.volume import Volume
-from tests.webui.conftest import HOSTILE, NOW, START, csrf_of
+from tests.web_helpers import csrf_of
+from tests.webui.conftest import HOSTILE, NOW, START
 
 ROLE_REFUSAL = "Uw rol staat dit niet toe."
 SERIAL = "NVTCAM01"

@@ -6,7 +6,8 @@ import re
 from datetime import timedelta
 
 from appliance import audit, retention, sweep
-from tests.webui.conftest import CHUNK, csrf_of
+from tests.web_helpers import csrf_of
+from tests.webui.conftest import CHUNK
 
 
 async def _grant(web, recording_id: str, purpose: str = "complaint", case_ref: str = "KL-2026-017") -> str:

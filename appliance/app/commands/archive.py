@@ -4,7 +4,6 @@ requisitions, alerts). The archive is a separate data directory, not a box."""
 from __future__ import annotations
 
 import sys
-from functools import wraps
 from pathlib import Path
 
 import click
@@ -13,7 +12,7 @@ from appliance.clock import parse_time, to_iso
 from appliance.errors import KluisError
 from appliance.keys import KDF_PROFILES
 from appliance.purposes import parse_purpose
-from .common import ask_password, emit_json, print_table, read_secret_file
+from .common import ask_password, emit_json, opened_with, print_table, read_secret_file, shows
 
 TZ = "Europe/Amsterdam"
 
@@ -21,16 +20,13 @@ archive_data = click.option("--data", "data_dir", required=True, envvar="KLUIS_A
                             type=click.Path(path_type=Path), help="The archive's data directory.")
 
 
-def with_archive(func):
-    @archive_data
-    @wraps(func)
-    def wrapper(data_dir: Path, **kwargs):
-        from sync.archive.store import Archive
+def _open_archive(data_dir: Path):
+    from sync.archive.store import Archive
 
-        with Archive(data_dir) as archive:
-            return func(archive, **kwargs)
+    return Archive(data_dir)
 
-    return wrapper
+
+with_archive = opened_with(_open_archive, archive_data)
 
 
 def _time(text: str | None) -> str | None:
@@ -181,19 +177,19 @@ def requisition_add(archive, legal_basis, case_ref, camera, officer, start, end,
     click.echo(req_id)
 
 
-@requisition.command("list")
-@with_archive
-@click.option("--json", "as_json", is_flag=True)
-def requisition_list(archive, as_json: bool) -> None:
-    """Requisitions with what each box reported."""
-    rows = archive.requisitions()
-    if as_json:
-        emit_json(rows)
-        return
+def _print_requisitions(rows: list[dict]) -> None:
     for row in rows:
         row["answers"] = "; ".join(f"{r['box_id']}: {len(r['matched'])}" for r in row["reports"]) or "-"
     print_table(rows, ["id", "case_ref", "camera_serial", "officer", "start_time", "end_time", "recording_id",
                        "closed_at", "answers"])
+
+
+@requisition.command("list")
+@with_archive
+@shows(_print_requisitions)
+def requisition_list(archive) -> list[dict]:
+    """Requisitions with what each box reported."""
+    return archive.requisitions()
 
 
 @requisition.command("close")
@@ -205,18 +201,18 @@ def requisition_close(archive, req_id: int, actor: str) -> None:
     archive.close_requisition(actor, req_id)
 
 
-@archive.command()
-@with_archive
-@click.option("--json", "as_json", is_flag=True)
-def alerts(archive, as_json: bool) -> None:
-    """Alerts: audit logs that went backwards or forked, refused checkpoints."""
-    rows = archive.alerts()
-    if as_json:
-        emit_json(rows)
-        return
+def _print_alerts(rows: list[dict]) -> None:
     for row in rows:
         row["message"] = row["details"].get("message") or row["details"].get("problem", "")
     print_table(rows, ["id", "created_at", "box_id", "kind", "message"])
+
+
+@archive.command()
+@with_archive
+@shows(_print_alerts)
+def alerts(archive) -> list[dict]:
+    """Alerts: audit logs that went backwards or forked, refused checkpoints."""
+    return archive.alerts()
 
 
 COMMANDS = [archive]

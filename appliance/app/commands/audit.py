@@ -13,7 +13,7 @@ import click
 
 from appliance import audit
 from appliance.box import Box
-from .common import act, emit_json, print_table, secret_options, with_box
+from .common import act, emit_json, print_table, secret_options, shows, table, with_box
 from .retention import time_arg
 
 
@@ -125,17 +125,13 @@ def audit_checkpoint(box: Box, export_to: Path | None, all_checkpoints: bool) ->
 
 @audit_group.command("checkpoints")
 @with_box
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@shows(table(["time", "count", "head"]))
 @secret_options
-def audit_checkpoints(box: Box, as_json: bool, user: str | None, password_file: Path | None,
-                      recovery_key_file: Path | None) -> None:
+def audit_checkpoints(box: Box, user: str | None, password_file: Path | None,
+                      recovery_key_file: Path | None) -> list[dict]:
     """List the signed checkpoints stored on the box."""
     act(box, "audit checkpoints", user, password_file, recovery_key_file)
-    rows = audit.stored_checkpoints(box.catalog)
-    if as_json:
-        emit_json(rows)
-    else:
-        print_table(rows, ["time", "count", "head"])
+    return audit.stored_checkpoints(box.catalog)
 
 
 COMMANDS = [audit_group]

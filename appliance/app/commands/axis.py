@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from appliance.box import Box
-from .common import act, emit_json, print_table, secret_options, with_box
+from .common import act, print_table, secret_options, shows, with_box
 
 
 @click.group()
@@ -50,17 +50,7 @@ def connection_file(box: Box, site: str, encrypt: bool, urls: tuple[str, ...], o
                f"{', renewed: the previous file no longer works' if not connection.created else ''})", err=True)
 
 
-@axis.command("list")
-@with_box
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def list_(box: Box, as_json: bool) -> None:
-    """System controllers, their users and devices, and recordings still being transferred."""
-    from appliance.axis import overview
-
-    view = overview.snapshot(box)
-    if as_json:
-        emit_json(view)
-        return
+def _print_overview(view: dict) -> None:
     if not view["systems"]:
         click.echo("No Axis system connected (make a connection file: kluis axis connection-file --site NAME)")
         return
@@ -73,6 +63,16 @@ def list_(box: Box, as_json: bool) -> None:
     if view["transferring"]:
         click.echo("\nStill arriving:")
         print_table(view["transferring"], ["account", "container", "clips", "created_at"])
+
+
+@axis.command("list")
+@with_box
+@shows(_print_overview)
+def list_(box: Box) -> dict:
+    """System controllers, their users and devices, and recordings still being transferred."""
+    from appliance.axis import overview
+
+    return overview.snapshot(box)
 
 
 COMMANDS = [axis]

@@ -15,7 +15,7 @@ from appliance import backup as backup_mod
 from appliance import restore as restore_mod
 from appliance.box import Box
 from appliance.errors import KluisError
-from .common import ask_password, data_option, emit_json, read_secret_file
+from .common import ask_password, data_option, emit_json, read_secret_file, shows
 
 target_option = click.option("--to", "target", type=click.Path(path_type=Path),
                              help="The backup target: a directory on a USB disk or a share.")
@@ -104,18 +104,18 @@ def verify(source: Path, signer: str | None, box_dir: Path | None, as_json: bool
         raise KluisError(f"{len(bad)} of {len(checks)} backup(s) damaged" + ("" if journal.ok else "; journal damaged"))
 
 
-@backup.command("list")
-@from_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def list_(source: Path, as_json: bool) -> None:
-    """The backups on a target, newest first, with when they expire."""
-    info = backup_mod.status(source)
-    if as_json:
-        emit_json(info)
-        return
+def _print_backups(info: dict) -> None:
     for item in info["backups"]:
         click.echo(f"{item['name']}  {item['created_at']}  expires {item['expires_at'] or '-'}  "
                    f"{item['recordings']} recording(s)  {item['size']} bytes  {'ok' if item['ok'] else 'DAMAGED'}")
+
+
+@backup.command("list")
+@from_option
+@shows(_print_backups)
+def list_(source: Path) -> dict:
+    """The backups on a target, newest first, with when they expire."""
+    return backup_mod.status(source)
 
 
 @backup.command("journal")

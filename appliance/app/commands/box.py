@@ -15,7 +15,7 @@ from appliance.purposes import PURPOSES, parse_purpose
 from appliance.catalog import RECORDING_COLUMNS
 from appliance.keys import KDF_PROFILES
 from .common import (
-    act, acting_user, ask_password, data_option, emit_json, print_table, secret_options, with_box,
+    act, acting_user, ask_password, data_option, secret_options, shows, table, with_box,
 )
 
 
@@ -77,21 +77,15 @@ def import_(data_dir: Path, files: tuple[Path, ...], camera: str, officer: str, 
 
 @click.command("list")
 @with_box
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@shows(table(["id", "camera_serial", "officer", "start_time", "end_time", "size", "state"]))
 @secret_options
-def list_(box: Box, as_json: bool, user: str | None, password_file: Path | None,
-          recovery_key_file: Path | None) -> None:
+def list_(box: Box, user: str | None, password_file: Path | None, recovery_key_file: Path | None) -> list[dict]:
     """List the recordings the acting user may see (as on the web UI's Opnames page)."""
     actor = act(box, "list", user, password_file, recovery_key_file)
     where, params = roles.scope_sql(actor.user) if actor.user else ("1", [])
-    rows = list(box.catalog.db.query(
+    return list(box.catalog.db.query(
         f"SELECT {', '.join('r.' + c for c in RECORDING_COLUMNS)} FROM recordings r WHERE {where} "
         "ORDER BY r.start_time, r.id", params))
-    if as_json:
-        emit_json(rows)
-        return
-    columns = ["id", "camera_serial", "officer", "start_time", "end_time", "size", "state"]
-    print_table(rows, columns)
 
 
 @click.command()

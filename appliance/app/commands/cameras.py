@@ -14,7 +14,7 @@ import click
 from appliance.box import Box
 from appliance.clock import parse_time
 from appliance.dock import devices
-from .common import act, emit_json, print_table, secret_options, with_box
+from .common import act, emit_json, print_table, secret_options, shows, table, with_box
 
 
 @click.group()
@@ -146,14 +146,10 @@ def shift(box: Box, serial: str, officer: str, starts: str, ends: str | None, us
 @cameras.command()
 @with_box
 @click.option("--serial", help="Only this camera.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def alerts(box: Box, serial: str | None, as_json: bool) -> None:
+@shows(table(["at", "serial", "address", "kind", "message"]))
+def alerts(box: Box, serial: str | None) -> list[dict]:
     """Alerts about devices: refused pairings, key mismatches, bad manifests or recordings, full disk."""
-    rows = devices.alerts(box.catalog, serial)
-    if as_json:
-        emit_json(rows)
-    else:
-        print_table(rows, ["at", "serial", "address", "kind", "message"])
+    return devices.alerts(box.catalog, serial)
 
 
 COMMANDS = [cameras]

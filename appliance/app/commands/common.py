@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import click
 from nacl.public import PrivateKey
@@ -28,16 +28,23 @@ data_option = click.option(
 )
 
 
-def with_box(func):
-    """Open the box named by --data for the command and close it afterwards."""
+def opened_with(open_: Callable[[Path], Any], option=data_option):
+    """A decorator: open what the data directory option names with open_ (a context manager) for the
+    command, as its first argument, and close it afterwards."""
 
-    @data_option
-    @wraps(func)
-    def wrapper(data_dir: Path, **kwargs):
-        with Box(data_dir) as box:
-            return func(box, **kwargs)
+    def decorate(func):
+        @option
+        @wraps(func)
+        def wrapper(data_dir: Path, **kwargs):
+            with open_(data_dir) as opened:
+                return func(opened, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+with_box = opened_with(Box)  # the box named by --data
 
 
 def read_secret_file(path: Path) -> str:
@@ -266,6 +273,30 @@ def emit_json(value) -> None:
     import json
 
     click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def shows(text: Callable[[Any], None]):
+    """For a command that shows something: adds --json. The command returns what it shows; with --json that
+    goes out as JSON (emit_json), without it text(value) prints it for people."""
+
+    def decorate(func):
+        @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+        @wraps(func)
+        def wrapper(*args, as_json: bool, **kwargs) -> None:
+            value = func(*args, **kwargs)
+            if as_json:
+                emit_json(value)
+            else:
+                text(value)
+
+        return wrapper
+
+    return decorate
+
+
+def table(columns: list[str]) -> Callable[[list[dict]], None]:
+    """A `shows` text that prints rows as a table of these columns."""
+    return lambda rows: print_table(rows, columns)
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:

@@ -146,26 +146,25 @@ def _close(box: Box, command: str, handover_id: str, reason: str, user, password
     return actor.name
 
 
-@export.command("refuse")
-@with_box
-@click.argument("handover_id")
-@click.option("--reason", required=True, help="Why the handover is refused (on record).")
-@secret_options
-def refuse(box: Box, handover_id: str, reason: str, user, password_file, recovery_key_file) -> None:
-    """Refuse a prepared handover (the approver declines it)."""
-    name = _close(box, "export refuse", handover_id, reason, user, password_file, recovery_key_file)
-    click.echo(f"handover {handover_id} refused by {name}")
+def _closing_command(command: str, done: str, why: str, doc: str):
+    """`kluis export refuse` and `kluis export cancel`: the same form, each its own step (see _close)."""
+
+    @export.command(command.split()[1], help=doc)
+    @with_box
+    @click.argument("handover_id")
+    @click.option("--reason", required=True, help=why)
+    @secret_options
+    def close(box: Box, handover_id: str, reason: str, user, password_file, recovery_key_file) -> None:
+        name = _close(box, command, handover_id, reason, user, password_file, recovery_key_file)
+        click.echo(f"handover {handover_id} {done} by {name}")
+
+    return close
 
 
-@export.command("cancel")
-@with_box
-@click.argument("handover_id")
-@click.option("--reason", required=True, help="Why the handover is withdrawn (on record).")
-@secret_options
-def cancel(box: Box, handover_id: str, reason: str, user, password_file, recovery_key_file) -> None:
-    """Withdraw a handover that was not approved yet (the preparer, or an approver)."""
-    name = _close(box, "export cancel", handover_id, reason, user, password_file, recovery_key_file)
-    click.echo(f"handover {handover_id} cancelled by {name}")
+refuse = _closing_command("export refuse", "refused", "Why the handover is refused (on record).",
+                          "Refuse a prepared handover (the approver declines it).")
+cancel = _closing_command("export cancel", "cancelled", "Why the handover is withdrawn (on record).",
+                          "Withdraw a handover that was not approved yet (the preparer, or an approver).")
 
 
 def _visible(box: Box, actor, rows: list[dict]) -> list[dict]:

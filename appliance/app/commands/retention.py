@@ -17,7 +17,7 @@ from appliance.box import Box
 from appliance.clock import parse_time, to_iso
 from appliance.errors import NotFound
 from appliance.purposes import PURPOSES, parse_purpose
-from .common import Actor, act, emit_json, print_table, secret_options, with_box
+from .common import Actor, act, emit_json, print_table, secret_options, shows, with_box
 
 
 def time_arg(box: Box, text: str | None) -> str | None:
@@ -50,15 +50,7 @@ def retention_group() -> None:
     """Retention: the policy, the sweep that deletes expired recordings, the deletion report."""
 
 
-@retention_group.command("status")
-@with_box
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def retention_status(box: Box, as_json: bool) -> None:
-    """Show the policy, what is held, what is due and the last sweep."""
-    info = retention.status(box)
-    if as_json:
-        emit_json(info)
-        return
+def _print_status(info: dict) -> None:
     policy = info["policy"]
     cats = ", ".join(f"{k} {v} d" for k, v in policy["categories"].items()) or "none"
     click.echo(f"policy: {policy['default_days']} days after the end of a recording (categories: {cats}); "
@@ -70,6 +62,14 @@ def retention_status(box: Box, as_json: bool) -> None:
     click.echo(f"deleted so far: {info['deleted_total']}, deletions to finish: {info['deletions_pending']}")
     last = info["last_sweep"]
     click.echo(f"last sweep: {last['at']} ({last['deleted']} deleted)" if last else "last sweep: never")
+
+
+@retention_group.command("status")
+@with_box
+@shows(_print_status)
+def retention_status(box: Box) -> dict:
+    """Show the policy, what is held, what is due and the last sweep."""
+    return retention.status(box)
 
 
 @retention_group.command("run")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from appliance.box import Box
-from .common import act, emit_json, print_table, secret_options, with_box
+from .common import act, print_table, secret_options, shows, with_box
 
 
 @click.group()
@@ -34,17 +34,7 @@ def enroll(box: Box, url: str, token: str) -> None:
     click.echo("Cameras paired before now encrypt to the box only: pair them again to include the archive.")
 
 
-@sync.command()
-@with_box
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(box: Box, as_json: bool) -> None:
-    """What waits to be sent, what is being sent, what arrived (with receipt), what fails and why."""
-    from sync import client
-
-    state = client.status(box)
-    if as_json:
-        emit_json(state)
-        return
+def _print_status(state: dict) -> None:
     if not state["enrolled"]:
         click.echo("Not enrolled at an archive (kluis sync enroll URL TOKEN).")
         return
@@ -57,6 +47,16 @@ def status(box: Box, as_json: bool) -> None:
                    + (f" ({last['skipped']})" if last.get("skipped") else ""))
     rows = [{**r, "progress": f"{r['progress']:.0%}"} for r in state["outbox"]]
     print_table(rows, ["recording_id", "reason", "state", "progress", "received_at", "last_error"])
+
+
+@sync.command()
+@with_box
+@shows(_print_status)
+def status(box: Box) -> dict:
+    """What waits to be sent, what is being sent, what arrived (with receipt), what fails and why."""
+    from sync import client
+
+    return client.status(box)
 
 
 @sync.command()

@@ -9,7 +9,7 @@ import click
 from appliance import roles, users
 from appliance.box import Box
 from .common import (
-    act, ask_password, data_option, emit_json, print_table, secret_options, with_box,
+    act, ask_password, data_option, print_table, secret_options, shows, with_box,
 )
 
 
@@ -38,21 +38,20 @@ def add(data_dir: Path, name: str, role: str, team: str | None, new_password_fil
     click.echo(f"Added {row['name']} ({row['role']}{', team ' + row['team'] if row['team'] else ''}).")
 
 
-@users_group.command("list")
-@with_box
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@secret_options
-def list_(box: Box, as_json: bool, user: str | None, password_file: Path | None,
-          recovery_key_file: Path | None) -> None:
-    """List the users, their roles, teams and whether they hold a key slot (the keeper's view)."""
-    act(box, "users list", user, password_file, recovery_key_file)
-    rows = users.list_users(box)
-    if as_json:
-        emit_json(rows)
-        return
+def _print_users(rows: list[dict]) -> None:
     print_table([{**r, "key": "yes" if r["has_key"] else "no", "disabled": "yes" if r["disabled"] else "",
                   "locked_until": r["locked_until"] or ""} for r in rows],
                 ["name", "role", "team", "key", "disabled", "locked_until", "created_at"])
+
+
+@users_group.command("list")
+@with_box
+@shows(_print_users)
+@secret_options
+def list_(box: Box, user: str | None, password_file: Path | None, recovery_key_file: Path | None) -> list[dict]:
+    """List the users, their roles, teams and whether they hold a key slot (the keeper's view)."""
+    act(box, "users list", user, password_file, recovery_key_file)
+    return users.list_users(box)
 
 
 COMMANDS = [users_group]
