@@ -19,12 +19,11 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from appliance import audit, byte_ranges, footage, purposes, recordings, redaction, retention, roles
+from appliance import audit, byte_ranges, footage, outbox, purposes, recordings, redaction, retention, roles
 from appliance.axis import overview as axis_overview
 from appliance.axis.spec import parse_rfc3339
 from appliance.clock import from_iso, parse_time, to_iso
 from appliance.errors import KluisError, NotFound
-from sync import client as sync_client
 
 from ..i18n import N_
 from ..app import BOX, LANG, SESSION, client_of, error_page, gettext_for, needs, render
@@ -33,7 +32,7 @@ from ..sessions import Grant
 
 routes = web.RouteTableDef()
 
-ARCHIVE_STATES = {  # sync.client.STATES, as a team leader reads them
+ARCHIVE_STATES = {  # appliance.outbox.STATES, as a team leader reads them
     "needs_rewrap": N_("waiting until a user with a key logs in to seal it for the archive"),
     "queued": N_("queued"), "sending": N_("sending"), "failing": N_("failing, will be retried"), "sent": N_("sent"),
 }
@@ -209,7 +208,7 @@ def _detail(request: web.Request, recording: dict, status: int = 200, error: str
         deletion.update(at=to_iso(moment) if moment else None, held=moment is None)
     viewable = footage.viewable(box, recording["id"])  # deleted: the key is gone
     return render(request, "opname.html", status=status, r=recording, trail=trail, holds=holds, error=error,
-                  archive=sync_client.sync_of(box, recording["id"]), archive_states=ARCHIVE_STATES, grant=grant, form=form or {}, viewable=viewable, deletion=deletion,
+                  archive=outbox.sync_of(box, recording["id"]), archive_states=ARCHIVE_STATES, grant=grant, form=form or {}, viewable=viewable, deletion=deletion,
                   purpose_options=purpose_options(session.role, lang),
                   all_purposes=[(c, purposes.label(c, lang)) for c in purposes.PURPOSES],
                   purpose_label=lambda c: purposes.label(c, lang), reasons=REASONS,

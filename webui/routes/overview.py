@@ -6,7 +6,7 @@ from datetime import date
 
 from aiohttp import web
 
-from appliance import access_requests, purposes, roles
+from appliance import access_requests, outbox, purposes, roles
 from appliance import overview as box_overview
 from appliance.health import box_health
 
@@ -68,9 +68,7 @@ def requests_due(request: web.Request) -> list[dict]:
 
 
 def sync_state(box) -> dict:
-    from sync import client  # the archive sync's own status (outbox, last pass)
-
-    status = client.status(box)
+    status = outbox.status(box)
     counts = status["counts"]
     return {"enrolled": status["enrolled"], "waiting": sum(n for k, n in counts.items() if k != "sent"),
             "sent": counts.get("sent", 0), "last_pass": status["last_pass"]}
