@@ -21,7 +21,7 @@ async def _page(request: web.Request, status: int = 200, errors: dict | None = N
     return render(request, "instellingen.html", status=status, values=shown, errors=errors or {},
                   limits=settings.limits(),
                   message=message, policy=retention.current_policy(box), sync=outbox.status(box),
-                  health=await box_health(box, request[SESSION].role))  # clock, data at rest (issue 9)
+                  health=await box_health(box, request[SESSION].role))  # clock and data at rest
 
 
 @routes.get("/instellingen")
