@@ -6,7 +6,7 @@ repeating those lines at the top of every handler."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, cast
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -41,11 +41,17 @@ class Posted:
 
 
 async def posted(request: web.Request) -> Posted:
-    return Posted(request.app[BOX], request[SESSION], await request.post(), client_of(request),
+    return Posted(request.app[BOX], _session(request), await request.post(), client_of(request),
                   gettext_for(request))
 
 
 def recording_in_path(request: web.Request) -> dict:
     """The recording the path names ({id}), if the user's role and scope allow it; NotFound (a 404)
     otherwise."""
-    return roles.recording_for(request.app[BOX].catalog, request[SESSION].user, request.match_info["id"])
+    return roles.recording_for(request.app[BOX].catalog, _session(request).user, request.match_info["id"])
+
+
+def _session(request: web.Request) -> Session:
+    # The auth middleware set it before any handler that starts here runs; the key holds `object` only
+    # because a public page has no session.
+    return cast(Session, request[SESSION])
