@@ -51,9 +51,10 @@ def _user(box: Box, actor: str) -> dict | None:
         return None
 
 
-def _deny(box: Box, actor: str, step: str, reason: str, recording_ids: list[str], handover_id: str | None = None,
-          case_ref: str | None = None, purpose: str | None = None, client: str | None = None) -> Denied:
-    """Audit a refused attempt (one entry per recording, or one without a recording) and return the error."""
+def deny(box: Box, actor: str, step: str, reason: str, recording_ids: list[str], handover_id: str | None = None,
+         case_ref: str | None = None, purpose: str | None = None, client: str | None = None) -> Denied:
+    """Audit a refused attempt (one entry per recording, or one without a recording) and return the error
+    to raise. Public: the CLI refuses with it too, before it asks for a password."""
     details = {"step": step, "reason": reason, "handover": handover_id}
     with box.catalog.transaction():
         for recording_id in recording_ids or [None]:
@@ -112,8 +113,8 @@ def prepare(box: Box, actor: str, recording_ids: list[str], receiver: str, basis
 
     user = _user(box, actor)
     if user is None or user["disabled"] or not roles.allowed(user["role"], roles.HANDOVER_PREPARE):
-        raise _deny(box, actor, "prepare", f"{actor} may not prepare a handover (role "
-                    f"{user['role'] if user else 'unknown'})", ids, case_ref=case_ref, purpose=code, client=client)
+        raise deny(box, actor, "prepare", f"{actor} may not prepare a handover (role "
+                   f"{user['role'] if user else 'unknown'})", ids, case_ref=case_ref, purpose=code, client=client)
     recordings = {}
     for recording_id in ids:
         try:
@@ -123,8 +124,8 @@ def prepare(box: Box, actor: str, recording_ids: list[str], receiver: str, basis
         if recording["state"] != "stored":
             raise KluisError(f"recording {recording_id} is being deleted")
         if not roles.recording_in_scope(box.catalog, user, recording):
-            raise _deny(box, actor, "prepare", f"{actor} may not hand over recording {recording_id}: not in their "
-                        "scope", ids, case_ref=case_ref, purpose=code, client=client)
+            raise deny(box, actor, "prepare", f"{actor} may not hand over recording {recording_id}: not in their "
+                       "scope", ids, case_ref=case_ref, purpose=code, client=client)
         if recording_id in clip:
             duration = clip_window.duration_s(recording)
             if duration is not None and clip[recording_id][0] >= duration:
@@ -188,28 +189,28 @@ def list_handovers(box: Box, recording_id: str | None = None, state: str | None 
 
 def _check_open(box: Box, handover: dict, actor: str, step: str, client: str | None) -> None:
     if handover["state"] != PREPARED:
-        raise _deny(box, actor, step, f"handover {handover['id']} is {handover['state']}, not awaiting approval",
-                    handover["recording_ids"], handover["id"], handover["case_ref"], handover["purpose"], client)
+        raise deny(box, actor, step, f"handover {handover['id']} is {handover['state']}, not awaiting approval",
+                   handover["recording_ids"], handover["id"], handover["case_ref"], handover["purpose"], client)
 
 
-def _check_approver(box: Box, handover: dict, actor: str, step: str, client: str | None) -> dict:
+def check_approver(box: Box, handover: dict, actor: str, step: str, client: str | None) -> dict:
     """The approver's user row, if they may approve (or refuse) this handover; audits and raises otherwise."""
-    deny = lambda reason: _deny(box, actor, step, reason, handover["recording_ids"], handover["id"],  # noqa: E731
-                                handover["case_ref"], handover["purpose"], client)
+    denial = lambda reason: deny(box, actor, step, reason, handover["recording_ids"], handover["id"],  # noqa: E731
+                                 handover["case_ref"], handover["purpose"], client)
     user = _user(box, actor)
     if user is None or user["disabled"] or not roles.allowed(user["role"], roles.HANDOVER_APPROVE):
-        raise deny(f"{actor} may not approve handovers (role {user['role'] if user else 'unknown'})")
+        raise denial(f"{actor} may not approve handovers (role {user['role'] if user else 'unknown'})")
     _check_open(box, handover, actor, step, client)
     if step == "approve" and actor == handover["prepared_by"] and not single_approval_allowed(box):
-        raise deny(f"four eyes: {actor} prepared handover {handover['id']} and may not approve it too; "
-                   "a second person must approve it")
+        raise denial(f"four eyes: {actor} prepared handover {handover['id']} and may not approve it too; "
+                     "a second person must approve it")
     for recording_id in handover["recording_ids"]:
         try:
             recording = box.catalog.get_recording(recording_id)
         except NotFound:
-            raise deny(f"recording {recording_id} of handover {handover['id']} no longer exists") from None
+            raise denial(f"recording {recording_id} of handover {handover['id']} no longer exists") from None
         if not roles.recording_in_scope(box.catalog, user, recording):
-            raise deny(f"{actor} may not hand over recording {recording_id}: not in their scope")
+            raise denial(f"{actor} may not hand over recording {recording_id}: not in their scope")
     return user
 
 
@@ -225,11 +226,11 @@ def approve(box: Box, handover_id: str, actor: str, identity, out: str | os.Path
     from . import package
 
     handover = get(box, handover_id)
-    _check_approver(box, handover, actor, "approve", client)
+    check_approver(box, handover, actor, "approve", client)
     if handover["protection"] == "none" and not unencrypted:
-        raise _deny(box, actor, "approve", f"handover {handover_id} was prepared without encryption; the approver "
-                    "must confirm an unencrypted package explicitly (--unencrypted)", handover["recording_ids"],
-                    handover_id, handover["case_ref"], handover["purpose"], client)
+        raise deny(box, actor, "approve", f"handover {handover_id} was prepared without encryption; the approver "
+                   "must confirm an unencrypted package explicitly (--unencrypted)", handover["recording_ids"],
+                   handover_id, handover["case_ref"], handover["purpose"], client)
     if handover["protection"] != "none" and unencrypted:
         raise KluisError(f"handover {handover_id} is to be encrypted ({handover['protection']}); "
                          "--unencrypted applies only to a handover prepared without encryption")
@@ -294,7 +295,7 @@ def _close(box: Box, handover_id: str, actor: str, reason: str, state: str, clie
     handover = get(box, handover_id)
     step = "refuse" if state == REFUSED else "cancel"
     if state == REFUSED or actor != handover["prepared_by"]:
-        _check_approver(box, handover, actor, step, client)
+        check_approver(box, handover, actor, step, client)
     else:
         _check_open(box, handover, actor, step, client)
     with box.catalog.transaction():

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import av
 from nacl.public import PrivateKey
 
 from . import audit, footage, space, timesync
@@ -47,10 +48,6 @@ def fingerprint_file(path: Path, key: bytes) -> str:
 
 def probe_duration(path: Path) -> float | None:
     """Seconds of media in a video file, or None when it is not one PyAV can read."""
-    try:
-        import av
-    except ImportError:  # PyAV is a dependency; this keeps import working if a build lacks it
-        return None
     try:
         with av.open(str(path)) as media:
             if media.duration is not None:

@@ -11,7 +11,7 @@ Roles (Dutch name in the UI):
 
 from __future__ import annotations
 
-from .errors import KluisError
+from .errors import KluisError, NotFound
 
 KEEPER = "keeper"
 TEAM_LEADER = "team_leader"
@@ -125,6 +125,15 @@ def recording_in_scope(catalog, user: dict, recording: dict) -> bool:
         row = catalog.db.execute("SELECT team FROM users WHERE name = ?", [recording["officer"]]).fetchone()
         officer_team = row[0] if row else None
     return in_scope(user, recording, officer_team)
+
+
+def recording_for(catalog, user: dict, recording_id: str) -> dict:
+    """The recording, if it is in the user's scope; NotFound otherwise, as for one that does not exist:
+    someone outside the scope is not even told that it exists."""
+    recording = catalog.get_recording(recording_id)
+    if not recording_in_scope(catalog, user, recording):
+        raise NotFound("not in scope")
+    return recording
 
 
 def scope_sql(user: dict) -> tuple[str, list]:

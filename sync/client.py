@@ -1,7 +1,8 @@
 """The box's side of archive sync: one pass (the Syncer) and the service that runs passes. The box always
 dials out; a pass never blocks the box on the network. Its parts: enrollment (sync/enrollment.py), the
-outbox and status (sync/outbox.py), requisitions (sync/requisitions.py), the streamed upload of one
-container (sync/stream.py); this module re-exports their public names for the box's callers.
+outbox and status (appliance/outbox.py: the catalog's state, no network), requisitions
+(sync/requisitions.py), the streamed upload of one container (sync/stream.py); this module re-exports
+their public names for the CLI and the service.
 
 Flow of one pass (`run_pass`): send the latest signed audit checkpoint; fetch open requisitions, hold
 what matches (a "requisition" hold, audited by appliance.retention) and report; fill the outbox from
@@ -25,39 +26,29 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from appliance import audit
 from appliance.box import Box
 from appliance.canonical import canonical
-from appliance.config_models import parse_window
 from appliance.errors import KluisError
+from appliance.outbox import META_LAST_PASS, archive_url, enrollment, fill_outbox, in_window, metadata_for, \
+    withdraw_stale
 
-from .enrollment import archive_url, enrollment, signed_headers
+from .enrollment import signed_headers
 from .link import Link, Refused, SyncError, Unreachable
-from .outbox import META_LAST_PASS, fill_outbox, metadata_for, withdraw_stale
 from .protocol import API, CHUNK_SIZE, ProtocolError, sha256_hex, verify_receipt
 from .requisitions import match_requisition, place_requisition_holds
 from .stream import BLOCK, ContainerStream, Pacer
 
-# Re-exported: the box's callers (CLI, web UI, service) reach all of sync's box side through this module.
-from .enrollment import META_ARCHIVE, enroll, parse_token  # noqa: E402,F401
-from .outbox import (STATES, pending_rewrap, queue, receipt_for, rewrap_pending, status,  # noqa: E402,F401
-                     sync_of)
+# Re-exported: the CLI and the service reach sync's box side through this module. The catalog state
+# (outbox, receipts, re-wrapping) is appliance.outbox's; the web UI reads it there, without the network.
+from appliance.outbox import (META_ARCHIVE, STATES, pending_rewrap, queue, receipt_for,  # noqa: E402,F401
+                              rewrap_pending, status, sync_of)
+from .enrollment import enroll, parse_token  # noqa: E402,F401
 from .stream import Acks  # noqa: E402,F401
 
 log = logging.getLogger("kluis.sync")
-
-
-def in_window(window: str, moment: datetime, tz_name: str) -> bool:
-    """Is `moment` inside a daily window "HH:MM-HH:MM" (local time; may wrap past midnight)?"""
-    if (span := parse_window(window)) is None:
-        return True
-    first, last = span
-    now = moment.astimezone(ZoneInfo(tz_name)).time()
-    return first <= now < last if first <= last else (now >= first or now < last)
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:

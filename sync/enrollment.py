@@ -1,5 +1,6 @@
 """Enrollment at the archive (pinning its certificate and keys), and what every signed request of the box
-needs: the enrollment, the archive's URL, the box's signing key and the signed headers."""
+needs: the box's signing key and the signed headers. Reading the enrollment is the domain's
+(appliance.outbox): the web UI shows it without the network."""
 
 from __future__ import annotations
 
@@ -9,21 +10,10 @@ from appliance import audit
 from appliance.box import Box
 from appliance.canonical import canonical
 from appliance.errors import KluisError
+from appliance.outbox import META_ARCHIVE
 
 from .link import Link, SyncError
 from .protocol import API, box_id_of, sign_request, sha256_hex
-
-META_ARCHIVE = "sync_archive"
-
-
-def enrollment(box: Box) -> dict | None:
-    text = box.catalog.get_meta(META_ARCHIVE)
-    return json.loads(text) if text else None
-
-
-def archive_url(box: Box, enrolled: dict) -> str:
-    return (box.settings.sync.archive_url or enrolled["url"]).rstrip("/")
-
 
 def signed_headers(box: Box, box_id: str, method: str, path: str, body: bytes) -> dict:
     headers = sign_request(signing_key_of(box), box_id, method, path, sha256_hex(body), box.clock())

@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 
 from appliance.box import Box
-
-from .outbox import queue
+from appliance.outbox import queue
 
 
 def match_requisition(box: Box, req: dict) -> list[str]:

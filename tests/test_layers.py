@@ -29,23 +29,6 @@ PACKAGES = ("appliance", "webui", "sync", "simulators")
 # The ingest adapters: each speaks HTTP to a camera or an Axis system, so aiohttp is their job.
 AIOHTTP_ADAPTERS = {"appliance.axis.server", "appliance.dock.offload", "appliance.dock.pairing"}
 
-# Known violations in files another part of issue 17 rewrites; each entry names its owner and the way out.
-# Delete an entry when its owner's branch has fixed it: test_the_allowlist_holds_only_live_violations then
-# fails until it is deleted, and the rule keeps it fixed. (importer, imported module or private name)
-ALLOWED: set[tuple[str, str]] = {
-    # The web UI reads the box's side of the archive sync (outbox state, receipts, re-wrapping) from
-    # sync.client. Way out: those box-side functions (status, sync_of, pending_rewrap, rewrap_pending,
-    # in_window) move to a domain module, e.g. appliance/outbox.py, and sync.client uses them from there.
-    ("webui.routes.opnames", "sync.client"),        # owner "web" (item 4)
-    ("webui.routes.overview", "sync.client"),       # owner "web" (item 4)
-    ("webui.routes.instellingen", "sync.client"),   # owner "config" (item 2, the settings page)
-    ("webui.settings", "sync.client"),              # owner "config" (item 2: the window rule in the models)
-    # owner "gate" (item 1, export and handover): the CLI takes handover's private role checks
-    ("appliance.app.commands.export", "appliance.handover._deny"),
-    ("appliance.app.commands.export", "appliance.handover._check_approver"),
-}
-
-
 @dataclass(frozen=True)
 class Import:
     importer: str
@@ -191,10 +174,6 @@ def _private_reach(imp: Import) -> str | None:
     return None
 
 
-def _allowed(importer: str, what: str) -> bool:
-    return (importer, what) in ALLOWED
-
-
 def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     """One concrete cycle per strongly connected component of more than one module (Tarjan)."""
     index: dict[str, int] = {}
@@ -263,7 +242,7 @@ def test_no_forbidden_imports():
     for module in modules():
         for imp in imports_of(module):
             why = _forbidden(imp)
-            if why and not _allowed(module, imp.target):
+            if why:
                 found.append(f"  {module}:{imp.line} imports {imp.target}: {why}")
     assert not found, "imports across the layers:\n" + "\n".join(found)
 
@@ -273,21 +252,9 @@ def test_no_private_names_of_another_package():
     for module in modules():
         for imp in imports_of(module):
             what = _private_reach(imp)
-            if what and not _allowed(module, what):
+            if what:
                 found.append(f"  {module}:{imp.line} takes {what}")
     assert not found, "private names taken from another package:\n" + "\n".join(found)
-
-
-def test_the_allowlist_holds_only_live_violations():
-    """An entry whose violation is gone must go, or it would let the violation back in unnoticed."""
-    live = set()
-    for module in modules():
-        for imp in imports_of(module):
-            if _forbidden(imp):
-                live.add((module, imp.target))
-            if what := _private_reach(imp):
-                live.add((module, what))
-    assert ALLOWED <= live, f"fixed, delete from ALLOWED: {sorted(ALLOWED - live)}"
 
 
 def test_the_rules_catch_what_they_should():

@@ -83,7 +83,7 @@ ACTION_LABELS = {
     "pair": N_("camera paired"), "pair_refused": N_("pairing refused"), "settings_change": N_("settings changed"),
     "policy_change": N_("retention policy changed"), "verify": N_("verified"), "offload_error": N_("offload error"),
     "sync_send": N_("sent to the archive"), "sync_receipt": N_("receipt from the archive"),
-    "setup": N_("box set up"),  # issue 9: the first-boot wizard
+    "setup": N_("box set up"),  # by the first-boot wizard
     "request_add": N_("request registered"), "request_link": N_("linked to a request"),
     "request_unlink": N_("unlinked from a request"), "request_close": N_("request closed"),
     "handover_prepare": N_("handover prepared"), "handover_approve": N_("handover approved"),
@@ -95,10 +95,10 @@ ACTION_LABELS = {
     "backup": N_("backup made"), "restore": N_("restored from a backup"), "update": N_("update installed"),
     "update_start": N_("update started"), "update_refused": N_("update refused"),
     "update_rolled_back": N_("update rolled back"), "update_staged": N_("update prepared"),
-    # issue 15: Axis body-worn systems (appliance/axis/)
+    # Axis body-worn systems (appliance/axis/)
     "axis_connection_file": N_("Axis connection file made"), "axis_first_contact": N_("Axis system connected"),
     "axis_auth_refused": N_("Axis credentials refused"), "axis_system_refused": N_("Axis system refused"),
-    # issue 16: USB mass-storage bodycams (appliance/usb/); registering one is 'pair'
+    # USB mass-storage bodycams (appliance/usb/); registering one is 'pair', as for a dock camera
     "usb_found": N_("USB camera found"), "usb_unknown": N_("unknown USB device"),
     "usb_error": N_("USB camera problem"),
 }

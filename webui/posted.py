@@ -1,15 +1,17 @@
-"""What a handler of a posted form starts from, in one call: the box, who acts and from where, the user's
-language and the form's fields as bounded text. Route modules use `await posted(request)` instead of
+"""What a handler starts from, in one call: for a posted form the box, who acts and from where, the user's
+language and the form's fields as bounded text (`await posted(request)`); for a page of one recording
+that recording, if the user may see it (`recording_in_path(request)`). Route modules use these instead of
 repeating those lines at the top of every handler."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, cast
 
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from appliance import roles
 from appliance.box import Box
 
 from .app import BOX, SESSION, client_of, gettext_for
@@ -39,5 +41,17 @@ class Posted:
 
 
 async def posted(request: web.Request) -> Posted:
-    return Posted(request.app[BOX], request[SESSION], await request.post(), client_of(request),
+    return Posted(request.app[BOX], _session(request), await request.post(), client_of(request),
                   gettext_for(request))
+
+
+def recording_in_path(request: web.Request) -> dict:
+    """The recording the path names ({id}), if the user's role and scope allow it; NotFound (a 404)
+    otherwise."""
+    return roles.recording_for(request.app[BOX].catalog, _session(request).user, request.match_info["id"])
+
+
+def _session(request: web.Request) -> Session:
+    # The auth middleware set it before any handler that starts here runs; the key holds `object` only
+    # because a public page has no session.
+    return cast(Session, request[SESSION])

@@ -1,4 +1,4 @@
-"""Axis body-worn systems: Kluis as a content destination for a W800 system controller (issue 15).
+"""Axis body-worn systems: Kluis as a content destination for a W800 system controller.
 
 The W800 speaks a small subset of OpenStack Swift (the Axis Body Worn Content Destination API, see
 docs/axis.md). Each module here is one idea:

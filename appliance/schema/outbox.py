@@ -1,5 +1,6 @@
-"""The box's side of the archive link: what waits to be sent, the receipts, the requisitions. Owned by
-sync/client.py; the tables are the box's, so every box has them whether or not it is enrolled."""
+"""The box's side of the archive link: what waits to be sent, the receipts, the requisitions. Read and
+changed by appliance/outbox.py and sync/client.py; the tables are the box's, so every box has them
+whether or not it is enrolled."""
 
 from __future__ import annotations
 

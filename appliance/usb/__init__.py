@@ -1,4 +1,4 @@
-"""Bodycams that dock as USB mass storage (issue 16): recognised by a profile, registered by the keeper,
+"""Bodycams that dock as USB mass storage: recognised by a profile, registered by the keeper,
 ingested when plugged in, emptied only after every file is sealed, committed and read back.
 
     profiles.py   camera profiles: data (TOML), not code; which camera this is, where its recordings are,

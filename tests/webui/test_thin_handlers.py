@@ -12,10 +12,6 @@ import pytest
 
 ROUTES = Path(__file__).resolve().parents[2] / "webui" / "routes"
 
-# Owned by the gate/layers helpers (opnames: the raw UPDATE of a recording's reason; setup: the set-up domain);
-# remove after merge.
-TEMPORARY_ALLOWLIST = {"opnames.py", "setup.py"}
-
 # Keywords in capitals, as this code base writes its SQL: "Select the recordings ... from the list" is text.
 SQL = re.compile(r"\b(SELECT\b.*\bFROM|INSERT\s+(OR\s+[A-Z]+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b",
                  re.DOTALL)
@@ -42,7 +38,7 @@ def sql_in(source: str) -> list[str]:
 
 
 def route_modules() -> list[Path]:
-    return sorted(p for p in ROUTES.glob("*.py") if p.name not in TEMPORARY_ALLOWLIST)
+    return sorted(ROUTES.glob("*.py"))
 
 
 @pytest.mark.parametrize("path", route_modules(), ids=lambda p: p.name)
@@ -68,10 +64,3 @@ message = _("Select the recordings to hand over from the list")
 updated = "Update: saved"
 request.query.get("ok")
 ''') == []
-
-
-def test_the_allowlist_names_only_modules_that_still_need_it():
-    """Once the other side is merged the allowlist shrinks: a module on it that holds no SQL must come off."""
-    for name in TEMPORARY_ALLOWLIST:
-        path = ROUTES / name
-        assert path.exists() and sql_in(path.read_text()), f"{name} holds no SQL any more: take it off the allowlist"

@@ -2,12 +2,12 @@
 pre- and post-record settings (pushed to the camera at its next dock), alerts; and the live offload
 progress that the overview shows (server-sent events).
 
-Axis body-worn systems (issue 15) have a section of their own: the W800 system controllers, their users
+Axis body-worn systems have a section of their own: the W800 system controllers, their users
 and devices, recordings still arriving, and the connection file the keeper uploads into the Axis Body
 Worn Manager. That file holds the W800's key, so making it asks the keeper's password again (as approving
 a handover does: a wrong one counts towards the lock-out and is audited as at the login page).
 
-USB mass-storage bodycams (issue 16, appliance/usb/) are rows of `devices` with proto 'usb'. A camera that
+USB mass-storage bodycams (appliance/usb/) are rows of `devices` with proto 'usb'. A camera that
 was plugged in but not registered is listed for the keeper with a form that registers it (personal or
 pooled; appliance.usb.ingest.register audits it as 'pair'); registered ones are listed with the dock
 cameras, marked USB (their pre/post-record seconds cannot be pushed to them). The files Kluis left on a
@@ -51,7 +51,7 @@ def offload_progress(request: web.Request) -> dict[str, dict]:
     return request.app[OFFLOAD_PROGRESS]()
 
 
-# USB cameras (issue 16) -----------------------------------------------------------------------------------
+# USB cameras -----------------------------------------------------------------------------------------------
 
 USB_RECENT = timedelta(hours=1)  # a usb_sessions row updated this recently is shown on the overview
 USB_STATES = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from appliance import config, config_change, retention, roles
+from appliance import config, config_change, outbox, retention, roles
 from appliance.health import box_health
 
 from .. import settings
@@ -14,20 +14,14 @@ from ..app import BOX, SESSION, client_of, gettext_for, needs, render
 routes = web.RouteTableDef()
 
 
-def _sync_status(box) -> dict | None:
-    from sync import client  # the box's sync client (enrolment, outbox)
-
-    return client.status(box)
-
-
 async def _page(request: web.Request, status: int = 200, errors: dict | None = None, message: str | None = None,
           values: dict | None = None) -> web.Response:
     box = request.app[BOX]
     shown = {**settings.current(box), **(values or {})}
     return render(request, "instellingen.html", status=status, values=shown, errors=errors or {},
                   limits=settings.limits(),
-                  message=message, policy=retention.current_policy(box), sync=_sync_status(box),
-                  health=await box_health(box, request[SESSION].role))  # clock, data at rest (issue 9)
+                  message=message, policy=retention.current_policy(box), sync=outbox.status(box),
+                  health=await box_health(box, request[SESSION].role))  # clock and data at rest
 
 
 @routes.get("/instellingen")
@@ -59,11 +53,9 @@ async def save(request: web.Request) -> web.StreamResponse:
 async def rewrap(request: web.Request) -> web.StreamResponse:
     """Recordings sealed before the box enrolled with the archive get a key for the archive too; that needs
     the box's private key, which only a logged-in user's session holds."""
-    from sync import client
-
     _ = gettext_for(request)
     session = request[SESSION]
     if session.identity is None:
         return await _page(request, 400, message=_("Your account holds no key to open recordings."))
-    client.rewrap_pending(request.app[BOX], session.identity, session.name)
+    outbox.rewrap_pending(request.app[BOX], session.identity, session.name)
     raise web.HTTPSeeOther("/instellingen?ok=rewrapped")

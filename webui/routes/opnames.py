@@ -19,21 +19,21 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from appliance import audit, byte_ranges, footage, purposes, recordings, redaction, retention, roles
+from appliance import audit, byte_ranges, footage, outbox, purposes, recordings, redaction, retention, roles
 from appliance.axis import overview as axis_overview
 from appliance.axis.spec import parse_rfc3339
 from appliance.clock import from_iso, parse_time, to_iso
-from appliance.errors import KluisError, NotFound
-from sync import client as sync_client
+from appliance.errors import KluisError
 
 from ..i18n import N_
-from ..app import BOX, LANG, SESSION, client_of, error_page, gettext_for, needs, render
+from ..app import BOX, LANG, SESSION, error_page, gettext_for, needs, render
+from ..posted import posted, recording_in_path
 from appliance.recording_search import HELD, REASONS, SORTS, Filters, choices, search
 from ..sessions import Grant
 
 routes = web.RouteTableDef()
 
-ARCHIVE_STATES = {  # sync.client.STATES, as a team leader reads them
+ARCHIVE_STATES = {  # appliance.outbox.STATES, as a team leader reads them
     "needs_rewrap": N_("waiting until a user with a key logs in to seal it for the archive"),
     "queued": N_("queued"), "sending": N_("sending"), "failing": N_("failing, will be retried"), "sent": N_("sent"),
 }
@@ -98,16 +98,6 @@ async def recordings_list(request: web.Request) -> web.StreamResponse:
                   purposes=[(c, purposes.label(c, lang)) for c in purposes.PURPOSES], held=HELD,
                   query_with=lambda **kw: _query_with(request, **kw), reason_label=lambda c: reason_label(c, lang),
                   purpose_label=lambda c: purposes.label(c, lang))
-
-
-def _recording_for(request: web.Request) -> dict:
-    """The recording in the path, if the user's role and scope allow it (404 otherwise: not even whether
-    it exists is told to someone outside the scope)."""
-    box = request.app[BOX]
-    recording = box.catalog.get_recording(request.match_info["id"])
-    if not roles.recording_in_scope(box.catalog, request[SESSION].user, recording):
-        raise NotFound("not in scope")
-    return recording
 
 
 def _decimal(value: float, lang: str, places: int = 6, fixed: bool = False) -> str:
@@ -209,7 +199,8 @@ def _detail(request: web.Request, recording: dict, status: int = 200, error: str
         deletion.update(at=to_iso(moment) if moment else None, held=moment is None)
     viewable = footage.viewable(box, recording["id"])  # deleted: the key is gone
     return render(request, "opname.html", status=status, r=recording, trail=trail, holds=holds, error=error,
-                  archive=sync_client.sync_of(box, recording["id"]), archive_states=ARCHIVE_STATES, grant=grant, form=form or {}, viewable=viewable, deletion=deletion,
+                  archive=outbox.sync_of(box, recording["id"]), archive_states=ARCHIVE_STATES, grant=grant,
+                  form=form or {}, viewable=viewable, deletion=deletion,
                   purpose_options=purpose_options(session.role, lang),
                   all_purposes=[(c, purposes.label(c, lang)) for c in purposes.PURPOSES],
                   purpose_label=lambda c: purposes.label(c, lang), reasons=REASONS,
@@ -222,7 +213,7 @@ def _detail(request: web.Request, recording: dict, status: int = 200, error: str
 @routes.get("/opnames/{id}")
 @needs(roles.RECORDINGS_LIST)
 async def recording_detail(request: web.Request) -> web.StreamResponse:
-    recording = _recording_for(request)
+    recording = recording_in_path(request)
     grant = request.query.get("bekijk")
     if grant and request[SESSION].grants.get(grant, None) is None:
         grant = None
@@ -247,19 +238,15 @@ def _refusal(request: web.Request, refused: footage.Refused, no_purpose: str) ->
 @needs(roles.RECORDINGS_VIEW)
 async def view(request: web.Request) -> web.StreamResponse:
     """Name the purpose; the gate commits the audit entry before any byte can be streamed."""
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    session = request[SESSION]
-    recording = _recording_for(request)
-    form = await request.post()
-    purpose = str(form.get("purpose", ""))
-    case_ref = str(form.get("case_ref", "")).strip()[:100]
-    go_on = form.get("vervolg") == "1"  # a multi-part Axis recording: play the following parts as well
+    p, recording = await posted(request), recording_in_path(request)
+    session = p.session
+    purpose, case_ref = p.raw("purpose"), p.text("case_ref", 100)
+    go_on = p.raw("vervolg") == "1"  # a multi-part Axis recording: play the following parts as well
     try:
-        opened = footage.open_for_viewing(box, session.user, recording["id"], purpose, case_ref,
-                                          identity=session.identity, client=client_of(request))
+        opened = footage.open_for_viewing(p.box, session.user, recording["id"], purpose, case_ref,
+                                          identity=session.identity, client=p.client)
     except footage.Refused as refused:
-        error = _refusal(request, refused, _("Choose the purpose for which you view this recording."))
+        error = _refusal(request, refused, p.gettext("Choose the purpose for which you view this recording."))
         return _detail(request, recording, 400, error=error,
                        form={"purpose": purpose, "case_ref": case_ref, "vervolg": go_on})
     grant_id = secrets.token_urlsafe(16)
@@ -315,19 +302,14 @@ async def _stream(request: web.Request, response: web.StreamResponse, opened: fo
 async def export(request: web.Request) -> web.StreamResponse:
     """Download the decrypted recording (for an access request, the prosecutor, a complaint): the purpose
     and case reference are required and the gate commits the 'export' entry before the first byte."""
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    session = request[SESSION]
-    recording = _recording_for(request)
-    form = await request.post()
-    purpose = str(form.get("purpose", ""))
-    case_ref = str(form.get("case_ref", "")).strip()[:100]
+    p, recording = await posted(request), recording_in_path(request)
+    purpose, case_ref = p.raw("purpose"), p.text("case_ref", 100)
     try:
-        opened = footage.open_for_viewing(box, session.user, recording["id"], purpose, case_ref,
-                                          identity=session.identity, export=True, client=client_of(request),
+        opened = footage.open_for_viewing(p.box, p.session.user, recording["id"], purpose, case_ref,
+                                          identity=p.session.identity, export=True, client=p.client,
                                           details={"size": recording["size"]})
     except footage.Refused as refused:
-        error = _refusal(request, refused, _("Choose the purpose for which you export this recording."))
+        error = _refusal(request, refused, p.gettext("Choose the purpose for which you export this recording."))
         return _detail(request, recording, 400, error=error,
                        form={"export_purpose": purpose, "export_case_ref": case_ref})
     recording = opened.recording
@@ -344,17 +326,12 @@ async def export(request: web.Request) -> web.StreamResponse:
 @needs(roles.RECORDINGS_ANNOTATE)
 async def set_reason(request: web.Request) -> web.StreamResponse:
     """Why the officer started recording and whether a warning was given (set after the shift)."""
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    session = request[SESSION]
-    recording = _recording_for(request)
-    form = await request.post()
-    reason = str(form.get("reason", ""))
-    warning = str(form.get("warning_given", ""))
+    p, recording = await posted(request), recording_in_path(request)
+    reason, warning = p.raw("reason"), p.raw("warning_given")
     if reason not in REASONS:
-        return _detail(request, recording, 400, error=_("Choose a reason for recording."))
-    recordings.set_reason(box, recording, reason, {"yes": True, "no": False}.get(warning), actor=session.name,
-                          client=client_of(request))
+        return _detail(request, recording, 400, error=p.gettext("Choose a reason for recording."))
+    recordings.set_reason(p.box, recording, reason, {"yes": True, "no": False}.get(warning), actor=p.session.name,
+                          client=p.client)
     raise web.HTTPSeeOther(f"/opnames/{recording['id']}")
 
 
@@ -362,13 +339,9 @@ async def set_reason(request: web.Request) -> web.StreamResponse:
 @needs(roles.HOLDS_MANAGE)
 async def add_hold(request: web.Request) -> web.StreamResponse:
     """Place a hold: the recording is kept past its term for a purpose and a case."""
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    recording = _recording_for(request)
-    form = await request.post()
-    purpose = str(form.get("purpose", ""))
-    case_ref = str(form.get("case_ref", "")).strip()[:100]
-    until_text = str(form.get("until", "")).strip()[:40]
+    p, recording = await posted(request), recording_in_path(request)
+    _, box = p.gettext, p.box
+    purpose, case_ref, until_text = p.raw("purpose"), p.text("case_ref", 100), p.text("until", 40)
     kept = {"hold_purpose": purpose, "hold_case_ref": case_ref, "hold_until": until_text}
     error = None
     until = None
@@ -386,8 +359,7 @@ async def add_hold(request: web.Request) -> web.StreamResponse:
                 error = _("The end date of the hold has passed.")
     if error:
         return _detail(request, recording, 400, error=error, form=kept)
-    retention.add_hold(box, recording["id"], purpose, case_ref, request[SESSION].name, until=until,
-                       client=client_of(request))
+    retention.add_hold(box, recording["id"], purpose, case_ref, p.session.name, until=until, client=p.client)
     raise web.HTTPSeeOther(f"/opnames/{recording['id']}#bewaringen")
 
 
@@ -395,17 +367,13 @@ async def add_hold(request: web.Request) -> web.StreamResponse:
 @needs(roles.HOLDS_MANAGE)
 async def release_hold(request: web.Request) -> web.StreamResponse:
     """Release a hold, with a reason; the normal term applies again (never less than the grace period)."""
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    recording = _recording_for(request)
-    form = await request.post()
-    reason = str(form.get("reason", "")).strip()[:500]
+    p, recording = await posted(request), recording_in_path(request)
+    reason = p.text("reason", 500)
     try:
-        hold_id = int(str(form.get("hold", "")))
+        hold_id = int(p.raw("hold"))
     except ValueError:
         hold_id = None
     if hold_id is None or not reason:
-        return _detail(request, recording, 400, error=_("Give the reason for releasing the hold."))
-    retention.release_hold(box, recording["id"], reason, request[SESSION].name, hold_id=hold_id,
-                           client=client_of(request))
+        return _detail(request, recording, 400, error=p.gettext("Give the reason for releasing the hold."))
+    retention.release_hold(p.box, recording["id"], reason, p.session.name, hold_id=hold_id, client=p.client)
     raise web.HTTPSeeOther(f"/opnames/{recording['id']}#bewaringen")

@@ -6,7 +6,7 @@ from datetime import date
 
 from aiohttp import web
 
-from appliance import access_requests, purposes, roles
+from appliance import access_requests, outbox, purposes, roles
 from appliance import overview as box_overview
 from appliance.health import box_health
 
@@ -25,7 +25,7 @@ OFFLOAD_STATES = {
     "offline": N_("offline"), "error": N_("error"), "refused": N_("refused"), "storage_full": N_("storage full"),
     # the device's own status when nothing is being offloaded
     "discovered": N_("discovered"), "paired": N_("paired"), "unpaired": N_("unpaired"),
-    "idle": N_("idle"), "found": N_("found, not registered"),  # a USB camera (issue 16) outside an ingest
+    "idle": N_("idle"), "found": N_("found, not registered"),  # a USB camera outside an ingest
 }
 
 
@@ -46,11 +46,11 @@ async def overview(request: web.Request) -> web.StreamResponse:
                      if roles.allowed(request[SESSION].role, roles.CAMERAS_MANAGE) else [])
     return render(request, "overview.html", store=store, alerts=alerts, cameras=cameras,
                   device_alerts=device_alerts, reviews=box_overview.reviews_due(box), progress=offload_progress(request),
-                  usb_progress=usb_progress(box, _),  # USB cameras' ingest, from usb_sessions (issue 16)
+                  usb_progress=usb_progress(box, _),  # USB cameras' ingest, from usb_sessions
                   state_labels={k: _(v) for k, v in OFFLOAD_STATES.items()}, deletions_due=box_overview.deletions_due(box),
                   sync=sync_state(box), not_docked_days=box_overview.NOT_DOCKED_DAYS,
-                  health=await box_health(box, request[SESSION].role),  # clock, data at rest (issue 9)
-                  requests_due=requests_due(request))  # requests near their deadline (issue 8)
+                  health=await box_health(box, request[SESSION].role),  # clock and data at rest
+                  requests_due=requests_due(request))  # requests near their legal deadline
 
 
 def requests_due(request: web.Request) -> list[dict]:
@@ -68,9 +68,7 @@ def requests_due(request: web.Request) -> list[dict]:
 
 
 def sync_state(box) -> dict:
-    from sync import client  # the archive sync's own status (outbox, last pass)
-
-    status = client.status(box)
+    status = outbox.status(box)
     counts = status["counts"]
     return {"enrolled": status["enrolled"], "waiting": sum(n for k, n in counts.items() if k != "sent"),
             "sent": counts.get("sent", 0), "last_pass": status["last_pass"]}

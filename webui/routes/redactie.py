@@ -22,18 +22,11 @@ from appliance import footage, jobs, purposes, redaction, roles, time_offsets
 from appliance.errors import KluisError, NotFound
 
 from ..app import BOX, LANG, SESSION, client_of, gettext_for, needs, render
+from ..posted import posted, recording_in_path
 
 routes = web.RouteTableDef()
 
 REDACT_PURPOSES = redaction.PURPOSES  # the request kinds, and showing footage to police or prosecutor
-
-
-def _recording_for(request: web.Request) -> dict:
-    box = request.app[BOX]
-    recording = box.catalog.get_recording(request.match_info["id"])
-    if not roles.recording_in_scope(box.catalog, request[SESSION].user, recording):
-        raise NotFound("not in scope")
-    return recording
 
 
 def _lines(text: str) -> list[str]:
@@ -76,7 +69,7 @@ def _original(box, recording: dict) -> dict | None:
 @routes.get("/opnames/{id}/redigeren")
 @needs(roles.RECORDINGS_REDACT)
 async def redact_form(request: web.Request) -> web.StreamResponse:
-    return _form_page(request, _recording_for(request))
+    return _form_page(request, recording_in_path(request))
 
 
 @routes.get("/opnames/{id}/redigeren/beeld")
@@ -87,7 +80,7 @@ async def still(request: web.Request) -> web.StreamResponse:
     _ = gettext_for(request)
     box = request.app[BOX]
     session = request[SESSION]
-    recording = _recording_for(request)
+    recording = recording_in_path(request)
     t, purpose = _still_query(request)
     if t is None or not purpose:
         return web.Response(status=400, text=_("Choose the purpose for which the redacted copy is made."))
@@ -107,13 +100,10 @@ async def still(request: web.Request) -> web.StreamResponse:
 @routes.post("/opnames/{id}/redigeren")
 @needs(roles.RECORDINGS_REDACT)
 async def redact_start(request: web.Request) -> web.StreamResponse:
-    _ = gettext_for(request)
-    box = request.app[BOX]
-    session = request[SESSION]
-    recording = _recording_for(request)
-    post = await request.post()
-    form = {key: str(post.get(key, ""))[:4000] for key in ("purpose", "case_ref", "request_ref", "reason", "keep",
-                                                            "boxes", "mute", "faces")}
+    p, recording = await posted(request), recording_in_path(request)
+    _, box, session = p.gettext, p.box, p.session
+    form = {key: p.raw(key)[:4000] for key in ("purpose", "case_ref", "request_ref", "reason", "keep", "boxes", "mute",
+                                              "faces")}
     purpose = form["purpose"]
     error = None
     plan = None
@@ -133,7 +123,7 @@ async def redact_start(request: web.Request) -> web.StreamResponse:
         try:
             job_id = redaction.start_job(box, session.identity, recording["id"], plan, actor=session.name,
                                          purpose=purpose, case_ref=form["case_ref"].strip()[:100] or None,
-                                         reason=form["reason"].strip()[:500], client=client_of(request),
+                                         reason=form["reason"].strip()[:500], client=p.client,
                                          request_ref=form["request_ref"].strip()[:40] or None)
         except KluisError as exc:
             error = str(exc)
@@ -148,9 +138,7 @@ def _job_for(request: web.Request) -> dict:
     if job["kind"] != "redact":
         raise NotFound("not a redaction")
     if job.get("recording_id"):
-        recording = box.catalog.get_recording(job["recording_id"])
-        if not roles.recording_in_scope(box.catalog, request[SESSION].user, recording):
-            raise NotFound("not in scope")
+        roles.recording_for(box.catalog, request[SESSION].user, job["recording_id"])
     return job
 
 

@@ -8,7 +8,7 @@ import asyncio
 import hmac
 import logging
 import time
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, NoReturn
 
 from aiohttp import web
 
@@ -135,20 +135,21 @@ async def begin(request: web.Request) -> web.StreamResponse:
     raise response
 
 
+async def _move(request: web.Request, at: str, to: str) -> NoReturn:
+    """A button that only moves the wizard from step `at` to step `to`."""
+    await _form(request)
+    _owned(request, at).step = to
+    raise _see()
+
+
 @routes.post("/setup/opgeschreven")
 async def written_down(request: web.Request) -> web.StreamResponse:
-    await _form(request)
-    wizard = _owned(request, "recovery")
-    wizard.step = "confirm"
-    raise _see()
+    await _move(request, "recovery", "confirm")
 
 
 @routes.post("/setup/opnieuw-tonen")
 async def show_again(request: web.Request) -> web.StreamResponse:
-    await _form(request)
-    wizard = _owned(request, "confirm")
-    wizard.step = "recovery"
-    raise _see()
+    await _move(request, "confirm", "recovery")
 
 
 @routes.post("/setup/bevestigen")

@@ -14,7 +14,8 @@
       var bar = row.querySelector("progress");
       bar.max = Math.max(p.bytes_total, 1);
       bar.value = p.bytes_done;
-      // a USB camera's ingest comes with its text (issue 16): "done, you can take the camera out", an error
+      // a USB camera's ingest comes with its own text ("done, you can take the camera out", an error):
+      // the camera's owner reads it at the box, so it says more than a state
       row.querySelector(".state").textContent = p.text ||
         (labels[p.state] || p.state) + " (" + p.recordings_done + "/" + p.recordings_total + ")";
     });

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from appliance import audit, byte_ranges, footage, recordings, roles
+from appliance import audit, byte_ranges, footage, roles
 from appliance.box import Box, init_box
 from appliance.clock import parse_time
 from appliance.errors import KluisError
@@ -17,6 +17,9 @@ from appliance.keys import KDF_PROFILES
 from .common import (
     act, acting_user, ask_password, data_option, secret_options, shows, table, with_box,
 )
+
+# appliance.recordings loads PyAV (some 60 ms): import and verify, which use it, import it when they run,
+# so that `kluis list`, `kluis cat` and every --help start without it.
 
 
 @click.command()
@@ -54,6 +57,8 @@ def import_(data_dir: Path, files: tuple[Path, ...], camera: str, officer: str, 
 
     Prints each new recording's id, one line per file. A file imported before is reported on stderr
     and skipped."""
+    from appliance import recordings
+
     with Box(data_dir) as box:
         tz = box.settings.box.timezone
         start_t = parse_time(start, tz)
@@ -97,6 +102,8 @@ def list_(box: Box, user: str | None, password_file: Path | None, recovery_key_f
 def verify(box: Box, user: str | None, password_file: Path | None, recovery_key_file: Path | None,
            deep: bool | None) -> None:
     """Check every recording; list the damaged or missing ones and exit non-zero if any (like restic check)."""
+    from appliance import recordings
+
     if deep is None:
         deep = password_file is not None or recovery_key_file is not None
     # Checking chunk tags needs the box key but shows no footage: any user whose slot opens it may.

@@ -30,8 +30,8 @@ def _act(box: Box, command: str, user: str | None, password_file, recovery_key_f
          case_ref: str | None = None, **kwargs):
     """common.act, with a refused role on record too (act itself refuses before any password)."""
     if recovery_key_file is not None:
-        raise handover._deny(box, acting_user(box, user), command, "a handover is done by named people (four "
-                             "eyes), not with the recovery key", recording_ids, case_ref=case_ref, client="cli")
+        raise handover.deny(box, acting_user(box, user), command, "a handover is done by named people (four "
+                            "eyes), not with the recovery key", recording_ids, case_ref=case_ref, client="cli")
     try:
         return act(box, command, user, password_file, recovery_key_file, **kwargs)
     except roles.Forbidden as exc:
@@ -87,8 +87,8 @@ def prepare(data_dir: Path, recording_ids: tuple[str, ...], receiver: str, basis
             for recording_id in ids:
                 recording = box.catalog.get_recording(recording_id)
                 if not roles.recording_in_scope(box.catalog, row, recording):
-                    raise handover._deny(box, row["name"], "prepare", f"{row['name']} may not hand over recording "
-                                         f"{recording_id}: not in their scope", ids, case_ref=case_ref, client="cli")
+                    raise handover.deny(box, row["name"], "prepare", f"{row['name']} may not hand over recording "
+                                        f"{recording_id}: not in their scope", ids, case_ref=case_ref, client="cli")
 
         actor = _act(box, "export prepare", user, password_file, recovery_key_file, ids, case_ref, check=may_prepare)
         handover_id = handover.prepare(box, actor.name, ids, receiver, basis, case_ref, purpose, chosen[0],
@@ -113,7 +113,7 @@ def approve(data_dir: Path, handover_id: str, out: Path, unencrypted: bool, user
             raise KluisError(f"{out} exists already; choose another --out")
 
         def may_approve(row: dict) -> None:
-            handover._check_approver(box, found, row["name"], "approve", "cli")
+            handover.check_approver(box, found, row["name"], "approve", "cli")
 
         actor = _act(box, "export approve", user, password_file, recovery_key_file, found["recording_ids"],
                      found["case_ref"], need_key=True, check=may_approve)
@@ -138,7 +138,7 @@ def _close(box: Box, command: str, handover_id: str, reason: str, user, password
 
     def may_close(row: dict) -> None:
         if step == "refuse" or row["name"] != found["prepared_by"]:
-            handover._check_approver(box, found, row["name"], step, "cli")
+            handover.check_approver(box, found, row["name"], step, "cli")
 
     actor = _act(box, command, user, password_file, recovery_key_file, found["recording_ids"], found["case_ref"],
                  check=may_close)
@@ -210,8 +210,8 @@ def register(box: Box, as_csv: bool, out: Path | None, user, password_file, reco
     """Export the handover register (overdrachtsregister) as CSV."""
     actor = _act(box, "export register", user, password_file, recovery_key_file, [])
     if actor.user is not None and roles.SCOPES.get(actor.user["role"]) == roles.SCOPE_TEAM:
-        raise handover._deny(box, actor.name, "register", f"{actor.name}: the whole register is for the privacy "
-                             "officer and the auditor; use kluis export list", [], client="cli")
+        raise handover.deny(box, actor.name, "register", f"{actor.name}: the whole register is for the privacy "
+                            "officer and the auditor; use kluis export list", [], client="cli")
     count = handover.register_csv(box, out if out is not None else sys.stdout, actor=actor.name, client="cli")
     if out is not None:
         click.echo(f"{count} handover(s) written to {out}", err=True)

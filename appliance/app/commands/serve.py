@@ -32,7 +32,7 @@ def serve(data_dir: Path, listen: str | None, verbose: bool) -> None:
 
     address = parse_listen(listen) if listen else None
     setup_logging(logging.DEBUG if verbose else logging.INFO)
-    serve_data_dir(data_dir, address)  # an uninitialised DIR: the first-boot wizard first (issue 9)
+    serve_data_dir(data_dir, address)  # an uninitialised DIR: the first-boot wizard first
 
 
 COMMANDS = [serve]

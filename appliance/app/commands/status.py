@@ -31,8 +31,8 @@ def status(box: Box, as_json: bool) -> None:
         "disk_free_bytes": disk.free,
         "disk_total_bytes": disk.total,
         "certificate_sha256": tls.fingerprint(box.data_dir),
-        "clock": timesync.status().as_dict(),             # issue 9: {synchronized, source, detail}
-        "at_rest": platform.at_rest(box.data_dir).as_dict(),  # issue 9: {encrypted, kind, tpm, tpm2, ...}
+        "clock": timesync.status().as_dict(),             # {synchronized, source, detail}: times are evidence
+        "at_rest": platform.at_rest(box.data_dir).as_dict(),  # {encrypted, kind, tpm, tpm2, ...}
         "recordings_clock_unsynced": box.catalog.db.execute(
             "SELECT count(*) FROM recordings WHERE clock_synced = 0").fetchone()[0],
     }

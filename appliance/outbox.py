@@ -1,23 +1,50 @@
-"""The outbox: which recordings must go to the archive (holds whose purpose needs central custody, and
-requisitions), their way there (states, re-wrapping for the archive, metadata), the receipts, and the
-status the web UI and `kluis sync status` show."""
+"""The box's side of the archive sync, as the catalog holds it: the enrollment, the outbox (which
+recordings must go to the archive: holds whose purpose needs central custody, and requisitions), their way
+there (states, re-wrapping for the archive, metadata), the receipts, the sync window and the status the
+web UI and `kluis sync status` show.
+
+No network here: the web UI and the CLI read and change this state without the sync client, and
+sync/client.py (which talks to the archive) builds on it.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from nacl.public import PrivateKey
 
-from appliance import audit
-from appliance.box import Box
-from appliance.container import parse_header
-from appliance.errors import KluisError
+from . import audit
+from .box import Box
+from .config_models import parse_window
+from .container import parse_header
+from .errors import KluisError
 
-from .enrollment import archive_url, enrollment
-
+META_ARCHIVE = "sync_archive"
 META_LAST_PASS = "sync_last_pass"
 STATES = ("needs_rewrap", "queued", "sending", "failing", "sent")
+
+
+def enrollment(box: Box) -> dict | None:
+    """The archive this box is enrolled at (its URL, pinned certificate and keys), or None."""
+    text = box.catalog.get_meta(META_ARCHIVE)
+    return json.loads(text) if text else None
+
+
+def archive_url(box: Box, enrolled: dict) -> str:
+    """kluis.toml's [sync] archive_url overrides the address the box enrolled at (the archive moved)."""
+    return (box.settings.sync.archive_url or enrolled["url"]).rstrip("/")
+
+
+def in_window(window: str, moment: datetime, tz_name: str) -> bool:
+    """Is `moment` inside a daily window "HH:MM-HH:MM" (local time; may wrap past midnight)?"""
+    if (span := parse_window(window)) is None:
+        return True
+    first, last = span
+    now = moment.astimezone(ZoneInfo(tz_name)).time()
+    return first <= now < last if first <= last else (now >= first or now < last)
 
 
 def queue(box: Box, recording_id: str, reason: str) -> str | None:
