@@ -44,9 +44,14 @@ def test_camera_paired_after_enrollment_seals_to_archive_and_serve_sends_held(en
             with Archive(archive.data_dir) as arch:
                 return [r for r in arch.list_recordings() if r["recording_id"] == rid]
 
+        def receipt():
+            with Box(data) as box:
+                return client.receipt_for(box, rid)
+
         rows = wait_for(arrived, 60, what="the held recording at the archive")
+        # The archive lists the recording before the box has its answer: the receipt lands a moment later.
+        assert wait_for(receipt, 30, what="the archive's receipt on the box")["sha256"] == rows[0]["sha256"]
         with Box(data) as box:
-            assert client.receipt_for(box, rid)["sha256"] == rows[0]["sha256"]
             assert client.status(box)["counts"]["needs_rewrap"] == 0
     finally:
         server.stop()
