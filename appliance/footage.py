@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Generator
 
 from nacl.public import PrivateKey
 
@@ -216,7 +216,7 @@ class Footage:
         except FileNotFoundError:
             raise KluisError(f"recording {self.recording_id}: its stored file is missing (run kluis verify)") from None
 
-    def read_range(self, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
+    def read_range(self, start: int = 0, stop: int | None = None) -> Generator[bytes, None, None]:
         """Plaintext bytes [start, stop) (to the end without `stop`), reading only the chunks that cover them."""
         with self._payload() as payload:
             payload_len = self._box.vault.payload_size(self.recording["stored_path"])
