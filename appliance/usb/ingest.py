@@ -250,7 +250,7 @@ class Session:
         self._written = time.monotonic()
         with contextlib.suppress(sqlite3.Error):  # progress must never stop an ingest (a locked or full catalog)
             with self.box.catalog.transaction():
-                self.box.catalog.db["usb_sessions"].upsert({**self.values, "updated_at": self.box.now_iso()},
+                self.box.catalog.db.table("usb_sessions").upsert({**self.values, "updated_at": self.box.now_iso()},
                                                            pk="serial")
 
 
@@ -275,7 +275,7 @@ def ingest(box: Box, volume: Volume, *, dry_run: bool = False, actor: str = "sys
     now = box.now_iso()
     if device is None:
         with box.catalog.transaction():
-            box.catalog.db["devices"].insert({
+            box.catalog.db.table("devices").insert({
                 "serial": serial, "proto": "usb", "model": profile.name, "paired": 0, "online": 0,
                 "first_seen": now, "last_seen": now, "status": "found", "status_at": now,
                 "pre_record_s": profile.pre_record_s, "post_record_s": profile.post_record_s,
@@ -289,7 +289,7 @@ def ingest(box: Box, volume: Volume, *, dry_run: bool = False, actor: str = "sys
                       serial=serial, action="usb_unknown")
         return Report("error", f"{serial} is a dock camera's serial: refused", serial=serial, profile=profile.name)
     with box.catalog.transaction():
-        box.catalog.db["devices"].update(serial, {"last_seen": now})
+        box.catalog.db.table("devices").update(serial, {"last_seen": now})
     if not device["paired"]:
         if first:
             log.info("usb: camera %s (%s) plugged in again, still not registered", serial, profile.name)
@@ -438,7 +438,7 @@ def _one(box: Box, volume: Volume, profile: Profile, device: dict, path: Path, o
     }
     with box.catalog.transaction():
         recording_id = recordings.catalog_stored(box, stored, fields)
-        box.catalog.db["usb_files"].upsert({
+        box.catalog.db.table("usb_files").upsert({
             "serial": serial, "path": rel, "size": size, "mtime": mtime, "state": "stored", "reason": None,
             "sha256": sealed_sha, "recording_id": recording_id, "time_source": source, "seen_at": box.now_iso(),
         }, pk=("serial", "path", "size"))
@@ -464,7 +464,7 @@ def _delete(box: Box, serial: str, rel: str, size: int, path: Path) -> None:
 def _refuse(box: Box, serial: str, rel: str, size: int, mtime: str | None, why: str, dry_run: bool) -> FileResult:
     if not dry_run and _file_row(box, serial, rel, size) is None:
         with box.catalog.transaction():
-            box.catalog.db["usb_files"].insert({"serial": serial, "path": rel, "size": size, "mtime": mtime,
+            box.catalog.db.table("usb_files").insert({"serial": serial, "path": rel, "size": size, "mtime": mtime,
                                                 "state": "refused", "reason": why, "seen_at": box.now_iso()})
         devices.alert(box, "usb_refused_file", f"{serial}: {rel}: {why}; left on the camera", serial=serial,
                       action="usb_error")
@@ -508,7 +508,7 @@ def register(box: Box, serial: str, *, officer: str | None, pooled: bool, actor:
     if device["paired"]:
         raise KluisError(f"USB camera {serial} is registered already")
     with box.catalog.transaction():
-        box.catalog.db["devices"].update(serial, {"paired": 1, "paired_at": box.now_iso(), "paired_by": actor,
+        box.catalog.db.table("devices").update(serial, {"paired": 1, "paired_at": box.now_iso(), "paired_by": actor,
                                                   "status": "idle", "status_at": box.now_iso()})
         devices.audit(box, "pair", actor=actor, details={"camera": serial, "usb": True, "profile": device["model"]})
     if officer:
