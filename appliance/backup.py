@@ -244,7 +244,7 @@ def key_slots(box: Box) -> dict:
     keepers = {r["name"]: json.loads(r["slot"]) for r in box.catalog.db.query(
         "SELECT name, slot FROM users WHERE role = 'keeper' AND disabled = 0 ORDER BY name")}
     return {"box_public_key": bytes(box.public_key).hex(), "init_user": box.default_user,
-            "recovery_slot": json.loads(box.catalog.get_meta("recovery_slot")),
+            "recovery_slot": json.loads(box.catalog.required_meta("recovery_slot")),
             "keepers": {name: slot for name, slot in keepers.items() if slot.get("sealed")}}
 
 

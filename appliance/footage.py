@@ -121,7 +121,12 @@ def open_for_viewing(box: Box, user: dict | None, recording_id: str, purpose: st
         raise Refused(ROLE, "footage is read by a user (or with the recovery key)")
     check_viewing(box, None if break_glass else user, recording, purpose, case_ref, export=export)
     decryptor = _decryptor(box, identity, recording)
-    name = actor or user["name"]
+    if actor:
+        name = actor
+    elif user is not None:
+        name = user["name"]
+    else:
+        raise ValueError("the break-glass path names its actor")
     [seq] = _record(box, [dict(actor=name, action=action or ("export" if export else "view"),
                                recording_id=recording_id, purpose=purpose, case_ref=case_ref or None,
                                client=client, details=details)])

@@ -246,9 +246,9 @@ def schedule_jobs(scheduler, box: Box) -> list:
     `checkpoint_minutes`, at start, and when the scheduler shuts down) to an APScheduler scheduler."""
     from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 
-    section = config_mod.load(box.data_dir)
-    sweep_minutes = float(section.get("retention", {}).get("sweep_minutes", 15))
-    checkpoint_minutes = float(section.get("audit", {}).get("checkpoint_minutes", 60))
+    settings = config_mod.load(box.data_dir)
+    sweep_minutes = settings.retention.sweep_minutes
+    checkpoint_minutes = settings.audit.checkpoint_minutes
     data_dir, clock = box.data_dir, box.clock
     start = datetime.now(timezone.utc)  # the scheduler runs on real time, whatever the box's clock says
     jobs = [

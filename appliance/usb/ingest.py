@@ -379,7 +379,7 @@ def _one(box: Box, volume: Volume, profile: Profile, device: dict, path: Path, o
     except OSError as exc:
         raise Gone(f"{rel}: {exc.strerror}") from None
     done_before = session.values["bytes_done"]
-    fingerprint = recordings.fingerprint_file(path, bytes.fromhex(box.catalog.get_meta("fingerprint_key")))
+    fingerprint = recordings.fingerprint_file(path, bytes.fromhex(box.catalog.required_meta("fingerprint_key")))
     earlier = box.catalog.find_by_fingerprint(fingerprint)
     if earlier is not None:
         row = box.catalog.db.execute("SELECT sha256 FROM usb_files WHERE recording_id = ?", [earlier["id"]]).fetchone()
