@@ -227,6 +227,7 @@ def assign_shift(box: Box, serial: str, officer: str, starts: datetime, ends: da
             {"serial": serial, "officer": officer, "starts_at": s, "ends_at": e, "created_by": actor,
              "created_at": box.now_iso()}
         ).last_pk
+        assert new_id is not None  # an INSERT sets it
         audit(box, "settings_change", actor=actor,
               details={"camera": serial, "assign": officer, "from": s, "until": e})
     return new_id

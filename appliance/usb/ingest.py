@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import Any, Iterator
 
 from .. import recordings, space, timesync
 from ..box import Box
@@ -111,7 +112,7 @@ def read_serial(profile: Profile, volume: Volume) -> str | None:
             raw = volume.label
         elif source == "file":
             path = profiles_mod.find_nocase(volume.root, profile.serial_file)
-            if path is not None:
+            if path is not None and profile.serial_pattern is not None:  # a profile with 'file' has both
                 with contextlib.suppress(OSError, UnicodeDecodeError):
                     text = path.read_bytes()[:4096].decode("utf-8", "replace")
                     match = profile.serial_pattern.search(text)
@@ -166,7 +167,7 @@ def start_time(profile: Profile, path: Path) -> tuple[datetime, str]:
     """A recording's start on the camera's clock, from the most trusted source that has one."""
     for source in profile.time_sources:
         if source == "filename":
-            match = profile.filename_pattern.search(path.name)
+            match = profile.filename_pattern.search(path.name) if profile.filename_pattern else None
             if match:
                 with contextlib.suppress(ValueError):
                     return _stamp(match, profile.timezone), "filename"
@@ -183,7 +184,7 @@ def clock_offset(profile: Profile, volume: Volume, files: list[Path], now: datet
     """Box clock minus camera clock, as the profile can tell it; None when it cannot."""
     if profile.clock_source == "file":
         path = profiles_mod.find_nocase(volume.root, profile.clock_file)
-        if path is None:
+        if path is None or profile.clock_pattern is None:  # a profile with 'file' has a pattern
             return None
         with contextlib.suppress(OSError):
             match = profile.clock_pattern.search(path.read_bytes()[:4096].decode("utf-8", "replace"))
@@ -238,7 +239,7 @@ class Session:
 
     def __init__(self, box: Box, serial: str):
         self.box, self.serial = box, serial
-        self.values = {"serial": serial, "state": "reading", "message": "", "files_total": 0, "files_done": 0,
+        self.values: dict[str, Any] = {"serial": serial, "state": "reading", "message": "", "files_total": 0, "files_done": 0,
                        "bytes_total": 0, "bytes_done": 0, "started_at": box.now_iso()}
         self._written = 0.0
         self.set(force=True)
@@ -472,7 +473,7 @@ def _refuse(box: Box, serial: str, rel: str, size: int, mtime: str | None, why: 
 
 
 @contextlib.contextmanager
-def slot(box: Box, wait_s: float = 3600) -> object:
+def slot(box: Box, wait_s: float = 3600) -> Iterator[int]:
     """One of `[usb] concurrency` ingest slots (a lock file each): several cameras of a 10-port dock are
     read at once, but not more than the disk and the box's memory take."""
     count = box.settings.usb.concurrency
