@@ -354,6 +354,13 @@ class Check:
         return not self.problems and self.manifest is not None
 
     @property
+    def verified_manifest(self) -> dict:
+        """The manifest of a backup that verified; KluisError for one that did not."""
+        if self.problems or self.manifest is None:
+            raise KluisError(f"backup {self.path.name} did not verify")
+        return self.manifest
+
+    @property
     def name(self) -> str:
         return self.path.name
 
