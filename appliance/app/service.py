@@ -146,7 +146,7 @@ class Service:
         self._stoppers.append(runner.cleanup)
         bound = [f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple)]
         self.web_address = bound[0] if bound else None
-        log.info("web UI: listening on %s", ", ".join(where) or "its default address")
+        log.info("web UI: listening on %s", ", ".join(bound) or "its default address")
 
     async def _start_sync(self) -> None:
         task = sync_client.start_sync(self.box)
