@@ -72,7 +72,8 @@ class Downloads:
                 path.unlink(missing_ok=True)
             raise
         filename = re.sub(r"[^A-Za-z0-9._-]", "_", f"{h['id']}.zip.age" if encrypted else f"{h['id']}.zip")
-        self._waiting[token] = Download(owner, h["id"], filename, path, out.getvalue() if isinstance(out, io.BytesIO) else None,
+        data = out.getvalue() if isinstance(out, io.BytesIO) else None
+        self._waiting[token] = Download(owner, h["id"], filename, path, data,
                                         self._now())
         return result, token
 

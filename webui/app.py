@@ -317,7 +317,8 @@ async def check_password(box: Box, name: str, password: str, code: str | None, c
     event loop (it touches no catalog), so other users are not held up."""
     row = users.login_start(box, name, client)
     try:
-        secret: object = await asyncio.get_running_loop().run_in_executor(None, users.open_user_slot, box, row, password)
+        secret: object = await asyncio.get_running_loop().run_in_executor(
+            None, users.open_user_slot, box, row, password)
     except WrongSecret:
         secret = users.WRONG
     return users.login_finish(box, name, row, secret, code, client)

@@ -160,7 +160,8 @@ async def obj(request: web.Request) -> web.StreamResponse:
         if method == "PUT":
             limit = {"key": spec.MAX_SMALL_BODY, "bookmark": spec.MAX_BOOKMARK_BODY, "gnss": spec.MAX_GNSS_BODY}
             body = await _body(request, limit[target.kind])
-            md5 = await destination.put_small(account, target.container_name, target.object_name, target.kind, meta, body)
+            md5 = await destination.put_small(account, target.container_name, target.object_name, target.kind, meta,
+                                              body)
             return web.Response(status=201, headers={"Etag": md5})
     if method == "POST":
         destination.post_object(account["name"], target.container_name, target.object_name, meta)

@@ -239,8 +239,9 @@ class Session:
 
     def __init__(self, box: Box, serial: str):
         self.box, self.serial = box, serial
-        self.values: dict[str, Any] = {"serial": serial, "state": "reading", "message": "", "files_total": 0, "files_done": 0,
-                       "bytes_total": 0, "bytes_done": 0, "started_at": box.now_iso()}
+        self.values: dict[str, Any] = {"serial": serial, "state": "reading", "message": "", "files_total": 0,
+                                       "files_done": 0, "bytes_total": 0, "bytes_done": 0,
+                                       "started_at": box.now_iso()}
         self._written = 0.0
         self.set(force=True)
 
