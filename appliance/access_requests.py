@@ -194,6 +194,7 @@ def register(box: Box, *, requester: str, kind: str, received_on: date, given_ti
             "VALUES ('', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [code, requester, contact, received_on.isoformat(), deadline.isoformat(), to_iso(given_time), place,
              camera, officer, window, notes, actor, now]).lastrowid
+        assert request_id is not None  # an INSERT sets it
         ref = ref_of(request_id, received_on)
         db.execute("UPDATE requests SET ref = ? WHERE id = ?", [ref, request_id])
         matches = search(box, given_time, window, camera, officer)

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import os
 import secrets
-from typing import BinaryIO, Sequence
+from typing import BinaryIO, Protocol, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -78,7 +78,13 @@ def generate_passphrase() -> str:
 
 # Encryption -------------------------------------------------------------------------------------------
 
-def encrypt_to_recipient(src: BinaryIO, dst: BinaryIO, recipient: str) -> None:
+class Writable(Protocol):
+    """Where ciphertext goes: a file, or a wrapper that hashes what passes through."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
+def encrypt_to_recipient(src: BinaryIO, dst: Writable, recipient: str) -> None:
     """Encrypt `src` (read to its end) to an age X25519 recipient ('age1...') into `dst`, streaming."""
     import pyrage
 
@@ -97,7 +103,7 @@ def parse_recipient(text: str):
         raise KluisError(f"not an age public key: {text!r} (it starts with age1)") from None
 
 
-def encrypt_with_passphrase(src: BinaryIO, dst: BinaryIO, passphrase: str, work_factor: int = WORK_FACTOR) -> None:
+def encrypt_with_passphrase(src: BinaryIO, dst: Writable, passphrase: str, work_factor: int = WORK_FACTOR) -> None:
     """Encrypt `src` to an age scrypt recipient into `dst`, one 64 KiB chunk at a time."""
     file_key = os.urandom(16)
     salt = os.urandom(16)

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Literal, TextIO, overload
 
 from nacl.signing import SigningKey, VerifyKey
 
@@ -112,7 +111,7 @@ def entries(catalog, *, recording_id: str | None = None, since: str | None = Non
     return rows
 
 
-def write_csv(rows: Iterable[dict], out: io.TextIOBase) -> None:
+def write_csv(rows: Iterable[dict], out: TextIO) -> None:
     """The log as CSV for the privacy officer (spreadsheet-friendly; details as JSON text)."""
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
@@ -129,6 +128,10 @@ def _body(count: int, head_hash: str, time: str, signer: str) -> dict:
     return {"type": CHECKPOINT_TYPE, "v": 1, "signer": signer, "count": count, "head": head_hash, "time": time}
 
 
+@overload
+def checkpoint(catalog, signing_key: SigningKey, *, clock=None, force: Literal[True]) -> dict: ...
+@overload
+def checkpoint(catalog, signing_key: SigningKey, *, clock=None, force: bool = False) -> dict | None: ...
 def checkpoint(catalog, signing_key: SigningKey, *, clock=None, force: bool = False) -> dict | None:
     """Sign (count, head hash, time) and store it; returns the checkpoint as exported. Without `force`,
     nothing is written when the log has not grown since the last checkpoint (returns None)."""

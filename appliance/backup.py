@@ -172,7 +172,7 @@ def _write_sealed(box: Box, data: bytes, out: Path, kind: str) -> dict:
     return _write_hashed(encryptor.stream(io.BytesIO(data)), out)
 
 
-def _write_hashed(blocks: Iterable[bytes], out: Path) -> dict:
+def _write_hashed(blocks: Iterable[bytes | memoryview], out: Path) -> dict:
     """Write blocks to out, synced to disk; its manifest entry."""
     digest = hashlib.sha256()
     size = 0
@@ -242,7 +242,7 @@ def key_slots(box: Box) -> dict:
     keepers = {r["name"]: json.loads(r["slot"]) for r in box.catalog.db.query(
         "SELECT name, slot FROM users WHERE role = 'keeper' AND disabled = 0 ORDER BY name")}
     return {"box_public_key": bytes(box.public_key).hex(), "init_user": box.default_user,
-            "recovery_slot": json.loads(box.catalog.get_meta("recovery_slot")),
+            "recovery_slot": json.loads(box.catalog.required_meta("recovery_slot")),
             "keepers": {name: slot for name, slot in keepers.items() if slot.get("sealed")}}
 
 
@@ -350,6 +350,13 @@ class Check:
     @property
     def ok(self) -> bool:
         return not self.problems and self.manifest is not None
+
+    @property
+    def verified_manifest(self) -> dict:
+        """The manifest of a backup that verified; KluisError for one that did not."""
+        if self.problems or self.manifest is None:
+            raise KluisError(f"backup {self.path.name} did not verify")
+        return self.manifest
 
     @property
     def name(self) -> str:

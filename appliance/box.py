@@ -39,7 +39,7 @@ class Box:
         self.catalog = Catalog(self.data_dir / CATALOG)
         self.catalog.clock = clock  # audit.record stamps entries with the box's (injectable) clock
         self.vault = Vault(self.data_dir)
-        self.public_key = PublicKey(bytes.fromhex(self.catalog.get_meta("box_public_key")))
+        self.public_key = PublicKey(bytes.fromhex(self.catalog.required_meta("box_public_key")))
 
     def close(self) -> None:
         self.catalog.close()
@@ -55,7 +55,7 @@ class Box:
 
     @property
     def default_user(self) -> str:
-        return self.catalog.get_meta("init_user")
+        return self.catalog.required_meta("init_user")
 
     def recipients(self) -> list[PublicKey]:
         """Who new recordings are sealed to: the box, plus any key in meta 'extra_recipients' (the archive)."""
@@ -84,7 +84,7 @@ class Box:
         return self._identity(secret)
 
     def unlock_recovery(self, recovery_key: str) -> PrivateKey:
-        slot = json.loads(self.catalog.get_meta("recovery_slot"))
+        slot = json.loads(self.catalog.required_meta("recovery_slot"))
         return self._identity(keys.open_recovery_slot(slot, recovery_key))
 
     def _identity(self, secret: bytes) -> PrivateKey:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from . import migrations
+from .clock import Clock
 from .database import connect, sqlite_utils, transaction
 from .errors import KluisError, NotFound
 from .schema import BOX, legacy
@@ -37,6 +38,8 @@ SCHEMA_VERSION = len(migrations.steps_of(BOX))  # what this code migrates a cata
 
 
 class Catalog:
+    clock: Clock | None = None  # the box's clock, given by Box: audit entries are stamped with it
+
     def __init__(self, path: Path):
         self.path = path
         self.db = connect(path)
@@ -49,9 +52,20 @@ class Catalog:
         return transaction(self.db)
 
     # meta -------------------------------------------------------------------------------------------
+    @overload
+    def get_meta(self, key: str) -> str | None: ...
+    @overload
+    def get_meta(self, key: str, default: str) -> str: ...
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
         return row[0] if row else default
+
+    def required_meta(self, key: str) -> str:
+        """A meta value every initialised catalog holds; KluisError when it is missing."""
+        value = self.get_meta(key)
+        if value is None:
+            raise KluisError(f"the catalog at {self.path} lacks {key!r} (not initialised, or damaged)")
+        return value
 
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, value])
@@ -60,7 +74,7 @@ class Catalog:
     def add_user(self, name: str, role: str, slot: dict, created_at: str, team: str | None = None) -> None:
         if self.db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
             raise KluisError(f"user {name!r} exists already")
-        self.db["users"].insert(
+        self.db.table("users").insert(
             {"name": name, "role": role, "team": team, "slot": json.dumps(slot), "created_at": created_at}
         )
 
@@ -82,8 +96,8 @@ class Catalog:
     def add_recording(self, row: dict[str, Any], header: bytes) -> None:
         """The row and its wrapped keys in one transaction: a recording is visible complete or not at all."""
         with self.transaction():
-            self.db["recordings"].insert(row)
-            self.db["file_keys"].insert({"recording_id": row["id"], "header": header})
+            self.db.table("recordings").insert(row)
+            self.db.table("file_keys").insert({"recording_id": row["id"], "header": header})
 
     def get_recording(self, recording_id: str) -> dict:
         rows = list(self.db.query("SELECT * FROM recordings WHERE id = ?", [recording_id]))

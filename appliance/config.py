@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .config_models import Settings
+from .config_models import Settings, section_model
 from .errors import KluisError
 from .durable import write_atomic
 
@@ -47,7 +47,7 @@ def _suggest(loc: tuple) -> str:
         known = [f"[{name}]" for name in Settings.model_fields]
         wanted = f"[{loc[0]}]"
     else:
-        known, wanted = list(Settings.model_fields[loc[0]].annotation.model_fields), str(loc[-1])
+        known, wanted = list(section_model(loc[0]).model_fields), str(loc[-1])
     close = difflib.get_close_matches(wanted, known, n=1, cutoff=0.6)
     return f" (did you mean {close[0]}?)" if close else ""
 

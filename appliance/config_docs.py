@@ -15,7 +15,7 @@ from typing import Any
 
 import tomlkit
 
-from .config_models import Section, Settings
+from .config_models import Section, Settings, section_model
 
 COMMENT_AT = 34   # the column where a setting's description starts in the template
 WIDTH = 112
@@ -32,7 +32,7 @@ def literal(value: Any) -> str:
 
 
 def _sections() -> list[tuple[str, type[Section]]]:
-    return [(name, field.annotation) for name, field in Settings.model_fields.items()]
+    return [(name, section_model(name)) for name in Settings.model_fields]
 
 
 def _is_table(model: type[Section], key: str) -> bool:
@@ -67,7 +67,9 @@ def template(settings: dict[str, dict[str, Any]] | None = None) -> str:
                 out += _line(f"# {key} = {literal(field.default)}", field.description or "")
         for key in tables:
             field = model.model_fields[key]
-            example = (field.json_schema_extra or {}).get("example", {})
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            example = extra.get("example")
+            example = example if isinstance(example, dict) else {}
             out += ["", *_line(f"[{name}.{key}]", f"{field.description}; e.g.")]
             out += [f"{k} = {literal(v)}" for k, v in given.get(key, {}).items()]
             out += [f"# {k} = {literal(v)}" for k, v in example.items() if k not in given.get(key, {})]

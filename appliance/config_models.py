@@ -189,11 +189,19 @@ class Settings(BaseModel):
         return self.model_dump()
 
 
+def section_model(name: str) -> type[Section]:
+    """The model of one table of kluis.toml ([retention] -> RetentionSettings)."""
+    model = Settings.model_fields[name].annotation
+    if not (isinstance(model, type) and issubclass(model, Section)):
+        raise KeyError(f"[{name}] is not a table of settings")
+    return model
+
+
 def bounds(section: str, key: str) -> tuple[float | None, float | None]:
     """The (lowest, highest) value a number setting allows; None where it has no bound. A bound that
     excludes its own value (gt, lt) is returned as it stands: the docs say "more than" for those."""
     low = high = None
-    for rule in Settings.model_fields[section].annotation.model_fields[key].metadata:
+    for rule in section_model(section).model_fields[key].metadata:
         low = getattr(rule, "ge", getattr(rule, "gt", low))
         high = getattr(rule, "le", getattr(rule, "lt", high))
     return low, high

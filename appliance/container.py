@@ -20,7 +20,7 @@ import queue
 import struct
 import threading
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator, Sequence
+from typing import BinaryIO, Iterator, Protocol, Sequence
 
 import nacl.exceptions
 from nacl.public import PrivateKey, PublicKey, SealedBox
@@ -175,7 +175,7 @@ def parse_header(raw: bytes) -> Header:
     return Header(raw, chunk_size, nonce, metadata, tuple(stanzas))
 
 
-def read_header(src: BinaryIO) -> Header:
+def read_header(src: Readable) -> Header:
     prefix = _read_exact(src, PREFIX.size)
     length = header_length(prefix)
     return parse_header(prefix + _read_exact(src, length - PREFIX.size))
@@ -228,7 +228,19 @@ def chunk_count(payload_len: int, chunk_size: int) -> int:
     return -(-payload_len // (chunk_size + TAG_SIZE))
 
 
-def _read_exact(src: BinaryIO, n: int) -> bytes:
+class Readable(Protocol):
+    """What a container is read from: a file, or a wrapper that hashes what passes through."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+class ReadableInto(Protocol):
+    """What plaintext is sealed from: a file, a pipe, or a wrapper that hashes what passes through."""
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
+def _read_exact(src: Readable, n: int) -> bytes:
     data = src.read(n)
     while len(data) < n:
         more = src.read(n - len(data))
@@ -238,12 +250,12 @@ def _read_exact(src: BinaryIO, n: int) -> bytes:
     return data
 
 
-def _fill(src: BinaryIO, buf: bytearray) -> int:
+def _fill(src: ReadableInto, buf: bytearray) -> int:
     """Read until `buf` is full or the source ends (pipes and sockets return short reads)."""
     view = memoryview(buf)
     got = 0
     while got < len(buf):
-        n = src.readinto(view[got:])  # type: ignore[attr-defined]  # typeshed's BinaryIO lacks it; files have it
+        n = src.readinto(view[got:])
         if not n:
             break
         got += n
@@ -266,7 +278,7 @@ class Encryptor:
         self.header = seal_header(self.file_key, recipients, chunk_size, metadata, nonce)
         self._aead = _payload_aead(self.file_key, self.header.nonce)
 
-    def chunks(self, src: BinaryIO, *, readahead: bool = True) -> Iterator[memoryview]:
+    def chunks(self, src: ReadableInto, *, readahead: bool = True) -> Iterator[memoryview]:
         """Yield the sealed chunks of `src` (not the header). Each view stays valid until the item after
         the next one is requested. Output buffers are reused, so nothing is allocated per chunk.
 
@@ -280,7 +292,7 @@ class Encryptor:
             return
         yield from self._chunks_ahead(src)
 
-    def _seal(self, src: BinaryIO, next_output) -> Iterator[memoryview]:
+    def _seal(self, src: ReadableInto, next_output) -> Iterator[memoryview]:
         """Seal chunk after chunk into buffers from `next_output()`; stops early if it returns None."""
         size = self.header.chunk_size
         inputs = [bytearray(size), bytearray(size)]
@@ -300,7 +312,7 @@ class Encryptor:
                 return
             cur, n, index = 1 - cur, nxt, index + 1
 
-    def _chunks_ahead(self, src: BinaryIO) -> Iterator[memoryview]:
+    def _chunks_ahead(self, src: ReadableInto) -> Iterator[memoryview]:
         # A ring of READAHEAD + 2 output buffers: two held by the consumer (the current view and the one
         # before it), the rest filled ahead by the producer. Memory stays at a few chunks.
         free: queue.SimpleQueue = queue.SimpleQueue()
@@ -337,7 +349,7 @@ class Encryptor:
             free.put(None)  # wakes the producer if it waits for a buffer
             producer.join()
 
-    def stream(self, src: BinaryIO) -> Iterator[bytes | memoryview]:
+    def stream(self, src: ReadableInto) -> Iterator[bytes | memoryview]:
         """The whole container: header, then chunks."""
         yield self.header.raw
         yield from self.chunks(src)
@@ -361,7 +373,7 @@ class Decryptor:
                 f"chunk {index} failed authentication (altered, reordered, swapped or truncated)"
             ) from None
 
-    def stream(self, payload: BinaryIO) -> Iterator[bytes]:
+    def stream(self, payload: Readable) -> Iterator[bytes]:
         """Decrypt from the current position to the end; truncation and trailing data are errors."""
         stride = self.chunk_size + TAG_SIZE
         index = 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 
 def _import_sqlite_utils():
@@ -24,7 +25,10 @@ def _import_sqlite_utils():
     return sqlite_utils
 
 
-sqlite_utils = _import_sqlite_utils()
+if TYPE_CHECKING:
+    import sqlite_utils  # the checker reads the module's types; at run time it is imported as above
+else:
+    sqlite_utils = _import_sqlite_utils()
 
 
 def connect(path: Path) -> sqlite_utils.Database:

@@ -32,7 +32,7 @@ def replace(src: Path, dst: Path) -> None:
     fsync_dir(Path(dst).parent)
 
 
-def write_atomic(path: Path, data: bytes | str, mode: int = 0o666) -> None:
+def write_atomic(path: Path, data: bytes | bytearray | str, mode: int = 0o666) -> None:
     """Replace `path` with `data` (str as UTF-8), durably. `mode` is that of a new file (less the umask,
     as open() does); a secret key passes 0o600, so it is never readable by others, not even briefly."""
     path = Path(path)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Generator
 
 from nacl.public import PrivateKey
 
@@ -121,7 +121,12 @@ def open_for_viewing(box: Box, user: dict | None, recording_id: str, purpose: st
         raise Refused(ROLE, "footage is read by a user (or with the recovery key)")
     check_viewing(box, None if break_glass else user, recording, purpose, case_ref, export=export)
     decryptor = _decryptor(box, identity, recording)
-    name = actor or user["name"]
+    if actor:
+        name = actor
+    elif user is not None:
+        name = user["name"]
+    else:
+        raise ValueError("the break-glass path names its actor")
     [seq] = _record(box, [dict(actor=name, action=action or ("export" if export else "view"),
                                recording_id=recording_id, purpose=purpose, case_ref=case_ref or None,
                                client=client, details=details)])
@@ -210,7 +215,7 @@ class Footage:
         except FileNotFoundError:
             raise KluisError(f"recording {self.recording_id}: its stored file is missing (run kluis verify)") from None
 
-    def read_range(self, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
+    def read_range(self, start: int = 0, stop: int | None = None) -> Generator[bytes, None, None]:
         """Plaintext bytes [start, stop) (to the end without `stop`), reading only the chunks that cover them."""
         with self._payload() as payload:
             payload_len = self._box.vault.payload_size(self.recording["stored_path"])

@@ -19,11 +19,10 @@ same table, appliance.roles), so neither front end can skip a check.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 from . import audit, clip_window, footage, retention, roles
 from .box import Box
@@ -57,7 +56,7 @@ def deny(box: Box, actor: str, step: str, reason: str, recording_ids: list[str],
     to raise. Public: the CLI refuses with it too, before it asks for a password."""
     details = {"step": step, "reason": reason, "handover": handover_id}
     with box.catalog.transaction():
-        for recording_id in recording_ids or [None]:
+        for recording_id in recording_ids or (None,):
             audit.record(box.catalog, actor=actor, action="handover_denied", recording_id=recording_id,
                          purpose=purpose, case_ref=case_ref, client=client, clock=box.clock, details=details)
     return Denied(reason)
@@ -104,6 +103,7 @@ def prepare(box: Box, actor: str, recording_ids: list[str], receiver: str, basis
     else:
         age_recipient = None
     clip = dict(clip or {})
+    window: tuple[float, float] | None
     for recording_id, window in clip.items():
         if recording_id not in ids:
             raise KluisError(f"a time window for {recording_id}, which is not in the handover")
@@ -329,7 +329,7 @@ def register_rows(box: Box) -> list[dict]:
     return rows
 
 
-def register_csv(box: Box, out: str | os.PathLike | io.TextIOBase, actor: str | None = None,
+def register_csv(box: Box, out: str | os.PathLike | TextIO, actor: str | None = None,
                  client: str | None = None, only: set[str] | None = None) -> int:
     """The handover register (overdrachtsregister) as CSV, oldest first; returns the number of rows.
     `out`: a path or a text file object. Reading it is on record when `actor` is given. `only`: just the

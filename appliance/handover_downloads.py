@@ -58,6 +58,7 @@ class Downloads:
         encrypted = h["protection"] != "none"
         token = secrets.token_urlsafe(24)
         path = None
+        out: Path | io.BytesIO
         if encrypted:
             self.folder.mkdir(mode=0o700, exist_ok=True)
             path = self.folder / f"{token}.age"
@@ -71,7 +72,8 @@ class Downloads:
                 path.unlink(missing_ok=True)
             raise
         filename = re.sub(r"[^A-Za-z0-9._-]", "_", f"{h['id']}.zip.age" if encrypted else f"{h['id']}.zip")
-        self._waiting[token] = Download(owner, h["id"], filename, path, None if encrypted else out.getvalue(),
+        data = out.getvalue() if isinstance(out, io.BytesIO) else None
+        self._waiting[token] = Download(owner, h["id"], filename, path, data,
                                         self._now())
         return result, token
 

@@ -162,8 +162,9 @@ def _write_entries(box: Box, handover: dict, readers: dict, zf: zipfile.ZipFile)
     return {"manifest": manifest, "manifest_sha256": sums[MANIFEST], "files": files}
 
 
-def _zip_into(box: Box, handover: dict, readers: dict, dst: BinaryIO) -> dict:
-    with zipfile.ZipFile(dst, "w", allowZip64=True) as zf:
+def _zip_into(box: Box, handover: dict, readers: dict, dst: BinaryIO | _HashingWriter) -> dict:
+    # typeshed asks close() of the file, which ZipFile never calls on a file it was handed
+    with zipfile.ZipFile(dst, "w", allowZip64=True) as zf:  # type: ignore[call-overload]
         return _write_entries(box, handover, readers, zf)
 
 
@@ -173,6 +174,9 @@ def build(box: Box, handover: dict, readers: dict, out: str | os.PathLike | Bina
     'manifest', 'passphrase'}."""
     protection = handover["protection"]
     passphrase = agecrypt.generate_passphrase() if protection == "passphrase" else None
+    final: Path | None = None
+    partial: Path | None = None
+    f: BinaryIO
     if isinstance(out, (str, os.PathLike)):
         final = Path(out)
         if final.exists():
@@ -180,7 +184,6 @@ def build(box: Box, handover: dict, readers: dict, out: str | os.PathLike | Bina
         partial = final.with_name(final.name + ".part")
         f = open(partial, "xb")
     else:
-        final = partial = None
         f = out
     try:
         sink = _HashingWriter(f)
@@ -192,11 +195,11 @@ def build(box: Box, handover: dict, readers: dict, out: str | os.PathLike | Bina
             f.flush()
             os.fsync(f.fileno())
     except BaseException:
-        if final is not None:
+        if partial is not None:
             f.close()
             partial.unlink(missing_ok=True)
         raise
-    if final is not None:
+    if final is not None and partial is not None:
         f.close()
         durable.replace(partial, final)
     return {**result, "package_sha256": sink.digest.hexdigest(), "package_size": sink.size, "passphrase": passphrase}
@@ -215,9 +218,13 @@ def pipe() -> tuple[int, int]:
     return read_fd, write_fd
 
 
-def _encrypted(box: Box, handover: dict, readers: dict, sink: BinaryIO, protection: str, recipient: str | None,
-               passphrase: str | None) -> dict:
+def _encrypted(box: Box, handover: dict, readers: dict, sink: _HashingWriter, protection: str,
+               recipient: str | None, passphrase: str | None) -> dict:
     """ZIP writer thread -> pipe -> age encryptor -> sink: nothing but ciphertext leaves the process."""
+    secret = recipient if protection == "age-recipient" else passphrase
+    if secret is None:
+        needed = "recipient" if protection == "age-recipient" else "passphrase"
+        raise KluisError(f"a package protected by {protection!r} needs its {needed}")
     read_fd, write_fd = pipe()
     reader = os.fdopen(read_fd, "rb", buffering=0)
     outcome: dict = {}
@@ -235,9 +242,9 @@ def _encrypted(box: Box, handover: dict, readers: dict, sink: BinaryIO, protecti
     thread.start()
     try:
         if protection == "age-recipient":
-            agecrypt.encrypt_to_recipient(reader, sink, recipient)
+            agecrypt.encrypt_to_recipient(reader, sink, secret)
         else:
-            agecrypt.encrypt_with_passphrase(reader, sink, passphrase)
+            agecrypt.encrypt_with_passphrase(reader, sink, secret)
     finally:
         reader.close()  # a failed encryptor: the producer's next write fails instead of blocking
         thread.join()

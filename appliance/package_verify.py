@@ -18,7 +18,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Sequence
 
 from . import agecrypt, signing
 from .errors import KluisError
@@ -42,10 +42,16 @@ class _Source:
     def __init__(self, root: Path | None = None, zf: zipfile.ZipFile | None = None):
         self.root, self.zf = root, zf
 
+    @property
+    def _dir(self) -> Path:
+        if self.root is None:
+            raise ValueError("a package source is a directory or a ZIP")
+        return self.root
+
     def names(self) -> list[str]:
         if self.zf is not None:
             return [n for n in self.zf.namelist() if not n.endswith("/")]
-        return sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file())
+        return sorted(str(p.relative_to(self._dir)) for p in self._dir.rglob("*") if p.is_file())
 
     def has(self, name: str) -> bool:
         return name in self.names()
@@ -53,11 +59,11 @@ class _Source:
     def read(self, name: str) -> bytes:
         if self.zf is not None:
             return self.zf.read(name)
-        return (self.root / name).read_bytes()
+        return (self._dir / name).read_bytes()
 
     def digest(self, name: str) -> tuple[str, int]:
         digest, size = hashlib.sha256(), 0
-        opener = self.zf.open(name) if self.zf is not None else open(self.root / name, "rb")
+        opener = self.zf.open(name) if self.zf is not None else open(self._dir / name, "rb")
         with opener as f:
             while block := f.read(READ_BLOCK):
                 digest.update(block)
@@ -262,7 +268,7 @@ def _open_source(path: Path, identities: list[str], passphrase: str | None, repo
         raise KluisError(f"{path} is not a handover package (neither age-encrypted nor a ZIP)") from None
 
 
-def verify(path: str | os.PathLike, identities: list[str] = (), passphrase: str | None = None,
+def verify(path: str | os.PathLike, identities: Sequence[str] = (), passphrase: str | None = None,
            box_key: str | None = None) -> Verification:
     """Check a package (age-encrypted file, plain ZIP, or unpacked folder): the signature over
     manifest.json, every file's SHA-256 and size against the manifest, SHA256SUMS, and that nothing is

@@ -160,6 +160,8 @@ class FirstBoot:
         """Step 3 passed and the box committed: forget the only copy of the key in memory, and make the
         box's first audit entry: who became its keeper, from where."""
         self.recovery_key, self.step = None, "archive"
+        if self.box is None:
+            raise RuntimeError("setup: confirmed before the box was made")
         audit.record(self.box.catalog, actor=self.keeper, action="setup", client=client, clock=self.box.clock,
                      details={"office": self.office, "via": "first-boot wizard", "kdf_profile": self.kdf_profile})
 

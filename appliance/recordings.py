@@ -117,7 +117,7 @@ def import_file(
     path = Path(path)
     if not path.is_file():
         raise KluisError(f"{path}: not a file")
-    fingerprint = fingerprint_file(path, bytes.fromhex(box.catalog.get_meta("fingerprint_key")))
+    fingerprint = fingerprint_file(path, bytes.fromhex(box.catalog.required_meta("fingerprint_key")))
     earlier = box.catalog.find_by_fingerprint(fingerprint)
     if earlier and not allow_duplicate:
         return Imported(path, earlier["id"], duplicate=True)

@@ -56,7 +56,7 @@ def choose(target: Path, name: str | None = None, signer: str | None = None, inc
         if not check.ok:
             skipped.append((path.name, check.problems[0]))
             continue
-        expires = check.manifest.get("expires_at")
+        expires = check.verified_manifest.get("expires_at")
         if expires and now and expires <= now and not include_expired:
             skipped.append((path.name, f"expired {expires} (--include-expired to restore it anyway)"))
             continue
@@ -65,6 +65,7 @@ def choose(target: Path, name: str | None = None, signer: str | None = None, inc
 
 
 def _unlock(slots: dict, user: str | None, password: str | None, recovery_key: str | None) -> PrivateKey:
+    secret: bytes | None
     if recovery_key is not None:
         secret = keys.open_recovery_slot(slots["recovery_slot"], recovery_key)
     else:
@@ -73,6 +74,8 @@ def _unlock(slots: dict, user: str | None, password: str | None, recovery_key: s
         if slot is None:
             raise KluisError(f"{user!r} is not a keeper in this backup (keepers: {', '.join(slots.get('keepers', {}))})")
         secret = keys.open_slot(slot, password or "")
+        if secret is None:
+            raise KluisError(f"{user!r} holds no key slot in this backup")
     identity = PrivateKey(secret)
     if bytes(identity.public_key).hex() != slots["box_public_key"]:
         raise WrongSecret("the key slot holds another box's key")
@@ -92,11 +95,13 @@ def _extract_files(data: BinaryIO, dest: Path) -> None:
             rel = Path(member.name)
             if not member.isfile() or rel.is_absolute() or ".." in rel.parts or not in_files(rel):
                 raise KluisError(f"the backup's files hold an unexpected entry {member.name!r}; nothing restored")
+            src = tar.extractfile(member)
+            assert src is not None  # a regular file, checked above
             out = dest / rel
             out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, member.mode & 0o700 or 0o600)
             with os.fdopen(fd, "wb") as f:
-                shutil.copyfileobj(tar.extractfile(member), f)
+                shutil.copyfileobj(src, f)
                 f.flush()
                 os.fsync(f.fileno())
 
@@ -113,7 +118,7 @@ def restore(target: Path, data_dir: Path, *, user: str | None = None, password: 
     if data_dir.exists() and any(data_dir.iterdir()):
         raise KluisError(f"{data_dir} exists and is not empty: restore onto a fresh directory")
     check, journal, skipped = choose(target, name, signer, include_expired, to_iso(clock()))
-    manifest, source = check.manifest, check.path
+    manifest, source = check.verified_manifest, check.path
     slots = json.loads((source / SLOTS_FILE).read_text(encoding="utf-8"))
     if slots.get("box_public_key") != manifest["box_public_key"]:
         raise KluisError("the key slots are not this backup's box's; nothing restored")

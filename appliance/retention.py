@@ -132,6 +132,7 @@ def add_hold(box: Box, recording_id: str, purpose: str, case_ref: str, actor: st
             [recording_id, code, case_ref, actor, to_iso(now), to_iso(review),
              to_iso(until) if until else None],
         ).lastrowid
+        assert hold_id is not None  # an INSERT sets it
         audit.record(box.catalog, actor=actor, action="hold_add", recording_id=recording_id, purpose=code,
                      case_ref=case_ref, client=client, clock=box.clock,
                      details={"hold": hold_id, "review_at": to_iso(review), "until": to_iso(until) if until else None})

@@ -41,7 +41,7 @@ class _Pipe:
 
     _END, _FAIL = object(), object()
 
-    def __init__(self, transform: Callable[[bytes], bytes] | None, final: Callable[[], bytes] | None):
+    def __init__(self, transform: Callable[[bytes | memoryview], bytes] | None, final: Callable[[], bytes] | None):
         self._pieces: queue.SimpleQueue = queue.SimpleQueue()
         self._put_bytes = 0
         self._taken_bytes = 0
@@ -131,7 +131,7 @@ class PushSealer:
     """One stream into one vault blob. Use from the event loop: `await push(...)`, then `await finish()`
     or `abort()`."""
 
-    def __init__(self, box: Box, *, transform: Callable[[bytes], bytes] | None = None,
+    def __init__(self, box: Box, *, transform: Callable[[bytes | memoryview], bytes] | None = None,
                  final: Callable[[], bytes] | None = None):
         self._pipe = _Pipe(transform, final)
         self._encryptor = Encryptor(box.recipients(), chunk_size=box.settings.storage.chunk_size)

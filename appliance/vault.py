@@ -95,6 +95,7 @@ class BlobWriter:
         if self.header is None:
             view = self._take_header(view)
         if view:
+            assert self._file is not None  # opened by __init__, or it raised
             try:
                 self._file.write(view)
             except OSError as exc:

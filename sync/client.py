@@ -104,10 +104,12 @@ class Syncer:
         self.box_id = self.enrolled["box_id"] if self.enrolled else ""
         self.base = archive_url(box, self.enrolled) if self.enrolled else ""
         self.link = Link(self.base, self.enrolled["cert_sha256"]) if self.enrolled else None
-        self.result: PassResult | None = None
+        self.result: PassResult  # the pass under way: set by run(), read by what it calls
 
     async def call(self, method: str, path: str, value: Any = None) -> dict:
         body = canonical(value) if value is not None else b""
+        if self.link is None:
+            raise SyncError("this box is not enrolled at an archive")
         return await self.link.request(method, path, signed_headers(self.box, self.box_id, method, path, body), body)
 
     async def run(self, ignore_window: bool = False) -> PassResult:
@@ -203,7 +205,7 @@ class Syncer:
         start = {"recording_id": rid, "sha256": row["sha256"], "size": row["size"], "metadata": metadata}
         self.update_outbox(rid, state="sending", last_attempt_at=box.now_iso(), attempts=row["attempts"] + 1)
         audit.record(box.catalog, actor="system", action="sync_send", recording_id=rid, clock=box.clock,
-                     details={"archive": self.enrolled["archive_id"], "sha256": row["sha256"], "size": row["size"],
+                     details={"archive": self._enrollment()["archive_id"], "sha256": row["sha256"], "size": row["size"],
                               "reason": row["reason"]})
         attempt = conflicts = 0
         while True:
@@ -228,12 +230,17 @@ class Syncer:
                 raise
         self._keep_receipt(rid, row, answer.get("receipt"), metadata)
 
+    def _enrollment(self) -> dict:
+        if self.enrolled is None:
+            raise SyncError("this box is not enrolled at an archive")
+        return self.enrolled
+
     def _keep_receipt(self, rid: str, row: dict, receipt: dict | None, metadata: dict) -> None:
         try:
-            fields = verify_receipt(receipt or {}, bytes.fromhex(self.enrolled["signing_key"]))
+            fields = verify_receipt(receipt or {}, bytes.fromhex(self._enrollment()["signing_key"]))
         except ProtocolError as exc:
             raise SyncError(str(exc)) from None
-        expected = {"archive": self.enrolled["archive_id"], "box": self.box_id, "recording_id": rid,
+        expected = {"archive": self._enrollment()["archive_id"], "box": self.box_id, "recording_id": rid,
                     "sha256": row["sha256"], "size": row["size"]}
         wrong = [k for k, v in expected.items() if fields[k] != v]
         if wrong:

@@ -5,6 +5,9 @@ needs: the box's signing key and the signed headers. Reading the enrollment is t
 from __future__ import annotations
 
 import json
+import weakref
+
+from nacl.signing import SigningKey
 
 from appliance import audit
 from appliance.box import Box
@@ -21,11 +24,14 @@ def signed_headers(box: Box, box_id: str, method: str, path: str, body: bytes) -
     return headers
 
 
-def signing_key_of(box: Box):
+_SIGNING_KEYS: weakref.WeakKeyDictionary[Box, SigningKey] = weakref.WeakKeyDictionary()
+
+
+def signing_key_of(box: Box) -> SigningKey:
     """The box's signing key, read once per Box (not once per 4 MiB part)."""
-    key = getattr(box, "_sync_signing_key", None)
+    key = _SIGNING_KEYS.get(box)
     if key is None:
-        key = box._sync_signing_key = box.signing_key()
+        key = _SIGNING_KEYS[box] = box.signing_key()
     return key
 
 

@@ -44,11 +44,13 @@ SESSIONS = web.AppKey("sessions", Sessions)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 # Per camera, the state of its offload (appliance.dock.offload.CameraProgress): given by the process that
 # runs the offload (`kluis serve`), so the web UI reads it without knowing who runs it; {} without one.
-OFFLOAD_PROGRESS = web.AppKey("offload_progress", Callable[[], dict])
+OFFLOAD_PROGRESS = web.AppKey[Callable[[], dict]]("offload_progress")
 DOWNLOADS = web.AppKey("downloads", Downloads)  # approved handover packages waiting for their download
-SESSION = web.RequestKey("session", object)        # the Session, or None
+# Who is logged in: set only when someone is (so a page behind @needs always finds it; a public page asks
+# with request.get(SESSION)).
+SESSION = web.RequestKey("session", Session)
 LANG = web.RequestKey("lang", str)
-GETTEXT = web.RequestKey("gettext", object)
+GETTEXT = web.RequestKey[Callable[[str], str]]("gettext")
 LOGIN_CSRF = web.RequestKey("login_csrf", str)
 
 # The navigation: (path, label, permission). Shown only to roles that may open the page.
@@ -114,14 +116,14 @@ def needs(permission: str) -> Callable[[Handler], Handler]:
         raise ValueError(f"unknown permission {permission!r}")
 
     def mark(handler: Handler) -> Handler:
-        handler.kluis_permission = permission
+        vars(handler)["kluis_permission"] = permission  # an attribute a Callable's type cannot declare
         return handler
 
     return mark
 
 
 def public(handler: Handler) -> Handler:
-    handler.kluis_permission = PUBLIC
+    vars(handler)["kluis_permission"] = PUBLIC
     return handler
 
 
@@ -173,6 +175,9 @@ def render(request: web.Request, template: str, status: int = 200, **context) ->
     def allowed(permission: str) -> bool:
         return session is not None and roles.allowed(session.role, permission)
 
+    def role_label(role: str) -> str:
+        return _(ROLE_LABELS.get(role, role))
+
     nav = [(path, _(label)) for path, label, perm in NAV if allowed(perm)]
     html = env.get_template(template).render(
         _=_,
@@ -185,7 +190,7 @@ def render(request: web.Request, template: str, status: int = 200, **context) ->
         allowed=allowed,
         fmt_time=fmt_time,
         fmt_size=fmt_size,
-        role_label=lambda role: _(ROLE_LABELS.get(role, role)),
+        role_label=role_label,
         action_label=lambda action: _(ACTION_LABELS[action]) if action in ACTION_LABELS else action,
         state_label=lambda state: _(STATE_LABELS[state]) if state in STATE_LABELS else state,
         box_name=box.settings.box.name,
@@ -243,7 +248,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     session, expired = app[SESSIONS].get(request.cookies.get(SESSION_COOKIE))
     if expired is not None:
         users.logout(app[BOX], expired.name, client=client_of(request), reason="idle")
-    request[SESSION] = session
+    if session is not None:
+        request[SESSION] = session
     permission = permission_of(request)
     if permission == PUBLIC:
         return await handler(request)
@@ -276,7 +282,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     session: Session | None = request.get(SESSION)
     expected = session.csrf if session else request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    sent = request.headers.get("X-CSRF-Token")
+    sent: object = request.headers.get("X-CSRF-Token")
     if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         sent = (await request.post()).get("csrf")
     if not expected or not isinstance(sent, str) or not hmac.compare_digest(sent, expected):
@@ -311,7 +317,8 @@ async def check_password(box: Box, name: str, password: str, code: str | None, c
     event loop (it touches no catalog), so other users are not held up."""
     row = users.login_start(box, name, client)
     try:
-        secret = await asyncio.get_running_loop().run_in_executor(None, users.open_user_slot, box, row, password)
+        secret: object = await asyncio.get_running_loop().run_in_executor(
+            None, users.open_user_slot, box, row, password)
     except WrongSecret:
         secret = users.WRONG
     return users.login_finish(box, name, row, secret, code, client)

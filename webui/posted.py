@@ -6,7 +6,7 @@ repeating those lines at the top of every handler."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, cast
+from typing import Callable
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -52,6 +52,4 @@ def recording_in_path(request: web.Request) -> dict:
 
 
 def _session(request: web.Request) -> Session:
-    # The auth middleware set it before any handler that starts here runs; the key holds `object` only
-    # because a public page has no session.
-    return cast(Session, request[SESSION])
+    return request[SESSION]  # set by the auth middleware before any handler that starts here runs

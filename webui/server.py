@@ -38,6 +38,8 @@ def demo_users(box: Box, actor: str | None = None, actor_password: str | None = 
     them. Returns (name, role, password) for each user made."""
     actor = actor or box.default_user
     if identity is None:
+        if actor_password is None:
+            raise ValueError("demo_users needs the keeper's unlocked key or password")
         identity = box.unlock(actor, actor_password)
     made = []
     for name, role, team in (("teamleider", roles.TEAM_LEADER, DEMO_TEAM),

@@ -144,9 +144,9 @@ class Service:
             where = ":".join(map(str, self.listen)) if self.listen else "its default address"
             raise KluisError(f"web UI: cannot listen on {where}: {exc.strerror or exc}") from None
         self._stoppers.append(runner.cleanup)
-        where = [f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple)]
-        self.web_address = where[0] if where else None
-        log.info("web UI: listening on %s", ", ".join(where) or "its default address")
+        bound = [f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple)]
+        self.web_address = bound[0] if bound else None
+        log.info("web UI: listening on %s", ", ".join(bound) or "its default address")
 
     async def _start_sync(self) -> None:
         task = sync_client.start_sync(self.box)

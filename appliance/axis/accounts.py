@@ -105,7 +105,7 @@ def connection_file(box: Box, site: str, urls: list[str], *, encrypt: bool, acto
             box.catalog.db.execute("UPDATE axis_accounts SET key_hash = ?, encrypt = ?, site = ? WHERE name = ?",
                                    [_key_hash(key), int(encrypt), site, name])
         else:
-            box.catalog.db["axis_accounts"].insert({
+            box.catalog.db.table("axis_accounts").insert({
                 "name": name, "site": site, "key_hash": _key_hash(key), "encrypt": int(encrypt),
                 "created_at": now, "created_by": actor})
         _audit(box, "axis_connection_file", actor, {"account": name, "site": site, "encrypt": bool(encrypt),

@@ -134,7 +134,7 @@ class Destination:
     # --- recording containers -----------------------------------------------------------------------------
     def _check_known(self, account: str, container: str) -> None:
         """A recording names a user and a device the W800 registered; otherwise 400 (the spec)."""
-        match = spec.RECORDING_RE.match(container)
+        match = spec.matched(spec.RECORDING_RE, container, "recording")
         if self._user(account, match.group("user")) is None:
             raise AxisError(400, f"recording {container}: unknown user {match.group('user')}")
         if self._device(account, match.group("serial")) is None:
@@ -267,7 +267,7 @@ class Destination:
 
     async def _use_key(self, account: str, container: str, key_name: str, content_key) -> None:
         """A key object came: seal a clip staged before it, or read a GNSS track that waited for it."""
-        target = spec.KEY_RE.match(key_name).group("target")
+        target = spec.matched(spec.KEY_RE, key_name, "key object").group("target")
         for obj in self.objects(account, container):
             if obj["kind"] == "key" or not (obj["name"] == target or obj["name"].rsplit(".", 1)[0] == target):
                 continue
@@ -326,10 +326,16 @@ class Destination:
         if upload.complete:
             _discard(self.box, sealed, staged)
             raise AxisError(403, f"recording {upload.container} is complete: stored evidence is not changed")
+        if sealed is not None:
+            stored_path = sealed.stored.stored_path
+        elif staged is not None:
+            stored_path = str(staged.relative_to(self.box.data_dir))
+        else:
+            raise ValueError(f"clip {upload.name}: neither sealed nor staged")
         record = {"account": upload.account, "container": upload.container, "name": upload.name, "kind": "clip",
                   "meta": json.dumps(upload.meta, sort_keys=True), "size": size, "md5": md5,
                   "stored_sha256": sealed.stored.sha256 if sealed else None,
-                  "stored_path": sealed.stored.stored_path if sealed else str(staged.relative_to(self.box.data_dir)),
+                  "stored_path": stored_path,
                   "header": sealed.stored.header.raw if sealed else None, "body": None,
                   "created_at": self.box.now_iso()}
         self._save(record)
@@ -370,7 +376,7 @@ class Destination:
         if waiting:
             raise AxisError(400, f"recording {container}: clip(s) {', '.join(waiting)} without their key object")
         self._check_known(account, container)
-        match = spec.RECORDING_RE.match(container)
+        match = spec.matched(spec.RECORDING_RE, container, "recording")
         user = self._user(account, match.group("user"))
         serial = match.group("serial")
         trigger_on = spec.parse_epoch(meta, "TriggerOnTime", required=False)
@@ -514,6 +520,7 @@ class ClipUpload:
         if self._sealer is not None:
             await self._sealer.push(data)
         else:
+            assert self._stage_file is not None  # staging: there is no sealer
             try:
                 self._stage_file.write(data)
             except OSError as exc:
@@ -529,6 +536,7 @@ class ClipUpload:
                 self._sealer = None
                 md5, size, staged = sealed.md5, sealed.size, None
             else:
+                assert self._stage_file is not None and self._staged is not None  # staging: there is no sealer
                 self._stage_file.flush()
                 os.fsync(self._stage_file.fileno())
                 self._stage_file.close()

@@ -101,7 +101,7 @@ async def container(request: web.Request) -> web.Response:
     account = _account(request)
     destination = request.app[DESTINATION]
     target = spec.parse_target(request.match_info["container"], None)
-    name = target.container
+    name = target.container_name
     meta = spec.metadata(request.headers, "container")
     if target.kind != "recording":  # System, Users, Devices exist by themselves
         return web.Response(status=202 if request.method == "PUT" else 204)
@@ -137,20 +137,20 @@ async def obj(request: web.Request) -> web.StreamResponse:
     if target.kind == "system_id":
         if method == "PUT":
             await _body(request, spec.MAX_SMALL_BODY)
-            accounts.bind_system(box, account, target.name, meta, _client(request))
+            accounts.bind_system(box, account, target.object_name, meta, _client(request))
             return web.Response(status=201)
         if method == "POST":
-            accounts.bind_system(box, account, target.name, meta, _client(request))
+            accounts.bind_system(box, account, target.object_name, meta, _client(request))
             return web.Response(status=202)
         if method in ("GET", "HEAD"):
-            return web.Response(status=200, headers=_meta_headers(accounts.system_object(account, target.name),
+            return web.Response(status=200, headers=_meta_headers(accounts.system_object(account, target.object_name),
                                                                   "Object"))
     if target.kind in ("user", "device"):
         if method in ("PUT", "POST"):
             if method == "PUT":
                 await _body(request, spec.MAX_SMALL_BODY)
             put = destination.put_user if target.kind == "user" else destination.put_device
-            put(account["name"], target.name, meta)
+            put(account["name"], target.object_name, meta)
             return web.Response(status=201 if method == "PUT" else 202)
         raise AxisError(403, "users and devices are written by the W800, not read back")
     if target.kind == "clip":
@@ -160,13 +160,14 @@ async def obj(request: web.Request) -> web.StreamResponse:
         if method == "PUT":
             limit = {"key": spec.MAX_SMALL_BODY, "bookmark": spec.MAX_BOOKMARK_BODY, "gnss": spec.MAX_GNSS_BODY}
             body = await _body(request, limit[target.kind])
-            md5 = await destination.put_small(account, target.container, target.name, target.kind, meta, body)
+            md5 = await destination.put_small(account, target.container_name, target.object_name, target.kind, meta,
+                                              body)
             return web.Response(status=201, headers={"Etag": md5})
     if method == "POST":
-        destination.post_object(account["name"], target.container, target.name, meta)
+        destination.post_object(account["name"], target.container_name, target.object_name, meta)
         return web.Response(status=202)
     if method == "HEAD":
-        row = destination.object(account["name"], target.container, target.name)
+        row = destination.object(account["name"], target.container_name, target.object_name)
         if row is None:
             raise AxisError(404, "no such object")
         return web.Response(status=200, headers={"Etag": row["md5"] or "", **_meta_headers(
@@ -177,7 +178,7 @@ async def obj(request: web.Request) -> web.StreamResponse:
 async def _put_clip(request: web.Request, destination: Destination, account: dict, target: spec.Target,
                     meta: dict) -> web.Response:
     await destination.admit()
-    upload = destination.begin_clip(account, target.container, target.name, meta, request.content_length)
+    upload = destination.begin_clip(account, target.container_name, target.object_name, meta, request.content_length)
     loop = asyncio.get_running_loop()
     try:
         # One deadline moved on after every piece, not a timer task per read (this loop is the hot path).

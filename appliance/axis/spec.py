@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Mapping
+from typing import Literal, Mapping, overload
 from urllib.parse import unquote_to_bytes
 
 from ..errors import KluisError
@@ -65,6 +65,20 @@ class Target:
     kind: str  # system, system_id, user, device, recording, clip, key, bookmark, gnss, account, container
     container: str | None = None
     name: str | None = None
+
+    @property
+    def container_name(self) -> str:
+        """The container, for the kinds that name one."""
+        if self.container is None:
+            raise AxisError(400, f"a path to the {self.kind} names no container")
+        return self.container
+
+    @property
+    def object_name(self) -> str:
+        """The object's name, for the kinds that name one."""
+        if self.name is None:
+            raise AxisError(400, f"a path to the {self.kind} names no object")
+        return self.name
 
 
 def parse_target(container: str | None, obj: str | None) -> Target:
@@ -135,6 +149,18 @@ def metadata(headers: Mapping[str, str], kind: str) -> dict[str, str]:
     return meta
 
 
+def matched(pattern: re.Pattern[str], text: str, what: str) -> re.Match[str]:
+    """`pattern` on a name the parsing of the path accepted already; AxisError 400 should it not match."""
+    match = pattern.match(text)
+    if match is None:
+        raise AxisError(400, f"not a {what}: {text[:120]!r}")
+    return match
+
+
+@overload
+def parse_epoch(meta: Mapping[str, str], key: str, *, required: Literal[True] = True) -> datetime: ...
+@overload
+def parse_epoch(meta: Mapping[str, str], key: str, *, required: bool) -> datetime | None: ...
 def parse_epoch(meta: Mapping[str, str], key: str, *, required: bool = True) -> datetime | None:
     """A time from its epoch field, or else from its ISO twin ('TriggerOnTime' / 'TriggerOnTimeISO')."""
     raw = meta.get(key.lower())

@@ -43,7 +43,7 @@ def alert(box: Box, kind: str, message: str, *, serial: str | None = None, addre
     log.warning("ALERT %s%s: %s", kind, f" [{serial}]" if serial else "", message)
     try:
         with box.catalog.transaction():
-            box.catalog.db["device_alerts"].insert(
+            box.catalog.db.table("device_alerts").insert(
                 {"at": box.now_iso(), "serial": serial, "address": address, "kind": kind, "message": message}
             )
             audit(box, action, details={"kind": kind, "serial": serial, "address": address, "message": message})
@@ -124,14 +124,14 @@ def seen(box: Box, advert: Advert) -> dict | None:
     }
     with box.catalog.transaction():
         if row is None:
-            box.catalog.db["devices"].insert({"serial": advert.serial, "first_seen": now, "paired": 0,
+            box.catalog.db.table("devices").insert({"serial": advert.serial, "first_seen": now, "paired": 0,
                                               "status": "discovered", "status_at": now, **fields})
             log.info("camera %s discovered at %s:%d (%s, firmware %s): not paired, only listed",
                      advert.serial, advert.address, advert.port, advert.model, advert.firmware)
         else:
             if row["address"] != advert.address or row["port"] != advert.port or not row["online"]:
                 log.info("camera %s at %s:%d", advert.serial, advert.address, advert.port)
-            box.catalog.db["devices"].update(advert.serial, fields)
+            box.catalog.db.table("devices").update(advert.serial, fields)
     return get_device(box.catalog, advert.serial)
 
 
@@ -142,19 +142,19 @@ def touch(box: Box, serial: str, address: str | None = None, port: int | None = 
         fields["address"] = address
     if port:
         fields["port"] = port
-    box.catalog.db["devices"].update(serial, fields)
+    box.catalog.db.table("devices").update(serial, fields)
 
 
 def gone(box: Box, serial: str, why: str) -> None:
     row = find_device(box.catalog, serial)
     if row and row["online"]:
-        box.catalog.db["devices"].update(serial, {"online": 0})
+        box.catalog.db.table("devices").update(serial, {"online": 0})
         log.info("camera %s gone (%s)", serial, why)
 
 
 def set_status(box: Box, serial: str, status: str) -> None:
     try:
-        box.catalog.db["devices"].update(serial, {"status": status, "status_at": box.now_iso()})
+        box.catalog.db.table("devices").update(serial, {"status": status, "status_at": box.now_iso()})
     except sqlite3.OperationalError as exc:  # a full disk must not turn a clean stop into a crash
         log.error("camera %s: status %r not recorded: %s", serial, status, exc)
 
@@ -166,9 +166,9 @@ def record_dock(box: Box, serial: str, camera_time: datetime, offset_s: float, a
     now = box.now_iso()
     with box.catalog.transaction():
         if new_dock:
-            box.catalog.db["docks"].insert({"serial": serial, "docked_at": now, "camera_time": to_iso(camera_time),
+            box.catalog.db.table("docks").insert({"serial": serial, "docked_at": now, "camera_time": to_iso(camera_time),
                                             "clock_offset_s": offset_s, "address": address})
-        box.catalog.db["devices"].update(serial, {"clock_offset_s": offset_s, "clock_measured_at": now})
+        box.catalog.db.table("devices").update(serial, {"clock_offset_s": offset_s, "clock_measured_at": now})
 
 
 # assignment ---------------------------------------------------------------------------------------------
@@ -176,7 +176,7 @@ def _settings_changed(box: Box, serial: str, fields: dict) -> None:
     """Change a camera's settings in the box; the new version reaches the camera at its next dock."""
     box.catalog.db.execute("UPDATE devices SET settings_version = settings_version + 1 WHERE serial = ?",
                            [serial])
-    box.catalog.db["devices"].update(serial, fields)
+    box.catalog.db.table("devices").update(serial, fields)
 
 
 def set_personal(box: Box, serial: str, officer: str, actor: str = "system") -> None:
@@ -223,10 +223,11 @@ def assign_shift(box: Box, serial: str, officer: str, starts: datetime, ends: da
         if clash:
             raise KluisError(f"camera {serial} is already assigned to {clash[0]} from {clash[1]} "
                              f"to {clash[2] or 'open end'}")
-        new_id = box.catalog.db["camera_assignments"].insert(
+        new_id = box.catalog.db.table("camera_assignments").insert(
             {"serial": serial, "officer": officer, "starts_at": s, "ends_at": e, "created_by": actor,
              "created_at": box.now_iso()}
         ).last_pk
+        assert new_id is not None  # an INSERT sets it
         audit(box, "settings_change", actor=actor,
               details={"camera": serial, "assign": officer, "from": s, "until": e})
     return new_id

@@ -155,7 +155,7 @@ class Discovery:
             why = str(exc)
             if self._refused.get(name) != why:
                 self._refused[name] = why
-                address = (info.parsed_addresses(IPVersion.V4Only) or [None])[0]
+                address = (info.parsed_addresses(IPVersion.V4Only) or (None,))[0]
                 devices.alert(self.box, "bad_advert", f"{name[:80]!r} from {address}: {why}; ignored",
                               address=address)
             return

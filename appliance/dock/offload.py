@@ -95,6 +95,12 @@ class CameraClient:
         self.camera_key = camera_key
         self.signing_key = signing_key or box.signing_key()
 
+    def _paired_key(self) -> str:
+        """The camera's key, which what it signs is checked against: known once it is paired."""
+        if self.camera_key is None:
+            raise KluisError(f"camera {self.serial} is not paired: its signed answers cannot be checked")
+        return self.camera_key
+
     def _signed(self, method: str, path: str, body: bytes = b"") -> dict[str, str]:
         return protocol.sign_request(self.signing_key, method, path, body, self.box.clock())
 
@@ -124,7 +130,7 @@ class CameraClient:
     async def manifest(self) -> dict:
         path = f"{API_PREFIX}/manifest"
         obj, sent = await self._json("GET", path, signed=True, limit=protocol.MAX_MANIFEST_BODY, what="manifest")
-        return protocol.verify_manifest(obj, self.camera_key, self.serial, sent[protocol.H_NONCE])
+        return protocol.verify_manifest(obj, self._paired_key(), self.serial, sent[protocol.H_NONCE])
 
     async def delete(self, recording_id: str, sha256: str) -> dict | None:
         """The camera's signed confirmation; None if it no longer had the recording (a repeated delete)."""
@@ -136,7 +142,7 @@ class CameraClient:
             if exc.status == 404:
                 return None
             raise
-        return protocol.verify_deleted(obj, self.camera_key, self.serial, recording_id, sha256)
+        return protocol.verify_deleted(obj, self._paired_key(), self.serial, recording_id, sha256)
 
     async def put_settings(self, settings: dict) -> dict:
         body = protocol.canonical(settings)

@@ -94,7 +94,7 @@ async def pair_camera(box: Box, serial: str, code: str, *, actor: str = "system"
     fingerprint = protocol.key_fingerprint(answer["camera_key"])
     now = box.now_iso()
     with box.catalog.transaction():
-        box.catalog.db["devices"].update(serial, {
+        box.catalog.db.table("devices").update(serial, {
             "public_key": answer["camera_key"], "fingerprint": fingerprint, "paired": 1, "paired_at": now,
             "paired_by": actor, "settings_version": 1, "pre_record_s": pre_record_s,
             "post_record_s": post_record_s, "officer": officer if officer else device["officer"],
@@ -125,7 +125,7 @@ async def unpair_camera(box: Box, serial: str, actor: str = "system") -> None:
                 log.warning("camera %s not told to unpair (%s): it keeps refusing other boxes until reset",
                             serial, exc)
     with box.catalog.transaction():
-        box.catalog.db["devices"].update(serial, {"paired": 0, "public_key": None, "fingerprint": None,
+        box.catalog.db.table("devices").update(serial, {"paired": 0, "public_key": None, "fingerprint": None,
                                                   "status": "unpaired", "status_at": box.now_iso()})
         devices.audit(box, "pair", actor=actor, details={"camera": serial, "unpaired": True})
     log.info("camera %s unpaired by %s", serial, actor)

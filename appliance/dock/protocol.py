@@ -145,7 +145,7 @@ def _check_mac(code: str, serial: str, nonce: str, domain: str, payload: dict, m
 def build_pair_request(code: str, serial: str, box_key: SigningKey, recipients: list[bytes | str],
                        settings: dict, now: datetime, box_name: str = "kluis") -> dict:
     """The box's POST pair body. MAC'd with the code the camera shows."""
-    pairing = {
+    pairing: dict[str, Any] = {
         "serial": serial, "box_key": key_hex(box_key), "box_name": box_name,
         "recipients": [r if isinstance(r, str) else bytes(r).hex() for r in recipients],
         "settings": settings, "nonce": new_nonce(), "time": to_iso(now),

@@ -49,7 +49,7 @@ def _txt_text(value: bytes | str | None, key: str) -> str:
     return value
 
 
-def parse_txt(properties: Mapping[bytes | str, bytes | str | None], raw_size: int | None = None) -> TxtRecord:
+def parse_txt(properties: Mapping[bytes, bytes | None] | Mapping[str, str], raw_size: int | None = None) -> TxtRecord:
     """Strictly parse a device's TXT properties (python-zeroconf's `ServiceInfo.properties`, bytes ->
     bytes). `raw_size` is the length of the record on the wire (`len(info.text)`), if known. Unknown keys
     are ignored (later protocol versions may add some), within the key-count and size limits."""

@@ -11,7 +11,7 @@ import math
 import re
 import secrets
 from datetime import timedelta
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, overload
 
 import nacl.exceptions
 from nacl.signing import SigningKey, VerifyKey
@@ -144,7 +144,7 @@ def field(obj: Mapping, name: str, what: str) -> Any:
     return obj[name]
 
 
-def exact_keys(obj: Any, required: set[str], what: str, optional: set[str] = frozenset()) -> None:
+def exact_keys(obj: Any, required: set[str], what: str, optional: frozenset[str] | set[str] = frozenset()) -> None:
     if not isinstance(obj, dict):
         raise ProtocolError(f"{what} is not a JSON object")
     missing = required - obj.keys()
@@ -155,8 +155,14 @@ def exact_keys(obj: Any, required: set[str], what: str, optional: set[str] = fro
         raise ProtocolError(f"{what}: unknown field(s) {', '.join(sorted(extra))}")
 
 
+@overload
 def string(obj: Mapping, name: str, what: str, pattern: re.Pattern | None = None, max_len: int = 256,
-         nullable: bool = False) -> str | None:
+           nullable: Literal[False] = False) -> str: ...
+@overload
+def string(obj: Mapping, name: str, what: str, pattern: re.Pattern | None = None, max_len: int = 256,
+           nullable: bool = False) -> str | None: ...
+def string(obj: Mapping, name: str, what: str, pattern: re.Pattern | None = None, max_len: int = 256,
+           nullable: bool = False) -> str | None:
     value = field(obj, name, what)
     if value is None and nullable:
         return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import KluisError
 from .plan import Keyframe, Rect
 
@@ -29,7 +31,8 @@ class FaceDetector:
         self.detect_width = detect_width
         self.cascades = []
         for name in self.CASCADES:
-            cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+            # cv2's stubs lack cv2.data, which the wheels ship (the folder of the Haar cascades)
+            cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)  # type: ignore[attr-defined]
             if cascade.empty():
                 raise KluisError(f"OpenCV's face model {name} is missing from this installation")
             self.cascades.append((name, cascade))
@@ -111,7 +114,7 @@ class Track:
     def __init__(self, keyframes: list[Keyframe], cv2, scale: float):
         self.keyframes = sorted(keyframes, key=lambda k: k.t)
         self.cv2, self.scale = cv2, scale
-        self.tracker = None
+        self.tracker: Any = None  # OpenCV's TrackerMIL, from the last keyframe with a box
         self.tracking_from: float | None = None  # time of the keyframe the tracker started at
         self.last: Rect | None = None
 
@@ -124,8 +127,8 @@ class Track:
         if here.rect is None:
             self.tracker = None
             return None
-        if i + 1 < len(keys) and keys[i + 1].rect is not None:
-            nxt = keys[i + 1]
+        nxt = keys[i + 1] if i + 1 < len(keys) else None
+        if nxt is not None and nxt.rect is not None:
             f = (t - here.t) / (nxt.t - here.t) if nxt.t > here.t else 0.0
             self.tracker = None
             return lerp(here.rect, nxt.rect, f)
@@ -135,6 +138,8 @@ class Track:
     def _tracked(self, start: Keyframe, luma_small) -> Rect:
         cv2, s = self.cv2, self.scale
         image = cv2.cvtColor(luma_small, cv2.COLOR_GRAY2BGR)
+        if start.rect is None:
+            raise ValueError("a tracker starts from a keyframe with a box")
         if self.tracker is None or self.tracking_from != start.t:
             r = start.rect
             self.tracker = cv2.TrackerMIL_create()
@@ -143,6 +148,7 @@ class Track:
             self.tracking_from, self.last = start.t, start.rect
             return start.rect
         ok, (x, y, w, h) = self.tracker.update(image)
+        assert self.last is not None  # set with the tracker
         if ok:
             self.last = Rect(round(x / s), round(y / s), self.last.w, self.last.h)
         return self.last  # lost: stay where it was last seen (blurring too much beats too little)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from ..errors import KluisError
 from ..time_offsets import NUMBER, parse_seconds
@@ -121,7 +122,8 @@ def parse_box(text: str, default_track: str) -> Keyframe:
     return Keyframe(track, t, rect if rect.w > 0 and rect.h > 0 else None)
 
 
-def make_plan(keep: list[str] = (), boxes: list[str] = (), mute: list[str] = (), detect_faces: bool = True) -> Plan:
+def make_plan(keep: Sequence[str] = (), boxes: Sequence[str] = (), mute: Sequence[str] = (),
+              detect_faces: bool = True) -> Plan:
     """A plan from the operator's texts (the CLI's options, the web form's lines)."""
     return Plan(
         keep=[parse_keep(k) for k in keep if k.strip()],

@@ -159,7 +159,7 @@ class _Transcoder:
                 boxes.append(r.grown(0.05))
                 counts.operator_boxes += 1
         found = None
-        if search:
+        if search and self.detector is not None:
             found = []
             for r in self.detector.detect_small(small, self.det_scale):
                 cx, cy = r.centre()
@@ -218,6 +218,7 @@ class _Transcoder:
         import av
         import numpy as np
 
+        assert self.resampler is not None and self.aout is not None  # made when the source has audio
         for fr in self.resampler.resample(frame):
             samples = fr.to_ndarray()  # planar float: (channels, n)
             rate_a = fr.sample_rate
@@ -233,8 +234,9 @@ class _Transcoder:
                     self.counts.audio_muted_s += (i1 - i0) / rate_a
                     changed = True
             if changed:
-                fresh = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples), format=fr.format.name,
-                                                   layout=fr.layout.name)
+                # PyAV's stubs give to_ndarray() no dtype; from the 'fltp' resampler it is float32
+                fresh = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples),  # type: ignore[arg-type]
+                                                   format=fr.format.name, layout=fr.layout.name)
                 fresh.sample_rate = rate_a
                 fr = fresh
             fr.pts, fr.time_base = self.audio_pts, Fraction(1, rate_a)

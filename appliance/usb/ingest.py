@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import Any, Iterator
 
 from .. import recordings, space, timesync
 from ..box import Box
@@ -111,7 +112,7 @@ def read_serial(profile: Profile, volume: Volume) -> str | None:
             raw = volume.label
         elif source == "file":
             path = profiles_mod.find_nocase(volume.root, profile.serial_file)
-            if path is not None:
+            if path is not None and profile.serial_pattern is not None:  # a profile with 'file' has both
                 with contextlib.suppress(OSError, UnicodeDecodeError):
                     text = path.read_bytes()[:4096].decode("utf-8", "replace")
                     match = profile.serial_pattern.search(text)
@@ -166,7 +167,7 @@ def start_time(profile: Profile, path: Path) -> tuple[datetime, str]:
     """A recording's start on the camera's clock, from the most trusted source that has one."""
     for source in profile.time_sources:
         if source == "filename":
-            match = profile.filename_pattern.search(path.name)
+            match = profile.filename_pattern.search(path.name) if profile.filename_pattern else None
             if match:
                 with contextlib.suppress(ValueError):
                     return _stamp(match, profile.timezone), "filename"
@@ -183,7 +184,7 @@ def clock_offset(profile: Profile, volume: Volume, files: list[Path], now: datet
     """Box clock minus camera clock, as the profile can tell it; None when it cannot."""
     if profile.clock_source == "file":
         path = profiles_mod.find_nocase(volume.root, profile.clock_file)
-        if path is None:
+        if path is None or profile.clock_pattern is None:  # a profile with 'file' has a pattern
             return None
         with contextlib.suppress(OSError):
             match = profile.clock_pattern.search(path.read_bytes()[:4096].decode("utf-8", "replace"))
@@ -238,8 +239,9 @@ class Session:
 
     def __init__(self, box: Box, serial: str):
         self.box, self.serial = box, serial
-        self.values = {"serial": serial, "state": "reading", "message": "", "files_total": 0, "files_done": 0,
-                       "bytes_total": 0, "bytes_done": 0, "started_at": box.now_iso()}
+        self.values: dict[str, Any] = {"serial": serial, "state": "reading", "message": "", "files_total": 0,
+                                       "files_done": 0, "bytes_total": 0, "bytes_done": 0,
+                                       "started_at": box.now_iso()}
         self._written = 0.0
         self.set(force=True)
 
@@ -250,7 +252,7 @@ class Session:
         self._written = time.monotonic()
         with contextlib.suppress(sqlite3.Error):  # progress must never stop an ingest (a locked or full catalog)
             with self.box.catalog.transaction():
-                self.box.catalog.db["usb_sessions"].upsert({**self.values, "updated_at": self.box.now_iso()},
+                self.box.catalog.db.table("usb_sessions").upsert({**self.values, "updated_at": self.box.now_iso()},
                                                            pk="serial")
 
 
@@ -275,7 +277,7 @@ def ingest(box: Box, volume: Volume, *, dry_run: bool = False, actor: str = "sys
     now = box.now_iso()
     if device is None:
         with box.catalog.transaction():
-            box.catalog.db["devices"].insert({
+            box.catalog.db.table("devices").insert({
                 "serial": serial, "proto": "usb", "model": profile.name, "paired": 0, "online": 0,
                 "first_seen": now, "last_seen": now, "status": "found", "status_at": now,
                 "pre_record_s": profile.pre_record_s, "post_record_s": profile.post_record_s,
@@ -289,7 +291,7 @@ def ingest(box: Box, volume: Volume, *, dry_run: bool = False, actor: str = "sys
                       serial=serial, action="usb_unknown")
         return Report("error", f"{serial} is a dock camera's serial: refused", serial=serial, profile=profile.name)
     with box.catalog.transaction():
-        box.catalog.db["devices"].update(serial, {"last_seen": now})
+        box.catalog.db.table("devices").update(serial, {"last_seen": now})
     if not device["paired"]:
         if first:
             log.info("usb: camera %s (%s) plugged in again, still not registered", serial, profile.name)
@@ -379,7 +381,7 @@ def _one(box: Box, volume: Volume, profile: Profile, device: dict, path: Path, o
     except OSError as exc:
         raise Gone(f"{rel}: {exc.strerror}") from None
     done_before = session.values["bytes_done"]
-    fingerprint = recordings.fingerprint_file(path, bytes.fromhex(box.catalog.get_meta("fingerprint_key")))
+    fingerprint = recordings.fingerprint_file(path, bytes.fromhex(box.catalog.required_meta("fingerprint_key")))
     earlier = box.catalog.find_by_fingerprint(fingerprint)
     if earlier is not None:
         row = box.catalog.db.execute("SELECT sha256 FROM usb_files WHERE recording_id = ?", [earlier["id"]]).fetchone()
@@ -438,7 +440,7 @@ def _one(box: Box, volume: Volume, profile: Profile, device: dict, path: Path, o
     }
     with box.catalog.transaction():
         recording_id = recordings.catalog_stored(box, stored, fields)
-        box.catalog.db["usb_files"].upsert({
+        box.catalog.db.table("usb_files").upsert({
             "serial": serial, "path": rel, "size": size, "mtime": mtime, "state": "stored", "reason": None,
             "sha256": sealed_sha, "recording_id": recording_id, "time_source": source, "seen_at": box.now_iso(),
         }, pk=("serial", "path", "size"))
@@ -464,7 +466,7 @@ def _delete(box: Box, serial: str, rel: str, size: int, path: Path) -> None:
 def _refuse(box: Box, serial: str, rel: str, size: int, mtime: str | None, why: str, dry_run: bool) -> FileResult:
     if not dry_run and _file_row(box, serial, rel, size) is None:
         with box.catalog.transaction():
-            box.catalog.db["usb_files"].insert({"serial": serial, "path": rel, "size": size, "mtime": mtime,
+            box.catalog.db.table("usb_files").insert({"serial": serial, "path": rel, "size": size, "mtime": mtime,
                                                 "state": "refused", "reason": why, "seen_at": box.now_iso()})
         devices.alert(box, "usb_refused_file", f"{serial}: {rel}: {why}; left on the camera", serial=serial,
                       action="usb_error")
@@ -472,7 +474,7 @@ def _refuse(box: Box, serial: str, rel: str, size: int, mtime: str | None, why: 
 
 
 @contextlib.contextmanager
-def slot(box: Box, wait_s: float = 3600) -> object:
+def slot(box: Box, wait_s: float = 3600) -> Iterator[int]:
     """One of `[usb] concurrency` ingest slots (a lock file each): several cameras of a 10-port dock are
     read at once, but not more than the disk and the box's memory take."""
     count = box.settings.usb.concurrency
@@ -508,7 +510,7 @@ def register(box: Box, serial: str, *, officer: str | None, pooled: bool, actor:
     if device["paired"]:
         raise KluisError(f"USB camera {serial} is registered already")
     with box.catalog.transaction():
-        box.catalog.db["devices"].update(serial, {"paired": 1, "paired_at": box.now_iso(), "paired_by": actor,
+        box.catalog.db.table("devices").update(serial, {"paired": 1, "paired_at": box.now_iso(), "paired_by": actor,
                                                   "status": "idle", "status_at": box.now_iso()})
         devices.audit(box, "pair", actor=actor, details={"camera": serial, "usb": True, "profile": device["model"]})
     if officer:

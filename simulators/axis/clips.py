@@ -102,7 +102,7 @@ class ClipSource:
         return cls(path.stat().st_size, lambda: _read_file(path), seconds, path)
 
     @classmethod
-    def from_bytes(cls, data: bytes, seconds: float | None = None) -> ClipSource:
+    def from_bytes(cls, data: bytes | bytearray | memoryview, seconds: float | None = None) -> ClipSource:
         data = bytes(data)
         return cls(len(data), lambda: _slices(data), seconds, data=data)
 
@@ -140,7 +140,7 @@ def remux(mp4: bytes, container_format: str = "matroska") -> bytes:
     import av  # already loaded by footage; imported here to say where it is used
 
     out_buf = io.BytesIO()
-    with av.open(io.BytesIO(mp4)) as source, av.open(out_buf, "w", format=container_format) as out:
+    with av.open(io.BytesIO(mp4), "r") as source, av.open(out_buf, "w", format=container_format) as out:
         video = source.streams.video[0]
         stream = out.add_stream_from_template(video)
         for packet in source.demux(video):
@@ -168,7 +168,7 @@ def probe_seconds(clip: str | os.PathLike | bytes) -> float | None:
     import av
 
     try:
-        with av.open(io.BytesIO(clip) if isinstance(clip, bytes) else str(clip)) as container:
+        with av.open(io.BytesIO(clip) if isinstance(clip, bytes) else str(clip), "r") as container:
             if container.duration:
                 return container.duration / av.time_base
             video = container.streams.video[0]

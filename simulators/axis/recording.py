@@ -8,9 +8,10 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import Message
 
 from .clips import ClipSource, ContentKey, encrypted_size
 from .protocol import (AxisSimError, bookmark_name, clip_key_name, clip_name, encode_metadata, epoch,
@@ -38,7 +39,7 @@ class _Body:
 @dataclass
 class _Reply:
     status: int
-    headers: dict
+    headers: Mapping[str, str] | Message  # aiohttp's, or http.client's (a Message)
     data: bytes
 
 
@@ -176,16 +177,16 @@ class _Recording:
         """An object and, with encryption, its key object: before it, or after it (key_after_clip)."""
         w = self.w
 
-        async def put_key() -> None:
+        async def put_key(key: ContentKey) -> None:
             data = key.key_object(w.public_key, w.conn["PublicKeyId"])
             await w._put_object(self.container, key_name, {"StartTime": epoch(key_start), "FileType": "key"},
                                 _Body.of(data, "application/json"), self.result)
 
         if key is not None and not w.key_after_clip:
-            await put_key()
+            await put_key(key)
         await w._put_object(self.container, name, meta, body, self.result, clip=clip)
         if key is not None and w.key_after_clip:
-            await put_key()
+            await put_key(key)
 
     async def put_clip(self, source: ClipSource, begin: datetime, end: datetime) -> None:
         w = self.w

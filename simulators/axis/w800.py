@@ -313,8 +313,9 @@ class W800Simulator:
             lengths = []
             for source, seconds in zip(sources, wanted):
                 seconds = seconds or source.seconds
-                if seconds is None and (source.path or source.data) is not None:
-                    seconds = await asyncio.to_thread(probe_seconds, source.path or source.data)
+                media = source.path or source.data
+                if seconds is None and media is not None:
+                    seconds = await asyncio.to_thread(probe_seconds, media)
                 lengths.append(max(1, round(seconds or 10)))
             start = on - timedelta(seconds=round(pre_s))
             stop = start + timedelta(seconds=sum(lengths))
@@ -386,7 +387,8 @@ class W800Simulator:
         """One request, no retries. _Unreachable if no HTTP answer came."""
         assert self._session is not None, "connect() first"
         headers = dict(headers)
-        data, cut = None, []  # cut: the stream notes here that it cut this attempt
+        data = None
+        cut: list[bool] = []  # the stream notes here that it cut this attempt
         if body is not None:
             headers["Content-Length"] = str(body.size)
             headers["Content-Type"] = body.content_type
@@ -416,6 +418,9 @@ class W800Simulator:
     def _attempt_blocking(self, method: str, url: str, headers: dict, body: _Body, md5) -> _Reply:
         """_attempt for a large body, in a worker thread: the same request on http.client."""
         parts = urlsplit(url)
+        if parts.hostname is None:
+            raise AxisSimError(f"no host in {url!r}")
+        conn: http.client.HTTPConnection
         if parts.scheme == "https":
             conn = http.client.HTTPSConnection(parts.hostname, parts.port or 443, timeout=self.timeout_s,
                                                context=self._ssl or ssl.create_default_context())

@@ -48,7 +48,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from aiohttp import web
 from nacl.signing import SigningKey
@@ -58,6 +58,10 @@ from appliance.errors import KluisError
 from appliance.dock import protocol as p
 
 from .state import SERVE_BLOCK, CameraState, write_atomic
+
+if TYPE_CHECKING:
+    from zeroconf import ServiceInfo
+    from zeroconf.asyncio import AsyncZeroconf
 
 log = logging.getLogger("kluis.camera")
 
@@ -104,7 +108,7 @@ def txt_properties(state: CameraState, faults: Faults) -> dict[str, str] | bytes
 # --- addresses -------------------------------------------------------------------------------------------
 
 
-def choose_addresses(interfaces: list[str] = (), addresses: list[str] = ()) -> list[str]:
+def choose_addresses(interfaces: Sequence[str] = (), addresses: Sequence[str] = ()) -> list[str]:
     """IPv4 addresses to advertise on. Explicit addresses and interfaces win; otherwise every non-loopback
     interface with an IPv4 address, or 127.0.0.1 when there is none (zeroconf's own default interface
     choice fails in a network namespace without a default route)."""
@@ -129,7 +133,7 @@ def choose_addresses(interfaces: list[str] = (), addresses: list[str] = ()) -> l
 class Simulator:
     """The camera process: HTTP server + mDNS advertisement + record requests + schedule."""
 
-    def __init__(self, state: CameraState, port: int = 0, bind: str = "0.0.0.0", addresses: list[str] = (),
+    def __init__(self, state: CameraState, port: int = 0, bind: str = "0.0.0.0", addresses: Sequence[str] = (),
                  faults: Faults | None = None, record_every: float | None = None, record_seconds: float = 10,
                  announce: Callable[[str], None] | None = None):
         self.state = state
@@ -145,8 +149,8 @@ class Simulator:
         self.lock = asyncio.Lock()
         self.stats: dict = {"served": [], "refused": {}, "requests": 0}
         self._cuts = 0
-        self._zc = None
-        self._info = None
+        self._zc: AsyncZeroconf | None = None
+        self._info: ServiceInfo | None = None
         self._registered = False
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task] = []
@@ -234,7 +238,7 @@ class Simulator:
     async def readvertise(self) -> None:
         """The TXT record changed (paired flag, a fault): publish the new one. Before registration has
         finished this does nothing; registration calls it again when done."""
-        if not self._registered:
+        if not self._registered or self._zc is None or self._info is None:  # registered: both are set
             return
         info = self._service_info()
         if info.text != self._info.text:
@@ -248,8 +252,9 @@ class Simulator:
         self._display()
 
     def _display(self) -> None:
-        text = (f"pairing code: {self.code}\n" if not self.state.paired
-                else f"paired with {self.state.pairing['box_name']} ({p.key_fingerprint(self.state.box_key)})\n")
+        pairing = self.state.pairing
+        text = (f"pairing code: {self.code}\n" if pairing is None
+                else f"paired with {pairing['box_name']} ({p.key_fingerprint(pairing['box_key'])})\n")
         write_atomic(self.state.dir / "display.txt", text.encode())
 
     # -- recording
@@ -279,6 +284,8 @@ class Simulator:
             await asyncio.sleep(REQUEST_POLL_S)
 
     async def _schedule(self) -> None:
+        if self.record_every is None:  # started only with an interval
+            return
         while True:
             await asyncio.sleep(self.record_every)
             try:
@@ -320,9 +327,12 @@ class Simulator:
         async with self.lock:
             if self.state.paired:
                 raise p.ProtocolError("this camera is already paired (unpair it first)", 409, "already_paired")
+            code = self.code
+            if code is None:  # an unpaired camera always shows one
+                raise p.ProtocolError("this camera shows no pairing code", 409, "no_code")
             try:
                 # In a thread: the pairing key is Argon2id (~50 ms); serving goes on meanwhile.
-                pairing = await asyncio.to_thread(p.verify_pair_request, body, self.code, self.state.serial)
+                pairing = await asyncio.to_thread(p.verify_pair_request, body, code, self.state.serial)
             except p.ProtocolError as exc:
                 if exc.code == "wrong_code":
                     self.wrong_codes += 1
@@ -330,7 +340,6 @@ class Simulator:
                         log.warning("%d wrong pairing codes: drawing a new one", self.wrong_codes)
                         self.new_code()
                 raise
-            code = self.code
             rewrapped = await asyncio.to_thread(self.state.pair, pairing)
             self.code = None
         log.info("paired with %s (%s); %d held recording(s) re-sealed to its recipients",
@@ -381,7 +390,8 @@ class Simulator:
         try:
             payload = open(payload_path, "rb")
         except FileNotFoundError:  # deleted between the entry and here: the headers are already out
-            request.transport.abort()
+            if request.transport is not None:
+                request.transport.abort()
             return resp
         with payload:
             pos = start
@@ -394,9 +404,9 @@ class Simulator:
                     if not data:
                         raise KluisError(f"recording {entry['id']} is shorter on disk than its entry")
                 if pos <= flip < pos + len(data):
-                    data = bytearray(data)
-                    data[flip - pos] ^= 0x01
-                    data = bytes(data)
+                    flipped = bytearray(data)
+                    flipped[flip - pos] ^= 0x01
+                    data = bytes(flipped)
                 if cut is not None and record["sent"] + len(data) >= cut:
                     data = data[: cut - record["sent"]]
                     await resp.write(data)
@@ -405,7 +415,8 @@ class Simulator:
                     log.info("fault: cutting %s after %d bytes", entry["id"], record["sent"])
                     # close, not abort: the N bytes still in the send buffer go out, then FIN before
                     # Content-Length is reached, so the box sees a broken transfer of exactly N bytes.
-                    request.transport.close()
+                    if request.transport is not None:
+                        request.transport.close()
                     return resp
                 await resp.write(data)
                 pos += len(data)

@@ -32,7 +32,10 @@ class Checkpoints:
         alert. The checkpoint is kept either way, as evidence."""
         if not isinstance(cp, dict):
             raise ProtocolError("checkpoint missing", 400)
-        wrong = audit_log.check_signature(cp, VerifyKey(self.archive.box_key(box_id)))
+        box_key = self.archive.box_key(box_id)
+        if box_key is None:
+            raise ProtocolError(f"box {box_id} is not enrolled at this archive", 403)
+        wrong = audit_log.check_signature(cp, VerifyKey(box_key))
         if wrong:
             with self.archive.transaction():
                 self.raise_alert(box_id, "bad_checkpoint", {"problem": wrong})

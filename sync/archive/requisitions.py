@@ -35,6 +35,7 @@ class Requisitions:
                 [self.archive.now_iso(), actor, camera_serial, officer, start_time, end_time, recording_id,
                  legal_basis, case_ref])
             req_id = cursor.lastrowid
+            assert req_id is not None  # an INSERT sets it
             self.archive.audit(actor, "requisition_add", case_ref=case_ref,
                        details={"requisition": req_id, "legal_basis": legal_basis})
         return req_id

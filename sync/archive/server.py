@@ -326,7 +326,7 @@ async def upload_state(request: web.Request, box_id: str, body: bytes) -> web.Re
 
 
 @signed(MAX_JSON)
-async def upload_progress(request: web.Request, box_id: str, body: bytes) -> web.Response:
+async def upload_progress(request: web.Request, box_id: str, body: bytes) -> web.StreamResponse:
     """The written offset of an upload's running stream, as it grows: one JSON line per FEED_STEP bytes,
     when writes pause, and at least every FEED_IDLE_S, ending when the stream ends; without a running stream, one line
     of the upload's state. A streaming box follows this instead of asking GET uploads/{sha256} again

@@ -129,7 +129,10 @@ class Archive:
     @property
     def cert_fingerprint(self) -> str:
         """SHA-256 of the TLS certificate, lowercase hex without separators (as tokens carry it)."""
-        return tls.fingerprint(self.data_dir).replace(":", "").lower()
+        fingerprint = tls.fingerprint(self.data_dir)
+        if fingerprint is None:
+            raise NotInitialized(f"no TLS certificate in {self.data_dir}")
+        return fingerprint.replace(":", "").lower()
 
     def info(self) -> dict:
         return {"archive_id": self.archive_id, "name": self.meta["name"], "public_key": self.public_key.hex(),
@@ -142,6 +145,8 @@ class Archive:
         return self._identity(keys.open_recovery_slot(json.loads(self.meta["recovery_slot"]), recovery_key))
 
     def _identity(self, secret: bytes | None) -> PrivateKey:
+        if secret is None:
+            raise WrongSecret("the key slot holds no key")
         identity = PrivateKey(secret)
         if bytes(identity.public_key) != self.public_key:
             raise WrongSecret("key slot holds a key of another archive")

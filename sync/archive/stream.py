@@ -39,7 +39,7 @@ class Stream:
         # Not staged: the offset the progress feed reports (what the box paces its window by) is then
         # in the file, and survives this process being killed.
         self.file = AppendFile(part, hashes, staged=False)
-        self.head = b""  # the first bytes of the container, until its header can be checked
+        self.head: bytes | None = b""  # the first bytes of the container, until its header can be checked
 
     def write(self, blocks: list[bytes]) -> None:
         """Append blocks as they came off the socket (not joined: big buffers cost page faults here)."""
@@ -65,6 +65,7 @@ class Stream:
             self._sync()
 
     def _check_head(self, data: bytes) -> None:
+        assert self.head is not None  # write() checks the head only until it has been checked
         self.head += data[:READ_BLOCK - len(self.head)]
         try:
             checked = self.uploads.header_of(self.head)
@@ -91,7 +92,11 @@ class Stream:
             self.close()
             raise ProtocolError(f"the stream ended at {self.offset} of {self.size} bytes", 400)
         self._sync()
-        digest = (self.range_hash or self.running[1]).hexdigest()
+        hasher = self.range_hash
+        if hasher is None:
+            assert self.running is not None  # from offset 0, the running hash is the range's
+            hasher = self.running[1]
+        digest = hasher.hexdigest()
         if digest != self.claimed:
             self._rollback()
             raise ProtocolError("body does not match its signed hash (altered in transit); discarded", 422)

@@ -210,7 +210,7 @@ class Uploads:
                                                   "recording_id": row["recording_id"], "sha256": sha256,
                                                   "size": row["size"], "received_at": now})
         with self.archive.transaction():
-            self.archive.db["recordings"].insert({
+            self.archive.db.table("recordings").insert({
                 "sha256": sha256, "box_id": box_id, "recording_id": row["recording_id"], "size": row["size"],
                 "header_size": header.size, "camera_serial": metadata.get("camera_serial"),
                 "officer": metadata.get("officer"), "start_time": metadata.get("start_time"),

@@ -41,7 +41,7 @@ def _login_page(request: web.Request, status: int = 200, error: str | None = Non
 @routes.get("/login")
 @public
 async def login_form(request: web.Request) -> web.StreamResponse:
-    if request[SESSION] is not None:
+    if request.get(SESSION) is not None:
         raise web.HTTPSeeOther("/")
     return _login_page(request)
 

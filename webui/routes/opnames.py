@@ -193,7 +193,7 @@ def _detail(request: web.Request, recording: dict, status: int = 200, error: str
     trail = audit.entries(box.catalog, recording_id=recording["id"], newest_first=True, limit=200)
     holds = retention.list_holds(box.catalog, recording["id"], include_released=True)
     policy = retention.current_policy(box)
-    deletion = {"at": None, "term": policy.term_days(recording.get("category")), "held": False}
+    deletion: dict[str, object] = {"at": None, "term": policy.term_days(recording.get("category")), "held": False}
     if recording["state"] == "stored":
         moment = retention.delete_after(box, recording, policy)
         deletion.update(at=to_iso(moment) if moment else None, held=moment is None)

@@ -334,6 +334,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     headers = {"Content-Disposition": f'attachment; filename="{item.filename}"', "Cache-Control": "no-store"}
     if item.data is not None:
         return web.Response(body=item.data, content_type="application/zip", headers=headers)
+    assert item.path is not None  # Downloads.get answers NotFound for a package with neither
     return web.FileResponse(item.path, headers={**headers, "Content-Type": "application/octet-stream"})
 
 

@@ -35,7 +35,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
     _ = gettext_for(request)
     box = request.app[BOX]
     store = box_overview.storage(box)
-    alerts = []
+    alerts: list[tuple[str, str | None]] = []
     if store["used_fraction"] >= DISK_ALERT:
         alerts.append(("disk", None))
     cameras = box_overview.cameras(box)

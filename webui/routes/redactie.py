@@ -120,6 +120,7 @@ async def redact_start(request: web.Request) -> web.StreamResponse:
         except KluisError as exc:
             error = _("Not understood: %(error)s") % {"error": str(exc)}
     if error is None:
+        assert plan is not None  # made above, or error is set
         try:
             job_id = redaction.start_job(box, session.identity, recording["id"], plan, actor=session.name,
                                          purpose=purpose, case_ref=form["case_ref"].strip()[:100] or None,

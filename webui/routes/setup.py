@@ -30,7 +30,7 @@ routes = web.RouteTableDef()
 WIZARD = web.AppKey("wizard", FirstBoot)
 DONE = web.AppKey("setup_done", asyncio.Event)  # set when the box is made and its last page served
 # The archive's enrolment (sync.client.enroll), given by whoever serves the wizard: (box, url, token, actor).
-ENROLL = web.AppKey("enroll", Callable[..., Awaitable[dict]])
+ENROLL = web.AppKey[Callable[..., Awaitable[dict]]]("enroll")
 
 # Messages of appliance.provisioning the wizard shows translated: their ids, for the catalog's extractor.
 DOMAIN_MESSAGES = (N_("the office name is 1 to 64 printable characters, without quotes or backslashes"),)

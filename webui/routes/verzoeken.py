@@ -120,6 +120,7 @@ async def register(request: web.Request) -> web.StreamResponse:
             errors.append(_("The search window is a whole number of minutes, 0 to 1440."))
     if errors:
         return _new_form(request, 400, errors, form)
+    assert received is not None and given is not None  # each parsed, or errors returned above
     try:
         done = ar.register(box, requester=form["requester"], kind=form["kind"], received_on=received,
                            given_time=given, actor=p.session.name, place=form["place"],

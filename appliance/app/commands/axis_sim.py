@@ -105,21 +105,23 @@ def axis_sim(ctx: click.Context, connection_file: Path, state_dir: Path, recordi
         if busy_until is None or first > busy_until:
             break
     else:
+        assert busy_until is not None  # the loop breaks when the camera is free
         first = busy_until + timedelta(seconds=1)
     starts = [first + i * timedelta(seconds=total + gap) for i in range(recordings)]
 
     async def one(start: datetime, user_uuid: str, gate: asyncio.Semaphore) -> recording.RecordingResult:
         async with gate:
+            files: list[clips.ClipSource | Path]
             if clip_files:
-                clips = list(clip_files)
+                files = list(clip_files)
             else:
-                clips, begin = [], start
+                files, begin = [], start
                 for length in lengths:  # made just before the upload: only `concurrency` recordings in memory
-                    clips.append(await asyncio.to_thread(
+                    files.append(await asyncio.to_thread(
                         clips.make_clip, length, begin, serial, w800.container_type, int(filler_mb * 1024 * 1024)))
                     begin += timedelta(seconds=round(length))
             result = await w800.upload_recording(
-                user_uuid, serial, clips, start + timedelta(seconds=round(pre_buffer)), pre_buffer, post_buffer,
+                user_uuid, serial, files, start + timedelta(seconds=round(pre_buffer)), pre_buffer, post_buffer,
                 bookmarks=bookmarks, gnss=gnss, clip_seconds=lengths, model=model)
         outcome = "ok" if result.ok else f"FAILED: {result.error}"
         click.echo(f"{result.container}  clips={','.join(result.clips) or '-'}  retries={result.retries}  "

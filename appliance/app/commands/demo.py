@@ -82,8 +82,10 @@ class SimCamera:
     async def started(self, timeout: float = 30) -> None:
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + timeout
+        stdout = self.proc.stdout
+        assert stdout is not None  # Popen(stdout=PIPE)
         while not (self.port and self.code):
-            line = await asyncio.wait_for(loop.run_in_executor(None, self.proc.stdout.readline),
+            line = await asyncio.wait_for(loop.run_in_executor(None, stdout.readline),
                                           max(0.1, deadline - time.monotonic()))
             if not line:
                 raise KluisError(f"camera simulator {self.serial} stopped; see {self.log_path}")
@@ -181,6 +183,7 @@ async def _demo(data_dir: Path, workdir: Path, exit_after_offload: bool) -> None
 
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
+    assert main is not None  # this coroutine runs as a task
     for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C at any moment: stop the cameras and the box cleanly
         loop.add_signal_handler(sig, main.cancel)
     cams = [SimCamera(workdir, serial, drift) for serial, _, drift in CAMERAS]

@@ -37,7 +37,7 @@ def _act(box: Box, command: str, user: str | None, password_file, recovery_key_f
     except roles.Forbidden as exc:
         if not isinstance(exc, handover.Denied):
             with box.catalog.transaction():
-                for recording_id in recording_ids or [None]:
+                for recording_id in recording_ids or (None,):
                     audit.record(box.catalog, actor=acting_user(box, user), action="handover_denied",
                                  recording_id=recording_id, case_ref=case_ref, client="cli", clock=box.clock,
                                  details={"step": command, "reason": str(exc)})
@@ -73,7 +73,7 @@ def prepare(data_dir: Path, recording_ids: tuple[str, ...], receiver: str, basis
     ids = list(dict.fromkeys(recording_ids))
     with Box(data_dir) as box:
         clip = None
-        if from_t is not None:
+        if from_t is not None and to_t is not None:  # both or neither, checked above
             if len(ids) != 1:
                 raise KluisError("--from/--to cut one recording: name exactly one")
             recording = box.catalog.get_recording(ids[0])

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from appliance.box import Box
+from appliance.errors import KluisError
 from .common import act, print_table, secret_options, shows, with_box
 
 
@@ -96,6 +97,8 @@ def rewrap(box: Box, user: str | None, password_file: Path | None, recovery_key_
 
     # Storage work of the keeper: file keys are re-sealed, no footage is shown (common.COMMAND_PERMISSIONS).
     actor = act(box, "sync rewrap", user, password_file, recovery_key_file, need_key=True)
+    if actor.identity is None:
+        raise KluisError(f"{actor.name} holds no key to re-wrap recordings with")
     done = client.rewrap_pending(box, actor.identity, actor.name)
     click.echo(f"re-wrapped {done} recording(s) for the archive")
 
