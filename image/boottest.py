@@ -33,11 +33,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
