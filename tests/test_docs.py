@@ -69,3 +69,33 @@ def test_the_reference_names_who_may_run_each_command():
     assert "## kluis cameras pair\n\nWho may run it: `cameras.manage` (keeper)." in text
     assert "## kluis verify\n\nWho may run it: no login:" in text
     assert "With `--deep`: no permission of its own (keeper, team_leader, privacy_officer, officer)" in text
+
+
+def _what_is_where() -> dict[str, str]:
+    """README's "What is where" table: each row's first cell (the paths) to the whole row."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## What is where"):]
+    section = section[:section.index("\n## ", 1)] if "\n## " in section[1:] else section
+    return {row.split("|")[1]: row for row in section.splitlines() if row.startswith("| `")}
+
+
+# Packages whose row names the package only: their modules are one concern, read together.
+WHOLE_PACKAGES = ("appliance/redaction", "appliance/schema", "appliance/app/commands", "webui/routes")
+
+
+def test_the_readme_says_where_every_module_is():
+    rows = _what_is_where()
+    paths = " ".join(rows)
+    missing = []
+    for path in sorted(p for pkg in ("appliance", "sync", "webui", "simulators") for p in (ROOT / pkg).rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if path.name in ("__init__.py", "__main__.py") or rel.startswith(WHOLE_PACKAGES):
+            continue
+        if f"`{rel}`" in paths:
+            continue
+        # Else the row of the closest package named with a trailing slash (`sync/`) must name the file.
+        owners = [(len(m), row) for first, row in rows.items() for m in re.findall(r"`([\w/]+/)`", first)
+                  if rel.startswith(m)]
+        if not owners or f"`{path.name}`" not in max(owners)[1]:
+            missing.append(rel)
+    assert not missing, f"README.md's 'What is where' does not name: {missing}"
