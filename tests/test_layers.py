@@ -236,23 +236,19 @@ def test_no_import_cycles():
     assert not cycles, "import cycles:\n" + "\n".join("  " + " -> ".join(c) for c in cycles)
 
 
+def _violations(check) -> list[str]:
+    """Every import of every module that `check` names a reason for, as 'module:line target: reason'."""
+    return [f"  {module}:{imp.line} {imp.target}: {why}" for module in modules() for imp in imports_of(module)
+            if (why := check(imp))]
+
+
 def test_no_forbidden_imports():
-    found = []
-    for module in modules():
-        for imp in imports_of(module):
-            why = _forbidden(imp)
-            if why:
-                found.append(f"  {module}:{imp.line} imports {imp.target}: {why}")
+    found = _violations(_forbidden)
     assert not found, "imports across the layers:\n" + "\n".join(found)
 
 
 def test_no_private_names_of_another_package():
-    found = []
-    for module in modules():
-        for imp in imports_of(module):
-            what = _private_reach(imp)
-            if what:
-                found.append(f"  {module}:{imp.line} takes {what}")
+    found = _violations(_private_reach)
     assert not found, "private names taken from another package:\n" + "\n".join(found)
 
 
