@@ -22,9 +22,18 @@ def test_write_atomic_replaces_and_syncs_the_directory(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["kluis.toml"]  # no temp file left
 
 
-def test_secret_mode_from_the_start(tmp_path):
-    durable.write_atomic(tmp_path / "key.pem", b"secret", 0o600)
+def test_secret_mode_from_the_start(tmp_path, monkeypatch):
+    created = []
+    real_open = os.open
+    monkeypatch.setattr(durable.os, "open", lambda path, flags, mode=0o777: (created.append(mode),
+                                                                             real_open(path, flags, mode))[1])
+    old = os.umask(0o022)  # a lax umask: the mode must come from write_atomic, not from the umask
+    try:
+        durable.write_atomic(tmp_path / "key.pem", b"secret", 0o600)
+    finally:
+        os.umask(old)
     assert stat.S_IMODE((tmp_path / "key.pem").stat().st_mode) == 0o600
+    assert created[0] == 0o600  # the file is created with it (the next open is its folder, for fsync)
 
 
 def test_a_failed_write_leaves_the_old_content_and_no_temp_file(tmp_path, monkeypatch):

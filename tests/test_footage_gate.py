@@ -196,12 +196,15 @@ def test_an_empty_recording_has_no_satisfiable_range():
         byte_ranges.parse("bytes=0-", 0)
 
 
-def test_web_and_cli_share_the_range_parser():
+def test_web_and_cli_share_the_range_parser(monkeypatch):
     from appliance.app.commands import box as box_commands
     from webui.routes import opnames
 
     assert box_commands.parse_range("10-19", 100) == byte_ranges.parse("bytes=10-19", 100)
     assert opnames.byte_ranges is byte_ranges
+    # The CLI calls the shared parser itself, not a copy that agrees on one input.
+    monkeypatch.setattr(byte_ranges, "parse", lambda text, size: ("via", "shared"))
+    assert box_commands.parse_range("x", 1) == ("via", "shared")
 
 
 # One time-offset parser ------------------------------------------------------------------------------
@@ -225,7 +228,7 @@ def test_not_seconds(text):
     ("15:06:15", 75.0), ("15:06:15,5", 75.5), ("15:06", 60.0),   # time of day in Amsterdam (UTC+1)
     ("2026-11-20T14:06:15Z", 75.0),                              # a full date and time
 ])
-def test_a_handover_window_reads_the_same_on_the_web_and_the_command_line(text, seconds):
+def test_a_handover_window_reads_the_same_on_the_web_and_the_command_line(text, seconds, monkeypatch):
     from appliance import clip_window
     from appliance.app.commands import export
     from webui.routes import overdracht
@@ -236,6 +239,8 @@ def test_a_handover_window_reads_the_same_on_the_web_and_the_command_line(text, 
     assert overdracht.clip_window is clip_window
     recording = {"start_time": "2026-11-20T14:05:00.000Z"}
     assert clip_window.parse_offset(text, recording, "Europe/Amsterdam") == seconds
+    monkeypatch.setattr(time_offsets, "parse_offset", lambda text, start, tz: 4242.0)
+    assert clip_window.parse_offset(text, recording, "Europe/Amsterdam") == 4242.0  # delegates, no copy
 
 
 def test_a_recording_over_midnight_and_a_bad_window():

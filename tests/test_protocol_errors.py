@@ -24,5 +24,6 @@ def test_the_protocols_do_not_catch_each_other():
             raise archive.ProtocolError("from the archive", 502)
         except dock.ProtocolError:
             pytest.fail("the dock caught the archive's error")
+    assert not issubclass(dock.ProtocolError, archive.ProtocolError)  # and the other way round
     assert dock.ProtocolError("no", 403, "wrong_device").body() == {
         "error": {"code": "wrong_device", "message": "no"}}

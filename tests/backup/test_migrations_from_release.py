@@ -101,6 +101,7 @@ def test_an_archive_of_the_release_opens_and_migrates(release, tmp_path):
     assert sorted((s, n) for s, n, _ in rows) == sorted(steps_of(ARCHIVE)) and {at for *_, at in rows} == {None}
     with Archive(release / "archive") as again:
         assert len(bookkeeping(release / "archive" / "archive.db")) == len(rows)  # nothing ran twice
+        assert bookkeeping(release / "archive" / "archive.db") == rows  # nor was any step recorded again
         fresh, _ = init_archive(tmp_path / "fresh", ARCHIVE_PASSWORD, kdf_profile="interactive")
         with fresh:
             assert schema_of(again.db.conn) == schema_of(fresh.db.conn)

@@ -347,8 +347,14 @@ def _same_again(value: dict) -> None:
     assert p.canonical(again) == encoded
 
 
+_VALID_TXT = {k.encode(): v.encode() for k, v in p.build_txt("CAM001", "M", "1", _KEY, False).items()}
+_VALID_SETTINGS = p.build_settings(1)
+_VALID_INFO = p.build_info("CAM001", "M", "1", _KEY, False, None, NOW, 1)
+
+
 @hsettings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.binary(max_size=12), st.none() | st.binary(max_size=80), max_size=20))
+@example(_VALID_TXT)  # random bytes are almost never a valid record: this one takes the round trip
 def test_any_txt_is_parsed_or_refused(props):
     record = _accepted(p.parse_txt, props)
     if record is not None:
@@ -372,6 +378,13 @@ def test_any_bytes_are_parsed_or_refused(body):
     assert _accepted(p.verify_deleted, body, _KEY.verify_key, "CAM001", "CAM001-000001", "ab" * 32) is None
 
 
+def test_the_fuzz_examples_are_accepted_so_their_round_trips_run():
+    assert _accepted(p.parse_txt, _VALID_TXT) is not None
+    assert _accepted(p.parse_settings, _VALID_SETTINGS) is not None
+    assert _accepted(p.parse_info, _VALID_INFO) is not None
+    assert _accepted(p.parse_range, "bytes=10-19", 100) == (10, 20)
+
+
 def test_out_of_range_numbers_and_lone_surrogates_are_refused():
     for body, reason in ((b'{"a":1e400}', "out of range"), (b'{"a":"\\udc00x"}', "surrogate"),
                          ('{"a":"\ud800"}', "UTF-8")):
@@ -384,6 +397,8 @@ _REQUEST = p.build_pair_request("12345678", "CAM001", _KEY, ["cd" * 32], p.build
 
 @hsettings(max_examples=150, deadline=None)
 @given(_shaped | _json, _shaped)
+@example(_VALID_SETTINGS, {})  # accepted by parse_settings: the round trip below runs
+@example(_VALID_INFO, {})      # accepted by parse_info
 def test_any_object_is_checked_or_refused(obj, inner):
     request = _REQUEST
     for outer in (obj, {"manifest": {**inner, "recordings": [obj]}, "signature": "00" * 64},
@@ -400,6 +415,7 @@ def test_any_object_is_checked_or_refused(obj, inner):
 @hsettings(max_examples=200, deadline=None)
 @given(st.dictionaries(st.sampled_from([p.H_TIME, p.H_NONCE, p.H_SIGNATURE, "X"]), st.text(max_size=140)),
        st.text(max_size=40))
+@example({}, "bytes=10-19")
 def test_any_request_headers_are_checked_or_refused(headers, range_header):
     assert _accepted(p.verify_request, _KEY.verify_key, "GET", "/dock/v1/manifest", headers, b"", NOW,
                      p.ReplayCache()) is None
