@@ -65,6 +65,9 @@ class ProtocolError(errors.ProtocolError):
     """A request or receipt the archive protocol does not allow (message, then the HTTP status)."""
 
 
+NOT_A_CONTAINER = "not_a_container"  # the code of a body the archive can never store (not kept for resuming)
+
+
 def sha256_hex(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
 

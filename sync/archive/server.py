@@ -18,7 +18,7 @@ from aiohttp import web
 from appliance import tls
 from appliance.errors import KluisError, NotFound
 
-from ..protocol import API, H_BODY, H_BOX, MAX_CHUNK, MAX_JSON, ProtocolError, check_request, sha256_hex
+from ..protocol import API, H_BODY, H_BOX, MAX_CHUNK, MAX_JSON, NOT_A_CONTAINER, ProtocolError, check_request, sha256_hex
 from .store import Archive, UploadState
 
 log = logging.getLogger("kluis.archive")
@@ -284,7 +284,7 @@ async def _receive(request: web.Request, archive, slot: "_StreamSlot", box_id: s
         await feed.end()
         return await asyncio.to_thread(stream.finish)
     except ProtocolError as exc:
-        if exc.status == 422 and offset == 0 and "refused" in exc.message:  # not a container it can hold
+        if exc.code == NOT_A_CONTAINER:  # never storable: nothing of it is kept to resume
             await _run(request, archive.discard_upload, box_id, sha)
         raise
     except BaseException:  # cut mid-stream: keep what arrived, durably (see stream.Stream.close)

@@ -11,7 +11,7 @@ from appliance.appendfile import AppendFile
 from appliance.container import ContainerError
 from appliance.vault import READ_BLOCK
 
-from ..protocol import ProtocolError
+from ..protocol import NOT_A_CONTAINER, ProtocolError
 
 if TYPE_CHECKING:
     from .uploads import Uploads
@@ -71,7 +71,7 @@ class Stream:
             checked = self.uploads.header_of(self.head)
         except ContainerError as exc:
             self._rollback()
-            raise ProtocolError(f"refused: {exc}", 422) from None
+            raise ProtocolError(f"refused: {exc}", 422, NOT_A_CONTAINER) from None
         if checked is not None or len(self.head) >= READ_BLOCK:
             self.head = None
 

@@ -15,7 +15,7 @@ from appliance.container import ContainerError, PREFIX, header_length, parse_hea
 from appliance.durable import fsync_dir
 from appliance.vault import READ_BLOCK
 
-from ..protocol import ProtocolError, sign_receipt
+from ..protocol import NOT_A_CONTAINER, ProtocolError, sign_receipt
 from .stream import SYNC_EVERY, Stream
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ class Uploads:
             return self.header_of(head, whole)
         except ContainerError as exc:
             self.discard(box_id, sha256)
-            raise ProtocolError(f"refused: {exc}", 422) from None
+            raise ProtocolError(f"refused: {exc}", 422, NOT_A_CONTAINER) from None
 
     def header_of(self, head: bytes, whole: bool = False):
         """The container's header once `head` holds all of it (else None); ContainerError if it is not a
