@@ -93,6 +93,7 @@ def _shred(box: Box, rows: list[dict], policy: Policy, policy_text: str, at: str
     db = box.catalog.db.conn
     ids = [(row["id"],) for row in rows]
     db.executemany("DELETE FROM file_keys WHERE recording_id = ?", ids)
+    db.executemany("DELETE FROM sync_outbox WHERE recording_id = ?", ids)  # its header: a file key re-wrapped
     db.executemany("DELETE FROM recordings WHERE id = ?", ids)
     records = []
     extra = audit_fields or {}

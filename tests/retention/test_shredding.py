@@ -83,3 +83,16 @@ def retention_free_read(box, identity, recording_id):
     from tests.conftest import footage_of
 
     return footage_of(box, identity, recording_id).read_range()
+
+
+def test_the_sweep_also_drops_the_outbox_row_and_its_rewrapped_key(rbox, clock, tmp_path):
+    gone = store(rbox, tmp_path, T0, size=5_000)
+    kept = store(rbox, tmp_path, T0 + timedelta(days=20), size=5_000)
+    for rid in (gone, kept):  # as the sync leaves a re-wrapped header (a sealed file key) behind
+        rbox.catalog.db.execute(
+            "INSERT INTO sync_outbox (recording_id, reason, queued_at, state, header) VALUES (?, 'hold:x', ?, "
+            "'sent', ?)", [rid, T0.isoformat(), rbox.catalog.header_of(rid)])
+    clock.set(T0 + timedelta(days=28))
+    assert sweep.sweep(rbox).deleted == [gone]
+    left = [r[0] for r in rbox.catalog.db.execute("SELECT recording_id FROM sync_outbox")]
+    assert left == [kept]
