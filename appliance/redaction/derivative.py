@@ -52,70 +52,70 @@ def redact(box: Box, identity, recording_id: str, plan: Plan, *, actor: str, pur
     if not case_ref:
         raise KluisError("a redaction needs a case reference (zaaknummer): the derivative is held for it")
     original = box.catalog.get_recording(recording_id)
-    room = space.reserve(box, original["size"], "the redacted copy")  # noqa: F841 (held until return)
-    # The gate commits 'redact_start' before the first byte of the original is decrypted.
-    source = footage.open_for_redaction(
-        box, actor, recording_id, code, case_ref, identity=identity, allowed=PURPOSES, action="redact_start",
-        client=client, break_glass=break_glass,
-        details={"job": job_id, "request": request_id, "plan": plan.as_log(), "reason": reason or None})
-    detector = FaceDetector() if plan.detect_faces else None
-    encryptor = Encryptor(box.recipients(), chunk_size=box.settings.storage.chunk_size)
-    writer = box.vault.writer()
-    pipe = Pipe()
-    outcome: dict = {}
+    with space.reserve(box, original["size"], "the redacted copy"):  # given back however the copy ends
+        # The gate commits 'redact_start' before the first byte of the original is decrypted.
+        source = footage.open_for_redaction(
+            box, actor, recording_id, code, case_ref, identity=identity, allowed=PURPOSES, action="redact_start",
+            client=client, break_glass=break_glass,
+            details={"job": job_id, "request": request_id, "plan": plan.as_log(), "reason": reason or None})
+        detector = FaceDetector() if plan.detect_faces else None
+        encryptor = Encryptor(box.recipients(), chunk_size=box.settings.storage.chunk_size)
+        writer = box.vault.writer()
+        pipe = Pipe()
+        outcome: dict = {}
 
-    def produce() -> None:
+        def produce() -> None:
+            try:
+                with source.open() as src:
+                    outcome["counts"] = redact_stream(src, pipe, plan, progress=progress, detector=detector,
+                                                      cancelled=cancelled)
+            except BaseException as exc:  # handed to the consuming thread, raised there
+                outcome["error"] = exc
+                pipe.break_()
+            finally:
+                pipe.close_writer()
+
+        producer = threading.Thread(target=produce, name="kluis-redact", daemon=True)
+        producer.start()
         try:
-            with source.open() as src:
-                outcome["counts"] = redact_stream(src, pipe, plan, progress=progress, detector=detector,
-                                                  cancelled=cancelled)
-        except BaseException as exc:  # handed to the consuming thread, raised there
-            outcome["error"] = exc
+            writer.write(encryptor.header.raw)
+            for sealed in encryptor.chunks(pipe):
+                writer.write(sealed)
+            producer.join()
+            if "error" in outcome:
+                raise outcome["error"]
+        except BaseException as exc:
             pipe.break_()
-        finally:
-            pipe.close_writer()
-
-    producer = threading.Thread(target=produce, name="kluis-redact", daemon=True)
-    producer.start()
-    try:
-        writer.write(encryptor.header.raw)
-        for sealed in encryptor.chunks(pipe):
-            writer.write(sealed)
-        producer.join()
-        if "error" in outcome:
-            raise outcome["error"]
-    except BaseException as exc:
-        pipe.break_()
-        producer.join()
-        writer.abort()
-        error = outcome.get("error", exc)
+            producer.join()
+            writer.abort()
+            error = outcome.get("error", exc)
+            with box.catalog.transaction():
+                audit.record(box.catalog, actor=actor, action="redact_failed", recording_id=recording_id,
+                             purpose=code, case_ref=case_ref, client=client, clock=box.clock,
+                             details={"job": job_id, "error": str(error)[:500]})
+            if error is not exc:
+                raise error from None
+            raise
+        stored = writer.commit()
+        counts: Counts = outcome["counts"]
+        now = box.now_iso()
+        fields = {k: original.get(k) for k in ("camera_serial", "officer", "team", "start_time", "end_time",
+                                               "camera_start_time", "clock_offset_s", "pre_record_s", "post_record_s")}
+        fields.update(source="redaction", source_ref=recording_id, derived_from=recording_id)
+        log = {"derivative": None, "plan": plan.as_log(), "detector": detector.name if detector else None,
+               "counts": asdict(counts), "reason": reason or None, "request": request_id, "job": job_id}
         with box.catalog.transaction():
-            audit.record(box.catalog, actor=actor, action="redact_failed", recording_id=recording_id,
-                         purpose=code, case_ref=case_ref, client=client, clock=box.clock,
-                         details={"job": job_id, "error": str(error)[:500]})
-        if error is not exc:
-            raise error from None
-        raise
-    stored = writer.commit()
-    counts: Counts = outcome["counts"]
-    now = box.now_iso()
-    fields = {k: original.get(k) for k in ("camera_serial", "officer", "team", "start_time", "end_time",
-                                           "camera_start_time", "clock_offset_s", "pre_record_s", "post_record_s")}
-    fields.update(source="redaction", source_ref=recording_id, derived_from=recording_id)
-    log = {"derivative": None, "plan": plan.as_log(), "detector": detector.name if detector else None,
-           "counts": asdict(counts), "reason": reason or None, "request": request_id, "job": job_id}
-    with box.catalog.transaction():
-        derivative = catalog_stored(box, stored, fields, actor=actor, client=client)
-        log["derivative"] = derivative
-        box.catalog.db.execute(
-            "INSERT INTO redactions (recording_id, original_id, created_by, created_at, purpose, case_ref, reason, "
-            "request_id, detector, plan, counts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [derivative, recording_id, actor, now, code, case_ref, reason or None, request_id,
-             log["detector"], json.dumps(plan.as_log()), json.dumps(asdict(counts))])
-        hold_id = retention.add_hold(box, derivative, code, case_ref, actor, client=client)
-        audit.record(box.catalog, actor=actor, action="redact", recording_id=recording_id, purpose=code,
-                     case_ref=case_ref, client=client, clock=box.clock, details=log)
-    return Redacted(derivative, recording_id, counts, hold_id)
+            derivative = catalog_stored(box, stored, fields, actor=actor, client=client)
+            log["derivative"] = derivative
+            box.catalog.db.execute(
+                "INSERT INTO redactions (recording_id, original_id, created_by, created_at, purpose, case_ref, reason, "
+                "request_id, detector, plan, counts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [derivative, recording_id, actor, now, code, case_ref, reason or None, request_id,
+                 log["detector"], json.dumps(plan.as_log()), json.dumps(asdict(counts))])
+            hold_id = retention.add_hold(box, derivative, code, case_ref, actor, client=client)
+            audit.record(box.catalog, actor=actor, action="redact", recording_id=recording_id, purpose=code,
+                         case_ref=case_ref, client=client, clock=box.clock, details=log)
+        return Redacted(derivative, recording_id, counts, hold_id)
 
 
 def derivatives_of(catalog, recording_id: str) -> list[dict]:
