@@ -43,9 +43,8 @@ from .stream import BLOCK, ContainerStream, Pacer
 
 # Re-exported: the CLI and the service reach sync's box side through this module. The catalog state
 # (outbox, receipts, re-wrapping) is appliance.outbox's; the web UI reads it there, without the network.
-from appliance.outbox import (META_ARCHIVE, STATES, pending_rewrap, queue, receipt_for,  # noqa: E402,F401
-                              rewrap_pending, status, sync_of)
-from .enrollment import enroll, parse_token  # noqa: E402,F401
+from appliance.outbox import receipt_for, rewrap_pending, status  # noqa: E402,F401
+from .enrollment import enroll  # noqa: E402,F401
 from .stream import Acks  # noqa: E402,F401
 
 log = logging.getLogger("kluis.sync")
