@@ -12,9 +12,9 @@ an Axis W800). That user is
 
 The team is fixed when the row is written, so a later move of the officer to another team does not move
 their older recordings (a team leader keeps seeing the recordings made in their team). When the officer
-is not a Kluis user, or has no team, the team stays empty: "onbekend" in the UI. Such a recording is seen
-by the privacy officer (and by its officer, as before), by no team leader, and is counted under
-"onbekend" in the statistics. When the keeper later gives that officer a team (a new user, or a role
+is not a Kluis user, or has no team, the team stays empty: "onbekend" in the UI. Such a recording is
+listed by the privacy officer (and by a handhaver user of the officer's name, as any recording), by no
+team leader, and is counted under "onbekend" in the statistics of those who count every recording. When the keeper later gives that officer a team (a new user, or a role
 change), the officer's recordings without a team get it in the same transaction (`adopt_recordings`):
 the box did not know better at the time, and that team is what `roles.scope_sql` would show them to
 anyway. A team already recorded never changes.
