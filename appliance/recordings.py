@@ -16,7 +16,7 @@ from pathlib import Path
 import av
 from nacl.public import PrivateKey
 
-from . import audit, footage, space, timesync
+from . import audit, footage, space, teams, timesync
 from .box import Box
 from .clock import to_iso
 from .container import Encryptor, plaintext_size
@@ -67,13 +67,15 @@ class Imported:
 def catalog_stored(box: Box, stored: Stored, fields: dict, actor: str = "system", client: str | None = None) -> str:
     """Commit the catalog row for a blob the vault holds durably, with its 'ingest' audit entry in the
     same transaction; returns the recording id. `fields` gives the descriptive columns (camera_serial,
-    officer, start_time, end_time, ...). `actor`: "system" for camera offload, the user for an import."""
+    officer, start_time, end_time, ...); the team is the officer's (appliance.teams) unless `fields` name
+    one. `actor`: "system" for camera offload, the user for an import."""
     if "clock_synced" not in fields:  # asked before the write lock: it may run a command
         fields = {"clock_synced": timesync.ingest_flag(), **fields}
     with box.catalog.transaction():
         existing = box.catalog.find_by_sha256(stored.sha256)
         if existing:
             return existing["id"]
+        fields = teams.with_team(box.catalog, fields)
         recording_id = _add_row(box, stored, fields)
         audit.record(box.catalog, actor=actor, action="ingest", recording_id=recording_id, client=client,
                      clock=box.clock, details={"sha256": stored.sha256, "source": fields.get("source"),

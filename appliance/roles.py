@@ -104,8 +104,8 @@ def may_view_purpose(role: str, purpose: str) -> bool:
 
 def in_scope(user: dict, recording: dict, officer_team: str | None = None) -> bool:
     """Whether a user (row with role, name, team) may see this recording at all. A recording without a
-    team of its own (a camera offload names only the officer) belongs to its officer's team:
-    `officer_team`, the team of the user named as its officer."""
+    team of its own (its officer had no Kluis user with a team when it was stored: appliance/teams.py)
+    belongs to its officer's team: `officer_team`, the team of the user named as its officer."""
     scope = SCOPES.get(user["role"])
     if scope == SCOPE_ALL:
         return True
@@ -142,8 +142,8 @@ def scope_sql(user: dict) -> tuple[str, list]:
     if scope == SCOPE_ALL:
         return "1", []
     if scope == SCOPE_TEAM and user.get("team"):
-        # The team's own rows, plus rows without a team (a camera offload names only the officer) whose
-        # officer is in the team. The unary + keeps the planner from answering the OR with two index
+        # The team's own rows, plus rows without a team (appliance/teams.py: the officer was unknown then)
+        # whose officer is in the team now. The unary + keeps the planner from answering the OR with two index
         # lookups and a sort: walking the time index and testing each row is faster for a page.
         return ("(+r.team = ? OR (+r.team IS NULL AND +r.officer IN (SELECT u.name FROM users u WHERE u.team = ?)))",
                 [user["team"], user["team"]])

@@ -22,7 +22,7 @@ from typing import Any
 
 from nacl.public import PrivateKey
 
-from . import audit, keys, roles
+from . import audit, keys, roles, teams
 from .box import Box
 from .clock import from_iso, to_iso
 from .errors import KluisError, NotFound, WrongSecret
@@ -108,6 +108,7 @@ def add_user(box: Box, actor: str, name: str, role: str, password: str, *, team:
     slot = _new_slot(box, role, password, identity)
     with box.catalog.transaction():
         box.catalog.add_user(name, role, slot, box.now_iso(), team=team)
+        teams.adopt_recordings(box.catalog, name, team)  # recordings made before the box knew the officer
         audit.record(box.catalog, actor=actor, action="user_add", client=client,
                      details={"user": name, "role": role, "team": team, "key_slot": slot["sealed"] is not None})
     return get(box, name)
@@ -133,6 +134,7 @@ def change_role(box: Box, actor: str, name: str, role: str, *, team: str | None 
     with box.catalog.transaction():
         box.catalog.db.execute("UPDATE users SET role = ?, team = ?, slot = ? WHERE name = ?",
                                [role, team, _dumps(slot), name])
+        teams.adopt_recordings(box.catalog, name, team)
         audit.record(box.catalog, actor=actor, action="role_change", client=client,
                      details={"user": name, "from": row["role"], "to": role, "team": team})
     return get(box, name)
@@ -157,6 +159,7 @@ def reset_password(box: Box, actor: str, name: str, new_password: str, *, role: 
         box.catalog.db.execute(
             "UPDATE users SET slot = ?, role = ?, team = ?, failed_logins = 0, locked_until = NULL "
             "WHERE name = ?", [_dumps(slot), new_role, new_team, name])
+        teams.adopt_recordings(box.catalog, name, new_team)
         audit.record(box.catalog, actor=actor, action="key_slot_change", client=client,
                      details={"user": name, "key_slot": slot["sealed"] is not None})
         if new_role != row["role"]:

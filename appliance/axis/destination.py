@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from .. import audit, recordings, retention, space
+from .. import audit, recordings, retention, space, teams
 from ..box import Box
 from ..clock import to_iso
 from ..container import parse_header
@@ -386,6 +386,8 @@ class Destination:
         pre = round((trigger_on - start).total_seconds()) if trigger_on and start and trigger_on >= start else None
         post = round((stop - trigger_off).total_seconds()) if trigger_off and stop and stop >= trigger_off else None
         category = self._category(account, container)
+        officer = officer_name(user)
+        team = teams.officer_team(self.box.catalog, officer, axis_user_id=user["user_id"] if user else None)
         made = []
         with self.box.catalog.transaction():
             for part, clip in enumerate(clips, start=1):
@@ -396,7 +398,7 @@ class Destination:
                     raise AxisError(400, f"clip {clip['name']}: stops before it starts")
                 stored = self._stored(clip)
                 fields = {
-                    "camera_serial": serial, "officer": officer_name(user),
+                    "camera_serial": serial, "officer": officer, "team": team,
                     "start_time": to_iso(clip_start), "end_time": to_iso(clip_stop),
                     "camera_start_time": to_iso(clip_start), "camera_end_time": to_iso(clip_stop),
                     # The W800 keeps its cameras on NTP time; the API carries no clock of its own to measure.

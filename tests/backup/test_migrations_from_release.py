@@ -15,7 +15,7 @@ from appliance import audit, recordings, retention
 from appliance.box import Box
 from appliance.catalog import SCHEMA_VERSION, Catalog
 from appliance.migrations import steps_of
-from appliance.schema import BOX
+from appliance.schema import BOX, legacy
 from numbered_schema import NUMBERED, RELEASE, schema_of
 from sync.archive.schema import ARCHIVE
 from sync.archive.store import Archive, init_archive
@@ -67,10 +67,13 @@ def test_a_box_of_the_release_opens_migrates_and_verifies(release, tmp_path):
         audit.record(box.catalog, actor="admin", action="hold_review", recording_id=held[0])
         assert audit.verify(box.catalog, box.signing_key().verify_key).ok
 
-    # Adopted, not run: every step is recorded without a time, and the schema is a new catalog's.
+    # The release's steps adopted, not run (recorded without a time); the steps of later releases (such as
+    # teams.backfill) ran, each once; and the schema is a new catalog's.
     rows = bookkeeping(release / "box" / "catalog.db")
     assert sorted((s, n) for s, n, _ in rows) == sorted(steps_of(BOX))
-    assert {at for _, _, at in rows} == {None}
+    released = {step for _, steps in legacy.NUMBERED for step in steps}
+    assert {at for s, n, at in rows if (s, n) in released} == {None}
+    assert all(at is not None for s, n, at in rows if (s, n) not in released)
     fresh = Catalog(tmp_path / "fresh.db")
     migrated = Catalog(release / "box" / "catalog.db")
     try:
@@ -105,3 +108,17 @@ def test_an_archive_of_the_release_opens_and_migrates(release, tmp_path):
         fresh, _ = init_archive(tmp_path / "fresh", ARCHIVE_PASSWORD, kdf_profile="interactive")
         with fresh:
             assert schema_of(again.db.conn) == schema_of(fresh.db.conn)
+
+
+def test_the_release_recordings_get_their_officers_team(release):
+    """teams.backfill on the release's catalog: its imports name the officer "J. Jansen", who was no Kluis
+    user then; made one (with a team) before the upgrade, their recordings get that team, the USB
+    camera's officer (no Kluis user) stays unknown."""
+    conn = sqlite3.connect(release / "box" / "catalog.db")
+    with conn:
+        conn.execute("INSERT INTO users (name, role, team, slot, created_at) VALUES "
+                     "('J. Jansen', 'officer', 'Centrum', '{}', '2026-11-20T14:00:00Z')")
+    conn.close()
+    with Box(release / "box") as box:
+        teams = {(r["officer"], r["team"]) for r in box.catalog.list_recordings()}
+    assert teams == {("J. Jansen", "Centrum"), ("P. de Boer", None)}

@@ -30,7 +30,7 @@ START = datetime(2026, 11, 20, 13, 5, tzinfo=timezone.utc)
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> tuple[Path, dict, str]:
     """A box with one user per role (tests/conftest.py ROLE_USERS, all with PASSWORD) and three
-    recordings: the officer hh's own (no team of its own: Noord through hh), another Noord officer's,
+    recordings: the officer hh's own (Noord: hh's team, appliance/teams.py), another Noord officer's,
     and one of team Zuid. Returns (data dir, name -> recording id, recovery key)."""
     root = tmp_path_factory.mktemp("rolesbox")
     data = root / "data"
@@ -44,7 +44,7 @@ def template(tmp_path_factory) -> tuple[Path, dict, str]:
             clip.write_bytes(key.encode() * 5000)
             ids[key] = recordings.import_file(box, clip, camera="CAM001", officer=officer, start=START,
                                               end=START.replace(minute=7), actor=KEEPER_NAME).recording_id
-            if team:  # an import names no team; an offload takes it from the camera's assignment
+            if team:  # these officers are no Kluis users: the import leaves their team unknown
                 box.catalog.db.execute("UPDATE recordings SET team = ? WHERE id = ?", [team, ids[key]])
     return data, ids, recovery
 

@@ -65,7 +65,7 @@ def _build(data: Path, workdir: Path) -> dict:
             clip = make_mp4(workdir / f"{key}.mp4", seconds, start, camera[:6])
             result = recordings.import_file(box, clip, camera=camera, officer=officer, start=start,
                                             pre_record_s=30, post_record_s=30)
-            # The team comes with the camera's assignment on offload; an import names none.
+            # An import takes the team of its officer's user (jansen: Noord); the others are no users.
             box.catalog.db.execute("UPDATE recordings SET team = ? WHERE id = ?", [team, result.recording_id])
             ids[key] = result.recording_id
     return ids

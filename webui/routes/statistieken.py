@@ -9,9 +9,9 @@ from aiohttp import web
 
 from appliance import purposes, roles
 
-from ..app import BOX, LANG, gettext_for, needs, render
+from ..app import BOX, LANG, SESSION, gettext_for, needs, render
 from ..i18n import N_
-from appliance.statistics import statistics
+from appliance.statistics import counts_everything, statistics
 from .opnames import reason_label
 
 routes = web.RouteTableDef()
@@ -27,9 +27,9 @@ TABLES = {  # key -> (title, label of the first column)
 def _labelled(request: web.Request) -> dict[str, list[tuple[str, int]]]:
     _ = gettext_for(request)
     lang = request[LANG]
-    stats = statistics(request.app[BOX].catalog)
+    stats = statistics(request.app[BOX].catalog, request[SESSION].user)
     none = _("(not set)")
-    stats["per_team"] = [(k or none, n) for k, n in stats["per_team"]]
+    stats["per_team"] = [(k or _("unknown"), n) for k, n in stats["per_team"]]
     stats["per_reason"] = [(reason_label(k, lang) or none, n) for k, n in stats["per_reason"]]
     stats["holds_per_purpose"] = [(purposes.label(k, lang), n) for k, n in stats["holds_per_purpose"]]
     return stats
@@ -41,7 +41,8 @@ async def stats_page(request: web.Request) -> web.StreamResponse:
     _ = gettext_for(request)
     stats = _labelled(request)
     charts = [(key, _(title), _(column), stats[key]) for key, (title, column) in TABLES.items()]
-    return render(request, "statistieken.html", charts=charts)
+    user = request[SESSION].user
+    return render(request, "statistieken.html", charts=charts, everything=counts_everything(user), team=user.get("team"))
 
 
 @routes.get("/statistieken.csv")
