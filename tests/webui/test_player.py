@@ -97,6 +97,8 @@ async def test_clock_time_markers_speed_frame_step_and_keys(web, rec_ids):
         assert abs(await _left(page.locator("#bekeken button[title*='jansen']")) - 10) < 0.5
         table = await page.inner_text("#eerder-bekeken")
         assert "tl" in table and "jansen" in table and "14:05:10–14:05:12" in table
+        legend = await page.inner_text("#legenda")
+        assert "bekeken door een ander" in legend and "door u" not in legend and "bladwijzer" not in legend
         await shot(page, shots, "01-speler")
         await by_tl.click()
         assert abs(await _time(page) - 10) < 0.05
@@ -165,6 +167,8 @@ async def test_clock_time_markers_speed_frame_step_and_keys(web, rec_ids):
         assert await page.locator("#bekeken button").count() == 1
         own = page.locator("#bekeken button.own")
         assert abs(await _left(own) - 50) < 0.5
+        assert "eerder door u bekeken" in await page.inner_text("#legenda")
+        assert "een ander" not in await page.inner_text("#legenda")
         table = await page.inner_text("#eerder-bekeken")
         assert "fg" not in table and "jansen" not in table and "Alleen uw eigen" in table
         html = await page.content()
@@ -194,3 +198,25 @@ async def test_the_played_report_needs_the_grant_and_the_token(web, rec_ids):
     page = await (await web.client.get(f"/opnames/{rid}?bekijk={grant}")).text()
     assert 'id="tijdlijn"' in page and "0:01–0:02" not in page  # the current view is not an earlier one
     assert (await web.client.get(f"/opnames/{rec_ids['zuid']}?bekijk={grant}")).status == 404
+
+
+@needs_chromium
+async def test_the_player_fits_a_phone(web, rec_ids):
+    from tests.browser_helpers import browser_page, login
+
+    box = web.box
+    recording = box.catalog.get_recording(rec_ids["noord"])
+    _earlier_view(box, "tl", recording, "10-12")
+    shots = OUTPUT / "webui-speler"
+    async with browser_page(box, shots, viewport={"width": 390, "height": 844}) as page:
+        await login(page, "fg", PASSWORD)
+        await _open_player(page, rec_ids["noord"])
+        await shot(page, shots, "04-speler-telefoon")
+        widest = await page.evaluate("""() => Math.max(...[...document.querySelectorAll(
+            '#speler video, #tijdlijn, #tijdlijn button, #tijdlijn input, #schaal span, #eerder-bekeken')]
+            .map(e => e.getBoundingClientRect().right))""")
+        assert widest <= 390, widest
+        # the controls can be touched: no button smaller than 44 px (WCAG 2.5.5)
+        small = await page.evaluate("""() => [...document.querySelectorAll('.player-controls button')]
+            .filter(b => !b.hidden).map(b => b.getBoundingClientRect()).filter(r => r.width < 44 || r.height < 44).length""")
+        assert small == 0

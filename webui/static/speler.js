@@ -63,7 +63,8 @@
         scale.appendChild(mark);
       };
       var steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
-      var step = steps.filter(function (s) { return total / s <= 6; })[0] || 7200;
+      var room = Math.max(2, Math.min(6, Math.floor(range.getBoundingClientRect().width / 90)));  // labels that fit
+      var step = steps.filter(function (s) { return total / s <= room; })[0] || 7200;
       label(0);
       var first = Math.ceil(start / 1000 / step) * step - start / 1000;  // the first round clock time
       for (var t = first; t < total; t += step) {
@@ -195,6 +196,7 @@
     video.addEventListener("play", playing);
     video.addEventListener("pause", playing);
     video.addEventListener("loadedmetadata", function () { drawScale(); place(); show(); });
+    window.addEventListener("resize", drawScale);
     video.controls = false;
     line.hidden = false;
     drawScale();
