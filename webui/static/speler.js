@@ -116,7 +116,7 @@
     };
     var frame = function (direction) {
       video.pause();
-      seek((video.currentTime || 0) + direction / fps);
+      seek((Math.round((video.currentTime || 0) * fps) + direction) / fps);  // on the frame grid, not drifting off it
     };
     var playing = function () {
       var label = video.paused ? play.dataset.play : play.dataset.pause;
