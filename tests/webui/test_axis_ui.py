@@ -408,11 +408,15 @@ async def test_in_chromium_markers_seek_and_the_next_part_follows(web, axis_port
         await page.evaluate("() => document.getElementById('video').pause()")
         await marker.click()
         assert abs(await page.evaluate("() => document.getElementById('video').currentTime") - 2.0) < 0.5
-        # played to its end, part 1 hands over to part 2, which names the purpose again and plays
+        # played to its end, part 1 hands over to part 2, which names the purpose again and plays (at the speed
+        # chosen for part 1)
+        await page.get_by_role("button", name="Snelheid 2×").click()
         await page.evaluate("() => document.getElementById('video').play()")
         await page.wait_for_url(f"**/opnames/{second}?bekijk=*", timeout=20000)
         await shot(page, shots, "03-deel-2")
         await page.wait_for_function("() => document.getElementById('video').currentTime > 0", timeout=10000)
+        assert await page.evaluate("() => document.getElementById('video').playbackRate") == 2
+        assert await page.get_by_role("button", name="Snelheid 2×").get_attribute("aria-pressed") == "true"
         # the keeper's view of the same W800 on /cameras (a screenshot for a person to look at)
         await press(page, "Uitloggen", "**/login")
         await login(page, "admin", PASSWORD)

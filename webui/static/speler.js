@@ -127,14 +127,22 @@
     play.addEventListener("click", toggle);
     document.getElementById("beeld-terug").addEventListener("click", function () { frame(-1); });
     document.getElementById("beeld-verder").addEventListener("click", function () { frame(1); });
-    line.querySelectorAll("button[data-speed]").forEach(function (button) {
-      button.addEventListener("click", function () {
-        video.playbackRate = video.defaultPlaybackRate = parseFloat(button.dataset.speed);
-        line.querySelectorAll("button[data-speed]").forEach(function (other) {
-          other.setAttribute("aria-pressed", other === button ? "true" : "false");
-        });
+    var speed = function (button) {
+      video.playbackRate = video.defaultPlaybackRate = parseFloat(button.dataset.speed);
+      line.querySelectorAll("button[data-speed]").forEach(function (other) {
+        other.setAttribute("aria-pressed", other === button ? "true" : "false");
       });
+      try { sessionStorage.setItem("kluis-speler-snelheid", button.dataset.speed); } catch (e) { /* private mode */ }
+    };
+    line.querySelectorAll("button[data-speed]").forEach(function (button) {
+      button.addEventListener("click", function () { speed(button); });
     });
+    if (video.dataset.autoplay === "1") {  // the next part of a recording watched on: at the speed chosen for it
+      var chosen = null;
+      try { chosen = sessionStorage.getItem("kluis-speler-snelheid"); } catch (e) { /* private mode */ }
+      var again = chosen && line.querySelector('button[data-speed="' + chosen.replace(/[^0-9.]/g, "") + '"]');
+      if (again) speed(again);
+    }
     var sound = document.getElementById("geluid");
     sound.addEventListener("click", function () {
       video.muted = !video.muted;
