@@ -78,6 +78,7 @@ ROLE_LABELS = {
 # How the logboek names audit actions (the code is kept beside it: it is what the filter takes).
 ACTION_LABELS = {
     "view": N_("viewed"), "range_read": N_("part read"), "export": N_("exported"), "ingest": N_("stored"),
+    "view_played": N_("played (positions)"),  # what a view's player played (appliance/timeline.py)
     "hold_add": N_("hold placed"), "hold_release": N_("hold released"), "hold_review": N_("hold reviewed"),
     "delete": N_("deleted"), "reason_set": N_("reason set"), "login": N_("logged in"),
     "login_failed": N_("login failed"), "logout": N_("logged out"), "user_add": N_("user added"),

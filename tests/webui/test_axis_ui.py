@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 import swiftclient.client
 
-from appliance import audit
+from appliance import audit, footage, timeline
 from appliance.axis import overview
 from appliance.axis.server import start_axis
 from appliance.dock.footage import make_mp4
@@ -323,7 +323,7 @@ async def test_parts_play_one_after_another_each_with_its_own_view_entry(web, ax
     grant = re.search(r"bekijk=([\w-]+)", location).group(1)
     assert f'src="/opnames/{first}/video/{grant}" data-autoplay="1"' in page
     # the bookmark 2 s into this part is a marker; the one in part 2 is not on this part's timeline
-    markers = re.findall(r'<button type="button" data-seconds="([\d.]+)"', page)
+    markers = re.findall(r'<button type="button" class="bookmark" data-seconds="([\d.]+)"', page)
     assert markers == ["2.0"] and 'data-duration="3.0"' in page
     assert '<script src="/static/speler.js" defer></script>' in page
     # the next part: a form naming the same purpose and case reference again, sent on by itself
@@ -349,7 +349,7 @@ async def test_parts_play_one_after_another_each_with_its_own_view_entry(web, ax
     video = await web.client.get(f"/opnames/{second}/video/{grant2}")
     assert video.status == 200 and await video.read() == clips[1]
     assert 'id="volgend-deel"' not in page2  # the last part
-    assert re.findall(r'<button type="button" data-seconds="([\d.]+)"', page2) == ["1.0"]
+    assert re.findall(r'<button type="button" class="bookmark" data-seconds="([\d.]+)"', page2) == ["1.0"]
 
     # without asking to go on: the next part is offered, not sent by itself, and the video does not autoplay
     token = csrf_of(page2)
@@ -379,6 +379,11 @@ async def test_in_chromium_markers_seek_and_the_next_part_follows(web, axis_port
     from tests.browser_helpers import browser_page, login  # playwright: imported only where Chromium is
 
     _doc, (first, second) = await _axis_recording(web, clips, tmp_path)
+    # the privacy officer watched 0.75-1.5 s of part 1 before
+    earlier = footage.open_for_viewing(web.box, web.box.catalog.get_user("fg"), first, "access_request", "IV-3",
+                                       identity=web.box.unlock("fg", PASSWORD))
+    assert timeline.record_played(web.box, "fg", web.box.catalog.get_recording(first), earlier.audit_seq,
+                                  "access_request", "IV-3", "0.75-1.5")
     shots = OUTPUT / "webui-axis"
     async with browser_page(web.box, shots, [*ARGS, "--autoplay-policy=no-user-gesture-required"]) as page:
         await login(page, "fg", PASSWORD)
@@ -392,15 +397,26 @@ async def test_in_chromium_markers_seek_and_the_next_part_follows(web, axis_port
         await marker.wait_for(state="visible")
         left = await marker.evaluate("m => m.style.left")
         assert abs(float(left.rstrip("%")) - 100 * 2 / CLIP_S) < 5, left
+        # the earlier view on the same timeline, a quarter in for a quarter of it
+        viewed = page.locator("#bekeken button")
+        assert await viewed.count() == 1
+        assert abs(float((await viewed.evaluate("m => m.style.left")).rstrip("%")) - 25) < 1
+        assert abs(float((await viewed.evaluate("m => m.style.width")).rstrip("%")) - 25) < 1
+        # the scale in clock time: part 1 starts at 19:05:00 in Amsterdam
+        assert await page.inner_text("#schaal span:first-child") == "19:05:00"
         await shot(page, shots, "02-speler-met-bladwijzer")
         await page.evaluate("() => document.getElementById('video').pause()")
         await marker.click()
         assert abs(await page.evaluate("() => document.getElementById('video').currentTime") - 2.0) < 0.5
-        # played to its end, part 1 hands over to part 2, which names the purpose again and plays
+        # played to its end, part 1 hands over to part 2, which names the purpose again and plays (at the speed
+        # chosen for part 1)
+        await page.get_by_role("button", name="Snelheid 2×").click()
         await page.evaluate("() => document.getElementById('video').play()")
         await page.wait_for_url(f"**/opnames/{second}?bekijk=*", timeout=20000)
         await shot(page, shots, "03-deel-2")
         await page.wait_for_function("() => document.getElementById('video').currentTime > 0", timeout=10000)
+        assert await page.evaluate("() => document.getElementById('video').playbackRate") == 2
+        assert await page.get_by_role("button", name="Snelheid 2×").get_attribute("aria-pressed") == "true"
         # the keeper's view of the same W800 on /cameras (a screenshot for a person to look at)
         await press(page, "Uitloggen", "**/login")
         await login(page, "admin", PASSWORD)
@@ -409,4 +425,4 @@ async def test_in_chromium_markers_seek_and_the_next_part_follows(web, axis_port
         await shot(page, shots, "04-cameras-axis")
     views = audit.entries(web.box.catalog, action="view")
     assert [(v["recording_id"], v["purpose"], v["case_ref"]) for v in views] == [
-        (first, "complaint", "KL-2026-031"), (second, "complaint", "KL-2026-031")]
+        (first, "access_request", "IV-3"), (first, "complaint", "KL-2026-031"), (second, "complaint", "KL-2026-031")]

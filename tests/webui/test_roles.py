@@ -37,6 +37,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/opnames/{id}"): {TL, FG, OF},
     ("POST", "/opnames/{id}/bekijken"): {TL, FG, OF},
     ("GET", "/opnames/{id}/video/{grant}"): {TL, FG, OF},
+    ("POST", "/opnames/{id}/video/{grant}/afgespeeld"): {TL, FG, OF},  # the player reports what it played
     ("POST", "/opnames/{id}/reden"): {TL, OF},
     ("POST", "/opnames/{id}/exporteren"): {FG},
     ("POST", "/opnames/{id}/bewaren"): {TL, FG},

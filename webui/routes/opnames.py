@@ -19,7 +19,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from appliance import audit, byte_ranges, footage, outbox, purposes, recordings, redaction, retention, roles
+from appliance import (audit, byte_ranges, footage, outbox, purposes, recordings, redaction, retention, roles,
+                       timeline)
 from appliance.axis import overview as axis_overview
 from appliance.axis.spec import parse_rfc3339
 from appliance.clock import from_iso, parse_time, to_iso
@@ -168,7 +169,6 @@ def axis_view(box, recording: dict, lang: str) -> dict | None:
                 item["offset"] = round(offset, 3)
         bookmarks.append(item)
     view["bookmarks"] = bookmarks
-    view["markers"] = [b for b in bookmarks if b["offset"] is not None]
     first = from_iso(parts[0]["start_time"]) if parts else start
     track = []
     for point in details["track"]:
@@ -185,8 +185,19 @@ def axis_view(box, recording: dict, lang: str) -> dict | None:
 TRACK_OPEN_MAX = 10  # a longer GNSS track is shown folded (a details element)
 
 
+def _player(request: web.Request, recording: dict, fps: float | None) -> dict:
+    """What the opened player shows besides the video: the clock, bookmarks and earlier views
+    (appliance.timeline, which decides whose views this user may see)."""
+    box, user = request.app[BOX], request[SESSION].user
+    return {"start": recording["start_time"], "duration": timeline.duration_s(recording), "fps": fps,
+            "tz": box.settings.box.timezone, "offset": recording.get("clock_offset_s"),
+            "bookmarks": timeline.bookmarks(box, recording), "views": timeline.views(box, user, recording),
+            "others": timeline.may_see_others(user)}
+
+
 def _detail(request: web.Request, recording: dict, status: int = 200, error: str | None = None,
-            grant: str | None = None, form: dict | None = None, autoplay: bool = False) -> web.Response:
+            grant: str | None = None, form: dict | None = None, autoplay: bool = False,
+            fps: float | None = None) -> web.Response:
     box = request.app[BOX]
     session = request[SESSION]
     lang = request[LANG]
@@ -207,7 +218,8 @@ def _detail(request: web.Request, recording: dict, status: int = 200, error: str
                   reason_label=lambda c: reason_label(c, lang),
                   derivatives=redaction.derivatives_of(box.catalog, recording["id"]),
                   axis=axis_view(box, recording, lang), track_open_max=TRACK_OPEN_MAX,
-                  grant_info=session.grants.get(grant) if grant else None, autoplay=autoplay)
+                  grant_info=session.grants.get(grant) if grant else None, autoplay=autoplay,
+                  player=_player(request, recording, fps) if grant else None)
 
 
 @routes.get("/opnames/{id}")
@@ -215,10 +227,15 @@ def _detail(request: web.Request, recording: dict, status: int = 200, error: str
 async def recording_detail(request: web.Request) -> web.StreamResponse:
     recording = recording_in_path(request)
     grant = request.query.get("bekijk")
-    if grant and request[SESSION].grants.get(grant, None) is None:
-        grant = None
+    opened = request[SESSION].grants.get(grant) if grant else None
+    if opened is None or opened.recording_id != recording["id"]:
+        grant, opened = None, None
+    # the frame step's length, read from the file through the grant's reader (its view is on record)
+    fps = await asyncio.get_running_loop().run_in_executor(None, timeline.frame_rate, opened.footage) \
+        if opened else None
     # vervolg=1: the viewer asked to watch the following parts too; this part plays at once
-    return _detail(request, recording, grant=grant, autoplay=bool(grant) and request.query.get("vervolg") == "1")
+    return _detail(request, recording, grant=grant, autoplay=bool(grant) and request.query.get("vervolg") == "1",
+                   fps=fps)
 
 
 def _refusal(request: web.Request, refused: footage.Refused, no_purpose: str) -> str:
@@ -275,6 +292,20 @@ async def video(request: web.Request) -> web.StreamResponse:
     if partial:
         response.headers["Content-Range"] = byte_ranges.content_range(start, stop, size)
     return await _stream(request, response, grant.footage, start, stop)
+
+
+@routes.post("/opnames/{id}/video/{grant}/afgespeeld")
+@needs(roles.RECORDINGS_VIEW)
+async def played(request: web.Request) -> web.StreamResponse:
+    """The player reports the stretches it played under this grant (appliance.timeline.record_played):
+    where in the recording the viewer looked, for the timeline's view markers. No bytes either way."""
+    p = await posted(request)
+    grant = p.session.grants.get(request.match_info["grant"])
+    if grant is None or grant.recording_id != request.match_info["id"]:
+        return web.Response(status=403)
+    timeline.record_played(p.box, p.session.name, grant.footage.recording, grant.audit_seq, grant.purpose,
+                           grant.case_ref, p.raw("ranges"), client=p.client)
+    return web.Response(status=204)
 
 
 async def _stream(request: web.Request, response: web.StreamResponse, opened: footage.Footage,
