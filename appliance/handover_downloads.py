@@ -1,4 +1,9 @@
-"""Approved handover packages waiting for their download, for one hour, by the session that approved them.
+"""Approved handover packages waiting for their download, for one hour, by the person who approved them.
+
+The handover's page offers the package for that hour to its approver (a reload, another page in between,
+or logging in again does not lose it); every download is on record (handover_download, one entry per
+recording, before the first byte). The passphrase of a passphrase package is shown once at approval and
+kept nowhere, so a later download of that package needs the passphrase passed on then.
 
 An encrypted package is kept in a private directory under the data directory (ciphertext only), an
 unencrypted one only in memory. The package is built on a worker thread with a catalog connection of its
@@ -13,10 +18,11 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
-from . import handover
+from . import audit, handover
 from .box import Box
 from .errors import NotFound
 
@@ -26,12 +32,17 @@ DOWNLOAD_DIR = "handover-downloads"  # under the data dir: age-encrypted package
 
 @dataclass
 class Download:
-    owner: str              # the session that approved the handover: only it may fetch the package
+    owner: str              # the user who approved the handover: only they may fetch the package
     handover_id: str
     filename: str
     path: Path | None       # an encrypted package on disk
     data: bytes | None      # an unencrypted package, in memory only
     created: float
+    token: str = ""
+    expires_at: datetime | None = None  # box time, for the page to say until when it is offered
+    package_sha256: str = ""
+    package_size: int = 0
+    downloads: int = 0
 
 
 def approve_on_own_connection(box: Box, handover_id: str, actor: str, identity, out, unencrypted: bool,
@@ -50,10 +61,11 @@ class Downloads:
         self._now = now
         self._waiting: dict[str, Download] = {}
 
-    def approve(self, box: Box, h: dict, actor: str, identity, owner: str, unencrypted: bool,
+    def approve(self, box: Box, h: dict, actor: str, identity, unencrypted: bool,
                 client: str) -> tuple[dict, str]:
-        """Approve handover `h` and keep its package for `owner`; returns approve's result and the token
-        that fetches the package. Blocking: run it on a worker thread. Nothing is kept if approval fails."""
+        """Approve handover `h` and keep its package for `actor`, the approver; returns approve's result
+        and the token that fetches the package. Blocking: run it on a worker thread. Nothing is kept if
+        approval fails."""
         self.forget_old()
         encrypted = h["protection"] != "none"
         token = secrets.token_urlsafe(24)
@@ -73,19 +85,49 @@ class Downloads:
             raise
         filename = re.sub(r"[^A-Za-z0-9._-]", "_", f"{h['id']}.zip.age" if encrypted else f"{h['id']}.zip")
         data = out.getvalue() if isinstance(out, io.BytesIO) else None
-        self._waiting[token] = Download(owner, h["id"], filename, path, data,
-                                        self._now())
+        self._waiting[token] = Download(actor, h["id"], filename, path, data, self._now(), token=token,
+                                        expires_at=box.clock() + timedelta(seconds=self.ttl_s),
+                                        package_sha256=result["package_sha256"],
+                                        package_size=result["package_size"])
         return result, token
 
+    def offered(self, handover_id: str, user: str) -> Download | None:
+        """The package of this handover still waiting for `user` (its approver), if any: the handover's
+        page offers it again on every visit within the hour."""
+        self.forget_old()
+        for item in self._waiting.values():
+            if item.handover_id == handover_id and item.owner == user and self._present(item):
+                return item
+        return None
+
     def get(self, token: str, owner: str, handover_id: str) -> Download:
-        """The waiting package, for the session that approved it; NotFound otherwise or once it is gone."""
+        """The waiting package, for the user who approved it; NotFound otherwise or once it is gone."""
         self.forget_old()
         item = self._waiting.get(token)
         if item is None or item.owner != owner or item.handover_id != handover_id:
             raise NotFound("no such download")
-        if item.data is None and (item.path is None or not item.path.exists()):
+        if not self._present(item):
             raise NotFound("download gone")
         return item
+
+    def fetch(self, box: Box, token: str, user: str, handover_id: str, client: str | None = None) -> Download:
+        """get, and the download on record (one handover_download entry per recording of the handover,
+        committed before the first byte leaves)."""
+        item = self.get(token, user, handover_id)
+        h = handover.get(box, handover_id)
+        item.downloads += 1
+        with box.catalog.transaction():
+            for recording_id in h["recording_ids"]:
+                audit.record(box.catalog, actor=user, action="handover_download", recording_id=recording_id,
+                             purpose=h["purpose"], case_ref=h["case_ref"], client=client, clock=box.clock,
+                             details={"handover": handover_id, "name": item.filename,
+                                      "package_sha256": item.package_sha256, "size": item.package_size,
+                                      "download": item.downloads})
+        return item
+
+    @staticmethod
+    def _present(item: Download) -> bool:
+        return item.data is not None or (item.path is not None and item.path.exists())
 
     def forget_old(self) -> None:
         """Drop packages not fetched within the hour, and any left by an earlier run of the server."""
