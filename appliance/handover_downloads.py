@@ -8,12 +8,15 @@ kept nowhere, so a later download of that package needs the passphrase passed on
 An encrypted package is kept in a private directory under the data directory (ciphertext only), an
 unencrypted one only in memory. The package is built on a worker thread with a catalog connection of its
 own, so a server keeps serving meanwhile. The list of waiting downloads lives in memory (one `Downloads`
-per running web UI): packages left on disk by an earlier run are removed once they are older than the hour.
+per running web UI); beside each encrypted package a small record (`TOKEN.json`: approver, handover, file
+name, hash, wall-clock time of approval) lets a restarted server offer it again for the rest of its hour.
+Packages and records left on disk past the hour are removed.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import re
 import secrets
 import time
@@ -24,6 +27,7 @@ from typing import Callable
 
 from . import audit, handover
 from .box import Box
+from .durable import write_atomic
 from .errors import NotFound
 
 DOWNLOAD_TTL_S = 3600          # an approved package waits this long for its download
@@ -60,6 +64,7 @@ class Downloads:
         self.ttl_s = ttl_s
         self._now = now
         self._waiting: dict[str, Download] = {}
+        self._loaded = False
 
     def approve(self, box: Box, h: dict, actor: str, identity, unencrypted: bool,
                 client: str) -> tuple[dict, str]:
@@ -85,11 +90,43 @@ class Downloads:
             raise
         filename = re.sub(r"[^A-Za-z0-9._-]", "_", f"{h['id']}.zip.age" if encrypted else f"{h['id']}.zip")
         data = out.getvalue() if isinstance(out, io.BytesIO) else None
-        self._waiting[token] = Download(actor, h["id"], filename, path, data, self._now(), token=token,
-                                        expires_at=box.clock() + timedelta(seconds=self.ttl_s),
-                                        package_sha256=result["package_sha256"],
-                                        package_size=result["package_size"])
+        item = Download(actor, h["id"], filename, path, data, self._now(), token=token,
+                        expires_at=box.clock() + timedelta(seconds=self.ttl_s),
+                        package_sha256=result["package_sha256"], package_size=result["package_size"])
+        if path is not None:
+            try:
+                self._write_record(item)
+            except OSError:
+                pass  # offered by this run only; the approval and the package stand
+
+        self._waiting[token] = item
         return result, token
+
+    def _write_record(self, item: Download) -> None:
+        record = {"owner": item.owner, "handover_id": item.handover_id, "filename": item.filename,
+                  "approved_wall": time.time(), "expires_at": item.expires_at.isoformat() if item.expires_at else None,
+                  "package_sha256": item.package_sha256, "package_size": item.package_size}
+        write_atomic(self.folder / f"{item.token}.json", json.dumps(record), mode=0o600)
+
+    def _load_records(self) -> None:
+        """Once per run: the encrypted packages an earlier run of the server still offered."""
+        self._loaded = True
+        if not self.folder.is_dir():
+            return
+        for record_path in self.folder.glob("*.json"):
+            token = record_path.stem
+            try:
+                record = json.loads(record_path.read_text())
+                age = time.time() - float(record["approved_wall"])
+                expires_at = datetime.fromisoformat(record["expires_at"]) if record.get("expires_at") else None
+                item = Download(str(record["owner"]), str(record["handover_id"]), str(record["filename"]),
+                                self.folder / f"{token}.age", None, self._now() - max(age, 0.0), token=token,
+                                expires_at=expires_at, package_sha256=str(record.get("package_sha256") or ""),
+                                package_size=int(record.get("package_size") or 0))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # unreadable: removed with the leftovers once old
+            if age < self.ttl_s and item.path is not None and item.path.exists() and token not in self._waiting:
+                self._waiting[token] = item
 
     def offered(self, handover_id: str, user: str) -> Download | None:
         """The package of this handover still waiting for `user` (its approver), if any: the handover's
@@ -131,11 +168,14 @@ class Downloads:
 
     def forget_old(self) -> None:
         """Drop packages not fetched within the hour, and any left by an earlier run of the server."""
+        if not self._loaded:
+            self._load_records()
         now = self._now()
         for token, item in list(self._waiting.items()):
             if now - item.created > self.ttl_s:
                 self._drop(token)
         known = {item.path for item in self._waiting.values() if item.path}
+        known |= {self.folder / f"{token}.json" for token in self._waiting}
         if self.folder.is_dir():
             for leftover in self.folder.iterdir():
                 try:
@@ -148,3 +188,4 @@ class Downloads:
         item = self._waiting.pop(token, None)
         if item and item.path:
             item.path.unlink(missing_ok=True)
+            (self.folder / f"{token}.json").unlink(missing_ok=True)

@@ -15,6 +15,8 @@ from pypdf import PdfReader
 from appliance import audit, handover, users
 from tests.conftest import PASSWORD, run_kluis
 from tests.handover_ui.test_overdracht_web import CASE, approve, download_link, prepare
+from tests.web_helpers import WebClient, https_client
+from webui.site import create_app
 
 MUNICIPALITY = "Gemeente Noorderveld"
 
@@ -180,3 +182,20 @@ async def test_cli_and_web_register_agree_for_a_team_leader(web, ids, tmp_path):
     assert {row["id"] for row in json.loads(out)} == on_web
     # The same domain function answers both.
     assert {h["id"] for h in handover.visible_handovers(web.box, web.box.catalog.get_user("tl"))} == on_web
+
+
+async def test_a_restarted_server_still_offers_the_encrypted_package(web, ids):
+    await web.login("fg")
+    handover_id = await prepare(web, [ids["zuid"]])
+    await web.login("fg2")
+    page = await (await approve(web, handover_id)).text()
+    first = await (await web.client.get(download_link(page))).read()
+
+    # A new web UI on the same box (as after a restart): its Downloads start empty and read the records.
+    async with https_client(web.box, create_app(web.box)) as client:
+        restarted = WebClient(web.box, client)
+        await restarted.login("fg2")
+        status, again = await restarted.get(f"/overdrachten/{handover_id}")
+        assert status == 200 and "Download het pakket" in again
+        assert await (await client.get(download_link(again))).read() == first
+    assert len(audit.entries(web.box.catalog, action="handover_download")) == 2
