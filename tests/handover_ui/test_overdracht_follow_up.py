@@ -199,3 +199,20 @@ async def test_a_restarted_server_still_offers_the_encrypted_package(web, ids):
         assert status == 200 and "Download het pakket" in again
         assert await (await client.get(download_link(again))).read() == first
     assert len(audit.entries(web.box.catalog, action="handover_download")) == 2
+
+
+async def test_the_keeper_sets_the_municipality_of_an_existing_box_on_the_settings_page(web, ids):
+    await web.login("admin")
+    status, page = await web.get("/instellingen")
+    assert status == 200 and 'name="box.municipality"' in page and "Naam van de gemeente" in page
+    too_long = await web.post("/instellingen", {"box.municipality": "G" * 201}, csrf_from="/instellingen")
+    assert too_long.status == 400 and "Hoogstens 200 tekens." in await too_long.text()
+    saved = await web.post("/instellingen", {"box.municipality": MUNICIPALITY}, csrf_from="/instellingen")
+    assert saved.status == 303 and web.box.settings.box.municipality == MUNICIPALITY
+    assert "municipality = " in (web.box.data_dir / "kluis.toml").read_text()
+    [change] = audit.entries(web.box.catalog, action="settings_change")
+    assert change["details"] == {"box.municipality": {"old": "", "new": MUNICIPALITY}}
+    await web.login("fg")
+    handover_id = await prepare(web, [ids["noord"]])
+    text = pdf_text(await (await web.client.get(f"/overdrachten/{handover_id}/formulier")).read())
+    assert "Namens de verstrekkende gemeente " + MUNICIPALITY in text
