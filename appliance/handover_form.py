@@ -21,7 +21,9 @@ from .purposes import label as purpose_label
 from .transfer_form import render_transfer_form
 from .users import person_entry as person
 
-DRAFT = "ontwerp"  # a form printed before approval says so: no package exists yet
+# The form says in which state it was printed: a draft before approval, not handed over after a refusal.
+FORM_STATE = {handover.PREPARED: "ontwerp", handover.APPROVED: "goedgekeurd", handover.REFUSED: "geweigerd",
+              handover.CANCELLED: "ingetrokken"}
 
 
 def _exports(box: Box, handover_id: str, recording_id: str) -> dict | None:
@@ -64,7 +66,7 @@ def manifest_from_register(box: Box, h: dict) -> dict:
         })
     return {
         "format": "kluis-handover/1", "handover_id": h["id"], "box": issuer(box),
-        "state": h["state"] if h["state"] == handover.APPROVED else DRAFT,
+        "state": FORM_STATE.get(h["state"], h["state"]),
         "prepared_by": h["prepared_by"], "prepared_at": h["prepared_at"],
         "prepared_by_person": person(box, h["prepared_by"]),
         "approved_by": h.get("approved_by"), "approved_at": h.get("approved_at"),

@@ -288,6 +288,9 @@ def render_transfer_form(manifest: dict, timezone: str | None = None) -> bytes:
     if manifest.get("state") == "ontwerp":
         pdf.paragraph("Ontwerp: deze overdracht wacht nog op goedkeuring; er is nog geen pakket gemaakt en "
                       "de hashes van de bestanden volgen bij de goedkeuring.", bold=True)
+    elif manifest.get("state") in ("geweigerd", "ingetrokken"):
+        pdf.paragraph(f"Niet verstrekt: deze overdracht is {manifest['state']}; er is geen pakket gemaakt.",
+                      bold=True)
     pdf.paragraph("Verstrekking van beelden van bodycams van handhavers (boa's) aan de politie of het "
                   "Openbaar Ministerie")
     pdf.ln(1)

@@ -145,6 +145,11 @@ async def test_the_transfer_form_is_printed_from_the_box_with_municipality_and_p
     await web.login("tl")
     assert (await web.client.get(f"/overdrachten/{other}/formulier")).status == 404
     assert len(audit.entries(web.box.catalog, action="handover_form")) == 3
+    # A refused handover's form says that nothing was handed over.
+    handover.refuse(web.box, other, "fg2", "geen vordering")
+    await web.login("fg")
+    text = pdf_text(await (await web.client.get(f"/overdrachten/{other}/formulier")).read())
+    assert "Niet verstrekt: deze overdracht is geweigerd" in text and "Ontwerp" not in text
 
 
 async def test_the_package_form_names_the_municipality_and_full_names(web, ids, tmp_path):
