@@ -8,15 +8,16 @@ as the export entries in the audit log recorded them. Printing it is on record (
 per recording), like every other step of a handover.
 
 The municipality (`[box] municipality`) is the issuing party; people are named by full name and function
-(appliance.users.person_label), the login name standing in when none was given.
+(appliance.users.person_entry, worded by transfer_form.person_text), the login name standing in when none
+was given.
 """
 
 from __future__ import annotations
 
 from . import audit, handover
-from .package import issuer
 from .box import Box
 from .errors import NotFound
+from .package import issuer
 from .purposes import label as purpose_label
 from .transfer_form import render_transfer_form
 from .users import person_entry as person
