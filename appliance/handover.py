@@ -9,8 +9,10 @@ and the transfer form then say so.
 Every step is in the audit log, one entry per recording so that each recording's log shows it:
 handover_prepare, handover_approve, handover_refuse (the approver declines), handover_cancel (withdrawn),
 handover_denied (an attempt refused: wrong role, not in scope, same person, wrong state), and
-handover_failed (approved, but the package could not be written). Preparing places a hold for the case
-on every recording that has none for it yet, so that nothing expires while the handover waits.
+handover_failed (approved, but the package could not be written); after approval, handover_download
+(appliance.handover_downloads) and handover_form (the transfer form printed, appliance.handover_form).
+Preparing places a hold for the case on every recording that has none for it yet, so that nothing
+expires while the handover waits.
 
 The web UI and `kluis export` both call these functions; they check the actor's role themselves (the
 same table, appliance.roles), so neither front end can skip a check.
