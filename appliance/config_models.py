@@ -38,6 +38,9 @@ class Section(BaseModel):
 class BoxSettings(Section):
     name: str = Field("Kluis", min_length=1, max_length=200,
                       description="the district office, shown in the web UI and on forms")
+    municipality: str = Field("", max_length=200,
+                              description='the municipality, as the transfer form names the issuing party '
+                                          '(e.g. "Gemeente Utrecht"); empty: the office name is used')
     timezone: str = Field("Europe/Amsterdam",
                           description="how times without a zone (on the command line) are read")
 

@@ -9,8 +9,10 @@ and the transfer form then say so.
 Every step is in the audit log, one entry per recording so that each recording's log shows it:
 handover_prepare, handover_approve, handover_refuse (the approver declines), handover_cancel (withdrawn),
 handover_denied (an attempt refused: wrong role, not in scope, same person, wrong state), and
-handover_failed (approved, but the package could not be written). Preparing places a hold for the case
-on every recording that has none for it yet, so that nothing expires while the handover waits.
+handover_failed (approved, but the package could not be written); after approval, handover_download
+(appliance.handover_downloads) and handover_form (the transfer form printed, appliance.handover_form).
+Preparing places a hold for the case on every recording that has none for it yet, so that nothing
+expires while the handover waits.
 
 The web UI and `kluis export` both call these functions; they check the actor's role themselves (the
 same table, appliance.roles), so neither front end can skip a check.
@@ -359,8 +361,10 @@ def summary(handover: dict) -> str:
 
 
 def visible_to(box: Box, user: dict, handover: dict) -> bool:
-    """Whether `user` sees `handover` in the web UI's register: a team leader the handovers with any of the
-    own team's recordings (and those they prepared); the privacy officer and the auditor all of them."""
+    """Whether `user` sees `handover` in the register, on the web (/overdrachten) and in `kluis export
+    list` alike: a team leader the handovers with any of the own team's recordings (a recording of
+    another team in it is shown as not available) and those they prepared; the privacy officer and the
+    auditor all of them."""
     if roles.SCOPES.get(user["role"]) in (roles.SCOPE_ALL, None) or handover["prepared_by"] == user["name"]:
         return True
     for recording_id in handover["recording_ids"]:
@@ -370,3 +374,35 @@ def visible_to(box: Box, user: dict, handover: dict) -> bool:
         except NotFound:
             continue
     return False
+
+
+def visible_handovers(box: Box, user: dict | None, recording_id: str | None = None,
+                      state: str | None = None) -> list[dict]:
+    """list_handovers, only those `user` sees (visible_to); every one for no user (the recovery key)."""
+    rows = list_handovers(box, recording_id=recording_id, state=state)
+    return rows if user is None else [h for h in rows if visible_to(box, user, h)]
+
+
+def may_approve(box: Box, user: dict, handover: dict) -> bool:
+    """Whether `user` could approve `handover` now: check_approver's rules, asked without putting a
+    refusal on record (to offer the action, not to take it)."""
+    if user.get("disabled") or not roles.allowed(user["role"], roles.HANDOVER_APPROVE):
+        return False
+    if handover["state"] != PREPARED:
+        return False
+    if user["name"] == handover["prepared_by"] and not single_approval_allowed(box):
+        return False
+    for recording_id in handover["recording_ids"]:
+        try:
+            if not roles.recording_in_scope(box.catalog, user, box.catalog.get_recording(recording_id)):
+                return False
+        except NotFound:
+            return False
+    return True
+
+
+def awaiting_approval(box: Box, user: dict) -> list[dict]:
+    """The prepared handovers `user` may approve, oldest first (the one waiting longest on top)."""
+    if not roles.allowed(user["role"], roles.HANDOVER_APPROVE):
+        return []
+    return [h for h in reversed(list_handovers(box, state=PREPARED)) if may_approve(box, user, h)]

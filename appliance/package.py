@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import agecrypt, audit, clip, durable, signing
+from .users import person_entry
 from .box import Box
 from .errors import KluisError
 from .purposes import label as purpose_label
@@ -75,6 +76,14 @@ def _zip_info(name: str, date_time: tuple, size: int = 0) -> zipfile.ZipInfo:
     return info
 
 
+def issuer(box: Box) -> dict:
+    """The manifest's "box" table: the office, the issuing municipality ([box] municipality, else the office
+    name), the time zone and the signing key."""
+    config = box.settings.box
+    return {"name": config.name, "municipality": config.municipality or config.name, "timezone": config.timezone,
+            "signing_key": box.catalog.get_meta("signing_public_key")}
+
+
 def _write_entries(box: Box, handover: dict, readers: dict, zf: zipfile.ZipFile) -> dict:
     """Write every member into `zf`; returns the manifest and the members' hashes."""
     date_time = box.clock().timetuple()[:6]
@@ -110,7 +119,8 @@ def _write_entries(box: Box, handover: dict, readers: dict, zf: zipfile.ZipFile)
         chain["exported_sha256"] = digest
         files.append({
             "name": name, "recording_id": recording["id"], "camera": recording["camera_serial"],
-            "officer": recording["officer"], "team": recording.get("team"),
+            "officer": recording["officer"], "officer_person": person_entry(box, recording["officer"]) or None,
+            "team": recording.get("team"),
             # a redacted version names the recording it was made from
             "derived_from": recording.get("derived_from"),
             "camera_start": recording.get("camera_start_time"), "camera_end": recording.get("camera_end_time"),
@@ -137,14 +147,14 @@ def _write_entries(box: Box, handover: dict, readers: dict, zf: zipfile.ZipFile)
     count, head_hash = audit.head(box.catalog)
     excerpt_sha = add(EXCERPT, text.getvalue().encode("utf-8"))
 
-    config = box.settings.box
     manifest = {
         "format": FORMAT,
         "handover_id": handover["id"],
-        "box": {"name": config.name, "timezone": config.timezone,
-                "signing_key": box.catalog.get_meta("signing_public_key")},
+        "box": issuer(box),
         "prepared_by": handover["prepared_by"], "prepared_at": handover["prepared_at"],
+        "prepared_by_person": person_entry(box, handover["prepared_by"]),
         "approved_by": handover["approved_by"], "approved_at": handover["approved_at"],
+        "approved_by_person": person_entry(box, handover["approved_by"]),
         "single_approval": bool(handover["single_approval"]),
         "receiver": handover["receiver"], "basis": handover["basis"], "case_ref": handover["case_ref"],
         "purpose": handover["purpose"], "purpose_label": purpose_label(handover["purpose"], "nl"),

@@ -4,7 +4,8 @@ The office buys a small PC, plugs it in and opens https://kluis.local: there is 
 is initialised `kluis serve` serves only the wizard (webui/routes/setup.py, over HTTPS with the box's
 self-signed certificate, made now by `prepare` and kept afterwards so the browser's exception stays good):
 
-  1. name the office, choose the keeper's user name and password (twice, the usual password rules);
+  1. name the office and the municipality (the transfer form's issuing party), choose the keeper's user
+     name and password (twice, the usual password rules);
   2. the recovery key, shown once, to write down or print;
   3. the key is hidden and two of its groups (chosen at random) must be typed back;
   4. optionally: enroll with the central archive (URL and token);
@@ -61,6 +62,7 @@ class FirstBoot:
         self.owner: str | None = None  # the claiming browser's cookie
         self.active = 0.0              # time.monotonic() of the owner's last request
         self.office = ""
+        self.municipality = ""
         self.keeper = ""
         self.recovery_key: str | None = None
         self.groups: list[int] = []    # 1-based numbers of the groups to type back
@@ -113,12 +115,13 @@ class FirstBoot:
         else:
             _remove(self.staging)
 
-    def make(self, office: str, keeper: str, password: str) -> None:
+    def make(self, office: str, keeper: str, password: str, municipality: str = "") -> None:
         """Step 1 (in a worker thread: Argon2id): the box, in the staging directory."""
         box, recovery_key = init_box(self.staging, keeper, password, self.kdf_profile)
         box.close()
-        config_mod.write_template(self.staging, {"security": {"kdf_profile": self.kdf_profile},
-                                                 "box": {"name": office}})
+        self.municipality = municipality
+        named = {"name": office, **({"municipality": municipality} if municipality else {})}
+        config_mod.write_template(self.staging, {"security": {"kdf_profile": self.kdf_profile}, "box": named})
         _remove(self.staging / "tls")  # the setup certificate in DIR/tls is the box's
         self.recovery_key = recovery_key
         count = len(recovery_key.split("-")) - 1
@@ -163,7 +166,7 @@ class FirstBoot:
         if self.box is None:
             raise RuntimeError("setup: confirmed before the box was made")
         audit.record(self.box.catalog, actor=self.keeper, action="setup", client=client, clock=self.box.clock,
-                     details={"office": self.office, "via": "first-boot wizard", "kdf_profile": self.kdf_profile})
+                     details={"office": self.office, "municipality": self.municipality, "via": "first-boot wizard", "kdf_profile": self.kdf_profile})
 
 
 def _remove(path: Path) -> None:
@@ -181,6 +184,17 @@ def check_office(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 64 or not name.isprintable() or '"' in name or "\\" in name:
         raise KluisError(OFFICE_RULE)
+    return name
+
+
+MUNICIPALITY_RULE = "name the municipality (at most 200 printable characters), e.g. Gemeente Utrecht"
+
+
+def check_municipality(name: str) -> str:
+    """The municipality as the transfer form names the issuing party: required in the wizard."""
+    name = " ".join(name.split())
+    if not name or len(name) > 200 or not name.isprintable():
+        raise KluisError(MUNICIPALITY_RULE)
     return name
 
 

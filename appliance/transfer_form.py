@@ -26,6 +26,7 @@ FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/de
              Path("/usr/local/share/fonts/dejavu"))
 FONT_FILES = {("sans", ""): "DejaVuSans.ttf", ("sans", "B"): "DejaVuSans-Bold.ttf",
               ("mono", ""): "DejaVuSansMono.ttf"}
+DEFAULT_OFFICE = "Kluis"  # [box] name left at its default names the product, not an office: not on the form
 MAX_TEXT = 2000  # characters of any one field on the form: a hostile manifest cannot make it endless
 
 PROTECTION = {
@@ -80,10 +81,24 @@ _ASCII = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "
                         "€": "EUR", "Ø": "O", "ø": "o"})
 
 
+def person_text(entry, login=None) -> str:
+    """A person as the form names them: "J. de Vries, teamleider handhaving (gebruiker jdv)"; the login
+    name alone when no full name was given. `entry`: {'login', 'full_name', 'function'} or None."""
+    entry = entry if isinstance(entry, dict) else {}
+    login = _clean(entry.get("login") or login, 100)
+    name = _clean(entry.get("full_name"), 200)
+    function = _clean(entry.get("function"), 200)
+    text = ", ".join(p for p in (name or login, function) if p)
+    if name and login and name != login:
+        text += f" (gebruiker {login})"
+    return text
+
+
 class _Form(FPDF):
-    def __init__(self, handover_id: str):
+    def __init__(self, handover_id: str, issuer: str = ""):
         super().__init__(orientation="P", unit="mm", format="A4")
         self.handover_id = handover_id
+        self.issuer = issuer
         paths = _font_paths()
         self.unicode = paths is not None
         if paths:
@@ -108,7 +123,8 @@ class _Form(FPDF):
     def header(self) -> None:
         self.set_font(self.sans, "", 8)
         self.set_text_color(90)
-        self.cell(0, 5, self.t(f"Overdrachtsformulier camerabeelden · overdracht {self.handover_id}", 200),
+        issuer = f"{self.issuer} · " if self.issuer else ""
+        self.cell(0, 5, self.t(f"{issuer}Overdrachtsformulier camerabeelden · overdracht {self.handover_id}", 300),
                   align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.set_text_color(0)
         self.ln(2)
@@ -260,23 +276,34 @@ def render_transfer_form(manifest: dict, timezone: str | None = None) -> bytes:
             except (ZoneInfoNotFoundError, ValueError):
                 continue
     handover_id = _clean(manifest.get("handover_id"), 100) or "?"
-    pdf = _Form(handover_id)
+    # The issuing party is the municipality ([box] municipality); older manifests name only the office.
+    municipality = _clean(box.get("municipality") or box.get("name") or manifest.get("box_name"), 200)
+    office = _clean(box.get("name"), 200)
+    pdf = _Form(handover_id, municipality)
     pdf.add_page()
 
     pdf.set_font(pdf.sans, "B", 16)
     pdf.multi_cell(0, 8, pdf.t("Overdrachtsformulier camerabeelden"), align="L",
                    new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if manifest.get("state") == "ontwerp":
+        pdf.paragraph("Ontwerp: deze overdracht wacht nog op goedkeuring; er is nog geen pakket gemaakt en "
+                      "de hashes van de bestanden volgen bij de goedkeuring.", bold=True)
+    elif manifest.get("state") in ("geweigerd", "ingetrokken"):
+        pdf.paragraph(f"Niet verstrekt: deze overdracht is {manifest['state']}; er is geen pakket gemaakt.",
+                      bold=True)
     pdf.paragraph("Verstrekking van beelden van bodycams van handhavers (boa's) aan de politie of het "
                   "Openbaar Ministerie")
     pdf.ln(1)
 
     pdf.heading("1. Overdracht")
+    issuing: list[tuple[str, object, bool]] = [("Verstrekkende gemeente", municipality, False)]
+    if office not in ("", municipality, DEFAULT_OFFICE):
+        issuing.append(("Afdeling / vestiging", office, False))
     approval_rows: list[tuple[str, object, bool]] = [
-        ("Kenmerk overdracht", handover_id, True),
-        ("Verstrekkende organisatie", box.get("name") or manifest.get("box_name"), False),
-        ("Voorbereid door", manifest.get("prepared_by"), False),
+        ("Kenmerk overdracht", handover_id, True), *issuing,
+        ("Voorbereid door", person_text(manifest.get("prepared_by_person"), manifest.get("prepared_by")), False),
         ("Voorbereid op", _time(manifest.get("prepared_at"), tz), False),
-        ("Goedgekeurd door", manifest.get("approved_by"), False),
+        ("Goedgekeurd door", person_text(manifest.get("approved_by_person"), manifest.get("approved_by")), False),
         ("Goedgekeurd op", _time(manifest.get("approved_at"), tz), False),
     ]
     pdf.fields(approval_rows)
@@ -319,7 +346,7 @@ def render_transfer_form(manifest: dict, timezone: str | None = None) -> bytes:
         pdf.fields([
             ("Opname-id", item.get("recording_id"), True),
             ("Camera", item.get("camera"), False),
-            ("Handhaver", item.get("officer"), False),
+            ("Handhaver", person_text(item.get("officer_person"), item.get("officer")), False),
             ("Cameratijd", _span(item.get("camera_start"), item.get("camera_end"), tz), False),
             ("Gecorrigeerde tijd", _span(item.get("corrected_start"), item.get("corrected_end"), tz), False),
             ("Klokafwijking camera", _seconds(item.get("clock_offset_s")) if item.get("clock_offset_s") is not None
@@ -360,7 +387,9 @@ def render_transfer_form(manifest: dict, timezone: str | None = None) -> bytes:
     pdf.heading("6. Ondertekening")
     if pdf.get_y() > pdf.h - 95:
         pdf.add_page()
-    _signatures(pdf, box.get("name"), receiver_text(manifest.get("receiver")))
+    approver = manifest.get("approved_by_person")
+    _signatures(pdf, municipality, receiver_text(manifest.get("receiver")),
+                approver if isinstance(approver, dict) and approver.get("full_name") else None)
     return bytes(pdf.output())
 
 
@@ -369,8 +398,9 @@ def _looks_like_code(value) -> bool:
     return len(text) >= 16 and " " not in text
 
 
-def _signatures(pdf: _Form, issuer: str | None, receiver: str) -> None:
-    """Two columns of signature fields: the issuing municipality and the receiving party."""
+def _signatures(pdf: _Form, issuer: str | None, receiver: str, signer: dict | None = None) -> None:
+    """Two columns of signature fields: the issuing municipality and the receiving party. `signer` (the
+    approver, by full name and function) is filled in on the municipality's side; the rest by hand."""
     gap = 8
     width = (pdf.epw - gap) / 2
     top = pdf.get_y() + 1
@@ -390,6 +420,7 @@ def _signatures(pdf: _Form, issuer: str | None, receiver: str) -> None:
     for i in range(len(columns)):
         x = pdf.l_margin + i * (width + gap)
         pdf.set_y(fields_top)
+        filled = {"Naam": (signer or {}).get("full_name"), "Functie": (signer or {}).get("function")} if i == 0 else {}
         for label, height in (("Naam", 10), ("Functie", 10), ("Datum", 10), ("Handtekening", 24)):
             pdf.set_x(x)
             pdf.set_font(pdf.sans, "", 8.5)
@@ -397,6 +428,11 @@ def _signatures(pdf: _Form, issuer: str | None, receiver: str) -> None:
             y = pdf.get_y()
             pdf.set_draw_color(120)
             pdf.rect(x, y, width, height)
+            if filled.get(label):
+                pdf.set_xy(x + 1.5, y + 2.5)
+                pdf.set_font(pdf.sans, "", 9.5)
+                pdf.cell(width - 3, 5, pdf.t(filled[label], 120))
+                pdf.set_xy(x, y)
             pdf.set_y(y + height + 2)
         bottoms.append(pdf.get_y())
     pdf.set_xy(pdf.l_margin, max(bottoms) + 2)

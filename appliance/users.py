@@ -30,6 +30,7 @@ from .errors import KluisError, NotFound, WrongSecret
 MAX_FAILURES = 5          # wrong passwords in a row before the account locks
 LOCK_MINUTES = 15
 MIN_PASSWORD = 10
+MAX_PERSON_TEXT = 120  # a full name or a function, as it fits a form's field
 TOTP_STEP_S = 30          # RFC 6238 defaults, what every authenticator app uses
 TOTP_DIGITS = 6
 TOTP_WINDOW = 1           # steps either side accepted: clocks of phones drift
@@ -61,7 +62,7 @@ def get(box: Box, name: str) -> dict:
 
 def list_users(box: Box) -> list[dict]:
     rows = box.catalog.db.query(
-        "SELECT name, role, team, created_at, disabled, failed_logins, locked_until, "
+        "SELECT name, full_name, function, role, team, created_at, disabled, failed_logins, locked_until, "
         "json_extract(slot, '$.sealed') IS NOT NULL AS has_key, totp_secret IS NOT NULL AS totp "
         "FROM users ORDER BY name")
     return [dict(r, has_key=bool(r["has_key"]), totp=bool(r["totp"])) for r in rows]
@@ -85,6 +86,52 @@ def check_name(name: str) -> None:
         raise KluisError("a user name is 1 to 64 printable characters without spaces around it")
 
 
+def person_text(value, what: str) -> str | None:
+    """A full name or function as forms print it: one line, spaces folded, printable, bounded; None when
+    empty (the login name stands in). Refused, not cut, when too long."""
+    text = " ".join(str(value or "").split())
+    if not text:
+        return None
+    if len(text) > MAX_PERSON_TEXT or not text.isprintable():
+        raise KluisError(f"{what} is at most {MAX_PERSON_TEXT} printable characters")
+    return text
+
+
+def person_label(row: dict | None, login: str | None = None) -> str:
+    """How pages and forms name a person: "J. de Vries (teamleider handhaving)"; the login name when no
+    full name was given (and with the function when one was)."""
+    row = row or {}
+    name = row.get("full_name") or row.get("name") or login or ""
+    return f"{name} ({row['function']})" if row.get("function") else name
+
+
+def person_entry(box: Box, login: str | None) -> dict:
+    """{'login', 'full_name', 'function'} of a user, as manifests and forms carry it; {} for no login,
+    the login alone for a user no longer on the box."""
+    if not login:
+        return {}
+    try:
+        row = box.catalog.get_user(login)
+    except NotFound:
+        row = {}
+    return {"login": login, "full_name": row.get("full_name"), "function": row.get("function")}
+
+
+def people(box: Box) -> dict[str, dict]:
+    """Every user's name, full name and function, by login name (for pages naming several people)."""
+    return {r["name"]: dict(r) for r in box.catalog.db.query("SELECT name, full_name, function FROM users")}
+
+
+def set_person(box: Box, actor: str, name: str, full_name: str | None, function: str | None,
+               client: str | None = None) -> dict:
+    """The keeper sets a user's full name and function (empty: cleared, the login name is used)."""
+    _actor_row(box, actor, roles.USERS_MANAGE)
+    full_name, function = person_text(full_name, "a full name"), person_text(function, "a function")
+    _keeper_sets(box, actor, name, "full_name = ?, function = ?", [full_name, function],
+                 {"full_name": full_name, "function": function}, client)
+    return get(box, name)
+
+
 def _new_slot(box: Box, role: str, password: str, identity: PrivateKey | None) -> dict:
     if role in roles.SLOT_ROLES:
         if identity is None:
@@ -96,12 +143,15 @@ def _new_slot(box: Box, role: str, password: str, identity: PrivateKey | None) -
 
 
 def add_user(box: Box, actor: str, name: str, role: str, password: str, *, team: str | None = None,
-             identity: PrivateKey | None = None, client: str | None = None) -> dict:
-    """Enrol a user. Roles that read footage get a key slot, which needs the actor's unlocked key."""
+             identity: PrivateKey | None = None, client: str | None = None, full_name: str | None = None,
+             function: str | None = None) -> dict:
+    """Enrol a user. Roles that read footage get a key slot, which needs the actor's unlocked key.
+    `full_name` and `function` name the person on forms (optional: the login name stands in)."""
     _actor_row(box, actor, roles.USERS_MANAGE)
     check_name(name)
     roles.check_role(role)
     check_password(password)
+    full_name, function = person_text(full_name, "a full name"), person_text(function, "a function")
     team = (team or "").strip() or None
     if role == roles.TEAM_LEADER and not team:
         raise KluisError("a team leader needs a team")
@@ -109,8 +159,13 @@ def add_user(box: Box, actor: str, name: str, role: str, password: str, *, team:
     with box.catalog.transaction():
         box.catalog.add_user(name, role, slot, box.now_iso(), team=team)
         teams.adopt_recordings(box.catalog, name, team)  # recordings made before the box knew the officer
+        if full_name or function:
+            box.catalog.db.execute("UPDATE users SET full_name = ?, function = ? WHERE name = ?",
+                                   [full_name, function, name])
+        person = {k: v for k, v in (("full_name", full_name), ("function", function)) if v}
         audit.record(box.catalog, actor=actor, action="user_add", client=client,
-                     details={"user": name, "role": role, "team": team, "key_slot": slot["sealed"] is not None})
+                     details={"user": name, "role": role, "team": team, "key_slot": slot["sealed"] is not None,
+                              **person})
     return get(box, name)
 
 

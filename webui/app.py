@@ -93,6 +93,7 @@ ACTION_LABELS = {
     "handover_refuse": N_("handover refused"), "handover_cancel": N_("handover cancelled"),
     "handover_denied": N_("handover step refused"), "handover_failed": N_("handover package failed"),
     "handover_register": N_("handover register read"),
+    "handover_download": N_("handover package downloaded"), "handover_form": N_("transfer form printed"),
     "redact_start": N_("redaction started"), "redact": N_("redacted copy made"),
     "redact_failed": N_("redaction failed"),
     "backup": N_("backup made"), "restore": N_("restored from a backup"), "update": N_("update installed"),

@@ -21,6 +21,7 @@ from .i18n import N_
 NUMBER = N_("A whole number from %(min)d to %(max)d.")
 URL = N_("An https:// address, or empty.")
 WINDOW = N_("Two times like 22:00-06:00, or empty.")
+TEXT_200 = N_("At most 200 characters.")
 
 
 class Invalid(KluisError):
@@ -49,6 +50,7 @@ class Setting:
 
 
 SETTINGS = [
+    Setting("box", "municipality", TEXT_200),
     Setting("retention", "default_days", NUMBER),
     Setting("retention", "review_days", NUMBER),
     Setting("retention", "grace_days", NUMBER),

@@ -32,4 +32,11 @@ MIGRATIONS = Migrations("users", [
         ALTER TABLE users ADD COLUMN totp_last_step INTEGER; -- the last time step used, so a code works once
         """,
     ),
+    (
+        "person",
+        """
+        ALTER TABLE users ADD COLUMN full_name TEXT;  -- as forms name the person ("J. de Vries"); NULL: the login name
+        ALTER TABLE users ADD COLUMN function TEXT;   -- the person's job ("teamleider handhaving"), on forms
+        """,
+    ),
 ])

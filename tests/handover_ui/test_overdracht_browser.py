@@ -52,7 +52,12 @@ async def test_prepare_and_approve_a_handover_in_chromium(browser_page, hbox, id
 
     await login(page, "fg2", PASSWORD)
     await page.get_by_role("link", name="Overdrachten").click()
-    await page.get_by_role("link", name=handover_id).click()
+    # The handover waits for this privacy officer's approval: the register says so above the list.
+    waiting = page.locator("#wachtend")
+    assert "Wacht op uw goedkeuring" in await waiting.inner_text()
+    await shot(page, SHOTS, "02b-wacht-op-goedkeuring")
+    await waiting.get_by_role("link", name=handover_id).click()
+    assert "Deze overdracht wacht op uw goedkeuring." in await page.inner_text("main")
     await page.get_by_label("Uw wachtwoord").fill(PASSWORD)
     await shot(page, SHOTS, "03-goedkeuren")
     await page.get_by_role("button", name="Goedkeuren en pakket maken").click()
@@ -73,7 +78,16 @@ async def test_prepare_and_approve_a_handover_in_chromium(browser_page, hbox, id
     assert "Politie Midden-Nederland, District Utrecht-Stad, R. de Boer" in report.manifest["receiver"]
     assert handover.get(hbox, handover_id)["state"] == handover.APPROVED
     assert [e["actor"] for e in audit.entries(hbox.catalog, action="handover_approve")] == ["fg2"]
-    # The passphrase is shown once: the handover's page does not show it again.
+    # The passphrase is shown once: the handover's page does not show it again. The package, though, is
+    # still offered there after a reload, and a second download is on record as well.
+    await page.reload()
     await page.goto(f"/overdrachten/{handover_id}")
     assert passphrase not in await page.content()
+    async with page.expect_download() as info:
+        await page.get_by_role("link", name="Download het pakket").click()
+    again = await info.value
+    await again.save_as(tmp_path / "again.zip.age")
+    assert (tmp_path / "again.zip.age").read_bytes() == saved.read_bytes()
+    downloads = audit.entries(hbox.catalog, action="handover_download")
+    assert [(e["actor"], e["details"]["download"]) for e in downloads] == [("fg2", 1), ("fg2", 2)]
     await shot(page, SHOTS, "05-overdracht")

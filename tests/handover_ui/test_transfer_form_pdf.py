@@ -154,3 +154,18 @@ def test_missing_keys_are_left_blank(manifest):
     assert "Overdrachtsformulier" in text and "Handtekening" in text
     if manifest:
         assert "Politie, J. Smit" in text
+
+
+def test_the_municipality_issues_and_people_are_named_by_full_name_and_function():
+    manifest = copy.deepcopy(MANIFEST)
+    manifest["box"].update(name="Kluis", municipality="Gemeente Noorderveld")  # the office left at its default
+    manifest["prepared_by_person"] = {"login": "fg", "full_name": "Anna Bakker", "function": "privacybeheerder"}
+    manifest["approved_by_person"] = {"login": "fg2", "full_name": "Carel de Wit", "function": "FG"}
+    manifest["files"][0]["officer_person"] = {"login": "hh", "full_name": None, "function": None}
+    text = flat(text_of(render_transfer_form(manifest)))
+    assert "Verstrekkende gemeente Gemeente Noorderveld" in text
+    assert "Namens de verstrekkende gemeente Gemeente Noorderveld" in text
+    assert "Kluis" not in text.replace("kluis export", "")  # not the product's name as the issuing party
+    assert "Anna Bakker, privacybeheerder (gebruiker fg)" in text and "Carel de Wit, FG (gebruiker fg2)" in text
+    assert "Handhaver hh" in text  # no full name given: the login name stands in
+    assert text.split("6. Ondertekening")[1].count("Carel de Wit") == 1  # filled in on the municipality's side

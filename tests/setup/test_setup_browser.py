@@ -25,6 +25,7 @@ async def test_keeper_sets_up_the_box_in_chromium_and_logs_in(serve, tmp_path):
         await page.wait_for_url("**/setup")
         await shot(page, SHOTS, "01-start")
         await page.get_by_label("Naam van de vestiging").fill("Handhaving Noord")
+        await page.get_by_label("Naam van de gemeente").fill("Gemeente Noorderveld")
         await page.get_by_label("Gebruikersnaam van de beheerder").fill("els")
         await page.get_by_label("Wachtwoord", exact=True).fill(PASSWORD)
         await page.get_by_label("Wachtwoord nogmaals").fill(PASSWORD)
@@ -68,3 +69,4 @@ async def test_keeper_sets_up_the_box_in_chromium_and_logs_in(serve, tmp_path):
     assert box.stop() == 0
     with Box(data) as made:
         assert bytes(made.unlock_recovery(recovery).public_key) == bytes(made.public_key)
+        assert made.settings.box.municipality == "Gemeente Noorderveld"

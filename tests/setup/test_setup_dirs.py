@@ -84,7 +84,7 @@ async def test_an_idle_claim_lapses_and_the_next_browser_starts_afresh(tmp_path)
     try:
         page = await (await first.get("/setup")).text()
         response = await first.post("/setup/begin", allow_redirects=False, data={
-            "csrf": csrf_of(page), "office": "Noord", "keeper": "els", "password": PASSWORD,
+            "csrf": csrf_of(page), "office": "Noord", "municipality": "Gemeente Noord", "keeper": "els", "password": PASSWORD,
             "password_again": PASSWORD})
         assert response.status == 303 and wizard.step == "recovery" and wizard.staging.exists()
         assert (await second.get("/setup")).status == 409

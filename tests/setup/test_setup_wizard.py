@@ -16,6 +16,7 @@ from tests.sync.sync_helpers import ArchiveProcess, free_port, new_token
 from sync.archive.store import init_archive
 
 OFFICE = "Handhaving Stadskantoor"
+MUNICIPALITY = "Gemeente Utrecht"
 KEEPER = "beheerder"
 PASSWORD = "een goed wachtwoord voor de kluis"
 KEY = re.compile(r"KLUIS(?:-[A-Z2-7]{1,5}){11}")
@@ -24,7 +25,7 @@ KEY = re.compile(r"KLUIS(?:-[A-Z2-7]{1,5}){11}")
 async def begin(session, url: str, token: str | None = None, **overrides):
     if token is None:
         token = csrf_of(await (await session.get(f"{url}/setup")).text())
-    form = {"csrf": token, "office": OFFICE, "keeper": KEEPER, "password": PASSWORD,
+    form = {"csrf": token, "office": OFFICE, "municipality": MUNICIPALITY, "keeper": KEEPER, "password": PASSWORD,
             "password_again": PASSWORD, **overrides}
     return await session.post(f"{url}/setup/begin", data=form, allow_redirects=False)
 
@@ -62,6 +63,10 @@ async def test_wizard_over_https_then_normal_mode(serve, tmp_path):
             assert response.status == 400 and "De twee wachtwoorden verschillen" in text, (response.status, text)
             response = await begin(alice, url, password="kort", password_again="kort")
             assert response.status == 400 and "minstens 10 tekens" in await response.text()
+            # The municipality is asked: the transfer form names it as the issuing party.
+            response = await begin(alice, url, municipality="  ")
+            text = await response.text()
+            assert response.status == 400 and "naam van de gemeente" in text and 'value="Handhaving' in text, text
             # A form without the CSRF token is refused.
             response = await alice.post(f"{url}/setup/begin", data={"office": OFFICE}, allow_redirects=False)
             assert response.status == 403
@@ -138,6 +143,7 @@ async def test_wizard_over_https_then_normal_mode(serve, tmp_path):
         identity = made.unlock_recovery(recovery)
         assert bytes(identity.public_key) == bytes(made.public_key)
         assert made.settings.box.name == OFFICE
+        assert made.settings.box.municipality == MUNICIPALITY  # in kluis.toml, for the transfer form
         assert made.default_user == keeper
         assert made.catalog.get_user(keeper)["role"] == "keeper"
         assert len(made.recipients()) == 2  # the box and the archive

@@ -49,6 +49,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/gebruikers/{name}/ontgrendelen"): {K},
     ("POST", "/gebruikers/{name}/uitschakelen"): {K},
     ("POST", "/gebruikers/{name}/tweestaps-uit"): {K},
+    ("POST", "/gebruikers/{name}/persoon"): {K},
     ("GET", "/logboek"): {FG, AU},
     ("POST", "/logboek/controleer"): {FG, AU},
     ("GET", "/logboek.csv"): {FG, AU},
@@ -67,6 +68,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/overdrachten/{id}"): {TL, FG, AU},
     ("POST", "/overdrachten/{id}/goedkeuren"): {FG},
     ("GET", "/overdrachten/{id}/pakket/{grant}"): {FG},
+    ("GET", "/overdrachten/{id}/formulier"): {TL, FG, AU},
     ("POST", "/overdrachten/{id}/weigeren"): {FG},
     ("POST", "/overdrachten/{id}/intrekken"): {TL, FG},
     # requests of people who were filmed (webui/routes/verzoeken.py): the privacy officer only

@@ -1,12 +1,15 @@
-"""/overdrachten: handovers of footage to police and prosecutor (the register, prepare, approve, download).
+"""/overdrachten: handovers of footage to police and prosecutor (the register, prepare, approve, download,
+the printed transfer form).
 
 The domain is appliance.handover (register, four eyes, holds, audit) and appliance.package (the signed,
 age-encrypted ZIP); these pages only collect what they need and show what they return.
 
 Approval asks the approver's password again (a handover produces footage for outside the municipality:
 the session alone is not enough). The package is built on a worker thread and waits for its download in
-the app's Downloads (appliance.handover_downloads). The page that offers the download shows the passphrase
-once; it is stored nowhere.
+the app's Downloads (appliance.handover_downloads): the handover's page offers it to its approver for that
+hour, each download on record. The page that answers the approval shows the passphrase once; it is stored
+nowhere. The transfer form (appliance.handover_form) can be printed from the handover's page at any time,
+without footage, for signing at the counter.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ import re
 
 from aiohttp import web
 
-from appliance import clip_window, handover, purposes, roles, users
+from appliance import clip_window, handover, handover_form, purposes, roles, users
 from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.handover_downloads import approve_on_own_connection
-from appliance.transfer_form import basis_text
+from appliance.transfer_form import basis_text, render_transfer_form
 
 from ..app import BOX, DOWNLOADS, LANG, SESSION, check_password, client_of, done_message, gettext_for, needs, render
 from ..i18n import N_
@@ -49,7 +52,9 @@ MAX_RECORDINGS = 50
 def _labels(request: web.Request) -> dict:
     lang = request[LANG]
     _ = gettext_for(request)
+    people = users.people(request.app[BOX])
     return dict(
+        person=lambda login: users.person_label(people.get(login), login) if login else "",
         state_name=lambda s: _(STATE_LABELS[s]) if s in STATE_LABELS else s,
         protection_name=lambda p: _(PROTECTION_LABELS[p]) if p in PROTECTION_LABELS else p,
         purpose_label=lambda c: purposes.label(c, lang),
@@ -100,18 +105,18 @@ def _visible(request: web.Request, h: dict) -> bool:
 @needs(READ)
 async def register(request: web.Request) -> web.StreamResponse:
     box = request.app[BOX]
+    user = request[SESSION].user
     state = request.query.get("state", "")
-    rows = [h for h in handover.list_handovers(box, state=state if state in handover.STATES else None)
-            if _visible(request, h)]
+    rows = handover.visible_handovers(box, user, state=state if state in handover.STATES else None)
     return render(request, "overdrachten.html", rows=rows, state=state, states=handover.STATES,
-                  **_labels(request))
+                  waiting=handover.awaiting_approval(box, user), **_labels(request))
 
 
 @routes.get("/overdrachten.csv")
 @needs(READ)
 async def register_csv(request: web.Request) -> web.StreamResponse:
     box = request.app[BOX]
-    visible = {h["id"] for h in handover.list_handovers(box) if _visible(request, h)}
+    visible = {h["id"] for h in handover.visible_handovers(box, request[SESSION].user)}
     out = io.StringIO()
     handover.register_csv(box, out, actor=request[SESSION].name, client=client_of(request), only=visible)
     stamp = box.clock().strftime("%Y%m%d")
@@ -264,9 +269,11 @@ def _detail(request: web.Request, h: dict, status: int = 200, error: str | None 
         items.append({**item, "recording": recording if visible else None})
     single = handover.single_approval_allowed(box)
     own = session.name == h["prepared_by"]
-    may_approve = roles.allowed(session.role, APPROVE) and h["state"] == handover.PREPARED and (not own or single)
+    may_approve = handover.may_approve(box, session.user, h)
+    # The package waits for its approver for an hour: this page offers it on every visit meanwhile.
+    offered = request.app[DOWNLOADS].offered(h["id"], session.name) if h["state"] == handover.APPROVED else None
     return render(request, "overdracht.html", status=status, h=h, items=items, error=error, message=message,
-                  result=result, token=token, may_approve=may_approve, own=own, single=single,
+                  result=result, token=token, offered=offered, may_approve=may_approve, own=own, single=single,
                   may_close=h["state"] == handover.PREPARED and (own or roles.allowed(session.role, APPROVE)),
                   totp=bool(session.user.get("totp")), **_labels(request))
 
@@ -316,7 +323,7 @@ async def approve(request: web.Request) -> web.StreamResponse:
 
     try:
         result, token = await loop.run_in_executor(None, request.app[DOWNLOADS].approve, box, h, session.name,
-                                                   login.identity, session.id, unencrypted, client)
+                                                   login.identity, unencrypted, client)
     except handover.Denied:
         return _detail(request, _handover_for(request), 403, error=_(
             "This handover cannot be approved by you now. Your attempt is recorded in the audit log."))
@@ -330,12 +337,27 @@ async def approve(request: web.Request) -> web.StreamResponse:
 @routes.get("/overdrachten/{id}/pakket/{grant}")
 @needs(APPROVE)
 async def download(request: web.Request) -> web.StreamResponse:
-    item = request.app[DOWNLOADS].get(request.match_info["grant"], request[SESSION].id, request.match_info["id"])
+    item = request.app[DOWNLOADS].fetch(request.app[BOX], request.match_info["grant"], request[SESSION].name,
+                                        request.match_info["id"], client=client_of(request))
     headers = {"Content-Disposition": f'attachment; filename="{item.filename}"', "Cache-Control": "no-store"}
     if item.data is not None:
         return web.Response(body=item.data, content_type="application/zip", headers=headers)
     assert item.path is not None  # Downloads.get answers NotFound for a package with neither
     return web.FileResponse(item.path, headers={**headers, "Content-Type": "application/octet-stream"})
+
+
+@routes.get("/overdrachten/{id}/formulier")
+@needs(READ)
+async def transfer_form(request: web.Request) -> web.StreamResponse:
+    """The transfer form as PDF, opened in the browser to print (no footage: metadata and hashes)."""
+    h = _handover_for(request)
+    box = request.app[BOX]
+    manifest = handover_form.record_print(box, h["id"], request[SESSION].name, client_of(request))
+    pdf = await asyncio.get_running_loop().run_in_executor(
+        None, render_transfer_form, manifest, box.settings.box.timezone)
+    return web.Response(body=pdf, content_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="overdrachtsformulier-{h["id"]}.pdf"',
+        "Cache-Control": "no-store"})
 
 
 @routes.post("/overdrachten/{id}/weigeren")

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from appliance import tls, users
 from appliance.errors import KluisError
-from appliance.provisioning import FirstBoot, check_office, groups_match
+from appliance.provisioning import FirstBoot, check_municipality, check_office, groups_match
 
 from .. import i18n
 from ..app import LANG, LANG_COOKIE, TEMPLATES, client_of, gettext_for, new_login_csrf, set_cookie
@@ -33,7 +33,8 @@ DONE = web.AppKey("setup_done", asyncio.Event)  # set when the box is made and i
 ENROLL = web.AppKey[Callable[..., Awaitable[dict]]]("enroll")
 
 # Messages of appliance.provisioning the wizard shows translated: their ids, for the catalog's extractor.
-DOMAIN_MESSAGES = (N_("the office name is 1 to 64 printable characters, without quotes or backslashes"),)
+DOMAIN_MESSAGES = (N_("the office name is 1 to 64 printable characters, without quotes or backslashes"),
+                   N_("name the municipality (at most 200 printable characters), e.g. Gemeente Utrecht"))
 
 
 def _render(request: web.Request, status: int = 200, error: str | None = None, **context) -> web.Response:
@@ -108,10 +109,12 @@ async def begin(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     wizard = _owned(request, "start")
     office, keeper = form.get("office", ""), form.get("keeper", "").strip()
+    municipality = form.get("municipality", "")
     password, again = form.get("password", ""), form.get("password_again", "")
-    values = {"office": office, "keeper": keeper}
+    values = {"office": office, "municipality": municipality, "keeper": keeper}
     try:
         office = check_office(office)
+        municipality = check_municipality(municipality)
         users.check_name(keeper)  # the rule every user name follows
         if password != again:
             raise KluisError(N_("The two passwords differ."))
@@ -121,7 +124,8 @@ async def begin(request: web.Request) -> web.StreamResponse:
     # Claimed before the first await: a second browser posting at the same moment finds it taken.
     owner = wizard.claim(office, keeper)
     try:
-        await asyncio.get_running_loop().run_in_executor(None, wizard.make, office, keeper, password)
+        await asyncio.get_running_loop().run_in_executor(None, wizard.make, office, keeper, password,
+                                                           municipality)
     except KluisError as exc:  # e.g. the disk is full or read-only
         wizard.discard()
         return _render(request, 500, step="start", error=str(exc), values=values)

@@ -1,4 +1,5 @@
-"""/gebruikers: users, roles, teams, password reset (re-wraps the key slot), lock-outs."""
+"""/gebruikers: users, their full name and function, roles, teams, password reset (re-wraps the key slot),
+lock-outs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from ..i18n import N_
 from ..posted import Posted, posted
 
 routes = web.RouteTableDef()
+
+# Messages of appliance.users this page shows translated: their ids, for the catalog's extractor.
+DOMAIN_MESSAGES = (N_("a full name is at most 120 printable characters"),
+                   N_("a function is at most 120 printable characters"))
 
 
 def _page(request: web.Request, status: int = 200, error: str | None = None, message: str | None = None,
@@ -54,7 +59,15 @@ async def _act(request: web.Request, change: Callable[[Posted, str], object], ok
 async def add(request: web.Request) -> web.StreamResponse:
     return await _act(request, lambda p, name: users.add_user(
         p.box, p.session.name, p.text("name"), p.raw("role"), p.raw("password"), team=p.raw("team"),
-        identity=p.session.identity, client=p.client), ok="added")
+        identity=p.session.identity, client=p.client, full_name=p.raw("full_name"), function=p.raw("function")),
+        ok="added")
+
+
+@routes.post("/gebruikers/{name}/persoon")
+@needs(roles.USERS_MANAGE)
+async def set_person(request: web.Request) -> web.StreamResponse:
+    return await _act(request, lambda p, name: users.set_person(
+        p.box, p.session.name, name, p.raw("full_name"), p.raw("function"), client=p.client))
 
 
 @routes.post("/gebruikers/{name}/rol")

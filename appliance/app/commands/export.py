@@ -167,21 +167,6 @@ cancel = _closing_command("export cancel", "cancelled", "Why the handover is wit
                           "Withdraw a handover that was not approved yet (the preparer, or an approver).")
 
 
-def _visible(box: Box, actor, rows: list[dict]) -> list[dict]:
-    """A team leader sees the handovers of the own team's recordings; the privacy officer and auditor all."""
-    if actor.user is None or roles.SCOPES.get(actor.user["role"]) in (roles.SCOPE_ALL, None):
-        return rows
-    shown = []
-    for row in rows:
-        try:
-            if all(roles.recording_in_scope(box.catalog, actor.user, box.catalog.get_recording(r))
-                   for r in row["recording_ids"]):
-                shown.append(row)
-        except KluisError:
-            continue
-    return shown
-
-
 @export.command("list")
 @with_box
 @click.option("--recording", "recording_id", help="Only the handovers of this recording.")
@@ -192,7 +177,8 @@ def list_(box: Box, recording_id: str | None, state: str | None, as_json: bool, 
           recovery_key_file) -> None:
     """The handover register: newest first."""
     actor = _act(box, "export list", user, password_file, recovery_key_file, [])
-    rows = _visible(box, actor, handover.list_handovers(box, recording_id=recording_id, state=state))
+    # The same rule as the web register (/overdrachten): one domain function.
+    rows = handover.visible_handovers(box, actor.user, recording_id=recording_id, state=state)
     if as_json:
         emit_json(rows)
         return

@@ -1,4 +1,4 @@
-"""kluis users add / list: manage the people who use the box, under the same roles as the web UI."""
+"""kluis users add / edit / list: manage the people who use the box, under the same roles as the web UI."""
 
 from __future__ import annotations
 
@@ -23,25 +23,47 @@ def users_group() -> None:
 @click.argument("name")
 @click.option("--role", required=True, type=click.Choice(roles.ROLES), help="What the user may do.")
 @click.option("--team", help="The user's team (required for a team leader).")
+@click.option("--full-name", help='The person\'s full name, as forms name them (e.g. "J. de Vries").')
+@click.option("--function", "function", help='The person\'s function (e.g. "teamleider handhaving").')
 @click.option("--new-password-file", type=click.Path(path_type=Path),
               help="The new user's first password (first line); else a prompt.")
 @secret_options
-def add(data_dir: Path, name: str, role: str, team: str | None, new_password_file: Path | None,
-        user: str | None, password_file: Path | None, recovery_key_file: Path | None) -> None:
+def add(data_dir: Path, name: str, role: str, team: str | None, full_name: str | None, function: str | None,
+        new_password_file: Path | None, user: str | None, password_file: Path | None,
+        recovery_key_file: Path | None) -> None:
     """Enrol a user. The acting user (default: the one made at init) authenticates; for a role that
     reads footage their unlocked key is wrapped under the new user's password."""
     with Box(data_dir) as box:
         actor = act(box, "users add", user, password_file, recovery_key_file, need_key=role in roles.SLOT_ROLES)
         password = ask_password(new_password_file, f"New password for {name}", confirm=True)
         row = users.add_user(box, actor.name, name, role, password, team=team, identity=actor.identity,
-                             client="cli")
+                             client="cli", full_name=full_name, function=function)
     click.echo(f"Added {row['name']} ({row['role']}{', team ' + row['team'] if row['team'] else ''}).")
 
 
+@users_group.command("edit")
+@with_box
+@click.argument("name")
+@click.option("--full-name", help='The person\'s full name, as forms name them; "" clears it.')
+@click.option("--function", "function", help='The person\'s function; "" clears it.')
+@secret_options
+def edit(box: Box, name: str, full_name: str | None, function: str | None, user: str | None,
+         password_file: Path | None, recovery_key_file: Path | None) -> None:
+    """Set a user's full name and function (forms and handover pages name people by them; without a full
+    name, by the user name). An option left out keeps its value."""
+    actor = act(box, "users edit", user, password_file, recovery_key_file)
+    current = users.get(box, name)
+    row = users.set_person(box, actor.name, name,
+                           current.get("full_name") if full_name is None else full_name,
+                           current.get("function") if function is None else function, client="cli")
+    click.echo(f"{row['name']}: {users.person_label(row)}")
+
+
 def _print_users(rows: list[dict]) -> None:
-    print_table([{**r, "key": "yes" if r["has_key"] else "no", "disabled": "yes" if r["disabled"] else "",
+    print_table([{**r, "full_name": r.get("full_name") or "", "function": r.get("function") or "",
+                  "key": "yes" if r["has_key"] else "no", "disabled": "yes" if r["disabled"] else "",
                   "locked_until": r["locked_until"] or ""} for r in rows],
-                ["name", "role", "team", "key", "disabled", "locked_until", "created_at"])
+                ["name", "full_name", "function", "role", "team", "key", "disabled", "locked_until", "created_at"])
 
 
 @users_group.command("list")
