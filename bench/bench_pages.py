@@ -33,6 +33,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import benchlib
 from bench_offload import Sim, set_dock_config, start_serve, wait_log
@@ -99,6 +100,7 @@ def append_audit(catalog: Path, total: int, recordings: int) -> None:
     insert = f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
     conn.execute("BEGIN")
     batch = []
+    entry: dict[str, Any]
     for i in range(total):
         at = to_iso(begin + span * (i / max(total, 1)))
         # the recording this entry is about: spread over all, and the measured one viewed now and then
@@ -238,7 +240,10 @@ def run(args) -> list[dict]:
     try:
         serve = start_serve(kluis, data, log)
         wait_log(log, "Kluis is serving", timeout=300)
-        port = int(re.search(r"web UI: listening on [^\s,]*:(\d+)", log.read_text()).group(1))
+        listening = re.search(r"web UI: listening on [^\s,]*:(\d+)", log.read_text())
+        if listening is None:
+            raise RuntimeError(f"kluis serve named no web UI address; see {log}")
+        port = int(listening.group(1))
         for sim in sims:
             benchlib.run_child([*kluis, "cameras", "pair", "--data", data, sim.serial, sim.code,
                                 "--pre-record", "0", "--post-record", "0", "--password-file", password])
