@@ -268,8 +268,9 @@ def run(args) -> list[dict]:
                 load_event_ms(page, path)
             per_round: dict[tuple[str, str], list[float]] = {}
             medians: dict[tuple[str, str], list[float]] = {}
+            raw: dict[tuple[str, str], list[list[float]]] = {}  # every sample, per round (in the JSON)
             during, taken, moved, seconds = 0, 0, 0, 0.0
-            for work in benchlib.rounds(args, NAME, f"{len(pages)} pages x {args.pages_samples}, {n} cameras offloading"):
+            for _work in benchlib.rounds(args, NAME, f"{len(pages)} pages x {args.pages_samples}, {n} cameras offloading"):
                 samples: dict[tuple[str, str], list[float]] = {}
                 before, started = offloaded(data, built)[1], time.perf_counter()
                 for _ in range(args.pages_samples):
@@ -283,7 +284,8 @@ def run(args) -> list[dict]:
                 for key, values in samples.items():
                     per_round.setdefault(key, []).append(p95(values))
                     medians.setdefault(key, []).append(benchlib.median(values))
-                (work / "samples.json").write_text(json.dumps({f"{k[0]} {k[1]}": v for k, v in samples.items()}))
+                for key, values in samples.items():
+                    raw.setdefault(key, []).append([round(v, 1) for v in values])
             context.close()
             browser.close()
     finally:
@@ -304,6 +306,7 @@ def run(args) -> list[dict]:
                                note=f"{size}; per round the p95 of {args.pages_samples}; "
                                     f"medians {min(medians[(label, client)]):.0f}..{max(medians[(label, client)]):.0f} ms"
                                if target else "one user row: the floor of a page load"))
+            rows[-1]["rounds"] = raw[(label, client)]
     baseline = {client: next(r for r in rows if r["name"] == f"account page (baseline) {client} p95")
                 for client in ("server", "Chromium load")}
     for label in ("/opnames", "/opnames/{id}", "/logboek"):
