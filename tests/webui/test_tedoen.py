@@ -10,7 +10,10 @@ from appliance import handover, retention
 from appliance.clock import to_iso
 from appliance.dock import devices
 
-from tests.webui.conftest import NOW
+from tests.browser_helpers import OUTPUT, browser_page, login, needs_chromium, press, shot
+from tests.webui.conftest import NOW, PASSWORD
+
+SHOTS = OUTPUT / "webui"
 
 FORM = {"requester": "P. de Boer", "kind": "access_request", "received_on": "2026-11-21",
         "given_time": "2026-11-20T14:05", "place": "Oudegracht", "camera": "", "officer": "", "window": "15",
@@ -168,3 +171,28 @@ async def test_nothing_to_do(web):
     await web.login("jansen")
     block = todo_block(await web.page("/"))
     assert "Te doen" in block and "Er is nu niets te doen." in block
+
+
+@needs_chromium
+async def test_in_chromium_a_task_leads_to_where_it_is_done(web_box, rec_ids):
+    """The privacy officer follows "Te doen" to the handover that waits for them; the keeper to the alerts,
+    marks them read, and the task is gone."""
+    noord = handover.prepare(web_box, "tl", [rec_ids["noord"]], "Politie Utrecht", "art. 126nd Sv", "PV-NOORD-1",
+                             "police_report", "none")
+    devices.alert(web_box, "pair_refused", "pairing code wrong three times", serial="CAM-X")
+    async with browser_page(web_box, SHOTS) as page:
+        await login(page, "fg", PASSWORD)
+        block = page.locator("#te-doen")
+        await shot(page, SHOTS, "te-doen-privacybeheerder")
+        await block.get_by_role("link", name=noord).click()
+        await page.wait_for_url(f"**/overdrachten/{noord}")
+        assert "PV-NOORD-1" in await page.content()
+        await press(page, "Uitloggen", "**/login")
+
+        await login(page, "admin", PASSWORD)
+        await shot(page, SHOTS, "te-doen-beheerder")
+        await page.locator("#todo-alerts_unread").get_by_role("link", name="Ongelezen meldingen").click()
+        await page.wait_for_url("**/cameras#meldingen")
+        await press(page, "Deze meldingen als gelezen markeren", "**/cameras?ok=alerts_read#meldingen")
+        await page.goto("/")
+        assert await page.locator("#todo-alerts_unread").count() == 0
