@@ -129,7 +129,7 @@ def sync_failing(box: Box) -> list[Task]:
         last = box.catalog.get_meta(outbox.META_LAST_PASS)
         errors = json.loads(last).get("errors", []) if last else []
         count = len(errors)
-        entries = [{"last_error": error} for error in errors[:SHOWN]]
+        entries = [{"recording_id": None, "last_error": error} for error in errors[:SHOWN]]
     return [Task(SYNC_FAILING, count, "/instellingen#sync", entries)]
 
 

@@ -31,6 +31,13 @@ async def test_failing_sync_is_a_task_for_the_keeper(enrolled, tmp_path):
             assert sync_task(await (await web.get("/")).text()) is None  # enrolled, nothing wrong yet
 
             archive.stop()  # the archive goes away
+            # nothing to send yet: the pass itself fails (checkpoint, requisitions), and that is the task
+            first = await client.Syncer(box, retry_base_s=0.01, pass_retry_s=0.01).run(ignore_window=True)
+            assert first.errors and outbox.status(box)["counts"]["failing"] == 0
+            item = sync_task(await (await web.get("/")).text())
+            assert item and f'<strong class="count">{len(first.errors)}</strong>' in item
+            assert "send_checkpoint: archive unreachable" in item
+
             held, _ = import_random(box, tmp_path, 100_000)
             retention.add_hold(box, held, "police_report", "PV-2026-101", actor="admin")
             result = await client.Syncer(box, retry_base_s=0.01, pass_retry_s=0.01).run(ignore_window=True)
