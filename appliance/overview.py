@@ -1,5 +1,5 @@
 """What the overview page shows of the box: storage and its trend, the cameras and how long since each
-docked, device alerts, holds due for review and the recordings the retention sweep deletes soon.
+docked, device alerts and the recordings the retention sweep deletes soon.
 Read-only views over the catalog, for the web UI."""
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from .clock import to_iso
 NOT_DOCKED_DAYS = 3  # a paired camera not seen this long is named on the overview
 CAMERAS_SHOWN = 200
 ALERTS_SHOWN = 10
-REVIEWS_SHOWN = 50
-REVIEW_AHEAD = timedelta(days=7)  # holds whose review falls within this are listed
 TREND_DAYS = 7  # the storage forecast averages what came in over this many days
 
 
@@ -36,8 +34,11 @@ def storage(box: Box) -> dict:
 
 
 def cameras(box: Box) -> list[dict]:
+    """This box's cameras: the paired ones (a device found on the network but not paired is the keeper's to
+    decide on, in the "Gevonden" list of /cameras: nobody else needs to see a stranger's camera)."""
     return list(box.catalog.db.query(
-        "SELECT serial, model, proto, online, paired, last_seen, status FROM devices ORDER BY serial LIMIT ?",
+        "SELECT serial, model, proto, online, paired, last_seen, status FROM devices WHERE paired = 1 "
+        "ORDER BY serial LIMIT ?",
         [CAMERAS_SHOWN]))
 
 
@@ -50,14 +51,6 @@ def not_docked(box: Box, rows: list[dict]) -> list[str]:
 def device_alerts(box: Box) -> list[dict]:
     return list(box.catalog.db.query(
         "SELECT at, serial, address, kind, message FROM device_alerts ORDER BY at DESC LIMIT ?", [ALERTS_SHOWN]))
-
-
-def reviews_due(box: Box) -> list[dict]:
-    """Active holds whose review date falls within the coming week (or has passed)."""
-    return list(box.catalog.db.query(
-        "SELECT recording_id, purpose, case_ref, review_at FROM holds WHERE released_at IS NULL "
-        "AND review_at IS NOT NULL AND review_at <= ? ORDER BY review_at LIMIT ?",
-        [to_iso(box.clock() + REVIEW_AHEAD), REVIEWS_SHOWN]))
 
 
 def deletions_due(box: Box, days: int = 7) -> int:

@@ -1,5 +1,5 @@
 """Cameras the box knows (docked, USB and Axis), their assignments, docks and alerts. Owned by
-appliance/dock/devices.py."""
+appliance/dock/devices.py; `alerts_read` (who read which alerts) by appliance/todo.py."""
 
 from __future__ import annotations
 
@@ -64,6 +64,17 @@ MIGRATIONS = Migrations("devices", [
             message TEXT NOT NULL
         );
         CREATE INDEX device_alerts_at ON device_alerts(at);
+        """,
+    ),
+    (
+        "alerts_read",
+        """
+        -- up to which device alert each user has read (appliance/todo.py: the overview's unread alerts)
+        CREATE TABLE alerts_read (
+            user TEXT PRIMARY KEY,
+            last_id INTEGER NOT NULL,      -- device_alerts.id of the newest alert read
+            read_at TEXT NOT NULL
+        );
         """,
     ),
 ])

@@ -12,7 +12,7 @@ async def test_overview_shows_what_needs_attention(web, rec_ids):
     box = web.box
     now = datetime(2026, 12, 13, 9, 0, tzinfo=timezone.utc)  # the test clips end 20 and 21 Nov: due 18-19 Dec
     box.clock = lambda: now
-    retention.add_hold(box, rec_ids["zuid"], "complaint", "KL-5", "tl", review_at=now + timedelta(days=2))
+    retention.add_hold(box, rec_ids["noord"], "complaint", "KL-5", "tl", review_at=now + timedelta(days=2))
     box.catalog.db["devices"].insert({"serial": "CAM-OLD", "paired": 1, "online": 0, "mode": "personal",
                                       "last_seen": to_iso(now - timedelta(days=5))})
     box.catalog.db["devices"].insert({"serial": "CAM-NEW", "paired": 1, "online": 1, "mode": "personal",

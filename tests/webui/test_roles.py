@@ -33,6 +33,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/cameras/{serial}/dienst"): {K},
     ("POST", "/cameras/axis/verbindingsbestand"): {K},  # an Axis W800's connection file
     ("POST", "/cameras/usb/{serial}/registreren"): {K},  # the keeper registers a found USB camera
+    ("POST", "/cameras/meldingen/gelezen"): {K},  # the keeper marks the alerts read
     ("GET", "/opnames"): {TL, FG, OF},
     ("GET", "/opnames/{id}"): {TL, FG, OF},
     ("POST", "/opnames/{id}/bekijken"): {TL, FG, OF},

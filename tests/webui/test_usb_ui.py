@@ -164,9 +164,15 @@ async def test_team_leader_sees_no_form_and_cannot_register(web, camera):
     assert response.status == 403 and ROLE_REFUSAL in await response.text()
     assert not web.box.catalog.db["devices"].get(SERIAL)["paired"]
     assert audit.entries(web.box.catalog, action="pair") == []
-    # the overview lists the found camera, marked USB, as found and not registered
-    row = _overview_row(await (await web.client.get("/")).text(), SERIAL)
-    assert "USB" in row and "gevonden, niet geregistreerd" in row
+    # the overview lists only this box's cameras: a found one is the keeper's (issue 18), not the team leader's
+    overview = await (await web.client.get("/")).text()
+    assert f'data-serial="{SERIAL}"' not in overview and SERIAL not in overview
+    await web.login("admin")  # the keeper is told, in "Te doen", and finds it in the Gevonden list
+    overview = await (await web.client.get("/")).text()
+    assert 'id="todo-cameras_found"' in overview and SERIAL in overview
+    cameras = await (await web.client.get("/cameras")).text()
+    found = cameras[cameras.index('id="gevonden"'):cameras.index('id="pair"')]
+    assert SERIAL in found and 'href="#usb-found"' in found
 
 
 # --- ingest progress on the overview, files left on the camera -------------------------------------------

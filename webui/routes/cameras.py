@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from appliance import roles, users
+from appliance import roles, todo, users
 from appliance.axis import accounts as axis_accounts
 from appliance.axis import overview as axis_overview
 from appliance.axis import transport as axis_transport
@@ -113,13 +113,19 @@ def _page(request: web.Request, status: int = 200, error: str | None = None, mes
           usb_error: str | None = None, usb_form: dict | None = None) -> web.Response:
     box = request.app[BOX]
     session = request[SESSION]
-    # a USB camera that is only found (not registered) is listed in the USB section, with its form
-    rows = [row for row in devices.list_devices(box.catalog) if row["proto"] != "usb" or row["paired"]]
+    # this box's cameras are the paired ones; a device only found (on the network, or a USB camera plugged in
+    # but not registered) is in the "Gevonden" list, with the way to pair or register it
+    rows = devices.paired_devices(box.catalog)
     for row in rows:
         row["assignments"] = devices.assignments(box.catalog, row["serial"])[-5:]
         row["last_docked"] = devices.last_docked(box.catalog, row["serial"])
+    alerts = devices.alerts(box.catalog, limit=20)
+    unread = todo.unread_alert_ids(box, session.name)
+    for alert in alerts:
+        alert["unread"] = alert["id"] in unread
     return render(request, "cameras.html", status=status, cameras=rows, progress=offload_progress(request),
-                  alerts=devices.alerts(box.catalog, limit=20), error=error, message=message, form=form or {},
+                  found=todo.found_devices(box), alerts=alerts, unread=len(unread),
+                  alerts_up_to=max((a["id"] for a in alerts), default=0), error=error, message=message, form=form or {},
                   axis=_axis_view(request), axis_error=axis_error, axis_form=axis_form or {},
                   totp=bool(session.user.get("totp")), usb=_usb_view(request), usb_error=usb_error,
                   usb_form=usb_form or {})
@@ -130,7 +136,8 @@ def _page(request: web.Request, status: int = 200, error: str | None = None, mes
 async def camera_list(request: web.Request) -> web.StreamResponse:
     message = done_message(request, {
         "paired": N_("Camera paired."), "saved": N_("Changes saved. The camera receives them at its next dock."),
-        "saved_usb": N_("Changes saved. A USB camera's own settings are not changed by the box.")})
+        "saved_usb": N_("Changes saved. A USB camera's own settings are not changed by the box."),
+        "alerts_read": N_("Alerts marked as read.")})
     if request.query.get("ok") == "usb_registered":
         _ = gettext_for(request)
         box = request.app[BOX]
@@ -139,7 +146,21 @@ async def camera_list(request: web.Request) -> web.StreamResponse:
         if device and device["proto"] == "usb" and device["paired"]:
             message = _("USB camera %(serial)s registered. Its recordings are read the next time it is plugged "
                         "in.") % {"serial": device["serial"]}
-    return _page(request, message=message)
+    # "Pair it" in the Gevonden list fills in the serial number (the code must still come from the camera)
+    return _page(request, message=message, form={"serial": request.query.get("serial", "")[:64]})
+
+
+@routes.post("/cameras/meldingen/gelezen")
+@needs(roles.CAMERAS_MANAGE)
+async def alerts_read(request: web.Request) -> web.StreamResponse:
+    """The keeper has read the alerts shown (up to the newest on the page: a later one stays unread)."""
+    p = await posted(request)
+    try:
+        up_to = int(p.text("up_to", 20))
+    except ValueError:
+        raise web.HTTPBadRequest(text="up_to") from None
+    todo.mark_alerts_read(p.box, p.session.name, up_to)
+    raise web.HTTPSeeOther("/cameras?ok=alerts_read#meldingen")
 
 
 @routes.post("/cameras/koppelen")

@@ -6,7 +6,7 @@ from datetime import date
 
 from aiohttp import web
 
-from appliance import access_requests, outbox, purposes, roles
+from appliance import outbox, purposes, roles, todo
 from appliance import overview as box_overview
 from appliance.health import box_health
 
@@ -29,6 +29,18 @@ OFFLOAD_STATES = {
 }
 
 
+TASK_LABELS = {  # appliance.todo's kinds, as the "Te doen" block names them
+    todo.HANDOVER_APPROVE: N_("Handovers waiting for your approval"),
+    todo.HANDOVER_WAITING: N_("Handovers of your team waiting for approval"),
+    todo.REQUEST_OVERDUE: N_("Requests past their deadline"),
+    todo.REQUEST_DUE: N_("Requests near their deadline"),
+    todo.REVIEW_DUE: N_("Holds due for review"),
+    todo.SYNC_FAILING: N_("Archive sync failing"),
+    todo.ALERTS_UNREAD: N_("Unread alerts"),
+    todo.CAMERAS_FOUND: N_("Cameras found, not paired"),
+}
+
+
 @routes.get("/")
 @needs(roles.OVERVIEW)
 async def overview(request: web.Request) -> web.StreamResponse:
@@ -38,33 +50,39 @@ async def overview(request: web.Request) -> web.StreamResponse:
     alerts: list[tuple[str, str | None]] = []
     if store["used_fraction"] >= DISK_ALERT:
         alerts.append(("disk", None))
-    cameras = box_overview.cameras(box)
+    cameras = box_overview.cameras(box)  # this box's (paired) cameras; found ones are the keeper's, on /cameras
     stale = box_overview.not_docked(box, cameras)
     if stale:
         alerts.append(("not_docked", ", ".join(stale)))
     device_alerts = (box_overview.device_alerts(box)
                      if roles.allowed(request[SESSION].role, roles.CAMERAS_MANAGE) else [])
     return render(request, "overview.html", store=store, alerts=alerts, cameras=cameras,
-                  device_alerts=device_alerts, reviews=box_overview.reviews_due(box), progress=offload_progress(request),
+                  device_alerts=device_alerts, progress=offload_progress(request),
                   usb_progress=usb_progress(box, _),  # USB cameras' ingest, from usb_sessions
                   state_labels={k: _(v) for k, v in OFFLOAD_STATES.items()}, deletions_due=box_overview.deletions_due(box),
                   sync=sync_state(box), not_docked_days=box_overview.NOT_DOCKED_DAYS,
                   health=await box_health(box, request[SESSION].role),  # clock and data at rest
-                  requests_due=requests_due(request))  # requests near their legal deadline
+                  tasks=tasks(request))
 
 
-def requests_due(request: web.Request) -> list[dict]:
-    """Open requests of filmed people near or past their legal deadline, for whoever handles them."""
-    box = request.app[BOX]
-    if not roles.allowed(request[SESSION].role, roles.REQUESTS_MANAGE):
-        return []
+def tasks(request: web.Request) -> list[dict]:
+    """The user's "Te doen" (appliance.todo), each task with its label and its entries' text translated."""
     _ = gettext_for(request)
-    rows = access_requests.due_soon(box)
-    for row in rows:
-        row["kind_label"] = purposes.label(row["kind"], request[LANG])
-        row["deadline_text"] = date.fromisoformat(row["deadline"]).strftime("%d-%m-%Y")
-        row["left_text"] = days_left_text(_, row["days_left"])
-    return rows
+    found = []
+    for task in todo.for_user(request.app[BOX], request[SESSION].user):
+        for entry in task.entries:
+            if task.kind in (todo.REQUEST_OVERDUE, todo.REQUEST_DUE):
+                entry["kind_label"] = purposes.label(entry["kind"], request[LANG])
+                entry["deadline_text"] = date.fromisoformat(entry["deadline"]).strftime("%d-%m-%Y")
+                entry["left_text"] = days_left_text(_, entry["days_left"])
+            elif task.kind == todo.REVIEW_DUE:
+                entry["purpose_label"] = purposes.label(entry["purpose"], request[LANG])
+            elif task.kind == todo.CAMERAS_FOUND:
+                entry["state_label"] = _(OFFLOAD_STATES[entry["status"]]) if entry["status"] in OFFLOAD_STATES \
+                    else (entry["status"] or "")
+        found.append({"kind": task.kind, "label": _(TASK_LABELS[task.kind]), "count": task.count,
+                      "href": task.href, "entries": task.entries})
+    return found
 
 
 def sync_state(box) -> dict:
