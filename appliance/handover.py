@@ -18,13 +18,12 @@ same table, appliance.roles), so neither front end can skip a check.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from . import audit, clip_window, footage, retention, roles
+from . import audit, clip_window, footage, retention, roles, spreadsheet
 from .box import Box
 from .errors import KluisError, NotFound
 from .purposes import parse_purpose
@@ -341,9 +340,8 @@ def register_csv(box: Box, out: str | os.PathLike | TextIO, actor: str | None = 
                          details={"rows": len(rows)})
 
     def write(f) -> None:
-        writer = csv.DictWriter(f, fieldnames=REGISTER_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+        spreadsheet.write(f, REGISTER_COLUMNS, ([row[c] for c in REGISTER_COLUMNS] for row in rows),
+                          box.settings.box.timezone)
 
     if isinstance(out, (str, os.PathLike)):
         with open(Path(out), "w", newline="", encoding="utf-8") as f:

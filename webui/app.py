@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from aiohttp import web
 
-from appliance import roles, users
+from appliance import roles, spreadsheet, users
 from appliance.box import Box
 from appliance.clock import from_iso
 from appliance.errors import KluisError, NotFound, WrongSecret
@@ -198,6 +198,12 @@ def render(request: web.Request, template: str, status: int = 200, **context) ->
         **context,
     )
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+def csv_response(body: bytes, filename: str) -> web.Response:
+    """A CSV download (made by appliance.spreadsheet, so Dutch Excel opens it as it is)."""
+    return web.Response(body=body, content_type=spreadsheet.MEDIA_TYPE, charset="utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
 
 
 def error_page(request: web.Request, status: int, message: str) -> web.Response:
