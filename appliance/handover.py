@@ -321,7 +321,8 @@ def register_rows(box: Box) -> list[dict]:
         for item in handover["items"]:
             text = item["recording_id"]
             if item["clip_from_s"] is not None:
-                text += f"[{item['clip_from_s']:g}-{item['clip_to_s']:g}s]"
+                # a decimal comma, as the rest of this Dutch register (ja/nee) and Dutch Excel read it
+                text += f"[{item['clip_from_s']:g}-{item['clip_to_s']:g}s]".replace(".", ",")
             items.append(text)
         rows.append({**{c: handover.get(c) for c in REGISTER_COLUMNS}, "recordings": " ".join(items),
                      "single_approval": "ja" if handover["single_approval"] else "nee"})
