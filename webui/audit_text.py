@@ -142,6 +142,29 @@ FIELD_LABELS: dict[str, str] = {
     "usb": N_("USB"), "user": N_("User"), "version": N_("Version"), "via": N_("Via"), "warning_given": N_("Warned"),
     "what": N_("What"), "why": N_("Why"), "window_minutes": N_("Window (minutes)"),
 }
+# Codes the domain writes into details, as a reader says them: (detail key, value) -> label.
+VALUE_LABELS: dict[tuple[str, str], str] = {
+    ("reason", "term expired"): N_("retention term expired"),
+    ("reason", "term expired after hold released"): N_("retention term expired after the hold was released"),
+    ("reason", "wrong password"): N_("wrong password"), ("reason", "wrong code"): N_("wrong code"),
+    ("reason", "unknown user"): N_("unknown user"), ("reason", "disabled"): N_("account disabled"),
+    ("reason", "idle"): N_("inactive too long"), ("reason", "user"): N_("by the user"),
+    ("how", "search"): N_("found by the search"), ("how", "manual"): N_("linked by hand"),
+    ("source", "dock"): N_("dock"), ("source", "import"): N_("import"), ("source", "usb"): N_("USB"),
+    ("source", "axis"): N_("Axis system"),
+    # device alerts (appliance/dock, appliance/usb, appliance/axis)
+    ("kind", "bad_advert"): N_("unreadable announcement on the network"),
+    ("kind", "key_mismatch"): N_("camera key does not match"),
+    ("kind", "spoofed_serial"): N_("serial number claimed by another device"),
+    ("kind", "bad_manifest"): N_("list of recordings refused"), ("kind", "bad_recording"): N_("recording refused"),
+    ("kind", "storage_full"): N_("storage full"), ("kind", "protocol_error"): N_("communication error"),
+    ("kind", "pair_refused"): N_("pairing refused"), ("kind", "wrong_code"): N_("wrong pairing code"),
+    ("kind", "usb_unknown"): N_("unknown USB device"), ("kind", "usb_no_serial"): N_("USB camera without serial number"),
+    ("kind", "usb_found"): N_("USB camera found"), ("kind", "usb_gone"): N_("USB camera removed while reading"),
+    ("kind", "usb_error"): N_("USB camera problem"), ("kind", "usb_read_mismatch"): N_("file read differently twice"),
+    ("kind", "usb_refused_file"): N_("file refused"), ("kind", "axis_auth_throttled"): N_("too many login attempts"),
+    ("kind", "axis_auth_refused"): N_("credentials refused"), ("kind", "axis_system_id_refused"): N_("unknown system"),
+}
 SETTINGS = N_("Settings")  # the label of a settings_change's changed keys (its details are key -> old/new)
 YES, NO = N_("yes"), N_("no")
 
@@ -226,6 +249,8 @@ def _value(key: str, value: Any, reader: Reader) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
+        if (key, value) in VALUE_LABELS:
+            return _(VALUE_LABELS[key, value])
         if _ISO_TIME.match(value):
             return reader.fmt_time(value)
         if value in reader.roles:
