@@ -88,12 +88,13 @@ def head(catalog) -> tuple[int, str]:
 
 def entries(catalog, *, recording_id: str | None = None, since: str | None = None, until: str | None = None,
             actor: str | None = None, action: str | None = None, limit: int | None = None,
-            newest_first: bool = False) -> list[dict]:
-    """Entries matching every filter given (times as stored ISO strings), oldest first by default."""
+            newest_first: bool = False, after_seq: int | None = None) -> list[dict]:
+    """Entries matching every filter given (times as stored ISO strings), oldest first by default;
+    `after_seq`: only those after that entry."""
     where: list[str] = []
     params: list[str | int] = []
     for column, op, value in (("recording_id", "=", recording_id), ("time", ">=", since), ("time", "<", until),
-                              ("actor", "=", actor), ("action", "=", action)):
+                              ("actor", "=", actor), ("action", "=", action), ("seq", ">", after_seq)):
         if value is not None:
             where.append(f"{column} {op} ?")
             params.append(value)
@@ -108,6 +109,21 @@ def entries(catalog, *, recording_id: str | None = None, since: str | None = Non
     for row in rows:
         row["details"] = json.loads(row["details"]) if row["details"] else None
     return rows
+
+
+def each_entry(catalog, *, recording_id: str | None = None, since: str | None = None, until: str | None = None,
+               actor: str | None = None, action: str | None = None, batch: int = 2000) -> Iterator[dict]:
+    """Every entry matching the filters, oldest first, read `batch` at a time by seq (no cursor is held
+    between batches, so a caller may write to the catalog, or wait on a slow reader, in between): a
+    download of a million entries never holds them all in memory."""
+    last = 0
+    while True:
+        rows = entries(catalog, recording_id=recording_id, since=since, until=until, actor=actor, action=action,
+                       limit=batch, after_seq=last)
+        yield from rows
+        if len(rows) < batch:
+            return
+        last = rows[-1]["seq"]
 
 
 def page(catalog, *, recording_id: str | None = None, since: str | None = None, until: str | None = None,

@@ -17,7 +17,7 @@ import io
 import json
 import re
 from datetime import datetime
-from typing import Any, Iterable, Sequence, TextIO
+from typing import Any, Iterable, Iterator, Sequence, TextIO
 from zoneinfo import ZoneInfo
 
 from .clock import from_iso
@@ -67,19 +67,46 @@ def cell(value: Any, tz: ZoneInfo) -> str:
 def write(out: TextIO, header: Sequence[str], rows: Iterable[Sequence[Any]], tz: ZoneInfo | str) -> int:
     """Write the BOM, the header and the rows to a text stream opened with newline=""; returns the number
     of rows."""
-    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
-    out.write(BOM)
-    writer = csv.writer(out, delimiter=DELIMITER, lineterminator="\r\n")
-    writer.writerow(header)
-    count = 0
-    for row in rows:
-        writer.writerow([cell(value, zone) for value in row])
-        count += 1
-    return count
+    counted = _Counted(rows)
+    for text in _texts(header, counted, tz):
+        out.write(text)
+    return counted.count
+
+
+def chunks(header: Sequence[str], rows: Iterable[Sequence[Any]], tz: ZoneInfo | str,
+           every: int = 2000) -> Iterator[bytes]:
+    """The file as UTF-8 pieces of about `every` rows (the first with the BOM and the header), for a
+    download streamed while it is read."""
+    for text in _texts(header, rows, tz, every):
+        yield text.encode("utf-8")
 
 
 def to_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]], tz: ZoneInfo | str) -> bytes:
     """The whole file as UTF-8 bytes (BOM included), for a download."""
+    return b"".join(chunks(header, rows, tz))
+
+
+def _texts(header: Sequence[str], rows: Iterable[Sequence[Any]], tz: ZoneInfo | str,
+           every: int = 2000) -> Iterator[str]:
+    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
     out = io.StringIO(newline="")
-    write(out, header, rows, tz)
-    return out.getvalue().encode("utf-8")
+    out.write(BOM)
+    writer = csv.writer(out, delimiter=DELIMITER, lineterminator="\r\n")
+    writer.writerow(header)
+    for number, row in enumerate(rows, start=1):
+        writer.writerow([cell(value, zone) for value in row])
+        if number % every == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
+
+
+class _Counted:
+    def __init__(self, rows: Iterable[Sequence[Any]]):
+        self.rows, self.count = rows, 0
+
+    def __iter__(self) -> Iterator[Sequence[Any]]:
+        for row in self.rows:
+            self.count += 1
+            yield row

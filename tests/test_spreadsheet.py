@@ -36,3 +36,13 @@ def test_a_file_reads_back_as_dutch_excel_reads_it():
                                      ["€", "", "3"]]
     assert spreadsheet.to_bytes(["naam", "tijd", "duur"], [("Zoë; de \"Vries\"", "2026-12-07T16:05:00.000Z", 2.25),
                                                            ("€", None, 3)], AMS) == data
+
+
+def test_a_streamed_file_is_the_same_file():
+    rows = [(n, f"naam {n}", n / 4) for n in range(5001)]
+    pieces = list(spreadsheet.chunks(["n", "naam", "kwart"], rows, AMS, every=2000))
+    assert len(pieces) == 3 and pieces[0].startswith(b"\xef\xbb\xbf")  # rows to 2000, to 4000, the last 1001
+    whole = b"".join(pieces)
+    assert whole == spreadsheet.to_bytes(["n", "naam", "kwart"], rows, AMS)
+    table = dutch_csv.table(whole)
+    assert len(table) == 5002 and table[3] == ["2", "naam 2", "0,5"]

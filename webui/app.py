@@ -14,7 +14,7 @@ import hmac
 import logging
 import secrets
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterable
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -204,6 +204,19 @@ def csv_response(body: bytes, filename: str) -> web.Response:
     """A CSV download (made by appliance.spreadsheet, so Dutch Excel opens it as it is)."""
     return web.Response(body=body, content_type=spreadsheet.MEDIA_TYPE, charset="utf-8", headers={
         "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
+
+
+async def csv_stream(request: web.Request, chunks: Iterable[bytes], filename: str) -> web.StreamResponse:
+    """A large CSV download (appliance.spreadsheet.chunks), sent while it is read rather than built whole."""
+    response = web.StreamResponse(headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                                           "Cache-Control": "no-store"})
+    response.content_type = spreadsheet.MEDIA_TYPE
+    response.charset = "utf-8"
+    await response.prepare(request)
+    for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
 
 
 def error_page(request: web.Request, status: int, message: str) -> web.Response:

@@ -6,7 +6,6 @@ stays fast with a million entries."""
 
 from __future__ import annotations
 
-import io
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -17,8 +16,8 @@ from appliance.clock import from_iso, parse_time, to_iso
 from appliance.errors import KluisError
 
 from .. import audit_text
-from ..app import (ACTION_LABELS, BOX, LANG, ROLE_LABELS, SESSION, client_of, csv_response, gettext_for, needs,
-                   render)
+from ..app import (ACTION_LABELS, BOX, LANG, ROLE_LABELS, SESSION, client_of, csv_response, csv_stream, gettext_for,
+                   needs, render)
 from .opnames import reason_label
 
 routes = web.RouteTableDef()
@@ -117,9 +116,8 @@ async def verify(request: web.Request) -> web.StreamResponse:
 async def log_csv(request: web.Request) -> web.StreamResponse:
     box = request.app[BOX]
     kw, _errors = _filters(request)
-    out = io.StringIO(newline="")
-    audit.write_csv(audit.entries(box.catalog, **kw), out, box.settings.box.timezone)
-    return csv_response(out.getvalue().encode("utf-8"), "logboek.csv")
+    rows = ([row.get(name) for name in audit.COLUMNS] for row in audit.each_entry(box.catalog, **kw))
+    return await csv_stream(request, spreadsheet.chunks(audit.COLUMNS, rows, box.settings.box.timezone), "logboek.csv")
 
 
 @routes.get("/logboek/verwijderverslag")
