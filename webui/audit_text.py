@@ -151,7 +151,8 @@ VALUE_LABELS: dict[tuple[str, str], str] = {
     ("reason", "idle"): N_("inactive too long"), ("reason", "user"): N_("by the user"),
     ("how", "search"): N_("found by the search"), ("how", "manual"): N_("linked by hand"),
     ("source", "dock"): N_("dock"), ("source", "import"): N_("import"), ("source", "usb"): N_("USB"),
-    ("source", "axis"): N_("Axis system"),
+    ("source", "axis"): N_("Axis system"), ("for", "redaction"): N_("making a redacted copy"),
+    ("what", "audit_chain"): N_("the audit log's chain"),
     # device alerts (appliance/dock, appliance/usb, appliance/axis)
     ("kind", "bad_advert"): N_("unreadable announcement on the network"),
     ("kind", "key_mismatch"): N_("camera key does not match"),
