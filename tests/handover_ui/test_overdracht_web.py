@@ -123,6 +123,7 @@ async def test_prepare_approve_download_and_open_with_age(web, ids, age_key, ori
     rows = dutch_csv.records(await csv_response.read())
     assert [(r["id"], r["state"], r["approved_by"], r["case_ref"]) for r in rows] == \
         [(handover_id, "approved", "fg2", CASE)]
+    assert dutch_csv.LOCAL_TIME.match(rows[0]["prepared_at"]) and dutch_csv.LOCAL_TIME.match(rows[0]["approved_at"])
 
 
 def pdf_text(path: Path) -> str:

@@ -72,14 +72,12 @@ def _render(request: web.Request, kw: dict, errors: list[str], after: tuple[str,
     rows = rows[:LIMIT]
     reader = _reader(request)
     told = [(row, audit_text.tell(row, reader)) for row in rows]
-    older = None
-    if more:
-        query = {k: v for k, v in request.query.items() if k not in ("after_time", "after_seq")}
-        older = urlencode({**query, "after_time": rows[-1]["time"], "after_seq": rows[-1]["seq"]})
+    query = {k: v for k, v in request.query.items() if k not in ("after_time", "after_seq")} if report is None else {}
+    older = urlencode({**query, "after_time": rows[-1]["time"], "after_seq": rows[-1]["seq"]}) if more else None
     _ = gettext_for(request)
     actions = sorted(((code, _(ACTION_LABELS[code]) if code in ACTION_LABELS else code)
                       for code in audit_text.SENTENCES), key=lambda item: item[1].lower())
-    return render(request, "logboek.html", told=told, errors=errors, query=request.query if report is None else {},
+    return render(request, "logboek.html", entries=told, errors=errors, newest=urlencode(query), query=request.query if report is None else {},
                   total=audit.head(box.catalog)[0], older=older, first_page=after is None, report=report, limit=LIMIT,
                   actions=actions, csv_query=request.query_string if report is None else "")
 
