@@ -15,7 +15,6 @@ as the change it records, so that the change and its entry commit together or no
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
@@ -25,7 +24,7 @@ from typing import Any, Iterable, Iterator, Literal, TextIO, overload
 
 from nacl.signing import SigningKey, VerifyKey
 
-from . import signing
+from . import signing, spreadsheet
 from .canonical import canonical
 from .clock import system_clock, to_iso
 from .errors import KluisError
@@ -89,12 +88,13 @@ def head(catalog) -> tuple[int, str]:
 
 def entries(catalog, *, recording_id: str | None = None, since: str | None = None, until: str | None = None,
             actor: str | None = None, action: str | None = None, limit: int | None = None,
-            newest_first: bool = False) -> list[dict]:
-    """Entries matching every filter given (times as stored ISO strings), oldest first by default."""
+            newest_first: bool = False, after_seq: int | None = None) -> list[dict]:
+    """Entries matching every filter given (times as stored ISO strings), oldest first by default;
+    `after_seq`: only those after that entry."""
     where: list[str] = []
     params: list[str | int] = []
     for column, op, value in (("recording_id", "=", recording_id), ("time", ">=", since), ("time", "<", until),
-                              ("actor", "=", actor), ("action", "=", action)):
+                              ("actor", "=", actor), ("action", "=", action), ("seq", ">", after_seq)):
         if value is not None:
             where.append(f"{column} {op} ?")
             params.append(value)
@@ -111,15 +111,54 @@ def entries(catalog, *, recording_id: str | None = None, since: str | None = Non
     return rows
 
 
-def write_csv(rows: Iterable[dict], out: TextIO) -> None:
-    """The log as CSV for the privacy officer (spreadsheet-friendly; details as JSON text)."""
-    writer = csv.writer(out)
-    writer.writerow(COLUMNS)
+def each_entry(catalog, *, recording_id: str | None = None, since: str | None = None, until: str | None = None,
+               actor: str | None = None, action: str | None = None, batch: int = 2000) -> Iterator[dict]:
+    """Every entry matching the filters, oldest first, read `batch` at a time by seq (no cursor is held
+    between batches, so a caller may write to the catalog, or wait on a slow reader, in between): a
+    download of a million entries never holds them all in memory."""
+    last = 0
+    while True:
+        rows = entries(catalog, recording_id=recording_id, since=since, until=until, actor=actor, action=action,
+                       limit=batch, after_seq=last)
+        yield from rows
+        if len(rows) < batch:
+            return
+        last = rows[-1]["seq"]
+
+
+def page(catalog, *, recording_id: str | None = None, since: str | None = None, until: str | None = None,
+         actor: str | None = None, action: str | None = None, after: tuple[str, int] | None = None,
+         limit: int = 100) -> list[dict]:
+    """One page of the log for reading, newest first by (time, seq), with keyset paging: `after` is the
+    (time, seq) of the last entry of the previous page. Each filter has an index that also gives the order
+    ((action, time), (actor, time), (recording_id, time), (time)), so a page costs the same with a million
+    entries as with a hundred: no OFFSET, no sort of the matches."""
+    where: list[str] = []
+    params: list[str | int] = []
+    for column, op, value in (("recording_id", "=", recording_id), ("actor", "=", actor), ("action", "=", action),
+                              ("time", ">=", since), ("time", "<", until)):
+        if value is not None:
+            where.append(f"{column} {op} ?")
+            params.append(value)
+    if after is not None:
+        # time <= t drives the index range; the rest only skips the few entries of the same millisecond
+        where.append("time <= ? AND (time < ? OR seq < ?)")
+        params += [after[0], after[0], after[1]]
+    sql = f"SELECT {', '.join(COLUMNS)} FROM audit_log"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY time DESC, seq DESC LIMIT ?"
+    params.append(limit)
+    rows = list(catalog.db.query(sql, params))
     for row in rows:
-        details = row.get("details")
-        if details is not None and not isinstance(details, str):
-            details = json.dumps(details, sort_keys=True, ensure_ascii=False)
-        writer.writerow([details if name == "details" else row.get(name) for name in COLUMNS])
+        row["details"] = json.loads(row["details"]) if row["details"] else None
+    return rows
+
+
+def write_csv(rows: Iterable[dict], out: TextIO, tz: str) -> int:
+    """The log as CSV for the privacy officer, as Dutch Excel opens it (appliance.spreadsheet: times in
+    the box's zone `tz` with their offset; details as JSON text); returns the number of rows."""
+    return spreadsheet.write(out, COLUMNS, ([row.get(name) for name in COLUMNS] for row in rows), tz)
 
 
 # Checkpoints ------------------------------------------------------------------------------------------

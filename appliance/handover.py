@@ -20,13 +20,12 @@ same table, appliance.roles), so neither front end can skip a check.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from . import audit, clip_window, footage, retention, roles
+from . import audit, clip_window, footage, retention, roles, spreadsheet
 from .box import Box
 from .errors import KluisError, NotFound
 from .purposes import parse_purpose
@@ -324,7 +323,8 @@ def register_rows(box: Box) -> list[dict]:
         for item in handover["items"]:
             text = item["recording_id"]
             if item["clip_from_s"] is not None:
-                text += f"[{item['clip_from_s']:g}-{item['clip_to_s']:g}s]"
+                # a decimal comma, as the rest of this Dutch register (ja/nee) and Dutch Excel read it
+                text += f"[{item['clip_from_s']:g}-{item['clip_to_s']:g}s]".replace(".", ",")
             items.append(text)
         rows.append({**{c: handover.get(c) for c in REGISTER_COLUMNS}, "recordings": " ".join(items),
                      "single_approval": "ja" if handover["single_approval"] else "nee"})
@@ -343,9 +343,8 @@ def register_csv(box: Box, out: str | os.PathLike | TextIO, actor: str | None = 
                          details={"rows": len(rows)})
 
     def write(f) -> None:
-        writer = csv.DictWriter(f, fieldnames=REGISTER_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+        spreadsheet.write(f, REGISTER_COLUMNS, ([row[c] for c in REGISTER_COLUMNS] for row in rows),
+                          box.settings.box.timezone)
 
     if isinstance(out, (str, os.PathLike)):
         with open(Path(out), "w", newline="", encoding="utf-8") as f:

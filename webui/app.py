@@ -14,14 +14,14 @@ import hmac
 import logging
 import secrets
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterable
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
 
-from appliance import roles, users
+from appliance import roles, spreadsheet, users
 from appliance.box import Box
 from appliance.clock import from_iso
 from appliance.errors import KluisError, NotFound, WrongSecret
@@ -200,6 +200,25 @@ def render(request: web.Request, template: str, status: int = 200, **context) ->
         **context,
     )
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+def csv_response(body: bytes, filename: str) -> web.Response:
+    """A CSV download (made by appliance.spreadsheet, so Dutch Excel opens it as it is)."""
+    return web.Response(body=body, content_type=spreadsheet.MEDIA_TYPE, charset="utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
+
+
+async def csv_stream(request: web.Request, chunks: Iterable[bytes], filename: str) -> web.StreamResponse:
+    """A large CSV download (appliance.spreadsheet.chunks), sent while it is read rather than built whole."""
+    response = web.StreamResponse(headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                                           "Cache-Control": "no-store"})
+    response.content_type = spreadsheet.MEDIA_TYPE
+    response.charset = "utf-8"
+    await response.prepare(request)
+    for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
 
 
 def error_page(request: web.Request, status: int, message: str) -> web.Response:

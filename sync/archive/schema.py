@@ -105,8 +105,12 @@ CREATE TABLE alerts (
 ARCHIVE = (TABLES, audit.MIGRATIONS)
 
 
+# Steps appended after the bookkeeping came: an archive made before it has not run them yet.
+SINCE_BOOKKEEPING = {("audit", "page_indexes")}
+
+
 def adopt(db: sqlite_utils.Database) -> list[Step]:
     """An archive made before this bookkeeping has every step of its first release (it made its tables
-    in one go at init); an empty file has none."""
+    in one go at init), not those appended since; an empty file has none."""
     made = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
-    return steps_of(ARCHIVE) if made else []
+    return [step for step in steps_of(ARCHIVE) if step not in SINCE_BOOKKEEPING] if made else []

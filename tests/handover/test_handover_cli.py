@@ -3,8 +3,6 @@ line, before any password, and on record), four eyes before a password, --from/-
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import subprocess
@@ -17,6 +15,7 @@ from appliance.box import Box
 from appliance.app.commands.common import COMMAND_PERMISSIONS
 from tests.conftest import KLUIS
 from tests.handover.conftest import BASIS, CASE, RECEIVER
+from tests import dutch_csv
 
 NAME_OF_ROLE = {roles.KEEPER: "admin", roles.PRIVACY_OFFICER: "fg", roles.TEAM_LEADER: "tl", roles.OFFICER: "hh",
                 roles.AUDITOR: "au"}
@@ -143,7 +142,7 @@ def test_refuse_cancel_list_and_register(data, ids, pw, tmp_path):
     code, out, err = run("export", "register", "--data", data, "--csv", "--out", tmp_path / "reg.csv", "--user", "au",
                          password_file=pw)
     assert code == 0, err
-    rows = list(csv.DictReader(io.StringIO((tmp_path / "reg.csv").read_text())))
+    rows = dutch_csv.records((tmp_path / "reg.csv").read_bytes())
     assert [(r["id"], r["state"], r["refused_by"]) for r in rows] == [(hids[0], "refused", "fg2"),
                                                                      (hids[1], "cancelled", "fg")]
     code, out, err = run("export", "list", "--data", data, "--recording", ids["noord"], "--user", "au",

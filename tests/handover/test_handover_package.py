@@ -3,7 +3,6 @@ sha256sum, ffprobe and pypdf, and `kluis export verify` catching each kind of ta
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -21,6 +20,7 @@ from appliance import audit, handover
 from tests.conftest import run_kluis
 from tests.conftest import PASSWORD
 from tests.handover.conftest import BASIS, CASE, RECEIVER, age_with_passphrase, needs_age
+from tests import dutch_csv
 
 pytestmark = pytest.mark.skipif(shutil.which("sha256sum") is None, reason="sha256sum (coreutils) missing")
 
@@ -97,7 +97,7 @@ def test_age_package_opens_with_age_and_every_hash_checks_out(hbox, data, ids, o
         assert entry["chain"]["plaintext_sha256"] == sha(exported)
 
     # The audit excerpt holds these recordings' history up to the approval.
-    rows = list(csv.DictReader(io.StringIO((folder / "logboek-uittreksel.csv").read_text())))
+    rows = dutch_csv.records((folder / "logboek-uittreksel.csv").read_bytes())
     assert {r["recording_id"] for r in rows} == {ids["noord"], ids["zuid"]}
     actions = [r["action"] for r in rows if r["recording_id"] == ids["zuid"]]
     assert actions[0] == "ingest" and actions[-3:] == ["handover_prepare", "hold_add", "handover_approve"]

@@ -3,7 +3,6 @@ the register as CSV."""
 
 from __future__ import annotations
 
-import csv
 import functools
 import io
 
@@ -15,6 +14,7 @@ from appliance.errors import KluisError
 from tests.conftest import PASSWORD
 from tests.handover.conftest import BASIS, CASE, RECEIVER
 from tests.handover_box import fixed_clock
+from tests import dutch_csv
 
 
 def prep(box, actor="fg", rids=None, ids=None, **kw):
@@ -153,10 +153,10 @@ def test_the_register_lists_and_exports_as_csv(hbox, ids, tmp_path):
     assert [h["id"] for h in handover.list_handovers(hbox, state="approved")] == [first]
     out = io.StringIO()
     assert handover.register_csv(hbox, out, actor="au") == 2
-    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    rows = dutch_csv.records(out.getvalue())
     assert [r["id"] for r in rows] == [first, second]
     assert rows[0]["state"] == "approved" and rows[0]["approved_by"] == "fg2" and rows[0]["single_approval"] == "nee"
-    assert rows[0]["recordings"] == f"{ids['noord']}[1.5-4s]" and len(rows[0]["package_sha256"]) == 64
+    assert rows[0]["recordings"] == f"{ids['noord']}[1,5-4s]" and len(rows[0]["package_sha256"]) == 64
     assert rows[1]["state"] == "cancelled" and rows[1]["refuse_reason"] == "dubbel"
     assert rows[1]["case_ref"] == "PV-2026-300" and rows[1]["protection"] == "passphrase"
     assert audit.entries(hbox.catalog, action="handover_register")[-1]["actor"] == "au"

@@ -4,7 +4,6 @@ four eyes, refusal, the unencrypted choice, scope, the register and the recordin
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import subprocess
@@ -15,6 +14,7 @@ import av
 
 from appliance import audit, handover, retention
 from tests.conftest import PASSWORD
+from tests import dutch_csv
 
 CASE = "PV-2026-4711"
 
@@ -120,9 +120,10 @@ async def test_prepare_approve_download_and_open_with_age(web, ids, age_key, ori
     assert {"handover_prepare", "handover_approve", "export", "hold_add"} <= set(actions)
     assert [e["actor"] for e in audit.entries(web.box.catalog, action="handover_approve")] == ["fg2", "fg2"]
     csv_response = await web.client.get("/overdrachten.csv")
-    rows = list(csv.DictReader(io.StringIO(await csv_response.text())))
+    rows = dutch_csv.records(await csv_response.read())
     assert [(r["id"], r["state"], r["approved_by"], r["case_ref"]) for r in rows] == \
         [(handover_id, "approved", "fg2", CASE)]
+    assert dutch_csv.LOCAL_TIME.match(rows[0]["prepared_at"]) and dutch_csv.LOCAL_TIME.match(rows[0]["approved_at"])
 
 
 def pdf_text(path: Path) -> str:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+from tests import dutch_csv
 
 
 def test_hold_retention_and_audit_commands(box_dir, kluis, password_file, tmp_path, privacy_officer):
@@ -51,7 +50,7 @@ def test_hold_retention_and_audit_commands(box_dir, kluis, password_file, tmp_pa
     # Grace: released today, so it stays for now.
     assert b"deleted 0 recording" in kluis("retention", "run", "--data", data).stdout
 
-    report = list(csv.DictReader(io.StringIO(kluis("retention", "report", "--data", data, "--csv", *fg).stdout.decode())))
+    report = dutch_csv.records(kluis("retention", "report", "--data", data, "--csv", *fg).stdout)
     assert [r["recording_id"] for r in report] == [free] and report[0]["term_days"] == "28"
     assert "A. de Vries" not in json.dumps(report)
     assert json.loads(kluis("retention", "report", "--data", data, "--json", "--to", "2020-01-01", *fg).stdout) == []
@@ -69,7 +68,7 @@ def test_hold_retention_and_audit_commands(box_dir, kluis, password_file, tmp_pa
     deletes = json.loads(kluis("audit", "show", "--data", data, "--action", "delete", "--json", *fg).stdout)
     assert [e["recording_id"] for e in deletes] == [free] and deletes[0]["actor"] == "system"
 
-    exported = list(csv.DictReader(io.StringIO(kluis("audit", "export", "--data", data, "--csv", *fg).stdout.decode())))
+    exported = dutch_csv.records(kluis("audit", "export", "--data", data, "--csv", *fg).stdout)
     actions = [r["action"] for r in exported if r["action"] not in ("user_add", "login")]  # fg's enrolment, logins
     assert actions[:2] == ["ingest", "ingest"] and "hold_add" in actions
     assert kluis("audit", "show", "--data", data, "--action", "audit_export", "--json", *fg).stdout.count(b"audit_export") == 1

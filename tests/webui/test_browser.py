@@ -92,7 +92,7 @@ async def test_find_view_seek_hold_and_see_it_in_the_log(browser_page, web_box, 
     await page.wait_for_url("**/")
     await page.get_by_role("link", name="Logboek").click()
     log = await page.inner_text("main")
-    assert "bewaring geplaatst" in log and "KL-2026-042" in log and "bekeken" in log
+    assert "plaatste een bewaring op opname" in log and "KL-2026-042" in log and "tl bekeek opname" in log
     await page.get_by_role("button", name="Controleer keten").click()
     await page.wait_for_selector("text=De keten is intact")
     await shot(page, SHOTS, "07-logboek")

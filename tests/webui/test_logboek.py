@@ -1,23 +1,33 @@
-"""Logboek: filters, CSV export, chain verification that names a tampered entry; deletion report; stats."""
+"""Logboek: sentences per action with the raw entry behind a toggle, filters, keyset paging, CSV export as
+Dutch Excel reads it, chain verification that names a tampered entry; deletion report; stats."""
 
 from __future__ import annotations
 
-import csv
-import io
+import html
+import re
 from datetime import timedelta
 
 from appliance import audit, sweep
+from tests import dutch_csv
 from tests.web_helpers import csrf_of
+
+
+def _rows(page: str) -> list[str]:
+    body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return re.findall(r"<tr>.*?</tr>", body, re.DOTALL)
 
 
 async def test_log_filters_csv_and_chain_verification(web, rec_ids):
     await web.as_role("auditor")
     page = await (await web.client.get("/logboek", params={"action": "user_add"})).text()
-    assert page.count("gebruiker toegevoegd <span") == 4 and "(ingest)" not in page
+    rows = _rows(page)
+    assert len(rows) == 4 and all("voegde gebruiker" in row for row in rows) and "sloeg opname" not in page
+    assert '<option value="user_add" selected>' in page
     export = await web.client.get("/logboek.csv", params={"action": "ingest"})
-    rows = list(csv.DictReader(io.StringIO(await export.text())))
+    rows = dutch_csv.records(await export.read())
     assert len(rows) == 3 and {r["recording_id"] for r in rows} == set(rec_ids.values())
-    assert "attachment" in export.headers["Content-Disposition"]
+    assert all(dutch_csv.LOCAL_TIME.match(r["time"]) and r["time"].endswith("+01:00") for r in rows)
+    assert "attachment" in export.headers["Content-Disposition"] and export.headers["Content-Type"].startswith("text/csv")
     token = csrf_of(page)
     ok = await (await web.client.post("/logboek/controleer", data={"csrf": token})).text()
     assert "De keten is intact" in ok
@@ -37,8 +47,9 @@ async def test_deletion_report_lists_what_the_sweep_shredded(web, rec_ids):
     await web.as_role("privacy_officer")
     page = await (await web.client.get("/logboek/verwijderverslag")).text()
     assert all(rid in page for rid in rec_ids.values())
-    report = await (await web.client.get("/logboek/verwijderverslag.csv")).text()
-    assert len(list(csv.DictReader(io.StringIO(report)))) == 3
+    report = dutch_csv.records(await (await web.client.get("/logboek/verwijderverslag.csv")).read())
+    assert len(report) == 3 and all(dutch_csv.LOCAL_TIME.match(r["deleted_at"]) for r in report)
+    assert {r["recording_id"] for r in report} == set(rec_ids.values()) and all(r["term_days"].isdigit() for r in report)
 
 
 async def test_statistics_as_svg_and_csv(web, rec_ids):
@@ -47,5 +58,55 @@ async def test_statistics_as_svg_and_csv(web, rec_ids):
     await web.client.post(f"/opnames/{rec_ids['noord']}/reden", data={"reason": "aggression", "csrf": token})
     page = await (await web.client.get("/statistieken")).text()
     assert page.count("<svg") == 3 and "agressie" in page and "Noord" in page  # no holds yet: no chart
-    table = list(csv.reader(io.StringIO(await (await web.client.get("/statistieken.csv")).text())))
+    table = dutch_csv.table(await (await web.client.get("/statistieken.csv")).read())
+    assert table[0] == ["Tabel", "Waarde", "Aantal"]
     assert ["Opnames per team", "Noord", "2"] in table and ["Opnames per reden", "agressie", "1"] in table
+
+
+async def test_each_entry_is_a_sentence_with_labelled_fields_and_the_raw_entry_behind_a_toggle(web, rec_ids):
+    reference = "K-2026-" + "1234567890" * 9 + "abc"  # 100 characters
+    with web.box.catalog.transaction():
+        audit.record(web.box.catalog, actor="fg", action="hold_add", recording_id=rec_ids["noord"], purpose="complaint",
+                     case_ref=reference, client="web 10.0.0.9",
+                     details={"hold": 9, "until": "2027-01-04T10:00:00.000Z", "review_at": None})
+    await web.as_role("auditor")
+    page = await (await web.client.get("/logboek")).text()
+    row = next(row for row in _rows(page) if "hold_add" in row)
+    text = html.unescape(re.sub(r"<[^>]+>", " ", row))
+    assert f"fg plaatste een bewaring op opname {rec_ids['noord']} voor klacht (zaak {reference})" in " ".join(text.split())
+    assert "<dt>Tot:</dt> <dd>04-01-2027 11:00:00</dd>" in row and "<dt>Toegang via:</dt>" in row
+    toggle = re.search(r'<details class="raw"><summary>details<span class="visually-hidden"> #\d+</span></summary><pre>(.*?)</pre></details>', row, re.DOTALL)
+    raw = html.unescape(toggle.group(1))
+    assert '"action": "hold_add"' in raw and '"hash": "' in raw and '"until": "2027-01-04T10:00:00.000Z"' in raw
+    # The English UI tells the same entry in English, from the same gettext ids.
+    web.client.session.cookie_jar.update_cookies({"kluis_lang": "en"})
+    english = next(row for row in _rows(await (await web.client.get("/logboek")).text()) if "hold_add" in row)
+    assert f"fg placed a hold on recording {rec_ids['noord']}" in english and "for complaint" in english
+
+
+async def test_paging_is_by_keyset_and_loses_no_entry(web, rec_ids):
+    with web.box.catalog.transaction():
+        for n in range(230):
+            audit.record(web.box.catalog, actor="tl", action="login", client=f"web 10.0.0.{n % 250}")
+    await web.as_role("auditor")
+    seen: list[int] = []
+    url = "/logboek?action=login&actor=tl"
+    pages = 0
+    while url:
+        page = await (await web.client.get(url)).text()
+        pages += 1
+        seen += [int(n) for n in re.findall(r"<tr><td class=\"seq\">(\d+)</td>", page)]
+        found = re.search(r'<a href="(/logboek\?[^"]+)" rel="next">', page)
+        url = html.unescape(found.group(1)) if found else None
+        assert pages < 10
+    logins = [e["seq"] for e in audit.entries(web.box.catalog, action="login", actor="tl")]
+    assert pages == 3 and sorted(seen, reverse=True) == seen and sorted(seen) == sorted(logins)
+    assert 'href="/logboek?action=login&amp;actor=tl">Nieuwste regels</a>' in page  # back to the first, same filters
+
+
+async def test_a_cell_a_spreadsheet_would_run_is_text(web):
+    await web.client.post("/login", data={"username": "=HYPERLINK(\"http://x\")", "password": "x" * 12,
+                                          "csrf": csrf_of(await (await web.client.get("/login")).text())})
+    await web.as_role("privacy_officer")
+    rows = dutch_csv.records(await (await web.client.get("/logboek.csv", params={"action": "login_failed"})).read())
+    assert rows and rows[-1]["actor"].startswith("'=HYPERLINK")

@@ -1,20 +1,27 @@
-"""/logboek: the audit log with filters, chain verification ("Controleer keten") and CSV export."""
+"""/logboek: the audit log with filters, chain verification ("Controleer keten") and CSV export.
+
+Each entry reads as a sentence in the reader's language (webui/audit_text.py), the raw entry behind a
+toggle. The page is read a hundred entries at a time with keyset paging (appliance.audit.page), so it
+stays fast with a million entries."""
 
 from __future__ import annotations
 
-import csv
-import io
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from appliance import audit, purposes, retention, roles
-from appliance.clock import parse_time, to_iso
+from appliance import audit, purposes, retention, roles, spreadsheet
+from appliance.clock import from_iso, parse_time, to_iso
 from appliance.errors import KluisError
 
-from ..app import BOX, LANG, SESSION, client_of, gettext_for, needs, render
+from .. import audit_text
+from ..app import (ACTION_LABELS, BOX, LANG, ROLE_LABELS, SESSION, client_of, csv_response, csv_stream, gettext_for,
+                   needs, render)
+from .opnames import reason_label
 
 routes = web.RouteTableDef()
-LIMIT = 500
+LIMIT = 100
 
 
 def _filters(request: web.Request) -> tuple[dict, list[str]]:
@@ -48,17 +55,49 @@ def _range(request: web.Request) -> tuple[str | None, str | None, list[str]]:
 @routes.get("/logboek")
 @needs(roles.AUDIT_READ)
 async def log_page(request: web.Request) -> web.StreamResponse:
-    box = request.app[BOX]
     kw, errors = _filters(request)
-    rows = audit.entries(box.catalog, newest_first=True, limit=LIMIT, **kw)
-    count, _head = audit.head(box.catalog)
-    return render(request, "logboek.html", rows=rows, errors=errors, query=request.query, total=count,
-                  limit=LIMIT, report=None, csv_query=request.query_string, purpose_label=_purpose_label(request))
+    return _render(request, kw, errors, _after(request), report=None)
 
 
-def _purpose_label(request: web.Request):
+def _after(request: web.Request) -> tuple[str, int] | None:
+    """Where the previous page ended ((time, seq) of its last entry), from the "older entries" link."""
+    time, seq = request.query.get("after_time", "")[:40], request.query.get("after_seq", "")
+    return (time, int(seq)) if time and seq.isdigit() else None
+
+
+def _render(request: web.Request, kw: dict, errors: list[str], after: tuple[str, int] | None, report):
+    box = request.app[BOX]
+    rows = audit.page(box.catalog, after=after, limit=LIMIT + 1, **kw)
+    more = len(rows) > LIMIT
+    rows = rows[:LIMIT]
+    reader = _reader(request)
+    told = [(row, audit_text.tell(row, reader)) for row in rows]
+    query = {k: v for k, v in request.query.items() if k not in ("after_time", "after_seq")} if report is None else {}
+    older = urlencode({**query, "after_time": rows[-1]["time"], "after_seq": rows[-1]["seq"]}) if more else None
+    _ = gettext_for(request)
+    actions = sorted(((code, _(ACTION_LABELS[code]) if code in ACTION_LABELS else code)
+                      for code in audit_text.SENTENCES), key=lambda item: item[1].lower())
+    return render(request, "logboek.html", entries=told, errors=errors, newest=urlencode(query), query=request.query if report is None else {},
+                  total=audit.head(box.catalog)[0], older=older, first_page=after is None, report=report, limit=LIMIT,
+                  actions=actions, csv_query=request.query_string if report is None else "")
+
+
+def _reader(request: web.Request) -> audit_text.Reader:
+    """How this reader sees an entry: language, the box's time zone, labels, and people by full name."""
+    box = request.app[BOX]
     lang = request[LANG]
-    return lambda code: purposes.label(code, lang)
+    _ = gettext_for(request)
+    tz = ZoneInfo(box.settings.box.timezone)
+    names = {u["name"]: u.get("full_name") or u["name"] for u in box.catalog.list_users()}
+    return audit_text.Reader(
+        gettext=_,
+        fmt_time=lambda value: from_iso(value).astimezone(tz).strftime("%d-%m-%Y %H:%M:%S"),
+        purpose_label=lambda code: purposes.label(code, lang),
+        reason_label=lambda code: reason_label(code, lang),
+        role_label=lambda role: _(ROLE_LABELS.get(role, role)),
+        name_of=lambda login: names.get(login, login),
+        roles=frozenset(ROLE_LABELS),
+    )
 
 
 @routes.post("/logboek/controleer")
@@ -67,20 +106,16 @@ async def verify(request: web.Request) -> web.StreamResponse:
     box = request.app[BOX]
     session = request[SESSION]
     report = audit.verify_on_record(box.catalog, session.name, client=client_of(request))
-    rows = audit.entries(box.catalog, newest_first=True, limit=LIMIT)
-    return render(request, "logboek.html", rows=rows, errors=[], query={}, total=audit.head(box.catalog)[0],
-                  limit=LIMIT, report=report, csv_query="", purpose_label=_purpose_label(request))
+    return _render(request, {}, [], None, report=report)
 
 
 @routes.get("/logboek.csv")
 @needs(roles.AUDIT_READ)
 async def log_csv(request: web.Request) -> web.StreamResponse:
     box = request.app[BOX]
-    kw, errors = _filters(request)
-    out = io.StringIO()
-    audit.write_csv(audit.entries(box.catalog, **kw), out)
-    return web.Response(body=out.getvalue().encode("utf-8"), content_type="text/csv", charset="utf-8",
-                        headers={"Content-Disposition": 'attachment; filename="logboek.csv"'})
+    kw, _errors = _filters(request)
+    rows = ([row.get(name) for name in audit.COLUMNS] for row in audit.each_entry(box.catalog, **kw))
+    return await csv_stream(request, spreadsheet.chunks(audit.COLUMNS, rows, box.settings.box.timezone), "logboek.csv")
 
 
 @routes.get("/logboek/verwijderverslag")
@@ -97,10 +132,8 @@ async def deletion_report(request: web.Request) -> web.StreamResponse:
 @needs(roles.DELETION_REPORT)
 async def deletion_report_csv(request: web.Request) -> web.StreamResponse:
     start, end, _errors = _range(request)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(retention.REPORT_COLUMNS)
-    for row in retention.deletion_report(request.app[BOX].catalog, start, end):
-        writer.writerow([row[c] for c in retention.REPORT_COLUMNS])
-    return web.Response(body=out.getvalue().encode("utf-8"), content_type="text/csv", charset="utf-8",
-                        headers={"Content-Disposition": 'attachment; filename="verwijderverslag.csv"'})
+    box = request.app[BOX]
+    rows = retention.deletion_report(box.catalog, start, end)
+    body = spreadsheet.to_bytes(retention.REPORT_COLUMNS, ([row[c] for c in retention.REPORT_COLUMNS] for row in rows),
+                                box.settings.box.timezone)
+    return csv_response(body, "verwijderverslag.csv")

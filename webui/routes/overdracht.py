@@ -25,7 +25,8 @@ from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.handover_downloads import approve_on_own_connection
 from appliance.transfer_form import basis_text, render_transfer_form
 
-from ..app import BOX, DOWNLOADS, LANG, SESSION, check_password, client_of, done_message, gettext_for, needs, render
+from ..app import (BOX, DOWNLOADS, LANG, SESSION, check_password, client_of, csv_response, done_message, gettext_for,
+                   needs, render)
 from ..i18n import N_
 from ..posted import posted
 
@@ -117,12 +118,10 @@ async def register(request: web.Request) -> web.StreamResponse:
 async def register_csv(request: web.Request) -> web.StreamResponse:
     box = request.app[BOX]
     visible = {h["id"] for h in handover.visible_handovers(box, request[SESSION].user)}
-    out = io.StringIO()
+    out = io.StringIO(newline="")
     handover.register_csv(box, out, actor=request[SESSION].name, client=client_of(request), only=visible)
     stamp = box.clock().strftime("%Y%m%d")
-    return web.Response(text=out.getvalue(), content_type="text/csv", charset="utf-8", headers={
-        "Content-Disposition": f'attachment; filename="overdrachtsregister-{stamp}.csv"',
-        "Cache-Control": "no-store"})
+    return csv_response(out.getvalue().encode("utf-8"), f"overdrachtsregister-{stamp}.csv")
 
 
 # Prepare --------------------------------------------------------------------------------------------

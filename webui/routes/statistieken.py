@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from aiohttp import web
 
-from appliance import purposes, roles
+from appliance import purposes, roles, spreadsheet
 
-from ..app import BOX, LANG, SESSION, gettext_for, needs, render
+from ..app import BOX, LANG, SESSION, csv_response, gettext_for, needs, render
 from ..i18n import N_
 from appliance.statistics import counts_everything, statistics
 from .opnames import reason_label
@@ -50,11 +47,6 @@ async def stats_page(request: web.Request) -> web.StreamResponse:
 async def stats_csv(request: web.Request) -> web.StreamResponse:
     _ = gettext_for(request)
     stats = _labelled(request)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([_("Table"), _("Value"), _("Count")])
-    for key, (title, _column) in TABLES.items():
-        for label, count in stats[key]:
-            writer.writerow([_(title), label, count])
-    return web.Response(body=out.getvalue().encode("utf-8"), content_type="text/csv", charset="utf-8",
-                        headers={"Content-Disposition": 'attachment; filename="statistieken.csv"'})
+    rows = [(_(title), label, count) for key, (title, _column) in TABLES.items() for label, count in stats[key]]
+    body = spreadsheet.to_bytes([_("Table"), _("Value"), _("Count")], rows, request.app[BOX].settings.box.timezone)
+    return csv_response(body, "statistieken.csv")

@@ -99,10 +99,10 @@ def audit_export(box: Box, recording_id: str | None, since: str | None, until: s
     audit.record(box.catalog, actor=reader.name, action="audit_export", recording_id=recording_id,
                  client="cli", clock=box.clock, details={"entries": len(rows), "since": since, "until": until})
     if out is None:
-        audit.write_csv(rows, sys.stdout)
+        audit.write_csv(rows, sys.stdout, box.settings.box.timezone)
         return
     with open(out, "w", newline="", encoding="utf-8") as f:
-        audit.write_csv(rows, f)
+        audit.write_csv(rows, f, box.settings.box.timezone)
     click.echo(f"{len(rows)} entries written to {out}", err=True)
 
 

@@ -5,14 +5,13 @@ run` need no login: they are the unattended service's work (see there why)."""
 
 from __future__ import annotations
 
-import csv
 import re
 import sys
 from datetime import timedelta
 
 import click
 
-from appliance import retention, roles, sweep
+from appliance import retention, roles, spreadsheet, sweep
 from appliance.box import Box
 from appliance.clock import parse_time, to_iso
 from appliance.errors import NotFound
@@ -110,10 +109,8 @@ def retention_report(box: Box, start: str | None, end: str | None, as_csv: bool,
     if as_json:
         emit_json(rows)
     elif as_csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(retention.REPORT_COLUMNS)
-        for row in rows:
-            writer.writerow([row[c] for c in retention.REPORT_COLUMNS])
+        spreadsheet.write(sys.stdout, retention.REPORT_COLUMNS, ([row[c] for c in retention.REPORT_COLUMNS] for row in rows),
+                          box.settings.box.timezone)
     else:
         print_table(rows, ["recording_id", "end_time", "deleted_at", "term_days", "reason"])
         click.echo(f"{len(rows)} recording(s) deleted")
