@@ -24,6 +24,7 @@ SENTENCES: dict[str, str] = {
     # footage (appliance/footage.py, the one gate)
     "view": N_("%(actor)s viewed recording %(recording)s"),
     "range_read": N_("%(actor)s read part of recording %(recording)s"),
+    "view_played": N_("%(actor)s played part of recording %(recording)s"),
     "export": N_("%(actor)s exported recording %(recording)s"),
     "break_glass": N_("%(actor)s opened the box with the recovery key for recording %(recording)s"),
     # recordings and retention
@@ -80,6 +81,8 @@ SENTENCES: dict[str, str] = {
     "handover_cancel": N_("%(actor)s cancelled handover %(handover)s of recording %(recording)s"),
     "handover_denied": N_("%(actor)s was refused a handover step on recording %(recording)s"),
     "handover_failed": N_("Making the package of handover %(handover)s failed for recording %(recording)s"),
+    "handover_download": N_("%(actor)s downloaded the package of handover %(handover)s with recording %(recording)s"),
+    "handover_form": N_("%(actor)s printed the transfer form of handover %(handover)s for recording %(recording)s"),
     "handover_register": N_("%(actor)s read the handover register"),
     # redaction (appliance/redaction)
     "redact_start": N_("%(actor)s started a redacted copy of recording %(recording)s"),
@@ -117,9 +120,9 @@ FIELD_LABELS: dict[str, str] = {
     "camera": N_("Camera"), "category": N_("Category"), "clip": N_("Clip"), "clips": N_("Clips"),
     "clock_synced": N_("Camera clock synchronised"), "command": N_("Command"), "count": N_("Entries"),
     "created_at": N_("Created at"), "deadline": N_("Deadline"), "decision_ref": N_("Decision reference"),
-    "deep": N_("Deep check"), "deleted": N_("Deleted"), "deleted_at": N_("Deleted at"), "encrypt": N_("Encrypted"),
+    "deep": N_("Deep check"), "download": N_("Download number"), "deleted": N_("Deleted"), "deleted_at": N_("Deleted at"), "encrypt": N_("Encrypted"),
     "end": N_("End"), "error": N_("Error"), "expires_at": N_("Expires at"), "failures": N_("Failed attempts"),
-    "first_bad": N_("First bad entry"), "for": N_("For"), "found": N_("Found"), "from": N_("From"),
+    "first_bad": N_("First bad entry"), "for": N_("For"), "found": N_("Found"), "from": N_("From"), "full_name": N_("Full name"), "function": N_("Function"),
     "given_time": N_("Time given"), "handover": N_("Handover"), "held_recordings_kept": N_("Held recordings kept"),
     "hold": N_("Hold"), "holds": N_("Holds"), "how": N_("How"), "job": N_("Job"), "kind": N_("Kind"),
     "kept_by_other_holds": N_("Kept by other holds"), "key_slot": N_("Key slot"), "legal_basis": N_("Legal basis"),
@@ -134,7 +137,7 @@ FIELD_LABELS: dict[str, str] = {
     "renewed": N_("Renewed"), "request": N_("Request"), "requisition": N_("Requisition"),
     "review_at": N_("Review on"), "role": N_("Role"), "rows": N_("Rows"), "second_factor": N_("Second factor"),
     "serial": N_("Serial number"), "since": N_("Since"), "single_approval": N_("Single approval"),
-    "site": N_("Site"), "size": N_("Size (bytes)"), "skipped": N_("Skipped"), "source": N_("Source"),
+    "site": N_("Site"), "size": N_("Size (bytes)"), "skipped": N_("Skipped"), "source": N_("Source"), "state": N_("State"),
     "start": N_("Start"), "step": N_("Step"), "still_at_s": N_("Still at (s)"), "sync": N_("Synchronisation"),
     "system_id": N_("System id"), "system_name": N_("System"), "target": N_("Target"), "team": N_("Team"),
     "term_days": N_("Retention term (days)"), "to": N_("To"), "totp": N_("Second factor"),

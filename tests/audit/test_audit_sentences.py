@@ -28,6 +28,7 @@ READERS = {"entries", "page", "add_argument"}  # take action= but write nothing 
 DYNAMIC = {
     ("appliance/handover.py", "f'handover_{step}'"): {"handover_refuse", "handover_cancel"},
     ("sync/archive/checkpoints.py", "kind"): {"audit_backwards", "audit_fork"},
+    ("appliance/timeline.py", "PLAYED"): {"view_played"},
 }
 
 
@@ -156,6 +157,7 @@ def _nl() -> audit_text.Reader:
 EXAMPLES: dict[str, dict] = {
     "view": {"purpose": "complaint", "case_ref": "K-2026-14"},
     "range_read": {"purpose": "complaint", "case_ref": "K-1", "details": {"start": 0, "end": 1023}},
+    "view_played": {"purpose": "complaint", "case_ref": "K-1", "details": {"view": 41, "ranges": [[0.0, 12.5]]}},
     "export": {"details": {"handover": "H-1", "name": "a.mp4", "size": 12, "sha256": "ab" * 32}},
     "break_glass": {"details": {"command": "cat", "permission": "recordings.view"}},
     "ingest": {"details": {"camera": "CAM07", "sha256": "cd" * 32, "source": "dock", "clock_synced": True}},
@@ -199,6 +201,8 @@ EXAMPLES: dict[str, dict] = {
     "request_close": {"details": {"request": "V-1", "outcome": "granted"}},
     "handover_prepare": {"purpose": "complaint", "case_ref": "K-1", "details": {"handover": "H-1", "receiver": "Politie"}},
     "handover_approve": {"details": {"handover": "H-1", "prepared_by": "fg"}},
+    "handover_download": {"details": {"handover": "H-1", "name": "overdracht-H-1.zip", "size": 1024, "download": 2}},
+    "handover_form": {"details": {"handover": "H-1", "state": "approved", "footage": False}},
     "handover_refuse": {"details": {"handover": "H-1", "reason": "onvolledig"}},
     "handover_cancel": {"details": {"handover": "H-1", "reason": "dubbel"}},
     "handover_denied": {"details": {"step": "approve", "reason": "own handover"}},
