@@ -53,6 +53,15 @@ def may_see_others(user: dict) -> bool:
     return roles.allowed(user["role"], roles.AUDIT_READ)
 
 
+def trail(box: Box, user: dict, recording_id: str, limit: int = 200) -> list[dict]:
+    """The recording's audit trail as its page shows it, newest first: everyone's entries for a role that
+    reads the audit log; for another role (a team leader, an officer) only the user's own, by the same rule
+    as the view markers: who else opened a recording, and for what case, is the privacy officer's to see."""
+    if may_see_others(user):
+        return audit.entries(box.catalog, recording_id=recording_id, newest_first=True, limit=limit)
+    return audit.entries(box.catalog, recording_id=recording_id, actor=user["name"], newest_first=True, limit=limit)
+
+
 def bookmarks(box: Box, recording: dict) -> list[dict]:
     """The bookmarks that fall on this recording's timeline: offset (seconds from the start), time (ISO),
     category, text. An Axis bookmark in another part of the same recording is not on this part's timeline."""

@@ -172,3 +172,20 @@ async def test_privacy_officer_exports_the_whole_file_after_the_audit_entry(web,
     assert await response.read() == clip_bytes("zuid")
     entry = audit.entries(web.box.catalog, action="export")[0]
     assert (entry["actor"], entry["purpose"], entry["case_ref"]) == ("fg", "access_request", "IV-2026-3")
+
+
+async def test_the_audit_trail_of_a_recording_shows_a_team_leader_only_own_actions(web, rec_ids):
+    """Who else opened a recording, and for what case, is the privacy officer's to see (the same rule as the
+    player's view markers): a team leader's page lists their own entries, not the privacy officer's."""
+    rid = rec_ids["noord"]
+    await web.as_role("privacy_officer")
+    await _grant(web, rid, case_ref="IV-SECRET-77")
+    await web.as_role("team_leader")
+    await _grant(web, rid, case_ref="KL-OWN-12")
+    page = await (await web.client.get(f"/opnames/{rid}")).text()
+    assert "KL-OWN-12" in page and "IV-SECRET-77" not in page
+    assert "Alleen uw eigen handelingen" in page
+    await web.as_role("privacy_officer")
+    page = await (await web.client.get(f"/opnames/{rid}")).text()
+    assert "KL-OWN-12" in page and "IV-SECRET-77" in page
+    assert "Alleen uw eigen handelingen" not in page

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from appliance import (audit, byte_ranges, footage, outbox, purposes, recordings, redaction, retention, roles,
+from appliance import (byte_ranges, footage, outbox, purposes, recordings, redaction, retention, roles,
                        timeline)
 from appliance.axis import overview as axis_overview
 from appliance.axis.spec import parse_rfc3339
@@ -201,7 +201,7 @@ def _detail(request: web.Request, recording: dict, status: int = 200, error: str
     box = request.app[BOX]
     session = request[SESSION]
     lang = request[LANG]
-    trail = audit.entries(box.catalog, recording_id=recording["id"], newest_first=True, limit=200)
+    trail = timeline.trail(box, session.user, recording["id"])
     holds = retention.list_holds(box.catalog, recording["id"], include_released=True)
     policy = retention.current_policy(box)
     deletion: dict[str, object] = {"at": None, "term": policy.term_days(recording.get("category")), "held": False}
@@ -209,7 +209,8 @@ def _detail(request: web.Request, recording: dict, status: int = 200, error: str
         moment = retention.delete_after(box, recording, policy)
         deletion.update(at=to_iso(moment) if moment else None, held=moment is None)
     viewable = footage.viewable(box, recording["id"])  # deleted: the key is gone
-    return render(request, "opname.html", status=status, r=recording, trail=trail, holds=holds, error=error,
+    return render(request, "opname.html", status=status, r=recording, trail=trail,
+                  trail_all=timeline.may_see_others(session.user), holds=holds, error=error,
                   archive=outbox.sync_of(box, recording["id"]), archive_states=ARCHIVE_STATES, grant=grant,
                   form=form or {}, viewable=viewable, deletion=deletion,
                   purpose_options=purpose_options(session.role, lang),
