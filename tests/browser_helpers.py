@@ -21,18 +21,28 @@ needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian 
 async def chromium_page(base_url: str, shots: Path, args: list[str] = ARGS, **context_options):
     """A page in headless Chromium on base_url; context_options (accept_downloads, viewport, ...) go to
     new_context, whose viewport is 1280x900 unless given."""
-    from playwright.async_api import async_playwright
-
     shots.mkdir(parents=True, exist_ok=True)
     context_options.setdefault("viewport", {"width": 1280, "height": 900})
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+    async with chromium(args) as browser:
         context = await browser.new_context(ignore_https_errors=True, base_url=base_url, **context_options)
         page = await context.new_page()
         try:
             yield page
         finally:
             await context.close()
+
+
+@asynccontextmanager
+async def chromium(args: list[str] = ARGS):
+    """A headless Chromium browser, for a suite that opens many contexts (one per role and width) in it
+    rather than starting a browser for each."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+        try:
+            yield browser
+        finally:
             await browser.close()
 
 

@@ -1,0 +1,231 @@
+"""Every page for every role, in real Chromium at a desktop width (1280 px) and a phone width (390 px): the page
+answers, is no wider than the window (a table scrolls inside its own box, long values wrap), and axe-core finds
+no serious or critical accessibility violation. Screenshots of each go to test-output/walk/ for a person to look
+at; with KLUIS_UI_SHOTS=<dir> (`make screenshots`) one of every page per width goes there as well, with an
+index (docs/ui/ holds the current ones).
+
+axe-core is the npm package pinned in tests/a11y/package.json, installed by `make test` (npm ci) and put into
+each page from disk: the test browser reaches no network. One browser for the module, one context per role and
+width."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from appliance import access_requests, audit, handover, retention, roles
+from appliance.box import Box
+from tests.browser_helpers import OUTPUT, chromium, login, needs_chromium
+from tests.webui.conftest import NOW, PASSWORD, ROLE_USER, START, fixed_clock
+from webui.site import create_app
+
+pytestmark = [needs_chromium, pytest.mark.asyncio(loop_scope="module")]
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "tests" / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
+SHOTS = OUTPUT / "walk"
+WIDTHS = {"desktop": 1280, "phone": 390}
+HEIGHTS = {"desktop": 900, "phone": 844}
+# A case reference as long as people make them (a police report number with the case's parts), in one piece
+# without spaces, the hardest to fit: 100 characters.
+LONG_REF = ("PL1300-2026-0412345/OpenbareOrde-StationspleinNoord/Aanhouding-na-melding-winkelpersoneel/ZK-00042"
+            "-deel-2")[:100]
+assert len(LONG_REF) == 100
+
+# Each page a role may open: (route as the router knows it, the path to open, its name in screenshots). The
+# path's {placeholders} are filled from the seeded box. Which roles see a page follows from the permission
+# its handler declares (webui.app.needs), so a change in appliance/roles.py changes the walk.
+PAGES = [
+    ("/", "/", "overzicht"),
+    ("/opnames", "/opnames", "opnames"),
+    ("/opnames/{id}", "/opnames/{noord}", "opname"),
+    ("/opnames/{id}/redigeren", "/opnames/{noord}/redigeren", "redigeren"),
+    ("/cameras", "/cameras", "cameras"),
+    ("/gebruikers", "/gebruikers", "gebruikers"),
+    ("/verzoeken", "/verzoeken", "verzoeken"),
+    ("/verzoeken/nieuw", "/verzoeken/nieuw", "verzoek-nieuw"),
+    ("/verzoeken/{id}", "/verzoeken/{request}", "verzoek"),
+    ("/overdrachten", "/overdrachten", "overdrachten"),
+    ("/overdrachten/nieuw", "/overdrachten/nieuw?opname={noord}", "overdracht-nieuw"),
+    ("/overdrachten/{id}", "/overdrachten/{handover}", "overdracht"),
+    ("/logboek", "/logboek", "logboek"),
+    ("/logboek/verwijderverslag", "/logboek/verwijderverslag", "verwijderverslag"),
+    ("/statistieken", "/statistieken", "statistieken"),
+    ("/instellingen", "/instellingen", "instellingen"),
+    ("/onderhoud", "/onderhoud", "onderhoud"),
+    ("/account", "/account", "account"),
+]
+# GET routes that are no page of their own (downloads, streams, images, redirects), or that need a state the
+# walk does not make: why each is left out.
+NOT_PAGES = {
+    "/login": "walked before logging in",
+    "/taal/{lang}": "switches the language and redirects",
+    "/overzicht/voortgang": "server-sent events",
+    "/opnames/{id}/video/{grant}": "the video stream",
+    "/opnames/{id}/redigeren/beeld": "a still image",
+    "/logboek.csv": "CSV", "/logboek/verwijderverslag.csv": "CSV", "/overdrachten.csv": "CSV",
+    "/statistieken.csv": "CSV",
+    "/overdrachten/{id}/pakket/{grant}": "the package download",
+    r"/redactie/{job}": "a running redaction job's progress (tests/redaction walk it)",
+    r"/redactie/{job}.json": "JSON",
+}
+# Whose screenshot of a page goes to the docs: the first of these roles that may open it.
+DOCS_ROLES = (roles.PRIVACY_OFFICER, roles.TEAM_LEADER, roles.KEEPER, roles.OFFICER, roles.AUDITOR)
+
+FIND_VIOLATIONS = """async () => {
+    const result = await axe.run(document, {resultTypes: ['violations']});
+    return result.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+        .map(v => `${v.id} (${v.impact}): ${v.help}: ` + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '));
+}"""
+WIDTH = "[document.documentElement.scrollWidth, window.innerWidth]"
+
+
+def seed(box: Box, ids: dict) -> dict:
+    """What makes the pages show something: a hold, an access request with its holds, a handover waiting for
+    approval and views in the log, all with a 100-character case reference. Returns the placeholders."""
+    recording = ids["noord"]
+    retention.add_hold(box, recording, "complaint", LONG_REF, "tl")
+    registered = access_requests.register(
+        box, requester="A. de Boer-Vermeulen", kind="inzage", received_on=(NOW - timedelta(days=1)).date(),
+        given_time=START + timedelta(seconds=10), actor="fg", place="Stationsplein, bij de fietsenstalling",
+        contact="a.deboer@example.nl", notes="Wil weten wat er is opgenomen. " + LONG_REF)
+    handover_id = handover.prepare(
+        box, "tl", [recording], receiver="Politie Eenheid Amsterdam, team Centrum-Jordaan, brigadier P. de Wit",
+        basis="vordering art. 126nd Sv", case_ref=LONG_REF, purpose="complaint", protection="passphrase")
+    for actor in ("tl", "fg"):
+        audit.record(box.catalog, actor=actor, action="view", recording_id=recording, purpose="complaint",
+                     case_ref=LONG_REF, clock=box.clock, details={"from_s": 0, "to_s": 20})
+    assert date.fromisoformat(registered.request["received_on"]) <= NOW.date()
+    return {"noord": recording, "request": registered.request["id"], "handover": handover_id}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def site(box_template, tmp_path_factory):
+    """The seeded box's web UI on a free port and one Chromium: (base URL, browser, placeholders)."""
+    from webui.server import start_web
+
+    data = Path(shutil.copytree(box_template[0], tmp_path_factory.mktemp("walk") / "data"))
+    with Box(data, clock=fixed_clock) as box:
+        fill = seed(box, box_template[1])
+        runner = await start_web(box, "127.0.0.1", 0)
+        try:
+            async with chromium() as browser:
+                yield f"https://127.0.0.1:{runner.addresses[0][1]}", browser, fill
+        finally:
+            await runner.cleanup()
+    docs = os.environ.get("KLUIS_UI_SHOTS")
+    if docs:
+        write_index(Path(docs))
+
+
+def route_permissions(box_data) -> dict[str, str]:
+    """GET route -> the permission its handler declares."""
+    with Box(box_data, clock=fixed_clock) as box:
+        app = create_app(box)
+        return {route.resource.canonical: getattr(route.handler, "kluis_permission", None)
+                for route in app.router.routes() if route.method == "GET" and route.resource is not None
+                and not route.resource.canonical.startswith("/static")}
+
+
+def pages_of(role: str, permissions: dict[str, str]) -> list[tuple[str, str]]:
+    return [(path, name) for route, path, name in PAGES if roles.allowed(role, permissions[route])]
+
+
+def test_every_page_is_walked(box_template):
+    """A new page joins the walk (or says here why not)."""
+    routes = set(route_permissions(box_template[0]))
+    walked = {route for route, _path, _name in PAGES}
+    assert routes - walked - set(NOT_PAGES) == set()
+    assert walked <= routes
+
+
+def docs_shot(role: str, name: str, permissions: dict[str, str]) -> bool:
+    route = next(r for r, _p, n in PAGES if n == name)
+    return next(r for r in DOCS_ROLES if roles.allowed(r, permissions[route])) == role
+
+
+def write_index(docs: Path) -> None:
+    """docs/ui/README.md: every page's screenshot at both widths."""
+    lines = ["# The web UI, page by page", "",
+             "Screenshots of every page at 1280 px and at 390 px (a phone), made by `make screenshots` "
+             "(tests/webui/test_walk.py with KLUIS_UI_SHOTS=docs/ui) on a box seeded with recordings, a hold, "
+             "an access request, a handover and log entries. Each page as the first of privacy officer, team "
+             "leader, keeper, officer and auditor who may open it.", "",
+             "| Page | 1280 px | 390 px |", "|---|---|---|"]
+    for route, _path, name in [("/login", "/login", "login"), *PAGES]:
+        if (docs / f"{name}-1280.png").exists():
+            lines.append(f"| `{route}` | ![{name} 1280]({name}-1280.png) | ![{name} 390]({name}-390.png) |")
+    (docs / "README.md").write_text("\n".join(lines) + "\n")
+
+
+async def check(page, role: str, width: str, name: str, problems: list, docs_too: bool) -> None:
+    scroll_width, inner = await page.evaluate(WIDTH)
+    if scroll_width > inner:
+        problems.append(f"{name}: {scroll_width} px wide in a {inner} px window")
+    violations = await page.evaluate(FIND_VIOLATIONS)
+    problems.extend(f"{name}: {v}" for v in violations)
+    folder = SHOTS / width
+    folder.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(folder / f"{role}-{name}.png"), full_page=True)
+    docs = os.environ.get("KLUIS_UI_SHOTS")
+    if docs and docs_too:
+        Path(docs).mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(Path(docs) / f"{name}-{WIDTHS[width]}.png"), full_page=True)
+    print(f"{role} {WIDTHS[width]} {name}: {scroll_width}")  # the widths measured, with -s
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("role", roles.ROLES)
+async def test_walk(site, box_template, role, width):
+    assert AXE.exists(), "axe-core is not installed: run `npm ci --prefix tests/a11y` (make test does)"
+    base_url, browser, fill = site
+    permissions = route_permissions(box_template[0])
+    context = await browser.new_context(ignore_https_errors=True, base_url=base_url,
+                                        viewport={"width": WIDTHS[width], "height": HEIGHTS[width]})
+    await context.add_init_script(path=str(AXE))  # not a <script> on the page: the CSP allows none inline
+    page = await context.new_page()
+    problems: list[str] = []
+    try:
+        await page.goto("/login")
+        await check(page, role, width, "login", problems, role == DOCS_ROLES[0])
+        await login(page, ROLE_USER[role], PASSWORD)
+        walked = pages_of(role, permissions)
+        assert len(walked) >= 4  # the overview, the account and what the role works with
+        for path, name in walked:
+            response = await page.goto(path.format(**fill))
+            assert response is not None and response.status == 200, (path, response and response.status)
+            await check(page, role, width, name, problems, docs_shot(role, name, permissions))
+    finally:
+        await context.close()
+    assert not problems, "\n".join(problems)
+
+
+async def test_phone_menu_is_compact(site):
+    """At phone width the menu is one button that opens the list of pages; at desktop width the list shows."""
+    base_url, browser, _fill = site
+    for width, compact in (("phone", True), ("desktop", False)):
+        context = await browser.new_context(ignore_https_errors=True, base_url=base_url,
+                                            viewport={"width": WIDTHS[width], "height": HEIGHTS[width]})
+        page = await context.new_page()
+        try:
+            await login(page, ROLE_USER[roles.PRIVACY_OFFICER], PASSWORD)
+            logboek = page.get_by_role("link", name="Logboek", exact=True)
+            menu = page.get_by_role("button", name="Menu")
+            if compact:
+                assert await menu.is_visible() and not await logboek.is_visible()
+                assert await menu.get_attribute("aria-expanded") == "false"
+                header = await page.locator("header").bounding_box()
+                assert header is not None and header["height"] < 160
+                await menu.click()
+                assert await menu.get_attribute("aria-expanded") == "true"
+                await logboek.click()
+                await page.wait_for_url("**/logboek")
+            else:
+                assert not await menu.is_visible() and await logboek.is_visible()
+        finally:
+            await context.close()
