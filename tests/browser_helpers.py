@@ -13,6 +13,15 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 OUTPUT = Path(__file__).resolve().parents[1] / "test-output"  # screenshots for a person to look at
+# axe-core, the accessibility checker: the npm package pinned in tests/a11y/package.json, installed by
+# `make test` (npm ci). A context gets it with context.add_init_script(path=AXE): not a <script> on the page,
+# which the box's CSP would refuse, and no network.
+AXE = Path(__file__).resolve().parent / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
+FIND_VIOLATIONS = """async () => {
+    const result = await axe.run(document, {resultTypes: ['violations']});
+    return result.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+        .map(v => `${v.id} (${v.impact}): ${v.help}: ` + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '));
+}"""
 
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (make debs)")
 
@@ -58,6 +67,20 @@ async def browser_page(box, shots: Path, args: list[str] = ARGS, **context_optio
             yield page
     finally:
         await runner.cleanup()
+
+
+async def with_axe(context) -> None:
+    """Put axe-core into every page the context opens (see AXE)."""
+    assert AXE.exists(), "axe-core is not installed: run `make npm` (npm ci in tests/a11y; make test does)"
+    await context.add_init_script(path=str(AXE))
+
+
+async def layout_problems(page) -> tuple[int, list[str]]:
+    """The page's width, and what is wrong with it: wider than the window (a phone scrolls sideways), and each
+    serious or critical accessibility violation axe-core finds (the context needs with_axe)."""
+    width, window = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    problems = [f"{width} px wide in a {window} px window"] if width > window else []
+    return width, problems + await page.evaluate(FIND_VIOLATIONS)
 
 
 async def shot(page, shots: Path, name: str) -> None:

@@ -21,15 +21,14 @@ import pytest_asyncio
 
 from appliance import access_requests, audit, handover, retention, roles
 from appliance.box import Box
-from tests.browser_helpers import OUTPUT, chromium, login, needs_chromium
+from tests.browser_helpers import (FIND_VIOLATIONS, OUTPUT, chromium, layout_problems, login, needs_chromium,
+                                   with_axe)
 from tests.webui.conftest import NOW, PASSWORD, ROLE_USER, START, fixed_clock
 from webui.site import create_app
 
 pytestmark = needs_chromium
 in_module_loop = pytest.mark.asyncio(loop_scope="module")  # the module's server and browser live in its loop
 
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "tests" / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
 SHOTS = OUTPUT / "walk"
 WIDTHS = {"desktop": 1280, "phone": 390}
 HEIGHTS = {"desktop": 900, "phone": 844}
@@ -79,12 +78,6 @@ NOT_PAGES = {
 # Whose screenshot of a page goes to the docs: the first of these roles that may open it.
 DOCS_ROLES = (roles.PRIVACY_OFFICER, roles.TEAM_LEADER, roles.KEEPER, roles.OFFICER, roles.AUDITOR)
 
-FIND_VIOLATIONS = """async () => {
-    const result = await axe.run(document, {resultTypes: ['violations']});
-    return result.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-        .map(v => `${v.id} (${v.impact}): ${v.help}: ` + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '));
-}"""
-WIDTH = "[document.documentElement.scrollWidth, window.innerWidth]"
 
 
 def seed(box: Box, ids: dict) -> dict:
@@ -159,7 +152,8 @@ def write_index(docs: Path) -> None:
              "an access request, a handover and log entries. Each page as the first of privacy officer, team "
              "leader, keeper, officer and auditor who may open it.", "",
              "| Page | 1280 px | 390 px |", "|---|---|---|"]
-    for route, _path, name in [("/login", "/login", "login"), *PAGES]:
+    extra = [("/opnames/{id} (bekijken)", "", "opname-bekijken"), ("404", "", "niet-gevonden")]
+    for route, _path, name in [("/login", "/login", "login"), *PAGES, *extra]:
         if (docs / f"{name}-1280.png").exists():
             lines.append(f"| `{route}` | ![{name} 1280]({name}-1280.png) | ![{name} 390]({name}-390.png) |")
     (docs / "README.md").write_text("\n".join(lines) + "\n")
@@ -173,11 +167,8 @@ def save_small(png: bytes, path: Path) -> None:
 
 
 async def check(page, role: str, width: str, name: str, problems: list, docs_too: bool) -> None:
-    scroll_width, inner = await page.evaluate(WIDTH)
-    if scroll_width > inner:
-        problems.append(f"{name}: {scroll_width} px wide in a {inner} px window")
-    violations = await page.evaluate(FIND_VIOLATIONS)
-    problems.extend(f"{name}: {v}" for v in violations)
+    scroll_width, found = await layout_problems(page)
+    problems.extend(f"{name}: {problem}" for problem in found)
     folder = SHOTS / width
     folder.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(folder / f"{role}-{name}.png"), full_page=True)
@@ -192,12 +183,11 @@ async def check(page, role: str, width: str, name: str, problems: list, docs_too
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("role", roles.ROLES)
 async def test_walk(site, box_template, role, width):
-    assert AXE.exists(), "axe-core is not installed: run `npm ci --prefix tests/a11y` (make test does)"
     base_url, browser, fill = site
     permissions = route_permissions(box_template[0])
     context = await browser.new_context(ignore_https_errors=True, base_url=base_url,
                                         viewport={"width": WIDTHS[width], "height": HEIGHTS[width]})
-    await context.add_init_script(path=str(AXE))  # not a <script> on the page: the CSP allows none inline
+    await with_axe(context)
     page = await context.new_page()
     problems: list[str] = []
     try:
@@ -210,21 +200,42 @@ async def test_walk(site, box_template, role, width):
             response = await page.goto(path.format(**fill))
             assert response is not None and response.status == 200, (path, response and response.status)
             await check(page, role, width, name, problems, docs_shot(role, name, permissions))
+        if roles.VIEW_PURPOSES.get(role, ()) is None:  # may view with any purpose: the player, too
+            await view(page, fill["noord"])
+            await check(page, role, width, "opname-bekijken", problems, role == DOCS_ROLES[0])
+        response = await page.goto("/bestaat-niet")
+        assert response is not None and response.status == 404
+        await check(page, role, width, "niet-gevonden", problems, role == DOCS_ROLES[0])
     finally:
         await context.close()
     assert not problems, "\n".join(problems)
 
 
+async def view(page, recording_id: str) -> None:
+    """Open the recording with a purpose and a long case reference: the page with the player."""
+    await page.goto(f"/opnames/{recording_id}")
+    await page.get_by_label("Doel", exact=True).first.select_option("complaint")
+    await page.locator("#case_ref").fill(LONG_REF)
+    await page.get_by_role("button", name="Bekijken").click()
+    await page.locator("video#video").wait_for()
+    await page.wait_for_function("() => document.getElementById('video').readyState >= 1", timeout=15000)
+
+
 @in_module_loop
 async def test_axe_finds_a_serious_violation(site):
-    """The check can fail: on a page with a nameless button and grey-on-white text axe reports both."""
-    _base_url, browser, _fill = site
-    context = await browser.new_context()
-    await context.add_init_script(path=str(AXE))
+    """The check can fail: on the box's own login page (its CSP, its stylesheet) with a nameless button and
+    pale text added, axe reports both, and only those."""
+    base_url, browser, _fill = site
+    context = await browser.new_context(ignore_https_errors=True, base_url=base_url)
+    await with_axe(context)
     page = await context.new_page()
     try:
-        await page.set_content('<html lang="nl"><head><title>t</title></head><body><main><h1>t</h1>'
-                               '<button></button><p style="color:#ccc">grijs</p></main></body></html>')
+        await page.goto("/login")
+        assert await page.evaluate(FIND_VIOLATIONS) == []
+        await page.evaluate("""() => { const main = document.querySelector('main');
+            main.append(document.createElement('button'));
+            const pale = document.createElement('p'); pale.textContent = 'grijs'; pale.className = 'pale';
+            main.append(pale); pale.style.color = '#ccc'; }""")
         found = await page.evaluate(FIND_VIOLATIONS)
     finally:
         await context.close()
@@ -238,6 +249,7 @@ async def test_phone_menu_is_compact(site):
     for width, compact in (("phone", True), ("desktop", False)):
         context = await browser.new_context(ignore_https_errors=True, base_url=base_url,
                                             viewport={"width": WIDTHS[width], "height": HEIGHTS[width]})
+        await with_axe(context)
         page = await context.new_page()
         try:
             await login(page, ROLE_USER[roles.PRIVACY_OFFICER], PASSWORD)
@@ -250,6 +262,11 @@ async def test_phone_menu_is_compact(site):
                 assert header is not None and header["height"] < 160
                 await menu.click()
                 assert await menu.get_attribute("aria-expanded") == "true"
+                assert await logboek.is_visible()
+                _width, problems = await layout_problems(page)
+                assert problems == []
+                (SHOTS / width).mkdir(parents=True, exist_ok=True)
+                await page.screenshot(path=str(SHOTS / width / "menu-open.png"))
                 await logboek.click()
                 await page.wait_for_url("**/logboek")
             else:
