@@ -51,10 +51,12 @@ docs: venv
 	$(BIN)/python docs/generate.py
 	$(BIN)/python -m appliance.config_docs
 
-# docs/ui/: a screenshot of every page at 1280 and 390 px, and their index, from the walk through every page.
+# docs/ui/: a screenshot of every page at 1280 and 390 px, and their index (written by the walk, which runs last),
+# from the first-boot wizard's test and the walk through every page per role.
 screenshots: venv debs npm
 	rm -f docs/ui/*.png
-	KLUIS_UI_SHOTS=docs/ui $(BIN)/python -m pytest -q -p no:cacheprovider tests/webui/test_walk.py
+	KLUIS_UI_SHOTS=docs/ui $(BIN)/python -m pytest -q -p no:cacheprovider tests/setup/test_setup_browser.py \
+	  tests/webui/test_walk.py
 
 bench: venv debs
 	$(BIN)/python bench/run.py

@@ -4,6 +4,7 @@ Imported as `tests.browser_helpers` (the tests import shared code through the `t
 
 from __future__ import annotations
 
+import io
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -81,6 +82,14 @@ async def layout_problems(page) -> tuple[int, list[str]]:
     width, window = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     problems = [f"{width} px wide in a {window} px window"] if width > window else []
     return width, problems + await page.evaluate(FIND_VIOLATIONS)
+
+
+def save_small(png: bytes, path: Path) -> None:
+    """A screenshot for docs/ in 256 colours: a third of the bytes in git, text as sharp (pages are flat colour)."""
+    from PIL import Image  # Pillow comes with fpdf2 (the transfer form)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=256).save(path, optimize=True)
 
 
 async def shot(page, shots: Path, name: str) -> None:

@@ -10,7 +10,6 @@ width."""
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 from datetime import date, timedelta
@@ -22,7 +21,7 @@ import pytest_asyncio
 from appliance import access_requests, audit, handover, retention, roles
 from appliance.box import Box
 from tests.browser_helpers import (FIND_VIOLATIONS, OUTPUT, chromium, layout_problems, login, needs_chromium,
-                                   with_axe)
+                                   save_small, with_axe)
 from tests.webui.conftest import NOW, PASSWORD, ROLE_USER, START, fixed_clock
 from webui.site import create_app
 
@@ -148,22 +147,16 @@ def write_index(docs: Path) -> None:
     """docs/ui/README.md: every page's screenshot at both widths."""
     lines = ["# The web UI, page by page", "",
              "Screenshots of every page at 1280 px and at 390 px (a phone), made by `make screenshots` "
-             "(tests/webui/test_walk.py with KLUIS_UI_SHOTS=docs/ui) on a box seeded with recordings, a hold, "
+             "(tests/webui/test_walk.py and tests/setup/test_setup_browser.py with KLUIS_UI_SHOTS=docs/ui): the first-boot wizard, then on a box seeded with recordings, a hold, "
              "an access request, a handover and log entries. Each page as the first of privacy officer, team "
              "leader, keeper, officer and auditor who may open it.", "",
              "| Page | 1280 px | 390 px |", "|---|---|---|"]
     extra = [("/opnames/{id} (bekijken)", "", "opname-bekijken"), ("404", "", "niet-gevonden")]
-    for route, _path, name in [("/login", "/login", "login"), *PAGES, *extra]:
+    setup = [(f"/setup ({path.name[6:-9]})", "", path.name[:-9]) for path in sorted(docs.glob("setup-*-1280.png"))]
+    for route, _path, name in [*setup, ("/login", "/login", "login"), *PAGES, *extra]:
         if (docs / f"{name}-1280.png").exists():
             lines.append(f"| `{route}` | ![{name} 1280]({name}-1280.png) | ![{name} 390]({name}-390.png) |")
     (docs / "README.md").write_text("\n".join(lines) + "\n")
-
-
-def save_small(png: bytes, path: Path) -> None:
-    """The screenshot in 256 colours: a third of the bytes in git, and text as sharp (pages are flat colour)."""
-    from PIL import Image  # Pillow comes with fpdf2 (the transfer form)
-
-    Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=256).save(path, optimize=True)
 
 
 async def check(page, role: str, width: str, name: str, problems: list, docs_too: bool) -> None:
