@@ -35,7 +35,10 @@ HEIGHTS = {"desktop": 900, "phone": 844}
 # without spaces, the hardest to fit: 100 characters.
 LONG_REF = ("PL1300-2026-0412345/OpenbareOrde-StationspleinNoord/Aanhouding-na-melding-winkelpersoneel/ZK-00042"
             "-deel-2")[:100]
-assert len(LONG_REF) == 100
+# And one without any place to break, as a hash or a reference typed without separators would be.
+LONG_TOKEN = ("PL13002026041234500OpenbareOrdeStationspleinNoordAanhoudingNaMeldingWinkelpersoneelZK00042deel2"
+              "00000")[:100]
+assert len(LONG_REF) == len(LONG_TOKEN) == 100
 
 # Each page a role may open: (route as the router knows it, the path to open, its name in screenshots). The
 # path's {placeholders} are filled from the seeded box. Which roles see a page follows from the permission
@@ -91,9 +94,10 @@ def seed(box: Box, ids: dict) -> dict:
     handover_id = handover.prepare(
         box, "tl", [recording], receiver="Politie Eenheid Amsterdam, team Centrum-Jordaan, brigadier P. de Wit",
         basis="vordering art. 126nd Sv", case_ref=LONG_REF, purpose="complaint", protection="passphrase")
-    for actor in ("tl", "fg"):
+    for actor, case_ref in (("tl", LONG_REF), ("fg", LONG_TOKEN)):
         audit.record(box.catalog, actor=actor, action="view", recording_id=recording, purpose="complaint",
-                     case_ref=LONG_REF, clock=box.clock, details={"from_s": 0, "to_s": 20})
+                     case_ref=case_ref, clock=box.clock, details={"from_s": 0, "to_s": 20})
+    retention.add_hold(box, ids["zuid"], "complaint", LONG_TOKEN, "fg")
     assert date.fromisoformat(registered.request["received_on"]) <= NOW.date()
     return {"noord": recording, "request": registered.request["id"], "handover": handover_id}
 

@@ -43,4 +43,11 @@
     });
   }
   document.querySelectorAll("main table").forEach(stack);
+
+  // A cell or value holding one long piece without a place to break (a hash, a reference typed without spaces)
+  // may break anywhere; other cells keep whole words, so that one such value does not squeeze every column.
+  var LONG = /[^\s\-\/]{30,}/;
+  document.querySelectorAll("main td, main dd").forEach(function (cell) {
+    if (LONG.test(cell.textContent)) { cell.classList.add("long"); }
+  });
 })();
