@@ -31,6 +31,8 @@ in_module_loop = pytest.mark.asyncio(loop_scope="module")  # the module's server
 SHOTS = OUTPUT / "walk"
 WIDTHS = {"desktop": 1280, "phone": 390}
 HEIGHTS = {"desktop": 900, "phone": 844}
+# A Dutch user's browser (its language and time zone; headless Chromium's own date fields stay in English).
+BROWSER = {"ignore_https_errors": True, "locale": "nl-NL", "timezone_id": "Europe/Amsterdam"}
 # A case reference as long as people make them (a police report number with the case's parts), in one piece
 # without spaces, the hardest to fit: 100 characters.
 LONG_REF = ("PL1300-2026-0412345/OpenbareOrde-StationspleinNoord/Aanhouding-na-melding-winkelpersoneel/ZK-00042"
@@ -182,7 +184,7 @@ async def check(page, role: str, width: str, name: str, problems: list, docs_too
 async def test_walk(site, box_template, role, width):
     base_url, browser, fill = site
     permissions = route_permissions(box_template[0])
-    context = await browser.new_context(ignore_https_errors=True, base_url=base_url,
+    context = await browser.new_context(**BROWSER, base_url=base_url,
                                         viewport={"width": WIDTHS[width], "height": HEIGHTS[width]})
     await with_axe(context)
     page = await context.new_page()
@@ -244,7 +246,7 @@ async def test_phone_menu_is_compact(site):
     """At phone width the menu is one button that opens the list of pages; at desktop width the list shows."""
     base_url, browser, _fill = site
     for width, compact in (("phone", True), ("desktop", False)):
-        context = await browser.new_context(ignore_https_errors=True, base_url=base_url,
+        context = await browser.new_context(**BROWSER, base_url=base_url,
                                             viewport={"width": WIDTHS[width], "height": HEIGHTS[width]})
         await with_axe(context)
         page = await context.new_page()
