@@ -221,24 +221,28 @@ async def view(page, recording_id: str) -> None:
 
 
 @in_module_loop
-async def test_axe_finds_a_serious_violation(site):
-    """The check can fail: on the box's own login page (its CSP, its stylesheet) with a nameless button and
-    pale text added, axe reports both, and only those."""
+async def test_the_checks_can_fail(site):
+    """On the box's own login page at phone width (its CSP, its stylesheet), with a nameless button, pale text
+    and a 1200 px wide block added: axe reports the first two (and only those), the width check the third."""
     base_url, browser, _fill = site
-    context = await browser.new_context(ignore_https_errors=True, base_url=base_url)
+    context = await browser.new_context(**BROWSER, base_url=base_url, viewport={"width": 390, "height": 844})
     await with_axe(context)
     page = await context.new_page()
     try:
         await page.goto("/login")
-        assert await page.evaluate(FIND_VIOLATIONS) == []
+        assert await layout_problems(page) == (390, [])
         await page.evaluate("""() => { const main = document.querySelector('main');
             main.append(document.createElement('button'));
-            const pale = document.createElement('p'); pale.textContent = 'grijs'; pale.className = 'pale';
-            main.append(pale); pale.style.color = '#ccc'; }""")
+            const pale = document.createElement('p'); pale.textContent = 'grijs'; main.append(pale);
+            pale.style.color = '#ccc';
+            const wide = document.createElement('div'); main.append(wide); wide.textContent = 'breed';
+            wide.style.width = '1200px'; }""")
         found = await page.evaluate(FIND_VIOLATIONS)
+        width, problems = await layout_problems(page)
     finally:
         await context.close()
     assert {v.split(" ")[0] for v in found} == {"button-name", "color-contrast"}
+    assert width > 1200 and problems[0] == f"{width} px wide in a 390 px window"
 
 
 @in_module_loop
