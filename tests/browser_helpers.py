@@ -102,8 +102,10 @@ async def press(page, button: str, then) -> None:
     await page.wait_for_url(then)
 
 
-async def login(page, name: str, password: str) -> None:
+async def login(page, name: str, password: str, lang: str = "nl") -> None:
+    """Log in through the form, in Dutch or (lang "en", after /taal/en) in English."""
     await page.goto("/login")
-    await page.get_by_label("Gebruikersnaam").fill(name)
-    await page.get_by_label("Wachtwoord").fill(password)
-    await press(page, "Inloggen", "**/")
+    english = lang == "en"
+    await page.get_by_label("User name" if english else "Gebruikersnaam").fill(name)
+    await page.get_by_label("Password" if english else "Wachtwoord").fill(password)
+    await press(page, "Log in" if english else "Inloggen", "**/")

@@ -182,6 +182,17 @@ async def check(page, role: str, width: str, name: str, problems: list, docs_too
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("role", roles.ROLES)
 async def test_walk(site, box_template, role, width):
+    await walk(site, box_template, role, width)
+
+
+@in_module_loop
+@pytest.mark.parametrize("role", [roles.PRIVACY_OFFICER, roles.KEEPER])  # between them, every page
+async def test_walk_in_english_on_a_phone(site, box_template, role):
+    """The English texts are other lengths than the Dutch: they must fit a phone as well."""
+    await walk(site, box_template, role, "phone", lang="en")
+
+
+async def walk(site, box_template, role: str, width: str, lang: str = "nl") -> None:
     base_url, browser, fill = site
     permissions = route_permissions(box_template[0])
     context = await browser.new_context(**BROWSER, base_url=base_url,
@@ -189,22 +200,24 @@ async def test_walk(site, box_template, role, width):
     await with_axe(context)
     page = await context.new_page()
     problems: list[str] = []
+    docs = lang == "nl"
+    label = role if docs else f"{role}-{lang}"
     try:
-        await page.goto("/login")
-        await check(page, role, width, "login", problems, role == DOCS_ROLES[0])
-        await login(page, ROLE_USER[role], PASSWORD)
+        await page.goto(f"/taal/{lang}?next=/login")
+        await check(page, label, width, "login", problems, docs and role == DOCS_ROLES[0])
+        await login(page, ROLE_USER[role], PASSWORD, lang)
         walked = pages_of(role, permissions)
         assert len(walked) >= 4  # the overview, the account and what the role works with
         for path, name in walked:
             response = await page.goto(path.format(**fill))
             assert response is not None and response.status == 200, (path, response and response.status)
-            await check(page, role, width, name, problems, docs_shot(role, name, permissions))
-        if roles.VIEW_PURPOSES.get(role, ()) is None:  # may view with any purpose: the player, too
+            await check(page, label, width, name, problems, docs and docs_shot(role, name, permissions))
+        if roles.VIEW_PURPOSES.get(role, ()) is None and docs:  # may view with any purpose: the player, too
             await view(page, fill["noord"])
-            await check(page, role, width, "opname-bekijken", problems, role == DOCS_ROLES[0])
+            await check(page, label, width, "opname-bekijken", problems, role == DOCS_ROLES[0])
         response = await page.goto("/bestaat-niet")
         assert response is not None and response.status == 404
-        await check(page, role, width, "niet-gevonden", problems, role == DOCS_ROLES[0])
+        await check(page, label, width, "niet-gevonden", problems, docs and role == DOCS_ROLES[0])
     finally:
         await context.close()
     assert not problems, "\n".join(problems)
