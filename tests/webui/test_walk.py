@@ -20,6 +20,7 @@ import pytest_asyncio
 
 from appliance import access_requests, audit, handover, retention, roles
 from appliance.box import Box
+from appliance.dock import devices
 from tests.browser_helpers import (FIND_VIOLATIONS, OUTPUT, chromium, layout_problems, login, needs_chromium,
                                    save_small, with_axe)
 from tests.webui.conftest import NOW, PASSWORD, ROLE_USER, START, fixed_clock
@@ -100,6 +101,16 @@ def seed(box: Box, ids: dict) -> dict:
         audit.record(box.catalog, actor=actor, action="view", recording_id=recording, purpose="complaint",
                      case_ref=case_ref, clock=box.clock, details={"from_s": 0, "to_s": 20})
     retention.add_hold(box, ids["zuid"], "complaint", LONG_TOKEN, "fg")
+    # Cameras: two paired (one personal, one pooled, in the dock), one found but not paired, and an alert;
+    # inserted as the hostile-input test does (the dock protocol itself is tested in tests/dock).
+    seen = (NOW - timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
+    for serial, paired, mode, officer, status in (("CAM001", 1, "personal", "jansen", "idle"),
+                                                  ("CAM002", 1, "pooled", None, "offloading"),
+                                                  ("CAM9F3A7C21", 0, "personal", None, "discovered")):
+        box.catalog.db["devices"].insert({"serial": serial, "paired": paired, "online": 1, "mode": mode,
+                                          "officer": officer, "model": "BWC-200", "address": "192.168.40.21",
+                                          "last_seen": seen, "status": status})
+    devices.alert(box, "spoofed_serial", "CAM9F3A7C21 advertises the serial of a paired camera", serial="CAM9F3A7C21")
     assert date.fromisoformat(registered.request["received_on"]) <= NOW.date()
     return {"noord": recording, "request": registered.request["id"], "handover": handover_id}
 

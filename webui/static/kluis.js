@@ -37,6 +37,12 @@
         }
         if (heads[column] && cell.tagName === "TD" && row.parentNode.tagName !== "THEAD") {
           cell.setAttribute("data-label", heads[column]);
+          if (!cell.textContent.trim() && !cell.querySelector("*")) { cell.classList.add("empty"); }
+          // the value as one box beside its heading (kluis.css), whatever it holds: text, links, a form
+          var value = document.createElement("div");
+          value.className = "value";
+          while (cell.firstChild) { value.appendChild(cell.firstChild); }
+          cell.appendChild(value);
         }
         column += cell.colSpan || 1;
       });
