@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEBS := age ffmpeg chromium iproute2 time curl fonts-dejavu-core nftables dosfstools exfatprogs mtools fusefat exfat-fuse
 
-.PHONY: demo test bench docs venv debs clean
+.PHONY: demo test bench docs venv debs npm screenshots clean
 
 $(BIN)/kluis: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,20 @@ debs:
 	  else echo "note: missing Debian packages ($$missing); run 'sudo make debs' for the full suite"; fi; \
 	fi
 
+# axe-core, the accessibility checker tests/webui/test_walk.py puts into each page, at the version
+# tests/a11y/package-lock.json pins (npm ci installs exactly that, or fails).
+A11Y := tests/a11y
+npm: $(A11Y)/node_modules/axe-core/axe.min.js
+
+$(A11Y)/node_modules/axe-core/axe.min.js: $(A11Y)/package.json $(A11Y)/package-lock.json
+	cd $(A11Y) && npm ci --no-audit --no-fund
+	touch $@
+
 demo: venv
 	$(BIN)/kluis demo
 
 # Lint and type check first: they take seconds, the suite takes minutes.
-test: venv debs
+test: venv debs npm
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
@@ -42,8 +51,15 @@ docs: venv
 	$(BIN)/python docs/generate.py
 	$(BIN)/python -m appliance.config_docs
 
+# docs/ui/: a screenshot of every page at 1280 and 390 px, and their index (written by the walk, which runs last),
+# from the first-boot wizard's test and the walk through every page per role.
+screenshots: venv debs npm
+	rm -f docs/ui/*.png
+	KLUIS_UI_SHOTS=docs/ui $(BIN)/python -m pytest -q -p no:cacheprovider tests/setup/test_setup_browser.py \
+	  tests/webui/test_walk.py
+
 bench: venv debs
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info $(A11Y)/node_modules

@@ -23,6 +23,15 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
+OWN_SCRIPT = re.compile(r'<script src="/static/[a-z]+\.js"( defer)?>')
+
+
+def injected_scripts(html: str) -> list[str]:
+    """The page's <script> tags other than the box's own static files (every page loads /static/kluis.js): an
+    escaping test wants none."""
+    return [tag for tag in re.findall(r"<script\b[^>]*>", html, re.IGNORECASE) if not OWN_SCRIPT.fullmatch(tag)]
+
+
 @asynccontextmanager
 async def https_client(box: Box, app: web.Application) -> AsyncIterator[TestClient]:
     """app on a free local port over HTTPS with the box's certificate, and a client of it that keeps cookies

@@ -9,7 +9,7 @@ import pytest
 from appliance import audit, retention, sweep
 from appliance import access_requests as ar
 from verzoeken_helpers import HOSTILE
-from tests.web_helpers import WebClient, https_client
+from tests.web_helpers import WebClient, https_client, injected_scripts
 from webui.site import create_app
 
 ESCAPED = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"
@@ -42,13 +42,13 @@ async def test_register_answer_release_and_the_normal_term(web, template, clock)
     assert "21-12-2026 (nog 29 dagen)" in html
     assert "opnames hebben geen locatie" in html
     assert f'href="/opnames/{ids["a"]}"' in html and f'href="/opnames/{ids["b"]}"' in html and ids["c"] not in html
-    assert "<script" not in html and html.count(ESCAPED) >= 4  # requester, place, notes, officer of b
+    assert not injected_scripts(html) and html.count(ESCAPED) >= 4  # requester, place, notes, officer of b
     req = ar.list_requests(web.box)[0]
     for key in ("a", "b"):
         (hold,) = retention.active_holds(web.box.catalog, ids[key])
         assert (hold["purpose"], hold["case_ref"], hold["placed_by"]) == ("access_request", req["ref"], "fg")
     register_page = await web.page("/verzoeken")
-    assert req["ref"] in register_page and "nog 29 dagen" in register_page and "<script" not in register_page
+    assert req["ref"] in register_page and "nog 29 dagen" in register_page and not injected_scripts(register_page)
     entries = audit.entries(web.box.catalog)
     assert [e["client"].startswith("web ") for e in entries if e["action"] == "request_add"] == [True]
 

@@ -1,14 +1,20 @@
 """The first-boot wizard in real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) against a
 real `kluis serve` on an empty directory: the keeper fills in the Dutch forms, writes the recovery key down,
-types two groups back, skips the archive, and then logs in on the normal login page of the same process.
-Screenshots go to test-output/setup/."""
+types two groups back, skips the archive, and then logs in on the normal login page of the same process. At a
+desktop and at a phone width: every step fits the window and axe-core finds no serious or critical violation.
+Screenshots go to test-output/setup/ (and with KLUIS_UI_SHOTS=<dir>, `make screenshots`, there too)."""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
+
+import pytest
 
 from appliance.box import Box
-from tests.browser_helpers import OUTPUT, chromium_page, needs_chromium, press, shot
+from tests.browser_helpers import (OUTPUT, chromium_page, layout_problems, needs_chromium, press, save_small,
+                                   with_axe)
 
 SHOTS = OUTPUT / "setup"
 PASSWORD = "een goed wachtwoord voor de kluis"
@@ -16,11 +22,23 @@ PASSWORD = "een goed wachtwoord voor de kluis"
 pytestmark = needs_chromium
 
 
-async def test_keeper_sets_up_the_box_in_chromium_and_logs_in(serve, tmp_path):
+@pytest.mark.parametrize("width", [1280, 390])
+async def test_keeper_sets_up_the_box_in_chromium_and_logs_in(serve, tmp_path, width):
     data = tmp_path / "data"
     box = serve(data)
     box.find(r"setup wizard is at")
-    async with chromium_page(box.url, SHOTS, viewport={"width": 1100, "height": 900}) as page:
+    problems: list[str] = []
+    async with chromium_page(box.url, SHOTS, viewport={"width": width, "height": 900}) as page:
+        await with_axe(page.context)
+
+        async def shot(page, _shots, name: str) -> None:
+            """The step's screenshot, and what is wrong with its layout (see layout_problems)."""
+            problems.extend(f"{name}: {p}" for p in (await layout_problems(page))[1])
+            await page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+            if os.environ.get("KLUIS_UI_SHOTS"):
+                save_small(await page.screenshot(full_page=True),
+                           Path(os.environ["KLUIS_UI_SHOTS"]) / f"setup-{name}-{width}.png")
+
         await page.goto("/")  # whatever the address, the wizard
         await page.wait_for_url("**/setup")
         await shot(page, SHOTS, "01-start")
@@ -66,6 +84,7 @@ async def test_keeper_sets_up_the_box_in_chromium_and_logs_in(serve, tmp_path):
 
         response = await page.goto("/setup")
         assert response.status == 404
+    assert not problems, "\n".join(problems)
     assert box.stop() == 0
     with Box(data) as made:
         assert bytes(made.unlock_recovery(recovery).public_key) == bytes(made.public_key)
