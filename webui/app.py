@@ -16,18 +16,17 @@ import secrets
 from pathlib import Path
 from typing import Awaitable, Callable
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
 
 from appliance import roles, users
 from appliance.box import Box
-from appliance.clock import from_iso
 from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.handover_downloads import Downloads
 
-from . import i18n
+from . import i18n, labels
+from .formats import Formats
 from .i18n import N_
 from .sessions import Session, Sessions
 
@@ -105,7 +104,6 @@ ACTION_LABELS = {
     "usb_error": N_("USB camera problem"),
 }
 
-STATE_LABELS = {"stored": N_("stored"), "deleting": N_("being deleted"), "held": N_("held")}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -146,6 +144,19 @@ def gettext_for(request: web.Request) -> Callable[[str], str]:
     return request.get(GETTEXT, i18n.translations(i18n.DEFAULT).gettext)
 
 
+def ngettext_for(request: web.Request) -> Callable[[str, str, int], str]:
+    """The plural-aware gettext of the user's language: ngettext("%(n)d handover", "%(n)d handovers", n)."""
+    return i18n.translations(request.get(LANG, i18n.DEFAULT)).ngettext
+
+
+def flash(request: web.Request, message: str) -> None:
+    """Say on the next page the user sees what their action did (shown once, in base.html, with
+    role=status): for a form that redirects after it changed something. `message` is already translated."""
+    session: Session | None = request.get(SESSION)
+    if session is not None:
+        session.flashes.append(message)
+
+
 def done_message(request: web.Request, messages: dict[str, str]) -> str | None:
     """What a page says after a change redirected to it with ?ok=KEY: `messages` maps each KEY to its
     text (marked with N_), shown in the user's language; None for no or an unknown KEY."""
@@ -157,20 +168,9 @@ def render(request: web.Request, template: str, status: int = 200, **context) ->
     env = request.app[TEMPLATES]
     session: Session | None = request.get(SESSION)
     box = request.app[BOX]
-    tz = ZoneInfo(box.settings.box.timezone)
+    lang = request.get(LANG, i18n.DEFAULT)
+    fmt = Formats(lang, box.settings.box.timezone)
     _ = gettext_for(request)
-
-    def fmt_time(value: str | None, seconds: bool = True) -> str:
-        if not value:
-            return ""
-        moment = from_iso(value).astimezone(tz)
-        return moment.strftime("%d-%m-%Y %H:%M:%S" if seconds else "%d-%m-%Y %H:%M")
-
-    def fmt_size(n: int) -> str:
-        for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-            if n >= scale:
-                return f"{n / scale:.1f} {unit}".replace(".", "," if request.get(LANG) == "nl" else ".")
-        return f"{n} B"
 
     def allowed(permission: str) -> bool:
         return session is not None and roles.allowed(session.role, permission)
@@ -181,18 +181,26 @@ def render(request: web.Request, template: str, status: int = 200, **context) ->
     nav = [(path, _(label)) for path, label, perm in NAV if allowed(perm)]
     html = env.get_template(template).render(
         _=_,
-        lang=request.get(LANG, i18n.DEFAULT),
+        ngettext=ngettext_for(request),
+        fmt=fmt,
+        flashes=session.take_flashes() if session else [],
+        lang=lang,
         session=session,
         csrf=session.csrf if session else request.get(LOGIN_CSRF, ""),
         nav=nav,
         path=request.path,
         request_path=request.path_qs,
         allowed=allowed,
-        fmt_time=fmt_time,
-        fmt_size=fmt_size,
+        fmt_time=fmt.time,
+        fmt_size=fmt.size,
         role_label=role_label,
         action_label=lambda action: _(ACTION_LABELS[action]) if action in ACTION_LABELS else action,
-        state_label=lambda state: _(STATE_LABELS[state]) if state in STATE_LABELS else state,
+        state_label=lambda state: labels.label(_, labels.RECORDING_STATES, state),
+        recording_state=lambda recording, held=None: labels.recording_state(_, recording, held),
+        camera_status=lambda status: labels.camera_status(_, status),
+        alert_text=lambda alert: labels.alert_text(_, alert),
+        sync_label=lambda state: labels.label(_, labels.SYNC_COUNTS, state),
+        sync_skipped=lambda why: labels.sync_skipped(_, why),
         box_name=box.settings.box.name,
         roles=roles,
         **context,

@@ -78,18 +78,27 @@ def pick(requested: str | None) -> str:
     return requested if requested in LANGUAGES else DEFAULT
 
 
-def extract() -> dict[str, list[str]]:
-    """Every message id in the web UI's code and templates -> where it is used."""
+def _extracted():
     from babel.messages.extract import extract_from_dir
 
-    root = Path(__file__).parent
-    found: dict[str, list[str]] = {}
     method_map = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
-    for filename, lineno, message, _comments, _context in extract_from_dir(root, method_map):
+    return extract_from_dir(Path(__file__).parent, method_map)
+
+
+def extract() -> dict[str, list[str]]:
+    """Every message id in the web UI's code and templates -> where it is used (an ngettext message by
+    its singular; plurals() gives its plural)."""
+    found: dict[str, list[str]] = {}
+    for filename, lineno, message, _comments, _context in _extracted():
         if isinstance(message, tuple):  # ngettext: (singular, plural)
             message = message[0]
         found.setdefault(message, []).append(f"{filename}:{lineno}")
     return found
+
+
+def plurals() -> dict[str, str]:
+    """The ngettext messages: singular id -> plural id."""
+    return {message[0]: message[1] for _f, _l, message, _c, _x in _extracted() if isinstance(message, tuple)}
 
 
 def update_catalogs(into: str = DOMAIN) -> None:
@@ -99,6 +108,7 @@ def update_catalogs(into: str = DOMAIN) -> None:
     from babel.messages.pofile import write_po
 
     ids = extract()
+    plural = plurals()
     places = {m: [(p.rsplit(":", 1)[0], int(p.rsplit(":", 1)[1])) for p in where] for m, where in ids.items()}
     for lang in LANGUAGES:
         if lang == "en":
@@ -117,12 +127,15 @@ def update_catalogs(into: str = DOMAIN) -> None:
                 if msgid in claimed or not (previous or po == target):
                     continue
                 claimed.add(msgid)
-                new.add(msgid, previous.string if previous else "", locations=places[msgid])
+                new.add((msgid, plural[msgid]) if msgid in plural else msgid,
+                        previous.string if previous else ("", "") if msgid in plural else "",
+                        locations=places[msgid])
             unclaimed = [m for m in ids if m not in claimed]
             if po == target:
                 for msgid in sorted(unclaimed):
                     claimed.add(msgid)
-                    new.add(msgid, "", locations=places[msgid])
+                    new.add((msgid, plural[msgid]) if msgid in plural else msgid,
+                            ("", "") if msgid in plural else "", locations=places[msgid])
             if not len(new) and po != folder / f"{DOMAIN}.po":
                 po.unlink(missing_ok=True)
                 continue

@@ -36,6 +36,7 @@ from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.usb import ingest as usb_ingest
 from appliance.usb import overview as usb_overview
 
+from .. import labels
 from ..app import BOX, OFFLOAD_PROGRESS, SESSION, check_password, done_message, gettext_for, needs, render
 from ..i18n import N_
 from ..posted import posted
@@ -54,10 +55,6 @@ def offload_progress(request: web.Request) -> dict[str, dict]:
 # USB cameras -----------------------------------------------------------------------------------------------
 
 USB_RECENT = timedelta(hours=1)  # a usb_sessions row updated this recently is shown on the overview
-USB_STATES = {
-    "reading": N_("reading"), "done": N_("done, you can take the camera out"),
-    "gone": N_("camera taken out while being read"), "error": N_("error"), "storage_full": N_("storage full"),
-}
 # Why ingest left a file on the camera (appliance/usb/ingest.py speaks English): shown translated when known.
 USB_REASONS = {N_("not a video Kluis can read")}
 
@@ -68,7 +65,7 @@ def usb_progress(box, _) -> dict[str, dict]:
     found = {}
     for row in usb_overview.sessions(box, box.clock() - USB_RECENT):
         state = row["state"]
-        label = _(USB_STATES[state]) if state in USB_STATES else state
+        label = labels.label(_, labels.USB_STATES, state)
         if state == "done":
             text = label
         elif state == "reading":

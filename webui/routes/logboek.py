@@ -8,9 +8,10 @@ import io
 from aiohttp import web
 
 from appliance import audit, purposes, retention, roles
-from appliance.clock import parse_time, to_iso
+from appliance.clock import to_iso
 from appliance.errors import KluisError
 
+from ..formats import parse_moment
 from ..app import BOX, LANG, SESSION, client_of, gettext_for, needs, render
 
 routes = web.RouteTableDef()
@@ -38,9 +39,9 @@ def _range(request: web.Request) -> tuple[str | None, str | None, list[str]]:
         value = None
         if text:
             try:
-                value = to_iso(parse_time(text, tz))
+                value = to_iso(parse_moment(text, tz))
             except KluisError:
-                errors.append(_("Not a date and time: %(value)s (for example 2026-11-20T14:30)") % {"value": text})
+                errors.append(_("Not a date and time: %(value)s (for example 20-11-2026 14:30)") % {"value": text})
         bounds.append(value)
     return bounds[0], bounds[1], errors
 

@@ -10,8 +10,8 @@ from appliance import access_requests, outbox, purposes, roles
 from appliance import overview as box_overview
 from appliance.health import box_health
 
+from .. import labels
 from ..app import BOX, LANG, SESSION, gettext_for, needs, render
-from ..i18n import N_
 from .cameras import offload_progress, usb_progress
 from .verzoeken import days_left_text
 
@@ -20,13 +20,6 @@ routes = web.RouteTableDef()
 DISK_ALERT = 0.90  # used fraction at which the overview warns
 
 
-OFFLOAD_STATES = {
-    "waiting": N_("waiting"), "checking": N_("checking"), "offloading": N_("offloading"), "done": N_("done"),
-    "offline": N_("offline"), "error": N_("error"), "refused": N_("refused"), "storage_full": N_("storage full"),
-    # the device's own status when nothing is being offloaded
-    "discovered": N_("discovered"), "paired": N_("paired"), "unpaired": N_("unpaired"),
-    "idle": N_("idle"), "found": N_("found, not registered"),  # a USB camera outside an ingest
-}
 
 
 @routes.get("/")
@@ -47,7 +40,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
     return render(request, "overview.html", store=store, alerts=alerts, cameras=cameras,
                   device_alerts=device_alerts, reviews=box_overview.reviews_due(box), progress=offload_progress(request),
                   usb_progress=usb_progress(box, _),  # USB cameras' ingest, from usb_sessions
-                  state_labels={k: _(v) for k, v in OFFLOAD_STATES.items()}, deletions_due=box_overview.deletions_due(box),
+                  state_labels={k: _(v) for k, v in labels.CAMERA_STATES.items()}, deletions_due=box_overview.deletions_due(box),
                   sync=sync_state(box), not_docked_days=box_overview.NOT_DOCKED_DAYS,
                   health=await box_health(box, request[SESSION].role),  # clock and data at rest
                   requests_due=requests_due(request))  # requests near their legal deadline
@@ -63,7 +56,7 @@ def requests_due(request: web.Request) -> list[dict]:
     for row in rows:
         row["kind_label"] = purposes.label(row["kind"], request[LANG])
         row["deadline_text"] = date.fromisoformat(row["deadline"]).strftime("%d-%m-%Y")
-        row["left_text"] = days_left_text(_, row["days_left"])
+        row["left_text"] = days_left_text(request, row["days_left"])
     return rows
 
 

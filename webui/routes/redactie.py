@@ -21,7 +21,8 @@ from aiohttp import web
 from appliance import footage, jobs, purposes, redaction, roles, time_offsets
 from appliance.errors import KluisError, NotFound
 
-from ..app import BOX, LANG, SESSION, client_of, gettext_for, needs, render
+from .. import labels
+from ..app import BOX, LANG, SESSION, client_of, flash, gettext_for, needs, render
 from ..posted import posted, recording_in_path
 
 routes = web.RouteTableDef()
@@ -118,7 +119,7 @@ async def redact_start(request: web.Request) -> web.StreamResponse:
             plan = redaction.make_plan(_lines(form["keep"]), _lines(form["boxes"]), _lines(form["mute"]),
                                        detect_faces=form["faces"] == "1")
         except KluisError as exc:
-            error = _("Not understood: %(error)s") % {"error": str(exc)}
+            error = labels.plan_error(_, exc)
     if error is None:
         assert plan is not None  # made above, or error is set
         try:
@@ -130,6 +131,7 @@ async def redact_start(request: web.Request) -> web.StreamResponse:
             error = str(exc)
     if error:
         return _form_page(request, recording, 400, error=error, form=form)
+    flash(request, _("Redaction started; this page shows its progress."))
     raise web.HTTPSeeOther(f"/redactie/{job_id}")
 
 

@@ -14,10 +14,10 @@ from aiohttp import web
 
 from appliance import access_requests as ar
 from appliance import handover, purposes, retention, roles
-from appliance.clock import parse_time
 from appliance.errors import KluisError
 
-from ..app import BOX, LANG, gettext_for, needs, render
+from ..formats import parse_moment
+from ..app import BOX, LANG, flash, gettext_for, needs, ngettext_for, render
 from ..i18n import N_
 from ..posted import Posted, posted
 
@@ -31,13 +31,14 @@ RESULT_LABELS = {"released": N_("hold released"), "deleted": N_("deleted ahead o
 STATUS_LABELS = {"open": N_("open"), "closed": N_("closed")}
 
 
-def days_left_text(_, left: int) -> str:
-    """How a request's legal deadline stands, in days, in the user's language (`_`)."""
+def days_left_text(request: web.Request, left: int) -> str:
+    """How a request's legal deadline stands, in days, in the user's language."""
+    ngettext = ngettext_for(request)
     if left < 0:
-        return _("%(days)d days overdue") % {"days": -left}
+        return ngettext("%(days)d day overdue", "%(days)d days overdue", -left) % {"days": -left}
     if left == 0:
-        return _("due today")
-    return _("%(days)d days left") % {"days": left}
+        return gettext_for(request)("due today")
+    return ngettext("%(days)d day left", "%(days)d days left", left) % {"days": left}
 
 
 def _helpers(request: web.Request) -> dict:
@@ -46,7 +47,7 @@ def _helpers(request: web.Request) -> dict:
     box = request.app[BOX]
 
     def days_text(req: dict) -> str:
-        return days_left_text(_, ar.days_left(box, req)) if req["status"] == "open" else ""
+        return days_left_text(request, ar.days_left(box, req)) if req["status"] == "open" else ""
 
     return {
         "kind_label": lambda code: purposes.label(code, lang),
@@ -108,9 +109,9 @@ async def register(request: web.Request) -> web.StreamResponse:
         if received > ar.today(box):
             errors.append(_("The date the request came in lies in the future."))
     try:
-        given = parse_time(form["given_time"][:40], box.settings.box.timezone)
+        given = parse_moment(form["given_time"][:40], box.settings.box.timezone)
     except KluisError:
-        errors.append(_("Not a date and time: %(value)s (for example 2026-11-20T14:30)") % {"value": form["given_time"][:40]})
+        errors.append(_("Not a date and time: %(value)s (for example 20-11-2026 14:30)") % {"value": form["given_time"][:40]})
     if form["window"]:
         try:
             window = int(form["window"])
@@ -199,6 +200,7 @@ async def link(request: web.Request, req: dict, p: Posted) -> web.StreamResponse
         ar.link(box, req["id"], recording_id, p.session.name, client=p.client)
     except KluisError:
         return _detail(request, req, 400, error=_("That recording is linked to this request already."))
+    flash(request, _("Recording %(id)s linked to the request; it is held for it.") % {"id": recording_id})
     raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#opnames")
 
 
@@ -211,6 +213,7 @@ async def unlink(request: web.Request, req: dict, p: Posted) -> web.StreamRespon
     if not recording_id or not reason:
         return _detail(request, req, 400, error=p.gettext("Give the reason for unlinking the recording."))
     ar.unlink(p.box, req["id"], recording_id, p.session.name, reason, client=p.client)
+    flash(request, p.gettext("Recording %(id)s unlinked; the request's hold on it is released.") % {"id": recording_id})
     raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#opnames")
 
 
@@ -239,6 +242,7 @@ async def hand_over(request: web.Request, req: dict, p: Posted) -> web.StreamRes
             client=p.client)
     except KluisError as exc:
         return _detail(request, req, 400, error=str(exc))
+    flash(request, _("Handover prepared. A second person approves it on this page."))
     raise web.HTTPSeeOther(f"/overdrachten/{handover_id}")
 
 
@@ -255,4 +259,5 @@ async def close(request: web.Request, req: dict, p: Posted) -> web.StreamRespons
     if outcome != "withdrawn" and not decision_ref:
         return _detail(request, req, 400, error=_("Give the reference of the decision."), form=kept)
     ar.close(p.box, req["id"], outcome, p.session.name, decision_ref or None, client=p.client)
+    flash(request, _("Request closed."))
     raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#opnames")
