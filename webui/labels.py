@@ -27,7 +27,7 @@ CAMERA_STATES = {
     "waiting": N_("waiting"), "checking": N_("checking"), "offloading": N_("offloading"), "done": N_("done"),
     "offline": N_("offline"), "error": N_("error"), "refused": N_("refused"), "storage_full": N_("storage full"),
     "discovered": N_("found on the network, not paired"), "paired": N_("paired"), "unpaired": N_("unpaired"),
-    "idle": N_("ready"), "found": N_("found, not registered"),  # a USB camera outside an ingest
+    "idle": N_("idle"), "found": N_("found, not registered"),  # a USB camera outside an ingest
     "waiting for disk space": N_("waiting for disk space"),
 }
 # A device status that carries the reason after a colon ("refused: ...", "error: ..."): its first word.

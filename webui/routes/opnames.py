@@ -60,12 +60,12 @@ def _filters(request: web.Request) -> Filters:
     too_long = []
 
     def value(key: str, limit: int) -> str:
-        """A filter's text; an over-long one is not searched for cut (it would find another camera or
-        officer): it is left out and said."""
+        """A filter's text, never cut (a cut value would find another camera or officer): an over-long one
+        is searched as it is, so it finds nothing, and the page says why."""
         text = q.get(key, "").strip()
         if len(text) > limit:
-            too_long.append(_("A filter value is longer than %(limit)d characters and was not used.") % {"limit": limit})
-            return ""
+            too_long.append(_("A filter value is longer than %(limit)d characters: no recording matches it.")
+                            % {"limit": limit})
         return text
 
     f = Filters(camera=value("camera", 100), officer=value("officer", 100), team=value("team", 100),
