@@ -208,11 +208,36 @@ def render(request: web.Request, template: str, status: int = 200, **context) ->
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
 
-def error_page(request: web.Request, status: int, message: str) -> web.Response:
+def error_page(request: web.Request, status: int, message: str, technical: str | None = None) -> web.Response:
+    """`technical`: the domain's own (English) message, shown folded under `message` for a report."""
     _ = gettext_for(request)
     titles = {400: _("That did not work"), 401: _("Log in first"), 403: _("No access"), 404: _("Not found"),
               405: _("Not allowed"), 413: _("Too large"), 500: _("Something went wrong")}
-    return render(request, "error.html", status=status, title=titles.get(status, _("Error")), message=message)
+    return render(request, "error.html", status=status, title=titles.get(status, _("Error")), message=message,
+                  technical=technical)
+
+
+class Refusal(str):
+    """A refusal shown on a page in the user's words, with the domain's English message beside it
+    (`technical`, shown folded and marked lang="en" by the notices macro and the error page)."""
+
+    technical: str | None = None
+
+
+def domain_message(request: web.Request, exc: Exception | str) -> Refusal:
+    """A refusal of the domain layer for a page: its text in the user's language when a catalog knows it
+    (i18n.DOMAIN_MESSAGES and the like) or it is in that language already (a handler's own message, a
+    UserError); else a sentence in the user's language with the English message as technical detail."""
+    text = str(exc)
+    lang = request.get(LANG, i18n.DEFAULT)
+    if isinstance(exc, UserError) or lang == "en" or i18n.is_translation(lang, text):
+        return Refusal(text)
+    translated = gettext_for(request)(text)
+    if translated != text:
+        return Refusal(translated)
+    refusal = Refusal(gettext_for(request)("The box refused this; the technical details say why."))
+    refusal.technical = text
+    return refusal
 
 
 # Middlewares -----------------------------------------------------------------------------------------
@@ -243,7 +268,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except NotFound:
         return error_page(request, 404, _("That does not exist (any more)."))
     except KluisError as exc:
-        return error_page(request, 400, str(exc))
+        refusal = domain_message(request, exc)
+        return error_page(request, 400, refusal, refusal.technical)
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
         return error_page(request, 500, _("An unexpected error occurred. It has been logged."))

@@ -74,6 +74,18 @@ def translations(lang: str) -> gettext.NullTranslations:
     return gettext.GNUTranslations(buf)
 
 
+@functools.cache
+def _translated_texts(lang: str) -> frozenset[str]:
+    catalog = translations(lang)
+    texts = getattr(catalog, "_catalog", {}).values()
+    return frozenset(t for t in texts if isinstance(t, str))
+
+
+def is_translation(lang: str, text: str) -> bool:
+    """Is `text` one of the language's translations, as it stands (a message a handler translated)?"""
+    return text in _translated_texts(lang)
+
+
 def pick(requested: str | None) -> str:
     return requested if requested in LANGUAGES else DEFAULT
 

@@ -37,7 +37,7 @@ from appliance.usb import ingest as usb_ingest
 from appliance.usb import overview as usb_overview
 
 from .. import labels
-from ..app import BOX, OFFLOAD_PROGRESS, SESSION, check_password, done_message, gettext_for, needs, render
+from ..app import BOX, OFFLOAD_PROGRESS, SESSION, check_password, domain_message, done_message, gettext_for, needs, render
 from ..i18n import N_
 from ..posted import posted
 
@@ -154,7 +154,12 @@ async def pair(request: web.Request) -> web.StreamResponse:
     try:
         await pair_camera(box, serial, code, actor=p.session.name, officer=officer, wait_s=PAIR_WAIT_S)
     except KluisError as exc:
-        return _page(request, 400, error=_("Pairing failed: %(reason)s") % {"reason": exc}, form=kept)
+        refusal = domain_message(request, exc)  # the reason, in Dutch when it is known, else folded in English
+        if refusal.technical:
+            said = type(refusal)(_("Pairing failed."))
+            said.technical = refusal.technical
+            return _page(request, 400, error=said, form=kept)
+        return _page(request, 400, error=_("Pairing failed: %(reason)s") % {"reason": refusal}, form=kept)
     raise web.HTTPSeeOther("/cameras?ok=paired")
 
 
@@ -180,7 +185,7 @@ async def assign(request: web.Request) -> web.StreamResponse:
     except NotFound:
         raise
     except KluisError as exc:
-        return _page(request, 400, error=str(exc))
+        return _page(request, 400, error=domain_message(request, exc))
     usb = devices.get_device(box.catalog, serial)["proto"] == "usb"
     raise web.HTTPSeeOther("/cameras?ok=saved_usb" if usb else "/cameras?ok=saved")
 
@@ -233,7 +238,7 @@ async def shift(request: web.Request) -> web.StreamResponse:
         devices.assign_shift(box, serial, officer, starts, parse_time(ends_text, tz) if ends_text else None,
                              actor=p.session.name)
     except KluisError as exc:
-        return _page(request, 400, error=str(exc))
+        return _page(request, 400, error=domain_message(request, exc))
     raise web.HTTPSeeOther("/cameras?ok=saved")
 
 

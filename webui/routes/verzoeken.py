@@ -17,7 +17,7 @@ from appliance import handover, purposes, retention, roles
 from appliance.errors import KluisError
 
 from ..formats import parse_moment
-from ..app import BOX, LANG, flash, gettext_for, needs, ngettext_for, render
+from ..app import BOX, LANG, domain_message, flash, gettext_for, needs, ngettext_for, render
 from ..i18n import N_
 from ..posted import Posted, posted
 
@@ -128,7 +128,7 @@ async def register(request: web.Request) -> web.StreamResponse:
                            camera=form["camera"], officer=form["officer"], contact=form["contact"],
                            notes=form["notes"], window_minutes=window, client=p.client)
     except KluisError as exc:
-        return _new_form(request, 400, [str(exc)], form)
+        return _new_form(request, 400, [domain_message(request, exc)], form)
     raise web.HTTPSeeOther(f"/verzoeken/{done.request['id']}?nieuw=1")
 
 
@@ -241,7 +241,7 @@ async def hand_over(request: web.Request, req: dict, p: Posted) -> web.StreamRes
             basis="AVG art. 15 (inzageverzoek)", case_ref=req["ref"], purpose=req["kind"], protection="passphrase",
             client=p.client)
     except KluisError as exc:
-        return _detail(request, req, 400, error=str(exc))
+        return _detail(request, req, 400, error=domain_message(request, exc))
     flash(request, _("Handover prepared. A second person approves it on this page."))
     raise web.HTTPSeeOther(f"/overdrachten/{handover_id}")
 
