@@ -108,3 +108,13 @@ def parse_moment(text: str, timezone: str) -> datetime:
         except ValueError:
             continue
     return parse_time(text, timezone)
+
+
+def parse_day(text: str) -> date:
+    """A calendar day typed in a form: 21-11-2026 (as the pages write it) or 2026-11-21 (a browser's date
+    field). ValueError if it is neither."""
+    text = text.strip()
+    try:
+        return datetime.strptime(text, "%d-%m-%Y").date()
+    except ValueError:
+        return date.fromisoformat(text)

@@ -44,7 +44,7 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     except KluisError as exc:
         return _page(request, 400, error=_(str(exc)))  # see i18n.DOMAIN_MESSAGES
     request.app[SESSIONS].drop_user(session.name)  # other sessions of this user end; this one too: log in anew
-    raise web.HTTPSeeOther("/login")
+    raise web.HTTPSeeOther("/login?ok=password")
 
 
 @routes.post("/account/tweestaps")

@@ -84,7 +84,9 @@ def _usb_view(request: web.Request) -> dict:
     left = usb_overview.files_left(box)[:500]
     for row in left:
         reason = row["reason"] or ""
-        row["reason_text"] = _(reason) if reason in USB_REASONS else reason
+        # an unknown reason is the ingest's English: said in words, the English folded beside it
+        row["reason_text"] = _(reason) if reason in USB_REASONS else _("refused by the box")
+        row["reason_detail"] = None if reason in USB_REASONS else reason
     unknown = usb_overview.unknown_volumes(box)
     return {"found": found, "left": left, "unknown": unknown}
 

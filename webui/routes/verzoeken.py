@@ -16,7 +16,7 @@ from appliance import access_requests as ar
 from appliance import handover, purposes, retention, roles
 from appliance.errors import KluisError
 
-from ..formats import parse_moment
+from ..formats import parse_day, parse_moment
 from ..app import BOX, LANG, domain_message, flash, gettext_for, needs, ngettext_for, render
 from ..i18n import N_
 from ..posted import Posted, posted
@@ -102,9 +102,9 @@ async def register(request: web.Request) -> web.StreamResponse:
         errors.append(_("Choose the kind of request."))
     received = given = window = None
     try:
-        received = date.fromisoformat(form["received_on"])
+        received = parse_day(form["received_on"])
     except ValueError:
-        errors.append(_("Not a date: %(value)s (for example 2026-11-21)") % {"value": form["received_on"][:40]})
+        errors.append(_("Not a date: %(value)s (for example 21-11-2026)") % {"value": form["received_on"][:40]})
     else:
         if received > ar.today(box):
             errors.append(_("The date the request came in lies in the future."))
