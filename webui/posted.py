@@ -28,6 +28,12 @@ FIELD_LABELS = {
     "requester": N_("Requester"), "place": N_("Place"), "camera": N_("Camera"), "contact": N_("Contact"),
     "notes": N_("Notes"), "received_on": N_("Received on"), "given_time": N_("Time"), "window": N_("Search window"),
     "kind": N_("Kind of request"), "team": N_("Team"),
+    # the handover form (overdracht_nieuw.html) and the redaction form (redactie.html) use the same labels
+    "recording_ids": N_("Recording ids (one per line)"), "receiver_org": N_("Organisation"), "receiver_unit": N_("Unit"),
+    "receiver_name": N_("Name"), "receiver_number": N_("Official number"), "basis_article": N_("Article"),
+    "age_recipient": N_("Public key"), "request_ref": N_("Request (optional)"),
+    "keep": N_("Keep regions (not blurred): one per line"), "boxes": N_("Boxes to blur at keyframes: one per line"),
+    "mute": N_("Mute audio: one range per line"),
 }
 
 

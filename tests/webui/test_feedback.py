@@ -126,3 +126,15 @@ async def test_a_held_recording_is_held_everywhere_and_its_deletion_is_in_the_fu
     assert rid in held and "<td>bewaard</td>" in held and "<td>opgeslagen</td>" not in held
     stored = await web.page("/opnames?state=stored")  # "opgeslagen" finds what the list calls opgeslagen
     assert rid not in stored and "<td>bewaard</td>" not in stored
+
+
+async def test_over_long_fields_of_other_forms_are_refused_by_name(web, rec_ids):
+    await web.as_role("privacy_officer")
+    response = await web.post("/overdrachten/nieuw", {"recording_ids": rec_ids["noord"], "receiver_org": "P" * 2001,
+                                                      "receiver_name": "J. Jansen"}, csrf_from="/overdrachten/nieuw")
+    assert response.status == 400
+    assert "“Organisatie” bevat 2001 tekens; er mogen er hoogstens 2000 in." in await response.text()
+    rid = rec_ids["noord"]
+    response = await web.post(f"/opnames/{rid}/bewaren", {"purpose": "complaint", "case_ref": "KL-1",
+                                                          "until": "x" * 41}, csrf_from=f"/opnames/{rid}")
+    assert response.status == 400 and "bevat 41 tekens; er mogen er hoogstens 40 in" in await response.text()

@@ -148,7 +148,9 @@ async def prepare_form(request: web.Request) -> web.StreamResponse:
 async def prepare(request: web.Request) -> web.StreamResponse:
     p = await posted(request)
     _, box, session = p.gettext, p.box, p.session
-    form = {k: str(v)[:2000] for k, v in p.form.items() if k != "csrf"}
+    form = {k: str(v) for k, v in p.form.items() if k != "csrf"}
+    for key in [k for k, v in form.items() if len(v) > 2000]:  # refused with a message, never cut
+        p.text(key, 2000)  # raises posted.TooLong, which names the field
     ids = _ids_from(form.get("recording_ids", ""))
     recordings, unknown = _recordings_in_scope(request, ids)
     errors = [_("Unknown recording: %(id)s") % {"id": u} for u in unknown]

@@ -103,7 +103,7 @@ async def still(request: web.Request) -> web.StreamResponse:
 async def redact_start(request: web.Request) -> web.StreamResponse:
     p, recording = await posted(request), recording_in_path(request)
     _, box, session = p.gettext, p.box, p.session
-    form = {key: p.raw(key)[:4000] for key in ("purpose", "case_ref", "request_ref", "reason", "keep", "boxes", "mute",
+    form = {key: p.text(key) for key in ("purpose", "case_ref", "request_ref", "reason", "keep", "boxes", "mute",
                                               "faces")}
     purpose = form["purpose"]
     error = None
@@ -124,9 +124,9 @@ async def redact_start(request: web.Request) -> web.StreamResponse:
         assert plan is not None  # made above, or error is set
         try:
             job_id = redaction.start_job(box, session.identity, recording["id"], plan, actor=session.name,
-                                         purpose=purpose, case_ref=form["case_ref"].strip()[:100] or None,
-                                         reason=form["reason"].strip()[:500], client=p.client,
-                                         request_ref=form["request_ref"].strip()[:40] or None)
+                                         purpose=purpose, case_ref=p.text("case_ref", 100) or None,
+                                         reason=p.text("reason", 500), client=p.client,
+                                         request_ref=p.text("request_ref", 40) or None)
         except KluisError as exc:
             error = str(exc)
     if error:
