@@ -138,3 +138,18 @@ async def test_over_long_fields_of_other_forms_are_refused_by_name(web, rec_ids)
     response = await web.post(f"/opnames/{rid}/bewaren", {"purpose": "complaint", "case_ref": "KL-1",
                                                           "until": "x" * 41}, csrf_from=f"/opnames/{rid}")
     assert response.status == 400 and "bevat 41 tekens; er mogen er hoogstens 40 in" in await response.text()
+
+
+async def test_the_request_form_marks_each_wrong_field(web):
+    await web.as_role("privacy_officer")
+    response = await web.post("/verzoeken", {"requester": "", "kind": "", "received_on": "morgen",
+                                             "given_time": "2026-11-20T14:06", "window": "9999"},
+                              csrf_from="/verzoeken/nieuw")
+    assert response.status == 400
+    page = await response.text()
+    for field, tag in (("requester", "input"), ("kind", "select"), ("received_on", "input"), ("window", "input")):
+        element = re.search(rf'<{tag} id="{field}"[^>]*>', page).group(0)
+        assert 'aria-invalid="true"' in element and f"{field}-error" in element, field
+    assert 'aria-invalid' not in re.search(r'<input id="given_time"[^>]*>', page).group(0)  # that one was right
+    assert '<span id="received_on-error" class="error field-error">Geen datum: morgen (bijvoorbeeld 21-11-2026)' in page
+    assert "received_hint" in re.search(r'<input id="received_on"[^>]*>', page).group(0)

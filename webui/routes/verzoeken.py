@@ -72,9 +72,10 @@ async def register_page(request: web.Request) -> web.StreamResponse:
 
 
 def _new_form(request: web.Request, status: int = 200, errors: list[str] | None = None,
-              form: dict | None = None) -> web.Response:
+              form: dict | None = None, fields: dict[str, str] | None = None) -> web.Response:
+    """`errors`: said at the top; `fields`: the same, each at its field (aria-invalid, aria-describedby)."""
     box = request.app[BOX]
-    return render(request, "verzoek_nieuw.html", status=status, errors=errors or [],
+    return render(request, "verzoek_nieuw.html", status=status, errors=errors or [], field_errors=fields or {},
                   form=form or {"received_on": ar.today(box).isoformat()}, kinds=KIND_CODES,
                   window=ar.settings(box).window_minutes, **_helpers(request))
 
@@ -95,32 +96,33 @@ async def register(request: web.Request) -> web.StreamResponse:
     """Register: search around the time given and hold every match for the request."""
     p = await posted(request)
     _, box, form = p.gettext, p.box, p.fields(FIELDS)
-    errors = []
+    fields: dict[str, str] = {}  # field -> what is wrong with it, shown at the field
     if not form["requester"]:
-        errors.append(_("Give the requester's name."))
+        fields["requester"] = _("Give the requester's name.")
     if form["kind"] not in ar.KINDS:
-        errors.append(_("Choose the kind of request."))
+        fields["kind"] = _("Choose the kind of request.")
     received = given = window = None
     try:
         received = parse_day(form["received_on"])
     except ValueError:
-        errors.append(_("Not a date: %(value)s (for example 21-11-2026)") % {"value": form["received_on"][:40]})
+        fields["received_on"] = _("Not a date: %(value)s (for example 21-11-2026)") % {"value": form["received_on"][:40]}
     else:
         if received > ar.today(box):
-            errors.append(_("The date the request came in lies in the future."))
+            fields["received_on"] = _("The date the request came in lies in the future.")
     try:
         given = parse_moment(form["given_time"][:40], box.settings.box.timezone)
     except KluisError:
-        errors.append(_("Not a date and time: %(value)s (for example 20-11-2026 14:30)") % {"value": form["given_time"][:40]})
+        fields["given_time"] = _("Not a date and time: %(value)s (for example 20-11-2026 14:30)") % {
+            "value": form["given_time"][:40]}
     if form["window"]:
         try:
             window = int(form["window"])
             if not 0 <= window <= 1440:
                 raise ValueError
         except ValueError:
-            errors.append(_("The search window is a whole number of minutes, 0 to 1440."))
-    if errors:
-        return _new_form(request, 400, errors, form)
+            fields["window"] = _("The search window is a whole number of minutes, 0 to 1440.")
+    if fields:
+        return _new_form(request, 400, list(fields.values()), form, fields)
     assert received is not None and given is not None  # each parsed, or errors returned above
     try:
         done = ar.register(box, requester=form["requester"], kind=form["kind"], received_on=received,
