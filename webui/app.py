@@ -232,10 +232,11 @@ def domain_message(request: web.Request, exc: Exception | str) -> Refusal:
     lang = request.get(LANG, i18n.DEFAULT)
     if isinstance(exc, UserError) or lang == "en" or i18n.is_translation(lang, text):
         return Refusal(text)
-    translated = gettext_for(request)(text)
+    _ = gettext_for(request)
+    translated = _(text)
     if translated != text:
         return Refusal(translated)
-    refusal = Refusal(gettext_for(request)("The box refused this; the technical details say why."))
+    refusal = Refusal(_("The box refused this; the technical details say why."))
     refusal.technical = text
     return refusal
 

@@ -40,6 +40,10 @@ DOMAIN_MESSAGES = [
     N_("you cannot disable yourself"),
     N_("the current password is wrong"),
     N_("that code does not match: check the phone's clock and type the current code"),
+    # appliance.dock.devices, appliance.retention: refusals a form can cause, said in the user's language
+    N_("a shift ends after it starts"),
+    N_("releasing a hold needs a reason"),
+    N_("a hold needs a case reference (zaaknummer)"),
 ]
 
 

@@ -153,3 +153,22 @@ async def test_the_request_form_marks_each_wrong_field(web):
     assert 'aria-invalid' not in re.search(r'<input id="given_time"[^>]*>', page).group(0)  # that one was right
     assert '<span id="received_on-error" class="error field-error">Geen datum: morgen (bijvoorbeeld 21-11-2026)' in page
     assert "received_hint" in re.search(r'<input id="received_on"[^>]*>', page).group(0)
+
+
+async def test_a_domain_refusal_is_said_in_dutch_with_the_english_folded_beside_it(web):
+    web.box.catalog.db["devices"].insert({"serial": "CAM-POOL", "paired": 1, "online": 1, "mode": "pooled",
+                                          "status": "idle"})
+    web.box.catalog.db.conn.commit()
+    await web.as_role("keeper")
+    shift = {"officer": "jansen", "starts": "22-11-2026 08:00", "ends": "22-11-2026 16:00"}
+    assert (await web.post("/cameras/CAM-POOL/dienst", shift, csrf_from="/cameras")).status == 303
+    backwards = await web.post("/cameras/CAM-POOL/dienst", {**shift, "ends": "22-11-2026 07:00"}, csrf_from="/cameras")
+    assert backwards.status == 400
+    assert "een dienst moet na zijn begin eindigen" in await backwards.text()  # known: translated
+    clash = await web.post("/cameras/CAM-POOL/dienst", {**shift, "officer": "de Vries"}, csrf_from="/cameras")
+    assert clash.status == 400
+    page = await clash.text()
+    assert '<p class="error" role="alert">De kluis weigerde dit; de technische details zeggen waarom.</p>' in page
+    detail = re.search(r'<details class="technical"><summary>technische details</summary><span lang="en">(.*?)</span>',
+                       page).group(1)
+    assert detail.startswith("camera CAM-POOL is already assigned to jansen")

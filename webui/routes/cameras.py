@@ -30,14 +30,15 @@ from appliance.axis import accounts as axis_accounts
 from appliance.axis import overview as axis_overview
 from appliance.axis import transport as axis_transport
 from appliance.axis.spec import AxisError
-from appliance.clock import parse_time
 from appliance.dock import devices
 from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.usb import ingest as usb_ingest
 from appliance.usb import overview as usb_overview
 
 from .. import labels
-from ..app import BOX, OFFLOAD_PROGRESS, SESSION, check_password, domain_message, done_message, gettext_for, needs, render
+from ..formats import parse_moment
+from ..app import (BOX, OFFLOAD_PROGRESS, SESSION, UserError, check_password, domain_message, done_message,
+                   gettext_for, needs, render)
 from ..i18n import N_
 from ..posted import posted
 
@@ -182,7 +183,7 @@ async def assign(request: web.Request) -> web.StreamResponse:
             try:
                 pre, post = int(p.raw("pre_record_s")), int(p.raw("post_record_s"))
             except ValueError:
-                raise KluisError(p.gettext("Pre-record and post-record are whole seconds (0 to 600).")) from None
+                raise UserError(p.gettext("Pre-record and post-record are whole seconds (0 to 600).")) from None
             devices.set_record_times(box, serial, pre, post, actor=actor)
     except NotFound:
         raise
@@ -219,7 +220,11 @@ async def usb_register(request: web.Request) -> web.StreamResponse:
         usb_ingest.register(box, serial, officer=officer if mode == "personal" else None, pooled=mode == "pooled",
                             actor=p.session.name)
     except KluisError as exc:
-        return refuse(_("Registering failed: %(reason)s") % {"reason": exc})
+        refusal = domain_message(request, exc)  # the reason in Dutch when known, else folded in English
+        said = type(refusal)(_("Registering failed: %(reason)s") % {"reason": refusal} if not refusal.technical
+                             else _("Registering failed."))
+        said.technical = refusal.technical
+        return refuse(said)
     raise web.HTTPSeeOther(f"/cameras?ok=usb_registered&camera={quote(device['serial'], safe='')}#usb")
 
 
@@ -234,11 +239,18 @@ async def shift(request: web.Request) -> web.StreamResponse:
     devices.get_device(box.catalog, serial)
     try:
         if not officer:
-            raise KluisError(_("Give the officer's name."))
-        starts = parse_time(p.raw("starts")[:40], tz)
-        ends_text = p.text("ends", 40)
-        devices.assign_shift(box, serial, officer, starts, parse_time(ends_text, tz) if ends_text else None,
-                             actor=p.session.name)
+            raise UserError(_("Give the officer's name."))
+        moments = []
+        for key in ("starts", "ends"):
+            text = p.text(key, 40)
+            try:
+                moments.append(parse_moment(text, tz) if text else None)
+            except KluisError:
+                raise UserError(_("Not a date and time: %(value)s (for example 20-11-2026 14:30)")
+                                 % {"value": text}) from None
+        if moments[0] is None:
+            raise UserError(_("Give the start of the shift."))
+        devices.assign_shift(box, serial, officer, moments[0], moments[1], actor=p.session.name)
     except KluisError as exc:
         return _page(request, 400, error=domain_message(request, exc))
     raise web.HTTPSeeOther("/cameras?ok=saved")

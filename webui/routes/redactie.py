@@ -170,5 +170,6 @@ async def job_cancel(request: web.Request) -> web.StreamResponse:
     job = _job_for(request)
     if job["state"] in (jobs.QUEUED, jobs.RUNNING):
         jobs.runner_for(request.app[BOX]).cancel(job["id"])  # a job of another process (the CLI) is not ours
-        flash(request, gettext_for(request)("Redaction is being stopped."))
+        _ = gettext_for(request)
+        flash(request, _("Redaction is being stopped."))
     raise web.HTTPSeeOther(f"/redactie/{job['id']}")

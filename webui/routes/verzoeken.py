@@ -37,7 +37,8 @@ def days_left_text(request: web.Request, left: int) -> str:
     if left < 0:
         return ngettext("%(days)d day overdue", "%(days)d days overdue", -left) % {"days": -left}
     if left == 0:
-        return gettext_for(request)("due today")
+        _ = gettext_for(request)
+        return _("due today")
     return ngettext("%(days)d day left", "%(days)d days left", left) % {"days": left}
 
 
