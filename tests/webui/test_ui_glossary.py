@@ -25,6 +25,8 @@ REJECTED = {
     "sync": r"(?<!kluis )\bsync\b",  # the command `kluis sync enroll` is a command, not a word
     "discovered": r"\bdiscovered\b",
     "idle": r"\bidle\b",
+    "toestand": r"\btoestand\b",
+    "uitlezen": r"\buit(ge)?lez(en|ing)\b",
 }
 
 
