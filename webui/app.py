@@ -201,6 +201,7 @@ def render(request: web.Request, template: str, status: int = 200, **context) ->
         alert_text=lambda alert: labels.alert_text(_, alert),
         sync_label=lambda state: labels.label(_, labels.SYNC_COUNTS, state),
         sync_skipped=lambda why: labels.sync_skipped(_, why),
+        job_state=lambda state: labels.label(_, labels.JOB_STATES, state),
         box_name=box.settings.box.name,
         roles=roles,
         **context,

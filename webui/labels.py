@@ -33,6 +33,9 @@ CAMERA_STATES = {
 # A device status that carries the reason after a colon ("refused: ...", "error: ..."): its first word.
 STATUS_PREFIXES = {"refused": N_("refused"), "error": N_("error")}
 
+# A background job (appliance.redaction.jobs: the jobs table's state).
+JOB_STATES = {"queued": N_("waiting"), "running": N_("running"), "done": N_("done"), "failed": N_("failed")}
+
 # A USB camera's ingest (usb_sessions.state), as the overview says it to the officer at the box.
 USB_STATES = {
     "reading": N_("reading"), "done": N_("done, you can take the camera out"),
