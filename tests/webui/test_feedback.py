@@ -172,3 +172,17 @@ async def test_a_domain_refusal_is_said_in_dutch_with_the_english_folded_beside_
     detail = re.search(r'<details class="technical"><summary>technische details</summary><span lang="en">(.*?)</span>',
                        page).group(1)
     assert detail.startswith("camera CAM-POOL is already assigned to jansen")
+
+
+async def test_settings_do_not_say_no_archive_while_the_box_is_enrolled(web):
+    import json
+
+    web.box.catalog.set_meta("sync_archive", json.dumps({
+        "url": "https://archief.gemeente.example", "archive_id": "A1", "archive_name": "Archief gemeente",
+        "box_id": "B1", "cert_sha256": "00" * 32, "enrolled_at": "2026-11-22T13:05:00.000Z"}))
+    web.box.catalog.db.conn.commit()
+    await web.as_role("keeper")
+    page = await web.page("/instellingen")
+    assert "leeg: geen archief" not in page
+    assert "leeg: het adres waarbij deze kluis is aangemeld (https://archief.gemeente.example)" in page
+    assert "Archief gemeente (https://archief.gemeente.example)" in page
