@@ -186,3 +186,17 @@ async def test_settings_do_not_say_no_archive_while_the_box_is_enrolled(web):
     assert "leeg: geen archief" not in page
     assert "leeg: het adres waarbij deze kluis is aangemeld (https://archief.gemeente.example)" in page
     assert "Archief gemeente (https://archief.gemeente.example)" in page
+
+
+async def test_the_password_form_marks_the_field_it_is_about(web):
+    await web.as_role("officer")
+    wrong = await web.post("/account/wachtwoord", {"password": "not my password", "new_password": "a new long password",
+                                                   "new_password_again": "a new long password"}, csrf_from="/account")
+    page = await wrong.text()
+    assert wrong.status == 400
+    assert 'aria-invalid="true" aria-describedby="password-error"' in re.search(r'<input id="password"[^>]*>', page).group(0)
+    assert "aria-invalid" not in re.search(r'<input id="new_password"[^>]*>', page).group(0)
+    differ = await web.post("/account/wachtwoord", {"password": "x", "new_password": "a new long password",
+                                                    "new_password_again": "another long password"}, csrf_from="/account")
+    element = re.search(r'<input id="new_password_again"[^>]*>', await differ.text()).group(0)
+    assert 'aria-invalid="true"' in element and "new_password_again-error" in element
