@@ -202,6 +202,7 @@ def render(request: web.Request, template: str, status: int = 200, **context) ->
         sync_label=lambda state: labels.label(_, labels.SYNC_COUNTS, state),
         sync_skipped=lambda why: labels.sync_skipped(_, why),
         job_state=lambda state: labels.label(_, labels.JOB_STATES, state),
+        handover_state=lambda state: labels.label(_, labels.HANDOVER_STATES, state),
         box_name=box.settings.box.name,
         roles=roles,
         **context,

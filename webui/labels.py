@@ -33,6 +33,10 @@ CAMERA_STATES = {
 # A device status that carries the reason after a colon ("refused: ...", "error: ..."): its first word.
 STATUS_PREFIXES = {"refused": N_("refused"), "error": N_("error")}
 
+# A handover (appliance.handover: prepared, approved, refused, cancelled).
+HANDOVER_STATES = {"prepared": N_("awaiting approval"), "approved": N_("approved"), "refused": N_("refused"),
+                   "cancelled": N_("cancelled")}
+
 # A background job (appliance.redaction.jobs: the jobs table's state).
 JOB_STATES = {"queued": N_("waiting"), "running": N_("running"), "done": N_("done"), "failed": N_("failed")}
 

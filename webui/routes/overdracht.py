@@ -22,6 +22,7 @@ from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.handover_downloads import approve_on_own_connection
 from appliance.transfer_form import basis_text
 
+from .. import labels
 from ..app import BOX, DOWNLOADS, LANG, SESSION, check_password, client_of, done_message, gettext_for, needs, render
 from ..i18n import N_
 from ..posted import posted
@@ -33,10 +34,7 @@ PREPARE = roles.HANDOVER_PREPARE
 APPROVE = roles.HANDOVER_APPROVE
 READ = roles.HANDOVER_READ
 
-STATE_LABELS = {
-    handover.PREPARED: N_("awaiting approval"), handover.APPROVED: N_("approved"),
-    handover.REFUSED: N_("refused"), handover.CANCELLED: N_("cancelled"),
-}
+STATE_LABELS = labels.HANDOVER_STATES
 PROTECTION_LABELS = {
     "age-recipient": N_("encrypted to the receiver's age key"),
     "passphrase": N_("encrypted with a passphrase (shown once at approval)"),
