@@ -95,6 +95,8 @@ def _where(catalog, user: dict, f: Filters) -> tuple[str, list]:
     elif f.state:
         clauses.append("r.state = ?")
         params.append(f.state)
+        if f.state == "stored":  # shown as "held" when a hold is active (webui.labels.recording_state)
+            clauses.append("NOT EXISTS (SELECT 1 FROM holds h WHERE h.recording_id = r.id AND h.released_at IS NULL)")
     if f.purpose:
         clauses.append("EXISTS (SELECT 1 FROM holds h WHERE h.recording_id = r.id "
                        "AND h.released_at IS NULL AND h.purpose = ?)")

@@ -368,3 +368,13 @@ def status(box: Box) -> dict:
         "deleted_total": deleted,
         "last_sweep": json.loads(last) if last else None,
     }
+
+
+def same_hold(catalog, recording_id: str, purpose: str, case_ref: str) -> dict | None:
+    """An active hold on the recording for the same purpose and case reference (case and spaces aside), or
+    None: placing it again would keep nothing longer, so the UI flags it instead."""
+    wanted = " ".join(case_ref.split()).casefold()
+    for hold in list_holds(catalog, recording_id):
+        if hold["purpose"] == purpose and " ".join((hold["case_ref"] or "").split()).casefold() == wanted:
+            return hold
+    return None

@@ -16,18 +16,17 @@ import secrets
 from pathlib import Path
 from typing import Awaitable, Callable, Iterable
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
 
 from appliance import roles, spreadsheet, users
 from appliance.box import Box
-from appliance.clock import from_iso
 from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.handover_downloads import Downloads
 
-from . import i18n
+from . import i18n, labels
+from .formats import Formats
 from .i18n import N_
 from .sessions import Session, Sessions
 
@@ -107,7 +106,6 @@ ACTION_LABELS = {
     "usb_error": N_("USB camera problem"),
 }
 
-STATE_LABELS = {"stored": N_("stored"), "deleting": N_("being deleted"), "held": N_("held")}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -148,6 +146,19 @@ def gettext_for(request: web.Request) -> Callable[[str], str]:
     return request.get(GETTEXT, i18n.translations(i18n.DEFAULT).gettext)
 
 
+def ngettext_for(request: web.Request) -> Callable[[str, str, int], str]:
+    """The plural-aware gettext of the user's language: ngettext("%(n)d handover", "%(n)d handovers", n)."""
+    return i18n.translations(request.get(LANG, i18n.DEFAULT)).ngettext
+
+
+def flash(request: web.Request, message: str) -> None:
+    """Say on the next page the user sees what their action did (shown once, in base.html, with
+    role=status): for a form that redirects after it changed something. `message` is already translated."""
+    session: Session | None = request.get(SESSION)
+    if session is not None:
+        session.flashes.append(message)
+
+
 def done_message(request: web.Request, messages: dict[str, str]) -> str | None:
     """What a page says after a change redirected to it with ?ok=KEY: `messages` maps each KEY to its
     text (marked with N_), shown in the user's language; None for no or an unknown KEY."""
@@ -159,20 +170,9 @@ def render(request: web.Request, template: str, status: int = 200, **context) ->
     env = request.app[TEMPLATES]
     session: Session | None = request.get(SESSION)
     box = request.app[BOX]
-    tz = ZoneInfo(box.settings.box.timezone)
+    lang = request.get(LANG, i18n.DEFAULT)
+    fmt = Formats(lang, box.settings.box.timezone)
     _ = gettext_for(request)
-
-    def fmt_time(value: str | None, seconds: bool = True) -> str:
-        if not value:
-            return ""
-        moment = from_iso(value).astimezone(tz)
-        return moment.strftime("%d-%m-%Y %H:%M:%S" if seconds else "%d-%m-%Y %H:%M")
-
-    def fmt_size(n: int) -> str:
-        for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-            if n >= scale:
-                return f"{n / scale:.1f} {unit}".replace(".", "," if request.get(LANG) == "nl" else ".")
-        return f"{n} B"
 
     def allowed(permission: str) -> bool:
         return session is not None and roles.allowed(session.role, permission)
@@ -183,18 +183,28 @@ def render(request: web.Request, template: str, status: int = 200, **context) ->
     nav = [(path, _(label)) for path, label, perm in NAV if allowed(perm)]
     html = env.get_template(template).render(
         _=_,
-        lang=request.get(LANG, i18n.DEFAULT),
+        ngettext=ngettext_for(request),
+        fmt=fmt,
+        flashes=session.take_flashes() if session else [],
+        lang=lang,
         session=session,
         csrf=session.csrf if session else request.get(LOGIN_CSRF, ""),
         nav=nav,
         path=request.path,
         request_path=request.path_qs,
         allowed=allowed,
-        fmt_time=fmt_time,
-        fmt_size=fmt_size,
+        fmt_time=fmt.time,
+        fmt_size=fmt.size,
         role_label=role_label,
         action_label=lambda action: _(ACTION_LABELS[action]) if action in ACTION_LABELS else action,
-        state_label=lambda state: _(STATE_LABELS[state]) if state in STATE_LABELS else state,
+        state_label=lambda state: labels.label(_, labels.RECORDING_STATES, state),
+        recording_state=lambda recording, held=None: labels.recording_state(_, recording, held),
+        camera_status=lambda status: labels.camera_status(_, status),
+        alert_text=lambda alert: labels.alert_text(_, alert),
+        sync_label=lambda state: labels.label(_, labels.SYNC_COUNTS, state),
+        sync_skipped=lambda why: labels.sync_skipped(_, why),
+        job_state=lambda state: labels.label(_, labels.JOB_STATES, state),
+        handover_state=lambda state: labels.label(_, labels.HANDOVER_STATES, state),
         box_name=box.settings.box.name,
         roles=roles,
         **context,
@@ -221,11 +231,37 @@ async def csv_stream(request: web.Request, chunks: Iterable[bytes], filename: st
     return response
 
 
-def error_page(request: web.Request, status: int, message: str) -> web.Response:
+def error_page(request: web.Request, status: int, message: str, technical: str | None = None) -> web.Response:
+    """`technical`: the domain's own (English) message, shown folded under `message` for a report."""
     _ = gettext_for(request)
     titles = {400: _("That did not work"), 401: _("Log in first"), 403: _("No access"), 404: _("Not found"),
               405: _("Not allowed"), 413: _("Too large"), 500: _("Something went wrong")}
-    return render(request, "error.html", status=status, title=titles.get(status, _("Error")), message=message)
+    return render(request, "error.html", status=status, title=titles.get(status, _("Error")), message=message,
+                  technical=technical)
+
+
+class Refusal(str):
+    """A refusal shown on a page in the user's words, with the domain's English message beside it
+    (`technical`, shown folded and marked lang="en" by the notices macro and the error page)."""
+
+    technical: str | None = None
+
+
+def domain_message(request: web.Request, exc: Exception | str) -> Refusal:
+    """A refusal of the domain layer for a page: its text in the user's language when a catalog knows it
+    (i18n.DOMAIN_MESSAGES and the like) or it is in that language already (a handler's own message, a
+    UserError); else a sentence in the user's language with the English message as technical detail."""
+    text = str(exc)
+    lang = request.get(LANG, i18n.DEFAULT)
+    if isinstance(exc, UserError) or lang == "en" or i18n.is_translation(lang, text):
+        return Refusal(text)
+    _ = gettext_for(request)
+    translated = _(text)
+    if translated != text:
+        return Refusal(translated)
+    refusal = Refusal(_("The box refused this; the technical details say why."))
+    refusal.technical = text
+    return refusal
 
 
 # Middlewares -----------------------------------------------------------------------------------------
@@ -256,7 +292,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except NotFound:
         return error_page(request, 404, _("That does not exist (any more)."))
     except KluisError as exc:
-        return error_page(request, 400, str(exc))
+        refusal = domain_message(request, exc)
+        return error_page(request, 400, refusal, refusal.technical)
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
         return error_page(request, 500, _("An unexpected error occurred. It has been logged."))

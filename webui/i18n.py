@@ -40,6 +40,10 @@ DOMAIN_MESSAGES = [
     N_("you cannot disable yourself"),
     N_("the current password is wrong"),
     N_("that code does not match: check the phone's clock and type the current code"),
+    # appliance.dock.devices, appliance.retention: refusals a form can cause, said in the user's language
+    N_("a shift ends after it starts"),
+    N_("releasing a hold needs a reason"),
+    N_("a hold needs a case reference (zaaknummer)"),
 ]
 
 
@@ -74,22 +78,43 @@ def translations(lang: str) -> gettext.NullTranslations:
     return gettext.GNUTranslations(buf)
 
 
+@functools.cache
+def _translated_texts(lang: str) -> frozenset[str]:
+    catalog = translations(lang)
+    texts = getattr(catalog, "_catalog", {}).values()
+    return frozenset(t for t in texts if isinstance(t, str))
+
+
+def is_translation(lang: str, text: str) -> bool:
+    """Is `text` one of the language's translations, as it stands (a message a handler translated)?"""
+    return text in _translated_texts(lang)
+
+
 def pick(requested: str | None) -> str:
     return requested if requested in LANGUAGES else DEFAULT
 
 
-def extract() -> dict[str, list[str]]:
-    """Every message id in the web UI's code and templates -> where it is used."""
+def _extracted():
     from babel.messages.extract import extract_from_dir
 
-    root = Path(__file__).parent
-    found: dict[str, list[str]] = {}
     method_map = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
-    for filename, lineno, message, _comments, _context in extract_from_dir(root, method_map):
+    return extract_from_dir(Path(__file__).parent, method_map)
+
+
+def extract() -> dict[str, list[str]]:
+    """Every message id in the web UI's code and templates -> where it is used (an ngettext message by
+    its singular; plurals() gives its plural)."""
+    found: dict[str, list[str]] = {}
+    for filename, lineno, message, _comments, _context in _extracted():
         if isinstance(message, tuple):  # ngettext: (singular, plural)
             message = message[0]
         found.setdefault(message, []).append(f"{filename}:{lineno}")
     return found
+
+
+def plurals() -> dict[str, str]:
+    """The ngettext messages: singular id -> plural id."""
+    return {message[0]: message[1] for _f, _l, message, _c, _x in _extracted() if isinstance(message, tuple)}
 
 
 def update_catalogs(into: str = DOMAIN) -> None:
@@ -99,6 +124,7 @@ def update_catalogs(into: str = DOMAIN) -> None:
     from babel.messages.pofile import write_po
 
     ids = extract()
+    plural = plurals()
     places = {m: [(p.rsplit(":", 1)[0], int(p.rsplit(":", 1)[1])) for p in where] for m, where in ids.items()}
     for lang in LANGUAGES:
         if lang == "en":
@@ -117,12 +143,15 @@ def update_catalogs(into: str = DOMAIN) -> None:
                 if msgid in claimed or not (previous or po == target):
                     continue
                 claimed.add(msgid)
-                new.add(msgid, previous.string if previous else "", locations=places[msgid])
+                new.add((msgid, plural[msgid]) if msgid in plural else msgid,
+                        previous.string if previous else ("", "") if msgid in plural else "",
+                        locations=places[msgid])
             unclaimed = [m for m in ids if m not in claimed]
             if po == target:
                 for msgid in sorted(unclaimed):
                     claimed.add(msgid)
-                    new.add(msgid, "", locations=places[msgid])
+                    new.add((msgid, plural[msgid]) if msgid in plural else msgid,
+                            ("", "") if msgid in plural else "", locations=places[msgid])
             if not len(new) and po != folder / f"{DOMAIN}.po":
                 po.unlink(missing_ok=True)
                 continue

@@ -38,6 +38,12 @@ class Session:
     last_seen: datetime
     grants: dict[str, Grant] = field(default_factory=dict)
     pending_totp: str | None = None  # a second-factor secret shown to the user, not yet confirmed
+    flashes: list[str] = field(default_factory=list)  # what the last action did, for the next page (app.flash)
+
+    def take_flashes(self) -> list[str]:
+        """The confirmations waiting to be shown, once: the page that shows them empties the list."""
+        taken, self.flashes = self.flashes, []
+        return taken
 
     @property
     def name(self) -> str:

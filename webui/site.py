@@ -13,6 +13,7 @@ from appliance import handover
 from appliance.box import Box
 from appliance.handover_downloads import Downloads
 
+from . import formats
 from .app import (BOX, DOWNLOADS, HERE, OFFLOAD_PROGRESS, SESSIONS, TEMPLATES, auth_middleware, csrf_middleware,
                   error_middleware, headers_middleware, language_middleware)
 from .routes import (account, auth, cameras, instellingen, logboek, onderhoud, opnames, overdracht, overview,
@@ -44,6 +45,7 @@ def create_app(box: Box, *, idle_minutes: float | None = None,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    app[TEMPLATES].filters.update(formats.jinja_filters())  # dates, numbers and sizes in the user's language
     # A recording's page lists its handovers.
     app[TEMPLATES].globals["handovers_of"] = lambda recording_id: handover.list_handovers(box, recording_id)
     for table in ROUTE_TABLES:

@@ -14,6 +14,15 @@ from ..errors import KluisError
 from ..time_offsets import NUMBER, parse_seconds
 
 
+class PlanError(KluisError):
+    """A line of the plan that is not understood. The message is English (the CLI); `code` says which
+    mistake it is and `text` the line, so that the web UI can say it in the user's language."""
+
+    def __init__(self, code: str, text: str, message: str):
+        super().__init__(message)
+        self.code, self.text = code, text
+
+
 @dataclass(frozen=True)
 class Rect:
     x: int
@@ -81,7 +90,7 @@ def parse_rect(text: str) -> Rect:
     """'X,Y,W,H' in pixels of the video frame."""
     match = re.fullmatch(r"\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*", text or "")
     if not match:
-        raise KluisError(f"not a region {text!r}: give X,Y,W,H in pixels, e.g. 100,40,80,80")
+        raise PlanError("region", text, f"not a region {text!r}: give X,Y,W,H in pixels, e.g. 100,40,80,80")
     return Rect(*(int(g) for g in match.groups()))
 
 
@@ -89,10 +98,10 @@ def parse_range(text: str) -> tuple[float, float]:
     """'START-END' in seconds (or m:ss) into the recording."""
     match = re.fullmatch(r"\s*([0-9:.,]+)\s*-\s*([0-9:.,]+)\s*", text or "")
     if not match:
-        raise KluisError(f"not a time range {text!r}: give START-END in seconds, e.g. 12-15.5")
+        raise PlanError("range", text, f"not a time range {text!r}: give START-END in seconds, e.g. 12-15.5")
     start, end = parse_seconds(match.group(1)), parse_seconds(match.group(2))
     if end <= start:
-        raise KluisError(f"the range {text!r} ends before it starts")
+        raise PlanError("backwards", text, f"the range {text!r} ends before it starts")
     return start, end
 
 
@@ -110,7 +119,7 @@ def parse_box(text: str, default_track: str) -> Keyframe:
     A box of width or height 0 ends its track at T."""
     parts = (text or "").split(":")
     if len(parts) < 2:
-        raise KluisError(f"not a box {text!r}: give T:X,Y,W,H or LABEL:T:X,Y,W,H")
+        raise PlanError("box", text, f"not a box {text!r}: give T:X,Y,W,H or LABEL:T:X,Y,W,H")
     rect = parse_rect(parts[-1])
     head = parts[:-1]
     if len(head) >= 2 and not re.fullmatch(NUMBER, head[0]):
@@ -118,7 +127,7 @@ def parse_box(text: str, default_track: str) -> Keyframe:
     else:
         track, t = default_track, parse_seconds(":".join(head))
     if not track or len(track) > 40:
-        raise KluisError(f"a box label is 1 to 40 characters: {text!r}")
+        raise PlanError("label", text, f"a box label is 1 to 40 characters: {text!r}")
     return Keyframe(track, t, rect if rect.w > 0 and rect.h > 0 else None)
 
 

@@ -38,7 +38,7 @@ async def test_register_an_access_request_through_the_form(browser, template):
     await press(page, "Registreren en zoeken", "**/verzoeken/1?nieuw=1")
     await shot(page, SHOTS, "02-verzoek")
     main = await page.inner_text("main")
-    assert "Geregistreerd. 1 opnames gevonden en bewaard voor dit verzoek." in main
+    assert "Geregistreerd. 1 opname gevonden en bewaard voor dit verzoek." in main
     assert "21-12-2026 (nog 29 dagen)" in await page.inner_text("#deadline")
     assert await page.get_by_role("link", name=ids["a"]).count() == 1
     (hold,) = retention.active_holds(box.catalog, ids["a"])

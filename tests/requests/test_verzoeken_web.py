@@ -154,7 +154,7 @@ async def test_request_page_links_redacted_versions_and_the_handover(web, templa
     path = await register(web)
     html = await web.page(path)
     assert f'href="/opnames/{ids["a"]}/redigeren"' in html  # the redaction page, per recording
-    assert "Er is nog geen geblurde versie om over te dragen" in html and "/overdrachten/nieuw" not in html
+    assert "Er is nog geen geredigeerde kopie om over te dragen" in html and "/overdrachten/nieuw" not in html
     # A redacted derivative of a (appliance.redaction stores it with derived_from).
     web.box.catalog.db.execute("UPDATE recordings SET derived_from = ? WHERE id = ?", [ids["a"], ids["c"]])
     html = await web.page(path)
@@ -188,9 +188,9 @@ async def test_register_search_by_reference_or_name(web):
     await register(web, requester="Anna de Wit")
     await register(web, requester="Bram 100%_Zwart")
     html = await web.page("/verzoeken?zoek=wit")
-    assert "Anna de Wit" in html and "Bram" not in html and "1 verzoeken." in html
+    assert "Anna de Wit" in html and "Bram" not in html and "1 verzoek." in html
     html = await web.page("/verzoeken?zoek=VZ-2026-0002")
     assert "Bram 100%_Zwart" in html and "Anna" not in html
     # LIKE's wildcards are literal: '_' and '%' match only themselves
-    assert "1 verzoeken." in await web.page("/verzoeken?zoek=_") and "0 verzoeken." in await web.page("/verzoeken?zoek=%25x")
-    assert "1 verzoeken." in await web.page("/verzoeken?zoek=0%25_Z")
+    assert "1 verzoek." in await web.page("/verzoeken?zoek=_") and "0 verzoeken." in await web.page("/verzoeken?zoek=%25x")
+    assert "1 verzoek." in await web.page("/verzoeken?zoek=0%25_Z")

@@ -140,7 +140,7 @@ async def test_marks_through_the_real_cli_and_a_real_serve(box_dir, tmp_path, kl
         await login("fg")  # the privacy officer: clock and data at rest
         overview = await (await browser.get(box.url + "/")).text()
         assert "De klok is NIET gesynchroniseerd (file)" in overview
-        assert "1 opnames zijn opgeslagen terwijl de klok niet gesynchroniseerd was" in overview
+        assert "1 opname is opgeslagen terwijl de klok niet gesynchroniseerd was" in overview
         assert ("metagegevens (de catalogus: namen, tijden, het auditlogboek) zijn op deze kluis niet "
                 "versleuteld opgeslagen" in overview) or "De gegevenspartitie is versleuteld" in overview
         page = await (await browser.get(f"{box.url}/opnames/{unsynced}")).text()

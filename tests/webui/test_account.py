@@ -70,7 +70,9 @@ async def test_own_password_change_rewraps_the_key_slot(web):
     done = await web.client.post("/account/wachtwoord", allow_redirects=False, data={
         "csrf": csrf_of(page), "password": PASSWORD, "new_password": "a new long password",
         "new_password_again": "a new long password"})
-    assert done.status == 303 and done.headers["Location"] == "/login"
+    assert done.status == 303 and done.headers["Location"] == "/login?ok=password"
+    login_page = await (await web.client.get(done.headers["Location"])).text()
+    assert '<p class="notice" role="status">Uw wachtwoord is gewijzigd. Log in met het nieuwe wachtwoord.</p>' in login_page
     assert bytes(web.box.unlock("jansen", "a new long password").public_key) == bytes(web.box.public_key)
     with pytest.raises(WrongSecret):
         web.box.unlock("jansen", PASSWORD)

@@ -41,7 +41,7 @@ async def test_find_view_seek_hold_and_see_it_in_the_log(browser_page, web_box, 
     await page.get_by_label("Tot (datum en tijd)").fill("2026-11-20T14:05:12")
     await press(page, "Zoeken", "**/opnames?*")
     await shot(page, SHOTS, "03-opnames-gevonden")
-    assert "1 opnames gevonden" in await page.inner_text("main")
+    assert "1 opname gevonden" in await page.inner_text("main")
     await page.get_by_role("link", name="20-11-2026 14:05:00").click()
     await page.wait_for_url(f"**/opnames/{rec_ids['noord']}")
 

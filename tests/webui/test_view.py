@@ -137,7 +137,7 @@ async def test_hold_place_and_release_with_clear_errors(web, rec_ids):
     assert "KL-9" in page and "niet zolang er een bewaring loopt" in page
     hold = retention.active_holds(web.box.catalog, rid)[0]
     listing = await (await web.client.get("/opnames?purpose=complaint")).text()
-    assert rid in listing and "1 opnames gevonden" in listing
+    assert rid in listing and "1 opname gevonden" in listing
     no_reason = await web.client.post(f"/opnames/{rid}/vrijgeven", data={"hold": str(hold["id"]), "csrf": token})
     assert no_reason.status == 400 and retention.active_holds(web.box.catalog, rid)
     released = await web.client.post(f"/opnames/{rid}/vrijgeven",

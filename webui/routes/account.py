@@ -15,11 +15,17 @@ from ..posted import posted
 routes = web.RouteTableDef()
 
 
+# Which field of the password form a refusal of appliance.users is about (shown at that field).
+PASSWORD_FIELDS = {"the current password is wrong": "password",
+                   "a password needs at least 10 characters": "new_password"}
+
+
 def _page(request: web.Request, status: int = 200, error: str | None = None, message: str | None = None,
-          pending: str | None = None) -> web.Response:
+          pending: str | None = None, field: str | None = None) -> web.Response:
     box = request.app[BOX]
     session = request[SESSION]
     return render(request, "account.html", status=status, error=error, message=message,
+                  field_errors={field: error} if field and error else {},
                   me=users.get(box, session.name), pending=pending,
                   pending_uri=users.totp_uri(box, session.name, pending) if pending else None,
                   min_password=users.MIN_PASSWORD)
@@ -38,13 +44,13 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     _, session = p.gettext, p.session
     new, again = p.raw("new_password"), p.raw("new_password_again")
     if new != again:
-        return _page(request, 400, error=_("The two new passwords differ."))
+        return _page(request, 400, error=_("The two new passwords differ."), field="new_password_again")
     try:
         users.change_own_password(p.box, session.name, p.raw("password"), new, session.identity, client=p.client)
     except KluisError as exc:
-        return _page(request, 400, error=_(str(exc)))  # see i18n.DOMAIN_MESSAGES
+        return _page(request, 400, error=_(str(exc)), field=PASSWORD_FIELDS.get(str(exc)))  # i18n.DOMAIN_MESSAGES
     request.app[SESSIONS].drop_user(session.name)  # other sessions of this user end; this one too: log in anew
-    raise web.HTTPSeeOther("/login")
+    raise web.HTTPSeeOther("/login?ok=password")
 
 
 @routes.post("/account/tweestaps")

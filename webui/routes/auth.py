@@ -32,6 +32,8 @@ def _login_page(request: web.Request, status: int = 200, error: str | None = Non
     request[LOGIN_CSRF] = token
     _ = gettext_for(request)
     notice = _("You were logged out after a period of inactivity.") if request.query.get("expired") else None
+    if request.query.get("ok") == "password":  # after a change of one's own password every session ends
+        notice = _("Your password has been changed. Log in with the new one.")
     response = render(request, "login.html", status=status, error=error, notice=notice, username=username,
                       next=safe_next(request.query.get("next")))
     set_cookie(response, LOGIN_CSRF_COOKIE, token)

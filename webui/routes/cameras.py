@@ -30,13 +30,15 @@ from appliance.axis import accounts as axis_accounts
 from appliance.axis import overview as axis_overview
 from appliance.axis import transport as axis_transport
 from appliance.axis.spec import AxisError
-from appliance.clock import parse_time
 from appliance.dock import devices
 from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.usb import ingest as usb_ingest
 from appliance.usb import overview as usb_overview
 
-from ..app import BOX, OFFLOAD_PROGRESS, SESSION, check_password, done_message, gettext_for, needs, render
+from .. import labels
+from ..formats import parse_moment
+from ..app import (BOX, OFFLOAD_PROGRESS, SESSION, UserError, check_password, domain_message, done_message,
+                   gettext_for, needs, render)
 from ..i18n import N_
 from ..posted import posted
 
@@ -54,10 +56,6 @@ def offload_progress(request: web.Request) -> dict[str, dict]:
 # USB cameras -----------------------------------------------------------------------------------------------
 
 USB_RECENT = timedelta(hours=1)  # a usb_sessions row updated this recently is shown on the overview
-USB_STATES = {
-    "reading": N_("reading"), "done": N_("done, you can take the camera out"),
-    "gone": N_("camera taken out while being read"), "error": N_("error"), "storage_full": N_("storage full"),
-}
 # Why ingest left a file on the camera (appliance/usb/ingest.py speaks English): shown translated when known.
 USB_REASONS = {N_("not a video Kluis can read")}
 
@@ -68,7 +66,7 @@ def usb_progress(box, _) -> dict[str, dict]:
     found = {}
     for row in usb_overview.sessions(box, box.clock() - USB_RECENT):
         state = row["state"]
-        label = _(USB_STATES[state]) if state in USB_STATES else state
+        label = labels.label(_, labels.USB_STATES, state)
         if state == "done":
             text = label
         elif state == "reading":
@@ -87,7 +85,9 @@ def _usb_view(request: web.Request) -> dict:
     left = usb_overview.files_left(box)[:500]
     for row in left:
         reason = row["reason"] or ""
-        row["reason_text"] = _(reason) if reason in USB_REASONS else reason
+        # an unknown reason is the ingest's English: said in words, the English folded beside it
+        row["reason_text"] = _(reason) if reason in USB_REASONS else _("refused by the box")
+        row["reason_detail"] = None if reason in USB_REASONS else reason
     unknown = usb_overview.unknown_volumes(box)
     return {"found": found, "left": left, "unknown": unknown}
 
@@ -178,7 +178,12 @@ async def pair(request: web.Request) -> web.StreamResponse:
     try:
         await pair_camera(box, serial, code, actor=p.session.name, officer=officer, wait_s=PAIR_WAIT_S)
     except KluisError as exc:
-        return _page(request, 400, error=_("Pairing failed: %(reason)s") % {"reason": exc}, form=kept)
+        refusal = domain_message(request, exc)  # the reason, in Dutch when it is known, else folded in English
+        if refusal.technical:
+            said = type(refusal)(_("Pairing failed."))
+            said.technical = refusal.technical
+            return _page(request, 400, error=said, form=kept)
+        return _page(request, 400, error=_("Pairing failed: %(reason)s") % {"reason": refusal}, form=kept)
     raise web.HTTPSeeOther("/cameras?ok=paired")
 
 
@@ -199,12 +204,12 @@ async def assign(request: web.Request) -> web.StreamResponse:
             try:
                 pre, post = int(p.raw("pre_record_s")), int(p.raw("post_record_s"))
             except ValueError:
-                raise KluisError(p.gettext("Pre-record and post-record are whole seconds (0 to 600).")) from None
+                raise UserError(p.gettext("Pre-record and post-record are whole seconds (0 to 600).")) from None
             devices.set_record_times(box, serial, pre, post, actor=actor)
     except NotFound:
         raise
     except KluisError as exc:
-        return _page(request, 400, error=str(exc))
+        return _page(request, 400, error=domain_message(request, exc))
     usb = devices.get_device(box.catalog, serial)["proto"] == "usb"
     raise web.HTTPSeeOther("/cameras?ok=saved_usb" if usb else "/cameras?ok=saved")
 
@@ -236,7 +241,11 @@ async def usb_register(request: web.Request) -> web.StreamResponse:
         usb_ingest.register(box, serial, officer=officer if mode == "personal" else None, pooled=mode == "pooled",
                             actor=p.session.name)
     except KluisError as exc:
-        return refuse(_("Registering failed: %(reason)s") % {"reason": exc})
+        refusal = domain_message(request, exc)  # the reason in Dutch when known, else folded in English
+        said = type(refusal)(_("Registering failed: %(reason)s") % {"reason": refusal} if not refusal.technical
+                             else _("Registering failed."))
+        said.technical = refusal.technical
+        return refuse(said)
     raise web.HTTPSeeOther(f"/cameras?ok=usb_registered&camera={quote(device['serial'], safe='')}#usb")
 
 
@@ -251,13 +260,20 @@ async def shift(request: web.Request) -> web.StreamResponse:
     devices.get_device(box.catalog, serial)
     try:
         if not officer:
-            raise KluisError(_("Give the officer's name."))
-        starts = parse_time(p.raw("starts")[:40], tz)
-        ends_text = p.text("ends", 40)
-        devices.assign_shift(box, serial, officer, starts, parse_time(ends_text, tz) if ends_text else None,
-                             actor=p.session.name)
+            raise UserError(_("Give the officer's name."))
+        moments = []
+        for key in ("starts", "ends"):
+            text = p.text(key, 40)
+            try:
+                moments.append(parse_moment(text, tz) if text else None)
+            except KluisError:
+                raise UserError(_("Not a date and time: %(value)s (for example 20-11-2026 14:30)")
+                                 % {"value": text}) from None
+        if moments[0] is None:
+            raise UserError(_("Give the start of the shift."))
+        devices.assign_shift(box, serial, officer, moments[0], moments[1], actor=p.session.name)
     except KluisError as exc:
-        return _page(request, 400, error=str(exc))
+        return _page(request, 400, error=domain_message(request, exc))
     raise web.HTTPSeeOther("/cameras?ok=saved")
 
 

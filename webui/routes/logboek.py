@@ -12,13 +12,14 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from appliance import audit, purposes, retention, roles, spreadsheet
-from appliance.clock import from_iso, parse_time, to_iso
+from appliance.clock import from_iso, to_iso
 from appliance.errors import KluisError
 
 from .. import audit_text
 from ..app import (ACTION_LABELS, BOX, LANG, ROLE_LABELS, SESSION, client_of, csv_response, csv_stream, gettext_for,
                    needs, render)
 from .opnames import reason_label
+from ..formats import parse_moment
 
 routes = web.RouteTableDef()
 LIMIT = 100
@@ -45,9 +46,9 @@ def _range(request: web.Request) -> tuple[str | None, str | None, list[str]]:
         value = None
         if text:
             try:
-                value = to_iso(parse_time(text, tz))
+                value = to_iso(parse_moment(text, tz))
             except KluisError:
-                errors.append(_("Not a date and time: %(value)s (for example 2026-11-20T14:30)") % {"value": text})
+                errors.append(_("Not a date and time: %(value)s (for example 20-11-2026 14:30)") % {"value": text})
         bounds.append(value)
     return bounds[0], bounds[1], errors
 

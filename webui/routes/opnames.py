@@ -23,21 +23,18 @@ from appliance import (byte_ranges, footage, outbox, purposes, recordings, redac
                        timeline)
 from appliance.axis import overview as axis_overview
 from appliance.axis.spec import parse_rfc3339
-from appliance.clock import from_iso, parse_time, to_iso
+from appliance.clock import from_iso, to_iso
 from appliance.errors import KluisError
 
-from ..i18n import N_
-from ..app import BOX, LANG, SESSION, error_page, gettext_for, needs, render
+from .. import labels
+from ..app import BOX, LANG, SESSION, error_page, flash, gettext_for, needs, render
+from ..formats import Formats, parse_moment
 from ..posted import posted, recording_in_path
 from appliance.recording_search import HELD, REASONS, SORTS, Filters, choices, search
 from ..sessions import Grant
 
 routes = web.RouteTableDef()
 
-ARCHIVE_STATES = {  # appliance.outbox.STATES, as a team leader reads them
-    "needs_rewrap": N_("waiting until a user with a key logs in to seal it for the archive"),
-    "queued": N_("queued"), "sending": N_("sending"), "failing": N_("failing, will be retried"), "sent": N_("sent"),
-}
 
 REASON_LABELS = {
     "aggression": ("agressie", "aggression"), "insult": ("belediging", "insult"),
@@ -61,16 +58,27 @@ def _filters(request: web.Request) -> Filters:
     q = request.query
     _ = gettext_for(request)
     tz = request.app[BOX].settings.box.timezone
-    f = Filters(camera=q.get("camera", "").strip()[:100], officer=q.get("officer", "").strip()[:100],
-                team=q.get("team", "").strip()[:100], purpose=q.get("purpose", "").strip()[:40],
-                state=q.get("state", "").strip()[:40])
-    for attr, key in (("start", "from"), ("end", "to")):
+    too_long = []
+
+    def value(key: str, limit: int) -> str:
+        """A filter's text, never cut (a cut value would find another camera or officer): an over-long one
+        is searched as it is, so it finds nothing, and the page says why."""
         text = q.get(key, "").strip()
+        if len(text) > limit:
+            too_long.append(_("A filter value is longer than %(limit)d characters: no recording matches it.")
+                            % {"limit": limit})
+        return text
+
+    f = Filters(camera=value("camera", 100), officer=value("officer", 100), team=value("team", 100),
+                purpose=value("purpose", 40), state=value("state", 40))
+    f.errors.extend(dict.fromkeys(too_long))
+    for attr, key in (("start", "from"), ("end", "to")):
+        text = value(key, 40)
         if text:
             try:
-                setattr(f, attr, parse_time(text[:40], tz))
+                setattr(f, attr, parse_moment(text, tz))
             except KluisError:
-                f.errors.append(_("Not a date and time: %(value)s (for example 2026-11-20T14:30)") % {"value": text[:40]})
+                f.errors.append(_("Not a date and time: %(value)s (for example 20-11-2026 14:30)") % {"value": text})
     f.sort = q.get("sort", "start") if q.get("sort") in SORTS else "start"
     f.descending = q.get("dir", "desc") != "asc"
     try:
@@ -197,22 +205,25 @@ def _player(request: web.Request, recording: dict, fps: float | None) -> dict:
 
 def _detail(request: web.Request, recording: dict, status: int = 200, error: str | None = None,
             grant: str | None = None, form: dict | None = None, autoplay: bool = False,
-            fps: float | None = None) -> web.Response:
+            fps: float | None = None, field_errors: dict[str, str] | None = None) -> web.Response:
     box = request.app[BOX]
     session = request[SESSION]
     lang = request[LANG]
     trail = timeline.trail(box, session.user, recording["id"])
     holds = retention.list_holds(box.catalog, recording["id"], include_released=True)
     policy = retention.current_policy(box)
-    deletion: dict[str, object] = {"at": None, "term": policy.term_days(recording.get("category")), "held": False}
+    # held: an active hold keeps it (the page's state says "held" then, as the list's "held" filter finds it)
+    deletion: dict[str, object] = {"at": None, "term": policy.term_days(recording.get("category")),
+                                   "held": any(not h["released_at"] for h in holds), "due": False}
     if recording["state"] == "stored":
         moment = retention.delete_after(box, recording, policy)
-        deletion.update(at=to_iso(moment) if moment else None, held=moment is None)
+        deletion.update(at=to_iso(moment) if moment else None, held=moment is None or bool(deletion["held"]),
+                        due=moment is not None and moment <= box.clock())
     viewable = footage.viewable(box, recording["id"])  # deleted: the key is gone
     return render(request, "opname.html", status=status, r=recording, trail=trail,
                   trail_all=timeline.may_see_others(session.user), holds=holds, error=error,
-                  archive=outbox.sync_of(box, recording["id"]), archive_states=ARCHIVE_STATES, grant=grant,
-                  form=form or {}, viewable=viewable, deletion=deletion,
+                  archive=outbox.sync_of(box, recording["id"]), archive_states=labels.SYNC_STATES, grant=grant,
+                  form=form or {}, viewable=viewable, deletion=deletion, field_errors=field_errors or {},
                   purpose_options=purpose_options(session.role, lang),
                   all_purposes=[(c, purposes.label(c, lang)) for c in purposes.PURPOSES],
                   purpose_label=lambda c: purposes.label(c, lang), reasons=REASONS,
@@ -237,6 +248,11 @@ async def recording_detail(request: web.Request) -> web.StreamResponse:
     # vervolg=1: the viewer asked to watch the following parts too; this part plays at once
     return _detail(request, recording, grant=grant, autoplay=bool(grant) and request.query.get("vervolg") == "1",
                    fps=fps)
+
+
+def p_fmt(request: web.Request) -> Formats:
+    """The page's formatters, for a message a handler writes itself."""
+    return Formats(request[LANG], request.app[BOX].settings.box.timezone)
 
 
 def _refusal(request: web.Request, refused: footage.Refused, no_purpose: str) -> str:
@@ -364,6 +380,7 @@ async def set_reason(request: web.Request) -> web.StreamResponse:
         return _detail(request, recording, 400, error=p.gettext("Choose a reason for recording."))
     recordings.set_reason(p.box, recording, reason, {"yes": True, "no": False}.get(warning), actor=p.session.name,
                           client=p.client)
+    flash(request, p.gettext("Reason for recording saved."))
     raise web.HTTPSeeOther(f"/opnames/{recording['id']}")
 
 
@@ -375,23 +392,30 @@ async def add_hold(request: web.Request) -> web.StreamResponse:
     _, box = p.gettext, p.box
     purpose, case_ref, until_text = p.raw("purpose"), p.text("case_ref", 100), p.text("until", 40)
     kept = {"hold_purpose": purpose, "hold_case_ref": case_ref, "hold_until": until_text}
-    error = None
+    errors: dict[str, str] = {}  # field id -> what is wrong with it, shown at the field
     until = None
     if purpose not in purposes.PURPOSES:
-        error = _("Choose the purpose for which the recording is kept.")
-    elif not case_ref:
-        error = _("A hold needs a case reference.")
-    elif until_text:
+        errors["hold_purpose"] = _("Choose the purpose for which the recording is kept.")
+    if not case_ref:
+        errors["hold_case_ref"] = _("A hold needs a case reference.")
+    elif purpose in purposes.PURPOSES and (same := retention.same_hold(box.catalog, recording["id"], purpose, case_ref)):
+        # a second identical hold keeps nothing longer and doubles the reviews: flagged, not placed
+        errors["hold_case_ref"] = _("This recording already has an active hold for this purpose and case reference "
+                                    "(placed %(time)s by %(who)s).") % {"time": p_fmt(request).moment(same["placed_at"]),
+                                                                         "who": same["placed_by"]}
+    if until_text:
         try:
-            until = parse_time(until_text, box.settings.box.timezone)
+            until = parse_moment(until_text, box.settings.box.timezone)
         except KluisError:
-            error = _("Not a date and time: %(value)s (for example 2026-11-20T14:30)") % {"value": until_text}
+            errors["hold_until"] = _("Not a date and time: %(value)s (for example 20-11-2026 14:30)") % {"value": until_text}
         else:
             if until <= box.clock():
-                error = _("The end date of the hold has passed.")
-    if error:
-        return _detail(request, recording, 400, error=error, form=kept)
+                errors["hold_until"] = _("The end date of the hold has passed.")
+    if errors:
+        return _detail(request, recording, 400, error=_("The hold was not placed: see the marked fields."), form=kept,
+                       field_errors=errors)
     retention.add_hold(box, recording["id"], purpose, case_ref, p.session.name, until=until, client=p.client)
+    flash(request, _("Hold placed for case %(case)s.") % {"case": case_ref})
     raise web.HTTPSeeOther(f"/opnames/{recording['id']}#bewaringen")
 
 
@@ -408,4 +432,5 @@ async def release_hold(request: web.Request) -> web.StreamResponse:
     if hold_id is None or not reason:
         return _detail(request, recording, 400, error=p.gettext("Give the reason for releasing the hold."))
     retention.release_hold(p.box, recording["id"], reason, p.session.name, hold_id=hold_id, client=p.client)
+    flash(request, p.gettext("Hold released; the normal retention term applies again."))
     raise web.HTTPSeeOther(f"/opnames/{recording['id']}#bewaringen")

@@ -25,6 +25,7 @@ from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.handover_downloads import approve_on_own_connection
 from appliance.transfer_form import basis_text, render_transfer_form
 
+from .. import labels
 from ..app import (BOX, DOWNLOADS, LANG, SESSION, check_password, client_of, csv_response, done_message, gettext_for,
                    needs, render)
 from ..i18n import N_
@@ -37,10 +38,7 @@ PREPARE = roles.HANDOVER_PREPARE
 APPROVE = roles.HANDOVER_APPROVE
 READ = roles.HANDOVER_READ
 
-STATE_LABELS = {
-    handover.PREPARED: N_("awaiting approval"), handover.APPROVED: N_("approved"),
-    handover.REFUSED: N_("refused"), handover.CANCELLED: N_("cancelled"),
-}
+STATE_LABELS = labels.HANDOVER_STATES
 PROTECTION_LABELS = {
     "age-recipient": N_("encrypted to the receiver's age key"),
     "passphrase": N_("encrypted with a passphrase (shown once at approval)"),
@@ -152,7 +150,9 @@ async def prepare_form(request: web.Request) -> web.StreamResponse:
 async def prepare(request: web.Request) -> web.StreamResponse:
     p = await posted(request)
     _, box, session = p.gettext, p.box, p.session
-    form = {k: str(v)[:2000] for k, v in p.form.items() if k != "csrf"}
+    form = {k: str(v) for k, v in p.form.items() if k != "csrf"}
+    for key in [k for k, v in form.items() if len(v) > 2000]:  # refused with a message, never cut
+        p.text(key, 2000)  # raises posted.TooLong, which names the field
     ids = _ids_from(form.get("recording_ids", ""))
     recordings, unknown = _recordings_in_scope(request, ids)
     errors = [_("Unknown recording: %(id)s") % {"id": u} for u in unknown]

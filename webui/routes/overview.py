@@ -10,8 +10,8 @@ from appliance import outbox, purposes, roles, todo
 from appliance import overview as box_overview
 from appliance.health import box_health
 
+from .. import labels
 from ..app import BOX, LANG, SESSION, gettext_for, needs, render
-from ..i18n import N_
 from .cameras import offload_progress, usb_progress
 from .verzoeken import days_left_text
 
@@ -19,26 +19,6 @@ routes = web.RouteTableDef()
 
 DISK_ALERT = 0.90  # used fraction at which the overview warns
 
-
-OFFLOAD_STATES = {
-    "waiting": N_("waiting"), "checking": N_("checking"), "offloading": N_("offloading"), "done": N_("done"),
-    "offline": N_("offline"), "error": N_("error"), "refused": N_("refused"), "storage_full": N_("storage full"),
-    # the device's own status when nothing is being offloaded
-    "discovered": N_("discovered"), "paired": N_("paired"), "unpaired": N_("unpaired"),
-    "idle": N_("idle"), "found": N_("found, not registered"),  # a USB camera outside an ingest
-}
-
-
-TASK_LABELS = {  # appliance.todo's kinds, as the "Te doen" block names them
-    todo.HANDOVER_APPROVE: N_("Handovers waiting for your approval"),
-    todo.HANDOVER_WAITING: N_("Handovers of your team waiting for approval"),
-    todo.REQUEST_OVERDUE: N_("Requests past their deadline"),
-    todo.REQUEST_DUE: N_("Requests near their deadline"),
-    todo.REVIEW_DUE: N_("Holds due for review"),
-    todo.SYNC_FAILING: N_("Archive sync failing"),
-    todo.ALERTS_UNREAD: N_("Unread alerts"),
-    todo.CAMERAS_FOUND: N_("Cameras found, not paired"),
-}
 
 
 @routes.get("/")
@@ -59,7 +39,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
     return render(request, "overview.html", store=store, alerts=alerts, cameras=cameras,
                   device_alerts=device_alerts, progress=offload_progress(request),
                   usb_progress=usb_progress(box, _),  # USB cameras' ingest, from usb_sessions
-                  state_labels={k: _(v) for k, v in OFFLOAD_STATES.items()}, deletions_due=box_overview.deletions_due(box),
+                  state_labels={k: _(v) for k, v in labels.CAMERA_STATES.items()}, deletions_due=box_overview.deletions_due(box),
                   sync=sync_state(box), not_docked_days=box_overview.NOT_DOCKED_DAYS,
                   health=await box_health(box, request[SESSION].role),  # clock and data at rest
                   tasks=tasks(request))
@@ -74,13 +54,13 @@ def tasks(request: web.Request) -> list[dict]:
             if task.kind in (todo.REQUEST_OVERDUE, todo.REQUEST_DUE):
                 entry["kind_label"] = purposes.label(entry["kind"], request[LANG])
                 entry["deadline_text"] = date.fromisoformat(entry["deadline"]).strftime("%d-%m-%Y")
-                entry["left_text"] = days_left_text(_, entry["days_left"])
+                entry["left_text"] = days_left_text(request, entry["days_left"])
             elif task.kind == todo.REVIEW_DUE:
                 entry["purpose_label"] = purposes.label(entry["purpose"], request[LANG])
             elif task.kind == todo.CAMERAS_FOUND:
-                entry["state_label"] = _(OFFLOAD_STATES[entry["status"]]) if entry["status"] in OFFLOAD_STATES \
+                entry["state_label"] = _(labels.CAMERA_STATES[entry["status"]]) if entry["status"] in labels.CAMERA_STATES \
                     else (entry["status"] or "")
-        found.append({"kind": task.kind, "label": _(TASK_LABELS[task.kind]), "count": task.count,
+        found.append({"kind": task.kind, "label": _(labels.TASK_LABELS[task.kind]), "count": task.count,
                       "href": task.href, "entries": task.entries})
     return found
 

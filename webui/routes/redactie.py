@@ -21,7 +21,8 @@ from aiohttp import web
 from appliance import footage, jobs, purposes, redaction, roles, time_offsets
 from appliance.errors import KluisError, NotFound
 
-from ..app import BOX, LANG, SESSION, client_of, gettext_for, needs, render
+from .. import labels
+from ..app import BOX, LANG, SESSION, client_of, flash, gettext_for, needs, render
 from ..posted import posted, recording_in_path
 
 routes = web.RouteTableDef()
@@ -102,7 +103,7 @@ async def still(request: web.Request) -> web.StreamResponse:
 async def redact_start(request: web.Request) -> web.StreamResponse:
     p, recording = await posted(request), recording_in_path(request)
     _, box, session = p.gettext, p.box, p.session
-    form = {key: p.raw(key)[:4000] for key in ("purpose", "case_ref", "request_ref", "reason", "keep", "boxes", "mute",
+    form = {key: p.text(key) for key in ("purpose", "case_ref", "request_ref", "reason", "keep", "boxes", "mute",
                                               "faces")}
     purpose = form["purpose"]
     error = None
@@ -118,18 +119,19 @@ async def redact_start(request: web.Request) -> web.StreamResponse:
             plan = redaction.make_plan(_lines(form["keep"]), _lines(form["boxes"]), _lines(form["mute"]),
                                        detect_faces=form["faces"] == "1")
         except KluisError as exc:
-            error = _("Not understood: %(error)s") % {"error": str(exc)}
+            error = labels.plan_error(_, exc)
     if error is None:
         assert plan is not None  # made above, or error is set
         try:
             job_id = redaction.start_job(box, session.identity, recording["id"], plan, actor=session.name,
-                                         purpose=purpose, case_ref=form["case_ref"].strip()[:100] or None,
-                                         reason=form["reason"].strip()[:500], client=p.client,
-                                         request_ref=form["request_ref"].strip()[:40] or None)
+                                         purpose=purpose, case_ref=p.text("case_ref", 100) or None,
+                                         reason=p.text("reason", 500), client=p.client,
+                                         request_ref=p.text("request_ref", 40) or None)
         except KluisError as exc:
             error = str(exc)
     if error:
         return _form_page(request, recording, 400, error=error, form=form)
+    flash(request, _("Redaction started; this page shows its progress."))
     raise web.HTTPSeeOther(f"/redactie/{job_id}")
 
 
@@ -168,4 +170,6 @@ async def job_cancel(request: web.Request) -> web.StreamResponse:
     job = _job_for(request)
     if job["state"] in (jobs.QUEUED, jobs.RUNNING):
         jobs.runner_for(request.app[BOX]).cancel(job["id"])  # a job of another process (the CLI) is not ours
+        _ = gettext_for(request)
+        flash(request, _("Redaction is being stopped."))
     raise web.HTTPSeeOther(f"/redactie/{job['id']}")

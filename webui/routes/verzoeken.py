@@ -14,10 +14,10 @@ from aiohttp import web
 
 from appliance import access_requests as ar
 from appliance import handover, purposes, retention, roles
-from appliance.clock import parse_time
 from appliance.errors import KluisError
 
-from ..app import BOX, LANG, gettext_for, needs, render
+from ..formats import parse_day, parse_moment
+from ..app import BOX, LANG, domain_message, flash, gettext_for, needs, ngettext_for, render
 from ..i18n import N_
 from ..posted import Posted, posted
 
@@ -31,13 +31,15 @@ RESULT_LABELS = {"released": N_("hold released"), "deleted": N_("deleted ahead o
 STATUS_LABELS = {"open": N_("open"), "closed": N_("closed")}
 
 
-def days_left_text(_, left: int) -> str:
-    """How a request's legal deadline stands, in days, in the user's language (`_`)."""
+def days_left_text(request: web.Request, left: int) -> str:
+    """How a request's legal deadline stands, in days, in the user's language."""
+    ngettext = ngettext_for(request)
     if left < 0:
-        return _("%(days)d days overdue") % {"days": -left}
+        return ngettext("%(days)d day overdue", "%(days)d days overdue", -left) % {"days": -left}
     if left == 0:
+        _ = gettext_for(request)
         return _("due today")
-    return _("%(days)d days left") % {"days": left}
+    return ngettext("%(days)d day left", "%(days)d days left", left) % {"days": left}
 
 
 def _helpers(request: web.Request) -> dict:
@@ -46,7 +48,7 @@ def _helpers(request: web.Request) -> dict:
     box = request.app[BOX]
 
     def days_text(req: dict) -> str:
-        return days_left_text(_, ar.days_left(box, req)) if req["status"] == "open" else ""
+        return days_left_text(request, ar.days_left(box, req)) if req["status"] == "open" else ""
 
     return {
         "kind_label": lambda code: purposes.label(code, lang),
@@ -71,9 +73,10 @@ async def register_page(request: web.Request) -> web.StreamResponse:
 
 
 def _new_form(request: web.Request, status: int = 200, errors: list[str] | None = None,
-              form: dict | None = None) -> web.Response:
+              form: dict | None = None, fields: dict[str, str] | None = None) -> web.Response:
+    """`errors`: said at the top; `fields`: the same, each at its field (aria-invalid, aria-describedby)."""
     box = request.app[BOX]
-    return render(request, "verzoek_nieuw.html", status=status, errors=errors or [],
+    return render(request, "verzoek_nieuw.html", status=status, errors=errors or [], field_errors=fields or {},
                   form=form or {"received_on": ar.today(box).isoformat()}, kinds=KIND_CODES,
                   window=ar.settings(box).window_minutes, **_helpers(request))
 
@@ -94,32 +97,33 @@ async def register(request: web.Request) -> web.StreamResponse:
     """Register: search around the time given and hold every match for the request."""
     p = await posted(request)
     _, box, form = p.gettext, p.box, p.fields(FIELDS)
-    errors = []
+    fields: dict[str, str] = {}  # field -> what is wrong with it, shown at the field
     if not form["requester"]:
-        errors.append(_("Give the requester's name."))
+        fields["requester"] = _("Give the requester's name.")
     if form["kind"] not in ar.KINDS:
-        errors.append(_("Choose the kind of request."))
+        fields["kind"] = _("Choose the kind of request.")
     received = given = window = None
     try:
-        received = date.fromisoformat(form["received_on"])
+        received = parse_day(form["received_on"])
     except ValueError:
-        errors.append(_("Not a date: %(value)s (for example 2026-11-21)") % {"value": form["received_on"][:40]})
+        fields["received_on"] = _("Not a date: %(value)s (for example 21-11-2026)") % {"value": form["received_on"][:40]}
     else:
         if received > ar.today(box):
-            errors.append(_("The date the request came in lies in the future."))
+            fields["received_on"] = _("The date the request came in lies in the future.")
     try:
-        given = parse_time(form["given_time"][:40], box.settings.box.timezone)
+        given = parse_moment(form["given_time"][:40], box.settings.box.timezone)
     except KluisError:
-        errors.append(_("Not a date and time: %(value)s (for example 2026-11-20T14:30)") % {"value": form["given_time"][:40]})
+        fields["given_time"] = _("Not a date and time: %(value)s (for example 20-11-2026 14:30)") % {
+            "value": form["given_time"][:40]}
     if form["window"]:
         try:
             window = int(form["window"])
             if not 0 <= window <= 1440:
                 raise ValueError
         except ValueError:
-            errors.append(_("The search window is a whole number of minutes, 0 to 1440."))
-    if errors:
-        return _new_form(request, 400, errors, form)
+            fields["window"] = _("The search window is a whole number of minutes, 0 to 1440.")
+    if fields:
+        return _new_form(request, 400, list(fields.values()), form, fields)
     assert received is not None and given is not None  # each parsed, or errors returned above
     try:
         done = ar.register(box, requester=form["requester"], kind=form["kind"], received_on=received,
@@ -127,7 +131,7 @@ async def register(request: web.Request) -> web.StreamResponse:
                            camera=form["camera"], officer=form["officer"], contact=form["contact"],
                            notes=form["notes"], window_minutes=window, client=p.client)
     except KluisError as exc:
-        return _new_form(request, 400, [str(exc)], form)
+        return _new_form(request, 400, [domain_message(request, exc)], form)
     raise web.HTTPSeeOther(f"/verzoeken/{done.request['id']}?nieuw=1")
 
 
@@ -199,6 +203,7 @@ async def link(request: web.Request, req: dict, p: Posted) -> web.StreamResponse
         ar.link(box, req["id"], recording_id, p.session.name, client=p.client)
     except KluisError:
         return _detail(request, req, 400, error=_("That recording is linked to this request already."))
+    flash(request, _("Recording %(id)s linked to the request; it is held for it.") % {"id": recording_id})
     raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#opnames")
 
 
@@ -211,6 +216,7 @@ async def unlink(request: web.Request, req: dict, p: Posted) -> web.StreamRespon
     if not recording_id or not reason:
         return _detail(request, req, 400, error=p.gettext("Give the reason for unlinking the recording."))
     ar.unlink(p.box, req["id"], recording_id, p.session.name, reason, client=p.client)
+    flash(request, p.gettext("Recording %(id)s unlinked; the request's hold on it is released.") % {"id": recording_id})
     raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#opnames")
 
 
@@ -238,7 +244,8 @@ async def hand_over(request: web.Request, req: dict, p: Posted) -> web.StreamRes
             basis="AVG art. 15 (inzageverzoek)", case_ref=req["ref"], purpose=req["kind"], protection="passphrase",
             client=p.client)
     except KluisError as exc:
-        return _detail(request, req, 400, error=str(exc))
+        return _detail(request, req, 400, error=domain_message(request, exc))
+    flash(request, _("Handover prepared. A second person approves it on this page."))
     raise web.HTTPSeeOther(f"/overdrachten/{handover_id}")
 
 
@@ -255,4 +262,5 @@ async def close(request: web.Request, req: dict, p: Posted) -> web.StreamRespons
     if outcome != "withdrawn" and not decision_ref:
         return _detail(request, req, 400, error=_("Give the reference of the decision."), form=kept)
     ar.close(p.box, req["id"], outcome, p.session.name, decision_ref or None, client=p.client)
+    flash(request, _("Request closed."))
     raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#opnames")

@@ -1,0 +1,51 @@
+"""Feedback as a person gets it in real Chromium: the confirmation after placing a hold is a status message
+(read out by a screen reader), and a second identical hold is refused with the message at the case
+reference field, which the browser exposes as that field's accessible description."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import expect
+
+from tests.browser_helpers import browser_page as chromium_browser_page
+from tests.browser_helpers import login, needs_chromium, shot, OUTPUT
+from tests.webui.conftest import PASSWORD
+
+SHOTS = OUTPUT / "webui-feedback"
+pytestmark = needs_chromium
+
+
+@pytest.fixture
+async def browser_page(web_box):
+    async with chromium_browser_page(web_box, SHOTS) as page:
+        yield page
+
+
+async def place_hold(page, case_ref: str) -> None:
+    await page.get_by_label("Doel", exact=True).last.select_option("complaint")
+    await page.locator("#hold_case_ref").fill(case_ref)
+    await page.get_by_role("button", name="Bewaren").click()
+    await page.wait_for_load_state()
+
+
+async def test_hold_confirmed_then_duplicate_flagged_at_its_field(browser_page, rec_ids):
+    page = browser_page
+    await page.goto("/login")
+    await login(page, "tl", PASSWORD)
+    await page.goto(f"/opnames/{rec_ids['noord']}")
+    await place_hold(page, "KL-2026-77")
+    await expect(page.get_by_role("status").filter(has_text="Bewaring geplaatst")).to_have_text(
+        "Bewaring geplaatst voor zaak KL-2026-77.")
+    await expect(page.locator("dd", has_text="bewaard")).to_have_count(1)  # the state says held at once
+    await shot(page, SHOTS, "01-bewaring-bevestigd")
+
+    await place_hold(page, "KL-2026-77")
+    field = page.locator("#hold_case_ref")
+    await expect(field).to_have_attribute("aria-invalid", "true")
+    await expect(field).to_have_accessible_description(
+        re.compile(r"^Deze opname heeft al een lopende bewaring voor dit doel en zaaknummer \(geplaatst op \d+ "
+                   r"\w+ 2026 om \d\d:\d\d door tl\)\.$"))
+    await expect(page.get_by_role("alert").first).to_contain_text("De bewaring is niet geplaatst")
+    await shot(page, SHOTS, "02-dubbele-bewaring")
