@@ -104,6 +104,22 @@ ACTION_LABELS = {
     # USB mass-storage bodycams (appliance/usb/); registering one is 'pair', as for a dock camera
     "usb_found": N_("USB camera found"), "usb_unknown": N_("unknown USB device"),
     "usb_error": N_("USB camera problem"),
+    "audit_backwards": N_("archive: audit log went backwards"),
+    "audit_export": N_("audit log exported"),
+    "audit_fork": N_("archive: audit log forked"),
+    "axis_abandoned": N_("Axis upload discarded"),
+    "break_glass": N_("opened with the recovery key"),
+    "category_change": N_("category changed"),
+    "checkpoint_refused": N_("archive: checkpoint refused"),
+    "device_alert": N_("device alert"),
+    "enroll": N_("archive: box enrolled"),
+    "metadata_update": N_("Axis metadata updated"),
+    "receive": N_("archive: recording received"),
+    "requisition_add": N_("requisition registered"),
+    "requisition_close": N_("requisition closed"),
+    "requisition_report": N_("requisition reported"),
+    "sync_rewrap": N_("re-sealed for the archive"),
+    "sync_withdrawn": N_("withdrawn from the archive queue"),
 }
 
 

@@ -47,7 +47,7 @@ SENTENCES: dict[str, str] = {
     # cameras and devices (appliance/dock, appliance/usb, appliance/axis)
     "pair": N_("%(actor)s paired camera %(camera)s"),
     "pair_refused": N_("Pairing of a camera was refused"),
-    "device_alert": N_("A device raised an alert"),
+    "device_alert": N_("A device raised an alert: %(kind)s"),
     "offload_error": N_("Offloading a camera failed"),
     "usb_found": N_("A USB camera was found"),
     "usb_unknown": N_("An unknown USB device was plugged in"),
@@ -126,7 +126,7 @@ FIELD_LABELS: dict[str, str] = {
     "given_time": N_("Time given"), "handover": N_("Handover"), "held_recordings_kept": N_("Held recordings kept"),
     "hold": N_("Hold"), "holds": N_("Holds"), "how": N_("How"), "job": N_("Job"), "kind": N_("Kind"),
     "kept_by_other_holds": N_("Kept by other holds"), "key_slot": N_("Key slot"), "legal_basis": N_("Legal basis"),
-    "locked_until": N_("Locked until"), "matched": N_("Matched"), "message": N_("Message"), "mode": N_("Mode"),
+    "locked_until": N_("Locked until"), "matched": N_("Matched"), "mode": N_("Mode"),
     "name": N_("Name"), "new": N_("New"), "office": N_("Office"), "officer": N_("Officer"), "ok": N_("Intact"),
     "old": N_("Old"), "outcome": N_("Outcome"), "permission": N_("Permission"),
     "post_record_s": N_("Post-record (s)"), "pre_record_s": N_("Pre-record (s)"), "prepared_by": N_("Prepared by"),

@@ -272,3 +272,10 @@ def test_a_sentence_is_translated_with_the_same_placeholders():
     catalog = i18n.read_catalog("nl")
     for template in audit_text.SENTENCES.values():
         assert set(re.findall(r"%\((\w+)\)s", template)) == set(re.findall(r"%\((\w+)\)s", catalog.get(template).string))
+
+
+def test_every_action_has_a_short_label_for_the_filter_and_the_trail():
+    """The logboek's action filter and a recording's trail name an action by its short label; an action
+    without one would show its code there."""
+    from webui.app import ACTION_LABELS
+    assert set(audit_text.SENTENCES) <= set(ACTION_LABELS)

@@ -58,8 +58,7 @@ def tasks(request: web.Request) -> list[dict]:
             elif task.kind == todo.REVIEW_DUE:
                 entry["purpose_label"] = purposes.label(entry["purpose"], request[LANG])
             elif task.kind == todo.CAMERAS_FOUND:
-                entry["state_label"] = _(labels.CAMERA_STATES[entry["status"]]) if entry["status"] in labels.CAMERA_STATES \
-                    else (entry["status"] or "")
+                entry["state_label"] = labels.camera_status(_, entry["status"])
         found.append({"kind": task.kind, "label": _(labels.TASK_LABELS[task.kind]), "count": task.count,
                       "href": task.href, "entries": task.entries})
     return found
