@@ -31,6 +31,7 @@ CLIP_START = START + timedelta(hours=5)
 T = 1.0                               # the moment the operator draws at
 BOX = (60, 30, 90, 100)               # around the moving face at T (video pixels)
 T2, BOX2 = 2.0, (110, 30, 100, 100)   # and a second later
+MUTE = "1-1.1"
 BOXES = f"vak1:1:{','.join(map(str, BOX))}\nvak1:2:{','.join(map(str, BOX2))}"
 KEEP = (226, 80, 92, 100)             # around the standing face (the requester)
 
@@ -120,8 +121,12 @@ async def test_draw_preview_and_redact_as_typed(browser_page, web_box, face_clip
     assert await page.locator("#timeline .keyframe").count() == 1
     assert await page.locator("#overlay .box").count() == 1
     # a second keyframe of the same track, a second later: the box moves evenly between the two
+    # and the sound muted from T for one step (0.1 s), with the player's buttons
+    await page.get_by_role("button", name="Geluid dempen vanaf hier").click()
     await page.get_by_role("button", name="Een stap vooruit").click()
     await page.wait_for_function("() => Math.abs(document.getElementById('video').currentTime - 1.1) < 0.01")
+    await page.get_by_role("button", name="Dempen tot hier").click()
+    assert (await page.locator("#mute").input_value()).strip() == MUTE
     await page.locator("#scrub").fill(str(T2))
     await page.wait_for_function("() => Math.abs(document.getElementById('video').currentTime - 2) < 0.01")
     await drag_video(page, BOX2)
@@ -157,7 +162,7 @@ async def test_draw_preview_and_redact_as_typed(browser_page, web_box, face_clip
     await shot(page, SHOTS, "redactie-editor")
 
     # The preview: made on the server through the gate, audited with the request's reference; it shows the blur.
-    await press(page, "Voorbeeld", f"**/opnames/{rid}/redigeren/voorbeeld")
+    await press(page, "Voorbeeld", f"**/opnames/{rid}/redigeren/voorbeeld#voorbeeld")
     src = await page.locator("#preview").get_attribute("src")
     await page.wait_for_function("() => document.getElementById('preview').readyState >= 2", timeout=20_000)
     await shot(page, SHOTS, "redactie-voorbeeld")
@@ -188,6 +193,7 @@ async def test_draw_preview_and_redact_as_typed(browser_page, web_box, face_clip
     await page.locator("#request_ref").fill(ref)
     await page.locator("#keep").fill(",".join(map(str, KEEP)))
     await page.locator("#boxes").fill(BOXES)
+    await page.locator("#mute").fill(MUTE)
     await press(page, "Redigeren starten", "**/redactie/*")
     typed = await wait_for_derivative(page)
 
@@ -199,6 +205,7 @@ async def test_draw_preview_and_redact_as_typed(browser_page, web_box, face_clip
     logs = {e["details"]["derivative"]: e["details"] for e in audit.entries(web_box.catalog, action="redact")}
     counts = [{k: v for k, v in logs[d]["counts"].items() if k != "seconds"} for d in (drawn, typed)]
     assert counts[0] == counts[1] and counts[0]["operator_boxes"] > 0 and counts[0]["faces_kept"] > 0
+    assert counts[0]["audio_muted_s"] > 0
     assert logs[drawn]["plan"] == logs[typed]["plan"]
     identity = web_box.unlock("fg", PASSWORD)
     a, b = (luma_frames(plaintext(web_box, identity, d)) for d in (drawn, typed))

@@ -35,7 +35,8 @@
   function fmt(t) { return String(Math.round(t * 1000) / 1000); }
   function shown(t) { return (Math.round(t * 100) / 100).toFixed(2).replace(".", ",") + " s"; }
   function duration() { return isFinite(video.duration) && video.duration > 0 ? video.duration : 0; }
-  function lines(field) { return field.value.split(/\n|;/).map(function (s) { return s.trim(); }); }
+  // one entry per line of the field (the indexes are the lines'), so that a line can be replaced or removed
+  function lines(field) { return field.value.split("\n").map(function (s) { return s.trim(); }); }
   function rectOf(m, i) { return {x: +m[i], y: +m[i + 1], w: +m[i + 2], h: +m[i + 3]}; }
 
   // The spec, read from the fields -----------------------------------------------------------------
@@ -59,9 +60,10 @@
       spec.tracks[label].push({index: index, t: num(m[2]), rect: r.w > 0 && r.h > 0 ? r : null});
     });
     spec.order.forEach(function (label) { spec.tracks[label].sort(function (a, b) { return a.t - b.t; }); });
-    lines(muteField).forEach(function (line) {
+    lines(muteField).forEach(function (line, index) {
+      if (!line) { return; }
       var m = new RegExp("^" + NUM + "\\s*-\\s*" + NUM + "$").exec(line);
-      if (m) { spec.mute.push([num(m[1]), num(m[2])]); }
+      if (m) { spec.mute.push([num(m[1]), num(m[2]), index]); } else { spec.unread.push(line); }
     });
     return spec;
   }
@@ -214,9 +216,25 @@
     var lane = div("lane"), head = div("playhead");
     head.style.left = at(t);
     lane.appendChild(head);
+    lane.addEventListener("click", function (event) {  // a click on a lane moves to that moment
+      if (event.target !== lane || !duration()) { return; }
+      var box = lane.getBoundingClientRect();
+      seek(duration() * (event.clientX - box.left) / box.width);
+    });
     r.appendChild(lane);
     timeline.appendChild(r);
     return lane;
+  }
+  function axis() {  // seconds under the lanes: start, quarters, end
+    var r = div("row axis"), lane = div("lane"), d = duration();
+    r.appendChild(div("label", L.lTime));
+    [0, 0.25, 0.5, 0.75, 1].forEach(function (f) {
+      var tick = div("tick", shown(d * f));
+      tick.style.left = (100 * f) + "%";
+      lane.appendChild(tick);
+    });
+    r.appendChild(lane);
+    timeline.appendChild(r);
   }
   function drawTimeline(spec, t) {
     timeline.textContent = "";
@@ -259,6 +277,7 @@
       });
     }
     if (!timeline.firstChild) { row("", t); }  // the playhead on an empty timeline
+    if (duration()) { axis(); }
   }
 
   function drawList() {
@@ -302,6 +321,12 @@
       li.appendChild(button(L.lRemove, "", function () { replaceLine(keepField, k.index, null); }));
       list.appendChild(li);
     });
+    spec.mute.forEach(function (m) {
+      var li = document.createElement("li");
+      li.appendChild(document.createTextNode(L.lMute + " " + shown(m[0]) + " – " + shown(m[1]) + " "));
+      li.appendChild(button(L.lRemove, "", function () { replaceLine(muteField, m[2], null); }));
+      list.appendChild(li);
+    });
     spec.unread.forEach(function (line) {
       var li = document.createElement("li");
       li.textContent = line + ": " + L.lUnread;
@@ -310,6 +335,24 @@
   }
 
   function changed() { drawList(); draw(); }
+
+  // Muting: a range from the moment the button is pressed to the moment it is pressed again.
+  var muteButton = document.getElementById("mute_here");
+  var muteFrom = null;
+  muteButton.addEventListener("click", function () {
+    var t = video.currentTime;
+    if (muteFrom === null) {
+      muteFrom = t;
+      muteButton.textContent = muteButton.dataset.lStop;
+      muteButton.setAttribute("aria-pressed", "true");
+      return;
+    }
+    var a = Math.min(muteFrom, t), b = Math.max(muteFrom, t);
+    muteFrom = null;
+    muteButton.textContent = muteButton.dataset.lStart;
+    muteButton.setAttribute("aria-pressed", "false");
+    if (b - a >= 0.05) { append(muteField, fmt(a) + "-" + fmt(b)); }
+  });
 
   // The player's controls ---------------------------------------------------------------------------
   var play = document.getElementById("play");
