@@ -176,19 +176,20 @@ async def make_preview(request: web.Request) -> web.StreamResponse:
     form = {key: p.raw(key)[:4000] for key in FORM_FIELDS}
     start = _seconds(form["t"]) or 0.0
     try:
+        plan = _plan(form)
+    except KluisError as exc:
+        error = p.gettext("Not understood: %(error)s") % {"error": str(exc)}
+        return _form_page(request, recording, 400, error=error, form=form)
+    try:
         if form["purpose"] not in REDACT_PURPOSES:
             raise footage.Refused(footage.UNKNOWN_PURPOSE, "no purpose")
-        plan = _plan(form)
         opened = redaction.open_for_editor(
             p.box, p.session.name, recording["id"], form["purpose"], form["case_ref"].strip()[:100] or None,
             form["request_ref"].strip()[:40] or None, identity=p.session.identity, client=p.client,
             details={"preview_from_s": start, "plan": plan.as_log()})
         made = await asyncio.get_running_loop().run_in_executor(None, redaction.preview, opened, plan, start)
-    except footage.Refused as exc:
+    except KluisError as exc:  # footage.Refused too
         return _form_page(request, recording, 400, error=_refusal(request, exc), form=form)
-    except KluisError as exc:
-        error = p.gettext("Not understood: %(error)s") % {"error": str(exc)}
-        return _form_page(request, recording, 400, error=error, form=form)
     previews = p.session.previews
     while len(previews) >= PREVIEWS_KEPT:
         previews.pop(next(iter(previews)))
@@ -269,7 +270,7 @@ async def redact_start(request: web.Request) -> web.StreamResponse:
                                          reason=form["reason"].strip()[:500], client=p.client,
                                          request_ref=form["request_ref"].strip()[:40] or None)
         except KluisError as exc:
-            error = str(exc)
+            error = _refusal(request, exc)
     if error:
         return _form_page(request, recording, 400, error=error, form=form)
     raise web.HTTPSeeOther(f"/redactie/{job_id}")

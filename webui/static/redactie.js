@@ -122,8 +122,7 @@
     if (event.button !== 0 || event.target !== overlay) { return; }
     video.pause();
     dragStart = toVideo(event);
-    band = document.createElement("div");
-    band.className = "band";
+    band = mark("band");
     overlay.appendChild(band);
     event.preventDefault();
   });
@@ -169,6 +168,7 @@
 
   // Showing ---------------------------------------------------------------------------------------
   function div(cls, text) { var el = document.createElement("div"); el.className = cls; if (text) { el.textContent = text; } return el; }
+  function mark(cls, text) { var el = div(cls, text); el.setAttribute("aria-hidden", "true"); return el; }  // the list says it
   function button(text, cls, action) {
     var b = document.createElement("button");
     b.type = "button";
@@ -184,14 +184,14 @@
     Array.prototype.slice.call(overlay.children).forEach(function (el) { if (el !== band) { el.remove(); } });
     spec.keep.forEach(function (k) {
       if (!keepActive(k, t)) { return; }
-      var el = div("keep", L.lKeep);
+      var el = mark("keep", L.lKeep);
       place(el, k.rect);
       overlay.appendChild(el);
     });
     spec.order.forEach(function (label) {
       var at = trackAt(spec.tracks[label], t);
       if (!at) { return; }
-      var el = div("box" + (at.followed ? " followed" : ""), label);
+      var el = mark("box" + (at.followed ? " followed" : ""), label);
       place(el, at.rect);
       overlay.appendChild(el);
     });
