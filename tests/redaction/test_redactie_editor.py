@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import av
 import numpy as np
@@ -24,8 +22,7 @@ from tests.web_helpers import csrf_of
 from tests.webui.conftest import NOW, START
 from tests.webui.test_browser import SHOTS
 
-sys.path.insert(0, str(Path(__file__).parent))
-import redactie_media as media  # noqa: E402  (the redaction tests' footage, beside this file)
+import redactie_media as media
 
 CLIP_START = START + timedelta(hours=5)
 T = 1.0                               # the moment the operator draws at
@@ -232,6 +229,10 @@ async def test_faces_and_previews_need_the_editor_and_a_purpose(web, face_clip):
     token = csrf_of(await (await web.client.get(f"/opnames/{rid}/redigeren")).text())
     refused = await web.client.post(f"/opnames/{rid}/redigeren/voorbeeld", data={"csrf": token, "t": "1"})
     assert refused.status == 400 and audit.entries(web.box.catalog, action="view", recording_id=rid) == []
+    unknown = await web.client.post(f"/opnames/{rid}/redigeren/openen", data={
+        "csrf": token, "purpose": "access_request", "request_ref": "VZ-1999-0001"})
+    assert unknown.status == 400 and "Dat verzoek staat niet in het register." in await unknown.text()
+    assert audit.entries(web.box.catalog, action="view", recording_id=rid) == []
 
 
 @pytest.mark.parametrize("role", ["team_leader", "officer", "auditor", "keeper"])
