@@ -60,6 +60,12 @@ def inner(rect, margin=12):
     return x + margin, y + margin, w - 2 * margin, h - 2 * margin
 
 
+async def editor_ready(page) -> None:
+    """Until the video can show a frame and the editor has read its length (the slider's end)."""
+    await page.wait_for_function("() => document.getElementById('video').readyState >= 2 && "
+                                 "parseFloat(document.getElementById('scrub').max) > 0", timeout=30_000)
+
+
 async def drag_video(page, rect) -> None:
     """Drag from one corner of `rect` (video pixels) to the other, on the picture as displayed."""
     await page.locator("#overlay").scroll_into_view_if_needed()
@@ -106,7 +112,7 @@ async def test_draw_preview_and_redact_as_typed(browser_page, web_box, face_clip
     assert opened["details"]["for"] == "redaction" and opened["details"]["request"] == ref
 
     # Scrub to T through the gate's stream.
-    await page.wait_for_function("() => document.getElementById('video').readyState >= 2", timeout=20_000)
+    await editor_ready(page)
     await page.locator("#scrub").fill(str(T))
     await page.wait_for_function("() => Math.abs(document.getElementById('video').currentTime - 1) < 0.01")
     assert (await page.locator("#now").inner_text()).startswith("1,00")

@@ -82,7 +82,7 @@
                      w: here.rect.w + (next.rect.w - here.rect.w) * f, h: here.rect.h + (next.rect.h - here.rect.h) * f},
               followed: false};
     }
-    return {rect: here.rect, followed: !next};
+    return {rect: here.rect, followed: true};  // to the end, or to the marker that ends the track
   }
   function keepActive(k, t) { return (k.from === null || t >= k.from) && (k.to === null || t < k.to); }
 
@@ -157,11 +157,12 @@
     facesStatus.textContent = "…";
     fetch("/opnames/" + L.recording + "/redigeren/gezichten?bekijk=" + encodeURIComponent(L.grant) + "&t=" + fmt(t),
           {credentials: "same-origin"})
-      .then(function (response) { return response.json(); })
+      .then(function (response) { return response.ok ? response.json() : {failed: true}; })
+      .catch(function () { return {failed: true}; })
       .then(function (found) {
         faces = found.faces || [];
         facesAt = t;
-        facesStatus.textContent = faces.length ? "" : L.lNoface;
+        facesStatus.textContent = found.failed ? L.lFacefail : (faces.length ? "" : L.lNoface);
         draw();
       });
   });
@@ -241,10 +242,11 @@
     spec.order.forEach(function (label) {
       var lane = row(label, t), keys = spec.tracks[label];
       keys.forEach(function (k, n) {
-        if (k.rect && (n + 1 < keys.length ? keys[n + 1] : null)) {
-          var span = div("span track");
+        var next = n + 1 < keys.length ? keys[n + 1] : null;
+        if (k.rect && next) {  // moves evenly to the next box, or is followed up to the marker that ends it
+          var span = div("span track" + (next.rect ? "" : " followed"));
           span.style.left = at(k.t);
-          span.style.width = "calc(" + at(keys[n + 1].t) + " - " + at(k.t) + ")";
+          span.style.width = "calc(" + at(next.t) + " - " + at(k.t) + ")";
           lane.appendChild(span);
         } else if (k.rect) {
           var rest = div("span track followed");
@@ -366,8 +368,20 @@
     formT.value = fmt(video.currentTime);
     draw();
   }
+  // Keys, when no field or button has the focus: space plays or pauses, the arrows step.
+  document.addEventListener("keydown", function (event) {
+    var focus = document.activeElement;
+    if (event.altKey || event.ctrlKey || event.metaKey ||
+        (focus && /^(INPUT|SELECT|TEXTAREA|BUTTON|A|SUMMARY)$/.test(focus.tagName))) { return; }
+    if (event.key === " ") { play.click(); } else if (event.key === "ArrowLeft") { seek(video.currentTime - 0.1); }
+    else if (event.key === "ArrowRight") { seek(video.currentTime + 0.1); } else { return; }
+    event.preventDefault();
+  });
+  video.addEventListener("play", function () { play.textContent = L.lPause; });
+  video.addEventListener("pause", function () { play.textContent = L.lPlay; });
   video.addEventListener("timeupdate", moved);
   video.addEventListener("seeked", moved);
+  video.addEventListener("durationchange", function () { scrub.max = duration(); });
   video.addEventListener("loadedmetadata", function () {
     scrub.max = duration();
     var start = num(L.t || "0");
