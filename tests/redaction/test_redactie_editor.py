@@ -177,7 +177,7 @@ async def test_draw_preview_and_redact_as_typed(browser_page, web_box, face_clip
     first, at_t = shown_frames[0], original[round(T * media.FPS)]
     assert first.shape == at_t.shape  # the clip is no wider than a preview
     assert sharpness(first, inner(BOX)) < 0.3 * sharpness(at_t, inner(BOX))       # the box is blurred
-    assert sharpness(first, inner(KEEP, 20)) > 0.6 * sharpness(at_t, inner(KEEP, 20))  # the requester is not
+    assert sharpness(first, inner(KEEP, 20)) > 0.4 * sharpness(at_t, inner(KEEP, 20))  # the requester is not
     views = audit.entries(web_box.catalog, action="view", recording_id=rid)
     assert len(views) == 2 and views[-1]["case_ref"] == ref and views[-1]["details"]["preview_from_s"] == T
     assert views[-1]["details"]["plan"]["keep"][0]["rect"] == list(KEEP)
