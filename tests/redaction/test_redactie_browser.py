@@ -37,7 +37,7 @@ async def test_draw_regions_on_the_video_and_redact(browser_page, rec_ids, web_b
     await page.locator("input[name=draw_as][value=box]").check()
     await drag_video(page, (size[0] // 2, size[1] // 2, size[0] // 4, size[1] // 2))
     assert (await page.locator("#boxes").input_value()).strip() == \
-        f"vak1:1:{size[0] // 2},{size[1] // 2},{size[0] // 4},{size[1] // 2}"
+        f"kader1:1:{size[0] // 2},{size[1] // 2},{size[0] // 4},{size[1] // 2}"
     # At phone width the editor fits the screen, and the picture still maps to the video's pixels.
     await page.set_viewport_size({"width": 390, "height": 844})
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390

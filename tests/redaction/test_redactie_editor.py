@@ -29,7 +29,7 @@ T = 1.0                               # the moment the operator draws at
 BOX = (60, 30, 90, 100)               # around the moving face at T (video pixels)
 T2, BOX2 = 2.0, (110, 30, 100, 100)   # and a second later
 MUTE = "1-1.1"
-BOXES = f"vak1:1:{','.join(map(str, BOX))}\nvak1:2:{','.join(map(str, BOX2))}"
+BOXES = f"kader1:1:{','.join(map(str, BOX))}\nkader1:2:{','.join(map(str, BOX2))}"
 KEEP = (226, 80, 92, 100)             # around the standing face (the requester)
 
 
@@ -120,7 +120,7 @@ async def test_draw_preview_and_redact_as_typed(browser_page, web_box, face_clip
     # A box to blur, drawn with the mouse: a new track at this moment, in the video's pixels.
     await drag_video(page, BOX)
     boxes = (await page.locator("#boxes").input_value()).strip()
-    assert boxes == "vak1:1:" + ",".join(map(str, BOX)), boxes
+    assert boxes == "kader1:1:" + ",".join(map(str, BOX)), boxes
     assert await page.locator("#timeline .keyframe").count() == 1
     assert await page.locator("#overlay .box").count() == 1
     # a second keyframe of the same track, a second later: the box moves evenly between the two
@@ -136,7 +136,7 @@ async def test_draw_preview_and_redact_as_typed(browser_page, web_box, face_clip
     boxes = (await page.locator("#boxes").input_value()).strip()
     assert boxes == BOXES, boxes
     assert await page.locator("#timeline .keyframe").count() == 2
-    await page.get_by_role("button", name="vak1 1,00 s").click()  # a keyframe on the timeline seeks to it
+    await page.get_by_role("button", name="kader1 1,00 s").click()  # a keyframe on the timeline seeks to it
     await page.wait_for_function("() => Math.abs(document.getElementById('video').currentTime - 1) < 0.01")
 
     # Click a detected face to keep it; then take it away again (it is one line of the keep field).

@@ -100,8 +100,8 @@
   function rectText(r) { return Math.round(r.x) + "," + Math.round(r.y) + "," + Math.round(r.w) + "," + Math.round(r.h); }
   function newTrackLabel(spec) {
     var n = 1;
-    while (spec.tracks["vak" + n]) { n += 1; }
-    return "vak" + n;
+    while (spec.tracks["kader" + n]) { n += 1; }
+    return "kader" + n;
   }
 
   // Drawing: the overlay lies exactly on the picture; its size over the video's pixels is the scale.
