@@ -8,7 +8,7 @@ from tests.browser_helpers import login, needs_chromium, press, shot
 from tests.webui.conftest import PASSWORD
 from tests.webui.test_browser import SHOTS
 
-from test_redactie_editor import drag_video, editor_ready  # noqa: E402  (a sibling module: the editor's drag helper)
+from test_redactie_editor import drag_video, editor_ready, scrub_to  # a sibling module: the editor's helpers
 
 pytestmark = needs_chromium
 
@@ -32,8 +32,7 @@ async def test_draw_regions_on_the_video_and_redact(browser_page, rec_ids, web_b
     await page.locator("input[name=draw_as][value=keep]").check()
     await drag_video(page, (0, 0, size[0] // 2, size[1] // 2))      # keep: the top-left quarter
     assert (await page.locator("#keep").input_value()).strip() == f"0,0,{size[0] // 2},{size[1] // 2}"
-    await page.locator("#scrub").fill("1")
-    await page.wait_for_function("() => Math.abs(document.getElementById('video').currentTime - 1) < 0.01")
+    await scrub_to(page, 1.0)
     await page.locator("input[name=draw_as][value=box]").check()
     await drag_video(page, (size[0] // 2, size[1] // 2, size[0] // 4, size[1] // 2))
     assert (await page.locator("#boxes").input_value()).strip() == \

@@ -63,7 +63,20 @@ def inner(rect, margin=12):
 async def editor_ready(page) -> None:
     """Until the video can show a frame and the editor has read its length (the slider's end)."""
     await page.wait_for_function("() => document.getElementById('video').readyState >= 2 && "
-                                 "parseFloat(document.getElementById('scrub').max) > 0", timeout=30_000)
+                                 "parseFloat(document.getElementById('scrub').max) > 0", timeout=60_000)
+
+
+async def scrub_to(page, t: float) -> None:
+    """Move the editor's slider to t seconds and wait until the video is there (decrypted through the grant)."""
+    await page.locator("#scrub").fill(str(t))
+    await arrived(page, t)
+
+
+async def arrived(page, t: float) -> None:
+    """Until the video has finished seeking to t and the editor has taken the moment (into the form's t)."""
+    await page.wait_for_function(
+        f"() => !document.getElementById('video').seeking && "
+        f"Math.abs(parseFloat(document.getElementById('form_t').value) - {t}) < 0.01", timeout=60_000)
 
 
 async def drag_video(page, rect) -> None:
@@ -113,8 +126,7 @@ async def test_draw_preview_and_redact_as_typed(browser_page, web_box, face_clip
 
     # Scrub to T through the gate's stream.
     await editor_ready(page)
-    await page.locator("#scrub").fill(str(T))
-    await page.wait_for_function("() => Math.abs(document.getElementById('video').currentTime - 1) < 0.01")
+    await scrub_to(page, T)
     assert (await page.locator("#now").inner_text()).startswith("1,00")
 
     # A box to blur, drawn with the mouse: a new track at this moment, in the video's pixels.
@@ -123,21 +135,20 @@ async def test_draw_preview_and_redact_as_typed(browser_page, web_box, face_clip
     assert boxes == "kader1:1:" + ",".join(map(str, BOX)), boxes
     assert await page.locator("#timeline .keyframe").count() == 1
     assert await page.locator("#overlay .box").count() == 1
-    # a second keyframe of the same track, a second later: the box moves evenly between the two
-    # and the sound muted from T for one step (0.1 s), with the player's buttons
+    # the sound muted from T for one step (0.1 s), with the player's buttons
     await page.get_by_role("button", name="Geluid dempen vanaf hier").click()
     await page.get_by_role("button", name="Een stap vooruit").click()
-    await page.wait_for_function("() => Math.abs(document.getElementById('video').currentTime - 1.1) < 0.01")
+    await arrived(page, 1.1)
     await page.get_by_role("button", name="Dempen tot hier").click()
     assert (await page.locator("#mute").input_value()).strip() == MUTE
-    await page.locator("#scrub").fill(str(T2))
-    await page.wait_for_function("() => Math.abs(document.getElementById('video').currentTime - 2) < 0.01")
+    # a second keyframe of the same track, a second later: the box moves evenly between the two
+    await scrub_to(page, T2)
     await drag_video(page, BOX2)
     boxes = (await page.locator("#boxes").input_value()).strip()
     assert boxes == BOXES, boxes
     assert await page.locator("#timeline .keyframe").count() == 2
     await page.get_by_role("button", name="kader1 1,00 s").click()  # a keyframe on the timeline seeks to it
-    await page.wait_for_function("() => Math.abs(document.getElementById('video').currentTime - 1) < 0.01")
+    await arrived(page, 1.0)
 
     # Click a detected face to keep it; then take it away again (it is one line of the keep field).
     await page.get_by_role("button", name="Gezichten zoeken in dit beeld").click()
@@ -183,8 +194,9 @@ async def test_draw_preview_and_redact_as_typed(browser_page, web_box, face_clip
     assert views[-1]["details"]["plan"]["keep"][0]["rect"] == list(KEEP)
     # the page came back with the regions and the moment, and the editor on it
     assert (await page.locator("#boxes").input_value()).strip() == boxes
+    await editor_ready(page)
     await page.wait_for_function("() => Math.abs(document.getElementById('video').currentTime - 1) < 0.01",
-                                 timeout=20_000)
+                                 timeout=60_000)
 
     # Start: the job is for the request.
     await press(page, "Redigeren starten", "**/redactie/*")

@@ -1,4 +1,4 @@
-/* The redaction editor (redactie.html): scrub the video, drag boxes to blur at a moment or regions to keep,
+/* The redaction editor (redactie.html): scrub the video, drag (mouse, pen or finger) boxes to blur at a moment or regions to keep,
    click a detected face to keep it, and see tracks, keyframes and keep regions on a timeline.
 
    The advanced text fields (#keep, #boxes) ARE the region spec: drawing writes lines into them in the
@@ -118,7 +118,7 @@
     el.style.width = (100 * r.w / vw) + "%";
     el.style.height = (100 * r.h / vh) + "%";
   }
-  overlay.addEventListener("mousedown", function (event) {
+  overlay.addEventListener("pointerdown", function (event) {
     if (event.button !== 0 || event.target !== overlay) { return; }
     video.pause();
     dragStart = toVideo(event);
@@ -126,13 +126,13 @@
     overlay.appendChild(band);
     event.preventDefault();
   });
-  window.addEventListener("mousemove", function (event) {
+  window.addEventListener("pointermove", function (event) {
     if (!dragStart) { return; }
     var p = toVideo(event);
     place(band, {x: Math.min(dragStart.x, p.x), y: Math.min(dragStart.y, p.y),
                  w: Math.abs(p.x - dragStart.x), h: Math.abs(p.y - dragStart.y)});
   });
-  window.addEventListener("mouseup", function (event) {
+  window.addEventListener("pointerup", function (event) {
     if (!dragStart) { return; }
     var p = toVideo(event), a = dragStart;
     dragStart = null;
