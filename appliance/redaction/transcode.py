@@ -187,7 +187,8 @@ class _Transcoder:
         frame = av.VideoFrame.from_ndarray(array, format="yuv420p")
         if self.out_size != (self.width, self.height):
             frame = frame.reformat(width=self.out_size[0], height=self.out_size[1])
-        frame.pts, frame.time_base = pts - self.pts_offset, self.video.time_base
+        frame.pts = pts - self.pts_offset if pts is not None and self.pts_offset else pts
+        frame.time_base = self.video.time_base
         for packet in self.vout.encode(frame):
             self.out.mux(packet)
         counts.frames += 1
