@@ -25,19 +25,22 @@ The caller (appliance.jobs) runs `redact` on a worker thread with its own Box (o
 
 The modules, in the order the work flows: plan (the operator's instructions), faces (detection and
 tracking), pixels (blurring), transcode (decode, blur, mute, encode), pipe, derivative (into the vault),
-jobs (in the background), still (one frame for the form).
+jobs (in the background), still (one frame for the form), editor (what the editor shows before a job:
+a frame's faces and a short preview, read through the gate with the redaction's case).
 """
 
 from .derivative import PURPOSES, Redacted, default_case_ref, derivatives_of, redact, redaction_of, redaction_purpose
+from .editor import PREVIEW_SECONDS, Preview, faces_at, keep_region_for, open_for_editor, preview
 from .faces import DETECT_WIDTH, DETECTOR, SCALE_FACTOR, FaceDetector
-from .jobs import start_job
+from .jobs import case_for, start_job
 from .pipe import Pipe
 from .pixels import laplacian_variance
 from .plan import Keep, Keyframe, Plan, Rect, make_plan, parse_rect, parse_seconds
 from .still import still_jpeg
 from .transcode import Counts, redact_stream
 
-__all__ = ["DETECTOR", "DETECT_WIDTH", "PURPOSES", "SCALE_FACTOR", "Counts", "FaceDetector", "Keep", "Keyframe",
-           "Pipe", "Plan", "Rect", "Redacted", "default_case_ref", "derivatives_of", "laplacian_variance",
-           "make_plan", "parse_rect", "parse_seconds", "redact", "redact_stream", "redaction_of",
-           "redaction_purpose", "start_job", "still_jpeg"]
+__all__ = ["DETECTOR", "DETECT_WIDTH", "PREVIEW_SECONDS", "PURPOSES", "SCALE_FACTOR", "Counts", "FaceDetector", "Keep",
+           "Keyframe", "Pipe", "Plan", "Preview", "Rect", "Redacted", "case_for", "default_case_ref", "derivatives_of",
+           "faces_at", "keep_region_for", "laplacian_variance", "make_plan", "open_for_editor", "parse_rect",
+           "parse_seconds", "preview", "redact", "redact_stream", "redaction_of", "redaction_purpose", "start_job",
+           "still_jpeg"]

@@ -11,6 +11,18 @@ from .derivative import default_case_ref, redact, redaction_purpose
 from .plan import Plan
 
 
+def case_for(box: Box, recording_id: str, case_ref: str | None, request_ref: str | None) -> str:
+    """The case a redaction (and the editor's views for it) is for: the one given, else the request's
+    reference (a request that is not in the register is an error), else one made from the recording's id."""
+    if request_ref:
+        try:
+            request = access_requests.get(box, request_ref)
+        except NotFound:
+            raise KluisError(f"no request {request_ref!r} in the register") from None
+        case_ref = case_ref or request["ref"]
+    return (case_ref or "").strip() or default_case_ref(recording_id)
+
+
 def start_job(box: Box, identity, recording_id: str, plan: Plan, *, actor: str, purpose: str,
               case_ref: str | None = None, reason: str = "", client: str | None = None,
               request_ref: str | None = None, break_glass: bool = False) -> str:
@@ -20,13 +32,7 @@ def start_job(box: Box, identity, recording_id: str, plan: Plan, *, actor: str, 
 
     code = redaction_purpose(purpose)
     box.catalog.get_recording(recording_id)
-    if request_ref:
-        try:
-            request = access_requests.get(box, request_ref)
-        except NotFound:
-            raise KluisError(f"no request {request_ref!r} in the register") from None
-        case_ref = case_ref or request["ref"]
-    case_ref = (case_ref or "").strip() or default_case_ref(recording_id)
+    case_ref = case_for(box, recording_id, case_ref, request_ref)
     params = {"plan": plan.as_log(), "purpose": code, "case_ref": case_ref, "reason": reason or None,
               "request": request_ref}
     runner = jobs.runner_for(box)

@@ -90,6 +90,8 @@ class _Transcoder:
         self.width, self.height = video.codec_context.width, video.codec_context.height
         if self.width % 2 or self.height % 2:
             raise KluisError(f"odd frame size {self.width}x{self.height} is not supported")
+        self.out_size = (self.width, self.height)  # the editor's preview encodes smaller (editor.py)
+        self.pts_offset = 0                         # and from 0 where its window starts
         self.counts.frames_total = _frames_total(video)
         self.rate = video.average_rate or video.guessed_rate or Fraction(25)
         self.origin_v = video.start_time or 0
@@ -112,7 +114,7 @@ class _Transcoder:
 
         self.out = out
         vout = self.vout = out.add_stream("libx264", rate=self.rate)
-        vout.width, vout.height, vout.pix_fmt = self.width, self.height, "yuv420p"
+        vout.width, vout.height, vout.pix_fmt = self.out_size[0], self.out_size[1], "yuv420p"
         vout.codec_context.time_base = self.video.time_base
         vout.options = {**X264, **(x264 or {}), "g": str(max(1, round(float(self.rate) * 2)))}
         # x264's frame threads: with FFmpeg's default here (slice threads) encoding 1080p is ~3x slower
@@ -183,7 +185,10 @@ class _Transcoder:
             blur_yuv420(array, self.width, self.height, rects, self.cv2)
             counts.frames_blurred += 1
         frame = av.VideoFrame.from_ndarray(array, format="yuv420p")
-        frame.pts, frame.time_base = pts, self.video.time_base
+        if self.out_size != (self.width, self.height):
+            frame = frame.reformat(width=self.out_size[0], height=self.out_size[1])
+        frame.pts = pts - self.pts_offset if pts is not None and self.pts_offset else pts
+        frame.time_base = self.video.time_base
         for packet in self.vout.encode(frame):
             self.out.mux(packet)
         counts.frames += 1

@@ -153,7 +153,7 @@ async def test_request_page_links_redacted_versions_and_the_handover(web, templa
     await web.login("fg")
     path = await register(web)
     html = await web.page(path)
-    assert f'href="/opnames/{ids["a"]}/redigeren"' in html  # the redaction page, per recording
+    assert f'href="/opnames/{ids["a"]}/redigeren?verzoek=VZ-' in html  # the redaction editor, with the request
     assert "Er is nog geen geredigeerde kopie om over te dragen" in html and "/overdrachten/nieuw" not in html
     # A redacted derivative of a (appliance.redaction stores it with derived_from).
     web.box.catalog.db.execute("UPDATE recordings SET derived_from = ? WHERE id = ?", [ids["a"], ids["c"]])

@@ -84,6 +84,10 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     # redacted derivatives (webui/routes/redactie.py): the privacy officer only
     ("GET", "/opnames/{id}/redigeren"): {FG},
     ("GET", "/opnames/{id}/redigeren/beeld"): {FG},
+    ("POST", "/opnames/{id}/redigeren/openen"): {FG},
+    ("GET", "/opnames/{id}/redigeren/gezichten"): {FG},
+    ("POST", "/opnames/{id}/redigeren/voorbeeld"): {FG},
+    ("GET", "/opnames/{id}/redigeren/voorbeeld/{preview}"): {FG},
     ("POST", "/opnames/{id}/redigeren"): {FG},
     ("GET", "/redactie/{job}"): {FG},
     ("GET", "/redactie/{job}.json"): {FG},
@@ -125,7 +129,7 @@ def test_every_route_is_in_the_matrix_and_matches_the_role_table(web_box):
 
 
 def _path(pattern: str, rec_ids: dict) -> str:
-    return (pattern.replace("{id}", rec_ids["noord"]).replace("{grant}", "nogrant")
+    return (pattern.replace("{id}", rec_ids["noord"]).replace("{grant}", "nogrant").replace("{preview}", "nopreview")
             .replace("{name}", "nobody").replace("{job}", "0" * 16).replace("{lang}", "nl").replace("{serial}", "NOCAM")
             .replace("/voortgang", "/voortgang?once=1"))
 
