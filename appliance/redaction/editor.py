@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..errors import KluisError
 from .faces import FaceDetector
 from .plan import Plan, Rect
-from .transcode import Counts, _Transcoder
+from .transcode import FRAGMENTED_MP4, Counts, _Transcoder, open_video
 
 PREVIEW_SECONDS = 4.0   # how long a preview runs
 PREVIEW_WIDTH = 320     # its width in pixels (low resolution: it shows where the blur is, not the scene)
@@ -96,22 +96,14 @@ def preview(source, plan: Plan, start: float, *, seconds: float = PREVIEW_SECOND
     import av
 
     out = io.BytesIO()
-    with source.open() as src:
+    with source.open() as src, open_video(src) as media:
+        run = _PreviewRun(media, plan, detector, width)
         try:
-            media = av.open(src, mode="r")
+            with av.open(out, mode="w", format="mp4", options=FRAGMENTED_MP4) as muxer:
+                run.open_output(muxer, {"preset": "ultrafast", "crf": "28"})
+                run.window(max(0.0, start), seconds)
         except av.error.FFmpegError as exc:
-            raise KluisError(f"the recording cannot be read as video: {exc}") from None
-        with media:
-            if not media.streams.video:
-                raise KluisError("the recording holds no video stream")
-            run = _PreviewRun(media, plan, detector, width)
-            try:
-                with av.open(out, mode="w", format="mp4",
-                             options={"movflags": "frag_keyframe+empty_moov+default_base_moof"}) as muxer:
-                    run.open_output(muxer, {"preset": "ultrafast", "crf": "28"})
-                    run.window(max(0.0, start), seconds)
-            except av.error.FFmpegError as exc:
-                raise KluisError(f"the preview could not be made: {exc}") from None
+            raise KluisError(f"the preview could not be made: {exc}") from None
     if run.counts.frames == 0:
         raise KluisError("the recording has no frames from that time on")
     return Preview(out.getvalue(), run.first_t or 0.0, seconds, run.out_size[0], run.out_size[1], run.counts)

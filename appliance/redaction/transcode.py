@@ -42,6 +42,25 @@ def _frames_total(video) -> int:
     return 0
 
 
+# A fragmented MP4 needs only `write` of its output: the job streams it into a sealed file, the preview into memory.
+FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+
+
+def open_video(src):
+    """The MP4 in `src` (seekable file-like) opened for reading, as a context manager; KluisError when it is
+    no video."""
+    import av
+
+    try:
+        media = av.open(src, mode="r")
+    except av.error.FFmpegError as exc:
+        raise KluisError(f"the recording cannot be read as video: {exc}") from None
+    if not media.streams.video:
+        media.close()
+        raise KluisError("the recording holds no video stream")
+    return media
+
+
 def redact_stream(src, dst, plan: Plan, *, progress: Callable[[int, int], None] | None = None,
                   detector: FaceDetector | None = None, cancelled: Callable[[], bool] | None = None,
                   x264: dict | None = None) -> Counts:
@@ -50,16 +69,9 @@ def redact_stream(src, dst, plan: Plan, *, progress: Callable[[int, int], None] 
     import av
 
     started = time.perf_counter()
-    try:
-        media = av.open(src, mode="r")
-    except av.error.FFmpegError as exc:
-        raise KluisError(f"the recording cannot be read as video: {exc}") from None
-    with media:
-        if not media.streams.video:
-            raise KluisError("the recording holds no video stream")
+    with open_video(src) as media:
         run = _Transcoder(media, plan, progress, detector)
-        with av.open(dst, mode="w", format="mp4",
-                     options={"movflags": "frag_keyframe+empty_moov+default_base_moof"}) as out:
+        with av.open(dst, mode="w", format="mp4", options=FRAGMENTED_MP4) as out:
             run.open_output(out, x264)
             try:
                 run.run(cancelled)
