@@ -26,6 +26,7 @@ from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.handover_downloads import Downloads
 
 from . import i18n, labels
+from .audit_text import ACTION_LABELS
 from .formats import Formats
 from .i18n import N_
 from .sessions import Session, Sessions
@@ -72,54 +73,6 @@ ROLE_LABELS = {
     roles.PRIVACY_OFFICER: N_("privacy officer"),
     roles.OFFICER: N_("officer"),
     roles.AUDITOR: N_("auditor"),
-}
-
-# How the logboek names audit actions (the code is kept beside it: it is what the filter takes).
-ACTION_LABELS = {
-    "view": N_("viewed"), "range_read": N_("part read"), "export": N_("exported"), "ingest": N_("stored"),
-    "view_played": N_("played (positions)"),  # what a view's player played (appliance/timeline.py)
-    "hold_add": N_("hold placed"), "hold_release": N_("hold released"), "hold_review": N_("hold reviewed"),
-    "delete": N_("deleted"), "reason_set": N_("reason set"), "login": N_("logged in"),
-    "login_failed": N_("login failed"), "logout": N_("logged out"), "user_add": N_("user added"),
-    "user_change": N_("user changed"), "role_change": N_("role changed"), "key_slot_change": N_("key slot changed"),
-    "pair": N_("camera paired"), "pair_refused": N_("pairing refused"), "settings_change": N_("settings changed"),
-    "policy_change": N_("retention policy changed"), "verify": N_("verified"), "offload_error": N_("offload error"),
-    "sync_send": N_("sent to the archive"), "sync_receipt": N_("receipt from the archive"),
-    "setup": N_("box set up"),  # by the first-boot wizard
-    "request_add": N_("request registered"), "request_link": N_("linked to a request"),
-    "request_unlink": N_("unlinked from a request"), "request_close": N_("request closed"),
-    "handover_prepare": N_("handover prepared"), "handover_approve": N_("handover approved"),
-    "handover_refuse": N_("handover refused"), "handover_cancel": N_("handover cancelled"),
-    "handover_denied": N_("handover step refused"), "handover_failed": N_("handover package failed"),
-    "handover_register": N_("handover register read"),
-    "handover_download": N_("handover package downloaded"), "handover_form": N_("transfer form printed"),
-    "redact_start": N_("redaction started"), "redact": N_("redacted copy made"),
-    "redact_failed": N_("redaction failed"),
-    "backup": N_("backup made"), "restore": N_("restored from a backup"), "update": N_("update installed"),
-    "update_start": N_("update started"), "update_refused": N_("update refused"),
-    "update_rolled_back": N_("update rolled back"), "update_staged": N_("update prepared"),
-    # Axis body-worn systems (appliance/axis/)
-    "axis_connection_file": N_("Axis connection file made"), "axis_first_contact": N_("Axis system connected"),
-    "axis_auth_refused": N_("Axis credentials refused"), "axis_system_refused": N_("Axis system refused"),
-    # USB mass-storage bodycams (appliance/usb/); registering one is 'pair', as for a dock camera
-    "usb_found": N_("USB camera found"), "usb_unknown": N_("unknown USB device"),
-    "usb_error": N_("USB camera problem"),
-    "audit_backwards": N_("archive: audit log went backwards"),
-    "audit_export": N_("audit log exported"),
-    "audit_fork": N_("archive: audit log forked"),
-    "axis_abandoned": N_("Axis upload discarded"),
-    "break_glass": N_("opened with the recovery key"),
-    "category_change": N_("category changed"),
-    "checkpoint_refused": N_("archive: checkpoint refused"),
-    "device_alert": N_("device alert"),
-    "enroll": N_("archive: box enrolled"),
-    "metadata_update": N_("Axis metadata updated"),
-    "receive": N_("archive: recording received"),
-    "requisition_add": N_("requisition registered"),
-    "requisition_close": N_("requisition closed"),
-    "requisition_report": N_("requisition reported"),
-    "sync_rewrap": N_("re-sealed for the archive"),
-    "sync_withdrawn": N_("withdrawn from the archive queue"),
 }
 
 

@@ -277,5 +277,4 @@ def test_a_sentence_is_translated_with_the_same_placeholders():
 def test_every_action_has_a_short_label_for_the_filter_and_the_trail():
     """The logboek's action filter and a recording's trail name an action by its short label; an action
     without one would show its code there."""
-    from webui.app import ACTION_LABELS
-    assert set(audit_text.SENTENCES) <= set(ACTION_LABELS)
+    assert set(audit_text.SENTENCES) <= set(audit_text.ACTION_LABELS)

@@ -16,7 +16,7 @@ from appliance.clock import from_iso, to_iso
 from appliance.errors import KluisError
 
 from .. import audit_text
-from ..app import (ACTION_LABELS, BOX, LANG, ROLE_LABELS, SESSION, client_of, csv_response, csv_stream, gettext_for,
+from ..app import (BOX, LANG, ROLE_LABELS, SESSION, client_of, csv_response, csv_stream, gettext_for,
                    needs, render)
 from .opnames import reason_label
 from ..formats import parse_moment
@@ -76,7 +76,7 @@ def _render(request: web.Request, kw: dict, errors: list[str], after: tuple[str,
     query = {k: v for k, v in request.query.items() if k not in ("after_time", "after_seq")} if report is None else {}
     older = urlencode({**query, "after_time": rows[-1]["time"], "after_seq": rows[-1]["seq"]}) if more else None
     _ = gettext_for(request)
-    actions = sorted(((code, _(ACTION_LABELS[code]) if code in ACTION_LABELS else code)
+    actions = sorted(((code, _(audit_text.ACTION_LABELS[code]) if code in audit_text.ACTION_LABELS else code)
                       for code in audit_text.SENTENCES), key=lambda item: item[1].lower())
     return render(request, "logboek.html", entries=told, errors=errors, newest=urlencode(query), query=request.query if report is None else {},
                   total=audit.head(box.catalog)[0], older=older, first_page=after is None, report=report, limit=LIMIT,
