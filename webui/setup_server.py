@@ -57,14 +57,16 @@ async def run_setup(data_dir: Path, listen: tuple[str, int] | None, enroll: Call
             await site.start()
         except OSError as exc:
             raise KluisError(f"web UI: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        bound = next((a for a in runner.addresses if isinstance(a, tuple)), (host, port))
-        log.info("first boot: %s is not initialised; the setup wizard is at https://%s:%d/setup",
-                 wizard.data_dir, bound[0], bound[1])
-        log.info("certificate (SHA-256), compare with the browser: %s", tls.fingerprint(wizard.data_dir))
+        # SIGTERM is handled from before the wizard is announced: a stop right after the announcement (systemd,
+        # a test) must end the wizard cleanly, not kill the process with its lock held
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
+        bound = next((a for a in runner.addresses if isinstance(a, tuple)), (host, port))
+        log.info("first boot: %s is not initialised; the setup wizard is at https://%s:%d/setup",
+                 wizard.data_dir, bound[0], bound[1])
+        log.info("certificate (SHA-256), compare with the browser: %s", tls.fingerprint(wizard.data_dir))
         waits = [asyncio.ensure_future(done.wait()), asyncio.ensure_future(stopping.wait())]
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)

@@ -27,9 +27,9 @@ def repo_files() -> dict[str, bytes]:
 def with_migration(files: dict[str, bytes], name: str, sql: str) -> dict[str, bytes]:
     """The code with one more migration set appended to schema.BOX (what a new release brings)."""
     text = files["appliance/schema/__init__.py"].decode()
-    marker = "    usb.MIGRATIONS,\n)\n"
-    assert marker in text
-    text = text.replace(marker, f'    usb.MIGRATIONS,\n    Migrations("{name}", [("create", """{sql}""")]),\n)\n', 1)
+    start = text.index("BOX: tuple[Migrations, ...] = (")
+    end = text.index("\n)\n", start)  # the tuple's closing line, whichever set is last today
+    text = text[:end] + f'\n    Migrations("{name}", [("create", """{sql}""")]),' + text[end:]
     return {**files, "appliance/schema/__init__.py": text.encode()}
 
 
