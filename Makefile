@@ -44,7 +44,7 @@ demo: venv
 test: venv debs npm
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 # The README's permission table and docs/cli-reference.md, from the commands (tests/test_docs.py fails when stale).
 docs: venv
