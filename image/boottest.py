@@ -54,6 +54,7 @@ OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 OFFICE_PORT = 8443
 CAM_MAC = "52:54:00:4b:4c:02"
 OFFICE = "Handhaving proefkantoor"
+MUNICIPALITY = "Gemeente Beeldtest"  # the issuing party on a transfer form, asked by the wizard
 KEEPER = "beheerder"
 PASSWORD = "een goed wachtwoord voor de kluis"
 KEY = re.compile(r"KLUIS(?:-[A-Z2-7]{1,5}){11}")
@@ -354,8 +355,8 @@ async def walk_wizard(url: str) -> str:
     """The first-boot wizard as the keeper would: returns what went wrong, or ''."""
     async with session() as http:
         page = await (await http.get(f"{url}/setup")).text()
-        form = {"csrf": csrf_of(page), "office": OFFICE, "keeper": KEEPER, "password": PASSWORD,
-                "password_again": PASSWORD}
+        form = {"csrf": csrf_of(page), "office": OFFICE, "municipality": MUNICIPALITY, "keeper": KEEPER,
+                "password": PASSWORD, "password_again": PASSWORD}
         response = await http.post(f"{url}/setup/begin", data=form, allow_redirects=False)
         if response.status != 303:
             return f"step 1 answered {response.status}"
