@@ -36,7 +36,7 @@ async def test_the_keeper_makes_a_backup_and_sees_it(client, tmp_path):
     usb.mkdir()
     response = await client.post("/onderhoud/backup", data={"csrf": token, "target": str(usb)})
     html = await response.text()
-    assert response.status == 200 and "Back-up gemaakt." in html
+    assert response.status == 200 and f"Back-up gemaakt in {usb}." in html
     made, = backup.list_backups(usb)
     assert made.name in html and str(usb) in html
     assert backup.verify_backup(made).ok

@@ -21,7 +21,6 @@ import asyncio
 import functools
 import json
 from datetime import timedelta
-from urllib.parse import quote
 
 from aiohttp import web
 
@@ -37,8 +36,8 @@ from appliance.usb import overview as usb_overview
 
 from .. import labels
 from ..formats import parse_moment
-from ..app import (BOX, OFFLOAD_PROGRESS, SESSION, UserError, check_password, domain_message, done_message,
-                   gettext_for, needs, render)
+from ..app import (BOX, OFFLOAD_PROGRESS, SESSION, UserError, check_password, domain_message, flash, gettext_for,
+                   needs, render)
 from ..i18n import N_
 from ..posted import posted
 
@@ -110,7 +109,8 @@ def _axis_view(request: web.Request) -> dict:
 
 def _page(request: web.Request, status: int = 200, error: str | None = None, message: str | None = None,
           form: dict | None = None, axis_error: str | None = None, axis_form: dict | None = None,
-          usb_error: str | None = None, usb_form: dict | None = None) -> web.Response:
+          usb_error: str | None = None, usb_form: dict | None = None,
+          field_errors: dict | None = None) -> web.Response:
     box = request.app[BOX]
     session = request[SESSION]
     # this box's cameras are the paired ones; a device only found (on the network, or a USB camera plugged in
@@ -128,26 +128,14 @@ def _page(request: web.Request, status: int = 200, error: str | None = None, mes
                   alerts_up_to=max((a["id"] for a in alerts), default=0), error=error, message=message, form=form or {},
                   axis=_axis_view(request), axis_error=axis_error, axis_form=axis_form or {},
                   totp=bool(session.user.get("totp")), usb=_usb_view(request), usb_error=usb_error,
-                  usb_form=usb_form or {})
+                  usb_form=usb_form or {}, field_errors=field_errors or {})
 
 
 @routes.get("/cameras")
 @needs(roles.CAMERAS_MANAGE)
 async def camera_list(request: web.Request) -> web.StreamResponse:
-    message = done_message(request, {
-        "paired": N_("Camera paired."), "saved": N_("Changes saved. The camera receives them at its next dock."),
-        "saved_usb": N_("Changes saved. A USB camera's own settings are not changed by the box."),
-        "alerts_read": N_("Alerts marked as read.")})
-    if request.query.get("ok") == "usb_registered":
-        _ = gettext_for(request)
-        box = request.app[BOX]
-        # the serial is named only when it is a registered USB camera (no text from the address is shown)
-        device = devices.find_device(box.catalog, request.query.get("camera", "")[:64])
-        if device and device["proto"] == "usb" and device["paired"]:
-            message = _("USB camera %(serial)s registered. Its recordings are read the next time it is plugged "
-                        "in.") % {"serial": device["serial"]}
     # "Pair it" in the Gevonden list fills in the serial number (the code must still come from the camera)
-    return _page(request, message=message, form={"serial": request.query.get("serial", "")[:64]})
+    return _page(request, form={"serial": request.query.get("serial", "")[:64]})
 
 
 @routes.post("/cameras/meldingen/gelezen")
@@ -160,7 +148,17 @@ async def alerts_read(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise web.HTTPBadRequest(text="up_to") from None
     todo.mark_alerts_read(p.box, p.session.name, up_to)
-    raise web.HTTPSeeOther("/cameras?ok=alerts_read#meldingen")
+    flash(request, p.gettext("Alerts marked as read."))
+    raise web.HTTPSeeOther("/cameras#meldingen")
+
+
+def _pair_field(message: str) -> str | None:
+    """Which field of the pairing form a refusal of appliance.dock.pairing is about (its English words)."""
+    if "code" in message:
+        return "pair-code"
+    if message.startswith("not a camera serial") or "not found on the network" in message or "paired" in message:
+        return "pair-serial"
+    return None
 
 
 @routes.post("/cameras/koppelen")
@@ -173,18 +171,26 @@ async def pair(request: web.Request) -> web.StreamResponse:
     _, box = p.gettext, p.box
     serial, code, officer = p.text("serial", 64), p.text("code", 32), p.text("officer", 64) or None
     kept = {"serial": serial, "officer": officer or ""}
-    if not serial or not code:
-        return _page(request, 400, error=_("Give the camera's serial number and the code on its screen."), form=kept)
+    missing = {**({} if serial else {"pair-serial": _("Give the camera's serial number.")}),
+               **({} if code else {"pair-code": _("Give the code on the camera's screen.")})}
+    if missing:
+        return _page(request, 400, error=_("The camera was not paired: see the marked fields."), form=kept,
+                     field_errors=missing)
     try:
         await pair_camera(box, serial, code, actor=p.session.name, officer=officer, wait_s=PAIR_WAIT_S)
     except KluisError as exc:
         refusal = domain_message(request, exc)  # the reason, in Dutch when it is known, else folded in English
-        if refusal.technical:
-            said = type(refusal)(_("Pairing failed."))
-            said.technical = refusal.technical
+        said = type(refusal)(_("Pairing failed.") if refusal.technical else
+                             _("Pairing failed: %(reason)s") % {"reason": refusal})
+        said.technical = refusal.technical
+        field = _pair_field(str(exc))
+        if field is None:
             return _page(request, 400, error=said, form=kept)
-        return _page(request, 400, error=_("Pairing failed: %(reason)s") % {"reason": refusal}, form=kept)
-    raise web.HTTPSeeOther("/cameras?ok=paired")
+        summary = type(refusal)(_("The camera was not paired: see the marked fields."))
+        summary.technical = refusal.technical
+        return _page(request, 400, error=summary, form=kept, field_errors={field: str(said)})
+    flash(request, _("Camera %(serial)s paired.") % {"serial": serial})
+    raise web.HTTPSeeOther("/cameras")
 
 
 @routes.post("/cameras/{serial}/toewijzen")
@@ -211,7 +217,11 @@ async def assign(request: web.Request) -> web.StreamResponse:
     except KluisError as exc:
         return _page(request, 400, error=domain_message(request, exc))
     usb = devices.get_device(box.catalog, serial)["proto"] == "usb"
-    raise web.HTTPSeeOther("/cameras?ok=saved_usb" if usb else "/cameras?ok=saved")
+    flash(request, p.gettext("Changes to camera %(serial)s saved. A USB camera's own settings are not changed by the "
+                             "box.") % {"serial": serial} if usb else
+          p.gettext("Changes to camera %(serial)s saved. The camera receives them at its next dock.")
+          % {"serial": serial})
+    raise web.HTTPSeeOther("/cameras")
 
 
 @routes.post("/cameras/usb/{serial}/registreren")
@@ -246,7 +256,9 @@ async def usb_register(request: web.Request) -> web.StreamResponse:
                              else _("Registering failed."))
         said.technical = refusal.technical
         return refuse(said)
-    raise web.HTTPSeeOther(f"/cameras?ok=usb_registered&camera={quote(device['serial'], safe='')}#usb")
+    flash(request, _("USB camera %(serial)s registered. Its recordings are read the next time it is plugged in.")
+          % {"serial": device["serial"]})
+    raise web.HTTPSeeOther("/cameras#usb")
 
 
 @routes.post("/cameras/{serial}/dienst")
@@ -274,7 +286,8 @@ async def shift(request: web.Request) -> web.StreamResponse:
         devices.assign_shift(box, serial, officer, moments[0], moments[1], actor=p.session.name)
     except KluisError as exc:
         return _page(request, 400, error=domain_message(request, exc))
-    raise web.HTTPSeeOther("/cameras?ok=saved")
+    flash(request, _("Camera %(serial)s assigned to %(officer)s for the shift.") % {"serial": serial, "officer": officer})
+    raise web.HTTPSeeOther("/cameras")
 
 
 SITE_MAX_BYTES = 64  # SiteName in the connection file

@@ -16,7 +16,7 @@ from appliance import access_requests as ar
 from appliance import handover, purposes, retention, roles
 from appliance.errors import KluisError
 
-from ..formats import parse_day, parse_moment
+from ..formats import Formats, parse_day, parse_moment
 from ..app import BOX, LANG, domain_message, flash, gettext_for, needs, ngettext_for, render
 from ..i18n import N_
 from ..posted import Posted, posted
@@ -132,7 +132,11 @@ async def register(request: web.Request) -> web.StreamResponse:
                            notes=form["notes"], window_minutes=window, client=p.client)
     except KluisError as exc:
         return _new_form(request, 400, [domain_message(request, exc)], form)
-    raise web.HTTPSeeOther(f"/verzoeken/{done.request['id']}?nieuw=1")
+    n, ngettext = len(done.matches), ngettext_for(request)
+    flash(request, ngettext("Registered. %(n)s recording found and held for this request.",
+                            "Registered. %(n)s recordings found and held for this request.", n)
+          % {"n": Formats(request[LANG], box.settings.box.timezone).number(n)})
+    raise web.HTTPSeeOther(f"/verzoeken/{done.request['id']}")
 
 
 def _handover_link(req: dict, items: list[dict], derived: dict) -> str:
@@ -159,7 +163,6 @@ def _detail(request: web.Request, req: dict, status: int = 200, error: str | Non
     return render(request, "verzoek.html", status=status, req=req, items=items, derived=derived, error=error,
                   form=form or {}, outcomes=ar.KIND_OUTCOMES[req["kind"]],
                   handover=_handover_link(req, items, derived),
-                  just_registered=request.query.get("nieuw") == "1" and status == 200,
                   **_helpers(request))
 
 
