@@ -79,6 +79,9 @@ NOT_PAGES = {
     "/overdrachten/{id}/pakket/{grant}": "the package download",
     r"/redactie/{job}": "a running redaction job's progress (tests/redaction walk it)",
     r"/redactie/{job}.json": "JSON",
+    "/opnames/{id}/redigeren/gezichten": "JSON (the faces in a frame)",
+    "/opnames/{id}/redigeren/voorbeeld/{preview}": "the preview video",
+    "/overdrachten/{id}/formulier": "the transfer form (PDF)",
 }
 # Whose screenshot of a page goes to the docs: the first of these roles that may open it.
 DOCS_ROLES = (roles.PRIVACY_OFFICER, roles.TEAM_LEADER, roles.KEEPER, roles.OFFICER, roles.AUDITOR)
