@@ -49,3 +49,50 @@ async def test_hold_confirmed_then_duplicate_flagged_at_its_field(browser_page, 
                    r"\w+ 2026 om \d\d:\d\d door tl\)\.$"))
     await expect(page.get_by_role("alert").first).to_contain_text("De bewaring is niet geplaatst")
     await shot(page, SHOTS, "02-dubbele-bewaring")
+
+
+async def test_a_refused_field_and_a_confirmation_on_a_phone_pass_axe(web_box):
+    """The users page at 390 px: a team leader without a team is refused at the team field (its accessible
+    description is the message), then added with a confirmation said once; a stale update's English is folded.
+    Every one of these states fits the phone and axe-core finds nothing serious or critical."""
+    from appliance import maintenance, update
+    from tests.browser_helpers import layout_problems, with_axe
+
+    staged = maintenance.update_dir(web_box) / update.STAGED
+    staged.write_bytes(b"not a signed bundle")
+    async with chromium_browser_page(web_box, SHOTS, viewport={"width": 390, "height": 844}) as page:
+        await with_axe(page.context)
+        await page.goto("/login")
+        await login(page, "admin", PASSWORD)
+        await page.goto("/gebruikers")
+        await page.locator("#new-name").fill("teamleider2")
+        await page.locator("#new-role").select_option("team_leader")
+        await page.locator("#new-password").fill("een goed lang wachtwoord")
+        await page.locator('form[action="/gebruikers"] button[type=submit]').click()
+        await page.wait_for_load_state()
+        team = page.locator("#new-team")
+        await expect(team).to_have_attribute("aria-invalid", "true")
+        await expect(team).to_have_accessible_description(re.compile(r"team", re.I))
+        await expect(page.locator("#new-team-error")).to_be_visible()
+        await shot(page, SHOTS, "03-veld-gemarkeerd-telefoon")
+        assert await layout_problems(page) == (390, [])
+
+        await team.fill("Zuid")
+        await page.locator("#new-password").fill("een goed lang wachtwoord")
+        await page.locator('form[action="/gebruikers"] button[type=submit]').click()
+        await page.wait_for_load_state()
+        status = page.get_by_role("status").filter(has_text="toegevoegd")
+        await expect(status).to_have_text("Gebruiker teamleider2 toegevoegd.")
+        await shot(page, SHOTS, "04-bevestiging-telefoon")
+        assert await layout_problems(page) == (390, [])
+        await page.reload()
+        await expect(page.get_by_role("status").filter(has_text="toegevoegd")).to_have_count(0)
+
+        await page.goto("/onderhoud")
+        await expect(page.get_by_role("alert").first).to_contain_text("De klaargezette update klopt niet meer")
+        details = page.locator("details.technical").first
+        await expect(details.locator("span[lang=en]")).to_be_hidden()  # folded until asked for
+        await details.locator("summary").click()
+        await expect(details.locator("span[lang=en]")).to_be_visible()
+        await shot(page, SHOTS, "05-update-technisch-telefoon")
+        assert await layout_problems(page) == (390, [])
