@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import subprocess
 import sys
 import sysconfig
@@ -27,9 +28,11 @@ def repo_files() -> dict[str, bytes]:
 def with_migration(files: dict[str, bytes], name: str, sql: str) -> dict[str, bytes]:
     """The code with one more migration set appended to schema.BOX (what a new release brings)."""
     text = files["appliance/schema/__init__.py"].decode()
-    marker = "    usb.MIGRATIONS,\n)\n"
-    assert marker in text
-    text = text.replace(marker, f'    usb.MIGRATIONS,\n    Migrations("{name}", [("create", """{sql}""")]),\n)\n', 1)
+    # after the last set of the tuple, whichever feature appended it last
+    last = re.search(r"    \w+\.MIGRATIONS,\n\)\n", text)
+    assert last, "schema.BOX no longer ends with a feature's MIGRATIONS"
+    added = f'    Migrations("{name}", [("create", """{sql}""")]),\n'
+    text = text[:last.end() - 2] + added + text[last.end() - 2:]
     return {**files, "appliance/schema/__init__.py": text.encode()}
 
 
