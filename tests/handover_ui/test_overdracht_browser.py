@@ -51,7 +51,7 @@ async def test_prepare_and_approve_a_handover_in_chromium(browser_page, hbox, id
     await press(page, "Uitloggen", "**/login")
 
     await login(page, "fg2", PASSWORD)
-    await page.get_by_role("link", name="Overdrachten").click()
+    await page.get_by_role("link", name="Overdrachten", exact=True).click()
     # The handover waits for this privacy officer's approval: the register says so above the list.
     waiting = page.locator("#wachtend")
     assert "Wacht op uw goedkeuring" in await waiting.inner_text()
