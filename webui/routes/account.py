@@ -73,7 +73,7 @@ async def totp_confirm(request: web.Request) -> web.StreamResponse:
     try:
         users.enable_totp(p.box, session.name, secret, p.raw("code"), client=p.client)
     except KluisError as exc:
-        return _page(request, 400, error=_(str(exc)), pending=secret)
+        return _page(request, 400, error=_(str(exc)), pending=secret, field="code")  # i18n.DOMAIN_MESSAGES
     session.pending_totp = None
     flash(request, _("The second factor is on."))
     raise web.HTTPSeeOther("/account")
