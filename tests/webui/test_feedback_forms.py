@@ -291,3 +291,10 @@ async def test_an_update_that_no_longer_checks_out_is_said_in_dutch(web):
     assert english and english.group(1).strip()
     error = re.search(r'<p class="error" role="alert">(.*?)</p>', page, re.S).group(1)
     assert english.group(1) not in error  # the English is only under the toggle
+
+
+async def test_rewrapping_for_the_archive_is_confirmed_once(web):
+    await web.as_role("keeper")
+    response = await web.post("/instellingen/herverpakken", {}, csrf_from="/instellingen")
+    assert await confirmed_once(web, response, "/instellingen") == \
+        "Geen opname in de wachtrij hoefde opnieuw verpakt te worden."  # not enrolled: nothing queued

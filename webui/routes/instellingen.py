@@ -9,7 +9,7 @@ from appliance import config, config_change, outbox, retention, roles
 from appliance.health import box_health
 
 from .. import settings
-from ..app import BOX, SESSION, Refusal, client_of, flash, gettext_for, needs, render
+from ..app import BOX, SESSION, Refusal, client_of, flash, gettext_for, needs, ngettext_for, render
 
 routes = web.RouteTableDef()
 
@@ -59,6 +59,8 @@ async def rewrap(request: web.Request) -> web.StreamResponse:
     session = request[SESSION]
     if session.identity is None:
         return await _page(request, 400, error=_("Your account holds no key to open recordings."))
-    outbox.rewrap_pending(request.app[BOX], session.identity, session.name)
-    flash(request, _("Queued recordings re-wrapped for the archive."))
+    n, ngettext = outbox.rewrap_pending(request.app[BOX], session.identity, session.name), ngettext_for(request)
+    flash(request, ngettext("%(n)d queued recording re-wrapped for the archive.",
+                            "%(n)d queued recordings re-wrapped for the archive.", n) % {"n": n} if n else
+          _("No queued recording needed re-wrapping."))
     raise web.HTTPSeeOther("/instellingen")
