@@ -298,3 +298,57 @@ async def test_rewrapping_for_the_archive_is_confirmed_once(web):
     response = await web.post("/instellingen/herverpakken", {}, csrf_from="/instellingen")
     assert await confirmed_once(web, response, "/instellingen") == \
         "Geen opname in de wachtrij hoefde opnieuw verpakt te worden."  # not enrolled: nothing queued
+
+
+async def test_the_recording_page_marks_its_forms_fields(web, rec_ids):
+    rid = rec_ids["noord"]
+    page_path = f"/opnames/{rid}"
+    await web.as_role("team_leader")
+    response = await web.post(f"{page_path}/bekijken", {"purpose": "complaint", "case_ref": ""}, csrf_from=page_path)
+    page = await response.text()
+    assert response.status == 400
+    assert "zaaknummer" in marked(page, "case_ref").lower()
+    assert "case_ref_hint" in re.search(r'<input id="case_ref"[^>]*>', page).group(0)
+    not_marked(page, "purpose", "select")
+    response = await web.post(f"{page_path}/bekijken", {"purpose": "", "case_ref": ""}, csrf_from=page_path)
+    marked(await response.text(), "purpose", "select")
+    response = await web.post(f"{page_path}/reden", {"reason": ""}, csrf_from=page_path)
+    assert response.status == 400
+    marked(await response.text(), "reason", "select")
+
+    await web.as_role("privacy_officer")
+    response = await web.post(f"{page_path}/exporteren", {"purpose": "complaint", "case_ref": ""}, csrf_from=page_path)
+    assert response.status == 400
+    marked(await response.text(), "export_case_ref")
+    await web.post(f"{page_path}/bewaren", {"purpose": "complaint", "case_ref": "KL-1", "until": ""},
+                   csrf_from=page_path)
+    hold_id = re.search(r'name="hold" value="(\d+)"', await web.page(page_path)).group(1)
+    response = await web.post(f"{page_path}/vrijgeven", {"hold": hold_id, "reason": ""}, csrf_from=page_path)
+    assert response.status == 400
+    assert marked(await response.text(), f"release-{hold_id}") == "Geef de reden om de bewaring vrij te geven."
+
+
+async def test_the_request_page_marks_its_forms_fields(web, rec_ids):
+    await web.as_role("privacy_officer")
+    response = await web.post("/verzoeken", {"requester": "Anna de Wit", "kind": "objection",
+                                             "received_on": "2026-11-21", "given_time": "2026-11-20T14:06",
+                                             "camera": "CAM001"}, csrf_from="/verzoeken/nieuw")
+    path = response.headers["Location"]
+    await web.page(path)  # the confirmation is read
+    response = await web.post(f"{path}/koppelen", {"recording": "NIET-1"}, csrf_from=path)
+    page = await response.text()
+    assert response.status == 400 and marked(page, "link_recording") == "Er is geen opname NIET-1."
+    assert 'value="NIET-1"' in re.search(r'<input id="link_recording"[^>]*>', page).group(0)
+    response = await web.post(f"{path}/afsluiten", {"outcome": ""}, csrf_from=path)
+    marked(await response.text(), "outcome", "select")
+    response = await web.post(f"{path}/afsluiten", {"outcome": "upheld", "decision_ref": ""}, csrf_from=path)
+    page = await response.text()
+    marked(page, "decision_ref")
+    assert "decision_hint" in re.search(r'<input id="decision_ref"[^>]*>', page).group(0)
+    linked = re.search(r'<input type="hidden" name="recording" value="([^"]+)">', page)  # the search found noord
+    assert linked and linked.group(1) == rec_ids["noord"]
+    response = await web.post(f"{path}/ontkoppelen", {"recording": linked.group(1), "reason": ""}, csrf_from=path)
+    page = await response.text()
+    assert response.status == 400 and page.count('aria-invalid="true"') == 1  # that row's reason, no other field
+    assert re.search(r'<input id="unlink-\d+" name="reason" required maxlength="500" aria-invalid="true" '
+                     r'aria-describedby="unlink-\d+-error">', page)
