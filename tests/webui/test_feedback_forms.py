@@ -352,3 +352,31 @@ async def test_the_request_page_marks_its_forms_fields(web, rec_ids):
     assert response.status == 400 and page.count('aria-invalid="true"') == 1  # that row's reason, no other field
     assert re.search(r'<input id="unlink-\d+" name="reason" required maxlength="500" aria-invalid="true" '
                      r'aria-describedby="unlink-\d+-error">', page)
+
+
+async def test_the_camera_forms_mark_their_fields(web):
+    web.box.catalog.db["devices"].insert({"serial": "CAM-POOL", "paired": 1, "online": 1, "mode": "pooled",
+                                          "status": "idle"})
+    web.box.catalog.db.conn.commit()
+    await web.as_role("keeper")
+    shift = {"officer": "jansen", "starts": "22-11-2026 08:00", "ends": "22-11-2026 07:00"}
+    response = await web.post("/cameras/CAM-POOL/dienst", shift, csrf_from="/cameras")
+    page = await response.text()
+    assert response.status == 400
+    n = re.findall(r"<summary>(.*?) wijzigen</summary>", page).index("CAM-POOL") + 1
+    assert "na zijn begin eindigen" in marked(page, f"shift-to-{n}")
+    not_marked(page, f"shift-from-{n}")
+    assert "<details open><summary>CAM-POOL wijzigen</summary>" in page
+    response = await web.post("/cameras/CAM-POOL/dienst", {**shift, "starts": "morgen"}, csrf_from="/cameras")
+    marked(await response.text(), f"shift-from-{n}")
+    response = await web.post("/cameras/CAM-POOL/toewijzen", {"mode": "pooled", "pre_record_s": "veel",
+                                                              "post_record_s": "10"}, csrf_from="/cameras")
+    page = await response.text()
+    assert response.status == 400
+    assert "hele seconden" in marked(page, f"pre-{n}")
+
+    response = await web.post("/cameras/axis/verbindingsbestand", {"site": "", "url": ""}, csrf_from="/cameras")
+    page = await response.text()
+    assert response.status == 400
+    marked(page, "axis-site")
+    assert "axis-site-hint" in re.search(r'<input id="axis-site"[^>]*>', page).group(0)

@@ -91,7 +91,11 @@ async def test_keeper_sees_the_found_camera_and_registers_it_as_personal(web, ca
     assert refused.status == 403 and not web.box.catalog.db["devices"].get(SERIAL)["paired"]
     # personal without a name: the form says so, nothing registered
     nameless = await _register(web, mode="personal", officer="  ")
-    assert nameless.status == 400 and "naam van de handhaver" in await nameless.text()
+    refused = await nameless.text()
+    assert nameless.status == 400 and "naam van de handhaver" in refused
+    officer = re.search(r'<input id="usb-officer-1"[^>]*>', refused).group(0)  # said at the officer field
+    assert 'aria-invalid="true" aria-describedby="usb-officer-1-error"' in officer
+    assert '<span id="usb-officer-1-error" class="error field-error">' in refused
     assert not web.box.catalog.db["devices"].get(SERIAL)["paired"]
     assert audit.entries(web.box.catalog, action="pair") == []
 

@@ -110,7 +110,9 @@ def _axis_view(request: web.Request) -> dict:
 def _page(request: web.Request, status: int = 200, error: str | None = None, message: str | None = None,
           form: dict | None = None, axis_error: str | None = None, axis_form: dict | None = None,
           usb_error: str | None = None, usb_form: dict | None = None,
-          field_errors: dict | None = None) -> web.Response:
+          field_errors: dict | None = None, target: str | None = None) -> web.Response:
+    """`field_errors`: field id -> message, shown at the field; for a camera's own forms (`target`, its serial)
+    and a found USB camera's form the id without the row's number (officer, pre, shift-from, usb-officer)."""
     box = request.app[BOX]
     session = request[SESSION]
     # this box's cameras are the paired ones; a device only found (on the network, or a USB camera plugged in
@@ -128,7 +130,7 @@ def _page(request: web.Request, status: int = 200, error: str | None = None, mes
                   alerts_up_to=max((a["id"] for a in alerts), default=0), error=error, message=message, form=form or {},
                   axis=_axis_view(request), axis_error=axis_error, axis_form=axis_form or {},
                   totp=bool(session.user.get("totp")), usb=_usb_view(request), usb_error=usb_error,
-                  usb_form=usb_form or {}, field_errors=field_errors or {})
+                  usb_form=usb_form or {}, field_errors=field_errors or {}, target=target)
 
 
 @routes.get("/cameras")
@@ -200,13 +202,16 @@ async def assign(request: web.Request) -> web.StreamResponse:
     serial = request.match_info["serial"]
     p = await posted(request)
     box, actor, form, mode = p.box, p.session.name, p.form, p.raw("mode")
+    fields: tuple[str, ...] = ()  # the fields of the step under way: where its refusal is said
     try:
         devices.get_device(box.catalog, serial)
         if mode == "personal":
+            fields = ("officer",)
             devices.set_personal(box, serial, p.text("officer"), actor=actor)
         elif mode == "pooled":
             devices.set_pooled(box, serial, actor=actor)
         if form.get("pre_record_s") is not None or form.get("post_record_s") is not None:
+            fields = ("pre", "post")
             try:
                 pre, post = int(p.raw("pre_record_s")), int(p.raw("post_record_s"))
             except ValueError:
@@ -215,7 +220,8 @@ async def assign(request: web.Request) -> web.StreamResponse:
     except NotFound:
         raise
     except KluisError as exc:
-        return _page(request, 400, error=domain_message(request, exc))
+        refusal = domain_message(request, exc)
+        return _page(request, 400, error=refusal, target=serial, field_errors={f: str(refusal) for f in fields})
     usb = devices.get_device(box.catalog, serial)["proto"] == "usb"
     flash(request, p.gettext("Changes to camera %(serial)s saved. A USB camera's own settings are not changed by the "
                              "box.") % {"serial": serial} if usb else
@@ -234,8 +240,9 @@ async def usb_register(request: web.Request) -> web.StreamResponse:
     _, box, mode, officer = p.gettext, p.box, p.raw("mode"), p.text("officer")
     kept = {"serial": serial, "mode": mode, "officer": officer[:64]}
 
-    def refuse(message: str) -> web.Response:
-        return _page(request, 400, usb_error=message, usb_form=kept)
+    def refuse(message: str, field: str | None = None) -> web.Response:
+        return _page(request, 400, usb_error=message, usb_form=kept,
+                     field_errors={field: str(message)} if field else None)
 
     device = devices.find_device(box.catalog, serial)
     if device is None or device["proto"] != "usb":
@@ -244,7 +251,7 @@ async def usb_register(request: web.Request) -> web.StreamResponse:
         return refuse(_("USB camera %(serial)s is registered already.") % {"serial": serial})
     if mode == "personal":
         if not officer or len(officer) > 64:
-            return refuse(_("Give the officer's name (at most 64 characters) for a personal camera."))
+            return refuse(_("Give the officer's name (at most 64 characters) for a personal camera."), "usb-officer")
     elif mode != "pooled":
         return refuse(_("Choose: the personal camera of one officer, or pooled (per shift)."))
     try:
@@ -270,22 +277,29 @@ async def shift(request: web.Request) -> web.StreamResponse:
     _, box, officer = p.gettext, p.box, p.text("officer", 64)
     tz = box.settings.box.timezone
     devices.get_device(box.catalog, serial)
+    field = None  # which of the shift's fields a refusal is about
     try:
         if not officer:
+            field = "shift-officer"
             raise UserError(_("Give the officer's name."))
         moments = []
-        for key in ("starts", "ends"):
+        for key, at in (("starts", "shift-from"), ("ends", "shift-to")):
             text = p.text(key, 40)
             try:
                 moments.append(parse_moment(text, tz) if text else None)
             except KluisError:
+                field = at
                 raise UserError(_("Not a date and time: %(value)s (for example 20-11-2026 14:30)")
                                  % {"value": text}) from None
         if moments[0] is None:
+            field = "shift-from"
             raise UserError(_("Give the start of the shift."))
         devices.assign_shift(box, serial, officer, moments[0], moments[1], actor=p.session.name)
     except KluisError as exc:
-        return _page(request, 400, error=domain_message(request, exc))
+        refusal = domain_message(request, exc)
+        if field is None and str(exc) == "a shift ends after it starts":
+            field = "shift-to"
+        return _page(request, 400, error=refusal, target=serial, field_errors={field: str(refusal)} if field else None)
     flash(request, _("Camera %(serial)s assigned to %(officer)s for the shift.") % {"serial": serial, "officer": officer})
     raise web.HTTPSeeOther("/cameras")
 
@@ -305,26 +319,27 @@ async def axis_connection_file(request: web.Request) -> web.StreamResponse:
     password, code = p.raw("password"), p.text("code", 12) or None
     kept = {"site": site[:200], "encrypt": encrypt, "url": url[:URL_MAX]}
 
-    def refuse(status: int, message: str) -> web.Response:
-        return _page(request, status, axis_error=message, axis_form=kept)
+    def refuse(status: int, message: str, field: str | None = None) -> web.Response:
+        return _page(request, status, axis_error=message, axis_form=kept,
+                     field_errors={field: message} if field else None)
 
     if not site or len(site.encode()) > SITE_MAX_BYTES:
-        return refuse(400, _("Give the site name: 1 to 64 bytes (about 64 letters)."))
+        return refuse(400, _("Give the site name: 1 to 64 bytes (about 64 letters)."), "axis-site")
     if url:
         if not url.startswith(("https://", "http://")) or len(url) > URL_MAX or any(c.isspace() for c in url):
-            return refuse(400, _("The address is of the form https://HOST:PORT/auth/v1.0."))
+            return refuse(400, _("The address is of the form https://HOST:PORT/auth/v1.0."), "axis-url")
         urls = [url]
     else:
         try:
             urls = axis_accounts.default_urls(box)
         except AxisError:
             return refuse(400, _("The Axis connection is off on this box ([axis] listen in kluis.toml): "
-                                 "give the address at which the W800 reaches the box."))
+                                 "give the address at which the W800 reaches the box."), "axis-url")
     existing = axis_accounts.get(box, axis_accounts.account_name(site))
     if existing and existing["encrypt"] and not encrypt:
         return refuse(400, _("This W800 was connected with encryption; a new connection file must keep it on."))
     if not password:
-        return refuse(400, _("Give your password: the file holds a secret."))
+        return refuse(400, _("Give your password: the file holds a secret."), "axis-password")
     # The password again: users.login counts failures and locks the account, as at the login page.
     loop = asyncio.get_running_loop()
     try:
@@ -333,7 +348,7 @@ async def axis_connection_file(request: web.Request) -> web.StreamResponse:
         return refuse(403, _("Too many wrong passwords: this account is locked for a while. "
                              "Try again later or ask the keeper."))
     except WrongSecret:
-        return refuse(400, _("Wrong password or code."))
+        return refuse(400, _("Wrong password or code."), "axis-password")
     if encrypt:  # the box's RSA transport key, made off the event loop the first time (it touches no catalog)
         await loop.run_in_executor(None, functools.partial(axis_transport.transport_key, box.data_dir, create=True))
     try:
