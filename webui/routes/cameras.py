@@ -300,7 +300,8 @@ async def shift(request: web.Request) -> web.StreamResponse:
         if field is None and str(exc) == "a shift ends after it starts":
             field = "shift-to"
         return _page(request, 400, error=refusal, target=serial, field_errors={field: str(refusal)} if field else None)
-    flash(request, _("Camera %(serial)s assigned to %(officer)s for the shift.") % {"serial": serial, "officer": officer})
+    flash(request, _("Camera %(serial)s assigned to %(officer)s for the shift.")
+          % {"serial": serial, "officer": officer})
     raise web.HTTPSeeOther("/cameras")
 
 

@@ -133,7 +133,8 @@ class FormErrors(list):
         self.fields: dict[str, str] = {}
 
     def add(self, message: str, *fields: str) -> None:
-        self.append(message)
+        if message not in self:  # both bounds of a window wrong: one line at the top, each bound marked
+            self.append(message)
         for field in fields:
             self.fields.setdefault(field, message)
 
@@ -303,7 +304,8 @@ def _detail(request: web.Request, h: dict, status: int = 200, error: str | None 
     # The package waits for its approver for an hour: this page offers it on every visit meanwhile.
     offered = request.app[DOWNLOADS].offered(h["id"], session.name) if h["state"] == handover.APPROVED else None
     return render(request, "overdracht.html", status=status, h=h, items=items, error=error, message=message,
-                  result=result, token=token, offered=offered, field_errors=field_errors or {}, may_approve=may_approve, own=own, single=single,
+                  result=result, token=token, offered=offered, field_errors=field_errors or {},
+                  may_approve=may_approve, own=own, single=single,
                   may_close=h["state"] == handover.PREPARED and (own or roles.allowed(session.role, APPROVE)),
                   totp=bool(session.user.get("totp")), **_labels(request))
 

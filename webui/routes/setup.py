@@ -114,7 +114,8 @@ async def begin(request: web.Request) -> web.StreamResponse:
     password, again = form.get("password", ""), form.get("password_again", "")
     values = {"office": office, "municipality": municipality, "keeper": keeper}
     field_errors = {}  # each field's mistake, said at that field
-    for field, check in (("office", lambda: check_office(office)), ("municipality", lambda: check_municipality(municipality)),
+    for field, check in (("office", lambda: check_office(office)),
+                         ("municipality", lambda: check_municipality(municipality)),
                          ("keeper", lambda: users.check_name(keeper)),  # the rule every user name follows
                          ("password", lambda: users.check_password(password))):
         try:

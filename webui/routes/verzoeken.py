@@ -162,7 +162,8 @@ def _detail(request: web.Request, req: dict, status: int = 200, error: str | Non
         item["holds"] = retention.active_holds(box.catalog, item["recording_id"]) if item["recording"] else []
     derived = ar.derivatives(box, [i["recording_id"] for i in items])
     return render(request, "verzoek.html", status=status, req=req, items=items, derived=derived, error=error,
-                  form=form or {}, field_errors={field: error} if field and error else {}, outcomes=ar.KIND_OUTCOMES[req["kind"]],
+                  form=form or {}, field_errors={field: error} if field and error else {},
+                  outcomes=ar.KIND_OUTCOMES[req["kind"]],
                   handover=_handover_link(req, items, derived),
                   **_helpers(request))
 
