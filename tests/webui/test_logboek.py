@@ -75,7 +75,7 @@ async def test_each_entry_is_a_sentence_with_labelled_fields_and_the_raw_entry_b
     text = html.unescape(re.sub(r"<[^>]+>", " ", row))
     assert f"fg plaatste een bewaring op opname {rec_ids['noord']} voor klacht (zaak {reference})" in " ".join(text.split())
     assert "<dt>Tot:</dt> <dd>04-01-2027 11:00:00</dd>" in row and "<dt>Toegang via:</dt>" in row
-    toggle = re.search(r'<details class="raw"><summary>details<span class="visually-hidden"> #\d+</span></summary><pre>(.*?)</pre></details>', row, re.DOTALL)
+    toggle = re.search(r'<details class="raw"><summary>details<span class="visually-hidden"> #\d+</span></summary><pre lang="en">(.*?)</pre></details>', row, re.DOTALL)
     raw = html.unescape(toggle.group(1))
     assert '"action": "hold_add"' in raw and '"hash": "' in raw and '"until": "2027-01-04T10:00:00.000Z"' in raw
     # The English UI tells the same entry in English, from the same gettext ids.
