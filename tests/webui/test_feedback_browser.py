@@ -96,3 +96,29 @@ async def test_a_refused_field_and_a_confirmation_on_a_phone_pass_axe(web_box):
         await expect(details.locator("span[lang=en]")).to_be_visible()
         await shot(page, SHOTS, "05-update-technisch-telefoon")
         assert await layout_problems(page) == (390, [])
+
+
+async def test_the_handover_form_with_every_field_refused_passes_axe_on_a_phone(web_box, rec_ids):
+    """The handover form sent empty (the browser's own checks switched off, as an old browser would): every
+    refused field is marked, the radio groups too, and the page still fits 390 px with no serious or critical
+    axe-core finding (aria-invalid on radio buttons, descriptions pointing at present elements)."""
+    from tests.browser_helpers import layout_problems, with_axe
+
+    rid = rec_ids["noord"]
+    async with chromium_browser_page(web_box, SHOTS, viewport={"width": 390, "height": 844}) as page:
+        await with_axe(page.context)
+        await page.goto("/login")
+        await login(page, "tl", PASSWORD)
+        await page.goto(f"/overdrachten/nieuw?opname={rid}")
+        await page.locator(f"#from_{rid}").fill("morgen")
+        await page.evaluate("document.querySelector('form[action=\"/overdrachten/nieuw\"]').noValidate = true")
+        await page.get_by_role("button", name="Overdracht voorbereiden").click()
+        await page.wait_for_load_state()
+        for field in ("#receiver_org", "#receiver_name", "#case_ref", "#purpose", f"#from_{rid}"):
+            await expect(page.locator(field)).to_have_attribute("aria-invalid", "true")
+        await expect(page.locator("#receiver_org")).to_have_accessible_description(re.compile("ontvangende organisatie"))
+        radios = page.locator('input[name="protection"]')
+        await expect(radios.first).to_have_attribute("aria-invalid", "true")
+        await expect(radios.first).to_have_accessible_description(re.compile(r"\w"))
+        await shot(page, SHOTS, "06-overdracht-velden-telefoon")
+        assert await layout_problems(page) == (390, [])
