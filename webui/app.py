@@ -128,13 +128,6 @@ def flash(request: web.Request, message: str) -> None:
         session.flashes.append(message)
 
 
-def done_message(request: web.Request, messages: dict[str, str]) -> str | None:
-    """What a page says after a change redirected to it with ?ok=KEY: `messages` maps each KEY to its
-    text (marked with N_), shown in the user's language; None for no or an unknown KEY."""
-    text = messages.get(request.query.get("ok", ""))
-    return gettext_for(request)(text) if text else None
-
-
 def render(request: web.Request, template: str, status: int = 200, **context) -> web.Response:
     env = request.app[TEMPLATES]
     session: Session | None = request.get(SESSION)

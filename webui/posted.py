@@ -39,7 +39,12 @@ FIELD_LABELS = {
 
 class TooLong(UserError):
     """A field longer than its limit: refused with a message, never cut (a cut case reference would be
-    another case's). A 400 page; nothing was changed."""
+    another case's). A 400 page; nothing was changed. `field`: the form's name of the field, for a page
+    that marks it."""
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,8 @@ class Posted:
             _ = self.gettext
             raise TooLong(_("“%(field)s” holds %(length)d characters; at most %(limit)d are allowed. Nothing was "
                             "saved: go back, shorten it and send the form again.")
-                          % {"field": _(FIELD_LABELS.get(key, N_("a field"))), "length": len(value), "limit": limit})
+                          % {"field": _(FIELD_LABELS.get(key, N_("a field"))), "length": len(value), "limit": limit},
+                          key)
         return value
 
     def raw(self, key: str) -> str:

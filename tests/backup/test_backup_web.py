@@ -3,6 +3,8 @@ update bundle (staged when good; refused and audited when not). Other roles may 
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 import pytest
 from nacl.signing import SigningKey
@@ -11,6 +13,7 @@ from appliance import audit, backup, update
 from appliance.box import Box
 from tests.conftest import add_role_users
 from tests.web_helpers import csrf_of, https_client, log_in
+from tests.webui.test_feedback import flash_of
 from update_helpers import make_wheel, repo_files
 from webui.site import create_app
 
@@ -36,13 +39,14 @@ async def test_the_keeper_makes_a_backup_and_sees_it(client, tmp_path):
     usb.mkdir()
     response = await client.post("/onderhoud/backup", data={"csrf": token, "target": str(usb)})
     html = await response.text()
-    assert response.status == 200 and "Back-up gemaakt." in html
+    assert response.status == 200 and f"Back-up gemaakt in {usb}." in html
     made, = backup.list_backups(usb)
     assert made.name in html and str(usb) in html
     assert backup.verify_backup(made).ok
     entry, = audit.entries(box.catalog, action="backup")
     assert entry["actor"] == "admin"
 
+    assert flash_of(html) == [f"Back-up gemaakt in {usb}."]
     for bad, says in ((str(tmp_path / "nope"), "Die map bestaat niet"), ("relative/dir", "volledige pad"),
                       (str(box.data_dir / "blobs"), "eigen gegevensmap")):
         response = await client.post("/onderhoud/backup", data={"csrf": token, "target": bad})
@@ -65,7 +69,10 @@ async def test_an_uploaded_bundle_is_staged_only_when_signed_by_a_trusted_key(cl
     form.add_field("csrf", token)
     form.add_field("bundle", stranger.read_bytes(), filename=stranger.name)
     response = await client.post("/onderhoud/update", data=form)
-    assert response.status == 400 and "geweigerd" in await response.text()
+    html = await response.text()
+    assert response.status == 400 and "Deze update is geweigerd; er is niets veranderd." in html
+    # the verifier's English reason is folded under the technical details, not in the Dutch sentence
+    assert re.search(r'<details class="technical"><summary>technische details</summary><span lang="en">.+</span>', html)
     assert not (box.data_dir / "update" / "staged.kluis-update").exists()
 
     form = aiohttp.FormData()
@@ -74,6 +81,8 @@ async def test_an_uploaded_bundle_is_staged_only_when_signed_by_a_trusted_key(cl
     response = await client.post("/onderhoud/update", data=form)
     html = await response.text()
     assert response.status == 200 and "Versie 0.2.0 wacht op installatie" in html
+    assert flash_of(html) == ["De update is gecontroleerd en staat klaar om te worden geïnstalleerd."]
+    assert flash_of(await (await client.get("/onderhoud")).text()) == []  # said once
     assert (box.data_dir / "update" / "staged.kluis-update").read_bytes() == good.read_bytes()
     assert [e["action"] for e in audit.entries(box.catalog) if e["action"].startswith("update")] == \
         ["update_refused", "update_staged"]

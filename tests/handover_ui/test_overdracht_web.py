@@ -31,7 +31,7 @@ def prepare_form(ids: list[str], **changes) -> dict:
 async def prepare(web, ids: list[str], **changes) -> str:
     response = await web.post("/overdrachten/nieuw", prepare_form(ids, **changes), csrf_from="/overdrachten/nieuw")
     assert response.status == 303, await response.text()
-    match = re.fullmatch(r"/overdrachten/(OV-\d{4}-\d{4})\?ok=prepared", response.headers["Location"])
+    match = re.fullmatch(r"/overdrachten/(OV-\d{4}-\d{4})", response.headers["Location"])
     assert match, response.headers["Location"]
     return match.group(1)
 

@@ -35,7 +35,7 @@ async def test_register_an_access_request_through_the_form(browser, template):
     await page.get_by_label("Plaats die de verzoeker noemt").fill("Oudegracht, bij de Bakkerbrug")
     await page.get_by_label("Camera (optioneel)").fill("CAM001")
     await shot(page, SHOTS, "01-verzoek-nieuw")
-    await press(page, "Registreren en zoeken", "**/verzoeken/1?nieuw=1")
+    await press(page, "Registreren en zoeken", "**/verzoeken/1")
     await shot(page, SHOTS, "02-verzoek")
     main = await page.inner_text("main")
     assert "Geregistreerd. 1 opname gevonden en bewaard voor dit verzoek." in main

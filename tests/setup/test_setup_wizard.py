@@ -61,12 +61,19 @@ async def test_wizard_over_https_then_normal_mode(serve, tmp_path):
             response = await begin(alice, url, password_again=PASSWORD + "x")
             text = await response.text()
             assert response.status == 400 and "De twee wachtwoorden verschillen" in text, (response.status, text)
+            # said at the field it is about (aria-invalid, aria-describedby to the message), not only at the top
+            again = re.search(r'<input id="password_again"[^>]*>', text).group(0)
+            assert 'aria-invalid="true"' in again and 'aria-describedby="password_again-error"' in again
+            assert '<span id="password_again-error" class="error field-error">De twee wachtwoorden verschillen' in text
             response = await begin(alice, url, password="kort", password_again="kort")
             assert response.status == 400 and "minstens 10 tekens" in await response.text()
             # The municipality is asked: the transfer form names it as the issuing party.
             response = await begin(alice, url, municipality="  ")
             text = await response.text()
             assert response.status == 400 and "naam van de gemeente" in text and 'value="Handhaving' in text, text
+            field = re.search(r'<input id="municipality"[^>]*>', text).group(0)
+            assert 'aria-invalid="true"' in field and "municipality-error municipality-hint" in field
+            assert "aria-invalid" not in re.search(r'<input id="office"[^>]*>', text).group(0)
             # A form without the CSRF token is refused.
             response = await alice.post(f"{url}/setup/begin", data={"office": OFFICE}, allow_redirects=False)
             assert response.status == 403

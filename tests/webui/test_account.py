@@ -10,6 +10,7 @@ import pytest
 
 from appliance import audit, users
 from appliance.errors import WrongSecret
+from tests.webui.test_feedback import flash_of
 from tests.web_helpers import csrf_of
 from tests.webui.conftest import PASSWORD
 
@@ -31,9 +32,14 @@ async def test_second_factor_set_up_then_required_and_single_use(web):
     step = int(now.timestamp()) // 30
     wrong = await web.client.post("/account/tweestaps/bevestigen", data={"csrf": csrf_of(page), "code": "000000"})
     assert wrong.status == 400 and users.get(web.box, "tl")["totp"] is False
+    field = re.search(r'<input id="code"[^>]*>', await wrong.text()).group(0)  # said at the code's field
+    assert 'aria-invalid="true" aria-describedby="code-error"' in field
     ok = await web.client.post("/account/tweestaps/bevestigen", allow_redirects=False,
                                data={"csrf": csrf_of(page), "code": users.totp_code(secret, step)})
     assert ok.status == 303 and users.get(web.box, "tl")["totp"] is True
+    assert ok.headers["Location"] == "/account"  # confirmed once there, not by the address
+    assert flash_of(await web.page("/account")) == ["De tweede factor staat aan."]
+    assert flash_of(await web.page("/account")) == []
 
     assert (await web.login("tl")).status == 400, "the password alone no longer logs in"
     web.box.clock = lambda: datetime(2026, 11, 22, 12, 0, 40, tzinfo=timezone.utc)  # the next step
@@ -50,7 +56,8 @@ async def test_second_factor_set_up_then_required_and_single_use(web):
     # The keeper turns it off (a lost phone).
     await web.as_role("keeper")
     page = await (await web.client.get("/gebruikers")).text()
-    await web.client.post("/gebruikers/tl/tweestaps-uit", data={"csrf": csrf_of(page)})
+    off = await web.client.post("/gebruikers/tl/tweestaps-uit", data={"csrf": csrf_of(page)})
+    assert flash_of(await off.text()) == ["Tweede factor van tl uitgezet."]  # followed to /gebruikers
     assert (await web.login("tl")).status == 303
     changes = [e["details"] for e in audit.entries(web.box.catalog, action="user_change")]
     assert {"user": "tl", "totp": True} in changes and {"user": "tl", "totp": False} in changes

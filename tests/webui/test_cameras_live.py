@@ -73,9 +73,9 @@ async def test_pair_in_the_web_ui_then_offload_shows_progress_and_the_recording(
         assert wrong.status == 400
         response = await web.post("/cameras/koppelen", {"serial": SERIAL, "code": camera.code, "officer": "jansen",
                                                         "csrf": csrf_of(page)})
-        assert response.status == 303 and response.headers["Location"] == "/cameras?ok=paired"
+        assert response.status == 303 and response.headers["Location"] == "/cameras"
         _, page = await web.get(response.headers["Location"])
-        assert "Camera gekoppeld." in page
+        assert f"Camera {SERIAL} is gekoppeld." in page
         # the wrong code left an alert, said in Dutch (the code itself is not shown)
         assert f"Koppelen van camera {SERIAL} is geweigerd: de code was verkeerd." in page
         assert "wrong_code" not in page and "pair_refused" not in page

@@ -17,7 +17,8 @@ async def test_settings_are_saved_to_the_config_and_audited(web):
             "retention.grace_days": "7", "sync.archive_url": "https://archief.gemeente.example",
             "sync.window": "22:00-06:00", "sync.bandwidth_kbps": "500", "web.idle_minutes": "10"}
     response = await web.client.post("/instellingen", data=form, allow_redirects=False)
-    assert response.status == 303 and response.headers["Location"] == "/instellingen?ok=saved"
+    assert response.status == 303 and response.headers["Location"] == "/instellingen"
+    assert "Instellingen opgeslagen." in await (await web.client.get("/instellingen")).text()
     text = (web.box.data_dir / config.FILENAME).read_text()
     assert "# Kluis configuration" in text, "the commented template is kept"
     saved = tomllib.loads(text)
@@ -30,7 +31,8 @@ async def test_settings_are_saved_to_the_config_and_audited(web):
     change = audit.entries(web.box.catalog, action="settings_change")[-1]
     assert change["details"]["sync.window"] == {"old": "", "new": "22:00-06:00"}
     again = await web.client.post("/instellingen", data=form, allow_redirects=False)
-    assert again.headers["Location"] == "/instellingen?ok=nothing"
+    assert again.headers["Location"] == "/instellingen"
+    assert "Er is niets gewijzigd." in await (await web.client.get("/instellingen")).text()
 
 
 async def test_bad_values_are_refused_with_a_message_and_nothing_changes(web):

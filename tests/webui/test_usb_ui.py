@@ -91,13 +91,17 @@ async def test_keeper_sees_the_found_camera_and_registers_it_as_personal(web, ca
     assert refused.status == 403 and not web.box.catalog.db["devices"].get(SERIAL)["paired"]
     # personal without a name: the form says so, nothing registered
     nameless = await _register(web, mode="personal", officer="  ")
-    assert nameless.status == 400 and "naam van de handhaver" in await nameless.text()
+    refused = await nameless.text()
+    assert nameless.status == 400 and "naam van de handhaver" in refused
+    officer = re.search(r'<input id="usb-officer-1"[^>]*>', refused).group(0)  # said at the officer field
+    assert 'aria-invalid="true" aria-describedby="usb-officer-1-error"' in officer
+    assert '<span id="usb-officer-1-error" class="error field-error">' in refused
     assert not web.box.catalog.db["devices"].get(SERIAL)["paired"]
     assert audit.entries(web.box.catalog, action="pair") == []
 
     response = await _register(web, mode="personal", officer="J. Jansen")
     assert response.status == 303, await response.text()
-    assert response.headers["Location"] == f"/cameras?ok=usb_registered&camera={SERIAL}#usb"
+    assert response.headers["Location"] == "/cameras#usb"
     device = web.box.catalog.db["devices"].get(SERIAL)
     assert device["paired"] == 1 and device["paired_by"] == "admin"
     assert device["mode"] == "personal" and device["officer"] == "J. Jansen"
@@ -107,6 +111,7 @@ async def test_keeper_sees_the_found_camera_and_registers_it_as_personal(web, ca
 
     page = await (await web.client.get(response.headers["Location"])).text()
     assert f"USB-camera {SERIAL} geregistreerd." in page
+    assert f"USB-camera {SERIAL} geregistreerd." not in await (await web.client.get("/cameras")).text()  # once
     assert "Er wacht geen USB-camera op registratie." in _section(page, FOUND)
     # now among the cameras, marked USB, with the sentence about its pre/post-record seconds
     row = re.search(rf"<tr>\s*<td>{SERIAL} <strong class=\"usb\">USB</strong>.*?</tr>", page, re.S)
@@ -123,7 +128,7 @@ async def test_keeper_sees_the_found_camera_and_registers_it_as_personal(web, ca
     token = csrf_of(page)
     saved = await web.client.post(f"/cameras/{SERIAL}/toewijzen", allow_redirects=False, data={
         "csrf": token, "mode": "personal", "officer": "J. Jansen", "pre_record_s": "45", "post_record_s": "20"})
-    assert saved.status == 303 and saved.headers["Location"] == "/cameras?ok=saved_usb"
+    assert saved.status == 303 and saved.headers["Location"] == "/cameras"
     page = await (await web.client.get(saved.headers["Location"])).text()
     assert "De instellingen op een USB-camera zelf verandert de kluis niet." in page
     assert "volgende keer in het dock" not in page

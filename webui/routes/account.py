@@ -8,8 +8,7 @@ from aiohttp import web
 from appliance import roles, users
 from appliance.errors import KluisError
 
-from ..app import BOX, SESSION, SESSIONS, done_message, needs, render
-from ..i18n import N_
+from ..app import BOX, SESSION, SESSIONS, flash, needs, render
 from ..posted import posted
 
 routes = web.RouteTableDef()
@@ -34,7 +33,7 @@ def _page(request: web.Request, status: int = 200, error: str | None = None, mes
 @routes.get("/account")
 @needs(roles.OVERVIEW)
 async def account(request: web.Request) -> web.StreamResponse:
-    return _page(request, message=done_message(request, {"totp_on": N_("The second factor is on.")}))
+    return _page(request)
 
 
 @routes.post("/account/wachtwoord")
@@ -50,6 +49,7 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     except KluisError as exc:
         return _page(request, 400, error=_(str(exc)), field=PASSWORD_FIELDS.get(str(exc)))  # i18n.DOMAIN_MESSAGES
     request.app[SESSIONS].drop_user(session.name)  # other sessions of this user end; this one too: log in anew
+    # no session is left to carry a flash: the login page says it from ?ok=password (it shows no data)
     raise web.HTTPSeeOther("/login?ok=password")
 
 
@@ -73,6 +73,7 @@ async def totp_confirm(request: web.Request) -> web.StreamResponse:
     try:
         users.enable_totp(p.box, session.name, secret, p.raw("code"), client=p.client)
     except KluisError as exc:
-        return _page(request, 400, error=_(str(exc)), pending=secret)
+        return _page(request, 400, error=_(str(exc)), pending=secret, field="code")  # i18n.DOMAIN_MESSAGES
     session.pending_totp = None
-    raise web.HTTPSeeOther("/account?ok=totp_on")
+    flash(request, _("The second factor is on."))
+    raise web.HTTPSeeOther("/account")

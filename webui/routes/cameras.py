@@ -21,7 +21,6 @@ import asyncio
 import functools
 import json
 from datetime import timedelta
-from urllib.parse import quote
 
 from aiohttp import web
 
@@ -37,8 +36,8 @@ from appliance.usb import overview as usb_overview
 
 from .. import labels
 from ..formats import parse_moment
-from ..app import (BOX, OFFLOAD_PROGRESS, SESSION, UserError, check_password, domain_message, done_message,
-                   gettext_for, needs, render)
+from ..app import (BOX, OFFLOAD_PROGRESS, SESSION, UserError, check_password, domain_message, flash, gettext_for,
+                   needs, render)
 from ..i18n import N_
 from ..posted import posted
 
@@ -110,7 +109,10 @@ def _axis_view(request: web.Request) -> dict:
 
 def _page(request: web.Request, status: int = 200, error: str | None = None, message: str | None = None,
           form: dict | None = None, axis_error: str | None = None, axis_form: dict | None = None,
-          usb_error: str | None = None, usb_form: dict | None = None) -> web.Response:
+          usb_error: str | None = None, usb_form: dict | None = None,
+          field_errors: dict | None = None, target: str | None = None) -> web.Response:
+    """`field_errors`: field id -> message, shown at the field; for a camera's own forms (`target`, its serial)
+    and a found USB camera's form the id without the row's number (officer, pre, shift-from, usb-officer)."""
     box = request.app[BOX]
     session = request[SESSION]
     # this box's cameras are the paired ones; a device only found (on the network, or a USB camera plugged in
@@ -128,26 +130,14 @@ def _page(request: web.Request, status: int = 200, error: str | None = None, mes
                   alerts_up_to=max((a["id"] for a in alerts), default=0), error=error, message=message, form=form or {},
                   axis=_axis_view(request), axis_error=axis_error, axis_form=axis_form or {},
                   totp=bool(session.user.get("totp")), usb=_usb_view(request), usb_error=usb_error,
-                  usb_form=usb_form or {})
+                  usb_form=usb_form or {}, field_errors=field_errors or {}, target=target)
 
 
 @routes.get("/cameras")
 @needs(roles.CAMERAS_MANAGE)
 async def camera_list(request: web.Request) -> web.StreamResponse:
-    message = done_message(request, {
-        "paired": N_("Camera paired."), "saved": N_("Changes saved. The camera receives them at its next dock."),
-        "saved_usb": N_("Changes saved. A USB camera's own settings are not changed by the box."),
-        "alerts_read": N_("Alerts marked as read.")})
-    if request.query.get("ok") == "usb_registered":
-        _ = gettext_for(request)
-        box = request.app[BOX]
-        # the serial is named only when it is a registered USB camera (no text from the address is shown)
-        device = devices.find_device(box.catalog, request.query.get("camera", "")[:64])
-        if device and device["proto"] == "usb" and device["paired"]:
-            message = _("USB camera %(serial)s registered. Its recordings are read the next time it is plugged "
-                        "in.") % {"serial": device["serial"]}
     # "Pair it" in the Gevonden list fills in the serial number (the code must still come from the camera)
-    return _page(request, message=message, form={"serial": request.query.get("serial", "")[:64]})
+    return _page(request, form={"serial": request.query.get("serial", "")[:64]})
 
 
 @routes.post("/cameras/meldingen/gelezen")
@@ -160,7 +150,17 @@ async def alerts_read(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise web.HTTPBadRequest(text="up_to") from None
     todo.mark_alerts_read(p.box, p.session.name, up_to)
-    raise web.HTTPSeeOther("/cameras?ok=alerts_read#meldingen")
+    flash(request, p.gettext("Alerts marked as read."))
+    raise web.HTTPSeeOther("/cameras#meldingen")
+
+
+def _pair_field(message: str) -> str | None:
+    """Which field of the pairing form a refusal of appliance.dock.pairing is about (its English words)."""
+    if "code" in message:
+        return "pair-code"
+    if message.startswith("not a camera serial") or "not found on the network" in message or "paired" in message:
+        return "pair-serial"
+    return None
 
 
 @routes.post("/cameras/koppelen")
@@ -173,18 +173,26 @@ async def pair(request: web.Request) -> web.StreamResponse:
     _, box = p.gettext, p.box
     serial, code, officer = p.text("serial", 64), p.text("code", 32), p.text("officer", 64) or None
     kept = {"serial": serial, "officer": officer or ""}
-    if not serial or not code:
-        return _page(request, 400, error=_("Give the camera's serial number and the code on its screen."), form=kept)
+    missing = {**({} if serial else {"pair-serial": _("Give the camera's serial number.")}),
+               **({} if code else {"pair-code": _("Give the code on the camera's screen.")})}
+    if missing:
+        return _page(request, 400, error=_("The camera was not paired: see the marked fields."), form=kept,
+                     field_errors=missing)
     try:
         await pair_camera(box, serial, code, actor=p.session.name, officer=officer, wait_s=PAIR_WAIT_S)
     except KluisError as exc:
         refusal = domain_message(request, exc)  # the reason, in Dutch when it is known, else folded in English
-        if refusal.technical:
-            said = type(refusal)(_("Pairing failed."))
-            said.technical = refusal.technical
+        said = type(refusal)(_("Pairing failed.") if refusal.technical else
+                             _("Pairing failed: %(reason)s") % {"reason": refusal})
+        said.technical = refusal.technical
+        field = _pair_field(str(exc))
+        if field is None:
             return _page(request, 400, error=said, form=kept)
-        return _page(request, 400, error=_("Pairing failed: %(reason)s") % {"reason": refusal}, form=kept)
-    raise web.HTTPSeeOther("/cameras?ok=paired")
+        summary = type(refusal)(_("The camera was not paired: see the marked fields."))
+        summary.technical = refusal.technical
+        return _page(request, 400, error=summary, form=kept, field_errors={field: str(said)})
+    flash(request, _("Camera %(serial)s paired.") % {"serial": serial})
+    raise web.HTTPSeeOther("/cameras")
 
 
 @routes.post("/cameras/{serial}/toewijzen")
@@ -194,13 +202,16 @@ async def assign(request: web.Request) -> web.StreamResponse:
     serial = request.match_info["serial"]
     p = await posted(request)
     box, actor, form, mode = p.box, p.session.name, p.form, p.raw("mode")
+    fields: tuple[str, ...] = ()  # the fields of the step under way: where its refusal is said
     try:
         devices.get_device(box.catalog, serial)
         if mode == "personal":
+            fields = ("officer",)
             devices.set_personal(box, serial, p.text("officer"), actor=actor)
         elif mode == "pooled":
             devices.set_pooled(box, serial, actor=actor)
         if form.get("pre_record_s") is not None or form.get("post_record_s") is not None:
+            fields = ("pre", "post")
             try:
                 pre, post = int(p.raw("pre_record_s")), int(p.raw("post_record_s"))
             except ValueError:
@@ -209,9 +220,14 @@ async def assign(request: web.Request) -> web.StreamResponse:
     except NotFound:
         raise
     except KluisError as exc:
-        return _page(request, 400, error=domain_message(request, exc))
+        refusal = domain_message(request, exc)
+        return _page(request, 400, error=refusal, target=serial, field_errors={f: str(refusal) for f in fields})
     usb = devices.get_device(box.catalog, serial)["proto"] == "usb"
-    raise web.HTTPSeeOther("/cameras?ok=saved_usb" if usb else "/cameras?ok=saved")
+    flash(request, p.gettext("Changes to camera %(serial)s saved. A USB camera's own settings are not changed by the "
+                             "box.") % {"serial": serial} if usb else
+          p.gettext("Changes to camera %(serial)s saved. The camera receives them at its next dock.")
+          % {"serial": serial})
+    raise web.HTTPSeeOther("/cameras")
 
 
 @routes.post("/cameras/usb/{serial}/registreren")
@@ -224,8 +240,9 @@ async def usb_register(request: web.Request) -> web.StreamResponse:
     _, box, mode, officer = p.gettext, p.box, p.raw("mode"), p.text("officer")
     kept = {"serial": serial, "mode": mode, "officer": officer[:64]}
 
-    def refuse(message: str) -> web.Response:
-        return _page(request, 400, usb_error=message, usb_form=kept)
+    def refuse(message: str, field: str | None = None) -> web.Response:
+        return _page(request, 400, usb_error=message, usb_form=kept,
+                     field_errors={field: str(message)} if field else None)
 
     device = devices.find_device(box.catalog, serial)
     if device is None or device["proto"] != "usb":
@@ -234,7 +251,7 @@ async def usb_register(request: web.Request) -> web.StreamResponse:
         return refuse(_("USB camera %(serial)s is registered already.") % {"serial": serial})
     if mode == "personal":
         if not officer or len(officer) > 64:
-            return refuse(_("Give the officer's name (at most 64 characters) for a personal camera."))
+            return refuse(_("Give the officer's name (at most 64 characters) for a personal camera."), "usb-officer")
     elif mode != "pooled":
         return refuse(_("Choose: the personal camera of one officer, or pooled (per shift)."))
     try:
@@ -246,7 +263,9 @@ async def usb_register(request: web.Request) -> web.StreamResponse:
                              else _("Registering failed."))
         said.technical = refusal.technical
         return refuse(said)
-    raise web.HTTPSeeOther(f"/cameras?ok=usb_registered&camera={quote(device['serial'], safe='')}#usb")
+    flash(request, _("USB camera %(serial)s registered. Its recordings are read the next time it is plugged in.")
+          % {"serial": device["serial"]})
+    raise web.HTTPSeeOther("/cameras#usb")
 
 
 @routes.post("/cameras/{serial}/dienst")
@@ -258,23 +277,32 @@ async def shift(request: web.Request) -> web.StreamResponse:
     _, box, officer = p.gettext, p.box, p.text("officer", 64)
     tz = box.settings.box.timezone
     devices.get_device(box.catalog, serial)
+    field = None  # which of the shift's fields a refusal is about
     try:
         if not officer:
+            field = "shift-officer"
             raise UserError(_("Give the officer's name."))
         moments = []
-        for key in ("starts", "ends"):
+        for key, at in (("starts", "shift-from"), ("ends", "shift-to")):
             text = p.text(key, 40)
             try:
                 moments.append(parse_moment(text, tz) if text else None)
             except KluisError:
+                field = at
                 raise UserError(_("Not a date and time: %(value)s (for example 20-11-2026 14:30)")
                                  % {"value": text}) from None
         if moments[0] is None:
+            field = "shift-from"
             raise UserError(_("Give the start of the shift."))
         devices.assign_shift(box, serial, officer, moments[0], moments[1], actor=p.session.name)
     except KluisError as exc:
-        return _page(request, 400, error=domain_message(request, exc))
-    raise web.HTTPSeeOther("/cameras?ok=saved")
+        refusal = domain_message(request, exc)
+        if field is None and str(exc) == "a shift ends after it starts":
+            field = "shift-to"
+        return _page(request, 400, error=refusal, target=serial, field_errors={field: str(refusal)} if field else None)
+    flash(request, _("Camera %(serial)s assigned to %(officer)s for the shift.")
+          % {"serial": serial, "officer": officer})
+    raise web.HTTPSeeOther("/cameras")
 
 
 SITE_MAX_BYTES = 64  # SiteName in the connection file
@@ -292,26 +320,27 @@ async def axis_connection_file(request: web.Request) -> web.StreamResponse:
     password, code = p.raw("password"), p.text("code", 12) or None
     kept = {"site": site[:200], "encrypt": encrypt, "url": url[:URL_MAX]}
 
-    def refuse(status: int, message: str) -> web.Response:
-        return _page(request, status, axis_error=message, axis_form=kept)
+    def refuse(status: int, message: str, field: str | None = None) -> web.Response:
+        return _page(request, status, axis_error=message, axis_form=kept,
+                     field_errors={field: message} if field else None)
 
     if not site or len(site.encode()) > SITE_MAX_BYTES:
-        return refuse(400, _("Give the site name: 1 to 64 bytes (about 64 letters)."))
+        return refuse(400, _("Give the site name: 1 to 64 bytes (about 64 letters)."), "axis-site")
     if url:
         if not url.startswith(("https://", "http://")) or len(url) > URL_MAX or any(c.isspace() for c in url):
-            return refuse(400, _("The address is of the form https://HOST:PORT/auth/v1.0."))
+            return refuse(400, _("The address is of the form https://HOST:PORT/auth/v1.0."), "axis-url")
         urls = [url]
     else:
         try:
             urls = axis_accounts.default_urls(box)
         except AxisError:
             return refuse(400, _("The Axis connection is off on this box ([axis] listen in kluis.toml): "
-                                 "give the address at which the W800 reaches the box."))
+                                 "give the address at which the W800 reaches the box."), "axis-url")
     existing = axis_accounts.get(box, axis_accounts.account_name(site))
     if existing and existing["encrypt"] and not encrypt:
         return refuse(400, _("This W800 was connected with encryption; a new connection file must keep it on."))
     if not password:
-        return refuse(400, _("Give your password: the file holds a secret."))
+        return refuse(400, _("Give your password: the file holds a secret."), "axis-password")
     # The password again: users.login counts failures and locks the account, as at the login page.
     loop = asyncio.get_running_loop()
     try:
@@ -320,7 +349,7 @@ async def axis_connection_file(request: web.Request) -> web.StreamResponse:
         return refuse(403, _("Too many wrong passwords: this account is locked for a while. "
                              "Try again later or ask the keeper."))
     except WrongSecret:
-        return refuse(400, _("Wrong password or code."))
+        return refuse(400, _("Wrong password or code."), "axis-password")
     if encrypt:  # the box's RSA transport key, made off the event loop the first time (it touches no catalog)
         await loop.run_in_executor(None, functools.partial(axis_transport.transport_key, box.data_dir, create=True))
     try:

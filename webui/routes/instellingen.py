@@ -9,28 +9,25 @@ from appliance import config, config_change, outbox, retention, roles
 from appliance.health import box_health
 
 from .. import settings
-from ..app import BOX, SESSION, client_of, gettext_for, needs, render
+from ..app import BOX, SESSION, Refusal, client_of, flash, gettext_for, needs, ngettext_for, render
 
 routes = web.RouteTableDef()
 
 
-async def _page(request: web.Request, status: int = 200, errors: dict | None = None, message: str | None = None,
-          values: dict | None = None) -> web.Response:
+async def _page(request: web.Request, status: int = 200, errors: dict | None = None, error: str | None = None,
+                values: dict | None = None) -> web.Response:
     box = request.app[BOX]
     shown = {**settings.current(box), **(values or {})}
     return render(request, "instellingen.html", status=status, values=shown, errors=errors or {},
                   limits=settings.limits(),
-                  message=message, policy=retention.current_policy(box), sync=outbox.status(box),
+                  error=error, policy=retention.current_policy(box), sync=outbox.status(box),
                   health=await box_health(box, request[SESSION].role))  # clock and data at rest
 
 
 @routes.get("/instellingen")
 @needs(roles.SETTINGS_MANAGE)
 async def settings_page(request: web.Request) -> web.StreamResponse:
-    _ = gettext_for(request)
-    message = {"saved": _("Settings saved."), "nothing": _("Nothing changed."),
-               "rewrapped": _("Queued recordings re-wrapped for the archive.")}.get(request.query.get("ok", ""))
-    return await _page(request, message=message)
+    return await _page(request)
 
 
 @routes.post("/instellingen")
@@ -44,8 +41,13 @@ async def save(request: web.Request) -> web.StreamResponse:
     try:
         changed = config_change.change_settings(box, request[SESSION].name, values, client=client_of(request))
     except config.ConfigError as exc:  # kluis.toml itself was edited into a state that does not load
-        return await _page(request, 400, message=str(exc))
-    raise web.HTTPSeeOther("/instellingen?ok=" + ("saved" if changed else "nothing"))
+        _ = gettext_for(request)
+        refusal = Refusal(_("The settings file of the box does not load; nothing was saved."))
+        refusal.technical = str(exc)
+        return await _page(request, 400, error=refusal)
+    _ = gettext_for(request)
+    flash(request, _("Settings saved.") if changed else _("Nothing changed."))
+    raise web.HTTPSeeOther("/instellingen")
 
 
 @routes.post("/instellingen/herverpakken")
@@ -56,6 +58,9 @@ async def rewrap(request: web.Request) -> web.StreamResponse:
     _ = gettext_for(request)
     session = request[SESSION]
     if session.identity is None:
-        return await _page(request, 400, message=_("Your account holds no key to open recordings."))
-    outbox.rewrap_pending(request.app[BOX], session.identity, session.name)
-    raise web.HTTPSeeOther("/instellingen?ok=rewrapped")
+        return await _page(request, 400, error=_("Your account holds no key to open recordings."))
+    n, ngettext = outbox.rewrap_pending(request.app[BOX], session.identity, session.name), ngettext_for(request)
+    flash(request, ngettext("%(n)d queued recording re-wrapped for the archive.",
+                            "%(n)d queued recordings re-wrapped for the archive.", n) % {"n": n} if n else
+          _("No queued recording needed re-wrapping."))
+    raise web.HTTPSeeOther("/instellingen")

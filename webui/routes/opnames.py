@@ -255,6 +255,10 @@ def p_fmt(request: web.Request) -> Formats:
     return Formats(request[LANG], request.app[BOX].settings.box.timezone)
 
 
+# Which field of the view and export forms a refusal of the gate is about.
+REFUSED_FIELD = {footage.UNKNOWN_PURPOSE: "purpose", footage.ROLE_PURPOSE: "purpose", footage.CASE_REF: "case_ref"}
+
+
 def _refusal(request: web.Request, refused: footage.Refused, no_purpose: str) -> str:
     """The gate's refusal in the user's words."""
     _ = gettext_for(request)
@@ -281,8 +285,10 @@ async def view(request: web.Request) -> web.StreamResponse:
                                           identity=session.identity, client=p.client)
     except footage.Refused as refused:
         error = _refusal(request, refused, p.gettext("Choose the purpose for which you view this recording."))
+        field = REFUSED_FIELD.get(refused.why)  # the purpose or the case reference: said at that field
         return _detail(request, recording, 400, error=error,
-                       form={"purpose": purpose, "case_ref": case_ref, "vervolg": go_on})
+                       form={"purpose": purpose, "case_ref": case_ref, "vervolg": go_on},
+                       field_errors={field: error} if field else None)
     grant_id = secrets.token_urlsafe(16)
     session.grants[grant_id] = Grant(recording["id"], purpose, case_ref or None, opened.audit_seq, opened)
     raise web.HTTPSeeOther(f"/opnames/{recording['id']}?bekijk={grant_id}{'&vervolg=1' if go_on else ''}#speler")
@@ -358,8 +364,10 @@ async def export(request: web.Request) -> web.StreamResponse:
                                           details={"size": recording["size"]})
     except footage.Refused as refused:
         error = _refusal(request, refused, p.gettext("Choose the purpose for which you export this recording."))
+        field = REFUSED_FIELD.get(refused.why)
         return _detail(request, recording, 400, error=error,
-                       form={"export_purpose": purpose, "export_case_ref": case_ref})
+                       form={"export_purpose": purpose, "export_case_ref": case_ref},
+                       field_errors={f"export_{field}": error} if field else None)
     recording = opened.recording
     stamp = recording["start_time"][:19].replace(":", "").replace("-", "")
     camera = "".join(ch for ch in recording["camera_serial"] if ch.isalnum())[:32] or "camera"
@@ -377,7 +385,8 @@ async def set_reason(request: web.Request) -> web.StreamResponse:
     p, recording = await posted(request), recording_in_path(request)
     reason, warning = p.raw("reason"), p.raw("warning_given")
     if reason not in REASONS:
-        return _detail(request, recording, 400, error=p.gettext("Choose a reason for recording."))
+        said = p.gettext("Choose a reason for recording.")
+        return _detail(request, recording, 400, error=said, field_errors={"reason": said})
     recordings.set_reason(p.box, recording, reason, {"yes": True, "no": False}.get(warning), actor=p.session.name,
                           client=p.client)
     flash(request, p.gettext("Reason for recording saved."))
@@ -430,7 +439,9 @@ async def release_hold(request: web.Request) -> web.StreamResponse:
     except ValueError:
         hold_id = None
     if hold_id is None or not reason:
-        return _detail(request, recording, 400, error=p.gettext("Give the reason for releasing the hold."))
+        said = p.gettext("Give the reason for releasing the hold.")
+        return _detail(request, recording, 400, error=said,
+                       field_errors={f"release-{hold_id}": said} if hold_id is not None else None)
     retention.release_hold(p.box, recording["id"], reason, p.session.name, hold_id=hold_id, client=p.client)
     flash(request, p.gettext("Hold released; the normal retention term applies again."))
     raise web.HTTPSeeOther(f"/opnames/{recording['id']}#bewaringen")

@@ -26,8 +26,8 @@ from appliance.handover_downloads import approve_on_own_connection
 from appliance.transfer_form import basis_text, render_transfer_form
 
 from .. import labels
-from ..app import (BOX, DOWNLOADS, LANG, SESSION, check_password, client_of, csv_response, done_message, gettext_for,
-                   needs, render)
+from ..app import (BOX, DOWNLOADS, LANG, SESSION, check_password, client_of, csv_response, flash, gettext_for, needs,
+                   render)
 from ..i18n import N_
 from ..posted import posted
 
@@ -124,12 +124,28 @@ async def register_csv(request: web.Request) -> web.StreamResponse:
 
 # Prepare --------------------------------------------------------------------------------------------
 
+class FormErrors(list):
+    """The mistakes on the prepare form: all listed at the top (the summary), each also at its field
+    (`fields`: field id -> message; the first mistake of a field is the one shown there)."""
+
+    def __init__(self, *messages: str):
+        super().__init__(messages)
+        self.fields: dict[str, str] = {}
+
+    def add(self, message: str, *fields: str) -> None:
+        if message not in self:  # both bounds of a window wrong: one line at the top, each bound marked
+            self.append(message)
+        for field in fields:
+            self.fields.setdefault(field, message)
+
+
 def _prepare_page(request: web.Request, form: dict, recordings: list[dict], status: int = 200,
                   errors: list[str] | None = None) -> web.Response:
     lang = request[LANG]
     options = [(c, purposes.label(c, lang)) for c in purposes.PURPOSES if c != "training"]
     return render(request, "overdracht_nieuw.html", status=status, form=form, recordings=recordings,
-                  errors=errors or [], purpose_options=options, **_labels(request))
+                  errors=errors or [], field_errors=getattr(errors, "fields", {}), purpose_options=options,
+                  **_labels(request))
 
 
 @routes.get("/overdrachten/nieuw")
@@ -138,7 +154,9 @@ async def prepare_form(request: web.Request) -> web.StreamResponse:
     _ = gettext_for(request)
     ids = _ids_from(" ".join(request.query.getall("opname", [])))
     recordings, unknown = _recordings_in_scope(request, ids)
-    errors = [_("Unknown recording: %(id)s") % {"id": u} for u in unknown]
+    errors = FormErrors()
+    for u in unknown:
+        errors.add(_("Unknown recording: %(id)s") % {"id": u}, "recording_ids")
     form = {"recording_ids": "\n".join(r["id"] for r in recordings), "basis_kind": "", "protection": ""}
     # A link from elsewhere (a request's page) may fill in case, purpose and protection; all stay editable.
     form.update({k: request.query[k][:100] for k in ("case_ref", "purpose", "protection") if k in request.query})
@@ -155,19 +173,23 @@ async def prepare(request: web.Request) -> web.StreamResponse:
         p.text(key, 2000)  # raises posted.TooLong, which names the field
     ids = _ids_from(form.get("recording_ids", ""))
     recordings, unknown = _recordings_in_scope(request, ids)
-    errors = [_("Unknown recording: %(id)s") % {"id": u} for u in unknown]
+    errors = FormErrors()
+    for u in unknown:
+        errors.add(_("Unknown recording: %(id)s") % {"id": u}, "recording_ids")
     if form.get("action") == "refresh":
         form["recording_ids"] = "\n".join(r["id"] for r in recordings)
         return _prepare_page(request, form, recordings, errors=errors)
     if not ids:
-        errors.append(_("Choose at least one recording."))
+        errors.add(_("Choose at least one recording."), "recording_ids")
     if len(ids) > MAX_RECORDINGS:
-        errors.append(_("At most %(n)d recordings in one handover.") % {"n": MAX_RECORDINGS})
+        errors.add(_("At most %(n)d recordings in one handover.") % {"n": MAX_RECORDINGS}, "recording_ids")
 
     receiver_parts = [form.get(k, "").strip() for k in ("receiver_org", "receiver_unit", "receiver_name",
                                                        "receiver_number")]
     if not receiver_parts[0] or not receiver_parts[2]:
-        errors.append(_("Name the receiving organisation and the person who receives the footage."))
+        errors.add(_("Name the receiving organisation and the person who receives the footage."),
+                   *(field for field, part in (("receiver_org", receiver_parts[0]),
+                                               ("receiver_name", receiver_parts[2])) if not part))
     receiver = ", ".join(p for p in receiver_parts[:3] if p)
     if receiver_parts[3]:
         receiver += ", " + _("official number %(number)s") % {"number": receiver_parts[3]}
@@ -177,28 +199,28 @@ async def prepare(request: web.Request) -> web.StreamResponse:
     basis = ""
     if kind == "vordering":
         if not article:
-            errors.append(_("A requisition names its article (for example art. 126nd Sv)."))
+            errors.add(_("A requisition names its article (for example art. 126nd Sv)."), "basis_article")
         basis = f"vordering ({article})"
     elif kind == "vrijwillig":
         basis = "vrijwillige verstrekking"
     else:
-        errors.append(_("Choose the legal basis: a requisition, or voluntary provision."))
+        errors.add(_("Choose the legal basis: a requisition, or voluntary provision."), "basis_kind")
 
     case_ref = form.get("case_ref", "").strip()
     if not case_ref:
-        errors.append(_("Give the case reference (for example the number of the police report)."))
+        errors.add(_("Give the case reference (for example the number of the police report)."), "case_ref")
     purpose = form.get("purpose", "")
     if purpose not in purposes.PURPOSES or purpose == "training":
-        errors.append(_("Choose the purpose of the handover."))
+        errors.add(_("Choose the purpose of the handover."), "purpose")
 
     protection = form.get("protection", "")
     age_recipient = form.get("age_recipient", "").strip()
     if protection not in handover.PROTECTIONS:
-        errors.append(_("Choose how the package is protected on its way."))
+        errors.add(_("Choose how the package is protected on its way."), "protection")
     elif protection == "age-recipient" and not age_recipient.startswith("age1"):
-        errors.append(_("Give the receiver's age public key (it starts with age1)."))
+        errors.add(_("Give the receiver's age public key (it starts with age1)."), "age_recipient")
     elif protection == "none" and form.get("unencrypted_ok") != "yes":
-        errors.append(_("An unencrypted package needs your explicit confirmation."))
+        errors.add(_("An unencrypted package needs your explicit confirmation."), "unencrypted_ok")
 
     clip = {}
     tz_name = box.settings.box.timezone
@@ -209,17 +231,22 @@ async def prepare(request: web.Request) -> web.StreamResponse:
     }
     for recording in recordings:
         rid = recording["id"]
-        try:
-            start = clip_window.parse_offset(form.get(f"from_{rid}", ""), recording, tz_name)
-            end = clip_window.parse_offset(form.get(f"to_{rid}", ""), recording, tz_name)
-        except KluisError:
-            errors.append(_("The time window of recording %(id)s is not a time (for example 75 seconds, or 14:05:30).")
-                          % {"id": rid})
+        bounds = []
+        for side in ("from", "to"):
+            try:
+                bounds.append(clip_window.parse_offset(form.get(f"{side}_{rid}", ""), recording, tz_name))
+            except KluisError:
+                errors.add(_("The time window of recording %(id)s is not a time (for example 75 seconds, or "
+                             "14:05:30).") % {"id": rid}, f"{side}_{rid}")
+        if len(bounds) < 2:
             continue
         try:
-            cut = clip_window.window(start, end, recording["duration_s"])
+            cut = clip_window.window(bounds[0], bounds[1], recording["duration_s"])
         except clip_window.BadWindow as exc:
-            errors.append(window_errors[exc.reason] % {"id": rid, "s": _fmt_seconds(recording["duration_s"])})
+            # the bound that is wrong: a start before the recording, an end not after the start, or both outside
+            at = {"before": ("from",), "order": ("to",)}.get(exc.reason, ("from", "to"))
+            errors.add(window_errors[exc.reason] % {"id": rid, "s": _fmt_seconds(recording["duration_s"])},
+                       *(f"{side}_{rid}" for side in at))
             continue
         if cut is not None:
             clip[rid] = cut
@@ -234,8 +261,12 @@ async def prepare(request: web.Request) -> web.StreamResponse:
     except handover.Denied:
         return _prepare_page(request, form, recordings, 403, [_("Your role or scope does not allow this handover.")])
     except KluisError as exc:
-        return _prepare_page(request, form, recordings, 400, [_domain_message(request, exc)])
-    raise web.HTTPSeeOther(f"/overdrachten/{handover_id}?ok=prepared")
+        # the domain's own words name the field: an age key that does not parse is the only one it checks
+        refused = FormErrors()
+        refused.add(_domain_message(request, exc), *(("age_recipient",) if "age" in str(exc) else ()))
+        return _prepare_page(request, form, recordings, 400, refused)
+    flash(request, _("Handover %(id)s is registered. A second person must now approve it.") % {"id": handover_id})
+    raise web.HTTPSeeOther(f"/overdrachten/{handover_id}")
 
 
 def _domain_message(request: web.Request, exc: KluisError) -> str:
@@ -255,7 +286,8 @@ def _handover_for(request: web.Request) -> dict:
 
 
 def _detail(request: web.Request, h: dict, status: int = 200, error: str | None = None,
-            message: str | None = None, result: dict | None = None, token: str | None = None) -> web.Response:
+            message: str | None = None, result: dict | None = None, token: str | None = None,
+            field_errors: dict | None = None) -> web.Response:
     box = request.app[BOX]
     session = request[SESSION]
     items = []
@@ -272,7 +304,8 @@ def _detail(request: web.Request, h: dict, status: int = 200, error: str | None 
     # The package waits for its approver for an hour: this page offers it on every visit meanwhile.
     offered = request.app[DOWNLOADS].offered(h["id"], session.name) if h["state"] == handover.APPROVED else None
     return render(request, "overdracht.html", status=status, h=h, items=items, error=error, message=message,
-                  result=result, token=token, offered=offered, may_approve=may_approve, own=own, single=single,
+                  result=result, token=token, offered=offered, field_errors=field_errors or {},
+                  may_approve=may_approve, own=own, single=single,
                   may_close=h["state"] == handover.PREPARED and (own or roles.allowed(session.role, APPROVE)),
                   totp=bool(session.user.get("totp")), **_labels(request))
 
@@ -280,9 +313,7 @@ def _detail(request: web.Request, h: dict, status: int = 200, error: str | None 
 @routes.get("/overdrachten/{id}")
 @needs(READ)
 async def detail(request: web.Request) -> web.StreamResponse:
-    return _detail(request, _handover_for(request), message=done_message(request, {
-        "prepared": N_("The handover is registered. A second person must now approve it."),
-        "refused": N_("The handover was refused."), "cancelled": N_("The handover was cancelled.")}))
+    return _detail(request, _handover_for(request))
 
 
 @routes.post("/overdrachten/{id}/goedkeuren")
@@ -295,7 +326,8 @@ async def approve(request: web.Request) -> web.StreamResponse:
     if h["state"] != handover.PREPARED:
         return _detail(request, h, 400, error=_("This handover is no longer awaiting approval."))
     if h["protection"] == "none" and not unencrypted:
-        return _detail(request, h, 400, error=_("Confirm that the package may leave unencrypted."))
+        said = _("Confirm that the package may leave unencrypted.")
+        return _detail(request, h, 400, error=said, field_errors={"unencrypted_ok": said})
     loop = asyncio.get_running_loop()
     if session.name == h["prepared_by"] and not handover.single_approval_allowed(box):
         # Four eyes: refused before any password is asked; the domain puts the attempt on record.
@@ -308,7 +340,8 @@ async def approve(request: web.Request) -> web.StreamResponse:
                        error=_("You prepared this handover yourself: a second person with the right role must "
                                "approve it (four eyes). Your attempt is recorded in the audit log."))
     if not password:
-        return _detail(request, h, 400, error=_("Give your password: it unlocks the key that opens the footage."))
+        said = _("Give your password: it unlocks the key that opens the footage.")
+        return _detail(request, h, 400, error=said, field_errors={"password": said})
     # The password again: users.login counts failures and locks the account, as at the login page.
     try:
         login = await check_password(box, session.name, password, code, client)
@@ -316,7 +349,8 @@ async def approve(request: web.Request) -> web.StreamResponse:
         return _detail(request, h, 403, error=_("Too many wrong passwords: this account is locked for a while. "
                                                 "Try again later or ask the keeper."))
     except WrongSecret:
-        return _detail(request, h, 400, error=_("Wrong password or code."))
+        said = _("Wrong password or code.")
+        return _detail(request, h, 400, error=said, field_errors={"password": said})
     if login.identity is None:
         return _detail(request, h, 403, error=_("Your account holds no key to open recordings."))
 
@@ -362,25 +396,28 @@ async def transfer_form(request: web.Request) -> web.StreamResponse:
 @routes.post("/overdrachten/{id}/weigeren")
 @needs(APPROVE)
 async def refuse(request: web.Request) -> web.StreamResponse:
-    return await _close(request, handover.refuse, "refused")
+    return await _close(request, handover.refuse, N_("The handover was refused."))
 
 
 @routes.post("/overdrachten/{id}/intrekken")
 @needs(PREPARE)
 async def cancel(request: web.Request) -> web.StreamResponse:
-    return await _close(request, handover.cancel, "cancelled")
+    return await _close(request, handover.cancel, N_("The handover was cancelled."))
 
 
-async def _close(request: web.Request, action, ok: str) -> web.StreamResponse:
+async def _close(request: web.Request, action, done: str) -> web.StreamResponse:
+    """Refuse or cancel a handover with a reason; `done` (marked N_) says so on the handover's page."""
     h = _handover_for(request)
     p = await posted(request)
     reason = p.text("reason", 500)
     if not reason:
-        return _detail(request, h, 400, error=p.gettext("Give a reason."))
+        said = p.gettext("Give a reason.")
+        return _detail(request, h, 400, error=said, field_errors={"reason": said})
     try:
         action(p.box, h["id"], p.session.name, reason, client=p.client)
     except handover.Denied:
         return _detail(request, _handover_for(request), 403,
                        error=p.gettext("You may not do this with this handover now. Your attempt is recorded in the audit log."))
-    raise web.HTTPSeeOther(f"/overdrachten/{h['id']}?ok={ok}")
+    flash(request, p.gettext(done))
+    raise web.HTTPSeeOther(f"/overdrachten/{h['id']}")
 

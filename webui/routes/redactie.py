@@ -61,6 +61,16 @@ def _plan(form: dict) -> redaction.Plan:
                                detect_faces=form["faces"] == "1")
 
 
+def _plan_field(form: dict) -> str | None:
+    """Which of the advanced fields (keep, boxes, mute) holds the line _plan refused."""
+    for field in ("keep", "boxes", "mute"):
+        try:
+            redaction.make_plan(**{field: _lines(form[field])}, detect_faces=False)
+        except KluisError:
+            return field
+    return None
+
+
 def _request_of(request: web.Request, ref: str | None) -> dict | None:
     try:
         return access_requests.get(request.app[BOX], ref) if ref else None
@@ -77,8 +87,13 @@ def _grant(request: web.Request, recording: dict, grant_id: str | None) -> Grant
 
 
 def _form_page(request: web.Request, recording: dict, status: int = 200, error: str | None = None,
-               form: dict | None = None, preview: dict | None = None) -> web.Response:
+               form: dict | None = None, preview: dict | None = None, field: str | None = None) -> web.Response:
+    """`field`: the form field `error` is about; the message sits there, the top says nothing was done."""
     box = request.app[BOX]
+    field_errors = {field: error} if field and error else {}
+    if field_errors:
+        _ = gettext_for(request)
+        error = _("Nothing was started: see the marked field.")
     lang = request[LANG]
     q = request.query
     form = dict(form or {"faces": "1", "bekijk": q.get("bekijk", ""), "t": q.get("t", "")})
@@ -91,6 +106,7 @@ def _form_page(request: web.Request, recording: dict, status: int = 200, error: 
         form.setdefault("purpose", grant.purpose)
         form.setdefault("case_ref", grant.case_ref or "")
     return render(request, "redactie.html", status=status, r=recording, error=error, form=form, req=req,
+                  field_errors=field_errors,
                   grant=grant, grant_id=form.get("bekijk") if grant else None, preview=preview,
                   preview_seconds=redaction.PREVIEW_SECONDS,
                   purposes=[(c, purposes.label(c, lang)) for c in REDACT_PURPOSES],
@@ -142,7 +158,8 @@ async def open_editor(request: web.Request) -> web.StreamResponse:
                                            form["request_ref"] or None, identity=p.session.identity,
                                            client=p.client)
     except KluisError as exc:  # footage.Refused too
-        return _form_page(request, recording, 400, error=_refusal(request, exc), form=form)
+        field = "open_purpose" if getattr(exc, "why", None) == footage.UNKNOWN_PURPOSE else None
+        return _form_page(request, recording, 400, error=_refusal(request, exc), form=form, field=field)
     grant_id = secrets.token_urlsafe(16)
     p.session.grants[grant_id] = Grant(recording["id"], form["purpose"], case, opened.audit_seq, opened)
     verzoek = f"&verzoek={quote(form['request_ref'])}" if form["request_ref"] else ""
@@ -179,11 +196,12 @@ async def make_preview(request: web.Request) -> web.StreamResponse:
     try:
         plan = _plan(form)
     except KluisError as exc:
-        error = p.gettext("Not understood: %(error)s") % {"error": str(exc)}
-        return _form_page(request, recording, 400, error=error, form=form)
+        return _form_page(request, recording, 400, error=labels.plan_error(p.gettext, exc), form=form,
+                          field=_plan_field(form))
+    if form["purpose"] not in REDACT_PURPOSES:
+        return _form_page(request, recording, 400, form=form, field="purpose",
+                          error=p.gettext("Choose the purpose for which the redacted copy is made."))
     try:
-        if form["purpose"] not in REDACT_PURPOSES:
-            raise footage.Refused(footage.UNKNOWN_PURPOSE, "no purpose")
         opened = redaction.open_for_editor(
             p.box, p.session.name, recording["id"], form["purpose"], form["case_ref"].strip()[:100] or None,
             form["request_ref"].strip()[:40] or None, identity=p.session.identity, client=p.client,
@@ -251,9 +269,10 @@ async def redact_start(request: web.Request) -> web.StreamResponse:
     form = p.fields(FORM_FIELDS)  # over-long input is refused (TooLong), never cut
     purpose = form["purpose"]
     error = None
+    field = None  # the field the error is about, if one
     plan = None
     if purpose not in REDACT_PURPOSES:
-        error = _("Choose the purpose for which the redacted copy is made.")
+        error, field = _("Choose the purpose for which the redacted copy is made."), "purpose"
     elif session.identity is None:
         error = _("Your account holds no key to open recordings.")
     elif recording["state"] != "stored":
@@ -262,7 +281,7 @@ async def redact_start(request: web.Request) -> web.StreamResponse:
         try:
             plan = _plan(form)
         except KluisError as exc:
-            error = labels.plan_error(_, exc)
+            error, field = labels.plan_error(_, exc), _plan_field(form)
     if error is None:
         assert plan is not None  # made above, or error is set
         try:
@@ -272,8 +291,9 @@ async def redact_start(request: web.Request) -> web.StreamResponse:
                                          request_ref=p.text("request_ref", 40) or None)
         except KluisError as exc:
             error = _refusal(request, exc)
+            field = "request_ref" if str(exc).startswith("no request") else None
     if error:
-        return _form_page(request, recording, 400, error=error, form=form)
+        return _form_page(request, recording, 400, error=error, form=form, field=field)
     flash(request, _("Redaction started; this page shows its progress."))
     raise web.HTTPSeeOther(f"/redactie/{job_id}")
 

@@ -17,7 +17,7 @@ from appliance.errors import KluisError
 from appliance.provisioning import FirstBoot, check_municipality, check_office, groups_match
 
 from .. import i18n
-from ..app import LANG, LANG_COOKIE, TEMPLATES, client_of, gettext_for, new_login_csrf, set_cookie
+from ..app import LANG, LANG_COOKIE, TEMPLATES, Refusal, client_of, gettext_for, new_login_csrf, set_cookie
 from ..i18n import N_
 
 log = logging.getLogger("kluis.setup")
@@ -41,6 +41,7 @@ def _render(request: web.Request, status: int = 200, error: str | None = None, *
     wizard = request.app[WIZARD]
     token = request.cookies.get(CSRF_COOKIE) or new_login_csrf()
     context.setdefault("values", {})
+    context.setdefault("field_errors", {})
     html = request.app[TEMPLATES].get_template("setup.html").render(
         _=gettext_for(request), lang=request.get(LANG, i18n.DEFAULT), session=None, csrf=token, nav=[],
         path=request.path, request_path=request.path_qs, box_name=wizard.office or "Kluis",
@@ -112,15 +113,21 @@ async def begin(request: web.Request) -> web.StreamResponse:
     municipality = form.get("municipality", "")
     password, again = form.get("password", ""), form.get("password_again", "")
     values = {"office": office, "municipality": municipality, "keeper": keeper}
-    try:
-        office = check_office(office)
-        municipality = check_municipality(municipality)
-        users.check_name(keeper)  # the rule every user name follows
-        if password != again:
-            raise KluisError(N_("The two passwords differ."))
-        users.check_password(password)
-    except KluisError as exc:
-        return _render(request, 400, error=_(str(exc)), values=values)
+    field_errors = {}  # each field's mistake, said at that field
+    for field, check in (("office", lambda: check_office(office)),
+                         ("municipality", lambda: check_municipality(municipality)),
+                         ("keeper", lambda: users.check_name(keeper)),  # the rule every user name follows
+                         ("password", lambda: users.check_password(password))):
+        try:
+            check()
+        except KluisError as exc:
+            field_errors[field] = _(str(exc))
+    if password != again and "password" not in field_errors:
+        field_errors["password_again"] = _("The two passwords differ.")
+    if field_errors:
+        return _render(request, 400, error=_("Nothing was saved: see the marked fields."), values=values,
+                       field_errors=field_errors)
+    office, municipality = check_office(office), check_municipality(municipality)
     # Claimed before the first await: a second browser posting at the same moment finds it taken.
     owner = wizard.claim(office, keeper)
     try:
@@ -186,8 +193,10 @@ async def archive(request: web.Request) -> web.StreamResponse:
         try:
             enrolled = await request.app[ENROLL](wizard.box, url, token, actor=wizard.keeper)
         except (KluisError, ValueError, OSError) as exc:  # a mistyped URL or token
-            return _render(request, 400, error=_("Enrolling with the archive failed: %(why)s")
-                           % {"why": str(exc)}, values={"url": url})
+            refusal = Refusal(_("Enrolling with the archive failed: check the address and the code; the technical "
+                                "details say what the archive answered."))
+            refusal.technical = str(exc)
+            return _render(request, 400, error=refusal, values={"url": url})
         log.info("setup: enrolled at %s as box %s", enrolled["url"], enrolled["box_id"])
         wizard.enrolled = enrolled
     wizard.step = "done"

@@ -16,7 +16,7 @@ from appliance import access_requests as ar
 from appliance import handover, purposes, retention, roles
 from appliance.errors import KluisError
 
-from ..formats import parse_day, parse_moment
+from ..formats import Formats, parse_day, parse_moment
 from ..app import BOX, LANG, domain_message, flash, gettext_for, needs, ngettext_for, render
 from ..i18n import N_
 from ..posted import Posted, posted
@@ -132,7 +132,11 @@ async def register(request: web.Request) -> web.StreamResponse:
                            notes=form["notes"], window_minutes=window, client=p.client)
     except KluisError as exc:
         return _new_form(request, 400, [domain_message(request, exc)], form)
-    raise web.HTTPSeeOther(f"/verzoeken/{done.request['id']}?nieuw=1")
+    n, ngettext = len(done.matches), ngettext_for(request)
+    flash(request, ngettext("Registered. %(n)s recording found and held for this request.",
+                            "Registered. %(n)s recordings found and held for this request.", n)
+          % {"n": Formats(request[LANG], box.settings.box.timezone).number(n)})
+    raise web.HTTPSeeOther(f"/verzoeken/{done.request['id']}")
 
 
 def _handover_link(req: dict, items: list[dict], derived: dict) -> str:
@@ -150,16 +154,17 @@ def _handover_link(req: dict, items: list[dict], derived: dict) -> str:
 
 
 def _detail(request: web.Request, req: dict, status: int = 200, error: str | None = None,
-            form: dict | None = None) -> web.Response:
+            form: dict | None = None, field: str | None = None) -> web.Response:
+    """`field`: the form field `error` is about (shown there too; 'unlink:ID' for a row's reason)."""
     box = request.app[BOX]
     items = ar.links(box, req["id"])
     for item in items:
         item["holds"] = retention.active_holds(box.catalog, item["recording_id"]) if item["recording"] else []
     derived = ar.derivatives(box, [i["recording_id"] for i in items])
     return render(request, "verzoek.html", status=status, req=req, items=items, derived=derived, error=error,
-                  form=form or {}, outcomes=ar.KIND_OUTCOMES[req["kind"]],
+                  form=form or {}, field_errors={field: error} if field and error else {},
+                  outcomes=ar.KIND_OUTCOMES[req["kind"]],
                   handover=_handover_link(req, items, derived),
-                  just_registered=request.query.get("nieuw") == "1" and status == 200,
                   **_helpers(request))
 
 
@@ -195,14 +200,15 @@ async def link(request: web.Request, req: dict, p: Posted) -> web.StreamResponse
     """Link a recording the search missed; it is held for the request (audited)."""
     _, box, recording_id = p.gettext, p.box, p.text("recording", 64)
     if not recording_id:
-        return _detail(request, req, 400, error=_("Give the id of the recording to link."))
+        return _detail(request, req, 400, error=_("Give the id of the recording to link."), field="link_recording")
     if not ar.linkable(box, recording_id):
         return _detail(request, req, 400, error=_("There is no recording %(id)s.") % {"id": recording_id},
-                       form={"recording": recording_id})
+                       form={"recording": recording_id}, field="link_recording")
     try:
         ar.link(box, req["id"], recording_id, p.session.name, client=p.client)
     except KluisError:
-        return _detail(request, req, 400, error=_("That recording is linked to this request already."))
+        return _detail(request, req, 400, error=_("That recording is linked to this request already."),
+                       form={"recording": recording_id}, field="link_recording")
     flash(request, _("Recording %(id)s linked to the request; it is held for it.") % {"id": recording_id})
     raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#opnames")
 
@@ -214,7 +220,8 @@ async def unlink(request: web.Request, req: dict, p: Posted) -> web.StreamRespon
     """Unlink a recording that is not the requester's; the request's hold on it is released (audited)."""
     recording_id, reason = p.text("recording", 64), p.text("reason", 500)
     if not recording_id or not reason:
-        return _detail(request, req, 400, error=p.gettext("Give the reason for unlinking the recording."))
+        return _detail(request, req, 400, error=p.gettext("Give the reason for unlinking the recording."),
+                       field=f"unlink:{recording_id}")
     ar.unlink(p.box, req["id"], recording_id, p.session.name, reason, client=p.client)
     flash(request, p.gettext("Recording %(id)s unlinked; the request's hold on it is released.") % {"id": recording_id})
     raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#opnames")
@@ -258,9 +265,10 @@ async def close(request: web.Request, req: dict, p: Posted) -> web.StreamRespons
     _, outcome, decision_ref = p.gettext, p.raw("outcome"), p.text("decision_ref", 100)
     kept = {"outcome": outcome, "decision_ref": decision_ref}
     if outcome not in ar.KIND_OUTCOMES[req["kind"]]:
-        return _detail(request, req, 400, error=_("Choose the outcome."), form=kept)
+        return _detail(request, req, 400, error=_("Choose the outcome."), form=kept, field="outcome")
     if outcome != "withdrawn" and not decision_ref:
-        return _detail(request, req, 400, error=_("Give the reference of the decision."), form=kept)
+        return _detail(request, req, 400, error=_("Give the reference of the decision."), form=kept,
+                       field="decision_ref")
     ar.close(p.box, req["id"], outcome, p.session.name, decision_ref or None, client=p.client)
     flash(request, _("Request closed."))
     raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#opnames")
