@@ -12,6 +12,7 @@ with a name can resume after a crash or a cut connection from the last durable b
 from __future__ import annotations
 
 import errno
+import glob
 import hashlib
 import os
 import time
@@ -59,6 +60,10 @@ class BlobWriter:
         self._header_len: int | None = None
         self.header: Header | None = None
         self._file: AppendFile | None = None
+        # A header sidecar's own temp file (durable.write_atomic names it at random) is this name's leftover
+        # when a writer was killed mid-write: a writer of the same name is the only one that can remove it.
+        for stale in vault.tmp.glob(f".{glob.escape(self.hdr.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
         if resume and self.hdr.exists():
             self._load_partial()
         else:

@@ -180,6 +180,23 @@ def test_resume_from_a_synced_offset(store, identity, cut):
     assert second.commit().sha256 == hashlib.sha256(data).hexdigest()
 
 
+def test_a_writer_removes_its_names_half_written_header_sidecar(store, identity):
+    """Killed while the header sidecar was being written (durable.write_atomic's temp file, named at random),
+    a writer leaves `.<name>.hdr.<random>.tmp`; the next writer of that name removes it, and nothing of
+    another name's."""
+    data = container_bytes(identity, 3.5)
+    store.tmp.mkdir(parents=True, exist_ok=True)
+    stale = store.tmp / ".cam-1-rec-9.hdr.8fec847a.tmp"
+    other = store.tmp / ".cam-2-rec-1.hdr.0badc0de.tmp"
+    for path in (stale, other):
+        path.write_bytes(b"half a header")
+    writer = store.writer("cam-1-rec-9", resume=True)
+    assert not stale.exists() and other.exists()
+    writer.write(data)
+    assert writer.commit().sha256 == hashlib.sha256(data).hexdigest()
+    assert list(store.tmp.iterdir()) == [other]
+
+
 def test_a_sync_in_the_middle_of_a_block_changes_nothing(store, identity):
     """sync() writes the staged tail through the cache; the block is later written whole over it."""
     data = container_bytes(identity, 10.7)
