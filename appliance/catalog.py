@@ -71,11 +71,13 @@ class Catalog:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, value])
 
     # users ------------------------------------------------------------------------------------------
-    def add_user(self, name: str, role: str, slot: dict, created_at: str, team: str | None = None) -> None:
+    def add_user(self, name: str, role: str, slot: dict, created_at: str, team: str | None = None,
+                 full_name: str | None = None, function: str | None = None) -> None:
         if self.db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
             raise KluisError(f"user {name!r} exists already")
         self.db.table("users").insert(
-            {"name": name, "role": role, "team": team, "slot": json.dumps(slot), "created_at": created_at}
+            {"name": name, "role": role, "team": team, "slot": json.dumps(slot), "created_at": created_at,
+             "full_name": full_name, "function": function}
         )
 
     def get_user(self, name: str) -> dict:

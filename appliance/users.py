@@ -157,11 +157,8 @@ def add_user(box: Box, actor: str, name: str, role: str, password: str, *, team:
         raise KluisError("a team leader needs a team")
     slot = _new_slot(box, role, password, identity)
     with box.catalog.transaction():
-        box.catalog.add_user(name, role, slot, box.now_iso(), team=team)
+        box.catalog.add_user(name, role, slot, box.now_iso(), team=team, full_name=full_name, function=function)
         teams.adopt_recordings(box.catalog, name, team)  # recordings made before the box knew the officer
-        if full_name or function:
-            box.catalog.db.execute("UPDATE users SET full_name = ?, function = ? WHERE name = ?",
-                                   [full_name, function, name])
         person = {k: v for k, v in (("full_name", full_name), ("function", function)) if v}
         audit.record(box.catalog, actor=actor, action="user_add", client=client,
                      details={"user": name, "role": role, "team": team, "key_slot": slot["sealed"] is not None,

@@ -7,19 +7,18 @@ stays fast with a million entries."""
 from __future__ import annotations
 
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from appliance import audit, purposes, retention, roles, spreadsheet
-from appliance.clock import from_iso, to_iso
+from appliance import audit, purposes, retention, roles, spreadsheet, users
+from appliance.clock import to_iso
 from appliance.errors import KluisError
 
 from .. import audit_text
 from ..app import (BOX, LANG, ROLE_LABELS, SESSION, client_of, csv_response, csv_stream, gettext_for,
                    needs, render)
 from .opnames import reason_label
-from ..formats import parse_moment
+from ..formats import Formats, parse_moment
 
 routes = web.RouteTableDef()
 LIMIT = 100
@@ -88,11 +87,11 @@ def _reader(request: web.Request) -> audit_text.Reader:
     box = request.app[BOX]
     lang = request[LANG]
     _ = gettext_for(request)
-    tz = ZoneInfo(box.settings.box.timezone)
-    names = {u["name"]: u.get("full_name") or u["name"] for u in box.catalog.list_users()}
+    fmt = Formats(lang, box.settings.box.timezone)
+    names = {login: row.get("full_name") or login for login, row in users.people(box).items()}
     return audit_text.Reader(
         gettext=_,
-        fmt_time=lambda value: from_iso(value).astimezone(tz).strftime("%d-%m-%Y %H:%M:%S"),
+        fmt_time=fmt.time,
         purpose_label=lambda code: purposes.label(code, lang),
         reason_label=lambda code: reason_label(code, lang),
         role_label=lambda role: _(ROLE_LABELS.get(role, role)),
