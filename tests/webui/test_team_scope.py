@@ -65,8 +65,13 @@ async def test_a_recording_whose_officer_is_unknown_counts_and_shows_as_onbekend
 
 async def test_the_team_filter_finds_the_teams_recordings_within_the_viewers_scope(web, rec_ids):
     def found(page: str) -> set[str]:
+        """The recordings the list shows; an empty list must say so (a page without the list is no answer)."""
+        count = re.search(r'<p role="status">(\d+) opnames? gevonden\.</p>', page)
+        assert count, "the list's count is missing"
         body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0] if "<tbody>" in page else ""
-        return {key for key, rid in rec_ids.items() if rid in body}
+        shown = {key for key, rid in rec_ids.items() if rid in body}
+        assert int(count.group(1)) == len(shown), (count.group(0), shown)
+        return shown
 
     await web.as_role("privacy_officer")
     assert found(await web.page("/opnames?team=Zuid")) == {"zuid"}
