@@ -37,8 +37,9 @@ class Session:
     csrf: str
     last_seen: datetime
     grants: dict[str, Grant] = field(default_factory=dict)
-    # the redaction editor's last previews (a few seconds, low resolution, blurred): MP4 bytes in memory
-    previews: dict[str, bytes] = field(default_factory=dict)
+    # the redaction editor's last previews (a few seconds, low resolution, blurred): id -> (the recording's
+    # id, MP4 bytes), in memory
+    previews: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     pending_totp: str | None = None  # a second-factor secret shown to the user, not yet confirmed
     flashes: list[str] = field(default_factory=list)  # what the last action did, for the next page (app.flash)
 

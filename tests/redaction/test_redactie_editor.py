@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import timedelta
 
 import av
@@ -268,3 +269,20 @@ async def test_other_roles_reach_no_page_of_the_editor(web, face_clip, role):
     assert (await web.client.get(f"/opnames/{rid}/redigeren/gezichten?bekijk=x&t=1")).status == 403
     assert (await web.client.get(f"/opnames/{rid}/redigeren/beeld?t=1&purpose=access_request")).status == 403
     assert audit.entries(web.box.catalog, action="view", recording_id=rid) == []
+
+
+async def test_a_preview_is_served_only_under_its_own_recording(web, face_clip, rec_ids):
+    """A preview is kept in the session with the recording it was made of: its id under another recording's
+    address finds nothing."""
+    _clip, rid, req = face_clip
+    await web.as_role("privacy_officer")
+    token = csrf_of(await (await web.client.get(f"/opnames/{rid}/redigeren")).text())
+    made = await web.client.post(f"/opnames/{rid}/redigeren/voorbeeld", data={
+        "csrf": token, "purpose": "access_request", "case_ref": req["ref"], "request_ref": req["ref"], "t": "0",
+        "keep": "", "boxes": "0:10,10,50,50", "mute": ""})
+    page = await made.text()
+    assert made.status == 200, page
+    preview = re.search(rf"/opnames/{rid}/redigeren/voorbeeld/([\w-]+)", page).group(1)
+    assert (await web.client.get(f"/opnames/{rid}/redigeren/voorbeeld/{preview}")).status == 200
+    other = rec_ids["noord"]
+    assert (await web.client.get(f"/opnames/{other}/redigeren/voorbeeld/{preview}")).status == 404

@@ -33,7 +33,7 @@ from appliance import access_requests, byte_ranges, footage, jobs, purposes, red
 from appliance.errors import KluisError, NotFound
 
 from .. import labels
-from ..app import BOX, LANG, SESSION, client_of, error_page, flash, gettext_for, needs, render
+from ..app import BOX, LANG, SESSION, client_of, domain_message, error_page, flash, gettext_for, needs, render
 from ..posted import posted, recording_in_path
 from ..sessions import Grant
 
@@ -136,7 +136,7 @@ def _refusal(request: web.Request, exc: Exception) -> str:
         }.get(exc.why, _("Your role may not make redacted copies of this recording."))
     if str(exc).startswith("no request"):
         return _("That request is not in the register.")
-    return str(exc)
+    return domain_message(request, exc)
 
 
 @routes.get("/opnames/{id}/redigeren")
@@ -203,8 +203,8 @@ async def make_preview(request: web.Request) -> web.StreamResponse:
                           error=p.gettext("Choose the purpose for which the redacted copy is made."))
     try:
         opened = redaction.open_for_editor(
-            p.box, p.session.name, recording["id"], form["purpose"], form["case_ref"].strip()[:100] or None,
-            form["request_ref"].strip()[:40] or None, identity=p.session.identity, client=p.client,
+            p.box, p.session.name, recording["id"], form["purpose"], p.text("case_ref", 100) or None,
+            p.text("request_ref", 40) or None, identity=p.session.identity, client=p.client,
             details={"preview_from_s": start, "plan": plan.as_log()})
         made = await asyncio.get_running_loop().run_in_executor(None, redaction.preview, opened, plan, start)
     except KluisError as exc:  # footage.Refused too
@@ -213,7 +213,7 @@ async def make_preview(request: web.Request) -> web.StreamResponse:
     while len(previews) >= PREVIEWS_KEPT:
         previews.pop(next(iter(previews)))
     preview_id = secrets.token_urlsafe(12)
-    previews[preview_id] = made.mp4
+    previews[preview_id] = (recording["id"], made.mp4)
     shown = {"id": preview_id, "start": made.start, "seconds": made.seconds, "width": made.width,
              "height": made.height, "counts": made.counts}
     return _form_page(request, recording, form=form, preview=shown)
@@ -223,8 +223,9 @@ async def make_preview(request: web.Request) -> web.StreamResponse:
 @needs(roles.RECORDINGS_REDACT)
 async def preview_bytes(request: web.Request) -> web.StreamResponse:
     _ = gettext_for(request)
-    recording_in_path(request)
-    data = request[SESSION].previews.get(request.match_info["preview"])
+    recording = recording_in_path(request)
+    kept = request[SESSION].previews.get(request.match_info["preview"])
+    data = kept[1] if kept and kept[0] == recording["id"] else None  # a preview only under its own recording
     if data is None:
         return error_page(request, 404, _("This preview is no longer kept; make it again."))
     try:
