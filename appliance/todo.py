@@ -20,7 +20,6 @@ from datetime import timedelta
 from . import access_requests, handover, outbox, roles
 from .box import Box
 from .clock import to_iso
-from .errors import NotFound
 
 SHOWN = 5  # entries named per task; the count says how many there are
 REVIEW_AHEAD = timedelta(days=7)  # holds whose review falls within this are listed (as on the overview)
@@ -62,32 +61,18 @@ def for_user(box: Box, user: dict) -> list[Task]:
 
 
 def handovers(box: Box, user: dict) -> list[Task]:
-    """Prepared handovers: those the user may approve, or (who cannot approve) those of the own scope."""
+    """Prepared handovers: those the user may approve (handover.awaiting_approval), or, for who cannot
+    approve, those of the own scope; oldest first, the longest waiting on top."""
     approver = roles.allowed(user["role"], roles.HANDOVER_APPROVE)
-    single = handover.single_approval_allowed(box)
-    found = []
-    for row in handover.list_handovers(box, state=handover.PREPARED):
-        if approver:
-            if row["prepared_by"] == user["name"] and not single:
-                continue  # four eyes: someone else approves it
-            if not all(_in_scope(box, user, rid) for rid in row["recording_ids"]):
-                continue
-        elif not handover.visible_to(box, user, row):
-            continue
-        found.append(row)
-    found.reverse()  # oldest first: the longest waiting on top
+    if approver:
+        found = handover.awaiting_approval(box, user)
+    else:
+        found = list(reversed(handover.visible_handovers(box, user, state=handover.PREPARED)))
     entries = [{"id": row["id"], "href": f"/overdrachten/{row['id']}", "case_ref": row["case_ref"],
                 "receiver": row["receiver"], "prepared_by": row["prepared_by"], "since": row["prepared_at"]}
                for row in found[:SHOWN]]
     kind = HANDOVER_APPROVE if approver else HANDOVER_WAITING
     return [Task(kind, len(found), "/overdrachten", entries)]
-
-
-def _in_scope(box: Box, user: dict, recording_id: str) -> bool:
-    try:
-        return roles.recording_in_scope(box.catalog, user, box.catalog.get_recording(recording_id))
-    except NotFound:  # a recording that is gone cannot be handed over: approving refuses it
-        return False
 
 
 def requests(box: Box) -> list[Task]:
