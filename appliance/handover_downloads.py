@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import secrets
 import time
@@ -32,6 +33,7 @@ from .errors import NotFound
 
 DOWNLOAD_TTL_S = 3600          # an approved package waits this long for its download
 DOWNLOAD_DIR = "handover-downloads"  # under the data dir: age-encrypted packages only
+log = logging.getLogger("kluis.handover")
 
 
 @dataclass
@@ -96,8 +98,9 @@ class Downloads:
         if path is not None:
             try:
                 self._write_record(item)
-            except OSError:
-                pass  # offered by this run only; the approval and the package stand
+            except OSError as exc:  # offered by this run only; the approval and the package stand
+                log.warning("handover %s: the package's record could not be written (%s); a restart will "
+                            "no longer offer it", h["id"], exc.strerror or exc)
 
         self._waiting[token] = item
         return result, token

@@ -52,9 +52,10 @@ def officer_team(catalog: Catalog, officer: str | None, *, axis_user_id: str | N
 
 
 def with_team(catalog: Catalog, fields: dict) -> dict:
-    """The catalog fields of a new recording with its team: the fields' own when they carry one (a
-    redacted copy keeps its original's), else its officer's."""
-    if fields.get("team"):
+    """The catalog fields of a new recording with its team: the fields' own when they name one, also an
+    empty one (a redacted copy keeps its original's; the Axis path looked its team up already, with the
+    W800's UserID), else its officer's."""
+    if "team" in fields:
         return fields
     return {**fields, "team": officer_team(catalog, fields.get("officer"))}
 

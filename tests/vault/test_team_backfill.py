@@ -96,3 +96,16 @@ def test_the_keeper_giving_an_officer_a_team_fills_only_their_recordings_without
         assert got["own"] == "Noord" and got["kept"] == "Oost" and got["teamless"] is None
     finally:
         catalog.close()
+
+
+def test_with_team_keeps_a_team_the_fields_name_even_an_empty_one(tmp_path):
+    """A redacted copy keeps its original's team, also none (an unknown officer's), and the Axis path's own
+    lookup is not repeated; fields without a team get their officer's."""
+    catalog = Catalog(tmp_path / "catalog.db")
+    try:
+        catalog.add_user("jansen", "officer", {"sealed": None}, "2026-12-07T10:00:00Z", team="Noord")
+        assert teams.with_team(catalog, {"officer": "jansen"})["team"] == "Noord"
+        assert teams.with_team(catalog, {"officer": "jansen", "team": None})["team"] is None
+        assert teams.with_team(catalog, {"officer": "jansen", "team": "Zuid"})["team"] == "Zuid"
+    finally:
+        catalog.close()
