@@ -19,7 +19,6 @@ from .box import Box
 from .errors import NotFound
 from .package import issuer
 from .purposes import label as purpose_label
-from .transfer_form import render_transfer_form
 from .users import person_entry as person
 
 # The form says in which state it was printed: a draft before approval, not handed over after a refusal.
@@ -79,14 +78,6 @@ def manifest_from_register(box: Box, h: dict) -> dict:
         "files": files, "package_sha256": package_sha or h.get("package_sha256"),
         "manifest_sha256": h.get("manifest_sha256"),
     }
-
-
-def print_form(box: Box, handover_id: str, actor: str, client: str | None = None) -> tuple[bytes, dict]:
-    """The transfer form of a handover as PDF bytes, and its manifest-shaped data (record_print, then
-    render_transfer_form in the box's time zone)."""
-    manifest = record_print(box, handover_id, actor, client)
-    return render_transfer_form(manifest, timezone=box.settings.box.timezone), manifest
-
 
 def record_print(box: Box, handover_id: str, actor: str, client: str | None = None) -> dict:
     """Put the print of the form on record and return what the form shows (manifest_from_register): the
