@@ -128,12 +128,17 @@ def flash(request: web.Request, message: str) -> None:
         session.flashes.append(message)
 
 
+def formats_for(request: web.Request) -> Formats:
+    """The page's formatters (dates, numbers, sizes) in the user's language and the box's time zone."""
+    return Formats(request.get(LANG, i18n.DEFAULT), request.app[BOX].settings.box.timezone)
+
+
 def render(request: web.Request, template: str, status: int = 200, **context) -> web.Response:
     env = request.app[TEMPLATES]
     session: Session | None = request.get(SESSION)
     box = request.app[BOX]
     lang = request.get(LANG, i18n.DEFAULT)
-    fmt = Formats(lang, box.settings.box.timezone)
+    fmt = formats_for(request)
     _ = gettext_for(request)
 
     def allowed(permission: str) -> bool:

@@ -15,10 +15,10 @@ from appliance.clock import to_iso
 from appliance.errors import KluisError
 
 from .. import audit_text
-from ..app import (BOX, LANG, ROLE_LABELS, SESSION, client_of, csv_response, csv_stream, gettext_for,
+from ..app import (BOX, LANG, ROLE_LABELS, SESSION, client_of, csv_response, csv_stream, formats_for, gettext_for,
                    needs, render)
 from .opnames import reason_label
-from ..formats import Formats, parse_moment
+from ..formats import parse_moment
 
 routes = web.RouteTableDef()
 LIMIT = 100
@@ -87,7 +87,7 @@ def _reader(request: web.Request) -> audit_text.Reader:
     box = request.app[BOX]
     lang = request[LANG]
     _ = gettext_for(request)
-    fmt = Formats(lang, box.settings.box.timezone)
+    fmt = formats_for(request)
     names = {login: row.get("full_name") or login for login, row in users.people(box).items()}
     return audit_text.Reader(
         gettext=_,

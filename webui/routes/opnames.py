@@ -27,8 +27,8 @@ from appliance.clock import from_iso, to_iso
 from appliance.errors import KluisError
 
 from .. import labels
-from ..app import BOX, LANG, SESSION, error_page, flash, gettext_for, needs, render
-from ..formats import Formats, parse_moment
+from ..app import BOX, LANG, SESSION, error_page, flash, formats_for, gettext_for, needs, render
+from ..formats import parse_moment
 from ..posted import posted, recording_in_path
 from appliance.recording_search import HELD, REASONS, SORTS, Filters, choices, search
 from ..sessions import Grant
@@ -250,11 +250,6 @@ async def recording_detail(request: web.Request) -> web.StreamResponse:
                    fps=fps)
 
 
-def p_fmt(request: web.Request) -> Formats:
-    """The page's formatters, for a message a handler writes itself."""
-    return Formats(request[LANG], request.app[BOX].settings.box.timezone)
-
-
 # Which field of the view and export forms a refusal of the gate is about.
 REFUSED_FIELD = {footage.UNKNOWN_PURPOSE: "purpose", footage.ROLE_PURPOSE: "purpose", footage.CASE_REF: "case_ref"}
 
@@ -410,7 +405,7 @@ async def add_hold(request: web.Request) -> web.StreamResponse:
     elif purpose in purposes.PURPOSES and (same := retention.same_hold(box.catalog, recording["id"], purpose, case_ref)):
         # a second identical hold keeps nothing longer and doubles the reviews: flagged, not placed
         errors["hold_case_ref"] = _("This recording already has an active hold for this purpose and case reference "
-                                    "(placed %(time)s by %(who)s).") % {"time": p_fmt(request).moment(same["placed_at"]),
+                                    "(placed %(time)s by %(who)s).") % {"time": formats_for(request).moment(same["placed_at"]),
                                                                          "who": same["placed_by"]}
     if until_text:
         try:

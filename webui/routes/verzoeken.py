@@ -16,8 +16,8 @@ from appliance import access_requests as ar
 from appliance import handover, purposes, retention, roles
 from appliance.errors import KluisError
 
-from ..formats import Formats, parse_day, parse_moment
-from ..app import BOX, LANG, domain_message, flash, gettext_for, needs, ngettext_for, render
+from ..formats import parse_day, parse_moment
+from ..app import BOX, LANG, domain_message, flash, formats_for, gettext_for, needs, ngettext_for, render
 from ..i18n import N_
 from ..posted import Posted, posted
 
@@ -135,7 +135,7 @@ async def register(request: web.Request) -> web.StreamResponse:
     n, ngettext = len(done.matches), ngettext_for(request)
     flash(request, ngettext("Registered. %(n)s recording found and held for this request.",
                             "Registered. %(n)s recordings found and held for this request.", n)
-          % {"n": Formats(request[LANG], box.settings.box.timezone).number(n)})
+          % {"n": formats_for(request).number(n)})
     raise web.HTTPSeeOther(f"/verzoeken/{done.request['id']}")
 
 
