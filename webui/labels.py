@@ -173,3 +173,18 @@ TASK_LABELS = {
     todo.ALERTS_UNREAD: N_("Unread alerts"),
     todo.CAMERAS_FOUND: N_("Cameras found, not paired"),
 }
+
+
+# Why a recording was started (appliance.recording_search.REASONS), as the officer's form and the lists say it.
+REASON_LABELS = {
+    "aggression": ("agressie", "aggression"), "insult": ("belediging", "insult"),
+    "threat": ("bedreiging", "threat"), "unsafe_feeling": ("onveilig gevoel", "feeling unsafe"),
+    "other": ("anders", "other"),
+}
+
+
+def reason_label(code: str | None, lang: str) -> str:
+    if not code:
+        return ""
+    nl, en = REASON_LABELS.get(code, (code, code))
+    return nl if lang == "nl" else en

@@ -17,7 +17,7 @@ from appliance.errors import KluisError
 from .. import audit_text
 from ..app import (BOX, LANG, ROLE_LABELS, SESSION, client_of, csv_response, csv_stream, formats_for, gettext_for,
                    needs, render)
-from .opnames import reason_label
+from ..labels import reason_label
 from ..formats import parse_moment
 
 routes = web.RouteTableDef()

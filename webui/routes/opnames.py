@@ -27,6 +27,7 @@ from appliance.clock import from_iso, to_iso
 from appliance.errors import KluisError
 
 from .. import labels
+from ..labels import reason_label
 from ..app import BOX, LANG, SESSION, error_page, flash, formats_for, gettext_for, needs, render
 from ..formats import parse_moment
 from ..posted import posted, recording_in_path
@@ -34,20 +35,6 @@ from appliance.recording_search import HELD, REASONS, SORTS, Filters, choices, s
 from ..sessions import Grant
 
 routes = web.RouteTableDef()
-
-
-REASON_LABELS = {
-    "aggression": ("agressie", "aggression"), "insult": ("belediging", "insult"),
-    "threat": ("bedreiging", "threat"), "unsafe_feeling": ("onveilig gevoel", "feeling unsafe"),
-    "other": ("anders", "other"),
-}
-
-
-def reason_label(code: str | None, lang: str) -> str:
-    if not code:
-        return ""
-    nl, en = REASON_LABELS.get(code, (code, code))
-    return nl if lang == "nl" else en
 
 
 def purpose_options(role: str, lang: str) -> list[tuple[str, str]]:

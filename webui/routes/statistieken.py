@@ -9,7 +9,7 @@ from appliance import purposes, roles, spreadsheet
 from ..app import BOX, LANG, SESSION, csv_response, gettext_for, needs, render
 from ..i18n import N_
 from appliance.statistics import counts_everything, statistics
-from .opnames import reason_label
+from ..labels import reason_label
 
 routes = web.RouteTableDef()
 
