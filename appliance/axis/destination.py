@@ -28,6 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from .. import audit, recordings, retention, space, teams
+from ..dock import devices
 from ..box import Box
 from ..clock import to_iso
 from ..container import parse_header
@@ -312,6 +313,9 @@ class Destination:
         try:  # the box's one account of free space, shared with every other ingest (appliance/space.py)
             room = space.reserve(self.box, needed, f"clip {name}", reserve=self.limits.reserve_bytes)
         except StorageFull as exc:
+            if space.full(self.box, needed, f"Axis clip {name} of {account['name']}: {exc}"):  # one per episode
+                devices.alert(self.box, "storage_full", f"Axis clip {name} refused (507), the W800 keeps the "
+                              f"recording: {exc}", action="offload_error")
             raise AxisError(507, f"out of space: {exc}; the W800 keeps the recording") from None
         return ClipUpload(self, account["name"], container, name, meta, room, account["encrypt"],
                           content_key, complete)
