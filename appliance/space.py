@@ -217,6 +217,15 @@ def reserve_bytes(box) -> int:
     return box.settings.storage.reserve_mb * MiB
 
 
+def same_disk(box, path: Path) -> bool:
+    """Whether `path` (an existing folder) is on the data directory's file system: then what is written
+    there counts against its reserve."""
+    try:
+        return os.stat(path).st_dev == os.stat(box.data_dir).st_dev
+    except OSError:
+        return False
+
+
 def _free(data_dir: Path) -> int:
     st = os.statvfs(data_dir)
     if st.f_files and st.f_favail < MIN_INODES:  # bytes left but no inodes: nothing can be made
