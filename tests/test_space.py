@@ -223,3 +223,22 @@ def test_a_full_disk_is_one_episode_that_ends_only_with_room_for_what_failed(dis
     space._ledger(disk.data_dir).episode.since -= 3600  # the backoff passes
     assert space.room_back(disk) is True
     assert len(_lines(space_log, "disk full")) == 2 and len(_lines(space_log, "disk space is back")) == 2
+
+
+def test_a_handover_package_kept_on_the_box_reserves_its_size(small_disk, tmp_path):
+    from types import SimpleNamespace
+
+    from appliance import package
+
+    data = small_disk("40m") / "data"
+    init_box(data, "admin", PASSWORD, kdf_profile="interactive")[0].close()
+    config = data / "kluis.toml"
+    config.write_text(config.read_text().replace("[storage]\n", "[storage]\nreserve_mb = 4\n", 1))
+    with Box(data) as box:
+        room = _free(box) - space.reserve_bytes(box)
+        readers = {"r1": SimpleNamespace(size=room // 2), "r2": SimpleNamespace(size=room // 2)}
+        with space.reserve(box, room // 4, "a download in flight"):
+            with pytest.raises(StorageFull, match="not enough room for handover package"):
+                package.build(box, {"protection": "none"}, readers, data / "package.zip")
+        assert not list(data.glob("package.zip*"))  # refused before a byte was written
+        assert space.in_flight(box) == 0
