@@ -20,7 +20,7 @@ A reservation is a context manager; it is also given back when it is garbage col
 ingest that fails on a path its author did not foresee cannot hold room forever.
 
 A full disk is an *episode* (per data directory, in this process), not an event per retry: `full()`
-starts one (one log line; True tells the caller to record its one alert), later failures only widen
+starts one (and gives the caller the text of its one alert and log line), later failures only widen
 what it waits for. While it lasts every reservation is refused, and it ends, with one log line, only
 when the reserve is free plus a margin for the largest ingest that failed plus some slack (hysteresis:
 a write that fails, frees its part file and would pass the plain check again does not end it). An
@@ -316,16 +316,17 @@ def hysteresis(box) -> int:
     return max(MiB, reserve_bytes(box) // 4)
 
 
-def full(box, needed: int, why: str) -> bool:
+def full(box, needed: int, why: str) -> str | None:
     """An ingest failed for lack of space (refused, or ENOSPC while writing) and needs `needed` bytes
-    to go on. True when this starts a full-disk episode: the caller records its one alert (the reserve
-    is there for it). False while one lasts: nothing more is to be written, logged or alerted."""
+    to go on. When this starts a full-disk episode: the text of its one alert, which the caller records
+    (its log line is the episode's one line; the reserve has room for the rest). None while one lasts:
+    nothing more is to be written, logged or alerted."""
     ledger = _ledger(box.data_dir)
     with ledger.lock:
         margin = max(0, int(needed)) + hysteresis(box)
         if ledger.episode is not None:
             ledger.episode.margin = max(ledger.episode.margin, margin)
-            return False
+            return None
         relapse = time.monotonic() - ledger.last_end < RELAPSE_S
         ledger.backoff_s = min(MAX_BACKOFF_S, max(FIRST_BACKOFF_S, 2 * ledger.backoff_s)) if relapse else 0.0
         ledger.episode = _Episode(margin, why, ledger.backoff_s)
@@ -333,10 +334,10 @@ def full(box, needed: int, why: str) -> bool:
         free = _mib(_free(box.data_dir))
     except OSError:
         free = "?"
-    log.warning("disk full: %s; ingest paused until %s MiB are free (reserve %s MiB, %s MiB for what failed)%s; "
-                "%s MiB free now", why, _mib(margin + reserve_bytes(box)), _mib(reserve_bytes(box)), _mib(margin),
-                f", not before {ledger.backoff_s:.0f} s (it ran full again soon)" if relapse else "", free)
-    return True
+    return (f"{why}; ingest paused until {_mib(margin + reserve_bytes(box))} MiB are free (reserve "
+            f"{_mib(reserve_bytes(box))} MiB, {_mib(margin)} MiB for what failed)"
+            + (f", not before {ledger.backoff_s:.0f} s (it ran full again soon)" if relapse else "")
+            + f"; {free} MiB free now")
 
 
 def _ends(box, ledger: _Ledger) -> bool:

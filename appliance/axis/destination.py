@@ -321,9 +321,9 @@ class Destination:
     def disk_full(self, needed: int, what: str, exc: StorageFull) -> None:
         """A clip refused (or cut off: ENOSPC) for lack of space: one alert per full-disk episode, not one
         per retry of the W800 (appliance/space.py)."""
-        if space.full(self.box, needed, f"{what}: {exc}"):
-            devices.alert(self.box, "storage_full", f"{what} refused (507), the W800 keeps the recording: {exc}",
-                          action="offload_error")
+        text = space.full(self.box, needed, f"{what} refused (507), the W800 keeps the recording: {exc}")
+        if text is not None:
+            devices.alert(self.box, "storage_full", text, action="offload_error")
 
     def _clip_done(self, upload: ClipUpload, sealed: Sealed | None, staged: Path | None, md5: str,
                    size: int) -> bool:

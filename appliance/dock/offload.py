@@ -581,11 +581,12 @@ class OffloadManager:
         """One alert per full-disk episode, not one per camera and retry: the first failure records it (in
         the room the reserve keeps for it, after the failed download's part file was freed); the others
         only widen what the episode waits for. A camera's status is written only when it still differs."""
-        if space.full(self.box, needed, f"camera {serial}: {message}"):
+        text = space.full(self.box, needed, message)
+        if text is not None:
             since = self.box.now_iso()
-            devices.alert(self.box, "storage_full", message, serial=serial, action="offload_error")
+            devices.alert(self.box, "storage_full", text, serial=serial, action="offload_error")
             if not _alert_recorded(self.box, since):  # not even the reserve was left: record it when room is back
-                self._alert_pending = (serial, message, since)
+                self._alert_pending = (serial, text, since)
         device = devices.find_device(self.box.catalog, serial)
         if device is not None and device["status"] != "waiting for disk space":
             devices.set_status(self.box, serial, "waiting for disk space")

@@ -340,8 +340,9 @@ def _ingest_camera(box: Box, volume: Volume, profile: Profile, device: dict, *, 
         session.set(force=True, state="gone", message=report.message)
     except StorageFull as exc:
         report.state, report.message = "storage_full", f"{serial}: {exc}; the camera keeps its recordings"
-        if space.full(box, needed, f"USB camera {serial}: {exc}"):  # one alert per full-disk episode
-            devices.alert(box, "storage_full", report.message, serial=serial, action="usb_error")
+        text = space.full(box, needed, report.message)
+        if text is not None:  # one alert per full-disk episode
+            devices.alert(box, "storage_full", text, serial=serial, action="usb_error")
         session.set(force=True, state="storage_full", message=report.message)
     except (KluisError, OSError) as exc:
         report.state, report.message = "error", f"{serial}: {exc}"
