@@ -26,7 +26,7 @@ import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
-from . import agecrypt, audit, clip, durable, signing
+from . import agecrypt, audit, clip, durable, signing, space
 from .users import person_entry
 from .box import Box
 from .errors import KluisError
@@ -192,8 +192,13 @@ def build(box: Box, handover: dict, readers: dict, out: str | os.PathLike | Bina
         if final.exists():
             raise KluisError(f"{final} exists already; choose another --out")
         partial = final.with_name(final.name + ".part")
+    room = None
+    if final is not None and space.same_disk(box, final.parent):  # a package kept on the box (a web approval)
+        room = space.reserve(box, sum(r.size for r in readers.values()) + space.MiB, f"handover package {final.name}")
+    if partial is not None:
         f = open(partial, "xb")
     else:
+        assert not isinstance(out, (str, os.PathLike))
         f = out
     try:
         sink = _HashingWriter(f)
@@ -209,6 +214,9 @@ def build(box: Box, handover: dict, readers: dict, out: str | os.PathLike | Bina
             f.close()
             partial.unlink(missing_ok=True)
         raise
+    finally:
+        if room is not None:
+            room.release()
     if final is not None and partial is not None:
         f.close()
         durable.replace(partial, final)

@@ -28,6 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from .. import audit, recordings, retention, space, teams
+from ..dock import devices
 from ..box import Box
 from ..clock import to_iso
 from ..container import parse_header
@@ -312,9 +313,17 @@ class Destination:
         try:  # the box's one account of free space, shared with every other ingest (appliance/space.py)
             room = space.reserve(self.box, needed, f"clip {name}", reserve=self.limits.reserve_bytes)
         except StorageFull as exc:
+            self.disk_full(needed, f"Axis clip {name} of {account['name']}", exc)
             raise AxisError(507, f"out of space: {exc}; the W800 keeps the recording") from None
         return ClipUpload(self, account["name"], container, name, meta, room, account["encrypt"],
                           content_key, complete)
+
+    def disk_full(self, needed: int, what: str, exc: StorageFull) -> None:
+        """A clip refused (or cut off: ENOSPC) for lack of space: one alert per full-disk episode, not one
+        per retry of the W800 (appliance/space.py)."""
+        text = space.full(self.box, needed, f"{what} refused (507), the W800 keeps the recording: {exc}")
+        if text is not None:
+            devices.alert(self.box, "storage_full", text, action="offload_error")
 
     def _clip_done(self, upload: ClipUpload, sealed: Sealed | None, staged: Path | None, md5: str,
                    size: int) -> bool:

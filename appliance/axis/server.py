@@ -46,7 +46,8 @@ async def _errors(request: web.Request, handler):
         log.log(level, "axis %s %s from %s: %d %s", request.method, request.path[:200], _client(request),
                 exc.status, exc)
         return web.Response(status=exc.status, text=f"{exc}\n")
-    except StorageFull as exc:
+    except StorageFull as exc:  # the disk ran full while a body was written: the same episode as a refusal
+        request.app[DESTINATION].disk_full(request.content_length or 0, f"Axis upload {request.path[:200]}", exc)
         log.warning("axis %s %s from %s: 507 %s", request.method, request.path[:200], _client(request), exc)
         return web.Response(status=507, text="out of space\n")
     except (ConnectionError, ClientPayloadError) as exc:  # the W800 went away mid-request; it sends again

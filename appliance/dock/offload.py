@@ -236,6 +236,8 @@ class Offload:
         self.semaphore = semaphore
         self.skip = skip  # (serial, id, sha256) -> monotonic time until which it is not tried again
         self.needed = 0  # bytes the recording in hand still needs (to know when a full disk has room again)
+        self._room: space.Reservation | None = None  # the download in hand's reservation
+        self._room_from = 0  # the byte it was reserved from
 
     async def run(self) -> int:
         """Returns how many recordings were stored. Raises DockError (camera gone), Refused, StorageFull."""
@@ -325,6 +327,7 @@ class Offload:
         room: space.Reservation | None = None
         try:
             room = reserve_room(self.box, size - start, f"recording {rec_id} of {serial}")
+            self._room, self._room_from = room, start
             if start:
                 log.info("camera %s: resuming recording %s at byte %d of %d", serial, rec_id, start, size)
             header_checked = False
@@ -352,7 +355,7 @@ class Offload:
             await _keep(writer)
             raise
         except (asyncio.CancelledError, StorageFull):
-            await _keep(writer)
+            self.needed = size - await _keep(writer)  # all of it when ENOSPC freed the part file
             raise
         except (ContainerError, Refused, ProtocolError) as exc:
             writer.abort()
@@ -361,6 +364,7 @@ class Offload:
         finally:
             if room is not None:
                 room.release()  # committed (its bytes are on the disk now) or given up
+            self._room = None
         fields = catalog_fields(self.box, serial, entry, offset_s)
         recording_id = recordings.catalog_stored(self.box, stored, fields)  # row + its 'ingest' audit entry
         self.progress.set(stored=self.progress.stored + 1)
@@ -384,6 +388,8 @@ class Offload:
                 self._check_header(writer, entry)
                 header_checked = True
             self.progress.set(bytes_done=base_done + writer.received)
+            if self._room is not None:  # what is on the disk is no longer counted in flight
+                self._room.wrote(writer.received - self._room_from)
 
         try:
             async for block in resp.content.iter_chunked(256 * 1024):
@@ -468,8 +474,7 @@ class OffloadManager:
         self.progress: dict[str, CameraProgress] = {}
         self.skip: dict[tuple, float] = {}
         self.docked: set[str] = set()
-        self.storage_full = False
-        self._needed = 0
+        self._alert_pending: tuple[str, str, str] | None = None  # a full disk's alert the catalog did not take
         self._http: aiohttp.ClientSession | None = None
         self._sessions: dict[str, asyncio.Task] = {}
         self._not_before: dict[str, float] = {}
@@ -513,14 +518,9 @@ class OffloadManager:
 
     async def _probe_loop(self) -> None:
         while True:
-            if self.storage_full:
-                try:
-                    space.check(self.box, self._needed)
-                    self.storage_full = False
-                    log.info("disk space is back: offload resumes")
-                    self._not_before.clear()
-                except StorageFull:
-                    pass
+            if self.storage_full and space.room_back(self.box):  # reads the disk only; logs the end once
+                self._not_before.clear()
+                self._record_pending_alert()
             if not self.storage_full:
                 for device in devices.paired_devices(self.box.catalog):
                     if device["address"] and device["port"]:
@@ -530,7 +530,7 @@ class OffloadManager:
     async def _session(self, serial: str) -> None:
         device = devices.find_device(self.box.catalog, serial)
         if not device or not device["paired"] or self.storage_full:
-            return
+            return  # nothing is tried (and nothing written) while the disk is full
         progress = self.progress.setdefault(serial, CameraProgress(serial))
         client = CameraClient(self.http, self.box, serial, device["address"], device["port"],
                               camera_key=device["public_key"])
@@ -555,11 +555,7 @@ class OffloadManager:
             backoff = max(self.retry_s, 60)
         except StorageFull as exc:
             progress.set(state="storage_full", message=str(exc), current=None)
-            self._needed = offload.needed
-            if not self.storage_full:
-                self.storage_full = True
-                devices.alert(self.box, "storage_full", str(exc), serial=serial, action="offload_error")
-            devices.set_status(self.box, serial, "waiting for disk space")
+            self._disk_full(serial, offload.needed, str(exc))
         except ProtocolError as exc:
             progress.set(state="error", message=str(exc), current=None)
             devices.alert(self.box, "protocol_error", f"{serial}: {exc}", serial=serial,
@@ -573,8 +569,34 @@ class OffloadManager:
             progress.set(state="error", message=f"catalog: {exc}", current=None)
             log.error("camera %s: offload paused, the catalog cannot be written: %s", serial, exc)
             if "full" in str(exc):
-                self.storage_full = True
+                self._disk_full(serial, offload.needed, f"the catalog cannot be written: {exc}")
         self._not_before[serial] = time.monotonic() + backoff
+
+    @property
+    def storage_full(self) -> bool:
+        """A full-disk episode lasts (appliance/space.py): no dock session is started until it ends."""
+        return space.in_episode(self.box)
+
+    def _disk_full(self, serial: str, needed: int, message: str) -> None:
+        """One alert per full-disk episode, not one per camera and retry: the first failure records it (in
+        the room the reserve keeps for it, after the failed download's part file was freed); the others
+        only widen what the episode waits for. A camera's status is written only when it still differs."""
+        text = space.full(self.box, needed, message)
+        if text is not None:
+            since = self.box.now_iso()
+            devices.alert(self.box, "storage_full", text, serial=serial, action="offload_error")
+            if not _alert_recorded(self.box, since):  # not even the reserve was left: record it when room is back
+                self._alert_pending = (serial, text, since)
+        device = devices.find_device(self.box.catalog, serial)
+        if device is not None and device["status"] != "waiting for disk space":
+            devices.set_status(self.box, serial, "waiting for disk space")
+
+    def _record_pending_alert(self) -> None:
+        if self._alert_pending is not None:
+            serial, message, since = self._alert_pending
+            self._alert_pending = None
+            devices.alert(self.box, "storage_full", f"{message} (since {since}; recorded when room was back)",
+                          serial=serial, action="offload_error")
 
     def _problem(self, serial: str, message: str | None) -> None:
         """Log a failure once, not on every probe; and say when it is over."""
@@ -587,3 +609,12 @@ class OffloadManager:
         if previous != message:
             log.warning("camera %s: %s", serial, message)
             self._last_problem[serial] = message
+
+
+def _alert_recorded(box: Box, since: str) -> bool:
+    """Whether a storage_full alert from `since` on is in the catalog (a read: nothing is written)."""
+    try:
+        return box.catalog.db.execute("SELECT 1 FROM device_alerts WHERE kind = 'storage_full' AND at >= ? LIMIT 1",
+                                      [since]).fetchone() is not None
+    except sqlite3.OperationalError:
+        return False

@@ -303,6 +303,7 @@ def _ingest_camera(box: Box, volume: Volume, profile: Profile, device: dict, *, 
     serial = device["serial"]
     report = Report("done", serial=serial, profile=profile.name)
     session = Session(box, serial)
+    needed = 0
     try:
         files = recording_files(profile, volume.root)
         now = _now(box)
@@ -312,6 +313,7 @@ def _ingest_camera(box: Box, volume: Volume, profile: Profile, device: dict, *, 
             devices.record_dock(box, serial, camera_now, offset, None, new_dock=True)
         session.set(force=True, files_total=len(files), bytes_total=sum(p.stat().st_size for p in files))
         for path in files:
+            needed = _size_or_zero(path)  # what a full disk must make room for before this file can go on
             try:
                 result = _one(box, volume, profile, device, path, offset or 0.0, session, dry_run)
             except (Gone, OSError) as exc:
@@ -338,7 +340,9 @@ def _ingest_camera(box: Box, volume: Volume, profile: Profile, device: dict, *, 
         session.set(force=True, state="gone", message=report.message)
     except StorageFull as exc:
         report.state, report.message = "storage_full", f"{serial}: {exc}; the camera keeps its recordings"
-        devices.alert(box, "storage_full", report.message, serial=serial, action="usb_error")
+        text = space.full(box, needed, report.message)
+        if text is not None:  # one alert per full-disk episode
+            devices.alert(box, "storage_full", text, serial=serial, action="usb_error")
         session.set(force=True, state="storage_full", message=report.message)
     except (KluisError, OSError) as exc:
         report.state, report.message = "error", f"{serial}: {exc}"
@@ -401,7 +405,13 @@ def _one(box: Box, volume: Volume, profile: Profile, device: dict, path: Path, o
     start = camera_start + timedelta(seconds=offset)
     encryptor = Encryptor(box.recipients(), chunk_size=box.settings.storage.chunk_size)
     writer = box.vault.writer()
-    progress = lambda n: session.set(bytes_done=session.values["bytes_done"] + n)  # noqa: E731
+    read = 0
+
+    def progress(n: int) -> None:
+        nonlocal read
+        read += n
+        session.set(bytes_done=session.values["bytes_done"] + n)
+        room.wrote(read)  # sealed, a little more is on the disk: what is still counted in flight errs high
     with ThreadPoolExecutor(max_workers=1) as asking:
         clock_synced = asking.submit(timesync.ingest_flag)
         f = None
