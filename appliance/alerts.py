@@ -416,7 +416,7 @@ def send_digests(box: Box) -> int:
 
 def mail_checkpoints(box: Box) -> int:
     """Every signed checkpoint not yet mailed, to [alerts] checkpoints: the body says what it is, the
-    attachment is the checkpoints as `kluis audit verify --checkpoints` reads them (JSON Lines)."""
+    attachment is the checkpoints as `kluis audit verify --checkpoint` reads them (JSON Lines)."""
     cfg = box.settings.alerts
     if not (mail.configured(cfg) and cfg.checkpoints):
         return 0
@@ -431,7 +431,7 @@ def mail_checkpoints(box: Box) -> int:
     body = (f"De Kluis '{box.settings.box.name}' heeft het logboek ondertekend: {len(cps)} controlepunt(en), het "
             f"laatste over {last['count']} regels (om {_local(box, last['time'])}).\n\n"
             "Bewaar dit bericht: met deze controlepunten kan later worden aangetoond dat het logboek niet is "
-            "ingekort of herschreven ('kluis audit verify --checkpoints BESTAND' met de bijlage).\n\n"
+            "ingekort of herschreven ('kluis audit verify --checkpoint BESTAND' met de bijlage).\n\n"
             f"Sleutel van de Kluis (Ed25519): {last['signer']}\n\n{text}" + _footer(box))
     try:
         mail.send(cfg, mail.message(cfg, list(cfg.checkpoints), _subject(box, "Ondertekend controlepunt van het "

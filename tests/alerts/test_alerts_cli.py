@@ -26,7 +26,7 @@ def test_the_keeper_sends_a_test_and_lists_open_alerts(box_dir, password_file, s
     assert sorted(test_mail.envelope_to) == sorted([KEEPER, PRIVACY, "audit@gemeente.test", ARCHIVE])
     assert test_mail.message["Subject"] == "[Kluis Kluis] Testbericht" and "admin" in test_mail.message.get_content()
     line = rsyslog.wait_for(1)[0]
-    assert line["msgid"] == "test" and parse_sd(line["sd"])[f"alert@32473"]["actor"] == "admin"
+    assert line["msgid"] == "test" and parse_sd(line["sd"])["alert@32473"]["actor"] == "admin"
 
     listed = json.loads(run_kluis("alerts", "list", "--data", data, "--password-file", password_file, "--json").stdout)
     assert [(e["kind"], e["subject"]) for e in listed] == [(alerts.NOT_DOCKED, "CAM007")]

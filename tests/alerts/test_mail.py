@@ -11,7 +11,7 @@ from nacl.signing import VerifyKey
 from appliance import alerts, audit, mail
 from appliance.config_models import AlertsSettings
 from tests.alerts.conftest import (ARCHIVE, AUDITOR, KEEPER, PRIVACY, SMTP_USER, configure, mail_settings)
-from tests.alerts.servers import HOST, start_mail_server
+from tests.alerts.servers import HOST
 
 
 def _break_the_chain(box) -> None:
