@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, time as dtime, timedelta
+from datetime import date, datetime, time as dtime, timedelta
 from pathlib import Path
 from shutil import disk_usage
 from zoneinfo import ZoneInfo
@@ -136,14 +137,22 @@ def clock_unsynced() -> list[Condition]:
     return [Condition(CLOCK, "", f"De klok van de Kluis is {why} ({state.source}: {state.detail}).")]
 
 
+def _day(iso_date: str) -> str:
+    return date.fromisoformat(iso_date).strftime("%d-%m-%Y")
+
+
+REQUEST_WORDS = {"access_request": "Inzageverzoek", "objection": "Bezwaar", "complaint": "Klacht"}
+
+
 def requests_due(box: Box) -> list[Condition]:
     found = []
     for row in access_requests.due_soon(box):
         left = row["days_left"]
         when = (f"de termijn is {-left} dag(en) verstreken" if left < 0 else
                 f"nog {left} dag(en)")
-        found.append(Condition(REQUEST_DUE, row["ref"], f"Verzoek {row['ref']} ({row['kind']}) moet uiterlijk "
-                               f"{row['deadline']} beantwoord zijn: {when}."))
+        what = REQUEST_WORDS.get(row["kind"], "Verzoek")
+        found.append(Condition(REQUEST_DUE, row["ref"], f"{what} {row['ref']} moet uiterlijk {_day(row['deadline'])} "
+                               f"beantwoord zijn: {when}."))
     return found
 
 
@@ -344,14 +353,18 @@ def mail_episodes(box: Box) -> int:
         if not to:
             continue
         subject, body = episode_mail(box, episode)
-        try:
-            refused = mail.send(cfg, mail.message(cfg, to, subject, body))
-        except mail.MailError as exc:
-            log.warning("alert mail about %s not sent: %s", episode["kind"], exc)
-            return sent  # the server is the problem: the next check tries again
+        # Marked before it is sent, so that an episode is never mailed twice (also when the catalog cannot
+        # be written after the send); a send that fails is unmarked and tried again at the next check.
         with box.catalog.transaction():
             box.catalog.db.execute("UPDATE alert_episodes SET mailed_at = ? WHERE id = ?",
                                    [box.now_iso(), episode["id"]])
+        try:
+            refused = mail.send(cfg, mail.message(cfg, to, subject, body))
+        except mail.MailError as exc:
+            with box.catalog.transaction():
+                box.catalog.db.execute("UPDATE alert_episodes SET mailed_at = NULL WHERE id = ?", [episode["id"]])
+            log.warning("alert mail about %s not sent: %s", episode["kind"], exc)
+            return sent  # the server is the problem: the next check tries again
         _record_mail(box, episode["kind"], to, episode=episode["id"], refused=refused or None)
         sent += 1
     return sent
@@ -476,6 +489,9 @@ def run_check(data_dir: Path, clock=None) -> CheckResult | None:
     try:
         with (Box(data_dir, clock) if clock else Box(data_dir)) as box:
             return check(box)
+    except sqlite3.OperationalError as exc:  # a full disk or a busy catalog: expected, the next check retries
+        log.warning("alerts check: the catalog could not be written (%s); retried at the next check", exc)
+        return None
     except Exception:  # a failed check must not stop the scheduler; the next one retries
         log.exception("alerts check failed")
         return None
