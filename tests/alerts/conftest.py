@@ -84,6 +84,7 @@ class Disk:
         return Usage(total, total - free, free)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def disk(monkeypatch):
+    """Every alert test reads this disk (half free unless the test says otherwise), never the machine's."""
     return Disk(monkeypatch)

@@ -133,3 +133,26 @@ def test_the_scheduled_check_runs_on_its_own_connection(box, smtp, certs, tmp_pa
         scheduler.shutdown(wait=True)
     assert len(smtp.inbox) == 1 and "Schijf bijna vol" in smtp.inbox[0].message["Subject"]
     assert _kinds(box) == [(alerts.DISK_FULL, "")]
+
+
+def test_sync_failing_is_told_after_a_day(box, smtp, certs, tmp_path, clock):
+    """The real sync client against an archive that cannot be reached (nothing listens at its port)."""
+    import json
+
+    from appliance import outbox
+    from sync import client as sync_client
+    from tests.alerts.servers import free_port
+
+    configure(box, alerts=mail_settings(smtp, certs, tmp_path))
+    box.catalog.set_meta(outbox.META_ARCHIVE, json.dumps({
+        "url": f"https://127.0.0.1:{free_port()}", "cert_sha256": "00" * 32, "box_id": "box-1", "archive_id": "a",
+        "archive_name": "Archief", "public_key": "11" * 32, "signing_key": "22" * 32, "enrolled_at": box.now_iso()}))
+    assert sync_client.run_pass(box, pass_retry_s=0).errors
+    alerts.check(box)
+    assert _kinds(box) == [(alerts.SYNC_FAILING, "")] and smtp.inbox == []  # not for a passing hiccup
+    for _ in range(5):
+        clock.advance(hours=5)
+        sync_client.run_pass(box, pass_retry_s=0)
+        alerts.check(box)
+    assert len(smtp.inbox) == 1 and "Synchronisatie met het archief mislukt" in smtp.inbox[0].message["Subject"]
+    assert "archive unreachable" in smtp.inbox[0].message.get_content()  # the sync client's own words
