@@ -156,3 +156,26 @@ def test_sync_failing_is_told_after_a_day(box, smtp, certs, tmp_path, clock):
         alerts.check(box)
     assert len(smtp.inbox) == 1 and "Synchronisatie met het archief mislukt" in smtp.inbox[0].message["Subject"]
     assert "archive unreachable" in smtp.inbox[0].message.get_content()  # the sync client's own words
+
+
+def test_a_handover_waiting_is_told_to_the_privacy_officer_once(box, smtp, certs, tmp_path, clock):
+    from appliance import handover, recordings
+    from appliance.dock.footage import make_mp4
+    from tests.conftest import add_role_users
+
+    configure(box, alerts=mail_settings(smtp, certs, tmp_path))
+    add_role_users(box.data_dir, "fg", "tl")
+    start = clock() - timedelta(hours=2)
+    clip = make_mp4(tmp_path / "clip.mp4", 1, start, "CAM001")
+    recording = recordings.import_file(box, clip, camera="CAM001", officer="hh", start=start).recording_id
+    handover_id = handover.prepare(box, "fg", [recording], receiver="Politie Utrecht, PV 123", basis="art. 126nd Sv",
+                                   case_ref="PL0900-2026-1", purpose="police_report", protection="passphrase")
+    alerts.check(box)
+    assert _kinds(box) == [(alerts.HANDOVER_WAITING, handover_id)]
+    mail = smtp.inbox[0]
+    assert mail.envelope_to == [PRIVACY] and handover_id in mail.message["Subject"]
+    assert "PL0900-2026-1" in mail.message.get_content() and "wacht op goedkeuring" in mail.message.get_content()
+    handover.cancel(box, handover_id, "fg", "verkeerde zaak")
+    clock.advance(minutes=31)
+    alerts.check(box)
+    assert _kinds(box) == [] and len(smtp.inbox) == 1

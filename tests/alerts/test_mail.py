@@ -154,3 +154,32 @@ def test_wrong_password_is_one_clear_error(smtp, certs, tmp_path):
     with pytest.raises(mail.MailError, match="refused the login"):
         mail.send(cfg, mail.message(cfg, [KEEPER], "x", "y"))
     assert smtp.inbox == []
+
+
+def test_the_mailed_checkpoint_catches_a_log_cut_short_on_the_box(box, smtp, certs, tmp_path, password_file):
+    """Someone with the disk removes the last entries and every checkpoint the box kept: the box's own check
+    cannot tell any more, the checkpoint in the mail (the third place) can."""
+    from tests.conftest import add_role_users, run_kluis
+
+    configure(box, alerts=mail_settings(smtp, certs, tmp_path, checkpoints=[ARCHIVE]))
+    for i in range(5):
+        with box.catalog.transaction():
+            audit.record(box.catalog, actor="fg", action="view", recording_id=f"rec-{i}", purpose="complaint")
+    audit.checkpoint(box.catalog, box.signing_key(), clock=box.clock)
+    alerts.check(box)
+    mailed = tmp_path / "uit-de-mail.jsonl"
+    mailed.write_text(next(smtp.to(ARCHIVE)[0].message.iter_attachments()).get_content())
+
+    count = audit.head(box.catalog)[0]
+    db = box.catalog.db
+    db.execute("DROP TRIGGER audit_log_no_delete")
+    db.execute("DELETE FROM audit_log WHERE seq > ?", [count - 3])
+    db.execute("DELETE FROM audit_checkpoints")
+    db.conn.commit()
+    box.close()
+    add_role_users(box.data_dir, "au")
+    base = ["audit", "verify", "--data", box.data_dir, "--user", "au", "--password-file", password_file]
+    assert run_kluis(*base).returncode == 0  # on the box alone the cut does not show
+    caught = run_kluis(*base, "--checkpoint", mailed, check=False)
+    assert caught.returncode != 0 and "tampered" in caught.stderr.decode()
+    assert "checkpoint signed at" in caught.stdout.decode()  # the mailed one, the only one left
