@@ -205,6 +205,9 @@ class SyslogSettings(Section):
                                                         '(RFC 5425, usually port 6514); "" = off')
     ca_file: str = Field("", max_length=4096, description='CA certificates (PEM) the collector\'s certificate '
                                                           'must chain to; "" = the system\'s')
+    cert_file: str = Field("", max_length=4096, description='a client certificate (PEM) for a collector that asks '
+                                                            'for one; "" = none')
+    key_file: str = Field("", max_length=4096, description="its private key (PEM)")
     hostname: str = Field("", max_length=255, pattern=r"^[!-~]*$",
                           description='HOSTNAME in each message; "" = this machine\'s name')
 

@@ -36,8 +36,9 @@ SD_AUDIT, SD_CHECKPOINT, SD_ALERT = f"audit@{PEN}", f"checkpoint@{PEN}", f"alert
 APP_NAME = "kluis"
 CURSOR_AUDIT = "syslog_audit_seq"          # the last audit entry the collector has
 CURSOR_CHECKPOINT = "syslog_checkpoint_id"  # the last audit_checkpoints.id it has
-BATCH = 500  # entries per connection: one delivery confirmation per batch
+BATCH = 2000  # entries per connection: one delivery confirmation per batch
 TIMEOUT_S = 30
+SETTLE_S = 0.5  # a collector that refuses the box closes within this after the handshake (_accepted)
 
 # facility * 8 + severity (RFC 5424 6.2.1): 13 = log audit, 1 = user-level; 4 = warning, 5 = notice
 PRI_AUDIT = 13 * 8 + 5
@@ -118,9 +119,20 @@ def deliver(cfg: SyslogSettings, messages: list[bytes]) -> None:
         context = ssl.create_default_context(cafile=cfg.ca_file or None)
     except (OSError, ssl.SSLError) as exc:
         raise CollectorError(f"[syslog] ca_file {cfg.ca_file}: {getattr(exc, 'strerror', None) or exc}") from None
+    if cfg.cert_file:  # RFC 5425: a collector may authenticate its senders by certificate too
+        try:
+            context.load_cert_chain(cfg.cert_file, cfg.key_file or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise CollectorError(f"[syslog] cert_file {cfg.cert_file}: "
+                                 f"{getattr(exc, 'strerror', None) or exc}") from None
     try:
-        tls = context.wrap_socket(socket.create_connection((host, port), timeout=TIMEOUT_S), server_hostname=host)
+        raw = socket.create_connection((host, port), timeout=TIMEOUT_S)
+    except OSError as exc:
+        raise CollectorError(f"{where} unreachable: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        tls = context.wrap_socket(raw, server_hostname=host)
         with tls:
+            _accepted(tls, where)
             tls.sendall(b"".join(frame(m) for m in messages))
             # Our close_notify, then wait for the collector to close. A clean close (its close_notify, or
             # a plain TCP close as rsyslog's GnuTLS driver does) comes only after it has read what came
@@ -137,8 +149,32 @@ def deliver(cfg: SyslogSettings, messages: list[bytes]) -> None:
         raise CollectorError(f"{where}: its certificate is not trusted ({exc.verify_message})") from None
     except ssl.SSLError as exc:
         raise CollectorError(f"{where}: TLS failed ({exc.reason or exc})") from None
-    except (OSError, socket.timeout) as exc:
-        raise CollectorError(f"{where} unreachable: {getattr(exc, 'strerror', None) or exc}") from None
+    except OSError as exc:  # reset, broken pipe, timeout: what was sent is not known to have arrived
+        hint = "" if cfg.cert_file else "; a collector that asks for a client certificate ([syslog] cert_file) does so"
+        raise CollectorError(f"{where} broke off the connection before confirming what it got "
+                             f"({getattr(exc, 'strerror', None) or exc}{hint})") from None
+    finally:
+        raw.close()
+
+
+def _accepted(tls: ssl.SSLSocket, where: str) -> None:
+    """A collector that refuses this box (a client certificate it asks for and does not get) completes the
+    TLS handshake and then closes at once, without reading: a batch sent then would look delivered when
+    its close comes. So wait SETTLE_S for such a close before sending; a collector that keeps the
+    connection open has accepted it."""
+    tls.settimeout(SETTLE_S)
+    try:
+        closed = tls.recv(1) == b""
+    except (TimeoutError, socket.timeout):
+        closed = False
+    except (ssl.SSLError, OSError) as exc:
+        raise CollectorError(f"{where} refused the connection after the TLS handshake ({exc}); does it ask for "
+                             "a client certificate ([syslog] cert_file)?") from None
+    finally:
+        tls.settimeout(TIMEOUT_S)
+    if closed:
+        raise CollectorError(f"{where} closed the connection after the TLS handshake; does it ask for a client "
+                             "certificate ([syslog] cert_file)?")
 
 
 # What is still to be sent -----------------------------------------------------------------------------

@@ -79,6 +79,8 @@ SETTINGS = [
     Setting("alerts", "digest", ADDRESSES),
     Setting("syslog", "server", HOST_PORT),
     Setting("syslog", "ca_file", PATH),
+    Setting("syslog", "cert_file", PATH),
+    Setting("syslog", "key_file", PATH),
 ]
 
 

@@ -31,6 +31,8 @@ class Certs:
     ca: Path
     cert: Path
     key: Path
+    client_cert: Path  # a client certificate of the same CA (the box's, for a collector that asks for one)
+    client_key: Path
 
 
 def make_certs(folder: Path) -> Certs:
@@ -47,20 +49,28 @@ def make_certs(folder: Path) -> Certs:
                                        data_encipherment=False, key_agreement=False, key_cert_sign=True,
                                        crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
           .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address(HOST))]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    certs = Certs(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+    def issue(common_name: str, usage, names: list) -> tuple:
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+                   .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=2))
+                   .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
+        if names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        return key, builder.sign(ca_key, hashes.SHA256())
+
+    key, cert = issue("localhost", x509.oid.ExtendedKeyUsageOID.SERVER_AUTH,
+                      [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))])
+    client_key, client = issue("kluis-noord", x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH, [])
+    certs = Certs(folder / "ca.pem", folder / "server.pem", folder / "server.key", folder / "client.pem",
+                  folder / "client.key")
     certs.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    certs.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    certs.key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption()))
+    for path, item in ((certs.cert, cert), (certs.client_cert, client)):
+        path.write_bytes(item.public_bytes(serialization.Encoding.PEM))
+    for path, secret in ((certs.key, key), (certs.client_key, client_key)):
+        path.write_bytes(secret.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
     return certs
 
 
@@ -130,8 +140,8 @@ class Rsyslog:
     """rsyslogd in the foreground, with its own configuration: imtcp with the GnuTLS driver on a free port,
     each message written to a file as the fields rsyslog's RFC 5424 parser took from it."""
 
-    def __init__(self, folder: Path, certs: Certs, port: int | None = None):
-        self.folder, self.certs = folder, certs
+    def __init__(self, folder: Path, certs: Certs, port: int | None = None, auth_mode: str = "anon"):
+        self.folder, self.certs, self.auth_mode = folder, certs, auth_mode
         self.port = port or free_port()
         self.out = folder / "received.log"
         self.proc: subprocess.Popen | None = None
@@ -146,7 +156,7 @@ global(workDirectory="{self.folder / 'work'}"
        DefaultNetstreamDriverCAFile="{self.certs.ca}"
        DefaultNetstreamDriverCertFile="{self.certs.cert}"
        DefaultNetstreamDriverKeyFile="{self.certs.key}")
-module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")
+module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="{self.auth_mode}")
 input(type="imtcp" address="{HOST}" port="{self.port}")
 template(name="fields" type="string" string="{TEMPLATE}")
 action(type="omfile" file="{self.out}" template="fields" flushOnTXEnd="on" asyncWriting="off")

@@ -112,3 +112,21 @@ def test_an_untrusted_collector_gets_nothing(box, rsyslog, tmp_path):
     assert done.error and "not trusted" in done.error
     assert box.catalog.get_meta(log_collector.CURSOR_AUDIT) is None
     assert rsyslog.lines() == []
+
+
+def test_a_collector_that_asks_for_the_box_certificate(box, certs, tmp_path):
+    collector = Rsyslog(tmp_path / "x509", certs, auth_mode="x509/certvalid")
+    collector.start()
+    try:
+        _add(box, 3)
+        configure(box, syslog={"server": f"{HOST}:{collector.port}", "ca_file": str(certs.ca)})
+        without = log_collector.forward(box)
+        assert without.error and "client certificate" in without.error and without.audit == 0
+        assert box.catalog.get_meta(log_collector.CURSOR_AUDIT) is None
+        configure(box, syslog={"server": f"{HOST}:{collector.port}", "ca_file": str(certs.ca),
+                               "cert_file": str(certs.client_cert), "key_file": str(certs.client_key)})
+        done = log_collector.forward(box)
+        assert done.error is None and done.audit == audit.head(box.catalog)[0]
+        assert len(collector.wait_for(done.audit)) == done.audit
+    finally:
+        collector.stop()
