@@ -63,8 +63,9 @@ def structured(sd_id: str, params: dict) -> str:
 
 def format_message(pri: int, timestamp: str, hostname: str, msgid: str, sd: str, msg: str) -> bytes:
     """An RFC 5424 message: <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG (MSG as UTF-8 with a BOM)."""
-    head = f"<{pri}>1 {timestamp} {hostname or '-'} {APP_NAME} - {msgid} {sd or '-'}"
-    return head.encode("ascii", "replace") + (b" \xef\xbb\xbf" + msg.encode("utf-8") if msg else b"")
+    head = f"<{pri}>1 {timestamp} {hostname or '-'} {APP_NAME} - {msgid} ".encode("ascii", "replace")
+    # PARAM-VALUEs are UTF-8 (a person's name in `actor`); the header fields before them are ASCII
+    return head + (sd or "-").encode("utf-8") + (b" \xef\xbb\xbf" + msg.encode("utf-8") if msg else b"")
 
 
 def frame(message: bytes) -> bytes:

@@ -151,7 +151,7 @@ class Rsyslog:
     def start(self) -> None:
         conf = self.folder / "rsyslog.conf"
         conf.write_text(f"""
-global(workDirectory="{self.folder / 'work'}"
+global(workDirectory="{self.folder / 'work'}" maxMessageSize="64k"
        DefaultNetstreamDriver="gtls"
        DefaultNetstreamDriverCAFile="{self.certs.ca}"
        DefaultNetstreamDriverCertFile="{self.certs.cert}"

@@ -31,6 +31,9 @@ def _audit_lines(collector) -> list[dict]:
 def test_every_audit_entry_arrives_once_with_its_fields(box, rsyslog, certs):
     _syslog(box, rsyslog, certs)
     _add(box, 30)
+    with box.catalog.transaction():  # a person's name, and details longer than syslog's classic 1 KiB
+        audit.record(box.catalog, actor="Jan Dé", action="hold_add", recording_id="rec-1", purpose="complaint",
+                     case_ref="K-2026-14", details={"reason": "ü" * 3000})
     done = log_collector.forward(box)
     count = audit.head(box.catalog)[0]
     assert done.error is None and done.audit == count
@@ -45,7 +48,10 @@ def test_every_audit_entry_arrives_once_with_its_fields(box, rsyslog, certs):
         assert row["timestamp"].replace("+00:00", "Z").startswith(entry["time"][:19])
         if entry["details"] is not None:
             assert json.loads(row["msg"].lstrip("\ufeff")) == entry["details"]
-    assert parse_sd(rows[-1]["sd"])[log_collector.SD_AUDIT]["client"] == "127.0.0.1"
+    assert parse_sd(rows[-2]["sd"])[log_collector.SD_AUDIT]["client"] == "127.0.0.1"
+    last = parse_sd(rows[-1]["sd"])[log_collector.SD_AUDIT]
+    assert (last["actor"], last["purpose"], last["case"], last["recording"]) == ("Jan Dé", "complaint", "K-2026-14",
+                                                                                 "rec-1")
 
 
 def test_an_outage_and_a_restart_lose_nothing_and_send_nothing_twice(box, rsyslog, certs, tmp_path, clock):
