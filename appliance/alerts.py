@@ -363,7 +363,7 @@ def mail_episodes(box: Box) -> int:
         except mail.MailError as exc:
             with box.catalog.transaction():
                 box.catalog.db.execute("UPDATE alert_episodes SET mailed_at = NULL WHERE id = ?", [episode["id"]])
-            log.warning("alert mail about %s not sent: %s", episode["kind"], exc)
+            _fault("mail", f"alert mail about {episode['kind']} not sent: {exc}")
             return sent  # the server is the problem: the next check tries again
         _record_mail(box, episode["kind"], to, episode=episode["id"], refused=refused or None)
         sent += 1
@@ -417,7 +417,7 @@ def send_digests(box: Box) -> int:
             try:
                 mail.send(cfg, mail.message(cfg, [address], _subject(box, "Dagelijks overzicht van meldingen"), body))
             except mail.MailError as exc:
-                log.warning("alert digest to %s not sent: %s", address, exc)
+                _fault("mail", f"alert digest to {address} not sent: {exc}")
                 return sent
             _record_mail(box, "digest", [address])
             sent += 1
@@ -451,7 +451,7 @@ def mail_checkpoints(box: Box) -> int:
                                                                          "logboek"), body,
                                     attachment=(f"kluis-controlepunten-{last['count']}.jsonl", text)))
     except mail.MailError as exc:
-        log.warning("audit checkpoint mail not sent: %s", exc)
+        _fault("mail", f"audit checkpoint mail not sent: {exc}")
         return 0
     with box.catalog.transaction():
         box.catalog.set_meta(META_CHECKPOINT_MAILED, str(rows[-1]["id"]))
@@ -460,6 +460,21 @@ def mail_checkpoints(box: Box) -> int:
 
 
 # The job ----------------------------------------------------------------------------------------------------
+
+_faults: dict[str, str] = {}  # what last failed per channel, in this process
+
+
+def _fault(channel: str, message: str | None) -> None:
+    """One log line when a channel (mail, syslog) starts failing or fails differently, and one when it works
+    again: a mail server away for a day is not 288 warnings."""
+    before = _faults.pop(channel, None)
+    if message is not None:
+        _faults[channel] = message
+        if message != before:
+            log.warning("%s", message)
+    elif before is not None:
+        log.info("%s works again", channel)
+
 
 @dataclass
 class CheckResult:
@@ -477,10 +492,13 @@ def check(box: Box) -> CheckResult:
     mailed = mail_episodes(box)
     digests = send_digests(box)
     checkpoints = mail_checkpoints(box)
+    if mailed or digests or checkpoints:
+        _fault("mail", None)
     forwarded = log_collector.forward(box)
     if forwarded.error:
-        log.warning("log collector: %s (resent from entry %d at the next check)", forwarded.error,
-                    forwarded.cursor + 1)
+        _fault("syslog", f"log collector: {forwarded.error} (sent from entry {forwarded.cursor + 1} when it is back)")
+    elif forwarded.audit or forwarded.checkpoints or forwarded.alerts:
+        _fault("syslog", None)
     return CheckResult(opened, closed, mailed, digests, checkpoints, forwarded)
 
 

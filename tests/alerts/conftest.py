@@ -88,3 +88,9 @@ class Disk:
 def disk(monkeypatch):
     """Every alert test reads this disk (half free unless the test says otherwise), never the machine's."""
     return Disk(monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def fresh_faults(monkeypatch):
+    """What failed before belongs to another test: each starts with no known mail or syslog fault."""
+    monkeypatch.setattr(alerts, "_faults", {})

@@ -183,3 +183,23 @@ def test_the_mailed_checkpoint_catches_a_log_cut_short_on_the_box(box, smtp, cer
     caught = run_kluis(*base, "--checkpoint", mailed, check=False)
     assert caught.returncode != 0 and "tampered" in caught.stderr.decode()
     assert "checkpoint signed at" in caught.stdout.decode()  # the mailed one, the only one left
+
+
+def test_a_mail_server_that_stays_away_is_one_log_line(box, smtp, certs, tmp_path, disk, clock, caplog):
+    import logging
+
+    from tests.alerts.servers import free_port
+
+    settings = mail_settings(smtp, certs, tmp_path)
+    configure(box, alerts={**settings, "smtp_port": free_port()})  # nothing listens there
+    disk.free_percent = 2.0
+    with caplog.at_level(logging.INFO, logger="kluis.alerts"):
+        for _ in range(6):
+            assert alerts.check(box).mailed == 0
+            clock.advance(minutes=5)
+        configure(box, alerts=settings)  # the server is back
+        assert alerts.check(box).mailed == 1
+    not_sent = [r for r in caplog.records if "not sent" in r.getMessage()]
+    assert len(not_sent) == 1 and "unreachable" in not_sent[0].getMessage() and not_sent[0].exc_info is None
+    assert any(r.getMessage() == "mail works again" for r in caplog.records)
+    assert len(smtp.inbox) == 1  # the episode's one mail, once the server took it
