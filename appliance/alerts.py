@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time as dtime, timedelta
 from pathlib import Path
@@ -51,6 +52,7 @@ DEVICE_WINDOW = timedelta(hours=24)  # device alerts of one kind and camera with
 META_VERIFIED = "alerts_audit_verified"     # the last scheduled chain check: {"at", "ok", "first_bad", "problem"}
 META_CHECKPOINT_MAILED = "mail_checkpoint_id"  # the last audit_checkpoints.id mailed to [alerts] checkpoints
 CHECKPOINTS_PER_MAIL = 200
+_faults: dict[str, str] = {}  # what last failed, per mail, syslog or a check's reader, in this process
 
 
 @dataclass(frozen=True)
@@ -226,19 +228,28 @@ def device_alerts(box: Box) -> list[Condition]:
             for kind, serial, count, last, message in rows]
 
 
-def conditions(box: Box) -> list[Condition]:
-    """Every condition that holds now. A reader that fails is logged and skipped: the others still count."""
+def conditions(box: Box) -> tuple[list[Condition], set[str]]:
+    """Every condition that holds now, and the kinds whose reader failed (their open episodes stay open: a
+    reader that breaks is not a condition that ended). A failing reader is logged with its traceback once,
+    not at every check; the others still count."""
     open_kinds = {row[0] for row in box.catalog.db.execute("SELECT kind FROM alert_episodes WHERE closed_at IS NULL")}
+    readers = [(DISK_FULL, lambda: disk(box, DISK_FULL in open_kinds)), (NOT_DOCKED, lambda: not_docked(box)),
+               (CLOCK, clock_unsynced), (REQUEST_DUE, lambda: requests_due(box)),
+               (HANDOVER_WAITING, lambda: handovers_waiting(box)), (BACKUP_OVERDUE, lambda: backup_overdue(box)),
+               (AUDIT_FAILING, lambda: audit_failing(box)), (SYNC_FAILING, lambda: sync_failing(box)),
+               (DEVICE_ALERT, lambda: device_alerts(box))]
     found: list[Condition] = []
-    readers = [lambda: disk(box, DISK_FULL in open_kinds), lambda: not_docked(box), clock_unsynced,
-               lambda: requests_due(box), lambda: handovers_waiting(box), lambda: backup_overdue(box),
-               lambda: audit_failing(box), lambda: sync_failing(box), lambda: device_alerts(box)]
-    for reader in readers:
+    failed: set[str] = set()
+    for kind, reader in readers:
         try:
             found += reader()
-        except Exception:  # one broken reader must not silence the other alerts
-            log.exception("alerts: a check failed")
-    return found
+            _faults.pop(f"check {kind}", None)
+        except Exception as exc:  # one broken reader must not silence the other alerts
+            failed.add(kind)
+            if f"check {kind}" not in _faults:
+                log.exception("alerts: the check of %s failed", kind)
+            _faults[f"check {kind}"] = str(exc)
+    return found, failed
 
 
 # Episodes ---------------------------------------------------------------------------------------------------
@@ -249,9 +260,9 @@ def _grace(box: Box, kind: str) -> timedelta:
     return CLOCK_GRACE if kind == CLOCK else timedelta(0)
 
 
-def update_episodes(box: Box, found: list[Condition]) -> tuple[list[int], list[int]]:
-    """Open an episode for each new condition, refresh those that go on, close those absent for QUIET.
-    Returns (opened ids, closed ids)."""
+def update_episodes(box: Box, found: list[Condition], unknown: Collection[str] = ()) -> tuple[list[int], list[int]]:
+    """Open an episode for each new condition, refresh those that go on, close those absent for QUIET
+    (but those of the `unknown` kinds, whose reader failed). Returns (opened ids, closed ids)."""
     now = box.clock()
     now_iso = to_iso(now)
     db = box.catalog.db
@@ -272,7 +283,7 @@ def update_episodes(box: Box, found: list[Condition]) -> tuple[list[int], list[i
             opened.append(int(cur.lastrowid or 0))
             log.warning("alert %s%s: %s", cond.kind, f" [{cond.subject}]" if cond.subject else "", cond.detail)
         for key, row in episodes.items():
-            if key in current or from_iso(row["seen_at"]) > now - QUIET:
+            if key in current or row["kind"] in unknown or from_iso(row["seen_at"]) > now - QUIET:
                 continue
             # One that ends before it was due was never told: it stays untold, also to the log collector.
             untold = row["due_at"] > now_iso
@@ -461,9 +472,6 @@ def mail_checkpoints(box: Box) -> int:
 
 # The job ----------------------------------------------------------------------------------------------------
 
-_faults: dict[str, str] = {}  # what last failed per channel, in this process
-
-
 def _fault(channel: str, message: str | None) -> None:
     """One log line when a channel (mail, syslog) starts failing or fails differently, and one when it works
     again: a mail server away for a day is not 288 warnings."""
@@ -488,7 +496,7 @@ class CheckResult:
 
 def check(box: Box) -> CheckResult:
     """One round: read the conditions, update the episodes, mail what is due, forward to the collector."""
-    opened, closed = update_episodes(box, conditions(box))
+    opened, closed = update_episodes(box, *conditions(box))
     mailed = mail_episodes(box)
     digests = send_digests(box)
     checkpoints = mail_checkpoints(box)

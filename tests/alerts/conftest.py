@@ -75,10 +75,12 @@ class Disk:
     set by the test, so that "nearly full" does not depend on the machine's own disk."""
 
     def __init__(self, monkeypatch):
-        self.free_percent = 50.0
+        self.free_percent: float | None = 50.0
         monkeypatch.setattr(alerts, "disk_usage", self)
 
     def __call__(self, path):
+        if self.free_percent is None:
+            raise OSError(5, "Input/output error")
         total = 100 * 2**30
         free = int(total * self.free_percent / 100)
         return Usage(total, total - free, free)

@@ -179,3 +179,19 @@ def test_a_handover_waiting_is_told_to_the_privacy_officer_once(box, smtp, certs
     clock.advance(minutes=31)
     alerts.check(box)
     assert _kinds(box) == [] and len(smtp.inbox) == 1
+
+
+def test_a_check_that_fails_keeps_its_episode_open_and_logs_once(box, smtp, certs, tmp_path, disk, clock, caplog):
+    import logging
+
+    configure(box, alerts=mail_settings(smtp, certs, tmp_path))
+    disk.free_percent = 2.0
+    alerts.check(box)
+    disk.free_percent = None  # the disk cannot even be asked now
+    with caplog.at_level(logging.ERROR, logger="kluis.alerts"):
+        for _ in range(3):
+            clock.advance(minutes=31)
+            result = alerts.check(box)
+            assert not result.closed
+    assert _kinds(box) == [(alerts.DISK_FULL, "")] and len(smtp.inbox) == 1
+    assert len([r for r in caplog.records if "check of disk_full failed" in r.getMessage()]) == 1
