@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBS := age ffmpeg chromium iproute2 time curl fonts-dejavu-core nftables dosfstools exfatprogs mtools fusefat exfat-fuse
+DEBS := age ffmpeg chromium iproute2 time curl fonts-dejavu-core nftables dosfstools exfatprogs mtools fusefat exfat-fuse \
+	rsyslog rsyslog-gnutls
 
 .PHONY: demo test bench docs venv debs npm screenshots clean
 
@@ -19,7 +20,8 @@ venv: $(BIN)/kluis
 # Debian packages for the real parts the tests use (age CLI, ffmpeg, Chromium, ip netns) and GNU time
 # (peak memory of a child process in bench/), curl (the plain upload bench_sync compares with), fonts-dejavu-core
 # (the Unicode font of the handover's transfer form PDF), dosfstools, exfatprogs, mtools, fusefat and exfat-fuse
-# (FAT32 and exFAT camera images for the USB ingest tests, mounted in user space where the kernel lacks them).
+# (FAT32 and exFAT camera images for the USB ingest tests, mounted in user space where the kernel lacks them),
+# rsyslog and rsyslog-gnutls (the log collector the alert tests forward the audit log to, RFC 5425 over TLS).
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

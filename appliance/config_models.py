@@ -166,6 +166,61 @@ class SyncSettings(Section):
         return value
 
 
+Addresses = list[Annotated[str, Field(pattern=r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$", max_length=254)]]
+
+
+class AlertsSettings(Section):
+    """Alerts by e-mail (appliance/alerts.py, appliance/mail.py): SMTP with STARTTLS, addresses per role."""
+    smtp_server: str = Field("", max_length=253, description='the mail server (SMTP with STARTTLS); "" = no mail')
+    smtp_port: int = Field(587, ge=1, le=65535, description="its port (submission: 587)")
+    sender: str = Field("", max_length=254, description='the From address, e.g. "kluis-noord@gemeente.nl"')
+    smtp_user: str = Field("", max_length=254, description='the login at the mail server; "" = none')
+    smtp_password_file: str = Field("", max_length=4096,
+                                    description="a file holding that login's password (first line), not in here")
+    smtp_ca_file: str = Field("", max_length=4096, description='CA certificates (PEM) the mail server\'s '
+                                                               'certificate must chain to; "" = the system\'s')
+    keeper: Addresses = Field([], description="addresses of the keepers (disk, cameras, clock, backup, sync, "
+                                              "device alerts, audit log)")
+    privacy_officer: Addresses = Field([], description="addresses of the privacy officers (requests near their "
+                                                       "deadline, handovers waiting, audit log)")
+    team_leader: Addresses = Field([], description="addresses of the team leaders (cameras not docked)")
+    auditor: Addresses = Field([], description="addresses of the auditors (audit log verification failing)")
+    checkpoints: Addresses = Field([], description="addresses that get every signed audit checkpoint "
+                                                   "(a third place that holds them)")
+    digest: Addresses = Field([], description="of the addresses above, those that get one mail a day (a digest) "
+                                              "instead of a mail per alert")
+    digest_time: str = Field("07:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+                             description="when the daily digest goes out (local time, HH:MM)")
+    check_minutes: float = Field(5, gt=0, le=1440, description="how often the box checks its alerts")
+    disk_free_percent: int = Field(10, ge=1, le=90, description="alert when less of the data disk is free")
+    not_docked_days: int = Field(3, ge=1, le=365, description="alert when a paired camera has not docked this long")
+    backup_overdue_days: int = Field(7, ge=0, le=365, description="alert when the last backup is older; 0 = off")
+    sync_failing_hours: int = Field(24, ge=1, le=720, description="alert when archive sync has failed this long")
+    verify_hours: int = Field(24, ge=1, le=720, description="how often the audit log's chain is verified")
+
+
+class SyslogSettings(Section):
+    """The audit log, alerts and checkpoints to the municipality's log collector (appliance/syslog.py)."""
+    server: str = Field("", max_length=300, description='the collector, "host:port": RFC 5424 over TLS '
+                                                        '(RFC 5425, usually port 6514); "" = off')
+    ca_file: str = Field("", max_length=4096, description='CA certificates (PEM) the collector\'s certificate '
+                                                          'must chain to; "" = the system\'s')
+    cert_file: str = Field("", max_length=4096, description='a client certificate (PEM) for a collector that asks '
+                                                            'for one; "" = none')
+    key_file: str = Field("", max_length=4096, description="its private key (PEM)")
+    hostname: str = Field("", max_length=255, pattern=r"^[!-~]*$",
+                          description='HOSTNAME in each message; "" = this machine\'s name')
+
+    @field_validator("server")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        if value:
+            host, _, port = value.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536 or " " in host:
+                raise ValueError('"host:port", e.g. "logs.gemeente.nl:6514", or ""')
+        return value
+
+
 class Settings(BaseModel):
     """All of kluis.toml."""
 
@@ -186,6 +241,10 @@ class Settings(BaseModel):
     handover: HandoverSettings = Field(default_factory=HandoverSettings,
                                        description="Handovers of footage (overdracht).")
     sync: SyncSettings = Field(default_factory=SyncSettings, description="Sync to the central archive.")
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings,
+                                   description="Alerts by e-mail to the people of each role (docs/alerts.md).")
+    syslog: SyslogSettings = Field(default_factory=SyslogSettings,
+                                   description="The audit log and alerts to the municipality's log collector.")
 
     def as_dict(self) -> dict:
         """The settings as plain tables, as the TOML file spells them."""

@@ -60,6 +60,8 @@ SENTENCES: dict[str, str] = {
     # the box
     "setup": N_("%(actor)s set up the box"),
     "settings_change": N_("%(actor)s changed settings"),
+    "alert_mail": N_("%(actor)s mailed an alert (%(what)s)"),
+    "alerts_test": N_("%(actor)s sent a test alert by mail and syslog"),
     "verify": N_("%(actor)s verified the box"),
     "backup": N_("%(actor)s made a backup"),
     "restore": N_("%(actor)s restored the box from a backup"),
@@ -120,6 +122,7 @@ ACTION_LABELS = {
     "login_failed": N_("login failed"), "logout": N_("logged out"), "user_add": N_("user added"),
     "user_change": N_("user changed"), "role_change": N_("role changed"), "key_slot_change": N_("key slot changed"),
     "pair": N_("camera paired"), "pair_refused": N_("pairing refused"), "settings_change": N_("settings changed"),
+    "alert_mail": N_("alert mailed"), "alerts_test": N_("test alert sent"),
     "policy_change": N_("retention policy changed"), "verify": N_("verified"), "offload_error": N_("offload error"),
     "sync_send": N_("sent to the archive"), "sync_receipt": N_("receipt from the archive"),
     "setup": N_("box set up"),  # by the first-boot wizard

@@ -7,6 +7,7 @@ in Dutch. Writing and auditing a change is the domain's: appliance.config_change
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,11 @@ NUMBER = N_("A whole number from %(min)d to %(max)d.")
 URL = N_("An https:// address, or empty.")
 WINDOW = N_("Two times like 22:00-06:00, or empty.")
 TEXT_200 = N_("At most 200 characters.")
+ADDRESSES = N_("E-mail addresses separated by commas, or empty.")
+HOST = N_("A host name, or empty.")
+HOST_PORT = N_("Host and port like logs.gemeente.nl:6514, or empty.")
+PATH = N_("A file on the box, or empty.")
+ADDRESS = N_("An e-mail address, or empty.")
 
 
 class Invalid(KluisError):
@@ -58,6 +64,23 @@ SETTINGS = [
     Setting("sync", "window", WINDOW),
     Setting("sync", "bandwidth_kbps", NUMBER),
     Setting("web", "idle_minutes", NUMBER),
+    # alerts by e-mail and the log collector (appliance/alerts.py, docs/alerts.md)
+    Setting("alerts", "smtp_server", HOST),
+    Setting("alerts", "smtp_port", NUMBER),
+    Setting("alerts", "sender", ADDRESS),
+    Setting("alerts", "smtp_user", TEXT_200),
+    Setting("alerts", "smtp_password_file", PATH),
+    Setting("alerts", "smtp_ca_file", PATH),
+    Setting("alerts", "keeper", ADDRESSES),
+    Setting("alerts", "privacy_officer", ADDRESSES),
+    Setting("alerts", "team_leader", ADDRESSES),
+    Setting("alerts", "auditor", ADDRESSES),
+    Setting("alerts", "checkpoints", ADDRESSES),
+    Setting("alerts", "digest", ADDRESSES),
+    Setting("syslog", "server", HOST_PORT),
+    Setting("syslog", "ca_file", PATH),
+    Setting("syslog", "cert_file", PATH),
+    Setting("syslog", "key_file", PATH),
 ]
 
 
@@ -67,14 +90,18 @@ def limits() -> dict[str, tuple]:
 
 
 def current(box: Box) -> dict[str, Any]:
-    return {s.name: getattr(getattr(box.settings, s.section), s.key) for s in SETTINGS}
+    values = {s.name: getattr(getattr(box.settings, s.section), s.key) for s in SETTINGS}
+    return {name: ", ".join(value) if isinstance(value, list) else value for name, value in values.items()}
 
 
 def check(box: Box, setting: Setting, text: str) -> Any:
     """The value `text` gives `setting`, as the model converts it, or Invalid."""
     section = getattr(box.settings, setting.section)
+    value: Any = text.strip()
+    if setting.refusal == ADDRESSES:  # a list in kluis.toml, one line of text in the form
+        value = [part for part in re.split(r"[,;\s]+", value) if part]
     try:
-        checked = type(section).model_validate({**section.model_dump(), setting.key: text.strip()})
+        checked = type(section).model_validate({**section.model_dump(), setting.key: value})
     except ValidationError:
         raise setting.invalid() from None
     return getattr(checked, setting.key)

@@ -34,6 +34,7 @@ COMMAND_MODULES = {
     "axis": "axis",
     "usb": "usb",
     "config": "config",
+    "alerts": "alerts",
 }
 _loaded: set[str] = set()
 

@@ -18,6 +18,7 @@ import socket
 from pathlib import Path
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from appliance import alerts
 from appliance.box import CATALOG, Box
 from appliance.dock.discovery import Discovery
 from appliance.dock.offload import OffloadManager
@@ -122,6 +123,7 @@ class Service:
     async def _start_retention(self) -> None:
         scheduler = AsyncIOScheduler(timezone="UTC")
         schedule_jobs(scheduler, self.box)
+        alerts.schedule(scheduler, self.box)  # mail and syslog: alerts, the audit log, its checkpoints
         scheduler.start()
 
         async def stop_scheduler() -> None:

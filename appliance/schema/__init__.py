@@ -13,7 +13,7 @@ releases before named sets onto these steps.
 from __future__ import annotations
 
 from ..migrations import Migrations
-from . import audit, axis, devices, handover, jobs, outbox, redaction, requests, retention, teams, usb, users, vault
+from . import alerts, audit, axis, devices, handover, jobs, outbox, redaction, requests, retention, teams, usb, users, vault
 
 BOX: tuple[Migrations, ...] = (
     vault.MIGRATIONS,
@@ -29,4 +29,5 @@ BOX: tuple[Migrations, ...] = (
     axis.MIGRATIONS,
     usb.MIGRATIONS,
     teams.MIGRATIONS,
+    alerts.MIGRATIONS,
 )

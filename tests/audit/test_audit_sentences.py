@@ -187,6 +187,8 @@ EXAMPLES: dict[str, dict] = {
     "axis_abandoned": {"details": {"account": "kluis1", "clips": 2}},
     "setup": {"details": {"office": "Stadskantoor", "via": "wizard"}},
     "settings_change": {"details": {"box.name": {"old": "Kluis", "new": "Kluis Noord"}}},
+    "alert_mail": {"details": {"what": "disk_full", "to": ["beheer@gemeente.nl"], "episode": 3}},
+    "alerts_test": {"details": {"to": ["beheer@gemeente.nl"], "mail": "ok", "syslog": "ok"}},
     "verify": {"details": {"what": "audit_chain", "ok": True, "count": 12}},
     "backup": {"details": {"name": "b1", "recordings": 3}},
     "restore": {"details": {"backup": "b1", "recordings": 3}},

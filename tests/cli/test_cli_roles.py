@@ -111,12 +111,13 @@ def matrix_args(command: str, ids: dict, holds: dict, role: str) -> list:
                    "--end", "2026-11-20T10:01:00Z"],
         "axis connection-file": ["axis", "connection-file", "--site", f"W800 {role}",
                                  "--url", "https://kluis.local:8444/auth/v1.0"],
+        "alerts list": ["alerts", "list", "--json"],
     }[command]
 
 
 MATRIX = ["cat", "hold add", "hold review", "hold list", "hold release", "retention report", "audit show",
           "audit export", "audit verify", "audit checkpoints", "list", "users list", "users edit", "import",
-          "axis connection-file"]
+          "axis connection-file", "alerts list"]
 
 
 def test_every_command_against_every_role(data, template, pw):
@@ -129,7 +130,7 @@ def test_every_command_against_every_role(data, template, pw):
     assert set(COMMAND_PERMISSIONS) - set(MATRIX) == {"users add", "sync rewrap", "verify --deep"} | CAMERA_COMMANDS \
         | {c for c in COMMAND_PERMISSIONS if c.startswith("export ")} \
         | {c for c in COMMAND_PERMISSIONS if c.startswith("requests ")} \
-        | {"redact"}  # requests: tests/requests/test_verzoeken_cli.py; redact: tests/redaction/test_redactie_jobs.py
+        | {"redact", "alerts test"}  # alerts test: tests/alerts/test_alerts_cli.py; requests: tests/requests/test_verzoeken_cli.py; redact: tests/redaction/test_redactie_jobs.py
     holds: dict[str, int] = {}
     refused_runs = []
     for command in MATRIX:

@@ -1,11 +1,14 @@
-"""/instellingen: retention policy, archive address, sync window and bandwidth limit, idle logout; the
-sync state, and re-wrapping queued recordings for the archive with the keeper's unlocked key."""
+"""/instellingen: retention policy, archive address, sync window and bandwidth limit, idle logout, who gets
+alerts by e-mail and the log collector (with a test); the sync state, the open alerts, and re-wrapping
+queued recordings for the archive with the keeper's unlocked key."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from appliance import config, config_change, outbox, retention, roles
+import asyncio
+
+from appliance import alerts, config, config_change, outbox, retention, roles
 from appliance.health import box_health
 
 from .. import settings
@@ -21,7 +24,8 @@ async def _page(request: web.Request, status: int = 200, errors: dict | None = N
     return render(request, "instellingen.html", status=status, values=shown, errors=errors or {},
                   limits=settings.limits(),
                   error=error, policy=retention.current_policy(box), sync=outbox.status(box),
-                  health=await box_health(box, request[SESSION].role))  # clock and data at rest
+                  health=await box_health(box, request[SESSION].role),  # clock and data at rest
+                  open_alerts=alerts.open_episodes(box), alert_titles={k: v.title for k, v in alerts.KINDS.items()})
 
 
 @routes.get("/instellingen")
@@ -64,3 +68,20 @@ async def rewrap(request: web.Request) -> web.StreamResponse:
                             "%(n)d queued recordings re-wrapped for the archive.", n) % {"n": n} if n else
           _("No queued recording needed re-wrapping."))
     raise web.HTTPSeeOther("/instellingen")
+
+
+@routes.post("/instellingen/testmelding")
+@needs(roles.SETTINGS_MANAGE)
+async def test_alert(request: web.Request) -> web.StreamResponse:
+    """A test mail to every address and a test line to the log collector, as saved (audited as alerts_test)."""
+    _ = gettext_for(request)
+    box = request.app[BOX]
+    outcome = await asyncio.get_running_loop().run_in_executor(
+        None, alerts.send_test, box, request[SESSION].name, client_of(request))
+    said = []
+    for what, label in (("mail", _("Test mail")), ("syslog", _("Test message to the log collector"))):
+        result = outcome[what]
+        said.append(label + ": " + (_("sent.") if result is None else _("not configured.") if result == "off"
+                                    else _("failed: %(why)s") % {"why": result}))
+    flash(request, " ".join(said))
+    raise web.HTTPSeeOther("/instellingen#meldingen")

@@ -110,6 +110,8 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "cameras shift": roles.CAMERAS_MANAGE,
     "axis connection-file": roles.CAMERAS_MANAGE,  # an Axis W800's account and connection file
     "sync rewrap": roles.SETTINGS_MANAGE,
+    "alerts test": roles.SETTINGS_MANAGE,   # a test mail and syslog line to the addresses in [alerts], [syslog]
+    "alerts list": roles.SETTINGS_MANAGE,
     "verify --deep": None,
     "redact": roles.RECORDINGS_REDACT,   # + the recording in scope; a redacted copy, held for the purpose
     # handovers (appliance/handover.py): approve also needs a second person unless [handover] single_approval
