@@ -247,16 +247,31 @@ class Report:
     count: int = 0                      # entries read
     checkpoints: int = 0                # valid checkpoints checked against the log
     anchored: int = 0                   # entries covered by the newest valid checkpoint
-    first_bad: int | None = None        # sequence number of the first bad (or missing) entry
+    first_bad: int | None = None        # sequence number of the first bad (or missing) entry...
+    first_bad_upto: int | None = None   # ...or, when the evidence only narrows it to a range, its last entry
     problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
-    def _bad(self, seq: int, what: str) -> None:
+    @property
+    def where(self) -> str:
+        """The first bad entry as shown: "11", or "1..30" when no signed checkpoint lies in between
+        (a log rewritten and re-hashed from entry 11 on matches its old self up to entry 10, but only
+        a checkpoint's signed head tells which entries are the old ones)."""
+        if self.first_bad is None:
+            return ""
+        if self.first_bad_upto is None or self.first_bad_upto <= self.first_bad:
+            return str(self.first_bad)
+        return f"{self.first_bad}..{self.first_bad_upto}"
+
+    def _bad(self, seq: int, what: str, upto: int | None = None) -> None:
         if self.first_bad is None or seq < self.first_bad:
-            self.first_bad = seq
+            self.first_bad, self.first_bad_upto = seq, upto
+        elif seq == self.first_bad and self.first_bad_upto is not None:
+            # the same start seen again: keep the narrower of the two (an exact entry beats a range)
+            self.first_bad_upto = None if upto is None else min(upto, self.first_bad_upto)
         if len(self.problems) < 50:
             self.problems.append(what)
 
@@ -268,49 +283,70 @@ def _rows(catalog) -> Iterator[dict]:
             yield dict(zip(COLUMNS, values))
 
 
+def _span(first: int, last: int) -> str:
+    return f"entry {first}" if first >= last else f"one of entries {first}..{last}"
+
+
 def verify(catalog, verify_key: VerifyKey, extra_checkpoints: Iterable[dict] = ()) -> Report:
     """Walk the chain and hold it to every checkpoint (stored ones and `extra_checkpoints`, e.g. from an
-    exported file). Names the first bad entry; changes nothing."""
+    exported file). Names the first bad entry, or the narrowest range the evidence allows; changes nothing.
+
+    What each finding proves: an entry whose hash does not match its contents was changed itself; a link
+    that breaks between entries k-1 and k means one of the two was changed (and re-hashed) or entries were
+    removed or moved there; a log that differs from a signed checkpoint over c entries, after matching one
+    over m entries, was rewritten somewhere in m+1..c (a chain re-hashed from the change on is consistent
+    in itself, so no entry in between tells on its own)."""
     report = Report()
-    anchors: dict[int, tuple[str, str]] = {}  # count -> (head, time) of valid checkpoints
+    anchors: dict[int, dict[str, str]] = {}  # count -> {head: time} of valid checkpoints
     for origin, cps in (("stored", stored_checkpoints(catalog)), ("exported", list(extra_checkpoints))):
         for cp in cps:
             wrong = check_signature(cp, verify_key)
-            where = f"{origin} checkpoint of {cp.get('time')} (count {cp.get('count')})"
             if wrong:
-                report.problems.append(f"{where}: {wrong}")
+                report.problems.append(f"{origin} checkpoint of {cp.get('time')} (count {cp.get('count')}): {wrong}")
                 continue
-            count, cp_head = int(cp["count"]), cp["head"]
-            if count in anchors and anchors[count][0] != cp_head:
-                report._bad(1, f"{where}: two signed checkpoints disagree on entry {count}")
-            anchors.setdefault(count, (cp_head, cp["time"]))
+            anchors.setdefault(int(cp["count"]), {}).setdefault(cp["head"], cp["time"])
     report.checkpoints = len(anchors)
     ordered = sorted(anchors)
 
     prev_hash, expected = GENESIS, 1
-    matched = 0  # highest checkpoint count the log matched so far
+    matched = 0  # highest checkpoint count up to which the log is the one signed
     for row in _rows(catalog):
         seq = row["seq"]
+        changed = entry_hash(row) != row["hash"]
         if seq != expected:
             report._bad(expected, f"entry {expected}: missing (deleted); the log goes on at entry {seq}")
         elif row["prev_hash"] != prev_hash:
-            report._bad(seq, f"entry {seq}: does not follow entry {seq - 1} (entries deleted, inserted or reordered)")
-        if entry_hash(row) != row["hash"]:
+            # An entry that is itself changed explains its broken link; otherwise either this entry's link
+            # or the entry before it (changed and re-hashed) was touched.
+            first = seq if changed else max(seq - 1, matched + 1)
+            report._bad(first, f"entry {seq}: does not follow entry {seq - 1} ({_span(first, seq)} was changed, "
+                               f"or entries were deleted, inserted or reordered there)", upto=seq)
+        if changed:
             report._bad(seq, f"entry {seq}: contents changed (hash does not match)")
-        if seq in anchors:
-            if anchors[seq][0] == row["hash"]:
+        heads = anchors.get(seq)
+        if heads:
+            signed_at = ", ".join(sorted(heads.values()))
+            if len(heads) > 1:
+                # Two checkpoints signed with this key name different logs of seq entries: the log was
+                # rewritten and re-signed (the key sits on the box); which one the log matches now says
+                # nothing about which is the original.
+                report._bad(matched + 1, f"entries {matched + 1}..{seq}: checkpoints signed at {signed_at} disagree "
+                                         f"(the log was rewritten and signed again; the first changed entry is "
+                                         f"{_span(matched + 1, seq)})", upto=seq)
+            elif row["hash"] in heads:
                 matched = seq
             else:
-                report._bad(matched + 1, f"entry {seq}: differs from the checkpoint signed at {anchors[seq][1]} "
-                                         f"(the log was rewritten after entry {matched})")
+                report._bad(matched + 1, f"entry {seq}: differs from the checkpoint signed at {signed_at} (the log "
+                                         f"was rewritten; the first changed entry is {_span(matched + 1, seq)})",
+                            upto=seq)
         prev_hash, expected = row["hash"], seq + 1
         report.count += 1
     last = expected - 1
-    if 0 in anchors and anchors[0][0] != GENESIS:
+    if 0 in anchors and set(anchors[0]) != {GENESIS}:
         report._bad(1, "checkpoint for an empty log has a head hash")
     if ordered and ordered[-1] > last:
         report._bad(last + 1, f"entries {last + 1}..{ordered[-1]}: missing (the log ends at entry {last}, but "
-                              f"the checkpoint signed at {anchors[ordered[-1]][1]} covers {ordered[-1]})")
+                              f"the checkpoint signed at {min(anchors[ordered[-1]].values())} covers {ordered[-1]})")
     report.anchored = max((c for c in ordered if c <= last), default=0)
     return report
 
@@ -321,5 +357,5 @@ def verify_on_record(catalog, actor: str, client: str | None = None) -> Report:
     report = verify(catalog, VerifyKey(bytes.fromhex(catalog.get_meta("signing_public_key"))))
     with catalog.transaction():
         record(catalog, actor=actor, action="verify", client=client,
-               details={"what": "audit_chain", "ok": report.ok, "count": report.count, "first_bad": report.first_bad})
+               details={"what": "audit_chain", "ok": report.ok, "count": report.count, "first_bad": report.where or None})
     return report

@@ -236,13 +236,19 @@ def limits_from_config(box: Box) -> Limits:
                   reserve_bytes=box.settings.storage.reserve_mb << 20)
 
 
+SHUTDOWN_S = 1.5  # aiohttp waits up to twice this: for the handler to end, then for it to end once cut
+
+
 async def start_axis(box: Box, host: str, port: int, *, ssl: bool = True) -> web.AppRunner:
     """Serve the content destination on host:port with the box's certificate; returns the runner."""
     from .. import tls
 
     app = create_app(box, limits_from_config(box))
     app.cleanup_ctx.append(_janitor)
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, logger=_OneLine())
+    # On a stop, an upload under way gets SHUTDOWN_S to end, then is cut (what arrived is kept for the
+    # system's retry), not aiohttp's 60 s that held up `kluis serve` on SIGTERM.
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, logger=_OneLine(),
+                           shutdown_timeout=SHUTDOWN_S)
     await runner.setup()
     context = tls.server_context(box.data_dir, box.settings.box.name) if ssl else None
     await web.TCPSite(runner, host, port, ssl_context=context, reuse_address=True).start()

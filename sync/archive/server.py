@@ -13,7 +13,8 @@ import logging
 import signal
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
+from aiohttp.streams import EofStream
 
 from appliance import tls
 from appliance.errors import KluisError, NotFound
@@ -26,11 +27,34 @@ log = logging.getLogger("kluis.archive")
 ARCHIVE = web.AppKey("archive", Archive)
 LOCK = web.AppKey("lock", asyncio.Lock)
 STREAMS = web.AppKey("streams", dict)  # (box, sha256) -> _StreamSlot: one stream per upload at a time
+SHUTDOWN_S = 1.5  # after a stop, how long a request under way gets to end (aiohttp waits up to twice this)
 STREAM_BATCH = 4 * 1024 * 1024  # most bytes handed to the writing thread at a time
 STREAM_NUDGE = 256 * 1024  # fewest, while it is idle (a thread hop costs too)
 FEED_STEP = 1024 * 1024  # the progress feed sends a line once the written offset moved this far,
 FEED_QUIET_S = 0.01  # ... or once writes paused this long with some of it untold,
 FEED_IDLE_S = 5.0  # ... or after this long without one (the box's read timeout must not fire)
+
+
+class Stopping(Exception):
+    """The archive is stopping: set on an open stream's body, so that its reader ends at once."""
+
+
+def stop_streams(app: web.Application) -> None:
+    """End every upload stream under way where it is: each keeps what arrived (durably) and answers 503,
+    so that the box retries, and resumes from that offset once the archive is back. Without this, a
+    stop waited for the box to finish sending (SIGTERM was ignored for as long as an upload lasted)."""
+    for slot in list(app[STREAMS].values()):
+        if slot.request is not None:
+            slot.request.content.set_exception(Stopping())
+
+
+class StreamCut(ConnectionResetError):
+    """A cut stream, already logged in its one line."""
+
+
+def _went_away(exc: BaseException) -> bool:
+    """A box that went away mid-request (link cut, box stopped): expected, one line, no traceback."""
+    return isinstance(exc, (ConnectionError, asyncio.IncompleteReadError, ClientPayloadError, EofStream))
 
 
 def _error(status: int, message: str, **extra) -> web.Response:
@@ -53,7 +77,15 @@ async def errors(request: web.Request, handler):
         if exc.status >= 400:
             return _error(exc.status, exc.reason)
         raise
-    except Exception:
+    except Stopping:
+        return _error(503, "the archive is stopping; resume later")
+    except Exception as exc:
+        if isinstance(exc, StreamCut):
+            return _error(400, "request cut")
+        if _went_away(exc):
+            log.warning("%s %s: the box went away mid-request (%s)", request.method, request.path,
+                        type(exc).__name__)
+            return _error(400, "request cut")
         log.exception("%s %s failed", request.method, request.path)
         return _error(500, "internal error (see the archive's log)")
 
@@ -274,6 +306,7 @@ async def _receive(request: web.Request, archive, slot: "_StreamSlot", box_id: s
     stream = await _run(request, archive.open_stream, box_id, sha, offset,
                         request.headers.get(H_BODY, "").lower(), request.content_length)
     slot.moved(offset)
+    slot.request = request
     feed = _Feed(stream, slot)
     try:
         while not feed.writer.done():  # a writer that failed ends the reading too
@@ -287,10 +320,19 @@ async def _receive(request: web.Request, archive, slot: "_StreamSlot", box_id: s
         if exc.code == NOT_A_CONTAINER:  # never storable: nothing of it is kept to resume
             await _run(request, archive.discard_upload, box_id, sha)
         raise
-    except BaseException:  # cut mid-stream: keep what arrived, durably (see stream.Stream.close)
+    except BaseException as exc:  # cut or stopped mid-stream: keep what arrived, durably (stream.Stream.close)
         await asyncio.gather(feed.end(), return_exceptions=True)
         await asyncio.to_thread(stream.close)
+        if isinstance(exc, Stopping) or _went_away(exc):
+            why = "the archive is stopping" if isinstance(exc, Stopping) else "the box went away"
+            log.warning("upload %s of box %s cut at %d of %d bytes (%s); kept to resume", sha[:12], box_id,
+                        stream.offset, stream.size, why)
+            if isinstance(exc, Stopping):
+                raise
+            raise StreamCut("stream cut") from None  # answered (to nobody) without a second line
         raise
+    finally:
+        slot.request = None
 
 
 class _StreamSlot:
@@ -301,6 +343,7 @@ class _StreamSlot:
         self.lock = asyncio.Lock()
         self.users = 0
         self.offset: int | None = None
+        self.request: web.Request | None = None  # the running stream's, for stop_streams
         self._moved = asyncio.Event()
 
     def moved(self, offset: int | None) -> None:
@@ -413,7 +456,7 @@ def make_app(archive: Archive) -> web.Application:
 
 async def start(archive: Archive, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Serve HTTPS on host:port (0 picks a free port); returns the runner and the port bound."""
-    runner = web.AppRunner(make_app(archive), access_log=None)
+    runner = web.AppRunner(make_app(archive), access_log=None, shutdown_timeout=SHUTDOWN_S)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=tls.server_context(archive.data_dir, archive.meta["name"]))
     await site.start()
@@ -429,7 +472,9 @@ async def _serve(archive: Archive, host: str, port: int) -> None:
     print(f"archive {archive.archive_id} listening on https://{host}:{bound}", flush=True)
     try:
         await stopping.wait()
+        log.info("stopping: open upload streams end where they are, to be resumed")
     finally:
+        stop_streams(runner.app)
         await runner.cleanup()
 
 

@@ -117,7 +117,10 @@ def test_rehashed_forgery_against_stored_checkpoint(logged, kluis):
     data, _ = logged
     rehash_forgery(data)
     code, out = verify(kluis, data)
-    assert code == 1 and "first bad entry: 1" in out and "rewritten" in out
+    # Re-hashed from the first changed entry on, the log is consistent in itself: only the checkpoint over
+    # all ENTRIES tells, so the change lies somewhere in 1..ENTRIES (not "entry 1", which is unchanged).
+    assert code == 1 and f"one of entries 1..{ENTRIES}" in out and "rewritten" in out
+    assert "first bad entry: 1\n" not in out
 
 
 def test_rehashed_shorter_forgery(logged, kluis):
@@ -147,7 +150,7 @@ def test_rehashed_forgery_with_checkpoints_removed_or_resigned(logged, kluis):
     # Even with no checkpoint left on the box, the exported one (held outside) exposes the forgery.
     sql(data, "DELETE FROM audit_checkpoints")
     code, out = verify(kluis, data, "--checkpoint", exported)
-    assert code == 1 and "first bad entry: 1" in out
+    assert code == 1 and f"one of entries 1..{ENTRIES}" in out
 
 
 def test_exported_checkpoint_detects_truncation_after_checkpoint_rows_dropped(logged, kluis):
@@ -164,3 +167,70 @@ def test_checkpoint_file_format(logged):
     _, exported = logged
     [cp] = [json.loads(line) for line in exported.read_text().splitlines()]
     assert cp["type"] == "kluis-audit-checkpoint" and cp["count"] == ENTRIES and len(cp["signature"]) == 128
+
+
+# The first changed entry, named as precisely as the evidence allows (issue 19, defect 5) -------------------
+
+def grow_and_checkpoint(kluis, data: Path, until: int) -> None:
+    """Append view entries up to `until` entries in all, then sign a checkpoint over them."""
+    with Box(data) as box:
+        while audit.head(box.catalog)[0] < until:
+            audit.record(box.catalog, actor="user2", action="view", recording_id="r-late", purpose="complaint")
+    kluis("audit", "checkpoint", "--data", data)
+
+
+def rewrite_from(data: Path, first: int, relink: bool = True) -> None:
+    """Change entry `first` and re-hash it; with `relink`, re-hash every later entry too (a careful forger)."""
+    conn = sqlite3.connect(data / "catalog.db")
+    conn.row_factory = sqlite3.Row
+    rows = [dict(r) for r in conn.execute(f"SELECT {', '.join(audit.COLUMNS)} FROM audit_log ORDER BY seq")]
+    conn.close()
+    prev = audit.GENESIS
+    for row in rows:
+        if row["seq"] == first:
+            row["actor"] = "nobody"
+        if row["seq"] == first or (relink and row["seq"] > first):
+            row["prev_hash"] = prev
+            row["hash"] = audit.entry_hash(row)
+        prev = row["hash"]
+    placeholders = ", ".join("?" * len(audit.COLUMNS))
+    conn = sqlite3.connect(data / "catalog.db")
+    conn.execute("DROP TRIGGER audit_log_no_delete")
+    conn.execute("DELETE FROM audit_log")
+    conn.executemany(f"INSERT INTO audit_log VALUES ({placeholders})", [[r[c] for c in audit.COLUMNS] for r in rows])
+    conn.commit()
+    conn.close()
+
+
+def test_rewrite_after_checkpoint_names_first_changed_entry(logged, kluis):
+    """Checkpoints over 10 and 20 entries; entry 11 changed and everything after re-hashed: the log still
+    matches the checkpoint over 10, so the rewrite began at 11 (not "after entry 0")."""
+    data, _ = logged
+    grow_and_checkpoint(kluis, data, 20)
+    rewrite_from(data, 11)
+    code, out = verify(kluis, data)
+    assert code == 1 and "one of entries 11..20" in out, out
+    assert "entry 0" not in out and "entries 1.." not in out
+
+
+def test_rewrite_resigned_with_the_box_key_names_first_changed_entry(logged, kluis):
+    """The forger re-hashed from entry 11 and signed a checkpoint with the box's own key (it is on the disk):
+    the two checkpoints over 20 entries disagree, the one over 10 still holds, so the change is in 11..20,
+    not at entry 1 as before."""
+    data, _ = logged
+    grow_and_checkpoint(kluis, data, 20)
+    rewrite_from(data, 11)
+    kluis("audit", "checkpoint", "--data", data)  # needs no login, only the key on the disk
+    code, out = verify(kluis, data)
+    assert code == 1 and "disagree" in out and "one of entries 11..20" in out, out
+    assert "first bad entry: 1\n" not in out
+
+
+def test_single_rehashed_entry_names_it_not_the_next(logged, kluis):
+    """Entry 5 changed and its own hash recomputed, the chain not relinked: entry 6 no longer follows it,
+    which blames 5 or 6, never 6 alone (before: "first bad entry: 6")."""
+    data, _ = logged
+    rewrite_from(data, 5, relink=False)
+    code, out = verify(kluis, data)
+    assert code == 1 and "one of entries 5..6" in out, out
+

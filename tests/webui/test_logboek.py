@@ -110,3 +110,32 @@ async def test_a_cell_a_spreadsheet_would_run_is_text(web):
     await web.as_role("privacy_officer")
     rows = dutch_csv.records(await (await web.client.get("/logboek.csv", params={"action": "login_failed"})).read())
     assert rows and rows[-1]["actor"].startswith("'=HYPERLINK")
+
+
+async def test_chain_check_names_the_range_of_a_rehashed_rewrite(web, rec_ids):
+    """A log re-hashed from entry k on (a careful forger): the page names the entries between the last
+    checkpoint it still matches and the first it does not, not "entry 1" (issue 19, defect 5)."""
+    await web.as_role("auditor")
+    db = web.box.catalog.db
+    audit.checkpoint(web.box.catalog, web.box.signing_key(), force=True)
+    anchored = audit.head(web.box.catalog)[0]
+    for i in range(5):
+        audit.record(web.box.catalog, actor="system", action="verify", details={"i": i})
+    audit.checkpoint(web.box.catalog, web.box.signing_key(), force=True)
+    changed = anchored + 2
+    db.execute("DROP TRIGGER audit_log_no_update")
+    rows = audit.entries(web.box.catalog, after_seq=changed - 1)
+    prev = db.execute("SELECT hash FROM audit_log WHERE seq = ?", [changed - 1]).fetchone()[0]
+    for row in rows:
+        if row["seq"] == changed:
+            row["actor"] = "mallory"
+        row["details"] = audit.canonical(row["details"]).decode() if row["details"] is not None else None
+        row["prev_hash"] = prev
+        row["hash"] = prev = audit.entry_hash(row)
+        db.execute("UPDATE audit_log SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                   [row["actor"], row["prev_hash"], row["hash"], row["seq"]])
+    token = csrf_of(await (await web.client.get("/logboek")).text())
+    page = html.unescape(await (await web.client.post("/logboek/controleer", data={"csrf": token})).text())
+    first, last = anchored + 1, anchored + 5
+    assert f"De eerste foute regel is een van de regels {first} tot en met {last}." in page, page
+    assert audit.entries(web.box.catalog, action="verify")[-1]["details"]["first_bad"] == f"{first}..{last}"

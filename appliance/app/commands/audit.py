@@ -41,7 +41,9 @@ def audit_verify(box: Box, checkpoint_files: tuple[Path, ...], user: str | None,
     for problem in report.problems:
         click.echo(problem)
     if not report.ok:
-        first = f"first bad entry: {report.first_bad}" if report.first_bad else "checkpoints are not valid"
+        first = (f"first bad entry: {report.where}" if report.first_bad_upto is None or report.where.isdigit()
+                 else f"the first bad entry is one of entries {report.where}") if report.first_bad \
+            else "checkpoints are not valid"
         raise click.ClickException(f"audit log damaged or tampered with: {first}")
     tail = report.count - report.anchored
     click.echo(f"ok: {report.count} entries, chain intact; {report.checkpoints} signed checkpoint(s) match"

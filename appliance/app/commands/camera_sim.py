@@ -38,10 +38,12 @@ state_option = click.option("--state", "state_dir", required=True, type=click.Pa
 @click.option("--corrupt", is_flag=True, help="Fault: flip a byte in every recording served.")
 @click.option("--wrong-manifest-key", is_flag=True, help="Fault: sign manifests with a wrong key.")
 @click.option("--bad-txt", type=click.Choice(["oversized", "malformed"]), help="Fault: advertise a bad TXT.")
+@click.option("--die-with-parent", "parent", type=int, hidden=True,
+              help="Stop when the process with this pid ends (kluis demo's simulators).")
 @click.pass_context
 def camera_sim(ctx: click.Context, serial, state_dir, port, bind, interfaces, addresses, clock_drift,
                record_every, record_seconds, model, fw, cut_after, cut_count, rate, corrupt,
-               wrong_manifest_key, bad_txt) -> None:
+               wrong_manifest_key, bad_txt, parent) -> None:
     """Run a simulated camera: advertises _bodycam._tcp.local. over mDNS and speaks the dock protocol
     (docs/dock-protocol.md) until SIGTERM or Ctrl-C. Prints `pairing code: NNNNNNNN` while unpaired."""
     if ctx.invoked_subcommand is not None:
@@ -50,6 +52,10 @@ def camera_sim(ctx: click.Context, serial, state_dir, port, bind, interfaces, ad
         raise click.UsageError("--state DIR is required")
     if record_every is not None and record_every <= 0:
         raise click.UsageError("--record-every must be positive")
+    if parent is not None:
+        from .demo_lifetime import die_with_parent
+
+        die_with_parent(parent)
     lock = sim.lock_state(state_dir)
     try:
         state = camera_state.CameraState(state_dir, serial, model, fw, clock=sim.drifting_clock(clock_drift))

@@ -20,7 +20,8 @@ from nacl.public import PrivateKey
 
 from appliance import audit, roles, users
 from appliance.box import Box
-from appliance.errors import KluisError, WrongSecret
+from appliance.errors import KluisError, NotFound, WrongSecret
+from . import refusals
 
 data_option = click.option(
     "--data", "data_dir", required=True, envvar="KLUIS_DATA", type=click.Path(path_type=Path),
@@ -231,37 +232,60 @@ def act(box: Box, command: str, user: str | None, password_file: Path | None, re
     record too ('login_failed')."""
     permission = COMMAND_PERMISSIONS[command]
     name = acting_user(box, user)
+
+    def refused(reason: str, exc: Exception) -> Exception:
+        refusals.record(box, name, command, reason, str(exc), permission)
+        return exc
+
     if recovery_key_file is not None:
         key = read_secret_file(recovery_key_file)
         try:
             identity = box.unlock_recovery(key)
-        except WrongSecret:
+        except WrongSecret as exc:
             with box.catalog.transaction():
                 audit.record(box.catalog, actor=name, action="login_failed", client="cli",
                              details={"reason": "wrong recovery key", "command": command})
-            raise
+            raise refused(refusals.WRONG_RECOVERY_KEY, exc) from None
         with box.catalog.transaction():
             audit.record(box.catalog, actor=name, action="break_glass", recording_id=recording_id, client="cli",
                          details={"command": command, "permission": permission})
         return Actor(name, None, identity, break_glass=True)
-    row = box.catalog.get_user(name)
+    try:
+        row = box.catalog.get_user(name)
+    except NotFound as exc:
+        raise refused(refusals.UNKNOWN_USER, exc) from None
     if row["disabled"]:
-        raise roles.Forbidden(f"user {name!r} is disabled")
+        raise refused(refusals.DISABLED, roles.Forbidden(f"user {name!r} is disabled"))
     if permission is not None:
-        roles.require(row["role"], permission, name)
+        try:
+            roles.require(row["role"], permission, name)
+        except roles.Forbidden as exc:
+            raise refused(refusals.ROLE, exc) from None
     if check is not None:
-        check(row)
+        try:
+            check(row)
+        except KluisError as exc:
+            raise refused(refusals.CONDITION, exc) from None
     if need_key and not (row["slot"] or {}).get("sealed"):
-        raise KluisError(f"user {name!r} holds no key slot and cannot open recordings")
-    started = users.login_start(box, name, "cli")  # refuses a locked account before a password is asked
+        raise refused(refusals.NO_KEY_SLOT, KluisError(f"user {name!r} holds no key slot and cannot open recordings"))
+    try:
+        started = users.login_start(box, name, "cli")  # refuses a locked account before a password is asked
+    except users.LockedOut as exc:
+        raise refused(refusals.LOCKED, exc) from None
     password = ask_password(password_file, f"Password for {name}")
-    code = ask_code(name) if started and started.get("totp_secret") else None
+    try:
+        code = ask_code(name) if started and started.get("totp_secret") else None
+    except KluisError as exc:
+        raise refused(refusals.NO_CODE, exc) from None
     try:
         login = users.login(box, name, password, client="cli", code=code)
+    except users.LockedOut as exc:  # this wrong password was the last one allowed
+        raise refused(refusals.WRONG_CODE if code is not None else refusals.WRONG_PASSWORD, exc) from None
     except WrongSecret:
         left = users.MAX_FAILURES - box.catalog.get_user(name)["failed_logins"]
-        raise WrongSecret(f"wrong password{' or code' if code is not None else ''} for {name!r} "
-                          f"({left} more wrong attempt(s) lock the account)") from None
+        raise refused(refusals.WRONG_CODE if code is not None else refusals.WRONG_PASSWORD,
+                      WrongSecret(f"wrong password{' or code' if code is not None else ''} for {name!r} "
+                                  f"({left} more wrong attempt(s) lock the account)")) from None
     return Actor(name, login.user, login.identity)
 
 

@@ -22,7 +22,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -37,9 +36,16 @@ from sync.archive.store import init_archive
 from appliance import recordings, retention
 from appliance.box import Box, init_box
 from appliance.errors import KluisError
+from . import demo_lifetime
 
-# (serial, officer or None for a pooled camera, camera clock drift in seconds)
+# (serial, officer or None for a pooled camera, camera clock drift in seconds). Each demo adds its own
+# suffix to the serials (camera_serials), so that a box never takes another demo's cameras on the same LAN
+# (or this machine) for its own: they are other cameras to it, paired to another box.
 CAMERAS = [("CAM001", "J. Jansen", 0.0), ("CAM002", "A. de Vries", 42.0), ("CAM003", None, -17.0)]
+
+
+def camera_serials(demo_id: str) -> list[str]:
+    return [f"{serial}-{demo_id}" for serial, _, _ in CAMERAS]
 POOL_OFFICER = "P. Bakker"
 INCIDENTS = [(4, 24), (2, 8)]  # per camera: (seconds of incident, MiB of extra padding to show progress)
 DOCK_RATE = 24_000_000  # bytes/s a simulated dock serves: about USB 2.0, so the progress is visible
@@ -72,7 +78,7 @@ class SimCamera:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "appliance", "camera-sim", "--serial", serial, "--state",
              str(workdir / serial), "--bind", "127.0.0.1", "--address", "127.0.0.1", "--clock-drift", str(drift),
-             "--rate", str(DOCK_RATE)],
+             "--rate", str(DOCK_RATE), "--die-with-parent", str(os.getpid())],  # also if the demo is killed
             stdout=subprocess.PIPE, stderr=open(self.log_path, "w"), text=True, bufsize=1,
             env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,  # Ctrl-C goes to the demo only
         )
@@ -155,6 +161,15 @@ async def _demo(data_dir: Path, workdir: Path, exit_after_offload: bool) -> None
     from appliance.dock.pairing import pair_camera
     from ..service import Service
 
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None  # this coroutine runs as a task
+    # Ctrl-C, a stop, or the terminal closing (SIGHUP: a closed window, `tmux kill-session`) at any moment:
+    # stop the cameras and the box cleanly. A SIGKILL stops the cameras through demo_lifetime.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, main.cancel)
+    demo_id = secrets.token_hex(2).upper()
+
     password = secrets.token_urlsafe(12)
     box, recovery_key = init_box(data_dir, "admin", password, kdf_profile="interactive")
     text = (data_dir / "kluis.toml").read_text()
@@ -181,14 +196,11 @@ async def _demo(data_dir: Path, workdir: Path, exit_after_offload: bool) -> None
     click.echo(f"Central archive at https://127.0.0.1:{archive_port} (data in {workdir / 'archive'}); "
                "the box is enrolled: only held footage goes there.")
 
-    loop = asyncio.get_running_loop()
-    main = asyncio.current_task()
-    assert main is not None  # this coroutine runs as a task
-    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C at any moment: stop the cameras and the box cleanly
-        loop.add_signal_handler(sig, main.cancel)
-    cams = [SimCamera(workdir, serial, drift) for serial, _, drift in CAMERAS]
+    cams: list[SimCamera] = []
     service = None
     try:
+        for serial, (_, _, drift) in zip(camera_serials(demo_id), CAMERAS):
+            cams.append(SimCamera(workdir, serial, drift))
         for cam in cams:
             await cam.started()
         click.echo("Three cameras are on the LAN (simulated on 127.0.0.1); their screens show pairing codes: "
@@ -212,7 +224,8 @@ async def _demo(data_dir: Path, workdir: Path, exit_after_offload: bool) -> None
                 if time.monotonic() > deadline:
                     raise KluisError("the cameras were not discovered within 30 s (mDNS on 127.0.0.1 blocked?)")
                 await asyncio.sleep(0.1)
-            for cam, (serial, officer, _) in zip(cams, CAMERAS):
+            for cam, (_, officer, _) in zip(cams, CAMERAS):
+                serial = cam.serial
                 if officer is None:
                     devices.set_pooled(box, serial, "admin")
                     devices.assign_shift(box, serial, POOL_OFFICER, box.clock() - timedelta(hours=8), None, "admin")
@@ -246,7 +259,7 @@ async def _demo(data_dir: Path, workdir: Path, exit_after_offload: bool) -> None
         if exit_after_offload:
             return
         click.echo(f"Serving until Ctrl-C. Try: kluis cameras list --data {data_dir}")
-        click.echo(f"     kluis camera-sim record --state {workdir / 'CAM001'}   (a new incident, offloaded at once)")
+        click.echo(f"     kluis camera-sim record --state {workdir / cams[0].serial}   (a new incident, offloaded at once)")
         if service.web_address:
             click.echo(f"     the web UI: https://{service.web_address}/  (the box's own certificate)")
         await service.stopping.wait()
@@ -317,7 +330,8 @@ def demo(data_dir: Path | None, exit_after_offload: bool, verbose: bool) -> None
     """Run a box and three simulated cameras on this machine: pair, record, offload; then serve until Ctrl-C."""
     from ..service import setup_logging
 
-    workdir = Path(tempfile.mkdtemp(prefix="kluis-demo-"))
+    demo_lifetime.remove_abandoned()
+    workdir = demo_lifetime.make_workdir()
     data_dir = data_dir or workdir / "data"
     log_file = workdir / "box.log"
     setup_logging(logging.INFO)
@@ -328,15 +342,16 @@ def demo(data_dir: Path | None, exit_after_offload: bool, verbose: bool) -> None
     file_handler = logging.FileHandler(log_file)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root.addHandler(file_handler)
-    click.echo(f"Demo files in {workdir} (box log: {log_file})")
     try:
+        click.echo(f"Demo files in {workdir} (box log: {log_file}; removed when the demo stops)")
         asyncio.run(_demo(data_dir, workdir, exit_after_offload))
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
     finally:
-        if exit_after_offload:  # a test's run leaves nothing behind; a person's run keeps its files
-            shutil.rmtree(workdir, ignore_errors=True)
-    click.echo("Stopped.")
+        # The demo leaves nothing behind, however it stopped (a SIGKILL's leftovers go at the next start).
+        shutil.rmtree(workdir, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+        click.echo("Stopped.")
 
 
 COMMANDS = [demo]
