@@ -137,3 +137,27 @@ def test_interfaces_chosen_explicitly():
     assert interface_addresses(["127.0.0.1"]) == ["127.0.0.1"]
     assert interface_addresses(["no-such-if0"]) == []
     assert "127.0.0.1" in interface_addresses([])
+
+
+async def test_spoofed_adverts_alert_once_and_change_nothing_of_a_paired_camera(box, discovery, advertiser):
+    """Repeated and changing adverts of a paired serial with another key are one alert (not one per advert);
+    one with the copied fingerprint from elsewhere, and its goodbye, leave the camera's row as it was."""
+    real = SigningKey.generate()
+    await advertiser.add("FLOOD-1", 18030, txt("FLOOD-1", real))
+    await until(lambda: devices.find_device(box.catalog, "FLOOD-1"))
+    box.catalog.db["devices"].update("FLOOD-1", {"paired": 1, "public_key": protocol.key_hex(real),
+                                                 "fingerprint": protocol.key_fingerprint(real)})
+    before = devices.get_device(box.catalog, "FLOOD-1")
+    spoofed = lambda: [a for a in devices.alerts(box.catalog, "FLOOD-1") if a["kind"] == "spoofed_serial"]
+    for round_ in range(3):  # goodbye and a new advert with a new key each round: the same episode
+        info = await advertiser.add("FLOOD-ROGUE", 18031, txt("FLOOD-1", SigningKey.generate(), model=f"R{round_}"))
+        await until(lambda: discovery.spoofs.active())
+        await advertiser.remove(info)
+    copied = await advertiser.add("FLOOD-COPY", 18032, txt("FLOOD-1", real, model="Copy"))
+    await until(lambda: [r for r in discovery.seen if r.get("advert") and r["advert"].port == 18032])
+    await advertiser.remove(copied)  # a goodbye in the paired camera's name: only a hint, not taken
+    await asyncio.sleep(0.5)
+    assert len(spoofed()) == 1, spoofed()
+    after = devices.get_device(box.catalog, "FLOOD-1")
+    assert {k: after[k] for k in ("address", "port", "model", "online", "last_seen", "service_name", "txt")} == \
+        {k: before[k] for k in ("address", "port", "model", "online", "last_seen", "service_name", "txt")}

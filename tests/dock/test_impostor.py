@@ -8,18 +8,42 @@ real mDNS on loopback, real sockets."""
 
 from __future__ import annotations
 
+import asyncio
+import html
+import re
 import secrets
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from dock_helpers import Camera, box_alerts, box_devices, box_recordings, configure_box, pair, wait_for
+from dock_helpers import (KEEPER_PASSWORD, Camera, box_alerts, box_devices, box_recordings, configure_box, pair,
+                          wait_for)
+from tests.web_helpers import csrf_of
 
 RUN = secrets.token_hex(2).upper()  # loopback mDNS is shared by every test run on the machine
 
 
 def _device(data: Path, serial: str) -> dict:
     return next(d for d in box_devices(data) if d["serial"] == serial)
+
+
+async def _cameras_page(base: str) -> str:
+    """/cameras as the keeper sees it, in Dutch (the served web UI, over HTTPS)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                     connector=aiohttp.TCPConnector(ssl=False)) as http:
+        async with http.get(f"{base}/login") as r:
+            token = csrf_of(await r.text())
+        async with http.post(f"{base}/login", data={"username": "admin", "password": KEEPER_PASSWORD,
+                                                    "csrf": token}, allow_redirects=False) as r:
+            assert r.status == 303
+        async with http.get(f"{base}/cameras") as r:
+            assert r.status == 200
+            return html.unescape(await r.text())
+
+
+def _camera_row(page: str, serial: str) -> str:
+    return next(row for row in re.findall(r"<tr>.*?</tr>", page, re.S) if f"<td>{serial}<br>" in row)
 
 
 def _offloaded(data: Path, camera: Camera, count: int) -> bool:
@@ -53,6 +77,12 @@ def test_impostor_with_copied_fingerprint_does_not_stop_the_offload(box_dir, cam
         row = _device(data, serial)
         assert (row["address"], row["port"], row["online"]) == ("127.0.0.1", real.port, 1)
         assert not (row["status"] or "").startswith("refused")
+        # The cameras page: the camera as it is (online, its proven address, done), the impostor beside it.
+        web = "https://127.0.0.1:" + server.find(r"web UI: listening on 127\.0\.0\.1:(\d+)").group(1)
+        shown = _camera_row(asyncio.run(_cameras_page(web)), serial)
+        assert f"127.0.0.1:{real.port}</td>" in shown and "<td>ja</td>" in shown
+        assert f"Een ander apparaat op 127.0.0.1:{impostor.port} doet zich voor als deze camera" in shown
+        assert "geweigerd" not in shown and "offline" not in shown
         real.record(1)  # more probes and sessions pass: still one alert for this impostor
         wait_for(lambda: _offloaded(data, real, 3), 30, what="offloaded again while the impostor is there")
     finally:
