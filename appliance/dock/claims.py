@@ -17,7 +17,7 @@ Pure bookkeeping: no network here (offload.py talks to the camera), so the manag
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from ..box import Box
@@ -35,7 +35,7 @@ class Claim:
     address: str
     port: int
     advert: Advert | None  # None: a former proven address
-    seen: float = field(default_factory=time.monotonic)
+    seen: float  # monotonic: last advertised, or last answered a challenge
     not_before: float = 0.0  # monotonic: not challenged again before
     impostor: str | None = None  # why its last challenge failed (None: not failed, or only unreachable)
     since: float | None = None  # monotonic: first failed challenge of this episode
@@ -53,7 +53,7 @@ class Claims:
         key = (serial, address, port)
         claim = self._claims.get(key)
         if claim is None:
-            claim = self._claims[key] = Claim(serial, address, port, advert)
+            claim = self._claims[key] = Claim(serial, address, port, advert, seen=self.clock())
         else:
             claim.seen = self.clock()
             claim.advert = advert or claim.advert
@@ -65,6 +65,9 @@ class Claims:
         for key in [k for k, c in self._claims.items() if now - c.seen > CLAIM_KEEP_S]:
             del self._claims[key]
         return [c for c in self._claims.values() if c.serial == serial and c.not_before <= now]
+
+    def drop(self, claim: Claim) -> None:
+        self._claims.pop((claim.serial, claim.address, claim.port), None)
 
     def unreachable(self, claim: Claim) -> None:
         """Nothing answers there (now): an impostor's episode is over when it left."""
@@ -79,7 +82,8 @@ class Claims:
         claim.seen = now  # it is still there: keep watching it
         claim.impostor = why
         claim.since = claim.since or now
-        if self.alerts.seen(("impostor", claim.serial, claim.address, claim.port)):
+        # keyed by host, not port: an impostor that hops ports is still one episode
+        if self.alerts.seen(("impostor", claim.serial, claim.address)):
             devices.alert(self.box, "spoofed_serial",
                           f"{claim.address}:{claim.port} claims to be paired camera {claim.serial} but {why}; "
                           f"the camera stays at its proven address {proven}: refused",
@@ -87,8 +91,8 @@ class Claims:
 
     def proven(self, claim: Claim, old_address: str | None, old_port: int | None) -> None:
         """The claim proved the paired key: the camera moved there. Its old address becomes a claim."""
-        self._claims.pop((claim.serial, claim.address, claim.port), None)
-        self.alerts.end(("impostor", claim.serial, claim.address, claim.port))
+        self.drop(claim)
+        self.alerts.end(("impostor", claim.serial, claim.address))
         devices.moved(self.box, claim.serial, claim.address, claim.port, claim.advert)
         if old_address and old_port:
             self.add(claim.serial, old_address, old_port)

@@ -563,7 +563,9 @@ class OffloadManager:
             device = devices.find_device(self.box.catalog, serial)
             if not device or not device["paired"]:
                 return
-            if (claim.address, claim.port) != (device["address"], device["port"]) and await self._prove(device, claim):
+            if (claim.address, claim.port) == (device["address"], device["port"]):
+                self.claims.drop(claim)  # it is the proven address (again): nothing to prove
+            elif await self._prove(device, claim):
                 return
 
     async def _prove(self, device: dict, claim: Claim) -> bool:
