@@ -29,6 +29,12 @@ CHALLENGE_RETRY_S = 30.0  # a claim that failed the challenge is not tried again
 CLAIM_KEEP_S = 3600.0  # a claim not advertised again for this long is forgotten
 
 
+def impostor_episode(serial: str, address: str) -> tuple:
+    """The episode of a device on host `address` that is not the paired camera `serial` but answers as it
+    (by host, not port: an impostor hopping ports is one episode)."""
+    return ("impostor", serial, address)
+
+
 @dataclass
 class Claim:
     serial: str
@@ -42,11 +48,14 @@ class Claim:
 
 
 class Claims:
-    def __init__(self, box: Box, retry_s: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, box: Box, retry_s: float, clock: Callable[[], float] = time.monotonic,
+                 alerts: Episodes | None = None):
         self.box = box
         self.retry_s = retry_s  # an unreachable claim is tried again after this long
         self.clock = clock
-        self.alerts = Episodes(clock=clock)
+        # shared with the manager: a device that answered at the camera's proven address with another key
+        # (key_mismatch) and is then challenged there as a claim is one episode, one alert
+        self.alerts = alerts if alerts is not None else Episodes(clock=clock)
         self._claims: dict[tuple[str, str, int], Claim] = {}
 
     def add(self, serial: str, address: str, port: int, advert: Advert | None = None) -> Claim:
@@ -83,7 +92,7 @@ class Claims:
         claim.impostor = why
         claim.since = claim.since or now
         # keyed by host, not port: an impostor that hops ports is still one episode
-        if self.alerts.seen(("impostor", claim.serial, claim.address)):
+        if self.alerts.seen(impostor_episode(claim.serial, claim.address)):
             devices.alert(self.box, "spoofed_serial",
                           f"{claim.address}:{claim.port} claims to be paired camera {claim.serial} but {why}; "
                           f"the camera stays at its proven address {proven}: refused",
@@ -91,8 +100,7 @@ class Claims:
 
     def proven(self, claim: Claim, old_address: str | None, old_port: int | None) -> None:
         """The claim proved the paired key: the camera moved there. Its old address becomes a claim."""
-        self.drop(claim)
-        self.alerts.end(("impostor", claim.serial, claim.address))
+        self.drop(claim)  # an impostor's episode on the same host is left to expire: not ended here
         devices.moved(self.box, claim.serial, claim.address, claim.port, claim.advert)
         if old_address and old_port:
             self.add(claim.serial, old_address, old_port)

@@ -34,7 +34,7 @@ from ..box import Box
 from ..clock import from_iso, to_iso
 from ..errors import ContainerError, KluisError, StorageFull
 from . import devices, protocol
-from .claims import Claim, Claims
+from .claims import Claim, Claims, impostor_episode
 from .devices import Advert
 from .episodes import Episodes
 from .protocol import API_PREFIX, ProtocolError
@@ -512,7 +512,7 @@ class OffloadManager:
         self._last_problem: dict[str, str] = {}
         self._probe: asyncio.Task | None = None
         self.alerts = Episodes()  # (serial, kind, address): alerts of the sessions, once per episode
-        self.claims = Claims(box, self.retry_s)
+        self.claims = Claims(box, self.retry_s, alerts=self.alerts)
         self._challenges: dict[str, asyncio.Task] = {}
 
     async def start(self) -> None:
@@ -631,15 +631,14 @@ class OffloadManager:
         offload = Offload(self.box, client, device, progress, self.semaphore, self.skip, self.docked, self.alerts)
         try:
             await offload.run()
-            for kind in ("key_mismatch", "protocol_error"):  # proven there again: those episodes are over
-                self.alerts.end((serial, kind, device["address"]))
+            self.alerts.end((serial, "protocol_error", device["address"]))  # proven there again: over
             self._problem(serial, None)
             devices.set_status(self.box, serial, "idle")
             backoff = 0
         except Offline as exc:
             self.docked.discard(serial)
             progress.set(state="offline", message=str(exc), current=None)
-            if isinstance(exc, NotThere) and self.alerts.seen((serial, "key_mismatch", device["address"])):
+            if isinstance(exc, NotThere) and self.alerts.seen(impostor_episode(serial, device["address"])):
                 devices.alert(self.box, "key_mismatch", exc.alert, serial=serial, address=device["address"])
             devices.gone(self.box, serial, "does not answer" if not isinstance(exc, NotThere) else
                          "another device answers at its address")

@@ -122,3 +122,38 @@ def test_camera_on_a_new_address_proves_it_and_is_followed(box_dir, cameras, ser
         assert not [a for a in box_alerts(data) if a["serial"] == serial]
     finally:
         moved.stop()
+
+
+def test_impostor_on_the_address_a_camera_left_does_not_keep_the_box_from_its_new_one(box_dir, cameras, serve,
+                                                                                       tmp_path):
+    """The camera got a new address and a device with its serial and fingerprint took the old one: the box
+    alerts once, never stores from or deletes on that device, and follows the camera to where it proves
+    its key."""
+    data = box_dir[0]
+    configure_box(data, ["127.0.0.1"])
+    serial = f"LEFT-{RUN}"
+    camera = cameras(serial)
+    server = serve(data)
+    pair(data, camera)
+    camera.record(1)
+    wait_for(lambda: _offloaded(data, camera, 1), 30, what="first recording offloaded")
+    old_port, public_key = camera.port, camera._call("GET", "/dock/v1/info")["camera_key"]
+    camera.stop()
+    impostor = Camera(tmp_path / "impostor", serial, "--impostor-of", public_key, "--port", str(old_port))
+    moved = None
+    try:
+        server.find(rf"ALERT key_mismatch \[{serial}\]: device at http://127\.0\.0\.1:{old_port} answers as "
+                    rf"{serial} with key .*refused", 30)
+        moved = Camera(camera.state, serial)
+        server.find(rf"camera {serial} moved from 127\.0\.0\.1:{old_port} to 127\.0\.0\.1:{moved.port} ", 30)
+        moved.record(1)
+        wait_for(lambda: _offloaded(data, moved, 2), 30, what="offloaded at the new address")
+        row = _device(data, serial)
+        assert (row["address"], row["port"], row["online"]) == ("127.0.0.1", moved.port, 1)
+        alerts = [a for a in box_alerts(data) if a["serial"] == serial]
+        assert [a["kind"] for a in alerts] == ["key_mismatch"], alerts  # one host, one episode, one alert
+        assert impostor.stats()["refused"].get("not_paired", 0) == 0  # not even challenged: its info differs
+    finally:
+        impostor.stop()
+        if moved is not None:
+            moved.stop()
