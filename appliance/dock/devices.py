@@ -138,9 +138,18 @@ def seen(box: Box, advert: Advert) -> dict | None:
     return get_device(box.catalog, advert.serial)
 
 
-def touch(box: Box, serial: str) -> None:
-    """A paired device proved its key (a manifest it signed for our fresh nonce): online, seen now."""
-    box.catalog.db.table("devices").update(serial, {"online": 1, "last_seen": box.now_iso()})
+def touch(box: Box, serial: str, model: str | None = None, firmware: str | None = None) -> None:
+    """A paired device proved its key (a manifest it signed for our fresh nonce): online, seen now; and
+    what its info, in the same session at that address, says of its model and firmware (an update)."""
+    fields: dict = {"online": 1, "last_seen": box.now_iso()}
+    if model is not None and firmware is not None:
+        row = get_device(box.catalog, serial)
+        if (row["model"], row["firmware"]) != (model, firmware):
+            fields.update({"model": model, "firmware": firmware})
+            if row["firmware"]:
+                log.info("camera %s: now %s, firmware %s (was %s, %s)", serial, model, firmware, row["model"],
+                         row["firmware"])
+    box.catalog.db.table("devices").update(serial, fields)
 
 
 def moved(box: Box, serial: str, address: str, port: int, advert: Advert | None = None) -> None:

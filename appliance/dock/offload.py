@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 import aiohttp
-from nacl.signing import SigningKey
 
 from .. import recordings, space
 from ..box import Box
@@ -35,9 +34,10 @@ from ..clock import from_iso, to_iso
 from ..errors import ContainerError, KluisError, StorageFull
 from . import devices, protocol
 from .claims import Claim, Claims, impostor_episode
+from .client import CameraClient, DockError, NotThere, Offline, error_text, why_of
 from .devices import Advert
 from .episodes import Episodes
-from .protocol import API_PREFIX, ProtocolError
+from .protocol import ProtocolError
 
 log = logging.getLogger("kluis.offload")
 
@@ -45,28 +45,6 @@ BUFFER = 1024 * 1024  # bytes gathered before one write to the vault
 SYNC_EVERY = 256 * 1024 * 1024  # fsync this often: bounds what a power cut loses (a kill -9 loses nothing)
 BAD_RECORDING_RETRY_S = 600  # a refused recording is tried again after this long, not on every probe
 OFFSET_TOLERANCE_S = 2.0  # the unsigned info's clock may differ this much (plus the exchange) from the signed
-
-
-class DockError(KluisError):
-    """The camera did not answer, or answered with an error: try again later."""
-
-    def __init__(self, message: str, status: int | None = None, code: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
-class Offline(DockError):
-    """The camera does not answer its info: it left the dock (or the network)."""
-
-
-class NotThere(Offline):
-    """Something else answers at the camera's proven address (another serial or key): the paired camera
-    is not there. The manager alerts once per episode and looks for the camera at its claimed addresses."""
-
-    def __init__(self, message: str, alert: str):
-        super().__init__(message)
-        self.alert = alert
 
 
 class Refused(KluisError):
@@ -95,114 +73,6 @@ class CameraProgress:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-# --- talking to one camera ---------------------------------------------------------------------------
-class CameraClient:
-    """The box's end of the dock protocol for one paired (or pairing) camera."""
-
-    def __init__(self, http: aiohttp.ClientSession, box: Box, serial: str, address: str, port: int,
-                 camera_key: str | None = None, signing_key: SigningKey | None = None):
-        self.http = http
-        self.box = box
-        self.serial = serial
-        self.base = f"http://{address}:{port}"
-        self.camera_key = camera_key
-        self.signing_key = signing_key or box.signing_key()
-
-    def _paired_key(self) -> str:
-        """The camera's key, which what it signs is checked against: known once it is paired."""
-        if self.camera_key is None:
-            raise KluisError(f"camera {self.serial} is not paired: its signed answers cannot be checked")
-        return self.camera_key
-
-    def _signed(self, method: str, path: str, body: bytes = b"") -> dict[str, str]:
-        return protocol.sign_request(self.signing_key, method, path, body, self.box.clock())
-
-    async def _json(self, method: str, path: str, *, body: bytes | None = None, signed: bool = False,
-                    limit: int = protocol.MAX_JSON_BODY, what: str = "response") -> tuple[dict, dict]:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        if signed:
-            headers.update(self._signed(method, path, body or b""))
-        try:
-            async with self.http.request(method, self.base + path, data=body, headers=headers) as resp:
-                raw = await _read_limited(resp, limit, what)
-                if resp.status != 200:
-                    code, text = _error_of(raw)
-                    raise DockError(f"{self.serial}: {method} {path}: HTTP {resp.status}: {text}", resp.status, code)
-                return protocol.parse_json(raw, limit, what), headers
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise DockError(f"{self.serial} at {self.base}: {method} {path}: {_why(exc)}") from None
-
-    async def info(self) -> tuple[dict, datetime]:
-        """The camera's info and the box's clock at the middle of the exchange (for the offset)."""
-        t0 = time.monotonic()
-        before = self.box.clock()
-        obj, _ = await self._json("GET", f"{API_PREFIX}/info", what="info")
-        midpoint = before + timedelta(seconds=(time.monotonic() - t0) / 2)
-        return protocol.parse_info(obj), midpoint
-
-    async def manifest(self) -> dict:
-        path = f"{API_PREFIX}/manifest"
-        obj, sent = await self._json("GET", path, signed=True, limit=protocol.MAX_MANIFEST_BODY, what="manifest")
-        return protocol.verify_manifest(obj, self._paired_key(), self.serial, sent[protocol.H_NONCE])
-
-    async def delete(self, recording_id: str, sha256: str) -> dict | None:
-        """The camera's signed confirmation; None if it no longer had the recording (a repeated delete)."""
-        path = f"{API_PREFIX}/recordings/{recording_id}"
-        body = protocol.build_delete(recording_id, sha256)
-        try:
-            obj, _ = await self._json("DELETE", path, body=body, signed=True, what="delete confirmation")
-        except DockError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return protocol.verify_deleted(obj, self._paired_key(), self.serial, recording_id, sha256)
-
-    async def put_settings(self, settings: dict) -> dict:
-        body = protocol.canonical(settings)
-        obj, _ = await self._json("PUT", f"{API_PREFIX}/settings", body=body, signed=True, what="settings")
-        return obj
-
-    async def pair(self, request: dict) -> dict:
-        obj, _ = await self._json("POST", f"{API_PREFIX}/pair", body=protocol.canonical(request), what="pairing")
-        return obj
-
-    async def unpair(self) -> dict:
-        obj, _ = await self._json("DELETE", f"{API_PREFIX}/pair", body=b"", signed=True, what="unpair")
-        return obj
-
-    def recording(self, recording_id: str, start: int):
-        """The GET for a recording's bytes from `start` (an aiohttp request context manager)."""
-        path = f"{API_PREFIX}/recordings/{recording_id}"
-        headers = self._signed("GET", path)
-        if start:
-            headers["Range"] = f"bytes={start}-"
-        return self.http.get(self.base + path, headers=headers)
-
-
-async def _read_limited(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
-    if resp.content_length is not None and resp.content_length > limit:
-        raise ProtocolError(f"{what} too large ({resp.content_length} bytes, limit {limit})", 413, "too_large")
-    data = bytearray()
-    async for block in resp.content.iter_any():
-        data += block
-        if len(data) > limit:
-            raise ProtocolError(f"{what} too large (over {limit} bytes)", 413, "too_large")
-    return bytes(data)
-
-
-def _error_of(raw: bytes) -> tuple[str | None, str]:
-    """(code, message) of a camera's error body; tolerant, since this is already the failure path."""
-    try:
-        error = protocol.parse_json(raw)["error"]
-        return str(error["code"])[:40], str(error["message"])[:200]
-    except (KluisError, KeyError, TypeError):
-        return None, raw[:200].decode("utf-8", "replace")
-
-
-def _error_text(raw: bytes) -> str:
-    return _error_of(raw)[1]
 
 
 # --- the offload of one camera -----------------------------------------------------------------------
@@ -273,7 +143,7 @@ class Offload:
             self._alert("bad_manifest", f"{serial}: manifest refused: {exc}")
             raise Refused(f"{serial}: {exc}") from None
         # Proven: the paired key signed our fresh nonce. Only now is the camera online, docked, its clock read.
-        devices.touch(self.box, serial)
+        devices.touch(self.box, serial, model=info["model"], firmware=info["fw"])
         self.alerts.end((serial, "bad_manifest", self.device["address"]))
         camera_time = from_iso(info["camera_time"])
         offset_s = round((box_now - camera_time).total_seconds(), 3)
@@ -369,7 +239,7 @@ class Offload:
                 async with self.client.recording(rec_id, start) as resp:
                     if resp.status not in (200, 206):
                         raise DockError(f"{serial}: GET recording {rec_id}: HTTP {resp.status}: "
-                                        f"{_error_text(await resp.content.read(4096))}")
+                                        f"{error_text(await resp.content.read(4096))}")
                     if start and resp.status != 206:
                         raise DockError(f"{serial}: camera ignored the resume Range for {rec_id}")
                     header_checked = await self._stream(resp, writer, entry, base_done, header_checked)
@@ -381,7 +251,7 @@ class Offload:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             durable = await _keep(writer)
             raise DockError(f"{serial}: download of {rec_id} interrupted at byte {durable} "
-                            f"({_why(exc)}); will resume") from None
+                            f"({why_of(exc)}); will resume") from None
         except DockError:
             await _keep(writer)
             raise
@@ -459,10 +329,6 @@ class Offload:
         self.skip[(self.serial, entry["id"], entry["sha256"])] = time.monotonic() + BAD_RECORDING_RETRY_S
         devices.alert(self.box, "bad_recording", f"{self.serial}: recording {entry['id']} refused, nothing "
                       f"stored, the camera keeps it: {why}", serial=self.serial, address=self.device["address"])
-
-
-def _why(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
 
 
 async def _keep(writer) -> int:
@@ -559,14 +425,17 @@ class OffloadManager:
         self._challenges[serial] = asyncio.create_task(self._challenge_claims(serial))
 
     async def _challenge_claims(self, serial: str) -> None:
-        for claim in self.claims.due(serial):
-            device = devices.find_device(self.box.catalog, serial)
-            if not device or not device["paired"]:
-                return
-            if (claim.address, claim.port) == (device["address"], device["port"]):
-                self.claims.drop(claim)  # it is the proven address (again): nothing to prove
-            elif await self._prove(device, claim):
-                return
+        try:
+            for claim in self.claims.due(serial):
+                device = devices.find_device(self.box.catalog, serial)
+                if not device or not device["paired"] or not device["public_key"]:  # (a USB camera has none)
+                    return
+                if (claim.address, claim.port) == (device["address"], device["port"]):
+                    self.claims.drop(claim)  # it is the proven address (again): nothing to prove
+                elif await self._prove(device, claim):
+                    return
+        except (KluisError, sqlite3.OperationalError) as exc:  # the catalog full or locked: next probe again
+            log.error("camera %s: a claim of its address not checked: %s", serial, exc)
 
     async def _prove(self, device: dict, claim: Claim) -> bool:
         """Whether the paired key signs our fresh challenge at the claim's address; if so the camera moves
