@@ -511,7 +511,10 @@ class OffloadManager:
                 devices.alert(self.box, "key_mismatch", exc.alert, serial=serial, address=device["address"])
             devices.gone(self.box, serial, "does not answer" if not isinstance(exc, NotThere) else
                          "another device answers at its address")
-            self._problem(serial, str(exc))
+            if isinstance(exc, NotThere):  # the alert was its one log line
+                self._last_problem[serial] = str(exc)
+            else:
+                self._problem(serial, str(exc))
             self.challenge(serial)  # moved? its new (or former) address, once proven
         except DockError as exc:
             progress.set(state="error", message=str(exc))
