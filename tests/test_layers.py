@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("appliance", "webui", "sync", "simulators")
 
 # The ingest adapters: each speaks HTTP to a camera or an Axis system, so aiohttp is their job.
-AIOHTTP_ADAPTERS = {"appliance.axis.server", "appliance.dock.offload", "appliance.dock.pairing"}
+AIOHTTP_ADAPTERS = {"appliance.axis.server", "appliance.dock.client", "appliance.dock.offload",
+                    "appliance.dock.pairing"}
 
 @dataclass(frozen=True)
 class Import:

@@ -105,17 +105,20 @@ def paired_devices(catalog: Catalog) -> list[dict]:
 
 
 def seen(box: Box, advert: Advert) -> dict | None:
-    """Discovery saw `advert`. Returns the device row, or None when the advert was refused (an alert
-    is recorded): a paired serial advertised with another key, from wherever it comes."""
+    """Discovery saw `advert`. Returns the device row, or None when the advert names a paired serial with
+    another key than the paired one (discovery alerts, once per episode).
+
+    An advert is unauthenticated: anyone on the LAN can send one, with any serial and any (public) key
+    fingerprint. So it changes nothing of a paired camera: not its address (where it last proved its key),
+    port, model, name, 'last seen' or online state. The row is returned with the advert under "advert";
+    the offload manager proves a new address by a signed challenge before it switches (offload.py).
+    An unpaired device is only listed: its row follows its adverts (pairing checks the key itself)."""
     now = box.now_iso()
     row = find_device(box.catalog, advert.serial)
-    if row and row["paired"] and advert.fp != row["fingerprint"]:
-        same_place = row["address"] == advert.address and row["port"] == advert.port
-        kind = "key_mismatch" if same_place else "spoofed_serial"
-        alert(box, kind, f"{advert.address}:{advert.port} advertises paired camera {advert.serial} with key "
-              f"fingerprint {advert.fp[:24]!r}, paired key is {row['fingerprint'][:24]}: refused",
-              serial=advert.serial, address=advert.address)
-        return None
+    if row and row["paired"]:
+        if advert.fp != row["fingerprint"]:
+            return None
+        return {**row, "advert": advert}
     fields = {
         "service_name": advert.service_name, "address": advert.address, "port": advert.port,
         "model": advert.model, "firmware": advert.firmware, "proto": advert.proto,
@@ -135,14 +138,32 @@ def seen(box: Box, advert: Advert) -> dict | None:
     return get_device(box.catalog, advert.serial)
 
 
-def touch(box: Box, serial: str, address: str | None = None, port: int | None = None) -> None:
-    """A paired device answered a probe: online, seen now."""
+def touch(box: Box, serial: str, model: str | None = None, firmware: str | None = None) -> None:
+    """A paired device proved its key (a manifest it signed for our fresh nonce): online, seen now; and
+    what its info, in the same session at that address, says of its model and firmware (an update)."""
     fields: dict = {"online": 1, "last_seen": box.now_iso()}
-    if address:
-        fields["address"] = address
-    if port:
-        fields["port"] = port
+    if model is not None and firmware is not None:
+        row = get_device(box.catalog, serial)
+        if (row["model"], row["firmware"]) != (model, firmware):
+            fields.update({"model": model, "firmware": firmware})
+            if row["firmware"]:
+                log.info("camera %s: now %s, firmware %s (was %s, %s)", serial, model, firmware, row["model"],
+                         row["firmware"])
     box.catalog.db.table("devices").update(serial, fields)
+
+
+def moved(box: Box, serial: str, address: str, port: int, advert: Advert | None = None) -> None:
+    """Paired camera `serial` proved its key at a new address (a signed challenge there): switch to it.
+    The advert that led there gives the service name and what the camera says of itself."""
+    row = get_device(box.catalog, serial)
+    fields: dict = {"address": address, "port": port, "online": 1, "last_seen": box.now_iso()}
+    if advert is not None and advert.address == address and advert.port == port:
+        fields.update({"service_name": advert.service_name, "model": advert.model, "firmware": advert.firmware,
+                       "proto": advert.proto, "txt": json.dumps(advert.txt, sort_keys=True),
+                       "advertised_fp": advert.fp})
+    box.catalog.db.table("devices").update(serial, fields)
+    log.info("camera %s moved from %s:%s to %s:%d (its key proved there by a signed challenge)", serial,
+             row["address"], row["port"], address, port)
 
 
 def gone(box: Box, serial: str, why: str) -> None:

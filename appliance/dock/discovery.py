@@ -10,6 +10,12 @@ Why QM questions: on loopback the first unicast-reply (QU) query is lost; QM fin
 
 mDNS only says a device is there; it is slow to say one left (python-zeroconf keeps a PTR at least
 1125 s). So the service probes paired devices itself (offload.py); here a removal is taken as a hint.
+
+mDNS is unauthenticated: anyone on the LAN may advertise a paired camera's serial and its (public) key
+fingerprint, or send a goodbye in its name. So for a paired camera an advert or a goodbye changes nothing
+here: an advert from elsewhere than the camera's proven address is handed to the offload manager, which
+switches only when the paired key signs a fresh challenge there; a goodbye is left to the probe. A
+paired serial advertised with another key is refused with an alert once per episode (episodes.py).
 """
 
 from __future__ import annotations
@@ -27,10 +33,13 @@ from ..box import Box
 from ..errors import KluisError
 from . import devices, protocol
 from .devices import Advert
+from .episodes import Episodes
 
 log = logging.getLogger("kluis.dock")
 
 SERVICE_TYPE = protocol.SERVICE_TYPE
+BAD_ADVERT_ALERTS = 20  # bad-advert alerts per host and episode (episodes.py), then a debug line only
+MAX_REFUSED_NAMES = 1000  # refused mDNS names remembered (to alert once per name and reason)
 
 
 def interface_addresses(wanted: list[str] | None = None) -> list[str]:
@@ -83,6 +92,9 @@ class Discovery:
         self._watch: asyncio.Task | None = None
         self._names: dict[str, str] = {}  # mDNS instance name -> serial
         self._refused: dict[str, str] = {}  # mDNS name -> why, logged once per distinct reason
+        self.spoofs = Episodes()  # (serial, address): a paired serial advertised with another key
+        self.bad_adverts = Episodes()  # address: alerts for bad adverts from there, at most BAD_ADVERT_ALERTS
+        self._bad_count: dict[str, int] = {}  # address -> bad-advert alerts in its current episode
 
     async def start(self) -> None:
         if self.owner:  # what a previous run saw may be stale (it may have been killed): devices are
@@ -135,7 +147,8 @@ class Discovery:
     def _on_change(self, zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
         if state_change is ServiceStateChange.Removed:
             serial = self._names.pop(name, None)
-            if serial:
+            row = devices.find_device(self.box.catalog, serial) if serial else None
+            if serial and row is not None and not row["paired"]:  # a paired camera: the probe decides
                 devices.gone(self.box, serial, "said goodbye on mDNS")
             return
         task = asyncio.ensure_future(self._resolve(name))
@@ -155,13 +168,36 @@ class Discovery:
             why = str(exc)
             if self._refused.get(name) != why:
                 self._refused[name] = why
-                address = (info.parsed_addresses(IPVersion.V4Only) or (None,))[0]
-                devices.alert(self.box, "bad_advert", f"{name[:80]!r} from {address}: {why}; ignored",
-                              address=address)
+                while len(self._refused) > MAX_REFUSED_NAMES:  # a flood of new names: forget the oldest
+                    del self._refused[next(iter(self._refused))]
+                self._bad_advert(name, (info.parsed_addresses(IPVersion.V4Only) or ("",))[0], why)
             return
         self._refused.pop(name, None)
         row = devices.seen(self.box, advert)
         if row is None:
+            self._spoofed(advert)
             return
         self._names[name] = advert.serial
         self.on_device(row)
+
+    def _bad_advert(self, name: str, address: str, why: str) -> None:
+        """An alert per bad advert (name and reason), but at most BAD_ADVERT_ALERTS per host and episode: a
+        device that makes up new names does not flood the alerts table."""
+        if self.bad_adverts.seen(address):
+            self._bad_count[address] = 0
+        count = self._bad_count[address] = self._bad_count.get(address, 0) + 1
+        if count <= BAD_ADVERT_ALERTS:
+            devices.alert(self.box, "bad_advert", f"{name[:80]!r} from {address or None}: {why}; ignored"
+                          + ("; further bad adverts from there are not alerted for a while"
+                             if count == BAD_ADVERT_ALERTS else ""), address=address or None)
+        else:
+            log.debug("mDNS: bad advert %r from %s not alerted (%d from there): %s", name[:80], address, count, why)
+
+    def _spoofed(self, advert: Advert) -> None:
+        """A paired serial advertised with another key: one alert per episode, not one per advert."""
+        if not self.spoofs.seen((advert.serial, advert.address)):  # a host hopping ports: one episode
+            return
+        row = devices.get_device(self.box.catalog, advert.serial)
+        devices.alert(self.box, "spoofed_serial", f"{advert.address}:{advert.port} advertises paired camera "
+                      f"{advert.serial} with key fingerprint {advert.fp[:24]!r}, paired key is "
+                      f"{row['fingerprint'][:24]}: refused", serial=advert.serial, address=advert.address)

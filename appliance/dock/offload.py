@@ -1,9 +1,11 @@
 """Pulling recordings from paired cameras: resumable, durable, verified, and only then deleted there.
 
-For one docked camera (a "dock session"):
-  1. GET info: the camera is there (a probe: mDNS is slow to notice a camera that left), its key is the
+For one docked camera (a "dock session"), at its proven address (claims.py):
+  1. GET info: the camera is there (a probe: mDNS is slow to notice a camera that left), it names the
      paired key, and its clock against ours (the offset, stored per dock and applied to its recordings).
-  2. GET manifest, box-signed; the camera's signature over it, and the echo of our nonce, are checked.
+  2. GET manifest, box-signed; the camera's signature over it, and the echo of our fresh nonce, are
+     checked: the signed challenge that proves the paired camera is there. Only then is it online, seen,
+     docked, its clock offset stored (checked against the signed manifest's clock: info is unsigned).
   3. Per recording not yet held: download into a named vault writer, from the last durable byte after
      a cut or a crash (`Range: bytes=N-`); as soon as the container header is in, check that the box is a
      recipient and that the header metadata says what the signed manifest says; at the end the vault
@@ -25,37 +27,28 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 import aiohttp
-from nacl.signing import SigningKey
 
 from .. import recordings, space
 from ..box import Box
 from ..clock import from_iso, to_iso
 from ..errors import ContainerError, KluisError, StorageFull
 from . import devices, protocol
-from .protocol import API_PREFIX, ProtocolError
+from .claims import Claim, Claims, impostor_episode
+from .client import CameraClient, DockError, NotThere, Offline, error_text, why_of
+from .devices import Advert
+from .episodes import Episodes
+from .protocol import ProtocolError
 
 log = logging.getLogger("kluis.offload")
 
 BUFFER = 1024 * 1024  # bytes gathered before one write to the vault
 SYNC_EVERY = 256 * 1024 * 1024  # fsync this often: bounds what a power cut loses (a kill -9 loses nothing)
 BAD_RECORDING_RETRY_S = 600  # a refused recording is tried again after this long, not on every probe
-
-
-class DockError(KluisError):
-    """The camera did not answer, or answered with an error: try again later."""
-
-    def __init__(self, message: str, status: int | None = None, code: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
-class Offline(DockError):
-    """The camera does not answer its info: it left the dock (or the network)."""
+OFFSET_TOLERANCE_S = 2.0  # the unsigned info's clock may differ this much (plus the exchange) from the signed
 
 
 class Refused(KluisError):
-    """The camera (or what it sent) is not trusted: an alert has been recorded."""
+    """The camera (or what it sent) is not trusted: an alert has been recorded (or is, by the manager)."""
 
 
 # --- progress (read by the demo and the web UI) --------------------------------------------------------
@@ -80,114 +73,6 @@ class CameraProgress:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-# --- talking to one camera ---------------------------------------------------------------------------
-class CameraClient:
-    """The box's end of the dock protocol for one paired (or pairing) camera."""
-
-    def __init__(self, http: aiohttp.ClientSession, box: Box, serial: str, address: str, port: int,
-                 camera_key: str | None = None, signing_key: SigningKey | None = None):
-        self.http = http
-        self.box = box
-        self.serial = serial
-        self.base = f"http://{address}:{port}"
-        self.camera_key = camera_key
-        self.signing_key = signing_key or box.signing_key()
-
-    def _paired_key(self) -> str:
-        """The camera's key, which what it signs is checked against: known once it is paired."""
-        if self.camera_key is None:
-            raise KluisError(f"camera {self.serial} is not paired: its signed answers cannot be checked")
-        return self.camera_key
-
-    def _signed(self, method: str, path: str, body: bytes = b"") -> dict[str, str]:
-        return protocol.sign_request(self.signing_key, method, path, body, self.box.clock())
-
-    async def _json(self, method: str, path: str, *, body: bytes | None = None, signed: bool = False,
-                    limit: int = protocol.MAX_JSON_BODY, what: str = "response") -> tuple[dict, dict]:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        if signed:
-            headers.update(self._signed(method, path, body or b""))
-        try:
-            async with self.http.request(method, self.base + path, data=body, headers=headers) as resp:
-                raw = await _read_limited(resp, limit, what)
-                if resp.status != 200:
-                    code, text = _error_of(raw)
-                    raise DockError(f"{self.serial}: {method} {path}: HTTP {resp.status}: {text}", resp.status, code)
-                return protocol.parse_json(raw, limit, what), headers
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise DockError(f"{self.serial} at {self.base}: {method} {path}: {_why(exc)}") from None
-
-    async def info(self) -> tuple[dict, datetime]:
-        """The camera's info and the box's clock at the middle of the exchange (for the offset)."""
-        t0 = time.monotonic()
-        before = self.box.clock()
-        obj, _ = await self._json("GET", f"{API_PREFIX}/info", what="info")
-        midpoint = before + timedelta(seconds=(time.monotonic() - t0) / 2)
-        return protocol.parse_info(obj), midpoint
-
-    async def manifest(self) -> dict:
-        path = f"{API_PREFIX}/manifest"
-        obj, sent = await self._json("GET", path, signed=True, limit=protocol.MAX_MANIFEST_BODY, what="manifest")
-        return protocol.verify_manifest(obj, self._paired_key(), self.serial, sent[protocol.H_NONCE])
-
-    async def delete(self, recording_id: str, sha256: str) -> dict | None:
-        """The camera's signed confirmation; None if it no longer had the recording (a repeated delete)."""
-        path = f"{API_PREFIX}/recordings/{recording_id}"
-        body = protocol.build_delete(recording_id, sha256)
-        try:
-            obj, _ = await self._json("DELETE", path, body=body, signed=True, what="delete confirmation")
-        except DockError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return protocol.verify_deleted(obj, self._paired_key(), self.serial, recording_id, sha256)
-
-    async def put_settings(self, settings: dict) -> dict:
-        body = protocol.canonical(settings)
-        obj, _ = await self._json("PUT", f"{API_PREFIX}/settings", body=body, signed=True, what="settings")
-        return obj
-
-    async def pair(self, request: dict) -> dict:
-        obj, _ = await self._json("POST", f"{API_PREFIX}/pair", body=protocol.canonical(request), what="pairing")
-        return obj
-
-    async def unpair(self) -> dict:
-        obj, _ = await self._json("DELETE", f"{API_PREFIX}/pair", body=b"", signed=True, what="unpair")
-        return obj
-
-    def recording(self, recording_id: str, start: int):
-        """The GET for a recording's bytes from `start` (an aiohttp request context manager)."""
-        path = f"{API_PREFIX}/recordings/{recording_id}"
-        headers = self._signed("GET", path)
-        if start:
-            headers["Range"] = f"bytes={start}-"
-        return self.http.get(self.base + path, headers=headers)
-
-
-async def _read_limited(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
-    if resp.content_length is not None and resp.content_length > limit:
-        raise ProtocolError(f"{what} too large ({resp.content_length} bytes, limit {limit})", 413, "too_large")
-    data = bytearray()
-    async for block in resp.content.iter_any():
-        data += block
-        if len(data) > limit:
-            raise ProtocolError(f"{what} too large (over {limit} bytes)", 413, "too_large")
-    return bytes(data)
-
-
-def _error_of(raw: bytes) -> tuple[str | None, str]:
-    """(code, message) of a camera's error body; tolerant, since this is already the failure path."""
-    try:
-        error = protocol.parse_json(raw)["error"]
-        return str(error["code"])[:40], str(error["message"])[:200]
-    except (KluisError, KeyError, TypeError):
-        return None, raw[:200].decode("utf-8", "replace")
-
-
-def _error_text(raw: bytes) -> str:
-    return _error_of(raw)[1]
 
 
 # --- the offload of one camera -----------------------------------------------------------------------
@@ -226,8 +111,10 @@ class Offload:
     """One dock session with one camera."""
 
     def __init__(self, box: Box, client: CameraClient, device: dict, progress: CameraProgress,
-                 semaphore: asyncio.Semaphore, skip: dict[tuple, float], docked: set[str]):
+                 semaphore: asyncio.Semaphore, skip: dict[tuple, float], docked: set[str],
+                 alerts: Episodes | None = None):
         self.box = box
+        self.alerts = alerts or Episodes()  # (serial, kind, address): one alert per episode
         self.docked = docked  # serials seen docked since they last went away: a dock is recorded once
         self.client = client
         self.device = device
@@ -243,28 +130,34 @@ class Offload:
         """Returns how many recordings were stored. Raises DockError (camera gone), Refused, StorageFull."""
         serial = self.serial
         self.progress.set(state="checking", message="")
+        began = time.monotonic()
         try:
             info, box_now = await self.client.info()
         except DockError as exc:
             raise Offline(str(exc)) from None
-        devices.touch(self.box, serial)
         if info["serial"] != serial or info["camera_key"] != self.device["public_key"]:
-            devices.alert(self.box, "key_mismatch",
-                          f"device at {self.client.base} answers as {info['serial']} with key {info['fp']}; "
-                          f"paired {serial} has key {self.device['fingerprint']}: refused",
-                          serial=serial, address=self.device["address"])
-            raise Refused(f"{serial}: key does not match its pairing")
-        offset_s = round((box_now - from_iso(info["camera_time"])).total_seconds(), 3)
-        devices.record_dock(self.box, serial, from_iso(info["camera_time"]), offset_s, self.device["address"],
+            raise NotThere(f"{serial}: another device answers at its address {self.client.base}",
+                           f"device at {self.client.base} answers as {info['serial']} with key {info['fp']}; "
+                           f"paired {serial} has key {self.device['fingerprint']}: refused")
+        try:
+            manifest, signed_now = await self._challenge()
+        except ProtocolError as exc:
+            self._alert("bad_manifest", f"{serial}: manifest refused: {exc}")
+            raise Refused(f"{serial}: {exc}") from None
+        # Proven: the paired key signed our fresh nonce. Only now is the camera online, docked, its clock read.
+        devices.touch(self.box, serial, model=info["model"], firmware=info["fw"])
+        self.alerts.end((serial, "bad_manifest", self.device["address"]))
+        camera_time = from_iso(info["camera_time"])
+        offset_s = round((box_now - camera_time).total_seconds(), 3)
+        signed_offset = round((signed_now - from_iso(manifest["camera_time"])).total_seconds(), 3)
+        if abs(offset_s - signed_offset) > OFFSET_TOLERANCE_S + (time.monotonic() - began):
+            log.warning("camera %s: the clock in its info (offset %.3f s) differs from the one it signed "
+                        "(offset %.3f s): the signed one is kept", serial, offset_s, signed_offset)
+            camera_time, offset_s = from_iso(manifest["camera_time"]), signed_offset
+        devices.record_dock(self.box, serial, camera_time, offset_s, self.device["address"],
                             new_dock=serial not in self.docked)
         self.docked.add(serial)
         await self._push_settings(info)
-        try:
-            manifest = await self.client.manifest()
-        except ProtocolError as exc:
-            devices.alert(self.box, "bad_manifest", f"{serial}: manifest refused: {exc}", serial=serial,
-                          address=self.device["address"])
-            raise Refused(f"{serial}: {exc}") from None
         entries = sorted(manifest["recordings"], key=lambda e: (e["start"], e["id"]))
         now = time.monotonic()
         todo = [e for e in entries if self.skip.get((serial, e["id"], e["sha256"]), 0) <= now]
@@ -282,6 +175,17 @@ class Offload:
                 self.progress.set(recordings_done=self.progress.recordings_done + 1)
         self.progress.set(state="done", current=None, message=f"{stored} stored")
         return stored
+
+    async def _challenge(self) -> tuple[dict, datetime]:
+        """The signed manifest for a fresh nonce (the proof), and the box's clock at the exchange's middle."""
+        t0, before = time.monotonic(), self.box.clock()
+        manifest = await self.client.manifest()
+        return manifest, before + timedelta(seconds=(time.monotonic() - t0) / 2)
+
+    def _alert(self, kind: str, message: str) -> None:
+        """An alert about this camera, once per episode (the same failure on every probe is one episode)."""
+        if self.alerts.seen((self.serial, kind, self.device["address"])):
+            devices.alert(self.box, kind, message, serial=self.serial, address=self.device["address"])
 
     async def _push_settings(self, info: dict) -> None:
         """Hand the camera newer settings (pre/post-record, officer) if the box holds a newer version."""
@@ -338,7 +242,7 @@ class Offload:
                 async with self.client.recording(rec_id, start) as resp:
                     if resp.status not in (200, 206):
                         raise DockError(f"{serial}: GET recording {rec_id}: HTTP {resp.status}: "
-                                        f"{_error_text(await resp.content.read(4096))}")
+                                        f"{error_text(await resp.content.read(4096))}")
                     if start and resp.status != 206:
                         raise DockError(f"{serial}: camera ignored the resume Range for {rec_id}")
                     header_checked = await self._stream(resp, writer, entry, base_done, header_checked)
@@ -350,7 +254,7 @@ class Offload:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             durable = await _keep(writer)
             raise DockError(f"{serial}: download of {rec_id} interrupted at byte {durable} "
-                            f"({_why(exc)}); will resume") from None
+                            f"({why_of(exc)}); will resume") from None
         except DockError:
             await _keep(writer)
             raise
@@ -433,10 +337,6 @@ class Offload:
                       f"stored, the camera keeps it: {why}", serial=self.serial, address=self.device["address"])
 
 
-def _why(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
-
-
 async def _keep(writer) -> int:
     """After a failure: make what arrived durable for the resume, and close the file."""
     try:
@@ -462,7 +362,9 @@ def device_settings(box: Box, device: dict) -> dict:
 # --- the manager: every paired camera, all the time ----------------------------------------------------
 class OffloadManager:
     """Starts a dock session for every paired camera that is (or may be) online: on an mDNS
-    advertisement, and every `probe_interval_s` (the probe that notices a camera left)."""
+    advertisement, and every `probe_interval_s` (the probe that notices a camera left). Sessions go to
+    the camera's proven address only; an advert from elsewhere is a claim, proven by the signed
+    challenge before the camera's row moves there (claims.py)."""
 
     def __init__(self, box: Box, concurrency: int | None = None, probe_interval_s: float | None = None,
                  retry_s: float | None = None):
@@ -480,6 +382,9 @@ class OffloadManager:
         self._not_before: dict[str, float] = {}
         self._last_problem: dict[str, str] = {}
         self._probe: asyncio.Task | None = None
+        self.alerts = Episodes()  # (serial, kind, address): alerts of the sessions, once per episode
+        self.claims = Claims(box, self.retry_s, alerts=self.alerts)
+        self._challenges: dict[str, asyncio.Task] = {}
 
     async def start(self) -> None:
         read_s = self.box.settings.dock.read_timeout_s
@@ -489,7 +394,7 @@ class OffloadManager:
         self._probe = asyncio.create_task(self._probe_loop())
 
     async def stop(self) -> None:
-        tasks = [t for t in [self._probe, *self._sessions.values()] if t]
+        tasks = [t for t in [self._probe, *self._sessions.values(), *self._challenges.values()] if t]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -502,11 +407,67 @@ class OffloadManager:
         return self._http
 
     def snapshot(self) -> dict[str, dict]:
-        return {serial: p.as_dict() for serial, p in sorted(self.progress.items())}
+        """Per camera its session's progress, and `impostors`: devices that claim to be it and failed."""
+        return {serial: {**p.as_dict(), "impostors": self.claims.impostors(serial)}
+                for serial, p in sorted(self.progress.items())}
 
     def on_device(self, row: dict) -> None:
-        if row["paired"]:
+        """Discovery saw a paired camera's advert (devices.seen: under "advert", the row unchanged)."""
+        if not row["paired"]:
+            return
+        advert: Advert | None = row.get("advert")
+        if advert is None or (advert.address, advert.port) == (row["address"], row["port"]):
             self.kick(row["serial"], now=True)
+            return
+        self.claims.add(row["serial"], advert.address, advert.port, advert)
+        self.challenge(row["serial"])
+
+    def challenge(self, serial: str) -> None:
+        """Challenge the claims for `serial` that are due (one task per camera at a time)."""
+        running = self._challenges.get(serial)
+        if (running and not running.done()) or not self.claims.due(serial):
+            return
+        self._challenges[serial] = asyncio.create_task(self._challenge_claims(serial))
+
+    async def _challenge_claims(self, serial: str) -> None:
+        try:
+            for claim in self.claims.due(serial):
+                device = devices.find_device(self.box.catalog, serial)
+                if not device or not device["paired"] or not device["public_key"]:  # (a USB camera has none)
+                    return
+                if (claim.address, claim.port) == (device["address"], device["port"]):
+                    self.claims.drop(claim)  # it is the proven address (again): nothing to prove
+                elif await self._prove(device, claim):
+                    return
+        except (KluisError, sqlite3.OperationalError) as exc:  # the catalog full or locked: next probe again
+            log.error("camera %s: a claim of its address not checked: %s", serial, exc)
+
+    async def _prove(self, device: dict, claim: Claim) -> bool:
+        """Whether the paired key signs our fresh challenge at the claim's address; if so the camera moves
+        there. A device that answers but cannot prove it is an impostor (claims.failed alerts)."""
+        serial, proven = device["serial"], f"{device['address']}:{device['port']}"
+        client = CameraClient(self.http, self.box, serial, claim.address, claim.port, camera_key=device["public_key"])
+        try:
+            info, _ = await client.info()
+            if info["serial"] != serial or info["camera_key"] != device["public_key"]:
+                self.claims.failed(claim, f"answers as {info['serial']} with key {info['fp']}", proven)
+                return False
+            await client.manifest()
+        except DockError as exc:
+            if exc.status is None:  # nothing answers there: not an impostor, maybe a camera on its way
+                self.claims.unreachable(claim)
+            else:
+                self.claims.failed(claim, f"refuses the box's signed challenge ({exc})", proven)
+            return False
+        except ProtocolError as exc:
+            self.claims.failed(claim, f"fails the box's signed challenge ({exc})", proven)
+            return False
+        self.claims.proven(claim, device["address"], device["port"])
+        self._not_before.pop(serial, None)
+        running = self._sessions.get(serial)
+        if running is None or running.done():
+            self.kick(serial, now=True)
+        return True
 
     def kick(self, serial: str, now: bool = False) -> None:
         running = self._sessions.get(serial)
@@ -525,6 +486,7 @@ class OffloadManager:
                 for device in devices.paired_devices(self.box.catalog):
                     if device["address"] and device["port"]:
                         self.kick(device["serial"])
+                    self.challenge(device["serial"])  # impostors still there; a moved camera's new address
             await asyncio.sleep(self.probe_interval_s)
 
     async def _session(self, serial: str) -> None:
@@ -535,17 +497,25 @@ class OffloadManager:
         client = CameraClient(self.http, self.box, serial, device["address"], device["port"],
                               camera_key=device["public_key"])
         backoff = self.retry_s
-        offload = Offload(self.box, client, device, progress, self.semaphore, self.skip, self.docked)
+        offload = Offload(self.box, client, device, progress, self.semaphore, self.skip, self.docked, self.alerts)
         try:
             await offload.run()
+            self.alerts.end((serial, "protocol_error", device["address"]))  # proven there again: over
             self._problem(serial, None)
             devices.set_status(self.box, serial, "idle")
             backoff = 0
         except Offline as exc:
             self.docked.discard(serial)
             progress.set(state="offline", message=str(exc), current=None)
-            devices.gone(self.box, serial, "does not answer")
-            self._problem(serial, str(exc))
+            if isinstance(exc, NotThere) and self.alerts.seen(impostor_episode(serial, device["address"])):
+                devices.alert(self.box, "key_mismatch", exc.alert, serial=serial, address=device["address"])
+            devices.gone(self.box, serial, "does not answer" if not isinstance(exc, NotThere) else
+                         "another device answers at its address")
+            if isinstance(exc, NotThere):  # the alert was its one log line
+                self._last_problem[serial] = str(exc)
+            else:
+                self._problem(serial, str(exc))
+            self.challenge(serial)  # moved? its new (or former) address, once proven
         except DockError as exc:
             progress.set(state="error", message=str(exc))
             self._problem(serial, str(exc))
@@ -558,8 +528,9 @@ class OffloadManager:
             self._disk_full(serial, offload.needed, str(exc))
         except ProtocolError as exc:
             progress.set(state="error", message=str(exc), current=None)
-            devices.alert(self.box, "protocol_error", f"{serial}: {exc}", serial=serial,
-                          address=device["address"], action="offload_error")
+            if self.alerts.seen((serial, "protocol_error", device["address"])):
+                devices.alert(self.box, "protocol_error", f"{serial}: {exc}", serial=serial,
+                              address=device["address"], action="offload_error")
             backoff = max(self.retry_s, 60)
         except KluisError as exc:
             progress.set(state="error", message=str(exc), current=None)

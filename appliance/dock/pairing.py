@@ -16,7 +16,7 @@ import aiohttp
 from ..box import Box
 from ..errors import KluisError, NotFound
 from . import devices, protocol
-from .offload import CameraClient, DockError
+from .client import CameraClient, DockError
 
 log = logging.getLogger("kluis.dock")
 

@@ -44,7 +44,7 @@ from .wire import (API_PREFIX, ASSIGNMENTS, CODE_RE, D_DELETED, D_MANIFEST, D_PA
 # --- info -------------------------------------------------------------------------------------------
 
 
-def build_info(serial: str, model: str, fw: str, camera_key: SigningKey, paired: bool,
+def build_info(serial: str, model: str, fw: str, camera_key: SigningKey | VerifyKey, paired: bool,
                box_key: str | None, camera_time: datetime, settings_version: int) -> dict:
     return {
         "proto": PROTOCOL_VERSION, "serial": serial, "model": model, "fw": fw,

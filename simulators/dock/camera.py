@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from aiohttp import web
-from nacl.signing import SigningKey
+from nacl.signing import SigningKey, VerifyKey
 
 from appliance.clock import Clock, system_clock
 from appliance.errors import KluisError
@@ -82,6 +82,12 @@ class Faults:
     corrupt: bool = False  # flip one byte in the middle of every recording served (stored copy intact)
     wrong_manifest_key: bool = False  # sign manifests with a key that is not the camera's
     bad_txt: str | None = None  # advertise an "oversized" or "malformed" TXT record
+    # An impostor: advertise the serial with this public key's fingerprint (hex Ed25519 key of the paired
+    # camera it copies: anyone on the LAN reads it from that camera's unsigned info) and as paired, while
+    # holding only its own key. With `impostor_info` it also names that key in its info, so only a signed
+    # challenge (the box-signed manifest request) can tell it from the real camera.
+    impostor_of: str | None = None
+    impostor_info: bool = False
 
     def update(self, changes: dict) -> None:
         names = {f.name for f in fields(self)}
@@ -90,12 +96,21 @@ class Faults:
             raise p.ProtocolError(f"unknown fault(s): {', '.join(sorted(unknown))}")
         if changes.get("bad_txt") not in (None, "oversized", "malformed"):
             raise p.ProtocolError("bad_txt is null, 'oversized' or 'malformed'")
+        claimed = changes.get("impostor_of")
+        if claimed is not None and (not isinstance(claimed, str) or not p.KEY_RE.match(claimed)):
+            raise p.ProtocolError("impostor_of is null or a camera's public key (64 hex digits)")
         for name, value in changes.items():
             setattr(self, name, value)
 
 
+def claimed_key(state: CameraState, faults: Faults) -> SigningKey | VerifyKey:
+    """The key the camera says it has (in its TXT, and in its info with `impostor_info`)."""
+    return VerifyKey(bytes.fromhex(faults.impostor_of)) if faults.impostor_of else state.key
+
+
 def txt_properties(state: CameraState, faults: Faults) -> dict[str, str] | bytes:
-    props = p.build_txt(state.serial, state.model, state.fw, state.key, state.paired)
+    props = p.build_txt(state.serial, state.model, state.fw, claimed_key(state, faults),
+                        state.paired or bool(faults.impostor_of))
     if faults.bad_txt == "oversized":
         return {**props, **{f"junk{i}": "x" * 240 for i in range(4)}}  # ~1 KB: over the 512-byte limit
     if faults.bad_txt == "malformed":
@@ -213,10 +228,13 @@ class Simulator:
     def _service_info(self):
         from zeroconf.asyncio import AsyncServiceInfo
 
+        # An impostor cannot have the real camera's instance and host names (mDNS probing refuses a name in
+        # use): like any device after a name conflict it takes others. Its TXT still names the serial.
+        instance = self.state.serial + (f"-{self.port}" if self.faults.impostor_of else "")
         return AsyncServiceInfo(
-            p.SERVICE_TYPE, f"{self.state.serial}.{p.SERVICE_TYPE}", port=self.port,
+            p.SERVICE_TYPE, f"{instance}.{p.SERVICE_TYPE}", port=self.port,
             properties=txt_properties(self.state, self.faults),
-            server=f"{self.state.serial.lower()}-camera.local.",
+            server=f"{instance.lower()}-camera.local.",
             addresses=[socket.inet_aton(a) for a in self.addresses],
         )
 
@@ -318,9 +336,10 @@ class Simulator:
         return nonce
 
     async def h_info(self, request: web.Request) -> web.Response:
-        s = self.state
-        return web.json_response(p.build_info(s.serial, s.model, s.fw, s.key, s.paired, s.box_key, s.clock(),
-                                              s.settings["version"]))
+        s, f = self.state, self.faults
+        key = claimed_key(s, f) if f.impostor_info else s.key
+        return web.json_response(p.build_info(s.serial, s.model, s.fw, key, s.paired or bool(f.impostor_of),
+                                              s.box_key, s.clock(), s.settings["version"]))
 
     async def h_pair(self, request: web.Request) -> web.Response:
         body = p.parse_json(await request.read(), what="pair request")
@@ -460,7 +479,10 @@ class Simulator:
     async def h_sim_faults(self, request: web.Request) -> web.Response:
         if request.method == "PUT":
             before = self.faults.bad_txt
-            self.faults.update(p.parse_json(await request.read(), what="faults"))
+            changes = p.parse_json(await request.read(), what="faults")
+            if "impostor_of" in changes:  # it names the advertisement: fixed for the process's life
+                raise p.ProtocolError("impostor_of is set at the start (--impostor-of)")
+            self.faults.update(changes)
             self._cuts = 0
             log.info("faults now %s", asdict(self.faults))
             if self.faults.bad_txt != before:

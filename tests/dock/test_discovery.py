@@ -137,3 +137,43 @@ def test_interfaces_chosen_explicitly():
     assert interface_addresses(["127.0.0.1"]) == ["127.0.0.1"]
     assert interface_addresses(["no-such-if0"]) == []
     assert "127.0.0.1" in interface_addresses([])
+
+
+async def test_spoofed_adverts_alert_once_and_change_nothing_of_a_paired_camera(box, discovery, advertiser):
+    """Repeated and changing adverts of a paired serial with another key are one alert (not one per advert);
+    one with the copied fingerprint from elsewhere, and its goodbye, leave the camera's row as it was."""
+    real = SigningKey.generate()
+    # Paired earlier at its proven address (so no advert of an unpaired phase is still being handled).
+    box.catalog.db["devices"].insert({
+        "serial": "FLOOD-1", "address": "127.0.0.1", "port": 18030, "model": "Test-Cam", "paired": 1, "online": 1,
+        "public_key": protocol.key_hex(real), "fingerprint": protocol.key_fingerprint(real),
+        "service_name": f"FLOOD-1.{SERVICE}", "txt": "{}", "last_seen": "2026-01-01T00:00:00.000Z"})
+    before = devices.get_device(box.catalog, "FLOOD-1")
+    await advertiser.add("FLOOD-1", 18030, txt("FLOOD-1", real))
+    await until(lambda: [r for r in discovery.seen if r["serial"] == "FLOOD-1"])
+    spoofed = lambda: [a for a in devices.alerts(box.catalog, "FLOOD-1") if a["kind"] == "spoofed_serial"]
+    for round_ in range(3):  # goodbye and a new advert with a new key each round: the same episode
+        info = await advertiser.add("FLOOD-ROGUE", 18031, txt("FLOOD-1", SigningKey.generate(), model=f"R{round_}"))
+        await until(lambda: discovery.spoofs.active())
+        await advertiser.remove(info)
+    copied = await advertiser.add("FLOOD-COPY", 18032, txt("FLOOD-1", real, model="Copy"))
+    await until(lambda: [r for r in discovery.seen if r.get("advert") and r["advert"].port == 18032])
+    await advertiser.remove(copied)  # a goodbye in the paired camera's name: only a hint, not taken
+    await asyncio.sleep(0.5)
+    assert len(spoofed()) == 1, spoofed()
+    after = devices.get_device(box.catalog, "FLOOD-1")
+    assert {k: after[k] for k in ("address", "port", "model", "online", "last_seen", "service_name", "txt")} == \
+        {k: before[k] for k in ("address", "port", "model", "online", "last_seen", "service_name", "txt")}
+
+
+async def test_a_host_making_up_bad_adverts_is_alerted_a_bounded_number_of_times(box, discovery, advertiser):
+    from appliance.dock.discovery import BAD_ADVERT_ALERTS
+
+    names = [f"JUNK-{i}" for i in range(BAD_ADVERT_ALERTS + 5)]
+    await asyncio.gather(*(advertiser.add(name, 18100 + i, txt(f"JUNK-{i}", fp="nope"))
+                           for i, name in enumerate(names)))
+    junk = lambda: [a for a in devices.alerts(box.catalog, limit=1000) if "JUNK-" in a["message"]]
+    await until(lambda: len(junk()) >= BAD_ADVERT_ALERTS, 20)
+    await until(lambda: len(discovery._refused) >= len(names), 20)  # every advert was read and refused
+    assert len(junk()) == BAD_ADVERT_ALERTS
+    assert "not alerted for a while" in junk()[0]["message"]  # newest first: the last one says so

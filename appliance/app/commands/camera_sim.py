@@ -38,12 +38,16 @@ state_option = click.option("--state", "state_dir", required=True, type=click.Pa
 @click.option("--corrupt", is_flag=True, help="Fault: flip a byte in every recording served.")
 @click.option("--wrong-manifest-key", is_flag=True, help="Fault: sign manifests with a wrong key.")
 @click.option("--bad-txt", type=click.Choice(["oversized", "malformed"]), help="Fault: advertise a bad TXT.")
+@click.option("--impostor-of", metavar="KEY",
+              help="Fault: an impostor of the paired camera with this public key (hex, from its info): "
+                   "advertise its serial and key fingerprint while holding another key.")
+@click.option("--impostor-info", is_flag=True, help="Fault: ... and name that key in the info too.")
 @click.option("--die-with-parent", "parent", type=int, hidden=True,
               help="Stop when the process with this pid ends (kluis demo's simulators).")
 @click.pass_context
 def camera_sim(ctx: click.Context, serial, state_dir, port, bind, interfaces, addresses, clock_drift,
                record_every, record_seconds, model, fw, cut_after, cut_count, rate, corrupt,
-               wrong_manifest_key, bad_txt, parent) -> None:
+               wrong_manifest_key, bad_txt, impostor_of, impostor_info, parent) -> None:
     """Run a simulated camera: advertises _bodycam._tcp.local. over mDNS and speaks the dock protocol
     (docs/dock-protocol.md) until SIGTERM or Ctrl-C. Prints `pairing code: NNNNNNNN` while unpaired."""
     if ctx.invoked_subcommand is not None:
@@ -62,6 +66,10 @@ def camera_sim(ctx: click.Context, serial, state_dir, port, bind, interfaces, ad
         sim.setup_logging(state.serial)
         faults = sim.Faults(cut_after=cut_after, cut_count=cut_count, rate=rate, corrupt=corrupt,
                             wrong_manifest_key=wrong_manifest_key, bad_txt=bad_txt)
+        try:
+            faults.update({"impostor_of": impostor_of, "impostor_info": impostor_info})
+        except KluisError as exc:
+            raise click.BadParameter(str(exc), param_hint="--impostor-of") from None
         asyncio.run(sim.run(state, port=port, bind=bind,
                             addresses=sim.choose_addresses(list(interfaces), list(addresses)), faults=faults,
                             record_every=record_every, record_seconds=record_seconds))
