@@ -246,7 +246,7 @@ def key_slots(box: Box) -> dict:
 
 
 def make_backup(box: Box, target: Path, journal_entry: dict | None = None,
-                progress: Callable[[dict], None] | None = None, drop_cache: bool = True) -> tuple[str, dict]:
+                progress: Callable[[dict], None] | None = None, drop_cache: bool = False) -> tuple[str, dict]:
     """Write one backup into `target`; returns (name, manifest). The footage goes into the target's shared
     store first (appliance/backup_store.py: each recording once, verified); the backup itself is written
     under a temporary name and renamed when complete, so it is there whole or not at all. `progress` is
@@ -359,7 +359,7 @@ def _audit_failure(box: Box, actor: str, label: str, why: str) -> None:
 
 
 def run(box: Box, target: Path, keep: int = DEFAULT_KEEP, actor: str = "system",
-        progress: Callable[[dict], None] | None = None, drop_cache: bool = True, label: str | None = None
+        progress: Callable[[dict], None] | None = None, drop_cache: bool = False, label: str | None = None
         ) -> RunResult:
     """One `kluis backup`: journal entry, the new footage into the store, the new backup, verify it, prune
     the older ones and the footage none of them lists, audit. A run that fails is audited too

@@ -15,8 +15,10 @@ backup lists is removed after rotation, its header (the wrapped file keys) overw
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
+import mmap
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,7 +29,6 @@ from .box import Box
 from .container import PREFIX, ContainerError, header_length
 from .durable import fsync_dir
 from .errors import KluisError
-from .vault import READ_BLOCK
 
 log = logging.getLogger(__name__)
 
@@ -51,36 +52,44 @@ class Copied:
 
 
 def _send(fin, fout, count: int) -> None:
-    """Copy `count` bytes from fin's position to fout's, in the kernel where it can."""
-    try:
-        while count > 0:
-            sent = os.sendfile(fout.fileno(), fin.fileno(), None, min(count, COPY_BLOCK))
-            if sent == 0:
-                raise KluisError("the recording's blob is shorter than its catalog row says")
-            count -= sent
-    except OSError as exc:
-        if exc.errno not in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: a file system sendfile cannot write
-            raise
-        while count > 0 and (block := fin.read(min(count, COPY_BLOCK))):
-            fout.write(block)
-            count -= len(block)
+    """Copy `count` bytes from fin's position to fout's, in the kernel where it can (copy_file_range, as
+    cp does; sendfile across file systems that refuse it; read and write where neither works)."""
+    for kernel_copy in (os.copy_file_range, os.sendfile):
+        try:
+            while count > 0:
+                sent = kernel_copy(fin.fileno(), fout.fileno(), count) if kernel_copy is os.copy_file_range \
+                    else os.sendfile(fout.fileno(), fin.fileno(), None, min(count, COPY_BLOCK))
+                if sent == 0:
+                    raise KluisError("the recording's blob is shorter than its catalog row says")
+                count -= sent
+            return
+        except OSError as exc:
+            # EXDEV, EINVAL, ENOSYS, EOPNOTSUPP: not between these two files; the bytes so far are written
+            if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise
+    while count > 0 and (block := fin.read(min(count, COPY_BLOCK))):
+        fout.write(block)
+        count -= len(block)
+    if count:
+        raise KluisError("the recording's blob is shorter than its catalog row says")
 
 
 def _hash_file(path: Path, drop_cache: bool) -> str:
-    digest = hashlib.sha256()
+    """The file's SHA-256, hashed from its pages in place (mmap: no copy into this process)."""
     with open(path, "rb") as f:
         if drop_cache and hasattr(os, "posix_fadvise"):
             # Read what the disk holds, not the pages just written (best effort: a FUSE share may keep them).
             os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-        while block := f.read(READ_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
+        if os.fstat(f.fileno()).st_size == 0:
+            return hashlib.sha256().hexdigest()
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return hashlib.sha256(mapped).hexdigest()
 
 
 class Store:
     """The footage store of one target."""
 
-    def __init__(self, target: Path, drop_cache: bool = True):
+    def __init__(self, target: Path, drop_cache: bool = False):
         self.target = Path(target)
         self.root = self.target / STORE
         self.part = self.root / PART
