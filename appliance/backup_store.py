@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import logging
-import mmap
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,11 +34,21 @@ log = logging.getLogger(__name__)
 STORE = "footage"
 PART = ".part"
 COPY_BLOCK = 8 * 1024 * 1024
+HASH_BLOCK = 1024 * 1024
 
 
 def rel(sha256: str) -> str:
     """A recording's place in the store, relative to the target."""
     return f"{STORE}/{sha256[:2]}/{sha256}"
+
+
+@dataclass
+class _Pending:
+    """A copy written, its sync and its read-back hash under way."""
+    rec: dict
+    part: Path
+    synced: Future
+    hashed: Future
 
 
 @dataclass
@@ -54,17 +63,19 @@ class Copied:
 def _send(fin, fout, count: int) -> None:
     """Copy `count` bytes from fin's position to fout's, in the kernel where it can (copy_file_range, as
     cp does; sendfile across file systems that refuse it; read and write where neither works)."""
-    for kernel_copy in (os.copy_file_range, os.sendfile):
+    for method in ("copy_file_range", "sendfile"):
         try:
             while count > 0:
-                sent = kernel_copy(fin.fileno(), fout.fileno(), count) if kernel_copy is os.copy_file_range \
-                    else os.sendfile(fout.fileno(), fin.fileno(), None, min(count, COPY_BLOCK))
+                if method == "copy_file_range":
+                    sent = os.copy_file_range(fin.fileno(), fout.fileno(), count)
+                else:
+                    sent = os.sendfile(fout.fileno(), fin.fileno(), None, min(count, COPY_BLOCK))
                 if sent == 0:
                     raise KluisError("the recording's blob is shorter than its catalog row says")
                 count -= sent
             return
         except OSError as exc:
-            # EXDEV, EINVAL, ENOSYS, EOPNOTSUPP: not between these two files; the bytes so far are written
+            # EXDEV, EINVAL, ENOSYS, EOPNOTSUPP: not between these two files (refused at the first call)
             if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
                 raise
     while count > 0 and (block := fin.read(min(count, COPY_BLOCK))):
@@ -75,15 +86,22 @@ def _send(fin, fout, count: int) -> None:
 
 
 def _hash_file(path: Path, drop_cache: bool) -> str:
-    """The file's SHA-256, hashed from its pages in place (mmap: no copy into this process)."""
-    with open(path, "rb") as f:
+    """The file's SHA-256, read into one buffer (no allocation per block, a small resident set)."""
+    digest = hashlib.sha256()
+    buffer = bytearray(HASH_BLOCK)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as f:
         if drop_cache and hasattr(os, "posix_fadvise"):
             # Read what the disk holds, not the pages just written (best effort: a FUSE share may keep them).
             os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-        if os.fstat(f.fileno()).st_size == 0:
-            return hashlib.sha256().hexdigest()
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            return hashlib.sha256(mapped).hexdigest()
+        while n := f.readinto(buffer):
+            digest.update(view[:n])
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
 
 
 class Store:
@@ -120,8 +138,10 @@ class Store:
         what was finished before stays (the next run goes on from there)."""
         done = Copied()
         self.part.mkdir(parents=True, exist_ok=True, mode=0o700)
-        pending: list[tuple[Future, dict]] = []
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-verify") as pool:
+        pending: list[_Pending] = []
+        # Two workers: a copy's fsync (the disk) and its read-back hash (a core) run at the same time, and
+        # both while the next recording is being copied.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="backup-verify") as pool:
             try:
                 for rec in recordings:
                     header = box.catalog.header_of(rec["id"])
@@ -134,34 +154,30 @@ class Store:
                         fout.write(header)
                         fout.flush()
                         _send(fin, fout, size - len(header))
-                    pending.append((pool.submit(self._verify_and_place, box, rec, part), rec))
+                    pending.append(_Pending(rec, part, pool.submit(_fsync, part),
+                                            pool.submit(_hash_file, part, self.drop_cache)))
                     done.copied += 1
                     done.copied_bytes += size
-                    # One check behind the copying at most: memory and page cache stay bounded.
+                    # One recording checked behind the copying at most: page cache and memory stay bounded.
                     while len(pending) > 1:
-                        self._collect(pending.pop(0), done, progress)
+                        self._place(box, pending.pop(0), done, progress)
                 while pending:
-                    self._collect(pending.pop(0), done, progress)
+                    self._place(box, pending.pop(0), done, progress)
             finally:
-                for future, _ in pending:
-                    future.cancel()
+                for item in pending:
+                    item.synced.cancel()
+                    item.hashed.cancel()
         for directory in done.dirs:
             fsync_dir(directory)
         if done.dirs:
             fsync_dir(self.root)
         return done
 
-    def _collect(self, item: tuple[Future, dict], done: Copied, progress: Callable[[dict], None] | None) -> None:
-        future, rec = item
-        done.dirs.add(future.result())
-        if progress is not None:
-            progress(rec)
-
-    def _verify_and_place(self, box: Box, rec: dict, part: Path) -> Path:
-        """Sync the copy, read it back and hash it on the target; in place only when it is the recording."""
-        with open(part, "rb+") as f:
-            os.fsync(f.fileno())
-        if _hash_file(part, self.drop_cache) != rec["sha256"]:
+    def _place(self, box: Box, item: _Pending, done: Copied, progress: Callable[[dict], None] | None) -> None:
+        """In place only when the copy is synced and reads back as the recording; else stop, saying why."""
+        rec, part = item.rec, item.part
+        item.synced.result()
+        if item.hashed.result() != rec["sha256"]:
             part.unlink(missing_ok=True)
             problem = box.vault.check(rec["stored_path"], box.catalog.header_of(rec["id"]), rec["sha256"])
             if problem:
@@ -171,7 +187,9 @@ class Store:
         dst = self.path(rec["sha256"])
         dst.parent.mkdir(exist_ok=True, mode=0o700)
         os.replace(part, dst)
-        return dst.parent
+        done.dirs.add(dst.parent)
+        if progress is not None:
+            progress(rec)
 
     def verify(self, sha256: str, size: int) -> str | None:
         """None if the store holds this recording intact; else what is wrong."""

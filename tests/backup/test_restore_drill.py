@@ -119,3 +119,22 @@ def test_a_failed_backup_is_audited_and_is_not_the_last_backup(cbox, clock, tmp_
     assert failed["details"]["target"] == str(not_a_dir) and failed["details"]["error"]
     assert backup.last_backup(cbox).name == made.name
     assert backup.last_backup(cbox, target=str(not_a_dir)) is None
+
+
+def test_a_restore_whose_check_after_the_restore_fails_leaves_no_directory(cbox, clock, tmp_path):
+    """The manifest (signed by the box) names another audit head than the catalog in it holds: found only
+    once the restored box is open. The half-restored directory, with the box's keys in it, must go."""
+    from appliance import signing
+    from appliance.canonical import canonical
+
+    store(cbox, tmp_path, T0)
+    made = backup.run(cbox, tmp_path / "usb")
+    body = {k: v for k, v in made.manifest.items() if k != "signature"}
+    body["audit"] = {**body["audit"], "head": "0" * 64}
+    (made.path / backup.MANIFEST).write_bytes(canonical(signing.signed(body, cbox.signing_key(),
+                                                                       signing.BACKUP_MANIFEST)))
+    assert backup.verify_backup(made.path).ok  # nothing a check without the keys can see
+    new = tmp_path / "restored"
+    with pytest.raises(backup.KluisError, match="audit log is not the one the manifest names"):
+        restore.restore(tmp_path / "usb", new, password=PASSWORD, clock=clock)
+    assert not new.exists()
