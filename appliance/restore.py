@@ -188,7 +188,7 @@ def _finish(data_dir: Path, clock, manifest: dict, journal: Journal, skipped: li
         later = journal.entries[start:]
         replayed, recorded = replay(box, later)
         expired = len(sweep.sweep(box).deleted)
-        via = "recovery key" if recovery_key is not None else (user or slots.get("init_user"))
+        via = "recovery key" if recovery_key is not None else str(user or slots.get("init_user") or "keeper")
         with box.catalog.transaction():
             audit.record(box.catalog, actor=via if recovery_key is None else "recovery", action="restore",
                          client="cli", clock=box.clock,
