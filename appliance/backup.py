@@ -351,6 +351,15 @@ def run_to(box: Box, where: str | Path, keep: int = DEFAULT_KEEP, actor: str = "
     return run(box, Path(where), keep=keep, actor=actor)
 
 
+def journal_to(box: Box, where: str | Path) -> dict:
+    """`append_journal` to a directory or an sftp:// network target (mounted for it): the deletions since
+    the last entry reach the target between backups too (run it after each sweep)."""
+    if backup_sftp.is_url(where):
+        with backup_sftp.mounted(str(where), box.data_dir) as mountpoint:
+            return append_journal(box, mountpoint)
+    return append_journal(box, Path(where))
+
+
 def _audit_failure(box: Box, actor: str, label: str, why: str) -> None:
     log.warning("backup to %s failed: %s", label, why)
     with box.catalog.transaction():

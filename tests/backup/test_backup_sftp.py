@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import audit, backup, backup_sftp, restore
+from appliance import audit, backup, backup_sftp, restore, sweep
 from appliance.box import Box
 from backup_helpers import T0, store
 from tests.conftest import PASSWORD
@@ -95,10 +95,16 @@ def test_a_backup_to_an_sftp_share_verifies_on_the_server_and_restores(cbox, clo
     again = backup.run_to(cbox, url)
     assert again.manifest["copied"]["recordings"] == 0  # incremental over the network too
 
+    # A deletion after the last backup reaches the share's journal (run after each sweep), and a restore
+    # from the share does not bring that recording back.
+    sweep.delete_early(cbox, free, actor="admin", reason="objection upheld", decision_ref="B-2")
+    entry = backup.journal_to(cbox, url)
+    assert [d["recording_id"] for d in entry["deletions"]] == [free]
+
     result = restore.restore(remote, tmp_path / "restored", password=PASSWORD, clock=clock)
-    assert result.recordings == 2
+    assert (result.recordings, result.replayed) == (1, 1)
     with Box(tmp_path / "restored", clock) as box:
-        assert {r["id"] for r in box.catalog.list_recordings()} == {held, free}
+        assert {r["id"] for r in box.catalog.list_recordings()} == {held}
 
 
 def test_a_share_whose_host_key_is_not_the_pinned_one_is_refused_and_audited(cbox, tmp_path, sshd):

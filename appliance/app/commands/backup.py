@@ -17,8 +17,6 @@ from appliance.box import Box
 from appliance.errors import KluisError
 from .common import ask_password, data_option, emit_json, read_secret_file, shows
 
-target_option = click.option("--to", "target", type=click.Path(path_type=Path),
-                             help="The backup target: a directory on the KLUIS-BACKUP disk or a mounted share.")
 from_option = click.option("--from", "source", required=True, type=click.Path(path_type=Path),
                            help="The backup target to read.")
 signer_option = click.option("--signer", help="The signing key fingerprint `kluis backup` printed (pins whose "
@@ -154,13 +152,13 @@ def list_(source: Path, deep: bool) -> dict:
 
 @backup.command("journal")
 @data_option
-@target_option
-def journal(data_dir: Path, target: Path | None) -> None:
+@click.option("--to", "target", help="The backup target: a directory on the KLUIS-BACKUP disk or an sftp:// share.")
+def journal(data_dir: Path, target: str | None) -> None:
     """Append the deletions made since the last entry to the target's signed journal (no backup)."""
     if target is None:
-        raise click.UsageError("kluis backup journal needs --to DIR")
+        raise click.UsageError("kluis backup journal needs --to TARGET")
     with Box(data_dir) as box:
-        entry = backup_mod.append_journal(box, target)
+        entry = backup_mod.journal_to(box, target)
     click.echo(f"journal entry {entry['seq']}: {len(entry['deletions'])} deletion(s)")
 
 
