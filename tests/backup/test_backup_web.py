@@ -56,6 +56,17 @@ async def test_the_keeper_makes_a_backup_and_sees_it(client, tmp_path):
     assert "Dagen aan beelden</th>" in html
 
     assert flash_of(html) == [f"Back-up gemaakt in {usb}."]
+    assert 'id="backup-failed"' not in html
+
+    # A run that fails (the nightly job, a full disk) is said on the page until one succeeds again.
+    full = tmp_path / "full"
+    full.write_text("not a directory")
+    with pytest.raises(backup.KluisError):
+        backup.run(box, full)
+    html = await (await client.get("/onderhoud")).text()
+    assert "De laatste back-up, " in html and f"naar {full}, is mislukt." in html
+    await client.post("/onderhoud/backup", data={"csrf": token, "target": str(usb)})
+    assert 'id="backup-failed"' not in await (await client.get("/onderhoud")).text()
     for bad, says in ((str(tmp_path / "nope"), "Die map bestaat niet"), ("relative/dir", "volledige pad"),
                       (str(box.data_dir / "blobs"), "eigen gegevensmap")):
         response = await client.post("/onderhoud/backup", data={"csrf": token, "target": bad})
