@@ -13,6 +13,7 @@ average (the machine is shared) at the start and end.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -57,6 +58,10 @@ def make_box(work: Path, total: int, each: int) -> Path:
 
 def run(args) -> list[dict]:
     total, each = args.backup_size, min(args.backup_recording_size, args.backup_size)
+    free = shutil.disk_usage(args.work).free
+    if free < 2.2 * total:  # the footage and one copy at a time, and room left for the others on the disk
+        raise RuntimeError(f"--backup-size {fmt_size(total)} needs {fmt_size(int(2.2 * total))} free in "
+                           f"{args.work}, there is {fmt_size(free)}: give a smaller --backup-size")
     load_start = _load()
     data = make_box(args.work, total, each)
     blob_bytes = sum(p.stat().st_size for p in (data / "blobs").glob("*/*"))

@@ -35,6 +35,9 @@ def test_backup_verify_and_restore_onto_a_fresh_box(box_dir, password_file, klui
     listed = kluis("backup", "verify", "--from", usb, "--signer", signer).stdout.decode()
     assert listed.splitlines()[0] == "journal: 1 entry, ok" and listed.rstrip().endswith(": ok")
     assert kluis("backup", "verify", "--from", usb, "--data", data).returncode == 0
+    listed = kluis("backup", "list", "--from", usb).stdout.decode().splitlines()
+    assert listed[0].startswith("a restore now brings back 2 recording(s), 1 day(s) of footage")
+    assert "2 recording(s)  1 day(s)" in listed[1] and listed[1].endswith("ok")
 
     new = tmp_path / "newbox"
     out = kluis("restore", "--data", new, "--from", usb, "--password-file", password_file,

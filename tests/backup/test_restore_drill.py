@@ -12,6 +12,7 @@ import pytest
 
 from appliance import audit, backup, backup_store, recordings, restore, retention, sweep
 from appliance.box import Box
+from appliance.clock import to_iso
 from backup_helpers import T0, store
 from tests.conftest import PASSWORD, plaintext
 
@@ -46,7 +47,7 @@ def test_the_restore_drill(cbox, clock, tmp_path):
     expected = {ids[i] for i in (in_term | HELD) - {EARLY}}
     assert len(expected) < COUNT - len(swept) - 1  # some expire in the days no journal covers
 
-    status = backup.status(usb, now.isoformat().replace("+00:00", "Z"))
+    status = backup.status(usb, to_iso(now))
     assert status["restores"]["recordings"] == len(expected)
 
     new = tmp_path / "fresh"
