@@ -6,8 +6,9 @@ Each round, in alternating order: `kluis backup --data D --to T` onto an empty t
 new: the incremental backup of that much footage), and `cp -r D/blobs T2 && sync` of the same blobs to the
 same file system (the baseline: copying the ciphertext and making it durable, nothing else). Targets are
 removed after each measurement, so the disk holds the footage and one copy at a time. Reported: both rates,
-their ratio (target >= 0.8), the second run's time (nothing new to copy), our peak RSS, and the load
-average (the machine is shared) at the start and end.
+their ratio (target >= 0.8), the second run's time (nothing new to copy), our peak RSS, the CPU seconds
+per GB of both (the read-back hash is CPU work cp does not do: on a loaded machine that, not the disk,
+sets the ratio), and the load average (the machine is shared) at the start and end.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def run(args) -> list[dict]:
     data = make_box(args.work, total, each)
     blob_bytes = sum(p.stat().st_size for p in (data / "blobs").glob("*/*"))
     kluis = benchlib.kluis_command()
-    ours, base, again, peaks = [], [], [], []
+    ours, base, again, peaks, cpu_ours, cpu_base = [], [], [], [], [], []
+    gb = blob_bytes / 1e9
     for repeat in range(args.repeats):
         target, copy = args.work / "target", args.work / "cp-target"
         order = ["ours", "cp"] if repeat % 2 == 0 else ["cp", "ours"]
@@ -75,12 +77,14 @@ def run(args) -> list[dict]:
             if who == "ours":
                 child = run_child([*kluis, "backup", "--data", data, "--to", target])
                 ours.append(blob_bytes / child.seconds / benchlib.MB)
+                cpu_ours.append(child.cpu_seconds / gb)
                 peaks.append(child.peak_rss_mb)
                 again.append(run_child([*kluis, "backup", "--data", data, "--to", target]).seconds)
                 remove(target)
             else:
                 child = run_child(["sh", "-c", f'cp -r "{data / "blobs"}" "{copy}" && sync'])
                 base.append(blob_bytes / child.seconds / benchlib.MB)
+                cpu_base.append(child.cpu_seconds / gb)
                 remove(copy)
     label = fmt_size(blob_bytes)
     a = result(NAME, f"kluis backup, all new ({label})", ours, "MB/s")
@@ -88,6 +92,9 @@ def run(args) -> list[dict]:
     rows = benchlib.versus(NAME, a, b, "backup/cp", "kluis backup", label, peaks, "< 200")
     rows.append(result(NAME, f"kluis backup, nothing new ({label} on the target)", again, "s",
                        note="the incremental run: the catalog snapshot and a size check per recording"))
+    # CPU per GB (user + system of the process and its children): what a loaded machine makes wall time of.
+    rows.append(result(NAME, "CPU kluis backup", cpu_ours, "s/GB", note="copy, read-back SHA-256, catalog"))
+    rows.append(result(NAME, "CPU cp -r + sync", cpu_base, "s/GB"))
     rows.append(result(NAME, "load average (1, 5, 15 min) at start", 0.0, "x", note=load_start))
     rows.append(result(NAME, "load average (1, 5, 15 min) at end", 0.0, "x", note=_load()))
     remove(data)
