@@ -1,5 +1,5 @@
 """Backups: an encrypted, signed, verifiable copy of a box on a target directory (the KLUIS-BACKUP disk, a
-network share mounted over SFTP: appliance/backup_sftp.py), with every recording within its term, rotated
+network share mounted over SFTP: appliance/backup_sftp.py, whose run_to backs up to either), with every recording within its term, rotated
 so that no backup keeps a recording's key past its retention, and restored onto a fresh box with the
 deletions made since replayed and the term applied again (appliance/restore.py). The format is on one
 page: docs/backup.md.
@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from . import audit, backup_sftp, keys, retention, signing
+from . import audit, keys, retention, signing
 from .backup_journal import NOT_IN_BACKUP, Journal, append_journal, entry_hash, read_journal
 from .backup_status import LastBackup, footage_days, last_backup  # noqa: F401  (backup.last_backup: the alerts' question)
 from .backup_store import STORE, Store
@@ -333,34 +333,8 @@ def _clear_leftovers(target: Path) -> int:
     return removed + Store(target).clear_parts()
 
 
-def run_to(box: Box, where: str | Path, keep: int = DEFAULT_KEEP, actor: str = "system") -> RunResult:
-    """`run` to a directory (the KLUIS-BACKUP disk) or to an sftp:// network target, mounted for the run."""
-    if backup_sftp.is_url(where):
-        audited = False
-        try:
-            with backup_sftp.mounted(str(where), box.data_dir) as mountpoint:
-                try:
-                    return run(box, mountpoint, keep=keep, actor=actor, label=str(where))
-                except KluisError:
-                    audited = True  # run() audits its own failures
-                    raise
-        except KluisError as exc:
-            if not audited:  # the share could not be reached
-                _audit_failure(box, actor, str(where), str(exc))
-            raise
-    return run(box, Path(where), keep=keep, actor=actor)
-
-
-def journal_to(box: Box, where: str | Path) -> dict:
-    """`append_journal` to a directory or an sftp:// network target (mounted for it): the deletions since
-    the last entry reach the target between backups too (run it after each sweep)."""
-    if backup_sftp.is_url(where):
-        with backup_sftp.mounted(str(where), box.data_dir) as mountpoint:
-            return append_journal(box, mountpoint)
-    return append_journal(box, Path(where))
-
-
-def _audit_failure(box: Box, actor: str, label: str, why: str) -> None:
+def audit_failure(box: Box, actor: str, label: str, why: str) -> None:
+    """A backup run that did not complete: one log line, one `backup_failed` audit entry."""
     log.warning("backup to %s failed: %s", label, why)
     with box.catalog.transaction():
         audit.record(box.catalog, actor=actor, action="backup_failed", clock=box.clock,
@@ -390,7 +364,7 @@ def run(box: Box, target: Path, keep: int = DEFAULT_KEEP, actor: str = "system",
             removed = Store(target).collect_garbage(referenced_footage(target))
     except (KluisError, OSError) as exc:
         why = str(exc) if isinstance(exc, KluisError) else f"{exc.strerror or exc} ({getattr(exc, 'filename', '')})"
-        _audit_failure(box, actor, label, why)
+        audit_failure(box, actor, label, why)
         raise KluisError(f"the backup to {label} failed: {why}") from None
     result = RunResult(name, target / name, manifest, entry["seq"], pruned)
     days = footage_days(manifest["recordings"], set(), box.now_iso())

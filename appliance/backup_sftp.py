@@ -10,6 +10,7 @@ The share is mounted with sshfs (FUSE) for the length of one run, and the backup
 the KLUIS-BACKUP disk: the same code, the same checks. sshfs passes fsync and atomic renames to OpenSSH's
 server (its fsync@openssh.com and posix-rename@openssh.com extensions), which is what makes a backup
 there whole or not at all. Mounting needs `sshfs` and /dev/fuse; nothing else on the box changes.
+`run_to` and `journal_to` take either kind of target: a directory or an sftp:// URL.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from . import backup
+from .box import Box
 from .errors import KluisError
 
 log = logging.getLogger(__name__)
@@ -114,3 +117,30 @@ def mounted(url: str, data_dir: Path) -> Iterator[Path]:
             mountpoint.rmdir()
         except OSError as exc:
             log.warning("could not remove the mount point %s: %s", mountpoint, exc)
+
+
+def run_to(box: Box, where: str | Path, keep: int = backup.DEFAULT_KEEP, actor: str = "system") -> backup.RunResult:
+    """`run` to a directory (the KLUIS-BACKUP disk) or to an sftp:// network target, mounted for the run."""
+    if is_url(where):
+        audited = False
+        try:
+            with mounted(str(where), box.data_dir) as mountpoint:
+                try:
+                    return backup.run(box, mountpoint, keep=keep, actor=actor, label=str(where))
+                except KluisError:
+                    audited = True  # run() audits its own failures
+                    raise
+        except KluisError as exc:
+            if not audited:  # the share could not be reached
+                backup.audit_failure(box, actor, str(where), str(exc))
+            raise
+    return backup.run(box, Path(where), keep=keep, actor=actor)
+
+
+def journal_to(box: Box, where: str | Path) -> dict:
+    """`append_journal` to a directory or an sftp:// network target (mounted for it): the deletions since
+    the last entry reach the target between backups too (run it after each sweep)."""
+    if is_url(where):
+        with mounted(str(where), box.data_dir) as mountpoint:
+            return backup.append_journal(box, mountpoint)
+    return backup.append_journal(box, Path(where))

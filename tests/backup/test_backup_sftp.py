@@ -80,7 +80,7 @@ def test_a_backup_to_an_sftp_share_verifies_on_the_server_and_restores(cbox, clo
     held, _ = store(cbox, tmp_path, T0)
     free, _ = store(cbox, tmp_path, T0)
     url = f"sftp://{getpass.getuser()}@127.0.0.1:{port}{remote}"
-    made = backup.run_to(cbox, url)
+    made = backup_sftp.run_to(cbox, url)
     assert made.manifest["copied"]["recordings"] == 2
     # On the server's own disk: the backup, its journal and the footage, and all of it checks.
     on_server = remote / made.name
@@ -92,13 +92,13 @@ def test_a_backup_to_an_sftp_share_verifies_on_the_server_and_restores(cbox, clo
     assert backup.last_backup(cbox, target=url).name == made.name
 
     clock.advance(hours=1)
-    again = backup.run_to(cbox, url)
+    again = backup_sftp.run_to(cbox, url)
     assert again.manifest["copied"]["recordings"] == 0  # incremental over the network too
 
     # A deletion after the last backup reaches the share's journal (run after each sweep), and a restore
     # from the share does not bring that recording back.
     sweep.delete_early(cbox, free, actor="admin", reason="objection upheld", decision_ref="B-2")
-    entry = backup.journal_to(cbox, url)
+    entry = backup_sftp.journal_to(cbox, url)
     assert [d["recording_id"] for d in entry["deletions"]] == [free]
 
     result = restore.restore(remote, tmp_path / "restored", password=PASSWORD, clock=clock)
@@ -114,7 +114,7 @@ def test_a_share_whose_host_key_is_not_the_pinned_one_is_refused_and_audited(cbo
     (cbox.data_dir / backup_sftp.KNOWN_HOSTS).write_text(f"[127.0.0.1]:{port} {other}")
     url = f"sftp://{getpass.getuser()}@127.0.0.1:{port}{remote}"
     with pytest.raises(backup.KluisError, match="could not connect"):
-        backup.run_to(cbox, url)
+        backup_sftp.run_to(cbox, url)
     failed, = audit.entries(cbox.catalog, action="backup_failed")
     assert failed["details"]["target"] == url
     assert list(remote.iterdir()) == []

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from appliance import backup as backup_mod
+from appliance import backup_sftp
 from appliance import restore as restore_mod
 from appliance.box import Box
 from appliance.errors import KluisError
@@ -79,7 +80,7 @@ def backup(ctx: click.Context, data_dir: Path | None, targets: tuple[str, ...], 
     with Box(data_dir) as box:
         for target in targets:
             try:
-                result = backup_mod.run_to(box, target, keep=keep)
+                result = backup_sftp.run_to(box, target, keep=keep)
             except KluisError as exc:
                 click.echo(f"error: {exc}", err=True)
                 failed.append(target)
@@ -158,7 +159,7 @@ def journal(data_dir: Path, target: str | None) -> None:
     if target is None:
         raise click.UsageError("kluis backup journal needs --to TARGET")
     with Box(data_dir) as box:
-        entry = backup_mod.journal_to(box, target)
+        entry = backup_sftp.journal_to(box, target)
     click.echo(f"journal entry {entry['seq']}: {len(entry['deletions'])} deletion(s)")
 
 
