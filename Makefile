@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEBS := age ffmpeg chromium iproute2 time curl fonts-dejavu-core nftables dosfstools exfatprogs mtools fusefat exfat-fuse \
-	rsyslog rsyslog-gnutls
+	rsyslog rsyslog-gnutls openssh-server sshfs
 
 .PHONY: demo test bench docs venv debs npm screenshots clean
 
@@ -21,7 +21,8 @@ venv: $(BIN)/kluis
 # (peak memory of a child process in bench/), curl (the plain upload bench_sync compares with), fonts-dejavu-core
 # (the Unicode font of the handover's transfer form PDF), dosfstools, exfatprogs, mtools, fusefat and exfat-fuse
 # (FAT32 and exFAT camera images for the USB ingest tests, mounted in user space where the kernel lacks them),
-# rsyslog and rsyslog-gnutls (the log collector the alert tests forward the audit log to, RFC 5425 over TLS).
+# rsyslog and rsyslog-gnutls (the log collector the alert tests forward the audit log to, RFC 5425 over TLS),
+# openssh-server and sshfs (the SFTP network backup target: a real sshd in tests/backup/test_backup_sftp.py).
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -1,6 +1,8 @@
-"""Backups: an encrypted, signed, verifiable copy of a box on a target directory (a USB disk, a share),
-rotated so that no backup keeps a recording's key past its retention, and restored onto a fresh box with
-the deletions made since replayed (appliance/restore.py). The format is on one page: docs/backup.md.
+"""Backups: an encrypted, signed, verifiable copy of a box on a target directory (the KLUIS-BACKUP disk, a
+network share mounted over SFTP: appliance/backup_sftp.py, whose run_to backs up to either), with every recording within its term, rotated
+so that no backup keeps a recording's key past its retention, and restored onto a fresh box with the
+deletions made since replayed and the term applied again (appliance/restore.py). The format is on one
+page: docs/backup.md.
 
 A backup is made while nobody is logged in, so it uses public keys only: its payloads are Kluis containers
 (appliance/container.py) sealed to the box's X25519 key, and its manifest is signed with the box's Ed25519
@@ -8,18 +10,19 @@ signing key. Anyone can check a backup (hashes and signature); only a keeper's p
 key (their key slots travel in the backup) opens it.
 
 What is in it: a consistent snapshot of the catalog (SQLite backup API, never a copy of a live WAL file)
-with every recording that is not under hold removed, with its wrapped file keys, so that a backup never
-extends a recording's life; the files of the data directory (configuration, signing key, TLS key); and
-the payload blobs of the held recordings (ciphertext already).
+with every recording past its term removed with its wrapped file keys, so that a backup never extends a
+recording's life; the files of the data directory (configuration, signing key, TLS key); and, in the
+target's footage store shared by its backups (appliance/backup_store.py), every recording it lists, still
+encrypted, copied once and verified on the target.
 
 Rotation, exactly (`prune`): a backup records `expires_at`, the earliest moment any recording in it could
-lawfully be deleted on the box: for each held recording max(end + term, keep_until, backup time +
-grace_days), since a hold can be released at any moment and the recording then lives at least grace_days
-more. Every `kluis backup` run, after the new backup is written and verified, deletes each older backup
-on the target that (a) is past its expires_at, or (b) holds a recording the box has deleted since (a
-policy change can make that happen before expires_at), or (c) is not among the newest `keep`. Deleting
-overwrites the parts that hold keys (catalog, key slots) before unlinking; the blobs are ciphertext whose
-keys were only in those parts.
+lawfully be deleted on the box: for one not held the moment the sweep deletes it; for a held one max(end
++ term, keep_until, backup time + grace_days), since a hold can be released at any moment and the
+recording then lives at least grace_days more. Every `kluis backup` run, after the new backup is written
+and verified, deletes each older backup on the target that (a) is past its expires_at, or (b) holds a
+recording the box has deleted since, or (c) is not among the newest `keep`; then the stored footage no
+remaining backup lists. Deleting overwrites the parts that hold keys (catalog, key slots, a stored
+recording's header) before unlinking.
 
 Deletion journal (appliance/backup_journal.py): each run first appends to `kluis-journal.jsonl` on the
 target one signed, hash-chained entry with every deletion record of the box not yet in the journal (no
@@ -38,13 +41,18 @@ import os
 import shutil
 import sqlite3
 import tarfile
-from collections.abc import Iterable
+import fcntl
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from . import audit, keys, retention, signing
 from .backup_journal import NOT_IN_BACKUP, Journal, append_journal, entry_hash, read_journal
+from .backup_status import LastBackup, footage_days, last_backup  # noqa: F401  (backup.last_backup: the alerts' question)
+from .backup_store import STORE, Store
+from .backup_store import rel as store_rel
 from .box import CATALOG, Box
 from .canonical import canonical
 from .clock import from_iso, to_iso
@@ -84,24 +92,33 @@ def _sha256_file(path: Path) -> str:
 # The catalog snapshot -----------------------------------------------------------------------------------
 
 def held_ids(db, now: str) -> list[str]:
-    """Recordings under an active hold at `now` (what a backup carries)."""
+    """Recordings under an active hold at `now`."""
     return [r[0] for r in db.execute(
         "SELECT id FROM recordings WHERE state = 'stored' AND id IN (SELECT recording_id FROM holds "
         "WHERE released_at IS NULL AND (until IS NULL OR until > ?)) ORDER BY id", [now])]
 
 
+def in_term_ids(db, policy: retention.Policy, now: datetime) -> list[str]:
+    """Recordings a backup carries: every stored one the sweep would not delete at `now` (within its term,
+    held, or kept by keep_until). One past its term that the sweep has not reached yet stays out."""
+    where, params = retention.eligible_sql(policy, now)
+    return [r[0] for r in db.execute(
+        f"SELECT r.id FROM recordings r WHERE r.state = 'stored' AND NOT ({where}) ORDER BY r.id", params)]
+
+
 def snapshot_catalog(box: Box, now: datetime) -> tuple[bytes, list[dict], str | None, tuple[int, str]]:
-    """A consistent copy of the catalog in memory, stripped of every recording not under hold and of its
-    wrapped file keys. Returns (SQLite file bytes, the held recordings, expires_at, the audit log's head in
-    it). In memory, not a temp
-    file: an unlinked temp file would leave the stripped keys in free disk blocks."""
+    """A consistent copy of the catalog in memory, stripped of every recording past its term and of its
+    wrapped file keys. Returns (SQLite file bytes, the recordings carried, expires_at, the audit log's head
+    in it). In memory, not a temp file: an unlinked temp file would leave the stripped keys in free disk
+    blocks."""
     mem = sqlite3.connect(":memory:", isolation_level=None)
     try:
         box.catalog.db.conn.backup(mem)  # the SQLite backup API: one consistent read of the live catalog
         mem.execute("PRAGMA secure_delete=ON")
         now_iso = to_iso(now)
-        keep = held_ids(mem, now_iso)
         policy = retention.current_policy(box)
+        keep = in_term_ids(mem, policy, now)
+        held = set(held_ids(mem, now_iso))
         policy_text = json.dumps(policy.as_dict(), sort_keys=True)
         mem.execute("BEGIN")
         mem.execute("CREATE TEMP TABLE keep (id TEXT PRIMARY KEY)")
@@ -121,21 +138,29 @@ def snapshot_catalog(box: Box, now: datetime) -> tuple[bytes, list[dict], str | 
         mem.execute("DROP TABLE temp.keep")
         mem.execute("COMMIT")
         mem.execute("VACUUM")
-        held = [dict(zip(("id", "sha256", "stored_path", "end_time", "category", "keep_until", "blob_size"), r))
-                for r in mem.execute("SELECT id, sha256, stored_path, end_time, category, keep_until, blob_size "
-                                     "FROM recordings ORDER BY id")]
+        carried = [dict(zip(("id", "sha256", "stored_path", "end_time", "category", "keep_until", "blob_size"), r))
+                   for r in mem.execute("SELECT id, sha256, stored_path, end_time, category, keep_until, blob_size "
+                                        "FROM recordings ORDER BY id")]
         head = mem.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
         data = mem.serialize()
     finally:
         mem.close()
-    return data, held, expires_at(held, policy, now), head or (0, audit.GENESIS)
+    for rec in carried:
+        rec["held"] = rec["id"] in held
+        until = None if rec["held"] else retention.delete_after(box, rec, policy)
+        rec["until"] = to_iso(until) if until else None
+    return data, carried, expires_at(carried, policy, now), head or (0, audit.GENESIS)
 
 
-def expires_at(held: list[dict], policy: retention.Policy, now: datetime) -> str | None:
-    """The earliest moment any of these held recordings could lawfully be gone: a hold may be released at
-    any moment, after which the recording lives at least grace_days, and never less than its term."""
+def expires_at(carried: list[dict], policy: retention.Policy, now: datetime) -> str | None:
+    """The earliest moment any recording in a backup could lawfully be gone: for one not held, the moment
+    the sweep deletes it; a hold may be released at any moment, after which the recording lives at least
+    grace_days, and never less than its term."""
     moments = []
-    for rec in held:
+    for rec in carried:
+        if rec.get("until"):
+            moments.append(from_iso(rec["until"]))
+            continue
         moment = max(from_iso(rec["end_time"]) + timedelta(days=policy.term_days(rec["category"])),
                      now + timedelta(days=policy.grace_days))
         if rec.get("keep_until"):
@@ -186,32 +211,6 @@ def _write_hashed(blocks: Iterable[bytes | memoryview], out: Path) -> dict:
     return {"sha256": digest.hexdigest(), "size": size}
 
 
-def _link_earlier(earlier: list[Path], rel: str, header: bytes, sha256: str, dst: Path) -> dict | None:
-    """Hard-link a held recording's blob from an earlier backup on the target instead of copying it again
-    (seven nightly backups of the same held footage take its space once), when that copy is intact: the
-    recording's header and it hash to the recording's SHA-256. None where the file system has no hard links
-    (FAT, exFAT) or no intact earlier copy exists."""
-    for backup_dir in earlier:
-        candidate = backup_dir / rel
-        if not candidate.is_file():
-            continue
-        digest, content = hashlib.sha256(header), hashlib.sha256()
-        size = 0
-        with open(candidate, "rb") as f:
-            while block := f.read(READ_BLOCK):
-                digest.update(block)
-                content.update(block)
-                size += len(block)
-        if digest.hexdigest() != sha256:
-            continue
-        try:
-            os.link(candidate, dst)
-        except OSError:
-            return None
-        return {"sha256": content.hexdigest(), "size": size}
-    return None
-
-
 def copy_file(src: Path, dst: Path) -> dict:
     with open(src, "rb") as fin:
         return _write_hashed(iter(lambda: fin.read(READ_BLOCK), b""), dst)
@@ -246,18 +245,22 @@ def key_slots(box: Box) -> dict:
             "keepers": {name: slot for name, slot in keepers.items() if slot.get("sealed")}}
 
 
-def make_backup(box: Box, target: Path, journal_entry: dict | None = None, link: bool = False) -> tuple[str, dict]:
-    """Write one backup into `target`; returns (name, manifest). Written under a temporary name and renamed
-    when complete, so a backup is there whole or not at all. `link`: hard-link held blobs that an earlier
-    backup on the target holds intact, instead of copying them (space, at the price of one copy less)."""
+def make_backup(box: Box, target: Path, journal_entry: dict | None = None,
+                progress: Callable[[dict], None] | None = None, drop_cache: bool = False) -> tuple[str, dict]:
+    """Write one backup into `target`; returns (name, manifest). The footage goes into the target's shared
+    store first (appliance/backup_store.py: each recording once, verified); the backup itself is written
+    under a temporary name and renamed when complete, so it is there whole or not at all. `progress` is
+    called with each recording once its copy is verified in the store."""
     target = Path(target)
     now = box.clock()
+    catalog_bytes, carried, expires, (count, head_hash) = snapshot_catalog(box, now)
+    store = Store(target, drop_cache=drop_cache)
+    copied = store.copy_in(box, carried, progress)
     name = _new_name(target, now)
     work = target / f".{name}.tmp"
     work.mkdir(parents=True, mode=0o700)  # key slots inside: not for other users of a shared disk
     try:
         files: dict[str, dict] = {}
-        catalog_bytes, held, expires, (count, head_hash) = snapshot_catalog(box, now)
         files[CATALOG_FILE] = _write_sealed(box, catalog_bytes, work / CATALOG_FILE, "catalog")
         del catalog_bytes
         files[FILES_FILE] = _write_sealed(box, _files_tar(box.data_dir), work / FILES_FILE, "files")
@@ -265,33 +268,19 @@ def make_backup(box: Box, target: Path, journal_entry: dict | None = None, link:
         (work / SLOTS_FILE).write_bytes(slots)
         fsync_path(work / SLOTS_FILE)
         files[SLOTS_FILE] = {"sha256": hashlib.sha256(slots).hexdigest(), "size": len(slots)}
-        (work / "blobs").mkdir(mode=0o700)
-        carried = []
-        earlier = list(reversed(list_backups(target))) if link else []
-        for rec in held:
-            header = box.catalog.header_of(rec["id"])
-            rel = f"blobs/{rec['sha256']}"
-            linked = _link_earlier(earlier, rel, header, rec["sha256"], work / rel)
-            if linked is not None:
-                files[rel] = linked
-            else:
-                # A damaged blob is not copied as if it were good: kluis verify names it.
-                problem = box.vault.check(rec["stored_path"], header, rec["sha256"])
-                if problem:
-                    raise KluisError(f"recording {rec['id']}: {problem}; run kluis verify (no backup was made)")
-                files[rel] = copy_file(box.vault.root / rec["stored_path"], work / rel)
-            carried.append({"id": rec["id"], "sha256": rec["sha256"], "blob": rel})
-        fsync_dir(work / "blobs")
         key = box.signing_key()
         body = {
-            "type": BACKUP_TYPE, "v": 1, "name": name, "created_at": to_iso(now),
+            "type": BACKUP_TYPE, "v": 2, "name": name, "created_at": to_iso(now),
             "box_name": box.settings.box.name,
             "box_public_key": bytes(box.public_key).hex(),
             "signer": bytes(key.verify_key).hex(),
             "schema_version": box.catalog.version,
             "kluis_version": _version(),
             "expires_at": expires,
-            "recordings": carried,
+            "recordings": [{"id": r["id"], "sha256": r["sha256"], "blob": store_rel(r["sha256"]),
+                            "size": r["blob_size"],
+                            "end": r["end_time"], "until": r["until"], "held": r["held"]} for r in carried],
+            "copied": {"recordings": copied.copied, "bytes": copied.copied_bytes},
             "audit": {"count": count, "head": head_hash},
             "journal": {"seq": journal_entry["seq"], "hash": entry_hash(journal_entry)} if journal_entry else None,
             "files": dict(sorted(files.items())),
@@ -317,24 +306,77 @@ def _version() -> str:
         return "unknown"
 
 
-def run(box: Box, target: Path, keep: int = DEFAULT_KEEP, actor: str = "system", link: bool = False) -> RunResult:
-    """One `kluis backup`: journal entry, new backup, verify it, prune the older ones, audit."""
+LOCK = ".kluis-backup.lock"
+
+
+@contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    """One run per target at a time (the nightly timer, a plugged-in disk and the web page's button)."""
+    with open(target / LOCK, "a") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise KluisError(f"another backup to {target} is running; try again when it is done") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _clear_leftovers(target: Path) -> int:
+    """What an interrupted run left: its unfinished backup directory and unverified copies. The copies it
+    finished and verified stay in the store: the run that follows does not copy them again."""
+    removed = 0
+    for path in target.glob(f".{PREFIX}*.tmp"):
+        _remove_backup_dir(path)
+        removed += 1
+    return removed + Store(target).clear_parts()
+
+
+def audit_failure(box: Box, actor: str, label: str, why: str) -> None:
+    """A backup run that did not complete: one log line, one `backup_failed` audit entry."""
+    log.warning("backup to %s failed: %s", label, why)
+    with box.catalog.transaction():
+        audit.record(box.catalog, actor=actor, action="backup_failed", clock=box.clock,
+                     details={"target": label, "error": why})
+
+
+def run(box: Box, target: Path, keep: int = DEFAULT_KEEP, actor: str = "system",
+        progress: Callable[[dict], None] | None = None, drop_cache: bool = False, label: str | None = None
+        ) -> RunResult:
+    """One `kluis backup`: journal entry, the new footage into the store, the new backup, verify it, prune
+    the older ones and the footage none of them lists, audit. A run that fails is audited too
+    (`backup_failed`, with the reason) and leaves the store as far as it got, for the next run."""
     if keep < 1:
         raise KluisError("--keep must be at least 1")
     target = Path(target)
-    target.mkdir(parents=True, exist_ok=True)
-    entry = append_journal(box, target)
-    name, manifest = make_backup(box, target, entry, link=link)
-    report = verify_backup(target / name, signer=manifest["signer"])
-    if not report.ok:
-        raise KluisError(f"the new backup {name} does not verify: {report.problems[0]}")
-    pruned = prune(box, target, keep=keep, protect=name)
+    label = label or str(target)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        with _locked(target):
+            _clear_leftovers(target)
+            entry = append_journal(box, target)
+            name, manifest = make_backup(box, target, entry, progress=progress, drop_cache=drop_cache)
+            report = verify_backup(target / name, signer=manifest["signer"], deep=False)
+            if not report.ok:
+                raise KluisError(f"the new backup {name} does not verify: {report.problems[0]}")
+            pruned = prune(box, target, keep=keep, protect=name)
+            removed = Store(target).collect_garbage(referenced_footage(target))
+    except (KluisError, OSError) as exc:
+        why = str(exc) if isinstance(exc, KluisError) else f"{exc.strerror or exc} ({getattr(exc, 'filename', '')})"
+        audit_failure(box, actor, label, why)
+        raise KluisError(f"the backup to {label} failed: {why}") from None
     result = RunResult(name, target / name, manifest, entry["seq"], pruned)
+    days = footage_days(manifest["recordings"], set(), box.now_iso())
     with box.catalog.transaction():
         audit.record(box.catalog, actor=actor, action="backup", clock=box.clock,
-                     details={"target": str(target), "name": name, "recordings": len(manifest["recordings"]),
+                     details={"target": label, "name": name, "recordings": len(manifest["recordings"]),
+                              "held": sum(1 for r in manifest["recordings"] if r.get("held")),
+                              "copied": manifest["copied"]["recordings"],
+                              "copied_bytes": manifest["copied"]["bytes"], "footage_days": days["days"],
+                              "footage_from": days["from"], "footage_to": days["to"],
                               "expires_at": manifest["expires_at"], "journal_seq": entry["seq"],
-                              "journal_deletions": len(entry["deletions"]),
+                              "journal_deletions": len(entry["deletions"]), "footage_removed": removed,
                               "pruned": [{"name": n, "why": why} for n, why in pruned]})
     return result
 
@@ -373,9 +415,11 @@ def read_manifest(path: Path) -> dict:
     return manifest
 
 
-def verify_backup(path: Path, signer: str | None = None, journal: Journal | None = None) -> Check:
+def verify_backup(path: Path, signer: str | None = None, journal: Journal | None = None, deep: bool = True) -> Check:
     """Check a backup without any secret: the manifest's signature (by `signer`, if given), then every
-    file's size and SHA-256, and that the journal entry it names is the one on the target."""
+    file's size and SHA-256, every recording it lists in the target's footage store (`deep`: by hash; else
+    by size: a run checks the copies it made as it makes them), and that the journal entry it names is
+    the one on the target."""
     check = Check(Path(path))
     try:
         manifest = read_manifest(path)
@@ -399,6 +443,18 @@ def verify_backup(path: Path, signer: str | None = None, journal: Journal | None
             continue
         if size != expect["size"] or _sha256_file(file) != expect["sha256"]:
             check.problems.append(f"{rel}: damaged (hash mismatch)")
+    store = Store(Path(path).parent)
+    for rec in manifest.get("recordings", []):
+        if not str(rec.get("blob", "")).startswith(STORE + "/"):
+            continue  # a backup of an earlier Kluis: its blobs are among its files, checked above
+        if rec["blob"] != store_rel(rec["sha256"]):
+            check.problems.append(f"{rec['blob']}: not where the store keeps recording {rec['sha256']}")
+        elif deep:
+            problem = store.verify(rec["sha256"], rec["size"])
+            if problem:
+                check.problems.append(problem)
+        elif not store.has(rec["sha256"], rec["size"]):
+            check.problems.append(f"{rec['blob']}: missing or damaged (size)")
     if journal is not None and manifest.get("journal"):
         seq = manifest["journal"]["seq"]
         if seq > len(journal.entries) or entry_hash(journal.entries[seq - 1]) != manifest["journal"]["hash"]:
@@ -423,10 +479,23 @@ def _created(path: Path) -> tuple[str, str]:
         return ("", path.name)
 
 
-def verify_target(target: Path, signer: str | None = None) -> tuple[Journal, list[Check]]:
+def verify_target(target: Path, signer: str | None = None, deep: bool = True) -> tuple[Journal, list[Check]]:
     journal = read_journal(target, signer)
     signer = signer or journal.signer
-    return journal, [verify_backup(p, signer, journal) for p in list_backups(target)]
+    return journal, [verify_backup(p, signer, journal, deep=deep) for p in list_backups(target)]
+
+
+def referenced_footage(target: Path) -> set[str]:
+    """The stored recordings some backup on the target lists (by file name: the container's SHA-256). A
+    backup whose manifest cannot be read keeps the whole store: nothing it may need is removed."""
+    names: set[str] = set()
+    for path in list_backups(target):
+        try:
+            manifest = read_manifest(path)
+        except KluisError:
+            return {p.name for p in Path(target, STORE).glob("??/*")}
+        names |= {r["sha256"] for r in manifest.get("recordings", [])}
+    return names
 
 
 def prune(box: Box, target: Path, keep: int = DEFAULT_KEEP, protect: str | None = None) -> list[tuple[str, str]]:
@@ -492,17 +561,28 @@ def _remove_backup_dir(path: Path) -> None:
         pass
 
 
-def status(target: Path) -> dict:
-    """What the maintenance page shows about a target: its backups (newest first) and the journal."""
-    journal, checks = verify_target(target)
+def status(target: Path, now: str, deep: bool = False) -> dict:
+    """What `kluis backup list` and the maintenance page show about a target: its backups (newest first),
+    the journal, and what a restore at `now` would bring back (from the newest backup that checks)."""
+    journal, checks = verify_target(target, deep=deep)
+    newest = next((c for c in reversed(checks) if c.ok), None)
+    deleted = set()
+    if newest is not None:
+        start = (newest.verified_manifest.get("journal") or {}).get("seq", 0)
+        deleted = {d["recording_id"] for e in journal.entries[start:] for d in e["deletions"]}
     return {
         "target": str(target),
         "journal": {"entries": len(journal.entries), "ok": journal.ok, "problems": journal.problems,
                     "signer": signer_fingerprint(journal.signer) if journal.signer else None},
+        "restores": ({"backup": newest.name, **footage_days(newest.verified_manifest["recordings"], deleted, now)}
+                     if newest is not None else None),
         "backups": [{"name": c.name, "ok": c.ok, "problems": c.problems,
                      "created_at": (c.manifest or {}).get("created_at"),
                      "expires_at": (c.manifest or {}).get("expires_at"),
                      "recordings": len((c.manifest or {}).get("recordings", [])),
-                     "size": sum(f["size"] for f in (c.manifest or {}).get("files", {}).values())}
+                     "footage_days": footage_days((c.manifest or {}).get("recordings", []), set(), now)["days"],
+                     "size": sum(f["size"] for f in (c.manifest or {}).get("files", {}).values())
+                     + sum(r.get("size", 0) for r in (c.manifest or {}).get("recordings", [])
+                           if str(r.get("blob", "")).startswith(STORE + "/"))}
                     for c in reversed(checks)],
     }

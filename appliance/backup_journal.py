@@ -22,7 +22,10 @@ JOURNAL = "kluis-journal.jsonl"
 GENESIS = "0" * 64
 DELETION_FIELDS = ("recording_id", "sha256", "start_time", "end_time", "ingested_at", "size", "category",
                    "term_days", "policy", "reason", "deleted_at")
-NOT_IN_BACKUP = "not under hold when the backup was made (not restored)"
+NOT_IN_BACKUP = "past its term when the backup was made (not restored)"
+# The same record as a Kluis that backed up held recordings only wrote it: never a deletion of the box's own.
+NOT_IN_BACKUP_BEFORE = "not under hold when the backup was made (not restored)"
+NOT_RESTORED = (NOT_IN_BACKUP, NOT_IN_BACKUP_BEFORE)
 
 
 def entry_hash(entry: dict) -> str:
@@ -96,8 +99,8 @@ def append_journal(box: Box, target: Path, backup_name: str | None = None) -> di
         raise KluisError(f"the deletion journal on {target} is damaged: {journal.problems[0]}")
     known = journal.recorded_ids()
     rows = box.catalog.db.execute(
-        f"SELECT {', '.join(DELETION_FIELDS)} FROM deletions WHERE reason != ? ORDER BY deleted_at, recording_id",
-        [NOT_IN_BACKUP]).fetchall()
+        f"SELECT {', '.join(DELETION_FIELDS)} FROM deletions WHERE reason NOT IN (?, ?) ORDER BY deleted_at, "
+        "recording_id", list(NOT_RESTORED)).fetchall()
     deletions = [dict(zip(DELETION_FIELDS, row)) for row in rows if row[0] not in known]
     seq, prev = journal.head
     entry = signing.signed({"type": JOURNAL_TYPE, "v": 1, "seq": seq + 1, "prev": prev, "signer": signer,

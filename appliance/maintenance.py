@@ -30,11 +30,15 @@ class BadTarget(KluisError):
 
 
 def history(box: Box) -> dict:
-    """The last backups and update steps, newest first."""
+    """The last backups and update steps, newest first; `backup_failed`: the newest failed backup run when
+    no backup succeeded after it (the page says so: a backup that fails every night must not go unseen)."""
     backups = audit.entries(box.catalog, action="backup", newest_first=True, limit=HISTORY)
+    failed = audit.entries(box.catalog, action="backup_failed", newest_first=True, limit=1)
+    if failed and backups and backups[0]["seq"] > failed[0]["seq"]:
+        failed = []
     updates = [e for e in audit.entries(box.catalog, newest_first=True, limit=2000)
                if e["action"] in UPDATE_ACTIONS][:HISTORY]
-    return {"backups": backups, "updates": updates}
+    return {"backups": backups, "updates": updates, "backup_failed": failed[0] if failed else None}
 
 
 def check_target(data_dir: Path, text: str) -> Path:

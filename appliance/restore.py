@@ -1,7 +1,9 @@
 """Restoring a backup (docs/backup.md) onto a fresh data directory: choose the newest backup that verifies,
-unlock it with a keeper's password or the recovery key, write the catalog, the files and the held blobs,
-then replay the deletion journal's later deletions, so that what the box deleted after the backup stays
-deleted."""
+unlock it with a keeper's password or the recovery key, write the catalog, the files and the recordings,
+then replay the deletion journal's later deletions and apply the retention term again (the sweep), so that
+what the box deleted after the backup stays deleted and nothing whose term has ended comes back. Deleting
+goes the sweep's own way (appliance/sweep.py): keys and row in one transaction, then the blob, synced and
+recorded. A restore that fails at any step leaves no directory behind."""
 
 from __future__ import annotations
 
@@ -16,12 +18,12 @@ from typing import BinaryIO, Iterator
 
 from nacl.public import PrivateKey
 
-from . import audit, keys, recordings
+from . import audit, keys, recordings, sweep
 from .backup import CATALOG_FILE, FILES_FILE, SLOTS_FILE, Check, copy_file, in_files, list_backups, verify_backup
-from .backup_journal import DELETION_FIELDS, NOT_IN_BACKUP, Journal, read_journal
+from .backup_store import STORE
+from .backup_journal import DELETION_FIELDS, NOT_RESTORED, Journal, read_journal
 from .box import CATALOG, SIGNING_KEY, Box
-from .clock import to_iso
-from .container import Decryptor, read_header
+from .container import PREFIX, Decryptor, header_length, read_header
 from .durable import fsync_dir
 from .errors import KluisError, WrongSecret
 
@@ -33,12 +35,15 @@ class Restored:
     recordings: int
     replayed: int                  # recordings in the backup deleted since, removed again
     recorded: int                  # deletion records added from the journal
+    expired: int = 0               # recordings in the backup whose term has ended since, deleted by the sweep
     skipped: list[tuple[str, str]] = field(default_factory=list)  # newer backups passed over, and why
 
 
-def choose(target: Path, name: str | None = None, signer: str | None = None, include_expired: bool = False,
-           now: str | None = None) -> tuple[Check, Journal, list[tuple[str, str]]]:
-    """The backup to restore: `name`, or the newest one that verifies (and has not expired)."""
+def choose(target: Path, name: str | None = None, signer: str | None = None
+           ) -> tuple[Check, Journal, list[tuple[str, str]]]:
+    """The backup to restore: `name`, or the newest one that verifies. One past its expires_at is restored
+    too: the sweep that ends every restore deletes what is past its term by then, and the journal what
+    the box deleted."""
     journal = read_journal(target, signer)
     if not journal.ok:
         raise KluisError(f"the deletion journal on {target} is damaged: {journal.problems[0]}; nothing restored")
@@ -55,10 +60,6 @@ def choose(target: Path, name: str | None = None, signer: str | None = None, inc
         check = verify_backup(path, signer, journal)
         if not check.ok:
             skipped.append((path.name, check.problems[0]))
-            continue
-        expires = check.verified_manifest.get("expires_at")
-        if expires and now and expires <= now and not include_expired:
-            skipped.append((path.name, f"expired {expires} (--include-expired to restore it anyway)"))
             continue
         return check, journal, skipped
     raise KluisError("no backup to restore: " + "; ".join(f"{n}: {why}" for n, why in skipped))
@@ -108,16 +109,17 @@ def _extract_files(data: BinaryIO, dest: Path) -> None:
 
 def restore(target: Path, data_dir: Path, *, user: str | None = None, password: str | None = None,
             recovery_key: str | None = None, name: str | None = None, signer: str | None = None,
-            include_expired: bool = False, clock=None) -> Restored:
+            clock=None) -> Restored:
     """Restore onto a fresh data directory: verify first, unlock with a keeper's password or the recovery
-    key, write catalog, files and held blobs, replay the journal's later deletions, audit, verify."""
+    key, write catalog, files and recordings, replay the journal's later deletions, apply the term (sweep),
+    audit, verify. Any failure removes the new directory again."""
     from .clock import system_clock
 
     clock = clock or system_clock
     data_dir = Path(data_dir)
     if data_dir.exists() and any(data_dir.iterdir()):
         raise KluisError(f"{data_dir} exists and is not empty: restore onto a fresh directory")
-    check, journal, skipped = choose(target, name, signer, include_expired, to_iso(clock()))
+    check, journal, skipped = choose(target, name, signer)
     manifest, source = check.verified_manifest, check.path
     slots = json.loads((source / SLOTS_FILE).read_text(encoding="utf-8"))
     if slots.get("box_public_key") != manifest["box_public_key"]:
@@ -140,16 +142,39 @@ def restore(target: Path, data_dir: Path, *, user: str | None = None, password: 
             os.fsync(f.fileno())
         for sub in ("blobs", "tmp"):
             (data_dir / sub).mkdir(exist_ok=True)
+        dirs = set()
         for rec in manifest["recordings"]:
             dst = data_dir / "blobs" / rec["sha256"][:2] / rec["sha256"]
             dst.parent.mkdir(exist_ok=True)
-            copy_file(source / rec["blob"], dst)
-            fsync_dir(dst.parent)
+            if rec["blob"].startswith(STORE + "/"):
+                _payload_of(Path(target) / rec["blob"], dst)
+            else:  # a backup of a Kluis that carried held recordings only: the payload is the file
+                copy_file(source / rec["blob"], dst)
+            dirs.add(dst.parent)
+        for directory in dirs:
+            fsync_dir(directory)
         fsync_dir(data_dir)
+        return _finish(data_dir, clock, manifest, journal, skipped, slots, user, recovery_key)
     except BaseException:
         shutil.rmtree(data_dir, ignore_errors=True)
         raise
 
+
+def _payload_of(stored: Path, dst: Path) -> None:
+    """A stored recording (header, payload) into the vault's form: the payload alone (the header is in
+    the catalog; the recordings' check after the restore holds the two together to the recording's hash)."""
+    with open(stored, "rb") as fin:
+        fin.seek(header_length(fin.read(PREFIX.size)))
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fout:
+            shutil.copyfileobj(fin, fout, 8 * 1024 * 1024)
+            fout.flush()
+            os.fsync(fout.fileno())
+
+
+def _finish(data_dir: Path, clock, manifest: dict, journal: Journal, skipped: list[tuple[str, str]], slots: dict,
+            user: str | None, recovery_key: str | None) -> Restored:
+    """The restored box opened: bound to the manifest, deletions replayed, term applied, audited, checked."""
     with Box(data_dir, clock) as box:
         for meta, want in (("box_public_key", manifest["box_public_key"]), ("signing_public_key", manifest["signer"])):
             if box.catalog.get_meta(meta) != want:
@@ -162,13 +187,15 @@ def restore(target: Path, data_dir: Path, *, user: str | None = None, password: 
         start = manifest["journal"]["seq"] if manifest.get("journal") else 0
         later = journal.entries[start:]
         replayed, recorded = replay(box, later)
-        via = "recovery key" if recovery_key is not None else (user or slots.get("init_user"))
+        expired = len(sweep.sweep(box).deleted)
+        via = "recovery key" if recovery_key is not None else str(user or slots.get("init_user") or "keeper")
         with box.catalog.transaction():
             audit.record(box.catalog, actor=via if recovery_key is None else "recovery", action="restore",
                          client="cli", clock=box.clock,
                          details={"backup": manifest["name"], "created_at": manifest["created_at"],
                                   "expires_at": manifest["expires_at"], "recordings": count,
                                   "journal_entries_replayed": len(later), "recordings_deleted_again": replayed,
+                                  "recordings_past_term": expired,
                                   "deletion_records_added": recorded, "unlocked_with": via,
                                   "skipped": [{"name": n, "why": w} for n, w in skipped]})
         audit.checkpoint(box.catalog, box.signing_key(), clock=box.clock)
@@ -179,39 +206,37 @@ def restore(target: Path, data_dir: Path, *, user: str | None = None, password: 
         report = audit.verify(box.catalog, box.signing_key().verify_key)
         if not report.ok:
             raise KluisError(f"restored, but the audit log does not verify: {report.problems[0]}")
-    return Restored(manifest["name"], data_dir, count - replayed, replayed, recorded, skipped)
+    return Restored(manifest["name"], data_dir, count - replayed - expired, replayed, recorded, expired, skipped)
 
 
 def replay(box: Box, entries: list[dict]) -> tuple[int, int]:
     """Apply the journal's deletions to a restored box: a recording still here is crypto-shredded again
-    (file keys, row, blob) with the original box's deletion record; for one that is not, its record is
-    added, so the deletion report is complete. Returns (recordings shredded, records added)."""
+    with the original box's deletion record, the sweep's way (file keys, row, record and audit entry in one
+    transaction; then the blob, synced, its removal recorded: sweep.finish_pending); for one that is not,
+    its record is added, so the deletion report is complete. Returns (recordings shredded, records added)."""
     shredded = recorded = 0
     db = box.catalog.db
-    blobs = []
     with box.catalog.transaction():
         for entry in entries:
             for d in entry["deletions"]:
                 rid = d["recording_id"]
-                row = db.execute("SELECT sha256, stored_path FROM recordings WHERE id = ?", [rid]).fetchone()
-                if row is not None:
+                present = db.execute("SELECT 1 FROM recordings WHERE id = ?", [rid]).fetchone() is not None
+                if present:
                     db.execute("DELETE FROM file_keys WHERE recording_id = ?", [rid])
                     db.execute("DELETE FROM sync_outbox WHERE recording_id = ?", [rid])
                     db.execute("DELETE FROM recordings WHERE id = ?", [rid])
-                    blobs.append(row[1])
                     audit.record(box.catalog, actor="system", action="delete", recording_id=rid, clock=box.clock,
                                  details={"sha256": d["sha256"], "reason": d["reason"], "replayed": True,
                                           "journal_seq": entry["seq"], "deleted_at": d["deleted_at"]})
                     shredded += 1
                 existing = db.execute("SELECT reason FROM deletions WHERE recording_id = ?", [rid]).fetchone()
-                if existing is None or existing[0] == NOT_IN_BACKUP:
+                if existing is None or existing[0] in NOT_RESTORED:
+                    # blob_removed_at stays empty where a blob is still to go: finish_pending removes it
                     db.execute(
                         f"INSERT OR REPLACE INTO deletions ({', '.join(DELETION_FIELDS)}, blob_removed_at) "
                         f"VALUES ({', '.join('?' * (len(DELETION_FIELDS) + 1))})",
-                        [d[k] for k in DELETION_FIELDS] + [box.now_iso()])
+                        [d[k] for k in DELETION_FIELDS] + [None if present else box.now_iso()])
                     recorded += existing is None
-    for rel in blobs:
-        if not db.execute("SELECT 1 FROM recordings WHERE stored_path = ?", [rel]).fetchone():
-            (box.vault.root / rel).unlink(missing_ok=True)
+    sweep.finish_pending(box)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return shredded, recorded

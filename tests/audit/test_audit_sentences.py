@@ -192,6 +192,7 @@ EXAMPLES: dict[str, dict] = {
     "alerts_test": {"details": {"to": ["beheer@gemeente.nl"], "mail": "ok", "syslog": "ok"}},
     "verify": {"details": {"what": "audit_chain", "ok": True, "count": 12}},
     "backup": {"details": {"name": "b1", "recordings": 3}},
+    "backup_failed": {"details": {"target": "/media/kluis-backup/kluis", "error": "disk full"}},
     "restore": {"details": {"backup": "b1", "recordings": 3}},
     "update_staged": {"details": {"version": "1.2.0"}}, "update_refused": {"details": {"why": "bad signature"}},
     "update_start": {"details": {"version": "1.2.0", "previous": "1.1.0"}},

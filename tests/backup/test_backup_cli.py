@@ -28,29 +28,31 @@ def test_backup_verify_and_restore_onto_a_fresh_box(box_dir, password_file, klui
     held, plain, free = make_box(data, tmp_path)
     usb = tmp_path / "usb"
     out = kluis("backup", "--data", data, "--to", usb).stdout.decode()
-    assert "1 held recording(s)" in out and "signed by" in out
+    assert "2 recording(s) (1 held), 2 copied now" in out and "signed by" in out
+    assert f"restores 2 recording(s), 1 day(s) of footage ({datetime.now(timezone.utc):%Y-%m-%d}" in out
     signer = out.split("signed by ")[1].split()[0]
 
     listed = kluis("backup", "verify", "--from", usb, "--signer", signer).stdout.decode()
     assert listed.splitlines()[0] == "journal: 1 entry, ok" and listed.rstrip().endswith(": ok")
     assert kluis("backup", "verify", "--from", usb, "--data", data).returncode == 0
+    listed = kluis("backup", "list", "--from", usb).stdout.decode().splitlines()
+    assert listed[0].startswith("a restore now brings back 2 recording(s), 1 day(s) of footage")
+    assert "2 recording(s)  1 day(s)" in listed[1] and listed[1].endswith("ok")
 
     new = tmp_path / "newbox"
     out = kluis("restore", "--data", new, "--from", usb, "--password-file", password_file,
                 "--signer", signer).stdout.decode()
-    assert "1 recording(s)" in out
-    assert kluis("verify", "--data", new).stdout.decode().startswith("ok: 1 recording(s)")
+    assert "2 recording(s)" in out
+    assert kluis("verify", "--data", new).stdout.decode().startswith("ok: 2 recording(s)")
     assert kluis("verify", "--data", new, "--password-file", password_file, "--deep").returncode == 0
     # The privacy officer's own key slot came along in the catalog: footage opens as before.
     clip = kluis("cat", "--data", new, held, "--purpose", "complaint", "--case", "K-7",
                  "--user", "fg", "--password-file", password_file).stdout
     assert clip == plain
-    assert kluis("cat", "--data", new, free, "--purpose", "complaint", "--case", "K-7", "--user", "fg",
-                 "--password-file", password_file, check=False).returncode != 0
     with Box(new) as box:
         assert audit.verify(box.catalog, box.signing_key().verify_key).ok
         restore_entry, = audit.entries(box.catalog, action="restore")
-        assert restore_entry["actor"] == "admin" and restore_entry["details"]["recordings"] == 1
+        assert restore_entry["actor"] == "admin" and restore_entry["details"]["recordings"] == 2
         assert box.settings == Box(data).settings
         assert (new / "keys" / "signing.key").read_bytes() == (data / "keys" / "signing.key").read_bytes()
         assert (new / "tls" / "key.pem").stat().st_mode & 0o077 == 0
@@ -73,17 +75,25 @@ def test_verify_names_damage_and_restore_falls_back_to_the_newest_good_backup(bo
     kluis("backup", "--data", data, "--to", usb)
     kluis("backup", "--data", data, "--to", usb)
     older, newer = [p.name for p in backup.list_backups(usb)]
-    blob = next((usb / newer / "blobs").iterdir())
-    raw = bytearray(blob.read_bytes())
+    part = usb / newer / backup.CATALOG_FILE
+    raw = bytearray(part.read_bytes())
     raw[100] ^= 1
-    blob.write_bytes(bytes(raw))
+    part.write_bytes(bytes(raw))
     result = kluis("backup", "verify", "--from", usb, check=False)
     assert result.returncode == 1
     out = result.stdout.decode()
-    assert f"{older}: ok" in out and f"{newer}: blobs/{blob.name}: damaged (hash mismatch)" in out
+    assert f"{older}: ok" in out and f"{newer}: catalog.kluis: damaged (hash mismatch)" in out
 
     out = kluis("restore", "--data", tmp_path / "n", "--from", usb, "--password-file", password_file).stdout.decode()
-    assert f"skipped {newer}: blobs/{blob.name}: damaged" in out and f"restored {older}" in out
+    assert f"skipped {newer}: catalog.kluis: damaged" in out and f"restored {older}" in out
+
+    # A stored recording damaged: every backup that lists it says so by name, and no restore is attempted.
+    stored = usb / "footage" / held_sha(data, held)[:2] / held_sha(data, held)
+    raw = bytearray(stored.read_bytes())
+    raw[-5] ^= 1
+    stored.write_bytes(bytes(raw))
+    out = kluis("backup", "verify", "--from", usb, check=False).stdout.decode()
+    assert f"{older}: footage/{stored.parent.name}/{stored.name}: damaged (hash mismatch)" in out
 
     # An edited manifest (a later expiry) no longer carries a valid signature: refused by name too.
     manifest = json.loads((usb / older / "manifest.json").read_text())
@@ -93,6 +103,11 @@ def test_verify_names_damage_and_restore_falls_back_to_the_newest_good_backup(bo
                    "--password-file", password_file, check=False)
     assert result.returncode == 1 and "signature does not match" in result.stderr.decode()
     assert not (tmp_path / "m").exists()
+
+
+def held_sha(data, recording_id: str) -> str:
+    with Box(data) as box:
+        return box.catalog.get_recording(recording_id)["sha256"]
 
 
 def test_an_edited_journal_is_refused(box_dir, password_file, kluis, tmp_path):

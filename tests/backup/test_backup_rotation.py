@@ -1,8 +1,10 @@
-"""Rotation and deletion replay, on a box whose clock the test moves: no backup keeps a recording's key
-past the earliest date it may be deleted, and a restore replays the deletions made after its backup."""
+"""Rotation and deletion replay, on a box whose clock the test moves: a backup carries every recording
+within its term, no backup keeps a recording's key past the earliest date it may be deleted, and a restore
+replays the deletions made after its backup and applies the term again."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -30,18 +32,25 @@ def test_expiry_is_the_earliest_lawful_deletion_of_any_recording_in_it(cbox, clo
     r_old, r_new, r_free = held_box(cbox, tmp_path)
     result = backup.run(cbox, target)
     manifest = result.manifest
-    assert {r["id"] for r in manifest["recordings"]} == {r_old, r_new}
+    assert {r["id"]: r["held"] for r in manifest["recordings"]} == {r_old: True, r_new: True, r_free: False}
+    assert {r["id"]: r["until"] for r in manifest["recordings"]}[r_free] == to_iso(T0 + timedelta(days=28))
     # the audit head in the snapshot: the entry before the run's own 'backup' entry
     last = audit.entries(cbox.catalog, newest_first=True, limit=2)
     assert last[0]["action"] == "backup"
     assert manifest["audit"] == {"count": last[1]["seq"], "head": last[1]["hash"]}
-    # r_old's term has passed: a release now lets it go grace_days (7) later; r_new lives to its term (28).
+    # r_old's term has passed: a release now lets it go grace_days (7) later; r_new and r_free live to their
+    # term (28).
     assert manifest["expires_at"] == to_iso(T0 + timedelta(days=7))
-    # No held recording: nothing in it has a key, so it never expires by this rule.
+    # Nothing in it: it holds no key, so it never expires by this rule.
+    clock.advance(days=8)
     retention.release_hold(cbox, r_old, "done", "admin")
     retention.release_hold(cbox, r_new, "done", "admin")
-    clock.advance(minutes=1)
-    assert backup.run(cbox, target).manifest["expires_at"] is None
+    clock.advance(days=30)
+    sweep.sweep(cbox)
+    empty = backup.run(cbox, target)
+    assert empty.manifest["expires_at"] is None and empty.manifest["recordings"] == []
+    # and the store holds nothing any more: the footage no backup lists went with the backups
+    assert list((target / "footage").glob("??/*")) == []
 
 
 def test_rotation_keeps_n_and_removes_expired_and_stale_backups(cbox, clock, tmp_path):
@@ -71,8 +80,11 @@ def test_rotation_keeps_n_and_removes_expired_and_stale_backups(cbox, clock, tmp
     after = backup.run(cbox, target, keep=10)
     assert listing(target) == [after.name]
     assert after.pruned == [(latest.name, "holds 1 recording(s) deleted since")]
-    assert {r["id"] for r in after.manifest["recordings"]} == {r_new}
+    assert {r["id"] for r in after.manifest["recordings"]} == {r_new, r_free}
     assert not (target / latest.name).exists()
+    sha_old = cbox.catalog.db.execute("SELECT sha256 FROM deletions WHERE recording_id = ?", [r_old]).fetchone()[0]
+    assert not (target / "footage" / sha_old[:2] / sha_old).exists()
+    assert audit.entries(cbox.catalog, action="backup")[-1]["details"]["footage_removed"] == 1
 
 
 def test_a_recording_deleted_after_the_backup_stays_deleted_after_restore(cbox, clock, tmp_path, box_dir):
@@ -94,16 +106,16 @@ def test_a_recording_deleted_after_the_backup_stays_deleted_after_restore(cbox, 
     # The backup itself still has r_old (not expired): restore it and the journal deletes r_old again.
     new = tmp_path / "restored"
     result = restore.restore(target, new, password=PASSWORD, name=made.name, clock=clock)
-    assert (result.replayed, result.recordings) == (1, 1)
+    assert (result.replayed, result.recordings, result.expired) == (1, 2, 0)
     with Box(new, clock) as restored:
-        ids = [r["id"] for r in restored.catalog.list_recordings()]
-        assert ids == [r_new]
+        ids = {r["id"] for r in restored.catalog.list_recordings()}
+        assert ids == {r_new, r_free}
         assert not restored.catalog.db.execute("SELECT 1 FROM file_keys WHERE recording_id = ?", [r_old]).fetchone()
         assert not list((new / "blobs").rglob(cbox.catalog.db.execute(
             "SELECT sha256 FROM deletions WHERE recording_id = ?", [r_old]).fetchone()[0]))
         report = {r["recording_id"]: r for r in retention.deletion_report(restored.catalog)}
         assert report[r_old]["reason"] == "term expired after hold released"
-        assert report[r_free]["reason"] == backup.NOT_IN_BACKUP
+        assert report[r_old]["blob_removed_at"] is not None  # the sweep's own path removed and recorded it
         deletes = audit.entries(restored.catalog, action="delete", recording_id=r_old)
         assert deletes[-1]["details"]["replayed"] is True and deletes[-1]["details"]["journal_seq"] == 2
         restore_entry = audit.entries(restored.catalog, action="restore")[-1]["details"]
@@ -115,41 +127,47 @@ def test_a_recording_deleted_after_the_backup_stays_deleted_after_restore(cbox, 
         assert header_old not in ((new / "catalog.db-wal").read_bytes() if (new / "catalog.db-wal").exists() else b"")
 
 
-def test_an_expired_backup_is_restored_only_when_asked_and_then_with_the_journal(cbox, clock, tmp_path):
+def test_a_restore_never_brings_back_footage_past_its_term_even_without_a_journal_entry(cbox, clock, tmp_path):
+    """The box dies after its last backup: no journal entry says what it would have deleted since. The
+    restore applies the term itself: what is past it by now does not come back; held footage does."""
     target = tmp_path / "usb"
     r_old, r_new, r_free = held_box(cbox, tmp_path)
     made = backup.run(cbox, target)
-    clock.advance(days=1)
-    retention.release_hold(cbox, r_old, "case closed", "admin")
-    clock.advance(days=8)  # past the backup's expiry and r_old's grace
-    assert sweep.sweep(cbox).deleted == [r_old]
-    backup.append_journal(cbox, target)
-    with pytest.raises(KluisError, match="expired"):
-        restore.restore(target, tmp_path / "n1", password=PASSWORD, clock=clock)
-    assert not (tmp_path / "n1").exists()
-    result = restore.restore(target, tmp_path / "n2", password=PASSWORD, include_expired=True, clock=clock)
-    assert result.name == made.name and result.replayed == 1
-    with Box(tmp_path / "n2", clock) as restored:
-        assert [r["id"] for r in restored.catalog.list_recordings()] == [r_new]
+    clock.advance(days=29)  # r_free's 28 days are over; r_new is held
+    result = restore.restore(target, tmp_path / "n", password=PASSWORD, clock=clock)
+    assert (result.name, result.replayed, result.expired, result.recordings) == (made.name, 0, 1, 2)
+    with Box(tmp_path / "n", clock) as restored:
+        assert {r["id"] for r in restored.catalog.list_recordings()} == {r_old, r_new}
+        assert not restored.catalog.db.execute("SELECT 1 FROM file_keys WHERE recording_id = ?", [r_free]).fetchone()
+        assert retention.deletion_report(restored.catalog)[-1]["reason"] == "term expired"
+        assert audit.entries(restored.catalog, action="restore")[-1]["details"]["recordings_past_term"] == 1
+        assert recordings.verify(restored) == []
 
 
-def test_the_backup_leaves_out_recordings_not_under_hold_and_their_keys(cbox, tmp_path, box_dir):
+def test_the_backup_carries_every_recording_in_its_term_and_leaves_out_those_past_it(cbox, tmp_path, box_dir):
     target = tmp_path / "usb"
     r_old, r_new, r_free = held_box(cbox, tmp_path)
-    header_free = cbox.catalog.header_of(r_free)
+    r_past, _ = store(cbox, tmp_path, T0 - timedelta(days=29))  # past its term, the sweep has not run yet
+    header_past = cbox.catalog.header_of(r_past)
     made = backup.run(cbox, target)
     identity = cbox.unlock("admin", PASSWORD)
     snap = catalog_of(made.path, identity, tmp_path)
-    assert {r[0] for r in snap.execute("SELECT id FROM recordings")} == {r_old, r_new}
-    assert {r[0] for r in snap.execute("SELECT recording_id FROM file_keys")} == {r_old, r_new}
+    assert {r[0] for r in snap.execute("SELECT id FROM recordings")} == {r_old, r_new, r_free}
+    assert {r[0] for r in snap.execute("SELECT recording_id FROM file_keys")} == {r_old, r_new, r_free}
+    assert snap.execute("SELECT reason FROM deletions WHERE recording_id = ?", [r_past]).fetchone()[0] == \
+        backup.NOT_IN_BACKUP
     snap.close()
     plain = (tmp_path / next(p.name for p in tmp_path.glob("snap-*.db"))).read_bytes()
-    assert header_free not in plain and cbox.catalog.header_of(r_old) in plain
-    blobs = sorted(p.name for p in (made.path / "blobs").iterdir())
+    assert header_past not in plain and cbox.catalog.header_of(r_free) in plain
+    # The store: each recording as the container it is, named by its SHA-256 (sha256sum checks it).
+    stored = sorted(p.name for p in (target / "footage").glob("??/*"))
     shas = {rid: cbox.catalog.get_recording(rid)["sha256"] for rid in (r_old, r_new, r_free)}
-    assert blobs == sorted([shas[r_old], shas[r_new]])
+    assert stored == sorted(shas.values())
+    for rid, sha in shas.items():
+        data = (target / "footage" / sha[:2] / sha).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == sha and data.startswith(cbox.catalog.header_of(rid))
     # The live catalog is untouched by the stripping.
-    assert len(cbox.catalog.list_recordings()) == 3
+    assert len(cbox.catalog.list_recordings()) == 4
 
 
 def test_a_target_holds_one_box_only(cbox, tmp_path):
@@ -162,23 +180,19 @@ def test_a_target_holds_one_box_only(cbox, tmp_path):
         backup.run(other, target)
 
 
-def test_link_shares_an_intact_blob_with_the_earlier_backup_and_copies_a_damaged_one(cbox, clock, tmp_path):
+def test_each_recording_is_copied_once_and_a_lost_copy_again(cbox, clock, tmp_path):
     target = tmp_path / "usb"
     r_old, r_new, r_free = held_box(cbox, tmp_path)
     first = backup.run(cbox, target)
-    clock.advance(hours=1)
-    second = backup.run(cbox, target, link=True)
-    sha_old = cbox.catalog.get_recording(r_old)["sha256"]
+    assert first.manifest["copied"]["recordings"] == 3
+    store(cbox, tmp_path, T0 + timedelta(hours=1))
+    clock.advance(hours=2)
+    second = backup.run(cbox, target)
+    assert second.manifest["copied"]["recordings"] == 1 and len(second.manifest["recordings"]) == 4
     sha_new = cbox.catalog.get_recording(r_new)["sha256"]
-    assert (second.path / "blobs" / sha_old).stat().st_nlink == 2
-    # a damaged earlier copy is not linked: the new backup gets a good copy of its own
-    damaged = first.path / "blobs" / sha_new
-    data = damaged.read_bytes()  # flip the first byte (writing b"x" was no change when it was an "x" already)
-    damaged.write_bytes(bytes([data[0] ^ 0xFF]) + data[1:])
-    (second.path / "blobs" / sha_new).unlink()  # (it was a link to the same damaged file)
-    backup.shred_backup(second.path)
+    (target / "footage" / sha_new[:2] / sha_new).unlink()  # lost (a file system repair, a careless hand)
+    assert not backup.verify_backup(second.path).ok
     clock.advance(hours=1)
-    third = backup.run(cbox, target, link=True)
-    assert (third.path / "blobs" / sha_old).stat().st_nlink == 2
-    assert (third.path / "blobs" / sha_new).stat().st_nlink == 1
-    assert backup.verify_backup(third.path).ok and not backup.verify_backup(first.path).ok
+    third = backup.run(cbox, target)
+    assert third.manifest["copied"]["recordings"] == 1
+    assert all(backup.verify_backup(p).ok for p in backup.list_backups(target))

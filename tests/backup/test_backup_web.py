@@ -4,6 +4,7 @@ update bundle (staged when good; refused and audited when not). Other roles may 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 
 import aiohttp
 import pytest
@@ -14,6 +15,7 @@ from appliance.box import Box
 from tests.conftest import add_role_users
 from tests.web_helpers import csrf_of, https_client, log_in
 from tests.webui.test_feedback import flash_of
+from backup_helpers import store
 from update_helpers import make_wheel, repo_files
 from webui.site import create_app
 
@@ -34,6 +36,9 @@ async def login(client, name: str) -> str:
 
 async def test_the_keeper_makes_a_backup_and_sees_it(client, tmp_path):
     client, box = client
+    now = datetime.now(timezone.utc)
+    for days_ago in (0, 2, 4):
+        store(box, tmp_path, now - timedelta(days=days_ago))
     token = await login(client, "admin")
     usb = tmp_path / "usb"
     usb.mkdir()
@@ -45,8 +50,23 @@ async def test_the_keeper_makes_a_backup_and_sees_it(client, tmp_path):
     assert backup.verify_backup(made).ok
     entry, = audit.entries(box.catalog, action="backup")
     assert entry["actor"] == "admin"
+    # what a restore would bring back, said where the backups are shown
+    assert "a restore brings back" not in html  # Dutch, not the English id
+    assert f"naar {usb}: terugzetten brengt 5 dag(en) aan beelden terug (3 opnames)." in html
+    assert "Dagen aan beelden</th>" in html
 
     assert flash_of(html) == [f"Back-up gemaakt in {usb}."]
+    assert 'id="backup-failed"' not in html
+
+    # A run that fails (the nightly job, a full disk) is said on the page until one succeeds again.
+    full = tmp_path / "full"
+    full.write_text("not a directory")
+    with pytest.raises(backup.KluisError):
+        backup.run(box, full)
+    html = await (await client.get("/onderhoud")).text()
+    assert "De laatste back-up, " in html and f"naar {full}, is mislukt." in html
+    await client.post("/onderhoud/backup", data={"csrf": token, "target": str(usb)})
+    assert 'id="backup-failed"' not in await (await client.get("/onderhoud")).text()
     for bad, says in ((str(tmp_path / "nope"), "Die map bestaat niet"), ("relative/dir", "volledige pad"),
                       (str(box.data_dir / "blobs"), "eigen gegevensmap")):
         response = await client.post("/onderhoud/backup", data={"csrf": token, "target": bad})

@@ -12,13 +12,12 @@ from pathlib import Path
 import click
 
 from appliance import backup as backup_mod
+from appliance import backup_sftp
 from appliance import restore as restore_mod
 from appliance.box import Box
 from appliance.errors import KluisError
 from .common import ask_password, data_option, emit_json, read_secret_file, shows
 
-target_option = click.option("--to", "target", type=click.Path(path_type=Path),
-                             help="The backup target: a directory on a USB disk or a share.")
 from_option = click.option("--from", "source", required=True, type=click.Path(path_type=Path),
                            help="The backup target to read.")
 signer_option = click.option("--signer", help="The signing key fingerprint `kluis backup` printed (pins whose "
@@ -49,35 +48,59 @@ def resolve_signer(target: Path, text: str | None, box_dir: Path | None = None) 
     raise KluisError(f"nothing in {target} is signed by {text}")
 
 
+def _say_footage(days: dict) -> str:
+    if not days["recordings"]:
+        return "no footage"
+    return (f"{days['recordings']} recording(s), {days['days']} day(s) of footage "
+            f"({days['from']} to {days['to']})")
+
+
 @click.group(invoke_without_command=True)
 @click.option("--data", "data_dir", envvar="KLUIS_DATA", type=click.Path(path_type=Path),
               help="The box's data directory (or $KLUIS_DATA).")
-@target_option
+@click.option("--to", "targets", multiple=True,
+              help="A backup target: a directory (the KLUIS-BACKUP disk, /media/kluis-backup/kluis) or a network "
+                   "share sftp://USER@HOST[:PORT]/PATH. Give it again for a second target.")
 @click.option("--keep", type=int, default=backup_mod.DEFAULT_KEEP, show_default=True,
               help="Keep at most this many backups on the target (expired ones go sooner).")
-@click.option("--link", is_flag=True, help="Hard-link held recordings an earlier backup on the target holds intact "
-                                            "instead of copying them again (less space, one copy less).")
+@click.option("--link", is_flag=True, hidden=True,
+              help="No effect: every backup on a target shares its footage store (kept for older timers).")
 @click.pass_context
-def backup(ctx: click.Context, data_dir: Path | None, target: Path | None, keep: int, link: bool) -> None:
-    """Write an encrypted, signed backup of the box to --to DIR, and rotate the older ones.
+def backup(ctx: click.Context, data_dir: Path | None, targets: tuple[str, ...], keep: int, link: bool) -> None:
+    """Write an encrypted, signed backup of the box to each --to target, and rotate the older ones.
 
-    Carries the catalog, the key slots, the configuration and keys, the audit log and the recordings under
-    hold; recordings not under hold and their keys are left out. Subcommands check and list backups."""
+    Carries the catalog, the key slots, the configuration and keys, the audit log and every recording
+    within its term (copied once to the target's footage store, still encrypted, verified there).
+    Needs no login: run it from a timer. Subcommands check and list backups."""
     if ctx.invoked_subcommand is not None:
         return
-    if data_dir is None or target is None:
-        raise click.UsageError("kluis backup needs --data DIR and --to DIR")
+    if data_dir is None or not targets:
+        raise click.UsageError("kluis backup needs --data DIR and --to TARGET")
+    failed = []
     with Box(data_dir) as box:
-        result = backup_mod.run(box, target, keep=keep, link=link)
-    manifest = result.manifest
-    click.echo(f"backup {result.name} written to {target}: {len(manifest['recordings'])} held recording(s), "
-               f"audit log of {manifest['audit']['count']} entries")
-    click.echo(f"  expires {manifest['expires_at'] or 'never (no recordings in it)'}; "
-               f"journal entry {result.journal_seq}")
-    click.echo(f"  signed by {backup_mod.signer_fingerprint(manifest['signer'])} "
-               "(write this down with the recovery key: kluis restore --signer checks it)")
-    for name, why in result.pruned:
-        click.echo(f"  removed {name}: {why}")
+        for target in targets:
+            try:
+                result = backup_sftp.run_to(box, target, keep=keep)
+            except KluisError as exc:
+                click.echo(f"error: {exc}", err=True)
+                failed.append(target)
+                continue
+            manifest = result.manifest
+            copied = manifest["copied"]
+            held = sum(1 for r in manifest["recordings"] if r.get("held"))
+            click.echo(f"backup {result.name} written to {target}: {len(manifest['recordings'])} recording(s) "
+                       f"({held} held), {copied['recordings']} copied now ({copied['bytes']} bytes), "
+                       f"audit log of {manifest['audit']['count']} entries")
+            days = backup_mod.footage_days(manifest["recordings"], set(), box.now_iso())
+            click.echo(f"  restores {_say_footage(days)}")
+            click.echo(f"  expires {manifest['expires_at'] or 'never (no recordings in it)'}; "
+                       f"journal entry {result.journal_seq}")
+            click.echo(f"  signed by {backup_mod.signer_fingerprint(manifest['signer'])} "
+                       "(write this down with the recovery key: kluis restore --signer checks it)")
+            for name, why in result.pruned:
+                click.echo(f"  removed {name}: {why}")
+    if failed:
+        raise KluisError(f"no backup made to {', '.join(failed)} (the audit log says why)")
 
 
 @backup.command("verify")
@@ -105,28 +128,38 @@ def verify(source: Path, signer: str | None, box_dir: Path | None, as_json: bool
 
 
 def _print_backups(info: dict) -> None:
+    restores = info["restores"]
+    click.echo(f"a restore now brings back {_say_footage(restores)} from {restores['backup']}" if restores
+               else "a restore now brings back nothing: no backup here checks")
     for item in info["backups"]:
         click.echo(f"{item['name']}  {item['created_at']}  expires {item['expires_at'] or '-'}  "
-                   f"{item['recordings']} recording(s)  {item['size']} bytes  {'ok' if item['ok'] else 'DAMAGED'}")
+                   f"{item['recordings']} recording(s)  {item['footage_days']} day(s)  {item['size']} bytes  "
+                   f"{'ok' if item['ok'] else 'DAMAGED'}")
 
 
 @backup.command("list")
 @from_option
+@click.option("--deep", is_flag=True, help="Hash every stored recording too (slow on a full disk).")
 @shows(_print_backups)
-def list_(source: Path) -> dict:
-    """The backups on a target, newest first, with when they expire."""
-    return backup_mod.status(source)
+def list_(source: Path, deep: bool) -> dict:
+    """The backups on a target, newest first, with when they expire and how many days of footage a restore
+    would bring back (less what the journal says was deleted since and what is past its term by now)."""
+    from datetime import datetime, timezone
+
+    from appliance.clock import to_iso
+
+    return backup_mod.status(source, to_iso(datetime.now(timezone.utc)), deep=deep)
 
 
 @backup.command("journal")
 @data_option
-@target_option
-def journal(data_dir: Path, target: Path | None) -> None:
+@click.option("--to", "target", help="The backup target: a directory on the KLUIS-BACKUP disk or an sftp:// share.")
+def journal(data_dir: Path, target: str | None) -> None:
     """Append the deletions made since the last entry to the target's signed journal (no backup)."""
     if target is None:
-        raise click.UsageError("kluis backup journal needs --to DIR")
+        raise click.UsageError("kluis backup journal needs --to TARGET")
     with Box(data_dir) as box:
-        entry = backup_mod.append_journal(box, target)
+        entry = backup_sftp.journal_to(box, target)
     click.echo(f"journal entry {entry['seq']}: {len(entry['deletions'])} deletion(s)")
 
 
@@ -139,19 +172,19 @@ def journal(data_dir: Path, target: Path | None) -> None:
 @click.option("--password-file", type=click.Path(path_type=Path), help="That keeper's password (first line).")
 @click.option("--recovery-key-file", type=click.Path(path_type=Path), help="Open with the recovery key instead.")
 @signer_option
-@click.option("--include-expired", is_flag=True,
-              help="Also restore a backup past its expiry date (deletions after it are replayed from the journal).")
 def restore(data_dir: Path, source: Path, name: str | None, user: str | None, password_file: Path | None,
-            recovery_key_file: Path | None, signer: str | None, include_expired: bool) -> None:
-    """Restore a backup onto a fresh box: verify, unlock, restore, replay later deletions, audit."""
+            recovery_key_file: Path | None, signer: str | None) -> None:
+    """Restore a backup onto a fresh box: verify, unlock, restore, replay later deletions, delete what is
+    past its term by now, audit."""
     recovery = read_secret_file(recovery_key_file) if recovery_key_file is not None else None
     password = None if recovery is not None else ask_password(password_file, f"Password for {user or 'the keeper'}")
     result = restore_mod.restore(source, data_dir, user=user, password=password, recovery_key=recovery, name=name,
-                                signer=resolve_signer(source, signer), include_expired=include_expired)
+                                signer=resolve_signer(source, signer))
     for skipped, why in result.skipped:
         click.echo(f"skipped {skipped}: {why}")
     click.echo(f"restored {result.name} into {data_dir}: {result.recordings} recording(s); "
-               f"{result.replayed} deleted again and {result.recorded} deletion record(s) added from the journal")
+               f"{result.replayed} deleted again and {result.recorded} deletion record(s) added from the journal; "
+               f"{result.expired} past their term by now deleted")
 
 
 COMMANDS = [backup, restore]
