@@ -31,6 +31,7 @@ from shutil import disk_usage
 from zoneinfo import ZoneInfo
 
 from . import access_requests, audit, handover, log_collector, mail, roles, todo
+from .backup_status import last_backup
 from .box import Box
 from .canonical import canonical
 from .clock import from_iso, to_iso
@@ -164,17 +165,12 @@ def handovers_waiting(box: Box) -> list[Condition]:
             for h in handover.list_handovers(box, state=handover.PREPARED)]
 
 
-def last_backup_at(box: Box) -> str | None:
-    """When the box last made a backup (its audit entry, action 'backup'), or None. Read-only: the audit
-    log is what every backup run writes, whichever target it went to."""
-    return box.catalog.db.execute("SELECT max(time) FROM audit_log WHERE action = 'backup'").fetchone()[0]
-
-
 def backup_overdue(box: Box) -> list[Condition]:
     days = box.settings.alerts.backup_overdue_days
     if not days:
         return []
-    last = last_backup_at(box)
+    newest = last_backup(box)
+    last = to_iso(newest.at) if newest else None
     since = last or box.catalog.get_meta("created_at")
     if not since or since >= to_iso(box.clock() - timedelta(days=days)):
         return []
