@@ -268,11 +268,19 @@ def _rows(catalog) -> Iterator[dict]:
             yield dict(zip(COLUMNS, values))
 
 
-def verify(catalog, verify_key: VerifyKey, extra_checkpoints: Iterable[dict] = ()) -> Report:
+def verify(catalog, verify_key: VerifyKey, extra_checkpoints: Iterable[dict] = (),
+           witnessed: Iterable[dict] = ()) -> Report:
     """Walk the chain and hold it to every checkpoint (stored ones and `extra_checkpoints`, e.g. from an
-    exported file). Names the first bad entry; changes nothing."""
+    exported file) and to every witnessed {count, head, witnessed_at} (the archive's counter-signed
+    checkpoints, already checked by appliance.witness.anchors: the box's own key cannot re-sign those).
+    Names the first bad entry; changes nothing."""
     report = Report()
     anchors: dict[int, tuple[str, str]] = {}  # count -> (head, time) of valid checkpoints
+    for w in witnessed:  # first: a checkpoint re-signed with the box's key disagrees with these, not they with it
+        count = int(w["count"])
+        if count in anchors and anchors[count][0] != w["head"]:
+            report._bad(1, f"witnessed checkpoints disagree on entry {count}")
+        anchors.setdefault(count, (w["head"], f"{w['witnessed_at']} and witnessed by the archive"))
     for origin, cps in (("stored", stored_checkpoints(catalog)), ("exported", list(extra_checkpoints))):
         for cp in cps:
             wrong = check_signature(cp, verify_key)
