@@ -61,13 +61,20 @@ SETTINGS = [
 ]
 
 
+# [security] totp_required on the page: one checkbox per role (named TOTP_REQUIRED + "." + role) and a
+# hidden field TOTP_REQUIRED that says the boxes were on the form (an unticked box is not posted at all).
+TOTP_REQUIRED = "security.totp_required"
+ROLES = ("keeper", "privacy_officer", "team_leader", "officer", "auditor")  # the order of the checkboxes
+
+
 def limits() -> dict[str, tuple]:
     """{name: (min, max)} of the number settings, for the form's input attributes."""
     return {s.name: bounds(s.section, s.key) for s in SETTINGS if s.refusal == NUMBER}
 
 
 def current(box: Box) -> dict[str, Any]:
-    return {s.name: getattr(getattr(box.settings, s.section), s.key) for s in SETTINGS}
+    return {**{s.name: getattr(getattr(box.settings, s.section), s.key) for s in SETTINGS},
+            TOTP_REQUIRED: list(box.settings.security.totp_required)}
 
 
 def check(box: Box, setting: Setting, text: str) -> Any:
@@ -89,5 +96,7 @@ def parse(box: Box, form: dict[str, str]) -> tuple[dict[str, Any], dict[str, Inv
                 values[s.name] = check(box, s, str(form[s.name])[:400])
             except Invalid as exc:
                 errors[s.name] = exc
+    if TOTP_REQUIRED in form:
+        values[TOTP_REQUIRED] = [role for role in ROLES if form.get(f"{TOTP_REQUIRED}.{role}")]
     return values, errors
 

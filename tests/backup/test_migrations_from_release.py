@@ -25,7 +25,7 @@ ARCHIVE_PASSWORD = "archive password for tests"
 # Steps appended after the release: a box of the release runs them when it opens (the rest it adopts).
 ADDED_SINCE_RELEASE = {("audit", "page_indexes"), ("users", "person"), ("teams", "backfill"),
                        ("devices", "alerts_read"),
-                       ("sync", "audit_witnesses")}
+                       ("sync", "audit_witnesses"), ("archive", "witness")}
 
 
 

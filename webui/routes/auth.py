@@ -10,7 +10,7 @@ from appliance import roles, users
 from appliance.errors import WrongSecret
 
 from .. import i18n
-from ..app import (BOX, LANG_COOKIE, LOGIN_CSRF, LOGIN_CSRF_COOKIE, SESSION, SESSION_COOKIE, SESSIONS,
+from ..app import (BOX, before_second_factor, LANG_COOKIE, LOGIN_CSRF, LOGIN_CSRF_COOKIE, SESSION, SESSION_COOKIE, SESSIONS,
                    check_password, client_of, gettext_for, needs, new_login_csrf, public, render, set_cookie)
 
 routes = web.RouteTableDef()
@@ -76,6 +76,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/logout")
 @needs(roles.OVERVIEW)
+@before_second_factor
 async def logout(request: web.Request) -> web.StreamResponse:
     session = request[SESSION]
     request.app[SESSIONS].drop(session.id)

@@ -251,6 +251,7 @@ def act(box: Box, command: str, user: str | None, password_file: Path | None, re
         check(row)
     if need_key and not (row["slot"] or {}).get("sealed"):
         raise KluisError(f"user {name!r} holds no key slot and cannot open recordings")
+    users.require_second_factor(box, row, command)  # [security] totp_required: set it up in the web UI first
     started = users.login_start(box, name, "cli")  # refuses a locked account before a password is asked
     password = ask_password(password_file, f"Password for {name}")
     code = ask_code(name) if started and started.get("totp_secret") else None
