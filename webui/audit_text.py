@@ -103,6 +103,7 @@ SENTENCES: dict[str, str] = {
     "checkpoint_refused": N_("The archive refused a signed checkpoint of a box"),
     "audit_backwards": N_("A box's audit log went backwards"),
     "audit_fork": N_("A box's audit log was rewritten"),
+    "witness_restart": N_("%(actor)s restarted the archive's witness of a box's audit log"),
 }
 
 UNKNOWN = N_("%(actor)s: %(action)s")  # an action of another version of Kluis
@@ -144,6 +145,7 @@ ACTION_LABELS = {
     "audit_backwards": N_("archive: audit log went backwards"),
     "audit_export": N_("audit log exported"),
     "audit_fork": N_("archive: audit log forked"),
+    "witness_restart": N_("archive: witness restarted"),
     "axis_abandoned": N_("Axis upload discarded"),
     "break_glass": N_("opened with the recovery key"),
     "category_change": N_("category changed"),

@@ -24,16 +24,20 @@ class Checkpoints:
     def last(self, box_id: str) -> dict:
         """The last checkpoint received from the box, and the last one witnessed (the box proves that its
         log still holds the entry of each: `prior`, `witnessed_prior` of receive)."""
-        row = self.archive.one("SELECT seq, head, received_at FROM checkpoints WHERE box_id = ? ORDER BY id DESC LIMIT 1",
-                        [box_id])
+        row = self._last_row(box_id)
         found: dict = {"count": row["seq"], "head": row["head"], "received_at": row["received_at"]} if row else {
             "count": None, "head": None, "received_at": None}
         found["witnessed"] = self.last_witnessed(box_id)
         return found
 
+    def _last_row(self, box_id: str) -> dict | None:
+        return self.archive.one("SELECT seq, head, received_at, witness IS NOT NULL AS witnessed FROM checkpoints "
+                                "WHERE box_id = ? AND received_at > ? ORDER BY id DESC LIMIT 1",
+                                [box_id, self.restarted_at(box_id)])
+
     def last_witnessed(self, box_id: str) -> dict | None:
         row = self.archive.one("SELECT seq, head, witness FROM checkpoints WHERE box_id = ? AND witness IS NOT NULL "
-                               "ORDER BY id DESC LIMIT 1", [box_id])
+                               "AND received_at > ? ORDER BY id DESC LIMIT 1", [box_id, self.restarted_at(box_id)])
         if row is None:
             return None
         return {"count": row["seq"], "head": row["head"], "witnessed_at": json.loads(row["witness"])["witnessed_at"]}
@@ -66,9 +70,13 @@ class Checkpoints:
         with self.archive.transaction():
             last = self.last(box_id)
             alert = contradiction(last["count"], last["head"], count, head, prior)
-            seen = last["witnessed"]
+            seen, episode = last["witnessed"], True
             if alert is None and seen is not None:
                 alert = contradiction(seen["count"], seen["head"], count, head, witnessed_prior, witnessed=True)
+                # A log that goes on from a checkpoint already refused is the same episode: one alert, not
+                # one per sync pass (it stays unwitnessed until an operator restarts the witness).
+                row = self._last_row(box_id)
+                episode = bool(row and row["witnessed"])
             witness = None
             if alert is None:
                 witness = witness_mod.sign(self.archive.signing_key, self.archive.archive_id, box_id, cp,
@@ -77,12 +85,33 @@ class Checkpoints:
                 "INSERT INTO checkpoints (box_id, seq, head, signed, received_at, witness) VALUES (?,?,?,?,?,?)",
                 [box_id, count, head, json.dumps(cp, sort_keys=True), self.archive.now_iso(),
                  json.dumps(witness, sort_keys=True) if witness else None])
-            if alert:
+            if alert and episode:
                 kind, text = alert
                 self.raise_alert(box_id, kind, {"message": text, "count": count, "previous": last, "prior": prior,
                                                 "witnessed_prior": witnessed_prior, "witnessed": False})
                 self.archive.audit("system", kind, box_id=box_id, details={"message": text, "witnessed": False})
         return {"accepted": True, "alert": alert[0] if alert else None, "witness": witness}
+
+    def restarted_at(self, box_id: str) -> str:
+        """When an operator last restarted this box's witness ("" for never): checkpoints received before
+        do not bind what is witnessed after."""
+        row = self.archive.db.execute("SELECT max(time) FROM audit_log WHERE action = 'witness_restart' AND client = ?",
+                                      [box_id]).fetchone()
+        return row[0] or ""
+
+    def restart(self, box_id: str, actor: str, reason: str) -> dict | None:
+        """Witness the box's log afresh from its next checkpoint, after the operator found why it contradicts
+        the last one witnessed (a box restored from a backup has an older log). On record in the archive's
+        own log, with the last witnessed checkpoint, which stays kept as it was. Returns that checkpoint."""
+        if self.archive.box_key(box_id) is None:
+            raise ProtocolError(f"box {box_id} is not enrolled at this archive", 404)
+        if not reason.strip():
+            raise ProtocolError("say why the witness is restarted (--reason)", 400)
+        with self.archive.transaction():
+            seen = self.last_witnessed(box_id)
+            self.archive.audit(actor, "witness_restart", box_id=box_id,
+                               details={"reason": reason.strip()[:500], "last_witnessed": seen})
+        return seen
 
     def raise_alert(self, box_id: str | None, kind: str, details: dict) -> None:
         self.archive.db.execute("INSERT INTO alerts (box_id, kind, details, created_at) VALUES (?,?,?,?)",

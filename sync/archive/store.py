@@ -263,6 +263,9 @@ class Archive:
     def witnessed_checkpoints(self, box_id: str) -> list[dict]:
         return self.checkpoints.witnessed(box_id)
 
+    def restart_witness(self, box_id: str, actor: str, reason: str) -> dict | None:
+        return self.checkpoints.restart(box_id, actor, reason)
+
     def alert(self, box_id: str | None, kind: str, details: dict) -> None:
         self.checkpoints.raise_alert(box_id, kind, details)
 

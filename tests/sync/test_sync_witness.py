@@ -77,6 +77,21 @@ def test_witnessed_checkpoint_catches_a_rewrite_signed_with_the_box_key(enrolled
     assert f"entry {last['count']}: differs from the checkpoint" in out and "witnessed by the archive" in out
     assert "tampered with" in out
 
+    # Who also deletes the box's copies of the witness statements hides the rewrite from the box, but not
+    # from the archive's copy: the auditor holds the log to what the archive exports.
+    with Box(data) as box:
+        box.catalog.db.execute("DELETE FROM audit_witnesses")
+        box.catalog.db.conn.commit()
+    code, out = _verify(kluis, data)
+    assert code == 0 and "has not witnessed a checkpoint of this log yet" in out, out
+    exported = data.parent / "witnessed.jsonl"
+    kluis("archive", "checkpoints", "--data", archive.data_dir, box_id, "--export", exported)
+    listed = kluis("archive", "checkpoints", "--data", archive.data_dir, box_id).stdout.decode()
+    assert str(last["count"]) in listed and head in listed
+    result = kluis("audit", "verify", "--data", data, "--user", "au", "--password-file", data.parent / "password.txt",
+                   "--checkpoint", exported, check=False)
+    assert result.returncode != 0 and f"entry {last['count']}: differs" in result.stdout.decode()
+
 
 def test_altered_witness_statement_is_named(enrolled, kluis):
     data, _archive = enrolled
@@ -126,9 +141,61 @@ def test_archive_never_witnesses_a_fork(enrolled, kluis):
     with Archive(archive.data_dir) as arch:
         box_id = arch.boxes()[0]["id"]
         assert [cp["count"] for cp in arch.witnessed_checkpoints(box_id)] == [witnessed["count"]]
-        kinds = [a["kind"] for a in arch.alerts(box_id)]
-        assert kinds == ["audit_fork", "audit_fork"]
-        assert "as witnessed before" in arch.alerts(box_id)[1]["details"]["message"]
+        alerts = arch.alerts(box_id)
+        assert [a["kind"] for a in alerts] == ["audit_fork"]  # one alert for the episode, not one per pass
         received = arch.db.execute("SELECT COUNT(*) FROM checkpoints WHERE box_id = ? AND witness IS NULL",
                                    [box_id]).fetchone()[0]
         assert received == 2  # kept as evidence, not witnessed
+
+    # The operator finds why (here: we know) and restarts the witness; it is on record at the archive.
+    out = kluis("archive", "witness-restart", "--data", archive.data_dir, box_id, "--reason",
+                "box restored from a backup").stdout.decode()
+    assert f"last witnessed: entries 1..{witnessed['count']}" in out
+    third = kluis("sync", "run", "--data", data).stdout.decode()
+    assert "witnessed by the archive" in third
+    with Box(data) as box:
+        assert len(witness.stored(box.catalog)) == 2
+    with Archive(archive.data_dir) as arch:
+        assert len(arch.witnessed_checkpoints(box_id)) == 2 and len(arch.alerts(box_id)) == 1
+        restarts = [e for e in audit.entries(arch) if e["action"] == "witness_restart"]
+        assert restarts[0]["details"]["reason"] == "box restored from a backup"
+        assert restarts[0]["details"]["last_witnessed"]["count"] == witnessed["count"]
+
+
+def test_witness_restart_needs_a_reason_and_a_known_box(enrolled, kluis):
+    _data, archive = enrolled
+    unknown = kluis("archive", "witness-restart", "--data", archive.data_dir, "nosuchbox", "--reason", "x",
+                    check=False)
+    assert unknown.returncode != 0 and "not enrolled" in unknown.stderr.decode()
+
+
+async def test_web_ui_shows_the_age_of_the_last_witnessed_checkpoint(enrolled, kluis):
+    from tests.web_helpers import WebClient, https_client
+    from webui.site import create_app
+
+    data, _archive = enrolled
+    add_role_users(data, "au", "hh")
+    kluis("sync", "run", "--data", data)
+    with Box(data) as box:
+        last = witness.latest(box.catalog)
+        app = create_app(box)
+        async with https_client(box, app) as client:
+            web = WebClient(box, client, app)
+            for name in ("admin", "au"):  # keeper and auditor answer for the log; an officer does not
+                await web.login(name)
+                overview = await web.page("/")
+                assert 'id="audit-witness"' in overview and "logboek bevestigd door het archief" in overview
+                assert f"regels 1 tot en met {last['count']}" in overview
+            await web.login("admin")
+            settings = await web.page("/instellingen")
+            assert "Logboek bevestigd door het archief" in settings and f"tot en met {last['count']}" in settings
+            await web.login("hh")
+            assert 'id="audit-witness"' not in await web.page("/")
+            # The auditor's "check the chain" holds the log to the witness too (and puts the check on record).
+            await web.login("au")
+            checked = await web.post("/logboek/controleer", {}, csrf_from="/logboek")
+            assert checked.status == 200 and "De keten is intact" in await checked.text()
+            _rewrite(box, 3, actor="someone_else")  # re-signed with the box's key: only the witness tells
+            checked = await web.post("/logboek/controleer", {}, csrf_from="/logboek")
+            text = await checked.text()
+            assert "De keten is verbroken" in text and "witnessed by the archive" in text

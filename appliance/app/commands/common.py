@@ -201,6 +201,8 @@ NO_LOGIN: dict[str, str] = {
     "archive show": _ARCHIVE,
     "archive export": _ARCHIVE,
     "archive alerts": _ARCHIVE,
+    "archive checkpoints": _ARCHIVE,
+    "archive witness-restart": _ARCHIVE,
     "archive requisition add": _ARCHIVE,
     "archive requisition list": _ARCHIVE,
     "archive requisition close": _ARCHIVE,
