@@ -7,7 +7,7 @@ from __future__ import annotations
 import tomllib
 from datetime import datetime, timezone
 
-from appliance import audit, users
+from appliance import audit, config, users
 from appliance.box import Box
 from appliance.config_models import TOTP_REQUIRED_NEW_BOX
 
@@ -60,3 +60,24 @@ def test_unknown_role_is_refused_at_init(tmp_path, kluis, password_file):
                    "interactive", "--totp-required", "keeper,boss", check=False)
     assert result.returncode == 2 and "unknown role(s) boss" in result.stderr.decode()
     assert not (tmp_path / "data").exists()
+
+
+def test_the_only_keeper_who_lost_the_phone_turns_it_off_with_the_recovery_key(box_dir, kluis, password_file,
+                                                                                 tmp_path):
+    data, recovery = box_dir
+    with Box(data) as box:
+        config.change(data, {"security": {"totp_required": ["keeper"]}})
+        secret = users.new_totp_secret()
+        now = datetime.now(timezone.utc)
+        users.enable_totp(box, "admin", secret, users.totp_code(secret, int(now.timestamp()) // 30))
+    key_file = tmp_path / "recovery.txt"
+    key_file.write_text(recovery + "\n")
+    out = kluis("users", "totp-off", "--data", data, "admin", "--recovery-key-file", key_file).stdout.decode()
+    assert "Second factor of admin turned off; their role requires one" in out
+    with Box(data) as box:
+        assert users.get(box, "admin")["totp"] is False
+        assert [e["action"] for e in audit.entries(box.catalog)][-2:] == ["break_glass", "user_change"]
+        assert audit.entries(box.catalog, action="user_change")[-1]["details"] == {"user": "admin", "totp": False}
+    # ... and until they set up a new one in the web UI, their password alone does not run commands.
+    refused = kluis("users", "list", "--data", data, "--password-file", password_file, check=False)
+    assert refused.returncode != 0 and "must use a second factor" in refused.stderr.decode()

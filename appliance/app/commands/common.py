@@ -104,6 +104,7 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "audit checkpoints": roles.AUDIT_READ,
     "users add": roles.USERS_MANAGE,
     "users edit": roles.USERS_MANAGE,
+    "users totp-off": roles.USERS_MANAGE,
     "cameras pair": roles.CAMERAS_MANAGE,
     "cameras unpair": roles.CAMERAS_MANAGE,
     "cameras assign": roles.CAMERAS_MANAGE,
