@@ -7,7 +7,7 @@ hands the archive the newest checkpoint; the archive counter-signs (witnesses) i
 unless it contradicts one it witnessed before (sync/archive/checkpoints.py), and the box keeps the
 statement here. A witnessed (count, head) is an anchor the box's key cannot re-sign: `kluis audit
 verify` holds the log to every stored statement (appliance.audit.verify's `witnessed`), and the box
-shows how old its newest one is. The limit that remains is in docs/format.md ("Witnessed checkpoints").
+shows how old its newest one is. The limit that remains is in docs/format.md ("Witnessed audit checkpoints").
 
 Statement (signed, kind `kluis/v1/audit-witness`, with the archive's Ed25519 key the box pinned at
 enrollment): {type, v, archive, box, count, head, checkpoint_time, witnessed_at}.
@@ -87,25 +87,26 @@ def stored(catalog) -> list[dict]:
 
 @dataclass
 class Anchors:
-    """The stored statements that verify (count, head, witnessed_at), and what is wrong with the rest."""
+    """The stored statements that verify (count, head, witnessed_at), what is wrong with the rest, and how
+    many name another archive than the one the box is enrolled at (not checked: no key to check them with)."""
     good: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    elsewhere: int = 0
 
 
-def anchors(catalog, archive_key_hex: str | None) -> Anchors:
-    """The stored statements, each checked against the archive's key from the enrollment. A statement that
-    does not verify is named (an altered copy); without an enrollment there is nothing to check against."""
+def anchors(catalog) -> Anchors:
+    """The stored statements, each checked against the key of the archive the box is enrolled at (pinned at
+    enrollment). One that does not verify is named (an altered copy). One of another archive (the box
+    enrolled elsewhere since) is counted, not checked: relabelling a statement hides no more than deleting
+    it does, and the archive's own copy (`kluis archive checkpoints`) catches both."""
     found = Anchors()
-    rows = stored(catalog)
-    if not rows:
-        return found
-    if not archive_key_hex:
-        found.problems.append(f"{len(rows)} stored witness statement(s), but the box is not enrolled at an archive "
-                              f"whose key could check them")
-        return found
-    for witness in rows:
+    enrolled = enrolled_archive(catalog)
+    for witness in stored(catalog):
+        if enrolled is None or witness.get("archive") != enrolled[0]:
+            found.elsewhere += 1
+            continue
         try:
-            body = check(witness, archive_key_hex)
+            body = check(witness, enrolled[1])
         except BadWitness as exc:
             found.problems.append(f"stored witness of entry {witness.get('count')} "
                                   f"({witness.get('witnessed_at')}): {exc}")
@@ -115,9 +116,12 @@ def anchors(catalog, archive_key_hex: str | None) -> Anchors:
 
 
 def latest(catalog) -> dict | None:
-    """The newest witnessed checkpoint as stored: {archive, count, head, checkpoint_time, witnessed_at}."""
+    """The newest checkpoint the box's archive witnessed, as stored: {archive, count, head, checkpoint_time,
+    witnessed_at}; None when it has witnessed none (or the box is not enrolled)."""
+    enrolled = enrolled_archive(catalog)
     row = catalog.db.execute("SELECT archive, count, head, checkpoint_time, witnessed_at FROM audit_witnesses "
-                             "ORDER BY witnessed_at DESC, id DESC LIMIT 1").fetchone()
+                             "WHERE archive = ? ORDER BY witnessed_at DESC, id DESC LIMIT 1",
+                             [enrolled[0] if enrolled else ""]).fetchone()
     if row is None:
         return None
     return dict(zip(("archive", "count", "head", "checkpoint_time", "witnessed_at"), row))
@@ -147,16 +151,25 @@ def age_text(hours: float | None) -> str:
     return f"{hours / 24:.0f} days ago"
 
 
+def enrolled_archive(catalog) -> tuple[str, str] | None:
+    """(archive id, its signing key in hex) as the box pinned them at enrollment; None when not enrolled."""
+    text = catalog.get_meta(META_ARCHIVE)
+    if not text:
+        return None
+    enrolled = json.loads(text)
+    return enrolled["archive_id"], enrolled["signing_key"]
+
+
 def archive_key(catalog) -> str | None:
     """The archive's signing key (hex) the box pinned at enrollment; None when not enrolled."""
-    text = catalog.get_meta(META_ARCHIVE)
-    return json.loads(text)["signing_key"] if text else None
+    enrolled = enrolled_archive(catalog)
+    return enrolled[1] if enrolled else None
 
 
 def verify(catalog, verify_key: VerifyKey, extra_checkpoints=()) -> audit.Report:
     """appliance.audit.verify, also holding the log to every stored witness statement that verifies;
     a statement that does not verify is a problem of its own (an altered copy)."""
-    found = anchors(catalog, archive_key(catalog))
+    found = anchors(catalog)
     report = audit.verify(catalog, verify_key, extra_checkpoints, witnessed=found.good)
     report.problems.extend(found.problems)
     return report

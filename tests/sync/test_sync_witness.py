@@ -6,9 +6,11 @@ Real archive (`kluis archive serve`, aiohttp over HTTPS), real sync passes throu
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from appliance import audit, witness
 from appliance.box import Box
+from appliance.clock import from_iso, system_clock
 from sync.archive.store import Archive
 from tests.conftest import add_role_users
 
@@ -104,6 +106,12 @@ def test_altered_witness_statement_is_named(enrolled, kluis):
         report = witness.verify(box.catalog, box.signing_key().verify_key)
     assert not report.ok
     assert any("archive's valid signature" in p for p in report.problems)
+    with Box(data) as box:  # one that names another archive (enrolled elsewhere since) is counted, not checked
+        box.catalog.db.execute("UPDATE audit_witnesses SET statement = ? WHERE id = ?",
+                               [json.dumps({**forged, "archive": "another"}), row[0]])
+        box.catalog.db.conn.commit()
+        assert witness.anchors(box.catalog).elsewhere == 1
+        assert witness.verify(box.catalog, box.signing_key().verify_key).ok
 
 
 def _truncate_and_resign(box: Box, keep: int, add: int) -> None:
@@ -189,6 +197,13 @@ async def test_web_ui_shows_the_age_of_the_last_witnessed_checkpoint(enrolled, k
             await web.login("admin")
             settings = await web.page("/instellingen")
             assert "Logboek bevestigd door het archief" in settings and f"tot en met {last['count']}" in settings
+            assert 'id="audit-witness">' in await web.page("/")  # fresh: not marked
+            witnessed_at = from_iso(last["witnessed_at"])
+            box.clock = lambda: witnessed_at + timedelta(hours=49)  # two days without a sync pass
+            await web.login("admin")
+            stale = await web.page("/")
+            assert 'id="audit-witness" class="error"' in stale
+            box.clock = system_clock
             await web.login("hh")
             assert 'id="audit-witness"' not in await web.page("/")
             # The auditor's "check the chain" holds the log to the witness too (and puts the check on record).

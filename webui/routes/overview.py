@@ -20,6 +20,7 @@ routes = web.RouteTableDef()
 DISK_ALERT = 0.90  # used fraction at which the overview warns
 # who is shown how old the audit log's last witnessed checkpoint is: those who answer for the log
 WITNESS_ROLES = frozenset({roles.KEEPER, roles.PRIVACY_OFFICER, roles.AUDITOR})
+WITNESS_STALE_HOURS = 48  # an enrolled box's log not witnessed for this long is shown as a problem
 
 
 
@@ -71,5 +72,6 @@ def sync_state(box) -> dict:
     status = outbox.status(box)
     counts = status["counts"]
     return {"enrolled": status["enrolled"], "waiting": sum(n for k, n in counts.items() if k != "sent"),
-            "sent": counts.get("sent", 0), "last_pass": status["last_pass"], "witness": status["witness"]}
+            "sent": counts.get("sent", 0), "last_pass": status["last_pass"], "witness": status["witness"],
+            "witness_stale": (status["witness"]["age_hours"] or 0) > WITNESS_STALE_HOURS}
 
