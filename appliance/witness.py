@@ -157,7 +157,8 @@ def enrolled_archive(catalog) -> tuple[str, str] | None:
     if not text:
         return None
     enrolled = json.loads(text)
-    return enrolled["archive_id"], enrolled["signing_key"]
+    archive_id, key = enrolled.get("archive_id"), enrolled.get("signing_key")
+    return (archive_id, key) if archive_id and key else None  # an enrollment without the key checks nothing
 
 
 def archive_key(catalog) -> str | None:
