@@ -10,8 +10,9 @@ from appliance import roles, users
 from appliance.errors import WrongSecret
 
 from .. import i18n
-from ..app import (BOX, before_second_factor, LANG_COOKIE, LOGIN_CSRF, LOGIN_CSRF_COOKIE, SESSION, SESSION_COOKIE, SESSIONS,
-                   check_password, client_of, gettext_for, needs, new_login_csrf, public, render, set_cookie)
+from ..app import (BOX, LANG_COOKIE, LOGIN_CSRF, LOGIN_CSRF_COOKIE, SESSION, SESSION_COOKIE, SESSIONS,
+                   before_second_factor, check_password, client_of, gettext_for, needs, new_login_csrf, public,
+                   render, set_cookie)
 
 routes = web.RouteTableDef()
 
