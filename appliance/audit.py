@@ -287,9 +287,12 @@ def _span(first: int, last: int) -> str:
     return f"entry {first}" if first >= last else f"one of entries {first}..{last}"
 
 
-def verify(catalog, verify_key: VerifyKey, extra_checkpoints: Iterable[dict] = ()) -> Report:
+def verify(catalog, verify_key: VerifyKey, extra_checkpoints: Iterable[dict] = (),
+           witnessed: Iterable[dict] = ()) -> Report:
     """Walk the chain and hold it to every checkpoint (stored ones and `extra_checkpoints`, e.g. from an
-    exported file). Names the first bad entry, or the narrowest range the evidence allows; changes nothing.
+    exported file) and to every witnessed {count, head, witnessed_at} (the archive's counter-signed
+    checkpoints, already checked by appliance.witness.anchors: the box's own key cannot re-sign those).
+    Names the first bad entry, or the narrowest range the evidence allows; changes nothing.
 
     What each finding proves: an entry whose hash does not match its contents was changed itself; a link
     that breaks between entries k-1 and k means one of the two was changed (and re-hashed) or entries were
@@ -298,6 +301,13 @@ def verify(catalog, verify_key: VerifyKey, extra_checkpoints: Iterable[dict] = (
     in itself, so no entry in between tells on its own)."""
     report = Report()
     anchors: dict[int, dict[str, str]] = {}  # count -> {head: time} of valid checkpoints
+    witness: dict[int, tuple[str, str]] = {}  # count -> (head, time) the archive counter-signed
+    for w in witnessed:
+        count = int(w["count"])
+        if count in witness and witness[count][0] != w["head"]:
+            report._bad(1, f"witnessed checkpoints disagree on entry {count}")
+        witness.setdefault(count, (w["head"], f"{w['witnessed_at']} (witnessed by the archive)"))
+        anchors.setdefault(count, {}).setdefault(w["head"], witness[count][1])
     for origin, cps in (("stored", stored_checkpoints(catalog)), ("exported", list(extra_checkpoints))):
         for cp in cps:
             wrong = check_signature(cp, verify_key)
@@ -324,7 +334,19 @@ def verify(catalog, verify_key: VerifyKey, extra_checkpoints: Iterable[dict] = (
         if changed:
             report._bad(seq, f"entry {seq}: contents changed (hash does not match)")
         heads = anchors.get(seq)
-        if heads:
+        if seq in witness:
+            # The archive's counter-signature decides: the box's key cannot make a witnessed head.
+            w_head, w_at = witness[seq]
+            for other, at in (heads or {}).items():
+                if other != w_head:
+                    report.problems.append(f"the checkpoint signed at {at} over {seq} entries disagrees with the one "
+                                           f"witnessed at {w_at} (signed again with the box's key)")
+            if row["hash"] == w_head:
+                matched = seq
+            else:
+                report._bad(matched + 1, f"entry {seq}: differs from the checkpoint witnessed at {w_at} (the log was "
+                                         f"rewritten; the first changed entry is {_span(matched + 1, seq)})", upto=seq)
+        elif heads:
             signed_at = ", ".join(sorted(heads.values()))
             if len(heads) > 1:
                 # Two checkpoints signed with this key name different logs of seq entries: the log was

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Sequence
 
 from nacl.public import PrivateKey, PublicKey
 from nacl.signing import SigningKey
@@ -100,9 +101,12 @@ def init_box(
     password: str,
     kdf_profile: str = "moderate",
     clock: Clock = system_clock,
+    totp_required: Sequence[str] = (),
 ) -> tuple[Box, str]:
     """Create the data directory, config, catalog, keys and the first user (the keeper, with a key slot).
-    Returns the open box and the recovery key, which is shown once and never stored."""
+    Returns the open box and the recovery key, which is shown once and never stored. `totp_required`:
+    the roles that must log in with a second factor ([security] totp_required; `kluis init` and the
+    first-boot wizard pass config_models.TOTP_REQUIRED_NEW_BOX)."""
     data_dir = Path(data_dir)
     if (data_dir / CATALOG).exists():
         raise KluisError(f"{data_dir} is already a Kluis data directory")
@@ -112,7 +116,8 @@ def init_box(
         raise KluisError(f"unknown KDF profile {kdf_profile!r}")
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
-    config_mod.write_template(data_dir, {"security": {"kdf_profile": kdf_profile}})
+    security = {"kdf_profile": kdf_profile, **({"totp_required": list(totp_required)} if totp_required else {})}
+    config_mod.write_template(data_dir, {"security": security})
     Vault(data_dir).create()
     from . import tls  # only init and serve need x509: every other command starts faster without it
 

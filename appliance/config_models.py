@@ -54,9 +54,27 @@ class BoxSettings(Section):
         return value
 
 
+Role = Literal["keeper", "team_leader", "privacy_officer", "officer", "auditor"]  # appliance.roles' five
+# What `kluis init` and the first-boot wizard write into a new box's kluis.toml: the roles that open footage
+# or hold the keys log in with a second factor. A kluis.toml without the setting requires it of nobody.
+TOTP_REQUIRED_NEW_BOX: list[str] = ["keeper", "privacy_officer"]
+
+
 class SecuritySettings(Section):
     kdf_profile: Literal["moderate", "interactive"] = Field(
         "moderate", description='Argon2id cost of the key slots: "moderate" or "interactive"')
+    totp_required: list[Role] = Field(
+        [], description="roles whose users must log in with a second factor (TOTP): a user of such a role "
+                        "without one is sent to set it up at the next web login, and the CLI refuses them until "
+                        'then; new boxes: ["keeper", "privacy_officer"]',
+        json_schema_extra={"example": ["keeper", "privacy_officer"]})
+
+    @field_validator("totp_required")
+    @classmethod
+    def _once_each(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("name each role once")
+        return value
 
 
 class StorageSettings(Section):

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from nacl.public import PrivateKey
 
-from . import audit
+from . import audit, witness
 from .box import Box
 from .config_models import parse_window
 from .container import parse_header
@@ -183,4 +183,5 @@ def status(box: Box) -> dict:
         "counts": counts,
         "outbox": rows,
         "last_pass": json.loads(last) if last else None,
+        "witness": witness.summary(box.catalog, box.clock(), enrolled is not None),  # the audit log's outside anchor
     }

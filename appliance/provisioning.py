@@ -38,6 +38,7 @@ from pathlib import Path
 from . import audit, tls
 from . import config as config_mod
 from .box import CATALOG, Box, init_box
+from .config_models import TOTP_REQUIRED_NEW_BOX
 from .errors import KluisError
 from .durable import fsync_dir
 
@@ -121,7 +122,9 @@ class FirstBoot:
         box.close()
         self.municipality = municipality
         named = {"name": office, **({"municipality": municipality} if municipality else {})}
-        config_mod.write_template(self.staging, {"security": {"kdf_profile": self.kdf_profile}, "box": named})
+        config_mod.write_template(self.staging, {"security": {"kdf_profile": self.kdf_profile,
+                                                              "totp_required": list(TOTP_REQUIRED_NEW_BOX)},
+                                                 "box": named})
         _remove(self.staging / "tls")  # the setup certificate in DIR/tls is the box's
         self.recovery_key = recovery_key
         count = len(recovery_key.split("-")) - 1

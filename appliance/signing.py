@@ -74,6 +74,9 @@ _CAMERA = "camera (device key)"
     ("sync-request", _BOX, "{box, method, path, time, nonce, body_sha256} of a request to the archive"),
     ("sync-receipt", "archive (archive key)", "{archive, box, recording_id, sha256, size, received_at}"),
 ))
+# The archive's counter-signature of a box's audit checkpoint (sync/archive/checkpoints.py, appliance/witness.py).
+AUDIT_WITNESS = _kind("audit-witness", "archive (archive key)",
+                      "{type, v, archive, box, count, head, checkpoint_time, witnessed_at} of a box's checkpoint")
 DOCK_REQUEST, DOCK_PAIR_RESPONSE, DOCK_MANIFEST, DOCK_DELETED = (
     _kind(name, signer, payload, label=label) for name, signer, payload, label in (
         ("dock-request", _BOX, "{method, path, time, nonce, body_sha256} of a request to a camera",

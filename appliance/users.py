@@ -373,6 +373,36 @@ def totp_uri(box: Box, name: str, secret: str) -> str:
             f"&digits={TOTP_DIGITS}&period={TOTP_STEP_S}")
 
 
+class SecondFactorRequired(roles.Forbidden):
+    """A user whose role must use a second factor ([security] totp_required) has not set one up."""
+
+
+SETUP_HINT = ("log in to the web UI and set up the second factor on the My account page (/account); "
+              "a keeper can turn off a lost one on the Users page")
+SETUP_HINT_NL = ("log in op de webinterface en stel de tweede factor in op de pagina Mijn account (/account); "
+                 "een beheerder kan een verloren telefoon uitzetten op de pagina Gebruikers")
+
+
+def totp_required(box: Box, role: str) -> bool:
+    """Whether users of `role` must log in with a second factor ([security] totp_required)."""
+    return role in box.settings.security.totp_required
+
+
+def second_factor_missing(box: Box, user: dict) -> bool:
+    """A user (a users row, or its public form) whose role requires a second factor they have not set up."""
+    has = user["totp"] if "totp" in user else bool(user.get("totp_secret"))
+    return totp_required(box, user["role"]) and not has
+
+
+def require_second_factor(box: Box, user: dict, command: str) -> None:
+    """Refuse a command line of a user whose role requires a second factor they lack (in English and Dutch:
+    the message names how to set it up)."""
+    if second_factor_missing(box, user):  # the caller puts the refusal on record (commands/refusals.py)
+        raise SecondFactorRequired(
+            f"{user['name']} ({user['role']}) must use a second factor on this box before `kluis {command}`: "
+            f"{SETUP_HINT}.\n{user['name']} moet op deze kluis een tweede factor (code uit een authenticator-app) gebruiken: {SETUP_HINT_NL}.")
+
+
 def enable_totp(box: Box, name: str, secret: str, code: str, client: str | None = None) -> None:
     """A user turns on the second factor, proving with a code that their app has the secret."""
     step = totp_step(secret, code, box.clock())

@@ -95,7 +95,7 @@ def one_round(kluis: list[str], work: Path, clip: Path, n: int) -> tuple[float, 
     data = work / "data"
     password = work / "password.txt"
     password.write_text(PASSWORD + "\n")
-    benchlib.run_child([*kluis, "init", "--data", data, "--password-file", password, "--kdf-profile", "interactive"])
+    benchlib.run_child([*kluis, "init", "--data", data, "--password-file", password, "--totp-required", "", "--kdf-profile", "interactive"])
     port = free_port()
     toml = data / "kluis.toml"
     toml.write_text(toml.read_text().replace("[axis]\n", f'[axis]\nlisten = "127.0.0.1:{port}"\n', 1))

@@ -73,7 +73,7 @@ class Tools:
         """A new, empty data dir (not timed): a copy of one made once by `kluis init`."""
         template = self.work / "data-template"
         if not template.exists():
-            run_child(self.kluis + ["init", "--data", str(template), "--password-file", str(self.password_file),
+            run_child(self.kluis + ["init", "--data", str(template), "--totp-required", "", "--password-file", str(self.password_file),
                                     "--kdf-profile", "interactive"])
         self.serial += 1
         data = self.work / f"data-{self.serial}"

@@ -97,7 +97,7 @@ def one_round(args, kluis: list[str], work: Path, n: int) -> tuple[float, float,
     data = work / "data"
     password = work / "password.txt"
     password.write_text(PASSWORD + "\n")
-    benchlib.run_child([*kluis, "init", "--data", data, "--password-file", password, "--kdf-profile",
+    benchlib.run_child([*kluis, "init", "--data", data, "--password-file", password, "--totp-required", "", "--kdf-profile",
                         "interactive"])
     set_dock_config(data)
     log = work / "serve.log"

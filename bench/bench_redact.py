@@ -127,7 +127,8 @@ def run(args) -> list[dict]:
     password_file = work / "password.txt"
     password_file.write_text(PASSWORD + "\n")
     data = work / "data"
-    run_child(kluis + ["init", "--data", str(data), "--password-file", str(password_file), "--kdf-profile", "interactive"])
+    run_child(kluis + ["init", "--data", str(data), "--password-file", str(password_file), "--totp-required", "",
+                       "--kdf-profile", "interactive"])
     run_child(kluis + ["users", "add", "--data", str(data), "fg", "--role", "privacy_officer",
                        "--new-password-file", str(password_file), "--password-file", str(password_file)])
     with Box(data) as box:

@@ -86,7 +86,7 @@ def one_round(kluis: list[str], work: Path, mountpoint: Path, source: Path) -> t
     data = work / "data"
     password = work / "password.txt"
     password.write_text(PASSWORD + "\n")
-    benchlib.run_child([*kluis, "init", "--data", data, "--password-file", password, "--kdf-profile", "interactive"])
+    benchlib.run_child([*kluis, "init", "--data", data, "--password-file", password, "--totp-required", "", "--kdf-profile", "interactive"])
     ingest: list[str | os.PathLike[str]] = [*kluis, "usb", "ingest", "--data", data, mountpoint, "--label", LABEL]
     benchlib.run_child(ingest)  # found
     benchlib.run_child([*kluis, "cameras", "pair", "--data", data, "--usb", LABEL, "--officer", "J. Jansen",

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance import audit
+from appliance import audit, witness
 from appliance.box import Box
 from appliance.canonical import canonical
 from appliance.errors import KluisError
@@ -143,21 +143,42 @@ class Syncer:
 
     # audit checkpoints ---------------------------------------------------------------------------------
     async def send_checkpoint(self) -> None:
-        """The box's newest signed checkpoint, with the hash of the entry the archive saw last, so that
-        the archive notices a log that went backwards or was rewritten."""
+        """The box's newest signed checkpoint, with the hash of the entry the archive saw last and of the
+        one it witnessed last, so that the archive notices a log that went backwards or was rewritten; the
+        archive's witness statement that comes back is checked and kept (appliance.witness)."""
         catalog = self.box.catalog
         cp = audit.checkpoint(catalog, self.box.signing_key(), clock=self.box.clock) or audit.latest_checkpoint(catalog)
         if cp is None:
             return
         last = await self.call("GET", f"{API}/checkpoints/last")
-        prior = None
-        if last.get("count") is not None:
-            seen = int(last["count"])
-            row = catalog.db.execute("SELECT hash FROM audit_log WHERE seq = ?", [seen]).fetchone()
-            prior = {"count": seen, "hash": audit.GENESIS if seen == 0 else (row[0] if row else None)}
-        answer = await self.call("POST", f"{API}/checkpoints", {"checkpoint": cp, "prior": prior})
+        prior = self._prior(last.get("count"))
+        seen = last.get("witnessed")
+        witnessed_prior = self._prior(seen.get("count")) if isinstance(seen, dict) else None
+        answer = await self.call("POST", f"{API}/checkpoints",
+                                 {"checkpoint": cp, "prior": prior, "witnessed_prior": witnessed_prior})
         self.result.checkpoint = {"count": cp["count"], "accepted": answer.get("accepted"),
-                                  "alert": answer.get("alert")}
+                                  "alert": answer.get("alert"), "witnessed": False}
+        if answer.get("witness") is None:
+            if answer.get("alert"):
+                log.warning("the archive did not witness the audit checkpoint at %s entries: %s", cp["count"],
+                            answer["alert"])
+            return
+        enrolled = self._enrollment()
+        try:
+            witness.keep(catalog, answer["witness"], enrolled["signing_key"],
+                         {"archive": enrolled["archive_id"], "box": self.box_id, "count": cp["count"],
+                          "head": cp["head"]}, self.box.now_iso())
+        except witness.BadWitness as exc:
+            raise SyncError(str(exc)) from None
+        self.result.checkpoint["witnessed"] = True
+
+    def _prior(self, count) -> dict | None:
+        """{count, hash}: this log's hash of entry `count` (None when the archive holds nothing yet)."""
+        if count is None:
+            return None
+        seen = int(count)
+        row = self.box.catalog.db.execute("SELECT hash FROM audit_log WHERE seq = ?", [seen]).fetchone()
+        return {"count": seen, "hash": audit.GENESIS if seen == 0 else (row[0] if row else None)}
 
     # requisitions --------------------------------------------------------------------------------------
     async def requisitions(self) -> None:

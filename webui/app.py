@@ -96,6 +96,13 @@ def public(handler: Handler) -> Handler:
     return handler
 
 
+def before_second_factor(handler: Handler) -> Handler:
+    """A route a user whose role requires a second factor may use before setting it up (the account
+    page's set-up forms, logging out); every other route sends them there ([security] totp_required)."""
+    vars(handler)["kluis_before_second_factor"] = True
+    return handler
+
+
 def permission_of(request: web.Request) -> str | None:
     if request.match_info.http_exception is not None:
         return PUBLIC  # no route matched: the 404/405 page
@@ -291,6 +298,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 target += "?expired=1"
             raise web.HTTPSeeOther(target)
         return error_page(request, 401, _("Log in first."))
+    if users.second_factor_missing(app[BOX], session.user) and not getattr(
+            request.match_info.handler, "kluis_before_second_factor", False):
+        if request.method == "GET" and "text/html" in request.headers.get("Accept", "text/html"):
+            raise web.HTTPSeeOther("/account")
+        return error_page(request, 403, _("Your role requires a second factor: set it up on your account page "
+                                          "first."))
     if not roles.allowed(session.role, permission):
         return error_page(request, 403, _("Your role does not allow this."))
     return await handler(request)

@@ -107,6 +107,7 @@ SENTENCES: dict[str, str] = {
     "checkpoint_refused": N_("The archive refused a signed checkpoint of a box"),
     "audit_backwards": N_("A box's audit log went backwards"),
     "audit_fork": N_("A box's audit log was rewritten"),
+    "witness_restart": N_("%(actor)s restarted the archive's witness of a box's audit log"),
 }
 
 UNKNOWN = N_("%(actor)s: %(action)s")  # an action of another version of Kluis
@@ -149,6 +150,7 @@ ACTION_LABELS = {
     "audit_backwards": N_("archive: audit log went backwards"),
     "audit_export": N_("audit log exported"),
     "audit_fork": N_("archive: audit log forked"),
+    "witness_restart": N_("archive: witness restarted"),
     "axis_abandoned": N_("Axis upload discarded"),
     "break_glass": N_("opened with the recovery key"),
     "category_change": N_("category changed"),
@@ -209,6 +211,7 @@ VALUE_LABELS: dict[tuple[str, str], str] = {
     ("reason", "no key slot"): N_("holds no key"), ("reason", "locked"): N_("account locked"),
     ("reason", "wrong password or code"): N_("wrong password or code"), ("reason", "no code"): N_("no code given"),
     ("reason", "wrong recovery key"): N_("wrong recovery key"),
+    ("reason", "no second factor"): N_("no second factor set up"),
     ("reason", "idle"): N_("inactive too long"), ("reason", "user"): N_("by the user"),
     ("how", "search"): N_("found by the search"), ("how", "manual"): N_("linked by hand"),
     ("source", "dock"): N_("dock"), ("source", "import"): N_("import"), ("source", "usb"): N_("USB"),

@@ -84,6 +84,12 @@ SETTINGS = [
 ]
 
 
+# [security] totp_required on the page: one checkbox per role (named TOTP_REQUIRED + "." + role) and a
+# hidden field TOTP_REQUIRED that says the boxes were on the form (an unticked box is not posted at all).
+TOTP_REQUIRED = "security.totp_required"
+ROLES = ("keeper", "privacy_officer", "team_leader", "officer", "auditor")  # the order of the checkboxes
+
+
 def limits() -> dict[str, tuple]:
     """{name: (min, max)} of the number settings, for the form's input attributes."""
     return {s.name: bounds(s.section, s.key) for s in SETTINGS if s.refusal == NUMBER}
@@ -91,7 +97,8 @@ def limits() -> dict[str, tuple]:
 
 def current(box: Box) -> dict[str, Any]:
     values = {s.name: getattr(getattr(box.settings, s.section), s.key) for s in SETTINGS}
-    return {name: ", ".join(value) if isinstance(value, list) else value for name, value in values.items()}
+    return {**{name: ", ".join(value) if isinstance(value, list) else value for name, value in values.items()},
+            TOTP_REQUIRED: list(box.settings.security.totp_required)}
 
 
 def check(box: Box, setting: Setting, text: str) -> Any:
@@ -116,5 +123,7 @@ def parse(box: Box, form: dict[str, str]) -> tuple[dict[str, Any], dict[str, Inv
                 values[s.name] = check(box, s, str(form[s.name])[:400])
             except Invalid as exc:
                 errors[s.name] = exc
+    if TOTP_REQUIRED in form:
+        values[TOTP_REQUIRED] = [role for role in ROLES if form.get(f"{TOTP_REQUIRED}.{role}")]
     return values, errors
 

@@ -44,4 +44,22 @@ MIGRATIONS = Migrations("sync", [
         );
         """,
     ),
+    (
+        # The archive's signed witness of an audit checkpoint (appliance/witness.py, its owner): an anchor of
+        # the log that the box's own key cannot re-sign.
+        "audit_witnesses",
+        """
+        CREATE TABLE audit_witnesses (
+            id INTEGER PRIMARY KEY,
+            archive TEXT NOT NULL,         -- the archive's id
+            count INTEGER NOT NULL,        -- entries the witnessed checkpoint covers
+            head TEXT NOT NULL,            -- hash of entry `count`
+            checkpoint_time TEXT NOT NULL, -- the box's time in the checkpoint
+            witnessed_at TEXT NOT NULL,    -- the archive's time
+            statement TEXT NOT NULL,       -- JSON, signed by the archive (verified before stored)
+            stored_at TEXT NOT NULL
+        );
+        CREATE INDEX audit_witnesses_time ON audit_witnesses(witnessed_at);
+        """,
+    ),
 ])

@@ -100,13 +100,22 @@ CREATE TABLE alerts (
 );
 """,
     ),
+    (
+        # The archive's counter-signature of each checkpoint it witnessed (checkpoints.py): NULL for one it
+        # kept as evidence but refused to witness (it contradicted one witnessed before).
+        "witness",
+        """
+ALTER TABLE checkpoints ADD COLUMN witness TEXT;
+CREATE INDEX checkpoints_witnessed ON checkpoints(box_id, id) WHERE witness IS NOT NULL;
+""",
+    ),
 ])
 
 ARCHIVE = (TABLES, audit.MIGRATIONS)
 
 
 # Steps appended after the bookkeeping came: an archive made before it has not run them yet.
-SINCE_BOOKKEEPING = {("audit", "page_indexes")}
+SINCE_BOOKKEEPING = {("audit", "page_indexes"), ("archive", "witness")}
 
 
 def adopt(db: sqlite_utils.Database) -> list[Step]:

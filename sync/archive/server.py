@@ -423,7 +423,7 @@ async def post_checkpoint(request: web.Request, box_id: str, body: bytes) -> web
     archive = request.app[ARCHIVE]
     data = _json(body)
     return web.json_response(await _run(request, archive.receive_checkpoint, box_id, data.get("checkpoint"),
-                                        data.get("prior")))
+                                        data.get("prior"), data.get("witnessed_prior")))
 
 
 ROUTES = [

@@ -256,8 +256,15 @@ class Archive:
     def last_checkpoint(self, box_id: str) -> dict:
         return self.checkpoints.last(box_id)
 
-    def receive_checkpoint(self, box_id: str, cp: dict, prior: dict | None) -> dict:
-        return self.checkpoints.receive(box_id, cp, prior)
+    def receive_checkpoint(self, box_id: str, cp: dict, prior: dict | None,
+                           witnessed_prior: dict | None = None) -> dict:
+        return self.checkpoints.receive(box_id, cp, prior, witnessed_prior)
+
+    def witnessed_checkpoints(self, box_id: str) -> list[dict]:
+        return self.checkpoints.witnessed(box_id)
+
+    def restart_witness(self, box_id: str, actor: str, reason: str) -> dict | None:
+        return self.checkpoints.restart(box_id, actor, reason)
 
     def alert(self, box_id: str | None, kind: str, details: dict) -> None:
         self.checkpoints.raise_alert(box_id, kind, details)

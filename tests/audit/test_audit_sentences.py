@@ -221,6 +221,7 @@ EXAMPLES: dict[str, dict] = {
     "metadata_update": {"details": {"holds": []}}, "requisition_add": {"details": {"requisition": "R-1"}},
     "requisition_close": {"details": {"requisition": "R-1"}}, "checkpoint_refused": {"details": {"problem": "bad signature"}},
     "audit_backwards": {"details": {"message": "went back"}}, "audit_fork": {"details": {"message": "two logs"}},
+    "witness_restart": {"details": {"reason": "restored from a backup", "last_witnessed": None}},
 }
 
 

@@ -107,6 +107,7 @@ def matrix_args(command: str, ids: dict, holds: dict, role: str) -> list:
         "list": ["list", "--json"],
         "users list": ["users", "list", "--json"],
         "users edit": ["users", "edit", "admin", "--full-name", "A. de Beheerder", "--function", "beheerder"],
+        "users totp-off": ["users", "totp-off", "admin"],
         "import": ["import", ids["clip"], "--camera", "CAMX", "--officer", "X", "--start", "2026-11-20T10:00:00Z",
                    "--end", "2026-11-20T10:01:00Z"],
         "axis connection-file": ["axis", "connection-file", "--site", f"W800 {role}",
@@ -116,8 +117,8 @@ def matrix_args(command: str, ids: dict, holds: dict, role: str) -> list:
 
 
 MATRIX = ["cat", "hold add", "hold review", "hold list", "hold release", "retention report", "audit show",
-          "audit export", "audit verify", "audit checkpoints", "list", "users list", "users edit", "import",
-          "axis connection-file", "alerts list"]
+          "audit export", "audit verify", "audit checkpoints", "list", "users list", "users edit", "users totp-off",
+          "import", "axis connection-file", "alerts list"]
 
 
 def test_every_command_against_every_role(data, template, pw):

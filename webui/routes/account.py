@@ -8,7 +8,7 @@ from aiohttp import web
 from appliance import roles, users
 from appliance.errors import KluisError
 
-from ..app import BOX, SESSION, SESSIONS, flash, needs, render
+from ..app import BOX, SESSION, SESSION_COOKIE, SESSIONS, before_second_factor, flash, needs, render, set_cookie
 from ..posted import posted
 
 routes = web.RouteTableDef()
@@ -27,11 +27,14 @@ def _page(request: web.Request, status: int = 200, error: str | None = None, mes
                   field_errors={field: error} if field and error else {},
                   me=users.get(box, session.name), pending=pending,
                   pending_uri=users.totp_uri(box, session.name, pending) if pending else None,
-                  min_password=users.MIN_PASSWORD)
+                  min_password=users.MIN_PASSWORD,
+                  # [security] totp_required: until it is set up, this page is all the user may use
+                  required_missing=users.second_factor_missing(box, session.user))
 
 
 @routes.get("/account")
 @needs(roles.OVERVIEW)
+@before_second_factor
 async def account(request: web.Request) -> web.StreamResponse:
     return _page(request)
 
@@ -55,6 +58,7 @@ async def change_password(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/account/tweestaps")
 @needs(roles.OVERVIEW)
+@before_second_factor
 async def totp_start(request: web.Request) -> web.StreamResponse:
     """A new secret, kept in this session until the user confirms it with a code from their app."""
     session = request[SESSION]
@@ -64,6 +68,7 @@ async def totp_start(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/account/tweestaps/bevestigen")
 @needs(roles.OVERVIEW)
+@before_second_factor
 async def totp_confirm(request: web.Request) -> web.StreamResponse:
     p = await posted(request)
     _, session = p.gettext, p.session
@@ -75,5 +80,13 @@ async def totp_confirm(request: web.Request) -> web.StreamResponse:
     except KluisError as exc:
         return _page(request, 400, error=_(str(exc)), pending=secret, field="code")  # i18n.DOMAIN_MESSAGES
     session.pending_totp = None
+    # A new session id at this step up (the old one was issued before the second factor): as at login,
+    # an id someone learnt before cannot ride along; the old session ends, the key it holds moves over.
+    sessions = request.app[SESSIONS]
+    fresh = sessions.new(users.get(p.box, session.name), session.identity)
+    sessions.drop(session.id)
+    request[SESSION] = fresh
     flash(request, _("The second factor is on."))
-    raise web.HTTPSeeOther("/account")
+    response = web.HTTPSeeOther("/account")
+    set_cookie(response, SESSION_COOKIE, fresh.id)
+    raise response

@@ -11,7 +11,8 @@ from appliance.errors import WrongSecret
 
 from .. import i18n
 from ..app import (BOX, LANG_COOKIE, LOGIN_CSRF, LOGIN_CSRF_COOKIE, SESSION, SESSION_COOKIE, SESSIONS,
-                   check_password, client_of, gettext_for, needs, new_login_csrf, public, render, set_cookie)
+                   before_second_factor, check_password, client_of, gettext_for, needs, new_login_csrf, public,
+                   render, set_cookie)
 
 routes = web.RouteTableDef()
 
@@ -76,6 +77,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/logout")
 @needs(roles.OVERVIEW)
+@before_second_factor
 async def logout(request: web.Request) -> web.StreamResponse:
     session = request[SESSION]
     request.app[SESSIONS].drop(session.id)

@@ -22,7 +22,7 @@ async def _page(request: web.Request, status: int = 200, errors: dict | None = N
     box = request.app[BOX]
     shown = {**settings.current(box), **(values or {})}
     return render(request, "instellingen.html", status=status, values=shown, errors=errors or {},
-                  limits=settings.limits(),
+                  limits=settings.limits(), totp_roles=settings.ROLES,
                   error=error, policy=retention.current_policy(box), sync=outbox.status(box),
                   health=await box_health(box, request[SESSION].role),  # clock and data at rest
                   open_alerts=alerts.open_episodes(box), alert_titles={k: v.title for k, v in alerts.KINDS.items()})
@@ -41,7 +41,8 @@ async def save(request: web.Request) -> web.StreamResponse:
     form = {k: str(v) for k, v in (await request.post()).items()}
     values, errors = settings.parse(box, form)
     if errors:
-        return await _page(request, 400, errors=errors, values={k: form[k] for k in errors})
+        return await _page(request, 400, errors=errors, values={**{k: form[k] for k in errors}, **{
+            k: v for k, v in values.items() if k == settings.TOTP_REQUIRED}})
     try:
         changed = config_change.change_settings(box, request[SESSION].name, values, client=client_of(request))
     except config.ConfigError as exc:  # kluis.toml itself was edited into a state that does not load

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from appliance import audit, purposes, retention, roles, spreadsheet, users
+from appliance import audit, purposes, retention, roles, spreadsheet, users, witness
 from appliance.clock import to_iso
 from appliance.errors import KluisError
 
@@ -105,7 +105,7 @@ def _reader(request: web.Request) -> audit_text.Reader:
 async def verify(request: web.Request) -> web.StreamResponse:
     box = request.app[BOX]
     session = request[SESSION]
-    report = audit.verify_on_record(box.catalog, session.name, client=client_of(request))
+    report = witness.verify_on_record(box.catalog, session.name, client=client_of(request))
     return _render(request, {}, [], None, report=report)
 
 

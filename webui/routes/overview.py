@@ -18,6 +18,9 @@ from .verzoeken import days_left_text
 routes = web.RouteTableDef()
 
 DISK_ALERT = 0.90  # used fraction at which the overview warns
+# who is shown how old the audit log's last witnessed checkpoint is: those who answer for the log
+WITNESS_ROLES = frozenset({roles.KEEPER, roles.PRIVACY_OFFICER, roles.AUDITOR})
+WITNESS_STALE_HOURS = 48  # an enrolled box's log not witnessed for this long is shown as a problem
 
 
 
@@ -40,7 +43,8 @@ async def overview(request: web.Request) -> web.StreamResponse:
                   device_alerts=device_alerts, progress=offload_progress(request),
                   usb_progress=usb_progress(box, _),  # USB cameras' ingest, from usb_sessions
                   state_labels={k: _(v) for k, v in labels.CAMERA_STATES.items()}, deletions_due=box_overview.deletions_due(box),
-                  sync=sync_state(box), not_docked_days=box_overview.NOT_DOCKED_DAYS,
+                  sync=sync_state(box), show_witness=request[SESSION].role in WITNESS_ROLES,
+                  not_docked_days=box_overview.NOT_DOCKED_DAYS,
                   health=await box_health(box, request[SESSION].role),  # clock and data at rest
                   tasks=tasks(request))
 
@@ -68,5 +72,6 @@ def sync_state(box) -> dict:
     status = outbox.status(box)
     counts = status["counts"]
     return {"enrolled": status["enrolled"], "waiting": sum(n for k, n in counts.items() if k != "sent"),
-            "sent": counts.get("sent", 0), "last_pass": status["last_pass"]}
+            "sent": counts.get("sent", 0), "last_pass": status["last_pass"], "witness": status["witness"],
+            "witness_stale": (status["witness"]["age_hours"] or 0) > WITNESS_STALE_HOURS}
 

@@ -1,5 +1,5 @@
 """kluis archive ...: the central archive's own commands (init, token, serve, list, show, export,
-requisitions, alerts). The archive is a separate data directory, not a box."""
+requisitions, alerts, witnessed checkpoints). The archive is a separate data directory, not a box."""
 
 from __future__ import annotations
 
@@ -213,6 +213,39 @@ def _print_alerts(rows: list[dict]) -> None:
 def alerts(archive) -> list[dict]:
     """Alerts: audit logs that went backwards or forked, refused checkpoints."""
     return archive.alerts()
+
+
+@archive.command()
+@with_archive
+@click.argument("box_id")
+@click.option("--export", "export_to", type=click.Path(path_type=Path),
+              help="Write them to this file (JSON Lines), for `kluis audit verify --checkpoint FILE` on the box.")
+def checkpoints(archive, box_id: str, export_to: Path | None) -> None:
+    """The audit checkpoints of a box this archive witnessed: the copy outside the box that its log is held to."""
+    from appliance import audit
+
+    held = archive.witnessed_checkpoints(box_id)
+    if export_to is not None:
+        audit.export_checkpoints(held, export_to)
+        click.echo(f"{len(held)} witnessed checkpoint(s) of box {box_id} written to {export_to}", err=True)
+        return
+    print_table([{"count": cp["count"], "head": cp["head"], "time": cp["time"],
+                  "witnessed_at": cp["witness"]["witnessed_at"]} for cp in held],
+                ["count", "time", "witnessed_at", "head"])
+
+
+@archive.command("witness-restart")
+@with_archive
+@click.argument("box_id")
+@click.option("--reason", required=True, help="Why (e.g. the box was restored from a backup of DATE); on record.")
+@click.option("--actor", default="operator", show_default=True, help="Who restarts it, for the archive's log.")
+def witness_restart(archive, box_id: str, reason: str, actor: str) -> None:
+    """Witness a box's audit log afresh from its next checkpoint, after you found why it contradicts the last
+    one witnessed (a box restored from a backup has an older log). Until then its checkpoints are kept but not
+    witnessed. The earlier witnessed checkpoints stay, for `kluis archive checkpoints`."""
+    seen = archive.restart_witness(box_id, actor, reason)
+    was = f" (last witnessed: entries 1..{seen['count']} at {seen['witnessed_at']})" if seen else ""
+    click.echo(f"the witness of box {box_id} restarts at its next checkpoint{was}")
 
 
 COMMANDS = [archive]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from appliance import audit
+from appliance import audit, witness
 from appliance.box import Box
 from .common import act, emit_json, print_table, secret_options, shows, table, with_box
 from .retention import time_arg
@@ -33,7 +33,7 @@ def audit_verify(box: Box, checkpoint_files: tuple[Path, ...], user: str | None,
     # The log is checked as found, before the user's own login entry is appended (a truncated tail would
     # otherwise be partly refilled by it); nothing is shown until they have logged in.
     extra = [cp for path in checkpoint_files for cp in audit.load_checkpoints(path)]
-    report = audit.verify(box.catalog, box.signing_key().verify_key, extra)
+    report = witness.verify(box.catalog, box.signing_key().verify_key, extra)  # with the archive's witnesses
     meta_key = box.catalog.get_meta("signing_public_key")
     if meta_key and meta_key != bytes(box.signing_key().verify_key).hex():
         report.problems.append("the signing key in the catalog is not the box's signing key")
@@ -49,6 +49,18 @@ def audit_verify(box: Box, checkpoint_files: tuple[Path, ...], user: str | None,
     click.echo(f"ok: {report.count} entries, chain intact; {report.checkpoints} signed checkpoint(s) match"
                + (f"; the last {tail} entr{'y is' if tail == 1 else 'ies are'} not yet under a checkpoint"
                   if tail else ""))
+    click.echo(_witness_line(box))
+
+
+def _witness_line(box: Box) -> str:
+    """How far the archive's witness reaches: entries after it could be rewritten with the box's key."""
+    seen = witness.summary(box.catalog, box.clock(), witness.archive_key(box.catalog) is not None)
+    if not seen["enrolled"]:
+        return "witness: none (not enrolled at an archive; only exported checkpoints held elsewhere protect the log)"
+    if seen["last"] is None:
+        return "witness: the archive has not witnessed a checkpoint of this log yet"
+    return (f"witness: the archive witnessed entries 1..{seen['last']['count']} "
+            f"{witness.age_text(seen['age_hours'])} ({seen['last']['witnessed_at']})")
 
 
 def _filters(func):

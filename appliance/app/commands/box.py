@@ -13,6 +13,7 @@ from appliance.clock import parse_time
 from appliance.errors import KluisError
 from appliance.purposes import PURPOSES, parse_purpose
 from appliance.catalog import RECORDING_COLUMNS
+from appliance.config_models import TOTP_REQUIRED_NEW_BOX
 from appliance.keys import KDF_PROFILES
 from .common import (
     act, acting_user, ask_password, data_option, secret_options, shows, table, with_box,
@@ -28,15 +29,25 @@ from .common import (
 @click.option("--password-file", type=click.Path(path_type=Path), help="The keeper's password (first line).")
 @click.option("--kdf-profile", type=click.Choice(sorted(KDF_PROFILES)), default="moderate", show_default=True,
               help="Argon2id cost for key slots.")
-def init(data_dir: Path, admin: str, password_file: Path | None, kdf_profile: str) -> None:
+@click.option("--totp-required", default=",".join(TOTP_REQUIRED_NEW_BOX), show_default=True,
+              help="Roles that must log in with a second factor (TOTP), comma-separated; \"\" for none.")
+def init(data_dir: Path, admin: str, password_file: Path | None, kdf_profile: str, totp_required: str) -> None:
     """Create a box: data directory, configuration, catalog, keys and the keeper."""
+    required = [r.strip() for r in totp_required.split(",") if r.strip()]
+    unknown = [r for r in required if r not in roles.PERMISSIONS]
+    if unknown:
+        raise click.UsageError(f"--totp-required: unknown role(s) {', '.join(unknown)} "
+                               f"(roles: {', '.join(roles.PERMISSIONS)})")
     password = ask_password(password_file, f"New password for {admin}", confirm=True)
-    box, recovery_key = init_box(data_dir, admin, password, kdf_profile)
+    box, recovery_key = init_box(data_dir, admin, password, kdf_profile, totp_required=required)
     box.close()
     click.echo(f"Initialized Kluis in {data_dir} with keeper {admin!r}.")
     click.echo("Recovery key: write it on paper and keep it in a safe place. It is shown only this once;")
     click.echo("with it, anyone can open every recording on this box.")
     click.echo(f"  {recovery_key}")
+    if required:
+        click.echo(f"Second factor (TOTP) required for: {', '.join(required)} ([security] totp_required). "
+                   f"Log in to the web UI once to set it up before using the command line.")
 
 
 @click.command("import")

@@ -105,6 +105,7 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "audit checkpoints": roles.AUDIT_READ,
     "users add": roles.USERS_MANAGE,
     "users edit": roles.USERS_MANAGE,
+    "users totp-off": roles.USERS_MANAGE,
     "cameras pair": roles.CAMERAS_MANAGE,
     "cameras unpair": roles.CAMERAS_MANAGE,
     "cameras assign": roles.CAMERAS_MANAGE,
@@ -204,6 +205,8 @@ NO_LOGIN: dict[str, str] = {
     "archive show": _ARCHIVE,
     "archive export": _ARCHIVE,
     "archive alerts": _ARCHIVE,
+    "archive checkpoints": _ARCHIVE,
+    "archive witness-restart": _ARCHIVE,
     "archive requisition add": _ARCHIVE,
     "archive requisition list": _ARCHIVE,
     "archive requisition close": _ARCHIVE,
@@ -268,6 +271,10 @@ def act(box: Box, command: str, user: str | None, password_file: Path | None, re
             raise refused(refusals.CONDITION, exc) from None
     if need_key and not (row["slot"] or {}).get("sealed"):
         raise refused(refusals.NO_KEY_SLOT, KluisError(f"user {name!r} holds no key slot and cannot open recordings"))
+    try:
+        users.require_second_factor(box, row, command)  # [security] totp_required: set it up in the web UI first
+    except KluisError as exc:
+        raise refused(refusals.NO_SECOND_FACTOR, exc) from None
     try:
         started = users.login_start(box, name, "cli")  # refuses a locked account before a password is asked
     except users.LockedOut as exc:

@@ -34,6 +34,7 @@ WRONG_PASSWORD = "wrong password"
 WRONG_CODE = "wrong password or code"  # appliance.users' own login_failed entry says which
 NO_CODE = "no code"             # a second factor is set up, but no terminal to type it in
 WRONG_RECOVERY_KEY = "wrong recovery key"
+NO_SECOND_FACTOR = "no second factor"  # [security] totp_required names the role; none is set up yet
 
 
 def record(box: Box, name: str, command: str, reason: str, message: str, permission: str | None = None) -> None:

@@ -6,7 +6,7 @@ import shutil
 
 import click
 
-from appliance import platform, timesync, tls
+from appliance import platform, timesync, tls, witness
 from appliance.box import Box
 from .common import emit_json, with_box
 
@@ -35,6 +35,8 @@ def status(box: Box, as_json: bool) -> None:
         "at_rest": platform.at_rest(box.data_dir).as_dict(),  # {encrypted, kind, tpm, tpm2, ...}
         "recordings_clock_unsynced": box.catalog.db.execute(
             "SELECT count(*) FROM recordings WHERE clock_synced = 0").fetchone()[0],
+        # the audit log's newest checkpoint the archive counter-signed: entries after it rest on the box's key alone
+        "audit_witness": witness.summary(box.catalog, box.clock(), witness.archive_key(box.catalog) is not None),
     }
     if as_json:
         emit_json(info)
@@ -50,6 +52,14 @@ def status(box: Box, as_json: bool) -> None:
     if info["recordings_clock_unsynced"]:
         click.echo(f"    {info['recordings_clock_unsynced']} recording(s) were stored while the clock was not "
                    "synchronised (marked in the catalog)")
+    seen = info["audit_witness"]
+    if not seen["enrolled"]:
+        click.echo("  audit log witnessed: no (not enrolled at an archive)")
+    elif seen["last"] is None:
+        click.echo("  audit log witnessed: not yet (the archive witnesses a checkpoint at each sync pass)")
+    else:
+        click.echo(f"  audit log witnessed by the archive: {witness.age_text(seen['age_hours'])}, "
+                   f"entries 1..{seen['last']['count']}")
     rest = info["at_rest"]
     tpm = f"TPM {rest['tpm']}" if rest["tpm"] else "no TPM"
     if rest["encrypted"]:

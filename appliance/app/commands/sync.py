@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from appliance import witness
 from appliance.box import Box
 from appliance.errors import KluisError
 from .common import act, print_table, secret_options, shows, with_box
@@ -42,6 +43,9 @@ def _print_status(state: dict) -> None:
     archive = state["archive"]
     click.echo(f"Archive: {archive['name']} {archive['url']} (box {archive['box_id']})")
     click.echo("Counts: " + ", ".join(f"{k} {v}" for k, v in state["counts"].items()))
+    seen = state["witness"]
+    click.echo(f"Audit log last witnessed by the archive: {witness.age_text(seen['age_hours'])}"
+               + (f" (checkpoint at {seen['last']['count']} entries)" if seen["last"] else ""))
     last = state["last_pass"]
     if last:
         click.echo(f"Last pass: {last['finished_at']} {'ok' if last['ok'] else 'incomplete'}"
@@ -73,7 +77,10 @@ def run(box: Box, respect_window: bool) -> None:
     for req, matched in result.requisitions.items():
         click.echo(f"requisition {req}: " + (", ".join(matched) if matched else "nothing matched"))
     if result.checkpoint and result.checkpoint.get("alert"):
-        click.echo(f"archive flagged this box's audit log: {result.checkpoint['alert']}", err=True)
+        click.echo(f"archive flagged this box's audit log: {result.checkpoint['alert']} "
+                   f"(checkpoint at {result.checkpoint['count']} entries not witnessed)", err=True)
+    elif result.checkpoint and result.checkpoint.get("witnessed"):
+        click.echo(f"audit checkpoint at {result.checkpoint['count']} entries witnessed by the archive")
     for rid, why in result.failed.items():
         click.echo(f"failed {rid}: {why}", err=True)
     for error in result.errors:

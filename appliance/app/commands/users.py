@@ -1,4 +1,4 @@
-"""kluis users add / edit / list: manage the people who use the box, under the same roles as the web UI."""
+"""kluis users add / edit / list / totp-off: manage the people who use the box, under the same roles as the web UI."""
 
 from __future__ import annotations
 
@@ -74,6 +74,20 @@ def list_(box: Box, user: str | None, password_file: Path | None, recovery_key_f
     """List the users, their roles, teams and whether they hold a key slot (the keeper's view)."""
     act(box, "users list", user, password_file, recovery_key_file)
     return users.list_users(box)
+
+
+@users_group.command("totp-off")
+@with_box
+@click.argument("name")
+@secret_options
+def totp_off(box: Box, name: str, user: str | None, password_file: Path | None, recovery_key_file: Path | None) -> None:
+    """Turn a user's second factor off (a lost phone); they set up a new one at their next web login. The
+    only keeper who lost theirs does this with --recovery-key-file (break-glass, on record)."""
+    actor = act(box, "users totp-off", user, password_file, recovery_key_file)
+    users.disable_totp(box, actor.name, name, client="cli")
+    required = users.totp_required(box, users.get(box, name)["role"])
+    click.echo(f"Second factor of {name} turned off" + ("; their role requires one: they set up a new one at "
+                                                       "their next web login." if required else "."))
 
 
 COMMANDS = [users_group]
