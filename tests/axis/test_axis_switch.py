@@ -25,6 +25,7 @@ from appliance import audit, config
 from appliance.axis.server import AxisSwitch, CannotListen
 from appliance.box import Box
 from tests.conftest import PASSWORD
+from tests.browser_helpers import needs_chromium
 from tests.web_helpers import WebClient, csrf_of, https_client, log_in
 from webui.site import create_app
 
@@ -38,13 +39,13 @@ def free_port() -> int:
 
 
 def axis_answers(port: int) -> int:
-    """The status of a Swift auth request without credentials on the port, over TLS (401 from the
-    content destination); raises ConnectionRefusedError when nothing listens there."""
+    """The status of a Swift request without a token on the port, over TLS (401 from the content
+    destination); raises ConnectionRefusedError when nothing listens there."""
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         with context.wrap_socket(raw) as tls:
-            tls.sendall(b"GET /auth/v1.0 HTTP/1.1\r\nHost: kluis\r\nConnection: close\r\n\r\n")
+            tls.sendall(b"GET /v1/AUTH_probe HTTP/1.1\r\nHost: kluis\r\nConnection: close\r\n\r\n")
             head = b""
             while b"\r\n" not in head:
                 piece = tls.recv(1024)
@@ -209,3 +210,41 @@ def test_kluis_serve_switches_axis_from_its_settings_page(tmp_path, box_dir):
     text = log.read_text()
     assert "Traceback" not in text and " ERROR " not in text, text[-3000:]
     assert config.load(Path(data)).axis.listen == ""
+
+
+@needs_chromium
+async def test_in_chromium_the_keeper_ticks_the_switch_and_the_port_answers(box_dir):
+    """The switch as a keeper uses it: label, field, button, message; axe-core finds nothing serious."""
+    from tests.browser_helpers import OUTPUT, chromium_page, layout_problems, login, press, shot, with_axe
+    from webui.server import start_web
+
+    port = free_port()
+    with Box(box_dir[0]) as box:
+        switch = AxisSwitch(box)
+        runner = await start_web(box, "127.0.0.1", 0, axis_switch=switch.apply)
+        shots = OUTPUT / "axis-switch"
+        try:
+            async with chromium_page(f"https://127.0.0.1:{runner.addresses[0][1]}", shots) as page:
+                await with_axe(page.context)
+                await login(page, "admin", PASSWORD)
+                await page.goto("/instellingen")
+                switch_box = page.get_by_label("Opnames ontvangen van Axis-systeemcontrollers (W800)")
+                assert not await switch_box.is_checked()
+                await switch_box.check()
+                await page.get_by_label("Adres en poort").fill(f"127.0.0.1:{port}")
+                await press(page, "Instellingen opslaan", "**/instellingen")
+                await page.get_by_text(f"luistert nu op 127.0.0.1:{port}").wait_for()
+                await shot(page, shots, "aan")
+                assert await page.get_by_label("Opnames ontvangen van Axis-systeemcontrollers (W800)").is_checked()
+                assert await asyncio.to_thread(axis_answers, port) == 401
+                _width, problems = await layout_problems(page)
+                assert problems == []
+                await page.get_by_label("Adres en poort").fill("geen adres")
+                await press(page, "Instellingen opslaan", "**/instellingen")
+                error = page.locator("#axis\\.listen-error")
+                assert "adres en poort zoals 0.0.0.0:8444" in await error.inner_text()
+                assert await page.get_by_label("Adres en poort").get_attribute("aria-invalid") == "true"
+                assert await asyncio.to_thread(axis_answers, port) == 401, "a refused change leaves it running"
+        finally:
+            await runner.cleanup()
+            await switch.stop()
