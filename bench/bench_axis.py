@@ -12,7 +12,9 @@ certificate) that writes each body to a file and fsyncs it, as any server must b
 then the box: `kluis axis-sim --concurrency N` from its exec until it exits with every recording
 Complete (auth, capabilities, users, devices, containers, the clips sealed while they stream, fsync,
 catalog commit; the simulator retries what the box answers 503, "busy", beyond `[axis] max_uploads`).
-The peak RSS of the serve process is read from /proc (VmHWM).
+The peak RSS of the serve process is read from /proc (VmHWM), and the CPU time of each process (serve
+and the trivial server from /proc, the clients from wait4) is shown per GiB, with each round's own ratio:
+bench/README.md says what they showed.
 """
 
 from __future__ import annotations
