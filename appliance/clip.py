@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-import av
-
 from .errors import KluisError
 
 # A window may end this much past the recording's length (rounding of a typed-in end time).
@@ -28,6 +26,8 @@ def _seconds(value, time_base) -> float:
 
 def media_duration(src: BinaryIO) -> float:
     """Seconds of media in a seekable MP4 reader (the window a clip may be cut from)."""
+    import av  # here, not at the top: PyAV's libraries cost kluis serve ~17 MB while nobody cuts a clip
+
     src.seek(0)
     try:
         with av.open(src, mode="r") as media:
@@ -44,6 +44,8 @@ def _video_stream(media):
 
 
 def _duration_of(media, video) -> float:
+    import av
+
     if video.duration is not None and video.time_base is not None:
         return _seconds(video.duration, video.time_base)
     if media.duration is not None:
@@ -70,6 +72,8 @@ def cut_clip(src: BinaryIO, start_s: float, end_s: float, dst: BinaryIO) -> dict
     """Remux [start_s, end_s) of the MP4 in `src` (seekable) into `dst` as a playable MP4, from the keyframe
     at or before start_s, without re-encoding. Returns the window actually cut:
     {"from_s", "to_s", "duration_s", "requested_from_s", "requested_to_s"} (seconds in the recording)."""
+    import av
+
     start_s, end_s = float(start_s), float(end_s)
     src.seek(0)
     try:

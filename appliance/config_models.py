@@ -30,6 +30,25 @@ def parse_window(window: str) -> tuple[dtime, dtime] | None:
     return first, last
 
 
+def parse_listen(listen: str) -> tuple[str, int] | None:
+    """A listen address "HOST:PORT" (HOST an IPv4 address, "[IPv6]" or a host name; ":PORT" or
+    "0.0.0.0:PORT" = every address) as (host, port); "" is None (off). KluisError when it is not one."""
+    listen = listen.strip()
+    if not listen:
+        return None
+    host, sep, port = listen.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        valid_host = ":" in host and all(c in "0123456789abcdefABCDEF:." for c in host)
+    else:
+        valid_host = host == "" or (len(host) <= 253 and all(
+            0 < len(label) <= 63 and label.replace("-", "").isalnum() and label.isascii()
+            and not label.startswith("-") for label in host.split(".")))
+    if not sep or not valid_host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise KluisError(f"listen address {listen!r}: use HOST:PORT, e.g. 0.0.0.0:8444")
+    return host or "0.0.0.0", int(port)
+
+
 class Section(BaseModel):
     # A typo in kluis.toml must be an error, not a setting silently left at its default.
     model_config = ConfigDict(extra="forbid")
@@ -131,6 +150,15 @@ class AxisSettings(Section):
     queue_wait_s: float = Field(10, ge=0, le=600,
                                 description='... this long, then get "busy, retry soon" (503)')
     max_clip_mb: int = Field(8192, ge=1, description="a larger clip is refused as never storable (400)")
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        try:
+            parse_listen(value)
+        except KluisError:
+            raise ValueError('HOST:PORT, e.g. "0.0.0.0:8444", or "" (off)') from None
+        return value.strip()
 
 
 class UsbSettings(Section):

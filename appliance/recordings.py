@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import av
 from nacl.public import PrivateKey
 
 from . import audit, footage, space, teams, timesync
@@ -48,6 +47,8 @@ def fingerprint_file(path: Path, key: bytes) -> str:
 
 def probe_duration(path: Path) -> float | None:
     """Seconds of media in a video file, or None when it is not one PyAV can read."""
+    import av  # here, not at the top: PyAV's libraries cost kluis serve ~17 MB while nothing is probed
+
     try:
         with av.open(str(path)) as media:
             if media.duration is not None:

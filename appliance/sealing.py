@@ -24,7 +24,9 @@ from .box import Box
 from .container import Encryptor
 from .vault import Stored
 
-PIPE_BYTES = 2 * 1024 * 1024  # queued between the loop and the worker, per stream
+# Queued between the loop and the worker, per stream: a chunk's worth keeps the worker fed (it takes pieces
+# while it fills a chunk). Every byte here is per upload, times [axis] max_uploads (bench/bench_axis.py).
+PIPE_BYTES = 1024 * 1024
 
 
 class Aborted(Exception):
@@ -146,7 +148,9 @@ class PushSealer:
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
             self._writer.write(self._encryptor.header.raw)
-            for sealed in self._encryptor.chunks(self._pipe):
+            # No readahead thread: uploads run side by side and keep the cores busy, and a thread and two
+            # chunk buffers fewer per upload bound the box's memory (bench/bench_axis.py: peak RSS).
+            for sealed in self._encryptor.chunks(self._pipe, readahead=False):
                 self._writer.write(sealed)
             result = self._writer.commit()
         except BaseException as exc:

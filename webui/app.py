@@ -22,6 +22,7 @@ from aiohttp import web
 
 from appliance import roles, spreadsheet, users
 from appliance.box import Box
+from appliance.config_change import AxisSwitch
 from appliance.errors import KluisError, NotFound, WrongSecret
 from appliance.handover_downloads import Downloads
 
@@ -45,6 +46,9 @@ TEMPLATES = web.AppKey("templates", jinja2.Environment)
 # Per camera, the state of its offload (appliance.dock.offload.CameraProgress): given by the process that
 # runs the offload (`kluis serve`), so the web UI reads it without knowing who runs it; {} without one.
 OFFLOAD_PROGRESS = web.AppKey[Callable[[], dict]]("offload_progress")
+# Switches the Axis content destination of the running service (appliance.config_change.AxisSwitch); given
+# by `kluis serve`, None without it (a change of [axis] listen then waits for the service's restart).
+AXIS_SWITCH = web.AppKey[AxisSwitch | None]("axis_switch")
 DOWNLOADS = web.AppKey("downloads", Downloads)  # approved handover packages waiting for their download
 # Who is logged in: set only when someone is (so a page behind @needs always finds it; a public page asks
 # with request.get(SESSION)).

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from appliance import roles, tls, users
 from appliance.box import Box
+from appliance.config_change import AxisSwitch
 
 from .site import create_app
 
@@ -16,11 +17,12 @@ SHUTDOWN_S = 1.5  # aiohttp waits up to twice this: for the handler to end, then
 
 
 async def start_web(box: Box, host: str = "127.0.0.1", port: int = 8443, *, idle_minutes: float | None = None,
-                    ssl: bool = True, offload_progress: Callable[[], dict] | None = None) -> web.AppRunner:
+                    ssl: bool = True, offload_progress: Callable[[], dict] | None = None,
+                    axis_switch: AxisSwitch | None = None) -> web.AppRunner:
     """Start the web UI on host:port (HTTPS with the box's self-signed certificate, made now if the box
     predates it). Returns the runner; `await runner.cleanup()` stops it. The bound port (for port 0) is
-    in `runner.addresses`. `offload_progress`: see webui.site.create_app."""
-    app = create_app(box, idle_minutes=idle_minutes, offload_progress=offload_progress)
+    in `runner.addresses`. `offload_progress`, `axis_switch`: see webui.site.create_app."""
+    app = create_app(box, idle_minutes=idle_minutes, offload_progress=offload_progress, axis_switch=axis_switch)
     # On a stop, requests under way (a player's range read, a handover download the browser reads
     # slowly) get this long to end before they are cut: not aiohttp's 60 s, which held up `kluis serve`
     # on SIGTERM. A browser asks again (a range) once the box is back.

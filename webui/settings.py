@@ -28,6 +28,16 @@ HOST = N_("A host name, or empty.")
 HOST_PORT = N_("Host and port like logs.gemeente.nl:6514, or empty.")
 PATH = N_("A file on the box, or empty.")
 ADDRESS = N_("An e-mail address, or empty.")
+LISTEN = N_("An address and port like 0.0.0.0:8444.")
+LISTEN_NEEDED = N_("Give the address and port to listen on, for example 0.0.0.0:8444.")
+# Why the Axis content destination could not listen on an address (appliance.axis.server.CannotListen.reason)
+CANNOT_LISTEN = {
+    "in_use": N_("This port is already in use on this box (by the web interface or another program); choose another port."),
+    "not_here": N_("This box has no such address; use 0.0.0.0 to listen on all its addresses."),
+    "denied": N_("The service may not listen on this port; use a port above 1024, for example 8444."),
+    "other": N_("The box cannot listen on this address; nothing was changed."),
+}
+AXIS_DEFAULT_LISTEN = "0.0.0.0:8444"  # what the form offers when the destination is off (docs/axis.md)
 
 
 class Invalid(KluisError):
@@ -64,6 +74,7 @@ SETTINGS = [
     Setting("sync", "window", WINDOW),
     Setting("sync", "bandwidth_kbps", NUMBER),
     Setting("web", "idle_minutes", NUMBER),
+    Setting("axis", "listen", LISTEN),
     # alerts by e-mail and the log collector (appliance/alerts.py, docs/alerts.md)
     Setting("alerts", "smtp_server", HOST),
     Setting("alerts", "smtp_port", NUMBER),
@@ -97,6 +108,9 @@ def limits() -> dict[str, tuple]:
 
 def current(box: Box) -> dict[str, Any]:
     values = {s.name: getattr(getattr(box.settings, s.section), s.key) for s in SETTINGS}
+    # The Axis content destination is a switch and an address: off is listen = "" in kluis.toml.
+    values["axis.on"] = bool(values["axis.listen"])
+    values["axis.listen"] = values["axis.listen"] or AXIS_DEFAULT_LISTEN
     return {**{name: ", ".join(value) if isinstance(value, list) else value for name, value in values.items()},
             TOTP_REQUIRED: list(box.settings.security.totp_required)}
 
@@ -115,7 +129,10 @@ def check(box: Box, setting: Setting, text: str) -> Any:
 
 
 def parse(box: Box, form: dict[str, str]) -> tuple[dict[str, Any], dict[str, Invalid]]:
-    """(values, errors) from a form whose fields are named section.key."""
+    """(values, errors) from a form whose fields are named section.key. The Axis content destination's
+    switch (axis.on) off means listen = "" whatever the address field holds."""
+    if "axis.listen" in form and not form.get("axis.on"):
+        form = {**form, "axis.listen": ""}
     values, errors = {}, {}
     for s in SETTINGS:
         if s.name in form:
@@ -125,5 +142,12 @@ def parse(box: Box, form: dict[str, str]) -> tuple[dict[str, Any], dict[str, Inv
                 errors[s.name] = exc
     if TOTP_REQUIRED in form:
         values[TOTP_REQUIRED] = [role for role in ROLES if form.get(f"{TOTP_REQUIRED}.{role}")]
+    if form.get("axis.on") and values.get("axis.listen") == "":
+        errors["axis.listen"] = Invalid(LISTEN_NEEDED)
     return values, errors
+
+
+def cannot_listen(reason: str) -> Invalid:
+    """The field error for an address the Axis content destination could not listen on."""
+    return Invalid(CANNOT_LISTEN.get(reason, CANNOT_LISTEN["other"]))
 

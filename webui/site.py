@@ -11,10 +11,11 @@ from aiohttp import web
 
 from appliance import handover
 from appliance.box import Box
+from appliance.config_change import AxisSwitch
 from appliance.handover_downloads import Downloads
 
 from . import formats
-from .app import (BOX, DOWNLOADS, HERE, OFFLOAD_PROGRESS, SESSIONS, TEMPLATES, auth_middleware, csrf_middleware,
+from .app import (AXIS_SWITCH, BOX, DOWNLOADS, HERE, OFFLOAD_PROGRESS, SESSIONS, TEMPLATES, auth_middleware, csrf_middleware,
                   error_middleware, headers_middleware, language_middleware)
 from .routes import (account, auth, cameras, instellingen, logboek, onderhoud, opnames, overdracht, overview,
                      redactie, statistieken, users, verzoeken)
@@ -26,9 +27,11 @@ ROUTE_TABLES = [m.routes for m in (auth, account, overview, opnames, cameras, us
 
 
 def create_app(box: Box, *, idle_minutes: float | None = None,
-               offload_progress: Callable[[], dict] | None = None) -> web.Application:
+               offload_progress: Callable[[], dict] | None = None,
+               axis_switch: AxisSwitch | None = None) -> web.Application:
     """`offload_progress`: the running offload's state per camera (`kluis serve` gives it); without it the
-    pages show no offload in progress."""
+    pages show no offload in progress. `axis_switch`: switches the running Axis content destination
+    (`kluis serve` gives it); without it the settings page says a change waits for a restart."""
     app = web.Application(
         middlewares=[headers_middleware, language_middleware, error_middleware, auth_middleware, csrf_middleware],
         client_max_size=1024 * 1024,
@@ -38,6 +41,7 @@ def create_app(box: Box, *, idle_minutes: float | None = None,
     app[SESSIONS] = Sessions(box.clock, idle_minutes if idle_minutes is not None
                              else lambda: box.settings.web.idle_minutes)
     app[OFFLOAD_PROGRESS] = offload_progress or dict
+    app[AXIS_SWITCH] = axis_switch
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,  # every template, whatever its name: hostile serials and names stay text

@@ -19,6 +19,7 @@ from pathlib import Path
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from appliance import alerts
+from appliance.axis.server import AxisSwitch
 from appliance.box import CATALOG, Box
 from appliance.dock.discovery import Discovery
 from appliance.dock.offload import OffloadManager
@@ -78,7 +79,7 @@ class Service:
         self.offload = OffloadManager(box)
         self.discovery = Discovery(box, on_device=self.offload.on_device, interfaces=interfaces, owner=True)
         self.web_address: str | None = None  # host:port of the web UI once it runs
-        self.axis_address: str | None = None  # host:port of the Axis content destination, when on
+        self.axis = AxisSwitch(box)  # the Axis content destination, on while [axis] listen is set
         self._stoppers: list = []  # async cleanups of the parts started, run in reverse order
         self.stopping = asyncio.Event()
 
@@ -141,7 +142,7 @@ class Service:
     async def _start_web(self) -> None:
         args = (self.box, *self.listen) if self.listen else (self.box,)
         try:
-            runner = await start_web(*args, offload_progress=self.offload.snapshot)
+            runner = await start_web(*args, offload_progress=self.offload.snapshot, axis_switch=self.axis.apply)
         except OSError as exc:  # the port is taken, or the address is not ours: one line, not a traceback
             where = ":".join(map(str, self.listen)) if self.listen else "its default address"
             raise KluisError(f"web UI: cannot listen on {where}: {exc.strerror or exc}") from None
@@ -156,19 +157,15 @@ class Service:
         log.info("archive sync: running")
 
     async def _start_axis(self) -> None:
-        listen = self.box.settings.axis.listen
-        if not listen:
-            return  # off by default: a box without an Axis system opens no port for it
-        from appliance.axis.server import start_axis
+        # Off by default: a box without an Axis system opens no port for it. The settings page switches
+        # it on, moves or switches it off later through self.axis.apply (given to the web UI).
+        await self.axis.apply(self.box.settings.axis.listen)  # CannotListen: one line, the service stops
+        self._stoppers.append(self.axis.stop)
 
-        host, _, port = listen.rpartition(":")
-        try:
-            runner = await start_axis(self.box, host or "0.0.0.0", int(port))
-        except (OSError, ValueError) as exc:
-            raise KluisError(f"[axis] listen = {listen!r}: cannot listen there: {getattr(exc, 'strerror', None) or exc}") from None
-        self._stoppers.append(runner.cleanup)
-        self.axis_address = next((f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple)), listen)
-        log.info("Axis content destination: listening on %s", self.axis_address)
+    @property
+    def axis_address(self) -> str | None:
+        """host:port of the Axis content destination, when on."""
+        return self.axis.address
 
 
 def serve(box: Box, listen: tuple[str, int] | None = None) -> None:

@@ -8,12 +8,14 @@ where it is about trust (credentials, System ID), an audit entry and an alert; n
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from urllib.parse import quote
 
 from aiohttp import ClientPayloadError, web
 
 from ..box import Box
+from ..config_models import parse_listen
 from ..errors import KluisError, StorageFull
 from . import accounts, spec
 from .destination import Destination, Limits
@@ -22,6 +24,8 @@ from .spec import AxisError
 log = logging.getLogger("kluis.axis")
 
 READ_TIMEOUT_S = 60  # a W800 silent this long mid-body is taken as gone; it sends the clip again
+SHUTDOWN_S = 1.5  # when the destination stops, uploads in flight get this long to end before they are cut
+# (aiohttp waits up to twice this); not aiohttp's 60 s, which held up `kluis serve` on SIGTERM
 PIECE = 256 * 1024
 
 DESTINATION = web.AppKey("destination", Destination)
@@ -236,23 +240,93 @@ def limits_from_config(box: Box) -> Limits:
                   reserve_bytes=box.settings.storage.reserve_mb << 20)
 
 
-SHUTDOWN_S = 1.5  # aiohttp waits up to twice this: for the handler to end, then for it to end once cut
-
-
 async def start_axis(box: Box, host: str, port: int, *, ssl: bool = True) -> web.AppRunner:
     """Serve the content destination on host:port with the box's certificate; returns the runner."""
     from .. import tls
 
     app = create_app(box, limits_from_config(box))
     app.cleanup_ctx.append(_janitor)
-    # On a stop, an upload under way gets SHUTDOWN_S to end, then is cut (what arrived is kept for the
-    # system's retry), not aiohttp's 60 s that held up `kluis serve` on SIGTERM.
+    # Stopping (the service, or the settings page switching the destination off) gives uploads in flight
+    # SHUTDOWN_S to end, then cuts them: nothing of a cut clip is kept, and the W800 sends it again.
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True, logger=_OneLine(),
                            shutdown_timeout=SHUTDOWN_S)
     await runner.setup()
-    context = tls.server_context(box.data_dir, box.settings.box.name) if ssl else None
-    await web.TCPSite(runner, host, port, ssl_context=context, reuse_address=True).start()
+    try:
+        context = tls.server_context(box.data_dir, box.settings.box.name) if ssl else None
+        await web.TCPSite(runner, host, port, ssl_context=context, reuse_address=True).start()
+    except BaseException:  # the address cannot be had: nothing of this runner may stay behind
+        await runner.cleanup()
+        raise
     return runner
+
+
+class CannotListen(KluisError):
+    """The Axis content destination cannot listen on an address; `reason`: "in_use", "not_here", "denied"
+    or "other" (the OS's words are in the message)."""
+
+    def __init__(self, listen: str, reason: str, detail: str):
+        super().__init__(f"[axis] listen = {listen!r}: cannot listen there: {detail}")
+        self.listen, self.reason = listen, reason
+
+
+_REASONS = {errno.EADDRINUSE: "in_use", errno.EADDRNOTAVAIL: "not_here", errno.EACCES: "denied"}
+
+
+class AxisSwitch:
+    """The Axis content destination of a running `kluis serve`: on, moved or off while the box runs, one
+    change at a time. A change that cannot listen on its new address leaves the destination as it was.
+    Switching off (or moving) cuts the uploads in flight on the old address: nothing of them was kept,
+    and the W800, which keeps every recording until it is stored, sends them again."""
+
+    def __init__(self, box: Box):
+        self.box = box
+        self.listen = ""  # what it serves now ("" = off)
+        self.address: str | None = None  # host:port it is bound to, when on
+        self._runner: web.AppRunner | None = None
+        self._lock = asyncio.Lock()
+
+    async def apply(self, listen: str) -> str | None:
+        """Serve on `listen` ("HOST:PORT"; "" = off); returns the bound host:port (None when off).
+        Raises CannotListen (the destination unchanged) or KluisError for a malformed address."""
+        listen = listen.strip()
+        where = parse_listen(listen)
+        async with self._lock:
+            if listen == self.listen:
+                return self.address
+            old, old_listen, old_where = self._runner, self.listen, parse_listen(self.listen)
+            # The new address may overlap the old one on the same port (0.0.0.0 holds 127.0.0.1 too):
+            # the old site goes first, and comes back if the new address cannot be had.
+            free_first = old is not None and (where is None or (old_where is not None and old_where[1] == where[1]))
+            if old is not None and free_first:
+                await old.cleanup()
+                self._runner, self.listen, self.address = None, "", None
+            if where is None:
+                log.info("Axis content destination: off")
+                return None
+            try:
+                runner = await self._start(listen, *where)
+            except CannotListen:
+                if old_where is not None and free_first:
+                    self._bind(old_listen, await self._start(old_listen, *old_where))
+                raise
+            if old is not None and not free_first:
+                await old.cleanup()
+            return self._bind(listen, runner)
+
+    def _bind(self, listen: str, runner: web.AppRunner) -> str:
+        self._runner, self.listen = runner, listen
+        self.address = next((f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple)), listen)
+        log.info("Axis content destination: listening on %s", self.address)
+        return self.address
+
+    async def stop(self) -> None:
+        await self.apply("")
+
+    async def _start(self, listen: str, host: str, port: int) -> web.AppRunner:
+        try:
+            return await start_axis(self.box, host, port)
+        except OSError as exc:
+            raise CannotListen(listen, _REASONS.get(exc.errno or 0, "other"), exc.strerror or str(exc)) from None
 
 
 async def _janitor(app: web.Application):

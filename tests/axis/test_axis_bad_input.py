@@ -714,3 +714,52 @@ def test_the_w800_credentials_do_not_read_footage_back(scene):
         scene.refused(403, ask)
         assert scene.stored_clip[:1024] not in answer["body"]
     scene.unharmed()
+
+
+def test_oversized_small_objects_are_400_whether_declared_or_endless(scene):
+    """Key objects, bookmarks, GNSS tracks, users and devices have the spec's small sizes: a body declared
+    larger is refused before it is read, one that never ends is refused once it crosses the limit."""
+    from appliance.axis import spec
+
+    gnss = f"20261207_095930_ab12_{SERIAL}_gpstrail.json"
+    objects = [(scene.path(CONTAINER, CLIP.rsplit(".", 1)[0] + ".key"), spec.MAX_SMALL_BODY),
+               (scene.path(CONTAINER, "bookmark_2026-12-07T10:00:05Z_1"), spec.MAX_BOOKMARK_BODY),
+               (scene.path(CONTAINER, gnss), spec.MAX_GNSS_BODY),
+               (scene.path("Users", "u-5678"), spec.MAX_SMALL_BODY),
+               (scene.path("Devices", "B8A44F000002"), spec.MAX_SMALL_BODY)]
+
+    def declared(path: str, limit: int) -> int:
+        client = RawClient(scene.srv.port, timeout=10)
+        try:
+            client.head("PUT", path, {"X-Auth-Token": scene.token, "Content-Length": str(limit + 1)})
+            return client.response().status  # no byte of the body was sent: the answer does not wait for it
+        finally:
+            client.close()
+
+    def endless(path: str, limit: int) -> int:
+        client = RawClient(scene.srv.port, timeout=10)
+        sent = 0
+        try:
+            client.head("PUT", path, {"X-Auth-Token": scene.token, "Transfer-Encoding": "chunked"})
+            piece = b"{" * 4096
+            frame = b"%x\r\n" % len(piece) + piece + b"\r\n"
+            try:
+                while not client.readable() and sent < limit + (32 << 20):
+                    client.send(frame)
+                    sent += len(piece)
+            except OSError:
+                pass  # the server may stop reading once it has answered
+            # it answered long before the end (socket buffers hold some MiB the server never read)
+            assert limit < sent < limit + (32 << 20), (path, sent)
+            return client.response().status
+        finally:
+            client.close()
+
+    for path, limit in objects:
+        for attempt in (scene.refused(400, declared, path, limit), scene.refused(400, endless, path, limit)):
+            assert f"body of {limit + 1} bytes" in attempt.lines[0].getMessage() or \
+                f"body over {limit} bytes" in attempt.lines[0].getMessage(), (path, attempt.lines[0].getMessage())
+    assert list(scene.box.catalog.db.query("SELECT name FROM axis_objects WHERE container = ?", [CONTAINER])) == []
+    assert [r["uuid"] for r in scene.box.catalog.db.query("SELECT uuid FROM axis_users")] == [USER_UUID]
+    assert [r["serial"] for r in scene.box.catalog.db.query("SELECT serial FROM axis_devices")] == [SERIAL]
+    scene.unharmed()

@@ -1,18 +1,20 @@
-"""/instellingen: retention policy, archive address, sync window and bandwidth limit, idle logout, who gets
-alerts by e-mail and the log collector (with a test); the sync state, the open alerts, and re-wrapping
-queued recordings for the archive with the keeper's unlocked key."""
+"""/instellingen: retention policy, archive address, sync window and bandwidth limit, idle logout, the Axis
+content destination (on/off and its address, switched in the running service), who gets alerts by e-mail and
+the log collector (with a test); the sync state, the open alerts, and re-wrapping queued recordings for the
+archive with the keeper's unlocked key."""
 
 from __future__ import annotations
 
-from aiohttp import web
-
 import asyncio
 
+from aiohttp import web
+
 from appliance import alerts, config, config_change, outbox, retention, roles
+from appliance.axis.server import CannotListen
 from appliance.health import box_health
 
 from .. import settings
-from ..app import BOX, SESSION, Refusal, client_of, flash, gettext_for, needs, ngettext_for, render
+from ..app import AXIS_SWITCH, BOX, SESSION, Refusal, client_of, flash, gettext_for, needs, ngettext_for, render
 
 routes = web.RouteTableDef()
 
@@ -22,7 +24,7 @@ async def _page(request: web.Request, status: int = 200, errors: dict | None = N
     box = request.app[BOX]
     shown = {**settings.current(box), **(values or {})}
     return render(request, "instellingen.html", status=status, values=shown, errors=errors or {},
-                  limits=settings.limits(), totp_roles=settings.ROLES,
+                  limits=settings.limits(), totp_roles=settings.ROLES, axis_live=request.app[AXIS_SWITCH] is not None,
                   error=error, policy=retention.current_policy(box), sync=outbox.status(box),
                   health=await box_health(box, request[SESSION].role),  # clock and data at rest
                   open_alerts=alerts.open_episodes(box), alert_titles={k: v.title for k, v in alerts.KINDS.items()})
@@ -41,10 +43,18 @@ async def save(request: web.Request) -> web.StreamResponse:
     form = {k: str(v) for k, v in (await request.post()).items()}
     values, errors = settings.parse(box, form)
     if errors:
-        return await _page(request, 400, errors=errors, values={**{k: form[k] for k in errors}, **{
-            k: v for k, v in values.items() if k == settings.TOTP_REQUIRED}})
+        shown: dict[str, object] = {k: form[k] for k in errors}
+        shown.update({k: v for k, v in values.items() if k == settings.TOTP_REQUIRED})
+        if "axis.listen" in errors:
+            shown["axis.on"] = True  # the address is checked only with the switch on
+        return await _page(request, 400, errors=errors, values=shown)
     try:
-        changed = config_change.change_settings(box, request[SESSION].name, values, client=client_of(request))
+        changed, live = await config_change.change_settings_live(box, request[SESSION].name, values,
+                                                                 client=client_of(request),
+                                                                 axis_switch=request.app[AXIS_SWITCH])
+    except CannotListen as exc:  # the running destination stays as it was, nothing was written
+        return await _page(request, 400, errors={"axis.listen": settings.cannot_listen(exc.reason)},
+                           values={"axis.listen": form.get("axis.listen", ""), "axis.on": True})
     except config.ConfigError as exc:  # kluis.toml itself was edited into a state that does not load
         _ = gettext_for(request)
         refusal = Refusal(_("The settings file of the box does not load; nothing was saved."))
@@ -52,6 +62,17 @@ async def save(request: web.Request) -> web.StreamResponse:
         return await _page(request, 400, error=refusal)
     _ = gettext_for(request)
     flash(request, _("Settings saved.") if changed else _("Nothing changed."))
+    if "axis.listen" in changed:
+        listen = changed["axis.listen"][1]
+        if not live:
+            flash(request, _("The Axis content destination changes when the service restarts "
+                             "(systemctl restart kluis)."))
+        elif listen:
+            flash(request, _("The Axis content destination now listens on %(address)s. Give the W800s a new "
+                             "connection file if its address changed.") % {"address": listen})
+        else:
+            flash(request, _("The Axis content destination is off: W800s can no longer deliver recordings "
+                             "to this box."))
     raise web.HTTPSeeOther("/instellingen")
 
 
