@@ -74,6 +74,9 @@ _CAMERA = "camera (device key)"
     ("sync-request", _BOX, "{box, method, path, time, nonce, body_sha256} of a request to the archive"),
     ("sync-receipt", "archive (archive key)", "{archive, box, recording_id, sha256, size, received_at}"),
 ))
+# Signed per audit entry, so the payload is the entry's hash alone (64 lowercase hex characters, as ASCII):
+# the hash covers every field and the previous entry's hash; no JSON, so record() stays cheap.
+AUDIT_ENTRY = _kind("audit-entry", _BOX, "the exact bytes of the entry's `hash` (64 lowercase hex characters)")
 DOCK_REQUEST, DOCK_PAIR_RESPONSE, DOCK_MANIFEST, DOCK_DELETED = (
     _kind(name, signer, payload, label=label) for name, signer, payload, label in (
         ("dock-request", _BOX, "{method, path, time, nonce, body_sha256} of a request to a camera",

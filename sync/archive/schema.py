@@ -106,7 +106,7 @@ ARCHIVE = (TABLES, audit.MIGRATIONS)
 
 
 # Steps appended after the bookkeeping came: an archive made before it has not run them yet.
-SINCE_BOOKKEEPING = {("audit", "page_indexes")}
+SINCE_BOOKKEEPING = {("audit", "page_indexes"), ("audit", "entry_signatures")}
 
 
 def adopt(db: sqlite_utils.Database) -> list[Step]:

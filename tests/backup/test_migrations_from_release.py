@@ -24,7 +24,7 @@ from tests.conftest import PASSWORD, run_kluis
 ARCHIVE_PASSWORD = "archive password for tests"
 # Steps appended after the release: a box of the release runs them when it opens (the rest it adopts).
 ADDED_SINCE_RELEASE = {("alerts", "create"), ("audit", "page_indexes"), ("users", "person"), ("teams", "backfill"),
-                       ("devices", "alerts_read")}
+                       ("devices", "alerts_read"), ("audit", "entry_signatures")}
 
 
 
