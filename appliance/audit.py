@@ -302,6 +302,7 @@ class Report:
     # in the range are validly signed: re-signed with the box's key), or "" (not needed or not asked).
     located_by: str = ""
     signatures_checked: int = 0         # entries whose own signature verify() checked
+    unsigned_tail: int = 0              # entries after the newest checkpoint with no signature of their own
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -414,7 +415,9 @@ def verify(catalog, verify_key: VerifyKey, extra_checkpoints: Iterable[dict] = (
     for row in _rows(catalog):
         seq = row["seq"]
         changed = entry_hash(row) != row["hash"]
-        if seq > tail and row["signature"] is not None and not changed:
+        if seq > tail and row["signature"] is None:
+            report.unsigned_tail += 1
+        elif seq > tail and not changed:
             report.signatures_checked += 1
             if not entry_signature_valid(verify_key, row["hash"], row["signature"]) and not forged_tail:
                 forged_tail = seq  # the first says where; those after it were re-hashed with it

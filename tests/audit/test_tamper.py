@@ -274,6 +274,8 @@ def test_tail_rewritten_after_the_last_checkpoint_is_caught(logged, kluis):
     with Box(data) as box:
         for _ in range(10):
             audit.record(box.catalog, actor="user2", action="view", recording_id="r-tail", purpose="complaint")
+    code, out = verify(kluis, data)
+    assert code == 0 and "the last 10 entries are not yet under a checkpoint (10 checked by their own" in out, out
     rewrite_from(data, 25)
     code, out = verify(kluis, data)
     assert code == 1 and "first bad entry: 25\n" in out and "after the last checkpoint" in out, out
