@@ -206,7 +206,8 @@ def checkpoint(catalog, signing_key: SigningKey, *, clock=None, force: Literal[T
 def checkpoint(catalog, signing_key: SigningKey, *, clock=None, force: bool = False) -> dict | None: ...
 def checkpoint(catalog, signing_key: SigningKey, *, clock=None, force: bool = False) -> dict | None:
     """Sign (count, head hash, time) and store it; returns the checkpoint as exported. Without `force`,
-    nothing is written when the log has not grown since the last checkpoint (returns None)."""
+    nothing is written when the log has not grown since the last checkpoint (returns None). Entries still
+    unsigned are signed first (sign_backlog): the service that makes checkpoints holds the key."""
     signer = bytes(signing_key.verify_key).hex()
     with catalog.transaction():
         count, head_hash = head(catalog)
