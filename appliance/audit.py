@@ -8,6 +8,11 @@ whole: for that the box signs checkpoints (entry count, head hash, time) with it
 interval and on shutdown. Checkpoints are kept in their own table and exported to files, so that an
 outside party (later the central archive) can hold the box to them.
 
+Each entry is also signed on its own (kind kluis/v1/audit-entry, over its hash) as it is written: a log
+re-hashed from a changed entry on is consistent in itself, and between two checkpoints only these
+signatures tell which entry was the first one changed. Whoever holds the key can re-sign too, so they
+narrow a change down; the checkpoints held outside the box are what prove one.
+
 Appending takes the chain head inside a BEGIN IMMEDIATE transaction, so that several processes (the
 service and a CLI command) append without forking the chain; call `record` inside the same transaction
 as the change it records, so that the change and its entry commit together or not at all.
@@ -33,7 +38,9 @@ GENESIS = "0" * 64  # the prev_hash of entry 1
 CHECKPOINT_TYPE = "kluis-audit-checkpoint"
 ACTION_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 COLUMNS = ("seq", "time", "actor", "action", "recording_id", "purpose", "case_ref", "client", "details",
-           "prev_hash", "hash")
+           "prev_hash", "hash")  # the hashed fields (and the hash); `signature` is over the hash, outside them
+STORED = (*COLUMNS, "signature")
+BACKLOG_BATCH = 2000  # unsigned entries one checkpoint signs at most (about 0.1 s of signing, lock held)
 
 
 
@@ -41,6 +48,30 @@ def entry_hash(entry: dict) -> str:
     """SHA-256 over every field of an entry but its own hash, prev_hash included."""
     body = {name: entry.get(name) for name in COLUMNS if name != "hash"}
     return hashlib.sha256(b"kluis-audit-v1\n" + canonical(body)).hexdigest()
+
+
+def sign_entry(signing_key: SigningKey, entry_hash_hex: str) -> str:
+    """An entry's own signature, hex: over label || "\n" || its hash as 64 ASCII hex characters."""
+    return signing.sign(signing_key, signing.AUDIT_ENTRY, entry_hash_hex.encode("ascii"))
+
+
+def entry_signature_valid(verify_key: VerifyKey, entry_hash_hex: str, signature: str) -> bool:
+    return signing.is_valid(verify_key, signing.AUDIT_ENTRY, entry_hash_hex.encode("ascii"), signature)
+
+
+def _signer(catalog) -> SigningKey | None:
+    """The key record() signs with: the catalog's `audit_key`, a SigningKey or a callable that returns one
+    (Box hands its catalog a loader that reads the key file once, on the first entry). None, or a key that
+    cannot be read, leaves the entry unsigned: recording never fails for want of the key (an audit entry
+    must land before the action it records), and the next checkpoint, made by the service that holds the
+    key, signs it (checkpoint() below)."""
+    key = getattr(catalog, "audit_key", None)
+    if key is None or isinstance(key, SigningKey):
+        return key
+    try:
+        return key()
+    except KluisError:
+        return None
 
 
 def _now(catalog, clock=None) -> str:
@@ -67,13 +98,15 @@ def record(catalog, *, actor: str, action: str, recording_id: str | None = None,
         "details": canonical(details).decode("utf-8") if details is not None else None,
     }
     db = catalog.db
+    key = _signer(catalog)  # outside the transaction: a first use reads the key file
     with catalog.transaction():
         head = db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
         entry["seq"], entry["prev_hash"] = (head[0] + 1, head[1]) if head else (1, GENESIS)
         entry["hash"] = entry_hash(entry)
+        entry["signature"] = sign_entry(key, entry["hash"]) if key is not None else None
         db.execute(
-            f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-            [entry[name] for name in COLUMNS],
+            f"INSERT INTO audit_log ({', '.join(STORED)}) VALUES ({', '.join('?' * len(STORED))})",
+            [entry[name] for name in STORED],
         )
     return entry["seq"]
 
@@ -173,11 +206,13 @@ def checkpoint(catalog, signing_key: SigningKey, *, clock=None, force: Literal[T
 def checkpoint(catalog, signing_key: SigningKey, *, clock=None, force: bool = False) -> dict | None: ...
 def checkpoint(catalog, signing_key: SigningKey, *, clock=None, force: bool = False) -> dict | None:
     """Sign (count, head hash, time) and store it; returns the checkpoint as exported. Without `force`,
-    nothing is written when the log has not grown since the last checkpoint (returns None)."""
+    nothing is written when the log has not grown since the last checkpoint (returns None). Entries still
+    unsigned are signed first (sign_backlog): the service that makes checkpoints holds the key."""
     signer = bytes(signing_key.verify_key).hex()
     with catalog.transaction():
         count, head_hash = head(catalog)
         last = catalog.db.execute("SELECT count FROM audit_checkpoints ORDER BY id DESC LIMIT 1").fetchone()
+        sign_backlog(catalog, signing_key)
         if last and last[0] == count and not force:
             return None
         body = _body(count, head_hash, _now(catalog, clock), signer)
@@ -187,6 +222,20 @@ def checkpoint(catalog, signing_key: SigningKey, *, clock=None, force: bool = Fa
             [count, head_hash, body["time"], signer, signature],
         )
     return {**body, "signature": signature}
+
+
+def sign_backlog(catalog, signing_key: SigningKey, limit: int = BACKLOG_BATCH) -> int:
+    """Sign up to `limit` unsigned entries, oldest first (those a process without the key wrote, and a log's
+    entries from before entries were signed); returns how many. The checkpoint made with them vouches for
+    the same entries at the same moment, so this adds no trust a checkpoint does not already give; an
+    entry whose hash does not match its contents stays unsigned, for verify() to report."""
+    rows = catalog.db.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_log WHERE signature IS NULL "
+                              f"ORDER BY seq LIMIT ?", [limit]).fetchall()
+    signed = [(sign_entry(signing_key, entry["hash"]), entry["seq"])
+              for entry in (dict(zip(COLUMNS, values)) for values in rows) if entry_hash(entry) == entry["hash"]]
+    if signed:
+        catalog.db.conn.executemany("UPDATE audit_log SET signature = ? WHERE seq = ? AND signature IS NULL", signed)
+    return len(signed)
 
 
 def stored_checkpoints(catalog) -> list[dict]:
@@ -249,6 +298,12 @@ class Report:
     anchored: int = 0                   # entries covered by the newest valid checkpoint
     first_bad: int | None = None        # sequence number of the first bad (or missing) entry...
     first_bad_upto: int | None = None   # ...or, when the evidence only narrows it to a range, its last entry
+    # How the entries' own signatures bore on first_bad: "signature" (they name it exactly), "unsigned"
+    # (entries in the range carry none: from before entries were signed, or stripped), "resigned" (all
+    # in the range are validly signed: re-signed with the box's key), or "" (not needed or not asked).
+    located_by: str = ""
+    signatures_checked: int = 0         # entries whose own signature verify() checked
+    unsigned_tail: int = 0              # entries after the newest checkpoint with no signature of their own
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -276,11 +331,55 @@ class Report:
             self.problems.append(what)
 
 
-def _rows(catalog) -> Iterator[dict]:
-    cursor = catalog.db.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_log ORDER BY seq")
+def _rows(catalog, first: int = 1, last: int | None = None) -> Iterator[dict]:
+    sql = f"SELECT {', '.join(STORED)} FROM audit_log WHERE seq >= ?"
+    params = [first]
+    if last is not None:
+        sql += " AND seq <= ?"
+        params.append(last)
+    cursor = catalog.db.execute(sql + " ORDER BY seq", params)
     while batch := cursor.fetchmany(2000):
         for values in batch:
-            yield dict(zip(COLUMNS, values))
+            yield dict(zip(STORED, values))
+
+
+def _locate(catalog, verify_key: VerifyKey, report: Report) -> None:
+    """Narrow a range the chain and checkpoints left (first_bad..first_bad_upto) with the entries' own
+    signatures: entries signed as written up to the first whose signature does not match: that one is the
+    first changed (a forger without the key cannot re-sign it). An unsigned entry before it widens the
+    answer back to a range from that entry; all signed as written means the key itself re-signed them."""
+    first, last = report.first_bad, report.first_bad_upto
+    if first is None or last is None or last <= first:
+        return
+    unsigned = None
+    for row in _rows(catalog, first, last):
+        seq = row["seq"]
+        if row["signature"] is None:
+            unsigned = seq if unsigned is None else unsigned
+            continue
+        report.signatures_checked += 1
+        if not entry_signature_valid(verify_key, row["hash"], row["signature"]):
+            if unsigned is None:
+                report.first_bad, report.first_bad_upto, report.located_by = seq, None, "signature"
+                report.problems.append(f"entry {seq} changed: its signature does not match (entries {first}.."
+                                       f"{seq - 1} are signed as written)" if seq > first else
+                                       f"entry {seq} changed: its signature does not match")
+            else:
+                report.first_bad, report.first_bad_upto, report.located_by = unsigned, seq, "unsigned"
+                report.problems.append(f"entry {seq}: its signature does not match; entries {unsigned}.."
+                                       f"{seq - 1} carry no signature, so the first changed entry is "
+                                       f"{_span(unsigned, seq)}")
+            return
+    if unsigned is not None:
+        report.first_bad, report.located_by = unsigned, "unsigned"
+        report.problems.append(f"entries {unsigned}..{last} carry no signature of their own (written before "
+                               f"entries were signed, or stripped), so the first changed entry is "
+                               f"{_span(unsigned, last)}")
+    else:
+        report.located_by = "resigned"
+        report.problems.append(f"entries {first}..{last} all carry a valid signature by this box's key: they "
+                               f"were signed again with it, so only a checkpoint held outside the box can "
+                               f"narrow the change down")
 
 
 def _span(first: int, last: int) -> str:
@@ -320,9 +419,21 @@ def verify(catalog, verify_key: VerifyKey, extra_checkpoints: Iterable[dict] = (
 
     prev_hash, expected = GENESIS, 1
     matched = 0  # highest checkpoint count up to which the log is the one signed
+    # Past the newest checkpoint no signed head vouches for the entries: their own signatures do (a tail
+    # rewritten and re-hashed since then shows here). Unsigned ones (before this existed, or made by a
+    # process without the key and not yet signed by a checkpoint) pass on the chain alone.
+    tail, forged_tail = (ordered[-1] if ordered else 0), 0
     for row in _rows(catalog):
         seq = row["seq"]
         changed = entry_hash(row) != row["hash"]
+        if seq > tail and row["signature"] is None:
+            report.unsigned_tail += 1
+        elif seq > tail and not changed:
+            report.signatures_checked += 1
+            if not entry_signature_valid(verify_key, row["hash"], row["signature"]) and not forged_tail:
+                forged_tail = seq  # the first says where; those after it were re-hashed with it
+                report._bad(seq, f"entry {seq} changed: its signature does not match (changed after the last "
+                                 f"checkpoint{f', which covers entries 1..{tail}' if tail else ''})")
         if seq != expected:
             report._bad(expected, f"entry {expected}: missing (deleted); the log goes on at entry {seq}")
         elif row["prev_hash"] != prev_hash:
@@ -370,6 +481,7 @@ def verify(catalog, verify_key: VerifyKey, extra_checkpoints: Iterable[dict] = (
         report._bad(last + 1, f"entries {last + 1}..{ordered[-1]}: missing (the log ends at entry {last}, but "
                               f"the checkpoint signed at {min(anchors[ordered[-1]].values())} covers {ordered[-1]})")
     report.anchored = max((c for c in ordered if c <= last), default=0)
+    _locate(catalog, verify_key, report)
     return report
 
 

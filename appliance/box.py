@@ -39,6 +39,10 @@ class Box:
         self.settings = config_mod.load(self.data_dir)
         self.catalog = Catalog(self.data_dir / CATALOG)
         self.catalog.clock = clock  # audit.record stamps entries with the box's (injectable) clock
+        # ...and signs each with the box's signing key, read once on the first entry (opening a box needs no
+        # key: a process that cannot read it writes unsigned entries, which the next checkpoint signs).
+        self._audit_signing: SigningKey | None = None
+        self.catalog.audit_key = self._audit_key
         self.vault = Vault(self.data_dir)
         self.public_key = PublicKey(bytes.fromhex(self.catalog.required_meta("box_public_key")))
 
@@ -65,6 +69,11 @@ class Box:
 
     def signing_key(self) -> SigningKey:
         return keys.read_signing_key(self.data_dir / SIGNING_KEY)
+
+    def _audit_key(self) -> SigningKey:
+        if self._audit_signing is None:
+            self._audit_signing = self.signing_key()
+        return self._audit_signing
 
     def authenticate(self, user: str, password: str) -> dict:
         """Check a user's password; returns the user row. Raises WrongSecret or NotFound."""

@@ -39,6 +39,9 @@ SCHEMA_VERSION = len(migrations.steps_of(BOX))  # what this code migrates a cata
 
 class Catalog:
     clock: Clock | None = None  # the box's clock, given by Box: audit entries are stamped with it
+    # What signs each audit entry (appliance.audit.record): a SigningKey, or a callable that loads one; given
+    # by Box. None: entries are written unsigned, and the next checkpoint signs them.
+    audit_key: Any = None
 
     def __init__(self, path: Path):
         self.path = path

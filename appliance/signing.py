@@ -77,6 +77,9 @@ _CAMERA = "camera (device key)"
 # The archive's counter-signature of a box's audit checkpoint (sync/archive/checkpoints.py, appliance/witness.py).
 AUDIT_WITNESS = _kind("audit-witness", "archive (archive key)",
                       "{type, v, archive, box, count, head, checkpoint_time, witnessed_at} of a box's checkpoint")
+# Signed per audit entry, so the payload is the entry's hash alone (64 lowercase hex characters, as ASCII):
+# the hash covers every field and the previous entry's hash; no JSON, so record() stays cheap.
+AUDIT_ENTRY = _kind("audit-entry", _BOX, "the exact bytes of the entry's `hash` (64 lowercase hex characters)")
 DOCK_REQUEST, DOCK_PAIR_RESPONSE, DOCK_MANIFEST, DOCK_DELETED = (
     _kind(name, signer, payload, label=label) for name, signer, payload, label in (
         ("dock-request", _BOX, "{method, path, time, nonce, body_sha256} of a request to a camera",

@@ -50,4 +50,23 @@ MIGRATIONS = Migrations("audit", [
         CREATE INDEX audit_log_recording_time ON audit_log(recording_id, time);
         """,
     ),
+    (
+        # Each entry signed on its own (appliance.audit.record; kind kluis/v1/audit-entry over its hash), so
+        # that a log re-hashed from a changed entry on shows that exact entry, not only a range between two
+        # checkpoints. NULL: an entry from before this step, or from a process that did not hold the key
+        # (the next checkpoint signs it). The column may be filled once, never changed: every other column
+        # stays append-only as before.
+        "entry_signatures",
+        """
+        ALTER TABLE audit_log ADD COLUMN signature TEXT;
+        DROP TRIGGER audit_log_no_update;
+        CREATE TRIGGER audit_log_no_update
+        BEFORE UPDATE OF seq, time, actor, action, recording_id, purpose, case_ref, client, details, prev_hash, hash
+        ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER audit_log_sign_once BEFORE UPDATE OF signature ON audit_log WHEN OLD.signature IS NOT NULL
+        BEGIN SELECT RAISE(ABORT, 'an audit entry is signed once'); END;
+        CREATE INDEX audit_log_unsigned ON audit_log(seq) WHERE signature IS NULL;
+        """,
+    ),
 ])

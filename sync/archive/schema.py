@@ -115,7 +115,7 @@ ARCHIVE = (TABLES, audit.MIGRATIONS)
 
 
 # Steps appended after the bookkeeping came: an archive made before it has not run them yet.
-SINCE_BOOKKEEPING = {("audit", "page_indexes"), ("archive", "witness")}
+SINCE_BOOKKEEPING = {("audit", "page_indexes"), ("audit", "entry_signatures"), ("archive", "witness")}
 
 
 def adopt(db: sqlite_utils.Database) -> list[Step]:

@@ -87,12 +87,13 @@ def test_truncated_tail(logged, kluis):
     assert code == 1 and f"first bad entry: {ENTRIES - 2}" in out and "missing" in out
 
 
-def rehash_forgery(data: Path, drop: bool = False) -> None:
+def rehash_forgery(data: Path, drop: bool = False, strip: bool = False) -> None:
     """Rewrite the log (user1's views become user0's, or with `drop` vanish) and recompute the whole
-    chain: no key is needed for that."""
+    chain: no key is needed for that. The entries' own signatures stay as they were (no key, no new ones);
+    with `strip` they are removed, as in a log from before entries were signed."""
     conn = sqlite3.connect(data / "catalog.db")
     conn.row_factory = sqlite3.Row
-    rows = [dict(r) for r in conn.execute(f"SELECT {', '.join(audit.COLUMNS)} FROM audit_log ORDER BY seq")]
+    rows = [dict(r) for r in conn.execute(f"SELECT {', '.join(audit.STORED)} FROM audit_log ORDER BY seq")]
     conn.close()
     forged, prev = [], audit.GENESIS
     for row in rows:
@@ -100,15 +101,15 @@ def rehash_forgery(data: Path, drop: bool = False) -> None:
             if drop:
                 continue
             row["actor"] = "user0"
-        row.update(seq=len(forged) + 1, prev_hash=prev)
+        row.update(seq=len(forged) + 1, prev_hash=prev, signature=None if strip else row["signature"])
         row["hash"] = prev = audit.entry_hash(row)
         forged.append(row)
-    placeholders = ", ".join("?" * len(audit.COLUMNS))
+    placeholders = ", ".join("?" * len(audit.STORED))
     conn = sqlite3.connect(data / "catalog.db")
     conn.execute("DROP TRIGGER audit_log_no_delete")
     conn.execute("DELETE FROM audit_log")
     conn.executemany(f"INSERT INTO audit_log VALUES ({placeholders})",
-                     [[r[c] for c in audit.COLUMNS] for r in forged])
+                     [[r[c] for c in audit.STORED] for r in forged])
     conn.commit()
     conn.close()
 
@@ -116,6 +117,15 @@ def rehash_forgery(data: Path, drop: bool = False) -> None:
 def test_rehashed_forgery_against_stored_checkpoint(logged, kluis):
     data, _ = logged
     rehash_forgery(data)
+    code, out = verify(kluis, data)
+    # Entry 2 is user1's first view: its own signature no longer matches its new hash, entry 1's still does.
+    assert code == 1 and "first bad entry: 2\n" in out and "entry 2 changed: its signature does not match" in out
+
+
+def test_rehashed_forgery_without_entry_signatures_names_the_range(logged, kluis):
+    """A log whose entries carry no signature of their own (from before they were signed, or stripped)."""
+    data, _ = logged
+    rehash_forgery(data, strip=True)
     code, out = verify(kluis, data)
     # Re-hashed from the first changed entry on, the log is consistent in itself: only the checkpoint over
     # all ENTRIES tells, so the change lies somewhere in 1..ENTRIES (not "entry 1", which is unchanged).
@@ -150,7 +160,7 @@ def test_rehashed_forgery_with_checkpoints_removed_or_resigned(logged, kluis):
     # Even with no checkpoint left on the box, the exported one (held outside) exposes the forgery.
     sql(data, "DELETE FROM audit_checkpoints")
     code, out = verify(kluis, data, "--checkpoint", exported)
-    assert code == 1 and f"one of entries 1..{ENTRIES}" in out
+    assert code == 1 and "first bad entry: 2\n" in out
 
 
 def test_exported_checkpoint_detects_truncation_after_checkpoint_rows_dropped(logged, kluis):
@@ -179,11 +189,13 @@ def grow_and_checkpoint(kluis, data: Path, until: int) -> None:
     kluis("audit", "checkpoint", "--data", data)
 
 
-def rewrite_from(data: Path, first: int, relink: bool = True) -> None:
-    """Change entry `first` and re-hash it; with `relink`, re-hash every later entry too (a careful forger)."""
+def rewrite_from(data: Path, first: int, relink: bool = True, strip: bool = False) -> None:
+    """Change entry `first` and re-hash it; with `relink`, re-hash every later entry too (a careful forger,
+    who cannot sign them again without the key); with `strip`, no entry keeps its own signature (as in a log
+    from before entries were signed)."""
     conn = sqlite3.connect(data / "catalog.db")
     conn.row_factory = sqlite3.Row
-    rows = [dict(r) for r in conn.execute(f"SELECT {', '.join(audit.COLUMNS)} FROM audit_log ORDER BY seq")]
+    rows = [dict(r) for r in conn.execute(f"SELECT {', '.join(audit.STORED)} FROM audit_log ORDER BY seq")]
     conn.close()
     prev = audit.GENESIS
     for row in rows:
@@ -193,11 +205,13 @@ def rewrite_from(data: Path, first: int, relink: bool = True) -> None:
             row["prev_hash"] = prev
             row["hash"] = audit.entry_hash(row)
         prev = row["hash"]
-    placeholders = ", ".join("?" * len(audit.COLUMNS))
+        if strip:
+            row["signature"] = None
+    placeholders = ", ".join("?" * len(audit.STORED))
     conn = sqlite3.connect(data / "catalog.db")
-    conn.execute("DROP TRIGGER audit_log_no_delete")
+    conn.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
     conn.execute("DELETE FROM audit_log")
-    conn.executemany(f"INSERT INTO audit_log VALUES ({placeholders})", [[r[c] for c in audit.COLUMNS] for r in rows])
+    conn.executemany(f"INSERT INTO audit_log VALUES ({placeholders})", [[r[c] for c in audit.STORED] for r in rows])
     conn.commit()
     conn.close()
 
@@ -207,7 +221,7 @@ def test_rewrite_after_checkpoint_names_first_changed_entry(logged, kluis):
     matches the checkpoint over 10, so the rewrite began at 11 (not "after entry 0")."""
     data, _ = logged
     grow_and_checkpoint(kluis, data, 20)
-    rewrite_from(data, 11)
+    rewrite_from(data, 11, strip=True)
     code, out = verify(kluis, data)
     assert code == 1 and "one of entries 11..20" in out, out
     assert "entry 0" not in out and "entries 1.." not in out
@@ -222,7 +236,7 @@ def test_rewrite_resigned_with_the_box_key_names_first_changed_entry(logged, klu
     rewrite_from(data, 11)
     kluis("audit", "checkpoint", "--data", data)  # needs no login, only the key on the disk
     code, out = verify(kluis, data)
-    assert code == 1 and "disagree" in out and "one of entries 11..20" in out, out
+    assert code == 1 and "disagree" in out and "first bad entry: 11\n" in out, out
     assert "first bad entry: 1\n" not in out
 
 
@@ -230,7 +244,68 @@ def test_single_rehashed_entry_names_it_not_the_next(logged, kluis):
     """Entry 5 changed and its own hash recomputed, the chain not relinked: entry 6 no longer follows it,
     which blames 5 or 6, never 6 alone (before: "first bad entry: 6")."""
     data, _ = logged
-    rewrite_from(data, 5, relink=False)
+    rewrite_from(data, 5, relink=False)  # a signed log: entry 5's own signature names it
+    code, out = verify(kluis, data)
+    assert code == 1 and "first bad entry: 5\n" in out, out
+    rewrite_from(data, 5, relink=False, strip=True)  # without signatures: the link names both
     code, out = verify(kluis, data)
     assert code == 1 and "one of entries 5..6" in out, out
 
+
+
+# Each entry's own signature names the first changed one exactly (issue 19, defect 5) ------------------------
+
+def test_rewrite_between_checkpoints_names_the_exact_entry(logged, kluis):
+    """30 entries and a checkpoint over them; entry 11 changed and 11..30 re-hashed without the key: the
+    chain and the checkpoint only say "one of entries 1..30", entry 11's own signature says which."""
+    data, _ = logged
+    sql(data, "DELETE FROM audit_checkpoints")  # only the checkpoint over 30 vouches for the log
+    grow_and_checkpoint(kluis, data, 30)
+    rewrite_from(data, 11)
+    code, out = verify(kluis, data)
+    assert code == 1 and "first bad entry: 11\n" in out, out
+    assert "entry 11 changed: its signature does not match" in out and "one of entries" not in out.splitlines()[-1]
+
+
+def test_tail_rewritten_after_the_last_checkpoint_is_caught(logged, kluis):
+    """Entries after the newest checkpoint have no signed head to answer to: their own signatures do."""
+    data, _ = logged
+    grow_and_checkpoint(kluis, data, 20)
+    with Box(data) as box:
+        for _ in range(10):
+            audit.record(box.catalog, actor="user2", action="view", recording_id="r-tail", purpose="complaint")
+    code, out = verify(kluis, data)
+    assert code == 0 and "the last 10 entries are not yet under a checkpoint (10 checked by their own" in out, out
+    rewrite_from(data, 25)
+    code, out = verify(kluis, data)
+    assert code == 1 and "first bad entry: 25\n" in out and "after the last checkpoint" in out, out
+
+
+def test_log_from_before_entry_signatures(logged, kluis):
+    """A log whose entries carry no signature of their own verifies clean, and a rewrite of it is named
+    by the range the checkpoints allow, as before."""
+    data, _ = logged
+    grow_and_checkpoint(kluis, data, 20)
+    sql(data, "DROP TRIGGER IF EXISTS audit_log_sign_once", "UPDATE audit_log SET signature = NULL")
+    code, out = verify(kluis, data)
+    assert code == 0 and "ok: 20 entries" in out, out
+    rewrite_from(data, 11, strip=True)
+    code, out = verify(kluis, data)
+    assert code == 1 and "one of entries 11..20" in out and "carry no signature" in out, out
+
+
+def test_a_process_without_the_key_leaves_entries_for_the_checkpoint_to_sign(logged, kluis):
+    data, _ = logged
+    with Box(data) as box:
+        box.catalog.audit_key = None  # as a process that cannot read the key file
+        seq = audit.record(box.catalog, actor="system", action="view", recording_id="r1", purpose="complaint")
+        assert box.catalog.db.execute("SELECT signature FROM audit_log WHERE seq = ?", [seq]).fetchone()[0] is None
+    code, out = verify(kluis, data)  # not an error, but said
+    assert code == 0 and "1 of them not yet signed on its own" in out, out
+    kluis("audit", "checkpoint", "--data", data)
+    with Box(data) as box:
+        [signature, hash_] = box.catalog.db.execute("SELECT signature, hash FROM audit_log WHERE seq = ?",
+                                                    [seq]).fetchone()
+        assert audit.entry_signature_valid(box.signing_key().verify_key, hash_, signature)
+        with pytest.raises(sqlite3.IntegrityError):  # signed once: the signature is as append-only as the rest
+            box.catalog.db.execute("UPDATE audit_log SET signature = 'ab' WHERE seq = ?", [seq])

@@ -25,7 +25,7 @@ ARCHIVE_PASSWORD = "archive password for tests"
 # Steps appended after the release (box and archive sets): a box or archive of the release runs its own when it
 # opens (the rest it adopts).
 ADDED_SINCE_RELEASE = {("alerts", "create"), ("audit", "page_indexes"), ("users", "person"), ("teams", "backfill"),
-                       ("devices", "alerts_read"),
+                       ("devices", "alerts_read"), ("audit", "entry_signatures"),
                        ("sync", "audit_witnesses"), ("archive", "witness")}
 
 

@@ -7,6 +7,8 @@ import html
 import re
 from datetime import timedelta
 
+import pytest
+
 from appliance import audit, sweep
 from tests import dutch_csv
 from tests.web_helpers import csrf_of
@@ -30,7 +32,7 @@ async def test_log_filters_csv_and_chain_verification(web, rec_ids):
     assert "attachment" in export.headers["Content-Disposition"] and export.headers["Content-Type"].startswith("text/csv")
     token = csrf_of(page)
     ok = await (await web.client.post("/logboek/controleer", data={"csrf": token})).text()
-    assert "De keten is intact" in ok
+    assert "De keten is intact" in ok and "regels na het laatste controlepunt kloppen met hun eigen handtekening" in ok
     # Someone with the file edits an entry (dropping the append-only trigger first): the check names it.
     web.box.catalog.db.execute("DROP TRIGGER audit_log_no_update")
     web.box.catalog.db.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
@@ -112,9 +114,12 @@ async def test_a_cell_a_spreadsheet_would_run_is_text(web):
     assert rows and rows[-1]["actor"].startswith("'=HYPERLINK")
 
 
-async def test_chain_check_names_the_range_of_a_rehashed_rewrite(web, rec_ids):
-    """A log re-hashed from entry k on (a careful forger): the page names the entries between the last
-    checkpoint it still matches and the first it does not, not "entry 1" (issue 19, defect 5)."""
+@pytest.mark.parametrize("signed", [True, False], ids=["signed-entries", "entries-without-signature"])
+async def test_chain_check_names_the_first_changed_entry_of_a_rehashed_rewrite(web, rec_ids, signed):
+    """A log re-hashed from entry k on (a careful forger without the key): each entry's own signature names
+    entry k exactly; in a log whose entries carry none (from before they were signed) the page names the
+    entries between the last checkpoint it still matches and the first it does not, not "entry 1" (issue 19,
+    defect 5)."""
     await web.as_role("auditor")
     db = web.box.catalog.db
     audit.checkpoint(web.box.catalog, web.box.signing_key(), force=True)
@@ -134,8 +139,15 @@ async def test_chain_check_names_the_range_of_a_rehashed_rewrite(web, rec_ids):
         row["hash"] = prev = audit.entry_hash(row)
         db.execute("UPDATE audit_log SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?",
                    [row["actor"], row["prev_hash"], row["hash"], row["seq"]])
+    if not signed:
+        db.execute("DROP TRIGGER audit_log_sign_once")
+        db.execute("UPDATE audit_log SET signature = NULL")
     token = csrf_of(await (await web.client.get("/logboek")).text())
     page = html.unescape(await (await web.client.post("/logboek/controleer", data={"csrf": token})).text())
     first, last = anchored + 1, anchored + 5
-    assert f"De eerste foute regel is een van de regels {first} tot en met {last}." in page, page
+    if signed:
+        assert f"De keten is verbroken. Eerste foute regel: {changed}. De eigen handtekening" in page, page
+        assert audit.entries(web.box.catalog, action="verify")[-1]["details"]["first_bad"] == str(changed)
+        return
+    assert f"De eerste foute regel is een van de regels {first} tot en met {last}. Deze regels hebben geen" in page
     assert audit.entries(web.box.catalog, action="verify")[-1]["details"]["first_bad"] == f"{first}..{last}"

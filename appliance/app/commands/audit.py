@@ -46,9 +46,14 @@ def audit_verify(box: Box, checkpoint_files: tuple[Path, ...], user: str | None,
             else "checkpoints are not valid"
         raise click.ClickException(f"audit log damaged or tampered with: {first}")
     tail = report.count - report.anchored
+    signed = tail - report.unsigned_tail
     click.echo(f"ok: {report.count} entries, chain intact; {report.checkpoints} signed checkpoint(s) match"
                + (f"; the last {tail} entr{'y is' if tail == 1 else 'ies are'} not yet under a checkpoint"
-                  if tail else ""))
+                  if tail else "")
+               + (f" ({signed} checked by {'its' if signed == 1 else 'their'} own signature)" if signed else "")
+               + (f"; {report.unsigned_tail} of them not yet signed on {'its' if report.unsigned_tail == 1 else 'their'} "
+                  f"own (written without the key, or before entries were signed; the next checkpoint signs "
+                  f"{'it' if report.unsigned_tail == 1 else 'them'})" if report.unsigned_tail else ""))
     click.echo(_witness_line(box))
 
 
