@@ -485,10 +485,13 @@ def verify(catalog, verify_key: VerifyKey, extra_checkpoints: Iterable[dict] = (
     return report
 
 
-def verify_on_record(catalog, actor: str, client: str | None = None) -> Report:
+def verify_on_record(catalog, actor: str, client: str | None = None, *, witnessed: Iterable[dict] = (),
+                     problems: Iterable[str] = ()) -> Report:
     """verify() against the catalog's own signing key, and put the check and its outcome on record (the
-    web UI's "check the chain": who checked, and what they were shown)."""
-    report = verify(catalog, VerifyKey(bytes.fromhex(catalog.get_meta("signing_public_key"))))
+    web UI's "check the chain": who checked, and what they were shown). `witnessed`, `problems`: what
+    appliance.witness found of the archive's statements."""
+    report = verify(catalog, VerifyKey(bytes.fromhex(catalog.get_meta("signing_public_key"))), witnessed=witnessed)
+    report.problems.extend(problems)
     with catalog.transaction():
         record(catalog, actor=actor, action="verify", client=client,
                details={"what": "audit_chain", "ok": report.ok, "count": report.count, "first_bad": report.where or None})
