@@ -145,6 +145,7 @@ def restore(target: Path, data_dir: Path, *, user: str | None = None, password: 
             dst.parent.mkdir(exist_ok=True)
             copy_file(source / rec["blob"], dst)
             fsync_dir(dst.parent)
+        fsync_dir(data_dir / "blobs")  # the shard directories made above are entries in blobs/
         fsync_dir(data_dir)
     except BaseException:
         shutil.rmtree(data_dir, ignore_errors=True)
