@@ -7,7 +7,6 @@ so a restore elsewhere has it; the TPM2-bound copy stays out of them. The TPM2 i
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
