@@ -48,6 +48,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -555,6 +556,9 @@ def main() -> int:
     parser.add_argument("--recording-mib", type=int, default=24, help="size of the camera's recordings (MiB)")
     parser.add_argument("--camera-rate-mib", type=float, default=12, help="the camera's serving rate (MiB/s)")
     args = parser.parse_args()
+    # Ended from outside (image/test's caller, a CI timeout): the finally below still ends qemu, swtpm and
+    # the camera, which would otherwise outlive the test.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     image = args.image.resolve()
     recorded = (image.parent / (image.name + ".sha256")).read_text().split()[0]
