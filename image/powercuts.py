@@ -335,9 +335,11 @@ async def run(bt, args, work: Path, disk: Path, accel: str, procs: list) -> None
         problems += tally(made, on_camera(state), rows, bt.CAMERA)
         left = on_camera(state)
         stored = Counter(r[0] for r in rows if r[2] == bt.CAMERA)
-        ok = not problems and not left and set(stored) == set(made) and not [n for n in tmp if not n.startswith(".")]
+        # tmp/'s folders are other writers' state (the USB ingest's slot locks): a download leaves files
+        parts = [name for name in tmp if name.endswith((".part", ".hdr", ".tmp"))]
+        ok = not problems and not left and set(stored) == set(made) and not parts
         bt.check("offload-done", ok, f"{len(stored)} of {len(made)} recordings on the box, {len(left)} left on the "
-                 f"camera, tmp/ {tmp or 'empty'}; {'; '.join(problems) or 'verify and audit verify clean'}")
+                 f"camera, part files in tmp/: {parts or 'none'}; {'; '.join(problems) or 'verify and audit verify clean'}")
 
         await signing_key_check(bt, args, work, address)
     machine.cut()
