@@ -54,6 +54,7 @@ from .backup_status import LastBackup, footage_days, last_backup  # noqa: F401  
 from .backup_store import STORE, Store
 from .backup_store import rel as store_rel
 from .box import CATALOG, Box
+from .box import SIGNING_KEY as SIGNING_KEY_FILE
 from .canonical import canonical
 from .clock import from_iso, to_iso
 from .container import Encryptor
@@ -175,13 +176,21 @@ def in_files(rel: Path) -> bool:
     return rel.parts[0] in INCLUDED_DIRS
 
 
-def _files_tar(data_dir: Path) -> bytes:
-    """The data directory's own files (configuration, keys, certificate), as an uncompressed tar."""
+def _files_tar(data_dir: Path, signing_seed: bytes) -> bytes:
+    """The data directory's own files (configuration, keys, certificate), as an uncompressed tar.
+    The signing key goes in as its seed (`signing_seed`), also when the box holds it sealed to its TPM2
+    (keys/signing.cred, which opens on this machine only and is left out): a box restored elsewhere
+    needs the key itself, and the tar is sealed to the box's key like the catalog."""
     buf = io.BytesIO()
+    sealed = keys.sealed_path(Path(SIGNING_KEY_FILE))
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        if not (data_dir / SIGNING_KEY_FILE).exists():
+            info = tarfile.TarInfo(SIGNING_KEY_FILE)
+            info.size, info.mode = len(signing_seed), 0o600
+            tar.addfile(info, io.BytesIO(signing_seed))
         for path in sorted(data_dir.rglob("*")):
             rel = path.relative_to(data_dir)
-            if not in_files(rel) or not path.is_file() or path.is_symlink():
+            if not in_files(rel) or not path.is_file() or path.is_symlink() or rel == sealed:
                 continue
             info = tar.gettarinfo(str(path), arcname=rel.as_posix())
             info.uid = info.gid = 0
@@ -263,7 +272,8 @@ def make_backup(box: Box, target: Path, journal_entry: dict | None = None,
         files: dict[str, dict] = {}
         files[CATALOG_FILE] = _write_sealed(box, catalog_bytes, work / CATALOG_FILE, "catalog")
         del catalog_bytes
-        files[FILES_FILE] = _write_sealed(box, _files_tar(box.data_dir), work / FILES_FILE, "files")
+        files[FILES_FILE] = _write_sealed(box, _files_tar(box.data_dir, bytes(box.signing_key())), work / FILES_FILE,
+                                           "files")
         slots = canonical(key_slots(box))
         (work / SLOTS_FILE).write_bytes(slots)
         fsync_path(work / SLOTS_FILE)

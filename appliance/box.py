@@ -4,7 +4,8 @@
     DIR/catalog.db          the catalog (SQLite, WAL)
     DIR/blobs/ab/<sha256>   recording payloads (ciphertext)
     DIR/tmp/                writes in progress
-    DIR/keys/signing.key    Ed25519 seed for unattended signing (0600)
+    DIR/keys/signing.key    Ed25519 seed for unattended signing (0600); on the appliance with a TPM2
+                            keys/signing.cred instead, sealed to the TPM2 (appliance.keys.box_signing_key)
 
 Opening a box needs no secret: ingest, retention and sync work with public keys only. Reading footage
 needs the X25519 private key, which `unlock` (a user's password) or `unlock_recovery` unwraps.
@@ -12,6 +13,7 @@ needs the X25519 private key, which `unlock` (a user's password) or `unlock_reco
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -45,6 +47,11 @@ class Box:
         self.catalog.audit_key = self._audit_key
         self.vault = Vault(self.data_dir)
         self.public_key = PublicKey(bytes.fromhex(self.catalog.required_meta("box_public_key")))
+        if (self.data_dir / SIGNING_KEY).exists():
+            # Held in memory from now on: the appliance seals it to the TPM2 and shreds the file (the first
+            # time right after the setup wizard), while this process keeps signing.
+            with contextlib.suppress(KluisError):
+                self.signing_key()
 
     def close(self) -> None:
         self.catalog.close()
@@ -68,7 +75,11 @@ class Box:
         return [self.public_key] + [PublicKey(bytes.fromhex(k)) for k in extra]
 
     def signing_key(self) -> SigningKey:
-        return keys.read_signing_key(self.data_dir / SIGNING_KEY)
+        return keys.box_signing_key(self.data_dir / SIGNING_KEY)
+
+    def signing_key_sealed(self) -> bool:
+        """Whether the signing key is held only sealed to the TPM2 (no plaintext copy on the disk)."""
+        return keys.signing_key_sealed(self.data_dir / SIGNING_KEY)
 
     def _audit_key(self) -> SigningKey:
         if self._audit_signing is None:

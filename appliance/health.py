@@ -18,4 +18,6 @@ async def box_health(box: Box, role: str) -> dict:
     if role in (roles.KEEPER, roles.PRIVACY_OFFICER):
         at_rest = await loop.run_in_executor(None, platform.at_rest, box.data_dir)
     unsynced = box.catalog.db.execute("SELECT count(*) FROM recordings WHERE clock_synced = 0").fetchone()[0]
-    return {"clock": clock, "at_rest": at_rest, "unsynced": unsynced}
+    # the audit signing key: sealed to the TPM2 (the appliance with one), or a plaintext file on the disk
+    signing_sealed = await loop.run_in_executor(None, box.signing_key_sealed)
+    return {"clock": clock, "at_rest": at_rest, "unsynced": unsynced, "signing_sealed": signing_sealed}

@@ -6,7 +6,10 @@
   decrypts footage: a box stolen while off reveals none.
 - The Ed25519 signing key signs what the box must sign while nobody is logged in (requests to cameras,
   audit checkpoints, sync requests). It protects integrity, not confidentiality, so it is kept unwrapped
-  in a file readable only by the service user (on the appliance, on the LUKS data partition).
+  in a file readable only by the service user. On the appliance with a TPM2 it is sealed to the TPM2
+  instead (image/rootfs/usr/lib/kluis/seal-signing-key: keys/signing.cred, the plaintext shredded), and
+  systemd hands it to kluis.service decrypted, in memory ($CREDENTIALS_DIRECTORY): a disk carried away
+  holds no signing key. See box_signing_key().
 
 A slot stores: Argon2id parameters and salt; a verifier (to check a login without trying the secret);
 and, for users who hold one, the private key sealed with SecretBox. One Argon2id run yields both the
@@ -19,6 +22,7 @@ import base64
 import hashlib
 import hmac
 import os
+import subprocess
 from pathlib import Path
 
 import nacl.exceptions
@@ -139,6 +143,64 @@ def read_signing_key(path: Path) -> SigningKey:
         raise KluisError(f"signing key missing: {path}") from None
     except (ValueError, TypeError, nacl.exceptions.CryptoError):
         raise KluisError(f"signing key damaged: {path}") from None
+
+
+SIGNING_CREDENTIAL = "kluis-signing-key"  # its name in kluis.service's LoadCredentialEncrypted=
+SEALED_SUFFIX = ".cred"  # keys/signing.key sealed to the TPM2: keys/signing.cred (systemd-creds encrypt)
+UNSEALED = b"unsealed"  # kluis.service's SetCredential= default when there is no sealed key to load
+_held: dict[Path, SigningKey] = {}  # keys this process read from a plaintext file, by path
+
+
+def sealed_path(path: Path) -> Path:
+    return Path(path).with_suffix(SEALED_SUFFIX)
+
+
+def box_signing_key(path: Path) -> SigningKey:
+    """The box's signing key (`path`: DIR/keys/signing.key), from the first place that has it:
+    1. $CREDENTIALS_DIRECTORY/kluis-signing-key: systemd decrypted the TPM2-sealed key for this service;
+    2. the plaintext file `path` (no TPM2, or not sealed yet: the first start after the setup wizard);
+    3. the key this process read from `path` before it was sealed and shredded while the process ran;
+    4. as root (the keeper's shell on the box), `systemd-creds decrypt` of the sealed copy.
+    """
+    path = Path(path)
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if directory:
+        try:
+            seed = (Path(directory) / SIGNING_CREDENTIAL).read_bytes()
+        except FileNotFoundError:
+            seed = UNSEALED
+        if seed != UNSEALED:
+            try:
+                return SigningKey(seed)
+            except (ValueError, TypeError, nacl.exceptions.CryptoError):
+                raise KluisError(f"signing key damaged: credential {SIGNING_CREDENTIAL}") from None
+    try:
+        key = read_signing_key(path)
+    except KluisError:
+        if path.exists() or not sealed_path(path).exists():
+            raise
+        if path in _held:
+            return _held[path]
+        return _decrypt_sealed(sealed_path(path))
+    _held[path] = key
+    return key
+
+
+def _decrypt_sealed(sealed: Path) -> SigningKey:
+    if os.geteuid() != 0:
+        raise KluisError(f"the signing key is sealed to this machine's TPM2 ({sealed}): only kluis.service or "
+                         "root can use it (on the box: kluis-cli COMMAND)")
+    try:
+        seed = subprocess.run(["systemd-creds", "decrypt", f"--name={SIGNING_CREDENTIAL}", str(sealed), "-"],
+                              capture_output=True, check=True, timeout=60).stdout
+        return SigningKey(seed)
+    except (OSError, subprocess.SubprocessError, ValueError, TypeError, nacl.exceptions.CryptoError):
+        raise KluisError(f"the signing key sealed to the TPM2 ({sealed}) could not be opened") from None
+
+
+def signing_key_sealed(path: Path) -> bool:
+    """Whether the box's signing key is held only sealed to the TPM2 (no plaintext copy at `path`)."""
+    return sealed_path(path).exists() and not Path(path).exists()
 
 
 def fingerprint(public_key: bytes) -> str:

@@ -153,6 +153,7 @@ def restore(target: Path, data_dir: Path, *, user: str | None = None, password: 
             dirs.add(dst.parent)
         for directory in dirs:
             fsync_dir(directory)
+        fsync_dir(data_dir / "blobs")  # the shard directories made above are entries in blobs/
         fsync_dir(data_dir)
         return _finish(data_dir, clock, manifest, journal, skipped, slots, user, recovery_key)
     except BaseException:

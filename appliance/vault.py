@@ -165,7 +165,12 @@ class BlobWriter:
             if existed:
                 self.part.unlink()
             else:
-                final.parent.mkdir(parents=True, exist_ok=True)
+                if not final.parent.is_dir():
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    # A new shard directory is an entry in blobs/ that must be on the disk too: without this
+                    # fsync a power cut could lose the directory, and the blob in it, after the camera was
+                    # told to delete its copy (the rename's fsync below covers the shard, not blobs/).
+                    fsync_dir(final.parent.parent)
                 durable.replace(self.part, final)
         except OSError as exc:
             self.abort()

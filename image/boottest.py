@@ -25,6 +25,18 @@ outside the box, as a person on the LAN would:
                   power-off its disk image holds no recordings any more
   stop            an ACPI power-off stops the box cleanly (kluis.serve: stopped) within 3 minutes
 
+Then the power cuts (image/powercuts.py; --cuts N, default 10, 0: none; --seed repeats a run), booted
+again on the same disk with SSH switched on:
+
+  pair            the keeper pairs the simulated camera with the code on its screen
+  power-cuts      N times the power cut (qemu `quit`) at a random moment of the offload from the camera, and
+                  after every boot `kluis verify` and `kluis audit verify` clean, every recording on the
+                  camera or on the box (once, its sha256 the camera's): none lost, none twice
+  offload-done    the offload then finishes: all on the box once, none on the camera, no part file left
+  signing-key     (TPM2) the audit signing key is sealed to the TPM2: no plaintext copy in any file or block
+                  of the data partition, a checkpoint signed after the reboots verifies, the overview says
+                  so; (--no-tpm) the key file is there and the overview says it is not sealed
+
 Prints one line per check and a summary; exits 1 when any check failed.
 """
 
@@ -38,6 +50,7 @@ import hmac
 import os
 import re
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -252,15 +265,20 @@ def start_dnsmasq(work: Path, bridge: str, bridge_ip: str) -> subprocess.Popen:
 
 def start_swtpm(work: Path) -> subprocess.Popen:
     state = work / "tpm"
-    state.mkdir()
+    state.mkdir(exist_ok=True)  # started again on the same state after a power cut
     return subprocess.Popen(["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={state}",
                              "--ctrl", f"type=unixio,path={work / 'swtpm.sock'}", "--log", f"file={work / 'swtpm.log'}"])
 
 
-def start_qemu(work: Path, disk: Path, tap: str, tpm: bool, accel: str, memory_mb: int) -> subprocess.Popen:
-    shutil.copy(OVMF_VARS, work / "vars.fd")
+def start_qemu(work: Path, disk: Path, tap: str, tpm: bool, accel: str, memory_mb: int,
+               console: str = "console.log") -> subprocess.Popen:
+    if not (work / "vars.fd").exists():  # the machine's own UEFI variables, kept across its boots
+        shutil.copy(OVMF_VARS, work / "vars.fd")
+    # KVM: the host's CPU less IA32_ARCH_CAPABILITIES, which nested KVM (a CI machine that is itself a VM)
+    # refuses to set ("failed to set MSR 0x10a"), ending qemu at once.
     cmd = [
-        "qemu-system-x86_64", "-machine", "q35", "-accel", accel, "-cpu", "max" if accel == "tcg" else "host",
+        "qemu-system-x86_64", "-machine", "q35", "-accel", accel,
+        "-cpu", "max" if accel == "tcg" else "host,-arch-capabilities",
         "-smp", "2", "-m", str(memory_mb),
         "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
         "-drive", f"if=pflash,format=raw,unit=1,file={work / 'vars.fd'}",
@@ -274,7 +292,7 @@ def start_qemu(work: Path, disk: Path, tap: str, tpm: bool, accel: str, memory_m
         "-device", f"virtio-net-pci,netdev=cams,mac={CAM_MAC},romfile=",
         "-object", "rng-random,filename=/dev/urandom,id=rng0", "-device", "virtio-rng-pci,rng=rng0",
         "-device", "qemu-xhci,id=usb",  # for the backup disk plugged in later
-        "-serial", f"file:{work / 'console.log'}", "-display", "none",
+        "-serial", f"file:{work / console}", "-display", "none",
         "-monitor", f"unix:{work / 'monitor.sock'},server,nowait", "-no-reboot",
     ]
     if tpm:
@@ -541,10 +559,11 @@ async def checks(args, work: Path, console: Console, qemu: subprocess.Popen, qem
         check("usb-camera", ok, f"found, registered on /cameras, ingested with nobody logged in; {said}")
 
 
-def start_camera(work: Path, address: str) -> subprocess.Popen:
+def start_camera(work: Path, address: str, port: int | None = None, rate: int | None = None) -> subprocess.Popen:
     state = work / "camera"
+    extra = [*(["--port", str(port)] if port else []), *(["--rate", str(rate)] if rate else [])]
     return subprocess.Popen([sys.executable, "-m", "appliance", "camera-sim", "--serial", CAMERA, "--state",
-                             str(state), "--address", address], stdout=open(work / "camera.log", "wb"),
+                             str(state), "--address", address, *extra], stdout=open(work / "camera.log", "ab"),
                             stderr=subprocess.STDOUT)
 
 
@@ -559,7 +578,14 @@ def main() -> int:
     parser.add_argument("--boot-timeout", type=float, default=1500, help="seconds until the first HTTPS answer")
     parser.add_argument("--memory", type=int, default=2048, help="MiB")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (console log, disk)")
+    parser.add_argument("--cuts", type=int, default=10, help="power cuts during offload (0: none)")
+    parser.add_argument("--seed", type=int, help="the power cuts' random seed (printed by every run)")
+    parser.add_argument("--recording-mib", type=int, default=24, help="size of the camera's recordings (MiB)")
+    parser.add_argument("--camera-rate-mib", type=float, default=12, help="the camera's serving rate (MiB/s)")
     args = parser.parse_args()
+    # Ended from outside (image/test's caller, a CI timeout): the finally below still ends qemu, swtpm and
+    # the camera, which would otherwise outlive the test.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     image = args.image.resolve()
     recorded = (image.parent / (image.name + ".sha256")).read_text().split()[0]
@@ -588,6 +614,10 @@ def main() -> int:
         procs.append(qemu)
         log(f"qemu started ({accel}, {'swtpm TPM2' if args.tpm else 'no TPM'}); console: {work / 'console.log'}")
         asyncio.run(checks(args, work, console, qemu, started))
+        if results and all(ok for _, ok, _ in results) and qemu.poll() is not None:
+            import powercuts
+
+            asyncio.run(powercuts.run(sys.modules[__name__], args, work, disk, accel, procs))
     finally:
         for proc in reversed(procs):
             if proc.poll() is None:

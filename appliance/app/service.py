@@ -84,6 +84,12 @@ class Service:
         self.stopping = asyncio.Event()
 
     async def start(self) -> None:
+        # After a power cut or a crash: what no writer will resume (an import's part file, a blob committed
+        # but never catalogued, whose camera still holds the recording) goes, as `kluis verify` removes it;
+        # only leftovers older than an hour, so a write in progress in another process stays.
+        removed = await asyncio.to_thread(self.box.vault.cleanup, self.box.catalog.stored_paths())
+        if removed:
+            log.info("removed %d leftover(s) of interrupted writes", removed)
         await self.offload.start()
         await self.discovery.start()
         await self._start_retention()
