@@ -27,6 +27,7 @@ from typing import Any, Callable
 from .box import Box
 from .database import Where
 from .errors import KluisError, NotFound
+from .process_identity import alive
 
 log = logging.getLogger("kluis.jobs")
 
@@ -175,7 +176,7 @@ def fail_orphans(box: Box) -> int:
     rows = box.catalog.db.execute("SELECT id, pid FROM jobs WHERE state IN (?, ?)", [QUEUED, RUNNING]).fetchall()
     failed = 0
     for job_id, pid in rows:
-        if pid == os.getpid() or (pid and _alive(pid)):
+        if pid == os.getpid() or (pid and alive(pid)):
             continue
         box.catalog.db.execute("UPDATE jobs SET state = ?, finished_at = ?, error = ? WHERE id = ? AND state IN (?, ?)",
                                [FAILED, box.now_iso(), "interrupted: the process running it ended", job_id,
@@ -184,22 +185,12 @@ def fail_orphans(box: Box) -> int:
     return failed
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def get(catalog, job_id: str) -> dict:
     rows = list(catalog.db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
     if not rows:
         raise NotFound(f"no job {job_id!r}")
     row = rows[0]
-    if row["state"] in (QUEUED, RUNNING) and row.get("pid") and row["pid"] != os.getpid() and not _alive(row["pid"]):
+    if row["state"] in (QUEUED, RUNNING) and row.get("pid") and row["pid"] != os.getpid() and not alive(row["pid"]):
         # its process ended (crash, restart): say so instead of showing it running for ever
         from .clock import system_clock, to_iso
 

@@ -43,6 +43,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import StorageFull
+from . import process_identity
 
 log = logging.getLogger("kluis.space")
 
@@ -60,22 +61,6 @@ def _boot_id() -> str:
         return "noboot"
 
 
-def _started(pid: int) -> str | None:
-    """A process's start time (clock ticks since boot): with the pid, a process that is not a reused pid.
-    None when it is gone; "?" where /proc cannot tell (then only the pid is checked)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return None
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return "?"
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22; the name before ")" may hold spaces
 
 
 BOOT = _boot_id()
@@ -85,7 +70,7 @@ class _Entry:
     """The name of one reservation's file: <boot>.<pid>.<start>.<token>.<outstanding bytes>."""
 
     def __init__(self, outstanding: int):
-        self.stem = f"{BOOT}.{os.getpid()}.{_started(os.getpid()) or '?'}.{uuid.uuid4().hex[:12]}"
+        self.stem = f"{BOOT}.{os.getpid()}.{process_identity.started(os.getpid()) or '?'}.{uuid.uuid4().hex[:12]}"
         self.outstanding = outstanding
 
     @property
@@ -147,8 +132,7 @@ class _Ledger:
                 continue
             boot, pid, start = parts[0], parts[1], parts[2]
             if (boot, pid, start) not in alive:
-                now = _started(int(pid)) if pid.isdigit() else None
-                alive[boot, pid, start] = boot == BOOT and now is not None and (now == start or "?" in (now, start))
+                alive[boot, pid, start] = boot == BOOT and pid.isdigit() and process_identity.alive(int(pid), start)
             if alive[boot, pid, start]:
                 total += int(parts[4])
             else:  # a process that died holding room (kill -9, a power cut): its room is free again

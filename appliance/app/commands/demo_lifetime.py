@@ -22,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 
+from appliance.process_identity import alive, started
+
 log = logging.getLogger("kluis.demo")
 
 PREFIX = "kluis-demo-"
@@ -48,31 +50,10 @@ def _watch(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _started(pid: int) -> str | None:
-    """The kernel's start time of a process (field 22 of /proc/PID/stat), None if it is not running."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _alive(pid: int, started: str | None) -> bool:
-    if Path("/proc/self/stat").exists():
-        return _started(pid) is not None and _started(pid) == started
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def make_workdir() -> Path:
     """A new temporary directory for this demo, naming this process as its owner."""
     workdir = Path(tempfile.mkdtemp(prefix=PREFIX))
-    (workdir / OWNER).write_text(json.dumps({"pid": os.getpid(), "started": _started(os.getpid())}))
+    (workdir / OWNER).write_text(json.dumps({"pid": os.getpid(), "started": started(os.getpid())}))
     return workdir
 
 
@@ -83,10 +64,10 @@ def remove_abandoned(root: Path | None = None) -> list[Path]:
     for workdir in Path(root or tempfile.gettempdir()).glob(PREFIX + "*"):
         try:
             owner = json.loads((workdir / OWNER).read_text())
-            pid, started = int(owner["pid"]), owner.get("started")
+            pid, start = int(owner["pid"]), owner.get("started")
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if pid != os.getpid() and not _alive(pid, started):
+        if pid != os.getpid() and not alive(pid, start):
             shutil.rmtree(workdir, ignore_errors=True)
             removed.append(workdir)
             log.info("removed %s, left by a demo that is no longer running", workdir)
