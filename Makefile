@@ -43,11 +43,14 @@ $(A11Y)/node_modules/axe-core/axe.min.js: $(A11Y)/package.json $(A11Y)/package-l
 demo: venv
 	$(BIN)/kluis demo
 
-# Lint and type check first: they take seconds, the suite takes minutes.
+# Lint and type check first: they take seconds, the suite takes minutes. The suite mostly waits (on real
+# servers, cameras, browsers and disks), so it runs on TEST_WORKERS workers; the tests that share the LAN's
+# mDNS run one after another on one of them (tests/conftest.py, SHARED_LAN).
+TEST_WORKERS ?= 4
 test: venv debs npm
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q --durations=25 -n $(TEST_WORKERS) --dist loadgroup
 
 # The README's permission table and docs/cli-reference.md, from the commands (tests/test_docs.py fails when stale).
 docs: venv

@@ -130,3 +130,19 @@ def footage_of(box: Box, identity, recording_id: str):
 
     recording = box.catalog.get_recording(recording_id)
     return footage.Footage(box, recording, footage._decryptor(box, identity, recording), 0)
+
+
+# The suite runs on several workers (pytest-xdist, `--dist loadgroup`: the Makefile's test target). Tests that
+# put camera simulators on the shared LAN (real mDNS on the loopback) or watch it must not see each other's
+# cameras: they run one after another on one worker. Everything else spreads over the workers.
+SHARED_LAN = ("tests/dock/", "tests/space/", "tests/setup/test_signing_key_page.py",
+              "tests/setup/test_startup_cleanup.py", "tests/setup/test_timesync_marks.py",
+              "tests/sync/test_sync_camera.py", "tests/webui/test_cameras_live.py", "tests/test_entry_point.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    root = Path(__file__).resolve().parent.parent
+    for item in items:
+        where = Path(str(item.fspath)).resolve().relative_to(root).as_posix()
+        if where.startswith(SHARED_LAN):
+            item.add_marker(pytest.mark.xdist_group("shared_lan"))

@@ -107,7 +107,7 @@ async def test_camera_changes_and_read_alerts_are_confirmed_once(web):
 async def test_settings_and_a_backup_are_confirmed_once(web, tmp_path):
     await web.as_role("keeper")
     page = await web.page("/instellingen")
-    form = {name: value for name, value in re.findall(r'<input id="[^"]+" name="([^"]+)" type="[^"]+" value="([^"]*)"',
+    form = {name: value for name, value in re.findall(r'<input id="[^"]+" name="([^"]+)" type="(?!checkbox)[^"]+" value="([^"]*)"',
                                                        page)}
     response = await web.post("/instellingen", {**form, "retention.default_days": "35"}, csrf_from="/instellingen")
     assert await confirmed_once(web, response, "/instellingen") == "Instellingen opgeslagen."

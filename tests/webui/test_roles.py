@@ -59,6 +59,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/instellingen"): {K},
     ("POST", "/instellingen"): {K},
     ("POST", "/instellingen/herverpakken"): {K},
+    ("POST", "/instellingen/testmelding"): {K},
     ("GET", "/statistieken"): {K, TL, FG},
     ("GET", "/statistieken.csv"): {K, TL, FG},
     # Handovers: the team leader prepares for the own team, the privacy officer approves.
