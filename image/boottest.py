@@ -412,8 +412,10 @@ async def logged_in(url: str, deadline: float):
             login = await http.get(f"{url}/login")
             if login.status == 200:
                 html = await login.text()
-                response = await http.post(f"{url}/login", data={
-                    "csrf": csrf_of(html), "username": KEEPER, "password": PASSWORD}, allow_redirects=False)
+                form = {"csrf": csrf_of(html), "username": KEEPER, "password": PASSWORD}
+                if KEEPER in TOTP_SECRETS:  # set up at an earlier login: the login asks for the code now
+                    form["code"] = await fresh_code(TOTP_SECRETS[KEEPER])
+                response = await http.post(f"{url}/login", data=form, allow_redirects=False)
                 if response.status == 303:
                     await second_factor(http, url)
                     return http
@@ -422,6 +424,20 @@ async def logged_in(url: str, deadline: float):
         await asyncio.sleep(3)
     await http.close()
     return None
+
+
+TOTP_SECRETS: dict[str, str] = {}  # user -> the second factor's secret, once set up in this run
+
+
+_last_step: list[int] = [0]
+
+
+async def fresh_code(secret: str) -> str:
+    """A code of a 30 s step not used before: the box refuses a code used once (replay)."""
+    while int(time.time()) // 30 <= _last_step[0]:
+        await asyncio.sleep(1)
+    _last_step[0] = int(time.time()) // 30
+    return totp_code(secret, time.time())
 
 
 def totp_code(secret: str, moment: float) -> str:
@@ -441,8 +457,9 @@ async def second_factor(http: aiohttp.ClientSession, url: str) -> None:
         return  # already on (or this box does not offer it)
     started = await (await http.post(f"{url}/account/tweestaps", data={"csrf": csrf_of(page)})).text()
     secret = re.search(r"secret=([A-Z2-7]+)", started).group(1)
+    TOTP_SECRETS[KEEPER] = secret  # the keeper's authenticator app: later logins (after power cuts) need its codes
     response = await http.post(f"{url}/account/tweestaps/bevestigen", allow_redirects=False,
-                               data={"csrf": csrf_of(started), "code": totp_code(secret, time.time())})
+                               data={"csrf": csrf_of(started), "code": await fresh_code(secret)})
     if response.status != 303:
         raise AssertionError(f"second factor not accepted ({response.status})")
 
