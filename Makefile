@@ -45,12 +45,12 @@ demo: venv
 
 # Lint and type check first: they take seconds, the suite takes minutes. The suite mostly waits (on real
 # servers, cameras, browsers and disks), so it runs on TEST_WORKERS workers; the tests that share the LAN's
-# mDNS run one after another on one of them (tests/conftest.py, SHARED_LAN).
+# mDNS run one after another on one of them (tests/conftest.py, SHARED_LAN: a scheduler of our own).
 TEST_WORKERS ?= 4
 test: venv debs npm
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q --durations=25 -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -q --durations=25 -n $(TEST_WORKERS)
 
 # The README's permission table and docs/cli-reference.md, from the commands (tests/test_docs.py fails when stale).
 docs: venv

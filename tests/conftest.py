@@ -132,17 +132,20 @@ def footage_of(box: Box, identity, recording_id: str):
     return footage.Footage(box, recording, footage._decryptor(box, identity, recording), 0)
 
 
-# The suite runs on several workers (pytest-xdist, `--dist loadgroup`: the Makefile's test target). Tests that
-# put camera simulators on the shared LAN (real mDNS on the loopback) or watch it must not see each other's
-# cameras: they run one after another on one worker. Everything else spreads over the workers.
+# The suite runs on several workers (pytest-xdist: the Makefile's test target). Tests that put camera
+# simulators on the shared LAN (real mDNS on the loopback) or watch it must not see each other's cameras:
+# they form one scope, run one after another on one worker; every other test is a scope of its own.
+# (A scheduler of our own: xdist's `loadgroup` marks do not reach the node ids under pytest 9.)
 SHARED_LAN = ("tests/dock/", "tests/space/", "tests/setup/test_signing_key_page.py",
               "tests/setup/test_startup_cleanup.py", "tests/setup/test_timesync_marks.py",
               "tests/sync/test_sync_camera.py", "tests/webui/test_cameras_live.py", "tests/test_entry_point.py")
 
 
-def pytest_collection_modifyitems(config, items):
-    root = Path(__file__).resolve().parent.parent
-    for item in items:
-        where = Path(str(item.fspath)).resolve().relative_to(root).as_posix()
-        if where.startswith(SHARED_LAN):
-            item.add_marker(pytest.mark.xdist_group("shared_lan"))
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedLanScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "shared_lan" if nodeid.startswith(SHARED_LAN) else nodeid
+
+    return SharedLanScheduling(config, log)
