@@ -74,8 +74,11 @@ class Machine:
             self.qemu.wait(10)
 
 
-def ssh_run(work: Path, address: str, command: str, stdin: str | None = None, timeout: float = 300) -> tuple[int, str]:
-    result = subprocess.run(["ssh", "-i", str(work / "id"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+def ssh_run(work: Path, address: str, command: str, stdin: str | None = None, timeout: float = 300,
+            tty: bool = False) -> tuple[int, str]:
+    """`command` on the box as root; `tty`: in a terminal (a command that asks the keeper's code)."""
+    result = subprocess.run(["ssh", *(["-tt"] if tty else []), "-i", str(work / "id"), "-o", "BatchMode=yes",
+                             "-o", "StrictHostKeyChecking=no",
                              "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR",
                              f"root@{address}", command], input=stdin, capture_output=True, text=True,
                             timeout=timeout)
@@ -161,12 +164,17 @@ PASSWORD_FILE = "/run/kluis-boottest.pw"  # the keeper's and the auditor's passw
 AUDIT_VERIFY = f"kluis-cli audit verify --user controleur --password-file {PASSWORD_FILE}"
 
 
-async def add_auditor(work: Path, address: str, password: str) -> str:
-    """An auditor (who may run `kluis audit verify`), added by the keeper on the command line; '' or why not."""
+async def add_auditor(bt, work: Path, address: str, password: str) -> str:
+    """An auditor (who may run `kluis audit verify`), added by the keeper on the command line; '' or why not.
+    The keeper has a second factor (a new box requires it): the command runs in a terminal and is given a code."""
     rc, out = await asyncio.to_thread(
-        ssh_run, work, address, f"umask 077 && cat > {PASSWORD_FILE} && chown kluis: {PASSWORD_FILE} && "
-        f"kluis-cli users add controleur --role auditor --new-password-file {PASSWORD_FILE} "
-        f"--user beheerder --password-file {PASSWORD_FILE}", password + "\n")
+        ssh_run, work, address, f"umask 077 && cat > {PASSWORD_FILE} && chown kluis: {PASSWORD_FILE}", password + "\n")
+    if rc != 0:
+        return f"writing the password file failed ({rc}): {out[-300:]}"
+    code = await bt.fresh_code(bt.TOTP_SECRETS[bt.KEEPER]) if bt.KEEPER in bt.TOTP_SECRETS else ""
+    rc, out = await asyncio.to_thread(
+        ssh_run, work, address, f"kluis-cli users add controleur --role auditor --new-password-file {PASSWORD_FILE} "
+        f"--user beheerder --password-file {PASSWORD_FILE}", code + "\n", 300, True)
     return "" if rc == 0 else f"adding an auditor failed ({rc}): {out[-300:]}"
 
 
@@ -282,7 +290,7 @@ async def run(bt, args, work: Path, disk: Path, accel: str, procs: list) -> None
         why = await pair(bt, f"https://{address}", state, bt.CAMERA)
         if not bt.check("pair", not why, why or f"{bt.CAMERA} paired by the keeper with the code on its screen"):
             return
-        why = await add_auditor(work, address, bt.PASSWORD)
+        why = await add_auditor(bt, work, address, bt.PASSWORD)
         if why:
             bt.check("power-cuts", False, why)
             return
