@@ -172,8 +172,12 @@ def journal(data_dir: Path, target: str | None) -> None:
 @click.option("--password-file", type=click.Path(path_type=Path), help="That keeper's password (first line).")
 @click.option("--recovery-key-file", type=click.Path(path_type=Path), help="Open with the recovery key instead.")
 @signer_option
+# Kept for scripts that pass it: every backup restores now, and the sweep after the restore deletes what is
+# past its term (docs/backup.md).
+@click.option("--include-expired", is_flag=True, hidden=True,
+              help="Accepted and ignored: a backup past its expiry date restores anyway.")
 def restore(data_dir: Path, source: Path, name: str | None, user: str | None, password_file: Path | None,
-            recovery_key_file: Path | None, signer: str | None) -> None:
+            recovery_key_file: Path | None, signer: str | None, include_expired: bool) -> None:
     """Restore a backup onto a fresh box: verify, unlock, restore, replay later deletions, delete what is
     past its term by now, audit."""
     recovery = read_secret_file(recovery_key_file) if recovery_key_file is not None else None
