@@ -15,8 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.skipif(not shutil.which("curl"), reason="curl (the baseline's client)")
 def test_axis_benchmark_prints_rates_each_rounds_ratio_and_cpu(tmp_path):
+    assert shutil.which("curl"), "curl, the baseline's client, is missing: run `make debs`"
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--workdir", str(tmp_path), "--out",
                            str(tmp_path / "out"), "--only", "axis", "--size", "2M", "--repeats", "2",
                            "--axis-recordings", "2"], capture_output=True, text=True, timeout=300)

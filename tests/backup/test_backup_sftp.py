@@ -21,9 +21,13 @@ from tests.conftest import PASSWORD
 
 SSHD = "/usr/sbin/sshd"
 
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(SSHD) and shutil.which("sshfs") and os.path.exists("/dev/fuse")),
-    reason="needs openssh-server, sshfs and /dev/fuse (make debs)")
+
+
+@pytest.fixture(autouse=True)
+def _real_parts():
+    """A real sshd and sshfs (`make debs`) and FUSE: missing, the test fails rather than checking nothing."""
+    assert os.path.exists(SSHD) and shutil.which("sshfs") and os.path.exists("/dev/fuse"), \
+        "needs openssh-server, sshfs and /dev/fuse: run `make debs`"
 
 
 def free_port() -> int:
