@@ -22,7 +22,6 @@ from tests.conftest import PASSWORD
 SSHD = "/usr/sbin/sshd"
 
 
-
 @pytest.fixture(autouse=True)
 def _real_parts():
     """A real sshd and sshfs (`make debs`) and FUSE: missing, the test fails rather than checking nothing."""
