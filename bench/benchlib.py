@@ -175,9 +175,16 @@ def result(bench: str, name: str, samples: list[float] | float, unit: str, *, ta
 
 def ratio(bench: str, name: str, numerator: dict, denominator: dict, *, target: str | None = None,
           note: str | None = None) -> dict:
-    """The ratio of two results' medians (both measured in the same run, so both saw the same machine)."""
+    """The ratio of two results' medians (both measured in the same run, so both saw the same machine).
+
+    When both were measured in the same rounds (as many samples each, taken in turns), the row also carries
+    each round's own ratio (`round_ratios`): how far apart the rounds were, which the median alone hides."""
     value = numerator["value"] / denominator["value"] if denominator["value"] else float("nan")
-    return result(bench, name, value, "x", target=target, note=note)
+    row = result(bench, name, value, "x", target=target, note=note)
+    ours, base = numerator["samples"], denominator["samples"]
+    if len(ours) == len(base) > 1 and all(base):
+        row["round_ratios"] = [a / b for a, b in zip(ours, base)]
+    return row
 
 
 def versus(bench: str, ours: dict, baseline: dict, name: str, process: str, label: str, peaks: list[float],

@@ -17,6 +17,7 @@ import importlib
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +49,9 @@ def parser(modules: dict[str, ModuleType]) -> argparse.ArgumentParser:
     p.add_argument("--workdir", type=Path, default=None,
                    help="where inputs and data dirs go (default: a temp dir, removed afterwards)")
     p.add_argument("--out", type=Path, default=HERE / "out", help="directory for the JSON results")
+    p.add_argument("--history", type=Path, default=None,
+                   help="the file each run's medians are appended to, with the commit id (default: history.jsonl "
+                        "beside the --out directory, i.e. bench/history.jsonl, which is committed)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     for name, module in modules.items():
@@ -76,6 +80,10 @@ def print_rows(rows: list[dict]) -> None:
             target = f"target {row['target']}: {'ok' if row['ok'] else 'MISSED'}"
         line = f"{row['bench']:<8} {row['name']:<38} {fmt_value(row):>14}  {spread:<34} {target}"
         print(line.rstrip())
+        if row.get("round_ratios"):
+            rounds = row["round_ratios"]
+            print(f"{'':<8} {'':<38} {'':>14}  rounds: {', '.join(f'{r:.2f}' for r in rounds)} "
+                  f"(spread {min(rounds):.2f}..{max(rounds):.2f})")
         if row.get("note"):
             print(f"{'':<8} {'':<38} {'':>14}  note: {row['note']}")
     sys.stdout.flush()
@@ -145,6 +153,39 @@ def save(args, selected: list[str], info: dict, rows: list[dict], failed: list[s
     path.write_text(text)
     (args.out / "latest.json").write_text(text)
     print(f"results: {path}")
+    if rows:
+        history = args.history or args.out.resolve().parent / "history.jsonl"
+        with open(history, "a") as f:
+            f.write(json.dumps(history_line(stamp, info, args, rows), sort_keys=True) + "\n")
+        print(f"history: one line appended to {history}")
+
+
+def commit_id() -> str:
+    """The checkout's commit, with `+dirty` when files differ from it: a figure belongs to the code it measured."""
+    def git(*command: str) -> str:
+        return subprocess.run(["git", "-C", str(HERE.parent), *command], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def history_line(stamp: str, info: dict, args, rows: list[dict]) -> dict:
+    """One run in bench/history.jsonl: the medians (and the rounds' spread of each ratio) with the commit,
+    so that a slip between two commits shows as a line, not as a surprise in a later note."""
+    results = {}
+    for row in rows:
+        entry: dict = {"value": round(row["value"], 4), "unit": row["unit"], "n": len(row.get("samples", []))}
+        if row.get("round_ratios"):
+            entry["rounds"] = [round(min(row["round_ratios"]), 4), round(max(row["round_ratios"]), 4)]
+        if "ok" in row:
+            entry["ok"] = row["ok"]
+        results[f"{row['bench']}: {row['name']}"] = entry
+    return {"time": stamp, "commit": commit_id(), "cpus": info["cpus"], "load": round(info["loadavg_at_start"][0], 2),
+            "size": args.size, "repeats": args.repeats, "argv": sys.argv[1:], "results": results}
 
 
 if __name__ == "__main__":

@@ -60,3 +60,32 @@ def test_unknown_benchmark_is_refused(tmp_path):
     done = bench("--only", "nosuch", tmp_path=tmp_path)
     assert done.returncode == 2
     assert "unknown benchmark(s): nosuch" in done.stderr and "import" in done.stderr
+
+
+@pytest.mark.skipif(not Path("/usr/bin/age").exists(), reason="Debian package age (make debs)")
+def test_ratios_show_their_rounds_and_each_run_lands_in_the_history(tmp_path):
+    """Issue 21: a ratio says how far apart its rounds were, and every run appends its medians with the
+    commit id to the history file (bench/history.jsonl beside the default --out), one line a run."""
+    for run in (1, 2):
+        done = bench("--only", "import", "--size", "4M", "--repeats", "2", "--range-reads", "2", tmp_path=tmp_path)
+        assert done.returncode == 0, done.stderr
+        lines = (tmp_path / "history.jsonl").read_text().splitlines()
+        assert len(lines) == run
+    match = re.search(r"^import +import/age +[0-9.]+ x.*\n +rounds: ([0-9.]+), ([0-9.]+) \(spread ([0-9.]+)\.\.([0-9.]+)\)$",
+                      done.stdout, re.M)
+    assert match, done.stdout
+    first, second, low, high = map(float, match.groups())
+    assert (low, high) == (min(first, second), max(first, second))
+
+    record = json.loads((tmp_path / "out" / "latest.json").read_text())
+    rows = {row["name"]: row for row in record["results"]}
+    imp, age = rows["kluis import (4 MiB)"], rows["age -r (4 MiB)"]
+    assert rows["import/age"]["round_ratios"] == pytest.approx([a / b for a, b in zip(imp["samples"], age["samples"])])
+
+    line = json.loads(lines[-1])
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    assert line["commit"].removesuffix("+dirty") == head
+    assert line["results"]["import: import/age"]["value"] == pytest.approx(rows["import/age"]["value"], abs=1e-4)
+    assert line["results"]["import: import/age"]["rounds"] == pytest.approx([low, high], abs=1e-2)
+    assert line["repeats"] == 2 and line["cpus"] >= 1
