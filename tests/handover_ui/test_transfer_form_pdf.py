@@ -12,7 +12,7 @@ import re
 import pytest
 from pypdf import PdfReader
 
-from appliance import transfer_form
+from appliance import pdf_document
 from appliance.transfer_form import render_transfer_form
 
 
@@ -141,7 +141,7 @@ def test_hostile_text_does_not_break_it():
 
 def test_without_a_unicode_font_it_still_renders(monkeypatch):
     """The core-font fallback (no DejaVu installed): Latin-1 only, unknown characters replaced."""
-    monkeypatch.setattr(transfer_form, "FONT_DIRS", ())
+    monkeypatch.setattr(pdf_document, "FONT_DIRS", ())
     text = text_of(render_transfer_form(hostile_manifest()))
     assert "PV-'26-O1" in text
     assert MANIFEST["files"][0]["sha256"] in text
