@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from .. import audit, recordings, retention, space, teams
+from .. import audit, recording_places, recordings, retention, space, teams
 from ..dock import devices
 from ..box import Box
 from ..clock import to_iso
@@ -395,6 +395,7 @@ class Destination:
         pre = round((trigger_on - start).total_seconds()) if trigger_on and start and trigger_on >= start else None
         post = round((stop - trigger_off).total_seconds()) if trigger_off and stop and stop >= trigger_off else None
         category = self._category(account, container)
+        places = self._places(account, container, meta)
         officer = officer_name(user)
         team = teams.officer_team(self.box.catalog, officer, axis_user_id=user["user_id"] if user else None)
         made = []
@@ -416,6 +417,7 @@ class Destination:
                     "source": "axis", "source_ref": f"{container}/{clip['name']}",
                 }
                 recording_id = recordings.catalog_stored(self.box, stored, fields)
+                recording_places.add(self._db(), recording_id, places)
                 if category:
                     retention.set_category(self.box, recording_id, category, actor="system")
                 self._db().execute(
@@ -465,6 +467,19 @@ class Destination:
         header = parse_header(clip["header"])
         payload = self.box.vault.payload_size(clip["stored_path"])
         return Stored(clip["stored_sha256"], header, clip["stored_path"], header.size + payload, True)
+
+    def _places(self, account: str, container: str, meta: dict) -> list[tuple[str, float, float, float | None]]:
+        """The container's trigger locations and GNSS track, for each of its recordings (the access
+        request's search by place: appliance/recording_places.py)."""
+        points: list[tuple[str, float, float, float | None]] = []
+        for source, key in (("trigger_on", "triggeronlocation"), ("trigger_off", "triggerofflocation")):
+            location = spec.parse_location(meta.get(key))
+            if location is not None:
+                points.append((source, *location, None))
+        for track in self.objects(account, container, "gnss"):
+            if track["body"] and not json.loads(track["meta"]).get("_encrypted"):
+                points += [("track", p["lat"], p["lon"], p.get("seconds")) for p in json.loads(track["body"])]
+        return points
 
     def _category(self, account: str, container: str) -> str | None:
         """The retention category a bookmark names, when the box knows it ([retention.categories])."""

@@ -71,4 +71,49 @@ MIGRATIONS = Migrations("axis", [
         CREATE INDEX axis_objects_recording ON axis_objects(recording_id);
         """,
     ),
+    (
+        "places_and_forget",
+        """
+        -- The GNSS tracks of recordings stored before places were kept: into recording_places (each point
+        -- of a container's track for each of its clips' recordings). Trigger locations of those older
+        -- recordings stay where they were (shown on the recording page, not searched).
+        INSERT INTO recording_places (recording_id, lat, lon, source, seconds)
+            SELECT c.recording_id, json_extract(p.value, '$.lat'), json_extract(p.value, '$.lon'), 'track',
+                   json_extract(p.value, '$.seconds')
+            FROM axis_objects g
+            JOIN axis_objects c ON c.account = g.account AND c.container = g.container AND c.kind = 'clip'
+                 AND c.recording_id IS NOT NULL
+            JOIN json_each(CAST(g.body AS TEXT)) p
+            WHERE g.kind = 'gnss' AND g.meta NOT LIKE '%"_encrypted"%' AND json_valid(CAST(g.body AS TEXT))
+              AND json_extract(p.value, '$.lat') IS NOT NULL AND json_extract(p.value, '$.lon') IS NOT NULL
+              AND c.recording_id IN (SELECT id FROM recordings);
+        -- A recording's Axis objects (its clip's row) go with the recording; once a container has no clip
+        -- left, its metadata (trigger locations, model, controller), GNSS track and bookmark texts go too:
+        -- personal data must not outlive the footage it came with.
+        CREATE TRIGGER axis_forget_recording BEFORE DELETE ON recordings BEGIN
+            DELETE FROM axis_objects WHERE kind <> 'clip'
+                AND (account, container) IN (SELECT account, container FROM axis_objects WHERE recording_id = OLD.id)
+                AND NOT EXISTS (SELECT 1 FROM axis_objects c WHERE c.account = axis_objects.account
+                                AND c.container = axis_objects.container AND c.kind = 'clip'
+                                AND (c.recording_id IS NULL OR c.recording_id <> OLD.id));
+            DELETE FROM axis_recordings WHERE status = 'complete'
+                AND (account, container) IN (SELECT account, container FROM axis_objects WHERE recording_id = OLD.id)
+                AND NOT EXISTS (SELECT 1 FROM axis_objects c WHERE c.account = axis_recordings.account
+                                AND c.container = axis_recordings.container AND c.kind = 'clip'
+                                AND (c.recording_id IS NULL OR c.recording_id <> OLD.id));
+            DELETE FROM axis_objects WHERE recording_id = OLD.id;
+        END;
+        -- What such deletions left behind before this step
+        DELETE FROM axis_objects WHERE kind = 'clip' AND recording_id IS NOT NULL
+            AND recording_id NOT IN (SELECT id FROM recordings);
+        DELETE FROM axis_objects WHERE kind <> 'clip' AND EXISTS (
+            SELECT 1 FROM axis_recordings r WHERE r.account = axis_objects.account
+            AND r.container = axis_objects.container AND r.status = 'complete'
+            AND NOT EXISTS (SELECT 1 FROM axis_objects c WHERE c.account = r.account
+                            AND c.container = r.container AND c.kind = 'clip'));
+        DELETE FROM axis_recordings WHERE status = 'complete' AND NOT EXISTS (
+            SELECT 1 FROM axis_objects c WHERE c.account = axis_recordings.account
+            AND c.container = axis_recordings.container AND c.kind = 'clip');
+        """,
+    ),
 ])

@@ -47,4 +47,31 @@ MIGRATIONS = Migrations("requests", [
         CREATE INDEX request_recordings_recording ON request_recordings(recording_id);
         """,
     ),
+    (
+        "extension_and_place",
+        """
+        -- AVG art. 12(3): the answer may be extended by up to two further months, with reasons, told to
+        -- the requester within the first month. `deadline` stays the date the answer is due now.
+        ALTER TABLE requests ADD COLUMN original_deadline TEXT;     -- local date; NULL: never extended
+        ALTER TABLE requests ADD COLUMN extension_months INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE requests ADD COLUMN extension_reason TEXT;
+        ALTER TABLE requests ADD COLUMN extended_by TEXT;
+        ALTER TABLE requests ADD COLUMN extended_at TEXT;
+        -- The place as a point, when the requester's place could be given on a map: it narrows the search
+        -- among recordings that carry a location (appliance/recording_places.py).
+        ALTER TABLE requests ADD COLUMN place_lat REAL;
+        ALTER TABLE requests ADD COLUMN place_lon REAL;
+        ALTER TABLE requests ADD COLUMN place_radius_m INTEGER;
+        -- The letters sent to the requester: what kind, when, by whom (the letter itself is made again
+        -- from the register when asked; it holds nothing the register does not).
+        CREATE TABLE request_letters (
+            id INTEGER PRIMARY KEY,
+            request_id INTEGER NOT NULL REFERENCES requests(id),
+            kind TEXT NOT NULL,            -- receipt, extension, outcome
+            made_by TEXT NOT NULL,
+            made_at TEXT NOT NULL
+        );
+        CREATE INDEX request_letters_request ON request_letters(request_id);
+        """,
+    ),
 ])

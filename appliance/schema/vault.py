@@ -93,4 +93,23 @@ MIGRATIONS = Migrations("vault", [
         CREATE INDEX recordings_derived_from ON recordings(derived_from);
         """,
     ),
+    (
+        "places",
+        """
+        -- Where a recording was made, when its camera says so (an Axis system's trigger locations and
+        -- GNSS track): what an access request's place is searched against (appliance/recording_places.py).
+        -- A place is personal data of the recording: it goes when the recording goes (the trigger).
+        CREATE TABLE recording_places (
+            recording_id TEXT NOT NULL,
+            lat REAL NOT NULL,
+            lon REAL NOT NULL,
+            source TEXT NOT NULL,          -- trigger_on, trigger_off, track
+            seconds REAL                   -- from the start of the camera's recording, when known
+        );
+        CREATE INDEX recording_places_recording ON recording_places(recording_id);
+        CREATE TRIGGER recording_places_forget AFTER DELETE ON recordings BEGIN
+            DELETE FROM recording_places WHERE recording_id = OLD.id;
+        END;
+        """,
+    ),
 ])

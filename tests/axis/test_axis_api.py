@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from swiftclient import client as swift
 
-from appliance import audit
+from appliance import audit, recording_places, sweep
 from appliance.axis import accounts, transport
 from tests.axis.conftest import (
     CONTAINER, SERIAL, SYSTEM_ID, T0, USER_UUID, W800, clip_bytes, configure, connection_document,
@@ -213,6 +213,10 @@ def test_a_recording_is_catalogued_when_complete(box, axis_data, start_axis_serv
                                      [CONTAINER]))
     points = json.loads(gnss[0]["body"])
     assert [(p["lat"], p["lon"]) for p in points] == [(52.0907, 5.1214), (52.0911, 5.122)]
+    # ... and, with the trigger location, as each recording's places (an access request's search by place)
+    for rec in recs:
+        assert [(p["source"], p["lat"], p["lon"]) for p in recording_places.of(box.catalog.db, rec["id"])] == [
+            ("trigger_on", 52.0907, 5.1214), ("track", 52.0907, 5.1214), ("track", 52.0911, 5.122)]
 
     # A repeated Complete and a repeated clip (the W800 retries what it did not hear) change nothing.
     assert status(conn.post_container, CONTAINER, {"X-Container-Meta-Status": "Complete"}) == 204
@@ -243,6 +247,33 @@ def test_an_unknown_bookmark_category_leaves_the_recording_uncategorised(box, st
     w800.complete()
     [rec] = recordings_of(box, CONTAINER)
     assert box.catalog.get_recording(rec["id"])["category"] is None
+
+
+def test_what_an_axis_recording_brought_goes_with_it(box, start_axis_server, tmp_path):
+    """Trigger locations, the GNSS track and a bookmark's text are personal data of the recording: when
+    its last clip's recording is deleted, the container's rows go too (before: they stayed for ever)."""
+    srv = start_axis_server()
+    w800 = W800(swift_connection(connection_document(box, srv), tmp_path))
+    w800.register()
+    w800.open()
+    w800.clip(CONTAINER, CLIP_1, clip_bytes(10_000, new_marker()), T0 - 30, T0 + 10)
+    w800.clip(CONTAINER, CLIP_2, clip_bytes(10_000, new_marker()), T0 + 10, T0 + 50)
+    w800.conn.put_object(CONTAINER, BOOKMARK, "Man schreeuwt".encode(), headers={"X-Object-Meta-Categoryname": "x"})
+    w800.conn.put_object(CONTAINER, GNSS, json.dumps(TRACK).encode(), headers={"X-Object-Meta-Filetype": "json"})
+    w800.complete()
+    first, second = sorted(recordings_of(box, CONTAINER), key=lambda r: r["start_time"])
+    db = box.catalog.db
+
+    def rows(table: str) -> int:
+        return db.execute(f"SELECT count(*) FROM {table} WHERE container = ?", [CONTAINER]).fetchone()[0]
+
+    assert (rows("axis_objects"), rows("axis_recordings")) == (4, 1)
+    sweep.delete_early(box, first["id"], actor="fg", reason="objection upheld", decision_ref="B-1")
+    assert recording_places.of(db, first["id"]) == [] and recording_places.of(db, second["id"]) != []
+    assert (rows("axis_objects"), rows("axis_recordings")) == (3, 1)  # the other clip still needs its container
+    sweep.delete_early(box, second["id"], actor="fg", reason="objection upheld", decision_ref="B-1")
+    assert (rows("axis_objects"), rows("axis_recordings")) == (0, 0)
+    assert db.execute("SELECT count(*) FROM recording_places").fetchone()[0] == 0
 
 
 # --- end-to-end encryption (WantEncryption) -------------------------------------------------------------------
