@@ -5,11 +5,15 @@ Registering a request searches the recordings around the moment the requester na
 `[requests] window_minutes` either side, widened per camera by how much its clock offset changed between
 the docks around that moment: a recording's corrected time is only as good as that), and places a hold on each match with the
 request's kind as purpose and its reference (VZ-2026-0001) as case reference, so nothing expires while
-the request is handled. Recordings carry no location: the place is kept as the requester said it, for
-the person who looks at the footage, and does not narrow the search.
+the request is handled. The place is kept as the requester said it; when it is also given as a point on
+the map, recordings that carry a location (appliance/recording_places.py: Axis systems) farther than
+`place_radius_m` from it are left out, and the register says how many. A recording without a location is
+never left out by place.
 
 The answer is due one calendar month (`deadline_months`) after the request came in (31 January ->
-28/29 February). Closing releases the request's holds, after which the normal term applies again (never
+28/29 February). An access request or an objection may be extended once or twice, by at most two further
+months in all, with reasons, before that first deadline passes (AVG art. 12(3): the requester must hear of
+it within the first month); a complaint is not an AVG request and keeps its deadline. Closing releases the request's holds, after which the normal term applies again (never
 less than retention's grace period). An objection upheld deletes its recordings ahead of their term
 (appliance.sweep.delete_early, audited with the decision reference), except a recording another hold
 keeps (an aangifte, say): that one is not deleted, and the request records which holds kept it.
@@ -26,7 +30,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
-from . import audit, retention, sweep
+from . import audit, recording_places, retention, sweep
 from . import config as config_mod
 from .config_models import RequestsSettings
 from .box import Box
@@ -163,16 +167,40 @@ class Registered:
     request: dict
     matches: list[dict]                                  # search results, each linked and held
     held: list[int] = field(default_factory=list)        # hold ids placed
-    place_note: str | None = None                        # why the place did not narrow the search
+    place_note: str | None = None                        # how the place did or did not narrow the search
+    elsewhere: list[dict] = field(default_factory=list)  # found by time, left out by place (with distance_m)
+
+
+def by_place(box: Box, matches: list[dict], point: tuple[float, float] | None,
+             radius_m: int) -> tuple[list[dict], list[dict], str | None]:
+    """Split the time matches by the place: (kept, left out, a note for the register). Each kept or left
+    out recording that carries a location gets `distance_m` (its nearest point's distance)."""
+    if point is None:
+        return matches, [], None
+    nearest = recording_places.nearest(box.catalog.db, [m["id"] for m in matches], point)
+    kept: list[dict] = []
+    elsewhere: list[dict] = []
+    for match in matches:
+        distance = nearest.get(match["id"])
+        if distance is not None:
+            match["distance_m"] = round(distance)
+        (elsewhere if distance is not None and distance > radius_m else kept).append(match)
+    unknown = sum(1 for m in matches if m["id"] not in nearest)
+    note = (f"{len(elsewhere)} recording(s) of that time were made farther than {radius_m} m away and were left "
+            f"out; {unknown} recording(s) carry no location and were kept")
+    return kept, elsewhere, note
 
 
 def register(box: Box, *, requester: str, kind: str, received_on: date, given_time: datetime, actor: str,
              place: str | None = None, camera: str | None = None, officer: str | None = None,
              contact: str | None = None, notes: str | None = None, window_minutes: int | None = None,
+             place_at: str | tuple[float, float] | None = None, radius_m: int | None = None,
              client: str | None = None) -> Registered:
     """Register a request, search its recordings, link and hold each match; all audited, in one
-    transaction (a request is registered with its holds, or not at all)."""
+    transaction (a request is registered with its holds, or not at all). `place_at`: the place as a point
+    (text as recording_places.parse_place reads it, or (lat, lon)), narrowing the search within `radius_m`."""
     code = parse_kind(kind)
+    point = place_at if isinstance(place_at, tuple) else recording_places.parse_place(place_at)
     requester = _text(requester, "the requester's name", required=True, limit=200)
     place, camera, officer = _text(place, "place"), _text(camera, "camera", limit=100), _text(officer, "officer", limit=200)
     contact, notes = _text(contact, "contact details"), _text(notes, "notes", limit=4000)
@@ -180,6 +208,9 @@ def register(box: Box, *, requester: str, kind: str, received_on: date, given_ti
     window = conf.window_minutes if window_minutes is None else window_minutes
     if isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= 24 * 60:
         raise KluisError("the search window is a whole number of minutes, 0 to 1440")
+    radius = conf.place_radius_m if radius_m is None else radius_m
+    if isinstance(radius, bool) or not isinstance(radius, int) or not 10 <= radius <= 50_000:
+        raise KluisError("the radius around the place is a whole number of metres, 10 to 50000")
     if received_on > today(box):
         raise KluisError(f"the received date {received_on.isoformat()} is in the future")
     if given_time > box.clock() + timedelta(days=1):
@@ -190,25 +221,27 @@ def register(box: Box, *, requester: str, kind: str, received_on: date, given_ti
         db = box.catalog.db
         request_id = db.execute(
             "INSERT INTO requests (ref, kind, requester, contact, received_on, deadline, given_time, place, "
-            "camera_serial, officer, window_minutes, notes, registered_by, registered_at) "
-            "VALUES ('', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "camera_serial, officer, window_minutes, notes, registered_by, registered_at, place_lat, place_lon, "
+            "place_radius_m) VALUES ('', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [code, requester, contact, received_on.isoformat(), deadline.isoformat(), to_iso(given_time), place,
-             camera, officer, window, notes, actor, now]).lastrowid
+             camera, officer, window, notes, actor, now, point[0] if point else None, point[1] if point else None,
+             radius if point else None]).lastrowid
         assert request_id is not None  # an INSERT sets it
         ref = ref_of(request_id, received_on)
         db.execute("UPDATE requests SET ref = ? WHERE id = ?", [ref, request_id])
-        matches = search(box, given_time, window, camera, officer)
+        matches, elsewhere, place_note = by_place(box, search(box, given_time, window, camera, officer), point, radius)
         # The requester's name stays out of the audit log (it is in the register, for those who handle it).
         audit.record(box.catalog, actor=actor, action="request_add", purpose=code, case_ref=ref, client=client,
                      details={"request": request_id, "kind": code, "received_on": received_on.isoformat(),
                               "deadline": deadline.isoformat(), "given_time": to_iso(given_time),
                               "window_minutes": window, "camera": camera, "officer": officer,
-                              "found": [m["id"] for m in matches]})
+                              "found": [m["id"] for m in matches],
+                              **({"place_radius_m": radius, "left_out_by_place": [m["id"] for m in elsewhere]}
+                                 if point else {})})
         held = [_link(box, request_id, ref, code, m["id"], "search", actor, client) for m in matches]
-    place_note = None
-    if place:
-        place_note = "recordings carry no location: the place was noted, but did not narrow the search"
-    return Registered(get(box, request_id), matches, [h for h in held if h is not None], place_note)
+    if place and not point:
+        place_note = "the place was noted as text; give it as a point on the map to narrow the search"
+    return Registered(get(box, request_id), matches, [h for h in held if h is not None], place_note, elsewhere)
 
 
 def get(box: Box, request: int | str) -> dict:
@@ -355,6 +388,50 @@ def _release_own(box: Box, request: dict, recording_id: str, reason: str, actor:
     if not any(h["case_ref"] == request["ref"] for h in retention.active_holds(box.catalog, recording_id)):
         return []
     return retention.release_hold(box, recording_id, reason, actor, case_ref=request["ref"], client=client)
+
+
+# Extending the deadline (AVG art. 12(3)) ------------------------------------------------------------------
+
+EXTENDABLE = ("access_request", "objection")  # AVG requests; a complaint (klacht) follows the Awb, not art. 12
+MAX_EXTENSION_MONTHS = 2
+
+
+def extend(box: Box, request: int | str, months: int, reason: str, actor: str, client: str | None = None) -> dict:
+    """Extend an open access request's or objection's deadline by `months` (1 or 2; at most two in all,
+    counted from the first deadline), with the reason the requester is told. Only before the first
+    deadline has passed: the requester must hear of an extension within the first month. Audited."""
+    found = _open(box, request)
+    if found["kind"] not in EXTENDABLE:
+        raise KluisError(f"a {purpose_label(found['kind'], 'en')} is not an AVG request: its deadline is not "
+                         "extended under art. 12(3)")
+    if isinstance(months, bool) or not isinstance(months, int) or months < 1:
+        raise KluisError("extend by 1 or 2 months")
+    done = found["extension_months"] or 0
+    if done + months > MAX_EXTENSION_MONTHS:
+        raise KluisError(f"{found['ref']} is already extended by {done} month(s): at most "
+                         f"{MAX_EXTENSION_MONTHS} in all (AVG art. 12(3))")
+    reason = _text(reason, "the reason for the extension", required=True, limit=1000)
+    first = date.fromisoformat(found["original_deadline"] or found["deadline"])
+    if today(box) > first:
+        raise KluisError(f"{found['ref']}: the first deadline ({first.isoformat()}) has passed; an extension had "
+                         "to be sent within the first month (AVG art. 12(3))")
+    received = date.fromisoformat(found["received_on"])
+    # Counted from receipt (31 Jan + 1 + 2 months = 30 Apr), as the first deadline was, where that is how it
+    # was made; else from the first deadline itself.
+    base = next((m for m in range(1, 25) if add_months(received, m) == first), None)
+    total = done + months
+    deadline = add_months(received, base + total) if base is not None else add_months(first, total)
+    now = to_iso(box.clock())
+    with box.catalog.transaction():
+        box.catalog.db.execute(
+            "UPDATE requests SET original_deadline = ?, deadline = ?, extension_months = ?, extension_reason = ?, "
+            "extended_by = ?, extended_at = ? WHERE id = ?",
+            [first.isoformat(), deadline.isoformat(), total, reason, actor, now, found["id"]])
+        audit.record(box.catalog, actor=actor, action="request_extend", purpose=found["kind"], case_ref=found["ref"],
+                     client=client, details={"request": found["id"], "months": months, "extension_months": total,
+                                             "first_deadline": first.isoformat(), "deadline": deadline.isoformat(),
+                                             "reason": reason})
+    return get(box, found["id"])
 
 
 # Closing ------------------------------------------------------------------------------------------------

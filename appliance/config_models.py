@@ -174,6 +174,12 @@ class RequestsSettings(Section):
                                        "camera by how much its clock offset changed between the docks around it)")
     warn_days: int = Field(
         7, ge=0, le=365, description="the overview lists open requests this close to their deadline, and late ones")
+    place_radius_m: int = Field(
+        250, ge=10, le=50_000, description="a place given on the map matches recordings with a location this close "
+                                           "(metres); recordings without a location are never excluded by place")
+    contact: str = Field("", max_length=500,
+                         description="how a requester reaches the municipality about a request (address, telephone, "
+                                     "e-mail), printed on every letter; empty: not printed")
 
 
 class HandoverSettings(Section):

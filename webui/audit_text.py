@@ -78,6 +78,8 @@ SENTENCES: dict[str, str] = {
     "request_link": N_("%(actor)s linked recording %(recording)s to request %(request)s"),
     "request_unlink": N_("%(actor)s unlinked recording %(recording)s from request %(request)s"),
     "request_close": N_("%(actor)s closed request %(request)s"),
+    "request_extend": N_("%(actor)s extended the deadline of request %(request)s to %(deadline)s"),
+    "request_letter": N_("%(actor)s made the %(letter)s letter to the requester of request %(request)s"),
     # handovers (appliance/handover.py)
     "handover_prepare": N_("%(actor)s prepared handover %(handover)s of recording %(recording)s"),
     "handover_approve": N_("%(actor)s approved handover %(handover)s of recording %(recording)s"),
@@ -131,6 +133,7 @@ ACTION_LABELS = {
     "setup": N_("box set up"),  # by the first-boot wizard
     "request_add": N_("request registered"), "request_link": N_("linked to a request"),
     "request_unlink": N_("unlinked from a request"), "request_close": N_("request closed"),
+    "request_extend": N_("request deadline extended"), "request_letter": N_("letter to a requester"),
     "handover_prepare": N_("handover prepared"), "handover_approve": N_("handover approved"),
     "handover_refuse": N_("handover refused"), "handover_cancel": N_("handover cancelled"),
     "handover_denied": N_("handover step refused"), "handover_failed": N_("handover package failed"),
@@ -203,6 +206,7 @@ FIELD_LABELS: dict[str, str] = {
 }
 # Codes the domain writes into details, as a reader says them: (detail key, value) -> label.
 VALUE_LABELS: dict[tuple[str, str], str] = {
+    ("letter", "receipt"): N_("receipt"), ("letter", "extension"): N_("extension"), ("letter", "outcome"): N_("decision"),
     ("reason", "term expired"): N_("retention term expired"),
     ("reason", "term expired after hold released"): N_("retention term expired after the hold was released"),
     ("reason", "wrong password"): N_("wrong password"), ("reason", "wrong code"): N_("wrong code"),

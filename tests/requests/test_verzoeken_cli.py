@@ -7,6 +7,8 @@ import json
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from pypdf import PdfReader
+
 from appliance import access_requests as ar
 from appliance import audit, retention, roles, sweep
 from appliance.box import Box
@@ -36,7 +38,7 @@ def test_add_list_show_close_then_the_normal_term(box_dir, privacy_officer, klui
     assert "request VZ-" in out and "access request" in out
     assert f"deadline {ar.add_months(received, 1).isoformat()} (" in out and "day(s) left)" in out
     assert f"held  {hit}" in out and miss not in out
-    assert "recordings carry no location" in out
+    assert "give it as a point on the map" in out
     assert "1 recording(s) found and held for VZ-" in out
 
     listed = json.loads(kluis("requests", "list", "--data", data, "--json", *privacy_officer).stdout)
@@ -69,6 +71,37 @@ def test_add_list_show_close_then_the_normal_term(box_dir, privacy_officer, klui
     assert "(deleted)" in kluis("requests", "show", "--data", data, ref, *privacy_officer).stdout.decode()
 
 
+def test_extend_and_the_letters_through_the_cli(box_dir, privacy_officer, kluis, tmp_path):
+    data = box_dir[0]
+    incident = incident_now()
+    received = (incident + timedelta(days=1)).astimezone(TZ).date()
+    out = kluis("requests", "add", "--data", data, "--requester", "P. de Boer", "--kind", "inzage", "--received",
+                received.isoformat(), "--time", incident.astimezone(TZ).strftime("%Y-%m-%dT%H:%M"),
+                "--place-at", "geo:52.0907,5.1214", "--radius", "100", *privacy_officer).stdout.decode()
+    assert "place 'geo:52.0907,5.1214': 0 recording(s)" in out
+    ref = out.split()[1]
+    first = ar.add_months(received, 1)
+    out = kluis("requests", "extend", "--data", data, ref, "--months", "2", "--reason", "veel camera's",
+                *privacy_officer).stdout.decode()
+    assert f"deadline {first.isoformat()} extended by 2 month(s) to {ar.add_months(received, 3).isoformat()}" in out
+    show = kluis("requests", "show", "--data", data, ref, *privacy_officer).stdout.decode()
+    assert f"extended by 2 month(s) from {first.isoformat()}: veel camera's" in show
+    assert "(point 52.0907, 5.1214, within 100 m)" in show
+    refused = kluis("requests", "extend", "--data", data, ref, "--months", "1", "--reason", "x", *privacy_officer,
+                    check=False)
+    assert refused.returncode != 0 and "at most 2" in refused.stderr.decode()
+    letter = tmp_path / "verlenging.pdf"
+    kluis("requests", "letter", "--data", data, ref, "--kind", "extension", "--out", letter, *privacy_officer)
+    text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(letter).pages)
+    assert ref in text and "veel camera's" in text and "P. de Boer" in text
+    refused = kluis("requests", "letter", "--data", data, ref, "--kind", "outcome", "--out", tmp_path / "x.pdf",
+                    *privacy_officer, check=False)
+    assert refused.returncode != 0 and "still open" in refused.stderr.decode() and not (tmp_path / "x.pdf").exists()
+    with Box(data) as box:
+        trail = [(e["action"], e["client"]) for e in audit.entries(box.catalog) if e["case_ref"] == ref]
+        assert ("request_extend", "cli") in trail and ("request_letter", "cli") in trail
+
+
 def test_upheld_objection_names_the_hold_that_kept_a_recording(box_dir, privacy_officer, kluis, tmp_path):
     data = box_dir[0]
     incident = incident_now()
@@ -99,12 +132,14 @@ def test_every_requests_subcommand_is_refused_to_roles_without_the_permission(bo
     data = box_dir[0]
     add_role_users(data, "tl", "au")
     commands = sorted(c for c in COMMAND_PERMISSIONS if c.startswith("requests "))
-    assert commands == ["requests add", "requests close", "requests link", "requests list", "requests show",
-                        "requests unlink"]
+    assert commands == ["requests add", "requests close", "requests extend", "requests letter", "requests link",
+                        "requests list", "requests show", "requests unlink"]
     args = {"requests add": ["--requester", "X", "--kind", "inzage", "--received", "2026-11-21", "--time",
                              "2026-11-20T14:05"],
             "requests close": ["1", "--outcome", "withdrawn"], "requests link": ["1", "abc"],
-            "requests list": [], "requests show": ["1"], "requests unlink": ["1", "abc", "--reason", "x"]}
+            "requests list": [], "requests show": ["1"], "requests unlink": ["1", "abc", "--reason", "x"],
+            "requests extend": ["1", "--months", "1", "--reason", "x"],
+            "requests letter": ["1", "--kind", "receipt", "--out", "/tmp/kluis-refused-letter.pdf"]}
     for name in ("tl", "au", "admin"):
         role = ROLE_USERS[name][0] if name in ROLE_USERS else roles.KEEPER
         assert not roles.allowed(role, roles.REQUESTS_MANAGE)

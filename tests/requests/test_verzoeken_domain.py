@@ -43,7 +43,7 @@ def test_answered_request_holds_then_releases_and_the_normal_term_applies(qbox, 
     req = done.request
     assert req["ref"] == f"VZ-2026-{req['id']:04d}" and req["kind"] == "access_request"
     assert {m["id"] for m in done.matches} == {inside, near}  # camera filter is case-insensitive; 16 min is out
-    assert "no location" in done.place_note
+    assert "as text" in done.place_note  # a place as text narrows nothing; a point on the map does
     # Held for the request: purpose inzageverzoek, the request's reference as case reference.
     for rid in (inside, near):
         (hold,) = retention.active_holds(qbox.catalog, rid)

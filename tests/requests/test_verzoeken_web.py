@@ -4,9 +4,12 @@ dashboard's near-deadline list, roles, hostile text, Dutch and English."""
 
 from __future__ import annotations
 
-import pytest
+import io
 
-from appliance import audit, retention, sweep
+import pytest
+from pypdf import PdfReader
+
+from appliance import audit, recording_places, retention, sweep
 from appliance import access_requests as ar
 from verzoeken_helpers import HOSTILE
 from tests.web_helpers import WebClient, https_client, injected_scripts
@@ -40,7 +43,7 @@ async def test_register_answer_release_and_the_normal_term(web, template, clock)
     html = await web.page(path)
     assert "Geregistreerd. 2 opnames gevonden en bewaard voor dit verzoek." in html  # said once (flash)
     assert "21-12-2026 (nog 29 dagen)" in html
-    assert "opnames hebben geen locatie" in html
+    assert "als tekst genoteerd" in html
     assert f'href="/opnames/{ids["a"]}"' in html and f'href="/opnames/{ids["b"]}"' in html and ids["c"] not in html
     assert not injected_scripts(html) and html.count(ESCAPED) >= 4  # requester, place, notes, officer of b
     req = ar.list_requests(web.box)[0]
@@ -194,3 +197,37 @@ async def test_register_search_by_reference_or_name(web):
     # LIKE's wildcards are literal: '_' and '%' match only themselves
     assert "1 verzoek." in await web.page("/verzoeken?zoek=_") and "0 verzoeken." in await web.page("/verzoeken?zoek=%25x")
     assert "1 verzoek." in await web.page("/verzoeken?zoek=0%25_Z")
+
+
+async def test_a_place_on_the_map_an_extension_and_the_letters(web, template, clock):
+    """Issue 20, part 6, in the web UI: a map point narrows the search where recordings carry a location,
+    the deadline is extended with a reason, and each letter is a PDF that is put on record."""
+    ids = template[1]
+    with web.box.catalog.transaction():  # recording b was made 20 km away (an Axis camera would say so)
+        recording_places.add(web.box.catalog.db, ids["b"], [("trigger_on", 52.1561, 5.3878, None)])
+    await web.login("fg")
+    response = await web.post("/verzoeken", {**FORM, "place_at": "Oudegracht 12"}, "/verzoeken/nieuw")
+    html = await response.text()
+    assert response.status == 400 and "Geen plaats op de kaart: Oudegracht 12" in html
+    path = await register(web, place_at="https://www.openstreetmap.org/#map=18/52.0907/5.1214", radius="500")
+    html = await web.page(path)
+    assert "1 opname gevonden" in html and "1 opname van dat moment is elders gemaakt" in html
+    assert "punt 52.0907, 5.1214" in html and "500 m" in html
+    assert f'href="/opnames/{ids["a"]}"' in html and f'href="/opnames/{ids["b"]}"' not in html
+    assert retention.active_holds(web.box.catalog, ids["b"]) == []
+
+    assert (await web.get(f"{path}/brief/extension"))[0] == 404  # not extended: no such letter
+    response = await web.post(f"{path}/verlengen", {"months": "2", "reason": ""}, path)
+    assert response.status == 400 and "Geef de reden" in await response.text()
+    response = await web.post(f"{path}/verlengen", {"months": "2", "reason": "drie camera's, veel bewerking"}, path)
+    assert response.status == 303
+    html = await web.page(path)
+    assert "21-01-2027" not in html and "21-02-2027" in html and "verlengd met 2 maand(en) vanaf 21-12-2026" in html
+    assert 'id="verlengen"' not in html  # two months in all: no further extension offered
+
+    response = await web.client.get(f"{path}/brief/extension")
+    assert response.status == 200 and response.content_type == "application/pdf"
+    text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(await response.read())).pages)
+    assert "drie camera's, veel bewerking" in text and "21 februari 2027" in text
+    assert [e["details"]["letter"] for e in audit.entries(web.box.catalog, action="request_letter")] == ["extension"]
+    assert "Verlenging van de termijn" in await web.page(path)  # the letter is listed as made

@@ -81,6 +81,8 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/verzoeken/{id}/koppelen"): {FG},
     ("POST", "/verzoeken/{id}/ontkoppelen"): {FG},
     ("POST", "/verzoeken/{id}/afsluiten"): {FG},
+    ("POST", "/verzoeken/{id}/verlengen"): {FG},
+    ("GET", "/verzoeken/{id}/brief/{kind}"): {FG},
     ("POST", "/verzoeken/{id}/overdragen"): {FG},
     # redacted derivatives (webui/routes/redactie.py): the privacy officer only
     ("GET", "/opnames/{id}/redigeren"): {FG},
@@ -132,6 +134,7 @@ def test_every_route_is_in_the_matrix_and_matches_the_role_table(web_box):
 def _path(pattern: str, rec_ids: dict) -> str:
     return (pattern.replace("{id}", rec_ids["noord"]).replace("{grant}", "nogrant").replace("{preview}", "nopreview")
             .replace("{name}", "nobody").replace("{job}", "0" * 16).replace("{lang}", "nl").replace("{serial}", "NOCAM")
+            .replace("{kind}", "receipt")
             .replace("/voortgang", "/voortgang?once=1"))
 
 

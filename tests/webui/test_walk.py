@@ -80,6 +80,7 @@ NOT_PAGES = {
     r"/redactie/{job}": "a running redaction job's progress (tests/redaction walk it)",
     r"/redactie/{job}.json": "JSON",
     "/overdrachten/{id}/formulier": "the transfer form as a PDF (tests/handover_ui read it)",
+    "/verzoeken/{id}/brief/{kind}": "a letter to the requester as a PDF (tests/requests read them)",
     "/opnames/{id}/redigeren/gezichten": "JSON: the faces in a frame, under the editor's grant",
     "/opnames/{id}/redigeren/voorbeeld/{preview}": "the preview video, under the editor's grant",
 }

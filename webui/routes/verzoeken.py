@@ -13,11 +13,12 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from appliance import access_requests as ar
-from appliance import handover, purposes, retention, roles
+from appliance import handover, purposes, recording_places, request_letters, retention, roles
 from appliance.errors import KluisError
 
 from ..formats import parse_day, parse_moment
-from ..app import BOX, LANG, domain_message, flash, formats_for, gettext_for, needs, ngettext_for, render
+from ..app import (BOX, LANG, SESSION, client_of, domain_message, flash, formats_for, gettext_for, needs, ngettext_for,
+                   render)
 from ..i18n import N_
 from ..posted import Posted, posted
 
@@ -29,6 +30,8 @@ OUTCOME_LABELS = {"answered": N_("answered"), "upheld": N_("upheld"), "rejected"
 RESULT_LABELS = {"released": N_("hold released"), "deleted": N_("deleted ahead of its term"),
                  "blocked": N_("not deleted: another hold keeps it"), "gone": N_("deleted before closing")}
 STATUS_LABELS = {"open": N_("open"), "closed": N_("closed")}
+LETTER_LABELS = {"receipt": N_("Acknowledgement of receipt"), "extension": N_("Extension of the deadline"),
+                 "outcome": N_("Decision")}
 
 
 def days_left_text(request: web.Request, left: int) -> str:
@@ -55,6 +58,7 @@ def _helpers(request: web.Request) -> dict:
         "outcome_label": lambda code: _(OUTCOME_LABELS[code]) if code in OUTCOME_LABELS else (code or ""),
         "result_label": lambda code: _(RESULT_LABELS[code]) if code in RESULT_LABELS else (code or ""),
         "status_label": lambda code: _(STATUS_LABELS[code]) if code in STATUS_LABELS else code,
+        "letter_label": lambda code: _(LETTER_LABELS[code]) if code in LETTER_LABELS else code,
         "purpose_label": lambda code: purposes.label(code, lang),
         "days_text": days_text,
         "fmt_date": lambda text: date.fromisoformat(text).strftime("%d-%m-%Y") if text else "",
@@ -78,7 +82,7 @@ def _new_form(request: web.Request, status: int = 200, errors: list[str] | None 
     box = request.app[BOX]
     return render(request, "verzoek_nieuw.html", status=status, errors=errors or [], field_errors=fields or {},
                   form=form or {"received_on": ar.today(box).isoformat()}, kinds=KIND_CODES,
-                  window=ar.settings(box).window_minutes, **_helpers(request))
+                  window=ar.settings(box).window_minutes, radius=ar.settings(box).place_radius_m, **_helpers(request))
 
 
 @routes.get("/verzoeken/nieuw")
@@ -87,8 +91,8 @@ async def new_page(request: web.Request) -> web.StreamResponse:
     return _new_form(request)
 
 
-FIELDS = ("requester", "kind", "received_on", "given_time", "place", "camera", "officer", "window", "contact",
-          "notes")
+FIELDS = ("requester", "kind", "received_on", "given_time", "place", "place_at", "radius", "camera", "officer",
+          "window", "contact", "notes")
 
 
 @routes.post("/verzoeken")
@@ -102,7 +106,7 @@ async def register(request: web.Request) -> web.StreamResponse:
         fields["requester"] = _("Give the requester's name.")
     if form["kind"] not in ar.KINDS:
         fields["kind"] = _("Choose the kind of request.")
-    received = given = window = None
+    received = given = window = radius = point = None
     try:
         received = parse_day(form["received_on"])
     except ValueError:
@@ -122,6 +126,18 @@ async def register(request: web.Request) -> web.StreamResponse:
                 raise ValueError
         except ValueError:
             fields["window"] = _("The search window is a whole number of minutes, 0 to 1440.")
+    try:
+        point = recording_places.parse_place(form["place_at"][:300])
+    except KluisError:
+        fields["place_at"] = _("Not a place on the map: %(value)s (give latitude and longitude, e.g. 52.0907, 5.1214, "
+                               "or paste a map link)") % {"value": form["place_at"][:80]}
+    if form["radius"]:
+        try:
+            radius = int(form["radius"])
+            if not 10 <= radius <= 50_000:
+                raise ValueError
+        except ValueError:
+            fields["radius"] = _("The radius is a whole number of metres, 10 to 50000.")
     if fields:
         return _new_form(request, 400, list(fields.values()), form, fields)
     assert received is not None and given is not None  # each parsed, or errors returned above
@@ -129,13 +145,19 @@ async def register(request: web.Request) -> web.StreamResponse:
         done = ar.register(box, requester=form["requester"], kind=form["kind"], received_on=received,
                            given_time=given, actor=p.session.name, place=form["place"],
                            camera=form["camera"], officer=form["officer"], contact=form["contact"],
-                           notes=form["notes"], window_minutes=window, client=p.client)
+                           notes=form["notes"], window_minutes=window, place_at=point, radius_m=radius,
+                           client=p.client)
     except KluisError as exc:
         return _new_form(request, 400, [domain_message(request, exc)], form)
     n, ngettext = len(done.matches), ngettext_for(request)
-    flash(request, ngettext("Registered. %(n)s recording found and held for this request.",
-                            "Registered. %(n)s recordings found and held for this request.", n)
-          % {"n": formats_for(request).number(n)})
+    said = ngettext("Registered. %(n)s recording found and held for this request.",
+                    "Registered. %(n)s recordings found and held for this request.", n) % {
+        "n": formats_for(request).number(n)}
+    if done.elsewhere:
+        said += " " + ngettext("%(n)s recording of that time was made elsewhere and left out.",
+                               "%(n)s recordings of that time were made elsewhere and left out.",
+                               len(done.elsewhere)) % {"n": formats_for(request).number(len(done.elsewhere))}
+    flash(request, said)
     raise web.HTTPSeeOther(f"/verzoeken/{done.request['id']}")
 
 
@@ -163,7 +185,11 @@ def _detail(request: web.Request, req: dict, status: int = 200, error: str | Non
     derived = ar.derivatives(box, [i["recording_id"] for i in items])
     return render(request, "verzoek.html", status=status, req=req, items=items, derived=derived, error=error,
                   form=form or {}, field_errors={field: error} if field and error else {},
-                  outcomes=ar.KIND_OUTCOMES[req["kind"]],
+                  outcomes=ar.KIND_OUTCOMES[req["kind"]], letters=request_letters.allowed(req),
+                  letters_made=request_letters.made(box, req["id"]),
+                  extendable=(req["status"] == "open" and req["kind"] in ar.EXTENDABLE
+                              and (req["extension_months"] or 0) < ar.MAX_EXTENSION_MONTHS
+                              and ar.today(box).isoformat() <= (req["original_deadline"] or req["deadline"])),
                   handover=_handover_link(req, items, derived),
                   **_helpers(request))
 
@@ -254,6 +280,40 @@ async def hand_over(request: web.Request, req: dict, p: Posted) -> web.StreamRes
         return _detail(request, req, 400, error=domain_message(request, exc))
     flash(request, _("Handover prepared. A second person approves it on this page."))
     raise web.HTTPSeeOther(f"/overdrachten/{handover_id}")
+
+
+@routes.post("/verzoeken/{id}/verlengen")
+@needs(roles.REQUESTS_MANAGE)
+@_on_open_request
+async def extend(request: web.Request, req: dict, p: Posted) -> web.StreamResponse:
+    """Extend the deadline by one or two months with the reason the requester is told (AVG art. 12(3))."""
+    _, months, reason = p.gettext, p.raw("months"), p.text("reason", 1000)
+    kept = {"months": months, "reason": reason}
+    if months not in ("1", "2"):
+        return _detail(request, req, 400, error=_("Choose by how many months."), form=kept, field="months")
+    if not reason:
+        return _detail(request, req, 400, error=_("Give the reason: the requester is told it."), form=kept,
+                       field="extension_reason")
+    try:
+        done = ar.extend(p.box, req["id"], int(months), reason, p.session.name, client=p.client)
+    except KluisError as exc:
+        return _detail(request, req, 400, error=domain_message(request, exc), form=kept, field="months")
+    flash(request, _("Deadline extended to %(date)s. Send the requester the extension letter.") % {
+        "date": date.fromisoformat(done["deadline"]).strftime("%d-%m-%Y")})
+    raise web.HTTPSeeOther(f"/verzoeken/{req['id']}#brieven")
+
+
+@routes.get("/verzoeken/{id}/brief/{kind}")
+@needs(roles.REQUESTS_MANAGE)
+async def letter(request: web.Request) -> web.StreamResponse:
+    """A letter to the requester as PDF (put on record; it holds nothing the register does not)."""
+    req, kind = _request_for(request), request.match_info["kind"]
+    if kind not in request_letters.allowed(req):
+        raise web.HTTPNotFound()
+    box = request.app[BOX]
+    req, pdf = request_letters.make(box, req["id"], kind, request[SESSION].name, client=client_of(request))
+    return web.Response(body=pdf, content_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="brief-{kind}-{req["ref"]}.pdf"', "Cache-Control": "no-store"})
 
 
 @routes.post("/verzoeken/{id}/afsluiten")

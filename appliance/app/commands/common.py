@@ -130,6 +130,8 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "requests link": roles.REQUESTS_MANAGE,
     "requests unlink": roles.REQUESTS_MANAGE,
     "requests close": roles.REQUESTS_MANAGE,
+    "requests extend": roles.REQUESTS_MANAGE,
+    "requests letter": roles.REQUESTS_MANAGE,
 }
 
 # What a command checks beyond its permission (the act() call's `check`, or the domain call it makes).

@@ -5,11 +5,13 @@ Verzoeken page calls the same functions."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
 
 from appliance import access_requests as ar
+from appliance import request_letters
 from appliance.box import Box
 from appliance.clock import from_iso, parse_time
 from appliance.errors import KluisError
@@ -55,7 +57,11 @@ def requests_group() -> None:
 @click.option("--received", required=True, help="Date the request came in (YYYY-MM-DD); the deadline counts from it.")
 @click.option("--time", "given_time", required=True,
               help="Date and time the requester gave (ISO 8601; without a zone: the box's time zone).")
-@click.option("--place", help="The place the requester gave (noted; recordings carry no location).")
+@click.option("--place", help="The place the requester gave, as they said it (noted).")
+@click.option("--place-at", help="The place as a point on the map (\"52.0907, 5.1214\", a geo: URI or a map link): "
+                                 "recordings with a location farther than the radius are left out.")
+@click.option("--radius", "radius_m", type=click.IntRange(10, 50_000),
+              help="Metres around --place-at (default: [requests] place_radius_m).")
 @click.option("--camera", help="Only this camera (serial), if the requester could say.")
 @click.option("--officer", help="Only this officer's recordings.")
 @click.option("--window", "window", type=click.IntRange(0, 1440),
@@ -64,25 +70,29 @@ def requests_group() -> None:
 @click.option("--notes", help="Anything else about the request.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @secret_options
-def requests_add(box: Box, requester: str, kind: str, received: str, given_time: str, place, camera, officer,
-                 window, contact, notes, as_json: bool, user, password_file, recovery_key_file) -> None:
+def requests_add(box: Box, requester: str, kind: str, received: str, given_time: str, place, place_at, radius_m,
+                 camera, officer, window, contact, notes, as_json: bool, user, password_file,
+                 recovery_key_file) -> None:
     """Register a request, find the recordings around the time given and hold them for it."""
     received_on = parse_date(received)
     moment = parse_time(given_time, box.settings.box.timezone)
     actor = act(box, "requests add", user, password_file, recovery_key_file)
     done = ar.register(box, requester=requester, kind=kind, received_on=received_on, given_time=moment,
                        actor=actor.name, place=place, camera=camera, officer=officer, contact=contact, notes=notes,
-                       window_minutes=window, client="cli")
+                       window_minutes=window, place_at=place_at, radius_m=radius_m, client="cli")
     req = done.request
     if as_json:
-        emit_json({"request": req, "found": done.matches, "holds": done.held, "place_note": done.place_note})
+        emit_json({"request": req, "found": done.matches, "holds": done.held, "place_note": done.place_note,
+                   "left_out_by_place": done.elsewhere})
         return
     click.echo(f"request {req['ref']} (id {req['id']}): {purpose_label(req['kind'], 'en')}, received "
                f"{req['received_on']}, deadline {req['deadline']} ({left(ar.days_left(box, req))})")
     click.echo(f"searched {req['window_minutes']} min either side of {local(box, req['given_time'])}"
                + (f", camera {camera}" if camera else "") + (f", officer {officer}" if officer else ""))
     if done.place_note:
-        click.echo(f"place {place!r}: {done.place_note}")
+        click.echo(f"place {place_at or place!r}: {done.place_note}")
+    for row in done.elsewhere:
+        click.echo(f"left out {recording_line(box, row)}  ({row['distance_m']} m away)")
     for row in done.matches:
         extra = f"  (clock uncertainty {row['uncertainty_s']:.0f} s)" if row["uncertainty_s"] else ""
         click.echo(f"held  {recording_line(box, row)}{extra}")
@@ -126,8 +136,12 @@ def requests_show(box: Box, request: str, as_json: bool, user, password_file, re
     click.echo(f"{req['ref']} (id {req['id']}): {purpose_label(req['kind'], 'en')} of {req['requester']}")
     click.echo(f"received {req['received_on']}, deadline {req['deadline']}"
                + (f" ({left(ar.days_left(box, req))})" if req["status"] == "open" else ""))
+    if req["extension_months"]:
+        click.echo(f"extended by {req['extension_months']} month(s) from {req['original_deadline']}: "
+                   f"{req['extension_reason']}")
     click.echo(f"time given {local(box, req['given_time'])}, place {req['place'] or '-'}"
-               + (" (recordings carry no location)" if req["place"] else ""))
+               + (f" (point {req['place_lat']}, {req['place_lon']}, within {req['place_radius_m']} m)"
+                  if req["place_lat"] is not None else ""))
     status = req["status"] + (f": {req['outcome']} ({req['decision_ref'] or 'no decision reference'})"
                               if req["status"] == "closed" else "")
     click.echo(f"status {status}")
@@ -206,6 +220,36 @@ def requests_close(box: Box, request: str, outcome: str, decision_ref: str | Non
             click.echo(f"kept      {recording_id}: not deleted, held for {which}")
         else:
             click.echo(f"released  {recording_id} (the normal term applies)")
+
+
+@requests_group.command("extend")
+@with_box
+@click.argument("request")
+@click.option("--months", required=True, type=click.IntRange(1, 2), help="1 or 2 (at most two in all).")
+@click.option("--reason", required=True, help="Why more time is needed: the requester is told this.")
+@secret_options
+def requests_extend(box: Box, request: str, months: int, reason: str, user, password_file, recovery_key_file) -> None:
+    """Extend an access request's or objection's deadline (AVG art. 12(3)), before the first one passes;
+    then send the requester the extension letter (`kluis requests letter REQUEST --kind extension`)."""
+    actor = act(box, "requests extend", user, password_file, recovery_key_file)
+    req = ar.extend(box, request, months, reason, actor.name, client="cli")
+    click.echo(f"{req['ref']}: deadline {req['original_deadline']} extended by {req['extension_months']} month(s) "
+               f"to {req['deadline']} ({left(ar.days_left(box, req))})")
+
+
+@requests_group.command("letter")
+@with_box
+@click.argument("request")
+@click.option("--kind", "kind", required=True, type=click.Choice(request_letters.KINDS),
+              help="receipt, extension (after `requests extend`) or outcome (after `requests close`).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The PDF to write.")
+@secret_options
+def requests_letter(box: Box, request: str, kind: str, out: Path, user, password_file, recovery_key_file) -> None:
+    """The letter to the requester (Dutch, PDF), from the register; put on record."""
+    actor = act(box, "requests letter", user, password_file, recovery_key_file)
+    req, pdf = request_letters.make(box, request, kind, actor.name, client="cli")
+    out.write_bytes(pdf)
+    click.echo(f"{req['ref']}: {kind} letter written to {out}")
 
 
 COMMANDS = [requests_group]
