@@ -121,13 +121,14 @@ def head(catalog) -> tuple[int, str]:
 
 def entries(catalog, *, recording_id: str | None = None, since: str | None = None, until: str | None = None,
             actor: str | None = None, action: str | None = None, limit: int | None = None,
-            newest_first: bool = False, after_seq: int | None = None) -> list[dict]:
+            newest_first: bool = False, after_seq: int | None = None, case_ref: str | None = None) -> list[dict]:
     """Entries matching every filter given (times as stored ISO strings), oldest first by default;
     `after_seq`: only those after that entry."""
     where: list[str] = []
     params: list[str | int] = []
     for column, op, value in (("recording_id", "=", recording_id), ("time", ">=", since), ("time", "<", until),
-                              ("actor", "=", actor), ("action", "=", action), ("seq", ">", after_seq)):
+                              ("actor", "=", actor), ("action", "=", action), ("seq", ">", after_seq),
+                              ("case_ref", "=", case_ref)):
         if value is not None:
             where.append(f"{column} {op} ?")
             params.append(value)
@@ -142,6 +143,16 @@ def entries(catalog, *, recording_id: str | None = None, since: str | None = Non
     for row in rows:
         row["details"] = json.loads(row["details"]) if row["details"] else None
     return rows
+
+
+def signatures(catalog, seqs: list[int]) -> dict[int, str | None]:
+    """Each entry's own signature (hex; None while no checkpoint has signed it yet), by seq."""
+    found: dict[int, str | None] = {}
+    for start in range(0, len(seqs), 500):
+        chunk = seqs[start:start + 500]
+        found.update(catalog.db.execute(
+            f"SELECT seq, signature FROM audit_log WHERE seq IN ({', '.join('?' * len(chunk))})", chunk).fetchall())
+    return found
 
 
 def each_entry(catalog, *, recording_id: str | None = None, since: str | None = None, until: str | None = None,

@@ -80,6 +80,8 @@ AUDIT_WITNESS = _kind("audit-witness", "archive (archive key)",
 # Signed per audit entry, so the payload is the entry's hash alone (64 lowercase hex characters, as ASCII):
 # the hash covers every field and the previous entry's hash; no JSON, so record() stays cheap.
 AUDIT_ENTRY = _kind("audit-entry", _BOX, "the exact bytes of the entry's `hash` (64 lowercase hex characters)")
+# A recording's or a case's chain of custody (appliance/custody.py), verified by `kluis export verify`.
+CUSTODY_REPORT = _kind("custody-report", _BOX, "a custody report's JSON without its signature field")
 DOCK_REQUEST, DOCK_PAIR_RESPONSE, DOCK_MANIFEST, DOCK_DELETED = (
     _kind(name, signer, payload, label=label) for name, signer, payload, label in (
         ("dock-request", _BOX, "{method, path, time, nonce, body_sha256} of a request to a camera",

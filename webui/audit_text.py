@@ -78,6 +78,7 @@ SENTENCES: dict[str, str] = {
     "request_link": N_("%(actor)s linked recording %(recording)s to request %(request)s"),
     "request_unlink": N_("%(actor)s unlinked recording %(recording)s from request %(request)s"),
     "request_close": N_("%(actor)s closed request %(request)s"),
+    "custody_report": N_("%(actor)s made a custody report"),
     "request_extend": N_("%(actor)s extended the deadline of request %(request)s to %(deadline)s"),
     "request_letter": N_("%(actor)s made the %(letter)s letter to the requester of request %(request)s"),
     # handovers (appliance/handover.py)
@@ -133,7 +134,7 @@ ACTION_LABELS = {
     "setup": N_("box set up"),  # by the first-boot wizard
     "request_add": N_("request registered"), "request_link": N_("linked to a request"),
     "request_unlink": N_("unlinked from a request"), "request_close": N_("request closed"),
-    "request_extend": N_("request deadline extended"), "request_letter": N_("letter to a requester"),
+    "request_extend": N_("request deadline extended"), "custody_report": N_("custody report"), "request_letter": N_("letter to a requester"),
     "handover_prepare": N_("handover prepared"), "handover_approve": N_("handover approved"),
     "handover_refuse": N_("handover refused"), "handover_cancel": N_("handover cancelled"),
     "handover_denied": N_("handover step refused"), "handover_failed": N_("handover package failed"),

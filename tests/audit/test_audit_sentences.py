@@ -205,6 +205,7 @@ EXAMPLES: dict[str, dict] = {
     "request_close": {"details": {"request": "V-1", "outcome": "granted"}},
     "request_extend": {"purpose": "access_request", "case_ref": "V-1",
                        "details": {"request": "V-1", "months": 2, "deadline": "2027-03-04", "reason": "complex"}},
+    "custody_report": {"recording_id": "r1", "details": {"subject": "recording"}},
     "request_letter": {"purpose": "access_request", "case_ref": "V-1", "details": {"request": "V-1", "letter": "receipt"}},
     "handover_prepare": {"purpose": "complaint", "case_ref": "K-1", "details": {"handover": "H-1", "receiver": "Politie"}},
     "handover_approve": {"details": {"handover": "H-1", "prepared_by": "fg"}},

@@ -54,6 +54,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/logboek"): {FG, AU},
     ("POST", "/logboek/controleer"): {FG, AU},
     ("GET", "/logboek.csv"): {FG, AU},
+    ("GET", "/logboek/bewaarketen"): {FG, AU},
     ("GET", "/logboek/verwijderverslag"): {FG, AU},
     ("GET", "/logboek/verwijderverslag.csv"): {FG, AU},
     ("GET", "/instellingen"): {K},

@@ -81,6 +81,7 @@ NOT_PAGES = {
     r"/redactie/{job}.json": "JSON",
     "/overdrachten/{id}/formulier": "the transfer form as a PDF (tests/handover_ui read it)",
     "/verzoeken/{id}/brief/{kind}": "a letter to the requester as a PDF (tests/requests read them)",
+    "/logboek/bewaarketen": "a custody report as a ZIP (tests/audit/test_custody_report.py)",
     "/opnames/{id}/redigeren/gezichten": "JSON: the faces in a frame, under the editor's grant",
     "/opnames/{id}/redigeren/voorbeeld/{preview}": "the preview video, under the editor's grant",
 }

@@ -6,11 +6,13 @@ stays fast with a million entries."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from appliance import audit, purposes, retention, roles, spreadsheet, users, witness
+from appliance import audit, custody, purposes, retention, roles, spreadsheet, users, witness
 from appliance.clock import to_iso
 from appliance.errors import KluisError
 
@@ -107,6 +109,30 @@ async def verify(request: web.Request) -> web.StreamResponse:
     session = request[SESSION]
     report = witness.verify_on_record(box.catalog, session.name, client=client_of(request))
     return _render(request, {}, [], None, report=report)
+
+
+@routes.get("/logboek/bewaarketen")
+@needs(roles.AUDIT_READ)
+async def custody_report(request: web.Request) -> web.StreamResponse:
+    """The custody report of a recording (?opname=ID) or a case (?zaak=REF): a ZIP of its PDF and the signed
+    JSON, which `kluis export verify` checks (appliance.custody)."""
+    recording_id = request.query.get("opname", "").strip()[:100] or None
+    case_ref = request.query.get("zaak", "").strip()[:200] or None
+    if (recording_id is None) == (case_ref is None):
+        raise web.HTTPBadRequest(text="opname=ID or zaak=REF")
+    box = request.app[BOX]
+    try:
+        report, pdf = custody.build(box, recording_id=recording_id, case_ref=case_ref, actor=request[SESSION].name,
+                                    client=client_of(request))
+    except KluisError:
+        raise web.HTTPNotFound() from None
+    name = "bewaarketen-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in (recording_id or case_ref or ""))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{name}.pdf", pdf)
+        archive.writestr(f"{name}.json", custody.to_json(report))
+    return web.Response(body=buffer.getvalue(), content_type="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{name}.zip"', "Cache-Control": "no-store"})
 
 
 @routes.get("/logboek.csv")

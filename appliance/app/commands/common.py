@@ -123,6 +123,7 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "export refuse": roles.HANDOVER_APPROVE,
     "export list": roles.HANDOVER_READ,
     "export register": roles.HANDOVER_READ,
+    "export custody": roles.AUDIT_READ,
     # requests of people who were filmed (appliance/access_requests.py): the privacy officer's register
     "requests add": roles.REQUESTS_MANAGE,
     "requests list": roles.REQUESTS_MANAGE,

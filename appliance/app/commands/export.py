@@ -211,6 +211,27 @@ def box_key(box: Box) -> None:
     click.echo(box.catalog.get_meta("signing_public_key"))
 
 
+@export.command("custody")
+@with_box
+@click.option("--recording", "recording_id", help="The recording (also one deleted since: its deletion record).")
+@click.option("--case", "case_ref", help="A case reference: every recording and event under it.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The report as PDF; its signed JSON is written beside it (same name, .json).")
+@secret_options
+def custody_report(box: Box, recording_id: str | None, case_ref: str | None, out: Path, user, password_file,
+                   recovery_key_file) -> None:
+    """The chain-of-custody report of a recording or a case: identity, hashes, camera, officer, clock, and
+    every event from the audit log, signed by the box; check it with `kluis export verify OUT.json`."""
+    from appliance import custody
+
+    actor = act(box, "export custody", user, password_file, recovery_key_file, recording_id=recording_id)
+    report, pdf = custody.build(box, recording_id=recording_id, case_ref=case_ref, actor=actor.name, client="cli")
+    out.write_bytes(pdf)
+    out.with_suffix(".json").write_bytes(custody.to_json(report))
+    click.echo(f"custody report: {len(report['recordings'])} recording(s), {len(report['events'])} event(s); "
+               f"written to {out} and {out.with_suffix('.json')}")
+
+
 @export.command("verify")
 @click.argument("package_path", metavar="FILE_OR_DIR", type=click.Path(exists=True, path_type=Path))
 @click.option("--identity", "identity_files", multiple=True, type=click.Path(path_type=Path),
@@ -223,8 +244,26 @@ def box_key(box: Box) -> None:
 def verify(package_path: Path, identity_files: tuple[Path, ...], passphrase_file: Path | None,
            box_key: str | None, as_json: bool) -> None:
     """Check a handover package (age-encrypted file, ZIP or unpacked folder): the signature over the
-    manifest and every file's SHA-256. Exits non-zero and says what is wrong if anything is."""
-    from appliance import agecrypt, package_verify
+    manifest and every file's SHA-256; or a custody report (its .json, or its .pdf with the .json beside
+    it): the box's signature, every event's own signature, the PDF's hash. Exits non-zero and says what is
+    wrong if anything is."""
+    from appliance import agecrypt, custody, package_verify
+
+    if package_path.is_file() and custody.is_report(package_path):
+        checked = custody.verify(package_path, box_key)
+        if as_json:
+            emit_json({"ok": checked.ok, "problems": checked.problems, "checked": checked.ok_lines,
+                       "subject": (checked.report or {}).get("subject")})
+        else:
+            for line in checked.ok_lines:
+                click.echo(f"ok:  {line}")
+            for line in checked.problems:
+                click.echo(f"BAD: {line}")
+        if not checked.ok:
+            raise click.ClickException(f"the custody report does NOT verify: {len(checked.problems)} problem(s)")
+        if not as_json:
+            click.echo("the custody report verifies: its signature, every event and the PDF are as the box made them")
+        return
 
     identities = [line for path in identity_files for line in agecrypt.read_identities(path)]
     passphrase = read_secret_file(passphrase_file) if passphrase_file is not None else None
