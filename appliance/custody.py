@@ -41,7 +41,8 @@ ACTIONS = {"ingest": "opgeslagen in de box", "view": "bekeken", "hold_add": "bew
            "hold_release": "bewaring opgeheven", "delete": "verwijderd", "handover_prepare": "overdracht voorbereid",
            "handover_approve": "overdracht goedgekeurd en verstrekt", "handover_refuse": "overdracht geweigerd",
            "handover_cancel": "overdracht ingetrokken", "handover_form": "overdrachtsformulier afgedrukt",
-           "redaction": "geredigeerde kopie gemaakt", "sync_receipt": "ontvangst bevestigd door het archief",
+           "redact_start": "redactie begonnen", "redact": "geredigeerde kopie gemaakt",
+           "sync_send": "naar het archief gestuurd", "sync_receipt": "ontvangst bevestigd door het archief",
            "request_link": "gekoppeld aan een verzoek", "request_unlink": "ontkoppeld van een verzoek",
            "export": "geëxporteerd", "custody_report": "bewaarketenrapport gemaakt"}
 
