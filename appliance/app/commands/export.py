@@ -251,41 +251,35 @@ def verify(package_path: Path, identity_files: tuple[Path, ...], passphrase_file
 
     if package_path.is_file() and custody.is_report(package_path):
         checked = custody.verify(package_path, box_key)
-        if as_json:
-            emit_json({"ok": checked.ok, "problems": checked.problems, "checked": checked.ok_lines,
-                       "subject": (checked.report or {}).get("subject")})
-        else:
-            for line in checked.ok_lines:
-                click.echo(f"ok:  {line}")
-            for line in checked.problems:
-                click.echo(f"BAD: {line}")
-        if not checked.ok:
-            raise click.ClickException(f"the custody report does NOT verify: {len(checked.problems)} problem(s)")
-        if not as_json:
-            click.echo("the custody report verifies: its signature, every event and the PDF are as the box made them")
+        _verdict(as_json, checked.ok, checked.ok_lines, checked.problems, None,
+                 {"subject": (checked.report or {}).get("subject")}, "custody report",
+                 "its signature, every event and the PDF are as the box made them")
         return
 
     identities = [line for path in identity_files for line in agecrypt.read_identities(path)]
     passphrase = read_secret_file(passphrase_file) if passphrase_file is not None else None
     report = package_verify.verify(package_path, identities, passphrase, box_key)
-    if as_json:
-        emit_json({"ok": report.ok, "problems": report.problems, "checked": report.ok_lines, "notes": report.notes,
-                   "handover_id": (report.manifest or {}).get("handover_id")})
-    else:
-        manifest = report.manifest or {}
-        if manifest:
-            click.echo(f"handover {manifest.get('handover_id')} from {(manifest.get('box') or {}).get('name')}, "
-                       f"case {manifest.get('case_ref')}, to {manifest.get('receiver')}")
-        for note in report.notes:
-            click.echo(f"note: {note}")
-        for line in report.ok_lines:
-            click.echo(f"ok:  {line}")
-        for line in report.problems:
-            click.echo(f"BAD: {line}")
-    if not report.ok:
-        raise click.ClickException(f"the package does NOT verify: {len(report.problems)} problem(s)")
-    if not as_json:
-        click.echo("the package verifies: every hash and the signature are right")
+    manifest = report.manifest or {}
+    if manifest and not as_json:
+        click.echo(f"handover {manifest.get('handover_id')} from {(manifest.get('box') or {}).get('name')}, "
+                   f"case {manifest.get('case_ref')}, to {manifest.get('receiver')}")
+    _verdict(as_json, report.ok, report.ok_lines, report.problems, report.notes,
+             {"handover_id": manifest.get("handover_id")}, "package", "every hash and the signature are right")
 
+
+def _verdict(as_json: bool, ok: bool, ok_lines: list[str], problems: list[str], notes: list[str] | None, extra: dict,
+             what: str, good: str) -> None:
+    """What `kluis export verify` says of a package or a report: JSON, or a line per check; non-zero if bad."""
+    if as_json:
+        emit_json({"ok": ok, "problems": problems, "checked": ok_lines, **({"notes": notes} if notes is not None else {}),
+                   **extra})
+    else:
+        for prefix, lines in (("note: ", notes or []), ("ok:  ", ok_lines), ("BAD: ", problems)):
+            for line in lines:
+                click.echo(prefix + line)
+    if not ok:
+        raise click.ClickException(f"the {what} does NOT verify: {len(problems)} problem(s)")
+    if not as_json:
+        click.echo(f"the {what} verifies: {good}")
 
 COMMANDS = [export]
