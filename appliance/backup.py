@@ -320,7 +320,7 @@ LOCK = ".kluis-backup.lock"
 
 
 @contextmanager
-def _locked(target: Path) -> Iterator[None]:
+def locked(target: Path) -> Iterator[None]:
     """One run per target at a time (the nightly timer, a plugged-in disk and the web page's button)."""
     with open(target / LOCK, "a") as f:
         try:
@@ -363,7 +363,7 @@ def run(box: Box, target: Path, keep: int = DEFAULT_KEEP, actor: str = "system",
     label = label or str(target)
     try:
         target.mkdir(parents=True, exist_ok=True)
-        with _locked(target):
+        with locked(target):
             _clear_leftovers(target)
             entry = append_journal(box, target)
             name, manifest = make_backup(box, target, entry, progress=progress, drop_cache=drop_cache)
@@ -454,9 +454,12 @@ def verify_backup(path: Path, signer: str | None = None, journal: Journal | None
         if size != expect["size"] or _sha256_file(file) != expect["sha256"]:
             check.problems.append(f"{rel}: damaged (hash mismatch)")
     store = Store(Path(path).parent)
+    gone = deleted_since(manifest, journal)
     for rec in manifest.get("recordings", []):
         if not str(rec.get("blob", "")).startswith(STORE + "/"):
             continue  # a backup of an earlier Kluis: its blobs are among its files, checked above
+        if rec["id"] in gone and not store.path(rec["sha256"]).exists():
+            continue  # deleted on the box since, and its copy with it (appliance/backup_targets.py, push)
         if rec["blob"] != store_rel(rec["sha256"]):
             check.problems.append(f"{rec['blob']}: not where the store keeps recording {rec['sha256']}")
         elif deep:
@@ -471,6 +474,14 @@ def verify_backup(path: Path, signer: str | None = None, journal: Journal | None
             check.problems.append(f"the deletion journal does not hold the entry {seq} this backup was made with "
                                   "(journal cut or replaced)")
     return check
+
+
+def deleted_since(manifest: dict, journal: Journal | None) -> set[str]:
+    """The recordings of a backup that the journal's later entries say the box deleted since it was made."""
+    if journal is None:
+        return set()
+    start = (manifest.get("journal") or {}).get("seq", 0)
+    return {d["recording_id"] for e in journal.entries[start:] for d in e["deletions"]}
 
 
 def list_backups(target: Path) -> list[Path]:
