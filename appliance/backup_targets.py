@@ -29,11 +29,13 @@ from .backup_journal import NOT_RESTORED, append_journal, read_journal
 from .backup_status import last_backup
 from .backup_store import Store
 from .box import Box
+from .clock import from_iso
 from .errors import KluisError
 
 log = logging.getLogger("kluis.backup")
 
 DISK, NETWORK = "disk", "network"
+RETRY_AFTER = timedelta(hours=1)  # a failed network backup that is due is tried again after this
 PUSHED_META = "backup_pushed:"  # + target: how many deletion records of the box that target's journal holds
 
 
@@ -119,7 +121,13 @@ def network_due(box: Box) -> bool:
     if moment > local:
         moment -= timedelta(days=1)
     last = last_backup(box, target=cfg.network)
-    return last is None or last.at < moment
+    if last is not None and last.at >= moment:
+        return False
+    # A failed attempt is tried again after RETRY_AFTER, not at every tick of the timer: a server away
+    # for a day is 24 backup_failed entries (and one alert), not 96.
+    failed = next((e for e in audit.entries(box.catalog, action="backup_failed", newest_first=True, limit=50)
+                   if e["details"].get("target") == cfg.network), None)
+    return failed is None or from_iso(failed["time"]) <= box.clock() - RETRY_AFTER
 
 
 # Deletions to every target ----------------------------------------------------------------------------

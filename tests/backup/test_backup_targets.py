@@ -152,3 +152,30 @@ def test_deletions_reach_every_target_after_the_sweep_and_restores_stay_right(cb
     assert [d["recording_id"] for d in entry["deletions"]] == [later]
     with Box(data, clock) as box:
         assert not backup_targets.pending(box, backup_targets.Target(backup_targets.DISK, str(disk)))
+
+
+def test_the_network_backup_is_made_once_a_day_from_its_time_and_retried_hourly(cbox, clock, tmp_path, sshd):
+    """What the appliance's 15-minute timer asks (`kluis backup --only network --due`)."""
+    port, host_pub, authorized, remote = sshd
+    url = f"sftp://{getpass.getuser()}@127.0.0.1:{port}{remote}"
+    authorized.write_text(backup_sftp.login_key(cbox))
+    config.change(cbox.data_dir, {"backup": {"disk": "", "network": url, "network_host_key": host_pub,
+                                             "network_time": "03:30"}, "box": {"timezone": "UTC"}})
+    cbox.settings = config.load(cbox.data_dir)
+    clock.set(T0.replace(hour=3, minute=0))
+    assert backup_targets.network_due(cbox)  # never made: due at once
+    outcome, = backup_targets.run_all(cbox, only=backup_targets.NETWORK)
+    assert outcome.ok
+    assert not backup_targets.network_due(cbox)
+    clock.set(T0.replace(hour=3, minute=29))
+    assert not backup_targets.network_due(cbox)
+    clock.set(T0.replace(hour=3, minute=31))
+    assert backup_targets.network_due(cbox)  # today's moment passed since the last one
+
+    cbox.settings = config.change(cbox.data_dir, {"backup": {"network_host_key": keygen(tmp_path / "other")}})
+    outcome, = backup_targets.run_all(cbox, only=backup_targets.NETWORK)
+    assert outcome.error and "could not connect" in outcome.error
+    clock.advance(minutes=45)
+    assert not backup_targets.network_due(cbox)  # failed 45 min ago: not at every tick
+    clock.advance(minutes=20)
+    assert backup_targets.network_due(cbox)

@@ -135,6 +135,9 @@ def backup(ctx: click.Context, data_dir: Path | None, targets: tuple[str, ...], 
 def _run_configured(box: Box, only: str | None, due: bool, keep: int | None, failed: list[str]) -> None:
     """`kluis backup` without --to: each configured target in turn, each reported on its own."""
     if not backup_targets.configured(box, only):
+        if due:  # the network unit's timer on a box without a network target: nothing to do
+            click.echo("no network backup target is configured ([backup] network)")
+            return
         raise KluisError("no backup target is configured ([backup] disk and network in kluis.toml); "
                          "give one with --to")
     if due and (only in (None, backup_targets.NETWORK)) and not backup_targets.network_due(box):
