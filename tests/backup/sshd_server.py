@@ -35,6 +35,11 @@ def keygen(path: Path) -> str:
 @pytest.fixture
 def sshd(tmp_path):
     """A real sshd on 127.0.0.1; yields (port, host public key line, authorized_keys path, remote dir)."""
+    yield from run_sshd(tmp_path)
+
+
+def run_sshd(tmp_path: Path):
+    """The sshd fixture's body, for a fixture of another name (tests outside tests/backup)."""
     work = tmp_path / "sshd"
     work.mkdir()
     host_pub = keygen(work / "host")
