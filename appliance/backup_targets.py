@@ -51,7 +51,7 @@ class Target:
 def configured(box: Box, only: str | None = None) -> list[Target]:
     """The configured targets (the disk first), or those of one kind."""
     cfg = box.settings.backup
-    found = [Target(DISK, cfg.disk)] if cfg.disk else []
+    found = [Target(DISK, str(Path(cfg.disk)))] if cfg.disk else []  # as backup.run labels it
     found += [Target(NETWORK, cfg.network)] if cfg.network else []
     return [t for t in found if only in (None, t.kind)]
 
@@ -155,8 +155,9 @@ def push_to(box: Box, directory: Path) -> tuple[int | None, int, int]:
         entry = None
         if any(r[0] not in known for r in rows):
             entry = append_journal(box, directory)
-            journal = read_journal(directory)
-        gone = {d["sha256"] for e in journal.entries for d in e["deletions"]}
+        # The new entry's recordings; with none (the journal had them: a push cut short before it removed
+        # the copies, or `kluis backup push`), every deleted one the store may still hold.
+        gone = {d["sha256"] for e in ([entry] if entry else journal.entries) for d in e["deletions"]}
         removed = Store(directory).remove(gone)
     return (entry["seq"] if entry else None), (len(entry["deletions"]) if entry else 0), removed
 

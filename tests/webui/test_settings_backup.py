@@ -9,9 +9,9 @@ import html
 import re
 import tomllib
 
-from appliance import audit, config
 import pytest
 
+from appliance import audit, config
 from tests.backup.sshd_server import keygen, real_parts, run_sshd
 from tests.web_helpers import csrf_of
 
