@@ -86,7 +86,7 @@ def _mark_pushed(box: Box, target: Target, count: int) -> None:
 
 def pending(box: Box, target: Target) -> bool:
     """Whether the box has deletions this target may not have heard of yet."""
-    return _deletion_count(box) > int(box.catalog.get_meta(PUSHED_META + target.where, "-1"))
+    return _deletion_count(box) > int(box.catalog.get_meta(PUSHED_META + target.where, "0"))
 
 
 def run_all(box: Box, only: str | None = None, actor: str = "system", keep: int | None = None) -> list[Outcome]:

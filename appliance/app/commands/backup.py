@@ -76,7 +76,7 @@ def _print_pushed(pushed: backup_targets.Pushed) -> None:
     if pushed.error:
         click.echo(f"error: deletions not pushed to {pushed.target}: {pushed.error}", err=True)
     elif pushed.skipped:
-        click.echo(f"{pushed.target}: deletions pending ({pushed.skipped})")
+        click.echo(f"{pushed.target}: not reached ({pushed.skipped}); it gets the deletions when it is")
     elif pushed.journal_seq is not None or pushed.removed:
         click.echo(f"{pushed.target}: journal entry {pushed.journal_seq or '-'} with {pushed.deletions} "
                    f"deletion(s); {pushed.removed} stored copy(ies) of deleted recordings removed")
