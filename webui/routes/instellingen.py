@@ -1,7 +1,8 @@
 """/instellingen: retention policy, archive address, sync window and bandwidth limit, idle logout, the Axis
 content destination (on/off and its address, switched in the running service), who gets alerts by e-mail and
-the log collector (with a test); the sync state, the open alerts, and re-wrapping queued recordings for the
-archive with the keeper's unlocked key."""
+the log collector (with a test), the backup targets (the disk's folder, the network target with its pinned
+host key, the box's login key and a connection test); the sync state, the open alerts, and re-wrapping
+queued recordings for the archive with the keeper's unlocked key."""
 
 from __future__ import annotations
 
