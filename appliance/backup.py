@@ -26,8 +26,8 @@ recording's header) before unlinking.
 
 Deletion journal (appliance/backup_journal.py): each run first appends to `kluis-journal.jsonl` on the
 target one signed, hash-chained entry with every deletion record of the box not yet in the journal (no
-personal data: the verwijderverslag columns). `kluis backup journal` appends one without making a backup
-(cheap, e.g. after each sweep). A restore from a backup replays the deletions of every later entry, so a
+personal data: the verwijderverslag columns). After each sweep, the configured targets get one without a
+backup, and the stored copies of what was deleted go (appliance/backup_targets.py). A restore from a backup replays the deletions of every later entry, so a
 recording deleted after the backup stays deleted.
 """
 
