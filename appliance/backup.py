@@ -49,7 +49,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from . import audit, keys, retention, signing
-from .backup_journal import NOT_IN_BACKUP, Journal, append_journal, entry_hash, read_journal
+from .backup_journal import NOT_IN_BACKUP, Journal, append_journal, deleted_since, entry_hash, read_journal
 from .backup_status import LastBackup, footage_days, last_backup  # noqa: F401  (backup.last_backup: the alerts' question)
 from .backup_store import STORE, Store
 from .backup_store import rel as store_rel
@@ -474,14 +474,6 @@ def verify_backup(path: Path, signer: str | None = None, journal: Journal | None
             check.problems.append(f"the deletion journal does not hold the entry {seq} this backup was made with "
                                   "(journal cut or replaced)")
     return check
-
-
-def deleted_since(manifest: dict, journal: Journal | None) -> set[str]:
-    """The recordings of a backup that the journal's later entries say the box deleted since it was made."""
-    if journal is None:
-        return set()
-    start = (manifest.get("journal") or {}).get("seq", 0)
-    return {d["recording_id"] for e in journal.entries[start:] for d in e["deletions"]}
 
 
 def list_backups(target: Path) -> list[Path]:

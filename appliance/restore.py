@@ -19,10 +19,9 @@ from typing import BinaryIO, Iterator
 from nacl.public import PrivateKey
 
 from . import audit, keys, recordings, sweep
-from .backup import (CATALOG_FILE, FILES_FILE, SLOTS_FILE, Check, copy_file, deleted_since, in_files, list_backups,
-                     verify_backup)
+from .backup import CATALOG_FILE, FILES_FILE, SLOTS_FILE, Check, copy_file, in_files, list_backups, verify_backup
 from .backup_store import STORE
-from .backup_journal import DELETION_FIELDS, NOT_RESTORED, Journal, read_journal
+from .backup_journal import DELETION_FIELDS, NOT_RESTORED, Journal, deleted_since, read_journal
 from .box import CATALOG, SIGNING_KEY, Box
 from .container import PREFIX, Decryptor, header_length, read_header
 from .durable import fsync_dir
