@@ -123,7 +123,8 @@ class Episodes:
 
     def end(self, key: Hashable) -> bool:
         """The episode of `key` is over (True if there was one)."""
-        if self.store is not None:
+        # Called after every good session too: written only where there is something to drop (a read is cheap)
+        if self.store is not None and (key in self._open or self.store.last_seen(key) is not None):
             self.store.drop(key)
         return self._open.pop(key, None) is not None
 
