@@ -30,7 +30,7 @@ from pathlib import Path
 from shutil import disk_usage
 from zoneinfo import ZoneInfo
 
-from . import access_requests, audit, handover, log_collector, mail, roles, todo, witness
+from . import access_requests, audit, backup_targets, handover, log_collector, mail, roles, todo, witness
 from .backup_status import last_backup
 from .box import Box
 from .canonical import canonical
@@ -43,8 +43,8 @@ log = logging.getLogger("kluis.alerts")
 
 DISK_FULL, NOT_DOCKED, CLOCK, REQUEST_DUE, HANDOVER_WAITING = (
     "disk_full", "not_docked", "clock_unsynced", "request_due", "handover_waiting")
-BACKUP_OVERDUE, AUDIT_FAILING, SYNC_FAILING, DEVICE_ALERT = (
-    "backup_overdue", "audit_failing", "sync_failing", "device_alert")
+BACKUP_OVERDUE, AUDIT_FAILING, SYNC_FAILING, DEVICE_ALERT, BACKUP_FAILING = (
+    "backup_overdue", "audit_failing", "sync_failing", "device_alert", "backup_failing")
 
 QUIET = timedelta(minutes=30)        # a condition absent this long ends its episode
 HYSTERESIS_PERCENT = 2               # the disk's episode ends only with this much more free than its threshold
@@ -81,6 +81,9 @@ KINDS: dict[str, Kind] = {
     BACKUP_OVERDUE: Kind("Back-up te lang geleden",
                          "Sluit de back-upschijf aan of controleer de back-up; zonder back-up gaan bij een "
                          "defecte schijf opnames verloren.", (roles.KEEPER,)),
+    BACKUP_FAILING: Kind("Back-up mislukt",
+                         "Controleer het back-updoel (Instellingen, Back-up: 'Verbinding testen'); de andere "
+                         "back-ups gaan door, maar dit doel loopt achter.", (roles.KEEPER,)),
     AUDIT_FAILING: Kind("Controle van het logboek mislukt",
                         "Het logboek is mogelijk gewijzigd. Voer 'kluis audit verify' uit en meld dit bij de "
                         "privacybeheerder en de auditor.", (roles.KEEPER, roles.PRIVACY_OFFICER, roles.AUDITOR)),
@@ -178,6 +181,23 @@ def backup_overdue(box: Box) -> list[Condition]:
     return [Condition(BACKUP_OVERDUE, "", f"{what}: langer dan {days} dagen geleden.")]
 
 
+def backup_failing(box: Box) -> list[Condition]:
+    """A configured backup target whose last run failed (not one that was merely not plugged in): one
+    episode per target, over when a run there succeeds."""
+    found = []
+    failures = audit.entries(box.catalog, action="backup_failed", newest_first=True, limit=200)
+    for target in backup_targets.configured(box):
+        failed = next((e for e in failures if e["details"].get("target") == target.where), None)
+        if failed is None:
+            continue
+        ok = last_backup(box, target=target.where)
+        if ok is not None and to_iso(ok.at) >= failed["time"]:
+            continue
+        found.append(Condition(BACKUP_FAILING, target.where, f"De back-up naar {target.where} is mislukt op "
+                               f"{_local(box, failed['time'])}: {failed['details'].get('error', '')}"))
+    return found
+
+
 def verify_audit(box: Box) -> dict:
     """The chain check the job runs every [alerts] verify_hours (not on record: it changes nothing and
     would otherwise fill the log it checks); its outcome is kept for the next checks."""
@@ -234,7 +254,7 @@ def conditions(box: Box) -> tuple[list[Condition], set[str]]:
                (CLOCK, clock_unsynced), (REQUEST_DUE, lambda: requests_due(box)),
                (HANDOVER_WAITING, lambda: handovers_waiting(box)), (BACKUP_OVERDUE, lambda: backup_overdue(box)),
                (AUDIT_FAILING, lambda: audit_failing(box)), (SYNC_FAILING, lambda: sync_failing(box)),
-               (DEVICE_ALERT, lambda: device_alerts(box))]
+               (DEVICE_ALERT, lambda: device_alerts(box)), (BACKUP_FAILING, lambda: backup_failing(box))]
     found: list[Condition] = []
     failed: set[str] = set()
     for kind, reader in readers:

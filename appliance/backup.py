@@ -26,8 +26,8 @@ recording's header) before unlinking.
 
 Deletion journal (appliance/backup_journal.py): each run first appends to `kluis-journal.jsonl` on the
 target one signed, hash-chained entry with every deletion record of the box not yet in the journal (no
-personal data: the verwijderverslag columns). `kluis backup journal` appends one without making a backup
-(cheap, e.g. after each sweep). A restore from a backup replays the deletions of every later entry, so a
+personal data: the verwijderverslag columns). After each sweep, the configured targets get one without a
+backup, and the stored copies of what was deleted go (appliance/backup_targets.py). A restore from a backup replays the deletions of every later entry, so a
 recording deleted after the backup stays deleted.
 """
 
@@ -49,7 +49,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from . import audit, keys, retention, signing
-from .backup_journal import NOT_IN_BACKUP, Journal, append_journal, entry_hash, read_journal
+from .backup_journal import NOT_IN_BACKUP, Journal, append_journal, deleted_since, entry_hash, read_journal
 from .backup_status import LastBackup, footage_days, last_backup  # noqa: F401  (backup.last_backup: the alerts' question)
 from .backup_store import STORE, Store
 from .backup_store import rel as store_rel
@@ -320,7 +320,7 @@ LOCK = ".kluis-backup.lock"
 
 
 @contextmanager
-def _locked(target: Path) -> Iterator[None]:
+def locked(target: Path) -> Iterator[None]:
     """One run per target at a time (the nightly timer, a plugged-in disk and the web page's button)."""
     with open(target / LOCK, "a") as f:
         try:
@@ -363,7 +363,7 @@ def run(box: Box, target: Path, keep: int = DEFAULT_KEEP, actor: str = "system",
     label = label or str(target)
     try:
         target.mkdir(parents=True, exist_ok=True)
-        with _locked(target):
+        with locked(target):
             _clear_leftovers(target)
             entry = append_journal(box, target)
             name, manifest = make_backup(box, target, entry, progress=progress, drop_cache=drop_cache)
@@ -454,9 +454,12 @@ def verify_backup(path: Path, signer: str | None = None, journal: Journal | None
         if size != expect["size"] or _sha256_file(file) != expect["sha256"]:
             check.problems.append(f"{rel}: damaged (hash mismatch)")
     store = Store(Path(path).parent)
+    gone = deleted_since(manifest, journal)
     for rec in manifest.get("recordings", []):
         if not str(rec.get("blob", "")).startswith(STORE + "/"):
             continue  # a backup of an earlier Kluis: its blobs are among its files, checked above
+        if rec["id"] in gone and not store.path(rec["sha256"]).exists():
+            continue  # deleted on the box since, and its copy with it (appliance/backup_targets.py, push)
         if rec["blob"] != store_rel(rec["sha256"]):
             check.problems.append(f"{rec['blob']}: not where the store keeps recording {rec['sha256']}")
         elif deep:

@@ -53,6 +53,14 @@ class Journal:
         return {d["recording_id"] for e in self.entries for d in e["deletions"]}
 
 
+def deleted_since(manifest: dict, journal: Journal | None) -> set[str]:
+    """The recordings of a backup that the journal's later entries say the box deleted since it was made."""
+    if journal is None:
+        return set()
+    start = (manifest.get("journal") or {}).get("seq", 0)
+    return {d["recording_id"] for e in journal.entries[start:] for d in e["deletions"]}
+
+
 def read_journal(target: Path, signer: str | None = None) -> Journal:
     """Read and check the journal: every entry signed by one key, numbered 1, 2, ... and chained."""
     journal = Journal()

@@ -222,6 +222,24 @@ class Store:
         return removed
 
 
+    def remove(self, sha256s: set[str]) -> int:
+        """Remove these recordings' copies where the store holds them (the box deleted them): the header
+        with the wrapped file keys overwritten first, then the file. Returns how many were there."""
+        removed = 0
+        dirs = set()
+        for sha256 in sorted(sha256s):
+            path = self.path(sha256)
+            if not path.is_file():
+                continue
+            _overwrite_header(path)
+            path.unlink(missing_ok=True)
+            dirs.add(path.parent)
+            removed += 1
+        for directory in dirs:
+            fsync_dir(directory)
+        return removed
+
+
 def _overwrite_header(path: Path) -> None:
     try:
         with open(path, "r+b") as f:

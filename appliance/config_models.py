@@ -273,6 +273,84 @@ class SyslogSettings(Section):
         return value
 
 
+HOST_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa")
+
+
+def sftp_url_problem(url: str) -> str | None:
+    """Why `url` is not a network backup target sftp://USER@HOST[:PORT]/PATH; None when it is one."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "not a port number"
+    if parts.scheme != "sftp" or not parts.hostname or not parts.username or parts.password is not None:
+        return "a network target is sftp://USER@HOST[:PORT]/PATH"
+    path = unquote(parts.path) or "/"
+    if not path.startswith("/") or ".." in path.split("/") or any(c in url for c in " \t\n'\""):
+        return "the path on the server must be absolute, without '..' or spaces"
+    if port == 0:
+        return "not a port number"
+    return None
+
+
+def host_key(text: str) -> str:
+    """A pinned SSH host key as "TYPE BASE64": the line `ssh-keyscan` prints may come with its host first
+    and a comment after; ValueError when it holds no public key."""
+    import base64
+    import binascii
+
+    fields = text.split()
+    while fields and fields[0] not in HOST_KEY_TYPES:
+        fields = fields[1:]  # the host name(s) of a known_hosts line
+    if len(fields) < 2:
+        raise ValueError("an SSH host key, e.g. \"ssh-ed25519 AAAA...\" (as ssh-keyscan prints it)")
+    try:
+        blob = base64.b64decode(fields[1], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the key after the type is not base64") from None
+    if not blob.startswith(len(fields[0]).to_bytes(4, "big") + fields[0].encode()):
+        raise ValueError("the key does not match its type")
+    return f"{fields[0]} {fields[1]}"
+
+
+class BackupSettings(Section):
+    """The targets `kluis backup` without --to backs up to, and the sweep's deletions reach (docs/backup.md)."""
+    disk: str = Field("/media/kluis-backup/kluis", max_length=4096,
+                      description="the folder on the KLUIS-BACKUP disk: backed up to when it is there (the disk "
+                                  'plugged in and mounted); "" = no disk')
+    network: str = Field("", max_length=500,
+                         description='a network target, "sftp://USER@HOST[:PORT]/PATH" (a NAS or server with '
+                                     'SFTP; docs/backup.md, "A network target"); "" = none')
+    network_host_key: str = Field("", max_length=4000,
+                                  description="the server's SSH host key the box pins, as ssh-keyscan prints it "
+                                              '("ssh-ed25519 AAAA..."; check its fingerprint with the server\'s '
+                                              'keeper); "" = the keys in keys/backup_known_hosts')
+    ssh_key_file: str = Field("", max_length=4096,
+                              description="the box's private key for logging in to the server; \"\" = "
+                                          "keys/backup_ssh_ed25519 in the data directory (`kluis backup ssh-key` "
+                                          "makes it and prints the public key to give the server)")
+    network_time: str = Field("03:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+                              description="the network backup is made once a day from this local time on "
+                                          "(HH:MM; the appliance's timer asks every 15 minutes)")
+    keep: int = Field(7, ge=1, le=365, description="backups kept on each target (expired ones go sooner)")
+
+    @field_validator("network")
+    @classmethod
+    def _sftp(cls, value: str) -> str:
+        value = value.strip()
+        problem = sftp_url_problem(value) if value else None
+        if problem:
+            raise ValueError(f'{problem}; or "" (none)')
+        return value
+
+    @field_validator("network_host_key")
+    @classmethod
+    def _host_key(cls, value: str) -> str:
+        return host_key(value) if value.strip() else ""
+
+
 class Settings(BaseModel):
     """All of kluis.toml."""
 
@@ -297,6 +375,8 @@ class Settings(BaseModel):
                                    description="Alerts by e-mail to the people of each role (docs/alerts.md).")
     syslog: SyslogSettings = Field(default_factory=SyslogSettings,
                                    description="The audit log and alerts to the municipality's log collector.")
+    backup: BackupSettings = Field(default_factory=BackupSettings,
+                                   description="Backup targets: the KLUIS-BACKUP disk and a network target.")
 
     def as_dict(self) -> dict:
         """The settings as plain tables, as the TOML file spells them."""

@@ -21,7 +21,7 @@ from nacl.public import PrivateKey
 from . import audit, keys, recordings, sweep
 from .backup import CATALOG_FILE, FILES_FILE, SLOTS_FILE, Check, copy_file, in_files, list_backups, verify_backup
 from .backup_store import STORE
-from .backup_journal import DELETION_FIELDS, NOT_RESTORED, Journal, read_journal
+from .backup_journal import DELETION_FIELDS, NOT_RESTORED, Journal, deleted_since, read_journal
 from .box import CATALOG, SIGNING_KEY, Box
 from .container import PREFIX, Decryptor, header_length, read_header
 from .durable import fsync_dir
@@ -143,11 +143,15 @@ def restore(target: Path, data_dir: Path, *, user: str | None = None, password: 
         for sub in ("blobs", "tmp"):
             (data_dir / sub).mkdir(exist_ok=True)
         dirs = set()
+        gone = deleted_since(manifest, journal)
         for rec in manifest["recordings"]:
             dst = data_dir / "blobs" / rec["sha256"][:2] / rec["sha256"]
+            stored = Path(target) / rec["blob"]
+            if rec["id"] in gone and rec["blob"].startswith(STORE + "/") and not stored.exists():
+                continue  # deleted since, its copy with it: the journal's replay below deletes its row too
             dst.parent.mkdir(exist_ok=True)
             if rec["blob"].startswith(STORE + "/"):
-                _payload_of(Path(target) / rec["blob"], dst)
+                _payload_of(stored, dst)
             else:  # a backup of a Kluis that carried held recordings only: the payload is the file
                 copy_file(source / rec["blob"], dst)
             dirs.add(dst.parent)

@@ -26,6 +26,15 @@ when the reserve is free plus a margin for the largest ingest that failed plus s
 a write that fails, frees its part file and would pass the plain check again does not end it). An
 episode that starts again soon after the last one ended (something else keeps filling the disk, or the
 disk runs out of inodes) lasts at least a backoff that doubles each time, so retries thin out.
+
+An episode outlives the process (a restart of `kluis serve`, a power cut) and is shared by every process on
+the data directory: it is marked by an empty file in `reservations/` whose name holds its start, its
+margin and its backoff (`episode.<since>.<margin>.<backoff>`), made when it starts and renamed to
+`ended.<at>.<backoff>` when it ends. A process that meets the mark (at its first use of the account, or
+when its own ingest fails) takes the episode over without a new alert; the end is still noticed by the
+free space, once. Like a reservation, the mark is a name only: it needs an inode, never a data block, and
+nothing else is written to a full disk for it. Where not even an inode is left, the episode lives in
+memory only (one log line says so) and a restart inside it alerts once more.
 """
 
 from __future__ import annotations
@@ -79,11 +88,38 @@ class _Entry:
 
 
 class _Episode:
-    def __init__(self, margin: int, why: str, backoff_s: float):
-        self.since = time.monotonic()
+    def __init__(self, margin: int, why: str, backoff_s: float, since_wall: float | None = None):
+        now_wall = time.time()
+        self.since_wall = now_wall if since_wall is None else since_wall
+        self.since = time.monotonic() - max(0.0, now_wall - self.since_wall)
         self.margin = margin  # bytes beyond the reserve that must be free before it ends
         self.why = why
         self.backoff_s = backoff_s
+
+    @property
+    def mark(self) -> str:
+        return f"{EPISODE_MARK}.{int(self.since_wall)}.{self.margin}.{int(self.backoff_s)}"
+
+
+EPISODE_MARK, ENDED_MARK = "episode", "ended"  # reservations/episode.<since>.<margin>.<backoff>, ended.<at>.<backoff>
+
+
+def _read_marks(directory: Path) -> tuple[_Episode | None, float | None, float]:
+    """The lasting episode another run marked, when the last one ended (Unix time), and its backoff."""
+    episode, ended, backoff = None, None, 0.0
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return None, None, 0.0
+    for name in names:
+        parts = name.split(".")
+        if parts[0] == EPISODE_MARK and len(parts) == 4 and all(p.isdigit() for p in parts[1:]):
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(parts[1])))
+            episode = _Episode(int(parts[2]), f"the disk has been full since {since}", float(parts[3]),
+                               since_wall=float(parts[1]))
+        elif parts[0] == ENDED_MARK and len(parts) == 3 and all(p.isdigit() for p in parts[1:]):
+            ended, backoff = float(parts[1]), float(parts[2])
+    return episode, ended, backoff
 
 
 class _Ledger:
@@ -98,6 +134,35 @@ class _Ledger:
         self.episode: _Episode | None = None
         self.last_end = float("-inf")
         self.backoff_s = 0.0
+
+    def adopt(self) -> bool:
+        """Take over the episode another run (or process) marked, if one lasts; True if it did now."""
+        episode, ended, backoff = _read_marks(self.dir)
+        if ended is not None and self.episode is None:
+            self.last_end = time.monotonic() - max(0.0, time.time() - ended)
+            self.backoff_s = max(self.backoff_s, backoff)
+        if episode is None or self.episode is not None:
+            return False
+        self.episode = episode
+        log.info("the disk has been full since an earlier run (%s): ingest waits until %s MiB beyond the reserve "
+                 "are free (no new alert)", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(episode.since_wall)),
+                 _mib(episode.margin))
+        return True
+
+    def mark(self, episode: _Episode | None, ended: _Episode | None = None) -> None:
+        """The marks on the disk: `episode` lasts (its mark made), or `ended` has ended now (an ended mark
+        for the relapse backoff of the next run); the older marks go."""
+        try:
+            self.dir.mkdir(mode=0o700, exist_ok=True)
+            for name in os.listdir(self.dir):
+                if name.startswith((EPISODE_MARK + ".", ENDED_MARK + ".")) and (episode is None or name != episode.mark):
+                    os.unlink(self.dir / name)
+            made = episode.mark if episode else f"{ENDED_MARK}.{int(time.time())}.{int(ended.backoff_s)}" if ended else None
+            if made:
+                os.close(os.open(self.dir / made, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        except OSError as exc:  # not even an inode: the episode lives in this process only
+            log.warning("the full-disk episode could not be marked on the disk (%s): a restart now alerts once more",
+                        exc)
 
     @contextmanager
     def locked(self, create: bool = True) -> Iterator[bool]:
@@ -193,6 +258,7 @@ def _ledger(data_dir: Path) -> _Ledger:
     with _ledgers_lock:
         if key not in _ledgers:
             _ledgers[key] = _Ledger(Path(key))
+            _ledgers[key].adopt()  # a full disk an earlier run met goes on
         return _ledgers[key]
 
 
@@ -308,12 +374,15 @@ def full(box, needed: int, why: str) -> str | None:
     ledger = _ledger(box.data_dir)
     with ledger.lock:
         margin = max(0, int(needed)) + hysteresis(box)
+        if ledger.episode is None:
+            ledger.adopt()  # another process's episode (the offload's, an Axis upload's): the same one
         if ledger.episode is not None:
             ledger.episode.margin = max(ledger.episode.margin, margin)
             return None
         relapse = time.monotonic() - ledger.last_end < RELAPSE_S
         ledger.backoff_s = min(MAX_BACKOFF_S, max(FIRST_BACKOFF_S, 2 * ledger.backoff_s)) if relapse else 0.0
         ledger.episode = _Episode(margin, why, ledger.backoff_s)
+        ledger.mark(ledger.episode)
     try:
         free = _mib(_free(box.data_dir))
     except OSError:
@@ -336,6 +405,7 @@ def _ends(box, ledger: _Ledger) -> bool:
     if free - flight - episode.margin < reserve:
         return False
     ledger.episode, ledger.last_end = None, time.monotonic()
+    ledger.mark(None, ended=episode)
     log.info("disk space is back: offload resumes, ingests are taken again (%s MiB free, %s MiB in flight, "
              "full for %.0f s)", _mib(free), _mib(flight), ledger.last_end - episode.since)
     return True

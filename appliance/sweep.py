@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from . import audit
+from . import audit, backup_targets
 from . import config as config_mod
 from .box import Box
 from .clock import to_iso
@@ -226,10 +226,14 @@ def run_sweep(data_dir: Path, clock=None) -> SweepResult | None:
     """One scheduled sweep on its own connection (the job runs in a worker thread)."""
     try:
         with (Box(data_dir, clock) if clock else Box(data_dir)) as box:
-            return sweep(box)
+            result = sweep(box)
     except Exception:  # a failed sweep must not stop the scheduler; the next one retries
         log.exception("retention sweep failed")
         return None
+    # The deletions to every backup target it can reach, so that none keeps a copy past its term until
+    # the next backup (appliance/backup_targets.py): cheap when every target has them all.
+    backup_targets.push_after_sweep(data_dir, clock)
+    return result
 
 
 def run_checkpoint(data_dir: Path, clock=None, force: bool = False) -> dict | None:

@@ -66,6 +66,8 @@ SENTENCES: dict[str, str] = {
     "verify": N_("%(actor)s verified the box"),
     "backup": N_("%(actor)s made a backup"),
     "backup_failed": N_("A backup to %(target)s failed"),
+    "backup_push": N_("The deletions reached the backup target %(target)s"),
+    "backup_test": N_("%(actor)s tested the connection to the backup target %(target)s"),
     "restore": N_("%(actor)s restored the box from a backup"),
     "update_staged": N_("%(actor)s prepared an update to version %(version)s"),
     "update_refused": N_("An update was refused"),
@@ -142,7 +144,8 @@ ACTION_LABELS = {
     "handover_download": N_("handover package downloaded"), "handover_form": N_("transfer form printed"),
     "redact_start": N_("redaction started"), "redact": N_("redacted copy made"),
     "redact_failed": N_("redaction failed"),
-    "backup": N_("backup made"), "backup_failed": N_("backup failed"), "restore": N_("restored from a backup"), "update": N_("update installed"),
+    "backup": N_("backup made"), "backup_failed": N_("backup failed"),
+    "backup_push": N_("deletions sent to a backup"), "backup_test": N_("backup connection tested"), "restore": N_("restored from a backup"), "update": N_("update installed"),
     "update_start": N_("update started"), "update_refused": N_("update refused"),
     "update_rolled_back": N_("update rolled back"), "update_staged": N_("update prepared"),
     # Axis body-worn systems (appliance/axis/)

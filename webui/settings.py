@@ -29,6 +29,10 @@ HOST_PORT = N_("Host and port like logs.gemeente.nl:6514, or empty.")
 PATH = N_("A file on the box, or empty.")
 ADDRESS = N_("An e-mail address, or empty.")
 LISTEN = N_("An address and port like 0.0.0.0:8444.")
+FOLDER = N_("A folder on the box, or empty.")
+SFTP_URL = N_("An address like sftp://kluis@nas.gemeente.local/kluis (user, server, folder), or empty.")
+HOST_KEY = N_("The server's key as ssh-keyscan prints it, like ssh-ed25519 AAAA..., or empty.")
+TIME = N_("A time like 03:30.")
 LISTEN_NEEDED = N_("Give the address and port to listen on, for example 0.0.0.0:8444.")
 # Why the Axis content destination could not listen on an address (appliance.axis.server.CannotListen.reason)
 CANNOT_LISTEN = {
@@ -92,6 +96,13 @@ SETTINGS = [
     Setting("syslog", "ca_file", PATH),
     Setting("syslog", "cert_file", PATH),
     Setting("syslog", "key_file", PATH),
+    # the backup targets (appliance/backup_targets.py, docs/backup.md)
+    Setting("backup", "disk", FOLDER),
+    Setting("backup", "network", SFTP_URL),
+    Setting("backup", "network_host_key", HOST_KEY),
+    Setting("backup", "ssh_key_file", PATH),
+    Setting("backup", "network_time", TIME),
+    Setting("backup", "keep", NUMBER),
 ]
 
 

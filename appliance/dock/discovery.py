@@ -33,7 +33,7 @@ from ..box import Box
 from ..errors import KluisError
 from . import devices, protocol
 from .devices import Advert
-from .episodes import Episodes
+from .episodes import EpisodeStore, Episodes
 
 log = logging.getLogger("kluis.dock")
 
@@ -92,7 +92,8 @@ class Discovery:
         self._watch: asyncio.Task | None = None
         self._names: dict[str, str] = {}  # mDNS instance name -> serial
         self._refused: dict[str, str] = {}  # mDNS name -> why, logged once per distinct reason
-        self.spoofs = Episodes()  # (serial, address): a paired serial advertised with another key
+        # (serial, address): a paired serial advertised with another key; the service's own survive its restart
+        self.spoofs = Episodes(store=EpisodeStore(box.catalog, "spoofs") if owner else None)
         self.bad_adverts = Episodes()  # address: alerts for bad adverts from there, at most BAD_ADVERT_ALERTS
         self._bad_count: dict[str, int] = {}  # address -> bad-advert alerts in its current episode
 

@@ -36,7 +36,7 @@ from . import devices, protocol
 from .claims import Claim, Claims, impostor_episode
 from .client import CameraClient, DockError, NotThere, Offline, error_text, why_of
 from .devices import Advert
-from .episodes import Episodes
+from .episodes import EpisodeStore, Episodes
 from .protocol import ProtocolError
 
 log = logging.getLogger("kluis.offload")
@@ -382,7 +382,8 @@ class OffloadManager:
         self._not_before: dict[str, float] = {}
         self._last_problem: dict[str, str] = {}
         self._probe: asyncio.Task | None = None
-        self.alerts = Episodes()  # (serial, kind, address): alerts of the sessions, once per episode
+        # (serial, kind, address): alerts of the sessions and claims, once per episode, also across a restart
+        self.alerts = Episodes(store=EpisodeStore(box.catalog, "sessions"))
         self.claims = Claims(box, self.retry_s, alerts=self.alerts)
         self._challenges: dict[str, asyncio.Task] = {}
 

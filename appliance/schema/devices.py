@@ -1,5 +1,6 @@
 """Cameras the box knows (docked, USB and Axis), their assignments, docks and alerts. Owned by
-appliance/dock/devices.py; `alerts_read` (who read which alerts) by appliance/todo.py."""
+appliance/dock/devices.py; `alerts_read` (who read which alerts) by appliance/todo.py; `device_episodes` by
+appliance/dock/episodes.py."""
 
 from __future__ import annotations
 
@@ -74,6 +75,21 @@ MIGRATIONS = Migrations("devices", [
             user TEXT PRIMARY KEY,
             last_id INTEGER NOT NULL,      -- device_alerts.id of the newest alert read
             read_at TEXT NOT NULL
+        );
+        """,
+    ),
+    (
+        "episodes",
+        """
+        -- The alert episodes of the dock (appliance/dock/episodes.py: an impostor, a camera failing the same
+        -- way), so that a restart of the service inside one does not alert again. Not alert_episodes: those
+        -- are conditions the alerts check reads from the box's state and mails about; these are sightings.
+        CREATE TABLE device_episodes (
+            scope TEXT NOT NULL,           -- whose episodes: 'spoofs' (discovery), 'sessions' (offload, claims)
+            key TEXT NOT NULL,             -- the episode's key, as JSON
+            since REAL NOT NULL,           -- Unix time of its first sighting
+            last_seen REAL NOT NULL,       -- of its last sighting (written at most every PERSIST_EVERY_S)
+            PRIMARY KEY (scope, key)
         );
         """,
     ),

@@ -5,11 +5,6 @@ server's disk, restored from there, and refused when the host key is not the pin
 from __future__ import annotations
 
 import getpass
-import os
-import shutil
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -17,57 +12,13 @@ import pytest
 from appliance import audit, backup, backup_sftp, restore, sweep
 from appliance.box import Box
 from backup_helpers import T0, store
+from sshd_server import keygen, real_parts
 from tests.conftest import PASSWORD
-
-SSHD = "/usr/sbin/sshd"
 
 
 @pytest.fixture(autouse=True)
 def _real_parts():
-    """A real sshd and sshfs (`make debs`) and FUSE: missing, the test fails rather than checking nothing."""
-    assert os.path.exists(SSHD) and shutil.which("sshfs") and os.path.exists("/dev/fuse"), \
-        "needs openssh-server, sshfs and /dev/fuse: run `make debs`"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def keygen(path: Path) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return path.with_suffix(".pub").read_text() if path.suffix else Path(str(path) + ".pub").read_text()
-
-
-@pytest.fixture
-def sshd(tmp_path):
-    """A real sshd on 127.0.0.1; yields (port, host public key line, authorized_keys path, remote dir)."""
-    work = tmp_path / "sshd"
-    work.mkdir()
-    host_pub = keygen(work / "host")
-    authorized = work / "authorized_keys"
-    authorized.touch()
-    remote = tmp_path / "nas" / "kluis"
-    remote.mkdir(parents=True)
-    port = free_port()
-    (work / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {work / 'host'}\nAuthorizedKeysFile {authorized}\n"
-        f"PidFile {work / 'pid'}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
-        "PermitRootLogin prohibit-password\nStrictModes no\nSubsystem sftp internal-sftp\n")
-    Path("/run/sshd").mkdir(exist_ok=True)  # its privilege separation directory
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(work / "sshd_config")], stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
-    try:
-        yield port, host_pub, authorized, remote
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    real_parts()
 
 
 def pair_box(data: Path, port: int, host_pub: str, authorized: Path) -> None:

@@ -8,7 +8,7 @@ from nacl.signing import SigningKey
 from appliance.dock import claims as claims_module
 from appliance.dock import devices, protocol
 from appliance.dock.claims import Claims
-from appliance.dock.episodes import EPISODE_GAP_S, Episodes
+from appliance.dock.episodes import EPISODE_GAP_S, PERSIST_EVERY_S, EpisodeStore, Episodes
 
 
 class Clock:
@@ -73,3 +73,34 @@ def test_a_proven_claim_moves_the_camera_and_keeps_its_former_address_as_a_claim
     assert (row["address"], row["port"], row["online"]) == ("10.0.0.9", 8100, 1)
     assert [(c.address, c.port) for c in claims.due("CLAIM-2")] == [("10.0.0.5", 8000)]
     assert devices.alerts(box.catalog, "CLAIM-2") == []
+
+
+def test_an_episode_alerted_before_a_restart_goes_on_after_it_and_a_new_one_still_alerts(box):
+    """Each Episodes below is a new run of the service on the same catalog: its monotonic clock starts
+    elsewhere, the wall clock goes on."""
+    wall = Clock()
+
+    def run() -> Episodes:
+        return Episodes(clock=Clock(), store=EpisodeStore(box.catalog, "spoofs", wall=wall))
+
+    key = ("CAM-7", "10.0.0.9")
+    first = run()
+    assert first.seen(key) is True
+    for _ in range(20):  # an impostor advertising every 10 s for 200 s: a handful of writes, not 20
+        wall.now += 10
+        first.clock.now += 10
+        assert first.seen(key) is False
+    stored = box.catalog.db.execute("SELECT since, last_seen FROM device_episodes").fetchall()
+    assert stored == [(1000.0, 1180.0)]  # written at 1000, 1060, 1120, 1180: every PERSIST_EVERY_S
+
+    wall.now += 300  # the service restarts within the gap: the same episode, no new alert
+    second = run()
+    assert second.seen(key) is False
+    assert second.seen(("CAM-7", "10.0.0.10")) is True  # another host: an episode of its own
+
+    wall.now += EPISODE_GAP_S + PERSIST_EVERY_S + 1  # down for longer than the gap: a new episode
+    third = run()
+    assert third.seen(key) is True
+    assert third.end(key) is True  # it got better: ended, also for the next run
+    assert run().seen(key) is True
+    assert Episodes(clock=Clock()).seen(key) is True  # without a store (a short look-up) nothing is kept

@@ -157,3 +157,33 @@ def test_impostor_on_the_address_a_camera_left_does_not_keep_the_box_from_its_ne
         impostor.stop()
         if moved is not None:
             moved.stop()
+
+
+def test_a_restart_inside_an_impostor_episode_does_not_alert_again(box_dir, cameras, serve, tmp_path):
+    """`kluis serve` restarted (an update, the watchdog, a power cut) while the impostor still advertises:
+    the episode alerted before goes on, without a second alert, and the camera is offloaded as before."""
+    data = box_dir[0]
+    configure_box(data, ["127.0.0.1"])
+    serial = f"IMPR-{RUN}"
+    real = cameras(serial)
+    server = serve(data)
+    pair(data, real)
+    real.record(1)
+    wait_for(lambda: _offloaded(data, real, 1), 30, what="first recording offloaded")
+    public_key = real._call("GET", "/dock/v1/info")["camera_key"]
+    impostor = Camera(tmp_path / "impostor", serial, "--impostor-of", public_key)
+    try:
+        server.find(rf"ALERT spoofed_serial \[{serial}\]: 127\.0\.0\.1:{impostor.port} claims to be paired", 30)
+        server.stop()
+
+        again = serve(data)
+        # (by discovery's advert or by the offload's challenge, whichever meets the impostor first)
+        again.find(rf"(spoofs|sessions) \(.*'{serial}', '127\.0\.0\.1'\): the episode alerted before the service "
+                   r"restarted goes on \(no new alert\)", 30)
+        real.record(1)
+        wait_for(lambda: _offloaded(data, real, 2), 30, what="offloaded after the restart, the impostor there")
+        assert "ALERT" not in again.output(), again.output()
+    finally:
+        impostor.stop()
+    alerts = [a for a in box_alerts(data) if a["serial"] == serial]
+    assert [a["kind"] for a in alerts] == ["spoofed_serial"], alerts  # one, over both runs

@@ -14,7 +14,8 @@ import pytest
 IMAGE = Path(__file__).resolve().parents[2] / "image"
 UNITS = IMAGE / "rootfs/usr/lib/systemd/system"
 OUR_UNITS = ["kluis.service", "kluis-data.service", "kluis-ssh.service", "kluis-update.service", "kluis-update.path",
-             "kluis-backup.service", "kluis-backup.timer", "media-kluis\\x2dbackup.mount", "kluis-usb@.service",
+             "kluis-backup.service", "kluis-backup.timer", "kluis-backup-network.service",
+             "kluis-backup-network.timer", "media-kluis\\x2dbackup.mount", "kluis-usb@.service",
              "kluis-usb-mount@.service", "kluis-seal-key.service", "kluis-seal-key.path"]
 # The units' programs, as the image has them (an executable the unit names must exist in the root).
 PROGRAMS = {"opt/kluis/bin/kluis": None, "usr/lib/kluis/data-setup": "rootfs/usr/lib/kluis/data-setup",
@@ -108,7 +109,8 @@ def exposure(unit: Path) -> tuple[float, str, str]:
     return float(match.group(1)), match.group(2), result.stdout
 
 
-@pytest.mark.parametrize("unit", ["kluis.service", "kluis-backup.service", "kluis-update.service"])
+@pytest.mark.parametrize("unit", ["kluis.service", "kluis-backup.service", "kluis-update.service",
+                                  "kluis-backup-network.service"])
 def test_services_are_rated_ok_or_better(unit):
     level, band, report = exposure(UNITS / unit)
     assert band in GOOD_BANDS and level < 5.0, report
@@ -144,6 +146,27 @@ def test_kluis_service_has_the_settings_the_issue_names():
     assert one["AmbientCapabilities"] == one["CapabilityBoundingSet"] == "CAP_NET_BIND_SERVICE"
     assert one["Type"] == "notify" and one["WatchdogSec"] and one["Restart"] == "on-failure"
     assert one["TimeoutStopSec"] and one["KillMode"] == "mixed"
+
+
+def test_network_backup_unit_has_the_network_and_fuse_and_nothing_more():
+    # The network target's unit: the network and /dev/fuse with the one capability sshfs needs to mount,
+    # in its own mount namespace; otherwise the disk backup's sandbox. The image installs sshfs and
+    # enables its timer.
+    s = settings(UNITS / "kluis-backup-network.service")
+    one = {k: v[-1] for k, v in s.items()}
+    assert one["ExecStart"] == "/opt/kluis/bin/kluis backup --data /var/lib/kluis --only network --due"
+    assert one["User"] == "kluis" and "PrivateNetwork" not in one and one["PrivateMounts"] == "yes"
+    assert one["AmbientCapabilities"] == one["CapabilityBoundingSet"] == "CAP_SYS_ADMIN"
+    assert one["DevicePolicy"] == "closed" and s["DeviceAllow"] == ["/dev/fuse rw"]
+    assert set(one["RestrictAddressFamilies"].split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
+    disk = settings(UNITS / "kluis-backup.service")
+    for key in ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp", "RestrictSUIDSGID",
+                "RestrictNamespaces", "MemoryDenyWriteExecute", "SystemCallArchitectures", "LoadCredentialEncrypted",
+                "SetCredential", "ConditionPathExists"):
+        assert s.get(key) == disk.get(key) or (key == "ConditionPathExists"
+                                               and s[key] == ["/var/lib/kluis/catalog.db"]), key
+    build = (IMAGE / "build").read_text()
+    assert re.search(r"^PACKAGES=\([^)]*\bsshfs\b", build, re.M) and "kluis-backup-network.timer" in build
 
 
 @pytest.mark.parametrize("script", ["build", "test", "lock", "rootfs/usr/lib/kluis/data-setup",

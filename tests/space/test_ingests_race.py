@@ -39,8 +39,8 @@ def others_reservations(data: Path) -> list[str]:
     import os
 
     folder = data / "reservations"
-    return [n for n in os.listdir(folder) if n != "lock" and n.split(".")[1] != str(os.getpid())] \
-        if folder.exists() else []
+    return [n for n in os.listdir(folder) if len(n.split(".")) == 5 and n.split(".")[1] != str(os.getpid())] \
+        if folder.exists() else []  # reservations only: not the lock, nor a full-disk episode's mark
 
 
 def test_axis_and_usb_ingests_racing_a_dock_offload_keep_the_reserve(small_disk, cameras, serve, tmp_path,

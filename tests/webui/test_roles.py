@@ -61,6 +61,8 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/instellingen"): {K},
     ("POST", "/instellingen/herverpakken"): {K},
     ("POST", "/instellingen/testmelding"): {K},
+    ("POST", "/instellingen/backup-test"): {K},
+    ("POST", "/instellingen/backup-sleutel"): {K},
     ("GET", "/statistieken"): {K, TL, FG},
     ("GET", "/statistieken.csv"): {K, TL, FG},
     # Handovers: the team leader prepares for the own team, the privacy officer approves.

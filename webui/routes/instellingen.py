@@ -1,7 +1,8 @@
 """/instellingen: retention policy, archive address, sync window and bandwidth limit, idle logout, the Axis
 content destination (on/off and its address, switched in the running service), who gets alerts by e-mail and
-the log collector (with a test); the sync state, the open alerts, and re-wrapping queued recordings for the
-archive with the keeper's unlocked key."""
+the log collector (with a test), the backup targets (the disk's folder, the network target with its pinned
+host key, the box's login key and a connection test); the sync state, the open alerts, and re-wrapping
+queued recordings for the archive with the keeper's unlocked key."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import asyncio
 
 from aiohttp import web
 
-from appliance import alerts, config, config_change, outbox, retention, roles
+from appliance import alerts, backup_sftp, backup_targets, config, config_change, outbox, retention, roles
 from appliance.axis.server import CannotListen
 from appliance.health import box_health
 
@@ -27,7 +28,8 @@ async def _page(request: web.Request, status: int = 200, errors: dict | None = N
                   limits=settings.limits(), totp_roles=settings.ROLES, axis_live=request.app[AXIS_SWITCH] is not None,
                   error=error, policy=retention.current_policy(box), sync=outbox.status(box),
                   health=await box_health(box, request[SESSION].role),  # clock and data at rest
-                  open_alerts=alerts.open_episodes(box), alert_titles={k: v.title for k, v in alerts.KINDS.items()})
+                  open_alerts=alerts.open_episodes(box), alert_titles={k: v.title for k, v in alerts.KINDS.items()},
+                  backup_key=backup_sftp.public_login_key(box))
 
 
 @routes.get("/instellingen")
@@ -107,3 +109,23 @@ async def test_alert(request: web.Request) -> web.StreamResponse:
                                     else _("failed: %(why)s") % {"why": result}))
     flash(request, " ".join(said))
     raise web.HTTPSeeOther("/instellingen#meldingen")
+
+
+@routes.post("/instellingen/backup-test")
+@needs(roles.SETTINGS_MANAGE)
+async def test_backup(request: web.Request) -> web.StreamResponse:
+    """Connect to the network backup target as saved: log in, write and remove a file (audited as backup_test)."""
+    _ = gettext_for(request)
+    why = await asyncio.get_running_loop().run_in_executor(
+        None, backup_targets.test_network, request.app[BOX], request[SESSION].name, client_of(request))
+    flash(request, _("Connection to the network backup target: ") + (
+        _("works.") if why is None else _("not configured.") if why == "off" else _("failed: %(why)s") % {"why": why}))
+    raise web.HTTPSeeOther("/instellingen#backup")
+
+
+@routes.post("/instellingen/backup-sleutel")
+@needs(roles.SETTINGS_MANAGE)
+async def make_backup_key(request: web.Request) -> web.StreamResponse:
+    """Make the box's login key for the network target (once); the page then shows its public half."""
+    backup_sftp.login_key(request.app[BOX])
+    raise web.HTTPSeeOther("/instellingen#backup")

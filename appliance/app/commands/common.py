@@ -185,6 +185,8 @@ NO_LOGIN: dict[str, str] = {
     "backup journal": _BACKUP,
     "backup verify": _BACKUP,
     "backup list": _BACKUP,
+    "backup push": _BACKUP,
+    "backup ssh-key": "makes the box's own login key for a network target and prints its public half; no footage",
     "restore": "checks a keeper's password or the recovery key against the key slots inside the backup: "
                "there is no box yet to log in to",
     "update verify": "checks a bundle's signature against the release key; reads no footage",

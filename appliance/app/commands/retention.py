@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import click
 
-from appliance import retention, roles, spreadsheet, sweep
+from appliance import backup_targets, retention, roles, spreadsheet, sweep
 from appliance.box import Box
 from appliance.clock import parse_time, to_iso
 from appliance.errors import NotFound
@@ -92,6 +92,12 @@ def retention_run(box: Box, dry_run: bool, as_json: bool, batch: int) -> None:
     if result.holds_ended:
         click.echo(f"{result.holds_ended} hold(s) ended on their end date")
     click.echo(f"deleted {len(result.deleted)} recording(s)")
+    for pushed in backup_targets.push(box):  # the deletions to the backup targets it can reach
+        if pushed.error:
+            click.echo(f"deletions not yet on backup target {pushed.target}: {pushed.error}", err=True)
+        elif pushed.journal_seq is not None or pushed.removed:
+            click.echo(f"deletions pushed to {pushed.target}: {pushed.deletions} in journal entry "
+                       f"{pushed.journal_seq or '-'}, {pushed.removed} stored copy(ies) removed")
 
 
 @retention_group.command("report")
