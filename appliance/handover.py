@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from . import audit, clip_window, footage, retention, roles, spreadsheet
+from . import audit, clip_window, footage, retention, roles, spreadsheet, statistics
 from .box import Box
 from .errors import KluisError, NotFound
 from .purposes import parse_purpose
@@ -258,6 +258,8 @@ def approve(box: Box, handover_id: str, actor: str, identity, out: str | os.Path
             "package_sha256 = ?, package_size = ?, manifest_sha256 = ? WHERE id = ? AND state = ?",
             [APPROVED, actor, now, int(single), result["package_sha256"], result["package_size"],
              result["manifest_sha256"], handover_id, PREPARED]).rowcount
+        for recording_id in handover["recording_ids"] if changed else ():
+            statistics.refresh(box.catalog, recording_id)
         if not changed:  # approved (or refused) by someone else while this package was written
             state = get(box, handover_id)["state"]
             for item in handover["items"]:
