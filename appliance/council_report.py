@@ -3,9 +3,10 @@ Dutch PDF, a bar chart and a short text per section, and as CSV; made from the w
 `kluis stats report`, by the privacy officer or the auditor, and on record in the audit log.
 
 The charts are fpdf2's own rectangles: no plotting library for a handful of bars. The report holds no
-personal data: the statistics have none (appliance/statistics.py says why). It labels values through the
-caller's `label(table, value)` (the web UI's words, webui/labels.py: one place for the page and the
-report), so that a reason or a purpose reads the same on the page and on paper.
+personal data: the statistics have none (appliance/statistics.py says why). Its tables and values are
+worded by the caller's `title(table)` and `label(table, value)` (the web UI's words in Dutch,
+webui/labels.py: one place for the page and the report), so that a table, a reason or a purpose reads the
+same on the page, in the CSV and on paper.
 """
 
 from __future__ import annotations
@@ -22,23 +23,9 @@ from .box import Box
 from .stats_report import TABLES, Period, Report, month_dutch
 from .transfer_form import DEFAULT_OFFICE, _clean, _font_paths
 
-Label = Callable[[str, str], str]
+Label = Callable[[str, str], str]   # (table, value) -> words
+Title = Callable[[str], tuple[str, str]]  # table -> (title, heading of its first column)
 
-# Per table: its Dutch title, the heading of its first column, and the short text above its chart.
-SECTIONS: dict[str, tuple[str, str]] = {
-    "per_month": ("Opnames per maand", "Maand"),
-    "per_team": ("Opnames per team", "Team"),
-    "reason": ("Reden van de opname", "Reden"),
-    "warning": ("Waarschuwing vooraf", "Waarschuwing"),
-    "warnings": ("Aantal waarschuwingen", "Waarschuwingen"),
-    "category": ("Bewaarcategorie", "Categorie"),
-    "camera_model": ("Cameramodel", "Model"),
-    "source": ("Hoe de opnames in de box kwamen", "Weg"),
-    "viewed": ("Opnames bekeken, per doel", "Doel"),
-    "views": ("Keren bekeken, per doel", "Doel"),
-    "hold_purpose": ("Blokkeringen per doel", "Doel"),
-    "outcome": ("Wat er met de opnames gebeurde", "Uitkomst"),
-}
 BAR = (1, 104, 155)  # the web UI's blue (#01689b)
 
 
@@ -187,8 +174,8 @@ class _Report(FPDF):
         self.ln(1)
 
 
-def render_pdf(report: Report, label: Label, *, issuer: str, made_at: datetime, timezone: str) -> bytes:
-    """The council report of `report` as PDF bytes."""
+def render_pdf(report: Report, label: Label, title: Title, *, issuer: str, made_at: datetime, timezone: str) -> bytes:
+    """The council report of `report` as PDF bytes; `title` and `label` give the Dutch words."""
     period = report.period.dutch()
     pdf = _Report(issuer, period)
     pdf.add_page()
@@ -215,9 +202,9 @@ def render_pdf(report: Report, label: Label, *, issuer: str, made_at: datetime, 
                   "opgeteld, zonder verwijzing naar de opname, de handhaver, de plaats of een zaak. Een opname die "
                   "onherkenbaar is gemaakt (een bewerkte kopie) telt niet als eigen opname.", size=8.5)
     for number_of, key in enumerate([k for k in TABLES if report.tables.get(k) or k in ("per_month", "reason")], 1):
-        title, column = SECTIONS[key]
+        heading, column = title(key)
         rows = [(label(key, value), n) for value, n in report.tables.get(key, [])]
-        pdf.heading(f"{number_of}. {title}", len(rows))
+        pdf.heading(f"{number_of}. {heading}", len(rows))
         text = section_text(report, key, label)
         if text:
             pdf.paragraph(text)
@@ -227,13 +214,12 @@ def render_pdf(report: Report, label: Label, *, issuer: str, made_at: datetime, 
     return bytes(pdf.output())
 
 
-def csv_rows(report: Report, title: Callable[[str], str], label: Label) -> list[tuple[str, str, int]]:
+def csv_rows(report: Report, title: Title, label: Label) -> list[tuple[str, str, int]]:
     """The report's tables as CSV rows (table, value, count), in TABLES' order."""
-    return [(title(key), label(key, value), n) for key in TABLES for value, n in report.tables.get(key, [])]
+    return [(title(key)[0], label(key, value), n) for key in TABLES for value, n in report.tables.get(key, [])]
 
 
-def csv_bytes(report: Report, headings: Sequence[str], title: Callable[[str], str], label: Label,
-              timezone: str) -> bytes:
+def csv_bytes(report: Report, headings: Sequence[str], title: Title, label: Label, timezone: str) -> bytes:
     return spreadsheet.to_bytes(headings, csv_rows(report, title, label), timezone)
 
 
@@ -242,10 +228,6 @@ def issuer(box: Box) -> str:
     the product's."""
     settings = box.settings.box
     return settings.municipality or (settings.name if settings.name != DEFAULT_OFFICE else "")
-
-
-def dutch_title(key: str) -> str:
-    return SECTIONS[key][0]
 
 
 def record(box: Box, actor: str, period: Period, formats: Sequence[str], *, everything: bool,

@@ -243,7 +243,13 @@ def stats_value(_: Gettext, lang: str, key: str, value: str) -> str:
     return _(known[value]) if value in known else value
 
 
-def dutch_stats_labeller() -> Callable[[str, str], str]:
-    """stats_value in Dutch, whatever the viewer's language: for the report to the council (and the CLI's)."""
-    dutch = i18n.translations("nl").gettext
-    return lambda key, value: stats_value(dutch, "nl", key, value)
+def stats_words(_: Gettext, lang: str) -> tuple[Callable[[str], tuple[str, str]], Callable[[str, str], str]]:
+    """The words of the statistics in a language: title(table) -> (title, first column) and
+    label(table, value) (appliance.council_report's Title and Label)."""
+    return (lambda key: (_(STATS_TABLES[key][0]), _(STATS_TABLES[key][1])),
+            lambda key, value: stats_value(_, lang, key, value))
+
+
+def dutch_stats_words() -> tuple[Callable[[str], tuple[str, str]], Callable[[str, str], str]]:
+    """stats_words in Dutch, whatever the viewer's language: the report to the council (also the CLI's)."""
+    return stats_words(i18n.translations("nl").gettext, "nl")

@@ -12,7 +12,7 @@ from appliance import council_report, roles, stats_report
 from appliance.errors import KluisError
 
 from ..app import BOX, LANG, SESSION, client_of, csv_response, gettext_for, needs, render
-from ..labels import STATS_TABLES, dutch_stats_labeller, month_label, stats_value
+from ..labels import STATS_TABLES, dutch_stats_words, month_label, stats_words
 
 routes = web.RouteTableDef()
 PERIOD_PARAMS = ("periode", "van", "tot")
@@ -41,9 +41,8 @@ class _Asked:
         return f"?{urlencode(given)}" if given else ""
 
 
-def _labeller(request: web.Request):
-    _, lang = gettext_for(request), request[LANG]
-    return lambda key, value: stats_value(_, lang, key, value)
+def _words(request: web.Request) -> tuple[council_report.Title, council_report.Label]:
+    return stats_words(gettext_for(request), request[LANG])
 
 
 def _report(request: web.Request, asked: _Asked) -> stats_report.Report:
@@ -69,9 +68,9 @@ async def stats_page(request: web.Request) -> web.StreamResponse:
     _ = gettext_for(request)
     asked = _Asked(request)
     report = _report(request, asked)
-    label = _labeller(request)
-    charts = [(key, _(title), _(column), [(label(key, value), n) for value, n in report.tables[key]])
-              for key, (title, column) in STATS_TABLES.items() if report.tables[key] or key in ("per_month",)]
+    title, label = _words(request)
+    charts = [(key, *title(key), [(label(key, value), n) for value, n in report.tables[key]])
+              for key in STATS_TABLES if report.tables[key] or key == "per_month"]
     return render(request, "statistieken.html", status=400 if asked.error else 200, charts=charts,
                   everything=report.everything, team=report.team, error=asked.error, form=asked.values,
                   choices=_choices(request, report.months), query=asked.query(),
@@ -97,8 +96,8 @@ async def stats_csv(request: web.Request) -> web.StreamResponse:
     if asked.error:
         raise web.HTTPBadRequest(text=asked.error)
     report = _report(request, asked)
-    body = council_report.csv_bytes(report, [_("Table"), _("Value"), _("Count")],
-                                    lambda key: _(STATS_TABLES[key][0]), _labeller(request),
+    title, label = _words(request)
+    body = council_report.csv_bytes(report, [_("Table"), _("Value"), _("Count")], title, label,
                                     request.app[BOX].settings.box.timezone)
     return csv_response(body, "statistieken.csv")
 
@@ -114,8 +113,9 @@ async def council_pdf(request: web.Request) -> web.StreamResponse:
     report = _report(request, asked)
     council_report.record(box, request[SESSION].name, asked.period, ["pdf"], everything=report.everything,
                           client=client_of(request))
+    title, label = dutch_stats_words()
     pdf = await asyncio.get_running_loop().run_in_executor(
-        None, lambda: council_report.render_pdf(report, dutch_stats_labeller(), issuer=council_report.issuer(box), made_at=box.clock(),
+        None, lambda: council_report.render_pdf(report, label, title, issuer=council_report.issuer(box), made_at=box.clock(),
                                                 timezone=box.settings.box.timezone))
     return web.Response(body=pdf, content_type="application/pdf", headers={
         "Content-Disposition": 'inline; filename="raadsrapportage.pdf"', "Cache-Control": "no-store"})

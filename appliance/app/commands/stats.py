@@ -12,8 +12,7 @@ import click
 
 from appliance import council_report, stats_report
 from appliance.box import Box
-from webui import i18n
-from webui.labels import STATS_TABLES, dutch_stats_labeller
+from webui.labels import dutch_stats_words
 from .common import act, secret_options, with_box
 
 CSV_HEADINGS = ("Tabel", "Waarde", "Aantal")
@@ -42,14 +41,12 @@ def stats_report_command(box: Box, start: str | None, end: str | None, out: Path
     report = stats_report.report(box.catalog, None, period)
     formats = ["pdf"] + (["csv"] if csv_out else [])
     council_report.record(box, actor.name, period, formats, everything=True, client="cli")
-    label = dutch_stats_labeller()
-    dutch = i18n.translations("nl").gettext
-    pdf = council_report.render_pdf(report, label, issuer=council_report.issuer(box), made_at=box.clock(),
+    title, label = dutch_stats_words()
+    pdf = council_report.render_pdf(report, label, title, issuer=council_report.issuer(box), made_at=box.clock(),
                                     timezone=box.settings.box.timezone)
     out.write_bytes(pdf)
     if csv_out:
-        csv_out.write_bytes(council_report.csv_bytes(report, CSV_HEADINGS, lambda key: dutch(STATS_TABLES[key][0]),
-                                                     label, box.settings.box.timezone))
+        csv_out.write_bytes(council_report.csv_bytes(report, CSV_HEADINGS, title, label, box.settings.box.timezone))
     click.echo(f"report for {period.dutch()}: {report.total()} recording(s); written to {out}"
                + (f" and {csv_out}" if csv_out else ""))
 
