@@ -27,7 +27,8 @@ MIGRATIONS = Migrations("statistics", [
         CREATE UNIQUE INDEX statistics_folded ON statistics(month, team, fact, value) WHERE recording_id IS NULL;
         CREATE INDEX statistics_period ON statistics(fact, month, team);
 
-        -- Backfill. One subject per recording the box holds (not a redacted copy) or deleted (the deletion
+        -- Backfill. A view is the gate's 'view', 'range_read' or 'export' entry; a handover package's 'export'
+        -- entries (details.handover) are its handover, counted as an outcome. One subject per recording the box holds (not a redacted copy) or deleted (the deletion
         -- report), with what is known of it.
         CREATE TEMP TABLE stats_subjects AS
         SELECT r.id AS id, 1 AS live, substr(r.start_time, 1, 7) AS month,
@@ -83,10 +84,12 @@ MIGRATIONS = Migrations("statistics", [
         UNION ALL SELECT s.id, live, month, team, 'viewed', a.purpose, 1
                 FROM stats_subjects s JOIN audit_log a ON a.recording_id = s.id
                 WHERE a.action IN ('view', 'range_read', 'export') AND a.purpose IS NOT NULL
+                  AND json_extract(a.details, '$.handover') IS NULL
                 GROUP BY s.id, a.purpose
         UNION ALL SELECT s.id, live, month, team, 'views', a.purpose, count(*)
                 FROM stats_subjects s JOIN audit_log a ON a.recording_id = s.id
                 WHERE a.action IN ('view', 'range_read', 'export') AND a.purpose IS NOT NULL
+                  AND json_extract(a.details, '$.handover') IS NULL
                 GROUP BY s.id, a.purpose;
 
         INSERT INTO statistics (month, team, fact, value, n, recording_id)
