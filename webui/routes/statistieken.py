@@ -36,7 +36,7 @@ class _Asked:
                            "to (for example 2026-09 and 2026-12).")
             self.period = stats_report.Period()
 
-    def query(self) -> str:
+    def suffix(self) -> str:
         given = {k: v for k, v in self.values.items() if v}
         return f"?{urlencode(given)}" if given else ""
 
@@ -73,7 +73,7 @@ async def stats_page(request: web.Request) -> web.StreamResponse:
               for key in STATS_TABLES if report.tables[key] or key == "per_month"]
     return render(request, "statistieken.html", status=400 if asked.error else 200, charts=charts,
                   everything=report.everything, team=report.team, error=asked.error, form=asked.values,
-                  choices=_choices(request, report.months), query=asked.query(),
+                  choices=_choices(request, report.months), query=asked.suffix(),
                   period_label=None if asked.period.everything else _period_label(request, asked.period))
 
 
