@@ -34,6 +34,11 @@ def number(n: int) -> str:
     return f"{n:,}".replace(",", ".")
 
 
+def opnames(n: int) -> str:
+    """'1 opname', '12 opnames'."""
+    return f"{number(n)} opname" if n == 1 else f"{number(n)} opnames"
+
+
 def _share(part: int, whole: int) -> str:
     return f"{round(100 * part / whole)}%" if whole else "0%"
 
@@ -46,20 +51,20 @@ def section_text(report: Report, key: str, label: Label) -> str:
         if not rows:
             return "In deze periode zijn geen opnames gemaakt."
         busiest = max(rows, key=lambda row: (row[1], row[0]))
-        return (f"In deze periode zijn {number(total)} opnames gemaakt, in {len(rows)} "
+        return (f"In deze periode zijn {opnames(total)} gemaakt, in {len(rows)} "
                 f"{'maand' if len(rows) == 1 else 'maanden'}. De drukste maand was {month_dutch(busiest[0])} "
-                f"met {number(busiest[1])} opnames. Elke opname telt in de maand waarin zij begon (UTC).")
+                f"met {opnames(busiest[1])}. Elke opname telt in de maand waarin zij begon (UTC).")
     if key == "per_team":
         unknown = report.count(key, "")
         text = "Het team van de handhaver die de opname maakte."
         if unknown:
-            text += (f" {number(unknown)} opnames staan onder 'onbekend': de box kende de handhaver niet, of de "
-                     "opname was al verwijderd voordat de box deze cijfers bijhield.")
+            text += (f" {opnames(unknown)} {'staat' if unknown == 1 else 'staan'} onder 'onbekend': de box kende de "
+                     "handhaver niet, of de opname was al verwijderd voordat de box deze cijfers bijhield.")
         return text
     if key == "reason":
         given = total - report.count(key, "")
         text = (f"Na de dienst legt de handhaver vast waarom de camera werd aangezet. Voor {number(given)} van de "
-                f"{number(total)} opnames ({_share(given, total)}) is een reden vastgelegd.")
+                f"{opnames(total)} ({_share(given, total)}) is een reden vastgelegd.")
         named = [row for row in rows if row[0]]
         if named:
             first = max(named, key=lambda row: row[1])
@@ -67,7 +72,7 @@ def section_text(report: Report, key: str, label: Label) -> str:
         return text
     if key == "warning":
         yes, no = report.count(key, "yes"), report.count(key, "no")
-        return (f"Bij {number(yes)} opnames ({_share(yes, total)}) is vooraf gewaarschuwd dat de camera zou "
+        return (f"Bij {opnames(yes)} ({_share(yes, total)}) is vooraf gewaarschuwd dat de camera zou "
                 f"worden aangezet, bij {number(no)} niet; bij {number(total - yes - no)} is het niet vastgelegd.")
     if key == "warnings":
         return "Hoe vaak de handhaver waarschuwde voordat de camera werd aangezet, waar dat is vastgelegd."
@@ -85,13 +90,15 @@ def section_text(report: Report, key: str, label: Label) -> str:
     if key == "views":
         return "Hoe vaak er in totaal voor elk doel is gekeken of gedownload."
     if key == "hold_purpose":
-        return ("Een blokkering houdt een opname langer vast dan de bewaartermijn, voor een aangifte, klacht, "
-                "verzoek of vordering. Hier staat het aantal geplaatste blokkeringen per doel.")
+        return ("Een bewaring houdt een opname langer vast dan de bewaartermijn, voor een aangifte, klacht, "
+                "verzoek of vordering. Hier staat het aantal geplaatste bewaringen per doel.")
     if key == "outcome":
         term, early = report.count(key, "deleted_term"), report.count(key, "deleted_early")
-        text = (f"Van de {number(total)} opnames zijn er {number(term)} na afloop van de bewaartermijn verwijderd"
+        left = total - term - early
+        text = (f"Van de {opnames(total)} zijn er {number(term)} na afloop van de bewaartermijn verwijderd"
                 f"{f' en {number(early)} eerder, na een besluit' if early else ''}; "
-                f"{number(total - term - early)} staan nog in de box. Een opname kan meer dan één uitkomst hebben.")
+                f"{number(left)} {'staat' if left == 1 else 'staan'} nog in de box. Een opname kan meer dan één "
+                "uitkomst hebben.")
         return text
     return ""
 
@@ -191,11 +198,10 @@ def render_pdf(report: Report, label: Label, title: Title, *, issuer: str, made_
     pdf.ln(1)
     total = report.total()
     pdf.paragraph(
-        f"In deze periode maakten handhavers {number(total)} opnames met hun bodycam. "
-        f"{number(report.count('outcome', 'held'))} daarvan zijn langer bewaard voor een aangifte, klacht, verzoek "
-        f"of vordering, {number(report.count('outcome', 'handed_over'))} zijn aan politie of Openbaar Ministerie "
-        f"verstrekt, en {number(report.count('outcome', 'deleted_term'))} zijn na de bewaartermijn verwijderd.",
-        bold=True)
+        f"In deze periode maakten handhavers {opnames(total)} met hun bodycam. Daarvan langer bewaard voor een "
+        f"aangifte, klacht, verzoek of vordering: {number(report.count('outcome', 'held'))}; verstrekt aan politie "
+        f"of Openbaar Ministerie: {number(report.count('outcome', 'handed_over'))}; na de bewaartermijn "
+        f"verwijderd: {number(report.count('outcome', 'deleted_term'))}.", bold=True)
     pdf.ln(1)
     pdf.paragraph("Deze cijfers bevatten geen persoonsgegevens. De box houdt ze bij vanaf het moment dat een "
                   "opname binnenkomt, en bewaart ze ook nadat de opname zelf is verwijderd: per maand en per team "

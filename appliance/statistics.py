@@ -178,22 +178,23 @@ def count_read(catalog: Catalog, recording_id: str, action: str, purpose: str | 
 
 def fold(catalog: Catalog, recording_ids: Iterable[str], outcome: str) -> None:
     """The recordings are being deleted (`outcome`: DELETED_TERM or DELETED_EARLY): add the outcome, add
-    their rows to the month's totals and drop the rows and their link. Inside the deletion's transaction.
-    A redacted copy has no rows of its own, and is not counted."""
+    their rows to their months' totals and drop the rows with their link. Inside the deletion's transaction;
+    a sweep's batch at once (set-wise: a row per recording would cost the sweep seconds per 10 000). A
+    redacted copy has no rows of its own, and is not counted."""
     db = catalog.db.conn
-    for rid in recording_ids:
-        row = db.execute("SELECT month, team FROM statistics WHERE recording_id = ? AND fact = ?",
-                         [rid, RECORDINGS]).fetchone()
-        if row is None:
-            continue
-        db.execute("INSERT INTO statistics (month, team, fact, value, n, recording_id) VALUES (?, ?, ?, ?, 1, ?) "
-                   "ON CONFLICT(recording_id, fact, value) WHERE recording_id IS NOT NULL DO NOTHING",
-                   [row[0], row[1], OUTCOME, outcome, rid])
-        db.execute("INSERT INTO statistics (month, team, fact, value, n, recording_id) "
-                   "SELECT month, team, fact, value, n, NULL FROM statistics WHERE recording_id = ? "
-                   "ON CONFLICT(month, team, fact, value) WHERE recording_id IS NULL DO UPDATE SET n = n + excluded.n",
-                   [rid])
-        db.execute("DELETE FROM statistics WHERE recording_id = ?", [rid])
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS statistics_folding (id TEXT PRIMARY KEY)")
+    db.execute("DELETE FROM temp.statistics_folding")
+    db.executemany("INSERT OR IGNORE INTO temp.statistics_folding (id) VALUES (?)", [(rid,) for rid in recording_ids])
+    folding = "recording_id IN (SELECT id FROM temp.statistics_folding)"
+    db.execute("INSERT INTO statistics (month, team, fact, value, n, recording_id) "
+               f"SELECT month, team, ?, ?, 1, recording_id FROM statistics WHERE fact = ? AND {folding} "
+               "ON CONFLICT(recording_id, fact, value) WHERE recording_id IS NOT NULL DO NOTHING",
+               [OUTCOME, outcome, RECORDINGS])
+    db.execute("INSERT INTO statistics (month, team, fact, value, n, recording_id) "
+               f"SELECT month, team, fact, value, n, NULL FROM statistics WHERE {folding} "
+               "ON CONFLICT(month, team, fact, value) WHERE recording_id IS NULL DO UPDATE SET n = n + excluded.n")
+    db.execute(f"DELETE FROM statistics WHERE {folding}")
+    db.execute("DELETE FROM temp.statistics_folding")
 
 
 def adopt_team(catalog: Catalog, team: str) -> None:

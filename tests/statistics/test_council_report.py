@@ -35,13 +35,14 @@ def test_the_council_report_holds_the_figures_of_a_known_data_set(sbox, tmp_path
     assert result.returncode == 0, result.stderr.decode()
     text = pdf_text(out)
     assert "Periode: maart 2026 t/m april 2026" in text
-    assert ("In deze periode maakten handhavers 7 opnames met hun bodycam. 3 daarvan zijn langer bewaard voor een "
-            "aangifte, klacht, verzoek of vordering, 1 zijn aan politie of Openbaar Ministerie verstrekt, en 0 zijn "
-            "na de bewaartermijn verwijderd.") in text
+    assert ("In deze periode maakten handhavers 7 opnames met hun bodycam. Daarvan langer bewaard voor een aangifte, "
+            "klacht, verzoek of vordering: 3; verstrekt aan politie of Openbaar Ministerie: 1; na de bewaartermijn "
+            "verwijderd: 0.") in text
     assert "De drukste maand was maart 2026 met 4 opnames." in text
     assert "Voor 4 van de 7 opnames (57%) is een reden vastgelegd. De meest genoemde reden is agressie (2 keer)." in text
     assert "Bij 2 opnames (29%) is vooraf gewaarschuwd dat de camera zou worden aangezet, bij 1 niet; bij 4 is het niet vastgelegd." in text
-    assert "1 opnames staan onder 'onbekend'" in text
+    assert "1 opname staat onder 'onbekend'" in text
+    assert "Van de 7 opnames zijn er 0 na afloop van de bewaartermijn verwijderd en 1 eerder, na een besluit; 6 staan nog" in text
     # The chart's rows: label and count as the table under each bar says them.
     for label, count in (("maart 2026", 4), ("april 2026", 3), ("Noord", 5), ("Zuid", 1), ("agressie", 2),
                          ("bedreiging", 1), ("belediging", 1), ("klacht", 2), ("aangifte", 1), ("incident", 1),
