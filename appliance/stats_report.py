@@ -131,7 +131,8 @@ def _scope(user: dict | None) -> tuple[str, list]:
 
 
 def report(catalog: Catalog, user: dict | None, period: Period = Period()) -> Report:
-    """Every table for the period, within what `user` counts (see the module's docstring)."""
+    """Every table for the period, within what `user` counts (see the module's docstring). One pass over
+    the table (it has no index on the month: appliance/schema/statistics.py says why), grouped here."""
     db = catalog.db
     scope, params = _scope(user)
     where, when = [scope], list(params)
@@ -141,25 +142,28 @@ def report(catalog: Catalog, user: dict | None, period: Period = Period()) -> Re
     if period.last:
         where.append("month <= ?")
         when.append(period.last)
-    condition = " AND ".join(where)
     result = Report(period, counts_everything(user), None if counts_everything(user) else (user or {}).get("team"))
-    recordings = [statistics.RECORDINGS]
-    result.tables["per_month"] = [tuple(r) for r in db.execute(
-        f"SELECT month, sum(n) FROM statistics WHERE fact = ? AND {condition} GROUP BY month ORDER BY month",
-        recordings + when)]
-    result.tables["per_team"] = [tuple(r) for r in db.execute(
-        f"SELECT team, sum(n) FROM statistics WHERE fact = ? AND {condition} GROUP BY team ORDER BY 2 DESC, 1",
-        recordings + when)]
-    for key in TABLES[2:]:
-        result.tables[key] = []
-    for fact, value, n in db.execute(
-            f"SELECT fact, value, sum(n) FROM statistics WHERE fact != ? AND {condition} GROUP BY fact, value "
-            "ORDER BY fact, 3 DESC, value", recordings + when):
-        if fact in result.tables:
-            result.tables[fact].append((value, n))
-    result.months = [r[0] for r in db.execute(
-        f"SELECT DISTINCT month FROM statistics WHERE fact = ? AND {scope} ORDER BY month DESC",
-        recordings + params)]
+    per_month: dict[str, int] = {}
+    per_team: dict[str, int] = {}
+    facts: dict[str, dict[str, int]] = {key: {} for key in TABLES[2:]}
+    for fact, value, month, team, n in db.execute(
+            "SELECT fact, value, month, team, sum(n) FROM statistics WHERE " + " AND ".join(where)
+            + " GROUP BY fact, value, month, team", when):
+        if fact == statistics.RECORDINGS:
+            per_month[month] = per_month.get(month, 0) + n
+            per_team[team] = per_team.get(team, 0) + n
+        elif fact in facts:
+            facts[fact][value] = facts[fact].get(value, 0) + n
+    result.tables["per_month"] = sorted(per_month.items())
+    result.tables["per_team"] = sorted(per_team.items(), key=lambda kv: (-kv[1], kv[0]))
+    for fact, counts in facts.items():
+        result.tables[fact] = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    if period.everything:
+        result.months = sorted(per_month, reverse=True)
+    else:
+        result.months = [r[0] for r in db.execute(
+            f"SELECT DISTINCT month FROM statistics WHERE fact = ? AND {scope} ORDER BY month DESC",
+            [statistics.RECORDINGS, *params])]
     return result
 
 

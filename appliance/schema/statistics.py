@@ -25,7 +25,8 @@ MIGRATIONS = Migrations("statistics", [
         );
         CREATE UNIQUE INDEX statistics_live ON statistics(recording_id, fact, value) WHERE recording_id IS NOT NULL;
         CREATE UNIQUE INDEX statistics_folded ON statistics(month, team, fact, value) WHERE recording_id IS NULL;
-        CREATE INDEX statistics_period ON statistics(fact, month, team);
+        -- No index on the month: the table holds the live recordings' rows (weeks of recordings) and small
+        -- totals, a report reads most of it, and every index would cost the sweep's deletions more.
 
         -- Backfill. A view is the gate's 'view', 'range_read' or 'export' entry; a handover package's 'export'
         -- entries (details.handover) are its handover, counted as an outcome. One subject per recording the box holds (not a redacted copy) or deleted (the deletion
