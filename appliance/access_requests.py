@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
-from . import audit, recording_places, retention, sweep
+from . import audit, recording_places, retention, statistics, sweep
 from . import config as config_mod
 from .config_models import RequestsSettings
 from .box import Box
@@ -344,6 +344,7 @@ def _link(box: Box, request_id: int, ref: str, kind: str, recording_id: str, how
                        [how, actor, now, request_id, recording_id])
         audit.record(box.catalog, actor=actor, action="request_link", recording_id=recording_id, purpose=kind,
                      case_ref=ref, client=client, details={"request": request_id, "how": how})
+        statistics.refresh(box.catalog, recording_id)
         if any(h["case_ref"] == ref for h in retention.active_holds(box.catalog, recording_id)):
             return None
         return retention.add_hold(box, recording_id, kind, ref, actor, client=client)

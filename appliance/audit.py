@@ -29,7 +29,7 @@ from typing import Any, Iterable, Iterator, Literal, TextIO, overload
 
 from nacl.signing import SigningKey, VerifyKey
 
-from . import signing, spreadsheet
+from . import csv_columns, signing, spreadsheet
 from .canonical import canonical
 from .clock import system_clock, to_iso
 from .errors import KluisError
@@ -199,10 +199,12 @@ def page(catalog, *, recording_id: str | None = None, since: str | None = None, 
     return rows
 
 
-def write_csv(rows: Iterable[dict], out: TextIO, tz: str) -> int:
+def write_csv(rows: Iterable[dict], out: TextIO, tz: str, lang: str = "nl") -> int:
     """The log as CSV for the privacy officer, as Dutch Excel opens it (appliance.spreadsheet: times in
-    the box's zone `tz` with their offset; details as JSON text); returns the number of rows."""
-    return spreadsheet.write(out, COLUMNS, ([row.get(name) for name in COLUMNS] for row in rows), tz)
+    the box's zone `tz` with their offset; details as JSON text), headed in `lang`
+    (appliance.csv_columns); returns the number of rows."""
+    return spreadsheet.write(out, csv_columns.headings(COLUMNS, lang), ([row.get(name) for name in COLUMNS]
+                                                                        for row in rows), tz)
 
 
 # Checkpoints ------------------------------------------------------------------------------------------

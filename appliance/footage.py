@@ -19,7 +19,7 @@ from typing import BinaryIO, Generator
 
 from nacl.public import PrivateKey
 
-from . import audit, purposes, roles
+from . import audit, purposes, roles, statistics
 from .box import Box
 from .container import Decryptor, parse_header
 from .errors import KluisError, NotFound
@@ -105,6 +105,8 @@ def _record(box: Box, entries: list[dict]) -> list[int]:
                          "first")
     with box.catalog.transaction():
         seqs = [audit.record(box.catalog, clock=box.clock, **entry) for entry in entries]
+        for entry in entries:
+            statistics.count_read(box.catalog, entry["recording_id"], entry["action"], entry.get("purpose"))
     return seqs
 
 

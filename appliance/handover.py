@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from . import audit, clip_window, footage, retention, roles, spreadsheet
+from . import audit, clip_window, csv_columns, footage, retention, roles, spreadsheet, statistics
 from .box import Box
 from .errors import KluisError, NotFound
 from .purposes import parse_purpose
@@ -258,6 +258,8 @@ def approve(box: Box, handover_id: str, actor: str, identity, out: str | os.Path
             "package_sha256 = ?, package_size = ?, manifest_sha256 = ? WHERE id = ? AND state = ?",
             [APPROVED, actor, now, int(single), result["package_sha256"], result["package_size"],
              result["manifest_sha256"], handover_id, PREPARED]).rowcount
+        for recording_id in handover["recording_ids"] if changed else ():
+            statistics.refresh(box.catalog, recording_id)
         if not changed:  # approved (or refused) by someone else while this package was written
             state = get(box, handover_id)["state"]
             for item in handover["items"]:
@@ -332,10 +334,10 @@ def register_rows(box: Box) -> list[dict]:
 
 
 def register_csv(box: Box, out: str | os.PathLike | TextIO, actor: str | None = None,
-                 client: str | None = None, only: set[str] | None = None) -> int:
+                 client: str | None = None, only: set[str] | None = None, lang: str = "nl") -> int:
     """The handover register (overdrachtsregister) as CSV, oldest first; returns the number of rows.
     `out`: a path or a text file object. Reading it is on record when `actor` is given. `only`: just the
-    handovers with these ids (those the reader may see)."""
+    handovers with these ids (those the reader may see). Headed in `lang` (appliance.csv_columns)."""
     rows = [row for row in register_rows(box) if only is None or row["id"] in only]
     if actor is not None:
         with box.catalog.transaction():
@@ -343,8 +345,8 @@ def register_csv(box: Box, out: str | os.PathLike | TextIO, actor: str | None = 
                          details={"rows": len(rows)})
 
     def write(f) -> None:
-        spreadsheet.write(f, REGISTER_COLUMNS, ([row[c] for c in REGISTER_COLUMNS] for row in rows),
-                          box.settings.box.timezone)
+        spreadsheet.write(f, csv_columns.headings(REGISTER_COLUMNS, lang),
+                          ([row[c] for c in REGISTER_COLUMNS] for row in rows), box.settings.box.timezone)
 
     if isinstance(out, (str, os.PathLike)):
         with open(Path(out), "w", newline="", encoding="utf-8") as f:

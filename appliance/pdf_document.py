@@ -22,6 +22,12 @@ FONT_FILES = {("sans", ""): "DejaVuSans.ttf", ("sans", "B"): "DejaVuSans-Bold.tt
               ("mono", ""): "DejaVuSansMono.ttf"}
 MAX_TEXT = 2000  # characters of any one field: a hostile value cannot make a document endless
 Row = tuple[str, object, bool]  # label, value, shown as code (mono: hashes, keys)
+DEFAULT_OFFICE = "Kluis"  # [box] name left at its default names the product, not an office: never printed
+
+
+def issuer(municipality: str, office: str) -> str:
+    """Who a document is from: the municipality ([box] municipality), else the office's name if it was given."""
+    return municipality or (office if office != DEFAULT_OFFICE else "")
 
 
 def font_paths() -> dict | None:
@@ -94,8 +100,10 @@ class Document(FPDF):
         self.set_font(self.sans, "B", 16)
         self.multi_cell(0, 8, self.t(text), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
-    def heading(self, text: str) -> None:
-        if self.get_y() > self.h - 40:
+    def heading(self, text: str, room: float = 40) -> None:
+        """A numbered section's title; a new page first when less than `room` mm is left (a heading never
+        ends a page alone)."""
+        if self.get_y() > self.h - room:
             self.add_page()
         self.ln(3)
         self.set_font(self.sans, "B", 12)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from nacl.public import PrivateKey
 
-from . import audit, footage, space, teams, timesync
+from . import audit, footage, space, statistics, teams, timesync
 from .box import Box
 from .clock import to_iso
 from .container import Encryptor, plaintext_size
@@ -83,6 +83,7 @@ def catalog_stored(box: Box, stored: Stored, fields: dict, actor: str = "system"
                                                "camera": fields.get("camera_serial"),
                                                "source_ref": fields.get("source_ref"),
                                                "clock_synced": fields["clock_synced"]})  # in the chained log too
+        statistics.refresh(box.catalog, recording_id)
     return recording_id
 
 
@@ -181,6 +182,7 @@ def set_reason(box: Box, recording: dict, reason: str, warning_given: bool | Non
                                [reason, warning_value, recording["id"]])
         audit.record(box.catalog, actor=actor, action="reason_set", recording_id=recording["id"], client=client,
                      details={"reason": reason, "warning_given": warning_value, "before": recording.get("reason")})
+        statistics.refresh(box.catalog, recording["id"])  # last: it reads the row as this function left it
 
 
 @dataclass(frozen=True)

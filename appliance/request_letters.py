@@ -19,13 +19,13 @@ from . import audit
 from .box import Box
 from .clock import from_iso, to_iso
 from .errors import KluisError
+from . import pdf_document
 from .pdf_document import Document
 
 KINDS = ("receipt", "extension", "outcome")
 SUBJECT = {"access_request": "uw inzageverzoek", "objection": "uw bezwaar", "complaint": "uw klacht"}
 MONTHS = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
           "november", "december")
-DEFAULT_OFFICE = "Kluis"  # [box] name left at its default names the product, not a municipality
 RIGHTS = ("Bent u het niet eens met dit besluit? Dan kunt u binnen zes weken na de datum van deze brief "
           "bezwaar maken bij het college van burgemeester en wethouders. U kunt ook een klacht indienen bij de "
           "Autoriteit Persoonsgegevens (autoriteitpersoonsgegevens.nl).")
@@ -151,7 +151,7 @@ def body(box: Box, req: dict, kind: str) -> list[str]:
 def render(box: Box, req: dict, kind: str, at: datetime | None = None) -> bytes:
     """The letter as PDF bytes (no catalog writes: `make` puts it on record)."""
     conf = box.settings.box
-    issuer = conf.municipality or (conf.name if conf.name != DEFAULT_OFFICE else "")
+    issuer = pdf_document.issuer(conf.municipality, conf.name)
     title = {"receipt": "Ontvangstbevestiging", "extension": "Verlenging van de beslistermijn",
              "outcome": "Besluit op " + SUBJECT[req["kind"]]}[kind]
     pdf = Document(f"Brief · {req['ref']}", f"{title} {req['ref']}", issuer)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import audit
+from . import audit, statistics
 from . import config as config_mod
 from .config_models import RetentionSettings
 from .box import Box
@@ -136,6 +136,7 @@ def add_hold(box: Box, recording_id: str, purpose: str, case_ref: str, actor: st
         audit.record(box.catalog, actor=actor, action="hold_add", recording_id=recording_id, purpose=code,
                      case_ref=case_ref, client=client, clock=box.clock,
                      details={"hold": hold_id, "review_at": to_iso(review), "until": to_iso(until) if until else None})
+        statistics.refresh(box.catalog, recording_id)
     return hold_id
 
 
@@ -240,6 +241,7 @@ def set_category(box: Box, recording_id: str, category: str | None, actor: str, 
         box.catalog.db.execute("UPDATE recordings SET category = ? WHERE id = ?", [category, recording_id])
         audit.record(box.catalog, actor=actor, action="category_change", recording_id=recording_id,
                      client=client, clock=box.clock, details={"old": old, "new": category})
+        statistics.refresh(box.catalog, recording_id)  # last: it reads the row as this function left it
 
 
 # When does a recording go -----------------------------------------------------------------------------

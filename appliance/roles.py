@@ -6,7 +6,8 @@ Roles (Dutch name in the UI):
 - team_leader (teamleider): recordings of the own team: list, view with a purpose, holds.
 - privacy_officer (privacybeheerder, FG): all recordings, exports, the audit log, the deletion report.
 - officer (handhaver): own recordings; may view one for training at own request.
-- auditor: the audit log and the deletion report only.
+- auditor: the audit log, the deletion report, the handover register and the statistics (to check the
+  pilot's figures), with the report to the council.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ USERS_MANAGE = "users.manage"
 AUDIT_READ = "audit.read"
 DELETION_REPORT = "deletion_report.read"
 STATS_READ = "stats.read"
+STATS_REPORT = "stats.report"            # the report to the council (appliance/council_report.py)
 SETTINGS_MANAGE = "settings.manage"
 # Handovers to police and prosecutor (appliance/handover.py), four eyes: one person prepares, a second
 # approves. A team leader may prepare a handover of the own team's recordings; only the privacy officer
@@ -50,12 +52,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
                             STATS_READ,
                             HANDOVER_PREPARE, HANDOVER_READ}),
     PRIVACY_OFFICER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, HOLDS_MANAGE, RECORDINGS_EXPORT,
-                                AUDIT_READ, DELETION_REPORT, STATS_READ,
+                                AUDIT_READ, DELETION_REPORT, STATS_READ, STATS_REPORT,
                                 HANDOVER_PREPARE, HANDOVER_APPROVE, HANDOVER_READ,
                                 REQUESTS_MANAGE,
                                 RECORDINGS_REDACT}),
     OFFICER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, RECORDINGS_ANNOTATE}),
-    AUDITOR: frozenset({OVERVIEW, AUDIT_READ, DELETION_REPORT, HANDOVER_READ}),
+    AUDITOR: frozenset({OVERVIEW, AUDIT_READ, DELETION_REPORT, HANDOVER_READ, STATS_READ, STATS_REPORT}),
 }
 
 # Which recordings a role sees: every one, those of the user's team, or the user's own.

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from . import audit, backup_targets
+from . import audit, backup_targets, statistics
 from . import config as config_mod
 from .box import Box
 from .clock import to_iso
@@ -109,6 +109,8 @@ def _shred(box: Box, rows: list[dict], policy: Policy, policy_text: str, at: str
     db.executemany(
         "INSERT INTO deletions (recording_id, sha256, start_time, end_time, ingested_at, size, category, "
         "term_days, policy, reason, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records)
+    statistics.fold(box.catalog, [row["id"] for row in rows],
+                    statistics.DELETED_EARLY if reason else statistics.DELETED_TERM)
 
 
 def _remove_blobs(box: Box, rows: list[dict]) -> set[Path]:

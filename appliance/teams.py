@@ -25,6 +25,7 @@ rule with the same lookup, in SQL.
 
 from __future__ import annotations
 
+from . import statistics
 from .catalog import Catalog
 
 UNKNOWN = None  # the team of a recording whose officer the box does not know
@@ -69,4 +70,5 @@ def adopt_recordings(catalog: Catalog, name: str, team: str | None) -> int:
         "UPDATE recordings SET team = ? WHERE team IS NULL AND (officer = ? "
         f"OR id IN ({_AXIS_RECORDINGS_OF_USER_ID}) OR derived_from IN ({_AXIS_RECORDINGS_OF_USER_ID}))",
         [team, name, name, name])
+    statistics.adopt_team(catalog, team)
     return cursor.rowcount

@@ -18,10 +18,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fpdf.enums import XPos, YPos
 
-from .pdf_document import Document
+from .pdf_document import DEFAULT_OFFICE, Document
 from .pdf_document import clean as _clean
 
-DEFAULT_OFFICE = "Kluis"  # [box] name left at its default names the product, not an office: not on the form
 
 PROTECTION = {
     "age": "Versleuteld voor de publieke sleutel van de ontvanger (age, X25519)",

@@ -6,8 +6,8 @@ ago, the rest yesterday, and 1 % of the expired ones are under hold. The expired
 each (the sweep never touches the blobs of the others, so those are not written: setup speed). Each round
 copies that data dir afresh, flushes it to disk (so that the copy's write-back does not land in the
 timing) and times, in fresh processes and interleaved:
-- ours: `kluis retention run` (start-up, policy check, shredding in batches with deletion records and
-  audit entries, blob removal with directory fsyncs, row deletion, WAL truncation);
+- ours: `kluis retention run` (start-up, policy check, shredding in batches with deletion records,
+  audit entries and the statistics folded into their months' totals, blob removal with directory fsyncs, row deletion, WAL truncation);
 - baseline: a bare Python script that deletes the same expired rows (keys, then recordings, one
   transaction, synchronous=FULL) and unlinks their blobs: the floor without audit, records or holds.
 Targets (from the issue): sweep < 10 s and peak RSS < 200 MB. The ratio to the baseline is shown for
@@ -63,7 +63,7 @@ def build(data: Path, total: int, expired: int) -> None:
     now = datetime.now(timezone.utc)
     conn = sqlite3.connect(data / "catalog.db", isolation_level=None)
     conn.execute("BEGIN")
-    recordings, keys, holds = [], [], []
+    recordings, keys, holds, stats = [], [], [], []
     for i in range(total):
         old = i < expired
         end = now - (timedelta(days=40) if old else timedelta(days=1)) - timedelta(seconds=i)
@@ -73,6 +73,10 @@ def build(data: Path, total: int, expired: int) -> None:
         recordings.append((rid, "CAM%03d" % (i % 40), f"officer {i % 90}", "team A", to_iso(end - timedelta(minutes=3)),
                            to_iso(end), 1000, 1200, sha, path, 65536, to_iso(end), "stored", "dock"))
         keys.append((rid, os.urandom(200)))
+        # the statistics' linked rows a stored recording has (appliance/statistics.py): the sweep folds them
+        stats += [(to_iso(end)[:7], "team A", fact, value, 1, rid) for fact, value in (
+            ("recordings", ""), ("source", "dock"), ("camera_model", "BC-1"), ("reason", ("", "aggression")[i % 2]),
+            ("warning", ("", "yes", "no")[i % 3]), ("category", ""))]
         if old and i % 100 == 0:
             holds.append((rid, "complaint", f"K-{i}", "bench", to_iso(now), to_iso(now + timedelta(days=90))))
         if old:
@@ -86,6 +90,8 @@ def build(data: Path, total: int, expired: int) -> None:
     conn.executemany("INSERT INTO file_keys (recording_id, header) VALUES (?, ?)", keys)
     conn.executemany("INSERT INTO holds (recording_id, purpose, case_ref, placed_by, placed_at, review_at) "
                      "VALUES (?, ?, ?, ?, ?, ?)", holds)
+    conn.executemany("INSERT INTO statistics (month, team, fact, value, n, recording_id) VALUES (?, ?, ?, ?, ?, ?)",
+                     stats)
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()

@@ -23,6 +23,13 @@ def table(data: bytes | str) -> list[list[str]]:
     return rows
 
 
-def records(data: bytes | str) -> list[dict[str, str]]:
+def records(data: bytes | str, columns: tuple[str, ...] | None = None, lang: str = "nl") -> list[dict[str, str]]:
+    """The rows as dicts keyed by the heading; with `columns` (the writer's column codes) the heading row
+    must be their headings in `lang` (appliance.csv_columns), and the rows are keyed by the codes."""
     header, *rows = table(data)
+    if columns is not None:
+        from appliance.csv_columns import headings
+
+        assert header == headings(columns, lang), header
+        header = list(columns)
     return [dict(zip(header, row)) for row in rows]

@@ -93,6 +93,7 @@ SENTENCES: dict[str, str] = {
     "handover_download": N_("%(actor)s downloaded the package of handover %(handover)s with recording %(recording)s"),
     "handover_form": N_("%(actor)s printed the transfer form of handover %(handover)s for recording %(recording)s"),
     "handover_register": N_("%(actor)s read the handover register"),
+    "stats_report": N_("%(actor)s made the report to the council"),  # appliance/council_report.py
     # redaction (appliance/redaction)
     "redact_start": N_("%(actor)s started a redacted copy of recording %(recording)s"),
     "redact": N_("%(actor)s made a redacted copy of recording %(recording)s"),
@@ -141,6 +142,7 @@ ACTION_LABELS = {
     "handover_refuse": N_("handover refused"), "handover_cancel": N_("handover cancelled"),
     "handover_denied": N_("handover step refused"), "handover_failed": N_("handover package failed"),
     "handover_register": N_("handover register read"),
+    "stats_report": N_("council report made"),
     "handover_download": N_("handover package downloaded"), "handover_form": N_("transfer form printed"),
     "redact_start": N_("redaction started"), "redact": N_("redacted copy made"),
     "redact_failed": N_("redaction failed"),

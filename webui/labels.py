@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from appliance import todo
+from appliance import purposes, todo
 
+from . import i18n
 from .i18n import N_
 
 Gettext = Callable[[str], str]
@@ -188,3 +189,67 @@ def reason_label(code: str | None, lang: str) -> str:
         return ""
     nl, en = REASON_LABELS.get(code, (code, code))
     return nl if lang == "nl" else en
+
+
+# The statistics (appliance/statistics.py): what each table counts, and the words for its values. The
+# page, its CSV and the council report (PDF, CSV; also `kluis stats report`) all label through here.
+STATS_TABLES = {  # table key (appliance.stats_report.TABLES) -> (title, label of the first column)
+    "per_month": (N_("Recordings per month"), N_("Month")),
+    "per_team": (N_("Recordings per team"), N_("Team")),
+    "reason": (N_("Recordings per reason for recording"), N_("Reason")),
+    "warning": (N_("Warning given before recording"), N_("Warning")),
+    "warnings": (N_("Number of warnings given"), N_("Warnings")),
+    "category": (N_("Recordings per retention category"), N_("Category")),
+    "camera_model": (N_("Recordings per camera model"), N_("Camera model")),
+    "source": (N_("Recordings per way into the box"), N_("Way in")),
+    "viewed": (N_("Recordings viewed, per purpose"), N_("Purpose")),
+    "views": (N_("Views per purpose"), N_("Purpose")),
+    "hold_purpose": (N_("Holds per purpose"), N_("Purpose")),
+    "outcome": (N_("What became of the recordings"), N_("Outcome")),
+}
+STATS_VALUES = {
+    "warning": {"yes": N_("warning given"), "no": N_("no warning")},
+    "source": {"dock": N_("docking station"), "usb": N_("USB cable"), "axis": N_("Axis system"),
+               "import": N_("imported by hand")},
+    "outcome": {"held": N_("held (kept past the term)"), "handed_over": N_("handed over to police or prosecutor"),
+                "access_request": N_("part of an access request"), "objection": N_("part of an objection"),
+                "complaint": N_("part of a complaint"), "redacted": N_("redacted copy made"),
+                "deleted_term": N_("deleted at the end of the term"), "deleted_early": N_("deleted ahead of term")},
+}
+MONTH_NAMES = (N_("January"), N_("February"), N_("March"), N_("April"), N_("May"), N_("June"), N_("July"),
+               N_("August"), N_("September"), N_("October"), N_("November"), N_("December"))
+
+
+def month_label(_: Gettext, month: str) -> str:
+    """'2026-11' as 'november 2026' (in the viewer's language)."""
+    return f"{_(MONTH_NAMES[int(month[5:7]) - 1])} {month[:4]}"
+
+
+def stats_value(_: Gettext, lang: str, key: str, value: str) -> str:
+    """A value of a statistics table as people read it; '' (not known, not set) says so."""
+    if key == "per_month":
+        return month_label(_, value)
+    if key == "per_team":
+        return value or _("unknown")
+    if not value:
+        return _("(not set)") if key in ("reason", "warning", "category") else _("unknown")
+    if key == "reason":
+        return reason_label(value, lang)
+    if key in ("viewed", "views", "hold_purpose"):
+        return purposes.label(value, lang)
+    if key == "camera_model" and value.startswith("usb:"):
+        return _("USB camera (profile %(profile)s)") % {"profile": value[4:]}
+    known = STATS_VALUES.get(key, {})
+    return _(known[value]) if value in known else value
+
+
+def stats_words(_: Gettext, lang: str) -> tuple[Callable[[str], tuple[str, str]], Callable[[str, str], str]]:
+    """The words of the statistics in a language: title(table) -> (title, first column) and
+    label(table, value) (appliance.council_report's Title and Label)."""
+    return (lambda key: (_(STATS_TABLES[key][0]), _(STATS_TABLES[key][1])),
+            lambda key, value: stats_value(_, lang, key, value))
+
+
+def dutch_stats_words() -> tuple[Callable[[str], tuple[str, str]], Callable[[str, str], str]]:
+    """stats_words in Dutch, whatever the viewer's language: the report to the council (also the CLI's)."""
+    return stats_words(i18n.translations("nl").gettext, "nl")

@@ -13,7 +13,7 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-from .. import audit, footage, retention
+from .. import audit, footage, retention, statistics
 from ..box import Box
 from ..errors import KluisError
 from .faces import FaceDetector
@@ -115,6 +115,7 @@ def redact(box: Box, identity, recording_id: str, plan: Plan, *, actor: str, pur
             hold_id = retention.add_hold(box, derivative, code, case_ref, actor, client=client)
             audit.record(box.catalog, actor=actor, action="redact", recording_id=recording_id, purpose=code,
                          case_ref=case_ref, client=client, clock=box.clock, details=log)
+            statistics.refresh(box.catalog, recording_id)
         return Redacted(derivative, recording_id, counts, hold_id)
 
 

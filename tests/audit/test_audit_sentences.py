@@ -219,6 +219,7 @@ EXAMPLES: dict[str, dict] = {
     "handover_denied": {"details": {"step": "approve", "reason": "own handover"}},
     "handover_failed": {"details": {"handover": "H-1", "error": "disk"}},
     "handover_register": {"details": {"rows": 2}},
+    "stats_report": {"details": {"first": "2026-01", "last": "2026-12", "formats": ["pdf"], "everything": True}},
     "redact_start": {"details": {"job": "j1"}}, "redact": {"details": {"job": "j1"}},
     "redact_failed": {"details": {"job": "j1", "error": "ffmpeg"}},
     "sync_send": {"details": {"archive": "centraal", "size": 10}}, "sync_receipt": {"details": {"archive": "centraal"}},

@@ -142,7 +142,7 @@ def test_refuse_cancel_list_and_register(data, ids, pw, tmp_path):
     code, out, err = run("export", "register", "--data", data, "--csv", "--out", tmp_path / "reg.csv", "--user", "au",
                          password_file=pw)
     assert code == 0, err
-    rows = dutch_csv.records((tmp_path / "reg.csv").read_bytes())
+    rows = dutch_csv.records((tmp_path / "reg.csv").read_bytes(), handover.REGISTER_COLUMNS)
     assert [(r["id"], r["state"], r["refused_by"]) for r in rows] == [(hids[0], "refused", "fg2"),
                                                                      (hids[1], "cancelled", "fg")]
     code, out, err = run("export", "list", "--data", data, "--recording", ids["noord"], "--user", "au",

@@ -97,7 +97,7 @@ def test_age_package_opens_with_age_and_every_hash_checks_out(hbox, data, ids, o
         assert entry["chain"]["plaintext_sha256"] == sha(exported)
 
     # The audit excerpt holds these recordings' history up to the approval.
-    rows = dutch_csv.records((folder / "logboek-uittreksel.csv").read_bytes())
+    rows = dutch_csv.records((folder / "logboek-uittreksel.csv").read_bytes(), audit.COLUMNS)
     assert {r["recording_id"] for r in rows} == {ids["noord"], ids["zuid"]}
     actions = [r["action"] for r in rows if r["recording_id"] == ids["zuid"]]
     assert actions[0] == "ingest" and actions[-3:] == ["handover_prepare", "hold_add", "handover_approve"]

@@ -153,7 +153,7 @@ def test_the_register_lists_and_exports_as_csv(hbox, ids, tmp_path):
     assert [h["id"] for h in handover.list_handovers(hbox, state="approved")] == [first]
     out = io.StringIO()
     assert handover.register_csv(hbox, out, actor="au") == 2
-    rows = dutch_csv.records(out.getvalue())
+    rows = dutch_csv.records(out.getvalue(), handover.REGISTER_COLUMNS)
     assert [r["id"] for r in rows] == [first, second]
     assert rows[0]["state"] == "approved" and rows[0]["approved_by"] == "fg2" and rows[0]["single_approval"] == "nee"
     assert rows[0]["recordings"] == f"{ids['noord']}[1,5-4s]" and len(rows[0]["package_sha256"]) == 64

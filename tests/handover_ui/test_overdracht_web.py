@@ -120,7 +120,7 @@ async def test_prepare_approve_download_and_open_with_age(web, ids, age_key, ori
     assert {"handover_prepare", "handover_approve", "export", "hold_add"} <= set(actions)
     assert [e["actor"] for e in audit.entries(web.box.catalog, action="handover_approve")] == ["fg2", "fg2"]
     csv_response = await web.client.get("/overdrachten.csv")
-    rows = dutch_csv.records(await csv_response.read())
+    rows = dutch_csv.records(await csv_response.read(), handover.REGISTER_COLUMNS)
     assert [(r["id"], r["state"], r["approved_by"], r["case_ref"]) for r in rows] == \
         [(handover_id, "approved", "fg2", CASE)]
     assert dutch_csv.LOCAL_TIME.match(rows[0]["prepared_at"]) and dutch_csv.LOCAL_TIME.match(rows[0]["approved_at"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+
+from appliance import audit, retention
 from tests import dutch_csv
 
 
@@ -50,7 +52,8 @@ def test_hold_retention_and_audit_commands(box_dir, kluis, password_file, tmp_pa
     # Grace: released today, so it stays for now.
     assert b"deleted 0 recording" in kluis("retention", "run", "--data", data).stdout
 
-    report = dutch_csv.records(kluis("retention", "report", "--data", data, "--csv", *fg).stdout)
+    report = dutch_csv.records(kluis("retention", "report", "--data", data, "--csv", *fg).stdout,
+                               retention.REPORT_COLUMNS)
     assert [r["recording_id"] for r in report] == [free] and report[0]["term_days"] == "28"
     assert "A. de Vries" not in json.dumps(report)
     assert json.loads(kluis("retention", "report", "--data", data, "--json", "--to", "2020-01-01", *fg).stdout) == []
@@ -68,7 +71,7 @@ def test_hold_retention_and_audit_commands(box_dir, kluis, password_file, tmp_pa
     deletes = json.loads(kluis("audit", "show", "--data", data, "--action", "delete", "--json", *fg).stdout)
     assert [e["recording_id"] for e in deletes] == [free] and deletes[0]["actor"] == "system"
 
-    exported = dutch_csv.records(kluis("audit", "export", "--data", data, "--csv", *fg).stdout)
+    exported = dutch_csv.records(kluis("audit", "export", "--data", data, "--csv", *fg).stdout, audit.COLUMNS)
     actions = [r["action"] for r in exported if r["action"] not in ("user_add", "login")]  # fg's enrolment, logins
     assert actions[:2] == ["ingest", "ingest"] and "hold_add" in actions
     assert kluis("audit", "show", "--data", data, "--action", "audit_export", "--json", *fg).stdout.count(b"audit_export") == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from appliance import config, recordings, roles, users
+from appliance import config, recordings, roles, statistics, users
 from appliance.box import Box, init_box
 from appliance.dock.footage import make_mp4
 from tests.conftest import PASSWORD
@@ -67,6 +67,7 @@ def _build(data: Path, workdir: Path) -> dict:
                                             pre_record_s=30, post_record_s=30)
             # An import takes the team of its officer's user (jansen: Noord); the others are no users.
             box.catalog.db.execute("UPDATE recordings SET team = ? WHERE id = ?", [team, result.recording_id])
+            statistics.refresh(box.catalog, result.recording_id)  # counted as if stored with that team
             ids[key] = result.recording_id
     return ids
 

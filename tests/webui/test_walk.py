@@ -76,6 +76,7 @@ NOT_PAGES = {
     "/opnames/{id}/redigeren/beeld": "a still image",
     "/logboek.csv": "CSV", "/logboek/verwijderverslag.csv": "CSV", "/overdrachten.csv": "CSV",
     "/statistieken.csv": "CSV",
+    "/statistieken/raadsrapportage.pdf": "the report to the council as a PDF (tests/webui/test_statistieken.py reads it)",
     "/overdrachten/{id}/pakket/{grant}": "the package download",
     r"/redactie/{job}": "a running redaction job's progress (tests/redaction walk it)",
     r"/redactie/{job}.json": "JSON",

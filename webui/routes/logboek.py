@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from appliance import audit, custody, purposes, retention, roles, spreadsheet, users, witness
+from appliance import audit, csv_columns, custody, purposes, retention, roles, spreadsheet, users, witness
 from appliance.clock import to_iso
 from appliance.errors import KluisError
 
@@ -141,7 +141,8 @@ async def log_csv(request: web.Request) -> web.StreamResponse:
     box = request.app[BOX]
     kw, _errors = _filters(request)
     rows = ([row.get(name) for name in audit.COLUMNS] for row in audit.each_entry(box.catalog, **kw))
-    return await csv_stream(request, spreadsheet.chunks(audit.COLUMNS, rows, box.settings.box.timezone), "logboek.csv")
+    header = csv_columns.headings(audit.COLUMNS, request[LANG])
+    return await csv_stream(request, spreadsheet.chunks(header, rows, box.settings.box.timezone), "logboek.csv")
 
 
 @routes.get("/logboek/verwijderverslag")
@@ -160,6 +161,6 @@ async def deletion_report_csv(request: web.Request) -> web.StreamResponse:
     start, end, _errors = _range(request)
     box = request.app[BOX]
     rows = retention.deletion_report(box.catalog, start, end)
-    body = spreadsheet.to_bytes(retention.REPORT_COLUMNS, ([row[c] for c in retention.REPORT_COLUMNS] for row in rows),
-                                box.settings.box.timezone)
+    body = spreadsheet.to_bytes(csv_columns.headings(retention.REPORT_COLUMNS, request[LANG]),
+                                ([row[c] for c in retention.REPORT_COLUMNS] for row in rows), box.settings.box.timezone)
     return csv_response(body, "verwijderverslag.csv")

@@ -117,7 +117,8 @@ async def register_csv(request: web.Request) -> web.StreamResponse:
     box = request.app[BOX]
     visible = {h["id"] for h in handover.visible_handovers(box, request[SESSION].user)}
     out = io.StringIO(newline="")
-    handover.register_csv(box, out, actor=request[SESSION].name, client=client_of(request), only=visible)
+    handover.register_csv(box, out, actor=request[SESSION].name, client=client_of(request), only=visible,
+                          lang=request[LANG])
     stamp = box.clock().strftime("%Y%m%d")
     return csv_response(out.getvalue().encode("utf-8"), f"overdrachtsregister-{stamp}.csv")
 

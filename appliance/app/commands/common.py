@@ -133,6 +133,7 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "requests close": roles.REQUESTS_MANAGE,
     "requests extend": roles.REQUESTS_MANAGE,
     "requests letter": roles.REQUESTS_MANAGE,
+    "stats report": roles.STATS_REPORT,  # the report to the council: counts only, no personal data
 }
 
 # What a command checks beyond its permission (the act() call's `check`, or the domain call it makes).
@@ -154,6 +155,7 @@ COMMAND_CONDITIONS: dict[str, str] = {
     "export refuse": "not the one who prepared it (unless `[handover] single_approval`)",
     "export list": "a team leader sees the own team's handovers only",
     "export register": "a team leader sees the own team's handovers only",
+    "stats report": "counts every recording of the box; on record in the audit log",
 }
 
 # Commands that take no login, and why. The unattended service's own work must stay runnable from a timer

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import click
 
-from appliance import backup_targets, retention, roles, spreadsheet, sweep
+from appliance import backup_targets, csv_columns, retention, roles, spreadsheet, sweep
 from appliance.box import Box
 from appliance.clock import parse_time, to_iso
 from appliance.errors import NotFound
@@ -115,8 +115,8 @@ def retention_report(box: Box, start: str | None, end: str | None, as_csv: bool,
     if as_json:
         emit_json(rows)
     elif as_csv:
-        spreadsheet.write(sys.stdout, retention.REPORT_COLUMNS, ([row[c] for c in retention.REPORT_COLUMNS] for row in rows),
-                          box.settings.box.timezone)
+        spreadsheet.write(sys.stdout, csv_columns.headings(retention.REPORT_COLUMNS),
+                          ([row[c] for c in retention.REPORT_COLUMNS] for row in rows), box.settings.box.timezone)
     else:
         print_table(rows, ["recording_id", "end_time", "deleted_at", "term_days", "reason"])
         click.echo(f"{len(rows)} recording(s) deleted")
