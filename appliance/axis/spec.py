@@ -227,7 +227,7 @@ def wants_md5(headers: Mapping[str, str]) -> bool:
     """Whether a clip's MD5 is computed: its PUT carries an ETag to check (a mismatch is 422, as in Swift),
     or comes from a client known to check the answer's. Not for a W800: the Axis spec asks for no hash of
     a clip, and its reference server answers a clip with no Etag (docs/axis.md, "Hashes")."""
-    if (headers.get("ETag") or "").strip():
+    if headers.get("ETag") is not None:  # even a malformed one: it is checked, and cannot match (422)
         return True
     return (headers.get("User-Agent") or "").startswith(ETAG_CHECKERS)
 
