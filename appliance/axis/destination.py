@@ -12,7 +12,7 @@ The evidence rules are those of dock offload:
   came), and a repeated Complete too.
 - A clip's MD5 (Swift's ETag) is computed only when a client asks for it: when its PUT carries an ETag
   (a mismatch is 422, as in Swift) or the client is known to compare the answer's Etag with its own
-  (spec.wants_md5). The Axis spec asks for no hash of a clip, and MD5 was a quarter of the box's CPU per
+  (spec.wants_md5). The Axis spec asks for no hash of a clip, and MD5 was ~30 % of the box's CPU per
   byte (docs/axis.md, "Hashes").
 
 A clip of an encrypted system (`WantEncryption`) is decrypted in memory while it is sealed, with the
