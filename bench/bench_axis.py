@@ -12,6 +12,8 @@ certificate) that writes each body to a file and fsyncs it, as any server must b
 then the box: `kluis axis-sim --concurrency N` from its exec until it exits with every recording
 Complete (auth, capabilities, users, devices, containers, the clips sealed while they stream, fsync,
 catalog commit; the simulator retries what the box answers 503, "busy", beyond `[axis] max_uploads`).
+The simulator sends no ETag, as the Axis spec needs none: the box then computes no MD5, only the SHA-256
+of what came (what tells a repeated clip) and the vault's SHA-256 of the sealed blob (docs/axis.md, "Hashes").
 The peak RSS of the serve process is read from /proc (VmHWM), and the CPU time of each process (serve
 and the trivial server from /proc, the clients from wait4) is shown per GiB, with each round's own ratio:
 bench/README.md says what they showed.
@@ -155,7 +157,7 @@ def run(args) -> list[dict]:
                 for work in benchlib.rounds(args, "axis", f"{n} recordings x {fmt_size(size)}")]
     label = f"{n} x {fmt_size(size)}"
     box = result(NAME, f"axis-sim into kluis serve ({label})", [n * size / m["box_s"] / MB for m in measured], "MB/s",
-                 note="simulator exec to the last Complete: TLS, sealing, MD5, SHA-256, fsync, catalog")
+                 note="simulator exec to the last Complete: TLS, sealing, two SHA-256s, fsync, catalog")
     base = result(NAME, f"curl PUT in parallel ({label})", [n * size / m["curl_s"] / MB for m in measured], "MB/s",
                   note="to a trivial aiohttp handler over the same TLS: write and fsync, no hashing or sealing")
     rows = benchlib.versus(NAME, box, base, "axis/curl", "kluis serve", label, [m["peak"] for m in measured], "< 200")

@@ -8,7 +8,12 @@ The evidence rules are those of dock offload:
   clip becomes a recording with its 'ingest' audit entry; a crash before that commit leaves sealed
   blobs that a retried Complete catalogues, a crash after it leaves the recording complete.
 - The W800 keeps a recording until every request for it succeeded and retries what failed, so a
-  repeated PUT of the same clip is answered like the first (same MD5), and a repeated Complete too.
+  repeated PUT of the same clip is answered like the first (the same bytes: the same SHA-256 of what
+  came), and a repeated Complete too.
+- A clip's MD5 (Swift's ETag) is computed only when a client asks for it: when its PUT carries an ETag
+  (a mismatch is 422, as in Swift) or the client is known to compare the answer's Etag with its own
+  (spec.wants_md5). The Axis spec asks for no hash of a clip, and MD5 was ~30 % of the box's CPU per
+  byte (docs/axis.md, "Hashes").
 
 A clip of an encrypted system (`WantEncryption`) is decrypted in memory while it is sealed, with the
 content key of its key object (transport.py). Should the clip come before its key object, its
@@ -294,9 +299,11 @@ class Destination:
             except asyncio.TimeoutError:
                 raise AxisError(503, "busy: too many uploads at once, retry soon") from None
 
-    def begin_clip(self, account: dict, container: str, name: str, meta: dict, length: int | None) -> ClipUpload:
+    def begin_clip(self, account: dict, container: str, name: str, meta: dict, length: int | None,
+                   md5: bool = False) -> ClipUpload:
         """Admit one clip upload: 503 when too many run, 507 when the disk has no room for it, 400 when it
-        can never be stored. The caller streams the body into the returned upload."""
+        can never be stored. The caller streams the body into the returned upload. `md5`: compute the
+        clip's MD5 (the client sent an ETag, or checks the answer's: spec.wants_md5)."""
         self._check_known(account["name"], container)  # the spec's 400, before Swift's 404 for the container
         row = self._open_recording(account["name"], container)
         if length is not None and length > self.limits.max_clip_bytes:
@@ -309,6 +316,9 @@ class Destination:
         needed = length if length is not None else STAGE_BLOCK * 64
         complete = row["status"] == "complete"
         key_row = self._key_for(account["name"], container, name) if account["encrypt"] else None
+        earlier = self.object(account["name"], container, name)
+        if earlier is not None and not earlier["received_sha256"] and earlier["md5"]:
+            md5 = True  # a clip stored before SHA-256s were kept: a retry of it is known by its MD5
         content_key = transport.unwrap_key_object(key_row["body"], self.rsa) if key_row else None
         try:  # the box's one account of free space, shared with every other ingest (appliance/space.py)
             room = space.reserve(self.box, needed, f"clip {name}", reserve=self.limits.reserve_bytes)
@@ -316,7 +326,7 @@ class Destination:
             self.disk_full(needed, f"Axis clip {name} of {account['name']}", exc)
             raise AxisError(507, f"out of space: {exc}; the W800 keeps the recording") from None
         return ClipUpload(self, account["name"], container, name, meta, room, account["encrypt"],
-                          content_key, complete)
+                          content_key, complete, md5)
 
     def disk_full(self, needed: int, what: str, exc: StorageFull) -> None:
         """A clip refused (or cut off: ENOSPC) for lack of space: one alert per full-disk episode, not one
@@ -325,13 +335,15 @@ class Destination:
         if text is not None:
             devices.alert(self.box, "storage_full", text, action="offload_error")
 
-    def _clip_done(self, upload: ClipUpload, sealed: Sealed | None, staged: Path | None, md5: str,
-                   size: int) -> bool:
-        """Record a clip that is durable on disk; True when it is new (False: a retry of the same bytes)."""
+    def _clip_done(self, upload: ClipUpload, sealed: Sealed | None, staged: Path | None, received: dict[str, str],
+                   size: int) -> tuple[str | None, bool]:
+        """Record a clip that is durable on disk; returns (its MD5 if known, True when it is new; False: a
+        retry of the same bytes, answered like the first)."""
         existing = self.object(upload.account, upload.container, upload.name)
-        if existing is not None and existing["md5"] == md5 and (existing["stored_sha256"] or existing["recording_id"]):
+        if (existing is not None and same_bytes(existing, received)
+                and (existing["stored_sha256"] or existing["recording_id"])):
             _discard(self.box, sealed, staged)  # the same clip again: keep the first copy
-            return False
+            return received.get("md5") or existing["md5"], False
         if upload.complete:
             _discard(self.box, sealed, staged)
             raise AxisError(403, f"recording {upload.container} is complete: stored evidence is not changed")
@@ -342,7 +354,8 @@ class Destination:
         else:
             raise ValueError(f"clip {upload.name}: neither sealed nor staged")
         record = {"account": upload.account, "container": upload.container, "name": upload.name, "kind": "clip",
-                  "meta": json.dumps(upload.meta, sort_keys=True), "size": size, "md5": md5,
+                  "meta": json.dumps(upload.meta, sort_keys=True), "size": size, "md5": received.get("md5"),
+                  "received_sha256": received["sha256"],
                   "stored_sha256": sealed.stored.sha256 if sealed else None,
                   "stored_path": stored_path,
                   "header": sealed.stored.header.raw if sealed else None, "body": None,
@@ -350,14 +363,15 @@ class Destination:
         self._save(record)
         if existing is not None and existing["stored_path"] and existing["stored_path"] != record["stored_path"]:
             _remove(self.box, existing["stored_path"])  # replaced before Complete (Swift PUT replaces)
-        log.info("axis %s: clip %s/%s %s (%d bytes)", upload.account, upload.container, upload.name,
-                 "sealed" if sealed else "staged until its key object comes", size)
-        return True
+        log.info("axis %s: clip %s/%s %s (%d bytes, SHA-256 %s)", upload.account, upload.container, upload.name,
+                 "sealed" if sealed else "staged until its key object comes", size, received["sha256"])
+        return received.get("md5"), True
 
     async def _seal_staged(self, obj: dict, content_key) -> None:
         """Seal a staged ciphertext clip now that its key has come; then remove the staged file."""
         staged = self.box.data_dir / obj["stored_path"]
         cbc = transport.CbcStream(content_key)
+        # No digests: those of the bytes as they came were taken while they were staged.
         sealer = PushSealer(self.box, transform=cbc.update, final=cbc.finish)
         try:
             with open(staged, "rb") as src:
@@ -368,7 +382,7 @@ class Destination:
             await sealer.abort()
             raise
         self._save({**obj, "stored_sha256": sealed.stored.sha256, "stored_path": sealed.stored.stored_path,
-                    "header": sealed.stored.header.raw, "md5": sealed.md5, "size": sealed.size})
+                    "header": sealed.stored.header.raw, "size": sealed.size})
         _remove(self.box, str(staged.relative_to(self.box.data_dir)))
         log.info("axis %s: staged clip %s/%s sealed (%d bytes)", obj["account"], obj["container"], obj["name"],
                  sealed.size)
@@ -491,6 +505,14 @@ class Destination:
         return None
 
 
+def same_bytes(row: dict, received: dict[str, str]) -> bool:
+    """Whether a stored clip row holds the bytes that just came: the same SHA-256 (or, for a row from
+    before the SHA-256 was kept, the same MD5: begin_clip then asks for one)."""
+    if row["received_sha256"]:
+        return row["received_sha256"] == received["sha256"]
+    return bool(row["md5"]) and row["md5"] == received.get("md5")
+
+
 def _discard(box: Box, sealed: Sealed | None, staged: Path | None) -> None:
     if sealed is not None and not sealed.stored.existed:
         box.vault.remove(sealed.stored.stored_path)
@@ -509,11 +531,13 @@ class ClipUpload:
     """One clip streaming in: sealed (plain, or decrypted with its key), or staged as ciphertext."""
 
     def __init__(self, destination: Destination, account: str, container: str, name: str, meta: dict,
-                 room: space.Reservation, encrypted: bool, content_key, complete: bool):
+                 room: space.Reservation, encrypted: bool, content_key, complete: bool, md5: bool):
         self.destination, self.box = destination, destination.box
         self.account, self.container, self.name, self.meta = account, container, name, meta
         self.complete = complete
         self.received = 0
+        # Of the bytes as they come: SHA-256 always (what tells a retry of the same clip), MD5 when asked.
+        self.digests = ("sha256", "md5") if md5 else ("sha256",)
         self._room: space.Reservation | None = room
         destination.uploads += 1
         self._staged: Path | None = None
@@ -524,12 +548,12 @@ class ClipUpload:
             tag = hashlib.sha256(f"{account}/{container}/{name}/{os.urandom(8).hex()}".encode()).hexdigest()[:32]
             self._staged = destination.stage_dir / f"{tag}.cbc"
             self._stage_file = open(self._staged, "wb")
-            self._md5 = hashlib.md5()
+            self._hashes = [hashlib.new(name) for name in self.digests]
         elif encrypted:
             cbc = transport.CbcStream(content_key)
-            self._sealer = PushSealer(self.box, transform=cbc.update, final=cbc.finish)
+            self._sealer = PushSealer(self.box, transform=cbc.update, final=cbc.finish, digests=self.digests)
         else:
-            self._sealer = PushSealer(self.box)
+            self._sealer = PushSealer(self.box, digests=self.digests)
 
     def _release(self) -> None:
         if self._room is not None:
@@ -551,29 +575,30 @@ class ClipUpload:
                 self._stage_file.write(data)
             except OSError as exc:
                 raise StorageFull(f"staging clip {self.name}: {exc.strerror}") from None
-            self._md5.update(data)
+            for digest in self._hashes:
+                digest.update(data)
 
-    async def finish(self, expected_md5: str | None = None) -> tuple[str, bool]:
-        """Make the clip durable and record it; returns (md5, new). A client's ETag that does not match
-        what arrived is 422, as in Swift."""
+    async def finish(self, expected_md5: str | None = None) -> tuple[str | None, bool]:
+        """Make the clip durable and record it; returns (its MD5 when known, new). A client's ETag that
+        does not match what arrived is 422, as in Swift (begin_clip was told to compute the MD5)."""
         try:
             if self._sealer is not None:
                 sealed = await self._sealer.finish()
                 self._sealer = None
-                md5, size, staged = sealed.md5, sealed.size, None
+                received, size, staged = sealed.received, sealed.size, None
             else:
                 assert self._stage_file is not None and self._staged is not None  # staging: there is no sealer
                 self._stage_file.flush()
                 os.fsync(self._stage_file.fileno())
                 self._stage_file.close()
                 fsync_dir(self._staged.parent)
-                sealed, md5, size, staged = None, self._md5.hexdigest(), self.received, self._staged
+                received = {name: digest.hexdigest() for name, digest in zip(self.digests, self._hashes)}
+                sealed, size, staged = None, self.received, self._staged
                 self._staged = None
-            if expected_md5 and expected_md5.strip('"').lower() != md5:
+            if expected_md5 and expected_md5.strip('"').lower() != received.get("md5"):
                 _discard(self.box, sealed, staged)
                 raise AxisError(422, f"clip {self.name}: the body does not match its ETag")
-            new = self.destination._clip_done(self, sealed, staged, md5, size)
-            return md5, new
+            return self.destination._clip_done(self, sealed, staged, received, size)
         finally:
             self._release()
 

@@ -217,6 +217,21 @@ def json_document(value) -> tuple[bytes, str]:
     return body, hashlib.md5(body).hexdigest()
 
 
+# Swift clients known to compare the Etag a PUT is answered with against the MD5 they computed of the body
+# (python-swiftclient: SwiftService.upload, `swift upload`), by the start of their User-Agent. They skip
+# that check when no Etag comes back, so for them the box computes the MD5 unasked.
+ETAG_CHECKERS = ("python-swiftclient",)
+
+
+def wants_md5(headers: Mapping[str, str]) -> bool:
+    """Whether a clip's MD5 is computed: its PUT carries an ETag to check (a mismatch is 422, as in Swift),
+    or comes from a client known to check the answer's. Not for a W800: the Axis spec asks for no hash of
+    a clip, and its reference server answers a clip with no Etag (docs/axis.md, "Hashes")."""
+    if headers.get("ETag") is not None:  # even a malformed one: it is checked, and cannot match (422)
+        return True
+    return (headers.get("User-Agent") or "").startswith(ETAG_CHECKERS)
+
+
 def categories_document(categories: Mapping[str, int]) -> list[dict]:
     """The W800's category list: the box's retention categories, so an officer's choice on the camera
     sets the recording's retention category on arrival."""

@@ -116,4 +116,13 @@ MIGRATIONS = Migrations("axis", [
             AND c.container = axis_recordings.container AND c.kind = 'clip');
         """,
     ),
+    (
+        "received_sha256",
+        # A clip's MD5 is computed only when a client asks for it (docs/axis.md, "Hashes"); what tells a
+        # repeated PUT of the same clip from another body under its name is the SHA-256 of the bytes as
+        # they came. Rows from before this step have their MD5 for that.
+        """
+        ALTER TABLE axis_objects ADD COLUMN received_sha256 TEXT;  -- clip: of the bytes as they came
+        """,
+    ),
 ])

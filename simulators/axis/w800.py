@@ -25,7 +25,9 @@ the recording stops there and its result says so.
 
 Clips are streamed, never read whole: a 512 MiB clip costs a few MiB of memory, encrypted or not. The ETag
 header (the MD5 of the body as sent) must go before the body, so each clip is read twice: once to hash it
-(encrypting if so, in a worker thread), once to send it.
+(encrypting if so, in a worker thread), once to send it. A clip sent with an ETag must be answered with that
+Etag (the destination checked it); one sent without (`send_etag=False`) may be answered with none, as the
+Axis reference server does: an Etag that does come is checked against the MD5 taken while sending.
 
 State under the state directory, so that a rerun is the same W800:
 
@@ -560,12 +562,14 @@ class W800Simulator:
 
     async def _put_object(self, container: str, name: str, meta: dict, body: _Body, result: RecordingResult,
                           *, clip: bool = False) -> None:
-        """PUT an object of a recording. A clip: cut by the cut_mid_clip fault, and its reply must carry the
-        Etag of what was sent (the contract); other objects' Etags are checked when present."""
+        """PUT an object of a recording. A clip: cut by the cut_mid_clip fault, and when it went with an ETag
+        its reply must carry that Etag (the destination checked the body); otherwise, and for other objects,
+        an Etag is checked when present."""
         if self.send_etag and body.md5 is None:
             body.md5 = await asyncio.to_thread(_hash_body, body)
         await self._request("PUT", f"{container}/{name}", headers=encode_metadata("Object", meta), body=body,
-                            ok=(201,), tally=result, may_cut=clip, etag="required" if clip else "if_present")
+                            ok=(201,), tally=result, may_cut=clip,
+                            etag="required" if clip and body.md5 is not None else "if_present")
         result.objects.append(name)
 
 

@@ -597,7 +597,8 @@ def test_too_many_uploads_at_once_is_503(make_scene):
         assert attempt.lines[0].levelno == logging.INFO  # busy is no fault of anyone
         holder.send(first[50_000:])
         response = holder.response()
-        assert response.status == 201 and response.getheader("Etag").strip('"') == md5(first)
+        # A client that sent no ETag and is not known to check one (as a W800) is answered with none.
+        assert response.status == 201 and response.getheader("Etag") is None
     scene.srv.wait_uploads(0)
     # The W800 tries again soon, and then it goes.
     assert scene.w800.clip(CONTAINER, CLIP_2, second, T0 + 10, T0 + 50) == md5(second)

@@ -19,20 +19,30 @@ from appliance.sealing import PIPE_BYTES, PushSealer
 PASSWORD = "correct horse battery staple"
 
 
-async def test_a_pushed_stream_is_sealed_whole_with_its_md5(tmp_path):
+async def test_a_pushed_stream_is_sealed_whole_with_the_digests_asked(tmp_path):
     box, _ = init_box(tmp_path / "data", "admin", PASSWORD, kdf_profile="interactive")
     data = os.urandom(3 * PIPE_BYTES + 12345)  # more than the pipe holds: the loop waits for room
-    sealer = PushSealer(box)
+    sealer = PushSealer(box, digests=("sha256", "md5"))
     for i in range(0, len(data), 65536):
         await sealer.push(data[i:i + 65536])
     sealed = await sealer.finish()
-    assert sealed.size == len(data) and sealed.md5 == hashlib.md5(data).hexdigest()
+    assert sealed.size == len(data)
+    assert sealed.received == {"sha256": hashlib.sha256(data).hexdigest(), "md5": hashlib.md5(data).hexdigest()}
     assert (box.data_dir / sealed.stored.stored_path).exists()
     identity = box.unlock("admin", PASSWORD)
     header = parse_header(sealed.stored.header.raw)
     with box.vault.open_payload(sealed.stored.stored_path) as payload:
         plain = b"".join(Decryptor(header, header.unwrap(identity)).stream(payload))
     assert plain == data
+    box.close()
+
+
+async def test_no_digest_is_computed_unasked(tmp_path):
+    box, _ = init_box(tmp_path / "data", "admin", PASSWORD, kdf_profile="interactive")
+    sealer = PushSealer(box)
+    await sealer.push(b"x" * 1000)
+    sealed = await sealer.finish()
+    assert sealed.received == {} and sealed.size == 1000
     box.close()
 
 

@@ -54,11 +54,11 @@ from simulators.axis.w800 import W800Simulator, setup_logging
 @click.option("--max-backoff", type=click.FloatRange(0.2), default=5, show_default=True,
               help="Longest wait between retries, in seconds (the first is 0.2 s, then doubling).")
 @click.option("--no-etag", is_flag=True,
-              help="Send clips without an ETag header (skips the hashing pass; the reply's Etag is still "
-                   "checked).")
+              help="Send clips without an ETag header (skips the hashing pass). The box then computes no MD5 "
+                   "and answers none, as the Axis spec allows; an Etag it does answer is still checked.")
 @click.option("--no-checksum", is_flag=True,
               help="With --no-etag: do not hash clips at all and trust the reply's Etag (the W800's CPU out of "
-                   "a benchmark of the box; the box still answers the MD5 of what it received).")
+                   "a benchmark of the box).")
 @click.option("--key-after-clip", is_flag=True, help="PUT each key object after its clip, not before.")
 @click.option("--cut-mid-clip", is_flag=True, help="Fault: drop the connection halfway through a clip, once.")
 @click.option("--wrong-credentials", is_flag=True, help="Fault: authenticate with a wrong key.")
