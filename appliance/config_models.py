@@ -130,6 +130,10 @@ class RetentionSettings(Section):
 class AuditSettings(Section):
     checkpoint_minutes: float = Field(
         60, gt=0, le=1440, description="how often the box signs the audit log's head (and at shutdown)")
+    term_days: int = Field(
+        730, ge=90, le=36500,
+        description="bewaartermijn of the audit log: older entries are pruned (once a day) under a signed "
+                    "pruning checkpoint, except those about a recording still stored and every entry after them")
 
 
 class WebSettings(Section):

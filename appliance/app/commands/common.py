@@ -177,6 +177,8 @@ NO_LOGIN: dict[str, str] = {
     "retention run": _UNATTENDED,
     "sync run": _UNATTENDED,
     "audit checkpoint": _UNATTENDED + " (signs checkpoints as 'system')",
+    "audit prune": _UNATTENDED + " (applies [audit] term_days under a pruning checkpoint signed as 'system'; "
+                                 "shows no entry)",
     "sync enroll": "the archive's one-time token authorises it",
     "backup": _BACKUP,
     "backup journal": _BACKUP,
