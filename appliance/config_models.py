@@ -271,6 +271,18 @@ class SyslogSettings(Section):
         return value
 
 
+class PrivacySettings(Section):
+    """What the processing register (appliance/register.py) cannot read from the box itself."""
+    controller: str = Field("", max_length=300,
+                            description='the controller (verwerkingsverantwoordelijke) and its address, e.g. "College '
+                                        'van B&W van Utrecht, Stadsplateau 1"; "" = [box] municipality')
+    dpo: str = Field("", max_length=300, description='the data protection officer (FG) and how to reach them, '
+                                                     'e.g. "FG gemeente Utrecht, privacy@utrecht.nl"; "" = not stated')
+    legal_basis: str = Field("", max_length=1000,
+                             description="the legal basis (grondslag) of the processing, as the municipality decided "
+                                         'it; "" = not stated')
+
+
 class Settings(BaseModel):
     """All of kluis.toml."""
 
@@ -295,6 +307,9 @@ class Settings(BaseModel):
                                    description="Alerts by e-mail to the people of each role (docs/alerts.md).")
     syslog: SyslogSettings = Field(default_factory=SyslogSettings,
                                    description="The audit log and alerts to the municipality's log collector.")
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings,
+                                     description="What the processing register and the DPIA's facts (kluis register) "
+                                                 "cannot read from the box.")
 
     def as_dict(self) -> dict:
         """The settings as plain tables, as the TOML file spells them."""

@@ -35,6 +35,7 @@ COMMAND_MODULES = {
     "usb": "usb",
     "config": "config",
     "alerts": "alerts",
+    "register": "register",
 }
 _loaded: set[str] = set()
 

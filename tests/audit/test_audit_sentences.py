@@ -199,6 +199,7 @@ EXAMPLES: dict[str, dict] = {
     "update": {"details": {"version": "1.2.0", "previous": "1.1.0"}},
     "update_rolled_back": {"details": {"version": "1.2.0", "why": "unhealthy"}},
     "audit_export": {"details": {"entries": 40, "since": None, "until": None}},
+    "register_export": {"details": {"document": "dpia", "format": "pdf", "bytes": 48213}},
     "audit_prune": {"details": {"first": 1, "last": 5120, "count": 5120, "term_days": 730,
                                 "actions": {"login": 5000, "view": 120}, "last_hash": "ab" * 32,
                                 "cutoff": "2024-12-07T00:00:00.000Z"}},

@@ -130,6 +130,8 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "requests link": roles.REQUESTS_MANAGE,
     "requests unlink": roles.REQUESTS_MANAGE,
     "requests close": roles.REQUESTS_MANAGE,
+    # the processing register entry and the DPIA's fact sheet (appliance/register.py)
+    "register": roles.REGISTER_READ,
 }
 
 # What a command checks beyond its permission (the act() call's `check`, or the domain call it makes).
