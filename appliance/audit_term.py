@@ -10,6 +10,7 @@ Pruning removes a prefix of the log, entries 1..N (the chain goes on from entry 
 - an entry no signed checkpoint covers yet (a checkpoint is made first);
 - past the last checkpoint the archive witnessed, while the box is enrolled at one: the box must still
   show the archive that entry (sync/client.py), or the archive would take the pruned log for a rewrite;
+- while a log collector is set ([syslog] server), an entry it has not confirmed yet: its copy stays whole;
 - a log that does not verify: pruning would destroy the evidence of what was changed.
 
 The prune is on record before it happens: an `audit_prune` entry (range, count per action, the last
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from nacl.signing import SigningKey
 
-from . import audit, audit_prunes, witness
+from . import audit, audit_prunes, log_collector, witness
 from . import config as config_mod
 from .box import Box
 from .clock import to_iso
@@ -58,7 +59,8 @@ class Plan:
 
 def plan(box: Box) -> Plan:
     """The entries past the term that may go now (module docstring: what never goes)."""
-    term = config_mod.load(box.data_dir).audit.term_days  # as the file says now, like the retention policy
+    settings = config_mod.load(box.data_dir)  # as the file says now, like the retention policy
+    term = settings.audit.term_days
     cutoff = to_iso(box.clock() - timedelta(days=term))
     db = box.catalog.db
     first, head = db.execute("SELECT MIN(seq), MAX(seq) FROM audit_log").fetchone()
@@ -69,7 +71,9 @@ def plan(box: Box) -> Plan:
     # after a clock correction, waits for the ones before it).
     young = db.execute("SELECT MIN(seq) FROM audit_log WHERE time >= ?", [cutoff]).fetchone()[0]
     limits["term"] = young - 1 if young is not None else head
-    held = db.execute("SELECT MIN(a.seq) FROM recordings r JOIN audit_log a ON a.recording_id = r.id").fetchone()[0]
+    # per recording its first entry (index audit_log_recording), so the cost follows the recordings, not the log
+    held = db.execute("SELECT MIN((SELECT MIN(a.seq) FROM audit_log a WHERE a.recording_id = r.id)) "
+                      "FROM recordings r").fetchone()[0]
     if held is not None:
         limits["recording_still_stored"] = held - 1
     checkpoint = audit.latest_checkpoint(box.catalog)
@@ -77,6 +81,8 @@ def plan(box: Box) -> Plan:
     if witness.enrolled_archive(box.catalog) is not None:
         seen = witness.latest(box.catalog)
         limits["archive_witness"] = seen["count"] if seen else 0
+    if settings.syslog.server:
+        limits["log_collector"] = int(box.catalog.get_meta(log_collector.CURSOR_AUDIT, "0"))
     last = min(limits.values())
     kept_by = {why: seq + 1 for why, seq in limits.items() if seq == last and why != "term"}
     return Plan(term, cutoff, first, last, kept_by)

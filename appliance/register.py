@@ -83,6 +83,11 @@ def _list(words: list[str], empty: str = "geen") -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " en " + words[-1]
 
 
+def _holders(permission: str) -> str:
+    """The Dutch names of the roles that hold a permission (roles.PERMISSIONS)."""
+    return _list([ROLE_NL[r] for r in roles.ROLES if roles.allowed(r, permission)], "niemand")
+
+
 def _days(n: int) -> str:
     return f"{n} dag" if n == 1 else f"{n} dagen"
 
@@ -152,8 +157,8 @@ def purposes_part(f: Facts) -> Part:
     reasons = [REASON_NL.get(code, code) for code in recording_search.REASONS]
     return Part(
         "Doeleinden",
-        items=[f"Opnemen: de handhaver zet de bodycam aan; na de dienst legt de handhaver of teamleider de reden "
-               f"vast ({_list(reasons)}). De reden is informatie over de opname, geen doel om beelden te bekijken.",
+        items=[f"Opnemen: de handhaver zet de bodycam aan; na de dienst legt de {_holders(roles.RECORDINGS_ANNOTATE)} de "
+               f"reden vast ({_list(reasons)}). De reden is informatie over de opname, geen doel om beelden te bekijken.",
                "Beelden worden alleen bekeken, bewaard (blokkering) of verstrekt voor een van de doelen hieronder; "
                "de box vraagt het doel en legt het vast in het logboek voordat iets wordt getoond."],
         table=(["Doel", "Mag beelden bekijken", "Zaaknummer verplicht", "Mag worden overgedragen",
@@ -190,9 +195,10 @@ def subjects_part(f: Facts) -> Part:
 def recipients_part(f: Facts) -> Part:
     s = f.settings
     approved = f.scalar("SELECT COUNT(*) FROM handovers WHERE state = ?", [handover.APPROVED])
-    approval = ("door één persoon voorbereid en goedgekeurd: enkelvoudige goedkeuring staat aan "
-                "([handover] single_approval)" if s.handover.single_approval else
-                "voorbereid door de een, goedgekeurd door een tweede (vier ogen)")
+    approval = (f"voorbereid door een {_holders(roles.HANDOVER_PREPARE)}, goedgekeurd door een "
+                f"{_holders(roles.HANDOVER_APPROVE)}" +
+                ("; één persoon mag beide doen: enkelvoudige goedkeuring staat aan ([handover] single_approval)"
+                 if s.handover.single_approval else ", niet dezelfde persoon (vier ogen)"))
     handed = [PURPOSES[c].nl for c in PURPOSES if c not in handover.NOT_HANDED_OVER]
     rows = [("Politie en Openbaar Ministerie",
              f"bij een vordering of vrijwillige verstrekking, met een overdrachtsformulier, {approval}; voor "
@@ -205,7 +211,8 @@ def recipients_part(f: Facts) -> Part:
         rows.append(("Centraal archief", "geen: de box is niet bij een archief ingeschreven"))
     redactions = f.scalar("SELECT COUNT(*) FROM redactions")
     rows.append(("De verzoeker", f"bij inzage: een kopie waarin anderen onherkenbaar zijn gemaakt, gemaakt door de "
-                                 f"privacybeheerder ({redactions} onherkenbaar gemaakte kopie(ën) tot nu toe)"))
+                                 f"{_holders(roles.RECORDINGS_REDACT)} ({redactions} onherkenbaar gemaakte kopie(ën) "
+                                 f"tot nu toe)"))
     if s.syslog.server:
         rows.append(("Logverzamelaar van de gemeente", f"{s.syslog.server}: het logboek, meldingen en checkpoints "
                                                        f"(syslog over TLS), geen beelden"))
@@ -290,7 +297,7 @@ def security_part(f: Facts) -> Part:
 def roles_table(f: Facts) -> tuple[list[str], list[list[str]]]:
     rows = []
     for role in roles.ROLES:
-        allowed = [PERMISSION_NL.get(p, p) for p in sorted(roles.PERMISSIONS[role]) if p != roles.OVERVIEW]
+        allowed = sorted(PERMISSION_NL.get(p, p) for p in roles.PERMISSIONS[role] if p != roles.OVERVIEW)
         purposes = roles.VIEW_PURPOSES.get(role)
         view = ("—" if not roles.allowed(role, roles.RECORDINGS_VIEW) else
                 "alle doelen" if purposes is None else _list([PURPOSES[p].nl for p in sorted(purposes)]))
@@ -345,8 +352,9 @@ def scale_part(f: Facts) -> Part:
                                                   [handover.APPROVED]))),
         ("Verzoeken van betrokkenen", _list([f"{PURPOSES[k].nl if k in PURPOSES else k} {n}"
                                              for k, n in sorted(kinds.items())], "geen")),
-        ("Logboek", f"vanaf {_local(first, f.tz)}" + (f"; oudere regels opgeschoond ({len(pruned)} keer)"
-                                                       if pruned else "")),
+        ("Logboek", (f"vanaf {_local(first, f.tz)}" if first else "nog geen regels")
+         + (f"; oudere regels opgeschoond onder {len(pruned)} ondertekend(e) checkpoint(s), regels 1 tot en met "
+            f"{pruned[-1].get('last')}" if pruned else "")),
     ]
     return Part(f"De verwerking in cijfers (stand {_local(to_iso(now), f.tz)})", rows=rows)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
-from appliance import audit, audit_prunes, audit_term, recordings, retention, signing, sweep
+from appliance import audit, audit_prunes, audit_term, config, log_collector, recordings, retention, signing, sweep
 from appliance.box import Box
 from tests.moving_clock import Clock
 
@@ -196,3 +196,28 @@ def test_the_pruning_checkpoint_test_vector_in_the_format_doc():
     assert audit_prunes.sign(key, body)["signature"] == signature
     assert audit_prunes.check({**body, "signature": signature}, key.verify_key) is None
     assert signing.AUDIT_PRUNE.label == "kluis/v1/audit-prune"
+
+
+def test_entries_the_log_collector_has_not_confirmed_stay(aged):
+    data, box, ids = aged
+    config.change(data, {"syslog": {"server": "logs.gemeente.test:6514"}})
+    assert audit_term.plan(box).last == 0 and audit_term.plan(box).kept_by == {"log_collector": 1}
+    box.catalog.set_meta(log_collector.CURSOR_AUDIT, "5")  # what forward() notes once the collector confirmed 1..5
+    result = audit_term.prune(box, box.signing_key())
+    assert result.pruned == 5 and result.plan.kept_by == {"log_collector": 6}
+    assert audit.verify(box.catalog, box.signing_key().verify_key).ok
+
+
+def test_a_backup_of_a_pruned_log_restores_and_verifies(aged, kluis, tmp_path):
+    data, box, ids = aged
+    pruned = audit_term.prune(box, box.signing_key()).pruned
+    usb, new = tmp_path / "usb", tmp_path / "restored"
+    kluis("backup", "--data", data, "--to", usb)
+    # restore itself refuses a log that does not verify (appliance/restore.py)
+    kluis("restore", "--data", new, "--from", usb, "--password-file", data.parent / "password.txt")
+    code, out = verify(kluis, new)
+    assert code == 0, out
+    assert f"pruned: entries 1..{pruned}" in out
+    with Box(new) as restored:
+        assert audit_prunes.stored(restored.catalog) == audit_prunes.stored(box.catalog)
+        assert audit.entries(restored.catalog, recording_id=ids["kept"])[0]["action"] == "ingest"

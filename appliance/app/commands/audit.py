@@ -177,6 +177,7 @@ KEPT_TEXT = {
     "recording_still_stored": "it is about a recording the box still holds (its whole trail stays)",
     "checkpoint": "no signed checkpoint covers it yet",
     "archive_witness": "the archive has not witnessed a checkpoint past it yet",
+    "log_collector": "the log collector ([syslog] server) has not confirmed it yet",
 }
 
 
