@@ -230,7 +230,7 @@ def test_the_witness_holds_after_the_log_is_pruned_up_to_the_witnessed_entry(enr
     kluis("sync", "run", "--data", data)
     with Box(data) as box:
         seen = witness.latest(box.catalog)["count"]
-        for n in range(3):
+        for _n in range(3):
             audit.record(box.catalog, actor="admin", action="login", client="10.0.0.7")
     with Box(data, clock=Clock(system_clock() + timedelta(days=800))) as box:
         result = audit_term.prune(box, box.signing_key())
