@@ -48,6 +48,8 @@ RECORDING_COLUMNS_NL = {
     "category": "categorie (bepaalt de bewaartermijn)", "source": "hoe de opname binnenkwam (dock, USB, Axis)",
     "latitude": "plaats (coördinaten)", "location": "plaats",
 }
+SOURCE_NL = {"dock": "dock", "usb": "USB", "axis": "Axis", "import": "handmatige import",
+             "redaction": "onherkenbaar gemaakte kopie"}
 NOT_STATED = "niet vastgelegd in de box (in te vullen door de gemeente: {where})"
 
 
@@ -324,8 +326,21 @@ def dpia_facts(box: Box) -> Document:
     return Document("dpia", "Feitenblad voor de DPIA: bodycams handhaving",
                     f"Feiten uit de box {f.settings.box.name}, ten behoeve van de gegevensbeschermingseffectbeoordeling",
                     _local(to_iso(box.clock()), f.tz),
-                    [scale_part(f), controller_part(f), purposes_part(f), recipients_part(f), retention_part(f),
-                     security_part(f), attention_part(f)])
+                    [scale_part(f), controller_part(f), purposes_part(f), flows_part(f), recipients_part(f),
+                     retention_part(f), security_part(f), attention_part(f)])
+
+
+def flows_part(f: Facts) -> Part:
+    """How footage reaches the box, as this box is set up."""
+    s = f.settings
+    paired = f.scalar("SELECT COUNT(*) FROM devices WHERE paired = 1")
+    rows = [("Dockingstation", f"{paired} gekoppelde camera('s); de box haalt de opnames op via het netwerk "
+                               f"(mDNS op {_list(s.dock.interfaces, 'alle netwerkaansluitingen')}), controleert de "
+                               f"handtekening van de camera en de hash, en pas dan wist de camera ze"),
+            ("Axis-systeem", f"content destination op {s.axis.listen}" if s.axis.listen else "uit ([axis] listen)"),
+            ("USB-camera's", f"tot {s.usb.concurrency} tegelijk uitgelezen, alleen van geregistreerde camera's"),
+            ("Handmatige import", "door de beheerder (kluis import), voor camera's met alleen USB-opslag")]
+    return Part("Gegevensstromen naar de box", rows=rows)
 
 
 def scale_part(f: Facts) -> Part:
@@ -344,7 +359,8 @@ def scale_part(f: Facts) -> Part:
         ("Opnames nu bewaard", str(f.scalar("SELECT COUNT(*) FROM recordings WHERE state = 'stored'"))),
         ("Waarvan met blokkering", str(f.scalar("SELECT COUNT(DISTINCT recording_id) FROM holds "
                                                 "WHERE released_at IS NULL"))),
-        ("Binnengekomen via", _list([f"{src or 'onbekend'} {n}" for src, n in sources], "nog geen opnames")),
+        ("Binnengekomen via", _list([f"{SOURCE_NL.get(src, src or 'onbekend')} {n}" for src, n in sources],
+                                    "nog geen opnames")),
         ("Verwijderd sinds de start", str(f.scalar("SELECT COUNT(*) FROM deletions"))),
         ("Bekeken in de laatste 12 maanden", _list([f"{PURPOSES[p].nl if p in PURPOSES else p or '?'} {n}"
                                                     for p, n in views], "geen")),

@@ -81,11 +81,14 @@ def test_the_dpia_fact_sheet_counts_and_names_what_needs_a_decision(data, kluis,
     assert "Feitenblad voor de DPIA" in text and "Aandachtspunten" in text
     assert "1 beheerder, 1 teamleider, 1 privacybeheerder en 1 handhaver" in text
     assert "[privacy] dpo is niet ingesteld" in text
+    assert "Gegevensstromen naar de box" in text and "**Axis-systeem**: uit ([axis] listen)" in text
     assert "Rollen die beelden bekijken zonder verplichte tweede factor: teamleider, privacybeheerder en handhaver" \
            in text
-    config.change(data, {"privacy": {"dpo": "FG Testdorp"}, "security": {"totp_required": ["team_leader"]}})
+    config.change(data, {"privacy": {"dpo": "FG Testdorp"}, "security": {"totp_required": ["team_leader"]},
+                         "axis": {"listen": "0.0.0.0:8444"}})
     make(kluis, data, out, "--dpia")
     text = words(out.read_text())
+    assert "**Axis-systeem**: content destination op 0.0.0.0:8444" in text
     assert "[privacy] dpo is niet ingesteld" not in text
     assert "zonder verplichte tweede factor: privacybeheerder en handhaver" in text
     assert "1 teamleider heeft/hebben de verplichte tweede factor nog niet ingesteld" in text
