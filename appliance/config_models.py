@@ -278,7 +278,7 @@ class PrivacySettings(Section):
                                         'van B&W van Utrecht, Stadsplateau 1"; "" = [box] municipality')
     dpo: str = Field("", max_length=300, description='the data protection officer (FG) and how to reach them, '
                                                      'e.g. "FG gemeente Utrecht, privacy@utrecht.nl"; "" = not stated')
-    legal_basis: str = Field("", max_length=1000,
+    legal_basis: str = Field("", max_length=400,
                              description="the legal basis (grondslag) of the processing, as the municipality decided "
                                          'it; "" = not stated')
 

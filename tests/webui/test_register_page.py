@@ -46,3 +46,25 @@ async def test_other_roles_get_neither_page_nor_document(web):
         assert (await web.get("/verwerkingsregister/dpia.pdf"))[0] == 403
         assert 'href="/verwerkingsregister"' not in await web.page("/")
     assert not audit.entries(web.box.catalog, action="register_export")
+
+
+async def test_the_keeper_states_what_the_box_cannot_know_and_the_register_says_it(web):
+    from tests.web_helpers import csrf_of
+
+    await web.as_role(roles.KEEPER)
+    page = await web.page("/instellingen")
+    assert 'name="privacy.controller"' in page and 'name="audit.term_days"' in page
+    refused = await web.client.post("/instellingen", data={"csrf": csrf_of(page), "audit.term_days": "30"})
+    assert refused.status == 400 and "90" in await refused.text()  # below the audit log's shortest term
+    form = {"csrf": csrf_of(page), "audit.term_days": "500",
+            "privacy.controller": "College van B&W van Testdorp, Raadhuisplein 1",
+            "privacy.dpo": "FG Testdorp, privacy@testdorp.example"}
+    response = await web.client.post("/instellingen", data=form, allow_redirects=False)
+    assert response.status == 303
+    change = audit.entries(web.box.catalog, action="settings_change")[-1]
+    assert change["details"]["audit.term_days"] == {"old": 730, "new": 500}
+
+    await web.as_role(roles.PRIVACY_OFFICER)
+    text = " ".join((await (await web.client.get("/verwerkingsregister.md")).text()).split())
+    assert "College van B&W van Testdorp, Raadhuisplein 1" in text and "FG Testdorp, privacy@testdorp.example" in text
+    assert "**Logboek**: 500 dagen" in text and "[privacy] legal_basis" in text  # the one still not stated
