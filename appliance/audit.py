@@ -29,7 +29,7 @@ from typing import Any, Iterable, Iterator, Literal, TextIO, overload
 
 from nacl.signing import SigningKey, VerifyKey
 
-from . import csv_columns, signing, spreadsheet
+from . import audit_prunes, csv_columns, signing, spreadsheet
 from .canonical import canonical
 from .clock import system_clock, to_iso
 from .errors import KluisError
@@ -317,6 +317,8 @@ class Report:
     located_by: str = ""
     signatures_checked: int = 0         # entries whose own signature verify() checked
     unsigned_tail: int = 0              # entries after the newest checkpoint with no signature of their own
+    pruned: int = 0                     # entries 1..pruned went under valid pruning checkpoints (audit_term)
+    pruned_actions: dict[str, int] = field(default_factory=dict)  # how many of each action they were
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -427,17 +429,34 @@ def verify(catalog, verify_key: VerifyKey, extra_checkpoints: Iterable[dict] = (
                 report.problems.append(f"{origin} checkpoint of {cp.get('time')} (count {cp.get('count')}): {wrong}")
                 continue
             anchors.setdefault(int(cp["count"]), {}).setdefault(cp["head"], cp["time"])
+    # Pruned entries (appliance/audit_term.py): the valid pruning checkpoints vouch for entries 1..last and
+    # give the hash the chain goes on from. A checkpoint or witness over exactly a pruning boundary is held
+    # to that boundary's hash; one over fewer entries can no longer be checked against the log (it was,
+    # before the entries were pruned: pruning refuses a log that does not verify).
+    pruned = audit_prunes.read(catalog, verify_key)
+    report.pruned, report.pruned_actions = pruned.last, pruned.actions()
+    report.problems.extend(pruned.problems)
+    for count in [c for c in anchors if 0 < c <= pruned.last]:
+        boundary = pruned.boundaries.get(count)
+        witness.pop(count, None)
+        for other, at in anchors.pop(count).items():
+            if boundary is not None and other != boundary:
+                report._bad(1, f"the checkpoint of {at} over {count} entries disagrees with the pruning checkpoint "
+                               f"of entries up to {count}")
     report.checkpoints = len(anchors)
     ordered = sorted(anchors)
 
-    prev_hash, expected = GENESIS, 1
-    matched = 0  # highest checkpoint count up to which the log is the one signed
+    prev_hash, expected = pruned.last_hash, pruned.last + 1
+    matched = pruned.last  # highest checkpoint count up to which the log is the one signed
     # Past the newest checkpoint no signed head vouches for the entries: their own signatures do (a tail
     # rewritten and re-hashed since then shows here). Unsigned ones (before this existed, or made by a
     # process without the key and not yet signed by a checkpoint) pass on the chain alone.
-    tail, forged_tail = (ordered[-1] if ordered else 0), 0
+    tail, forged_tail = (ordered[-1] if ordered else pruned.last), 0
     for row in _rows(catalog):
         seq = row["seq"]
+        if seq <= pruned.last:
+            report._bad(seq, f"entry {seq}: still in the log, though a pruning checkpoint says it was pruned")
+            continue
         changed = entry_hash(row) != row["hash"]
         if seq > tail and row["signature"] is None:
             report.unsigned_tail += 1
@@ -493,7 +512,7 @@ def verify(catalog, verify_key: VerifyKey, extra_checkpoints: Iterable[dict] = (
     if ordered and ordered[-1] > last:
         report._bad(last + 1, f"entries {last + 1}..{ordered[-1]}: missing (the log ends at entry {last}, but "
                               f"the checkpoint signed at {min(anchors[ordered[-1]].values())} covers {ordered[-1]})")
-    report.anchored = max((c for c in ordered if c <= last), default=0)
+    report.anchored = max((c for c in ordered if c <= last), default=pruned.last)
     _locate(catalog, verify_key, report)
     return report
 

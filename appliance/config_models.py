@@ -130,6 +130,10 @@ class RetentionSettings(Section):
 class AuditSettings(Section):
     checkpoint_minutes: float = Field(
         60, gt=0, le=1440, description="how often the box signs the audit log's head (and at shutdown)")
+    term_days: int = Field(
+        730, ge=90, le=36500,
+        description="bewaartermijn of the audit log: older entries are pruned (once a day) under a signed "
+                    "pruning checkpoint, except those about a recording still stored and every entry after them")
 
 
 class WebSettings(Section):
@@ -351,6 +355,18 @@ class BackupSettings(Section):
         return host_key(value) if value.strip() else ""
 
 
+class PrivacySettings(Section):
+    """What the processing register (appliance/register.py) cannot read from the box itself."""
+    controller: str = Field("", max_length=300,
+                            description='the controller (verwerkingsverantwoordelijke) and its address, e.g. "College '
+                                        'van B&W van Utrecht, Stadsplateau 1"; "" = [box] municipality')
+    dpo: str = Field("", max_length=300, description='the data protection officer (FG) and how to reach them, '
+                                                     'e.g. "FG gemeente Utrecht, privacy@utrecht.nl"; "" = not stated')
+    legal_basis: str = Field("", max_length=400,
+                             description="the legal basis (grondslag) of the processing, as the municipality decided "
+                                         'it; "" = not stated')
+
+
 class Settings(BaseModel):
     """All of kluis.toml."""
 
@@ -377,6 +393,9 @@ class Settings(BaseModel):
                                    description="The audit log and alerts to the municipality's log collector.")
     backup: BackupSettings = Field(default_factory=BackupSettings,
                                    description="Backup targets: the KLUIS-BACKUP disk and a network target.")
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings,
+                                     description="What the processing register and the DPIA's facts (kluis register) "
+                                                 "cannot read from the box.")
 
     def as_dict(self) -> dict:
         """The settings as plain tables, as the TOML file spells them."""

@@ -31,6 +31,7 @@ from .errors import KluisError, NotFound
 from .purposes import parse_purpose
 
 PREPARED, APPROVED, REFUSED, CANCELLED = "prepared", "approved", "refused", "cancelled"
+NOT_HANDED_OVER = frozenset({"training"})  # purposes no handover may name (the processing register says so)
 STATES = (PREPARED, APPROVED, REFUSED, CANCELLED)
 PROTECTIONS = ("age-recipient", "passphrase", "none")
 MAX_TEXT = 500
@@ -92,7 +93,7 @@ def prepare(box: Box, actor: str, recording_ids: list[str], receiver: str, basis
     basis = _text(basis, "the legal basis (vordering with its article, or vrijwillige verstrekking)")
     case_ref = _text(case_ref, "the case reference (e.g. the police report number)")
     code = parse_purpose(purpose)
-    if code == "training":
+    if code in NOT_HANDED_OVER:
         raise KluisError("footage is not handed over for training; choose the purpose of the case")
     if protection not in PROTECTIONS:
         raise KluisError(f"protection must be one of {', '.join(PROTECTIONS)}")

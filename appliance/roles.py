@@ -45,6 +45,9 @@ HANDOVER_READ = "handover.read"
 REQUESTS_MANAGE = "requests.manage"
 # Redacted derivatives (appliance/redaction/): blur bystanders' faces, mute audio, for a request.
 RECORDINGS_REDACT = "recordings.redact"
+# The processing register entry and the DPIA's fact sheet (appliance/register.py): no personal data of
+# anyone in particular, but the privacy officer's documents to keep.
+REGISTER_READ = "register.read"
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     KEEPER: frozenset({OVERVIEW, CAMERAS_MANAGE, USERS_MANAGE, SETTINGS_MANAGE, STATS_READ}),
@@ -55,7 +58,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
                                 AUDIT_READ, DELETION_REPORT, STATS_READ, STATS_REPORT,
                                 HANDOVER_PREPARE, HANDOVER_APPROVE, HANDOVER_READ,
                                 REQUESTS_MANAGE,
-                                RECORDINGS_REDACT}),
+                                RECORDINGS_REDACT, REGISTER_READ}),
     OFFICER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, RECORDINGS_ANNOTATE}),
     AUDITOR: frozenset({OVERVIEW, AUDIT_READ, DELETION_REPORT, HANDOVER_READ, STATS_READ, STATS_REPORT}),
 }

@@ -82,6 +82,9 @@ AUDIT_WITNESS = _kind("audit-witness", "archive (archive key)",
 AUDIT_ENTRY = _kind("audit-entry", _BOX, "the exact bytes of the entry's `hash` (64 lowercase hex characters)")
 # A recording's or a case's chain of custody (appliance/custody.py), verified by `kluis export verify`.
 CUSTODY_REPORT = _kind("custody-report", _BOX, "a custody report's JSON without its signature field")
+# What pruning the audit log removed, so that the chain is checked on from its last entry (appliance/audit_prunes.py).
+AUDIT_PRUNE = _kind("audit-prune", _BOX, "the pruning checkpoint {type, v, signer, first, last, count, actions, "
+                                         "prev_hash, last_hash, first_time, last_time, cutoff, term_days, time}")
 DOCK_REQUEST, DOCK_PAIR_RESPONSE, DOCK_MANIFEST, DOCK_DELETED = (
     _kind(name, signer, payload, label=label) for name, signer, payload, label in (
         ("dock-request", _BOX, "{method, path, time, nonce, body_sha256} of a request to a camera",

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from . import audit, backup_targets, statistics
+from . import audit, audit_term, backup_targets, statistics
 from . import config as config_mod
 from .box import Box
 from .clock import to_iso
@@ -249,8 +249,9 @@ def run_checkpoint(data_dir: Path, clock=None, force: bool = False) -> dict | No
 
 
 def schedule_jobs(scheduler, box: Box) -> list:
-    """Add the retention sweep (every `sweep_minutes`, and at start) and the audit checkpoint (every
-    `checkpoint_minutes`, at start, and when the scheduler shuts down) to an APScheduler scheduler."""
+    """Add the retention sweep (every `sweep_minutes`, and at start), the audit checkpoint (every
+    `checkpoint_minutes`, at start, and when the scheduler shuts down) and the audit log's own term (pruning,
+    once a day and at start: appliance/audit_term.py) to an APScheduler scheduler."""
     from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 
     settings = config_mod.load(box.data_dir)  # as the file says now, not as the box was opened
@@ -264,6 +265,9 @@ def schedule_jobs(scheduler, box: Box) -> list:
                           replace_existing=True),
         scheduler.add_job(run_checkpoint, "interval", minutes=checkpoint_minutes, args=[data_dir, clock],
                           id="audit_checkpoint", next_run_time=start, max_instances=1, coalesce=True,
+                          replace_existing=True),
+        scheduler.add_job(audit_term.run_prune, "interval", hours=audit_term.PRUNE_HOURS, args=[data_dir, clock],
+                          id="audit_prune", next_run_time=start, max_instances=1, coalesce=True,
                           replace_existing=True),
     ]
 

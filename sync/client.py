@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance import audit, witness
+from appliance import audit, audit_prunes, witness
 from appliance.box import Box
 from appliance.canonical import canonical
 from appliance.errors import KluisError
@@ -178,6 +178,11 @@ class Syncer:
             return None
         seen = int(count)
         row = self.box.catalog.db.execute("SELECT hash FROM audit_log WHERE seq = ?", [seen]).fetchone()
+        if row is None and seen:
+            # pruned (appliance/audit_term.py stops at the last witnessed entry): a pruning checkpoint's own
+            # last entry is still vouched for by its hash
+            boundary = audit_prunes.last_hash_at(self.box.catalog, seen)
+            row = (boundary,) if boundary else None
         return {"count": seen, "hash": audit.GENESIS if seen == 0 else (row[0] if row else None)}
 
     # requisitions --------------------------------------------------------------------------------------

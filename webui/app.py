@@ -67,6 +67,7 @@ NAV = [
     ("/overdrachten", N_("Handovers"), roles.HANDOVER_READ),
     ("/logboek", N_("Audit log"), roles.AUDIT_READ),
     ("/statistieken", N_("Statistics"), roles.STATS_READ),
+    ("/verwerkingsregister", N_("Processing register"), roles.REGISTER_READ),
     ("/instellingen", N_("Settings"), roles.SETTINGS_MANAGE),
     ("/onderhoud", N_("Maintenance"), roles.SETTINGS_MANAGE),
 ]

@@ -75,6 +75,8 @@ SENTENCES: dict[str, str] = {
     "update": N_("%(actor)s installed version %(version)s"),
     "update_rolled_back": N_("The update to version %(version)s was rolled back"),
     "audit_export": N_("%(actor)s exported %(entries)s audit log entries"),
+    "register_export": N_("%(actor)s made the processing register document %(document)s as %(format)s"),
+    "audit_prune": N_("%(actor)s pruned audit log entries %(first)s to %(last)s, older than %(term_days)s days"),
     # access requests (appliance/access_requests.py)
     "request_add": N_("%(actor)s registered request %(request)s"),
     "request_link": N_("%(actor)s linked recording %(recording)s to request %(request)s"),
@@ -133,6 +135,8 @@ ACTION_LABELS = {
     "pair": N_("camera paired"), "pair_refused": N_("pairing refused"), "settings_change": N_("settings changed"),
     "alert_mail": N_("alert mailed"), "alerts_test": N_("test alert sent"),
     "policy_change": N_("retention policy changed"), "verify": N_("verified"), "offload_error": N_("offload error"),
+    "audit_prune": N_("audit log pruned"),
+    "register_export": N_("processing register made"),
     "sync_send": N_("sent to the archive"), "sync_receipt": N_("receipt from the archive"),
     "setup": N_("box set up"),  # by the first-boot wizard
     "request_add": N_("request registered"), "request_link": N_("linked to a request"),

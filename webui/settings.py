@@ -23,6 +23,8 @@ NUMBER = N_("A whole number from %(min)d to %(max)d.")
 URL = N_("An https:// address, or empty.")
 WINDOW = N_("Two times like 22:00-06:00, or empty.")
 TEXT_200 = N_("At most 200 characters.")
+TEXT_300 = N_("At most 300 characters.")
+TEXT_400 = N_("At most 400 characters.")
 ADDRESSES = N_("E-mail addresses separated by commas, or empty.")
 HOST = N_("A host name, or empty.")
 HOST_PORT = N_("Host and port like logs.gemeente.nl:6514, or empty.")
@@ -77,6 +79,7 @@ SETTINGS = [
     Setting("sync", "archive_url", URL),
     Setting("sync", "window", WINDOW),
     Setting("sync", "bandwidth_kbps", NUMBER),
+    Setting("audit", "term_days", NUMBER),
     Setting("web", "idle_minutes", NUMBER),
     Setting("axis", "listen", LISTEN),
     # alerts by e-mail and the log collector (appliance/alerts.py, docs/alerts.md)
@@ -103,6 +106,10 @@ SETTINGS = [
     Setting("backup", "ssh_key_file", PATH),
     Setting("backup", "network_time", TIME),
     Setting("backup", "keep", NUMBER),
+    # what the processing register cannot read from the box (appliance/register.py)
+    Setting("privacy", "controller", TEXT_300),
+    Setting("privacy", "dpo", TEXT_300),
+    Setting("privacy", "legal_basis", TEXT_400),
 ]
 
 

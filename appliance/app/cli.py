@@ -36,6 +36,7 @@ COMMAND_MODULES = {
     "config": "config",
     "alerts": "alerts",
     "stats": "stats",
+    "register": "register",
 }
 _loaded: set[str] = set()
 

@@ -69,4 +69,29 @@ MIGRATIONS = Migrations("audit", [
         CREATE INDEX audit_log_unsigned ON audit_log(seq) WHERE signature IS NULL;
         """,
     ),
+    (
+        # A term for the log itself (appliance/audit_prune.py): entries older than [audit] term_days go, under
+        # a signed pruning checkpoint that says what went (seq range, count per action, the last pruned
+        # entry's hash the chain goes on from). A row may be deleted only once such a checkpoint covers it;
+        # the checkpoints themselves are append-only. As before, this stops mistakes, not an attacker with
+        # the file: the signatures are what detect that (appliance/audit.py verify).
+        "prunes",
+        """
+        CREATE TABLE audit_prunes (
+            id INTEGER PRIMARY KEY,
+            first INTEGER NOT NULL,        -- the first entry pruned (seq)
+            last INTEGER NOT NULL,         -- the last entry pruned: the log goes on at last + 1
+            body TEXT NOT NULL,            -- the signed checkpoint, canonical JSON (docs/format.md)
+            signature TEXT NOT NULL        -- hex, kind kluis/v1/audit-prune
+        );
+        DROP TRIGGER audit_log_no_delete;
+        CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        WHEN OLD.seq > (SELECT COALESCE(MAX(last), 0) FROM audit_prunes)
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only (entries go only under a pruning checkpoint)'); END;
+        CREATE TRIGGER audit_prunes_no_update BEFORE UPDATE ON audit_prunes
+        BEGIN SELECT RAISE(ABORT, 'a pruning checkpoint is append-only'); END;
+        CREATE TRIGGER audit_prunes_no_delete BEFORE DELETE ON audit_prunes
+        BEGIN SELECT RAISE(ABORT, 'a pruning checkpoint is append-only'); END;
+        """,
+    ),
 ])

@@ -115,7 +115,8 @@ ARCHIVE = (TABLES, audit.MIGRATIONS)
 
 
 # Steps appended after the bookkeeping came: an archive made before it has not run them yet.
-SINCE_BOOKKEEPING = {("audit", "page_indexes"), ("audit", "entry_signatures"), ("archive", "witness")}
+SINCE_BOOKKEEPING = {("audit", "page_indexes"), ("audit", "entry_signatures"), ("archive", "witness"),
+                     ("audit", "prunes")}
 
 
 def adopt(db: sqlite_utils.Database) -> list[Step]:

@@ -113,12 +113,14 @@ def matrix_args(command: str, ids: dict, holds: dict, role: str) -> list:
         "axis connection-file": ["axis", "connection-file", "--site", f"W800 {role}",
                                  "--url", "https://kluis.local:8444/auth/v1.0"],
         "alerts list": ["alerts", "list", "--json"],
+        # a one-word command: its first option stands where the others' second word does
+        "register": ["register", "--dpia", "--out", str(Path(ids["clip"]).with_name(f"dpia-{role}.md"))],
     }[command]
 
 
 MATRIX = ["cat", "hold add", "hold review", "hold list", "hold release", "retention report", "audit show",
           "audit export", "audit verify", "audit checkpoints", "list", "users list", "users edit", "users totp-off",
-          "import", "axis connection-file", "alerts list"]
+          "import", "axis connection-file", "alerts list", "register"]
 
 
 def test_every_command_against_every_role(data, template, pw):
@@ -156,6 +158,8 @@ def test_every_command_against_every_role(data, template, pw):
                     assert {r["officer"] for r in listed} == {name}, listed
             if command == "hold list":
                 assert {h["case_ref"] for h in json.loads(out)} == {"K-team_leader", "K-privacy_officer"}
+            if command == "register":
+                assert "Feitenblad voor de DPIA" in Path(args[-1]).read_text(), (command, role)
             if command == "axis connection-file":  # the file holds the new account's key
                 assert json.loads(out)["BlobAPIUserName"] == f"w800-{role}".replace("_", "-"), out[:200]
     for i in range(0, len(refused_runs), 6):  # a few at a time: they are independent, start-up dominates

@@ -1,4 +1,5 @@
-"""schedule_jobs on a real APScheduler: the sweep and a checkpoint run at start, a checkpoint on shutdown."""
+"""schedule_jobs on a real APScheduler: the sweep, a checkpoint and the audit log's pruning run at start, a
+checkpoint on shutdown."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def test_sweep_and_checkpoints_scheduled(rbox, clock, tmp_path):
     kept = store(rbox, tmp_path, T0 + timedelta(days=27))
     clock.set(T0 + timedelta(days=28))
     scheduler = BackgroundScheduler(timezone="UTC")
-    done: dict[str, threading.Event] = {"retention_sweep": threading.Event(), "audit_checkpoint": threading.Event()}
+    done: dict[str, threading.Event] = {"retention_sweep": threading.Event(), "audit_checkpoint": threading.Event(),
+                                        "audit_prune": threading.Event()}
     errors = []
 
     def listener(event):
@@ -28,8 +30,9 @@ def test_sweep_and_checkpoints_scheduled(rbox, clock, tmp_path):
 
     scheduler.add_listener(listener, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     jobs = sweep.schedule_jobs(scheduler, rbox)
-    assert {job.id for job in jobs} == {"retention_sweep", "audit_checkpoint"}
+    assert {job.id for job in jobs} == {"retention_sweep", "audit_checkpoint", "audit_prune"}
     assert jobs[0].trigger.interval == timedelta(minutes=15)
+    assert jobs[2].trigger.interval == timedelta(hours=24)
     scheduler.start()
     try:
         assert all(event.wait(30) for event in done.values()), "the jobs did not run at start"

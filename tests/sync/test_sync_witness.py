@@ -214,3 +214,34 @@ async def test_web_ui_shows_the_age_of_the_last_witnessed_checkpoint(enrolled, k
             checked = await web.post("/logboek/controleer", {}, csrf_from="/logboek")
             text = await checked.text()
             assert "De keten is verbroken" in text and "witnessed by the archive" in text
+
+
+def test_the_witness_holds_after_the_log_is_pruned_up_to_the_witnessed_entry(enrolled, kluis, password_file):
+    """Pruning stops at the entry the archive witnessed last (the box must still show it its hash); the next
+    pass is witnessed without an alert, and `kluis audit verify` holds the log to the witness at the boundary."""
+    from appliance import audit_term
+    from tests.moving_clock import Clock
+
+    data, archive = enrolled
+    add_role_users(data, "au")
+    with Box(data) as box:
+        for n in range(6):
+            audit.record(box.catalog, actor="admin", action="view", recording_id=f"r{n}", purpose="complaint")
+    kluis("sync", "run", "--data", data)
+    with Box(data) as box:
+        seen = witness.latest(box.catalog)["count"]
+        for _n in range(3):
+            audit.record(box.catalog, actor="admin", action="login", client="10.0.0.7")
+    with Box(data, clock=Clock(system_clock() + timedelta(days=800))) as box:
+        result = audit_term.prune(box, box.signing_key())
+        assert result.pruned == seen and result.plan.kept_by == {"archive_witness": seen + 1}
+        assert audit.entries(box.catalog, limit=1)[0]["seq"] == seen + 1
+    out = kluis("sync", "run", "--data", data).stdout.decode()
+    assert "witnessed by the archive" in out
+    with Archive(archive.data_dir) as arch:
+        assert arch.alerts() == []
+    with Box(data) as box:
+        assert witness.latest(box.catalog)["count"] > seen
+    code, out = _verify(kluis, data)
+    assert code == 0, out
+    assert f"pruned: entries 1..{seen}" in out

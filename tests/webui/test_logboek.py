@@ -154,3 +154,21 @@ async def test_chain_check_names_the_first_changed_entry_of_a_rehashed_rewrite(w
         return
     assert f"De eerste foute regel is een van de regels {first} tot en met {last}. Deze regels hebben geen" in page
     assert audit.entries(web.box.catalog, action="verify")[-1]["details"]["first_bad"] == f"{first}..{last}"
+
+
+async def test_after_pruning_the_check_holds_and_says_so_and_the_deletion_report_is_whole(web, rec_ids):
+    from appliance import audit_term
+
+    later = web.box.clock() + timedelta(days=800)
+    web.box.clock = lambda: later
+    sweep.sweep(web.box)  # the recordings go after their term; then the log's own term passes too
+    result = audit_term.prune(web.box, web.box.signing_key())
+    assert result.pruned > 0 and not audit.entries(web.box.catalog, action="ingest")
+    await web.as_role("privacy_officer")
+    page = await (await web.client.get("/logboek")).text()
+    ok = await (await web.client.post("/logboek/controleer", data={"csrf": csrf_of(page)})).text()
+    assert "De keten is intact" in ok
+    assert f"Regels 1 tot en met {result.pruned} waren ouder dan de bewaartermijn van het logboek" in ok
+    assert "logboek opgeschoond" in page or "schoonde logboekregels" in page
+    report = dutch_csv.records(await (await web.client.get("/logboek/verwijderverslag.csv")).read())
+    assert {r["recording_id"] for r in report} == set(rec_ids.values())

@@ -103,6 +103,12 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/onderhoud"): {K},
     ("POST", "/onderhoud/backup"): {K},
     ("POST", "/onderhoud/update"): {K},
+    # the processing register entry and the DPIA's fact sheet (webui/routes/verwerkingsregister.py)
+    ("GET", "/verwerkingsregister"): {FG},
+    ("GET", "/verwerkingsregister.pdf"): {FG},
+    ("GET", "/verwerkingsregister.md"): {FG},
+    ("GET", "/verwerkingsregister/dpia.pdf"): {FG},
+    ("GET", "/verwerkingsregister/dpia.md"): {FG},
 }
 ROLE_REFUSAL = "Uw rol staat dit niet toe."
 

@@ -1,8 +1,9 @@
-"""kluis audit verify|show|export|checkpoint: the audit log (logboek).
+"""kluis audit verify|show|export|checkpoint|prune: the audit log (logboek).
 
 Reading the log needs roles.AUDIT_READ (privacy officer, auditor; see common.COMMAND_PERMISSIONS).
-`audit checkpoint` needs no login: signing a checkpoint is the unattended service's work, with the box's
-own signing key, and a checkpoint holds no entry's contents (count, head hash, time)."""
+`audit checkpoint` and `audit prune` need no login: signing a checkpoint and applying the log's own term
+([audit] term_days) are the unattended service's work, with the box's own signing key, and neither shows
+an entry's contents."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from appliance import audit, witness
+from appliance import audit, audit_term, witness
 from appliance.box import Box
 from .common import act, emit_json, print_table, secret_options, shows, table, with_box
 from .retention import time_arg
@@ -45,7 +46,7 @@ def audit_verify(box: Box, checkpoint_files: tuple[Path, ...], user: str | None,
                  else f"the first bad entry is one of entries {report.where}") if report.first_bad \
             else "checkpoints are not valid"
         raise click.ClickException(f"audit log damaged or tampered with: {first}")
-    tail = report.count - report.anchored
+    tail = report.pruned + report.count - report.anchored
     signed = tail - report.unsigned_tail
     click.echo(f"ok: {report.count} entries, chain intact; {report.checkpoints} signed checkpoint(s) match"
                + (f"; the last {tail} entr{'y is' if tail == 1 else 'ies are'} not yet under a checkpoint"
@@ -54,6 +55,10 @@ def audit_verify(box: Box, checkpoint_files: tuple[Path, ...], user: str | None,
                + (f"; {report.unsigned_tail} of them not yet signed on {'its' if report.unsigned_tail == 1 else 'their'} "
                   f"own (written without the key, or before entries were signed; the next checkpoint signs "
                   f"{'it' if report.unsigned_tail == 1 else 'them'})" if report.unsigned_tail else ""))
+    if report.pruned:
+        counts = ", ".join(f"{action} {n}" for action, n in report.pruned_actions.items())
+        click.echo(f"pruned: entries 1..{report.pruned} (past the audit log's term) under signed pruning "
+                   f"checkpoint(s); the chain goes on from entry {report.pruned}'s hash ({counts})")
     click.echo(_witness_line(box))
 
 
@@ -151,6 +156,42 @@ def audit_checkpoints(box: Box, user: str | None, password_file: Path | None,
     """List the signed checkpoints stored on the box."""
     act(box, "audit checkpoints", user, password_file, recovery_key_file)
     return audit.stored_checkpoints(box.catalog)
+
+
+def _print_prune(result: dict) -> None:
+    if result["refused"]:
+        click.echo(f"not pruned: {result['refused']}")
+    elif result["pruned"]:
+        click.echo(f"pruned entries {result['first']}..{result['last']} ({result['pruned']}), older than "
+                   f"{result['term_days']} days, under a signed pruning checkpoint")
+    elif result["count"]:
+        click.echo(f"would prune entries {result['first']}..{result['last']} ({result['count']}), older than "
+                   f"{result['term_days']} days")
+    else:
+        click.echo(f"nothing to prune: no entry before {result['cutoff']} ({result['term_days']} days) may go")
+    for why, seq in result["kept_by"].items():
+        click.echo(f"kept from entry {seq} on: {KEPT_TEXT.get(why, why)}")
+
+
+KEPT_TEXT = {
+    "recording_still_stored": "it is about a recording the box still holds (its whole trail stays)",
+    "checkpoint": "no signed checkpoint covers it yet",
+    "archive_witness": "the archive has not witnessed a checkpoint past it yet",
+    "log_collector": "the log collector ([syslog] server) has not confirmed it yet",
+}
+
+
+@audit_group.command("prune")
+@with_box
+@click.option("--dry-run", is_flag=True, help="Only say what would be pruned.")
+@shows(_print_prune)
+def audit_prune(box: Box, dry_run: bool) -> dict:
+    """Prune the entries older than [audit] term_days under a signed pruning checkpoint (the service does
+    this once a day); entries about recordings still stored, and every entry after them, stay."""
+    result = audit_term.prune(box, box.signing_key(), dry_run=dry_run)
+    if result.refused:
+        raise click.ClickException(f"not pruned: {result.refused}")
+    return result.as_dict()
 
 
 COMMANDS = [audit_group]

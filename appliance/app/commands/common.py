@@ -134,6 +134,8 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "requests extend": roles.REQUESTS_MANAGE,
     "requests letter": roles.REQUESTS_MANAGE,
     "stats report": roles.STATS_REPORT,  # the report to the council: counts only, no personal data
+    # the processing register entry and the DPIA's fact sheet (appliance/register.py)
+    "register": roles.REGISTER_READ,
 }
 
 # What a command checks beyond its permission (the act() call's `check`, or the domain call it makes).
@@ -182,6 +184,8 @@ NO_LOGIN: dict[str, str] = {
     "retention run": _UNATTENDED,
     "sync run": _UNATTENDED,
     "audit checkpoint": _UNATTENDED + " (signs checkpoints as 'system')",
+    "audit prune": _UNATTENDED + " (applies [audit] term_days under a pruning checkpoint signed as 'system'; "
+                                 "shows no entry)",
     "sync enroll": "the archive's one-time token authorises it",
     "backup": _BACKUP,
     "backup journal": _BACKUP,
