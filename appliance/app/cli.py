@@ -35,6 +35,7 @@ COMMAND_MODULES = {
     "usb": "usb",
     "config": "config",
     "alerts": "alerts",
+    "reason": "annotate", "category": "annotate",
 }
 _loaded: set[str] = set()
 

@@ -394,7 +394,7 @@ class Destination:
         stop = spec.parse_epoch(meta, "StopTime", required=False)
         pre = round((trigger_on - start).total_seconds()) if trigger_on and start and trigger_on >= start else None
         post = round((stop - trigger_off).total_seconds()) if trigger_off and stop and stop >= trigger_off else None
-        category = self._category(account, container)
+        categories = self._categories(account, container)
         officer = officer_name(user)
         team = teams.officer_team(self.box.catalog, officer, axis_user_id=user["user_id"] if user else None)
         made = []
@@ -416,8 +416,8 @@ class Destination:
                     "source": "axis", "source_ref": f"{container}/{clip['name']}",
                 }
                 recording_id = recordings.catalog_stored(self.box, stored, fields)
-                if category:
-                    retention.set_category(self.box, recording_id, category, actor="system")
+                if categories:
+                    retention.set_category(self.box, recording_id, "system", add=categories, source="axis")
                 self._db().execute(
                     "UPDATE axis_objects SET recording_id = ?, part = ?, header = NULL, stored_path = NULL "
                     "WHERE account = ? AND container = ? AND name = ?",
@@ -466,14 +466,13 @@ class Destination:
         payload = self.box.vault.payload_size(clip["stored_path"])
         return Stored(clip["stored_sha256"], header, clip["stored_path"], header.size + payload, True)
 
-    def _category(self, account: str, container: str) -> str | None:
-        """The retention category a bookmark names, when the box knows it ([retention.categories])."""
+    def _categories(self, account: str, container: str) -> list[str]:
+        """The retention categories the recording's bookmarks name, those the box knows ([retention.categories]):
+        every one of them, since the longest term of a recording's categories is its term."""
         known = retention.current_policy(self.box).categories
-        for bookmark in self.objects(account, container, "bookmark"):
-            name = json.loads(bookmark["meta"]).get("categoryname")
-            if name in known:
-                return name
-        return None
+        names = (json.loads(bookmark["meta"]).get("categoryname")
+                 for bookmark in self.objects(account, container, "bookmark"))
+        return sorted({name for name in names if isinstance(name, str) and name in known})
 
 
 def _discard(box: Box, sealed: Sealed | None, staged: Path | None) -> None:

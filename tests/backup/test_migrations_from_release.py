@@ -26,7 +26,8 @@ ARCHIVE_PASSWORD = "archive password for tests"
 # opens (the rest it adopts).
 ADDED_SINCE_RELEASE = {("alerts", "create"), ("audit", "page_indexes"), ("users", "person"), ("teams", "backfill"),
                        ("devices", "alerts_read"), ("audit", "entry_signatures"),
-                       ("sync", "audit_witnesses"), ("archive", "witness")}
+                       ("sync", "audit_witnesses"), ("archive", "witness"),
+                       ("vault", "reason_details"), ("retention", "categories")}
 
 
 
