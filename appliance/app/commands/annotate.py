@@ -12,7 +12,7 @@ from appliance import recording_reasons, recordings, retention, roles
 from appliance.box import Box
 from appliance.clock import to_iso
 from appliance.errors import KluisError
-from .common import emit_json, print_table, secret_options, with_box
+from .common import Actor, emit_json, print_table, secret_options, with_box
 from .retention import act_on
 
 
@@ -47,14 +47,16 @@ def category_group() -> None:
     """A recording's retention categories ([retention.categories]): the longest term of them counts."""
 
 
-def _change(box: Box, command: str, recording_id: str, add: list[str], remove: list[str], user, password_file,
-            recovery_key_file) -> None:
+def _known(box: Box, names: list[str]) -> None:
+    """A category [retention.categories] does not name is told before a password is asked."""
     known = retention.current_policy(box).categories
-    unknown = [name for name in add if name not in known]
-    if unknown:  # told before a password is asked
+    unknown = [name for name in names if name not in known]
+    if unknown:
         raise KluisError(f"unknown retention category {', '.join(unknown)} "
                          f"({', '.join(sorted(known)) or 'none configured in [retention.categories]'})")
-    actor = act_on(box, command, recording_id, user, password_file, recovery_key_file)
+
+
+def _change(box: Box, actor: Actor, recording_id: str, add: list[str], remove: list[str]) -> None:
     only_own = actor.user is not None and actor.user["role"] in roles.CATEGORIZE_OWN_ONLY
     after = retention.set_category(box, recording_id, actor.name, add=add, remove=remove, source="cli",
                                    only_own=only_own, client="cli")
@@ -71,7 +73,9 @@ def _change(box: Box, command: str, recording_id: str, add: list[str], remove: l
 @secret_options
 def category_add(box: Box, recording_id: str, category: str, user, password_file, recovery_key_file) -> None:
     """Put a recording in a retention category; prints its categories, term and deletion date."""
-    _change(box, "category add", recording_id, [category], [], user, password_file, recovery_key_file)
+    _known(box, [category])
+    actor = act_on(box, "category add", recording_id, user, password_file, recovery_key_file)
+    _change(box, actor, recording_id, [category], [])
 
 
 @category_group.command("remove")
@@ -80,8 +84,9 @@ def category_add(box: Box, recording_id: str, category: str, user, password_file
 @click.argument("category")
 @secret_options
 def category_remove(box: Box, recording_id: str, category: str, user, password_file, recovery_key_file) -> None:
-    """Take a recording out of a retention category."""
-    _change(box, "category remove", recording_id, [], [category], user, password_file, recovery_key_file)
+    """Take a recording out of a retention category (an officer: only one they added themselves)."""
+    actor = act_on(box, "category remove", recording_id, user, password_file, recovery_key_file)
+    _change(box, actor, recording_id, [], [category])
 
 
 @category_group.command("list")
