@@ -67,6 +67,23 @@ class Policy:
         return (f"COALESCE((SELECT MAX(CASE c.category {cases} ELSE ? END) FROM recording_categories c "
                 f"WHERE c.recording_id = {alias}.id), ?)", [*params, self.default_days, self.default_days])
 
+    def expired_sql(self, now: datetime, alias: str = "r") -> tuple[str, list]:
+        """`end_time + term_days(its categories) <= now` in SQL, for recordings `alias`: the sweep's mirror
+        of term_days. Said as "no category of it keeps it longer, and without a category the default term
+        has passed". recordings.category (set_category's list of the same categories, written in the same
+        transaction) tells a recording without any, which then costs no look-up in recording_categories;
+        the shortest term's bound comes first, a range on the expiry index."""
+        def bound(days: int) -> str:
+            return to_iso(now - timedelta(days=days))
+        if not self.categories:
+            return f"{alias}.end_time <= ?", [bound(self.default_days)]
+        cases = " ".join("WHEN ? THEN ?" for _ in self.categories)
+        by_category = [v for name, days in sorted(self.categories.items()) for v in (name, bound(days))]
+        sql = (f"{alias}.end_time <= ? AND CASE WHEN {alias}.category IS NULL THEN {alias}.end_time <= ? "
+               f"ELSE NOT EXISTS (SELECT 1 FROM recording_categories c WHERE c.recording_id = {alias}.id "
+               f"AND {alias}.end_time > CASE c.category {cases} ELSE ? END) END")
+        return sql, [bound(self.terms()[0]), bound(self.default_days), *by_category, bound(self.default_days)]
+
     def as_dict(self) -> dict[str, Any]:
         return {"default_days": self.default_days, "review_days": self.review_days,
                 "grace_days": self.grace_days, "categories": dict(sorted(self.categories.items()))}
@@ -344,20 +361,16 @@ def delete_after(box: Box, recording: dict | str, policy: Policy | None = None) 
 
 def eligible_sql(policy: Policy, now: datetime) -> tuple[str, list]:
     """WHERE clause (on recordings r) for what may be deleted at `now`; mirrors delete_after(), with the
-    term from Policy.term_sql. The shortest term's bound comes first: a range on the expiry index."""
-    term, term_params = policy.term_sql("r")
-    terms = policy.terms()
-    by_term = " ".join("WHEN ? THEN ?" for _ in terms)
+    term's end from Policy.expired_sql (term_days in SQL)."""
+    expired, expired_params = policy.expired_sql(now, "r")
     now_iso = to_iso(now)
     sql = (
-        f"r.state = 'stored' AND r.end_time <= ? AND r.end_time <= CASE {term} {by_term} END"
+        f"r.state = 'stored' AND {expired}"
         " AND (r.keep_until IS NULL OR r.keep_until <= ?)"
         " AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.recording_id = r.id AND"
         "   COALESCE(h.released_at, CASE WHEN h.until <= ? THEN h.until END, ?) > ?)"
     )
-    params = [to_iso(now - timedelta(days=terms[0])), *term_params,
-              *[v for days in terms for v in (days, to_iso(now - timedelta(days=days)))],
-              now_iso, now_iso, FAR_FUTURE, to_iso(now - timedelta(days=policy.grace_days))]
+    params = [*expired_params, now_iso, now_iso, FAR_FUTURE, to_iso(now - timedelta(days=policy.grace_days))]
     return sql, params
 
 

@@ -3,6 +3,7 @@ category, the sweep, delete_after, the status and the backup agree (one rule), a
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -107,7 +108,11 @@ def test_the_backup_carries_what_the_categories_keep(rbox, clock, tmp_path):
     retention.set_category(rbox, kept, "tl", add=["incident"])
     now = T0 + timedelta(days=30)
     clock.set(now)
-    _data, carried, expires, _head = backup.snapshot_catalog(rbox, now)
+    data, carried, expires, _head = backup.snapshot_catalog(rbox, now)
     assert [r["id"] for r in carried] == [kept]
+    copy = sqlite3.connect(":memory:")
+    copy.deserialize(data)
+    assert copy.execute("SELECT recording_id, term_days FROM deletions").fetchall() == [(expired, 28)]
+    assert copy.execute("SELECT recording_id, category FROM recording_categories").fetchall() == [(kept, "incident")]
     assert carried[0]["until"] == to_iso(T0 + timedelta(days=90)) and carried[0]["categories"] == ["incident"]
     assert expires == to_iso(T0 + timedelta(days=90))
