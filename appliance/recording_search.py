@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from . import roles
 from .clock import from_iso, to_iso
+from .config_models import DEFAULT_REASONS
 
 PAGE_SIZE = 50
 SORTS = {  # what the user may sort by -> SQL; rowid breaks ties so paging is stable
@@ -20,6 +21,8 @@ SORTS = {  # what the user may sort by -> SQL; rowid breaks ties so paging is st
 }
 HELD = "held"  # the state filter's extra value: has an active hold
 
+# The built-in reason codes; the reasons in force are [reasons] choices (appliance.recording_reasons.current).
+REASONS = tuple(DEFAULT_REASONS)
 NO_REASON = "none"  # the reason filter's value for "no reason given yet" (the team leader's Te doen links it)
 
 
