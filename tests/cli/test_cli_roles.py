@@ -113,12 +113,15 @@ def matrix_args(command: str, ids: dict, holds: dict, role: str) -> list:
         "axis connection-file": ["axis", "connection-file", "--site", f"W800 {role}",
                                  "--url", "https://kluis.local:8444/auth/v1.0"],
         "alerts list": ["alerts", "list", "--json"],
+        "reason set": ["reason", "set", own, "--reason", "threat", "--warnings", "1"],
+        "category remove": ["category", "remove", own, "incident"],  # not in it: a change of nothing
+        "category list": ["category", "list", own, "--json"],
     }[command]
 
 
 MATRIX = ["cat", "hold add", "hold review", "hold list", "hold release", "retention report", "audit show",
           "audit export", "audit verify", "audit checkpoints", "list", "users list", "users edit", "users totp-off",
-          "import", "axis connection-file", "alerts list"]
+          "import", "axis connection-file", "alerts list", "reason set", "category remove", "category list"]
 
 
 def test_every_command_against_every_role(data, template, pw):
@@ -131,7 +134,7 @@ def test_every_command_against_every_role(data, template, pw):
     assert set(COMMAND_PERMISSIONS) - set(MATRIX) == {"users add", "sync rewrap", "verify --deep"} | CAMERA_COMMANDS \
         | {c for c in COMMAND_PERMISSIONS if c.startswith("export ")} \
         | {c for c in COMMAND_PERMISSIONS if c.startswith("requests ")} \
-        | {"redact", "alerts test"}  # alerts test: tests/alerts/test_alerts_cli.py; requests: tests/requests/test_verzoeken_cli.py; redact: tests/redaction/test_redactie_jobs.py
+        | {"redact", "alerts test", "category add"}  # category add: tests/cli/test_reason_category_cli.py; alerts test: tests/alerts/test_alerts_cli.py; requests: tests/requests/test_verzoeken_cli.py; redact: tests/redaction/test_redactie_jobs.py
     holds: dict[str, int] = {}
     refused_runs = []
     for command in MATRIX:
