@@ -5,9 +5,10 @@ entries, and "Te doen" for recordings still without a reason after [reasons] tod
 from __future__ import annotations
 
 import re
+import tomllib
 from datetime import timedelta
 
-from appliance import audit, config
+from appliance import audit, config, recording_reasons
 from appliance.clock import from_iso
 
 from tests.browser_helpers import OUTPUT, browser_page, login, needs_chromium, shot
@@ -200,3 +201,17 @@ async def test_in_chromium_an_officer_fills_in_the_reason_after_the_shift(web_bo
     stored = web_box.catalog.get_recording(noord)
     assert (stored["reason"], stored["warnings"]) == ("threat", 2)
     assert footage_entries(web_box) == []
+
+
+async def test_the_keeper_sets_the_days_before_a_missing_reason_is_listed(web):
+    await web.as_role("keeper")
+    page = await web.page("/instellingen")
+    assert 'id="reasons.todo_days"' in page and "Reden van de opname ontbreekt na (dagen)" in page
+    response = await web.post("/instellingen", {"reasons.todo_days": "5"}, "/instellingen")
+    assert response.status == 303
+    assert recording_reasons.current(web.box).todo_days == 5
+    assert tomllib.loads((web.box.data_dir / config.FILENAME).read_text())["reasons"]["todo_days"] == 5
+    change = audit.entries(web.box.catalog, action="settings_change")[-1]
+    assert change["details"]["reasons.todo_days"] == {"old": 3, "new": 5}
+    refused = await web.post("/instellingen", {"reasons.todo_days": "0"}, "/instellingen")
+    assert refused.status == 400 and recording_reasons.current(web.box).todo_days == 5
