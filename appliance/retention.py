@@ -3,7 +3,8 @@
 A recording lives `term` days counted from its end: 28 by default; a recording may be in several
 categories (an Axis bookmark's, its USB camera profile's, the officer's or team leader's choice), each
 with its term in [retention.categories], and the longest of them is its term (`Policy.term_days`, and its
-SQL mirror `Policy.term_sql` for the sweep: the one rule, wherever a term is computed).
+SQL mirrors `Policy.expired_sql` for the sweep and the backup, `Policy.term_sql` for the status: the one
+rule, wherever a term is computed).
 A hold stops deletion for a purpose from appliance.purposes; releasing it needs a reason. When the last
 hold ends, the normal term applies again, but never less than `grace_days` from that moment. A policy
 change never shortens the life of a recording under hold: such a recording keeps, at least, the deletion
