@@ -11,7 +11,7 @@ from datetime import timedelta
 from appliance import audit, config, recording_reasons
 from appliance.clock import from_iso
 
-from tests.browser_helpers import OUTPUT, browser_page, login, needs_chromium, shot
+from tests.browser_helpers import OUTPUT, browser_page, layout_problems, login, needs_chromium, shot, with_axe
 from tests.webui.conftest import CHUNK, PASSWORD
 from tests.webui.test_tedoen import count_of, task
 
@@ -182,8 +182,9 @@ async def test_categories_set_on_the_pages_change_the_deletion_date_and_are_audi
 async def test_in_chromium_an_officer_fills_in_the_reason_after_the_shift(web_box, rec_ids):
     """From "Te doen" to the recording on "Mijn opnames", the reason and two warnings, back to the list."""
     noord = rec_ids["noord"]
-    configure(web_box, reasons={"todo_days": 1})
+    configure(web_box, reasons={"todo_days": 1}, retention={"categories": {"incident": 90}})
     async with browser_page(web_box, SHOTS) as page:
+        await with_axe(page.context)
         await login(page, "jansen", PASSWORD)
         await page.locator("#todo-reason_missing").get_by_role("link", name=re.compile("20-11-2026")).click()
         await page.wait_for_url(f"**/mijn-opnames/{noord}")
@@ -198,8 +199,22 @@ async def test_in_chromium_an_officer_fills_in_the_reason_after_the_shift(web_bo
         cells = page.locator(f'tr:has(a[href="/mijn-opnames/{noord}"]) td')
         assert "bedreiging" in await cells.nth(3).inner_text() and "2 keer" in await cells.nth(4).inner_text()
         await shot(page, SHOTS, "mijn-opnames")
+        assert (await layout_problems(page))[1] == []
+
+        # a category, on a phone: the deletion date follows the category's term
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await page.goto(f"/mijn-opnames/{noord}")
+        await page.get_by_label("Categorie toevoegen").select_option("incident")
+        await page.get_by_role("button", name="Toevoegen").click()
+        await page.wait_for_url(f"**/mijn-opnames/{noord}#categorieen")
+        assert "90 dagen na het einde" in await page.locator("#verwijderdatum").inner_text()
+        assert (await layout_problems(page))[1] == []
+        await shot(page, SHOTS, "mijn-opname-categorie")
+        await page.get_by_role("button", name="Categorie incident weghalen").click()
+        await page.wait_for_url(f"**/mijn-opnames/{noord}#categorieen")
+        assert "28 dagen na het einde" in await page.locator("#verwijderdatum").inner_text()
     stored = web_box.catalog.get_recording(noord)
-    assert (stored["reason"], stored["warnings"]) == ("threat", 2)
+    assert (stored["reason"], stored["warnings"], stored["category"]) == ("threat", 2, None)
     assert footage_entries(web_box) == []
 
 
