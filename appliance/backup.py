@@ -125,32 +125,42 @@ def snapshot_catalog(box: Box, now: datetime) -> tuple[bytes, list[dict], str | 
         mem.execute("CREATE TEMP TABLE keep (id TEXT PRIMARY KEY)")
         mem.executemany("INSERT INTO keep VALUES (?)", [(i,) for i in keep])
         dropped = mem.execute(
-            "SELECT id, sha256, start_time, end_time, ingested_at, size, category FROM recordings "
+            "SELECT id, sha256, start_time, end_time, ingested_at, size, (SELECT group_concat(c.category, ',') "
+            "FROM recording_categories c WHERE c.recording_id = r.id) FROM recordings r "
             "WHERE id NOT IN (SELECT id FROM keep)").fetchall()
+        dropped = [(*row[:6], _joined(row[6])) for row in dropped]
         # The restored box's deletion report says what it lost; the journal may replace these with the
         # original box's own deletion records.
         mem.executemany(
             "INSERT OR IGNORE INTO deletions (recording_id, sha256, start_time, end_time, ingested_at, size, "
             "category, term_days, policy, reason, deleted_at, blob_removed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(*row, policy.term_days(row[6]), policy_text, NOT_IN_BACKUP, now_iso, now_iso) for row in dropped])
-        for table in ("file_keys", "sync_outbox"):
+            [(*row, policy.term_days(row[6].split(",") if row[6] else []), policy_text, NOT_IN_BACKUP, now_iso,
+              now_iso) for row in dropped])
+        for table in ("file_keys", "sync_outbox", "recording_categories"):
             mem.execute(f"DELETE FROM {table} WHERE recording_id NOT IN (SELECT id FROM keep)")
         mem.execute("DELETE FROM recordings WHERE id NOT IN (SELECT id FROM keep)")
         mem.execute("DROP TABLE temp.keep")
         mem.execute("COMMIT")
         mem.execute("VACUUM")
-        carried = [dict(zip(("id", "sha256", "stored_path", "end_time", "category", "keep_until", "blob_size"), r))
-                   for r in mem.execute("SELECT id, sha256, stored_path, end_time, category, keep_until, blob_size "
-                                        "FROM recordings ORDER BY id")]
+        carried = [dict(zip(("id", "sha256", "stored_path", "end_time", "categories", "keep_until", "blob_size"), r))
+                   for r in mem.execute("SELECT id, sha256, stored_path, end_time, (SELECT group_concat(c.category, "
+                                        "',') FROM recording_categories c WHERE c.recording_id = r.id), keep_until, "
+                                        "blob_size FROM recordings r ORDER BY id")]
         head = mem.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
         data = mem.serialize()
     finally:
         mem.close()
     for rec in carried:
+        rec["categories"] = rec["categories"].split(",") if rec["categories"] else []
         rec["held"] = rec["id"] in held
         until = None if rec["held"] else retention.delete_after(box, rec, policy)
         rec["until"] = to_iso(until) if until else None
     return data, carried, expires_at(carried, policy, now), head or (0, audit.GENESIS)
+
+
+def _joined(categories: str | None) -> str | None:
+    """group_concat's categories sorted, as the deletion record's one column holds them."""
+    return ",".join(sorted(categories.split(","))) if categories else None
 
 
 def expires_at(carried: list[dict], policy: retention.Policy, now: datetime) -> str | None:
@@ -162,7 +172,7 @@ def expires_at(carried: list[dict], policy: retention.Policy, now: datetime) -> 
         if rec.get("until"):
             moments.append(from_iso(rec["until"]))
             continue
-        moment = max(from_iso(rec["end_time"]) + timedelta(days=policy.term_days(rec["category"])),
+        moment = max(from_iso(rec["end_time"]) + timedelta(days=policy.term_days(rec["categories"])),
                      now + timedelta(days=policy.grace_days))
         if rec.get("keep_until"):
             moment = max(moment, from_iso(rec["keep_until"]))

@@ -83,7 +83,8 @@ def _kind(annotation: Any) -> str:
     if origin is list:
         return "list of texts"
     if origin is dict:
-        return "table of name = whole number"
+        value = typing.get_args(args[1])[0] if typing.get_args(args[1]) else args[1]
+        return "table of name = " + ("text" if value is str else "whole number")
     return {int: "whole number", float: "number", str: "text", bool: "true or false"}[annotation]
 
 

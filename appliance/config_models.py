@@ -12,7 +12,7 @@ from datetime import time as dtime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import KluisError
 
@@ -125,6 +125,35 @@ class RetentionSettings(Section):
     categories: dict[str, Days] = Field(
         {}, description="a term per category of recording, in days",
         json_schema_extra={"example": {"incident": 90}})
+
+
+# The reasons an officer may give for a recording (appliance/recording_reasons.py): code = the label the
+# officer chooses from. The built-in codes are translated in the English UI; another code shows its label.
+DEFAULT_REASONS: dict[str, str] = {"aggression": "agressie", "insult": "belediging", "threat": "bedreiging",
+                   "unsafe_feeling": "onveilig gevoel", "other": "anders"}
+
+
+class ReasonsSettings(Section):
+    """Why a recording was made: the officer says so after the shift (or the team leader does)."""
+    choices: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")],
+                  Annotated[str, Field(min_length=1, max_length=60)]] = Field(
+        {}, description="the reasons an officer chooses from, code = label (codes: lower-case letters, digits, _); "
+                        "none given: the five below",
+        json_schema_extra={"example": dict(DEFAULT_REASONS)})
+    free_text: list[str] = Field(["other"], description="the reasons (codes) that ask for a text of their own")
+    todo_days: int = Field(3, ge=1, le=365, description="a recording without a reason this many days after it "
+                                                        "ended is listed under Te doen (officer and team leader)")
+
+    def offered(self) -> dict[str, str]:
+        """The reasons in force: those configured, or the built-in five."""
+        return dict(self.choices) or dict(DEFAULT_REASONS)
+
+    @model_validator(mode="after")
+    def _known_free_text(self) -> "ReasonsSettings":
+        unknown = [code for code in self.free_text if code not in self.offered()]
+        if unknown:
+            raise ValueError(f"free_text names reasons that are not among the choices: {', '.join(unknown)}")
+        return self
 
 
 class AuditSettings(Section):
@@ -378,6 +407,8 @@ class Settings(BaseModel):
     dock: DockSettings = Field(default_factory=DockSettings, description="Docking stations (mDNS, offload).")
     retention: RetentionSettings = Field(default_factory=RetentionSettings,
                                          description="Retention (bewaartermijn) and the sweep.")
+    reasons: ReasonsSettings = Field(default_factory=ReasonsSettings,
+                                     description="The reasons for a recording that officers give after the shift.")
     audit: AuditSettings = Field(default_factory=AuditSettings, description="The audit log.")
     web: WebSettings = Field(default_factory=WebSettings, description="The local web UI.")
     axis: AxisSettings = Field(default_factory=AxisSettings, description="Axis body-worn content destination.")

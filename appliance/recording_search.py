@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from . import roles
 from .clock import from_iso, to_iso
+from .config_models import DEFAULT_REASONS
 
 PAGE_SIZE = 50
 SORTS = {  # what the user may sort by -> SQL; rowid breaks ties so paging is stable
@@ -20,7 +21,9 @@ SORTS = {  # what the user may sort by -> SQL; rowid breaks ties so paging is st
 }
 HELD = "held"  # the state filter's extra value: has an active hold
 
-REASONS = ("aggression", "insult", "threat", "unsafe_feeling", "other")
+# The built-in reason codes; the reasons in force are [reasons] choices (appliance.recording_reasons.current).
+REASONS = tuple(DEFAULT_REASONS)
+NO_REASON = "none"  # the reason filter's value for "no reason given yet" (the team leader's Te doen links it)
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Filters:
     team: str = ""
     purpose: str = ""                  # of an active hold
     state: str = ""
+    reason: str = ""                   # a reason code, or NO_REASON
     sort: str = "start"
     descending: bool = True
     page: int = 1
@@ -97,6 +101,11 @@ def _where(catalog, user: dict, f: Filters) -> tuple[str, list]:
         params.append(f.state)
         if f.state == "stored":  # shown as "held" when a hold is active (webui.labels.recording_state)
             clauses.append("NOT EXISTS (SELECT 1 FROM holds h WHERE h.recording_id = r.id AND h.released_at IS NULL)")
+    if f.reason == NO_REASON:  # originals only: a redacted copy takes its original's reason
+        clauses.append("r.reason IS NULL AND r.derived_from IS NULL")
+    elif f.reason:
+        clauses.append("r.reason = ?")
+        params.append(f.reason)
     if f.purpose:
         clauses.append("EXISTS (SELECT 1 FROM holds h WHERE h.recording_id = r.id "
                        "AND h.released_at IS NULL AND h.purpose = ?)")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from nacl.public import PrivateKey
 
-from . import audit, footage, space, statistics, teams, timesync
+from . import audit, footage, recording_reasons, space, statistics, teams, timesync
 from .box import Box
 from .clock import to_iso
 from .container import Encryptor, plaintext_size
@@ -172,17 +172,30 @@ def import_file(
     return Imported(path, recording_id, duplicate=False)
 
 
-def set_reason(box: Box, recording: dict, reason: str, warning_given: bool | None, *, actor: str,
-               client: str | None = None) -> None:
-    """Why the officer started recording and whether a warning was given (set after the shift), with its
-    'reason_set' entry (and the reason before) in the same transaction."""
-    warning_value = None if warning_given is None else int(warning_given)
+def set_reason(box: Box, recording: dict, reason: str, warnings: int | bool | None, *, actor: str,
+               text: str | None = None, client: str | None = None) -> recording_reasons.Given:
+    """Why the officer started recording (a reason of [reasons], with its text where it asks for one) and
+    how many warnings were given first (None: not said; a bool counts as one or none), set after the shift
+    by the officer or the team leader. Checked (recording_reasons.ReasonError naming the field), then
+    stored with its 'reason_set' entry (and what it was before) in one transaction. Shows no footage:
+    it is not a purpose to view the recording."""
+    given = recording_reasons.check(recording_reasons.current(box), reason, text, warnings)
     with box.catalog.transaction():
-        box.catalog.db.execute("UPDATE recordings SET reason = ?, warning_given = ? WHERE id = ?",
-                               [reason, warning_value, recording["id"]])
-        audit.record(box.catalog, actor=actor, action="reason_set", recording_id=recording["id"], client=client,
-                     details={"reason": reason, "warning_given": warning_value, "before": recording.get("reason")})
-        statistics.refresh(box.catalog, recording["id"])  # last: it reads the row as this function left it
+        row = box.catalog.get_recording(recording["id"])
+        if row["state"] != "stored":
+            raise KluisError(f"recording {row['id']} is being deleted")
+        if row.get("derived_from"):
+            raise KluisError(f"recording {row['id']} is a redacted copy: its reason is its original's")
+        box.catalog.db.execute(
+            "UPDATE recordings SET reason = ?, reason_text = ?, warnings = ?, warning_given = ? WHERE id = ?",
+            [given.reason, given.text, given.warnings, given.warning_given, row["id"]])
+        audit.record(box.catalog, actor=actor, action="reason_set", recording_id=row["id"], client=client,
+                     clock=box.clock,
+                     details={"reason": given.reason, "text": given.text, "warnings": given.warnings,
+                              "warning_given": given.warning_given, "before": row.get("reason"),
+                              "before_warnings": row.get("warnings")})
+        statistics.refresh(box.catalog, row["id"])  # last: it reads the row as this function left it
+    return given
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,10 @@
 """Retention: the policy (bewaartermijn), holds (blokkering), when a recording goes, and the reports.
 
-A recording lives `term` days counted from its end (28 by default; a category may have its own term).
+A recording lives `term` days counted from its end: 28 by default; a recording may be in several
+categories (an Axis bookmark's, its USB camera profile's, the officer's or team leader's choice), each
+with its term in [retention.categories], and the longest of them is its term (`Policy.term_days`, and its
+SQL mirrors `Policy.expired_sql` for the sweep and the backup, `Policy.term_sql` for the status: the one
+rule, wherever a term is computed).
 A hold stops deletion for a purpose from appliance.purposes; releasing it needs a reason. When the last
 hold ends, the normal term applies again, but never less than `grace_days` from that moment. A policy
 change never shortens the life of a recording under hold: such a recording keeps, at least, the deletion
@@ -15,7 +19,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Collection, Iterable
 
 from . import audit, statistics
 from . import config as config_mod
@@ -43,8 +47,43 @@ class Policy:
     grace_days: int
     categories: dict[str, int] = field(default_factory=dict)
 
-    def term_days(self, category: str | None) -> int:
-        return self.categories.get(category, self.default_days) if category else self.default_days
+    def term_days(self, categories: Collection[str] = ()) -> int:
+        """The term of a recording in these categories: the longest of their terms (one no longer
+        configured counts as the default term); without categories the default."""
+        if isinstance(categories, str):
+            raise TypeError("term_days takes a recording's categories, not one name")
+        return max((self.categories.get(c, self.default_days) for c in categories), default=self.default_days)
+
+    def terms(self) -> list[int]:
+        """Every term a recording can have under this policy, shortest first."""
+        return sorted({self.default_days, *self.categories.values()})
+
+    def term_sql(self, alias: str = "r") -> tuple[str, list]:
+        """term_days in SQL, over the recording_categories of recordings `alias` (its mirror: the sweep
+        decides in SQL what term_days says in Python)."""
+        if not self.categories:
+            return "?", [self.default_days]
+        cases = " ".join("WHEN ? THEN ?" for _ in self.categories)
+        params: list = [v for item in sorted(self.categories.items()) for v in item]
+        return (f"COALESCE((SELECT MAX(CASE c.category {cases} ELSE ? END) FROM recording_categories c "
+                f"WHERE c.recording_id = {alias}.id), ?)", [*params, self.default_days, self.default_days])
+
+    def expired_sql(self, now: datetime, alias: str = "r") -> tuple[str, list]:
+        """`end_time + term_days(its categories) <= now` in SQL, for recordings `alias`: the sweep's mirror
+        of term_days. Said as "no category of it keeps it longer, and without a category the default term
+        has passed". recordings.category (set_category's list of the same categories, written in the same
+        transaction) tells a recording without any, which then costs no look-up in recording_categories;
+        the shortest term's bound comes first, a range on the expiry index."""
+        def bound(days: int) -> str:
+            return to_iso(now - timedelta(days=days))
+        if not self.categories:
+            return f"{alias}.end_time <= ?", [bound(self.default_days)]
+        cases = " ".join("WHEN ? THEN ?" for _ in self.categories)
+        by_category = [v for name, days in sorted(self.categories.items()) for v in (name, bound(days))]
+        sql = (f"{alias}.end_time <= ? AND CASE WHEN {alias}.category IS NULL THEN {alias}.end_time <= ? "
+               f"ELSE NOT EXISTS (SELECT 1 FROM recording_categories c WHERE c.recording_id = {alias}.id "
+               f"AND {alias}.end_time > CASE c.category {cases} ELSE ? END) END")
+        return sql, [bound(self.terms()[0]), bound(self.default_days), *by_category, bound(self.default_days)]
 
     def as_dict(self) -> dict[str, Any]:
         return {"default_days": self.default_days, "review_days": self.review_days,
@@ -85,14 +124,15 @@ def sync_policy(box: Box, actor: str = "system") -> Policy:
 def _pin_held(box: Box, old: Policy, new: Policy) -> int:
     db = box.catalog.db
     rows = db.execute(
-        "SELECT id, end_time, category, keep_until FROM recordings WHERE state = 'stored' AND id IN "
+        "SELECT id, end_time, keep_until FROM recordings WHERE state = 'stored' AND id IN "
         "(SELECT recording_id FROM holds WHERE released_at IS NULL)"
     ).fetchall()
     pinned = 0
-    for recording_id, end_time, category, keep_until in rows:
-        if new.term_days(category) >= old.term_days(category):
+    for recording_id, end_time, keep_until in rows:
+        categories = category_names(box.catalog, recording_id)
+        if new.term_days(categories) >= old.term_days(categories):
             continue
-        floor = to_iso(from_iso(end_time) + timedelta(days=old.term_days(category)))
+        floor = to_iso(from_iso(end_time) + timedelta(days=old.term_days(categories)))
         if keep_until is None or keep_until < floor:
             db.execute("UPDATE recordings SET keep_until = ? WHERE id = ?", [floor, recording_id])
             pinned += 1
@@ -230,18 +270,72 @@ def end_lapsed_holds(box: Box, actor: str = "system") -> int:
     return len(lapsed)
 
 
-def set_category(box: Box, recording_id: str, category: str | None, actor: str, client: str | None = None) -> None:
-    """Put a recording in a retention category (its term comes from [retention.categories])."""
+# Categories -------------------------------------------------------------------------------------------
+
+CATEGORY_SOURCES = ("axis", "usb", "web", "cli")  # where a category came from (and 'migrated': the old column)
+
+
+def categories_of(catalog, recording_id: str) -> list[dict]:
+    """A recording's categories with where each came from, who set it and when, by name."""
+    return list(catalog.db.query("SELECT category, source, set_by, set_at FROM recording_categories "
+                                 "WHERE recording_id = ? ORDER BY category", [recording_id]))
+
+
+def category_names(catalog, recording_id: str) -> list[str]:
+    return [row["category"] for row in categories_of(catalog, recording_id)]
+
+
+class NotYours(KluisError):
+    """An officer may take off only a category they put on themselves (a bookmark's, a profile's or the
+    team leader's stays unless the team leader or the privacy officer takes it off)."""
+
+
+def set_category(box: Box, recording_id: str, actor: str, *, add: Iterable[str] = (), remove: Iterable[str] = (),
+                 source: str = "web", only_own: bool = False, client: str | None = None) -> list[str]:
+    """Put a recording in retention categories ([retention.categories]) or take it out of them: the one
+    place a recording's categories change. Its term is then the longest of its categories' terms (holds
+    still beat it). Each change is one 'category_change' entry with the categories before and after, the
+    term and the deletion date they give, in the same transaction. `only_own`: removing a category set by
+    someone else than `actor` is refused (NotYours; an officer's limit). Returns the categories after."""
+    if source not in CATEGORY_SOURCES:
+        raise ValueError(f"unknown category source {source!r}")
     policy = current_policy(box)
-    if category is not None and category not in policy.categories:
+    add, remove = list(dict.fromkeys(add)), list(dict.fromkeys(remove))
+    unknown = [c for c in add if c not in policy.categories]
+    if unknown:
         known = ", ".join(sorted(policy.categories)) or "none configured"
-        raise KluisError(f"unknown retention category {category!r} ({known})")
+        raise KluisError(f"unknown retention category {', '.join(map(repr, unknown))} ({known})")
     with box.catalog.transaction():
-        old = stored_recording(box, recording_id).get("category")
-        box.catalog.db.execute("UPDATE recordings SET category = ? WHERE id = ?", [category, recording_id])
+        stored_recording(box, recording_id)
+        rows = {row["category"]: row for row in categories_of(box.catalog, recording_id)}
+        before = sorted(rows)
+        added = [c for c in add if c not in rows]
+        removed = [c for c in remove if c in rows and c not in added]
+        if only_own:
+            theirs = [c for c in removed if rows[c]["set_by"] != actor]
+            if theirs:
+                raise NotYours(f"{', '.join(theirs)}: set by {', '.join(sorted({rows[c]['set_by'] for c in theirs}))}; "
+                               "only the team leader or the privacy officer takes it off")
+        if not added and not removed:
+            return before
+        db = box.catalog.db
+        now = box.now_iso()
+        for category in added:
+            db.execute("INSERT INTO recording_categories (recording_id, category, source, set_by, set_at) "
+                       "VALUES (?, ?, ?, ?, ?)", [recording_id, category, source, actor, now])
+        for category in removed:
+            db.execute("DELETE FROM recording_categories WHERE recording_id = ? AND category = ?",
+                       [recording_id, category])
+        after = sorted(set(before) - set(removed) | set(added))
+        db.execute("UPDATE recordings SET category = ? WHERE id = ?", [",".join(after) or None, recording_id])
+        moment = delete_after(box, recording_id, policy)
         audit.record(box.catalog, actor=actor, action="category_change", recording_id=recording_id,
-                     client=client, clock=box.clock, details={"old": old, "new": category})
+                     client=client, clock=box.clock,
+                     details={"old": before, "new": after, "added": added, "removed": removed, "source": source,
+                              "term_days": policy.term_days(after),
+                              "delete_after": to_iso(moment) if moment else None})
         statistics.refresh(box.catalog, recording_id)  # last: it reads the row as this function left it
+    return after
 
 
 # When does a recording go -----------------------------------------------------------------------------
@@ -252,7 +346,8 @@ def delete_after(box: Box, recording: dict | str, policy: Policy | None = None) 
         recording = box.catalog.get_recording(recording)
     policy = policy or current_policy(box)
     now = to_iso(box.clock())
-    moment = from_iso(recording["end_time"]) + timedelta(days=policy.term_days(recording.get("category")))
+    moment = from_iso(recording["end_time"]) + timedelta(days=policy.term_days(category_names(box.catalog,
+                                                                                             recording["id"])))
     holds = list_holds(box.catalog, recording["id"], include_released=True)
     ends = []
     for hold in holds:
@@ -268,33 +363,25 @@ def delete_after(box: Box, recording: dict | str, policy: Policy | None = None) 
 
 
 def eligible_sql(policy: Policy, now: datetime) -> tuple[str, list]:
-    """WHERE clause (on recordings r) for what may be deleted at `now`; mirrors delete_after()."""
-    terms, params = [], []
-    cats = sorted(policy.categories)
-    if cats:
-        terms.append(f"((r.category IS NULL OR r.category NOT IN ({', '.join('?' * len(cats))})) AND r.end_time <= ?)")
-        params += cats
-    else:
-        terms.append("r.end_time <= ?")
-    params.append(to_iso(now - timedelta(days=policy.default_days)))
-    for cat in cats:
-        terms.append("(r.category = ? AND r.end_time <= ?)")
-        params += [cat, to_iso(now - timedelta(days=policy.categories[cat]))]
+    """WHERE clause (on recordings r) for what may be deleted at `now`; mirrors delete_after(), with the
+    term's end from Policy.expired_sql (term_days in SQL)."""
+    expired, expired_params = policy.expired_sql(now, "r")
     now_iso = to_iso(now)
     sql = (
-        f"r.state = 'stored' AND ({' OR '.join(terms)})"
+        f"r.state = 'stored' AND {expired}"
         " AND (r.keep_until IS NULL OR r.keep_until <= ?)"
         " AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.recording_id = r.id AND"
         "   COALESCE(h.released_at, CASE WHEN h.until <= ? THEN h.until END, ?) > ?)"
     )
-    params += [now_iso, now_iso, FAR_FUTURE, to_iso(now - timedelta(days=policy.grace_days))]
+    params = [*expired_params, now_iso, now_iso, FAR_FUTURE, to_iso(now - timedelta(days=policy.grace_days))]
     return sql, params
 
 
 DUE_SELECT = (
     "SELECT r.id, r.sha256, r.start_time, r.end_time, r.ingested_at, r.size, r.blob_size, r.stored_path, "
-    "r.category, r.keep_until, (SELECT MAX(COALESCE(h.released_at, h.until)) FROM holds h "
-    "WHERE h.recording_id = r.id) AS hold_end FROM recordings r"
+    "r.keep_until, (SELECT MAX(COALESCE(h.released_at, h.until)) FROM holds h "
+    "WHERE h.recording_id = r.id) AS hold_end, (SELECT group_concat(c.category, ',') FROM recording_categories c "
+    "WHERE c.recording_id = r.id) AS categories FROM recordings r"
 )
 
 
@@ -341,17 +428,15 @@ def status(box: Box) -> dict:
     due_now = db.execute(f"SELECT COUNT(*) FROM recordings r WHERE {where}", params).fetchone()[0]
     # The next expiry among recordings that never had a hold (others follow their holds).
     nxt = None
-    for category, term in [(None, policy.default_days)] + sorted(policy.categories.items()):
-        cond = ("category = ?", [category]) if category else (
-            "(category IS NULL OR category NOT IN ({}))".format(", ".join("?" * len(policy.categories))),
-            sorted(policy.categories))
+    term, term_params = policy.term_sql("r")
+    for days in policy.terms():
         row = db.execute(
-            f"SELECT MIN(end_time) FROM recordings WHERE state = 'stored' AND keep_until IS NULL AND {cond[0]} "
-            "AND end_time > ? AND id NOT IN (SELECT recording_id FROM holds)",
-            cond[1] + [to_iso(now - timedelta(days=term))],
+            f"SELECT MIN(r.end_time) FROM recordings r WHERE r.state = 'stored' AND r.keep_until IS NULL "
+            f"AND r.end_time > ? AND {term} = ? AND r.id NOT IN (SELECT recording_id FROM holds)",
+            [to_iso(now - timedelta(days=days)), *term_params, days],
         ).fetchone()
         if row[0]:
-            moment = from_iso(row[0]) + timedelta(days=term)
+            moment = from_iso(row[0]) + timedelta(days=days)
             nxt = moment if nxt is None or moment < nxt else nxt
     review_due = db.execute("SELECT COUNT(*) FROM holds WHERE released_at IS NULL AND review_at <= ?",
                             [to_iso(now)]).fetchone()[0]

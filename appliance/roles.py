@@ -25,7 +25,9 @@ ROLES = (KEEPER, TEAM_LEADER, PRIVACY_OFFICER, OFFICER, AUDITOR)
 OVERVIEW = "overview"
 RECORDINGS_LIST = "recordings.list"      # list and open the metadata page (within the role's scope)
 RECORDINGS_VIEW = "recordings.view"      # play footage, with a purpose the role may use
-RECORDINGS_ANNOTATE = "recordings.annotate"  # set the reason for recording, warning given
+RECORDINGS_ANNOTATE = "recordings.annotate"  # set the reason for recording, the warnings given (no footage)
+RECORDINGS_CATEGORIZE = "recordings.categorize"  # put a recording in retention categories, take it out
+OWN_RECORDINGS = "recordings.own"        # "Mijn opnames": the officer's own recordings, metadata only
 HOLDS_MANAGE = "holds.manage"            # place and release holds
 RECORDINGS_EXPORT = "recordings.export"
 CAMERAS_MANAGE = "cameras.manage"
@@ -52,14 +54,15 @@ REGISTER_READ = "register.read"
 PERMISSIONS: dict[str, frozenset[str]] = {
     KEEPER: frozenset({OVERVIEW, CAMERAS_MANAGE, USERS_MANAGE, SETTINGS_MANAGE, STATS_READ}),
     TEAM_LEADER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, RECORDINGS_ANNOTATE, HOLDS_MANAGE,
-                            STATS_READ,
+                            STATS_READ, RECORDINGS_CATEGORIZE,
                             HANDOVER_PREPARE, HANDOVER_READ}),
     PRIVACY_OFFICER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, HOLDS_MANAGE, RECORDINGS_EXPORT,
                                 AUDIT_READ, DELETION_REPORT, STATS_READ, STATS_REPORT,
                                 HANDOVER_PREPARE, HANDOVER_APPROVE, HANDOVER_READ,
-                                REQUESTS_MANAGE,
+                                REQUESTS_MANAGE, RECORDINGS_CATEGORIZE,
                                 RECORDINGS_REDACT, REGISTER_READ}),
-    OFFICER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, RECORDINGS_ANNOTATE}),
+    OFFICER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, RECORDINGS_ANNOTATE, RECORDINGS_CATEGORIZE,
+                        OWN_RECORDINGS}),
     AUDITOR: frozenset({OVERVIEW, AUDIT_READ, DELETION_REPORT, HANDOVER_READ, STATS_READ, STATS_REPORT}),
 }
 
@@ -79,6 +82,11 @@ VIEW_PURPOSES: dict[str, frozenset[str] | None] = {
 # Roles whose users hold a key slot (the box's private key wrapped under their password): those who
 # read footage, and the keeper, who wraps the key for users they enrol.
 SLOT_ROLES = frozenset({KEEPER, TEAM_LEADER, PRIVACY_OFFICER, OFFICER})
+
+
+# Roles that may take a recording out of only the categories they put it in themselves: an officer cannot
+# shorten the life of their own footage past what a bookmark, a profile or their team leader decided.
+CATEGORIZE_OWN_ONLY = frozenset({OFFICER})
 
 
 class Forbidden(KluisError):

@@ -86,20 +86,18 @@ def _team(catalog: Catalog, recording: dict) -> str:
 
 
 def _categories(catalog: Catalog, recording: dict) -> list[str]:
-    """The recording's retention categories: the `category` column, and the rows of a table of several
-    categories per recording when the catalog has one (`recording_categories`)."""
-    found = {recording["category"]} if recording.get("category") else set()
-    db = catalog.db
-    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'recording_categories'").fetchone():
-        found |= {row[0] for row in db.execute(
-            "SELECT category FROM recording_categories WHERE recording_id = ?", [recording["id"]])}
+    """The recording's retention categories (appliance/retention.py keeps them in `recording_categories`;
+    the `category` column is their sorted, comma-separated list)."""
+    found = {row[0] for row in catalog.db.execute(
+        "SELECT category FROM recording_categories WHERE recording_id = ?", [recording["id"]])}
+    found |= {c for c in (recording.get("category") or "").split(",") if c}
     return sorted(found) or [""]
 
 
 def _warning(recording: dict) -> tuple[str, str | None]:
     """Whether a warning was given ('yes', 'no', '') and how many, if the officer said."""
     given = recording.get("warning_given")
-    count = recording.get("warning_count", recording.get("warnings"))
+    count = recording.get("warnings")
     if count is not None:
         return ("yes" if count else "no"), str(int(count))
     if given is None:

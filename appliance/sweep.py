@@ -94,18 +94,21 @@ def _shred(box: Box, rows: list[dict], policy: Policy, policy_text: str, at: str
     ids = [(row["id"],) for row in rows]
     db.executemany("DELETE FROM file_keys WHERE recording_id = ?", ids)
     db.executemany("DELETE FROM sync_outbox WHERE recording_id = ?", ids)  # its header: a file key re-wrapped
+    db.executemany("DELETE FROM recording_categories WHERE recording_id = ?", ids)  # names who set them
     db.executemany("DELETE FROM recordings WHERE id = ?", ids)
     records = []
     extra = audit_fields or {}
     for row in rows:
-        term = policy.term_days(row["category"])
+        categories = sorted(row["categories"].split(",")) if row["categories"] else []
+        category = ",".join(categories) or None  # the deletion record's one column: all of them
+        term = policy.term_days(categories)
         why = reason or ("term expired after hold released" if row["hold_end"] else "term expired")
         records.append([row["id"], row["sha256"], row["start_time"], row["end_time"], row["ingested_at"],
-                        row["size"], row["category"], term, policy_text, why, at])
+                        row["size"], category, term, policy_text, why, at])
         audit.record(box.catalog, actor=actor, action="delete", recording_id=row["id"], clock=box.clock,
                      purpose=extra.get("purpose"), case_ref=extra.get("case_ref"), client=extra.get("client"),
                      details={"sha256": row["sha256"], "reason": why, "term_days": term,
-                              "category": row["category"], **extra.get("details", {})})
+                              "category": category, **extra.get("details", {})})
     db.executemany(
         "INSERT INTO deletions (recording_id, sha256, start_time, end_time, ingested_at, size, category, "
         "term_days, policy, reason, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records)

@@ -5,6 +5,8 @@
   handovers that wait for approval, so that a waiting one is seen by someone who can chase it;
 - open requests of filmed people near their legal deadline, and those past it (whoever handles requests);
 - holds whose review date has come or comes within a week, on recordings in the user's scope;
+- recordings still without the officer's reason `[reasons] todo_days` after they ended (the officer: their
+  own, on "Mijn opnames"; the team leader: the team's);
 - archive sync that fails (the keeper: outbox rows in state 'failing', or a last pass with errors);
 - device alerts the user has not marked as read, and cameras found on the network but not paired (the keeper).
 
@@ -17,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from . import access_requests, handover, outbox, roles
+from . import access_requests, handover, outbox, recording_reasons, roles
 from .box import Box
 from .clock import to_iso
 
@@ -30,6 +32,7 @@ HANDOVER_WAITING = "handover_waiting"
 REQUEST_OVERDUE = "request_overdue"
 REQUEST_DUE = "request_due"
 REVIEW_DUE = "review_due"
+REASON_MISSING = "reason_missing"
 SYNC_FAILING = "sync_failing"
 ALERTS_UNREAD = "alerts_unread"
 CAMERAS_FOUND = "cameras_found"
@@ -53,6 +56,8 @@ def for_user(box: Box, user: dict) -> list[Task]:
         tasks += requests(box)
     if roles.allowed(role, roles.HOLDS_MANAGE):
         tasks += reviews(box, user)
+    if roles.allowed(role, roles.RECORDINGS_ANNOTATE):
+        tasks += reasons_missing(box, user)
     if roles.allowed(role, roles.SETTINGS_MANAGE):
         tasks += sync_failing(box)
     if roles.allowed(role, roles.CAMERAS_MANAGE):
@@ -100,6 +105,16 @@ def reviews(box: Box, user: dict) -> list[Task]:
         row["href"] = f"/opnames/{row['recording_id']}"
         row["overdue"] = row["review_at"] <= to_iso(box.clock())
     return [Task(REVIEW_DUE, count, "/opnames?state=held", entries)]
+
+
+def reasons_missing(box: Box, user: dict) -> list[Task]:
+    """Recordings in the user's scope without a reason [reasons] todo_days after they ended, oldest first.
+    An officer fills them in on "Mijn opnames"; a team leader on the recording's page."""
+    count, rows = recording_reasons.missing(box, user, SHOWN)
+    own = roles.allowed(user["role"], roles.OWN_RECORDINGS)
+    for row in rows:
+        row["href"] = f"/mijn-opnames/{row['id']}" if own else f"/opnames/{row['id']}#reden"
+    return [Task(REASON_MISSING, count, "/mijn-opnames?zonder=1" if own else "/opnames?reason=none", rows)]
 
 
 def sync_failing(box: Box) -> list[Task]:

@@ -61,6 +61,7 @@ LOGIN_CSRF = web.RequestKey("login_csrf", str)
 NAV = [
     ("/", N_("Overview"), roles.OVERVIEW),
     ("/opnames", N_("Recordings"), roles.RECORDINGS_LIST),
+    ("/mijn-opnames", N_("My recordings"), roles.OWN_RECORDINGS),
     ("/cameras", N_("Cameras"), roles.CAMERAS_MANAGE),
     ("/gebruikers", N_("Users"), roles.USERS_MANAGE),
     ("/verzoeken", N_("Requests"), roles.REQUESTS_MANAGE),

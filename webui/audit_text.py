@@ -30,7 +30,8 @@ SENTENCES: dict[str, str] = {
     # recordings and retention
     "ingest": N_("%(actor)s stored recording %(recording)s from camera %(camera)s"),
     "reason_set": N_("%(actor)s set the reason of recording %(recording)s to %(reason)s"),
-    "category_change": N_("%(actor)s changed the category of recording %(recording)s from %(old)s to %(new)s"),
+    "category_change": N_("%(actor)s changed the retention categories of recording %(recording)s from %(old)s to "
+                          "%(new)s"),
     "hold_add": N_("%(actor)s placed a hold on recording %(recording)s"),
     "hold_release": N_("%(actor)s released the hold on recording %(recording)s"),
     "hold_review": N_("%(actor)s reviewed the hold on recording %(recording)s"),
@@ -212,6 +213,9 @@ FIELD_LABELS: dict[str, str] = {
     "term_days": N_("Retention term (days)"), "throttled": N_("Further refusals unrecorded until"), "to": N_("To"), "totp": N_("Second factor"),
     "unlocked_with": N_("Unlocked with"), "unpaired": N_("Unpaired"), "until": N_("Until"), "url": N_("Address"),
     "usb": N_("USB"), "user": N_("User"), "version": N_("Version"), "via": N_("Via"), "warning_given": N_("Warned"),
+    # the officer's reason (appliance/recordings.py set_reason) and the categories (appliance/retention.py)
+    "text": N_("Text"), "warnings": N_("Warnings given"), "before_warnings": N_("Warnings before"),
+    "added": N_("Added"), "removed": N_("Taken off"), "delete_after": N_("Deleted from"),
     "what": N_("What"), "why": N_("Why"), "window_minutes": N_("Window (minutes)"),
 }
 # Codes the domain writes into details, as a reader says them: (detail key, value) -> label.
@@ -230,6 +234,7 @@ VALUE_LABELS: dict[tuple[str, str], str] = {
     ("how", "search"): N_("found by the search"), ("how", "manual"): N_("linked by hand"),
     ("source", "dock"): N_("dock"), ("source", "import"): N_("import"), ("source", "usb"): N_("USB"),
     ("source", "axis"): N_("Axis system"), ("for", "redaction"): N_("making a redacted copy"),
+    ("source", "web"): N_("web UI"), ("source", "cli"): N_("command line"),
     ("what", "audit_chain"): N_("the audit log's chain"),
     # device alerts (appliance/dock, appliance/usb, appliance/axis)
     ("kind", "bad_advert"): N_("unreadable announcement on the network"),
@@ -244,6 +249,7 @@ VALUE_LABELS: dict[tuple[str, str], str] = {
     ("kind", "usb_refused_file"): N_("file refused"), ("kind", "axis_auth_throttled"): N_("too many login attempts"),
     ("kind", "axis_auth_refused"): N_("credentials refused"), ("kind", "axis_system_id_refused"): N_("unknown system"),
 }
+NONE = N_("none")  # a category_change's old or new categories when there were none
 SETTINGS = N_("Settings")  # the label of a settings_change's changed keys (its details are key -> old/new)
 YES, NO = N_("yes"), N_("no")
 
@@ -323,6 +329,8 @@ def _actor(actor: str, reader: Reader) -> str:
 
 def _value(key: str, value: Any, reader: Reader) -> str:
     _ = reader.gettext
+    if key in ("old", "new") and value in (None, []):
+        return _(NONE)
     if isinstance(value, bool):
         return _(YES) if value else _(NO)
     if value is None:

@@ -170,13 +170,15 @@ TASK_LABELS = {
     todo.REQUEST_OVERDUE: N_("Requests past their deadline"),
     todo.REQUEST_DUE: N_("Requests near their deadline"),
     todo.REVIEW_DUE: N_("Holds due for review"),
+    todo.REASON_MISSING: N_("Recordings without a reason"),
     todo.SYNC_FAILING: N_("Archive sync failing"),
     todo.ALERTS_UNREAD: N_("Unread alerts"),
     todo.CAMERAS_FOUND: N_("Cameras found, not paired"),
 }
 
 
-# Why a recording was started (appliance.recording_search.REASONS), as the officer's form and the lists say it.
+# Why a recording was started ([reasons] choices in kluis.toml), as the officer's form and the lists say it:
+# the built-in codes in both languages; the configured label wins in Dutch (the keeper may word it their way).
 REASON_LABELS = {
     "aggression": ("agressie", "aggression"), "insult": ("belediging", "insult"),
     "threat": ("bedreiging", "threat"), "unsafe_feeling": ("onveilig gevoel", "feeling unsafe"),
@@ -184,11 +186,13 @@ REASON_LABELS = {
 }
 
 
-def reason_label(code: str | None, lang: str) -> str:
+def reason_label(code: str | None, lang: str, choices: dict[str, str] | None = None) -> str:
+    """A reason code's label; `choices`: [reasons] choices (code -> label) for the codes the box adds."""
     if not code:
         return ""
-    nl, en = REASON_LABELS.get(code, (code, code))
-    return nl if lang == "nl" else en
+    configured = (choices or {}).get(code)
+    nl, en = REASON_LABELS.get(code, (configured or code, configured or code))
+    return (configured or nl) if lang == "nl" else en
 
 
 # The statistics (appliance/statistics.py): what each table counts, and the words for its values. The

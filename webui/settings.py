@@ -76,6 +76,7 @@ SETTINGS = [
     Setting("retention", "default_days", NUMBER),
     Setting("retention", "review_days", NUMBER),
     Setting("retention", "grace_days", NUMBER),
+    Setting("reasons", "todo_days", NUMBER),  # the officer's reason (appliance/recording_reasons.py)
     Setting("sync", "archive_url", URL),
     Setting("sync", "window", WINDOW),
     Setting("sync", "bandwidth_kbps", NUMBER),

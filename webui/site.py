@@ -17,12 +17,12 @@ from appliance.handover_downloads import Downloads
 from . import formats
 from .app import (AXIS_SWITCH, BOX, DOWNLOADS, HERE, OFFLOAD_PROGRESS, SESSIONS, TEMPLATES, auth_middleware, csrf_middleware,
                   error_middleware, headers_middleware, language_middleware)
-from .routes import (account, auth, cameras, instellingen, logboek, onderhoud, opnames, overdracht, overview,
-                     redactie, statistieken, users, verwerkingsregister, verzoeken)
+from .routes import (account, auth, cameras, instellingen, logboek, mijn_opnames, onderhoud, opnames, overdracht,
+                     overview, redactie, statistieken, users, verwerkingsregister, verzoeken)
 from .sessions import Sessions
 
 # In this order: aiohttp resolves a path to the first route that matches it.
-ROUTE_TABLES = [m.routes for m in (auth, account, overview, opnames, cameras, users, logboek, statistieken,
+ROUTE_TABLES = [m.routes for m in (auth, account, overview, opnames, mijn_opnames, cameras, users, logboek, statistieken,
                                    instellingen, verzoeken, redactie, overdracht, onderhoud, verwerkingsregister)]
 
 

@@ -37,6 +37,7 @@ COMMAND_MODULES = {
     "alerts": "alerts",
     "stats": "stats",
     "register": "register",
+    "reason": "annotate", "category": "annotate",
 }
 _loaded: set[str] = set()
 

@@ -408,7 +408,7 @@ class Destination:
         stop = spec.parse_epoch(meta, "StopTime", required=False)
         pre = round((trigger_on - start).total_seconds()) if trigger_on and start and trigger_on >= start else None
         post = round((stop - trigger_off).total_seconds()) if trigger_off and stop and stop >= trigger_off else None
-        category = self._category(account, container)
+        categories = self._categories(account, container)
         places = self._places(account, container, meta)
         officer = officer_name(user)
         team = teams.officer_team(self.box.catalog, officer, axis_user_id=user["user_id"] if user else None)
@@ -432,8 +432,8 @@ class Destination:
                 }
                 recording_id = recordings.catalog_stored(self.box, stored, fields)
                 recording_places.add(self._db(), recording_id, places)
-                if category:
-                    retention.set_category(self.box, recording_id, category, actor="system")
+                if categories:
+                    retention.set_category(self.box, recording_id, "system", add=categories, source="axis")
                 self._db().execute(
                     "UPDATE axis_objects SET recording_id = ?, part = ?, header = NULL, stored_path = NULL "
                     "WHERE account = ? AND container = ? AND name = ?",
@@ -495,14 +495,13 @@ class Destination:
                 points += [("track", p["lat"], p["lon"], p.get("seconds")) for p in json.loads(track["body"])]
         return points
 
-    def _category(self, account: str, container: str) -> str | None:
-        """The retention category a bookmark names, when the box knows it ([retention.categories])."""
+    def _categories(self, account: str, container: str) -> list[str]:
+        """The retention categories the recording's bookmarks name, those the box knows ([retention.categories]):
+        every one of them, since the longest term of a recording's categories is its term."""
         known = retention.current_policy(self.box).categories
-        for bookmark in self.objects(account, container, "bookmark"):
-            name = json.loads(bookmark["meta"]).get("categoryname")
-            if name in known:
-                return name
-        return None
+        names = (json.loads(bookmark["meta"]).get("categoryname")
+                 for bookmark in self.objects(account, container, "bookmark"))
+        return sorted({name for name in names if isinstance(name, str) and name in known})
 
 
 def same_bytes(row: dict, received: dict[str, str]) -> bool:

@@ -40,5 +40,22 @@ MIGRATIONS = Migrations("retention", [
         );
         CREATE INDEX deletions_at ON deletions(deleted_at);
         """,
+    ),    (
+        "categories",
+        """
+        -- A recording's retention categories ([retention.categories]), several at once: the longest term
+        -- of them wins (appliance/retention.py term_days). recordings.category held one; it is copied here
+        -- and kept as the sorted, comma-joined list of these for reading (set_category writes both).
+        CREATE TABLE recording_categories (
+            recording_id TEXT NOT NULL,
+            category TEXT NOT NULL,
+            source TEXT NOT NULL,          -- 'axis' (a bookmark), 'usb' (the camera profile), 'web', 'cli', 'migrated'
+            set_by TEXT NOT NULL,
+            set_at TEXT NOT NULL,
+            PRIMARY KEY (recording_id, category)
+        ) WITHOUT ROWID;
+        INSERT INTO recording_categories (recording_id, category, source, set_by, set_at)
+            SELECT id, category, 'migrated', 'system', ingested_at FROM recordings WHERE category IS NOT NULL;
+        """,
     ),
 ])

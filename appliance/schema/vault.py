@@ -92,6 +92,16 @@ MIGRATIONS = Migrations("vault", [
         ALTER TABLE recordings ADD COLUMN derived_from TEXT;   -- the original of a redacted derivative
         CREATE INDEX recordings_derived_from ON recordings(derived_from);
         """,
+    ),    (
+        "reason_details",
+        """
+        -- The officer's reason (appliance/recordings.py set_reason): the free text a reason such as "anders"
+        -- asks for, and how many warnings were given before recording (warning_given stays: warnings > 0).
+        ALTER TABLE recordings ADD COLUMN reason_text TEXT;
+        ALTER TABLE recordings ADD COLUMN warnings INTEGER;
+        -- "Te doen": recordings without a reason, by team, oldest first
+        CREATE INDEX recordings_reason ON recordings(reason, end_time);
+        """,
     ),
     (
         "places",

@@ -36,7 +36,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Iterator
 
-from .. import recordings, space, timesync
+from .. import recordings, retention, space, timesync
 from ..box import Box
 from ..clock import to_iso
 from ..container import Encryptor
@@ -312,10 +312,11 @@ def _ingest_camera(box: Box, volume: Volume, profile: Profile, device: dict, *, 
             camera_now = now - timedelta(seconds=offset)
             devices.record_dock(box, serial, camera_now, offset, None, new_dock=True)
         session.set(force=True, files_total=len(files), bytes_total=sum(p.stat().st_size for p in files))
+        category = profile_category(box, profile)
         for path in files:
             needed = _size_or_zero(path)  # what a full disk must make room for before this file can go on
             try:
-                result = _one(box, volume, profile, device, path, offset or 0.0, session, dry_run)
+                result = _one(box, volume, profile, device, path, offset or 0.0, session, dry_run, category)
             except (Gone, OSError) as exc:
                 if not _reachable(volume.root):
                     raise Gone(str(exc)) from None
@@ -375,8 +376,21 @@ def _file_row(box: Box, serial: str, rel: str, size: int) -> dict | None:
     return rows[0] if rows else None
 
 
+def profile_category(box: Box, profile: Profile) -> str | None:
+    """The retention category the profile gives its cameras' recordings, if the box knows it; one that
+    [retention.categories] does not name is left off (one log line per camera plugged in, and `kluis usb
+    profiles` says so), never a reason to keep a recording off the box."""
+    if profile.category is None:
+        return None
+    if profile.category in retention.current_policy(box).categories:
+        return profile.category
+    log.warning("usb: profile %s names the retention category %r, which [retention.categories] does not: "
+                "its recordings get the default term", profile.name, profile.category)
+    return None
+
+
 def _one(box: Box, volume: Volume, profile: Profile, device: dict, path: Path, offset: float, session: Session,
-         dry_run: bool) -> FileResult:
+         dry_run: bool, category: str | None = None) -> FileResult:
     serial = device["serial"]
     rel = path.relative_to(volume.root).as_posix()
     try:
@@ -450,6 +464,8 @@ def _one(box: Box, volume: Volume, profile: Profile, device: dict, path: Path, o
     }
     with box.catalog.transaction():
         recording_id = recordings.catalog_stored(box, stored, fields)
+        if category and recording_id:
+            retention.set_category(box, recording_id, "system", add=[category], source="usb")
         box.catalog.db.table("usb_files").upsert({
             "serial": serial, "path": rel, "size": size, "mtime": mtime, "state": "stored", "reason": None,
             "sha256": sealed_sha, "recording_id": recording_id, "time_source": source, "seen_at": box.now_iso(),

@@ -14,7 +14,8 @@ The box reads the shipped profiles (appliance/usb/profiles/*.toml) and the keepe
                   "file" (the file's modification time)
     [clock]       source: "none", "file" (file + file_pattern, the camera's time at docking, in the
                   time zone of [time]), "newest_file" (the newest recording's file time)
-    [camera]      delete_after_ingest, pre_record_s, post_record_s
+    [camera]      delete_after_ingest, pre_record_s, post_record_s, category (a retention category of
+                  [retention.categories] that every recording of such a camera gets)
 
 An unknown key or section is refused with the file and the key named: a typo must not pass in silence.
 """
@@ -43,7 +44,7 @@ _SCHEMA: dict[str, dict[str, type]] = {
     "recordings": {"globs": list},
     "time": {"sources": list, "filename_pattern": str, "timezone": str},
     "clock": {"source": str, "file": str, "file_pattern": str},
-    "camera": {"delete_after_ingest": bool, "pre_record_s": int, "post_record_s": int},
+    "camera": {"delete_after_ingest": bool, "pre_record_s": int, "post_record_s": int, "category": str},
 }
 
 
@@ -73,6 +74,7 @@ class Profile:
     delete_after_ingest: bool = False
     pre_record_s: int | None = None
     post_record_s: int | None = None
+    category: str | None = None  # the retention category its recordings get (if the box knows it)
     path: str = ""  # where it was read from
 
     def matches(self, root: Path, usb: dict[str, str], label: str | None) -> bool:
@@ -162,7 +164,8 @@ def parse(data: dict, where: str) -> Profile:
         clock_pattern=_regex(get("clock", "file_pattern"), f"{where}: clock.file_pattern", stamp)
         if get("clock", "file_pattern") else None,
         delete_after_ingest=get("camera", "delete_after_ingest", False),
-        pre_record_s=get("camera", "pre_record_s"), post_record_s=get("camera", "post_record_s"), path=where,
+        pre_record_s=get("camera", "pre_record_s"), post_record_s=get("camera", "post_record_s"),
+        category=get("camera", "category") or None, path=where,
     )
     if "filename" in time_sources and profile.filename_pattern is None:
         raise ProfileError(f"{where}: time.sources has 'filename' but no time.filename_pattern")

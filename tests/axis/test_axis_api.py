@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from swiftclient import client as swift
 
-from appliance import audit, recording_places, sweep
+from appliance import audit, recording_places, retention, sweep
+from appliance.clock import from_iso
 from appliance.axis import accounts, transport
 from tests.axis.conftest import (
     CONTAINER, SERIAL, SYSTEM_ID, T0, USER_UUID, W800, clip_bytes, configure, connection_document,
@@ -247,6 +249,29 @@ def test_an_unknown_bookmark_category_leaves_the_recording_uncategorised(box, st
     w800.complete()
     [rec] = recordings_of(box, CONTAINER)
     assert box.catalog.get_recording(rec["id"])["category"] is None
+    assert retention.categories_of(box.catalog, rec["id"]) == []
+
+
+def test_every_known_bookmark_category_is_set_and_the_longest_term_counts(box, start_axis_server, tmp_path):
+    """Two category bookmarks the box knows and one it does not: the recording is in both known categories
+    (source 'axis', audited as one change), its term the longer one's."""
+    srv = start_axis_server({"retention.categories": {"incident": 90, "aanhouding": 180}})
+    w800 = W800(swift_connection(connection_document(box, srv), tmp_path))
+    w800.register()
+    w800.open()
+    w800.clip(CONTAINER, CLIP_1, clip_bytes(10_000, new_marker()), T0 - 30, T0 + 10)
+    for number, name in enumerate(("incident", "onbekend", "aanhouding")):
+        w800.conn.put_object(CONTAINER, f"{BOOKMARK}{number}", b"",
+                             headers={"X-Object-Meta-Categoryname": name})
+    w800.complete()
+    [rec] = recordings_of(box, CONTAINER)
+    rows = retention.categories_of(box.catalog, rec["id"])
+    assert [(r["category"], r["source"], r["set_by"]) for r in rows] == [("aanhouding", "axis", "system"),
+                                                                       ("incident", "axis", "system")]
+    end = from_iso(box.catalog.get_recording(rec["id"])["end_time"])
+    assert retention.delete_after(box, rec["id"]) == end + timedelta(days=180)
+    [change] = audit.entries(box.catalog, action="category_change", recording_id=rec["id"])
+    assert change["details"]["added"] == ["aanhouding", "incident"] and change["details"]["source"] == "axis"
 
 
 def test_what_an_axis_recording_brought_goes_with_it(box, start_axis_server, tmp_path):

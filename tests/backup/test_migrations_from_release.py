@@ -28,7 +28,8 @@ ADDED_SINCE_RELEASE = {("alerts", "create"), ("audit", "page_indexes"), ("users"
                        ("devices", "alerts_read"), ("audit", "entry_signatures"),
                        ("sync", "audit_witnesses"), ("archive", "witness"), ("devices", "episodes"),
                        ("vault", "places"), ("axis", "places_and_forget"), ("requests", "extension_and_place"),
-                       ("statistics", "create"), ("axis", "received_sha256"), ("audit", "prunes")}
+                       ("statistics", "create"), ("axis", "received_sha256"), ("audit", "prunes"),
+                       ("vault", "reason_details"), ("retention", "categories")}
 
 
 

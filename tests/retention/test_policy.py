@@ -50,9 +50,9 @@ def test_category_term(rbox, clock, tmp_path):
     set_retention(rbox, default_days=28, categories={"incident": 90})
     end = T0
     rec = store(rbox, tmp_path, end)
-    retention.set_category(rbox, rec, "incident", actor="admin")
+    retention.set_category(rbox, rec, "admin", add=["incident"])
     with pytest.raises(KluisError):
-        retention.set_category(rbox, rec, "nonsense", actor="admin")
+        retention.set_category(rbox, rec, "admin", add=["nonsense"])
     assert retention.delete_after(rbox, rec) == end + timedelta(days=90)
     clock.set(end + timedelta(days=89))
     assert sweep.sweep(rbox).deleted == []

@@ -40,6 +40,11 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/opnames/{id}/video/{grant}"): {TL, FG, OF},
     ("POST", "/opnames/{id}/video/{grant}/afgespeeld"): {TL, FG, OF},  # the player reports what it played
     ("POST", "/opnames/{id}/reden"): {TL, OF},
+    ("POST", "/opnames/{id}/categorie"): {TL, FG, OF},  # retention categories: an officer only what they added
+    ("GET", "/mijn-opnames"): {OF},  # the officer's own recordings, metadata only
+    ("GET", "/mijn-opnames/{id}"): {OF},
+    ("POST", "/mijn-opnames/{id}/reden"): {OF},
+    ("POST", "/mijn-opnames/{id}/categorie"): {OF},
     ("POST", "/opnames/{id}/exporteren"): {FG},
     ("POST", "/opnames/{id}/bewaren"): {TL, FG},
     ("POST", "/opnames/{id}/vrijgeven"): {TL, FG},

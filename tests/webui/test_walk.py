@@ -51,6 +51,8 @@ PAGES = [
     ("/opnames", "/opnames", "opnames"),
     ("/opnames/{id}", "/opnames/{noord}", "opname"),
     ("/opnames/{id}/redigeren", "/opnames/{noord}/redigeren", "redigeren"),
+    ("/mijn-opnames", "/mijn-opnames", "mijn-opnames"),
+    ("/mijn-opnames/{id}", "/mijn-opnames/{noord}", "mijn-opname"),
     ("/cameras", "/cameras", "cameras"),
     ("/gebruikers", "/gebruikers", "gebruikers"),
     ("/verzoeken", "/verzoeken", "verzoeken"),

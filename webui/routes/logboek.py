@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from appliance import audit, csv_columns, custody, purposes, retention, roles, spreadsheet, users, witness
+from appliance import audit, csv_columns, custody, purposes, recording_reasons, retention, roles, spreadsheet, users, witness
 from appliance.clock import to_iso
 from appliance.errors import KluisError
 
@@ -91,11 +91,12 @@ def _reader(request: web.Request) -> audit_text.Reader:
     _ = gettext_for(request)
     fmt = formats_for(request)
     names = {login: row.get("full_name") or login for login, row in users.people(box).items()}
+    offered = recording_reasons.current(box).offered()  # the box's own reasons, labelled as configured
     return audit_text.Reader(
         gettext=_,
         fmt_time=fmt.time,
         purpose_label=lambda code: purposes.label(code, lang),
-        reason_label=lambda code: reason_label(code, lang),
+        reason_label=lambda code: reason_label(code, lang, offered),
         role_label=lambda role: _(ROLE_LABELS.get(role, role)),
         name_of=lambda login: names.get(login, login),
         roles=frozenset(ROLE_LABELS),

@@ -19,19 +19,20 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from appliance import (byte_ranges, footage, outbox, purposes, recordings, redaction, retention, roles,
+from appliance import (byte_ranges, footage, outbox, purposes, redaction, retention, roles,
                        timeline)
 from appliance.axis import overview as axis_overview
 from appliance.axis.spec import parse_rfc3339
 from appliance.clock import from_iso, to_iso
 from appliance.errors import KluisError
 
-from .. import labels
+from .. import annotate, labels
 from ..labels import reason_label
 from ..app import BOX, LANG, SESSION, error_page, flash, formats_for, gettext_for, needs, render
 from ..formats import parse_moment
 from ..posted import posted, recording_in_path
-from appliance.recording_search import HELD, REASONS, SORTS, Filters, choices, search
+from appliance import recording_reasons
+from appliance.recording_search import HELD, NO_REASON, SORTS, Filters, choices, search
 from ..sessions import Grant
 
 routes = web.RouteTableDef()
@@ -57,7 +58,7 @@ def _filters(request: web.Request) -> Filters:
         return text
 
     f = Filters(camera=value("camera", 100), officer=value("officer", 100), team=value("team", 100),
-                purpose=value("purpose", 40), state=value("state", 40))
+                purpose=value("purpose", 40), state=value("state", 40), reason=value("reason", 40))
     f.errors.extend(dict.fromkeys(too_long))
     for attr, key in (("start", "from"), ("end", "to")):
         text = value(key, 40)
@@ -90,9 +91,12 @@ async def recordings_list(request: web.Request) -> web.StreamResponse:
     f = _filters(request)
     page = search(box.catalog, session.user, f)
     lang = request[LANG]
+    configured = recording_reasons.current(box).offered()
     return render(request, "opnames.html", page=page, filters=f, query=request.query, choices=choices(box.catalog, session.user),
                   purposes=[(c, purposes.label(c, lang)) for c in purposes.PURPOSES], held=HELD,
-                  query_with=lambda **kw: _query_with(request, **kw), reason_label=lambda c: reason_label(c, lang),
+                  reasons=[(c, reason_label(c, lang, configured)) for c in configured], no_reason=NO_REASON,
+                  query_with=lambda **kw: _query_with(request, **kw),
+                  reason_label=lambda c: reason_label(c, lang, configured),
                   purpose_label=lambda c: purposes.label(c, lang))
 
 
@@ -198,23 +202,15 @@ def _detail(request: web.Request, recording: dict, status: int = 200, error: str
     lang = request[LANG]
     trail = timeline.trail(box, session.user, recording["id"])
     holds = retention.list_holds(box.catalog, recording["id"], include_released=True)
-    policy = retention.current_policy(box)
-    # held: an active hold keeps it (the page's state says "held" then, as the list's "held" filter finds it)
-    deletion: dict[str, object] = {"at": None, "term": policy.term_days(recording.get("category")),
-                                   "held": any(not h["released_at"] for h in holds), "due": False}
-    if recording["state"] == "stored":
-        moment = retention.delete_after(box, recording, policy)
-        deletion.update(at=to_iso(moment) if moment else None, held=moment is None or bool(deletion["held"]),
-                        due=moment is not None and moment <= box.clock())
+    a = annotate.context(request, recording)
     viewable = footage.viewable(box, recording["id"])  # deleted: the key is gone
     return render(request, "opname.html", status=status, r=recording, trail=trail,
                   trail_all=timeline.may_see_others(session.user), holds=holds, error=error,
                   archive=outbox.sync_of(box, recording["id"]), archive_states=labels.SYNC_STATES, grant=grant,
-                  form=form or {}, viewable=viewable, deletion=deletion, field_errors=field_errors or {},
+                  form=form or {}, viewable=viewable, deletion=a["deletion"], a=a, field_errors=field_errors or {},
                   purpose_options=purpose_options(session.role, lang),
                   all_purposes=[(c, purposes.label(c, lang)) for c in purposes.PURPOSES],
-                  purpose_label=lambda c: purposes.label(c, lang), reasons=REASONS,
-                  reason_label=lambda c: reason_label(c, lang),
+                  purpose_label=lambda c: purposes.label(c, lang),
                   derivatives=redaction.derivatives_of(box.catalog, recording["id"]),
                   axis=axis_view(box, recording, lang), track_open_max=TRACK_OPEN_MAX,
                   grant_info=session.grants.get(grant) if grant else None, autoplay=autoplay,
@@ -363,16 +359,24 @@ async def export(request: web.Request) -> web.StreamResponse:
 @routes.post("/opnames/{id}/reden")
 @needs(roles.RECORDINGS_ANNOTATE)
 async def set_reason(request: web.Request) -> web.StreamResponse:
-    """Why the officer started recording and whether a warning was given (set after the shift)."""
+    """Why the officer started recording and the warnings given (set after the shift; shows no footage)."""
     p, recording = await posted(request), recording_in_path(request)
-    reason, warning = p.raw("reason"), p.raw("warning_given")
-    if reason not in REASONS:
-        said = p.gettext("Choose a reason for recording.")
-        return _detail(request, recording, 400, error=said, field_errors={"reason": said})
-    recordings.set_reason(p.box, recording, reason, {"yes": True, "no": False}.get(warning), actor=p.session.name,
-                          client=p.client)
-    flash(request, p.gettext("Reason for recording saved."))
-    raise web.HTTPSeeOther(f"/opnames/{recording['id']}")
+    refused = annotate.save_reason(request, p, recording)
+    if refused:
+        return _detail(request, recording, 400, error=refused.message, form=refused.form,
+                       field_errors=refused.field_errors)
+    raise web.HTTPSeeOther(f"/opnames/{recording['id']}#reden")
+
+
+@routes.post("/opnames/{id}/categorie")
+@needs(roles.RECORDINGS_CATEGORIZE)
+async def set_category(request: web.Request) -> web.StreamResponse:
+    """Put the recording in a retention category, or take it out of one (the longest term counts)."""
+    p, recording = await posted(request), recording_in_path(request)
+    refused = annotate.save_category(request, p, recording)
+    if refused:
+        return _detail(request, recording, 400, error=refused.message, field_errors=refused.field_errors)
+    raise web.HTTPSeeOther(f"/opnames/{recording['id']}#categorieen")
 
 
 @routes.post("/opnames/{id}/bewaren")

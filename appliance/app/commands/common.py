@@ -98,6 +98,11 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "hold release": roles.HOLDS_MANAGE,
     "hold review": roles.HOLDS_MANAGE,
     "hold list": roles.HOLDS_MANAGE,
+    # the officer's reason and the retention categories (appliance/recordings.py, appliance/retention.py)
+    "reason set": roles.RECORDINGS_ANNOTATE,
+    "category add": roles.RECORDINGS_CATEGORIZE,
+    "category remove": roles.RECORDINGS_CATEGORIZE,
+    "category list": roles.RECORDINGS_LIST,
     "retention report": roles.DELETION_REPORT,
     "audit show": roles.AUDIT_READ,
     "audit export": roles.AUDIT_READ,
@@ -147,6 +152,10 @@ COMMAND_CONDITIONS: dict[str, str] = {
     "hold release": "the recording in the user's scope",
     "hold review": "the recording in the user's scope",
     "hold list": "lists only holds on recordings in the user's scope",
+    "reason set": "the recording in the user's scope (an officer: their own); shows no footage",
+    "category add": "the recording in the user's scope; a category of `[retention.categories]`",
+    "category remove": "the recording in the user's scope; an officer only a category they added",
+    "category list": "the recording in the user's scope",
     "sync rewrap": "storage work: re-seals file keys, shows no footage",
     "verify --deep": "a key slot that opens the box key (it checks chunk tags and shows no footage); "
                      "audited as 'verify'",

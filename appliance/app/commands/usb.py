@@ -71,12 +71,17 @@ def profiles_(box: Box, as_json: bool) -> None:
     """The camera profiles the box knows: shipped, and the keeper's in DATA/usb-profiles (checked)."""
     from appliance.usb import profiles
 
+    from appliance import retention
+
+    known = retention.current_policy(box).categories
+    # a category [retention.categories] does not name is flagged: ingest leaves it off (the default term)
     rows = [{"name": p.name, "priority": p.priority, "description": p.description, "delete": p.delete_after_ingest,
-             "file": p.path} for p in profiles.load_all(box.data_dir)]
+             "category": (p.category if p.category in known else f"{p.category} (unknown: not set)")
+             if p.category else None, "file": p.path} for p in profiles.load_all(box.data_dir)]
     if as_json:
         emit_json(rows)
     else:
-        print_table(rows, ["name", "priority", "delete", "description", "file"])
+        print_table(rows, ["name", "priority", "delete", "category", "description", "file"])
 
 
 COMMANDS = [usb]
