@@ -35,7 +35,7 @@ MIGRATIONS = Migrations("statistics", [
         SELECT r.id AS id, 1 AS live, substr(r.start_time, 1, 7) AS month,
                coalesce(r.team, (SELECT u.team FROM users u WHERE u.name = r.officer), '') AS team,
                r.source AS source, r.camera_serial AS camera, r.reason AS reason, r.warning_given AS warning,
-               r.category AS category, NULL AS deleted
+               r.warnings AS warnings, r.category AS category, NULL AS deleted
         FROM recordings r WHERE r.derived_from IS NULL
         UNION ALL
         SELECT d.recording_id, 0, substr(d.start_time, 1, 7), '',
@@ -46,6 +46,8 @@ MIGRATIONS = Migrations("statistics", [
                (SELECT json_extract(a.details, '$.reason') FROM audit_log a
                  WHERE a.recording_id = d.recording_id AND a.action = 'reason_set' ORDER BY a.seq DESC LIMIT 1),
                (SELECT json_extract(a.details, '$.warning_given') FROM audit_log a
+                 WHERE a.recording_id = d.recording_id AND a.action = 'reason_set' ORDER BY a.seq DESC LIMIT 1),
+               (SELECT json_extract(a.details, '$.warnings') FROM audit_log a
                  WHERE a.recording_id = d.recording_id AND a.action = 'reason_set' ORDER BY a.seq DESC LIMIT 1),
                d.category,
                CASE WHEN d.reason LIKE 'deleted ahead of term%' THEN 'deleted_early' ELSE 'deleted_term' END
@@ -67,8 +69,14 @@ MIGRATIONS = Migrations("statistics", [
                 ''), 1 FROM stats_subjects
         UNION ALL SELECT id, live, month, team, 'reason', coalesce(reason, ''), 1 FROM stats_subjects
         UNION ALL SELECT id, live, month, team, 'warning',
-                CASE WHEN warning IS NULL THEN '' WHEN warning THEN 'yes' ELSE 'no' END, 1 FROM stats_subjects
-        UNION ALL SELECT id, live, month, team, 'category', coalesce(category, ''), 1 FROM stats_subjects
+                CASE WHEN warnings IS NOT NULL THEN (CASE WHEN warnings > 0 THEN 'yes' ELSE 'no' END)
+                     WHEN warning IS NULL THEN '' WHEN warning THEN 'yes' ELSE 'no' END, 1 FROM stats_subjects
+        UNION ALL SELECT id, live, month, team, 'warnings', CAST(CAST(warnings AS INTEGER) AS TEXT), 1
+                FROM stats_subjects WHERE warnings IS NOT NULL
+        -- categories: a sorted, comma-separated list (appliance/retention.py), one row each
+        UNION ALL SELECT s.id, live, month, team, 'category', coalesce(c.value, ''), 1 FROM stats_subjects s
+                LEFT JOIN json_each(CASE WHEN coalesce(s.category, '') = '' THEN '[]'
+                                         ELSE '["' || replace(s.category, ',', '","') || '"]' END) c
         UNION ALL SELECT s.id, live, month, team, 'hold_purpose', h.purpose, count(*)
                 FROM stats_subjects s JOIN holds h ON h.recording_id = s.id GROUP BY s.id, h.purpose
         UNION ALL SELECT id, live, month, team, 'outcome', 'held', 1 FROM stats_subjects

@@ -79,7 +79,7 @@ def known_data_set(box: Box, tmp_path: Path) -> DataSet:
     recordings.set_reason(box, box.catalog.get_recording(ids["n2"]), "threat", False, actor="tl")  # changed: counts once
     recordings.set_reason(box, box.catalog.get_recording(ids["n3"]), "aggression", True, actor="hh")
     recordings.set_reason(box, box.catalog.get_recording(ids["a1"]), "insult", None, actor="hh")
-    retention.set_category(box, ids["a1"], "incident", "fg")
+    retention.set_category(box, ids["a1"], "fg", add=["incident"], source="web")
     retention.add_hold(box, ids["n2"], "complaint", "K-1", "fg")
     retention.release_hold(box, ids["n2"], "complaint withdrawn", "fg")
     retention.add_hold(box, ids["a1"], "police_report", "PV-7", "fg")
