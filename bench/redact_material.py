@@ -104,22 +104,23 @@ def _places(rng, sizes: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def turned(face, box, degrees: float, tilt: float):
+def turned(photo: tuple, degrees: float, tilt: float):
     """The face as if turned by `degrees` (sign: which way): a perspective warp narrowing and shortening
     its far side, then a tilt in the picture's plane; the face box narrowed alike. Outside the warped face:
     the face's own border colour."""
     import cv2
 
+    face, box = photo
     h, w = face.shape[:2]
     c = math.cos(math.radians(abs(degrees)))
     far = (1 - c) * 0.25 * h  # the far side looks shorter
     squeeze = 0.55 + 0.45 * c
     nw = max(4, round(w * squeeze))
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
     if degrees > 0:  # the right side is further away
-        dst = np.float32([[0, 0], [nw, far], [nw, h - far], [0, h]])
+        dst = np.array([[0, 0], [nw, far], [nw, h - far], [0, h]], dtype=np.float32)
     else:
-        dst = np.float32([[0, far], [nw, 0], [nw, h], [0, h - far]])
+        dst = np.array([[0, far], [nw, 0], [nw, h], [0, h - far]], dtype=np.float32)
     warped = cv2.warpPerspective(face, cv2.getPerspectiveTransform(src, dst), (nw, h),
                                  borderMode=cv2.BORDER_REPLICATE)
     rot = cv2.getRotationMatrix2D((nw / 2, h / 2), tilt, 1.0)
@@ -128,11 +129,12 @@ def turned(face, box, degrees: float, tilt: float):
             (round(x * squeeze), y, max(2, round(bw * squeeze)), bh))
 
 
-def covered(face, box, how: str):
+def covered(photo: tuple, how: str):
     """The face with a cap (a dark crown and brim down to the eyebrows), a hand over the mouth and a
     cheek, or a scarf over the lower third of the face."""
     import cv2
 
+    face, box = photo
     out = face.copy()
     x, y, w, h = box
     if how == "cap":
@@ -170,11 +172,11 @@ def extended() -> dict[str, tuple[Frames, Boxes]]:
         return face_of(head, lfw, n + i, face_h)
 
     make("turned 30-60 degrees (6 faces, 60-160 px)", lambda n: [
-        turned(*face(n, i, 60 + 20 * i), side * angle, float(rng.uniform(-15, 15)))
+        turned(face(n, i, 60 + 20 * i), side * angle, float(rng.uniform(-15, 15)))
         for i, (side, angle) in enumerate((s, a) for a in (30, 45, 60) for s in (1, -1))])
     make("small 40-60 px (6 faces)", lambda n: [face(n, i, (40, 50, 60)[i % 3]) for i in range(6)])
     make("partly covered: cap, hand, scarf (6 faces, 60-160 px)", lambda n: [
-        covered(*face(n, i, 60 + 20 * i), ("cap", "hand", "scarf")[i % 3]) for i in range(6)])
+        covered(face(n, i, 60 + 20 * i), ("cap", "hand", "scarf")[i % 3]) for i in range(6)])
 
     def dark(img, n):
         gamma = 1.8 + (n % 3) * 0.4

@@ -82,7 +82,8 @@ def make_video(path: Path, seconds: float) -> tuple[int, list[list[tuple[int, in
                     img[y:y + h, x0:x1] = face[:, x0 - x:x1 - x]
                     boxes.append((x0, y, x1 - x0, h))
             truth.append(boxes)
-            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), format="rgb24")
+            rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB).astype(np.uint8, copy=False)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts, frame.time_base = n, Fraction(1, FPS)
             for packet in vs.encode(frame):
                 out.mux(packet)

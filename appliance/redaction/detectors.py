@@ -189,8 +189,7 @@ class Haar(Detector):
         cv2 = self.cv2
         self.cascades = []
         for name in self.CASCADES:
-            # cv2's stubs lack cv2.data, which the wheels ship (the folder of the Haar cascades)
-            cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)  # type: ignore[attr-defined]
+            cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)
             if cascade.empty():
                 raise KluisError(f"OpenCV's face model {name} is missing from this installation")
             self.cascades.append((name, cascade))
