@@ -186,7 +186,7 @@ class RedactionSettings(Section):
     width: int = Field(960, ge=320, le=3840, description="frames wider than this are scaled down to it for the "
                                                          "search (more pixels find smaller faces, cost more and "
                                                          "can find faces that are not there)")
-    threshold: float = Field(0.5, ge=0.05, le=0.95, description="centerface: how sure the network must be that "
+    threshold: float = Field(0.4, ge=0.05, le=0.95, description="centerface: how sure the network must be that "
                                                                 "a spot is a face (lower: more faces found, more "
                                                                 "false ones)")
     nms: float = Field(0.3, ge=0.05, le=0.95, description="centerface: boxes that overlap more than this "

@@ -123,7 +123,7 @@ class CenterFace(Detector):
     color = True
     OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks (the graph's names)
 
-    def __init__(self, width: int = 960, threshold: float = 0.5, nms: float = 0.3):
+    def __init__(self, width: int = 960, threshold: float = 0.4, nms: float = 0.3):
         super().__init__(width)
         self.threshold, self.nms = threshold, nms
         import numpy as np

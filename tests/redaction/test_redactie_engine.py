@@ -166,7 +166,7 @@ def test_derivative_is_linked_held_and_logged(redacted):
         assert details["derivative"] == derivative and details["reason"] == "inzageverzoek mevr. X"
         assert details["detector"] == log["detector"]
         assert {k: details["detector_settings"][k] for k in ("detector", "width", "threshold", "nms")} == \
-               {"detector": "centerface", "width": 960, "threshold": 0.5, "nms": 0.3}
+               {"detector": "centerface", "width": 960, "threshold": 0.4, "nms": 0.3}
         counts = details["counts"]
         assert counts["frames"] == redacted["footage"].frames
         assert counts["faces_detected"] >= redacted["footage"].frames * 0.8   # the moving face, nearly every frame
