@@ -284,6 +284,8 @@ def main() -> int:
     p.add_argument("--thresholds", default="0.3,0.4,0.5,0.6")
     p.add_argument("--nms", default="0.3,0.5")
     p.add_argument("--cascades", action="store_true", help="also the first comparison's cascades (slow)")
+    p.add_argument("--settings", help='[redaction] settings to compare, as a JSON list (default: '
+                                      '[{}, {"detector": "haar", "width": 640}, {"detector": "haar"}])')
     p.add_argument("--mediapipe-python", help="a Python with mediapipe 0.10.x (its own venv)")
     p.add_argument("--mediapipe-only", metavar="NPZ", help=argparse.SUPPRESS)  # the child's mode
     p.add_argument("--only", help="only the material sets whose name contains this")
@@ -302,7 +304,8 @@ def main() -> int:
         rows = grid(sets, [int(w) for w in args.widths.split(",")], [float(t) for t in args.thresholds.split(",")],
                     [float(n) for n in args.nms.split(",")])
     else:
-        rows = evaluate(kluis_detectors() | (cascade_detectors() if args.cascades else {}), sets)
+        chosen = json.loads(args.settings) if args.settings else None
+        rows = evaluate(kluis_detectors(chosen) | (cascade_detectors() if args.cascades else {}), sets)
     if args.mediapipe_python:
         with tempfile.TemporaryDirectory() as tmp:
             npz = Path(tmp) / "material.npz"

@@ -6,10 +6,11 @@
 
 What is blurred in a frame:
 - every face the detector finds (detectors.py: CenterFace through OpenCV's DNN module by default, its
-  model shipped in this package; OpenCV's Haar cascades as the setting's alternative; nothing is
-  downloaded at run time), unless its centre lies in a region the operator marks "keep" (the requester). Faces are searched every DETECT_INTERVAL seconds; between two searched frames
-  a face's box moves linearly from one sighting to the next, and a face seen in only one of them stays
-  blurred over the whole stretch (a miss in one search does not uncover it);
+  model shipped in this package; OpenCV's Haar cascades by setting; nothing is downloaded at run time),
+  unless its centre lies in a region the operator marks "keep" (the requester). Faces are searched every
+  DETECT_INTERVAL seconds; between two searches that agree a face's box moves linearly from one sighting
+  to the next; where they disagree (a face came, went or was missed once) the frames between are searched
+  too and what either search saw stays blurred over the stretch;
 - every box the operator draws at a keyframe time. Boxes with the same label form one track: between two
   keyframes the box moves linearly; after a track's last keyframe an OpenCV tracker (MIL) follows it to
   the end of the recording (or to an end marker, a box of size 0). Operator boxes are blurred even inside
