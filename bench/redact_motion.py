@@ -5,14 +5,14 @@ on every frame, or in between only where that is shown not to lose a face).
     .venv/bin/python bench/redact_motion.py [--every 1,2,3,4,5] [--detectors centerface,haar] [--seconds 4]
 
 A 1080p 25 frames/s video (x264, as a bodycam's) with real faces (scikit-image's astronaut and LFW faces)
-moving over the street-like collage of redact_material.py: 60 and 120 px faces at walking pace (10 px per
-frame: across the frame in 8 s), 25 px per frame, and running or a turning camera (50 px per frame: across
-in 1.5 s), one going back and forth (sudden turns), one walking in from the left edge. The real
+moving over the street-like collage of redact_material.py: faces of 60-120 px (hairline to chin) at walking
+pace (10 px per frame: across the frame in 8 s), 25 px per frame, and running or a turning camera (50 px
+per frame: across in 1.5 s), one going back and forth (sudden turns), one walking in from the left edge. The real
 redaction pipeline (appliance.redaction.transcode: decode, search every Nth frame, each face's box moved
 linearly between its sightings, a face seen in only one of two searches blurred over the whole stretch)
 runs with each N; the regions it would blur in each frame are compared with where the faces really are.
-A face is left sharp in a frame when less than 95 % of its core (the middle 70 % of its box: eyes, nose,
-mouth) lies under the blurred regions. Rows: frames with a face left sharp, the longest run of such
+A face is left sharp in a frame when less than 95 % of its core (the middle 70 % of the face itself: eyes,
+nose, mouth) lies under the blurred regions. Rows: frames with a face left sharp, the longest run of such
 frames, and ms per frame of the whole run (decode, search, blur; not the encode).
 """
 
@@ -38,7 +38,7 @@ WIDTH, HEIGHT = 1920, 1080
 def faces_at(n: int, faces: list) -> list[tuple[int, int, int, int]]:
     """Where each moving face is in frame n: (x, y, w, h)."""
     out = []
-    for i, (face, speed, y, mode) in enumerate(faces):
+    for i, ((face, _box), speed, y, mode) in enumerate(faces):
         h, w = face.shape[:2]
         span = WIDTH - w
         if mode == "enter":   # walks in from outside the left edge
@@ -61,12 +61,13 @@ def make_video(path: Path, seconds: float) -> tuple[int, list[list[tuple[int, in
     rng = np.random.default_rng(5)
     head, lfw = redact_material._faces()
     bg = redact_material._collage(rng)
-    faces = [(redact_material._resize(head, 60), 10, 80, "across"),
-             (redact_material._resize(lfw[3], 60), 25, 260, "across"),
-             (redact_material._resize(head, 120), 50, 420, "across"),
-             (redact_material._resize(lfw[17], 60), 50, 640, "across"),
-             (redact_material._resize(head, 80), 30, 780, "zigzag"),
-             (redact_material._resize(lfw[40], 80), 20, 940, "enter")]
+    # (photo, face box in it), px per frame, y, how it moves; face heights 60-120 px (hairline to chin)
+    faces = [(redact_material.face_of(head, lfw, 0, 60), 10, 60, "across"),
+             (redact_material.face_of(head, lfw, 3, 60), 25, 240, "across"),
+             (redact_material.face_of(head, lfw, 0, 120), 50, 380, "across"),
+             (redact_material.face_of(head, lfw, 17, 60), 50, 640, "across"),
+             (redact_material.face_of(head, lfw, 0, 80), 30, 760, "zigzag"),
+             (redact_material.face_of(head, lfw, 41, 80), 20, 930, "enter")]
     frames = round(seconds * FPS)
     truth = []
     with av.open(str(path), "w", format="mp4") as out:
@@ -76,11 +77,12 @@ def make_video(path: Path, seconds: float) -> tuple[int, list[list[tuple[int, in
         for n in range(frames):
             img = bg.copy()
             boxes = []
-            for (face, *_), (x, y, w, h) in zip(faces, faces_at(n, faces)):
+            for ((face, (fx, fy, fw, fh)), *_), (x, y, w, h) in zip(faces, faces_at(n, faces)):
                 x0, x1 = max(0, x), min(WIDTH, x + w)
-                if x1 - x0 > w // 2:  # at least half of it in the frame: a face to blur
-                    img[y:y + h, x0:x1] = face[:, x0 - x:x1 - x]
-                    boxes.append((x0, y, x1 - x0, h))
+                img[y:y + h, x0:x1] = face[:, x0 - x:x1 - x]
+                f0, f1 = max(0, x + fx), min(WIDTH, x + fx + fw)
+                if f1 - f0 > fw // 2:  # at least half of the face in the frame: a face to blur
+                    boxes.append((f0, y + fy, f1 - f0, fh))
             truth.append(boxes)
             rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB).astype(np.uint8, copy=False)
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
