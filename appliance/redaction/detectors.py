@@ -126,9 +126,12 @@ class CenterFace(Detector):
     def __init__(self, width: int = 960, threshold: float = 0.4, nms: float = 0.3):
         super().__init__(width)
         self.threshold, self.nms = threshold, nms
+        self.net, self.input_shape = self._load(), None
+
+    def _load(self):
         import numpy as np
 
-        self.net = self.cv2.dnn.readNetFromONNX(np.frombuffer(_model(), dtype=np.uint8))
+        return self.cv2.dnn.readNetFromONNX(np.frombuffer(_model(), dtype=np.uint8))
 
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "threshold": self.threshold, "nms": self.nms,
@@ -143,6 +146,11 @@ class CenterFace(Detector):
         h, w = small.shape[:2]
         blob = cv2.dnn.blobFromImage(small, scalefactor=1.0, size=(-(-w // 32) * 32, -(-h // 32) * 32),
                                      mean=(0, 0, 0), swapRB=True, crop=False)
+        if self.input_shape is not None and blob.shape != self.input_shape:
+            # OpenCV 4.14's DNN gives garbage (hundreds of false faces) for a size it saw before once it
+            # has run another size in between: a fresh net for each new size (measured; tested)
+            self.net = self._load()
+        self.input_shape = blob.shape
         self.net.setInput(blob)
         heatmap, sizes, offsets, _landmarks = self.net.forward(self.OUTPUTS)
         return heatmap, sizes, offsets

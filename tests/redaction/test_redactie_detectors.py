@@ -108,6 +108,20 @@ def test_both_detectors_find_the_face_of_a_still_and_say_their_settings():
     assert redaction.make_detector(RedactionSettings(threshold=0.6)).settings()["threshold"] == 0.6
 
 
+def test_centerface_finds_the_same_faces_after_a_frame_of_another_size():
+    """OpenCV's DNN, once it has run another input size, gives garbage for the first size again (hundreds
+    of false faces): the detector must not depend on what it saw before."""
+    import cv2
+    from skimage import data
+
+    bgr = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    big = cv2.resize(bgr, (1536, 1536))
+    detector = redaction.make_detector()
+    first = detector.detect(big)
+    detector.detect(bgr)  # 512 px: another input size
+    assert detector.detect(big) == first and len(first) == 1
+
+
 def test_the_settings_refuse_an_unknown_detector_and_values_out_of_bounds():
     for bad in ({"detector": "mediapipe"}, {"width": 100}, {"threshold": 0}, {"nms": 1.5}, {"size": 3}):
         with pytest.raises(KluisError):
