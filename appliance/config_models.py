@@ -215,6 +215,23 @@ class RequestsSettings(Section):
                                      "e-mail), printed on every letter; empty: not printed")
 
 
+class RedactionSettings(Section):
+    """The face detector of redacted copies (appliance/redaction/detectors.py); the defaults are the
+    measured best on the test material (docs/redaction.md)."""
+    detector: Literal["centerface", "haar"] = Field(
+        "centerface", description='"centerface" (a neural network that finds small, turned and partly covered '
+                                  'faces) or "haar" (OpenCV\'s Haar cascades, kept for comparison: they miss '
+                                  'faces under about 60 px and turned ones)')
+    width: int = Field(960, ge=320, le=3840, description="frames wider than this are scaled down to it for the "
+                                                         "search (more pixels find smaller faces, cost more and "
+                                                         "can find faces that are not there)")
+    threshold: float = Field(0.4, ge=0.05, le=0.95, description="centerface: how sure the network must be that "
+                                                                "a spot is a face (lower: more faces found, more "
+                                                                "false ones)")
+    nms: float = Field(0.3, ge=0.05, le=0.95, description="centerface: boxes that overlap more than this "
+                                                          "(intersection over union) are one face")
+
+
 class HandoverSettings(Section):
     single_approval: bool = Field(
         False, description="true: the preparer may approve a handover alone (small municipalities); "
@@ -417,6 +434,8 @@ class Settings(BaseModel):
                                        description="Requests of people who were filmed (inzage, bezwaar, klacht).")
     handover: HandoverSettings = Field(default_factory=HandoverSettings,
                                        description="Handovers of footage (overdracht).")
+    redaction: RedactionSettings = Field(default_factory=RedactionSettings,
+                                         description="Redacted copies: the face detector (docs/redaction.md).")
     sync: SyncSettings = Field(default_factory=SyncSettings, description="Sync to the central archive.")
     alerts: AlertsSettings = Field(default_factory=AlertsSettings,
                                    description="Alerts by e-mail to the people of each role (docs/alerts.md).")

@@ -16,7 +16,7 @@ from typing import Callable
 from .. import audit, footage, retention, statistics
 from ..box import Box
 from ..errors import KluisError
-from .faces import FaceDetector
+from .detectors import make_detector
 from .pipe import Pipe
 from .plan import Plan
 from .transcode import Counts, redact_stream
@@ -58,7 +58,7 @@ def redact(box: Box, identity, recording_id: str, plan: Plan, *, actor: str, pur
             box, actor, recording_id, code, case_ref, identity=identity, allowed=PURPOSES, action="redact_start",
             client=client, break_glass=break_glass,
             details={"job": job_id, "request": request_id, "plan": plan.as_log(), "reason": reason or None})
-        detector = FaceDetector() if plan.detect_faces else None
+        detector = make_detector(box.settings.redaction) if plan.detect_faces else None
         encryptor = Encryptor(box.recipients(), chunk_size=box.settings.storage.chunk_size)
         writer = box.vault.writer()
         pipe = Pipe()
@@ -102,8 +102,9 @@ def redact(box: Box, identity, recording_id: str, plan: Plan, *, actor: str, pur
         fields = {k: original.get(k) for k in ("camera_serial", "officer", "team", "start_time", "end_time",
                                                "camera_start_time", "clock_offset_s", "pre_record_s", "post_record_s")}
         fields.update(source="redaction", source_ref=recording_id, derived_from=recording_id)
+        # which detector with which settings made the copy (the redactions row says it in one line)
         log = {"derivative": None, "plan": plan.as_log(), "detector": detector.name if detector else None,
-               "counts": asdict(counts), "reason": reason or None, "request": request_id, "job": job_id}
+               "detector_settings": detector.settings() if detector else None, "counts": asdict(counts), "reason": reason or None, "request": request_id, "job": job_id}
         with box.catalog.transaction():
             derivative = catalog_stored(box, stored, fields, actor=actor, client=client)
             log["derivative"] = derivative

@@ -14,7 +14,7 @@ import io
 from dataclasses import dataclass
 
 from ..errors import KluisError
-from .faces import FaceDetector
+from .detectors import Detector, make_detector
 from .plan import Plan, Rect
 from .transcode import FRAGMENTED_MP4, Counts, _Transcoder, open_video
 
@@ -58,14 +58,12 @@ class FrameFaces:
     keep: list[Rect]    # for each face, the keep region the editor proposes (keep_region_for)
 
 
-def faces_at(source, t: float, detector: FaceDetector | None = None) -> FrameFaces:
-    """The faces the job's detector finds in the frame at `t`, for the operator to click one to keep."""
-    import cv2
-
+def faces_at(source, t: float, detector: Detector | None = None) -> FrameFaces:
+    """The faces the job's detector (the box's settings: the caller makes it) finds in the frame at `t`,
+    for the operator to click one to keep."""
     bgr, at = frame_at(source, t)
     height, width = bgr.shape[:2]
-    found = sorted((detector or FaceDetector()).detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)),
-                   key=lambda r: -r.w * r.h)
+    found = sorted((detector or make_detector()).detect(bgr), key=lambda r: -r.w * r.h)
     return FrameFaces(at, width, height, found, [keep_region_for(f, width, height) for f in found])
 
 
@@ -89,7 +87,7 @@ class Preview:
 
 
 def preview(source, plan: Plan, start: float, *, seconds: float = PREVIEW_SECONDS, width: int = PREVIEW_WIDTH,
-            detector: FaceDetector | None = None) -> Preview:
+            detector: Detector | None = None) -> Preview:
     """`seconds` of the redaction from `start`, blurred as the job would, scaled to `width`, without sound,
     as a fragmented MP4 in memory. Boxes that the job follows with a tracker after their last keyframe are
     followed from the preview's first frame, where the job follows them from the keyframe."""
@@ -112,7 +110,7 @@ def preview(source, plan: Plan, start: float, *, seconds: float = PREVIEW_SECOND
 class _PreviewRun(_Transcoder):
     """The job's transcoder over a window of the recording, video only, scaled down."""
 
-    def __init__(self, media, plan: Plan, detector: FaceDetector | None, width: int):
+    def __init__(self, media, plan: Plan, detector: Detector | None, width: int):
         super().__init__(media, plan, None, detector)
         self.audio = None  # no sound in a preview
         scale = min(1.0, width / self.width)

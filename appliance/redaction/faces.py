@@ -1,85 +1,17 @@
-"""Finding faces (OpenCV's Haar cascades) and following the operator's boxes between keyframes."""
+"""Between the searches: a face's box from one sighting to the next, and the operator's boxes between
+keyframes (the detectors themselves are in detectors.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..errors import KluisError
 from .plan import Keyframe, Rect
 
-DETECTOR = "opencv-haar"  # the name written into the redaction log
-DETECT_WIDTH = 640        # frames are scaled down to this width for detection (speed; faces stay >= 24 px)
+TRACK_WIDTH = 640         # the operator boxes' tracker follows them on frames scaled down to this width
 DETECT_INTERVAL = 0.12    # seconds between frames searched for faces (every frame at <= 8 fps); between
                           # two searched frames a face's box moves linearly from one to the other
-SCALE_FACTOR = 1.15       # Haar pyramid step: 1.1 finds a few more faces at twice the cost (docs/redaction.md)
+                          # (measured: no face left uncovered at walking and running speeds, docs/redaction.md)
 MARGIN = 0.25             # a face box grows by this fraction of its size on every side (hair, ears, chin)
-
-
-class FaceDetector:
-    """OpenCV's Haar cascades (bundled in the wheel's cv2/data): frontal faces and profiles facing either
-    way. Works on the luma plane, scaled down to DETECT_WIDTH.
-
-    frontalface_alt2 found the most faces with the fewest false positives on the test material, and
-    frontalface_default added nothing to it at twice the cost (bench/redact_detectors.py, docs/redaction.md)."""
-
-    CASCADES = ("haarcascade_frontalface_alt2.xml", "haarcascade_profileface.xml")
-
-    def __init__(self, detect_width: int = DETECT_WIDTH):
-        import cv2
-
-        self.cv2 = cv2
-        self.detect_width = detect_width
-        self.cascades = []
-        for name in self.CASCADES:
-            # cv2's stubs lack cv2.data, which the wheels ship (the folder of the Haar cascades)
-            cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)  # type: ignore[attr-defined]
-            if cascade.empty():
-                raise KluisError(f"OpenCV's face model {name} is missing from this installation")
-            self.cascades.append((name, cascade))
-        self.name = DETECTOR + ":" + "+".join(n.removeprefix("haarcascade_").removesuffix(".xml") for n, _ in self.cascades)
-
-    def detect(self, luma) -> list[Rect]:
-        """Faces in a luma plane (full size), in its pixels."""
-        cv2 = self.cv2
-        height, width = luma.shape[:2]
-        scale = min(1.0, self.detect_width / width)
-        small = luma if scale == 1.0 else cv2.resize(luma, (round(width * scale), round(height * scale)),
-                                                     interpolation=cv2.INTER_AREA)
-        return self.detect_small(small, scale)
-
-    def detect_small(self, small, scale: float) -> list[Rect]:
-        """Faces in a luma plane already scaled by `scale`, in the full frame's pixels."""
-        cv2 = self.cv2
-        small = cv2.equalizeHist(small)
-        min_side = 20
-        found: list[Rect] = []
-        for name, cascade in self.cascades:
-            views = [(small, False)]
-            if "profile" in name:  # the cascade knows one side: look at the mirror image for the other
-                views.append((cv2.flip(small, 1), True))
-            for image, mirrored in views:
-                hits = cascade.detectMultiScale(image, scaleFactor=SCALE_FACTOR, minNeighbors=4,
-                                                minSize=(min_side, min_side))
-                for x, y, w, h in (hits if len(hits) else []):
-                    if mirrored:
-                        x = image.shape[1] - x - w
-                    found.append(Rect(round(x / scale), round(y / scale), round(w / scale), round(h / scale)))
-        return merge(found)
-
-
-def merge(rects: list[Rect]) -> list[Rect]:
-    """One box per face: boxes (from several cascades) whose centres lie in each other are joined."""
-    out: list[Rect] = []
-    for r in sorted(rects, key=lambda r: -r.w * r.h):
-        for i, o in enumerate(out):
-            if o.contains(*r.centre()) or r.contains(*o.centre()):
-                x0, y0 = min(o.x, r.x), min(o.y, r.y)
-                x1, y1 = max(o.x + o.w, r.x + r.w), max(o.y + o.h, r.y + r.h)
-                out[i] = Rect(x0, y0, x1 - x0, y1 - y0)
-                break
-        else:
-            out.append(r)
-    return out
 
 
 def pair_faces(a: list[Rect], b: list[Rect]) -> tuple[list[tuple[Rect, Rect]], list[Rect], list[Rect]]:

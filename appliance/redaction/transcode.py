@@ -14,7 +14,8 @@ from fractions import Fraction
 from typing import Callable
 
 from ..errors import KluisError
-from .faces import DETECT_INTERVAL, DETECT_WIDTH, MARGIN, FaceDetector, Track, lerp, pair_faces
+from .detectors import Detector, make_detector
+from .faces import DETECT_INTERVAL, MARGIN, TRACK_WIDTH, Track, lerp, pair_faces
 from .pixels import blur_yuv420
 from .plan import Keyframe, Plan, Rect
 
@@ -26,6 +27,7 @@ class Counts:
     frames: int = 0
     frames_total: int = 0
     frames_blurred: int = 0
+    frames_searched: int = 0   # frames the detector looked at (every `every`th, and those between two that disagree)
     faces_detected: int = 0
     faces_kept: int = 0
     operator_boxes: int = 0
@@ -62,10 +64,11 @@ def open_video(src):
 
 
 def redact_stream(src, dst, plan: Plan, *, progress: Callable[[int, int], None] | None = None,
-                  detector: FaceDetector | None = None, cancelled: Callable[[], bool] | None = None,
+                  detector: Detector | None = None, cancelled: Callable[[], bool] | None = None,
                   x264: dict | None = None) -> Counts:
     """Read the MP4 in `src` (seekable file-like), write the redacted MP4 (fragmented: `dst` needs only
-    `write`). Returns the counts for the redaction log."""
+    `write`). `detector`: the face detector (without one, the default settings' when the plan detects
+    faces). Returns the counts for the redaction log."""
     import av
 
     started = time.perf_counter()
@@ -91,7 +94,7 @@ class _Transcoder:
     two sightings. A face seen in only one of them is blurred over the whole stretch as it was seen."""
 
     def __init__(self, media, plan: Plan, progress: Callable[[int, int], None] | None,
-                 detector: FaceDetector | None):
+                 detector: Detector | None):
         import cv2
 
         self.cv2, self.media, self.plan, self.progress = cv2, media, plan, progress
@@ -107,13 +110,13 @@ class _Transcoder:
         self.counts.frames_total = _frames_total(video)
         self.rate = video.average_rate or video.guessed_rate or Fraction(25)
         self.origin_v = video.start_time or 0
-        self.detector = detector if detector is not None else (FaceDetector() if plan.detect_faces else None)
-        self.det_scale = min(1.0, DETECT_WIDTH / self.width)
-        self.det_size = (round(self.width * self.det_scale), round(self.height * self.det_scale))
+        self.detector = (detector if detector is not None else make_detector()) if plan.detect_faces else None
+        self.track_scale = min(1.0, TRACK_WIDTH / self.width)
+        self.track_size = (round(self.width * self.track_scale), round(self.height * self.track_scale))
         tracks: dict[str, list[Keyframe]] = {}
         for kf in plan.boxes:
             tracks.setdefault(kf.track, []).append(kf)
-        self.trackers = [Track(kfs, cv2, self.det_scale) for kfs in tracks.values()]
+        self.trackers = [Track(kfs, cv2, self.track_scale) for kfs in tracks.values()]
         self.every = max(1, round(float(self.rate) * DETECT_INTERVAL))
         self.pending: deque = deque()   # (frame_no, pts, array, operator rects, faces or None if not searched)
         self.carry: list[Rect] = []     # faces of the last searched frame that the next one did not show
@@ -157,41 +160,46 @@ class _Transcoder:
                 self.out.mux(packet)
 
     def take_video(self, frame) -> None:
-        counts, plan = self.counts, self.plan
+        counts = self.counts
         t = float(((frame.pts or 0) - self.origin_v) * self.video.time_base)
         array = frame.to_ndarray(format="yuv420p")
         search = self.detector is not None and self.frame_no % self.every == 0
         small = None
-        if search or self.trackers:
+        if self.trackers:
             luma = array[:self.height]
-            small = luma if self.det_scale == 1.0 else \
-                self.cv2.resize(luma, self.det_size, interpolation=self.cv2.INTER_AREA)
+            small = luma if self.track_scale == 1.0 else \
+                self.cv2.resize(luma, self.track_size, interpolation=self.cv2.INTER_AREA)
         boxes = []
         for track in self.trackers:
             r = track.rect_at(t, small)
             if r is not None:
                 boxes.append(r.grown(0.05))
                 counts.operator_boxes += 1
-        found = None
-        if search and self.detector is not None:
-            found = []
-            for r in self.detector.detect_small(small, self.det_scale):
-                cx, cy = r.centre()
-                if any(k.active(t) and k.rect.contains(cx, cy) for k in plan.keep):
-                    counts.faces_kept += 1
-                    continue
-                found.append(r.grown(MARGIN))
-            counts.faces_detected += len(found)
-        self.pending.append((self.frame_no, frame.pts, array, boxes, found))
+        found = self.search(array, t) if search else None
+        self.pending.append((self.frame_no, frame.pts, array, boxes, found, t))
         self.frame_no += 1
         if search or self.detector is None:
             self.settle()
+
+    def search(self, array, t: float) -> list[Rect]:
+        """The faces the detector finds in a frame, grown by MARGIN, less those in a keep region."""
+        counts, found = self.counts, []
+        assert self.detector is not None  # searched only when faces are detected
+        counts.frames_searched += 1
+        for r in self.detector.detect_yuv420(array, self.width, self.height):
+            cx, cy = r.centre()
+            if any(k.active(t) and k.rect.contains(cx, cy) for k in self.plan.keep):
+                counts.faces_kept += 1
+                continue
+            found.append(r.grown(MARGIN))
+        counts.faces_detected += len(found)
+        return found
 
     def finish(self, entry, rects: list[Rect]) -> None:
         import av
 
         counts = self.counts
-        _no, pts, array, boxes, _ = entry
+        _no, pts, array, boxes, _, _t = entry
         rects = list(boxes) + rects
         if rects:
             blur_yuv420(array, self.width, self.height, rects, self.cv2)
@@ -208,7 +216,14 @@ class _Transcoder:
             self.progress(counts.frames, max(counts.frames_total, counts.frames))
 
     def settle(self, final: bool = False) -> None:
-        """Finish the pending frames before the last searched one (all of them at the end)."""
+        """Finish the pending frames before the last searched one (all of them at the end).
+
+        Between two searches that agree (each face seen in both), a face's box moves linearly from one
+        sighting to the other. Where they disagree (a face came into view, left it, or was missed once),
+        the frames between are searched as well, and what either search saw stays blurred over the
+        stretch: a fast face that appears between two searches is not left sharp until the next one
+        (tests/redaction/test_redactie_detectors.py; docs/redaction.md measures it). At the end, the
+        frames after the last search are searched too."""
         pending = self.pending
         if self.detector is None:
             while pending:
@@ -224,12 +239,15 @@ class _Transcoder:
                 rects = [lerp(ra, rb, f) for ra, rb in pairs] + only_a + only_b
                 if entry is a:
                     rects += self.carry
+                elif only_a or only_b:
+                    rects += self.search(entry[2], entry[5])
                 self.finish(entry, rects)
             self.carry = only_a
         if final:
             held = (searched[-1][4] if searched else []) + self.carry
             while pending:
-                self.finish(pending.popleft(), held)
+                entry = pending.popleft()
+                self.finish(entry, held + (self.search(entry[2], entry[5]) if entry[4] is None else []))
 
     def mute_audio(self, frame) -> None:
         import av

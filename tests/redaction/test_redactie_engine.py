@@ -153,7 +153,8 @@ def test_derivative_is_linked_held_and_logged(redacted):
                [("access_request", "VZ-2026-0001", "fg")]
         log = redaction_of(box.catalog, derivative)
         assert log["original_id"] == original and log["created_by"] == "fg"
-        assert log["reason"] == "inzageverzoek mevr. X" and log["detector"].startswith("opencv-haar")
+        # the default detector and its settings: in the redactions row and in the audit entry
+        assert log["reason"] == "inzageverzoek mevr. X" and log["detector"].startswith("centerface width=960 ")
         plan = json.loads(log["plan"])
         assert plan["mute"] == [list(MUTE)] and len(plan["keep"]) == 1 and len(plan["boxes"]) == 3
         entries = audit.entries(box.catalog, recording_id=original)
@@ -163,6 +164,9 @@ def test_derivative_is_linked_held_and_logged(redacted):
         assert entry["actor"] == "fg" and entry["purpose"] == "access_request" and entry["case_ref"] == "VZ-2026-0001"
         details = entry["details"]
         assert details["derivative"] == derivative and details["reason"] == "inzageverzoek mevr. X"
+        assert details["detector"] == log["detector"]
+        assert {k: details["detector_settings"][k] for k in ("detector", "width", "threshold", "nms")} == \
+               {"detector": "centerface", "width": 960, "threshold": 0.4, "nms": 0.3}
         counts = details["counts"]
         assert counts["frames"] == redacted["footage"].frames
         assert counts["faces_detected"] >= redacted["footage"].frames * 0.8   # the moving face, nearly every frame

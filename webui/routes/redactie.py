@@ -177,7 +177,9 @@ async def faces(request: web.Request) -> web.StreamResponse:
     if grant is None or t is None:
         return web.json_response({"error": "open the recording in the editor first"}, status=403)
     try:
-        found = await asyncio.get_running_loop().run_in_executor(None, redaction.faces_at, grant.footage, t)
+        settings = request.app[BOX].settings.redaction  # the detector the job will use (loaded off the loop)
+        found = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: redaction.faces_at(grant.footage, t, redaction.make_detector(settings)))
     except KluisError as exc:
         return web.json_response({"error": str(exc)}, status=400)
     return web.json_response({"t": found.t, "width": found.width, "height": found.height, "faces": [
@@ -206,7 +208,9 @@ async def make_preview(request: web.Request) -> web.StreamResponse:
             p.box, p.session.name, recording["id"], form["purpose"], p.text("case_ref", 100) or None,
             p.text("request_ref", 40) or None, identity=p.session.identity, client=p.client,
             details={"preview_from_s": start, "plan": plan.as_log()})
-        made = await asyncio.get_running_loop().run_in_executor(None, redaction.preview, opened, plan, start)
+        settings = p.box.settings.redaction  # the job's detector, loaded off the event loop
+        made = await asyncio.get_running_loop().run_in_executor(None, lambda: redaction.preview(
+            opened, plan, start, detector=redaction.make_detector(settings) if plan.detect_faces else None))
     except KluisError as exc:  # footage.Refused too
         return _form_page(request, recording, 400, error=_refusal(request, exc), form=form)
     previews = p.session.previews
