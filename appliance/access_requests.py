@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
-from . import audit, recording_places, retention, sweep
+from . import audit, cases, recording_places, retention, sweep
 from . import config as config_mod
 from .config_models import RequestsSettings
 from .box import Box
@@ -229,6 +229,8 @@ def register(box: Box, *, requester: str, kind: str, received_on: date, given_ti
         assert request_id is not None  # an INSERT sets it
         ref = ref_of(request_id, received_on)
         db.execute("UPDATE requests SET ref = ? WHERE id = ?", [ref, request_id])
+        # The request is a case of its own under its reference; its holds name it.
+        cases.ensure(box, ref, code, actor, origin="request", client=client)
         matches, elsewhere, place_note = by_place(box, search(box, given_time, window, camera, officer), point, radius)
         # The requester's name stays out of the audit log (it is in the register, for those who handle it).
         audit.record(box.catalog, actor=actor, action="request_add", purpose=code, case_ref=ref, client=client,
@@ -515,6 +517,9 @@ def close(box: Box, request: int | str, outcome: str, actor: str, decision_ref: 
                      client=client, details={"request": rid, "outcome": outcome, "decision_ref": decision_ref,
                                              "released": len(result.released), "deleted": len(result.deleted),
                                              "kept_by_other_holds": sorted(result.blocked)})
+        case = cases.find(box, ref)
+        if case is not None and cases.is_open(case):  # the request's outcome ends its case
+            cases.mark_closed(box, case, actor, f"request closed: {outcome}", client=client)
     result.request = get(box, rid)
     return result
 

@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from . import audit, clip_window, footage, retention, roles, spreadsheet
+from . import audit, cases, clip_window, footage, retention, roles, spreadsheet
 from .box import Box
 from .errors import KluisError, NotFound
 from .purposes import parse_purpose
@@ -137,6 +137,8 @@ def prepare(box: Box, actor: str, recording_ids: list[str], receiver: str, basis
 
     now = box.now_iso()
     with box.catalog.transaction():
+        # The handover belongs to the case its reference names (opened now if new; a closed one is refused).
+        case_ref = cases.ensure(box, case_ref, code, actor, origin="handover", client=client)["reference"]
         handover_id, seq = _next_id(box)
         box.catalog.db.execute(
             "INSERT INTO handovers (id, seq, state, receiver, basis, case_ref, purpose, protection, age_recipient, "

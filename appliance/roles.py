@@ -43,19 +43,23 @@ HANDOVER_READ = "handover.read"
 REQUESTS_MANAGE = "requests.manage"
 # Redacted derivatives (appliance/redaction/): blur bystanders' faces, mute audio, for a request.
 RECORDINGS_REDACT = "recordings.redact"
+# Cases (appliance/cases.py, appliance/case_file.py): read a case's file (its recordings within the
+# reader's scope), and open, close (releasing its holds) and reopen one.
+CASES_READ = "cases.read"
+CASES_MANAGE = "cases.manage"
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     KEEPER: frozenset({OVERVIEW, CAMERAS_MANAGE, USERS_MANAGE, SETTINGS_MANAGE, STATS_READ}),
     TEAM_LEADER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, RECORDINGS_ANNOTATE, HOLDS_MANAGE,
                             STATS_READ,
-                            HANDOVER_PREPARE, HANDOVER_READ}),
+                            HANDOVER_PREPARE, HANDOVER_READ, CASES_READ, CASES_MANAGE}),
     PRIVACY_OFFICER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, HOLDS_MANAGE, RECORDINGS_EXPORT,
                                 AUDIT_READ, DELETION_REPORT, STATS_READ,
                                 HANDOVER_PREPARE, HANDOVER_APPROVE, HANDOVER_READ,
                                 REQUESTS_MANAGE,
-                                RECORDINGS_REDACT}),
+                                RECORDINGS_REDACT, CASES_READ, CASES_MANAGE}),
     OFFICER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, RECORDINGS_ANNOTATE}),
-    AUDITOR: frozenset({OVERVIEW, AUDIT_READ, DELETION_REPORT, HANDOVER_READ}),
+    AUDITOR: frozenset({OVERVIEW, AUDIT_READ, DELETION_REPORT, HANDOVER_READ, CASES_READ}),
 }
 
 # Which recordings a role sees: every one, those of the user's team, or the user's own.

@@ -13,7 +13,7 @@ releases before named sets onto these steps.
 from __future__ import annotations
 
 from ..migrations import Migrations
-from . import alerts, audit, axis, devices, handover, jobs, outbox, redaction, requests, retention, teams, usb, users, vault
+from . import alerts, audit, axis, cases, devices, handover, jobs, outbox, redaction, requests, retention, teams, usb, users, vault
 
 BOX: tuple[Migrations, ...] = (
     vault.MIGRATIONS,
@@ -30,4 +30,5 @@ BOX: tuple[Migrations, ...] = (
     usb.MIGRATIONS,
     teams.MIGRATIONS,
     alerts.MIGRATIONS,
+    cases.MIGRATIONS,
 )

@@ -27,7 +27,8 @@ ARCHIVE_PASSWORD = "archive password for tests"
 ADDED_SINCE_RELEASE = {("alerts", "create"), ("audit", "page_indexes"), ("users", "person"), ("teams", "backfill"),
                        ("devices", "alerts_read"), ("audit", "entry_signatures"),
                        ("sync", "audit_witnesses"), ("archive", "witness"),
-                       ("vault", "places"), ("axis", "places_and_forget"), ("requests", "extension_and_place")}
+                       ("vault", "places"), ("axis", "places_and_forget"), ("requests", "extension_and_place"),
+                       ("cases", "create")}
 
 
 

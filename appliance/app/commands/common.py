@@ -133,6 +133,12 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "requests close": roles.REQUESTS_MANAGE,
     "requests extend": roles.REQUESTS_MANAGE,
     "requests letter": roles.REQUESTS_MANAGE,
+    # cases (appliance/cases.py, appliance/case_file.py): one reference for recordings, holds, handovers, requests
+    "cases add": roles.CASES_MANAGE,
+    "cases list": roles.CASES_READ,
+    "cases show": roles.CASES_READ,
+    "cases close": roles.CASES_MANAGE,
+    "cases reopen": roles.CASES_MANAGE,
 }
 
 # What a command checks beyond its permission (the act() call's `check`, or the domain call it makes).
@@ -154,6 +160,10 @@ COMMAND_CONDITIONS: dict[str, str] = {
     "export refuse": "not the one who prepared it (unless `[handover] single_approval`)",
     "export list": "a team leader sees the own team's handovers only",
     "export register": "a team leader sees the own team's handovers only",
+    "cases list": "a team leader sees the cases with the own team's recordings (or that they opened)",
+    "cases show": "the recordings in the user's scope (the auditor: all, as in the custody report)",
+    "cases close": "a team leader: only a case whose held recordings are all the own team's; "
+                   "a request's case closes with the request",
 }
 
 # Commands that take no login, and why. The unattended service's own work must stay runnable from a timer
