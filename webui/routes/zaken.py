@@ -13,7 +13,7 @@ from appliance import case_file, cases, handover, purposes, roles
 from appliance.clock import from_iso
 from appliance.errors import KluisError, NotFound
 
-from ..app import BOX, LANG, SESSION, domain_message, flash, needs, render
+from ..app import BOX, LANG, SESSION, domain_message, flash, needs, ngettext_for, render
 from ..posted import posted
 from .. import audit_text
 from .logboek import _reader as audit_reader  # one reader (names, times, labels) for the logboek and a case's trail
@@ -124,7 +124,8 @@ async def close(request: web.Request) -> web.StreamResponse:
         raise
     except KluisError as exc:
         return _page(request, ref, 400, error=domain_message(request, exc))
-    flash(request, p.gettext("Case closed; %(n)s hold(s) released.") % {"n": len(released)})
+    flash(request, ngettext_for(request)("Case closed; %(n)s hold released.", "Case closed; %(n)s holds released.",
+                                         len(released)) % {"n": len(released)})
     raise web.HTTPSeeOther(case_path(cases.get(p.box, ref)["reference"]))
 
 
