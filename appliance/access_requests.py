@@ -346,7 +346,7 @@ def _link(box: Box, request_id: int, ref: str, kind: str, recording_id: str, how
                        [how, actor, now, request_id, recording_id])
         audit.record(box.catalog, actor=actor, action="request_link", recording_id=recording_id, purpose=kind,
                      case_ref=ref, client=client, details={"request": request_id, "how": how})
-        if any(h["case_ref"] == ref for h in retention.active_holds(box.catalog, recording_id)):
+        if any(cases.same_ref(h["case_ref"], ref) for h in retention.active_holds(box.catalog, recording_id)):
             return None
         return retention.add_hold(box, recording_id, kind, ref, actor, client=client)
 
@@ -387,7 +387,8 @@ def unlink(box: Box, request: int | str, recording_id: str, actor: str, reason: 
 
 def _release_own(box: Box, request: dict, recording_id: str, reason: str, actor: str,
                  client: str | None) -> list[int]:
-    if not any(h["case_ref"] == request["ref"] for h in retention.active_holds(box.catalog, recording_id)):
+    if not any(cases.same_ref(h["case_ref"], request["ref"])
+               for h in retention.active_holds(box.catalog, recording_id)):
         return []
     return retention.release_hold(box, recording_id, reason, actor, case_ref=request["ref"], client=client)
 
@@ -481,7 +482,7 @@ def close(box: Box, request: int | str, outcome: str, actor: str, decision_ref: 
     seen = {recording_id for recording_id, _exists in todo}
     todo += [(row[0], True) for row in db.execute(
         "SELECT DISTINCT h.recording_id FROM holds h JOIN recordings r ON r.id = h.recording_id "
-        "WHERE h.released_at IS NULL AND h.case_ref = ? ORDER BY h.recording_id", [ref]) if row[0] not in seen]
+        "WHERE h.released_at IS NULL AND h.case_ref = ? COLLATE NOCASE ORDER BY h.recording_id", [ref]) if row[0] not in seen]
     for recording_id, exists in todo:
         if not exists:
             # deleted meanwhile (a sweep after an unlink), or by a close cut short: keep what that said

@@ -46,6 +46,12 @@ def clean_ref(text: str | None) -> str:
     return ref
 
 
+def same_ref(a: str | None, b: str | None) -> bool:
+    """Whether two references name the same case: capitals and runs of spaces aside, as the catalog matches
+    them (COLLATE NOCASE on the trimmed reference)."""
+    return " ".join(str(a or "").split()).casefold() == " ".join(str(b or "").split()).casefold()
+
+
 def _text(value: str | None, what: str, limit: int) -> str | None:
     text = str(value or "").strip()
     if len(text) > limit:

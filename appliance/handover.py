@@ -158,7 +158,8 @@ def prepare(box: Box, actor: str, recording_ids: list[str], receiver: str, basis
                          details={"handover": handover_id, "receiver": receiver, "basis": basis,
                                   "protection": protection,
                                   "clip": {"from_s": window[0], "to_s": window[1]} if window else None})
-            if not any(h["case_ref"] == case_ref for h in retention.active_holds(box.catalog, recording_id)):
+            if not any(cases.same_ref(h["case_ref"], case_ref)
+                       for h in retention.active_holds(box.catalog, recording_id)):
                 retention.add_hold(box, recording_id, code, case_ref, actor, client=client)
     return handover_id
 

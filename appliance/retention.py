@@ -156,7 +156,7 @@ def release_hold(box: Box, recording_id: str, reason: str, actor: str, hold_id: 
         if hold_id is not None:
             holds = [h for h in holds if h["id"] == hold_id]
         if case_ref is not None:
-            holds = [h for h in holds if h["case_ref"] == case_ref]
+            holds = [h for h in holds if cases.same_ref(h["case_ref"], case_ref)]
         if not holds:
             raise NotFound(f"recording {recording_id} has no active hold"
                            + (" matching that hold or case" if hold_id is not None or case_ref is not None else ""))

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 
 from appliance import access_requests as ar
-from appliance import audit, case_file, cases, footage, handover, retention, roles
+from appliance import audit, case_file, cases, footage, handover, retention, roles, sweep
 from appliance.box import Box
 from appliance.errors import KluisError, NotFound
 from tests.cases.conftest import BASIS, RECEIVER
@@ -220,3 +220,14 @@ def test_a_requests_case_closes_with_the_request(hbox, ids):
     ar.close(box, ref, "answered", "fg", decision_ref="BES-1")
     case = cases.get(box, ref)
     assert (case["closed_by"], case["close_reason"]) == ("fg", "request closed: answered")
+
+
+def test_a_reference_in_other_capitals_names_the_same_cases_holds_everywhere(hbox, ids):
+    """`kluis hold release --case pv-2026-9` releases the hold of PV-2026-9, and a sweep's early deletion
+    ignores the caller's own case however it is typed: one rule (cases.same_ref) wherever a reference is compared."""
+    box = hbox
+    retention.add_hold(box, ids["noord"], "police_report", "PV-2026-9", "fg")
+    retention.add_hold(box, ids["noord"], "complaint", "K-1", "fg")
+    assert [h["case_ref"] for h in sweep.blocking_holds(box, ids["noord"], ignore_case_ref="pv-2026-9 ")] == ["K-1"]
+    assert len(retention.release_hold(box, ids["noord"], "done", "fg", case_ref="pv-2026-9")) == 1
+    assert [h["case_ref"] for h in retention.active_holds(box.catalog, ids["noord"])] == ["K-1"]
