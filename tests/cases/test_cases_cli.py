@@ -16,7 +16,7 @@ from tests.handover_box import fixed_clock
 
 NAME_OF_ROLE = {roles.KEEPER: "admin", roles.PRIVACY_OFFICER: "fg", roles.TEAM_LEADER: "tl", roles.OFFICER: "hh",
                 roles.AUDITOR: "au"}
-ARGS = {"cases add": ["K-9", "--purpose", "complaint"], "cases list": [], "cases show": ["K-9"],
+ARGS = {"cases add": ["K-9", "--purpose", "complaint"], "cases edit": ["K-9", "--title", "x"], "cases list": [], "cases show": ["K-9"],
         "cases close": ["K-9"], "cases reopen": ["K-9", "--reason", "again"]}
 
 

@@ -55,6 +55,11 @@ async def test_open_hand_over_and_close_a_case_from_its_pages(web, hbox, ids):
                               csrf_from="/zaken")
     assert response.status == 303 and response.headers["Location"] == "/zaken/K-12"
     assert cases.get(hbox, "K-12")["title"] == "Klacht Domplein"
+    changed = await web.post("/zaken/K-12/wijzigen", {"title": "Klacht Domplein 3 december", "description": ""},
+                             csrf_from="/zaken/K-12")
+    assert changed.status == 303 and cases.get(hbox, "K-12")["title"] == "Klacht Domplein 3 december"
+    assert [e["details"]["new"] for e in audit.entries(hbox.catalog, action="case_change")] == [
+        "Klacht Domplein 3 december"]
     again = await web.post("/zaken", {"reference": "k-12", "purpose": "complaint"}, csrf_from="/zaken")
     assert again.status == 400 and "aria-invalid" in await again.text()
     for key in ("noord", "zuid"):

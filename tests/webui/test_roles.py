@@ -91,6 +91,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/zaken"): {TL, FG, AU},
     ("POST", "/zaken"): {TL, FG},
     ("GET", "/zaken/{ref}"): {TL, FG, AU},
+    ("POST", "/zaken/{ref}/wijzigen"): {TL, FG},
     ("POST", "/zaken/{ref}/afsluiten"): {TL, FG},
     ("POST", "/zaken/{ref}/heropenen"): {TL, FG},
     ("POST", "/zaken/{ref}/overdragen"): {TL, FG},

@@ -110,6 +110,19 @@ async def detail(request: web.Request) -> web.StreamResponse:
     return _page(request, request.match_info["ref"])
 
 
+@routes.post("/zaken/{ref}/wijzigen")
+@needs(roles.CASES_MANAGE)
+async def describe(request: web.Request) -> web.StreamResponse:
+    """Give the case a title and description (a case opened by a hold has none); audited."""
+    p = await posted(request)
+    ref = request.match_info["ref"]
+    case_file.open_file(p.box, p.session.user, ref)  # NotFound outside the user's view
+    case = cases.describe(p.box, ref, p.session.name, title=p.text("title", cases.MAX_TITLE),
+                          description=p.text("description", cases.MAX_DESCRIPTION), client=p.client)
+    flash(request, p.gettext("Case %(ref)s changed.") % {"ref": case["reference"]})
+    raise web.HTTPSeeOther(case_path(case["reference"]))
+
+
 @routes.post("/zaken/{ref}/afsluiten")
 @needs(roles.CASES_MANAGE)
 async def close(request: web.Request) -> web.StreamResponse:

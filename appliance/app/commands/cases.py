@@ -1,4 +1,4 @@
-"""kluis cases add|list|show|close|reopen: cases (zaken) that group recordings, holds, handovers and requests
+"""kluis cases add|edit|list|show|close|reopen: cases (zaken) that group recordings, holds, handovers and requests
 under one reference (appliance/cases.py, appliance/case_file.py). The web UI's /zaken calls the same functions;
 a team leader sees the own team's recordings only, as on the web."""
 
@@ -41,6 +41,22 @@ def cases_add(box: Box, reference: str, kind: str, title: str | None, descriptio
     actor = act(box, "cases add", user, password_file, recovery_key_file)
     case = cases.open_case(box, reference, kind, actor.name, title=title, description=description, client="cli")
     click.echo(f"opened case {case['reference']} ({purpose_label(case['kind'], 'en')})")
+
+
+@cases_group.command("edit")
+@with_box
+@click.argument("reference")
+@click.option("--title", help="The new title ('' removes it).")
+@click.option("--description", help="The new description ('' removes it).")
+@secret_options
+def cases_edit(box: Box, reference: str, title: str | None, description: str | None, user, password_file,
+               recovery_key_file) -> None:
+    """Change a case's title or description (a case opened by a hold has none)."""
+    actor = act(box, "cases edit", user, password_file, recovery_key_file)
+    case = case_file.open_file(box, actor.user, reference).case  # NotFound outside the user's view
+    case = cases.describe(box, reference, actor.name, title=case["title"] if title is None else title,
+                          description=case["description"] if description is None else description, client="cli")
+    click.echo(f"case {case['reference']}: {case['title'] or '(no title)'}")
 
 
 @cases_group.command("list")
@@ -126,6 +142,7 @@ def cases_close(box: Box, reference: str, reason: str | None, user, password_fil
 def cases_reopen(box: Box, reference: str, reason: str, user, password_file, recovery_key_file) -> None:
     """Reopen a closed case (its released holds stay released; place new ones as needed)."""
     actor = act(box, "cases reopen", user, password_file, recovery_key_file)
+    case_file.open_file(box, actor.user, reference)  # NotFound outside the user's view
     case = cases.reopen(box, reference, actor.name, reason, client="cli")
     click.echo(f"reopened case {case['reference']}")
 

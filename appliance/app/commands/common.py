@@ -135,6 +135,7 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "requests letter": roles.REQUESTS_MANAGE,
     # cases (appliance/cases.py, appliance/case_file.py): one reference for recordings, holds, handovers, requests
     "cases add": roles.CASES_MANAGE,
+    "cases edit": roles.CASES_MANAGE,
     "cases list": roles.CASES_READ,
     "cases show": roles.CASES_READ,
     "cases close": roles.CASES_MANAGE,
