@@ -25,6 +25,9 @@ MIGRATIONS = Migrations("cases", [
         CREATE INDEX cases_open ON cases(closed_at, opened_at);
         -- A case's "who did what" is every audit entry naming it: without this, a scan of the whole log.
         CREATE INDEX audit_log_case ON audit_log(case_ref COLLATE NOCASE, seq);
+        -- And its holds and handovers, found as the case matches its reference (capitals aside).
+        CREATE INDEX holds_case ON holds(case_ref COLLATE NOCASE);
+        CREATE INDEX handovers_case ON handovers(case_ref COLLATE NOCASE);
         -- An upgraded box shows the cases it already had: every reference its holds, handovers and requests
         -- name, opened by whoever named it first, with that first purpose as its kind (the earliest row
         -- wins: INSERT OR IGNORE keeps the first of each reference, case aside).

@@ -46,7 +46,7 @@ def test_the_backfill_makes_cases_of_the_references_an_upgraded_box_has(data, id
                         "2026-11-22T09:00:00.000Z" if status == "closed" else None])
         db.conn.commit()
     conn = sqlite3.connect(data / "catalog.db")
-    conn.executescript("DROP INDEX audit_log_case; DROP TABLE cases; "
+    conn.executescript("DROP INDEX audit_log_case; DROP INDEX holds_case; DROP INDEX handovers_case; DROP TABLE cases; "
                        "DELETE FROM schema_migrations WHERE migration_set = 'cases';")
     conn.execute(f"PRAGMA user_version = {conn.execute('SELECT count(*) FROM schema_migrations').fetchone()[0]}")
     conn.commit()
