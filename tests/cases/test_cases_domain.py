@@ -5,7 +5,6 @@ trail, the team leader's scope, the case-level handover, and closing (holds rele
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, timedelta
 
 import pytest
 
@@ -13,9 +12,9 @@ from appliance import access_requests as ar
 from appliance import audit, case_file, cases, footage, handover, retention, roles, sweep
 from appliance.box import Box
 from appliance.errors import KluisError, NotFound
-from tests.cases.conftest import BASIS, RECEIVER
+from tests.cases.conftest import BASIS, RECEIVER, request_case
 from tests.conftest import PASSWORD
-from tests.handover_box import START, fixed_clock
+from tests.handover_box import fixed_clock
 
 
 def user(box: Box, name: str) -> dict:
@@ -103,22 +102,9 @@ def view(box: Box, recording_id: str, ref: str) -> None:
                              identity=box.unlock("fg", PASSWORD))
 
 
-def _request_case(box: Box, ids: dict) -> str:
-    """A request that finds the Noord recordings (linked and held), plus a hold by hand on the Zuid one and a
-    handover, and a view: every kind of source under the request's reference."""
-    done = ar.register(box, requester="A. Burger", kind="inzage", received_on=date(2026, 11, 21),
-                       given_time=START + timedelta(minutes=5), window_minutes=10, actor="fg", camera="CAM001")
-    ref = done.request["ref"]
-    assert [m["id"] for m in done.matches] == [ids["noord"]]
-    retention.add_hold(box, ids["noord2"], "access_request", ref, "tl")
-    handover.prepare(box, "fg", [ids["zuid"]], receiver=RECEIVER, basis=BASIS, case_ref=ref,
-                     purpose="access_request", protection="passphrase")
-    return ref
-
-
 def test_a_case_file_lists_the_recordings_of_every_source_and_its_audit_trail(hbox, ids):
     box = hbox
-    ref = _request_case(box, ids)
+    ref = request_case(box, ids)
     view(box, ids["noord2"], ref)
     shown = case_file.open_file(box, user(box, "fg"), ref)
     assert shown.case["origin"] == "request"
@@ -137,7 +123,7 @@ def test_a_case_file_lists_the_recordings_of_every_source_and_its_audit_trail(hb
 
 def test_a_team_leader_sees_the_own_teams_recordings_of_a_case_only(hbox, ids):
     box = hbox
-    ref = _request_case(box, ids)
+    ref = request_case(box, ids)
     view(box, ids["noord"], ref)
     tl = user(box, "tl")
     shown = case_file.open_file(box, tl, ref)
@@ -214,7 +200,7 @@ def test_closing_a_case_releases_its_holds_on_record_and_keeps_its_history(hbox,
 
 def test_a_requests_case_closes_with_the_request(hbox, ids):
     box = hbox
-    ref = _request_case(box, ids)
+    ref = request_case(box, ids)
     with pytest.raises(KluisError, match="close the request"):
         case_file.close(box, "fg", user(box, "fg"), ref)
     ar.close(box, ref, "answered", "fg", decision_ref="BES-1")

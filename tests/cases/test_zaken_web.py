@@ -7,7 +7,7 @@ import re
 from urllib.parse import quote
 
 from appliance import audit, cases, handover, retention
-from tests.cases.conftest import RECEIVER
+from tests.cases.conftest import RECEIVER, request_case
 
 REF = "PV/2026/118"  # a reference with slashes: its page's path quotes them
 
@@ -88,3 +88,18 @@ async def test_open_hand_over_and_close_a_case_from_its_pages(web, hbox, ids):
     assert "gesloten" in html and "Zaak heropenen" in html and "Overdracht van de zaak voorbereiden" not in html
     assert "sloot zaak K-12" in html and ids["zuid"] in html  # its history stays
     assert "/zaken/K-12\"" not in await web.page("/zaken") and "/zaken/K-12\"" in await web.page("/zaken?alle=1")
+
+
+async def test_a_requests_case_page_lists_the_recordings_of_every_source_and_the_trail(web, hbox, ids):
+    """A request that found the Noord recordings (linked), a hold by hand on the second, a handover of the Zuid
+    one: the case's page lists all three with what was done to each, and says it closes with its request."""
+    ref = request_case(hbox, ids)
+    await web.login("fg")
+    html = await web.page(f"/zaken/{ref}")
+    assert all(ids[key] in html for key in ("noord", "noord2", "zuid"))
+    assert html.count("<rect") == 2 * 3
+    assert f'href="/verzoeken/1">{ref}</a>' in html and "/overdrachten/OV-" in html
+    for told in (f"opende zaak {ref}", f"koppelde opname {ids['noord']} aan verzoek",
+                 f"plaatste een bewaring op opname {ids['noord2']}", "bereidde overdracht"):
+        assert told in html, told
+    assert "Deze zaak hoort bij een verzoek: ze sluit met het verzoek." in html and "Zaak sluiten" not in html
