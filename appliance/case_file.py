@@ -14,8 +14,7 @@ of every stored recording of the case in the preparer's scope, under the case's 
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import audit, cases, handover, retention, roles
 from .box import Box
@@ -108,7 +107,6 @@ class CaseFile:
     trail: list[dict]                      # the audit entries the reader may read, oldest first
     span: tuple[str, str] | None = None    # first start, last end of the recordings shown
     active_holds: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def open_file(box: Box, user: dict | None, ref: str) -> CaseFile:
@@ -122,15 +120,11 @@ def open_file(box: Box, user: dict | None, ref: str) -> CaseFile:
     db, reference = box.catalog.db, case["reference"]
     holds = [h for h in db.query("SELECT * FROM holds WHERE case_ref = ? COLLATE NOCASE ORDER BY placed_at, id",
                                  [reference]) if h["recording_id"] in ids]
-    handovers = [h for h in handover.list_handovers(box) if h["case_ref"].casefold() == reference.casefold()
+    handovers = [h for h in handover.list_handovers(box) if cases.same_ref(h["case_ref"], reference)
                  and (user is None or handover.visible_to(box, user, h))]
     requests = list(db.query("SELECT id, ref, kind, status, outcome, received_on, deadline, closed_at FROM requests "
                              "WHERE ref = ? COLLATE NOCASE", [reference]))
-    trail = [e for e in db.query(
-        f"SELECT {', '.join(audit.COLUMNS)} FROM audit_log WHERE case_ref = ? COLLATE NOCASE ORDER BY seq",
-        [reference]) if _may_read(user, e, ids)]
-    for entry in trail:
-        entry["details"] = json.loads(entry["details"]) if entry["details"] else None
+    trail = [e for e in audit.entries(box.catalog, case_ref=reference) if _may_read(user, e, ids)]
     span = (min(r["start_time"] for r in shown), max(r["end_time"] for r in shown)) if shown else None
     return CaseFile(case, shown, len(every) - len(shown), holds, handovers, requests, trail, span,
                     sum(1 for h in holds if h["released_at"] is None))
