@@ -103,3 +103,15 @@ async def test_a_requests_case_page_lists_the_recordings_of_every_source_and_the
                  f"plaatste een bewaring op opname {ids['noord2']}", "bereidde overdracht"):
         assert told in html, told
     assert "Deze zaak hoort bij een verzoek: ze sluit met het verzoek." in html and "Zaak sluiten" not in html
+
+
+async def test_a_hold_for_a_closed_case_is_refused_at_its_field(web, hbox, ids):
+    retention.add_hold(hbox, ids["noord"], "complaint", "K-77", "fg")
+    await web.login("fg")
+    closed = await web.post("/zaken/K-77/afsluiten", {"reason": ""}, csrf_from="/zaken/K-77")
+    assert closed.status == 303
+    response = await web.post(f"/opnames/{ids['noord2']}/bewaren", {"purpose": "complaint", "case_ref": "k-77"},
+                              csrf_from=f"/opnames/{ids['noord2']}")
+    html = await response.text()
+    assert response.status == 400 and "Zaak K-77 is gesloten: heropen haar eerst op haar pagina." in html
+    assert not retention.active_holds(hbox.catalog, ids["noord2"])
