@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
-from . import audit, recording_places, retention, statistics, sweep
+from . import audit, cases, recording_places, retention, statistics, sweep
 from . import config as config_mod
 from .config_models import RequestsSettings
 from .box import Box
@@ -229,6 +229,8 @@ def register(box: Box, *, requester: str, kind: str, received_on: date, given_ti
         assert request_id is not None  # an INSERT sets it
         ref = ref_of(request_id, received_on)
         db.execute("UPDATE requests SET ref = ? WHERE id = ?", [ref, request_id])
+        # The request is a case of its own under its reference; its holds name it.
+        cases.ensure(box, ref, code, actor, origin="request", client=client)
         matches, elsewhere, place_note = by_place(box, search(box, given_time, window, camera, officer), point, radius)
         # The requester's name stays out of the audit log (it is in the register, for those who handle it).
         audit.record(box.catalog, actor=actor, action="request_add", purpose=code, case_ref=ref, client=client,
@@ -345,7 +347,7 @@ def _link(box: Box, request_id: int, ref: str, kind: str, recording_id: str, how
         audit.record(box.catalog, actor=actor, action="request_link", recording_id=recording_id, purpose=kind,
                      case_ref=ref, client=client, details={"request": request_id, "how": how})
         statistics.refresh(box.catalog, recording_id)
-        if any(h["case_ref"] == ref for h in retention.active_holds(box.catalog, recording_id)):
+        if any(cases.same_ref(h["case_ref"], ref) for h in retention.active_holds(box.catalog, recording_id)):
             return None
         return retention.add_hold(box, recording_id, kind, ref, actor, client=client)
 
@@ -386,7 +388,8 @@ def unlink(box: Box, request: int | str, recording_id: str, actor: str, reason: 
 
 def _release_own(box: Box, request: dict, recording_id: str, reason: str, actor: str,
                  client: str | None) -> list[int]:
-    if not any(h["case_ref"] == request["ref"] for h in retention.active_holds(box.catalog, recording_id)):
+    if not any(cases.same_ref(h["case_ref"], request["ref"])
+               for h in retention.active_holds(box.catalog, recording_id)):
         return []
     return retention.release_hold(box, recording_id, reason, actor, case_ref=request["ref"], client=client)
 
@@ -480,7 +483,7 @@ def close(box: Box, request: int | str, outcome: str, actor: str, decision_ref: 
     seen = {recording_id for recording_id, _exists in todo}
     todo += [(row[0], True) for row in db.execute(
         "SELECT DISTINCT h.recording_id FROM holds h JOIN recordings r ON r.id = h.recording_id "
-        "WHERE h.released_at IS NULL AND h.case_ref = ? ORDER BY h.recording_id", [ref]) if row[0] not in seen]
+        "WHERE h.released_at IS NULL AND h.case_ref = ? COLLATE NOCASE ORDER BY h.recording_id", [ref]) if row[0] not in seen]
     for recording_id, exists in todo:
         if not exists:
             # deleted meanwhile (a sweep after an unlink), or by a close cut short: keep what that said
@@ -516,6 +519,9 @@ def close(box: Box, request: int | str, outcome: str, actor: str, decision_ref: 
                      client=client, details={"request": rid, "outcome": outcome, "decision_ref": decision_ref,
                                              "released": len(result.released), "deleted": len(result.deleted),
                                              "kept_by_other_holds": sorted(result.blocked)})
+        case = cases.find(box, ref)
+        if case is not None and cases.is_open(case):  # the request's outcome ends its case
+            cases.mark_closed(box, case, actor, f"request closed: {outcome}", client=client)
     result.request = get(box, rid)
     return result
 

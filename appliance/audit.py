@@ -130,7 +130,8 @@ def entries(catalog, *, recording_id: str | None = None, since: str | None = Non
                               ("actor", "=", actor), ("action", "=", action), ("seq", ">", after_seq),
                               ("case_ref", "=", case_ref)):
         if value is not None:
-            where.append(f"{column} {op} ?")
+            # A case reference matches as its case does (capitals aside; appliance/cases.py), by its index.
+            where.append(f"{column} {op} ?" + (" COLLATE NOCASE" if column == "case_ref" else ""))
             params.append(value)
     sql = f"SELECT {', '.join(COLUMNS)} FROM audit_log"
     if where:

@@ -44,7 +44,9 @@ ACTIONS = {"ingest": "opgeslagen in de box", "view": "bekeken", "hold_add": "bew
            "redact_start": "redactie begonnen", "redact": "geredigeerde kopie gemaakt",
            "sync_send": "naar het archief gestuurd", "sync_receipt": "ontvangst bevestigd door het archief",
            "request_link": "gekoppeld aan een verzoek", "request_unlink": "ontkoppeld van een verzoek",
-           "export": "geëxporteerd", "custody_report": "bewaarketenrapport gemaakt"}
+           "export": "geëxporteerd", "custody_report": "bewaarketenrapport gemaakt",
+           "case_open": "zaak geopend", "case_change": "zaak gewijzigd", "case_close": "zaak gesloten",
+           "case_reopen": "zaak heropend"}
 
 
 def _recording(box: Box, recording_id: str) -> dict:

@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from . import audit, clip_window, csv_columns, footage, retention, roles, spreadsheet, statistics
+from . import audit, cases, clip_window, csv_columns, footage, retention, roles, spreadsheet, statistics
 from .box import Box
 from .errors import KluisError, NotFound
 from .purposes import parse_purpose
@@ -138,6 +138,8 @@ def prepare(box: Box, actor: str, recording_ids: list[str], receiver: str, basis
 
     now = box.now_iso()
     with box.catalog.transaction():
+        # The handover belongs to the case its reference names (opened now if new; a closed one is refused).
+        case_ref = cases.ensure(box, case_ref, code, actor, origin="handover", client=client)["reference"]
         handover_id, seq = _next_id(box)
         box.catalog.db.execute(
             "INSERT INTO handovers (id, seq, state, receiver, basis, case_ref, purpose, protection, age_recipient, "
@@ -157,7 +159,8 @@ def prepare(box: Box, actor: str, recording_ids: list[str], receiver: str, basis
                          details={"handover": handover_id, "receiver": receiver, "basis": basis,
                                   "protection": protection,
                                   "clip": {"from_s": window[0], "to_s": window[1]} if window else None})
-            if not any(h["case_ref"] == case_ref for h in retention.active_holds(box.catalog, recording_id)):
+            if not any(cases.same_ref(h["case_ref"], case_ref)
+                       for h in retention.active_holds(box.catalog, recording_id)):
                 retention.add_hold(box, recording_id, code, case_ref, actor, client=client)
     return handover_id
 

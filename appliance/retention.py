@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Collection, Iterable
 
-from . import audit, statistics
+from . import audit, cases, statistics
 from . import config as config_mod
 from .config_models import RetentionSettings
 from .box import Box
@@ -152,9 +152,11 @@ def stored_recording(box: Box, recording_id: str) -> dict:
 def add_hold(box: Box, recording_id: str, purpose: str, case_ref: str, actor: str, until: datetime | None = None,
              review_at: datetime | None = None, client: str | None = None) -> int:
     """Place a hold; returns its id. `until`: the hold ends by itself then (an end date); otherwise it
-    stays until released and comes up for review every `review_days`."""
+    stays until released and comes up for review every `review_days`. The hold belongs to the case its
+    reference names, opened here if the reference is new (appliance.cases.ensure); a closed case takes
+    no hold."""
     code = parse_purpose(purpose)
-    case_ref = (case_ref or "").strip()
+    case_ref = " ".join((case_ref or "").split())
     if not case_ref:
         raise KluisError("a hold needs a case reference (zaaknummer)")
     now = box.clock()
@@ -166,6 +168,7 @@ def add_hold(box: Box, recording_id: str, purpose: str, case_ref: str, actor: st
         review = min(review, until)
     with box.catalog.transaction():
         stored_recording(box, recording_id)
+        case_ref = cases.ensure(box, case_ref, code, actor, origin="hold", client=client)["reference"]
         hold_id = box.catalog.db.execute(
             "INSERT INTO holds (recording_id, purpose, case_ref, placed_by, placed_at, review_at, until) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -194,7 +197,7 @@ def release_hold(box: Box, recording_id: str, reason: str, actor: str, hold_id: 
         if hold_id is not None:
             holds = [h for h in holds if h["id"] == hold_id]
         if case_ref is not None:
-            holds = [h for h in holds if h["case_ref"] == case_ref]
+            holds = [h for h in holds if cases.same_ref(h["case_ref"], case_ref)]
         if not holds:
             raise NotFound(f"recording {recording_id} has no active hold"
                            + (" matching that hold or case" if hold_id is not None or case_ref is not None else ""))

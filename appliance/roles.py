@@ -50,20 +50,24 @@ RECORDINGS_REDACT = "recordings.redact"
 # The processing register entry and the DPIA's fact sheet (appliance/register.py): no personal data of
 # anyone in particular, but the privacy officer's documents to keep.
 REGISTER_READ = "register.read"
+# Cases (appliance/cases.py, appliance/case_file.py): read a case's file (its recordings within the
+# reader's scope), and open, close (releasing its holds) and reopen one.
+CASES_READ = "cases.read"
+CASES_MANAGE = "cases.manage"
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     KEEPER: frozenset({OVERVIEW, CAMERAS_MANAGE, USERS_MANAGE, SETTINGS_MANAGE, STATS_READ}),
     TEAM_LEADER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, RECORDINGS_ANNOTATE, HOLDS_MANAGE,
                             STATS_READ, RECORDINGS_CATEGORIZE,
-                            HANDOVER_PREPARE, HANDOVER_READ}),
+                            HANDOVER_PREPARE, HANDOVER_READ, CASES_READ, CASES_MANAGE}),
     PRIVACY_OFFICER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, HOLDS_MANAGE, RECORDINGS_EXPORT,
                                 AUDIT_READ, DELETION_REPORT, STATS_READ, STATS_REPORT,
                                 HANDOVER_PREPARE, HANDOVER_APPROVE, HANDOVER_READ,
                                 REQUESTS_MANAGE, RECORDINGS_CATEGORIZE,
-                                RECORDINGS_REDACT, REGISTER_READ}),
+                                RECORDINGS_REDACT, REGISTER_READ, CASES_READ, CASES_MANAGE}),
     OFFICER: frozenset({OVERVIEW, RECORDINGS_LIST, RECORDINGS_VIEW, RECORDINGS_ANNOTATE, RECORDINGS_CATEGORIZE,
                         OWN_RECORDINGS}),
-    AUDITOR: frozenset({OVERVIEW, AUDIT_READ, DELETION_REPORT, HANDOVER_READ, STATS_READ, STATS_REPORT}),
+    AUDITOR: frozenset({OVERVIEW, AUDIT_READ, DELETION_REPORT, HANDOVER_READ, STATS_READ, STATS_REPORT, CASES_READ}),
 }
 
 # Which recordings a role sees: every one, those of the user's team, or the user's own.

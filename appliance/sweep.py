@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from . import audit, audit_term, backup_targets, statistics
+from . import audit, audit_term, backup_targets, cases, statistics
 from . import config as config_mod
 from .box import Box
 from .clock import to_iso
@@ -169,7 +169,8 @@ def blocking_holds(box: Box, recording_id: str, ignore_case_ref: str | None = No
     except those with case reference `ignore_case_ref` (the caller's own, about to be released)."""
     now = to_iso(box.clock())
     return [h for h in active_holds(box.catalog, recording_id)
-            if not (h["until"] and h["until"] <= now) and h["case_ref"] != ignore_case_ref]
+            if not (h["until"] and h["until"] <= now)
+            and (ignore_case_ref is None or not cases.same_ref(h["case_ref"], ignore_case_ref))]
 
 
 def delete_early(box: Box, recording_id: str, *, actor: str, reason: str, decision_ref: str,

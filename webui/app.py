@@ -65,6 +65,7 @@ NAV = [
     ("/cameras", N_("Cameras"), roles.CAMERAS_MANAGE),
     ("/gebruikers", N_("Users"), roles.USERS_MANAGE),
     ("/verzoeken", N_("Requests"), roles.REQUESTS_MANAGE),
+    ("/zaken", N_("Cases"), roles.CASES_READ),
     ("/overdrachten", N_("Handovers"), roles.HANDOVER_READ),
     ("/logboek", N_("Audit log"), roles.AUDIT_READ),
     ("/statistieken", N_("Statistics"), roles.STATS_READ),

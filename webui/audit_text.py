@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from .i18n import N_
 
-# action -> sentence. Placeholders: %(actor)s, %(recording)s, and any key of the entry's details (shown
+# action -> sentence. Placeholders: %(actor)s, %(recording)s, %(case)s (the case reference), and any key of the entry's details (shown
 # inline and therefore not repeated among the labelled fields). The purpose and case reference, when the
 # entry has them, follow the sentence as "for <purpose> (case <ref>)".
 SENTENCES: dict[str, str] = {
@@ -86,6 +86,11 @@ SENTENCES: dict[str, str] = {
     "custody_report": N_("%(actor)s made a custody report"),
     "request_extend": N_("%(actor)s extended the deadline of request %(request)s to %(deadline)s"),
     "request_letter": N_("%(actor)s made the %(letter)s letter to the requester of request %(request)s"),
+    # cases (appliance/cases.py, appliance/case_file.py)
+    "case_open": N_("%(actor)s opened case %(case)s"),
+    "case_change": N_("%(actor)s changed the title of case %(case)s"),
+    "case_close": N_("%(actor)s closed case %(case)s"),
+    "case_reopen": N_("%(actor)s reopened case %(case)s"),
     # handovers (appliance/handover.py)
     "handover_prepare": N_("%(actor)s prepared handover %(handover)s of recording %(recording)s"),
     "handover_approve": N_("%(actor)s approved handover %(handover)s of recording %(recording)s"),
@@ -143,6 +148,8 @@ ACTION_LABELS = {
     "request_add": N_("request registered"), "request_link": N_("linked to a request"),
     "request_unlink": N_("unlinked from a request"), "request_close": N_("request closed"),
     "request_extend": N_("request deadline extended"), "custody_report": N_("custody report"), "request_letter": N_("letter to a requester"),
+    "case_open": N_("case opened"), "case_change": N_("case changed"), "case_close": N_("case closed"),
+    "case_reopen": N_("case reopened"),
     "handover_prepare": N_("handover prepared"), "handover_approve": N_("handover approved"),
     "handover_refuse": N_("handover refused"), "handover_cancel": N_("handover cancelled"),
     "handover_denied": N_("handover step refused"), "handover_failed": N_("handover package failed"),
@@ -193,7 +200,8 @@ FIELD_LABELS: dict[str, str] = {
     "end": N_("End"), "error": N_("Error"), "expires_at": N_("Expires at"), "failures": N_("Failed attempts"),
     "first_bad": N_("First bad entry"), "footage_days": N_("Days of footage"), "for": N_("For"), "found": N_("Found"), "from": N_("From"), "full_name": N_("Full name"), "function": N_("Function"),
     "given_time": N_("Time given"), "handover": N_("Handover"), "held_recordings_kept": N_("Held recordings kept"),
-    "hold": N_("Hold"), "holds": N_("Holds"), "how": N_("How"), "job": N_("Job"), "kind": N_("Kind"),
+    "hold": N_("Hold"), "holds": N_("Holds"), "holds_released": N_("Holds released"), "origin": N_("Opened by"),
+    "title": N_("Title"), "how": N_("How"), "job": N_("Job"), "kind": N_("Kind"),
     "kept_by_other_holds": N_("Kept by other holds"), "key_slot": N_("Key slot"), "legal_basis": N_("Legal basis"),
     "locked_until": N_("Locked until"), "matched": N_("Matched"), "mode": N_("Mode"),
     "name": N_("Name"), "new": N_("New"), "office": N_("Office"), "officer": N_("Officer"), "ok": N_("Intact"),
@@ -231,6 +239,9 @@ VALUE_LABELS: dict[tuple[str, str], str] = {
     ("reason", "wrong recovery key"): N_("wrong recovery key"),
     ("reason", "no second factor"): N_("no second factor set up"),
     ("reason", "idle"): N_("inactive too long"), ("reason", "user"): N_("by the user"),
+    ("origin", "explicit"): N_("opened by hand"), ("origin", "hold"): N_("a hold naming it"),
+    ("origin", "handover"): N_("a handover naming it"), ("origin", "request"): N_("a request"),
+    ("reason", "case closed"): N_("case closed"),
     ("how", "search"): N_("found by the search"), ("how", "manual"): N_("linked by hand"),
     ("source", "dock"): N_("dock"), ("source", "import"): N_("import"), ("source", "usb"): N_("USB"),
     ("source", "axis"): N_("Axis system"), ("for", "redaction"): N_("making a redacted copy"),
@@ -288,13 +299,14 @@ def tell(entry: dict, reader: Reader) -> Told:
     values["actor"] = _actor(entry.get("actor") or "", reader)
     values["recording"] = entry.get("recording_id") or "?"
     values["action"] = action
+    values["case"] = entry.get("case_ref") or "?"
     template = SENTENCES.get(action, UNKNOWN)
+    inline = set(_PLACEHOLDER.findall(template))
     sentence = _(template) % values
     if entry.get("purpose"):
         sentence += " " + _(PURPOSE) % {"purpose": reader.purpose_label(entry["purpose"])}
-    if entry.get("case_ref"):
+    if entry.get("case_ref") and "case" not in inline:  # a case's own entries name it in the sentence
         sentence += " " + _(CASE) % {"case": entry["case_ref"]}
-    inline = set(_PLACEHOLDER.findall(template))
     fields: list[tuple[str, str]] = []
     if entry.get("recording_id") and "recording" not in inline:
         fields.append((_(FIELD_LABELS["recording_id"]), entry["recording_id"]))

@@ -18,12 +18,12 @@ from . import formats
 from .app import (AXIS_SWITCH, BOX, DOWNLOADS, HERE, OFFLOAD_PROGRESS, SESSIONS, TEMPLATES, auth_middleware, csrf_middleware,
                   error_middleware, headers_middleware, language_middleware)
 from .routes import (account, auth, cameras, instellingen, logboek, mijn_opnames, onderhoud, opnames, overdracht,
-                     overview, redactie, statistieken, users, verwerkingsregister, verzoeken)
+                     overview, redactie, statistieken, users, verwerkingsregister, verzoeken, zaken)
 from .sessions import Sessions
 
 # In this order: aiohttp resolves a path to the first route that matches it.
 ROUTE_TABLES = [m.routes for m in (auth, account, overview, opnames, mijn_opnames, cameras, users, logboek, statistieken,
-                                   instellingen, verzoeken, redactie, overdracht, onderhoud, verwerkingsregister)]
+                                   instellingen, verzoeken, zaken, redactie, overdracht, onderhoud, verwerkingsregister)]
 
 
 def create_app(box: Box, *, idle_minutes: float | None = None,

@@ -30,6 +30,7 @@ COMMAND_MODULES = {
     "backup": "backup", "restore": "backup", "update": "update",
     "export": "export",
     "requests": "requests",
+    "cases": "cases",
     "redact": "redact",
     "axis": "axis",
     "usb": "usb",

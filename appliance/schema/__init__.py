@@ -13,8 +13,8 @@ releases before named sets onto these steps.
 from __future__ import annotations
 
 from ..migrations import Migrations
-from . import (alerts, audit, axis, devices, handover, jobs, outbox, redaction, requests, retention, statistics, teams,
-               usb, users, vault)
+from . import (alerts, audit, axis, cases, devices, handover, jobs, outbox, redaction, requests, retention, statistics,
+               teams, usb, users, vault)
 
 BOX: tuple[Migrations, ...] = (
     vault.MIGRATIONS,
@@ -32,4 +32,5 @@ BOX: tuple[Migrations, ...] = (
     teams.MIGRATIONS,
     alerts.MIGRATIONS,
     statistics.MIGRATIONS,  # after teams: its backfill reads the teams that set filled in
+    cases.MIGRATIONS,
 )

@@ -29,7 +29,7 @@ ADDED_SINCE_RELEASE = {("alerts", "create"), ("audit", "page_indexes"), ("users"
                        ("sync", "audit_witnesses"), ("archive", "witness"), ("devices", "episodes"),
                        ("vault", "places"), ("axis", "places_and_forget"), ("requests", "extension_and_place"),
                        ("statistics", "create"), ("axis", "received_sha256"), ("audit", "prunes"),
-                       ("vault", "reason_details"), ("retention", "categories")}
+                       ("vault", "reason_details"), ("retention", "categories"), ("cases", "create")}
 
 
 

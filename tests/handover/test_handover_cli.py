@@ -67,6 +67,7 @@ def test_every_export_command_is_refused_to_roles_without_it_before_a_password(d
         "export cancel": ["export", "cancel", "--data", data, hid, "--reason", "nee"],
         "export list": ["export", "list", "--data", data, "--json"],
         "export register": ["export", "register", "--data", data, "--csv"],
+        "export custody": ["export", "custody", "--data", data, "--recording", ids["noord"], "--out", tmp_path / "c.pdf"],
     }
     assert set(commands) == {c for c in COMMAND_PERMISSIONS if c.startswith("export ")}
     refusals = 0
@@ -78,12 +79,12 @@ def test_every_export_command_is_refused_to_roles_without_it_before_a_password(d
             assert "may not" in line and COMMAND_PERMISSIONS[command] in line, line
             refusals += 1
     # prepare, cancel: keeper, officer, auditor; approve, refuse: all but the privacy officer;
-    # list, register: keeper, officer
-    assert refusals == 3 + 4 + 4 + 3 + 2 + 2
+    # list, register: keeper, officer; custody: keeper, team leader, officer
+    assert refusals == 3 + 4 + 4 + 3 + 2 + 2 + 3
     entries = denials(data)
     assert len(entries) >= refusals
     assert {e["actor"] for e in entries} == {"admin", "hh", "au", "tl"}
-    assert not (tmp_path / "p.zip").exists()
+    assert not (tmp_path / "p.zip").exists() and not (tmp_path / "c.pdf").exists()
     with Box(data) as box:
         assert handover.get(box, hid)["state"] == "prepared"
         assert not audit.entries(box.catalog, action="login", actor="hh")  # no one got as far as a password

@@ -142,7 +142,8 @@ def seed(box, rec_ids) -> dict:
     box.catalog.db["usb_files"].insert({"serial": "CAM-05FOU", "path": "DCIM/clip.mov", "size": 10, "state": "refused",
                                         "reason": "read error at byte 4096", "seen_at": at})
     box.catalog.db.conn.commit()
-    return {"held": held, "other": other, "request": done.request["id"], "handover": handover_id,
+    return {"held": held, "other": other, "request": done.request["id"], "request_ref": done.request["ref"],
+            "handover": handover_id,
             "refused": refused, "job": "0123456789abcdef"}
 
 
@@ -151,7 +152,7 @@ PAGES = ["/", "/opnames", "/opnames?state=held", "/opnames/{held}", "/opnames/{o
          "/overdrachten/{handover}", "/overdrachten/{refused}", "/overdrachten?state=refused", "/redactie/{job}",
          "/logboek", "/statistieken", "/instellingen", "/onderhoud", "/account",
          "/opnames/{held}/redigeren", "/verwerkingsregister", "/mijn-opnames", "/mijn-opnames?zonder=1",
-         "/mijn-opnames/{held}"]
+         "/mijn-opnames/{held}", "/zaken", "/zaken?alle=1", "/zaken/PV-2026-10", "/zaken/{request_ref}"]
 # Pages whose English another part of issue 18 removes; listed here so that the rest is held to the rule now.
 # Take an entry out when its part is merged.
 KNOWN: dict[str, str] = {}  # page -> why it may still show English (none: every page is Dutch)

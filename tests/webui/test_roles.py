@@ -93,6 +93,16 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/verzoeken/{id}/verlengen"): {FG},
     ("GET", "/verzoeken/{id}/brief/{kind}"): {FG},
     ("POST", "/verzoeken/{id}/overdragen"): {FG},
+    # cases (webui/routes/zaken.py): read by the team leader (own team's recordings), the privacy officer and the
+    # auditor; opened, closed and reopened by the team leader and the privacy officer; handed over by those who
+    # prepare handovers
+    ("GET", "/zaken"): {TL, FG, AU},
+    ("POST", "/zaken"): {TL, FG},
+    ("GET", "/zaken/{ref}"): {TL, FG, AU},
+    ("POST", "/zaken/{ref}/wijzigen"): {TL, FG},
+    ("POST", "/zaken/{ref}/afsluiten"): {TL, FG},
+    ("POST", "/zaken/{ref}/heropenen"): {TL, FG},
+    ("POST", "/zaken/{ref}/overdragen"): {TL, FG},
     # redacted derivatives (webui/routes/redactie.py): the privacy officer only
     ("GET", "/opnames/{id}/redigeren"): {FG},
     ("GET", "/opnames/{id}/redigeren/beeld"): {FG},
@@ -149,7 +159,7 @@ def test_every_route_is_in_the_matrix_and_matches_the_role_table(web_box):
 def _path(pattern: str, rec_ids: dict) -> str:
     return (pattern.replace("{id}", rec_ids["noord"]).replace("{grant}", "nogrant").replace("{preview}", "nopreview")
             .replace("{name}", "nobody").replace("{job}", "0" * 16).replace("{lang}", "nl").replace("{serial}", "NOCAM")
-            .replace("{kind}", "receipt")
+            .replace("{kind}", "receipt").replace("{ref}", "NOCASE")
             .replace("/voortgang", "/voortgang?once=1"))
 
 

@@ -14,6 +14,7 @@ import os
 import shutil
 from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import pytest_asyncio
@@ -58,6 +59,8 @@ PAGES = [
     ("/verzoeken", "/verzoeken", "verzoeken"),
     ("/verzoeken/nieuw", "/verzoeken/nieuw", "verzoek-nieuw"),
     ("/verzoeken/{id}", "/verzoeken/{request}", "verzoek"),
+    ("/zaken", "/zaken", "zaken"),
+    ("/zaken/{ref}", "/zaken/{case}", "zaak"),
     ("/overdrachten", "/overdrachten", "overdrachten"),
     ("/overdrachten/nieuw", "/overdrachten/nieuw?opname={noord}", "overdracht-nieuw"),
     ("/overdrachten/{id}", "/overdrachten/{handover}", "overdracht"),
@@ -124,7 +127,9 @@ def seed(box: Box, ids: dict) -> dict:
                                           "last_seen": seen, "status": status})
     devices.alert(box, "spoofed_serial", "CAM9F3A7C21 advertises the serial of a paired camera", serial="CAM9F3A7C21")
     assert date.fromisoformat(registered.request["received_on"]) <= NOW.date()
-    return {"noord": recording, "request": registered.request["id"], "handover": handover_id}
+    # The case of the long reference (opened by its first hold) names a "/": its page's path quotes it.
+    return {"noord": recording, "request": registered.request["id"], "handover": handover_id,
+            "case": quote(LONG_REF, safe="")}
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

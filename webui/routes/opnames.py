@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from appliance import (byte_ranges, footage, outbox, purposes, redaction, retention, roles,
+from appliance import (byte_ranges, cases, footage, outbox, purposes, redaction, retention, roles,
                        timeline)
 from appliance.axis import overview as axis_overview
 from appliance.axis.spec import parse_rfc3339
@@ -398,6 +398,9 @@ async def add_hold(request: web.Request) -> web.StreamResponse:
         errors["hold_case_ref"] = _("This recording already has an active hold for this purpose and case reference "
                                     "(placed %(time)s by %(who)s).") % {"time": formats_for(request).moment(same["placed_at"]),
                                                                          "who": same["placed_by"]}
+    if case_ref and (case := cases.find(box, case_ref)) is not None and not cases.is_open(case):
+        errors["hold_case_ref"] = _("Case %(case)s is closed: reopen it on its page first.") % {
+            "case": case["reference"]}
     if until_text:
         try:
             until = parse_moment(until_text, box.settings.box.timezone)

@@ -141,6 +141,13 @@ COMMAND_PERMISSIONS: dict[str, str | None] = {
     "stats report": roles.STATS_REPORT,  # the report to the council: counts only, no personal data
     # the processing register entry and the DPIA's fact sheet (appliance/register.py)
     "register": roles.REGISTER_READ,
+    # cases (appliance/cases.py, appliance/case_file.py): one reference for recordings, holds, handovers, requests
+    "cases add": roles.CASES_MANAGE,
+    "cases edit": roles.CASES_MANAGE,
+    "cases list": roles.CASES_READ,
+    "cases show": roles.CASES_READ,
+    "cases close": roles.CASES_MANAGE,
+    "cases reopen": roles.CASES_MANAGE,
 }
 
 # What a command checks beyond its permission (the act() call's `check`, or the domain call it makes).
@@ -167,6 +174,10 @@ COMMAND_CONDITIONS: dict[str, str] = {
     "export list": "a team leader sees the own team's handovers only",
     "export register": "a team leader sees the own team's handovers only",
     "stats report": "counts every recording of the box; on record in the audit log",
+    "cases list": "a team leader sees the cases with the own team's recordings (or that they opened)",
+    "cases show": "the recordings in the user's scope (the auditor: all, as in the custody report)",
+    "cases close": "a team leader: only a case whose held recordings are all the own team's; "
+                   "a request's case closes with the request",
 }
 
 # Commands that take no login, and why. The unattended service's own work must stay runnable from a timer
