@@ -208,36 +208,24 @@ class Store:
         in every backup left): the header with the wrapped file keys overwritten first, then the file."""
         if not self.root.is_dir():
             return 0
-        removed = 0
-        dirs = set()
-        for path in self.root.glob("??/*"):
-            if path.name in referenced or not path.is_file():
-                continue
-            _overwrite_header(path)
-            path.unlink(missing_ok=True)
-            dirs.add(path.parent)
-            removed += 1
-        for directory in dirs:
-            fsync_dir(directory)
-        return removed
+        return _shred([path for path in self.root.glob("??/*") if path.name not in referenced and path.is_file()])
 
 
     def remove(self, sha256s: set[str]) -> int:
         """Remove these recordings' copies where the store holds them (the box deleted them): the header
         with the wrapped file keys overwritten first, then the file. Returns how many were there."""
-        removed = 0
-        dirs = set()
-        for sha256 in sorted(sha256s):
-            path = self.path(sha256)
-            if not path.is_file():
-                continue
-            _overwrite_header(path)
-            path.unlink(missing_ok=True)
-            dirs.add(path.parent)
-            removed += 1
-        for directory in dirs:
-            fsync_dir(directory)
-        return removed
+        return _shred([path for path in map(self.path, sorted(sha256s)) if path.is_file()])
+
+
+def _shred(paths: list[Path]) -> int:
+    """Remove stored copies: each one's header (the wrapped file keys) overwritten first, then the file, then
+    one fsync per directory. Returns how many."""
+    for path in paths:
+        _overwrite_header(path)
+        path.unlink(missing_ok=True)
+    for directory in {path.parent for path in paths}:
+        fsync_dir(directory)
+    return len(paths)
 
 
 def _overwrite_header(path: Path) -> None:
