@@ -15,6 +15,12 @@ SRK=0x81000001
 PCRS=sha256:7
 export TPM2TOOLS_TCTI=${TPM2TOOLS_TCTI:-device:/dev/tpmrm0}
 
+# /dev/tpmrm0 (the kernel's resource manager) flushes what the tools loaded when each exits; a TCTI straight to a
+# TPM (the tests' swtpm) leaves it loaded, and a TPM holds 3 such objects: flushed before and after each use.
+flush_unmanaged() {
+  case "$TPM2TOOLS_TCTI" in *tpmrm*) ;; *) tpm2_flushcontext -t >/dev/null 2>&1 || true ;; esac
+}
+
 tpm2_present() { [ "$(cat /sys/class/tpm/tpm0/tpm_version_major 2>/dev/null)" = 2 ]; }
 
 # The SRK, made by systemd's own tool (its template) when it is not there yet (a TPM2 without it).
@@ -27,10 +33,12 @@ srk_ready() {
 # seal_file SECRET OUT WORKDIR: OUT holds SECRET sealed to this TPM2 (PCR 7 as it is now).
 seal_file() {
   local secret=$1 out=$2 w=$3
+  flush_unmanaged
   tpm2_createpolicy --policy-pcr -l "$PCRS" -L "$w/policy" >/dev/null
   tpm2_create -C "$SRK" -L "$w/policy" -a "fixedtpm|fixedparent|noda" -i "$secret" \
     -u "$w/pub" -r "$w/priv" >/dev/null
   cat "$w/priv" "$w/pub" > "$out"
+  flush_unmanaged
 }
 
 # unseal_file IN OUT WORKDIR: OUT holds the secret IN was sealed to; stderr says why not.
@@ -40,6 +48,7 @@ unseal_file() {
   [ -n "$n" ] && [ "$n" -gt 0 ] || { echo "not a sealed TPM2 object: $in" >&2; return 1; }
   head -c $((2 + n)) "$in" > "$w/priv"
   tail -c +$((3 + n)) "$in" > "$w/pub"
+  flush_unmanaged
   tpm2_load -C "$SRK" -u "$w/pub" -r "$w/priv" -c "$w/obj.ctx" >/dev/null || return 1
   if tpm2_startauthsession --policy-session -c "$SRK" -S "$w/session.ctx" >/dev/null 2>&1; then
     tpm2_policypcr -S "$w/session.ctx" -l "$PCRS" >/dev/null &&
@@ -50,6 +59,7 @@ unseal_file() {
     rc=1
   fi
   tpm2_flushcontext "$w/obj.ctx" >/dev/null 2>&1 || true
+  flush_unmanaged
   return $rc
 }
 
