@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEBS := age ffmpeg chromium iproute2 time curl fonts-dejavu-core nftables dosfstools exfatprogs mtools fusefat exfat-fuse \
-	rsyslog rsyslog-gnutls openssh-server sshfs
+	rsyslog rsyslog-gnutls openssh-server sshfs swtpm swtpm-tools tpm2-tools
 
 .PHONY: demo test bench docs venv debs npm screenshots clean
 
@@ -22,7 +22,9 @@ venv: $(BIN)/kluis
 # (the Unicode font of the handover's transfer form PDF), dosfstools, exfatprogs, mtools, fusefat and exfat-fuse
 # (FAT32 and exFAT camera images for the USB ingest tests, mounted in user space where the kernel lacks them),
 # rsyslog and rsyslog-gnutls (the log collector the alert tests forward the audit log to, RFC 5425 over TLS),
-# openssh-server and sshfs (the SFTP network backup target: a real sshd in tests/backup/test_backup_sftp.py).
+# openssh-server and sshfs (the SFTP network backup target: a real sshd in tests/backup/test_backup_sftp.py),
+# swtpm, swtpm-tools and tpm2-tools (a software TPM2 for the image's signing-key seal:
+# tests/image/test_signing_key_tpm2.py).
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -3,7 +3,8 @@ each role by e-mail, in Dutch, when something needs them. An office without IT s
 status page.
 
 Each kind of alert is a condition read from the box's own state (the disk, the cameras' docks, the clock,
-the requests register, the handovers, the audit log, the last backup, the archive sync, the device alerts).
+the requests register, the handovers, the audit log, the last backup, the archive sync, the device alerts,
+the audit signing key that did not unseal from the TPM2).
 An EPISODE (table alert_episodes) opens when a condition starts and closes when it has ended: the box
 mails about an episode at most once, however long it lasts or however often its cause repeats (a rogue
 device that is refused a thousand times is one episode per kind and camera). Against flapping, an episode
@@ -30,7 +31,7 @@ from pathlib import Path
 from shutil import disk_usage
 from zoneinfo import ZoneInfo
 
-from . import access_requests, audit, backup_targets, handover, log_collector, mail, roles, todo, witness
+from . import access_requests, audit, backup_targets, handover, keys, log_collector, mail, roles, todo, witness
 from .backup_status import last_backup
 from .box import Box
 from .canonical import canonical
@@ -45,6 +46,7 @@ DISK_FULL, NOT_DOCKED, CLOCK, REQUEST_DUE, HANDOVER_WAITING = (
     "disk_full", "not_docked", "clock_unsynced", "request_due", "handover_waiting")
 BACKUP_OVERDUE, AUDIT_FAILING, SYNC_FAILING, DEVICE_ALERT, BACKUP_FAILING = (
     "backup_overdue", "audit_failing", "sync_failing", "device_alert", "backup_failing")
+SIGNING_KEY = "signing_key_unavailable"  # the signing key sealed to the TPM2 did not unseal (appliance.keys)
 
 QUIET = timedelta(minutes=30)        # a condition absent this long ends its episode
 HYSTERESIS_PERCENT = 2               # the disk's episode ends only with this much more free than its threshold
@@ -93,6 +95,13 @@ KINDS: dict[str, Kind] = {
     DEVICE_ALERT: Kind("Melding van een camera",
                        "Bekijk de meldingen op de pagina Camera's; een onbekend apparaat kan zich als camera "
                        "voordoen.", (roles.KEEPER,)),
+    SIGNING_KEY: Kind("Ondertekeningssleutel van de Kluis niet beschikbaar",
+                      "De sleutel waarmee de Kluis zijn logboek en zijn verzoeken aan camera's ondertekent, is "
+                      "verzegeld in de TPM2 maar ging niet open. De Kluis draait door, maar leest geen camera's "
+                      "uit (de opnames blijven veilig op de camera staan) en nieuwe logboekregels blijven "
+                      "ongetekend tot de sleutel terug is. Zet de Kluis terug uit de laatste back-up "
+                      "('kluis restore'); zie de handleiding, 'The audit signing key'.",
+                      (roles.KEEPER, roles.PRIVACY_OFFICER, roles.AUDITOR)),
 }
 
 
@@ -245,6 +254,13 @@ def device_alerts(box: Box) -> list[Condition]:
             for kind, serial, count, last, message in rows]
 
 
+def signing_key_unavailable() -> list[Condition]:
+    why = keys.signing_key_unavailable()
+    if why is None:
+        return []
+    return [Condition(SIGNING_KEY, "", f"De TPM2 gaf de verzegelde ondertekeningssleutel niet vrij: {why}")]
+
+
 def conditions(box: Box) -> tuple[list[Condition], set[str]]:
     """Every condition that holds now, and the kinds whose reader failed (their open episodes stay open: a
     reader that breaks is not a condition that ended). A failing reader is logged with its traceback once,
@@ -254,7 +270,8 @@ def conditions(box: Box) -> tuple[list[Condition], set[str]]:
                (CLOCK, clock_unsynced), (REQUEST_DUE, lambda: requests_due(box)),
                (HANDOVER_WAITING, lambda: handovers_waiting(box)), (BACKUP_OVERDUE, lambda: backup_overdue(box)),
                (AUDIT_FAILING, lambda: audit_failing(box)), (SYNC_FAILING, lambda: sync_failing(box)),
-               (DEVICE_ALERT, lambda: device_alerts(box)), (BACKUP_FAILING, lambda: backup_failing(box))]
+               (DEVICE_ALERT, lambda: device_alerts(box)), (BACKUP_FAILING, lambda: backup_failing(box)),
+               (SIGNING_KEY, signing_key_unavailable)]
     found: list[Condition] = []
     failed: set[str] = set()
     for kind, reader in readers:

@@ -189,10 +189,10 @@ def in_files(rel: Path) -> bool:
 def _files_tar(data_dir: Path, signing_seed: bytes) -> bytes:
     """The data directory's own files (configuration, keys, certificate), as an uncompressed tar.
     The signing key goes in as its seed (`signing_seed`), also when the box holds it sealed to its TPM2
-    (keys/signing.cred, which opens on this machine only and is left out): a box restored elsewhere
+    (keys/signing.tpm2, which opens on this machine only and is left out): a box restored elsewhere
     needs the key itself, and the tar is sealed to the box's key like the catalog."""
     buf = io.BytesIO()
-    sealed = keys.sealed_path(Path(SIGNING_KEY_FILE))
+    sealed = keys.sealed_paths(Path(SIGNING_KEY_FILE))
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         if not (data_dir / SIGNING_KEY_FILE).exists():
             info = tarfile.TarInfo(SIGNING_KEY_FILE)
@@ -200,7 +200,7 @@ def _files_tar(data_dir: Path, signing_seed: bytes) -> bytes:
             tar.addfile(info, io.BytesIO(signing_seed))
         for path in sorted(data_dir.rglob("*")):
             rel = path.relative_to(data_dir)
-            if not in_files(rel) or not path.is_file() or path.is_symlink() or rel == sealed:
+            if not in_files(rel) or not path.is_file() or path.is_symlink() or rel in sealed:
                 continue
             info = tar.gettarinfo(str(path), arcname=rel.as_posix())
             info.uid = info.gid = 0

@@ -5,7 +5,7 @@
     DIR/blobs/ab/<sha256>   recording payloads (ciphertext)
     DIR/tmp/                writes in progress
     DIR/keys/signing.key    Ed25519 seed for unattended signing (0600); on the appliance with a TPM2
-                            keys/signing.cred instead, sealed to the TPM2 (appliance.keys.box_signing_key)
+                            keys/signing.tpm2 instead, sealed to the TPM2 (appliance.keys.box_signing_key)
 
 Opening a box needs no secret: ingest, retention and sync work with public keys only. Reading footage
 needs the X25519 private key, which `unlock` (a user's password) or `unlock_recovery` unwraps.

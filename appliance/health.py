@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from . import platform, roles, timesync
+from . import keys, platform, roles, timesync
 from .box import Box
 
 
@@ -20,4 +20,7 @@ async def box_health(box: Box, role: str) -> dict:
     unsynced = box.catalog.db.execute("SELECT count(*) FROM recordings WHERE clock_synced = 0").fetchone()[0]
     # the audit signing key: sealed to the TPM2 (the appliance with one), or a plaintext file on the disk
     signing_sealed = await loop.run_in_executor(None, box.signing_key_sealed)
-    return {"clock": clock, "at_rest": at_rest, "unsynced": unsynced, "signing_sealed": signing_sealed}
+    # ...and whether it unsealed for this service (None: it did, or nothing is sealed)
+    signing_unavailable = keys.signing_key_unavailable()
+    return {"clock": clock, "at_rest": at_rest, "unsynced": unsynced, "signing_sealed": signing_sealed,
+            "signing_unavailable": signing_unavailable}

@@ -7,9 +7,10 @@
 - The Ed25519 signing key signs what the box must sign while nobody is logged in (requests to cameras,
   audit checkpoints, sync requests). It protects integrity, not confidentiality, so it is kept unwrapped
   in a file readable only by the service user. On the appliance with a TPM2 it is sealed to the TPM2
-  instead (image/rootfs/usr/lib/kluis/seal-signing-key: keys/signing.cred, the plaintext shredded), and
-  systemd hands it to kluis.service decrypted, in memory ($CREDENTIALS_DIRECTORY): a disk carried away
-  holds no signing key. See box_signing_key().
+  instead (image/rootfs/usr/lib/kluis/seal-signing-key: keys/signing.tpm2, the plaintext shredded),
+  unsealed into memory at boot and handed by systemd to kluis.service ($CREDENTIALS_DIRECTORY): a disk
+  carried away holds no signing key. A key that does not unseal is a stated state, not a dead service
+  (SigningKeyUnavailable). See box_signing_key().
 
 A slot stores: Argon2id parameters and salt; a verifier (to check a login without trying the secret);
 and, for users who hold one, the private key sealed with SecretBox. One Argon2id run yields both the
@@ -145,22 +146,59 @@ def read_signing_key(path: Path) -> SigningKey:
         raise KluisError(f"signing key damaged: {path}") from None
 
 
-SIGNING_CREDENTIAL = "kluis-signing-key"  # its name in kluis.service's LoadCredentialEncrypted=
-SEALED_SUFFIX = ".cred"  # keys/signing.key sealed to the TPM2: keys/signing.cred (systemd-creds encrypt)
+SIGNING_CREDENTIAL = "kluis-signing-key"  # its name in kluis.service's LoadCredential=
+SEALED_SUFFIX = ".tpm2"  # keys/signing.key sealed to the TPM2: keys/signing.tpm2 (image: tpm2-seal.sh)
+# keys/signing.cred: sealed by an earlier image with systemd-creds, whose TPM2 seal the TPM's lockout after
+# unclean power-offs stopped; seal-signing-key seals it again as signing.tpm2 at the next boot.
+LEGACY_SEALED_SUFFIX = ".cred"
 UNSEALED = b"unsealed"  # kluis.service's SetCredential= default when there is no sealed key to load
+UNAVAILABLE = b"unavailable:"  # unseal-signing-key's word, followed by why, when the sealed key did not unseal
+UNSEAL_HELPER = "/usr/lib/kluis/unseal-signing-key"  # the appliance's; as root, for a keeper's shell
+UNSEALED_COPY = Path("/run/kluis-signing-key/signing.key")  # where it leaves the key (a ramfs, root's)
 _held: dict[Path, SigningKey] = {}  # keys this process read from a plaintext file, by path
+
+
+class SigningKeyUnavailable(KluisError):
+    """The signing key is sealed to the TPM2 but did not unseal (a cleared TPM2, another board, a changed
+    Secure Boot state, a damaged file). Kluis runs on: audit entries wait unsigned (audit.record), the
+    overview, `kluis status` and an alert say so; what signs must wait for the key (README, "The audit
+    signing key")."""
+
+    def __init__(self, why: str):
+        self.why = why
+        super().__init__(f"the audit signing key sealed to the TPM2 did not unseal ({why}): audit entries wait "
+                         "unsigned and cameras are not offloaded until it is back (restore it from a backup)")
 
 
 def sealed_path(path: Path) -> Path:
     return Path(path).with_suffix(SEALED_SUFFIX)
 
 
+def sealed_paths(path: Path) -> tuple[Path, Path]:
+    """Where a sealed copy of the key at `path` may lie: this image's, and an earlier image's."""
+    return sealed_path(path), Path(path).with_suffix(LEGACY_SEALED_SUFFIX)
+
+
+def _sealed_copies(path: Path) -> list[Path]:
+    return [p for p in sealed_paths(path) if p.exists()]
+
+
+def _from_credential(seed: bytes, what: str) -> SigningKey:
+    if seed.startswith(UNAVAILABLE):
+        raise SigningKeyUnavailable(seed[len(UNAVAILABLE):].decode("utf-8", "replace").strip() or "no reason given")
+    try:
+        return SigningKey(seed)
+    except (ValueError, TypeError, nacl.exceptions.CryptoError):
+        raise KluisError(f"signing key damaged: {what}") from None
+
+
 def box_signing_key(path: Path) -> SigningKey:
     """The box's signing key (`path`: DIR/keys/signing.key), from the first place that has it:
-    1. $CREDENTIALS_DIRECTORY/kluis-signing-key: systemd decrypted the TPM2-sealed key for this service;
+    1. $CREDENTIALS_DIRECTORY/kluis-signing-key: the TPM2-sealed key, unsealed for this service (or
+       "unavailable: WHY": SigningKeyUnavailable);
     2. the plaintext file `path` (no TPM2, or not sealed yet: the first start after the setup wizard);
     3. the key this process read from `path` before it was sealed and shredded while the process ran;
-    4. as root (the keeper's shell on the box), `systemd-creds decrypt` of the sealed copy.
+    4. as root (the keeper's shell on the box), the appliance's unseal-signing-key.
     """
     path = Path(path)
     directory = os.environ.get("CREDENTIALS_DIRECTORY")
@@ -170,37 +208,51 @@ def box_signing_key(path: Path) -> SigningKey:
         except FileNotFoundError:
             seed = UNSEALED
         if seed != UNSEALED:
-            try:
-                return SigningKey(seed)
-            except (ValueError, TypeError, nacl.exceptions.CryptoError):
-                raise KluisError(f"signing key damaged: credential {SIGNING_CREDENTIAL}") from None
+            if seed.startswith(UNAVAILABLE) and path in _held:
+                return _held[path]
+            return _from_credential(seed, f"credential {SIGNING_CREDENTIAL}")
     try:
         key = read_signing_key(path)
     except KluisError:
-        if path.exists() or not sealed_path(path).exists():
+        sealed = _sealed_copies(path)
+        if path.exists() or not sealed:
             raise
         if path in _held:
             return _held[path]
-        return _decrypt_sealed(sealed_path(path))
+        return _unseal_as_root(sealed[0])
     _held[path] = key
     return key
 
 
-def _decrypt_sealed(sealed: Path) -> SigningKey:
+def signing_key_unavailable() -> str | None:
+    """Why the sealed signing key did not unseal for this service, or None (it did, or nothing is sealed)."""
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        return None
+    try:
+        seed = (Path(directory) / SIGNING_CREDENTIAL).read_bytes()
+    except OSError:
+        return None
+    if not seed.startswith(UNAVAILABLE):
+        return None
+    return seed[len(UNAVAILABLE):].decode("utf-8", "replace").strip() or "no reason given"
+
+
+def _unseal_as_root(sealed: Path) -> SigningKey:
     if os.geteuid() != 0:
         raise KluisError(f"the signing key is sealed to this machine's TPM2 ({sealed}): only kluis.service or "
                          "root can use it (on the box: kluis-cli COMMAND)")
     try:
-        seed = subprocess.run(["systemd-creds", "decrypt", f"--name={SIGNING_CREDENTIAL}", str(sealed), "-"],
-                              capture_output=True, check=True, timeout=60).stdout
-        return SigningKey(seed)
-    except (OSError, subprocess.SubprocessError, ValueError, TypeError, nacl.exceptions.CryptoError):
+        subprocess.run([UNSEAL_HELPER], capture_output=True, check=True, timeout=120)
+        seed = UNSEALED_COPY.read_bytes()
+    except (OSError, subprocess.SubprocessError):
         raise KluisError(f"the signing key sealed to the TPM2 ({sealed}) could not be opened") from None
+    return _from_credential(seed, str(UNSEALED_COPY))
 
 
 def signing_key_sealed(path: Path) -> bool:
     """Whether the box's signing key is held only sealed to the TPM2 (no plaintext copy at `path`)."""
-    return sealed_path(path).exists() and not Path(path).exists()
+    return bool(_sealed_copies(path)) and not Path(path).exists()
 
 
 def fingerprint(public_key: bytes) -> str:

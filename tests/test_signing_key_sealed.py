@@ -92,3 +92,55 @@ def test_a_backup_of_a_sealed_box_restores_the_key(box_dir, tmp_path, kluis, pas
     with Box(new) as box:
         assert bytes(box.signing_key().verify_key) == bytes(SigningKey(seed).verify_key)
         assert audit.verify(box.catalog, box.signing_key().verify_key).ok
+
+
+def unavailable(data: Path, creds: Path, why: bytes = b"the TPM2 refused to unseal it: TPM_RC_POLICY_FAIL") -> bytes:
+    """What unseal-signing-key leaves for the services when the TPM2 does not unseal the sealed key."""
+    seed = seal(data, creds)
+    (creds / keys.SIGNING_CREDENTIAL).write_bytes(keys.UNAVAILABLE + b" " + why + b"\n")
+    return seed
+
+
+def test_a_key_that_did_not_unseal_is_named_and_entries_wait_unsigned(box_dir, tmp_path, monkeypatch):
+    from appliance import alerts
+
+    data, _ = box_dir
+    seed = unavailable(data, tmp_path / "creds")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path / "creds"))
+    monkeypatch.setattr(keys, "_held", {})  # a new process: it never read the plaintext file
+    assert keys.signing_key_unavailable() == "the TPM2 refused to unseal it: TPM_RC_POLICY_FAIL"
+    with Box(data) as box:
+        with pytest.raises(keys.SigningKeyUnavailable, match=r"did not unseal \(the TPM2 refused to unseal it"):
+            box.signing_key()
+        assert box.signing_key_sealed()  # still sealed: nothing fell back to a plaintext file
+        seq = audit.record(box.catalog, actor="admin", action="login")
+        row = box.catalog.db.execute("SELECT signature FROM audit_log WHERE seq = ?", [seq]).fetchone()
+        assert row[0] is None  # recorded, waiting for the key
+        found, failed = alerts.conditions(box)
+        assert alerts.SIGNING_KEY not in failed
+        assert [c.detail for c in found if c.kind == alerts.SIGNING_KEY] == [
+            "De TPM2 gaf de verzegelde ondertekeningssleutel niet vrij: the TPM2 refused to unseal it: TPM_RC_POLICY_FAIL"]
+    # The key back (a restore, or the TPM2 unseals it at the next start): the alert's condition ends.
+    (tmp_path / "creds" / keys.SIGNING_CREDENTIAL).write_bytes(seed)
+    with Box(data) as box:
+        assert keys.signing_key_unavailable() is None and bytes(box.signing_key()) == seed
+        assert not [c for c in alerts.conditions(box)[0] if c.kind == alerts.SIGNING_KEY]
+
+
+def test_the_sealed_copies_stay_out_of_the_backup(box_dir):
+    # keys/signing.tpm2 opens only in this machine's TPM2, and keys/signing.cred of an earlier image too:
+    # the backup carries the seed instead.
+    import io
+    import tarfile
+
+    from appliance import backup
+
+    data, _ = box_dir
+    seed = (data / SIGNING_KEY).read_bytes()
+    for sealed in keys.sealed_paths(data / SIGNING_KEY):
+        sealed.write_bytes(b"sealed to a TPM2 this test does not have")
+    (data / SIGNING_KEY).unlink()
+    with tarfile.open(fileobj=io.BytesIO(backup._files_tar(data, seed))) as tar:
+        names = tar.getnames()
+        assert SIGNING_KEY in names and tar.extractfile(SIGNING_KEY).read() == seed
+    assert not [n for n in names if n.endswith((".tpm2", ".cred"))], names

@@ -18,7 +18,7 @@ import socket
 from pathlib import Path
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from appliance import alerts
+from appliance import alerts, keys
 from appliance.axis.server import AxisSwitch
 from appliance.box import CATALOG, Box
 from appliance.dock.discovery import Discovery
@@ -90,6 +90,11 @@ class Service:
         removed = await asyncio.to_thread(self.box.vault.cleanup, self.box.catalog.stored_paths())
         if removed:
             log.info("removed %d leftover(s) of interrupted writes", removed)
+        if why := keys.signing_key_unavailable():
+            # One line for the keeper's journal; the overview, `kluis status` and an alert say it too.
+            log.error("the audit signing key sealed to the TPM2 did not unseal (%s): serving without it; audit "
+                      "entries wait unsigned and cameras are not offloaded until it is back (restore from a backup)",
+                      why)
         await self.offload.start()
         await self.discovery.start()
         await self._start_retention()

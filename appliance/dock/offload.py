@@ -32,6 +32,7 @@ from .. import recordings, space
 from ..box import Box
 from ..clock import from_iso, to_iso
 from ..errors import ContainerError, KluisError, StorageFull
+from ..keys import SigningKeyUnavailable
 from . import devices, protocol
 from .claims import Claim, Claims, impostor_episode
 from .client import CameraClient, DockError, NotThere, Offline, error_text, why_of
@@ -495,8 +496,16 @@ class OffloadManager:
         if not device or not device["paired"] or self.storage_full:
             return  # nothing is tried (and nothing written) while the disk is full
         progress = self.progress.setdefault(serial, CameraProgress(serial))
-        client = CameraClient(self.http, self.box, serial, device["address"], device["port"],
-                              camera_key=device["public_key"])
+        try:
+            client = CameraClient(self.http, self.box, serial, device["address"], device["port"],
+                                  camera_key=device["public_key"])
+        except SigningKeyUnavailable as exc:
+            # The camera takes only requests the box signs: its recordings stay on it until the key is back.
+            # Said once where the service starts, on the overview and by an alert; not once per camera and try.
+            progress.set(state="error", message=str(exc), current=None)
+            devices.set_status(self.box, serial, "waiting: the box's signing key did not unseal from the TPM2")
+            self._not_before[serial] = time.monotonic() + max(self.retry_s, 300)
+            return
         backoff = self.retry_s
         offload = Offload(self.box, client, device, progress, self.semaphore, self.skip, self.docked, self.alerts)
         try:

@@ -16,12 +16,14 @@ UNITS = IMAGE / "rootfs/usr/lib/systemd/system"
 OUR_UNITS = ["kluis.service", "kluis-data.service", "kluis-ssh.service", "kluis-update.service", "kluis-update.path",
              "kluis-backup.service", "kluis-backup.timer", "kluis-backup-network.service",
              "kluis-backup-network.timer", "media-kluis\\x2dbackup.mount", "kluis-usb@.service",
-             "kluis-usb-mount@.service", "kluis-seal-key.service", "kluis-seal-key.path"]
+             "kluis-usb-mount@.service", "kluis-seal-key.service", "kluis-seal-key.path",
+             "kluis-signing-key.service"]
 # The units' programs, as the image has them (an executable the unit names must exist in the root).
 PROGRAMS = {"opt/kluis/bin/kluis": None, "usr/lib/kluis/data-setup": "rootfs/usr/lib/kluis/data-setup",
             "usr/lib/kluis/usb-mount": "rootfs/usr/lib/kluis/usb-mount",
             "usr/local/sbin/kluis-ssh": "rootfs/usr/local/sbin/kluis-ssh", "usr/bin/install": None,
-            "usr/lib/kluis/seal-signing-key": "rootfs/usr/lib/kluis/seal-signing-key"}
+            "usr/lib/kluis/seal-signing-key": "rootfs/usr/lib/kluis/seal-signing-key",
+            "usr/lib/kluis/unseal-signing-key": "rootfs/usr/lib/kluis/unseal-signing-key"}
 GOOD_BANDS = ("OK", "SAFE", "PERFECT")  # systemd-analyze's bands below 5.0: OK < 5, SAFE < 1, PERFECT 0
 
 pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
@@ -55,7 +57,7 @@ def verify(root: Path, *units: str) -> subprocess.CompletedProcess:
 def test_units_are_the_ones_the_image_enables():
     assert sorted(p.name for p in UNITS.glob("*")) == sorted(OUR_UNITS)
     for program in ("usr/lib/kluis/data-setup", "usr/local/sbin/kluis-ssh", "usr/lib/kluis/usb-mount",
-                    "usr/lib/kluis/seal-signing-key", "usr/local/sbin/kluis-cli"):
+                    "usr/lib/kluis/seal-signing-key", "usr/lib/kluis/unseal-signing-key", "usr/local/sbin/kluis-cli"):
         assert (IMAGE / "rootfs" / program).stat().st_mode & 0o111, f"{program} is not executable"
 
 

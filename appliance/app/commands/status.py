@@ -6,7 +6,7 @@ import shutil
 
 import click
 
-from appliance import platform, timesync, tls, witness
+from appliance import keys, platform, timesync, tls, witness
 from appliance.box import Box
 from .common import emit_json, with_box
 
@@ -34,6 +34,7 @@ def status(box: Box, as_json: bool) -> None:
         "clock": timesync.status().as_dict(),             # {synchronized, source, detail}: times are evidence
         "at_rest": platform.at_rest(box.data_dir).as_dict(),  # {encrypted, kind, tpm, tpm2, ...}
         "signing_key_sealed": box.signing_key_sealed(),   # sealed to the TPM2, no plaintext copy on the disk
+        "signing_key_unavailable": keys.signing_key_unavailable(),  # why the sealed key did not unseal, or None
         "recordings_clock_unsynced": box.catalog.db.execute(
             "SELECT count(*) FROM recordings WHERE clock_synced = 0").fetchone()[0],
         # the audit log's newest checkpoint the archive counter-signed: entries after it rest on the box's key alone
@@ -68,7 +69,10 @@ def status(box: Box, as_json: bool) -> None:
     else:
         click.echo(f"  data at rest: NOT encrypted ({rest['detail']}), {tpm}")
         click.echo(f"    {platform.NOT_ENCRYPTED_NL}")
-    if info["signing_key_sealed"]:
+    if info["signing_key_unavailable"]:
+        click.echo(f"  audit signing key: sealed to the TPM2 but NOT unsealed ({info['signing_key_unavailable']}): "
+                   "audit entries wait unsigned, cameras are not offloaded; restore from a backup")
+    elif info["signing_key_sealed"]:
         click.echo("  audit signing key: sealed to the TPM2 (no plaintext copy on the disk)")
     else:
         click.echo("  audit signing key: NOT sealed to a TPM2 (a plaintext file on the data partition)")
