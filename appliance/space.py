@@ -92,7 +92,7 @@ class _Episode:
         now_wall = time.time()
         self.since_wall = now_wall if since_wall is None else since_wall
         self.since = time.monotonic() - max(0.0, now_wall - self.since_wall)
-        self.margin = margin  # bytes beyond the reserve that must be free before it ends
+        self.margin = margin  # bytes the failed ingest needed; with the reserve and hysteresis() free, it ends
         self.why = why
         self.backoff_s = backoff_s
 
@@ -333,7 +333,7 @@ def _admit(box, incoming: int, what: str, reserve: int | None, book: bool) -> Re
         if episode is not None and not _ends(box, ledger):
             free, flight = _free(box.data_dir), ledger.outstanding()
             raise StorageFull(f"not enough room for {what}: the disk is full ({episode.why}); ingest waits "
-                              f"until {_mib(episode.margin + reserve_bytes(box))} MiB are free, {_mib(free)} "
+                              f"until {_mib(episode.margin + hysteresis(box) + reserve_bytes(box))} MiB are free, {_mib(free)} "
                               f"MiB free, {_mib(flight)} MiB in flight")
         free, flight = _free(box.data_dir), ledger.outstanding()
         if free - flight - incoming < reserve:
@@ -373,7 +373,7 @@ def full(box, needed: int, why: str) -> str | None:
     nothing more is to be written, logged or alerted."""
     ledger = _ledger(box.data_dir)
     with ledger.lock:
-        margin = max(0, int(needed)) + hysteresis(box)
+        margin = max(0, int(needed))
         if ledger.episode is None:
             ledger.adopt()  # another process's episode (the offload's, an Axis upload's): the same one
         if ledger.episode is not None:
@@ -387,8 +387,8 @@ def full(box, needed: int, why: str) -> str | None:
         free = _mib(_free(box.data_dir))
     except OSError:
         free = "?"
-    return (f"{why}; ingest paused until {_mib(margin + reserve_bytes(box))} MiB are free (reserve "
-            f"{_mib(reserve_bytes(box))} MiB, {_mib(margin)} MiB for what failed)"
+    return (f"{why}; ingest paused until {_mib(margin + hysteresis(box) + reserve_bytes(box))} MiB are free (reserve "
+            f"{_mib(reserve_bytes(box))} MiB, {_mib(margin)} MiB for what failed, {_mib(hysteresis(box))} MiB slack)"
             + (f", not before {ledger.backoff_s:.0f} s (it ran full again soon)" if relapse else "")
             + f"; {free} MiB free now")
 
@@ -402,7 +402,8 @@ def _ends(box, ledger: _Ledger) -> bool:
         return False
     reserve = reserve_bytes(box)
     free, flight = _free(box.data_dir), ledger.outstanding()
-    if free - flight - episode.margin < reserve:
+    # The reserve and its slack as they are now: a keeper who lowers the reserve ends the episode sooner.
+    if free - flight - episode.margin - hysteresis(box) < reserve:
         return False
     ledger.episode, ledger.last_end = None, time.monotonic()
     ledger.mark(None, ended=episode)

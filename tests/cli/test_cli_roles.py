@@ -137,7 +137,8 @@ def test_every_command_against_every_role(data, template, pw):
     assert set(COMMAND_PERMISSIONS) - set(MATRIX) == {"users add", "sync rewrap", "verify --deep"} | CAMERA_COMMANDS \
         | {c for c in COMMAND_PERMISSIONS if c.startswith("export ")} \
         | {c for c in COMMAND_PERMISSIONS if c.startswith("requests ")} \
-        | {"redact", "alerts test", "stats report", "category add"}  # category add: tests/cli/test_reason_category_cli.py; alerts test: tests/alerts/test_alerts_cli.py; requests: tests/requests/test_verzoeken_cli.py; redact: tests/redaction/test_redactie_jobs.py; stats report: tests/statistics/test_council_report.py
+        | {c for c in COMMAND_PERMISSIONS if c.startswith("cases ")} \
+        | {"redact", "alerts test", "stats report", "category add"}  # category add: tests/cli/test_reason_category_cli.py; alerts test: tests/alerts/test_alerts_cli.py; requests: tests/requests/test_verzoeken_cli.py; cases: tests/cases/test_cases_cli.py; redact: tests/redaction/test_redactie_jobs.py; stats report: tests/statistics/test_council_report.py
     holds: dict[str, int] = {}
     refused_runs = []
     for command in MATRIX:

@@ -47,8 +47,11 @@ def refused_line(result) -> str:
 
 
 def denials(data) -> list[dict]:
+    """The refusals of export commands on record: handover_denied, and command_refused for the custody report
+    (a command of the log's readers, refused as every other such command)."""
     with Box(data) as box:
-        return audit.entries(box.catalog, action="handover_denied")
+        return audit.entries(box.catalog, action="handover_denied") + [
+            e for e in audit.entries(box.catalog, action="command_refused") if e["details"]["command"] == "export custody"]
 
 
 def prepare_args(data, rid, *extra):

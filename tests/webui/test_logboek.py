@@ -170,5 +170,6 @@ async def test_after_pruning_the_check_holds_and_says_so_and_the_deletion_report
     assert "De keten is intact" in ok
     assert f"Regels 1 tot en met {result.pruned} waren ouder dan de bewaartermijn van het logboek" in ok
     assert "logboek opgeschoond" in page or "schoonde logboekregels" in page
-    report = dutch_csv.records(await (await web.client.get("/logboek/verwijderverslag.csv")).read())
+    report = dutch_csv.records(await (await web.client.get("/logboek/verwijderverslag.csv")).read(),
+                               retention.REPORT_COLUMNS)
     assert {r["recording_id"] for r in report} == set(rec_ids.values())
