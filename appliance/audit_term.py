@@ -32,6 +32,7 @@ from . import audit, audit_prunes, log_collector, witness
 from . import config as config_mod
 from .box import Box
 from .clock import to_iso
+from .keys import SigningKeyUnavailable
 
 log = logging.getLogger("kluis.audit")
 
@@ -143,7 +144,11 @@ def run_prune(data_dir: Path, clock=None) -> Result | None:
     """One scheduled prune on its own connection (the job runs in a worker thread)."""
     try:
         with (Box(data_dir, clock) if clock else Box(data_dir)) as box:
-            return prune(box, box.signing_key())
+            try:
+                key = box.signing_key()
+            except SigningKeyUnavailable:  # said once at the start and alerted (appliance.keys): wait for it
+                return None
+            return prune(box, key)
     except Exception:  # a failed prune must not stop the scheduler; the next one retries
         log.exception("audit log pruning failed")
         return None

@@ -29,7 +29,8 @@ def test_backup_verify_and_restore_onto_a_fresh_box(box_dir, password_file, klui
     usb = tmp_path / "usb"
     out = kluis("backup", "--data", data, "--to", usb).stdout.decode()
     assert "2 recording(s) (1 held), 2 copied now" in out and "signed by" in out
-    assert f"restores 2 recording(s), 1 day(s) of footage ({datetime.now(timezone.utc):%Y-%m-%d}" in out
+    # the recordings started an hour ago (make_box): that day, also just after midnight
+    assert f"restores 2 recording(s), 1 day(s) of footage ({datetime.now(timezone.utc) - timedelta(hours=1):%Y-%m-%d}" in out
     signer = out.split("signed by ")[1].split()[0]
 
     listed = kluis("backup", "verify", "--from", usb, "--signer", signer).stdout.decode()
