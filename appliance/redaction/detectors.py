@@ -14,6 +14,7 @@ give the faces as `Rect`s in the frame's own pixels. Settings and their measurem
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 import threading
 from importlib import resources
 from typing import Any
@@ -48,7 +49,7 @@ def _model() -> bytes:
         return _model_bytes
 
 
-class Detector:
+class Detector(ABC):
     """What every detector does. `width`: frames wider than this are scaled down to it before the search.
     `color`: whether the detector wants colour (BGR) or only the luma plane."""
 
@@ -108,9 +109,9 @@ class Detector:
         i420 = np.concatenate(planes).reshape(sh * 3 // 2, sw)
         return self.detect_small(cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420), sw / width)
 
+    @abstractmethod
     def detect_small(self, small, scale: float) -> list[Rect]:
         """Faces in a frame already scaled by `scale` (BGR if `color`, else grey), in the full frame's pixels."""
-        raise NotImplementedError
 
 
 class CenterFace(Detector):

@@ -14,11 +14,11 @@ from aiohttp import web
 
 from appliance import audit, csv_columns, custody, purposes, recording_reasons, retention, roles, spreadsheet, users, witness
 from appliance.clock import to_iso
-from appliance.errors import KluisError
+from appliance.errors import KluisError, NotFound
 
 from .. import audit_text
-from ..app import (BOX, LANG, ROLE_LABELS, SESSION, client_of, csv_response, csv_stream, formats_for, gettext_for,
-                   needs, render)
+from ..app import (BOX, LANG, ROLE_LABELS, SESSION, client_of, csv_response, csv_stream, domain_message, error_page,
+                   formats_for, gettext_for, needs, render)
 from ..labels import reason_label
 from ..formats import parse_moment
 
@@ -125,8 +125,10 @@ async def custody_report(request: web.Request) -> web.StreamResponse:
     try:
         report, pdf = custody.build(box, recording_id=recording_id, case_ref=case_ref, actor=request[SESSION].name,
                                     client=client_of(request))
-    except KluisError:
+    except NotFound:
         raise web.HTTPNotFound() from None
+    except KluisError as exc:  # e.g. the signing key did not unseal: no report can be signed now; say why
+        return error_page(request, 503, domain_message(request, exc))
     name = "bewaarketen-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in (recording_id or case_ref or ""))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
